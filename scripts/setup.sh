@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package that gantry's build, tests, demo and
+# benchmarks need. Idempotent: a machine that has them all gets no apt run.
+# Quiet on success; on failure prints apt's output and exits non-zero.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev
+  nlohmann-json3-dev libsqlite3-dev libcli11-dev libtomlplusplus-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libcap-dev libseccomp-dev
+  libgtest-dev libgmock-dev
+  # real peers and test tools
+  docker-registry skopeo umoci runc crun containerd busybox-static
+  openssl apache2-utils python3 python3-grpcio python3-grpc-tools
+  hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
+  exit 1
+fi
+
+log=$(mktemp /tmp/gantry-setup.XXXXXX.log)
+export DEBIAN_FRONTEND=noninteractive
+if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "setup.sh: apt-get failed installing: ${missing[*]} (log: $log)" >&2
+  exit 1
+fi
+# docker-registry and containerd ship systemd units that may auto-start on
+# some machines; our tests start their own instances on free ports.
+rm -f "$log"

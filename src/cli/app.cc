@@ -1,0 +1,58 @@
+#include "cli/app.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace cli {
+
+std::filesystem::path DefaultRoot() {
+  if (::geteuid() == 0) return "/var/lib/gantry";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x != nullptr && *x != '\0')
+    return std::filesystem::path(x) / "gantry";
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
+    return std::filesystem::path(h) / ".local/share/gantry";
+  return "/var/lib/gantry";
+}
+
+int ExitCodeFor(common::Errc code) {
+  using common::Errc;
+  switch (code) {
+    case Errc::kInvalidArgument:
+    case Errc::kUnimplemented: return kExitUsage;
+    case Errc::kNotFound: return kExitNotFound;
+    case Errc::kUnauthenticated:
+    case Errc::kPermissionDenied: return kExitAuth;
+    case Errc::kUnavailable: return kExitUnavailable;
+    case Errc::kDataLoss: return kExitDataLoss;
+    case Errc::kResourceExhausted: return kExitNoSpace;
+    case Errc::kAlreadyExists:
+    case Errc::kFailedPrecondition:
+    case Errc::kAborted: return kExitConflict;
+    case Errc::kCancelled: return kExitCancelled;
+    case Errc::kInternal: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+std::string ExitCodeHelp() {
+  return "Exit codes:\n"
+         "  0    success\n"
+         "  1    internal or unclassified failure\n"
+         "  2    bad command line or invalid argument (e.g. a malformed reference)\n"
+         "  3    not found (image, tag, blob, snapshot)\n"
+         "  4    authentication required or permission denied\n"
+         "  5    registry unavailable (refused, timed out, 5xx, rate-limited)\n"
+         "  6    data loss (digest or size mismatch, corrupt store)\n"
+         "  7    no space or another resource exhausted\n"
+         "  8    conflict (already exists, wrong state, aborted)\n"
+         "  130  cancelled (interrupted)\n";
+}
+
+int ReportError(const common::Error& e) {
+  std::cerr << "gantry: " << e.message << "\n";
+  return ExitCodeFor(e.code);
+}
+
+}  // namespace cli

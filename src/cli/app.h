@@ -1,0 +1,45 @@
+#pragma once
+// Shared pieces of the `gantry` command line: global options, the mapping
+// of error codes to exit codes, and error printing. Each subcommand lives in
+// its own cmd_*.cc and registers itself through a Register* function.
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "common/error.h"
+
+namespace cli {
+
+struct GlobalOptions {
+  std::filesystem::path root;     // store root; see DefaultRoot()
+  std::string log_level = "info";
+};
+
+// /var/lib/gantry for root, $XDG_DATA_HOME/gantry (or ~/.local/share/gantry)
+// otherwise.
+std::filesystem::path DefaultRoot();
+
+// Exit codes, documented in `gantry help`.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,        // internal or unclassified failure
+  kExitUsage = 2,          // bad command line or invalid argument
+  kExitNotFound = 3,       // image, tag, blob or snapshot does not exist
+  kExitAuth = 4,           // unauthenticated or permission denied
+  kExitUnavailable = 5,    // registry unreachable, timed out, rate-limited
+  kExitDataLoss = 6,       // digest or size mismatch, corrupt store
+  kExitNoSpace = 7,        // disk full or another resource exhausted
+  kExitConflict = 8,       // already exists, failed precondition, aborted
+  kExitCancelled = 130,    // interrupted
+};
+
+int ExitCodeFor(common::Errc code);
+// The exit-code table as printed by `gantry help`.
+std::string ExitCodeHelp();
+
+// Prints "gantry: <message>" to stderr and returns the exit code for it.
+int ReportError(const common::Error& e);
+
+}  // namespace cli

@@ -1,0 +1,69 @@
+// The `gantry` command line: parses flags, dispatches to one subcommand,
+// maps its error to an exit code. Logic lives in the libraries.
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/app.h"
+#include "cli/commands.h"
+#include "common/log.h"
+
+#ifndef GANTRY_VERSION
+#define GANTRY_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"gantry: daemonless container image and snapshot service", "gantry"};
+  app.set_version_flag("--version,-V", std::string("gantry ") + GANTRY_VERSION);
+  app.require_subcommand(0, 1);
+  app.footer(cli::ExitCodeHelp());
+
+  cli::GlobalOptions global;
+  global.root = cli::DefaultRoot();
+  app.add_option("--root", global.root, "Store root directory")
+      ->default_str(global.root.string());
+  app.add_option("--log-level", global.log_level, "Log level: debug, info, warn, error, off")
+      ->default_str(global.log_level)
+      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
+
+  int exit_code = cli::kExitOk;
+  auto* help = app.add_subcommand("help", "Show help for gantry or one of its commands");
+  std::string help_topic;
+  help->add_option("command", help_topic, "Command to describe");
+  help->callback([&] {
+    if (help_topic.empty()) {
+      std::cout << app.help();
+      return;
+    }
+    CLI::App* sub = nullptr;
+    try {
+      sub = app.get_subcommand(help_topic);
+    } catch (const CLI::OptionNotFound&) {
+    }
+    if (sub == nullptr) {
+      std::cerr << "gantry: help: unknown command `" << help_topic << "`\n";
+      exit_code = cli::kExitUsage;
+      return;
+    }
+    std::cout << sub->help();
+  });
+
+  cli::RegisterCommands(app, global, exit_code);
+
+  app.parse_complete_callback([&] {
+    common::SetLogLevel(*common::ParseLogLevel(global.log_level));
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : cli::kExitUsage;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return cli::kExitOk;
+  }
+  return exit_code;
+}
