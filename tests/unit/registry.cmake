@@ -1,0 +1,4 @@
+gantry_test(registry_unit_test LABELS unit
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/registry/reference_test.cc
+  LIBS gantry_registry)
