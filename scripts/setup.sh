@@ -15,7 +15,7 @@ PACKAGES=(
   # real peers and test tools
   docker-registry skopeo umoci runc crun containerd busybox-static
   openssl apache2-utils python3 python3-grpcio python3-grpc-tools
-  hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps
+  hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps curl
 )
 
 missing=()
