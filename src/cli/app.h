@@ -15,6 +15,9 @@ namespace cli {
 struct GlobalOptions {
   std::filesystem::path root;     // store root; see DefaultRoot()
   std::string log_level = "info";
+  // hosts.toml / certs.d directory searched before /etc/docker/certs.d;
+  // default /etc/gantry/certs.d.
+  std::filesystem::path registry_config = "/etc/gantry/certs.d";
 };
 
 // /var/lib/gantry for root, $XDG_DATA_HOME/gantry (or ~/.local/share/gantry)

@@ -1,6 +1,7 @@
 #pragma once
 // Registration of every `gantry` subcommand. Each Register* adds one
-// subcommand whose callback stores its exit code in `exit_code`.
+// subcommand (defined in its own cmd_*.cc) whose callback stores its exit
+// code in `exit_code`.
 
 #include <CLI/CLI.hpp>
 
@@ -8,6 +9,18 @@
 
 namespace cli {
 
-void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterImages(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterInspect(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterRmi(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterLogin(CLI::App& app, GlobalOptions& global, int& exit_code);
+
+inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code) {
+  RegisterPull(app, global, exit_code);
+  RegisterImages(app, global, exit_code);
+  RegisterInspect(app, global, exit_code);
+  RegisterRmi(app, global, exit_code);
+  RegisterLogin(app, global, exit_code);
+}
 
 }  // namespace cli

@@ -27,13 +27,19 @@ int main(int argc, char** argv) {
       ->default_str(global.log_level)
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
 
+  app.add_option("--registry-config", global.registry_config,
+                 "Registry hosts directory (containerd hosts.toml and certs.d layout)")
+      ->default_str(global.registry_config.string());
+
   int exit_code = cli::kExitOk;
   auto* help = app.add_subcommand("help", "Show help for gantry or one of its commands");
   std::string help_topic;
   help->add_option("command", help_topic, "Command to describe");
   help->callback([&] {
     if (help_topic.empty()) {
-      std::cout << app.help();
+      // app.help() would describe the `help` subcommand itself once it has
+      // been parsed; ask the formatter for the top level directly.
+      std::cout << app.get_formatter()->make_help(&app, "gantry", CLI::AppFormatMode::Normal);
       return;
     }
     CLI::App* sub = nullptr;

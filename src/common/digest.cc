@@ -54,6 +54,10 @@ Result<Digest> Digest::Parse(std::string_view text) {
   return Digest(a, std::string(hex));
 }
 
+Digest::Digest()
+    : algorithm_(DigestAlgorithm::kSha256),
+      hex_("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") {}
+
 Digest Digest::Sha256Of(std::span<const std::byte> data) {
   Sha256 h;
   h.Update(data);

@@ -22,6 +22,10 @@ enum class DigestAlgorithm { kSha256, kSha512 };
 
 class Digest {
  public:
+  // The SHA-256 of no bytes: a default-constructed Digest is still a valid
+  // digest, so structs holding one can be default-constructed and filled.
+  Digest();
+
   // Parses "algorithm:hex". Errors: InvalidArgument naming what is wrong.
   [[nodiscard]] static Result<Digest> Parse(std::string_view text);
 

@@ -64,3 +64,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace common
+
+namespace common {
+namespace {
+TEST(DigestTest, DefaultIsSha256OfNothing) { EXPECT_EQ(Digest().str(), kEmptySha256); }
+}  // namespace
+}  // namespace common

@@ -1,0 +1,85 @@
+// gantry pull [flags] REF | oci:DIR[:TAG]
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/registry_flags.h"
+#include "cli/store_open.h"
+#include "registry/pull.h"
+#include "store/store_lock.h"
+
+namespace cli {
+namespace {
+
+struct PullFlags {
+  std::string ref;
+  std::string platform;
+  int max_concurrent = 3;
+  bool quiet = false;
+  bool json = false;
+  RegistryFlags registry;
+};
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSignal(int) { g_interrupted = true; }
+
+int Run(const GlobalOptions& global, const PullFlags& f) {
+  auto spec = registry::ParseSourceSpec(f.ref);
+  if (!spec) return ReportError(spec.error());
+  registry::PullOptions opts;
+  if (!f.platform.empty()) {
+    auto p = registry::ParsePlatform(f.platform);
+    if (!p) return ReportError(p.error().Wrap("--platform"));
+    opts.platform = *p;
+  }
+  auto client = MakeClientOptions(global, f.registry);
+  if (!client) return ReportError(client.error());
+  opts.client = std::move(*client);
+  opts.max_concurrent_downloads = f.max_concurrent;
+  opts.cancel = &g_interrupted;
+  ProgressMode mode = f.quiet ? ProgressMode::kQuiet
+                      : f.json ? ProgressMode::kJson
+                               : DetectProgressMode(stdout);
+  ProgressPrinter printer(mode, stdout);
+  opts.on_event = [&printer](const registry::PullEvent& e) { printer.OnEvent(e); };
+
+  struct sigaction sa{};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  auto s = OpenStore(global);
+  if (!s) return ReportError(s.error());
+  // Shared: garbage collection waits for pulls in progress.
+  auto lock = store::StoreLock::Shared(global.root, &g_interrupted);
+  if (!lock) return ReportError(lock.error().Wrap("pull"));
+  auto r = registry::Pull(*s->content, *s->metadata, *spec, opts);
+  if (!r) return ReportError(r.error());
+  if (mode == ProgressMode::kQuiet) std::cout << r->target.digest.str() << "\n";
+  else if (mode != ProgressMode::kJson) std::cout << r->name << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
+  auto f = std::make_shared<PullFlags>();
+  auto* cmd = app.add_subcommand("pull", "Pull an image from a registry or an OCI layout into the store");
+  cmd->add_option("image", f->ref, "Reference (busybox, host:port/ns/name:tag@sha256:...) or oci:DIR[:TAG]")
+      ->required();
+  cmd->add_option("--platform", f->platform, "os/arch[/variant] to pick from an index (default: this host)");
+  cmd->add_option("--max-concurrent-downloads", f->max_concurrent, "Layers downloaded at once")
+      ->default_str("3")
+      ->check(CLI::Range(1, 64));
+  auto* q = cmd->add_flag("--quiet,-q", f->quiet, "Print only the image digest");
+  auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line");
+  q->excludes(j);
+  AddRegistryFlags(cmd, f->registry);
+  cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
+}
+
+}  // namespace cli

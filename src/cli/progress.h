@@ -1,0 +1,47 @@
+#pragma once
+// Rendering pull events: docker-style per-layer lines redrawn in place on a
+// terminal, one JSON object per line with --json, plain lines otherwise.
+// Not thread-safe by itself; the puller serialises events.
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "registry/pull.h"
+
+namespace cli {
+
+enum class ProgressMode { kTty, kPlain, kJson, kQuiet };
+
+// kTty when `out` is a terminal, kPlain otherwise.
+ProgressMode DetectProgressMode(FILE* out);
+
+class ProgressPrinter {
+ public:
+  ProgressPrinter(ProgressMode mode, FILE* out) : mode_(mode), out_(out) {}
+  void OnEvent(const registry::PullEvent& e);
+
+ private:
+  struct Layer {
+    std::string id;  // short digest
+    std::string state;
+    int64_t current = 0, total = 0;
+    std::chrono::steady_clock::time_point started;
+  };
+  void Redraw(bool force);
+  std::string LayerLine(const Layer& l) const;
+
+  ProgressMode mode_;
+  FILE* out_;
+  std::vector<std::string> order_;
+  std::map<std::string, Layer> layers_;
+  int drawn_lines_ = 0;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+// Human units: "1.2 MB", "512 B".
+std::string HumanBytes(int64_t n);
+
+}  // namespace cli

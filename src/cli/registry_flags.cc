@@ -1,0 +1,41 @@
+#include "cli/registry_flags.h"
+
+#include <memory>
+
+#include "registry/credentials.h"
+
+namespace cli {
+
+void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
+  cmd->add_flag("--plain-http", flags.plain_http, "Use plain HTTP (always allowed for loopback)");
+  cmd->add_flag("--tls-verify,!--no-tls-verify", flags.tls_verify,
+                "Verify registry certificates (--tls-verify=false to skip)")
+      ->default_str("true");
+  cmd->add_option("--creds", flags.creds, "Registry credentials USER:PASS");
+  cmd->add_option("--min-rate", flags.min_rate,
+                  "Abort a download slower than this many bytes/s for --min-rate-window")
+      ->default_str(std::to_string(flags.min_rate));
+  cmd->add_option("--min-rate-window", flags.min_rate_window_s,
+                  "Seconds a download may stay under --min-rate")
+      ->default_str(std::to_string(flags.min_rate_window_s));
+}
+
+common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,
+                                                          const RegistryFlags& flags) {
+  registry::ClientOptions o;
+  o.hosts.config_dirs = {global.registry_config, "/etc/docker/certs.d"};
+  o.hosts.plain_http = flags.plain_http;
+  o.hosts.tls_verify = flags.tls_verify;
+  o.min_rate_bytes_per_sec = flags.min_rate;
+  o.min_rate_window = std::chrono::seconds(flags.min_rate_window_s);
+  if (!flags.creds.empty()) {
+    auto c = registry::ParseCredsFlag(flags.creds);
+    if (!c) return std::unexpected(c.error().Wrap("--creds"));
+    o.creds = std::move(*c);
+  }
+  auto creds = std::make_shared<registry::CredentialStore>();
+  o.lookup = [creds](std::string_view host) { return creds->Lookup(host); };
+  return o;
+}
+
+}  // namespace cli

@@ -1,0 +1,29 @@
+#pragma once
+// Flags shared by commands that talk to registries (pull, serve, login).
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "cli/app.h"
+#include "common/error.h"
+#include "registry/client.h"
+
+namespace cli {
+
+struct RegistryFlags {
+  bool plain_http = false;
+  bool tls_verify = true;
+  std::string creds;  // "user:pass"
+  int64_t min_rate = 1024;
+  int min_rate_window_s = 60;
+};
+
+void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);
+
+// ClientOptions from the flags, the global --registry-config, and the
+// credential store (docker config.json, helpers, containers auth.json).
+[[nodiscard]] common::Result<registry::ClientOptions> MakeClientOptions(
+    const GlobalOptions& global, const RegistryFlags& flags);
+
+}  // namespace cli

@@ -1,0 +1,513 @@
+#include "registry/client.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "registry/client_internal.h"
+
+#ifndef GANTRY_VERSION
+#define GANTRY_VERSION "0.1.0"
+#endif
+
+namespace registry {
+namespace internal {
+
+std::string UrlOrigin(std::string_view url) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return {};
+  size_t end = url.find_first_of("/?#", sep + 3);
+  std::string origin(url.substr(0, end));
+  std::transform(origin.begin(), origin.begin() + static_cast<std::ptrdiff_t>(sep), origin.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return origin;
+}
+
+std::string UrlHost(std::string_view url) {
+  std::string origin = UrlOrigin(url);
+  size_t sep = origin.find("://");
+  return sep == std::string::npos ? std::string() : origin.substr(sep + 3);
+}
+
+std::string RegistryErrorText(std::string_view body) {
+  if (body.empty()) return {};
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    auto errors = j.find("errors");
+    if (errors != j.end() && errors->is_array() && !errors->empty()) {
+      std::string out;
+      for (const auto& e : *errors) {
+        if (!e.is_object()) continue;
+        std::string code = e.value("code", "");
+        std::string message = e.value("message", "");
+        if (!out.empty()) out += "; ";
+        out += code.empty() ? message : (message.empty() ? code : code + ": " + message);
+      }
+      if (!out.empty()) return out;
+    }
+  }
+  std::string out;
+  for (char c : body.substr(0, 200)) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) out.push_back(c);
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+}  // namespace internal
+
+namespace {
+
+using common::Errc;
+using common::MakeError;
+using common::Result;
+using common::Status;
+using internal::Failure;
+using internal::HttpRequest;
+using internal::HttpResult;
+using internal::Target;
+using internal::TransportError;
+using internal::Verdict;
+
+constexpr int kMaxRedirects = 10;
+
+constexpr const char* kAcceptManifests =
+    "Accept: application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+
+bool IsSchema1(std::string_view media_type) {
+  return media_type == "application/vnd.docker.distribution.manifest.v1+json" ||
+         media_type == "application/vnd.docker.distribution.manifest.v1+prettyjws";
+}
+
+std::string MediaTypeOf(std::string_view content_type) {
+  std::string_view mt = content_type.substr(0, content_type.find(';'));
+  while (!mt.empty() && mt.back() == ' ') mt.remove_suffix(1);
+  while (!mt.empty() && mt.front() == ' ') mt.remove_prefix(1);
+  std::string out(mt);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// A media type from the body when the server sent a generic one.
+std::string SniffMediaType(std::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return {};
+  if (auto mt = j.find("mediaType"); mt != j.end() && mt->is_string()) return mt->get<std::string>();
+  if (auto v = j.find("schemaVersion"); v != j.end() && v->is_number() && v->get<int>() == 1)
+    return "application/vnd.docker.distribution.manifest.v1+json";
+  if (j.contains("manifests")) return "application/vnd.oci.image.index.v1+json";
+  if (j.contains("config") && j.contains("layers")) return "application/vnd.oci.image.manifest.v1+json";
+  return {};
+}
+
+std::string HexOf(std::string_view body, const EVP_MD* md) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(body.data(), body.size(), out, &len, md, nullptr) != 1) std::abort();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex.push_back(kHex[out[i] >> 4]);
+    hex.push_back(kHex[out[i] & 15]);
+  }
+  return hex;
+}
+
+bool Matches(const common::Digest& want, std::string_view body, const common::Digest& sha256) {
+  if (want.algorithm() == common::DigestAlgorithm::kSha256) return want == sha256;
+  return want.hex() == HexOf(body, EVP_sha512());
+}
+
+std::string DescribeCas(const TlsConfig& tls) {
+  if (!tls.verify) return "certificate verification off";
+  std::string out = "CA tried: ";
+  for (const std::string& f : tls.ca_files) out += f + ", ";
+  return out + "system CAs";
+}
+
+bool IsDigestReference(std::string_view reference) {
+  return reference.find(':') != std::string_view::npos;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Impl
+
+Result<std::vector<RegistryHost>> RegistryClient::Impl::HostsFor(std::string_view domain) {
+  {
+    std::lock_guard lock(mu);
+    auto it = hosts.find(domain);
+    if (it != hosts.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(std::vector<RegistryHost> resolved, ResolveHosts(domain, options.hosts));
+  std::lock_guard lock(mu);
+  return hosts.emplace(std::string(domain), std::move(resolved)).first->second;
+}
+
+CredentialSource RegistryClient::Impl::CredentialsFor(const ImageRef& ref, const RegistryHost& host) {
+  std::string key = host.is_mirror ? host.host : ref.domain();
+  bool upstream = !host.is_mirror;
+  return [this, key, upstream]() -> Result<std::optional<Credentials>> {
+    if (upstream && options.creds) return options.creds;
+    {
+      std::lock_guard lock(mu);
+      auto it = credentials.find(key);
+      if (it != credentials.end()) return it->second;
+    }
+    std::optional<Credentials> found;
+    if (options.lookup) {
+      ASSIGN_OR_RETURN(found, common::Wrap(options.lookup(key), "look up credentials for `" + key + "`"));
+    }
+    std::lock_guard lock(mu);
+    return credentials.emplace(key, std::move(found)).first->second;
+  };
+}
+
+internal::Target RegistryClient::Impl::MakeTarget(const ImageRef& ref, const RegistryHost& host) {
+  return Target{.ref = &ref,
+                .host = &host,
+                .scope = "repository:" + ref.path() + ":pull",
+                .creds = CredentialsFor(ref, host)};
+}
+
+Backoff RegistryClient::Impl::MakeBackoff() {
+  return Backoff(options.backoff, env, seed.fetch_add(0x9e3779b97f4a7c15ULL));
+}
+
+TlsConfig RegistryClient::Impl::TlsForForeignUrl(std::string_view url) {
+  std::string host = internal::UrlHost(url);
+  std::lock_guard lock(mu);
+  for (const auto& [domain, list] : hosts) {
+    for (const RegistryHost& h : list) {
+      if (h.host == host) {
+        TlsConfig tls = h.tls;
+        return tls;
+      }
+    }
+  }
+  TlsConfig tls;
+  tls.verify = options.hosts.tls_verify;
+  return tls;
+}
+
+void RegistryClient::Impl::ApplyLimits(HttpRequest& request) const {
+  request.connect_timeout = options.connect_timeout;
+  request.low_speed_limit = options.min_rate_bytes_per_sec;
+  request.low_speed_time = options.min_rate_window;
+}
+
+Result<HttpResult> RegistryClient::Impl::Send(const Target& target, HttpRequest request) {
+  const RegistryHost& host = *target.host;
+  const std::string endpoint_origin = host.scheme + "://" + host.host;
+  const std::vector<std::string> base_headers = request.headers;
+  std::string url = request.url;
+  std::optional<std::string> fresh_auth;
+  bool challenged = false;
+  TlsConfig foreign_tls;
+  int hops = 0;
+  while (true) {
+    request.url = url;
+    request.headers = base_headers;
+    if (internal::UrlOrigin(url) == endpoint_origin) {
+      request.tls = &host.tls;
+      for (const auto& [name, values] : host.headers)
+        for (const std::string& v : values) request.headers.push_back(name + ": " + v);
+      std::optional<std::string> auth = fresh_auth;
+      if (!auth) {
+        ASSIGN_OR_RETURN(auth, common::Wrap(authorizer->HeaderFor(host.host, target.scope, target.creds),
+                                            "authentication required for " + target.ref->name()));
+      }
+      if (auth) request.headers.push_back("Authorization: " + *auth);
+    } else {
+      // Another host (a CDN behind a redirect): no credentials, no
+      // registry headers.
+      foreign_tls = TlsForForeignUrl(url);
+      foreign_tls.client_cert.clear();
+      foreign_tls.client_key.clear();
+      request.tls = &foreign_tls;
+    }
+    ASSIGN_OR_RETURN(HttpResult result, transport->Perform(request));
+    if (result.error != TransportError::kNone) return result;
+    long status = result.response.status;
+    if (status == 401 && request.tls == &host.tls && !challenged) {
+      challenged = true;
+      ASSIGN_OR_RETURN(std::string header,
+                       common::Wrap(authorizer->OnChallenge(host.host, target.scope,
+                                                            result.response.Headers("www-authenticate"),
+                                                            target.creds),
+                                    "authentication required for " + target.ref->name()));
+      fresh_auth = std::move(header);
+      continue;
+    }
+    if (status >= 300 && status < 400 && status != 304 && !result.response.redirect_url.empty()) {
+      if (++hops > kMaxRedirects)
+        return MakeError(Errc::kUnavailable, "too many redirects from " + request.url);
+      url = result.response.redirect_url;
+      LOG(Debug) << "following redirect" << common::Kv("status", status) << common::Kv("to", internal::UrlOrigin(url));
+      continue;
+    }
+    return result;
+  }
+}
+
+Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& result,
+                                       const std::string& url, const std::string& what) const {
+  const RegistryHost& host = *target.host;
+  Failure f;
+  auto fail = [&](Errc code, std::string message) {
+    f.error = common::Error{.code = code, .message = std::move(message)};
+  };
+  switch (result.error) {
+    case TransportError::kConnect:
+      f.verdict = Verdict::kRetry;
+      f.mirror_skip = true;
+      fail(Errc::kUnavailable, "connect to " + url + " failed: " + result.error_text);
+      return f;
+    case TransportError::kTls:
+      fail(Errc::kUnavailable, "TLS handshake with " + internal::UrlHost(url) + " failed: " +
+                                   result.error_text + " (" +
+                                   DescribeCas(internal::UrlHost(url) == host.host ? host.tls : TlsConfig{}) +
+                                   ")");
+      return f;
+    case TransportError::kCut:
+      f.verdict = Verdict::kRetry;
+      fail(Errc::kUnavailable, "connection to " + internal::UrlHost(url) + " broke: " + result.error_text);
+      return f;
+    case TransportError::kStall:
+      f.verdict = Verdict::kRetry;
+      f.mirror_skip = true;
+      fail(Errc::kUnavailable, "download of " + what + " stalled: under " +
+                                   std::to_string(options.min_rate_bytes_per_sec) + " B/s for " +
+                                   std::to_string(options.min_rate_window.count()) + " s (from " +
+                                   internal::UrlHost(url) + ")");
+      return f;
+    case TransportError::kCancelled:
+      fail(Errc::kCancelled, "download of " + what + " cancelled");
+      return f;
+    case TransportError::kHook:
+      f.error = result.hook_error.value_or(common::Error{.code = Errc::kInternal, .message = "callback failed"});
+      return f;
+    case TransportError::kOther:
+      fail(Errc::kUnavailable, "request to " + url + " failed: " + result.error_text);
+      return f;
+    case TransportError::kNone:
+      break;
+  }
+  long status = result.response.status;
+  std::string detail = internal::RegistryErrorText(result.response.body);
+  std::string suffix = " (HTTP " + std::to_string(status) + (detail.empty() ? "" : ": " + detail) + ")";
+  const std::string name = target.ref->name();
+  if (status == 401) {
+    fail(Errc::kUnauthenticated, "authentication required for " + name + ": credentials refused by " +
+                                     host.host + suffix);
+  } else if (status == 403) {
+    fail(Errc::kPermissionDenied, "access to " + name + " denied by " + host.host + suffix);
+  } else if (status == 404) {
+    fail(Errc::kNotFound, what + " not found on " + host.host + suffix);
+  } else if (status == 429 || status >= 500) {
+    f.verdict = Verdict::kRetry;
+    if (std::string ra = result.response.Header("retry-after"); !ra.empty())
+      f.retry_after = ParseRetryAfter(ra, env->WallNow());
+    fail(Errc::kUnavailable, "GET " + url + ": HTTP " + std::to_string(status) +
+                                 (detail.empty() ? "" : " (" + detail + ")"));
+  } else if (status >= 400) {
+    fail(Errc::kFailedPrecondition, "GET " + url + " refused" + suffix);
+  } else {
+    fail(Errc::kUnavailable, "GET " + url + ": unexpected HTTP " + std::to_string(status));
+  }
+  return f;
+}
+
+Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpRequest& treq) {
+  HttpRequest req;
+  req.method = treq.method;
+  req.url = treq.url;
+  req.headers = treq.headers;
+  req.body = treq.body;
+  TlsConfig tls = TlsForForeignUrl(treq.url);
+  tls.client_cert.clear();
+  tls.client_key.clear();
+  req.tls = &tls;
+  ApplyLimits(req);
+  Backoff backoff = MakeBackoff();
+  const std::string host = internal::UrlHost(treq.url);
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(HttpResult r, transport->Perform(req));
+    std::optional<std::chrono::milliseconds> retry_after;
+    common::Error err;
+    bool retry = false;
+    if (r.error != TransportError::kNone) {
+      retry = r.error == TransportError::kConnect || r.error == TransportError::kCut;
+      err = {.code = Errc::kUnavailable, .message = r.error_text};
+    } else {
+      long status = r.response.status;
+      if (status >= 200 && status < 300) return std::move(r.response.body);
+      std::string detail = internal::RegistryErrorText(r.response.body);
+      std::string msg = "HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
+      if (status == 401) {
+        err = {.code = Errc::kUnauthenticated, .message = msg};
+      } else if (status == 403) {
+        err = {.code = Errc::kPermissionDenied, .message = msg};
+      } else if (status == 429 || status >= 500) {
+        retry = true;
+        if (std::string ra = r.response.Header("retry-after"); !ra.empty())
+          retry_after = ParseRetryAfter(ra, env->WallNow());
+        err = {.code = Errc::kUnavailable, .message = msg};
+      } else {
+        err = {.code = Errc::kUnauthenticated, .message = msg};
+      }
+    }
+    if (retry && attempt >= options.max_attempts && attempt > 1)
+      err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+    if (!retry || attempt >= options.max_attempts) return std::unexpected(std::move(err));
+    LOG(Warn) << "token request failed, retrying" << common::Kv("host", host)
+              << common::Kv("attempt", attempt) << common::Kv("error", err.message);
+    (void)backoff.Wait(attempt, retry_after, nullptr);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// RegistryClient
+
+RegistryClient::RegistryClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RegistryClient::~RegistryClient() = default;
+
+Result<std::unique_ptr<RegistryClient>> RegistryClient::Create(ClientOptions options) {
+  if (options.max_attempts < 1)
+    return MakeError(Errc::kInvalidArgument, "create registry client: max_attempts must be at least 1");
+  if (options.min_rate_bytes_per_sec < 0 || options.min_rate_window.count() < 0 ||
+      options.connect_timeout.count() < 0)
+    return MakeError(Errc::kInvalidArgument, "create registry client: negative limit");
+  if (options.user_agent.empty()) options.user_agent = std::string("gantry/") + GANTRY_VERSION;
+  auto impl = std::make_unique<Impl>();
+  impl->env = options.env ? options.env : common::DefaultEnv();
+  ASSIGN_OR_RETURN(impl->transport, internal::Transport::Create({.user_agent = options.user_agent}));
+  impl->options = std::move(options);
+  impl->seed = std::random_device{}();
+  Impl* raw = impl.get();
+  impl->authorizer = std::make_unique<Authorizer>(
+      impl->env, [raw](const TokenHttpRequest& r) { return raw->SendTokenRequest(r); });
+  return std::unique_ptr<RegistryClient>(new RegistryClient(std::move(impl)));
+}
+
+Result<std::vector<RegistryHost>> RegistryClient::HostsFor(std::string_view domain) {
+  return impl_->HostsFor(domain);
+}
+
+namespace {
+
+Result<FetchedManifest> CheckManifest(std::string_view reference,
+                                      const std::string& shown, const internal::HttpResponse& resp,
+                                      const std::string& host) {
+  FetchedManifest m;
+  m.body = resp.body;
+  m.media_type = MediaTypeOf(resp.Header("content-type"));
+  if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain" ||
+      m.media_type == "application/octet-stream") {
+    std::string sniffed = SniffMediaType(m.body);
+    if (!sniffed.empty()) m.media_type = sniffed;
+  }
+  if (IsSchema1(m.media_type))
+    return MakeError(Errc::kUnimplemented,
+                     "manifest " + shown + " is Docker schema 1 (" + m.media_type +
+                         "), which gantry does not support; push it again with a current client");
+  m.digest = common::Digest::Sha256Of(m.body);
+  if (std::string dcd = resp.Header("docker-content-digest"); !dcd.empty()) {
+    auto said = common::Digest::Parse(dcd);
+    if (said && !Matches(*said, m.body, m.digest))
+      return MakeError(Errc::kDataLoss, "manifest " + shown + " from " + host + ": body is " +
+                                            m.digest.str() + " but Docker-Content-Digest says " + dcd);
+  }
+  if (IsDigestReference(reference)) {
+    ASSIGN_OR_RETURN(common::Digest want, common::Digest::Parse(reference));
+    if (!Matches(want, m.body, m.digest))
+      return MakeError(Errc::kDataLoss, "manifest " + shown + " from " + host + ": body is " +
+                                            m.digest.str() + ", not the requested digest");
+  }
+  return m;
+}
+
+}  // namespace
+
+Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::string_view reference) {
+  const bool by_digest = IsDigestReference(reference);
+  const std::string shown = ref.name() + (by_digest ? "@" : ":") + std::string(reference);
+  if (reference.empty() || reference.find_first_of("/?# \r\n") != std::string_view::npos)
+    return MakeError(Errc::kInvalidArgument, "get manifest: invalid reference `" + std::string(reference) + "`");
+  if (by_digest) TRY(common::Digest::Parse(reference));
+  ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(ref.domain()));
+
+  std::optional<common::Error> last;
+  bool all_not_found = true;
+  bool any = false;
+  for (const RegistryHost& host : hosts) {
+    if (by_digest ? !host.can_pull : !host.can_resolve) continue;
+    any = true;
+    Target target = impl_->MakeTarget(ref, host);
+    const std::string url = host.base_url() + "/" + ref.path() + "/manifests/" + std::string(reference);
+    HttpRequest req;
+    req.url = url;
+    req.headers.push_back(kAcceptManifests);
+    req.max_body = kMaxManifestSize;
+    impl_->ApplyLimits(req);
+    Backoff backoff = impl_->MakeBackoff();
+
+    Result<FetchedManifest> outcome = MakeError(Errc::kInternal, "no attempt made");
+    for (int attempt = 1;; ++attempt) {
+      Result<HttpResult> sent = impl_->Send(target, req);
+      if (!sent) {
+        outcome = std::unexpected(std::move(sent.error()));
+        break;
+      }
+      if (sent->error == TransportError::kNone && sent->response.status >= 200 &&
+          sent->response.status < 300) {
+        outcome = CheckManifest(reference, shown, sent->response, host.host);
+        break;
+      }
+      Failure f = impl_->Classify(target, *sent, url, "manifest " + shown);
+      if (sent->error == TransportError::kHook && f.error.code == Errc::kResourceExhausted)
+        f.error.message = "manifest " + shown + " from " + host.host + " exceeds " +
+                          std::to_string(kMaxManifestSize >> 20) + " MiB";
+      if (f.error.code == Errc::kNotFound)
+        f.error.message = "manifest unknown: " + shown;
+      bool retry = f.verdict == Verdict::kRetry && attempt < impl_->options.max_attempts &&
+                   !(host.is_mirror && f.mirror_skip);
+      if (!retry && f.verdict == Verdict::kRetry && attempt > 1)
+        f.error.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+      if (!retry) {
+        outcome = std::unexpected(std::move(f.error));
+        break;
+      }
+      LOG(Warn) << "manifest request failed, retrying" << common::Kv("ref", shown)
+                << common::Kv("host", host.host) << common::Kv("attempt", attempt)
+                << common::Kv("error", f.error.message);
+      (void)backoff.Wait(attempt, f.retry_after, nullptr);
+    }
+    if (outcome) return outcome;
+    if (outcome.error().code != Errc::kNotFound) all_not_found = false;
+    if (outcome.error().code == Errc::kCancelled) return outcome;
+    if (host.is_mirror)
+      LOG(Warn) << "mirror failed, trying the next host" << common::Kv("ref", shown)
+                << common::Kv("mirror", host.host) << common::Kv("error", outcome.error().message);
+    last = std::move(outcome.error());
+  }
+  if (!any)
+    return MakeError(Errc::kFailedPrecondition,
+                     "get manifest " + shown + ": no configured host may " +
+                         (by_digest ? "pull" : "resolve") + " from " + ref.domain());
+  if (all_not_found) return MakeError(Errc::kNotFound, "manifest unknown: " + shown);
+  return std::unexpected(std::move(*last));
+}
+
+}  // namespace registry

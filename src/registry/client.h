@@ -1,0 +1,135 @@
+#pragma once
+// The distribution-registry HTTP client: manifests and blobs over the OCI
+// distribution API, with mirrors, auth, retries, resume and a rate floor.
+//
+//   ASSIGN_OR_RETURN(auto client, registry::RegistryClient::Create({
+//       .hosts = {.config_dirs = {certs_dir}}, .lookup = store_lookup}));
+//   ASSIGN_OR_RETURN(auto m, client->GetManifest(ref, ref.manifest_reference()));
+//   TRY(client->FetchBlob(ref, layer_digest, layer_size, sink, &cancel));
+//
+// Hosts (see hosts.h) are tried in order: mirrors, then the upstream. A
+// mirror that fails (connection error, TLS error, 5xx/429 after retries,
+// stall, 401/403, 404) is skipped for the next host, not the whole list.
+// NotFound from every host gives NotFound; otherwise the last host's error
+// (the upstream's, normally). Errors that no other host can fix stop the
+// walk at once: Cancelled, and a BlobSink error.
+//
+// Errors (Errc), all naming the reference or host:
+//   NotFound          404 ("manifest unknown: 127.0.0.1:5000/fixture/app:nope")
+//   Unauthenticated   401 after fresh credentials/token, or a token server refusal
+//   PermissionDenied  403
+//   Unavailable       429/5xx after max_attempts, connection refused, TLS
+//                     failure (naming the CA files tried), a stalled transfer
+//   DataLoss          manifest digest mismatch; a blob longer than `size`
+//                     or shorter when the server says it is complete
+//   ResourceExhausted a manifest over 4 MiB
+//   Unimplemented     a schema 1 manifest
+//   Cancelled         `cancel` was set
+//
+// Credentials: `creds` (else `lookup(domain)`, called at most once per
+// host and only after a 401) are sent to the upstream only. A mirror gets
+// `lookup(mirror host)`, never the upstream's credentials. Authorization
+// and configured registry headers are never sent to another host than the
+// registry endpoint (e.g. a blob redirect to a CDN).
+//
+// Thread-safety: a RegistryClient is safe to use from many threads; one
+// per pull. Connections, DNS and TLS sessions are reused across requests.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/digest.h"
+#include "common/env.h"
+#include "common/error.h"
+#include "registry/auth.h"
+#include "registry/credentials_types.h"
+#include "registry/hosts.h"
+#include "registry/http_retry.h"
+#include "registry/reference.h"
+
+namespace registry {
+
+struct ClientOptions {
+  HostsOptions hosts;
+  std::optional<Credentials> creds;  // for the upstream; overrides `lookup`
+  CredentialLookup lookup;           // may be empty
+  // Per request, for 429/5xx/connection errors: backoff with jitter,
+  // honouring Retry-After (seconds or HTTP date), capped.
+  int max_attempts = 5;
+  // Rate floor: a transfer below this for `min_rate_window` aborts (a
+  // trickle of bytes does not keep it alive) and counts as a failed attempt.
+  int64_t min_rate_bytes_per_sec = 1024;
+  std::chrono::seconds min_rate_window{60};
+  std::chrono::seconds connect_timeout{30};
+  std::string user_agent;  // empty: "gantry/<version>"
+  common::Env* env = nullptr;  // clock + sleep seam for tests (null = real)
+  BackoffPolicy backoff;       // retry delays
+};
+
+struct FetchedManifest {
+  std::string media_type;  // from Content-Type, else the body's mediaType
+  std::string body;
+  // sha256 of body, checked against Docker-Content-Digest when present and
+  // against the requested digest.
+  common::Digest digest;
+};
+
+// Where FetchBlob writes. Implemented by the puller (an ingest file that
+// hashes as it goes). Called from the thread that called FetchBlob.
+class BlobSink {
+ public:
+  virtual ~BlobSink() = default;
+  // Bytes already held (the resume point).
+  virtual int64_t offset() const = 0;
+  virtual common::Status Write(std::span<const std::byte> data) = 0;
+  // Drops everything (the server ignored Range); offset() is 0 after.
+  virtual common::Status Restart() = 0;
+};
+
+class RegistryClient {
+ public:
+  // Errors: InvalidArgument for bad options; Internal when libcurl cannot
+  // start. Hosts are resolved lazily, per domain, on first use.
+  [[nodiscard]] static common::Result<std::unique_ptr<RegistryClient>> Create(ClientOptions options);
+  ~RegistryClient();
+  RegistryClient(const RegistryClient&) = delete;
+  RegistryClient& operator=(const RegistryClient&) = delete;
+
+  // GET <prefix>/<path>/manifests/<reference> (a tag or a digest) with
+  // Accept for OCI manifest+index and Docker schema2 manifest+list. Tags go
+  // to hosts that can resolve, digests to hosts that can pull. Refuses
+  // schema 1. At most 4 MiB.
+  [[nodiscard]] common::Result<FetchedManifest> GetManifest(const ImageRef& ref,
+                                                            std::string_view reference);
+
+  // GET <prefix>/<path>/blobs/<digest> into `sink` from sink.offset(), with
+  // "Range: bytes=<offset>-" when offset > 0. A 200 answer to a Range
+  // request → sink.Restart(), then from 0. A connection cut midway →
+  // retried from the new sink.offset(); it counts as an attempt only when
+  // it brought no new bytes (up to 1000 such free resumes). A stall (below
+  // the rate floor) always counts. Follows 301/302/303/307/308 itself. Stops at
+  // `size` bytes (size < 0: unknown). Verifies nothing about the digest
+  // (the sink does). `cancel` is polled (→ Cancelled).
+  [[nodiscard]] common::Status FetchBlob(const ImageRef& repo, const common::Digest& digest,
+                                         int64_t size, BlobSink& sink,
+                                         const std::atomic<bool>* cancel = nullptr);
+
+  // The endpoints used for `domain` (resolved once, then cached).
+  [[nodiscard]] common::Result<std::vector<RegistryHost>> HostsFor(std::string_view domain);
+
+ private:
+  struct Impl;
+  explicit RegistryClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+inline constexpr size_t kMaxManifestSize = 4u << 20;
+
+}  // namespace registry

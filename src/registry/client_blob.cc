@@ -1,0 +1,210 @@
+// RegistryClient::FetchBlob: streaming, resume with Range, restart when
+// the server ignores Range, the size bound, and the host walk.
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/log.h"
+#include "registry/client.h"
+#include "registry/client_internal.h"
+
+namespace registry {
+namespace {
+
+using common::Errc;
+using common::MakeError;
+using common::Result;
+using common::Status;
+using internal::Failure;
+using internal::HttpRequest;
+using internal::HttpResult;
+using internal::Target;
+using internal::TransportError;
+using internal::Verdict;
+
+// The first byte position of "Content-Range: bytes START-END/TOTAL".
+std::optional<int64_t> ContentRangeStart(std::string_view value) {
+  if (!value.starts_with("bytes ")) return std::nullopt;
+  value.remove_prefix(6);
+  int64_t start = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), start);
+  if (ec != std::errc() || p == value.data() + value.size() || *p != '-') return std::nullopt;
+  return start;
+}
+
+constexpr int kMaxFreeResumes = 1000;
+
+// What one exchange did to the sink, beyond what HttpResult says.
+struct StreamState {
+  bool sink_failed = false;     // a sink error: no retry, no other host
+  bool range_mismatch = false;  // 206 for another range than asked
+  bool too_long = false;        // the server sent more than `size`
+};
+
+}  // namespace
+
+Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& digest, int64_t size,
+                                 BlobSink& sink, const std::atomic<bool>* cancel) {
+  const std::string what = digest.str();
+  auto cancelled = [&] { return cancel && cancel->load(std::memory_order_relaxed); };
+  auto done = [&] { return size >= 0 && sink.offset() >= size; };
+  if (cancelled()) return MakeError(Errc::kCancelled, "download of " + what + " cancelled");
+  if (size >= 0 && sink.offset() > size)
+    return MakeError(Errc::kInvalidArgument, "fetch blob " + what + ": sink holds " +
+                                                 std::to_string(sink.offset()) + " bytes, more than its size " +
+                                                 std::to_string(size));
+  if (done()) return {};
+  ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
+
+  std::optional<common::Error> last;
+  bool all_not_found = true;
+  bool any = false;
+  for (const RegistryHost& host : hosts) {
+    if (!host.can_pull) continue;
+    any = true;
+    Target target = impl_->MakeTarget(repo, host);
+    const std::string url = host.base_url() + "/" + repo.path() + "/blobs/" + what;
+    Backoff backoff = impl_->MakeBackoff();
+    int failures = 0;
+    int free_resumes = 0;
+    int64_t best = sink.offset();
+    Status outcome = MakeError(Errc::kInternal, "no attempt made");
+
+    while (true) {
+      if (cancelled()) return MakeError(Errc::kCancelled, "download of " + what + " cancelled");
+      const int64_t start = sink.offset();
+      StreamState state;
+      HttpRequest req;
+      req.url = url;
+      req.cancel = cancel;
+      impl_->ApplyLimits(req);
+      if (start > 0) req.headers.push_back("Range: bytes=" + std::to_string(start) + "-");
+      req.on_head = [&](const internal::HttpResponse& head) -> Status {
+        if (head.status == 206) {
+          auto first = ContentRangeStart(head.Header("content-range"));
+          if (!first || *first != start) {
+            state.range_mismatch = true;
+            return MakeError(Errc::kDataLoss, "blob " + what + ": server sent range `" +
+                                                  head.Header("content-range") + "` for bytes=" +
+                                                  std::to_string(start) + "-");
+          }
+        } else if (start > 0) {
+          // The server (or a CDN) ignored Range: everything comes again.
+          LOG(Debug) << "server ignored Range, restarting" << common::Kv("digest", what)
+                     << common::Kv("offset", start);
+          Status st = sink.Restart();
+          if (!st) {
+            state.sink_failed = true;
+            return st;
+          }
+        }
+        return {};
+      };
+      req.on_body = [&](std::span<const std::byte> data) -> Status {
+        if (size >= 0) {
+          int64_t room = size - sink.offset();
+          if (static_cast<int64_t>(data.size()) > room) {
+            if (room > 0) {
+              Status st = sink.Write(data.first(static_cast<size_t>(room)));
+              if (!st) {
+                state.sink_failed = true;
+                return st;
+              }
+            }
+            state.too_long = true;
+            return MakeError(Errc::kDataLoss, "blob " + what + " from " + host.host +
+                                                  " is longer than its size " + std::to_string(size));
+          }
+        }
+        Status st = sink.Write(data);
+        if (!st) state.sink_failed = true;
+        return st;
+      };
+
+      Result<HttpResult> sent = impl_->Send(target, req);
+      if (!sent) {
+        outcome = std::unexpected(std::move(sent.error()));
+        break;
+      }
+      if (state.sink_failed)
+        return std::unexpected(sent->hook_error ? std::move(*sent->hook_error)
+                                                : common::Error{.code = Errc::kInternal,
+                                                                .message = "blob sink failed"});
+      if (state.too_long) {
+        // What this host sent is not the blob; the next host starts afresh.
+        Status st = sink.Restart();
+        if (!st) return st;
+      }
+      long status = sent->response.status;
+      Failure f;
+      if (sent->error == TransportError::kNone && (status == 200 || status == 206)) {
+        if (size < 0 || sink.offset() == size) {
+          outcome = {};
+          break;
+        }
+        f.error = {.code = Errc::kDataLoss,
+                   .message = "blob " + what + " from " + host.host + " ended at " +
+                              std::to_string(sink.offset()) + " of " + std::to_string(size) + " bytes"};
+      } else if (sent->error == TransportError::kNone && status == 416 && start > 0) {
+        // Our resume point is past what the server has: start over.
+        Status st = sink.Restart();
+        if (!st) return st;
+        f.verdict = Verdict::kRetry;
+        f.error = {.code = Errc::kUnavailable,
+                   .message = "blob " + what + ": range from " + std::to_string(start) + " not satisfiable"};
+      } else if (state.range_mismatch) {
+        Status st = sink.Restart();
+        if (!st) return st;
+        f.verdict = Verdict::kRetry;
+        f.error = std::move(*sent->hook_error);
+      } else {
+        f = impl_->Classify(target, *sent, url, what);
+        if (f.error.code == Errc::kNotFound) f.error.message = "blob unknown: " + repo.name() + "@" + what;
+      }
+      if (f.verdict != Verdict::kRetry || (host.is_mirror && f.mirror_skip)) {
+        outcome = std::unexpected(std::move(f.error));
+        break;
+      }
+      // A connection cut after new bytes arrived is free: a flaky
+      // connection that keeps delivering must be allowed to finish. A stall
+      // always counts, or a server that sends a few bytes per window would
+      // hold the pull forever; so do free resumes past kMaxFreeResumes.
+      bool progressed = sent->error == TransportError::kCut && sink.offset() > best &&
+                        free_resumes < kMaxFreeResumes;
+      best = std::max(best, sink.offset());
+      if (progressed) {
+        ++free_resumes;
+      } else {
+        ++failures;
+      }
+      if (failures >= impl_->options.max_attempts) {
+        if (failures > 1) f.error.message += " (gave up after " + std::to_string(failures) + " attempts)";
+        outcome = std::unexpected(std::move(f.error));
+        break;
+      }
+      LOG(Warn) << "blob download failed, retrying" << common::Kv("digest", what)
+                << common::Kv("host", host.host) << common::Kv("offset", sink.offset())
+                << common::Kv("error", f.error.message);
+      if (!progressed && !backoff.Wait(failures, f.retry_after, cancel))
+        return MakeError(Errc::kCancelled, "download of " + what + " cancelled");
+      if (done()) {
+        outcome = {};
+        break;
+      }
+    }
+    if (outcome) return outcome;
+    if (outcome.error().code == Errc::kCancelled) return outcome;
+    if (outcome.error().code != Errc::kNotFound) all_not_found = false;
+    if (host.is_mirror)
+      LOG(Warn) << "mirror failed, trying the next host" << common::Kv("digest", what)
+                << common::Kv("mirror", host.host) << common::Kv("error", outcome.error().message);
+    last = std::move(outcome.error());
+  }
+  if (!any)
+    return MakeError(Errc::kFailedPrecondition,
+                     "fetch blob " + what + ": no configured host may pull from " + repo.domain());
+  if (all_not_found) return MakeError(Errc::kNotFound, "blob unknown: " + repo.name() + "@" + what);
+  return std::unexpected(std::move(*last));
+}
+
+}  // namespace registry

@@ -1,0 +1,85 @@
+#pragma once
+// Pulling an image into the content store.
+//
+//   registry::PullOptions opts{.max_concurrent_downloads = 3};
+//   auto r = registry::Pull(content, metadata, source_spec, opts);
+//
+// Resolves the reference (an index to the requested platform), fetches the
+// manifest, the config and every layer (concurrently, each blob once, blobs
+// already in the store not requested again), verifies every byte against
+// its digest and size, and records the image under its normalised name.
+// A lease protects what the pull has written from a concurrent prune until
+// the image record exists. On failure nothing is recorded; verified blobs
+// stay (they are valid content) and partial downloads stay in the ingest
+// area for the next pull to resume.
+//
+// Thread-safety: Pull may run concurrently in threads and processes on the
+// same store; `on_event` is called from worker threads, serialised.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "registry/client.h"
+#include "registry/manifest.h"
+#include "registry/source.h"
+#include "store/content_store.h"
+#include "store/descriptor.h"
+#include "store/metadata.h"
+
+namespace registry {
+
+// Labels on image records written by Pull.
+inline constexpr std::string_view kLabelManifest = "io.gantry.manifest";  // platform manifest digest
+inline constexpr std::string_view kLabelConfig = "io.gantry.config";      // config digest
+inline constexpr std::string_view kLabelPlatform = "io.gantry.platform";  // "linux/amd64"
+
+struct PullEvent {
+  enum class Kind { kResolved, kLayerStart, kLayerProgress, kLayerDone, kDone, kError };
+  Kind kind = Kind::kError;
+  std::string ref{};                       // normalised reference
+  std::optional<common::Digest> digest{};  // the blob (layer events) or image (resolved/done)
+  int64_t current = 0;                   // bytes held so far
+  int64_t total = 0;                     // blob size
+  std::string state{};                     // "waiting" "downloading" "exists" "resumed" "done"
+  std::string message{};                   // kError
+  std::vector<store::Descriptor> layers{}; // kResolved: the layers to fetch
+};
+
+struct PullOptions {
+  std::optional<Platform> platform;  // default: the host's
+  ClientOptions client;              // transport, auth, mirrors (registry sources)
+  int max_concurrent_downloads = 3;
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(const PullEvent&)> on_event;
+  // How often layer-progress events are emitted at most, per layer.
+  std::chrono::milliseconds progress_interval{200};
+};
+
+struct PullResult {
+  std::string name;                 // the image record's name
+  store::Descriptor target;         // what the reference resolved to (index or manifest)
+  store::Descriptor manifest;       // the platform's manifest
+  store::Descriptor config;
+  std::vector<store::Descriptor> layers;
+  ImageConfig image_config;
+  int64_t bytes_downloaded = 0;     // new bytes transferred (resumed bytes not counted)
+  int blobs_fetched = 0;            // blobs that were not already in the store
+};
+
+[[nodiscard]] common::Result<PullResult> Pull(store::ContentStore& content,
+                                              store::MetadataDb& metadata,
+                                              const SourceSpec& source, const PullOptions& options);
+
+// Pull over an already opened source (tests and callers with their own).
+[[nodiscard]] common::Result<PullResult> PullFrom(store::ContentStore& content,
+                                                  store::MetadataDb& metadata, ImageSource& src,
+                                                  const std::string& name,
+                                                  const PullOptions& options);
+
+}  // namespace registry

@@ -1,0 +1,423 @@
+#include "registry/transport.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/fs.h"
+
+namespace registry::internal {
+namespace {
+
+using common::Errc;
+using common::MakeError;
+using common::Result;
+using common::Status;
+
+constexpr size_t kMaxErrorBody = 64u << 10;
+constexpr size_t kMaxIdleHandles = 16;
+constexpr size_t kMaxCaFile = 8u << 20;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// State of one exchange, reached from libcurl's C callbacks.
+struct Exchange {
+  const HttpRequest* request = nullptr;
+  HttpResponse response;
+  bool headers_done = false;
+  bool head_called = false;
+  bool streaming = false;  // decided at the first body byte
+  std::optional<common::Error> hook_error;
+  bool cancelled = false;
+};
+
+std::string_view UrlHost(std::string_view url) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return {};
+  std::string_view rest = url.substr(sep + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  size_t at = rest.rfind('@');
+  return at == std::string_view::npos ? rest : rest.substr(at + 1);
+}
+
+bool Is2xx(long status) { return status >= 200 && status < 300; }
+
+size_t HeaderCallback(char* data, size_t size, size_t n, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  size_t len = size * n;
+  std::string_view line(data, len);
+  if (line.starts_with("HTTP/")) {
+    // A new response (after a 100 Continue, or the only one): start over.
+    ex->response.headers.clear();
+    ex->response.status = 0;
+    ex->headers_done = false;
+    size_t sp = line.find(' ');
+    if (sp != std::string_view::npos) {
+      std::string_view rest = line.substr(sp + 1);
+      long code = 0;
+      for (char c : rest.substr(0, 3)) {
+        if (c < '0' || c > '9') {
+          code = 0;
+          break;
+        }
+        code = code * 10 + (c - '0');
+      }
+      ex->response.status = code;
+    }
+    return len;
+  }
+  std::string_view trimmed = Trim(line);
+  if (trimmed.empty()) {
+    ex->headers_done = true;
+    return len;
+  }
+  size_t colon = trimmed.find(':');
+  if (colon == std::string_view::npos) return len;  // obsolete line folding: ignore
+  ex->response.headers.emplace_back(Lower(Trim(trimmed.substr(0, colon))),
+                                    std::string(Trim(trimmed.substr(colon + 1))));
+  return len;
+}
+
+size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  size_t len = size * n;
+  const HttpRequest& req = *ex->request;
+  if (req.cancel && req.cancel->load(std::memory_order_relaxed)) {
+    ex->cancelled = true;
+    return CURL_WRITEFUNC_ERROR;
+  }
+  bool ok_status = Is2xx(ex->response.status);
+  if (ok_status && req.on_body) {
+    if (!ex->head_called) {
+      ex->head_called = true;
+      if (req.on_head) {
+        Status st = req.on_head(ex->response);
+        if (!st) {
+          ex->hook_error = std::move(st.error());
+          return CURL_WRITEFUNC_ERROR;
+        }
+      }
+    }
+    Status st = req.on_body(std::as_bytes(std::span<const char>(data, len)));
+    if (!st) {
+      ex->hook_error = std::move(st.error());
+      return CURL_WRITEFUNC_ERROR;
+    }
+    ex->response.streamed_bytes += static_cast<int64_t>(len);
+    return len;
+  }
+  size_t limit = ok_status ? req.max_body : kMaxErrorBody;
+  if (ex->response.body.size() + len > limit) {
+    if (!ok_status) {
+      // An error body is only for the message: keep its start, drain the rest.
+      ex->response.body.append(data, limit - ex->response.body.size());
+      return len;
+    }
+    ex->hook_error = common::Error{.code = Errc::kResourceExhausted,
+                                   .message = "response body exceeds " +
+                                              std::to_string(req.max_body) + " bytes"};
+    return CURL_WRITEFUNC_ERROR;
+  }
+  ex->response.body.append(data, len);
+  return len;
+}
+
+int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* ex = static_cast<Exchange*>(user);
+  if (ex->request->cancel && ex->request->cancel->load(std::memory_order_relaxed)) {
+    ex->cancelled = true;
+    return 1;
+  }
+  return 0;
+}
+
+TransportError Classify(CURLcode code, CURL* easy) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return TransportError::kConnect;
+    case CURLE_OPERATION_TIMEDOUT: {
+      // The same code for a connect timeout and for the low-speed abort; a
+      // completed connect tells them apart.
+      curl_off_t connect_us = 0;
+      curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+      return connect_us > 0 ? TransportError::kStall : TransportError::kConnect;
+    }
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED:
+      return TransportError::kTls;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
+      return TransportError::kCut;
+    case CURLE_ABORTED_BY_CALLBACK:
+      return TransportError::kCancelled;
+    default:
+      return TransportError::kOther;
+  }
+}
+
+}  // namespace
+
+void CurlEasyDeleter::operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+
+CurlSlist::~CurlSlist() { curl_slist_free_all(list_); }
+
+CurlSlist& CurlSlist::operator=(CurlSlist&& o) noexcept {
+  if (this != &o) {
+    curl_slist_free_all(list_);
+    list_ = std::exchange(o.list_, nullptr);
+  }
+  return *this;
+}
+
+void CurlSlist::Append(const std::string& line) {
+  curl_slist* next = curl_slist_append(list_, line.c_str());
+  if (!next) std::abort();
+  list_ = next;
+}
+
+std::string HttpResponse::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
+}
+
+std::vector<std::string> HttpResponse::Headers(std::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : headers)
+    if (k == name) out.push_back(v);
+  return out;
+}
+
+// DNS and TLS sessions shared by every easy handle of one Transport.
+struct Transport::Share {
+  CURLSH* sh = nullptr;
+  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
+
+  ~Share() {
+    if (sh) curl_share_cleanup(sh);
+  }
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+    static_cast<Share*>(user)->locks[static_cast<size_t>(data)].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* user) {
+    static_cast<Share*>(user)->locks[static_cast<size_t>(data)].unlock();
+  }
+};
+
+Transport::Transport(TransportOptions options) : options_(std::move(options)) {}
+
+Transport::~Transport() {
+  // Easy handles go before the share they are attached to.
+  idle_.clear();
+}
+
+Result<std::unique_ptr<Transport>> Transport::Create(TransportOptions options) {
+  // curl_global_init is not thread-safe in old libcurl; do it exactly once.
+  static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (global != CURLE_OK)
+    return MakeError(Errc::kInternal,
+                     std::string("initialise libcurl: ") + curl_easy_strerror(global));
+  std::unique_ptr<Transport> t(new Transport(std::move(options)));
+  t->share_ = std::make_unique<Share>();
+  t->share_->sh = curl_share_init();
+  if (!t->share_->sh) return MakeError(Errc::kInternal, "initialise libcurl share handle");
+  curl_share_setopt(t->share_->sh, CURLSHOPT_LOCKFUNC, &Share::Lock);
+  curl_share_setopt(t->share_->sh, CURLSHOPT_UNLOCKFUNC, &Share::Unlock);
+  curl_share_setopt(t->share_->sh, CURLSHOPT_USERDATA, t->share_.get());
+  curl_share_setopt(t->share_->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(t->share_->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+
+  CurlEasy probe(curl_easy_init());
+  if (!probe) return MakeError(Errc::kInternal, "initialise libcurl easy handle");
+  char* cainfo = nullptr;
+  if (curl_easy_getinfo(probe.get(), CURLINFO_CAINFO, &cainfo) == CURLE_OK && cainfo)
+    t->system_ca_file_ = cainfo;
+  t->Release(std::move(probe));
+  return t;
+}
+
+CurlEasy Transport::Acquire() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      CurlEasy e = std::move(idle_.back());
+      idle_.pop_back();
+      // Keeps the handle's live connections; clears every option.
+      curl_easy_reset(e.get());
+      return e;
+    }
+  }
+  CurlEasy e(curl_easy_init());
+  if (!e) std::abort();
+  return e;
+}
+
+void Transport::Release(CurlEasy easy) {
+  std::lock_guard lock(mu_);
+  if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(easy));
+}
+
+Result<std::shared_ptr<const std::string>> Transport::CaBundle(
+    const std::vector<std::string>& ca_files) {
+  std::string key;
+  for (const std::string& f : ca_files) key += f + '\n';
+  {
+    std::lock_guard lock(mu_);
+    auto it = ca_bundles_.find(key);
+    if (it != ca_bundles_.end()) return it->second;
+  }
+  std::string pem;
+  if (!system_ca_file_.empty()) {
+    // The system bundle may be missing on a minimal system; the configured
+    // CAs alone are then what is trusted.
+    auto sys = common::ReadFile(system_ca_file_, kMaxCaFile);
+    if (sys) pem = std::move(*sys) + "\n";
+  }
+  for (const std::string& f : ca_files) {
+    ASSIGN_OR_RETURN(std::string data,
+                     common::Wrap(common::ReadFile(f, kMaxCaFile), "read CA file `" + f + "`"));
+    pem += data;
+    pem += "\n";
+  }
+  auto bundle = std::make_shared<const std::string>(std::move(pem));
+  std::lock_guard lock(mu_);
+  return ca_bundles_.emplace(key, std::move(bundle)).first->second;
+}
+
+Result<HttpResult> Transport::Perform(const HttpRequest& request) {
+  std::shared_ptr<const std::string> ca_bundle;
+  if (request.tls && !request.tls->ca_files.empty()) {
+    ASSIGN_OR_RETURN(ca_bundle, CaBundle(request.tls->ca_files));
+  }
+  CurlSlist headers;
+  for (const std::string& h : request.headers) headers.Append(h);
+  // libcurl adds "Expect: 100-continue" to POSTs; token servers need none.
+  if (request.method == "POST") headers.Append("Expect:");
+
+  CurlEasy easy = Acquire();
+  CURL* c = easy.get();
+  Exchange ex;
+  ex.request = &request;
+  std::array<char, CURL_ERROR_SIZE> errbuf{};
+
+  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  // Like Go's ProxyFromEnvironment (docker, containerd): loopback
+  // registries are never reached through an http(s)_proxy.
+  if (IsLoopbackHost(UrlHost(request.url))) curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(c, CURLOPT_SHARE, share_->sh);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf.data());
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::chrono::milliseconds(request.connect_timeout).count()));
+  if (request.low_speed_limit > 0 && request.low_speed_time.count() > 0) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(request.low_speed_limit));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.low_speed_time.count()));
+  }
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &HeaderCallback);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &ex);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &WriteCallback);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &ex);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &ProgressCallback);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ex);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  if (request.method == "POST") {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+  } else {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  }
+  if (request.tls) {
+    const TlsConfig& tls = *request.tls;
+    if (ca_bundle) {
+      curl_blob blob{.data = const_cast<char*>(ca_bundle->data()),
+                     .len = ca_bundle->size(),
+                     .flags = CURL_BLOB_NOCOPY};  // the bundle lives in ca_bundles_
+      curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+    }
+    if (!tls.verify) {
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!tls.client_cert.empty()) {
+      curl_easy_setopt(c, CURLOPT_SSLCERT, tls.client_cert.c_str());
+      curl_easy_setopt(c, CURLOPT_SSLKEY,
+                       (tls.client_key.empty() ? tls.client_cert : tls.client_key).c_str());
+    }
+  }
+
+  CURLcode code = curl_easy_perform(c);
+  HttpResult result;
+  if (code == CURLE_OK) {
+    if (Is2xx(ex.response.status) && request.on_body && !ex.head_called && request.on_head) {
+      // A 2xx without a body still gets its head callback.
+      ex.head_called = true;
+      Status st = request.on_head(ex.response);
+      if (!st) ex.hook_error = std::move(st.error());
+    }
+    if (ex.hook_error) {
+      result.error = TransportError::kHook;
+      result.hook_error = std::move(ex.hook_error);
+    }
+    if (ex.response.status >= 300 && ex.response.status < 400) {
+      char* location = nullptr;
+      if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location)
+        ex.response.redirect_url = location;
+    }
+  } else if (ex.cancelled) {
+    result.error = TransportError::kCancelled;
+  } else if (ex.hook_error) {
+    result.error = TransportError::kHook;
+    result.hook_error = std::move(ex.hook_error);
+  } else {
+    result.error = Classify(code, c);
+    result.error_text = errbuf[0] ? std::string(errbuf.data()) : curl_easy_strerror(code);
+    while (!result.error_text.empty() && result.error_text.back() == '\n')
+      result.error_text.pop_back();
+  }
+  result.response = std::move(ex.response);
+  // Drop the references to this call's stack before the handle is reused.
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+  Release(std::move(easy));
+  return result;
+}
+
+}  // namespace registry::internal

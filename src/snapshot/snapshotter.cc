@@ -1,0 +1,497 @@
+#include "snapshot/snapshotter.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/fd.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "snapshot/fs_util.h"
+#include "store/sqlite.h"
+
+namespace snapshot {
+namespace {
+
+using common::Errc;
+using common::MakeError;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS snapshots (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  snapshotter TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  parent_id   INTEGER REFERENCES snapshots(id),
+  kind        TEXT NOT NULL CHECK (kind IN ('active', 'view', 'committed')),
+  labels      TEXT NOT NULL DEFAULT '{}',
+  created_ns  INTEGER NOT NULL,
+  updated_ns  INTEGER NOT NULL,
+  UNIQUE (snapshotter, name)
+);
+CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent_id);
+)sql";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+SnapshotKind KindFromText(const std::string& s) {
+  if (s == "committed") return SnapshotKind::kCommitted;
+  if (s == "view") return SnapshotKind::kView;
+  return SnapshotKind::kActive;
+}
+
+std::string LabelsToJson(const std::map<std::string, std::string>& labels) {
+  return nlohmann::json(labels).dump();
+}
+
+std::map<std::string, std::string> LabelsFromJson(const std::string& s) {
+  std::map<std::string, std::string> out;
+  auto j = nlohmann::json::parse(s, nullptr, false);
+  if (j.is_object())
+    for (auto& [k, v] : j.items())
+      if (v.is_string()) out[k] = v.get<std::string>();
+  return out;
+}
+
+struct Row {
+  Info info;
+  int64_t parent_id = 0;
+};
+
+std::mutex g_probe_mu;
+std::map<std::string, bool> g_probe_cache;
+
+bool ProbeOverlay(const fs::path& root) {
+  if (::geteuid() != 0) return false;
+  auto scratch = common::TempDir::Create("overlay-probe", root);
+  if (!scratch) return false;
+  fs::path base = scratch->path();
+  for (const char* d : {"lower", "upper", "work", "merged"}) {
+    if (::mkdir((base / d).c_str(), 0700) != 0) return false;
+  }
+  std::string data = "lowerdir=" + (base / "lower").string() + ",upperdir=" +
+                     (base / "upper").string() + ",workdir=" + (base / "work").string();
+  auto m = common::Mount("overlay", (base / "merged").string(), "overlay", 0, data);
+  if (!m) {
+    LOG(Debug) << "overlay probe failed" << common::Kv("error", m.error().message);
+    return false;
+  }
+  return true;  // the guard unmounts; the TempDir removes the scratch tree
+}
+
+class SnapshotterImpl final : public Snapshotter {
+ public:
+  SnapshotterImpl(Kind kind, fs::path root, store::SqliteDb db)
+      : kind_(kind), root_(std::move(root)), db_(std::move(db)) {}
+
+  Kind kind() const override { return kind_; }
+  bool independent_layers() const override { return kind_ == Kind::kOverlay; }
+
+  common::Result<std::vector<MountSpec>> Prepare(
+      const std::string& key, const std::string& parent,
+      const std::map<std::string, std::string>& labels) override {
+    return Create(key, parent, SnapshotKind::kActive, labels);
+  }
+
+  common::Result<std::vector<MountSpec>> View(
+      const std::string& key, const std::string& parent,
+      const std::map<std::string, std::string>& labels) override {
+    return Create(key, parent, SnapshotKind::kView, labels);
+  }
+
+  common::Result<std::vector<MountSpec>> Mounts(const std::string& key) override {
+    std::lock_guard lk(mu_);
+    ASSIGN_OR_RETURN(Row row, GetRow(key));
+    if (row.info.kind == SnapshotKind::kCommitted)
+      return MakeError(Errc::kFailedPrecondition,
+                       "mounts of snapshot `" + key + "`: committed snapshots are not mountable; "
+                       "make a view of it");
+    return MountsFor(row);
+  }
+
+  common::Result<fs::path> WritableDir(const std::string& key) override {
+    std::lock_guard lk(mu_);
+    ASSIGN_OR_RETURN(Row row, GetRow(key));
+    if (row.info.kind != SnapshotKind::kActive)
+      return MakeError(Errc::kFailedPrecondition,
+                       "snapshot `" + key + "` is " +
+                           std::string(SnapshotKindName(row.info.kind)) + ", not active");
+    return FsPath(row.info.id);
+  }
+
+  common::Result<fs::path> FsDir(const std::string& key) override {
+    std::lock_guard lk(mu_);
+    ASSIGN_OR_RETURN(Row row, GetRow(key));
+    return FsPath(row.info.id);
+  }
+
+  common::Status Commit(const std::string& name, const std::string& key,
+                        const std::map<std::string, std::string>& labels,
+                        const std::optional<std::string>& new_parent) override {
+    std::lock_guard lk(mu_);
+    auto op = "commit snapshot `" + key + "` as `" + name + "`";
+    TRY(db_.Exec("BEGIN IMMEDIATE", op));
+    Rollback rb{db_};
+    ASSIGN_OR_RETURN(Row row, GetRow(key));
+    if (row.info.kind != SnapshotKind::kActive)
+      return MakeError(Errc::kFailedPrecondition, op + ": snapshot is not active");
+    int64_t parent_id = row.parent_id;
+    if (new_parent) {
+      if (row.parent_id != 0)
+        return MakeError(Errc::kFailedPrecondition, op + ": it already has a parent");
+      if (!independent_layers())
+        return MakeError(Errc::kFailedPrecondition,
+                         op + ": the native snapshotter cannot re-parent a layer");
+      if (!new_parent->empty()) {
+        ASSIGN_OR_RETURN(Row p, GetRow(*new_parent));
+        if (p.info.kind != SnapshotKind::kCommitted)
+          return MakeError(Errc::kFailedPrecondition,
+                           op + ": parent `" + *new_parent + "` is not committed");
+        parent_id = p.info.id;
+      }
+    }
+    std::map<std::string, std::string> merged = row.info.labels;
+    for (const auto& [k, v] : labels) merged[k] = v;
+    ASSIGN_OR_RETURN(store::SqliteStmt st,
+                     db_.Prepare("UPDATE snapshots SET name = ?1, kind = 'committed', "
+                                 "parent_id = ?2, labels = ?3, updated_ns = ?4 WHERE id = ?5",
+                                 op));
+    TRY(st.Bind(1, name));
+    if (parent_id != 0) TRY(st.Bind(2, parent_id));
+    else TRY(st.BindNull(2));
+    TRY(st.Bind(3, LabelsToJson(merged)));
+    TRY(st.Bind(4, NowNs()));
+    TRY(st.Bind(5, row.info.id));
+    if (auto r = st.Run(); !r) {
+      if (r.error().code == Errc::kAlreadyExists)
+        return MakeError(Errc::kAlreadyExists, op + ": snapshot `" + name + "` already exists");
+      return r;
+    }
+    TRY(db_.Exec("COMMIT", op));
+    rb.done = true;
+    // An overlay layer's workdir is of no use once committed.
+    (void)RemoveTree(WorkPath(row.info.id));
+    return {};
+  }
+
+  common::Status Remove(const std::string& key) override {
+    std::lock_guard lk(mu_);
+    auto op = "remove snapshot `" + key + "`";
+    TRY(db_.Exec("BEGIN IMMEDIATE", op));
+    Rollback rb{db_};
+    ASSIGN_OR_RETURN(Row row, GetRow(key));
+    ASSIGN_OR_RETURN(store::SqliteStmt children,
+                     db_.Prepare("SELECT name FROM snapshots WHERE parent_id = ?1 LIMIT 1", op));
+    TRY(children.Bind(1, row.info.id));
+    ASSIGN_OR_RETURN(bool has_child, children.Step());
+    if (has_child)
+      return MakeError(Errc::kFailedPrecondition,
+                       op + ": snapshot `" + children.ColumnText(0) + "` depends on it");
+    ASSIGN_OR_RETURN(store::SqliteStmt del, db_.Prepare("DELETE FROM snapshots WHERE id = ?1", op));
+    TRY(del.Bind(1, row.info.id));
+    TRY(del.Run());
+    TRY(db_.Exec("COMMIT", op));
+    rb.done = true;
+    // Files after the commit; a failure leaves an orphan for Cleanup.
+    if (auto st = RemoveTree(SnapshotDir(row.info.id)); !st)
+      LOG(Warn) << "remove snapshot directory failed" << common::Kv("id", row.info.id)
+                << common::Kv("error", st.error().message);
+    return {};
+  }
+
+  common::Result<Info> Stat(const std::string& key) override {
+    std::lock_guard lk(mu_);
+    ASSIGN_OR_RETURN(Row row, GetRow(key));
+    return row.info;
+  }
+
+  common::Result<std::vector<Info>> List() override {
+    std::lock_guard lk(mu_);
+    ASSIGN_OR_RETURN(store::SqliteStmt st,
+                     db_.Prepare("SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, "
+                                 "s.created_ns, s.updated_ns, COALESCE(s.parent_id, 0) "
+                                 "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
+                                 "WHERE s.snapshotter = ?1 ORDER BY s.id",
+                                 "list snapshots"));
+    TRY(st.Bind(1, std::string(KindName(kind_))));
+    std::vector<Info> out;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back(ReadRow(st).info);
+    }
+    return out;
+  }
+
+  common::Result<Usage> GetUsage(const std::string& key) override {
+    fs::path dir;
+    {
+      std::lock_guard lk(mu_);
+      ASSIGN_OR_RETURN(Row row, GetRow(key));
+      dir = FsPath(row.info.id);
+    }
+    return common::Wrap(TreeUsage(dir), "usage of snapshot `" + key + "`");
+  }
+
+  common::Result<int> Cleanup() override {
+    std::set<int64_t> ids;
+    {
+      std::lock_guard lk(mu_);
+      ASSIGN_OR_RETURN(store::SqliteStmt st,
+                       db_.Prepare("SELECT id FROM snapshots", "clean snapshots"));
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        ids.insert(st.ColumnInt(0));
+      }
+    }
+    int removed = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root_ / "snapshots", ec)) {
+      std::string n = e.path().filename().string();
+      char* end = nullptr;
+      long long id = std::strtoll(n.c_str(), &end, 10);
+      bool numeric = end != nullptr && *end == '\0' && !n.empty();
+      // A directory newer than the id counter may be one a concurrent
+      // Prepare has made but not yet inserted: those are skipped by age.
+      if (numeric && ids.count(id)) continue;
+      struct stat st{};
+      if (::lstat(e.path().c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime < 60 && numeric)
+        continue;
+      if (auto r = RemoveTree(e.path()); r) ++removed;
+    }
+    return removed;
+  }
+
+  common::Status Init() {
+    TRY(common::MkdirAll(root_ / "snapshots", 0700));
+    TRY(db_.Exec("PRAGMA journal_mode=WAL", "open snapshots"));
+    TRY(db_.Exec("PRAGMA foreign_keys=ON", "open snapshots"));
+    return db_.Exec(kSchema, "create snapshots table");
+  }
+
+ private:
+  // Rolls back an open transaction unless marked done.
+  struct Rollback {
+    store::SqliteDb& db;
+    bool done = false;
+    ~Rollback() {
+      if (!done) (void)db.Exec("ROLLBACK", "rollback");
+    }
+  };
+
+  fs::path SnapshotDir(int64_t id) const { return root_ / "snapshots" / std::to_string(id); }
+  fs::path FsPath(int64_t id) const { return SnapshotDir(id) / "fs"; }
+  fs::path WorkPath(int64_t id) const { return SnapshotDir(id) / "work"; }
+
+  static Row ReadRow(store::SqliteStmt& st) {
+    Row r;
+    r.info.id = st.ColumnInt(0);
+    r.info.name = st.ColumnText(1);
+    r.info.parent = st.ColumnText(2);
+    r.info.kind = KindFromText(st.ColumnText(3));
+    r.info.labels = LabelsFromJson(st.ColumnText(4));
+    r.info.created_ns = st.ColumnInt(5);
+    r.info.updated_ns = st.ColumnInt(6);
+    r.parent_id = st.ColumnInt(7);
+    return r;
+  }
+
+  // REQUIRES: mu_ held.
+  common::Result<Row> GetRow(const std::string& key) {
+    ASSIGN_OR_RETURN(store::SqliteStmt st,
+                     db_.Prepare("SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, "
+                                 "s.created_ns, s.updated_ns, COALESCE(s.parent_id, 0) "
+                                 "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
+                                 "WHERE s.name = ?1 AND s.snapshotter = ?2",
+                                 "stat snapshot `" + key + "`"));
+    TRY(st.Bind(1, key));
+    TRY(st.Bind(2, std::string(KindName(kind_))));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return MakeError(Errc::kNotFound, "snapshot `" + key + "` does not exist");
+    return ReadRow(st);
+  }
+
+  common::Result<Row> GetRowById(int64_t id) {
+    ASSIGN_OR_RETURN(store::SqliteStmt st,
+                     db_.Prepare("SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, "
+                                 "s.created_ns, s.updated_ns, COALESCE(s.parent_id, 0) "
+                                 "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
+                                 "WHERE s.id = ?1",
+                                 "stat snapshot"));
+    TRY(st.Bind(1, id));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row)
+      return MakeError(Errc::kDataLoss, "snapshot id " + std::to_string(id) + " is missing");
+    return ReadRow(st);
+  }
+
+  // The fs dirs of `row`'s ancestors, nearest first. REQUIRES: mu_ held.
+  common::Result<std::vector<std::string>> Lowers(const Row& row) {
+    std::vector<std::string> out;
+    int64_t pid = row.parent_id;
+    std::set<int64_t> seen;
+    while (pid != 0) {
+      if (!seen.insert(pid).second)
+        return MakeError(Errc::kDataLoss, "snapshot parent chain of `" + row.info.name + "` loops");
+      ASSIGN_OR_RETURN(Row p, GetRowById(pid));
+      out.push_back(FsPath(p.info.id).string());
+      pid = p.parent_id;
+    }
+    return out;
+  }
+
+  common::Result<std::vector<MountSpec>> MountsFor(const Row& row) {
+    bool ro = row.info.kind == SnapshotKind::kView;
+    if (kind_ == Kind::kNative)
+      return std::vector<MountSpec>{
+          {"bind", FsPath(row.info.id).string(), {ro ? "ro" : "rw", "rbind"}}};
+    ASSIGN_OR_RETURN(std::vector<std::string> lowers, Lowers(row));
+    if (lowers.empty())
+      return std::vector<MountSpec>{
+          {"bind", FsPath(row.info.id).string(), {ro ? "ro" : "rw", "rbind"}}};
+    if (ro && lowers.size() == 1)
+      return std::vector<MountSpec>{{"bind", lowers[0], {"ro", "rbind"}}};
+    std::string lowerdir = "lowerdir=";
+    for (size_t i = 0; i < lowers.size(); ++i) lowerdir += (i ? ":" : "") + lowers[i];
+    std::vector<std::string> opts;
+    if (!ro) {
+      opts.push_back("workdir=" + WorkPath(row.info.id).string());
+      opts.push_back("upperdir=" + FsPath(row.info.id).string());
+    }
+    opts.push_back(lowerdir);
+    return std::vector<MountSpec>{{"overlay", "overlay", opts}};
+  }
+
+  common::Result<std::vector<MountSpec>> Create(const std::string& key, const std::string& parent,
+                                                SnapshotKind kind,
+                                                const std::map<std::string, std::string>& labels) {
+    std::string op = std::string(kind == SnapshotKind::kView ? "view" : "prepare") +
+                     " snapshot `" + key + "`";
+    if (key.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty key");
+    std::lock_guard lk(mu_);
+    TRY(db_.Exec("BEGIN IMMEDIATE", op));
+    Rollback rb{db_};
+    int64_t parent_id = 0;
+    Row parent_row;
+    if (!parent.empty()) {
+      auto p = GetRow(parent);
+      if (!p) return std::unexpected(p.error().Wrap(op));
+      if (p->info.kind != SnapshotKind::kCommitted)
+        return MakeError(Errc::kFailedPrecondition,
+                         op + ": parent `" + parent + "` is not committed");
+      parent_row = *p;
+      parent_id = p->info.id;
+    }
+    ASSIGN_OR_RETURN(store::SqliteStmt ins,
+                     db_.Prepare("INSERT INTO snapshots (name, parent_id, kind, labels, "
+                                 "created_ns, updated_ns, snapshotter) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                                 op));
+    TRY(ins.Bind(1, key));
+    if (parent_id != 0) TRY(ins.Bind(2, parent_id));
+    else TRY(ins.BindNull(2));
+    TRY(ins.Bind(3, std::string(SnapshotKindName(kind))));
+    TRY(ins.Bind(4, LabelsToJson(labels)));
+    TRY(ins.Bind(5, NowNs()));
+    TRY(ins.Bind(6, std::string(KindName(kind_))));
+    if (auto r = ins.Run(); !r) {
+      if (r.error().code == Errc::kAlreadyExists)
+        return MakeError(Errc::kAlreadyExists, op + ": snapshot `" + key + "` already exists");
+      return std::unexpected(r.error());
+    }
+    int64_t id = sqlite3_last_insert_rowid(db_.get());
+    // Directories before the commit: if we die before COMMIT, the row is
+    // rolled back and the directory is an orphan for Cleanup.
+    auto made = [&]() -> common::Status {
+      TRY(common::MkdirAll(SnapshotDir(id), 0700));
+      if (::mkdir(FsPath(id).c_str(), 0755) != 0 && errno != EEXIST)
+        return common::ErrnoError("create `" + FsPath(id).string() + "`");
+      if (kind_ == Kind::kOverlay && ::mkdir(WorkPath(id).c_str(), 0700) != 0 && errno != EEXIST)
+        return common::ErrnoError("create `" + WorkPath(id).string() + "`");
+      if (kind_ == Kind::kNative && parent_id != 0)
+        TRY(CopyTree(FsPath(parent_id), FsPath(id)));
+      return {};
+    }();
+    if (!made) {
+      (void)RemoveTree(SnapshotDir(id));
+      return std::unexpected(made.error().Wrap(op));
+    }
+    TRY(db_.Exec("COMMIT", op));
+    rb.done = true;
+    Row row;
+    row.info.id = id;
+    row.info.name = key;
+    row.info.parent = parent;
+    row.info.kind = kind;
+    row.parent_id = parent_id;
+    return MountsFor(row);
+  }
+
+  Kind kind_;
+  fs::path root_;
+  store::SqliteDb db_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+std::string_view KindName(Kind k) { return k == Kind::kOverlay ? "overlayfs" : "native"; }
+
+std::string_view SnapshotKindName(SnapshotKind k) {
+  switch (k) {
+    case SnapshotKind::kActive: return "active";
+    case SnapshotKind::kView: return "view";
+    case SnapshotKind::kCommitted: return "committed";
+  }
+  return "active";
+}
+
+std::string MountSpec::Data() const {
+  std::string out;
+  for (const auto& o : options) {
+    if (o == "ro" || o == "rw" || o == "rbind" || o == "bind") continue;
+    if (!out.empty()) out += ",";
+    out += o;
+  }
+  return out;
+}
+
+bool OverlaySupported(const fs::path& root) {
+  std::lock_guard lk(g_probe_mu);
+  auto key = fs::absolute(root).string();
+  auto it = g_probe_cache.find(key);
+  if (it != g_probe_cache.end()) return it->second;
+  bool ok = ProbeOverlay(root);
+  g_probe_cache[key] = ok;
+  return ok;
+}
+
+common::Result<std::unique_ptr<Snapshotter>> Open(const fs::path& root, Options options) {
+  TRY(common::MkdirAll(root, 0700));
+  Kind kind = options.kind;
+  if (kind == Kind::kOverlay && !OverlaySupported(root)) {
+    if (!options.fallback_to_native)
+      return MakeError(Errc::kFailedPrecondition,
+                       "overlayfs cannot be mounted under `" + root.string() + "`");
+    LOG(Warn) << "overlayfs cannot be mounted here; using the native snapshotter"
+              << common::Kv("root", root.string());
+    kind = Kind::kNative;
+  }
+  ASSIGN_OR_RETURN(store::SqliteDb db, store::SqliteDb::Open(root / "metadata.db"));
+  db.SetBusyTimeout(10000);
+  auto impl = std::make_unique<SnapshotterImpl>(kind, root, std::move(db));
+  TRY(impl->Init());
+  return std::unique_ptr<Snapshotter>(std::move(impl));
+}
+
+}  // namespace snapshot

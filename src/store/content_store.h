@@ -1,0 +1,173 @@
+#pragma once
+// The content store: verified blobs named by digest, and the resumable
+// ingest files they are written through.
+//
+//   <root>/content/blobs/sha256/<hex>      verified, fsynced, mode 0444
+//   <root>/content/ingest/sha256-<hex>     partial download; flock-held by its writer
+//
+// A blob appears under its digest name only after its size and SHA-256
+// have been verified and the file fsynced; the rename into blobs/ is the
+// commit. Several threads and several processes may use one root at once:
+// an ingest file's exclusive flock makes a second writer of the same digest
+// wait for the first, and then find the committed blob (AlreadyExists)
+// instead of downloading it again. See docs/store.md.
+//
+// Worked example (a layer download with resume):
+//
+//   ASSIGN_OR_RETURN(store::ContentStore cs, store::ContentStore::Open(root));
+//   auto ing = cs.BeginIngest(desc.digest, desc.size, &cancelled);
+//   if (!ing && ing.error().code == common::Errc::kAlreadyExists) return {};  // have it
+//   if (!ing) return std::unexpected(ing.error());
+//   // ask the server for bytes from ing->offset(); if it ignores Range:
+//   //   TRY(ing->Restart());
+//   for (each chunk) TRY(ing->Write(chunk));
+//   TRY(ing->Commit());   // DataLoss (partial deleted) if the bytes were wrong
+//
+// Only sha256 content can be ingested (the Sha256 hasher is the only one);
+// reading paths accept any valid Digest.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "common/fd.h"
+
+namespace store {
+
+class Ingest;
+
+// Thread-safety: every method may be called from any thread; the object
+// holds only paths. Several processes may share one root.
+class ContentStore {
+ public:
+  // Creates <root>/content/blobs/sha256 and <root>/content/ingest (0755) if
+  // missing. Errors: from mkdir (PermissionDenied, FailedPrecondition when a
+  // path component is not a directory, …).
+  [[nodiscard]] static common::Result<ContentStore> Open(const std::filesystem::path& root);
+
+  const std::filesystem::path& root() const { return root_; }
+
+  // True when the committed blob exists.
+  [[nodiscard]] bool Has(const common::Digest& digest) const;
+  // Size of the committed blob. Errors: NotFound.
+  [[nodiscard]] common::Result<int64_t> Size(const common::Digest& digest) const;
+  // <root>/content/blobs/<algorithm>/<hex> (whether or not it exists).
+  [[nodiscard]] std::filesystem::path BlobPath(const common::Digest& digest) const;
+  // <root>/content/ingest/<algorithm>-<hex>.
+  [[nodiscard]] std::filesystem::path IngestPath(const common::Digest& digest) const;
+  // Opens the blob read-only. Errors: NotFound.
+  [[nodiscard]] common::Result<common::UniqueFd> OpenBlob(const common::Digest& digest) const;
+  // Reads a whole blob (manifests, configs) and verifies its digest.
+  // Errors: NotFound; ResourceExhausted when larger than `max_size`;
+  // DataLoss when the bytes no longer match the digest; Unimplemented for
+  // non-sha256 digests.
+  [[nodiscard]] common::Result<std::string> ReadBlob(const common::Digest& digest,
+                                                     size_t max_size = 16 << 20) const;
+
+  // Starts (or resumes) writing the blob `expected` of `expected_size`
+  // bytes. Takes an exclusive flock on the ingest file, exclusive across
+  // threads and processes; if another writer holds it, waits until it is
+  // released. `cancel` may be null (the wait blocks in the kernel); when set
+  // it is polled while waiting and the wait ends with Cancelled once it
+  // reads true. An existing partial is re-hashed so the returned Ingest
+  // continues from offset() with the right SHA-256 state; a partial longer
+  // than `expected_size` is truncated to 0.
+  // Errors: AlreadyExists when the blob is committed (also after waiting
+  // for another writer that committed it); Cancelled; InvalidArgument when
+  // expected_size < 0; Unimplemented for non-sha256 digests; I/O errors.
+  [[nodiscard]] common::Result<Ingest> BeginIngest(const common::Digest& expected,
+                                                   int64_t expected_size,
+                                                   const std::atomic<bool>* cancel = nullptr);
+
+  // Writes a small blob held in memory (manifest, config) through an
+  // ingest. Succeeds without writing when the blob is already present.
+  // Errors: DataLoss when `data` does not match `expected`; as BeginIngest.
+  [[nodiscard]] common::Status WriteBlob(const common::Digest& expected, std::string_view data,
+                                         const std::atomic<bool>* cancel = nullptr);
+
+  // Removes a committed blob. The directory is not fsynced (garbage
+  // collection deletes many; a blob resurrected by a crash is harmless and
+  // collected again). Errors: NotFound.
+  [[nodiscard]] common::Status Delete(const common::Digest& digest);
+
+  // Every committed blob, sorted. Names in blobs/ that are not valid digests
+  // are skipped.
+  [[nodiscard]] common::Result<std::vector<common::Digest>> List() const;
+
+  // Removes ingest files that nobody holds a lock on and whose last write
+  // is at least `min_age` old (leftovers of killed pulls); younger partials
+  // stay for resume. Returns the bytes freed (sum of file sizes).
+  [[nodiscard]] common::Result<int64_t> CleanIngest(std::chrono::seconds min_age);
+
+ private:
+  explicit ContentStore(std::filesystem::path root);
+  std::filesystem::path root_;
+  std::filesystem::path blobs_dir_;
+  std::filesystem::path ingest_dir_;
+};
+
+// One writer's hold on an ingest file. Move-only. The destructor releases
+// the lock and keeps the partial file so a later BeginIngest resumes it.
+// Thread-safety: none; one thread uses an Ingest at a time.
+// After Commit, Abandon or a DataLoss from Commit the object is finished;
+// further calls fail with FailedPrecondition (Abandon is a no-op).
+class Ingest {
+ public:
+  Ingest(Ingest&&) noexcept = default;
+  Ingest& operator=(Ingest&&) noexcept = default;
+  Ingest(const Ingest&) = delete;
+  Ingest& operator=(const Ingest&) = delete;
+  ~Ingest() = default;
+
+  const common::Digest& digest() const { return expected_; }
+  int64_t expected_size() const { return expected_size_; }
+  // Bytes in the partial file and hashed so far.
+  int64_t offset() const { return offset_; }
+  bool finished() const { return !fd_.valid(); }
+
+  // Appends `data` and hashes it. Errors: DataLoss (nothing written) when
+  // offset() + data.size() would exceed expected_size(); I/O errors (what
+  // was written before the failure stays counted in offset()).
+  [[nodiscard]] common::Status Write(std::span<const std::byte> data);
+  [[nodiscard]] common::Status Write(std::string_view data);
+
+  // Truncates the partial to 0 bytes and resets the hash, for a server
+  // that ignored a Range request.
+  [[nodiscard]] common::Status Restart();
+
+  // Verifies the size and digest, fsyncs, makes the file read-only (0444),
+  // renames it to the blob path and fsyncs blobs/<algorithm>/.
+  // Errors: DataLoss naming the digest when the size or the digest is
+  // wrong; the partial is then deleted so no wrong bytes survive. I/O
+  // errors (fsync, rename): the complete partial is kept and a new
+  // BeginIngest resumes it at full size, ready to Commit again.
+  [[nodiscard]] common::Status Commit();
+
+  // Deletes the partial and releases the lock.
+  void Abandon();
+
+ private:
+  friend class ContentStore;
+  Ingest(common::UniqueFd fd, std::filesystem::path ingest_path,
+         std::filesystem::path blob_path, common::Digest expected, int64_t expected_size,
+         int64_t offset, common::Sha256 hash);
+  [[nodiscard]] common::Status Finished(std::string_view op) const;
+
+  common::UniqueFd fd_;
+  std::filesystem::path ingest_path_;
+  std::filesystem::path blob_path_;
+  common::Digest expected_;
+  int64_t expected_size_ = 0;
+  int64_t offset_ = 0;
+  common::Sha256 hash_;
+};
+
+}  // namespace store

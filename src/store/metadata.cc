@@ -1,0 +1,267 @@
+#include "store/metadata.h"
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "store/metadata_internal.h"
+
+namespace store {
+
+using common::Errc;
+using common::MakeError;
+using common::Result;
+using common::Status;
+
+namespace {
+
+// Version 1. Timestamps are Unix nanoseconds; digests are "sha256:<hex>"
+// strings. Keep docs/store.md in step with this text.
+constexpr std::string_view kSchemaV1 = R"sql(
+CREATE TABLE images (
+  name        TEXT PRIMARY KEY NOT NULL CHECK (name <> ''),
+  media_type  TEXT NOT NULL,
+  digest      TEXT NOT NULL,
+  size        INTEGER NOT NULL CHECK (size >= 0),
+  annotations TEXT NOT NULL DEFAULT '{}',
+  created_ns  INTEGER NOT NULL,
+  updated_ns  INTEGER NOT NULL
+);
+CREATE INDEX images_by_digest ON images (digest);
+
+CREATE TABLE image_labels (
+  image TEXT NOT NULL REFERENCES images (name) ON DELETE CASCADE ON UPDATE CASCADE,
+  key   TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (image, key)
+) WITHOUT ROWID;
+
+CREATE TABLE blobs (
+  digest     TEXT PRIMARY KEY NOT NULL,
+  size       INTEGER NOT NULL CHECK (size >= 0),
+  media_type TEXT NOT NULL,
+  created_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE leases (
+  id         TEXT PRIMARY KEY NOT NULL,
+  created_ns INTEGER NOT NULL,
+  expires_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX leases_by_expiry ON leases (expires_ns);
+
+CREATE TABLE lease_resources (
+  lease TEXT NOT NULL REFERENCES leases (id) ON DELETE CASCADE,
+  kind  TEXT NOT NULL CHECK (kind IN ('content', 'snapshot')),
+  id    TEXT NOT NULL,
+  PRIMARY KEY (lease, kind, id)
+) WITHOUT ROWID;
+CREATE INDEX lease_resources_by_kind ON lease_resources (kind, id);
+)sql";
+
+// Migrations[i] takes the schema from version i to i + 1.
+constexpr std::string_view kMigrations[] = {kSchemaV1};
+static_assert(std::size(kMigrations) == kMetadataSchemaVersion);
+
+Result<int64_t> QueryInt(SqliteDb& db, std::string_view sql, std::string_view op) {
+  ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare(sql, op));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return MakeError(Errc::kInternal, std::string(op) + ": no result row");
+  return st.ColumnInt(0);
+}
+
+Status Migrate(SqliteDb& db) {
+  const std::string op = "migrate schema";
+  TRY(db.Exec("BEGIN IMMEDIATE", op));
+  auto body = [&]() -> Status {
+    ASSIGN_OR_RETURN(int64_t version, QueryInt(db, "PRAGMA user_version", op));
+    if (version > kMetadataSchemaVersion)
+      return MakeError(Errc::kFailedPrecondition,
+                       op + ": sqlite `" + db.path().string() + "`: schema version " +
+                           std::to_string(version) + " is newer than this gantry supports (" +
+                           std::to_string(kMetadataSchemaVersion) + ")");
+    if (version < 0)
+      return MakeError(Errc::kDataLoss, op + ": sqlite `" + db.path().string() +
+                                            "`: negative schema version");
+    for (int64_t v = version; v < kMetadataSchemaVersion; ++v) {
+      TRY(db.Exec(kMigrations[v], op + " to version " + std::to_string(v + 1)));
+      TRY(db.Exec("PRAGMA user_version = " + std::to_string(v + 1), op));
+      LOG(Debug) << "migrated metadata schema" << common::Kv("db", db.path().string())
+                 << common::Kv("version", v + 1);
+    }
+    return {};
+  };
+  Status st = body();
+  if (!st) {
+    (void)db.Exec("ROLLBACK", op);
+    return st;
+  }
+  return db.Exec("COMMIT", op);
+}
+
+}  // namespace
+
+// ---- MetadataDb ------------------------------------------------------------
+
+MetadataDb::MetadataDb(std::unique_ptr<MetadataDbState> state) : state_(std::move(state)) {}
+MetadataDb::MetadataDb(MetadataDb&&) noexcept = default;
+MetadataDb& MetadataDb::operator=(MetadataDb&&) noexcept = default;
+MetadataDb::~MetadataDb() = default;
+
+const std::filesystem::path& MetadataDb::path() const { return state_->db.path(); }
+
+Result<MetadataDb> MetadataDb::Open(const std::filesystem::path& root, Options options) {
+  TRY(common::Wrap(common::MkdirAll(root), "open metadata database"));
+  auto state = std::make_unique<MetadataDbState>();
+  state->now = std::move(options.now);
+  ASSIGN_OR_RETURN(state->db, SqliteDb::Open(DbPath(root)));
+  SqliteDb& db = state->db;
+  db.SetBusyTimeout(static_cast<int>(options.busy_timeout.count()));
+  const std::string op = "open metadata database";
+  // journal_mode returns the mode in effect; WAL needs shared memory, which
+  // some network file systems lack. Carry on in the default mode there.
+  {
+    ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare("PRAGMA journal_mode = WAL", op));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row && st.ColumnText(0) != "wal")
+      LOG(Warn) << "metadata database is not in WAL mode" << common::Kv("db", db.path().string())
+                << common::Kv("mode", st.ColumnText(0));
+  }
+  TRY(db.Exec("PRAGMA foreign_keys = ON", op));
+  TRY(db.Exec("PRAGMA synchronous = FULL", op));
+  TRY(Migrate(db));
+  return MetadataDb(std::move(state));
+}
+
+Result<Txn> MetadataDb::BeginWith(std::string_view sql) {
+  if (state_->txn_owner.load() == std::this_thread::get_id())
+    return MakeError(Errc::kFailedPrecondition,
+                     "begin transaction: sqlite `" + path().string() +
+                         "`: this thread already holds a transaction on this connection");
+  std::unique_lock<std::mutex> lock(state_->mu);
+  TRY(state_->db.Exec(sql, "begin transaction"));
+  state_->txn_owner.store(std::this_thread::get_id());
+  return Txn(state_.get(), std::move(lock));
+}
+
+Result<Txn> MetadataDb::Begin() { return BeginWith("BEGIN IMMEDIATE"); }
+Result<Txn> MetadataDb::BeginRead() { return BeginWith("BEGIN DEFERRED"); }
+
+// The single-operation forms: a read opens a deferred transaction, a write
+// an immediate one that is committed here. The Txn operation names itself
+// in its errors; `op` names the begin and commit steps around it.
+#define GANTRY_READ_OP(op, call)                                        \
+  auto txn = BeginRead();                                               \
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));    \
+  return txn->call
+#define GANTRY_WRITE_OP(op, call)                                       \
+  auto txn = Begin();                                                   \
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));    \
+  auto r = txn->call;                                                   \
+  if (!r) return r;                                                     \
+  if (auto c = txn->Commit(); !c)                                       \
+    return std::unexpected(std::move(c.error()).Wrap(op));              \
+  return r
+
+namespace {
+std::string Q(std::string_view s) { return "`" + std::string(s) + "`"; }
+}  // namespace
+
+Status MetadataDb::PutImage(const ImageRecord& record) {
+  GANTRY_WRITE_OP("put image " + Q(record.name), PutImage(record));
+}
+Result<ImageRecord> MetadataDb::GetImage(std::string_view name) {
+  GANTRY_READ_OP("get image " + Q(name), GetImage(name));
+}
+Result<std::vector<ImageRecord>> MetadataDb::ListImages() {
+  GANTRY_READ_OP("list images", ListImages());
+}
+Status MetadataDb::DeleteImage(std::string_view name) {
+  GANTRY_WRITE_OP("delete image " + Q(name), DeleteImage(name));
+}
+Result<std::vector<ImageRecord>> MetadataDb::ImagesByTarget(const common::Digest& digest) {
+  GANTRY_READ_OP("list images of " + digest.str(), ImagesByTarget(digest));
+}
+Status MetadataDb::PutBlob(const common::Digest& digest, int64_t size,
+                           std::string_view media_type) {
+  GANTRY_WRITE_OP("put blob " + digest.str(), PutBlob(digest, size, media_type));
+}
+Result<BlobRecord> MetadataDb::GetBlob(const common::Digest& digest) {
+  GANTRY_READ_OP("get blob " + digest.str(), GetBlob(digest));
+}
+Status MetadataDb::DeleteBlob(const common::Digest& digest) {
+  GANTRY_WRITE_OP("delete blob record " + digest.str(), DeleteBlob(digest));
+}
+Result<std::vector<BlobRecord>> MetadataDb::ListBlobs() {
+  GANTRY_READ_OP("list blobs", ListBlobs());
+}
+Result<std::string> MetadataDb::CreateLease(std::chrono::seconds ttl) {
+  GANTRY_WRITE_OP("create lease", CreateLease(ttl));
+}
+Status MetadataDb::RenewLease(std::string_view lease, std::chrono::seconds ttl) {
+  GANTRY_WRITE_OP("renew lease " + Q(lease), RenewLease(lease, ttl));
+}
+Status MetadataDb::AddLeaseResource(std::string_view lease, std::string_view kind,
+                                    std::string_view id) {
+  GANTRY_WRITE_OP("add " + std::string(kind) + " " + Q(id) + " to lease " + Q(lease),
+                  AddLeaseResource(lease, kind, id));
+}
+Status MetadataDb::RemoveLeaseResource(std::string_view lease, std::string_view kind,
+                                       std::string_view id) {
+  GANTRY_WRITE_OP("remove " + std::string(kind) + " " + Q(id) + " from lease " + Q(lease),
+                  RemoveLeaseResource(lease, kind, id));
+}
+Status MetadataDb::DeleteLease(std::string_view lease) {
+  GANTRY_WRITE_OP("delete lease " + Q(lease), DeleteLease(lease));
+}
+Result<std::vector<std::string>> MetadataDb::LeasedResources(std::string_view kind) {
+  GANTRY_READ_OP("list leased " + std::string(kind) + " resources", LeasedResources(kind));
+}
+Result<std::vector<LeaseRecord>> MetadataDb::ListLeases() {
+  GANTRY_READ_OP("list leases", ListLeases());
+}
+Status MetadataDb::DeleteExpiredLeases() {
+  GANTRY_WRITE_OP("delete expired leases", DeleteExpiredLeases());
+}
+
+#undef GANTRY_READ_OP
+#undef GANTRY_WRITE_OP
+
+// ---- Txn -------------------------------------------------------------------
+
+Txn::Txn(MetadataDbState* state, std::unique_lock<std::mutex> lock)
+    : state_(state), lock_(std::move(lock)) {}
+
+Txn::Txn(Txn&& o) noexcept : state_(std::exchange(o.state_, nullptr)), lock_(std::move(o.lock_)) {}
+
+Txn& Txn::operator=(Txn&& o) noexcept {
+  if (this != &o) {
+    Rollback();
+    state_ = std::exchange(o.state_, nullptr);
+    lock_ = std::move(o.lock_);
+  }
+  return *this;
+}
+
+Txn::~Txn() { Rollback(); }
+
+void Txn::End() {
+  state_->txn_owner.store(std::thread::id());
+  state_ = nullptr;
+  if (lock_.owns_lock()) lock_.unlock();
+}
+
+Status Txn::Commit() {
+  if (state_ == nullptr)
+    return MakeError(Errc::kFailedPrecondition, "commit transaction: not active");
+  TRY(state_->db.Exec("COMMIT", "commit transaction"));
+  End();
+  return {};
+}
+
+void Txn::Rollback() {
+  if (state_ == nullptr) return;
+  if (auto st = state_->db.Exec("ROLLBACK", "roll back transaction"); !st)
+    LOG(Debug) << st.error().message;
+  End();
+}
+
+}  // namespace store

@@ -1,0 +1,238 @@
+#pragma once
+// The metadata database, <root>/metadata.db (SQLite): image records, the
+// blobs they use, and leases that protect what a pull is still building
+// from garbage collection. The schema and its user_version are documented
+// in docs/store.md.
+//
+// Concurrency: the database is opened in WAL mode with a 10 s busy timeout
+// and foreign keys on, so several gantry processes (CLI pulls, the CRI
+// server, a prune) can use it at once; every write runs in a
+// `BEGIN IMMEDIATE` transaction, so writers queue on the database lock
+// instead of failing on a stale snapshot. One MetadataDb is one connection;
+// its methods are thread-safe (an internal mutex serialises them).
+//
+// Errors, for every method: Unavailable when the database stayed locked
+// past the busy timeout; DataLoss when SQLite reports corruption or a row
+// does not parse; PermissionDenied / ResourceExhausted from the OS. Every
+// message names the operation and the database path.
+//
+// Transactions: each MetadataDb method is its own transaction. To group
+// several changes, Begin() a Txn and call the same operations on it; it
+// rolls back unless Commit() is called:
+//
+//   ASSIGN_OR_RETURN(store::Txn txn, db.Begin());
+//   TRY(txn.DeleteImage(name));
+//   ASSIGN_OR_RETURN(auto users, txn.ImagesByTarget(digest));
+//   if (users.empty()) TRY(txn.DeleteBlob(digest));
+//   TRY(txn.Commit());
+//   // only now delete files (containerd's rule: files after the commit)
+//
+// A Txn holds the connection's mutex for its whole life: other threads'
+// calls on the same MetadataDb wait for it, and the owning thread must not
+// call MetadataDb methods (or Begin again) while it holds one; that fails
+// with FailedPrecondition rather than deadlocking.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "store/descriptor.h"
+
+namespace store {
+
+inline constexpr int kMetadataSchemaVersion = 1;
+
+// Lease resource kinds.
+inline constexpr std::string_view kLeaseContent = "content";    // id: a digest string
+inline constexpr std::string_view kLeaseSnapshot = "snapshot";  // id: a snapshot key
+
+struct ImageRecord {
+  // Normalised reference: "host/path:tag" or "host/path@sha256:…". The
+  // store treats it as an opaque non-empty key; normalising is the
+  // registry module's job.
+  std::string name;
+  Descriptor target;        // the manifest or index the name points at
+  int64_t created_ns = 0;   // Unix ns; 0 on PutImage means "now"
+  int64_t updated_ns = 0;   // set by PutImage
+  std::map<std::string, std::string> labels;
+
+  friend bool operator==(const ImageRecord&, const ImageRecord&) = default;
+};
+
+struct BlobRecord {
+  common::Digest digest;
+  int64_t size = 0;
+  std::string media_type;
+  int64_t created_ns = 0;
+
+  friend bool operator==(const BlobRecord&, const BlobRecord&) = default;
+};
+
+struct LeaseRecord {
+  std::string id;
+  int64_t created_ns = 0;
+  int64_t expires_ns = 0;
+};
+
+struct MetadataDbState;  // internal
+
+// A transaction on one MetadataDb. Move-only; rolls back on destruction
+// unless committed. REQUIRES: the MetadataDb outlives it.
+class Txn {
+ public:
+  Txn(Txn&&) noexcept;
+  Txn& operator=(Txn&&) noexcept;
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  ~Txn();
+
+  // Errors: Unavailable (lock timeout). After a failed Commit the
+  // transaction is still open and is rolled back by the destructor.
+  [[nodiscard]] common::Status Commit();
+  // Rolls back now; the destructor does the same. Idempotent.
+  void Rollback();
+  bool active() const { return state_ != nullptr; }
+
+  // ---- images
+  // Upsert by name. A new row gets created_ns = record.created_ns, or now
+  // when 0; an existing row keeps its created_ns. updated_ns = now. Labels
+  // are replaced. Errors: InvalidArgument for an empty name or negative size.
+  [[nodiscard]] common::Status PutImage(const ImageRecord& record);
+  // Errors: NotFound.
+  [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
+  // Sorted by name.
+  [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
+  // Errors: NotFound.
+  [[nodiscard]] common::Status DeleteImage(std::string_view name);
+  // Records whose target digest is `digest`, sorted by name.
+  [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
+      const common::Digest& digest);
+
+  // ---- blobs
+  // Idempotent. Errors: FailedPrecondition when the digest is already
+  // recorded with a different size; InvalidArgument for a negative size.
+  [[nodiscard]] common::Status PutBlob(const common::Digest& digest, int64_t size,
+                                       std::string_view media_type);
+  // Errors: NotFound.
+  [[nodiscard]] common::Result<BlobRecord> GetBlob(const common::Digest& digest);
+  // Errors: NotFound.
+  [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
+  // Sorted by digest string.
+  [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
+
+  // ---- leases
+  // Returns a new random lease id that expires `ttl` from now.
+  // Errors: InvalidArgument when ttl <= 0.
+  [[nodiscard]] common::Result<std::string> CreateLease(std::chrono::seconds ttl);
+  // Moves the expiry to `ttl` from now. Errors: NotFound; InvalidArgument.
+  [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);
+  // Idempotent. `kind` is kLeaseContent or kLeaseSnapshot.
+  // Errors: NotFound when the lease does not exist or has expired;
+  // InvalidArgument for another kind or an empty id.
+  [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
+                                                std::string_view id);
+  // Errors: NotFound when the lease does not hold the resource.
+  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
+                                                   std::string_view kind, std::string_view id);
+  // Deletes the lease and its resources. Errors: NotFound.
+  [[nodiscard]] common::Status DeleteLease(std::string_view lease);
+  // Distinct ids of `kind` held by unexpired leases, sorted.
+  // Errors: InvalidArgument for an unknown kind.
+  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
+      std::string_view kind);
+  // Every lease, expired or not, sorted by id.
+  [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
+  // Deletes leases whose expiry is at or before now, with their resources.
+  [[nodiscard]] common::Status DeleteExpiredLeases();
+
+ private:
+  friend class MetadataDb;
+  Txn(MetadataDbState* state, std::unique_lock<std::mutex> lock);
+  void End();
+
+  MetadataDbState* state_ = nullptr;
+  std::unique_lock<std::mutex> lock_;
+};
+
+class MetadataDb {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+  struct Options {
+    // Time source for created/updated stamps and lease expiry; tests inject
+    // one. Null means std::chrono::system_clock::now.
+    Clock now;
+    std::chrono::milliseconds busy_timeout = std::chrono::seconds(10);
+  };
+
+  // Opens (creating if needed) <root>/metadata.db and migrates the schema
+  // to kMetadataSchemaVersion. Creates `root` if missing.
+  // Errors: FailedPrecondition when the database has a newer user_version
+  // than this gantry knows; DataLoss when the file is not a database or is
+  // corrupt; as above.
+  [[nodiscard]] static common::Result<MetadataDb> Open(const std::filesystem::path& root,
+                                                       Options options);
+  [[nodiscard]] static common::Result<MetadataDb> Open(const std::filesystem::path& root) {
+    return Open(root, Options{});
+  }
+  static std::filesystem::path DbPath(const std::filesystem::path& root) {
+    return root / "metadata.db";
+  }
+
+  MetadataDb(MetadataDb&&) noexcept;
+  MetadataDb& operator=(MetadataDb&&) noexcept;
+  ~MetadataDb();
+
+  const std::filesystem::path& path() const;
+
+  // `BEGIN IMMEDIATE`: takes the database write lock now (waiting up to
+  // the busy timeout), so the transaction cannot fail later for a stale
+  // read snapshot. Errors: Unavailable; FailedPrecondition when this
+  // thread already holds a Txn of this object.
+  [[nodiscard]] common::Result<Txn> Begin();
+
+  // Single-operation transactions; see Txn for each contract.
+  [[nodiscard]] common::Status PutImage(const ImageRecord& record);
+  [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
+  [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
+  [[nodiscard]] common::Status DeleteImage(std::string_view name);
+  [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
+      const common::Digest& digest);
+
+  [[nodiscard]] common::Status PutBlob(const common::Digest& digest, int64_t size,
+                                       std::string_view media_type);
+  [[nodiscard]] common::Result<BlobRecord> GetBlob(const common::Digest& digest);
+  [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
+  [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
+
+  [[nodiscard]] common::Result<std::string> CreateLease(std::chrono::seconds ttl);
+  [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);
+  [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
+                                                std::string_view id);
+  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
+                                                   std::string_view kind, std::string_view id);
+  [[nodiscard]] common::Status DeleteLease(std::string_view lease);
+  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
+      std::string_view kind);
+  [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
+  [[nodiscard]] common::Status DeleteExpiredLeases();
+
+ private:
+  explicit MetadataDb(std::unique_ptr<MetadataDbState> state);
+  // `BEGIN` (deferred) for read-only operations, which then do not take
+  // the write lock.
+  [[nodiscard]] common::Result<Txn> BeginRead();
+  [[nodiscard]] common::Result<Txn> BeginWith(std::string_view sql);
+
+  std::unique_ptr<MetadataDbState> state_;
+};
+
+}  // namespace store

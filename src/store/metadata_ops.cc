@@ -1,0 +1,437 @@
+// The operations of a metadata transaction (Txn). Each runs on the
+// connection whose mutex the Txn holds.
+
+#include <sys/random.h>
+
+#include <nlohmann/json.hpp>
+
+#include "store/metadata.h"
+#include "store/metadata_internal.h"
+
+namespace store {
+
+using common::Digest;
+using common::Errc;
+using common::MakeError;
+using common::Result;
+using common::Status;
+
+namespace {
+
+constexpr std::string_view kImageColumns =
+    "name, media_type, digest, size, annotations, created_ns, updated_ns";
+
+std::string Quoted(std::string_view s) { return "`" + std::string(s) + "`"; }
+
+common::Error Corrupt(const SqliteDb& db, std::string_view op, std::string why) {
+  return common::Error{Errc::kDataLoss, 0,
+                       std::string(op) + ": sqlite `" + db.path().string() +
+                           "`: corrupt row: " + std::move(why)};
+}
+
+std::string AnnotationsJson(const std::map<std::string, std::string>& a) {
+  return nlohmann::json(a).dump();
+}
+
+Result<std::map<std::string, std::string>> ParseAnnotations(const SqliteDb& db,
+                                                             std::string_view op,
+                                                             const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return std::unexpected(Corrupt(db, op, "annotations are not a JSON object"));
+  std::map<std::string, std::string> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_string())
+      return std::unexpected(Corrupt(db, op, "annotation `" + it.key() + "` is not a string"));
+    out.emplace(it.key(), it.value().get<std::string>());
+  }
+  return out;
+}
+
+Result<Digest> ParseDigestColumn(const SqliteDb& db, std::string_view op,
+                                 const std::string& text) {
+  auto d = Digest::Parse(text);
+  if (!d) return std::unexpected(Corrupt(db, op, d.error().message));
+  return d;
+}
+
+// Reads one images row selected with kImageColumns (labels not included).
+Result<ImageRecord> ImageFromRow(const SqliteDb& db, std::string_view op,
+                                 const SqliteStmt& st) {
+  ASSIGN_OR_RETURN(Digest digest, ParseDigestColumn(db, op, st.ColumnText(2)));
+  ASSIGN_OR_RETURN(auto annotations, ParseAnnotations(db, op, st.ColumnText(4)));
+  int64_t size = st.ColumnInt(3);
+  if (size < 0) return std::unexpected(Corrupt(db, op, "negative size"));
+  return ImageRecord{
+      .name = st.ColumnText(0),
+      .target = Descriptor{.media_type = st.ColumnText(1),
+                           .digest = std::move(digest),
+                           .size = size,
+                           .annotations = std::move(annotations),
+                           .urls = {},
+                           .artifact_type = {}},
+      .created_ns = st.ColumnInt(5),
+      .updated_ns = st.ColumnInt(6),
+      .labels = {},
+  };
+}
+
+// Runs a SELECT of kImageColumns with one optional text parameter and
+// attaches each image's labels.
+Result<std::vector<ImageRecord>> QueryImages(SqliteDb& db, std::string_view op,
+                                             std::string_view where, const std::string* arg) {
+  std::string sql = "SELECT " + std::string(kImageColumns) + " FROM images " +
+                    std::string(where) + " ORDER BY name";
+  ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare(sql, op));
+  if (arg != nullptr) TRY(st.Bind(1, *arg));
+  std::vector<ImageRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(ImageRecord r, ImageFromRow(db, op, st));
+    out.push_back(std::move(r));
+  }
+  if (out.empty()) return out;
+  ASSIGN_OR_RETURN(SqliteStmt labels,
+                   db.Prepare("SELECT key, value FROM image_labels WHERE image = ?1", op));
+  for (ImageRecord& r : out) {
+    labels.Reset();
+    TRY(labels.Bind(1, r.name));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, labels.Step());
+      if (!row) break;
+      r.labels.emplace(labels.ColumnText(0), labels.ColumnText(1));
+    }
+  }
+  return out;
+}
+
+Status CheckKind(std::string_view kind, std::string_view op) {
+  if (kind == kLeaseContent || kind == kLeaseSnapshot) return {};
+  return MakeError(Errc::kInvalidArgument, std::string(op) + ": unknown resource kind " +
+                                               Quoted(kind) + " (want content or snapshot)");
+}
+
+Result<std::string> RandomLeaseId() {
+  unsigned char buf[16];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    ssize_t n = ::getrandom(buf + got, sizeof buf - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return common::ErrnoError("create lease: getrandom");
+    }
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char c : buf) {
+    id.push_back(kHex[c >> 4]);
+    id.push_back(kHex[c & 0xf]);
+  }
+  return id;
+}
+
+// Longer would overflow int64 nanoseconds soon enough to matter.
+constexpr std::chrono::seconds kMaxLeaseTtl = std::chrono::hours(24 * 365 * 100);
+
+Status CheckTtl(std::chrono::seconds ttl, std::string_view op) {
+  if (ttl.count() <= 0 || ttl > kMaxLeaseTtl)
+    return MakeError(Errc::kInvalidArgument,
+                     std::string(op) + ": ttl must be positive and at most 100 years");
+  return {};
+}
+
+int64_t AddTtl(int64_t now_ns, std::chrono::seconds ttl) {
+  return now_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
+}
+
+}  // namespace
+
+#define REQUIRE_ACTIVE(op)                                                            \
+  if (state_ == nullptr)                                                              \
+  return MakeError(Errc::kFailedPrecondition, std::string(op) + ": transaction is not active")
+
+// ---- images ----------------------------------------------------------------
+
+Status Txn::PutImage(const ImageRecord& r) {
+  const std::string op = "put image " + Quoted(r.name);
+  REQUIRE_ACTIVE(op);
+  if (r.name.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty name");
+  if (r.target.size < 0) return MakeError(Errc::kInvalidArgument, op + ": negative size");
+  SqliteDb& db = state_->db;
+  const int64_t now = state_->NowNs();
+  ASSIGN_OR_RETURN(SqliteStmt up,
+                   db.Prepare("INSERT INTO images (" + std::string(kImageColumns) +
+                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                  "ON CONFLICT (name) DO UPDATE SET "
+                                  "media_type = excluded.media_type, digest = excluded.digest, "
+                                  "size = excluded.size, annotations = excluded.annotations, "
+                                  "updated_ns = excluded.updated_ns",
+                              op));
+  TRY(up.Bind(1, r.name));
+  TRY(up.Bind(2, r.target.media_type));
+  TRY(up.Bind(3, r.target.digest.str()));
+  TRY(up.Bind(4, r.target.size));
+  TRY(up.Bind(5, AnnotationsJson(r.target.annotations)));
+  TRY(up.Bind(6, r.created_ns != 0 ? r.created_ns : now));
+  TRY(up.Bind(7, now));
+  TRY(up.Run());
+
+  ASSIGN_OR_RETURN(SqliteStmt del, db.Prepare("DELETE FROM image_labels WHERE image = ?1", op));
+  TRY(del.Bind(1, r.name));
+  TRY(del.Run());
+  if (!r.labels.empty()) {
+    ASSIGN_OR_RETURN(SqliteStmt ins,
+                     db.Prepare("INSERT INTO image_labels (image, key, value) "
+                                "VALUES (?1, ?2, ?3)",
+                                op));
+    for (const auto& [k, v] : r.labels) {
+      ins.Reset();
+      TRY(ins.Bind(1, r.name));
+      TRY(ins.Bind(2, k));
+      TRY(ins.Bind(3, v));
+      TRY(ins.Run());
+    }
+  }
+  return {};
+}
+
+Result<ImageRecord> Txn::GetImage(std::string_view name) {
+  const std::string op = "get image " + Quoted(name);
+  REQUIRE_ACTIVE(op);
+  std::string arg(name);
+  ASSIGN_OR_RETURN(auto rows, QueryImages(state_->db, op, "WHERE name = ?1", &arg));
+  if (rows.empty()) return MakeError(Errc::kNotFound, op + ": no such image");
+  return std::move(rows.front());
+}
+
+Result<std::vector<ImageRecord>> Txn::ListImages() {
+  REQUIRE_ACTIVE("list images");
+  return QueryImages(state_->db, "list images", "", nullptr);
+}
+
+Status Txn::DeleteImage(std::string_view name) {
+  const std::string op = "delete image " + Quoted(name);
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st, state_->db.Prepare("DELETE FROM images WHERE name = ?1", op));
+  TRY(st.Bind(1, name));
+  TRY(st.Run());
+  if (state_->db.Changes() == 0) return MakeError(Errc::kNotFound, op + ": no such image");
+  return {};
+}
+
+Result<std::vector<ImageRecord>> Txn::ImagesByTarget(const Digest& digest) {
+  const std::string op = "list images of " + digest.str();
+  REQUIRE_ACTIVE(op);
+  std::string arg = digest.str();
+  return QueryImages(state_->db, op, "WHERE digest = ?1", &arg);
+}
+
+// ---- blobs -----------------------------------------------------------------
+
+Status Txn::PutBlob(const Digest& digest, int64_t size, std::string_view media_type) {
+  const std::string op = "put blob " + digest.str();
+  REQUIRE_ACTIVE(op);
+  if (size < 0) return MakeError(Errc::kInvalidArgument, op + ": negative size");
+  auto existing = GetBlob(digest);
+  if (existing) {
+    if (existing->size != size)
+      return MakeError(Errc::kFailedPrecondition,
+                       op + ": already recorded with size " + std::to_string(existing->size) +
+                           ", not " + std::to_string(size));
+    return {};
+  }
+  if (existing.error().code != Errc::kNotFound) return std::unexpected(existing.error());
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("INSERT INTO blobs (digest, size, media_type, created_ns) "
+                                      "VALUES (?1, ?2, ?3, ?4)",
+                                      op));
+  TRY(st.Bind(1, digest.str()));
+  TRY(st.Bind(2, size));
+  TRY(st.Bind(3, media_type));
+  TRY(st.Bind(4, state_->NowNs()));
+  return st.Run();
+}
+
+Result<BlobRecord> Txn::GetBlob(const Digest& digest) {
+  const std::string op = "get blob " + digest.str();
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("SELECT size, media_type, created_ns FROM blobs "
+                                      "WHERE digest = ?1",
+                                      op));
+  TRY(st.Bind(1, digest.str()));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return MakeError(Errc::kNotFound, op + ": no such blob record");
+  return BlobRecord{.digest = digest,
+                    .size = st.ColumnInt(0),
+                    .media_type = st.ColumnText(1),
+                    .created_ns = st.ColumnInt(2)};
+}
+
+Status Txn::DeleteBlob(const Digest& digest) {
+  const std::string op = "delete blob record " + digest.str();
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st, state_->db.Prepare("DELETE FROM blobs WHERE digest = ?1", op));
+  TRY(st.Bind(1, digest.str()));
+  TRY(st.Run());
+  if (state_->db.Changes() == 0) return MakeError(Errc::kNotFound, op + ": no such blob record");
+  return {};
+}
+
+Result<std::vector<BlobRecord>> Txn::ListBlobs() {
+  const std::string op = "list blobs";
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("SELECT digest, size, media_type, created_ns FROM blobs "
+                                      "ORDER BY digest",
+                                      op));
+  std::vector<BlobRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Digest d, ParseDigestColumn(state_->db, op, st.ColumnText(0)));
+    out.push_back(BlobRecord{.digest = std::move(d),
+                             .size = st.ColumnInt(1),
+                             .media_type = st.ColumnText(2),
+                             .created_ns = st.ColumnInt(3)});
+  }
+  return out;
+}
+
+// ---- leases ----------------------------------------------------------------
+
+Result<std::string> Txn::CreateLease(std::chrono::seconds ttl) {
+  const std::string op = "create lease";
+  REQUIRE_ACTIVE(op);
+  TRY(CheckTtl(ttl, op));
+  ASSIGN_OR_RETURN(std::string id, RandomLeaseId());
+  const int64_t now = state_->NowNs();
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("INSERT INTO leases (id, created_ns, expires_ns) "
+                                      "VALUES (?1, ?2, ?3)",
+                                      op));
+  TRY(st.Bind(1, id));
+  TRY(st.Bind(2, now));
+  TRY(st.Bind(3, AddTtl(now, ttl)));
+  TRY(st.Run());
+  return id;
+}
+
+Status Txn::RenewLease(std::string_view lease, std::chrono::seconds ttl) {
+  const std::string op = "renew lease " + Quoted(lease);
+  REQUIRE_ACTIVE(op);
+  TRY(CheckTtl(ttl, op));
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("UPDATE leases SET expires_ns = ?2 WHERE id = ?1", op));
+  TRY(st.Bind(1, lease));
+  TRY(st.Bind(2, AddTtl(state_->NowNs(), ttl)));
+  TRY(st.Run());
+  if (state_->db.Changes() == 0) return MakeError(Errc::kNotFound, op + ": no such lease");
+  return {};
+}
+
+Status Txn::AddLeaseResource(std::string_view lease, std::string_view kind,
+                             std::string_view id) {
+  const std::string op = "add " + std::string(kind) + " " + Quoted(id) + " to lease " +
+                         Quoted(lease);
+  REQUIRE_ACTIVE(op);
+  TRY(CheckKind(kind, op));
+  if (id.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty resource id");
+  ASSIGN_OR_RETURN(SqliteStmt q,
+                   state_->db.Prepare("SELECT expires_ns FROM leases WHERE id = ?1", op));
+  TRY(q.Bind(1, lease));
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return MakeError(Errc::kNotFound, op + ": no such lease");
+  if (q.ColumnInt(0) <= state_->NowNs())
+    return MakeError(Errc::kNotFound, op + ": lease has expired");
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("INSERT OR IGNORE INTO lease_resources (lease, kind, id) "
+                                      "VALUES (?1, ?2, ?3)",
+                                      op));
+  TRY(st.Bind(1, lease));
+  TRY(st.Bind(2, kind));
+  TRY(st.Bind(3, id));
+  return st.Run();
+}
+
+Status Txn::RemoveLeaseResource(std::string_view lease, std::string_view kind,
+                                std::string_view id) {
+  const std::string op = "remove " + std::string(kind) + " " + Quoted(id) + " from lease " +
+                         Quoted(lease);
+  REQUIRE_ACTIVE(op);
+  TRY(CheckKind(kind, op));
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("DELETE FROM lease_resources "
+                                      "WHERE lease = ?1 AND kind = ?2 AND id = ?3",
+                                      op));
+  TRY(st.Bind(1, lease));
+  TRY(st.Bind(2, kind));
+  TRY(st.Bind(3, id));
+  TRY(st.Run());
+  if (state_->db.Changes() == 0)
+    return MakeError(Errc::kNotFound, op + ": the lease does not hold it");
+  return {};
+}
+
+Status Txn::DeleteLease(std::string_view lease) {
+  const std::string op = "delete lease " + Quoted(lease);
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st, state_->db.Prepare("DELETE FROM leases WHERE id = ?1", op));
+  TRY(st.Bind(1, lease));
+  TRY(st.Run());
+  if (state_->db.Changes() == 0) return MakeError(Errc::kNotFound, op + ": no such lease");
+  return {};
+}
+
+Result<std::vector<std::string>> Txn::LeasedResources(std::string_view kind) {
+  const std::string op = "list leased " + std::string(kind) + " resources";
+  REQUIRE_ACTIVE(op);
+  TRY(CheckKind(kind, op));
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("SELECT DISTINCT r.id FROM lease_resources r "
+                                      "JOIN leases l ON l.id = r.lease "
+                                      "WHERE r.kind = ?1 AND l.expires_ns > ?2 ORDER BY r.id",
+                                      op));
+  TRY(st.Bind(1, kind));
+  TRY(st.Bind(2, state_->NowNs()));
+  std::vector<std::string> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back(st.ColumnText(0));
+  }
+  return out;
+}
+
+Result<std::vector<LeaseRecord>> Txn::ListLeases() {
+  const std::string op = "list leases";
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("SELECT id, created_ns, expires_ns FROM leases "
+                                      "ORDER BY id",
+                                      op));
+  std::vector<LeaseRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back(LeaseRecord{.id = st.ColumnText(0),
+                              .created_ns = st.ColumnInt(1),
+                              .expires_ns = st.ColumnInt(2)});
+  }
+  return out;
+}
+
+Status Txn::DeleteExpiredLeases() {
+  const std::string op = "delete expired leases";
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("DELETE FROM leases WHERE expires_ns <= ?1", op));
+  TRY(st.Bind(1, state_->NowNs()));
+  return st.Run();
+}
+
+#undef REQUIRE_ACTIVE
+
+}  // namespace store

@@ -1,0 +1,125 @@
+// ApplyLayer: wires the byte pipeline to libarchive and the entry applier,
+// then checks the digests.
+
+#include "unpack/apply.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "common/log.h"
+#include "unpack/decompress_internal.h"
+#include "unpack/path_internal.h"
+#include "unpack/tar_apply_internal.h"
+
+namespace unpack {
+namespace {
+
+using common::Errc;
+using common::MakeError;
+using common::Result;
+
+struct ArchiveReadDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+using ArchiveReader = std::unique_ptr<archive, ArchiveReadDeleter>;
+
+Result<ArchiveReader> OpenTarReader(internal::TarInput& input, internal::Applier& applier) {
+  ArchiveReader a(archive_read_new());
+  if (!a) return MakeError(Errc::kResourceExhausted, "archive_read_new failed");
+  // Tar formats only (ustar, pax, GNU, v7): no filters, since the stream
+  // is already decompressed and hashed, and no other archive formats.
+  if (archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
+      archive_read_support_format_gnutar(a.get()) != ARCHIVE_OK)
+    return MakeError(Errc::kInternal, "enable tar formats in libarchive");
+  if (archive_read_open(a.get(), &input, nullptr, &internal::TarInput::ReadCallback, nullptr) !=
+      ARCHIVE_OK)
+    return std::unexpected(applier.ArchiveError(a.get(), "read tar"));
+  return a;
+}
+
+Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& options) {
+  for (const auto* d : {&options.expected_blob_digest, &options.expected_diff_id})
+    if (d->has_value() && (*d)->algorithm() != common::DigestAlgorithm::kSha256)
+      return MakeError(Errc::kInvalidArgument,
+                       "unsupported digest algorithm `" + std::string((*d)->algorithm_name()) + "`");
+
+  internal::Resolver resolver(root_fd, options.use_openat2);
+  TRY(resolver.Init());
+  internal::HashingSource compressed(in);
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> decoded,
+                   internal::OpenDecoder(options.compression, options.gzip_decoder, compressed));
+  internal::TarInput input(*decoded, options.cancel);
+  internal::Applier applier(resolver, input, options);
+
+  // An empty stream is an empty layer (Go's archive/tar agrees); libarchive
+  // would call it an unrecognised format.
+  ASSIGN_OR_RETURN(bool has_data, input.Prime());
+  if (has_data) {
+    ASSIGN_OR_RETURN(ArchiveReader a, OpenTarReader(input, applier));
+    for (;;) {
+      archive_entry* entry = nullptr;
+      int r = archive_read_next_header(a.get(), &entry);
+      if (r == ARCHIVE_EOF) break;
+      if (r == ARCHIVE_WARN) {
+        const char* msg = archive_error_string(a.get());
+        LOG(Debug) << "tar warning" << common::Kv("warning", msg != nullptr ? msg : "");
+      } else if (r != ARCHIVE_OK) {
+        return std::unexpected(applier.ArchiveError(a.get(), "read tar"));
+      }
+      TRY(applier.Apply(a.get(), entry));
+    }
+  }
+  // The digests cover every byte: what follows the tar's end, and what
+  // follows the compressed stream.
+  TRY(input.Drain());
+
+  ApplyResult result;
+  result.compressed_size = compressed.size();
+  result.uncompressed_size = input.size();
+  result.blob_digest = compressed.Finish();
+  result.diff_id = input.Finish();
+  if (options.expected_blob_digest && *options.expected_blob_digest != result.blob_digest)
+    return MakeError(Errc::kDataLoss, "blob digest mismatch: expected " +
+                                          options.expected_blob_digest->str() + ", got " +
+                                          result.blob_digest.str());
+  if (options.expected_diff_id && *options.expected_diff_id != result.diff_id)
+    return MakeError(Errc::kDataLoss, "diffID mismatch: expected " +
+                                          options.expected_diff_id->str() + ", got " +
+                                          result.diff_id.str());
+  TRY(applier.Finish());
+  result.entries = applier.entries();
+  result.skipped = applier.skipped();
+  return result;
+}
+
+}  // namespace
+
+std::string_view CompressionName(Compression c) {
+  switch (c) {
+    case Compression::kNone: return "none";
+    case Compression::kGzip: return "gzip";
+    case Compression::kZstd: return "zstd";
+  }
+  return "none";
+}
+
+common::Result<size_t> FdSource::Read(std::span<std::byte> buf) {
+  for (;;) {
+    ssize_t n = ::read(fd_, buf.data(), buf.size());
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno != EINTR) return common::ErrnoError("read layer");
+  }
+}
+
+common::Result<ApplyResult> ApplyLayer(ByteSource& in, int root_fd, const ApplyOptions& options) {
+  std::string context = "apply layer";
+  if (options.expected_blob_digest) context += " " + options.expected_blob_digest->str();
+  auto r = Apply(in, root_fd, options);
+  if (!r) return std::unexpected(std::move(r.error()).Wrap(context));
+  return r;
+}
+
+}  // namespace unpack

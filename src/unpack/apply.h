@@ -1,0 +1,179 @@
+#pragma once
+// Applying one OCI layer to a directory in a single streaming pass.
+//
+// The compressed bytes read from a ByteSource are hashed (the blob digest),
+// decompressed (gzip through ISA-L's igzip, zstd, or none), hashed again
+// (the diffID), and extracted by a libarchive tar reader (tar formats only;
+// no libarchive filters) into a directory, with OCI whiteouts translated
+// for the chosen snapshot kind. Memory stays bounded by fixed buffers.
+//
+// Safety contract: no entry can create, change or follow anything outside
+// the root directory, whatever the layer holds.
+//  - Names are normalised ("./" prefixes and "." components dropped) and
+//    rejected, never sanitised, when absolute, empty, or holding a ".."
+//    component; over-long names and paths are rejected too.
+//  - Parent directories are resolved inside the root as if it were "/"
+//    (openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV, or an
+//    equivalent component walk when openat2 is unavailable): a symlinked
+//    parent that a lower layer or this layer created is followed *within*
+//    the root (usrmerge images write "lib/x" with lib -> usr/lib), and a
+//    symlink pointing at "/" or "../../.." resolves to the root itself.
+//    Missing parents are created as 0755 directories (containerd does the
+//    same; in overlay mode the lower layers are not visible).
+//  - The final component is never followed: an existing entry is removed
+//    (recursively if it is a directory and the new entry is not) and the
+//    new one created with O_CREAT|O_EXCL|O_NOFOLLOW, mkdirat, symlinkat...
+//  - Hardlink targets go through the same checks, must already exist in
+//    the directory (a tar hardlink names an earlier entry of the same tar),
+//    and must be regular files or symlinks; the link never follows them.
+//  - Nothing is mounted and no path is ever opened outside the root fd.
+//
+// Metadata: owner (privileged only, before the mode since chown clears
+// setuid), mode incl. setuid/setgid/sticky, xattrs (PAX SCHILY.xattr and
+// LIBARCHIVE.xattr; security.capability set last, after chown and data),
+// atime/mtime. Directory modes and times are applied after all entries, in
+// reverse order, so that creating children does not disturb them.
+// xattrs named trusted.overlay.* or user.overlay.* are never taken from a
+// layer (they would change how overlayfs reads the snapshot); they are
+// skipped with a warning. Hardlink entries carry no metadata of their own.
+// xattrs on symlinks, devices and fifos are skipped (debug log).
+//
+// Unprivileged (ApplyOptions::privileged == false), like rootless
+// containerd: no chown, char/block devices are skipped with a warning and
+// counted in ApplyResult::skipped, xattrs other than user.* are skipped,
+// and overlay opaque directories get user.overlay.opaque (the name the
+// kernel reads with the `userxattr` mount option) instead of
+// trusted.overlay.opaque. Overlay whiteouts (0/0 char devices) need
+// CAP_MKNOD before Linux 5.8 and nothing since.
+//
+// Durability: nothing is fsynced here. A caller that commits the directory
+// must syncfs(2) it first (once, for all the layers it applied).
+//
+// Thread-safety: ApplyLayer may run concurrently on different directories;
+// one call uses its ByteSource and directory exclusively.
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "common/digest.h"
+#include "common/error.h"
+
+namespace unpack {
+
+enum class Compression { kNone, kGzip, kZstd };
+// "none" | "gzip" | "zstd".
+[[nodiscard]] std::string_view CompressionName(Compression c);
+
+enum class WhiteoutMode {
+  // `.wh.NAME` becomes an overlay whiteout (char device 0/0 named NAME) and
+  // `DIR/.wh..wh..opq` marks DIR opaque (xattr trusted.overlay.opaque=y);
+  // the directory is later an overlay lowerdir. A directory that replaces a
+  // whiteout of the same layer is marked opaque too, so that it hides the
+  // lower directory exactly as it would in kNative mode.
+  kOverlay,
+  // The directory already holds a full copy of the parent layers:
+  // `.wh.NAME` deletes NAME (recursively, never following symlinks), and
+  // `DIR/.wh..wh..opq` removes from DIR everything that came from lower
+  // layers; entries of this layer seen before the marker stay, wherever
+  // the marker appears.
+  kNative,
+};
+// In both modes no `.wh.` entry appears in the result; aufs metadata
+// (`.wh..wh.plnk`, `.wh..wh.aufs`, ... and anything below them) is skipped.
+
+// The gzip inflater. kIsal is ISA-L's igzip (several times faster than
+// zlib); kZlib is the portable fallback, also used when the build has no
+// ISA-L. Both accept multi-member gzip streams.
+enum class GzipDecoder { kIsal, kZlib };
+
+// A stream of bytes, read to the end once.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to buf.size() bytes; returns 0 only at the end of the stream.
+  [[nodiscard]] virtual common::Result<size_t> Read(std::span<std::byte> buf) = 0;
+};
+
+// Reads a file descriptor (not owned) from its current offset; retries
+// EINTR. Errors: mapped from errno.
+class FdSource final : public ByteSource {
+ public:
+  explicit FdSource(int fd) : fd_(fd) {}
+  [[nodiscard]] common::Result<size_t> Read(std::span<std::byte> buf) override;
+
+ private:
+  int fd_;
+};
+
+struct Limits {
+  int64_t max_entries = 500'000;
+  int64_t max_total_bytes = 8LL << 30;  // apparent size of all regular files
+  size_t max_path_length = 4096;         // normalised entry path, link targets
+  size_t max_name_length = 255;          // one path component
+};
+
+struct ApplyOptions {
+  Compression compression = Compression::kGzip;
+  WhiteoutMode whiteouts = WhiteoutMode::kOverlay;
+  Limits limits;
+  // chown, mknod of char/block devices, trusted.* and security.* xattrs.
+  // See the header comment for what happens without.
+  bool privileged = (::geteuid() == 0);
+  // Checked once the whole input has been read: a mismatch is DataLoss
+  // naming both digests. The expected blob digest also names the layer in
+  // error messages.
+  std::optional<common::Digest> expected_diff_id;
+  std::optional<common::Digest> expected_blob_digest;
+  // Polled between entries and data blocks; when it becomes true the apply
+  // stops with Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+  GzipDecoder gzip_decoder = GzipDecoder::kIsal;
+  // false forces the portable component walk instead of openat2(2), as on
+  // kernels before 5.6 or under seccomp filters that refuse it (tests).
+  bool use_openat2 = true;
+};
+
+struct ApplyResult {
+  common::Digest blob_digest;    // sha256 of the bytes read from `in`
+  common::Digest diff_id;        // sha256 of the uncompressed tar stream
+  int64_t compressed_size = 0;   // bytes read from `in`
+  int64_t uncompressed_size = 0; // bytes of the tar stream, incl. trailing bytes
+  int64_t entries = 0;           // tar entries read (incl. whiteouts, skipped)
+  int64_t skipped = 0;           // entries not materialised (see header)
+};
+
+// Applies the layer read from `in` into the directory `root_fd` (an O_PATH
+// or O_DIRECTORY fd of the snapshot's fs directory; not owned).
+//
+// The declared compression is checked against the magic bytes (gzip 1f 8b,
+// zstd 28 b5 2f fd): a mismatch is InvalidArgument, e.g. "apply layer
+// sha256:…: declared gzip but starts with zstd magic". `in` is read to its
+// end: bytes after the tar's end-of-archive blocks are hashed into the
+// diffID, bytes after the last gzip member or zstd frame into the blob
+// digest; trailing compressed bytes must be zeros. An empty tar stream is
+// an empty layer.
+//
+// Errors, each message naming the layer and, for entry errors, the entry
+// ("apply layer: entry `../../etc/passwd`: path escapes the root"):
+//  - InvalidArgument: hostile or unsupported entries (escaping paths,
+//    bad whiteouts, hardlinks to missing or non-file targets, unsupported
+//    types), compression mismatch;
+//  - ResourceExhausted: a Limits bound, or ENOSPC/EMFILE from the system;
+//  - DataLoss: corrupt or truncated compressed data or tar, digest mismatch;
+//  - PermissionDenied: privileged operations that the kernel refused;
+//  - Cancelled: `options.cancel` was set;
+//  - others mapped from errno of the failing system call.
+// On error the apply stops where it was: the directory holds part of the
+// layer, and the caller (which applies into a fresh snapshot directory)
+// removes it. REQUIRES: nothing else modifies the directory meanwhile.
+[[nodiscard]] common::Result<ApplyResult> ApplyLayer(ByteSource& in, int root_fd,
+                                                     const ApplyOptions& options);
+
+}  // namespace unpack

@@ -1,0 +1,487 @@
+// Tar entries to file-system objects: files (incl. sparse), directories,
+// symlinks, hardlinks, devices and fifos, with their metadata.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "unpack/tar_apply_internal.h"
+
+namespace unpack::internal {
+namespace {
+
+using common::Errc;
+using common::ErrnoError;
+using common::Kv;
+using common::MakeError;
+using common::Result;
+using common::Status;
+using common::UniqueFd;
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// The components of `dir` ("a/b/c"), for the whiteout-name checks.
+template <class F>
+bool AnyComponent(std::string_view dir, F&& pred) {
+  size_t i = 0;
+  while (i < dir.size()) {
+    size_t j = dir.find('/', i);
+    if (j == std::string_view::npos) j = dir.size();
+    if (pred(dir.substr(i, j - i))) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+void EntryTimes(archive_entry* e, struct timespec times[2]) {
+  if (archive_entry_mtime_is_set(e)) {
+    times[1].tv_sec = archive_entry_mtime(e);
+    times[1].tv_nsec = archive_entry_mtime_nsec(e);
+  } else {
+    times[1].tv_sec = 0;
+    times[1].tv_nsec = UTIME_OMIT;
+  }
+  if (archive_entry_atime_is_set(e)) {
+    times[0].tv_sec = archive_entry_atime(e);
+    times[0].tv_nsec = archive_entry_atime_nsec(e);
+  } else {
+    times[0] = times[1];
+  }
+}
+
+mode_t EntryPerm(archive_entry* e) { return static_cast<mode_t>(archive_entry_perm(e)) & 07777; }
+
+}  // namespace
+
+bool XattrAllowed(std::string_view name, bool privileged, std::string_view* reason) {
+  if (name.empty()) {
+    *reason = "empty name";
+    return false;
+  }
+  if (StartsWith(name, "trusted.overlay.") || StartsWith(name, "user.overlay.")) {
+    *reason = "overlayfs attributes are never taken from a layer";
+    return false;
+  }
+  if (!privileged && !StartsWith(name, "user.")) {
+    *reason = "needs privileges";
+    return false;
+  }
+  return true;
+}
+
+Status Applier::CheckCancel() const {
+  if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed))
+    return MakeError(Errc::kCancelled, "cancelled");
+  return {};
+}
+
+common::Error Applier::ArchiveError(archive* a, std::string_view action) {
+  if (auto e = input_.TakeError()) return *std::move(e);
+  const char* msg = archive_error_string(a);
+  const int err = archive_errno(a);
+  common::Error out;
+  out.code = err == ENOMEM ? Errc::kResourceExhausted : Errc::kDataLoss;
+  out.message = std::string(action) + ": " + (msg != nullptr ? msg : "malformed tar");
+  return out;
+}
+
+// ---- entry dispatch ---------------------------------------------------------
+
+Status Applier::Apply(archive* a, archive_entry* e) {
+  TRY(CheckCancel());
+  const char* p = archive_entry_pathname(e);
+  const std::string_view raw = p != nullptr ? p : "";
+  Status st = ++entries_ > options_.limits.max_entries
+                  ? MakeError(Errc::kResourceExhausted, "too many entries (limit " +
+                                                            std::to_string(options_.limits.max_entries) + ")")
+                  : ApplyEntry(a, e, raw);
+  if (!st) return std::unexpected(std::move(st.error()).Wrap("entry `" + DisplayName(raw) + "`"));
+  return {};
+}
+
+Status Applier::ApplyEntry(archive* a, archive_entry* e, std::string_view raw) {
+  ASSIGN_OR_RETURN(const std::string path, NormalizePath(raw, options_.limits));
+  const bool is_hardlink = archive_entry_hardlink(e) != nullptr;
+  const auto type = archive_entry_filetype(e);
+  if (path.empty()) {
+    if (type != AE_IFDIR || is_hardlink)
+      return MakeError(Errc::kInvalidArgument, "the root can only be a directory");
+    return ApplyRootDir(e);
+  }
+  auto [dir, base] = SplitLast(path);
+
+  // aufs keeps its hardlink and metadata directories under `.wh..wh.*`;
+  // they are not part of the image. Any other `.wh.` name is a whiteout
+  // and cannot be a directory to write into.
+  if (AnyComponent(dir, [](std::string_view c) { return StartsWith(c, ".wh..wh."); })) {
+    ++skipped_;
+    return {};
+  }
+  if (AnyComponent(dir, [](std::string_view c) { return StartsWith(c, ".wh."); }))
+    return MakeError(Errc::kInvalidArgument, "a whiteout name is used as a directory");
+  if (StartsWith(base, ".wh..wh.")) {
+    if (base == ".wh..wh..opq") return ApplyOpaque(dir);
+    ++skipped_;
+    return {};
+  }
+  if (StartsWith(base, ".wh.")) {
+    std::string_view target = base.substr(4);
+    if (target.empty() || target == "." || target == "..")
+      return MakeError(Errc::kInvalidArgument,
+                       "invalid whiteout of `" + DisplayName(target) + "`");
+    return ApplyWhiteout(dir, std::string(target));
+  }
+
+  const std::string name(base);
+  if (is_hardlink) return ApplyHardlink(e, dir, name);
+  switch (type) {
+    case AE_IFREG:
+      return ApplyFile(a, e, dir, name);
+    case AE_IFDIR:
+      return ApplyDir(e, path, dir, name);
+    case AE_IFLNK:
+      return ApplySymlink(e, dir, name);
+    case AE_IFCHR:
+    case AE_IFBLK:
+    case AE_IFIFO:
+      return ApplySpecial(e, dir, name);
+    default: {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%o", static_cast<unsigned>(type));
+      return MakeError(Errc::kInvalidArgument, std::string("unsupported entry type 0") + buf);
+    }
+  }
+}
+
+// ---- regular files --------------------------------------------------------------
+
+Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
+                          const std::string& name) {
+  const int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+  if (size < 0) return MakeError(Errc::kInvalidArgument, "negative size");
+  if (size > options_.limits.max_total_bytes - total_bytes_)
+    return MakeError(Errc::kResourceExhausted,
+                     "files of the layer exceed the size limit (" +
+                         std::to_string(options_.limits.max_total_bytes) + " bytes)");
+  total_bytes_ += size;
+
+  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  UniqueFd file;
+  for (int attempt = 0;; ++attempt) {
+    // O_EXCL|O_NOFOLLOW: never open what is there, least of all a symlink.
+    int fd = ::openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0600);
+    if (fd >= 0) {
+      file.reset(fd);
+      break;
+    }
+    if (errno != EEXIST || attempt > 0) return ErrnoError("create file");
+    TRY(RemoveExisting(pfd, name));
+  }
+  TRY(WriteData(a, file.get(), size));
+  TRY(SetFdMetadata(file.get(), e, /*is_dir=*/false));
+  if (native()) {
+    struct stat st{};
+    if (::fstat(file.get(), &st) == 0) NoteInode(st.st_ino);
+  }
+  return {};
+}
+
+// libarchive hands out data blocks with their offsets; for sparse entries
+// (GNU sparse, pax GNU.sparse.*) the gaps between blocks are holes, which
+// pwrite at the offsets leaves unallocated, and a trailing hole is made by
+// extending the file to its size.
+Status Applier::WriteData(archive* a, int fd, int64_t size) {
+  int64_t end = 0;
+  for (;;) {
+    const void* buf = nullptr;
+    size_t len = 0;
+    la_int64_t off = 0;
+    int r = archive_read_data_block(a, &buf, &len, &off);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return std::unexpected(ArchiveError(a, "read data"));
+    TRY(CheckCancel());
+    const auto n = static_cast<int64_t>(len);
+    if (off < 0 || n > size || off > size - n)
+      return MakeError(Errc::kDataLoss, "data beyond the entry's size");
+    const char* p = static_cast<const char*>(buf);
+    int64_t pos = off;
+    size_t left = len;
+    while (left > 0) {
+      ssize_t w = ::pwrite(fd, p, left, pos);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("write");
+      }
+      p += w;
+      pos += w;
+      left -= static_cast<size_t>(w);
+    }
+    end = std::max(end, off + n);
+  }
+  if (end < size && ::ftruncate(fd, size) != 0) return ErrnoError("extend to size");
+  return {};
+}
+
+// ---- metadata -------------------------------------------------------------------
+
+Status Applier::Chown(archive_entry* e, int dirfd, const char* name, int flags) {
+  const la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+  // (uid_t)-1 would mean "leave unchanged"; larger ids do not exist.
+  if (uid < 0 || gid < 0 || uid >= 0xffffffffLL || gid >= 0xffffffffLL)
+    return MakeError(Errc::kInvalidArgument, "uid/gid out of range");
+  const int rc = name == nullptr
+                     ? ::fchown(dirfd, static_cast<uid_t>(uid), static_cast<gid_t>(gid))
+                     : ::fchownat(dirfd, name, static_cast<uid_t>(uid), static_cast<gid_t>(gid),
+                                  flags);
+  if (rc != 0) return ErrnoError("chown to " + std::to_string(uid) + ":" + std::to_string(gid));
+  return {};
+}
+
+Status Applier::SetXattrs(int fd, archive_entry* e) {
+  if (archive_entry_xattr_reset(e) == 0) return {};
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    const std::string_view n = name != nullptr ? name : "";
+    std::string_view reason;
+    if (!XattrAllowed(n, options_.privileged, &reason)) {
+      if (StartsWith(n, "trusted.overlay.") || StartsWith(n, "user.overlay."))
+        LOG(Warn) << "skipping xattr" << Kv("xattr", DisplayName(n)) << Kv("reason", reason);
+      else
+        LOG(Debug) << "skipping xattr" << Kv("xattr", DisplayName(n)) << Kv("reason", reason);
+      continue;
+    }
+    if (::fsetxattr(fd, name, value, size, 0) != 0) {
+      if (errno == ENOTSUP || errno == EOPNOTSUPP) {
+        LOG(Warn) << "xattr not supported by the file system, skipped"
+                  << Kv("xattr", DisplayName(n));
+        continue;
+      }
+      return ErrnoError("set xattr `" + DisplayName(n) + "`");
+    }
+  }
+  return {};
+}
+
+// Order matters: chown clears setuid/setgid and security.capability, and
+// writing data clears them too, so owner first, then mode, then xattrs.
+Status Applier::SetFdMetadata(int fd, archive_entry* e, bool is_dir) {
+  if (options_.privileged) TRY(Chown(e, fd, nullptr, 0));
+  if (!is_dir && ::fchmod(fd, EntryPerm(e)) != 0) return ErrnoError("chmod");
+  TRY(SetXattrs(fd, e));
+  if (!is_dir) {
+    struct timespec times[2];
+    EntryTimes(e, times);
+    if (::futimens(fd, times) != 0) return ErrnoError("set times");
+  }
+  return {};
+}
+
+Status Applier::SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
+                                bool set_mode) {
+  if (options_.privileged) TRY(Chown(e, dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW));
+  // Only for device nodes and fifos this entry has just created (never a
+  // symlink); the directory is private to this apply, so the name is ours.
+  if (set_mode && ::fchmodat(dirfd, name.c_str(), EntryPerm(e), 0) != 0)
+    return ErrnoError("chmod");
+  if (archive_entry_xattr_count(e) > 0)
+    LOG(Debug) << "skipping xattrs of a non-regular file" << Kv("name", DisplayName(name));
+  struct timespec times[2];
+  EntryTimes(e, times);
+  if (::utimensat(dirfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+    return ErrnoError("set times");
+  return {};
+}
+
+void Applier::DeferDir(const std::string& path, const struct stat& st, archive_entry* e) {
+  DirFixup f{path, st.st_dev, st.st_ino, EntryPerm(e), {}};
+  EntryTimes(e, f.times);
+  auto [it, inserted] = dir_fixup_index_.emplace(path, dir_fixups_.size());
+  if (inserted)
+    dir_fixups_.push_back(std::move(f));
+  else
+    dir_fixups_[it->second] = std::move(f);
+}
+
+Status Applier::Finish() {
+  for (auto it = dir_fixups_.rbegin(); it != dir_fixups_.rend(); ++it) {
+    TRY(CheckCancel());
+    const DirFixup& f = *it;
+    auto where = resolver_.OpenDir(f.path, /*create=*/false);
+    // Removed or replaced by a later entry: its metadata went with it.
+    if (!where) {
+      if (where.error().code == Errc::kNotFound || where.error().sys_errno == ENOTDIR) continue;
+      return std::unexpected(std::move(where.error()).Wrap("directory `" + DisplayName(f.path) + "`"));
+    }
+    int fd = ::openat(where->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open directory `" + DisplayName(f.path) + "`");
+    UniqueFd dir(fd);
+    struct stat st{};
+    if (::fstat(dir.get(), &st) != 0) return ErrnoError("stat `" + DisplayName(f.path) + "`");
+    if (st.st_dev != f.dev || st.st_ino != f.ino) continue;
+    if (::fchmod(dir.get(), f.mode) != 0) return ErrnoError("chmod `" + DisplayName(f.path) + "`");
+    if (::futimens(dir.get(), f.times) != 0)
+      return ErrnoError("set times of `" + DisplayName(f.path) + "`");
+  }
+  return {};
+}
+
+// ---- directories ------------------------------------------------------------
+
+Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_view dir,
+                         const std::string& name) {
+  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  bool make_opaque = false;
+  // Created owner-only; the entry's mode is applied at the end, so that a
+  // read-only directory can still receive its children.
+  if (::mkdirat(pfd, name.c_str(), 0700) != 0) {
+    if (errno != EEXIST) return ErrnoError("create directory");
+    struct stat st{};
+    if (::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("stat");
+    if (!S_ISDIR(st.st_mode)) {
+      // A directory replacing this layer's whiteout must hide the lower
+      // directory, as whiteout-then-create does in native mode.
+      make_opaque = !native() && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+      TRY(RemoveExisting(pfd, name));
+      if (::mkdirat(pfd, name.c_str(), 0700) != 0) return ErrnoError("create directory");
+    }
+  }
+  int fd = ::openat(pfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open directory");
+  UniqueFd d(fd);
+  struct stat st{};
+  if (::fstat(d.get(), &st) != 0) return ErrnoError("stat");
+  TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
+  if (make_opaque) TRY(SetOpaqueXattr(d.get()));
+  NoteInode(st.st_ino);
+  DeferDir(path, st, e);
+  return {};
+}
+
+Status Applier::ApplyRootDir(archive_entry* e) {
+  ASSIGN_OR_RETURN(UniqueFd d, common::OpenAt(resolver_.root_fd(), ".", O_RDONLY | O_DIRECTORY));
+  struct stat st{};
+  if (::fstat(d.get(), &st) != 0) return ErrnoError("stat the root");
+  TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
+  DeferDir("", st, e);
+  return {};
+}
+
+// ---- links and special files ----------------------------------------------------
+
+Status Applier::ApplySymlink(archive_entry* e, std::string_view dir, const std::string& name) {
+  const char* t = archive_entry_symlink(e);
+  const std::string target = t != nullptr ? t : "";
+  // The target is data, never resolved here: it can point anywhere, and
+  // later entries resolving through it stay inside the root.
+  if (target.empty()) return MakeError(Errc::kInvalidArgument, "symlink with an empty target");
+  if (target.size() > options_.limits.max_path_length)
+    return MakeError(Errc::kInvalidArgument, "symlink target too long");
+  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  for (int attempt = 0;; ++attempt) {
+    if (::symlinkat(target.c_str(), pfd, name.c_str()) == 0) break;
+    if (errno != EEXIST || attempt > 0) return ErrnoError("create symlink");
+    TRY(RemoveExisting(pfd, name));
+  }
+  TRY(SetNameMetadata(pfd, name, e, /*set_mode=*/false));
+  NoteInodeAt(pfd, name);
+  return {};
+}
+
+Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std::string& name) {
+  const std::string raw_target = archive_entry_hardlink(e);
+  const std::string what = "hardlink target `" + DisplayName(raw_target) + "`";
+  auto target = NormalizePath(raw_target, options_.limits);
+  if (!target) return std::unexpected(std::move(target.error()).Wrap(what));
+  if (target->empty()) return MakeError(Errc::kInvalidArgument, what + " is the root");
+  if (AnyComponent(*target, [](std::string_view c) { return StartsWith(c, ".wh."); }))
+    return MakeError(Errc::kInvalidArgument, what + " is a whiteout or aufs metadata");
+  auto [tdir, tbase] = SplitLast(*target);
+  const std::string tname(tbase);
+
+  auto not_found = [&] {
+    return MakeError(Errc::kInvalidArgument, what + " not found in this layer");
+  };
+  auto tfd = resolver_.OpenDir(tdir, /*create=*/false);
+  if (!tfd) {
+    if (tfd.error().code == Errc::kNotFound || tfd.error().sys_errno == ENOTDIR) return not_found();
+    return std::unexpected(std::move(tfd.error()).Wrap(what));
+  }
+  struct stat tst{};
+  if (::fstatat(tfd->get(), tname.c_str(), &tst, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return not_found();
+    return ErrnoError(what);
+  }
+  if (!S_ISREG(tst.st_mode) && !S_ISLNK(tst.st_mode))
+    return MakeError(Errc::kInvalidArgument, what + " is not a regular file or symlink");
+
+  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  for (int attempt = 0;; ++attempt) {
+    // flags 0: a symlink target is linked itself, never followed.
+    if (::linkat(tfd->get(), tname.c_str(), pfd, name.c_str(), 0) == 0) break;
+    if (errno != EEXIST || attempt > 0) return ErrnoError("link to " + what);
+    struct stat cur{};
+    if (::fstatat(pfd, name.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0 && cur.st_dev == tst.st_dev &&
+        cur.st_ino == tst.st_ino)
+      return {};  // already that file
+    TRY(RemoveExisting(pfd, name));
+  }
+  NoteInode(tst.st_ino);
+  return {};
+}
+
+Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::string& name) {
+  const auto type = archive_entry_filetype(e);
+  const bool device = type == AE_IFCHR || type == AE_IFBLK;
+  if (device && !options_.privileged) {
+    const std::string path = dir.empty() ? name : std::string(dir) + "/" + name;
+    LOG(Warn) << "skipping device node: not privileged" << Kv("entry", DisplayName(path));
+    ++skipped_;
+    return {};
+  }
+  const mode_t kind = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
+  const dev_t rdev = device ? makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e)) : 0;
+  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  for (int attempt = 0;; ++attempt) {
+    if (::mknodat(pfd, name.c_str(), kind | 0600, rdev) == 0) break;
+    if (errno == EPERM && device)
+      return MakeError(Errc::kPermissionDenied,
+                       "create device node: operation not permitted (apply unprivileged to "
+                       "skip devices)");
+    if (errno != EEXIST || attempt > 0)
+      return ErrnoError(device ? "create device node" : "create fifo");
+    TRY(RemoveExisting(pfd, name));
+  }
+  TRY(SetNameMetadata(pfd, name, e, /*set_mode=*/true));
+  NoteInodeAt(pfd, name);
+  return {};
+}
+
+// ---- helpers --------------------------------------------------------------------
+
+Status Applier::RemoveExisting(int dirfd, const std::string& name) {
+  resolver_.Invalidate();
+  return RemoveAllAt(dirfd, name, resolver_.root_dev());
+}
+
+void Applier::NoteInode(ino_t ino) {
+  if (native()) layer_inodes_.insert(ino);
+}
+
+void Applier::NoteInodeAt(int dirfd, const std::string& name) {
+  if (!native()) return;
+  struct stat st{};
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) NoteInode(st.st_ino);
+}
+
+}  // namespace unpack::internal

@@ -1,0 +1,110 @@
+#pragma once
+// The entry applier: turns libarchive entries into files, directories,
+// links, devices and whiteouts below a root, with the safety rules of
+// apply.h. tar_apply.cc holds entries and metadata, whiteout.cc whiteouts
+// and opaque directories.
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/error.h"
+#include "unpack/apply.h"
+#include "unpack/decompress_internal.h"
+#include "unpack/path_internal.h"
+
+namespace unpack::internal {
+
+class Applier {
+ public:
+  // All references are borrowed and must outlive the Applier.
+  Applier(Resolver& resolver, TarInput& input, const ApplyOptions& options)
+      : resolver_(resolver), input_(input), options_(options) {}
+
+  // Applies the entry libarchive just read (and reads its data). Errors
+  // name the entry: "entry `a/b`: path escapes the root".
+  [[nodiscard]] common::Status Apply(archive* a, archive_entry* e);
+
+  // Applies the deferred directory modes and times, deepest-last-seen
+  // first. Call once after the last entry.
+  [[nodiscard]] common::Status Finish();
+
+  int64_t entries() const { return entries_; }
+  int64_t skipped() const { return skipped_; }
+
+  // Converts libarchive's error into ours, preferring the stream's own
+  // error (corrupt gzip, cancellation) that libarchive only saw as EIO.
+  common::Error ArchiveError(archive* a, std::string_view action);
+
+ private:
+  struct DirFixup {
+    std::string path;  // normalised, "" for the root
+    dev_t dev;
+    ino_t ino;
+    mode_t mode;
+    struct timespec times[2];
+  };
+
+  common::Status ApplyEntry(archive* a, archive_entry* e, std::string_view raw);
+  common::Status ApplyFile(archive* a, archive_entry* e, std::string_view dir,
+                           const std::string& name);
+  common::Status WriteData(archive* a, int fd, int64_t size);
+  common::Status ApplyDir(archive_entry* e, const std::string& path, std::string_view dir,
+                          const std::string& name);
+  common::Status ApplyRootDir(archive_entry* e);
+  common::Status ApplySymlink(archive_entry* e, std::string_view dir, const std::string& name);
+  common::Status ApplyHardlink(archive_entry* e, std::string_view dir, const std::string& name);
+  common::Status ApplySpecial(archive_entry* e, std::string_view dir, const std::string& name);
+
+  // Metadata of a regular file or directory through its open fd: owner,
+  // then (files only) mode, xattrs, times. Directories get their mode and
+  // times from Finish().
+  common::Status SetFdMetadata(int fd, archive_entry* e, bool is_dir);
+  // Owner and times of a symlink/device/fifo, by name, never following.
+  common::Status SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
+                                 bool set_mode);
+  common::Status SetXattrs(int fd, archive_entry* e);
+  common::Status Chown(archive_entry* e, int dirfd, const char* name, int flags);
+  void DeferDir(const std::string& path, const struct stat& st, archive_entry* e);
+
+  // Removes whatever `name` in `dirfd` is (recursively for a directory)
+  // and invalidates the resolver's cache.
+  common::Status RemoveExisting(int dirfd, const std::string& name);
+  // Records an inode written by this layer (kNative opaque directories).
+  void NoteInode(ino_t ino);
+  void NoteInodeAt(int dirfd, const std::string& name);
+
+  // whiteout.cc
+  common::Status ApplyWhiteout(std::string_view dir, const std::string& name);
+  common::Status ApplyOpaque(std::string_view dir);
+  common::Status SetOpaqueXattr(int dir_fd);
+  // Removes from the directory `fd` what this layer did not write; returns
+  // whether anything was kept.
+  common::Result<bool> PruneLower(int fd);
+
+  bool native() const { return options_.whiteouts == WhiteoutMode::kNative; }
+  common::Status CheckCancel() const;
+
+  Resolver& resolver_;
+  TarInput& input_;
+  const ApplyOptions& options_;
+  int64_t entries_ = 0;
+  int64_t skipped_ = 0;
+  int64_t total_bytes_ = 0;
+  std::vector<DirFixup> dir_fixups_;
+  std::unordered_map<std::string, size_t> dir_fixup_index_;
+  std::unordered_set<ino_t> layer_inodes_;  // kNative only
+};
+
+// Whether a setxattr `name` taken from a layer is acceptable; sets
+// `*reason` when it is skipped instead.
+bool XattrAllowed(std::string_view name, bool privileged, std::string_view* reason);
+
+}  // namespace unpack::internal

@@ -1,0 +1,3 @@
+gantry_test(fixtures_unit_test LABELS unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fixtures/image_builder_test.cc
+  LIBS gantry_testfixtures)

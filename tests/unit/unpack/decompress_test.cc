@@ -1,0 +1,354 @@
+// Codecs, magic checks and digests, through ApplyLayer.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+
+#include "common/digest.h"
+#include "common/fd.h"
+#include "common/fs.h"
+#include "unit/unpack/test_util.h"
+
+namespace unpack {
+namespace {
+
+using common::Digest;
+using common::Errc;
+using fixtures::File;
+using testing::Blob;
+using testing::ReadAll;
+using testing::Sandbox;
+using testing::Tar;
+using testing::Unprivileged;
+
+// Pseudo-random bytes (poorly compressible), deterministic.
+std::string Noise(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
+std::vector<fixtures::TarEntry> SomeEntries() {
+  return {fixtures::Dir("d"), File("d/big", Noise(3 << 20, 1) + std::string(2 << 20, 'z')),
+          File("d/small", "hello\n"), File("empty", "")};
+}
+
+struct CodecCase {
+  const char* name;
+  Compression compression;
+  GzipDecoder gzip;
+  size_t chunk;
+};
+
+class UnpackCodecTest : public ::testing::TestWithParam<CodecCase> {};
+
+TEST_P(UnpackCodecTest, RoundTripsAndReportsBothDigests) {
+  const CodecCase& c = GetParam();
+  const std::string tar = Tar(SomeEntries());
+  auto blob = fixtures::Compress(tar, testing::ToFixture(c.compression));
+  ASSERT_TRUE(blob);
+  Sandbox box;
+  ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, c.compression);
+  o.gzip_decoder = c.gzip;
+  o.expected_blob_digest = Digest::Sha256Of(*blob);
+  o.expected_diff_id = Digest::Sha256Of(tar);
+  auto r = box.Apply(*blob, o, c.chunk);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->blob_digest, Digest::Sha256Of(*blob));
+  EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
+  EXPECT_EQ(r->compressed_size, static_cast<int64_t>(blob->size()));
+  EXPECT_EQ(r->uncompressed_size, static_cast<int64_t>(tar.size()));
+  EXPECT_EQ(r->entries, 4);
+  EXPECT_EQ(ReadAll(box.root() / "d/small"), "hello\n");
+  auto big = ReadAll(box.root() / "d/big");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(Digest::Sha256Of(*big), Digest::Sha256Of(Noise(3 << 20, 1) + std::string(2 << 20, 'z')));
+  EXPECT_EQ(ReadAll(box.root() / "empty"), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Codecs, UnpackCodecTest,
+    ::testing::Values(CodecCase{"plain", Compression::kNone, GzipDecoder::kIsal, 1 << 20},
+                      CodecCase{"plain_small_reads", Compression::kNone, GzipDecoder::kIsal, 997},
+                      CodecCase{"gzip_isal", Compression::kGzip, GzipDecoder::kIsal, 1 << 20},
+                      CodecCase{"gzip_isal_small_reads", Compression::kGzip, GzipDecoder::kIsal, 61},
+                      CodecCase{"gzip_zlib", Compression::kGzip, GzipDecoder::kZlib, 1 << 20},
+                      CodecCase{"gzip_zlib_small_reads", Compression::kGzip, GzipDecoder::kZlib, 61},
+                      CodecCase{"zstd", Compression::kZstd, GzipDecoder::kIsal, 1 << 20},
+                      CodecCase{"zstd_small_reads", Compression::kZstd, GzipDecoder::kIsal, 61}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+class UnpackGzipDecoderTest : public ::testing::TestWithParam<GzipDecoder> {
+ protected:
+  ApplyOptions Options() const {
+    ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip);
+    o.gzip_decoder = GetParam();
+    return o;
+  }
+};
+
+TEST_P(UnpackGzipDecoderTest, MultiMemberStreamIsOneTar) {
+  const std::string tar = Tar({File("a", Noise(100000, 2)), File("b", "bee")});
+  const size_t cut = 700;  // inside the first file's data
+  auto m1 = fixtures::Compress(tar.substr(0, cut), fixtures::Compression::kGzip);
+  auto m2 = fixtures::Compress(tar.substr(cut), fixtures::Compression::kGzip);
+  ASSERT_TRUE(m1 && m2);
+  for (size_t chunk : {size_t{1} << 20, size_t{5}}) {
+    Sandbox box;
+    auto r = box.Apply(*m1 + *m2, Options(), chunk);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
+    EXPECT_EQ(r->blob_digest, Digest::Sha256Of(*m1 + *m2));
+    EXPECT_EQ(ReadAll(box.root() / "b"), "bee");
+  }
+}
+
+TEST_P(UnpackGzipDecoderTest, TrailingZerosAreHashedAndAccepted) {
+  const std::string blob = Blob({File("a", "x")}, fixtures::Compression::kGzip) +
+                           std::string(4096, '\0');
+  Sandbox box;
+  auto r = box.Apply(blob, Options(), 100);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->blob_digest, Digest::Sha256Of(blob));
+  EXPECT_EQ(r->compressed_size, static_cast<int64_t>(blob.size()));
+}
+
+TEST_P(UnpackGzipDecoderTest, TrailingGarbageIsDataLoss) {
+  const std::string blob = Blob({File("a", "x")}, fixtures::Compression::kGzip) + "garbage";
+  Sandbox box;
+  auto r = box.Apply(blob, Options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss);
+  EXPECT_NE(r.error().message.find("trailing garbage"), std::string::npos) << r.error().message;
+}
+
+TEST_P(UnpackGzipDecoderTest, TruncatedStreamIsDataLoss) {
+  std::string blob = Blob({File("a", Noise(50000, 3))}, fixtures::Compression::kGzip);
+  blob.resize(blob.size() - 20);
+  Sandbox box;
+  auto r = box.Apply(blob, Options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+}
+
+TEST_P(UnpackGzipDecoderTest, CorruptStreamIsDataLoss) {
+  std::string blob = Blob({File("a", Noise(50000, 4))}, fixtures::Compression::kGzip);
+  for (size_t i = 100; i < 200; ++i) blob[i] = static_cast<char>(blob[i] ^ 0x5a);
+  Sandbox box;
+  auto r = box.Apply(blob, Options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+  EXPECT_NE(r.error().message.find("gzip"), std::string::npos) << r.error().message;
+}
+
+TEST_P(UnpackGzipDecoderTest, WrongCrcIsDataLoss) {
+  std::string blob = Blob({File("a", "content")}, fixtures::Compression::kGzip);
+  blob[blob.size() - 6] = static_cast<char>(blob[blob.size() - 6] ^ 1);  // CRC32 trailer
+  Sandbox box;
+  auto r = box.Apply(blob, Options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Decoders, UnpackGzipDecoderTest,
+                         ::testing::Values(GzipDecoder::kIsal, GzipDecoder::kZlib),
+                         [](const auto& info) {
+                           return info.param == GzipDecoder::kIsal ? "isal" : "zlib";
+                         });
+
+TEST(UnpackZstdTest, ConcatenatedFramesAreOneTar) {
+  const std::string tar = Tar({File("a", Noise(70000, 5)), File("b", "bee")});
+  auto f1 = fixtures::Compress(tar.substr(0, 1000), fixtures::Compression::kZstd);
+  auto f2 = fixtures::Compress(tar.substr(1000), fixtures::Compression::kZstd);
+  ASSERT_TRUE(f1 && f2);
+  Sandbox box;
+  auto r = box.Apply(*f1 + *f2, Unprivileged(WhiteoutMode::kOverlay, Compression::kZstd), 7);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
+  EXPECT_EQ(ReadAll(box.root() / "b"), "bee");
+}
+
+TEST(UnpackZstdTest, TruncatedAndGarbageAreDataLoss) {
+  std::string blob = Blob({File("a", Noise(50000, 6))}, fixtures::Compression::kZstd);
+  const auto o = Unprivileged(WhiteoutMode::kOverlay, Compression::kZstd);
+  {
+    Sandbox box;
+    auto r = box.Apply(blob.substr(0, blob.size() - 10), o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+  }
+  {
+    Sandbox box;
+    auto r = box.Apply(blob + "xyz!", o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+  }
+  {
+    Sandbox box;
+    auto r = box.Apply(blob + std::string(100, '\0'), o);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+}
+
+struct MagicCase {
+  const char* name;
+  Compression declared;
+  fixtures::Compression actual;
+  const char* message;
+};
+
+class UnpackMagicTest : public ::testing::TestWithParam<MagicCase> {};
+
+TEST_P(UnpackMagicTest, MismatchIsInvalidArgumentNamingTheLayer) {
+  const MagicCase& c = GetParam();
+  const std::string blob = Blob({File("a", "x")}, c.actual);
+  Sandbox box;
+  ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, c.declared);
+  o.expected_blob_digest = Digest::Sha256Of(blob);
+  auto r = box.Apply(blob, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(r.error().message,
+            "apply layer " + Digest::Sha256Of(blob).str() + ": " + c.message);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Magic, UnpackMagicTest,
+    ::testing::Values(
+        MagicCase{"gzip_got_zstd", Compression::kGzip, fixtures::Compression::kZstd,
+                  "declared gzip but starts with zstd magic"},
+        MagicCase{"zstd_got_gzip", Compression::kZstd, fixtures::Compression::kGzip,
+                  "declared zstd but starts with gzip magic"},
+        MagicCase{"gzip_got_tar", Compression::kGzip, fixtures::Compression::kNone,
+                  "declared gzip but starts with no known magic"},
+        MagicCase{"none_got_gzip", Compression::kNone, fixtures::Compression::kGzip,
+                  "declared uncompressed but starts with gzip magic"},
+        MagicCase{"none_got_zstd", Compression::kNone, fixtures::Compression::kZstd,
+                  "declared uncompressed but starts with zstd magic"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(UnpackStreamTest, EmptyInputIsAnEmptyLayerWhenUncompressed) {
+  Sandbox box;
+  auto r = box.Apply("", Unprivileged());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->entries, 0);
+  EXPECT_EQ(r->diff_id, Digest::Sha256Of(""));
+}
+
+TEST(UnpackStreamTest, EmptyInputDeclaredGzipIsInvalid) {
+  Sandbox box;
+  auto r = box.Apply("", Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("declared gzip but is empty"), std::string::npos);
+}
+
+TEST(UnpackStreamTest, EmptyTarOfZeroBlocksIsAnEmptyLayer) {
+  const std::string tar = Tar({});
+  ASSERT_EQ(tar, std::string(1024, '\0'));
+  Sandbox box;
+  auto r = box.Apply(tar, Unprivileged());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->entries, 0);
+  EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
+}
+
+TEST(UnpackStreamTest, BytesAfterTheTarEndAreHashedIntoTheDiffId) {
+  const std::string tar = Tar({File("a", "x")}) + std::string(9216, '\0') + "tail";
+  auto blob = fixtures::Compress(tar, fixtures::Compression::kGzip);
+  ASSERT_TRUE(blob);
+  Sandbox box;
+  auto r = box.Apply(*blob, Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip), 333);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
+  EXPECT_EQ(r->uncompressed_size, static_cast<int64_t>(tar.size()));
+  EXPECT_EQ(r->blob_digest, Digest::Sha256Of(*blob));
+}
+
+TEST(UnpackStreamTest, GarbageThatIsNotATarIsDataLoss) {
+  Sandbox box;
+  auto r = box.Apply(std::string(3000, 'A'), Unprivileged());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+}
+
+TEST(UnpackStreamTest, TruncatedTarIsDataLoss) {
+  std::string tar = Tar({File("a", Noise(10000, 7))});
+  tar.resize(3000);
+  Sandbox box;
+  auto r = box.Apply(tar, Unprivileged());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+}
+
+TEST(UnpackDigestTest, WrongDiffIdIsDataLossNamingBoth) {
+  const std::string tar = Tar({File("a", "x")});
+  const std::string blob = *fixtures::Compress(tar, fixtures::Compression::kGzip);
+  const Digest wrong = Digest::Sha256Of("something else");
+  Sandbox box;
+  ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip);
+  o.expected_blob_digest = Digest::Sha256Of(blob);
+  o.expected_diff_id = wrong;
+  auto r = box.Apply(blob, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss);
+  EXPECT_NE(r.error().message.find("diffID mismatch: expected " + wrong.str() + ", got " +
+                                   Digest::Sha256Of(tar).str()),
+            std::string::npos)
+      << r.error().message;
+}
+
+TEST(UnpackDigestTest, WrongBlobDigestIsDataLossNamingBoth) {
+  const std::string blob = Blob({File("a", "x")}, fixtures::Compression::kZstd);
+  const Digest wrong = Digest::Sha256Of("another blob");
+  Sandbox box;
+  ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kZstd);
+  o.expected_blob_digest = wrong;
+  auto r = box.Apply(blob, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kDataLoss);
+  EXPECT_EQ(r.error().message, "apply layer " + wrong.str() + ": blob digest mismatch: expected " +
+                                   wrong.str() + ", got " + Digest::Sha256Of(blob).str());
+}
+
+TEST(UnpackDigestTest, Sha512ExpectationIsRefused) {
+  auto d = Digest::Parse("sha512:" + std::string(128, 'a'));
+  ASSERT_TRUE(d);
+  ApplyOptions o = Unprivileged();
+  o.expected_diff_id = *d;
+  Sandbox box;
+  auto r = box.Apply(Tar({File("a", "x")}), o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+}
+
+TEST(UnpackStreamTest, FdSourceReadsAFile) {
+  Sandbox box;
+  const std::string blob = Blob({File("f", "from fd")}, fixtures::Compression::kGzip);
+  const auto path = box.dir() / "blob";
+  ASSERT_TRUE(common::AtomicWriteFile(path, blob));
+  auto fd = common::Open(path.string(), O_RDONLY);
+  ASSERT_TRUE(fd);
+  FdSource src(fd->get());
+  auto r = ApplyLayer(src, box.root_fd(), Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->blob_digest, Digest::Sha256Of(blob));
+  EXPECT_EQ(ReadAll(box.root() / "f"), "from fd");
+  std::filesystem::remove(path);
+}
+
+TEST(UnpackStreamTest, CancelStopsWithCancelled) {
+  std::atomic<bool> cancel{true};
+  ApplyOptions o = Unprivileged();
+  o.cancel = &cancel;
+  Sandbox box;
+  auto r = box.Apply(Tar({File("a", "x")}), o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kCancelled) << r.error().message;
+}
+
+}  // namespace
+}  // namespace unpack
