@@ -9,8 +9,13 @@ cd "$(dirname "$0")/.."
 ROOT_DIR=$(pwd)
 scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j2 >/dev/null
+BUILD_LOG=$(mktemp /tmp/gantry-build.XXXXXX.log)
+if ! { cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$BUILD_DIR" -j2; } >"$BUILD_LOG" 2>&1; then
+  cat "$BUILD_LOG" >&2
+  echo "demo.sh: build failed (log: $BUILD_LOG)" >&2
+  exit 1
+fi
+rm -f "$BUILD_LOG"
 GANTRY="$ROOT_DIR/$BUILD_DIR/src/cli/gantry"
 MKIMAGE="$ROOT_DIR/$BUILD_DIR/tests/fixtures/gantry-mkimage"
 

@@ -133,8 +133,9 @@ common::Status CopyRec(const std::string& from, const std::string& to,
     } else {
       if (::mknod(dst.c_str(), st.st_mode, st.st_rdev) != 0) return ErrnoError("mknod `" + dst + "`");
     }
-    TRY(CopyXattrs(src, dst));
+    // chown drops security.capability: owner and mode first, xattrs after.
     TRY(CopyMeta(dst, st, S_ISLNK(st.st_mode)));
+    TRY(CopyXattrs(src, dst));
     timespec times[2] = {st.st_atim, st.st_mtim};
     if (S_ISDIR(st.st_mode)) {
       dir_times.push_back({dst, {st.st_atim, st.st_mtim}});
@@ -204,8 +205,8 @@ common::Status CopyTree(const std::filesystem::path& from, const std::filesystem
   TRY(CopyRec(from.string(), to.string(), links, dir_times));
   struct stat st{};
   if (::lstat(from.c_str(), &st) != 0) return ErrnoError("stat `" + from.string() + "`");
-  TRY(CopyXattrs(from.string(), to.string()));
   TRY(CopyMeta(to.string(), st, false));
+  TRY(CopyXattrs(from.string(), to.string()));
   dir_times.push_back({to.string(), {st.st_atim, st.st_mtim}});
   // Directory times last, deepest first: creating children changes them.
   for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it)

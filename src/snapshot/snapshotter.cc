@@ -159,8 +159,9 @@ class SnapshotterImpl final : public Snapshotter {
         parent_id = p.info.id;
       }
     }
-    std::map<std::string, std::string> merged = row.info.labels;
-    for (const auto& [k, v] : labels) merged[k] = v;
+    // Like containerd, the committed snapshot gets the labels given to
+    // Commit; the active snapshot's labels (e.g. "being extracted") end.
+    const std::map<std::string, std::string>& merged = labels;
     ASSIGN_OR_RETURN(store::SqliteStmt st,
                      db_.Prepare("UPDATE snapshots SET name = ?1, kind = 'committed', "
                                  "parent_id = ?2, labels = ?3, updated_ns = ?4 WHERE id = ?5",

@@ -106,7 +106,8 @@ class Snapshotter {
   // is applied). Errors: NotFound; FailedPrecondition when not active.
   [[nodiscard]] virtual common::Result<std::filesystem::path> WritableDir(
       const std::string& key) = 0;
-  // Turns active snapshot `key` into committed snapshot `name`. With
+  // Turns active snapshot `key` into committed snapshot `name`, labelled
+  // with `labels` (the active snapshot's labels are dropped). With
   // `new_parent` set, the parent becomes that committed snapshot: only for
   // an active snapshot prepared without a parent, and only where layers are
   // independent directories (overlay), which lets layers be unpacked in

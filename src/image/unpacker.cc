@@ -1,0 +1,262 @@
+#include "image/unpacker.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "image/conventions.h"
+
+namespace image {
+namespace {
+
+using common::Errc;
+using common::MakeError;
+
+std::string RandomHex(size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string s(n, '0');
+  for (auto& c : s) c = kHex[rd() % 16];
+  return s;
+}
+
+common::Result<unpack::Compression> CompressionOf(const store::Descriptor& layer) {
+  ASSIGN_OR_RETURN(registry::LayerCompression c, registry::LayerCompressionOf(layer.media_type));
+  switch (c) {
+    case registry::LayerCompression::kNone: return unpack::Compression::kNone;
+    case registry::LayerCompression::kGzip: return unpack::Compression::kGzip;
+    case registry::LayerCompression::kZstd: return unpack::Compression::kZstd;
+  }
+  return unpack::Compression::kNone;
+}
+
+struct Job {
+  size_t index = 0;
+  store::Descriptor layer;
+  common::Digest diff_id;
+  common::Digest chain_id;
+  std::string key;          // the extract snapshot
+  bool prepared = false;
+  int64_t bytes = 0;
+};
+
+class Unpacker {
+ public:
+  Unpacker(store::ContentStore& content, const UnpackOptions& o) : content_(content), o_(o) {}
+
+  common::Result<UnpackResult> Run(const store::ImageRecord& record) {
+    ASSIGN_OR_RETURN(ImageParts parts, LoadImage(content_, record));
+    UnpackResult out;
+    out.chain_ids = parts.chain_ids;
+    // Committed chains form a prefix: a snapshot cannot lose its parent
+    // while it exists. Find where the missing part starts.
+    size_t first_missing = parts.chain_ids.size();
+    for (size_t i = 0; i < parts.chain_ids.size(); ++i) {
+      auto st = o_.snapshotter->Stat(parts.chain_ids[i].str());
+      if (!st || st->kind != snapshot::SnapshotKind::kCommitted) {
+        first_missing = i;
+        break;
+      }
+    }
+    std::vector<Job> jobs;
+    for (size_t i = first_missing; i < parts.chain_ids.size(); ++i) {
+      Job j;
+      j.index = i;
+      j.layer = parts.manifest.layers[i];
+      j.diff_id = parts.config.diff_ids[i];
+      j.chain_id = parts.chain_ids[i];
+      j.key = std::string(kExtractKeyPrefix) + RandomHex(8) + "-" +
+              std::string(j.chain_id.short_hex());
+      jobs.push_back(std::move(j));
+    }
+    if (!jobs.empty()) {
+      ASSIGN_OR_RETURN(lease_, o_.metadata->CreateLease(std::chrono::hours(24)));
+      auto st = o_.snapshotter->independent_layers() ? RunParallel(jobs, parts.chain_ids)
+                                                     : RunSequential(jobs, parts.chain_ids);
+      Cleanup(jobs);
+      if (auto d = o_.metadata->DeleteLease(lease_); !d)
+        LOG(Warn) << "delete lease failed" << common::Kv("error", d.error().message);
+      if (!st) return std::unexpected(st.error());
+      for (const auto& j : jobs) out.bytes_unpacked += j.bytes;
+      out.layers_applied = static_cast<int>(jobs.size());
+    }
+    std::string top = parts.chain_ids.empty() ? "" : parts.chain_ids.back().str();
+    auto it = record.labels.find(std::string(kLabelChain));
+    if (it == record.labels.end() || it->second != top) {
+      store::ImageRecord updated = record;
+      updated.labels[std::string(kLabelChain)] = top;
+      TRY(o_.metadata->PutImage(updated));
+    }
+    return out;
+  }
+
+ private:
+  // Prepares the extract snapshot of `j` (on `parent`, "" for none) and
+  // applies the layer blob into it.
+  common::Status Apply(Job& j, const std::string& parent, unpack::WhiteoutMode mode) {
+    std::string what = "unpack layer " + j.layer.digest.str();
+    TRY(o_.metadata->AddLeaseResource(lease_, store::kLeaseSnapshot, j.key));
+    auto prep = o_.snapshotter->Prepare(j.key, parent, {{std::string(kSnapshotLabelExtract), "1"}});
+    if (!prep) return std::unexpected(prep.error().Wrap(what));
+    j.prepared = true;
+    ASSIGN_OR_RETURN(std::filesystem::path dir, o_.snapshotter->WritableDir(j.key));
+    auto dirfd = common::Open(dir.string(), O_RDONLY | O_DIRECTORY);
+    if (!dirfd) return std::unexpected(dirfd.error().Wrap(what));
+    auto blob = content_.OpenBlob(j.layer.digest);
+    if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
+    unpack::FdSource src(blob->get());
+    unpack::ApplyOptions ao;
+    ASSIGN_OR_RETURN(ao.compression, CompressionOf(j.layer));
+    ao.whiteouts = mode;
+    ao.limits = o_.limits;
+    ao.expected_diff_id = j.diff_id;
+    ao.expected_blob_digest = j.layer.digest;
+    ao.cancel = &stop_;
+    auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
+    if (!r) return std::unexpected(r.error().Wrap(what));
+    j.bytes = r->uncompressed_size;
+    return {};
+  }
+
+  common::Status CommitJob(Job& j, const std::optional<std::string>& new_parent) {
+    std::map<std::string, std::string> labels = {
+        {std::string(kSnapshotLabelLayer), j.layer.digest.str()},
+        {std::string(kSnapshotLabelDiffId), j.diff_id.str()}};
+    auto st = o_.snapshotter->Commit(j.chain_id.str(), j.key, labels, new_parent);
+    if (!st && st.error().code == Errc::kAlreadyExists) {
+      // Another unpack committed the same chain first; ours is a duplicate.
+      LOG(Debug) << "chain committed concurrently" << common::Kv("chain", j.chain_id.str());
+      return {};
+    }
+    if (!st) return std::unexpected(st.error().Wrap("commit layer " + j.layer.digest.str()));
+    j.prepared = false;
+    return {};
+  }
+
+  // Everything in the layer directories reaches the disk before any of them
+  // is committed: a committed snapshot never has partial contents.
+  common::Status Sync(const Job& j) {
+    ASSIGN_OR_RETURN(std::filesystem::path dir, o_.snapshotter->WritableDir(j.key));
+    ASSIGN_OR_RETURN(common::UniqueFd fd, common::Open(dir.string(), O_RDONLY | O_DIRECTORY));
+    if (::syncfs(fd.get()) != 0) return common::ErrnoError("syncfs `" + dir.string() + "`");
+    return {};
+  }
+
+  common::Status RunParallel(std::vector<Job>& jobs, const std::vector<common::Digest>& chains) {
+    std::mutex mu;
+    size_t next = 0;
+    std::optional<common::Error> first_error;
+    auto worker = [&] {
+      for (;;) {
+        Job* j;
+        {
+          std::lock_guard lk(mu);
+          if (next >= jobs.size() || first_error) return;
+          j = &jobs[next++];
+        }
+        if (o_.cancel != nullptr && o_.cancel->load()) stop_ = true;
+        auto st = Apply(*j, "", unpack::WhiteoutMode::kOverlay);
+        if (!st) {
+          std::lock_guard lk(mu);
+          if (!first_error) first_error = st.error();
+          stop_ = true;
+          return;
+        }
+      }
+    };
+    int n = std::clamp<int>(o_.max_parallel, 1, 16);
+    n = std::min<int>(n, static_cast<int>(jobs.size()));
+    std::vector<std::thread> threads;
+    for (int i = 1; i < n; ++i) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    if (first_error) return std::unexpected(*first_error);
+    // One syncfs covers every layer directory on the same file system.
+    TRY(Sync(jobs.front()));
+    for (auto& j : jobs) {
+      std::string parent = j.index == 0 ? "" : chains[j.index - 1].str();
+      TRY(CommitJob(j, parent));
+    }
+    return {};
+  }
+
+  common::Status RunSequential(std::vector<Job>& jobs, const std::vector<common::Digest>& chains) {
+    for (auto& j : jobs) {
+      if (o_.cancel != nullptr && o_.cancel->load())
+        return MakeError(Errc::kCancelled, "unpack cancelled");
+      std::string parent = j.index == 0 ? "" : chains[j.index - 1].str();
+      TRY(Apply(j, parent, unpack::WhiteoutMode::kNative));
+      TRY(Sync(j));
+      TRY(CommitJob(j, std::nullopt));
+    }
+    return {};
+  }
+
+  // Removes extract snapshots that were not committed (failure, or a chain
+  // another process committed first).
+  void Cleanup(std::vector<Job>& jobs) {
+    for (auto& j : jobs) {
+      if (!j.prepared) continue;
+      if (auto st = o_.snapshotter->Remove(j.key); !st && st.error().code != Errc::kNotFound)
+        LOG(Warn) << "remove extract snapshot failed" << common::Kv("key", j.key)
+                  << common::Kv("error", st.error().message);
+      j.prepared = false;
+    }
+  }
+
+  store::ContentStore& content_;
+  const UnpackOptions& o_;
+  std::string lease_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace
+
+common::Result<ImageParts> LoadImage(const store::ContentStore& content,
+                                     const store::ImageRecord& record) {
+  std::string what = "load image " + record.name;
+  auto label = [&](std::string_view k) -> std::string {
+    auto it = record.labels.find(std::string(k));
+    return it == record.labels.end() ? "" : it->second;
+  };
+  common::Digest manifest_digest = record.target.digest;
+  if (auto l = label(kLabelManifest); !l.empty()) {
+    auto d = common::Digest::Parse(l);
+    if (!d) return std::unexpected(d.error().Wrap(what));
+    manifest_digest = *d;
+  }
+  auto body = content.ReadBlob(manifest_digest);
+  if (!body) return std::unexpected(body.error().Wrap(what + ": manifest"));
+  ImageParts parts;
+  auto m = registry::ParseManifest(*body, "");
+  if (!m) return std::unexpected(m.error().Wrap(what));
+  parts.manifest = std::move(*m);
+  auto cbody = content.ReadBlob(parts.manifest.config.digest);
+  if (!cbody) return std::unexpected(cbody.error().Wrap(what + ": config"));
+  auto c = registry::ParseImageConfig(*cbody);
+  if (!c) return std::unexpected(c.error().Wrap(what));
+  parts.config = std::move(*c);
+  if (parts.config.diff_ids.size() != parts.manifest.layers.size())
+    return MakeError(Errc::kInvalidArgument,
+                     what + ": config lists " + std::to_string(parts.config.diff_ids.size()) +
+                         " diff_ids for " + std::to_string(parts.manifest.layers.size()) +
+                         " layers");
+  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  return parts;
+}
+
+common::Result<UnpackResult> Unpack(store::ContentStore& content, const UnpackOptions& options,
+                                    const store::ImageRecord& record) {
+  if (options.snapshotter == nullptr || options.metadata == nullptr)
+    return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
+  Unpacker u(content, options);
+  return common::Wrap(u.Run(record), "unpack " + record.name);
+}
+
+}  // namespace image

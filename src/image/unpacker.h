@@ -1,0 +1,73 @@
+#pragma once
+// Unpacking a pulled image into committed snapshots named by chainID.
+//
+//   image::UnpackOptions opts{.snapshotter = sn.get(), .metadata = &db};
+//   ASSIGN_OR_RETURN(auto r, image::Unpack(content, opts, record));
+//   // r.chain_ids.back() is the image's top snapshot
+//
+// For each layer whose chainID has no committed snapshot yet, the layer
+// blob is applied (one streaming pass: blob digest, decompression, diffID,
+// tar) into a fresh extract snapshot, and the extract snapshots are
+// committed in chain order. With the overlay snapshotter the layers are
+// independent directories: they are applied concurrently and each commit
+// only links a layer to its parent. With the native snapshotter each layer
+// starts as a copy of its parent, so they are applied in order.
+//
+// A layer that fails (hostile entry, diffID mismatch, disk full) fails the
+// unpack with the layer's digest in the message; its extract snapshot is
+// removed and no snapshot with partial contents is ever committed.
+// Snapshots committed before the failure are valid layers and stay (a
+// later unpack or prune decides about them).
+//
+// Thread-safety: may run concurrently with other unpacks and pulls on the
+// same store (a second unpack of the same chain waits on nothing: whoever
+// commits first wins and the other discards its copy).
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "registry/manifest.h"
+#include "snapshot/snapshotter.h"
+#include "store/content_store.h"
+#include "store/metadata.h"
+#include "unpack/apply.h"
+
+namespace image {
+
+struct UnpackOptions {
+  snapshot::Snapshotter* snapshotter = nullptr;  // REQUIRES: non-null
+  store::MetadataDb* metadata = nullptr;         // REQUIRES: non-null (leases, labels)
+  unpack::Limits limits{};
+  int max_parallel = 4;                          // layers applied at once (overlay)
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct UnpackResult {
+  std::vector<common::Digest> chain_ids;  // one per layer, bottom first
+  int layers_applied = 0;                 // 0 when every chain already existed
+  int64_t bytes_unpacked = 0;             // uncompressed tar bytes applied
+};
+
+// Unpacks the image `record` names (its manifest and config must be in the
+// content store, as Pull leaves them) and sets its io.gantry.chain label.
+// Errors: NotFound (blob missing: pull first); DataLoss (diffID or digest
+// mismatch); InvalidArgument (hostile layer, naming the entry); as the
+// snapshotter and store report.
+[[nodiscard]] common::Result<UnpackResult> Unpack(store::ContentStore& content,
+                                                  const UnpackOptions& options,
+                                                  const store::ImageRecord& record);
+
+// Loads the platform manifest and config an image record points at.
+struct ImageParts {
+  registry::Manifest manifest;
+  registry::ImageConfig config;
+  std::vector<common::Digest> chain_ids;
+};
+[[nodiscard]] common::Result<ImageParts> LoadImage(const store::ContentStore& content,
+                                                   const store::ImageRecord& record);
+
+}  // namespace image

@@ -1,0 +1,237 @@
+// An image pulled and unpacked by gantry, mounted from its top snapshot,
+// must equal entry by entry the tree the real `umoci unpack` makes of the
+// same OCI layout, under both snapshotters.
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "common/digest.h"
+#include "common/fd.h"
+#include "common/fs.h"
+#include "fixtures/image_builder.h"
+#include "fixtures/process.h"
+#include "image/conventions.h"
+#include "image/unpacker.h"
+#include "registry/pull.h"
+#include "registry/source.h"
+
+namespace image {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Entry {
+  std::string type;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int64_t size = 0;
+  std::string content_sha;
+  std::string link;
+  std::string rdev;
+  std::map<std::string, std::string> xattrs;
+
+  std::string Describe() const {
+    std::ostringstream os;
+    os << type << " mode=" << std::oct << mode << std::dec << " uid=" << uid << " gid=" << gid
+       << " size=" << size << " sha=" << content_sha.substr(0, 19) << " link=" << link
+       << " rdev=" << rdev << " xattrs={";
+    for (const auto& [k, v] : xattrs) os << k << "=" << v.size() << "B,";
+    os << "}";
+    return os.str();
+  }
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+// Xattrs that describe the snapshot mechanics rather than the image.
+bool MechanicsXattr(const std::string& name) {
+  return name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") ||
+         name.starts_with("security.selinux") || name == "user.rootlesscontainers";
+}
+
+void Walk(const fs::path& root, const fs::path& rel, std::map<std::string, Entry>& out) {
+  for (const auto& de : fs::directory_iterator(root / rel)) {
+    fs::path r = rel / de.path().filename();
+    std::string p = (root / r).string();
+    struct stat st{};
+    ASSERT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    Entry e;
+    e.mode = st.st_mode & 07777;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    if (S_ISREG(st.st_mode)) {
+      e.type = "file";
+      e.size = st.st_size;
+      auto data = common::ReadFile(p, 64 << 20);
+      ASSERT_TRUE(data) << data.error().message;
+      e.content_sha = common::Digest::Sha256Of(*data).str();
+    } else if (S_ISDIR(st.st_mode)) {
+      e.type = "dir";
+    } else if (S_ISLNK(st.st_mode)) {
+      e.type = "symlink";
+      e.mode = 0;  // symlink permission bits are not meaningful
+      e.link = fs::read_symlink(p).string();
+    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+      e.type = S_ISCHR(st.st_mode) ? "char" : "block";
+      e.rdev = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+    } else if (S_ISFIFO(st.st_mode)) {
+      e.type = "fifo";
+    } else {
+      e.type = "other";
+    }
+    if (!S_ISLNK(st.st_mode)) {
+      char names[4096];
+      ssize_t n = ::llistxattr(p.c_str(), names, sizeof names);
+      for (ssize_t i = 0; i < n;) {
+        std::string name(names + i);
+        i += static_cast<ssize_t>(name.size()) + 1;
+        if (MechanicsXattr(name)) continue;
+        char val[4096];
+        ssize_t vn = ::lgetxattr(p.c_str(), name.c_str(), val, sizeof val);
+        if (vn >= 0) e.xattrs[name] = std::string(val, static_cast<size_t>(vn));
+      }
+    }
+    out[r.string()] = e;
+    if (S_ISDIR(st.st_mode)) Walk(root, r, out);
+  }
+}
+
+struct Case {
+  snapshot::Kind kind;
+  fixtures::Compression compression;
+};
+
+std::string CaseName(const Case& c) {
+  std::string k = c.kind == snapshot::Kind::kOverlay ? "overlay_" : "native_";
+  switch (c.compression) {
+    case fixtures::Compression::kGzip: return k + "gzip";
+    case fixtures::Compression::kZstd: return k + "zstd";
+    case fixtures::Compression::kNone: return k + "none";
+  }
+  return k;
+}
+
+class UnpackImageTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: mounts, device nodes, ownership";
+    if (!fixtures::FindExecutable("umoci")) GTEST_SKIP() << "umoci is not installed";
+    auto d = common::TempDir::Create("unpack-image");
+    ASSERT_TRUE(d) << d.error().message;
+    dir_ = std::move(*d);
+  }
+  void TearDown() override { mounts_.clear(); }
+
+  common::TempDir dir_;
+  std::vector<common::MountGuard> mounts_;
+};
+
+TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
+  const Case& c = GetParam();
+  fs::path layout = dir_.path() / "layout";
+  auto built = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(c.compression), "v1");
+  ASSERT_TRUE(built) << built.error().message;
+
+  // The peer's tree. umoci 0.4.7 cannot read zstd layers: the same image in
+  // gzip has the same diffIDs and tree, so it stands in for the reference.
+  fs::path peer_layout = layout;
+  if (c.compression == fixtures::Compression::kZstd) {
+    peer_layout = dir_.path() / "layout-gzip";
+    ASSERT_TRUE(fixtures::WriteImage(peer_layout, fixtures::FixtureImageSpec(), "v1"));
+  }
+  fs::path bundle = dir_.path() / "umoci-bundle";
+  auto umoci = fixtures::RunCommand(
+      {"umoci", "unpack", "--image", peer_layout.string() + ":v1", bundle.string()});
+  ASSERT_TRUE(umoci) << umoci.error().message;
+  ASSERT_EQ(umoci->exit_code, 0) << umoci->err;
+
+  fs::path root = dir_.path() / "store";
+  auto content = store::ContentStore::Open(root);
+  ASSERT_TRUE(content) << content.error().message;
+  auto meta = store::MetadataDb::Open(root);
+  ASSERT_TRUE(meta) << meta.error().message;
+  auto src = registry::OpenLayoutSource(layout, "v1");
+  ASSERT_TRUE(src) << src.error().message;
+  auto pulled = registry::PullFrom(*content, *meta, **src, "localhost/fixture:v1", {});
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  auto sn = snapshot::Open(root, {.kind = c.kind, .fallback_to_native = false});
+  ASSERT_TRUE(sn) << sn.error().message;
+  auto rec = meta->GetImage("localhost/fixture:v1");
+  ASSERT_TRUE(rec);
+  auto r = Unpack(*content, {.snapshotter = sn->get(), .metadata = &*meta}, *rec);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->layers_applied, 4);
+  ASSERT_EQ(r->chain_ids.size(), 4u);
+
+  // Every chain is committed under its chainID; nothing else is left.
+  auto list = (*sn)->List();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 4u);
+  std::map<std::string, snapshot::Info> by_name;
+  for (const auto& info : *list) by_name[info.name] = info;
+  for (size_t i = 0; i < 4; ++i) {
+    auto it = by_name.find(r->chain_ids[i].str());
+    ASSERT_NE(it, by_name.end()) << "no snapshot for chain " << i;
+    EXPECT_EQ(it->second.kind, snapshot::SnapshotKind::kCommitted);
+    EXPECT_EQ(it->second.parent, i == 0 ? "" : r->chain_ids[i - 1].str());
+    EXPECT_EQ(it->second.labels.count(std::string(kSnapshotLabelExtract)), 0u);
+  }
+  auto again = meta->GetImage("localhost/fixture:v1");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->labels.at(std::string(kLabelChain)), r->chain_ids.back().str());
+
+  auto view = (*sn)->View("check", r->chain_ids.back().str());
+  ASSERT_TRUE(view) << view.error().message;
+  ASSERT_EQ(view->size(), 1u);
+  fs::path mnt = dir_.path() / "mnt";
+  ASSERT_TRUE(common::MkdirAll(mnt));
+  const auto& m = (*view)[0];
+  auto guard = m.type == "overlay"
+                   ? common::Mount("overlay", mnt.string(), "overlay", MS_RDONLY, m.Data())
+                   : common::Mount(m.source, mnt.string(), "", MS_BIND | MS_REC);
+  ASSERT_TRUE(guard) << guard.error().message;
+  mounts_.push_back(std::move(*guard));
+
+  std::map<std::string, Entry> ours, theirs;
+  Walk(mnt, "", ours);
+  Walk(bundle / "rootfs", "", theirs);
+  ASSERT_GT(theirs.size(), 20u);
+  for (const auto& [path, e] : theirs) {
+    auto it = ours.find(path);
+    if (it == ours.end()) {
+      ADD_FAILURE() << "missing in gantry's rootfs: " << path << " (" << e.Describe() << ")";
+      continue;
+    }
+    EXPECT_EQ(it->second, e) << path << "\n gantry: " << it->second.Describe()
+                             << "\n umoci:  " << e.Describe();
+  }
+  for (const auto& [path, e] : ours)
+    if (!theirs.count(path)) ADD_FAILURE() << "extra in gantry's rootfs: " << path;
+  for (const auto& [path, e] : ours) EXPECT_EQ(path.find(".wh."), std::string::npos) << path;
+
+  // A second unpack finds every chain and applies nothing.
+  auto second = Unpack(*content, {.snapshotter = sn->get(), .metadata = &*meta}, *again);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->layers_applied, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Matrix, UnpackImageTest,
+    ::testing::Values(Case{snapshot::Kind::kOverlay, fixtures::Compression::kGzip},
+                      Case{snapshot::Kind::kOverlay, fixtures::Compression::kZstd},
+                      Case{snapshot::Kind::kOverlay, fixtures::Compression::kNone},
+                      Case{snapshot::Kind::kNative, fixtures::Compression::kGzip},
+                      Case{snapshot::Kind::kNative, fixtures::Compression::kZstd},
+                      Case{snapshot::Kind::kNative, fixtures::Compression::kNone}),
+    [](const auto& info) { return CaseName(info.param); });
+
+}  // namespace
+}  // namespace image
