@@ -21,7 +21,9 @@ MKIMAGE="$ROOT_DIR/$BUILD_DIR/tests/fixtures/gantry-mkimage"
 
 WORK=$(mktemp -d /tmp/gantry-demo.XXXXXX)
 REG_PID=""
+MOUNTED=""
 cleanup() {
+  if [ -n "$MOUNTED" ]; then "$GANTRY" --root "$WORK/store" umount "$MOUNTED" >/dev/null 2>&1 || true; fi
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
@@ -58,11 +60,26 @@ step "push with skopeo"
 skopeo copy --quiet --dest-tls-verify=false "oci:$WORK/layout:demo" "docker://127.0.0.1:$PORT/demo/busybox:latest"
 echo "pushed 127.0.0.1:$PORT/demo/busybox:latest"
 
-step "gantry pull"
+step "gantry pull (download, verify, unpack into snapshots)"
 "$GANTRY" --root "$WORK/store" pull "127.0.0.1:$PORT/demo/busybox:latest"
 "$GANTRY" --root "$WORK/store" images
 
-for stage in "unpack (layers into overlayfs snapshots)" "bundle (OCI runtime bundle from the image)" "run (gantry-runtime)"; do
+step "snapshots (one committed snapshot per chainID)"
+"$GANTRY" --root "$WORK/store" snapshot ls
+
+step "gantry mount (read-only view of the image's rootfs)"
+mkdir -p "$WORK/rootfs"
+"$GANTRY" --root "$WORK/store" mount "127.0.0.1:$PORT/demo/busybox:latest" "$WORK/rootfs"
+MOUNTED="$WORK/rootfs"
+ls "$WORK/rootfs"
+echo "hello.txt says: $(cat "$WORK/rootfs/hello.txt" 2>/dev/null || echo '(missing)')"
+"$GANTRY" --root "$WORK/store" umount "$WORK/rootfs"
+MOUNTED=""
+
+step "disk usage"
+"$GANTRY" --root "$WORK/store" df
+
+for stage in "bundle (OCI runtime bundle from the image)" "run (gantry-runtime: the container's output)"; do
   step "$stage"
   echo "not built yet"
 done

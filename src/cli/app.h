@@ -18,6 +18,10 @@ struct GlobalOptions {
   // hosts.toml / certs.d directory searched before /etc/docker/certs.d;
   // default /etc/gantry/certs.d.
   std::filesystem::path registry_config = "/etc/gantry/certs.d";
+  // "overlayfs" | "native": the snapshotter for unpacking, bundles and
+  // mounts (overlayfs falls back to native, with a warning, where it cannot
+  // be mounted).
+  std::string snapshotter = "overlayfs";
 };
 
 // /var/lib/gantry for root, $XDG_DATA_HOME/gantry (or ~/.local/share/gantry)

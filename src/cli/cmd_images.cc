@@ -1,5 +1,6 @@
 // gantry images [--digests] [--json]: the image records in the store.
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -57,13 +58,19 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
     std::cout << arr.dump(2) << "\n";
     return kExitOk;
   }
-  std::printf("%-60s %-20s %-14s %10s\n", "REPOSITORY:TAG", o.digests ? "DIGEST" : "", "IMAGE ID", "SIZE");
+  size_t width = 14;
+  for (const auto& r : *images) width = std::max(width, r.name.size());
+  auto row = [&](const std::string& name, const std::string& digest, const std::string& id,
+                 const std::string& size) {
+    std::printf("%-*s  ", static_cast<int>(width), name.c_str());
+    if (o.digests) std::printf("%-71s  ", digest.c_str());
+    std::printf("%-12s  %10s\n", id.c_str(), size.c_str());
+  };
+  row("REPOSITORY:TAG", "DIGEST", "IMAGE ID", "SIZE");
   for (const auto& r : *images) {
     std::string id = Label(r, registry::kLabelConfig);
     if (id.starts_with("sha256:")) id = id.substr(7, 12);
-    std::printf("%-60s %-20s %-14s %10s\n", r.name.c_str(),
-                o.digests ? r.target.digest.str().c_str() : "", id.c_str(),
-                HumanBytes(ContentSize(*s, r)).c_str());
+    row(r.name, r.target.digest.str(), id, HumanBytes(ContentSize(*s, r)));
   }
   return kExitOk;
 }

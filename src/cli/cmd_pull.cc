@@ -8,6 +8,7 @@
 #include "cli/progress.h"
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
+#include "cli/unpack_step.h"
 #include "registry/pull.h"
 #include "store/store_lock.h"
 
@@ -20,6 +21,7 @@ struct PullFlags {
   int max_concurrent = 3;
   bool quiet = false;
   bool json = false;
+  bool no_unpack = false;
   RegistryFlags registry;
 };
 
@@ -45,7 +47,6 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
                       : f.json ? ProgressMode::kJson
                                : DetectProgressMode(stdout);
   ProgressPrinter printer(mode, stdout);
-  opts.on_event = [&printer](const registry::PullEvent& e) { printer.OnEvent(e); };
 
   struct sigaction sa{};
   sa.sa_handler = OnSignal;
@@ -57,7 +58,23 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   // Shared: garbage collection waits for pulls in progress.
   auto lock = store::StoreLock::Shared(global.root, &g_interrupted);
   if (!lock) return ReportError(lock.error().Wrap("pull"));
+  // Layers are unpacked as their downloads complete, not after the pull.
+  std::unique_ptr<PullUnpack> unpack;
+  if (!f.no_unpack) {
+    auto u = PullUnpack::Start(global, *s, &g_interrupted);
+    if (!u) return ReportError(u.error());
+    unpack = std::move(*u);
+  }
+  opts.on_event = [&printer, &unpack](const registry::PullEvent& e) {
+    printer.OnEvent(e);
+    if (unpack) unpack->OnEvent(e);
+  };
   auto r = registry::Pull(*s->content, *s->metadata, *spec, opts);
+  if (unpack) {
+    auto u = unpack->Finish(r.has_value(), r ? r->name : std::string(),
+                            mode == ProgressMode::kTty || mode == ProgressMode::kPlain ? stdout : nullptr);
+    if (r && !u) return ReportError(u.error());
+  }
   if (!r) return ReportError(r.error());
   if (mode == ProgressMode::kQuiet) std::cout << r->target.digest.str() << "\n";
   else if (mode != ProgressMode::kJson) std::cout << r->name << "\n";
@@ -78,6 +95,7 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* q = cmd->add_flag("--quiet,-q", f->quiet, "Print only the image digest");
   auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line");
   q->excludes(j);
+  cmd->add_flag("--no-unpack", f->no_unpack, "Only download; do not unpack into snapshots");
   AddRegistryFlags(cmd, f->registry);
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
 }

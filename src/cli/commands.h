@@ -10,17 +10,27 @@
 namespace cli {
 
 void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterUnpack(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterImages(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterInspect(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterRmi(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterLogin(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);  // mount and umount
 
 inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code) {
   RegisterPull(app, global, exit_code);
+  RegisterUnpack(app, global, exit_code);
   RegisterImages(app, global, exit_code);
   RegisterInspect(app, global, exit_code);
   RegisterRmi(app, global, exit_code);
   RegisterLogin(app, global, exit_code);
+  RegisterPrune(app, global, exit_code);
+  RegisterDf(app, global, exit_code);
+  RegisterSnapshot(app, global, exit_code);
+  RegisterMount(app, global, exit_code);
 }
 
 }  // namespace cli

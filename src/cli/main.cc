@@ -30,6 +30,11 @@ int main(int argc, char** argv) {
   app.add_option("--registry-config", global.registry_config,
                  "Registry hosts directory (containerd hosts.toml and certs.d layout)")
       ->default_str(global.registry_config.string());
+  app.add_option("--snapshotter", global.snapshotter,
+                 "Snapshotter: overlayfs (falls back to native where overlay cannot be mounted) "
+                 "or native")
+      ->default_str(global.snapshotter)
+      ->check(CLI::IsMember({"overlayfs", "native"}));
 
   int exit_code = cli::kExitOk;
   auto* help = app.add_subcommand("help", "Show help for gantry or one of its commands");

@@ -2,9 +2,11 @@
 // Opening the store at --root for a command.
 
 #include <memory>
+#include <vector>
 
 #include "cli/app.h"
 #include "common/error.h"
+#include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
 
@@ -17,5 +19,19 @@ struct OpenedStore {
 
 // Creates the root if needed and opens the content store and metadata.db.
 [[nodiscard]] common::Result<OpenedStore> OpenStore(const GlobalOptions& global);
+
+// The snapshotter --snapshotter names. overlayfs falls back to native, with
+// a logged warning, where overlay cannot be mounted under the root.
+[[nodiscard]] common::Result<std::unique_ptr<snapshot::Snapshotter>> OpenSnapshotter(
+    const GlobalOptions& global);
+
+// Every snapshotter usable on this root, --snapshotter's first: commands
+// that look at the whole store (prune, df, umount) see the snapshots of
+// both kinds.
+struct OpenedSnapshotters {
+  std::vector<std::unique_ptr<snapshot::Snapshotter>> owned;
+  std::vector<snapshot::Snapshotter*> all;  // the same, as pointers
+};
+[[nodiscard]] common::Result<OpenedSnapshotters> OpenAllSnapshotters(const GlobalOptions& global);
 
 }  // namespace cli

@@ -22,7 +22,9 @@
 // Snapshots being filled by an unpack are active snapshots keyed
 // "extract-<random>-<chainID hex prefix>" with label io.gantry.extract=1;
 // a lease protects them while the unpack runs, so any other extract
-// snapshot is a leftover of a killed process and is garbage.
+// snapshot is a leftover of a killed process and is garbage. The unpacking
+// process holds that lease (store/lease_hold.h): once it is killed, the
+// lease is abandoned and the next prune collects the extract snapshots.
 //
 // Other active snapshots and views (bundles, `gantry mount`) are roots for
 // garbage collection: they keep their parent chain alive.

@@ -11,6 +11,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "image/conventions.h"
+#include "store/lease_hold.h"
 
 namespace image {
 namespace {
@@ -52,6 +53,18 @@ class Unpacker {
 
   common::Result<UnpackResult> Run(const store::ImageRecord& record) {
     ASSIGN_OR_RETURN(ImageParts parts, LoadImage(content_, record));
+    ASSIGN_OR_RETURN(UnpackResult out, RunLayers(parts));
+    std::string top = parts.chain_ids.empty() ? "" : parts.chain_ids.back().str();
+    auto it = record.labels.find(std::string(kLabelChain));
+    if (it == record.labels.end() || it->second != top) {
+      store::ImageRecord updated = record;
+      updated.labels[std::string(kLabelChain)] = top;
+      TRY(o_.metadata->PutImage(updated));
+    }
+    return out;
+  }
+
+  common::Result<UnpackResult> RunLayers(const ImageParts& parts) {
     UnpackResult out;
     out.chain_ids = parts.chain_ids;
     // Committed chains form a prefix: a snapshot cannot lose its parent
@@ -77,21 +90,23 @@ class Unpacker {
     }
     if (!jobs.empty()) {
       ASSIGN_OR_RETURN(lease_, o_.metadata->CreateLease(std::chrono::hours(24)));
+      // Held for the process's lifetime: if it is killed, prune sees the
+      // lease abandoned and collects the extract snapshots at once.
+      auto hold = store::LeaseHold::Take(content_.root(), lease_);
+      if (!hold) {
+        if (auto d = o_.metadata->DeleteLease(lease_); !d)
+          LOG(Warn) << "delete lease failed" << common::Kv("error", d.error().message);
+        return std::unexpected(hold.error());
+      }
       auto st = o_.snapshotter->independent_layers() ? RunParallel(jobs, parts.chain_ids)
                                                      : RunSequential(jobs, parts.chain_ids);
       Cleanup(jobs);
       if (auto d = o_.metadata->DeleteLease(lease_); !d)
         LOG(Warn) << "delete lease failed" << common::Kv("error", d.error().message);
+      hold->Release();
       if (!st) return std::unexpected(st.error());
       for (const auto& j : jobs) out.bytes_unpacked += j.bytes;
       out.layers_applied = static_cast<int>(jobs.size());
-    }
-    std::string top = parts.chain_ids.empty() ? "" : parts.chain_ids.back().str();
-    auto it = record.labels.find(std::string(kLabelChain));
-    if (it == record.labels.end() || it->second != top) {
-      store::ImageRecord updated = record;
-      updated.labels[std::string(kLabelChain)] = top;
-      TRY(o_.metadata->PutImage(updated));
     }
     return out;
   }
@@ -101,6 +116,10 @@ class Unpacker {
   // applies the layer blob into it.
   common::Status Apply(Job& j, const std::string& parent, unpack::WhiteoutMode mode) {
     std::string what = "unpack layer " + j.layer.digest.str();
+    if (o_.wait_for_blob) {
+      if (auto w = o_.wait_for_blob(j.layer.digest); !w)
+        return std::unexpected(std::move(w.error()).Wrap(what));
+    }
     TRY(o_.metadata->AddLeaseResource(lease_, store::kLeaseSnapshot, j.key));
     auto prep = o_.snapshotter->Prepare(j.key, parent, {{std::string(kSnapshotLabelExtract), "1"}});
     if (!prep) return std::unexpected(prep.error().Wrap(what));
@@ -118,8 +137,9 @@ class Unpacker {
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
+    // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
-    if (!r) return std::unexpected(r.error().Wrap(what));
+    if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
     return {};
   }
@@ -257,6 +277,17 @@ common::Result<UnpackResult> Unpack(store::ContentStore& content, const UnpackOp
     return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
   Unpacker u(content, options);
   return common::Wrap(u.Run(record), "unpack " + record.name);
+}
+
+common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
+                                          const UnpackOptions& options, const ImageParts& parts) {
+  if (options.snapshotter == nullptr || options.metadata == nullptr)
+    return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
+  if (parts.config.diff_ids.size() != parts.manifest.layers.size() ||
+      parts.chain_ids.size() != parts.manifest.layers.size())
+    return MakeError(Errc::kInvalidArgument, "unpack: diff_ids, chain ids and layers differ in number");
+  Unpacker u(content, options);
+  return u.RunLayers(parts);
 }
 
 }  // namespace image

@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ struct UnpackOptions {
   unpack::Limits limits{};
   int max_parallel = 4;                          // layers applied at once (overlay)
   const std::atomic<bool>* cancel = nullptr;
+  // Called (from an unpack thread) before a layer's blob is opened; returns
+  // once the blob is in the content store, or an error that fails the
+  // layer. `gantry pull` uses it to apply each layer as soon as its
+  // download is verified, while the others still download. Unset: every
+  // blob must be there already.
+  std::function<common::Status(const common::Digest& blob)> wait_for_blob;
 };
 
 struct UnpackResult {
@@ -69,5 +76,13 @@ struct ImageParts {
 };
 [[nodiscard]] common::Result<ImageParts> LoadImage(const store::ContentStore& content,
                                                    const store::ImageRecord& record);
+
+// As Unpack, for the layers of `parts` (manifest layers, config diff_ids
+// and chain ids, as LoadImage returns them) before any image record names
+// them: nothing is labelled. A pull unpacks this way while it downloads,
+// then calls Unpack, which finds the chain committed and only labels it.
+[[nodiscard]] common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
+                                                        const UnpackOptions& options,
+                                                        const ImageParts& parts);
 
 }  // namespace image

@@ -49,6 +49,7 @@ struct PullEvent {
   std::string state{};                     // "waiting" "downloading" "exists" "resumed" "done"
   std::string message{};                   // kError
   std::vector<store::Descriptor> layers{}; // kResolved: the layers to fetch
+  std::optional<store::Descriptor> config{};  // kResolved: the image config (fetched too)
 };
 
 struct PullOptions {

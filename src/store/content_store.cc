@@ -174,6 +174,10 @@ Status ContentStore::Delete(const Digest& d) {
   return {};
 }
 
+Status ContentStore::SyncBlobs() {
+  return common::Wrap(common::FsyncDir(blobs_dir_ / "sha256"), "sync blobs");
+}
+
 Result<std::vector<Digest>> ContentStore::List() const {
   std::vector<Digest> out;
   std::error_code ec;
@@ -253,6 +257,7 @@ Ingest::Ingest(UniqueFd fd, std::filesystem::path ingest_path, std::filesystem::
       expected_(std::move(expected)),
       expected_size_(expected_size),
       offset_(offset),
+      writeback_from_(offset),
       hash_(std::move(hash)) {}
 
 Status Ingest::Finished(std::string_view op) const {
@@ -284,6 +289,12 @@ Status Ingest::Write(std::span<const std::byte> data) {
     offset_ += n;
     data = data.subspan(static_cast<size_t>(n));
   }
+  if (offset_ - writeback_from_ >= kWriteBehind) {
+    // A hint: errors (a file system without it) surface at Commit's fsync.
+    (void)::sync_file_range(fd_.get(), writeback_from_, offset_ - writeback_from_,
+                            SYNC_FILE_RANGE_WRITE);
+    writeback_from_ = offset_;
+  }
   return {};
 }
 
@@ -292,11 +303,12 @@ Status Ingest::Restart() {
   if (::ftruncate(fd_.get(), 0) != 0)
     return ErrnoError("truncate `" + ingest_path_.string() + "`");
   offset_ = 0;
+  writeback_from_ = 0;
   hash_ = common::Sha256();
   return {};
 }
 
-Status Ingest::Commit() {
+Status Ingest::Commit(DirSync dir_sync) {
   TRY(Finished("commit"));
   const std::string op = "commit " + expected_.str();
   if (offset_ != expected_size_) {
@@ -332,6 +344,7 @@ Status Ingest::Commit() {
   // Released only after the rename, so a waiter that gets the lock next
   // sees the blob.
   fd_.reset();
+  if (dir_sync == DirSync::kDeferred) return {};
   return common::Wrap(common::FsyncDir(blob_path_.parent_path()), op);
 }
 

@@ -98,6 +98,10 @@ class ContentStore {
   // collected again). Errors: NotFound.
   [[nodiscard]] common::Status Delete(const common::Digest& digest);
 
+  // Fsyncs blobs/sha256/: makes the names of blobs committed with
+  // Ingest::DirSync::kDeferred durable. Errors: from fsync.
+  [[nodiscard]] common::Status SyncBlobs();
+
   // Every committed blob, sorted. Names in blobs/ that are not valid digests
   // are skipped.
   [[nodiscard]] common::Result<std::vector<common::Digest>> List() const;
@@ -121,6 +125,8 @@ class ContentStore {
 // further calls fail with FailedPrecondition (Abandon is a no-op).
 class Ingest {
  public:
+  static constexpr int64_t kWriteBehind = 4 << 20;
+
   Ingest(Ingest&&) noexcept = default;
   Ingest& operator=(Ingest&&) noexcept = default;
   Ingest(const Ingest&) = delete;
@@ -133,7 +139,10 @@ class Ingest {
   int64_t offset() const { return offset_; }
   bool finished() const { return !fd_.valid(); }
 
-  // Appends `data` and hashes it. Errors: DataLoss (nothing written) when
+  // Appends `data` and hashes it. Every kWriteBehind bytes, asks the kernel
+  // to start writing the new range out (sync_file_range, not waiting), so
+  // that Commit's fsync finds most of a large blob already on disk instead
+  // of flushing it all at the end. Errors: DataLoss (nothing written) when
   // offset() + data.size() would exceed expected_size(); I/O errors (what
   // was written before the failure stays counted in offset()).
   [[nodiscard]] common::Status Write(std::span<const std::byte> data);
@@ -144,12 +153,18 @@ class Ingest {
   [[nodiscard]] common::Status Restart();
 
   // Verifies the size and digest, fsyncs, makes the file read-only (0444),
-  // renames it to the blob path and fsyncs blobs/<algorithm>/.
+  // renames it to the blob path and fsyncs blobs/<algorithm>/ (kNow).
+  // kDeferred leaves that last fsync to one ContentStore::SyncBlobs() after
+  // many commits (a pull's blobs): the blob is still verified and on disk
+  // before it gets its name, but until SyncBlobs a crash may undo the
+  // rename; the complete partial is then back in ingest/ and the next
+  // BeginIngest resumes it at full size.
   // Errors: DataLoss naming the digest when the size or the digest is
   // wrong; the partial is then deleted so no wrong bytes survive. I/O
   // errors (fsync, rename): the complete partial is kept and a new
   // BeginIngest resumes it at full size, ready to Commit again.
-  [[nodiscard]] common::Status Commit();
+  enum class DirSync { kNow, kDeferred };
+  [[nodiscard]] common::Status Commit(DirSync dir_sync = DirSync::kNow);
 
   // Deletes the partial and releases the lock.
   void Abandon();
@@ -167,6 +182,7 @@ class Ingest {
   common::Digest expected_;
   int64_t expected_size_ = 0;
   int64_t offset_ = 0;
+  int64_t writeback_from_ = 0;  // start of the range not yet handed to writeback
   common::Sha256 hash_;
 };
 

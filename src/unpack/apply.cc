@@ -51,7 +51,7 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   internal::HashingSource compressed(in);
   ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> decoded,
                    internal::OpenDecoder(options.compression, options.gzip_decoder, compressed));
-  internal::TarInput input(*decoded, options.cancel);
+  internal::TarInput input(*decoded, options.cancel, options.decode_thread);
   internal::Applier applier(resolver, input, options);
 
   // An empty stream is an empty layer (Go's archive/tar agrees); libarchive

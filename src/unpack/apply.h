@@ -5,7 +5,9 @@
 // decompressed (gzip through ISA-L's igzip, zstd, or none), hashed again
 // (the diffID), and extracted by a libarchive tar reader (tar formats only;
 // no libarchive filters) into a directory, with OCI whiteouts translated
-// for the chosen snapshot kind. Memory stays bounded by fixed buffers.
+// for the chosen snapshot kind. Memory stays bounded by fixed buffers
+// (about 6 MiB per apply, whatever the layer size). By default the
+// decoding and hashing run on a helper thread, overlapping the writes.
 //
 // Safety contract: no entry can create, change or follow anything outside
 // the root directory, whatever the layer holds.
@@ -27,6 +29,9 @@
 //    the directory (a tar hardlink names an earlier entry of the same tar),
 //    and must be regular files or symlinks; the link never follows them.
 //  - Nothing is mounted and no path is ever opened outside the root fd.
+//  - An existing non-directory is never modified in place (always
+//    unlinked and created anew), so a snapshot whose files are hardlinks
+//    shared with another snapshot cannot change that other snapshot.
 //
 // Metadata: owner (privileged only, before the mode since chown clears
 // setuid), mode incl. setuid/setgid/sticky, xattrs (PAX SCHILY.xattr and
@@ -36,7 +41,11 @@
 // xattrs named trusted.overlay.* or user.overlay.* are never taken from a
 // layer (they would change how overlayfs reads the snapshot); they are
 // skipped with a warning. Hardlink entries carry no metadata of their own.
-// xattrs on symlinks, devices and fifos are skipped (debug log).
+// xattrs on symlinks, devices and fifos are skipped (debug log). Sparse
+// files (GNU and pax sparse) keep their holes. Not applied: ACLs
+// (SCHILY.acl.*), file flags (chattr), the data of a pax "hardlink with
+// data" entry, and aufs hardlink directories (a hardlink into
+// `.wh..wh.plnk` fails as not found).
 //
 // Unprivileged (ApplyOptions::privileged == false), like rootless
 // containerd: no chown, char/block devices are skipped with a warning and
@@ -50,7 +59,9 @@
 // must syncfs(2) it first (once, for all the layers it applied).
 //
 // Thread-safety: ApplyLayer may run concurrently on different directories;
-// one call uses its ByteSource and directory exclusively.
+// one call uses its ByteSource and directory exclusively. With
+// ApplyOptions::decode_thread the ByteSource is read on a helper thread
+// (never concurrently), which ApplyLayer joins before returning.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -135,6 +146,11 @@ struct ApplyOptions {
   // stops with Cancelled.
   const std::atomic<bool>* cancel = nullptr;
   GzipDecoder gzip_decoder = GzipDecoder::kIsal;
+  // Decompress and hash on a helper thread while this one writes files
+  // (one pass still; the stages overlap). `in` is then read on that thread,
+  // never concurrently with the caller. false keeps everything on the
+  // calling thread.
+  bool decode_thread = true;
   // false forces the portable component walk instead of openat2(2), as on
   // kernels before 5.6 or under seccomp filters that refuse it (tests).
   bool use_openat2 = true;
@@ -156,15 +172,17 @@ struct ApplyResult {
 // zstd 28 b5 2f fd): a mismatch is InvalidArgument, e.g. "apply layer
 // sha256:…: declared gzip but starts with zstd magic". `in` is read to its
 // end: bytes after the tar's end-of-archive blocks are hashed into the
-// diffID, bytes after the last gzip member or zstd frame into the blob
-// digest; trailing compressed bytes must be zeros. An empty tar stream is
-// an empty layer.
+// diffID (at most 16 MiB of them: writers pad to 10 KiB, more is a
+// decompression bomb), bytes after the last gzip member or zstd frame into
+// the blob digest (they must be zeros). Concatenated gzip members and zstd
+// frames are one stream. An empty tar stream is an empty layer.
 //
 // Errors, each message naming the layer and, for entry errors, the entry
 // ("apply layer: entry `../../etc/passwd`: path escapes the root"):
 //  - InvalidArgument: hostile or unsupported entries (escaping paths,
-//    bad whiteouts, hardlinks to missing or non-file targets, unsupported
-//    types), compression mismatch;
+//    bad whiteouts, hardlinks to missing or non-file targets, symlink
+//    loops, a file used as a directory, unsupported types), compression
+//    mismatch;
 //  - ResourceExhausted: a Limits bound, or ENOSPC/EMFILE from the system;
 //  - DataLoss: corrupt or truncated compressed data or tar, digest mismatch;
 //  - PermissionDenied: privileged operations that the kernel refused;
@@ -172,7 +190,11 @@ struct ApplyResult {
 //  - others mapped from errno of the failing system call.
 // On error the apply stops where it was: the directory holds part of the
 // layer, and the caller (which applies into a fresh snapshot directory)
-// removes it. REQUIRES: nothing else modifies the directory meanwhile.
+// removes it.
+// REQUIRES: nothing else modifies the directory meanwhile; the process's
+// LC_CTYPE is C/POSIX (gantry never calls setlocale) or UTF-8, since
+// libarchive converts entry names to it (in the C locale it cannot, and
+// keeps the raw bytes, which is what we want).
 [[nodiscard]] common::Result<ApplyResult> ApplyLayer(ByteSource& in, int root_fd,
                                                      const ApplyOptions& options);
 

@@ -7,14 +7,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
-#include <mutex>
-#include <thread>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/digest.h"
@@ -90,17 +90,18 @@ class TarInput {
   // The next block of the stream (size 0 at its end); the block stays
   // valid until the next call.
   common::Result<Block*> Next();
-  common::Result<size_t> Decode(Block& b);  // reads and hashes one block
+  common::Result<Block*> NextBlock();       // Next without hashing
+  common::Result<size_t> Decode(Block& b);  // reads one block
   void Work();                              // the helper thread
   void Stop();
 
   ByteSource& decoded_;
   const std::atomic<bool>* cancel_;
-  const bool threaded_;
+  bool threaded_;
   std::vector<Block> blocks_;
   Block* current_ = nullptr;  // handed to libarchive
   bool primed_ = false;       // current_ was read by Prime, not yet handed out
-  common::Sha256 sha_;        // written by whoever decodes
+  common::Sha256 sha_;        // caller's thread only
   std::optional<common::Error> error_;
 
   // Threaded mode; the fields below are guarded by mu_.

@@ -50,6 +50,15 @@ std::vector<std::string> SplitComponents(std::string_view path) {
   return out;
 }
 
+// A lookup that fails on what the layer built (a symlink loop, a file used
+// as a directory, a path into another mount) is the layer's fault.
+std::unexpected<common::Error> ResolveError(const std::string& what, int err) {
+  auto e = ErrnoError(what, err);
+  if (err == ELOOP || err == ENOTDIR || err == EXDEV || err == ENAMETOOLONG)
+    e.error().code = Errc::kInvalidArgument;
+  return e;
+}
+
 Result<std::string> ReadLinkFd(int fd) {
   std::string buf(PATH_MAX, '\0');
   ssize_t n = ::readlinkat(fd, "", buf.data(), buf.size());
@@ -155,7 +164,7 @@ Result<UniqueFd> Resolver::OpenDir(std::string_view dir, bool create) {
         LOG(Warn) << "openat2 unsupported, falling back to a component walk"
                   << common::Kv("errno", err);
     } else if (!(err == ENOENT && create)) {
-      return ErrnoError("resolve `" + DisplayName(dir) + "`", err);
+      return ResolveError("resolve `" + DisplayName(dir) + "`", err);
     }
   }
   return Walk(dir, create);
@@ -216,12 +225,12 @@ Result<UniqueFd> Resolver::Walk(std::string_view dir, bool create) {
         return ErrnoError("chmod `" + DisplayName(c) + "`", err);
       }
     }
-    if (fd < 0) return ErrnoError(what);
+    if (fd < 0) return ResolveError(what, errno);
     UniqueFd next(fd);
     struct stat st{};
     if (::fstat(next.get(), &st) != 0) return ErrnoError(what);
     if (S_ISLNK(st.st_mode)) {
-      if (++links > kMaxSymlinks) return ErrnoError(what, ELOOP);
+      if (++links > kMaxSymlinks) return ResolveError(what, ELOOP);
       ASSIGN_OR_RETURN(std::string target, ReadLinkFd(next.get()));
       if (target.empty()) return ErrnoError(what, ENOENT);
       auto target_parts = SplitComponents(target);
@@ -233,8 +242,8 @@ Result<UniqueFd> Resolver::Walk(std::string_view dir, bool create) {
       }
       continue;
     }
-    if (!S_ISDIR(st.st_mode)) return ErrnoError(what, ENOTDIR);
-    if (st.st_dev != root_dev_) return ErrnoError(what, EXDEV);
+    if (!S_ISDIR(st.st_mode)) return ResolveError(what, ENOTDIR);
+    if (st.st_dev != root_dev_) return ResolveError(what, EXDEV);
     stack.push_back(std::move(c));
     cur = std::move(next);
   }

@@ -450,7 +450,10 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
     return {};
   }
   const mode_t kind = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
-  const dev_t rdev = device ? makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e)) : 0;
+  const dev_t rdev =
+      device ? makedev(static_cast<unsigned>(archive_entry_rdevmajor(e)),
+                       static_cast<unsigned>(archive_entry_rdevminor(e)))
+             : 0;
   ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
   for (int attempt = 0;; ++attempt) {
     if (::mknodat(pfd, name.c_str(), kind | 0600, rdev) == 0) break;

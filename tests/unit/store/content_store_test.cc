@@ -219,6 +219,55 @@ TEST_F(ContentStoreTest, ResumeAfterIngestDestroyedMidway) {
   EXPECT_EQ(*got, data);
 }
 
+TEST_F(ContentStoreTest, LargeIngestAcrossWriteBehindWindowsAndAResume) {
+  // Several kWriteBehind windows, written in uneven chunks, the ingest
+  // dropped halfway through a window and resumed: the bytes and the digest
+  // come out whole.
+  const size_t window = static_cast<size_t>(Ingest::kWriteBehind);
+  std::string data = Content(3 * window + 12345, 11);
+  Digest d = Digest::Sha256Of(data);
+  const size_t cut = window + window / 2 + 7;
+  {
+    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(ing);
+    for (size_t off = 0; off < cut; off += std::min<size_t>(300007, cut - off))
+      ASSERT_TRUE(ing->Write(std::string_view(data).substr(off, std::min<size_t>(300007, cut - off))));
+  }
+  auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(ing) << ing.error().message;
+  ASSERT_EQ(ing->offset(), static_cast<int64_t>(cut));
+  for (size_t off = cut; off < data.size(); off += 1000003)
+    ASSERT_TRUE(ing->Write(std::string_view(data).substr(off, 1000003)));
+  auto st = ing->Commit();
+  ASSERT_TRUE(st) << st.error().message;
+  auto got = cs().ReadBlob(d, data.size());
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_TRUE(*got == data);
+}
+
+TEST_F(ContentStoreTest, DeferredDirSyncCommitsTheBlobAndSyncBlobsSucceeds) {
+  std::string a = Content(5000, 21), b = Content(7000, 22);
+  for (const std::string* data : {&a, &b}) {
+    Digest d = Digest::Sha256Of(*data);
+    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data->size()));
+    ASSERT_TRUE(ing);
+    ASSERT_TRUE(ing->Write(*data));
+    auto st = ing->Commit(Ingest::DirSync::kDeferred);
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_TRUE(ing->finished());
+    EXPECT_TRUE(cs().Has(d)) << "visible at once, before SyncBlobs";
+    auto again = cs().BeginIngest(d, static_cast<int64_t>(data->size()));
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, Errc::kAlreadyExists);
+  }
+  auto st = cs().SyncBlobs();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(CountEntries(ingest_dir()), 0u);
+  auto list = cs().List();
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), 2u);
+}
+
 TEST_F(ContentStoreTest, ResumedCorruptPartialFailsCommit) {
   std::string data = Content(5000, 3);
   Digest d = Digest::Sha256Of(data);

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <random>
 
 #include "common/digest.h"
@@ -41,6 +43,7 @@ struct CodecCase {
   Compression compression;
   GzipDecoder gzip;
   size_t chunk;
+  bool decode_thread = true;
 };
 
 class UnpackCodecTest : public ::testing::TestWithParam<CodecCase> {};
@@ -53,6 +56,7 @@ TEST_P(UnpackCodecTest, RoundTripsAndReportsBothDigests) {
   Sandbox box;
   ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, c.compression);
   o.gzip_decoder = c.gzip;
+  o.decode_thread = c.decode_thread;
   o.expected_blob_digest = Digest::Sha256Of(*blob);
   o.expected_diff_id = Digest::Sha256Of(tar);
   auto r = box.Apply(*blob, o, c.chunk);
@@ -78,7 +82,10 @@ INSTANTIATE_TEST_SUITE_P(
                       CodecCase{"gzip_zlib", Compression::kGzip, GzipDecoder::kZlib, 1 << 20},
                       CodecCase{"gzip_zlib_small_reads", Compression::kGzip, GzipDecoder::kZlib, 61},
                       CodecCase{"zstd", Compression::kZstd, GzipDecoder::kIsal, 1 << 20},
-                      CodecCase{"zstd_small_reads", Compression::kZstd, GzipDecoder::kIsal, 61}),
+                      CodecCase{"zstd_small_reads", Compression::kZstd, GzipDecoder::kIsal, 61},
+                      CodecCase{"plain_inline", Compression::kNone, GzipDecoder::kIsal, 4096, false},
+                      CodecCase{"gzip_isal_inline", Compression::kGzip, GzipDecoder::kIsal, 4096, false},
+                      CodecCase{"zstd_inline", Compression::kZstd, GzipDecoder::kIsal, 4096, false}),
     [](const auto& info) { return std::string(info.param.name); });
 
 class UnpackGzipDecoderTest : public ::testing::TestWithParam<GzipDecoder> {
@@ -339,6 +346,80 @@ TEST(UnpackStreamTest, FdSourceReadsAFile) {
   EXPECT_EQ(ReadAll(box.root() / "f"), "from fd");
   std::filesystem::remove(path);
 }
+
+// Fails (or raises `cancel`) once `fail_after` bytes have been served.
+class FailingSource final : public ByteSource {
+ public:
+  FailingSource(std::string data, size_t fail_after, std::atomic<bool>* cancel = nullptr)
+      : data_(std::move(data)), fail_after_(fail_after), cancel_(cancel) {}
+  common::Result<size_t> Read(std::span<std::byte> buf) override {
+    if (pos_ >= fail_after_) {
+      if (cancel_ == nullptr)
+        return common::MakeError(Errc::kUnavailable, "read blob: connection reset by peer");
+      cancel_->store(true);
+    }
+    size_t n = std::min({buf.size(), size_t{4096}, data_.size() - pos_});
+    std::memcpy(buf.data(), data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  size_t fail_after_;
+  std::atomic<bool>* cancel_;
+  size_t pos_ = 0;
+};
+
+class UnpackPipelineTest : public ::testing::TestWithParam<bool> {
+ protected:
+  ApplyOptions Options() const {
+    ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip);
+    o.decode_thread = GetParam();
+    return o;
+  }
+};
+
+TEST_P(UnpackPipelineTest, SourceErrorIsReportedAsItself) {
+  const std::string blob =
+      Blob({File("a", Noise(4 << 20, 8)), File("b", "b")}, fixtures::Compression::kGzip);
+  Sandbox box;
+  FailingSource src(blob, blob.size() / 2);
+  auto r = ApplyLayer(src, box.root_fd(), Options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kUnavailable) << r.error().message;
+  EXPECT_NE(r.error().message.find("connection reset by peer"), std::string::npos)
+      << r.error().message;
+}
+
+TEST_P(UnpackPipelineTest, CancelDuringTheStreamStops) {
+  const std::string blob =
+      Blob({File("a", Noise(4 << 20, 9)), File("b", "b")}, fixtures::Compression::kGzip);
+  std::atomic<bool> cancel{false};
+  Sandbox box;
+  FailingSource src(blob, blob.size() / 3, &cancel);
+  ApplyOptions o = Options();
+  o.cancel = &cancel;
+  auto r = ApplyLayer(src, box.root_fd(), o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kCancelled) << r.error().message;
+}
+
+TEST_P(UnpackPipelineTest, EarlyEntryErrorStopsTheDecoderPromptly) {
+  const std::string blob = Blob({File("../escape", "x"), File("big", Noise(16 << 20, 10))},
+                                fixtures::Compression::kGzip);
+  Sandbox box;
+  testing::ChunkedSource src(blob, 64 << 10);
+  auto r = ApplyLayer(src, box.root_fd(), Options());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("path escapes the root"), std::string::npos);
+  // The decoder stopped a few blocks ahead instead of reading everything.
+  EXPECT_LT(src.reads(), blob.size() / (64 << 10) / 2);
+  EXPECT_TRUE(box.Untouched());
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, UnpackPipelineTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "thread" : "inline"; });
 
 TEST(UnpackStreamTest, CancelStopsWithCancelled) {
   std::atomic<bool> cancel{true};

@@ -1,0 +1,325 @@
+# shellcheck shell=bash disable=SC2034  # variables are for the sourcing script
+# Shared helpers of the benchmarks in bench/ (sourced, not run).
+#
+#   . bench/lib.sh
+#   bench_init unpack                  # root check, setup.sh, $WORK, trap
+#   bench_build "$BUILD_DIR" gantry    # sets GANTRY, OUT_DIR
+#   bench_usr_image "$WORK/layout" gzip latest "${BENCH_USR_SLICES[@]}"
+#   bench_scratch_fs 4G                # journaled ext4 loop mount at $MNT
+#   bench_registry                     # docker-registry on 127.0.0.1:$REG_PORT
+#   bench_push "$WORK/layout" latest bench/usr:latest   # prints the ref
+#
+# Everything a helper starts or mounts is recorded here and undone by
+# bench_cleanup, which bench_init installs as the EXIT trap; a script with
+# more to stop sets BENCH_CLEANUP_HOOK to a function run first.
+# Needs root (loop mounts). Nothing here is part of ctest.
+
+BENCH_ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Four disjoint slices of /usr, one layer each: ≥ 100 MB of real files
+# (ELF binaries, Python sources, man pages) on every Debian machine of
+# this project. Each entry is a space-separated list of paths under /.
+BENCH_USR_SLICES=(
+  "usr/lib/python3.11"
+  "usr/libexec"
+  "usr/share/man"
+  "usr/sbin usr/lib/x86_64-linux-gnu/perl"
+)
+BENCH_MIN_UNCOMPRESSED=$((100 * 1000 * 1000))
+
+WORK=""
+MNT=""
+REG_PID=""
+REG_PORT=""
+BENCH_MOUNTED=""
+BENCH_CLEANUP_HOOK=""
+BENCH_NAME="bench"
+BENCH_AUTOGROUP_NICE=""
+
+bench_step() { printf '\n== %s\n' "$*" >&2; }
+bench_die() { echo "$BENCH_NAME.sh: $*" >&2; exit 1; }
+
+bench_cleanup() {
+  if [ -n "$BENCH_CLEANUP_HOOK" ]; then "$BENCH_CLEANUP_HOOK" || true; fi
+  if [ -n "$BENCH_AUTOGROUP_NICE" ]; then echo "$BENCH_AUTOGROUP_NICE" >/proc/self/autogroup 2>/dev/null || true; fi
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
+  if [ -n "$BENCH_MOUNTED" ]; then umount "$MNT" 2>/dev/null || umount -l "$MNT" || true; fi
+  if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
+}
+
+# bench_init NAME: checks root, installs packages, makes $WORK (under /tmp)
+# and sets the EXIT trap.
+bench_init() {
+  BENCH_NAME=$1
+  if [ "$(id -u)" -ne 0 ]; then
+    bench_die "needs root (it loop-mounts a scratch ext4 file system)"
+  fi
+  "$BENCH_ROOT_DIR/scripts/setup.sh"
+  WORK=$(mktemp -d "/tmp/gantry-bench-$BENCH_NAME.XXXXXX")
+  MNT="$WORK/mnt"
+  trap bench_cleanup EXIT
+}
+
+# bench_build BUILD_DIR TARGET...: configures and builds (quiet unless it
+# fails); sets GANTRY (the CLI) and OUT_DIR ($BUILD_DIR/bench, for JSON).
+bench_build() {
+  local build_dir=$1
+  shift
+  local log
+  log=$(mktemp /tmp/gantry-build.XXXXXX.log)
+  if ! { cmake -S "$BENCH_ROOT_DIR" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+         cmake --build "$build_dir" -j2 --target "$@"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    bench_die "build failed (log: $log)"
+  fi
+  rm -f "$log"
+  local abs
+  case "$build_dir" in /*) abs=$build_dir ;; *) abs=$BENCH_ROOT_DIR/$build_dir ;; esac
+  GANTRY="$abs/src/cli/gantry"
+  OUT_DIR="$abs/bench"
+  mkdir -p "$OUT_DIR"
+}
+
+# bench_make_image LAYOUT COMPRESSION TAG SOURCE...: writes a
+# deterministic single-platform OCI image layout, one layer per SOURCE:
+#   usr:PATHS   a tar of these space-separated paths under / (parent
+#               directories first, then the paths, sorted, fixed mtime and
+#               owners, pax), as in the bench image;
+#   tar:FILE    an existing tar file, taken as is.
+# COMPRESSION is gzip (pigz -n -6), zstd (zstd -3) or none. Prints shell
+# assignments IMAGE_LAYERS, IMAGE_RAW (tar bytes), IMAGE_PACKED (blob
+# bytes) and IMAGE_DIGEST (the manifest); a layout may hold several tags.
+bench_make_image() {
+  python3 - "$@" <<'PY'
+import hashlib, json, os, subprocess, sys
+
+layout, compression, tag, sources = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+blobs = os.path.join(layout, "blobs", "sha256")
+os.makedirs(blobs, exist_ok=True)
+MTIME = 1700000000
+MEDIA = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+         "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+         "none": "application/vnd.oci.image.layer.v1.tar"}
+COMPRESSOR = {"gzip": ["pigz", "-n", "-6", "-c"],
+              "zstd": ["zstd", "-q", "-3", "-T0", "-c"],
+              "none": ["cat"]}
+if compression not in MEDIA:
+    sys.exit(f"unknown compression {compression}")
+
+def put_blob(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(data)
+    return digest
+
+def parents(path):
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+def tar_stream(source):
+    kind, _, arg = source.partition(":")
+    if kind == "tar":
+        return subprocess.Popen(["cat", arg], stdout=subprocess.PIPE)
+    if kind != "usr":
+        sys.exit(f"unknown layer source {source}")
+    paths = arg.split()
+    dirs = sorted({p for path in paths for p in parents(path)})
+    # Parent directories first (not recursed), then the slices: a layer that
+    # also unpacks into a sane tree.
+    cmd = ["tar", "-C", "/", "--sort=name", "--format=pax", f"--mtime=@{MTIME}",
+           "--owner=0", "--group=0", "--numeric-owner",
+           "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
+           "-cf", "-", "--no-recursion", *dirs, "--recursion", *paths]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE)
+
+layers, diff_ids, history = [], [], []
+total_raw = total_packed = 0
+for i, source in enumerate(sources):
+    tmp = os.path.join(blobs, f".layer{i}.tmp")
+    with open(tmp, "wb") as out:
+        tar = tar_stream(source)
+        comp = subprocess.Popen(COMPRESSOR[compression], stdin=subprocess.PIPE, stdout=out)
+        h, raw = hashlib.sha256(), 0
+        while chunk := tar.stdout.read(1 << 20):
+            h.update(chunk)
+            raw += len(chunk)
+            comp.stdin.write(chunk)
+        comp.stdin.close()
+        if tar.wait() != 0 or comp.wait() != 0:
+            sys.exit(f"layer {i} ({source}): tar or {compression} failed")
+    gh = hashlib.sha256()
+    with open(tmp, "rb") as f:
+        while chunk := f.read(1 << 20):
+            gh.update(chunk)
+    size = os.path.getsize(tmp)
+    os.rename(tmp, os.path.join(blobs, gh.hexdigest()))
+    layers.append({"mediaType": MEDIA[compression], "digest": "sha256:" + gh.hexdigest(),
+                   "size": size})
+    diff_ids.append("sha256:" + h.hexdigest())
+    history.append({"created": "2023-11-14T22:13:20Z", "created_by": "bench " + source})
+    total_raw += raw
+    total_packed += size
+    print(f"layer {i}: {source}: {raw} bytes tar, {size} bytes {compression}", file=sys.stderr)
+
+def compact(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+config = compact({
+    "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
+    "config": {"Cmd": ["/bin/sh"],
+               "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+    "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history})
+manifest = compact({
+    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": "sha256:" + put_blob(config), "size": len(config)},
+    "layers": layers})
+mdigest = put_blob(manifest)
+with open(os.path.join(layout, "oci-layout"), "w") as f:
+    f.write('{"imageLayoutVersion":"1.0.0"}')
+index_path = os.path.join(layout, "index.json")
+index = {"schemaVersion": 2, "manifests": []}
+if os.path.exists(index_path):
+    with open(index_path) as f:
+        index = json.load(f)
+index["manifests"] = [m for m in index["manifests"]
+                      if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag]
+index["manifests"].append({
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": "sha256:" + mdigest, "size": len(manifest),
+    "annotations": {"org.opencontainers.image.ref.name": tag}})
+with open(index_path, "wb") as f:
+    f.write(compact(index))
+print(f"IMAGE_LAYERS={len(layers)}")
+print(f"IMAGE_RAW={total_raw}")
+print(f"IMAGE_PACKED={total_packed}")
+print(f"IMAGE_DIGEST=sha256:{mdigest}")
+PY
+}
+
+# bench_usr_image LAYOUT COMPRESSION TAG SLICE...: the multi-layer bench
+# image from /usr slices (see BENCH_USR_SLICES); fails if it is smaller
+# than BENCH_MIN_UNCOMPRESSED. Prints the assignments of bench_make_image.
+bench_usr_image() {
+  local layout=$1 compression=$2 tag=$3
+  shift 3
+  local sources=() s out
+  for s in "$@"; do sources+=("usr:$s"); done
+  out=$(bench_make_image "$layout" "$compression" "$tag" "${sources[@]}") || return 1
+  local raw
+  raw=$(printf '%s\n' "$out" | sed -n 's/^IMAGE_RAW=//p')
+  if [ "$raw" -lt "$BENCH_MIN_UNCOMPRESSED" ]; then
+    bench_die "the bench image has only $raw bytes uncompressed (< $BENCH_MIN_UNCOMPRESSED)"
+  fi
+  printf '%s\n' "$out"
+}
+
+# bench_small_files_tar FILE [FILES] [DIRS]: a deterministic pax tar of
+# FILES (default 50,000) regular files of 1–4 KiB of text-like content in
+# DIRS (default 1,000) leaf directories (DIRS/25 top directories of 25
+# each), fixed mtime, root-owned; directories come before their files.
+bench_small_files_tar() {
+  python3 - "$1" "${2:-50000}" "${3:-1000}" <<'PY'
+import hashlib, io, sys, tarfile
+
+out, nfiles, ndirs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+MTIME = 1700000000
+per_top = 25
+tops = max(1, (ndirs + per_top - 1) // per_top)
+
+def info(name, kind, size=0, mode=0o644):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.size, ti.mode, ti.mtime = kind, size, mode, MTIME
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = "root"
+    return ti
+
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+    leaf = [f"d{t:02d}/s{s:02d}" for t in range(tops) for s in range(per_top)][:ndirs]
+    files_in = [nfiles // len(leaf) + (1 if i < nfiles % len(leaf) else 0) for i in range(len(leaf))]
+    seen_top = set()
+    for d, count in zip(leaf, files_in):
+        top = d.split("/")[0]
+        if top not in seen_top:
+            seen_top.add(top)
+            tar.addfile(info(top, tarfile.DIRTYPE, mode=0o755))
+        tar.addfile(info(d, tarfile.DIRTYPE, mode=0o755))
+        for i in range(count):
+            name = f"{d}/f{i:03d}.txt"
+            seed = hashlib.sha256(name.encode()).digest()
+            size = 1024 + int.from_bytes(seed[:2], "little") % 3073  # 1–4 KiB
+            line = (name + " " + seed.hex() + "\n").encode()
+            data = (line * (size // len(line) + 1))[:size]
+            tar.addfile(info(name, tarfile.REGTYPE, size), io.BytesIO(data))
+PY
+}
+
+# bench_priority NICE: runs this script's session (every tool it starts,
+# peers included, since they share its scheduler autogroup) at autogroup
+# nice NICE until bench_cleanup restores it. On a machine where other
+# sessions keep both CPUs busy, the kernel shares CPU time between
+# autogroups, whatever each process's own nice, so a benchmark gets a
+# fraction of a CPU and measures the queue, not the tools; a negative NICE
+# gives it the CPUs back. Nothing outside this session is touched.
+# NICE 0, or a kernel without autogroups, leaves scheduling as it is.
+bench_priority() {
+  [ "$1" != 0 ] && [ -w /proc/self/autogroup ] || return 0
+  local current
+  current=$(sed -n 's/.* nice \(-\?[0-9]*\)$/\1/p' /proc/self/autogroup)
+  echo "$1" >/proc/self/autogroup
+  BENCH_AUTOGROUP_NICE=${current:-0}
+  echo "scheduler: $(cat /proc/self/autogroup) (was nice $BENCH_AUTOGROUP_NICE)" >&2
+}
+
+# bench_scratch_fs SIZE: a fresh journaled ext4 file system (mkfs.ext4's
+# defaults: has_journal, data=ordered) on a loop device, mounted at $MNT.
+# This machine's / is ext4 *without* a journal, where re-creating files
+# right after deleting them is about 10x slower; stores go here instead.
+bench_scratch_fs() {
+  truncate -s "$1" "$WORK/scratch.img"
+  mkfs.ext4 -q -F "$WORK/scratch.img"
+  mkdir -p "$MNT"
+  mount -o loop "$WORK/scratch.img" "$MNT"
+  BENCH_MOUNTED=1
+  findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" >&2
+}
+
+# bench_registry: Debian's docker-registry on a free 127.0.0.1 port, its
+# storage under $WORK; sets REG_PID and REG_PORT.
+bench_registry() {
+  REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$WORK/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry-data
+http:
+  addr: 127.0.0.1:$REG_PORT
+YAML
+  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  REG_PID=$!
+  local _
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$REG_PORT/v2/" >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$REG_PORT/v2/" >/dev/null
+}
+
+# bench_push LAYOUT TAG REPO:TAG: pushes a layout's tag with skopeo into
+# the registry of bench_registry; prints the full reference.
+bench_push() {
+  local ref="127.0.0.1:$REG_PORT/$3"
+  skopeo copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$ref" >&2
+  echo "$ref"
+}
+
+# bench_rss_median FILE: the median of the /usr/bin/time -f %M lines (KiB)
+# in FILE, in MiB with one decimal.
+bench_rss_median() {
+  python3 -c 'import statistics,sys; print(f"{statistics.median(int(l) for l in open(sys.argv[1]) if l.strip())/1024:.1f}")' "$1"
+}

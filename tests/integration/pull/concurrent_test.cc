@@ -1,0 +1,98 @@
+// Three `gantry pull` processes at once into one store, for three images
+// that share their base layers: every pull succeeds, each shared blob is
+// downloaded from the registry exactly once (the ingest lock makes the
+// others wait and then find it committed), and all three are recorded.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/fs.h"
+#include "fixtures/fault_proxy.h"
+#include "fixtures/image_builder.h"
+#include "fixtures/process.h"
+#include "fixtures/registry_fixture.h"
+#include "integration/pull/pull_helpers.h"
+
+namespace pulltest {
+namespace {
+
+class PullConcurrent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PULL_SKIP_WITHOUT_PEERS();
+    auto g = Gantry::Create();
+    ASSERT_TRUE(g) << g.error().message;
+    gantry_ = std::make_unique<Gantry>(std::move(*g));
+  }
+
+  std::unique_ptr<Gantry> gantry_;
+};
+
+// The fixture image's first two layers, then a layer of its own.
+fixtures::ImageSpec SharedBaseSpec(const std::string& which) {
+  fixtures::ImageSpec spec = fixtures::FixtureImageSpec();
+  spec.layers.resize(2);
+  fixtures::LayerSpec own;
+  own.entries = {fixtures::File("which.txt", which + "\n")};
+  spec.layers.push_back(std::move(own));
+  spec.labels["which"] = which;
+  return spec;
+}
+
+TEST_F(PullConcurrent, ThreeProcessesShareBaseLayersDownloadedOnce) {
+  std::unique_ptr<fixtures::RegistryFixture> reg;
+  ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg));
+  const std::vector<std::string> repos = {"fixture/one", "fixture/two", "fixture/three"};
+  std::vector<fixtures::BuiltImage> images(repos.size());
+  for (size_t i = 0; i < repos.size(); ++i)
+    ASSERT_NO_FATAL_FAILURE(PushImage(*reg, gantry_->dir() / ("layout-" + std::to_string(i)),
+                                      SharedBaseSpec(repos[i]), repos[i] + ":v1", &images[i]));
+  ASSERT_EQ(images[0].layers[0].digest, images[1].layers[0].digest);
+  ASSERT_EQ(images[0].layers[1].digest, images[2].layers[1].digest);
+  ASSERT_NE(images[0].layers[2].digest, images[1].layers[2].digest);
+  std::unique_ptr<fixtures::FaultProxy> proxy;
+  ASSERT_NO_FATAL_FAILURE(StartProxy(*reg, &proxy));
+
+  std::vector<std::string> names;
+  std::vector<fixtures::Child> children;
+  for (size_t i = 0; i < repos.size(); ++i) {
+    names.push_back(proxy->host() + "/" + repos[i] + ":v1");
+    const fs::path log = gantry_->dir() / ("pull-" + std::to_string(i) + ".log");
+    auto child = gantry_->Spawn({"pull", names.back()}, log, log);
+    ASSERT_TRUE(child) << child.error().message;
+    children.push_back(std::move(*child));
+  }
+  for (size_t i = 0; i < children.size(); ++i) {
+    auto rc = children[i].WaitFor(fixtures::Clock::now() + std::chrono::seconds(60));
+    ASSERT_TRUE(rc) << rc.error().message;
+    ASSERT_TRUE(rc->has_value()) << names[i] << " still runs after 60 s";
+    auto log = common::ReadFile(gantry_->dir() / ("pull-" + std::to_string(i) + ".log"));
+    EXPECT_EQ(**rc, 0) << names[i] << ":\n" << (log ? *log : log.error().message);
+  }
+
+  const auto log = proxy->Log();
+  for (size_t l = 0; l < 2; ++l) {
+    const common::Digest& shared = images[0].layers[l].digest;
+    int downloads = 0;
+    for (const auto& e : BlobGets(log, shared)) downloads += e.status == 200 || e.status == 206;
+    EXPECT_EQ(downloads, 1) << "shared layer " << l << " (" << shared.str()
+                            << ") must be downloaded once";
+  }
+  for (const auto& image : images) {
+    EXPECT_EQ(BlobGets(log, image.layers[2].digest).size(), 1u);
+    EXPECT_EQ(BlobGets(log, image.config.digest).size(), 1u);
+    ExpectBlobsInStore(gantry_->root(), ImageDigests(image));
+  }
+  ExpectNoIngestLeft(gantry_->root());
+  auto listed = gantry_->ImageNames();
+  std::sort(listed.begin(), listed.end());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(listed, names);
+}
+
+}  // namespace
+}  // namespace pulltest
