@@ -6,8 +6,8 @@
 #   bench_build "$BUILD_DIR" gantry    # sets GANTRY, OUT_DIR
 #   bench_usr_image "$WORK/layout" gzip latest "${BENCH_USR_SLICES[@]}"
 #   bench_scratch_fs 4G                # journaled ext4 loop mount at $MNT
-#   bench_registry                     # docker-registry on 127.0.0.1:$REG_PORT
-#   bench_push "$WORK/layout" latest bench/usr:latest   # prints the ref
+#   registry_start "$WORK"             # docker-registry on 127.0.0.1:$REG_PORT (scripts/lib.sh)
+#   registry_push "$WORK/layout" latest bench/usr:latest   # prints the ref
 #
 # Everything a helper starts or mounts is recorded here and undone by
 # bench_cleanup, which bench_init installs as the EXIT trap; a script with
@@ -15,6 +15,8 @@
 # Needs root (loop mounts). Nothing here is part of ctest.
 
 BENCH_ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$BENCH_ROOT_DIR/scripts/lib.sh"
 
 # Four disjoint slices of /usr, one layer each: ≥ 100 MB of real files
 # (ELF binaries, Python sources, man pages) on every Debian machine of
@@ -29,8 +31,6 @@ BENCH_MIN_UNCOMPRESSED=$((100 * 1000 * 1000))
 
 WORK=""
 MNT=""
-REG_PID=""
-REG_PORT=""
 BENCH_MOUNTED=""
 BENCH_CLEANUP_HOOK=""
 BENCH_NAME="bench"
@@ -282,40 +282,6 @@ bench_scratch_fs() {
   mount -o loop "$WORK/scratch.img" "$MNT"
   BENCH_MOUNTED=1
   findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" >&2
-}
-
-# bench_registry: Debian's docker-registry on a free 127.0.0.1 port, its
-# storage under $WORK; sets REG_PID and REG_PORT.
-bench_registry() {
-  REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry-data
-http:
-  addr: 127.0.0.1:$REG_PORT
-YAML
-  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-  REG_PID=$!
-  local _
-  for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$REG_PORT/v2/" >/dev/null 2>&1; then break; fi
-    sleep 0.1
-  done
-  curl -fsS "http://127.0.0.1:$REG_PORT/v2/" >/dev/null
-}
-
-# bench_push LAYOUT TAG REPO:TAG: pushes a layout's tag with skopeo into
-# the registry of bench_registry; prints the full reference.
-bench_push() {
-  local ref="127.0.0.1:$REG_PORT/$3"
-  skopeo copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$ref" >&2
-  echo "$ref"
 }
 
 # bench_rss_median FILE: the median of the /usr/bin/time -f %M lines (KiB)

@@ -2,8 +2,8 @@
 # Cold pull benchmark: gantry pull (download and verify, no unpack) against
 # `skopeo copy docker://… oci:…`, in the same run, from the same registry.
 #
-#   bench/pull.sh          # BUILD_DIR=build, ROUNDS=4, RUNS=3, RSS_RUNS=5
-#   BUILD_DIR=build-bench ROUNDS=6 RUNS=5 bench/pull.sh
+#   bench/pull.sh          # BUILD_DIR=build, ROUNDS=6, RUNS=5, RSS_RUNS=5
+#   BUILD_DIR=build-bench ROUNDS=2 RUNS=3 bench/pull.sh   # a quick look
 #
 # The bench image is built here from files already on this machine (no
 # network): four disjoint slices of /usr, each a deterministic tar (sorted,
@@ -25,173 +25,31 @@
 # $BUILD_DIR/bench/. Needs root (loop mount). Not part of ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT_DIR=$(pwd)
 BUILD_DIR=${BUILD_DIR:-build}
-ROUNDS=${ROUNDS:-4}
-RUNS=${RUNS:-3}
+ROUNDS=${ROUNDS:-6}
+RUNS=${RUNS:-5}
 RSS_RUNS=${RSS_RUNS:-5}
-# One layer per entry; each entry is a space-separated list of paths under /.
-LAYER_SLICES=(
-  "usr/lib/python3.11"
-  "usr/libexec"
-  "usr/share/man"
-  "usr/sbin usr/lib/x86_64-linux-gnu/perl"
-)
-MIN_UNCOMPRESSED=$((100 * 1000 * 1000))
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "pull.sh: needs root (it loop-mounts a scratch ext4 file system)" >&2
-  exit 1
-fi
-scripts/setup.sh
-BUILD_LOG=$(mktemp /tmp/gantry-build.XXXXXX.log)
-if ! { cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-       cmake --build "$BUILD_DIR" -j2 --target gantry; } >"$BUILD_LOG" 2>&1; then
-  cat "$BUILD_LOG" >&2
-  echo "pull.sh: build failed (log: $BUILD_LOG)" >&2
-  exit 1
-fi
-rm -f "$BUILD_LOG"
-case "$BUILD_DIR" in /*) BUILD_ABS=$BUILD_DIR ;; *) BUILD_ABS=$ROOT_DIR/$BUILD_DIR ;; esac
-GANTRY="$BUILD_ABS/src/cli/gantry"
-OUT_DIR="$BUILD_ABS/bench"
-mkdir -p "$OUT_DIR"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_init pull
+bench_build "$BUILD_DIR" gantry
 rm -f "$OUT_DIR"/pull-hyperfine-*.json "$OUT_DIR"/pull-summary.json
+step() { bench_step "$@"; }
 
-WORK=$(mktemp -d /tmp/gantry-bench-pull.XXXXXX)
-MNT="$WORK/mnt"
-REG_PID=""
-MOUNTED=""
-cleanup() {
-  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-  if [ -n "$MOUNTED" ]; then umount "$MNT" || umount -l "$MNT" || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-step() { printf '\n== %s\n' "$*" >&2; }
-
-step "build the bench image (OCI layout, ${#LAYER_SLICES[@]} gzip layers from /usr)"
-python3 - "$WORK/layout" "${LAYER_SLICES[@]}" >"$WORK/image.env" <<'PY'
-import hashlib, json, os, subprocess, sys
-
-layout, slices = sys.argv[1], sys.argv[2:]
-blobs = os.path.join(layout, "blobs", "sha256")
-os.makedirs(blobs, exist_ok=True)
-MTIME = 1700000000
-
-def put_blob(data):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(blobs, digest), "wb") as f:
-        f.write(data)
-    return digest
-
-def parents(path):
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
-
-layers, diff_ids, history = [], [], []
-total_raw = total_gz = 0
-for i, spec in enumerate(slices):
-    paths = spec.split()
-    dirs = sorted({p for path in paths for p in parents(path)})
-    # Parent directories first (not recursed), then the slices: a layer that
-    # also unpacks into a sane tree.
-    cmd = ["tar", "-C", "/", "--sort=name", "--format=pax", f"--mtime=@{MTIME}",
-           "--owner=0", "--group=0", "--numeric-owner",
-           "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
-           "-cf", "-", "--no-recursion", *dirs, "--recursion", *paths]
-    tmp = os.path.join(blobs, f".layer{i}.tmp")
-    with open(tmp, "wb") as out:
-        tar = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-        gz = subprocess.Popen(["pigz", "-n", "-6", "-c"], stdin=subprocess.PIPE, stdout=out)
-        h, raw = hashlib.sha256(), 0
-        while chunk := tar.stdout.read(1 << 20):
-            h.update(chunk)
-            raw += len(chunk)
-            gz.stdin.write(chunk)
-        gz.stdin.close()
-        if tar.wait() != 0 or gz.wait() != 0:
-            sys.exit(f"layer {i} ({spec}): tar or pigz failed")
-    gh = hashlib.sha256()
-    with open(tmp, "rb") as f:
-        while chunk := f.read(1 << 20):
-            gh.update(chunk)
-    size = os.path.getsize(tmp)
-    os.rename(tmp, os.path.join(blobs, gh.hexdigest()))
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                   "digest": "sha256:" + gh.hexdigest(), "size": size})
-    diff_ids.append("sha256:" + h.hexdigest())
-    history.append({"created": "2023-11-14T22:13:20Z", "created_by": "tar " + spec})
-    total_raw += raw
-    total_gz += size
-    print(f"layer {i}: {spec}: {raw} bytes tar, {size} bytes gzip", file=sys.stderr)
-
-def compact(obj):
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-config = compact({
-    "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
-    "config": {"Cmd": ["/bin/sh"],
-               "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
-    "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history})
-manifest = compact({
-    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-               "digest": "sha256:" + put_blob(config), "size": len(config)},
-    "layers": layers})
-mdigest = put_blob(manifest)
-with open(os.path.join(layout, "oci-layout"), "w") as f:
-    f.write('{"imageLayoutVersion":"1.0.0"}')
-with open(os.path.join(layout, "index.json"), "wb") as f:
-    f.write(compact({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": "sha256:" + mdigest, "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
-print(f"IMAGE_LAYERS={len(layers)}")
-print(f"IMAGE_RAW={total_raw}")
-print(f"IMAGE_GZ={total_gz}")
-print(f"IMAGE_DIGEST=sha256:{mdigest}")
-PY
+step "build the bench image (OCI layout, ${#BENCH_USR_SLICES[@]} gzip layers from /usr)"
+bench_usr_image "$WORK/layout" gzip latest "${BENCH_USR_SLICES[@]}" >"$WORK/image.env"
 # shellcheck disable=SC1091
 . "$WORK/image.env"
+IMAGE_GZ=$IMAGE_PACKED
 echo "image: $IMAGE_LAYERS layers, $IMAGE_RAW bytes uncompressed, $IMAGE_GZ bytes gzip, $IMAGE_DIGEST" >&2
-if [ "$IMAGE_RAW" -lt "$MIN_UNCOMPRESSED" ]; then
-  echo "pull.sh: the bench image has only $IMAGE_RAW bytes uncompressed (< $MIN_UNCOMPRESSED)" >&2
-  exit 1
-fi
 
 step "scratch file system (journaled ext4 on a loop device)"
-truncate -s 2G "$WORK/scratch.img"
-mkfs.ext4 -q -F "$WORK/scratch.img"
-mkdir -p "$MNT"
-mount -o loop "$WORK/scratch.img" "$MNT"
-MOUNTED=1
-findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" >&2
+bench_scratch_fs 2G
 
 step "start a local registry (docker-registry on 127.0.0.1)"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry-data
-http:
-  addr: 127.0.0.1:$PORT
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 1 100); do
-  if curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1; then break; fi
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null
-REF="127.0.0.1:$PORT/bench/usr:latest"
-skopeo copy --quiet --dest-tls-verify=false "oci:$WORK/layout:latest" "docker://$REF"
+registry_start "$WORK"
+REF=$(registry_push "$WORK/layout" latest bench/usr:latest)
 echo "pushed $REF (registry pid $REG_PID)" >&2
 
 STORE="$MNT/store"

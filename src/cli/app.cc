@@ -1,5 +1,6 @@
 #include "cli/app.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -48,6 +49,19 @@ std::string ExitCodeHelp() {
          "  7    no space or another resource exhausted\n"
          "  8    conflict (already exists, wrong state, aborted)\n"
          "  130  cancelled (interrupted)\n";
+}
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+void OnSignal(int) { g_interrupted = true; }
+}  // namespace
+
+const std::atomic<bool>* CancelOnSignals() {
+  struct sigaction sa{};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return &g_interrupted;
 }
 
 int ReportError(const common::Error& e) {

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 
@@ -45,6 +46,10 @@ enum ExitCode : int {
 int ExitCodeFor(common::Errc code);
 // The exit-code table as printed by `gantry help`.
 std::string ExitCodeHelp();
+
+// Installs SIGINT and SIGTERM handlers that set the returned flag, which
+// long operations poll to stop cleanly (partial downloads kept, exit 130).
+const std::atomic<bool>* CancelOnSignals();
 
 // Prints "gantry: <message>" to stderr and returns the exit code for it.
 int ReportError(const common::Error& e);

@@ -70,7 +70,9 @@ common::Result<std::string> TopChain(OpenedStore& s, snapshot::Snapshotter& sn,
   std::string top = parts.chain_ids.back().str();
   if (auto st = sn.Stat(top); st && st->kind == snapshot::SnapshotKind::kCommitted) return top;
   std::cerr << "Unpacking " << rec.name << " (" << snapshot::KindName(sn.kind()) << ")\n";
-  image::UnpackOptions uo{.snapshotter = &sn, .metadata = s.metadata.get()};
+  image::UnpackOptions uo;
+  uo.snapshotter = &sn;
+  uo.metadata = s.metadata.get();
   ASSIGN_OR_RETURN(image::UnpackResult r, image::Unpack(*s.content, uo, rec));
   return r.chain_ids.back().str();
 }

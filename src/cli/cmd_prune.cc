@@ -1,6 +1,5 @@
 // gantry prune [--all] [--dry-run] [--json]: garbage collection (image/gc.h).
 
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -18,10 +17,6 @@ struct PruneFlags {
   bool dry_run = false;
   bool json = false;
 };
-
-std::atomic<bool> g_interrupted{false};
-
-void OnSignal(int) { g_interrupted = true; }
 
 nlohmann::json ReportJson(const image::GcReport& r) {
   auto blobs = nlohmann::json::array();
@@ -67,16 +62,13 @@ void PrintReport(const image::GcReport& r) {
 }
 
 int Run(const GlobalOptions& global, const PruneFlags& f) {
-  struct sigaction sa{};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  const std::atomic<bool>* cancel = CancelOnSignals();
 
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
   auto sns = OpenAllSnapshotters(global);
   if (!sns) return ReportError(sns.error());
-  image::GcOptions o{.all = f.all, .dry_run = f.dry_run, .cancel = &g_interrupted};
+  image::GcOptions o{.all = f.all, .dry_run = f.dry_run, .cancel = cancel};
   auto r = image::Prune(*s->content, *s->metadata, sns->all, o);
   if (!r) return ReportError(r.error());
   if (f.json) std::cout << ReportJson(*r).dump(2) << "\n";
@@ -84,7 +76,7 @@ int Run(const GlobalOptions& global, const PruneFlags& f) {
   std::fflush(stdout);
   for (const auto& w : r->warnings) std::cerr << "gantry: warning: " << w << "\n";
   for (const auto& e : r->errors) std::cerr << "gantry: prune: " << e << "\n";
-  if (g_interrupted) return kExitCancelled;
+  if (cancel->load()) return kExitCancelled;
   return r->errors.empty() ? kExitOk : kExitFailure;
 }
 

@@ -1,6 +1,5 @@
 // gantry pull [flags] REF | oci:DIR[:TAG]
 
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -25,11 +24,8 @@ struct PullFlags {
   RegistryFlags registry;
 };
 
-std::atomic<bool> g_interrupted{false};
-
-void OnSignal(int) { g_interrupted = true; }
-
 int Run(const GlobalOptions& global, const PullFlags& f) {
+  const std::atomic<bool>* cancel = CancelOnSignals();
   auto spec = registry::ParseSourceSpec(f.ref);
   if (!spec) return ReportError(spec.error());
   registry::PullOptions opts;
@@ -42,26 +38,21 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   if (!client) return ReportError(client.error());
   opts.client = std::move(*client);
   opts.max_concurrent_downloads = f.max_concurrent;
-  opts.cancel = &g_interrupted;
+  opts.cancel = cancel;
   ProgressMode mode = f.quiet ? ProgressMode::kQuiet
                       : f.json ? ProgressMode::kJson
                                : DetectProgressMode(stdout);
   ProgressPrinter printer(mode, stdout);
 
-  struct sigaction sa{};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
   // Shared: garbage collection waits for pulls in progress.
-  auto lock = store::StoreLock::Shared(global.root, &g_interrupted);
+  auto lock = store::StoreLock::Shared(global.root, cancel);
   if (!lock) return ReportError(lock.error().Wrap("pull"));
   // Layers are unpacked as their downloads complete, not after the pull.
   std::unique_ptr<PullUnpack> unpack;
   if (!f.no_unpack) {
-    auto u = PullUnpack::Start(global, *s, &g_interrupted);
+    auto u = PullUnpack::Start(global, *s, cancel);
     if (!u) return ReportError(u.error());
     unpack = std::move(*u);
   }

@@ -19,6 +19,8 @@ void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);  // mount and umount
+void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);  // bundle and bundle rm
+void RegisterRuntime(CLI::App& app, GlobalOptions& global, int& exit_code);  // = gantry-runtime
 
 inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code) {
   RegisterPull(app, global, exit_code);
@@ -31,6 +33,8 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterDf(app, global, exit_code);
   RegisterSnapshot(app, global, exit_code);
   RegisterMount(app, global, exit_code);
+  RegisterBundle(app, global, exit_code);
+  RegisterRuntime(app, global, exit_code);
 }
 
 }  // namespace cli

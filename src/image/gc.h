@@ -97,7 +97,7 @@ struct GcReport {
   std::vector<std::string> untagged;        // image names (`all`)
   std::vector<RemovedBlob> blobs;
   std::vector<RemovedSnapshot> snapshots;   // in removal order
-  std::vector<std::string> leases;          // expired lease ids deleted
+  std::vector<std::string> leases;          // expired or abandoned lease ids deleted
   int ingest_files = 0;
   int64_t ingest_bytes = 0;
   int orphan_dirs = 0;                      // snapshot directories without a row

@@ -50,7 +50,7 @@ struct UnpackOptions {
   // layer. `gantry pull` uses it to apply each layer as soon as its
   // download is verified, while the others still download. Unset: every
   // blob must be there already.
-  std::function<common::Status(const common::Digest& blob)> wait_for_blob;
+  std::function<common::Status(const common::Digest& blob)> wait_for_blob = nullptr;
 };
 
 struct UnpackResult {

@@ -246,14 +246,20 @@ class Puller {
   }
 
   // Downloads `descs` on up to max_concurrent_downloads threads, each blob
-  // once; `meanwhile` (may be empty) runs on this thread while they do, and
-  // its error stops them like theirs.
+  // once, largest first; `meanwhile` (may be empty) runs on this thread
+  // while they do, and its error stops them like theirs.
   common::Status FetchAll(const std::vector<store::Descriptor>& descs,
                           const std::function<common::Status()>& meanwhile = {}) {
     std::deque<const store::Descriptor*> queue;
     std::set<common::Digest> seen;
     for (const auto& d : descs)
       if (seen.insert(d.digest).second) queue.push_back(&d);
+    // Largest first: the biggest layer is what the pull waits for last, so
+    // it must not queue behind small blobs (or the config's fsync).
+    std::stable_sort(queue.begin(), queue.end(),
+                     [](const store::Descriptor* a, const store::Descriptor* b) {
+                       return a->size > b->size;
+                     });
     std::mutex mu;
     std::optional<common::Error> first_error;
     auto worker = [&] {

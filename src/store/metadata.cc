@@ -1,5 +1,11 @@
 #include "store/metadata.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "common/fd.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "store/metadata_internal.h"
@@ -97,6 +103,55 @@ Status Migrate(SqliteDb& db) {
   return db.Exec("COMMIT", op);
 }
 
+// journal_mode returns the mode in effect; WAL needs shared memory, which
+// some network file systems lack. Carry on in the default mode there.
+Status UseWal(SqliteDb& db, std::string_view op) {
+  ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare("PRAGMA journal_mode = WAL", op));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (row && st.ColumnText(0) != "wal")
+    LOG(Warn) << "metadata database is not in WAL mode" << common::Kv("db", db.path().string())
+              << common::Kv("mode", st.ColumnText(0));
+  return {};
+}
+
+// Creates <root>/metadata.db the way a blob is committed: built under a
+// temporary name with no syncs (nothing in it is worth one until it is
+// complete), fsynced once, then linked into place unless a concurrent
+// opener was first. The name thus only ever holds a complete database in
+// WAL mode at the current schema. Built in place, with synchronous FULL,
+// the same database costs seven fsyncs (journal, directory, journal
+// header, page one, WAL header, directory, commit) before the first
+// command on a new store can start its work.
+Status CreateDb(const std::filesystem::path& root) {
+  const std::string op = "create metadata database";
+  const std::filesystem::path path = MetadataDb::DbPath(root);
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = (root / ("metadata.db.new-" + std::to_string(::getpid()) + "-" +
+                                   std::to_string(counter++)))
+                              .string();
+  // Also clears what a dead process of the same pid left under this name.
+  auto remove_tmp = [&] {
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) ::unlink((tmp + suffix).c_str());
+  };
+  remove_tmp();
+  auto build = [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(tmp));
+      TRY(db.Exec("PRAGMA synchronous = OFF", op));
+      TRY(UseWal(db, op));
+      TRY(Migrate(db));
+    }  // the last close checkpoints the WAL into the file and removes it
+    ASSIGN_OR_RETURN(common::UniqueFd fd, common::Wrap(common::Open(tmp, O_RDONLY), op));
+    if (::fsync(fd.get()) != 0) return common::ErrnoError(op + ": fsync `" + tmp + "`");
+    if (::link(tmp.c_str(), path.c_str()) != 0 && errno != EEXIST)
+      return common::ErrnoError(op + ": link `" + tmp + "` to `" + path.string() + "`");
+    return common::Wrap(common::FsyncDir(root), op);
+  };
+  Status st = build();
+  remove_tmp();
+  return st;
+}
+
 }  // namespace
 
 // ---- MetadataDb ------------------------------------------------------------
@@ -110,21 +165,14 @@ const std::filesystem::path& MetadataDb::path() const { return state_->db.path()
 
 Result<MetadataDb> MetadataDb::Open(const std::filesystem::path& root, Options options) {
   TRY(common::Wrap(common::MkdirAll(root), "open metadata database"));
+  if (std::error_code ec; !std::filesystem::exists(DbPath(root), ec) && !ec) TRY(CreateDb(root));
   auto state = std::make_unique<MetadataDbState>();
   state->now = std::move(options.now);
   ASSIGN_OR_RETURN(state->db, SqliteDb::Open(DbPath(root)));
   SqliteDb& db = state->db;
   db.SetBusyTimeout(static_cast<int>(options.busy_timeout.count()));
   const std::string op = "open metadata database";
-  // journal_mode returns the mode in effect; WAL needs shared memory, which
-  // some network file systems lack. Carry on in the default mode there.
-  {
-    ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare("PRAGMA journal_mode = WAL", op));
-    ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row && st.ColumnText(0) != "wal")
-      LOG(Warn) << "metadata database is not in WAL mode" << common::Kv("db", db.path().string())
-                << common::Kv("mode", st.ColumnText(0));
-  }
+  TRY(UseWal(db, op));
   TRY(db.Exec("PRAGMA foreign_keys = ON", op));
   TRY(db.Exec("PRAGMA synchronous = FULL", op));
   // Every commit is already durable (FULL syncs the WAL), so the checkpoint

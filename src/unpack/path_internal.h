@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/in_root.h"
 #include "unpack/apply.h"
 
 namespace unpack::internal {
@@ -27,25 +28,18 @@ namespace unpack::internal {
 // "a/b/c" -> ("a/b", "c"); "c" -> ("", "c").
 std::pair<std::string_view, std::string_view> SplitLast(std::string_view path);
 
-// A name fit for a one-line error message: non-printable bytes escaped as
-// \xNN, long names shortened in the middle.
-std::string DisplayName(std::string_view raw);
+// Names in error messages go through common::DisplayPath (escaped, shortened).
+using common::DisplayPath;
 
-// Opens directories below a root with chroot semantics: symlinks met on
-// the way are followed, absolute targets and ".." interpreted against the
-// root, so the result is always inside it; mount points are not crossed
-// and magic links (/proc/self/...) never followed.
-//
-// openat2(RESOLVE_IN_ROOT) does this in one call; where the kernel lacks it
-// (ENOSYS, or seccomp's EPERM; probed once per process) or when the caller
-// disables it, an equivalent walk opens one component at a time with
-// O_NOFOLLOW and splices symlink targets itself.
+// Opens directories below a root with chroot semantics (common/in_root.h):
+// symlinks are followed inside the root, mount points are not crossed, and
+// the last directory opened is cached for the next entry of the layer.
 class Resolver {
  public:
   // `root_fd` is not owned and must outlive the Resolver.
   Resolver(int root_fd, bool use_openat2) : root_fd_(root_fd), use_openat2_(use_openat2) {}
 
-  // fstat of the root (its device bounds the walk). Call once first.
+  // fstat of the root (its device bounds removals). Call once first.
   [[nodiscard]] common::Status Init();
 
   // Opens `dir` (normalised, "" for the root) as an O_PATH directory fd.
@@ -65,9 +59,6 @@ class Resolver {
   dev_t root_dev() const { return root_dev_; }
 
  private:
-  common::Result<common::UniqueFd> Walk(std::string_view dir, bool create);
-  common::Result<common::UniqueFd> Reopen(const std::vector<std::string>& stack);
-
   int root_fd_;
   bool use_openat2_;
   dev_t root_dev_ = 0;

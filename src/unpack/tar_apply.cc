@@ -103,7 +103,7 @@ Status Applier::Apply(archive* a, archive_entry* e) {
                   ? MakeError(Errc::kResourceExhausted, "too many entries (limit " +
                                                             std::to_string(options_.limits.max_entries) + ")")
                   : ApplyEntry(a, e, raw);
-  if (!st) return std::unexpected(std::move(st.error()).Wrap("entry `" + DisplayName(raw) + "`"));
+  if (!st) return std::unexpected(std::move(st.error()).Wrap("entry `" + DisplayPath(raw) + "`"));
   return {};
 }
 
@@ -136,7 +136,7 @@ Status Applier::ApplyEntry(archive* a, archive_entry* e, std::string_view raw) {
     std::string_view target = base.substr(4);
     if (target.empty() || target == "." || target == "..")
       return MakeError(Errc::kInvalidArgument,
-                       "invalid whiteout of `" + DisplayName(target) + "`");
+                       "invalid whiteout of `" + DisplayPath(target) + "`");
     return ApplyWhiteout(dir, std::string(target));
   }
 
@@ -256,18 +256,18 @@ Status Applier::SetXattrs(int fd, archive_entry* e) {
     std::string_view reason;
     if (!XattrAllowed(n, options_.privileged, &reason)) {
       if (StartsWith(n, "trusted.overlay.") || StartsWith(n, "user.overlay."))
-        LOG(Warn) << "skipping xattr" << Kv("xattr", DisplayName(n)) << Kv("reason", reason);
+        LOG(Warn) << "skipping xattr" << Kv("xattr", DisplayPath(n)) << Kv("reason", reason);
       else
-        LOG(Debug) << "skipping xattr" << Kv("xattr", DisplayName(n)) << Kv("reason", reason);
+        LOG(Debug) << "skipping xattr" << Kv("xattr", DisplayPath(n)) << Kv("reason", reason);
       continue;
     }
     if (::fsetxattr(fd, name, value, size, 0) != 0) {
       if (errno == ENOTSUP || errno == EOPNOTSUPP) {
         LOG(Warn) << "xattr not supported by the file system, skipped"
-                  << Kv("xattr", DisplayName(n));
+                  << Kv("xattr", DisplayPath(n));
         continue;
       }
-      return ErrnoError("set xattr `" + DisplayName(n) + "`");
+      return ErrnoError("set xattr `" + DisplayPath(n) + "`");
     }
   }
   return {};
@@ -295,7 +295,7 @@ Status Applier::SetNameMetadata(int dirfd, const std::string& name, archive_entr
   if (set_mode && ::fchmodat(dirfd, name.c_str(), EntryPerm(e), 0) != 0)
     return ErrnoError("chmod");
   if (archive_entry_xattr_count(e) > 0)
-    LOG(Debug) << "skipping xattrs of a non-regular file" << Kv("name", DisplayName(name));
+    LOG(Debug) << "skipping xattrs of a non-regular file" << Kv("name", DisplayPath(name));
   struct timespec times[2];
   EntryTimes(e, times);
   if (::utimensat(dirfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
@@ -321,17 +321,17 @@ Status Applier::Finish() {
     // Removed or replaced by a later entry: its metadata went with it.
     if (!where) {
       if (where.error().code == Errc::kNotFound || where.error().sys_errno == ENOTDIR) continue;
-      return std::unexpected(std::move(where.error()).Wrap("directory `" + DisplayName(f.path) + "`"));
+      return std::unexpected(std::move(where.error()).Wrap("directory `" + DisplayPath(f.path) + "`"));
     }
     int fd = ::openat(where->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError("open directory `" + DisplayName(f.path) + "`");
+    if (fd < 0) return ErrnoError("open directory `" + DisplayPath(f.path) + "`");
     UniqueFd dir(fd);
     struct stat st{};
-    if (::fstat(dir.get(), &st) != 0) return ErrnoError("stat `" + DisplayName(f.path) + "`");
+    if (::fstat(dir.get(), &st) != 0) return ErrnoError("stat `" + DisplayPath(f.path) + "`");
     if (st.st_dev != f.dev || st.st_ino != f.ino) continue;
-    if (::fchmod(dir.get(), f.mode) != 0) return ErrnoError("chmod `" + DisplayName(f.path) + "`");
+    if (::fchmod(dir.get(), f.mode) != 0) return ErrnoError("chmod `" + DisplayPath(f.path) + "`");
     if (::futimens(dir.get(), f.times) != 0)
-      return ErrnoError("set times of `" + DisplayName(f.path) + "`");
+      return ErrnoError("set times of `" + DisplayPath(f.path) + "`");
   }
   return {};
 }
@@ -400,7 +400,7 @@ Status Applier::ApplySymlink(archive_entry* e, std::string_view dir, const std::
 
 Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std::string& name) {
   const std::string raw_target = archive_entry_hardlink(e);
-  const std::string what = "hardlink target `" + DisplayName(raw_target) + "`";
+  const std::string what = "hardlink target `" + DisplayPath(raw_target) + "`";
   auto target = NormalizePath(raw_target, options_.limits);
   if (!target) return std::unexpected(std::move(target.error()).Wrap(what));
   if (target->empty()) return MakeError(Errc::kInvalidArgument, what + " is the root");
@@ -445,7 +445,7 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
   const bool device = type == AE_IFCHR || type == AE_IFBLK;
   if (device && !options_.privileged) {
     const std::string path = dir.empty() ? name : std::string(dir) + "/" + name;
-    LOG(Warn) << "skipping device node: not privileged" << Kv("entry", DisplayName(path));
+    LOG(Warn) << "skipping device node: not privileged" << Kv("entry", DisplayPath(path));
     ++skipped_;
     return {};
   }

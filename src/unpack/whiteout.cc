@@ -60,7 +60,7 @@ Status Applier::ApplyWhiteout(std::string_view dir, const std::string& name) {
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return {};
     TRY(RemoveExisting(pfd, name));
   } else if (errno != ENOENT) {
-    return ErrnoError("stat `" + DisplayName(name) + "`");
+    return ErrnoError("stat `" + DisplayPath(name) + "`");
   }
   if (::mknodat(pfd, name.c_str(), S_IFCHR, makedev(0, 0)) != 0) {
     if (errno == EPERM)
@@ -106,14 +106,14 @@ Result<bool> Applier::PruneLower(int fd) {
     struct stat st{};
     if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;
-      return ErrnoError("stat `" + DisplayName(n) + "`");
+      return ErrnoError("stat `" + DisplayPath(n) + "`");
     }
     if (st.st_dev != resolver_.root_dev())
-      return ErrnoError("prune `" + DisplayName(n) + "`: refusing to cross a mount point", EXDEV);
+      return ErrnoError("prune `" + DisplayPath(n) + "`: refusing to cross a mount point", EXDEV);
     const bool ours = layer_inodes_.contains(st.st_ino);
     if (S_ISDIR(st.st_mode)) {
       int cfd = ::openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (cfd < 0) return ErrnoError("open `" + DisplayName(n) + "`");
+      if (cfd < 0) return ErrnoError("open `" + DisplayPath(n) + "`");
       UniqueFd child(cfd);
       ASSIGN_OR_RETURN(bool inner, PruneLower(child.get()));
       if (ours || inner) {
@@ -121,11 +121,11 @@ Result<bool> Applier::PruneLower(int fd) {
         continue;
       }
       if (::unlinkat(fd, n.c_str(), AT_REMOVEDIR) != 0)
-        return ErrnoError("remove directory `" + DisplayName(n) + "`");
+        return ErrnoError("remove directory `" + DisplayPath(n) + "`");
     } else if (ours) {
       kept_any = true;
     } else if (::unlinkat(fd, n.c_str(), 0) != 0 && errno != ENOENT) {
-      return ErrnoError("remove `" + DisplayName(n) + "`");
+      return ErrnoError("remove `" + DisplayPath(n) + "`");
     }
   }
   return kept_any;

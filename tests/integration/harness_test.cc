@@ -22,6 +22,7 @@
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
 #include "fixtures/registry_fixture.h"
+#include "fixtures/require.h"
 #include "fixtures/token_server.h"
 
 namespace {
@@ -36,15 +37,6 @@ constexpr char kManifestAccept[] =
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
-// Skips the test (with the reason) when a peer binary is not installed.
-// CI installs both, so there the tests always run.
-#define SKIP_WITHOUT_PEERS()                                                               \
-  do {                                                                                     \
-    for (const char* bin : {"docker-registry", "skopeo"}) {                                \
-      if (!fixtures::FindExecutable(bin))                                                  \
-        GTEST_SKIP() << "`" << bin << "` is not installed (scripts/setup.sh installs it)"; \
-    }                                                                                      \
-  } while (0)
 
 fixtures::RegistryOptions Options(bool tls, RegistryAuth auth) {
   fixtures::RegistryOptions o;
@@ -297,7 +289,7 @@ constexpr Variant kToken{"token", false, RegistryAuth::kToken};
 // `ctest -R harness` selects them all.
 class HarnessTest : public ::testing::TestWithParam<Variant> {
  protected:
-  void SetUp() override { SKIP_WITHOUT_PEERS(); }
+  void SetUp() override { REQUIRE_TOOLS("docker-registry", "skopeo"); }
   common::Result<RegistryFixture> StartRegistry() const {
     return RegistryFixture::Start(Options(GetParam().tls, GetParam().auth));
   }

@@ -20,6 +20,7 @@
 #include "fixtures/http_server.h"
 #include "fixtures/process.h"
 #include "fixtures/registry_fixture.h"
+#include "fixtures/require.h"
 
 namespace fixtures {
 namespace {
@@ -234,14 +235,13 @@ Result<std::string> PushBlob(const std::string& base_url, const std::string& dat
 
 class FaultProxyTest : public ::testing::Test {
  protected:
-  // Starts the registry (skipping when it or its tools are missing), the
+  // Starts the registry (failing when it or its tools are missing), the
   // proxy in front of it and, with `push`, uploads the test blob directly.
   void StartAll(RegistryAuth auth, bool push) {
-    if (!FindExecutable("docker-registry")) GTEST_SKIP() << "docker-registry not in PATH";
+    REQUIRE_TOOLS("docker-registry", "htpasswd", "openssl");
     RegistryOptions options;
     options.auth = auth;
     auto reg = RegistryFixture::Start(options);
-    if (!reg && reg.error().code == Errc::kNotFound) GTEST_SKIP() << reg.error().message;
     ASSERT_TRUE(reg) << reg.error().message;
     reg_.emplace(std::move(*reg));
     auto proxy = FaultProxy::Start(reg_->base_url());

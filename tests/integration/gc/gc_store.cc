@@ -99,9 +99,15 @@ void GcStore::PullTag(const std::string& tag, bool unpack) {
   if (!unpack) return;
   auto rec = db_->GetImage(r->name);
   ASSERT_TRUE(rec) << rec.error().message;
-  image::UnpackOptions uo{.snapshotter = sn_.get(), .metadata = db_.get()};
-  auto u = image::Unpack(*content_, uo, *rec);
+  auto u = image::Unpack(*content_, UnpackOpts(), *rec);
   ASSERT_TRUE(u) << u.error().message;
+}
+
+image::UnpackOptions GcStore::UnpackOpts() const {
+  image::UnpackOptions uo;
+  uo.snapshotter = sn_.get();
+  uo.metadata = db_.get();
+  return uo;
 }
 
 std::set<common::Digest> GcStore::Blobs() const {

@@ -19,6 +19,7 @@
 #include "common/digest.h"
 #include "common/fd.h"
 #include "fixtures/image_builder.h"
+#include "image/unpacker.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -49,6 +50,7 @@ class GcStore : public ::testing::TestWithParam<snapshot::Kind> {
   // Writes another image into the layout under `tag`.
   ImageFacts WriteTag(const std::string& tag, const std::vector<fixtures::LayerSpec>& layers);
 
+  image::UnpackOptions UnpackOpts() const;          // sn_ and db_
   std::set<common::Digest> Blobs() const;             // content store files
   std::set<std::string> Committed() const;            // committed snapshot names
   std::set<std::string> SnapshotNames() const;        // every snapshot name

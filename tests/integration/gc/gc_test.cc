@@ -16,6 +16,7 @@
 #include "image/unpacker.h"
 #include "registry/pull.h"
 #include "registry/source.h"
+#include "store/lease_hold.h"
 
 namespace gctest {
 namespace {
@@ -119,7 +120,7 @@ TEST_P(GcPrune, RmiThenPruneKeepsSharedChainsAndFreesTheRest) {
   // B is intact: nothing to unpack again.
   auto rec = db_->GetImage(b_.name);
   ASSERT_TRUE(rec);
-  auto u = image::Unpack(*content_, {.snapshotter = sn_.get(), .metadata = db_.get()}, *rec);
+  auto u = image::Unpack(*content_, UnpackOpts(), *rec);
   ASSERT_TRUE(u) << u.error().message;
   EXPECT_EQ(u->layers_applied, 0);
 }
@@ -202,7 +203,7 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
 
   auto rec = db_->GetImage(pulled->name);
   ASSERT_TRUE(rec);
-  auto u = image::Unpack(*content_, {.snapshotter = sn_.get(), .metadata = db_.get()}, *rec);
+  auto u = image::Unpack(*content_, UnpackOpts(), *rec);
   ASSERT_TRUE(u) << u.error().message;
   EXPECT_EQ(u->layers_applied, 1);  // L1's chain is shared with A and B
   auto after = Prune();
@@ -225,6 +226,30 @@ TEST_P(GcPrune, ExpiredLeaseReleasesWhatItHeld) {
   EXPECT_EQ(BlobSet(freed), std::set<common::Digest>{d});
   EXPECT_EQ(freed.leases, std::vector<std::string>{*lease});
   EXPECT_FALSE(content_->Has(d));
+}
+
+TEST_P(GcPrune, AbandonedLeaseIsDeletedHeldOneKept) {
+  const common::Digest dead_blob = GarbageBlob("held by a killed pull");
+  const common::Digest live_blob = GarbageBlob("held by a running pull");
+  auto dead = db_->CreateLease(std::chrono::hours(24));
+  auto live = db_->CreateLease(std::chrono::hours(24));
+  ASSERT_TRUE(dead && live);
+  ASSERT_TRUE(db_->AddLeaseResource(*dead, store::kLeaseContent, dead_blob.str()));
+  ASSERT_TRUE(db_->AddLeaseResource(*live, store::kLeaseContent, live_blob.str()));
+  auto hold = store::LeaseHold::Take(root(), *live);
+  ASSERT_TRUE(hold) << hold.error().message;
+  // What a holder killed by SIGKILL leaves: its hold file, unlocked.
+  ASSERT_TRUE(common::AtomicWriteFile(store::LeaseHold::Dir(root()) / *dead, ""));
+
+  auto r = Prune();
+  EXPECT_EQ(r.leases, std::vector<std::string>{*dead});
+  EXPECT_EQ(BlobSet(r), std::set<common::Digest>{dead_blob});
+  EXPECT_TRUE(content_->Has(live_blob));
+  EXPECT_FALSE(std::filesystem::exists(store::LeaseHold::Dir(root()) / *dead));
+  auto leases = db_->ListLeases();
+  ASSERT_TRUE(leases);
+  ASSERT_EQ(leases->size(), 1u);
+  EXPECT_EQ((*leases)[0].id, *live);
 }
 
 TEST_P(GcPrune, LeftoverExtractSnapshotIsRemovedLeasedOneKept) {

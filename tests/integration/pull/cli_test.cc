@@ -32,7 +32,7 @@ constexpr char kLabelPlatform[] = "io.gantry.platform";
 class PullCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    PULL_SKIP_WITHOUT_PEERS();
+    REQUIRE_TOOLS("docker-registry", "skopeo");
     auto g = Gantry::Create();
     ASSERT_TRUE(g) << g.error().message;
     gantry_ = std::make_unique<Gantry>(std::move(*g));

@@ -66,7 +66,7 @@ class PullErrors : public ::testing::Test {
 };
 
 TEST_F(PullErrors, UnknownTagNamesTheFullReference) {
-  PULL_SKIP_WITHOUT_PEERS();
+  REQUIRE_TOOLS("docker-registry", "skopeo");
   std::unique_ptr<fixtures::RegistryFixture> reg;
   ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg));
   fixtures::BuiltImage image;
@@ -77,7 +77,7 @@ TEST_F(PullErrors, UnknownTagNamesTheFullReference) {
 }
 
 TEST_F(PullErrors, UnknownRepositoryNamesTheFullReference) {
-  PULL_SKIP_WITHOUT_PEERS();
+  REQUIRE_TOOLS("docker-registry", "skopeo");
   std::unique_ptr<fixtures::RegistryFixture> reg;
   ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg));
   ExpectPullFails({reg->host() + "/fixture/missing"}, 3, {reg->host() + "/fixture/missing:latest"});
@@ -92,7 +92,7 @@ TEST_F(PullErrors, ConnectionRefusedNamesTheUrl) {
 }
 
 TEST_F(PullErrors, WrongCredentialsAreUnauthenticated) {
-  PULL_SKIP_WITHOUT_PEERS();
+  REQUIRE_TOOLS("docker-registry", "skopeo");
   fixtures::RegistryOptions o;
   o.auth = RegistryAuth::kHtpasswd;
   std::unique_ptr<fixtures::RegistryFixture> reg;
@@ -102,7 +102,7 @@ TEST_F(PullErrors, WrongCredentialsAreUnauthenticated) {
 }
 
 TEST_F(PullErrors, TlsWithoutTheCaNamesTheHostAndTheCa) {
-  PULL_SKIP_WITHOUT_PEERS();
+  REQUIRE_TOOLS("docker-registry", "skopeo");
   fixtures::RegistryOptions o;
   o.tls = true;
   std::unique_ptr<fixtures::RegistryFixture> reg;

@@ -26,21 +26,13 @@
 #include "fixtures/fault_proxy.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
+#include "fixtures/require.h"
 #include "fixtures/registry_fixture.h"
 
 namespace pulltest {
 
 namespace fs = std::filesystem;
 
-// Skips the test (with the reason) when a peer binary is not installed.
-// CI installs both, so there the tests always run.
-#define PULL_SKIP_WITHOUT_PEERS()                                                          \
-  do {                                                                                     \
-    for (const char* bin : {"docker-registry", "skopeo"}) {                                \
-      if (!fixtures::FindExecutable(bin))                                                  \
-        GTEST_SKIP() << "`" << bin << "` is not installed (scripts/setup.sh installs it)"; \
-    }                                                                                      \
-  } while (0)
 
 // The gantry binary with its own store root and a hermetic environment:
 // --registry-config points at an empty directory of this test (never

@@ -22,6 +22,7 @@
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
 #include "fixtures/registry_fixture.h"
+#include "fixtures/require.h"
 #include "fixtures/token_server.h"
 #include "registry/reference.h"
 
@@ -38,13 +39,6 @@ using std::chrono::milliseconds;
 
 constexpr char kRepo[] = "fixture/app";
 
-#define SKIP_WITHOUT_PEERS()                                                               \
-  do {                                                                                     \
-    for (const char* bin : {"docker-registry", "skopeo"}) {                                \
-      if (!fixtures::FindExecutable(bin))                                                  \
-        GTEST_SKIP() << "`" << bin << "` is not installed (scripts/setup.sh installs it)"; \
-    }                                                                                      \
-  } while (0)
 
 // Time moves only when the client sleeps; sleeps are recorded, not slept.
 class FakeEnv : public common::Env {
@@ -179,7 +173,7 @@ class AnonymousRegistryTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    SKIP_WITHOUT_PEERS();
+    REQUIRE_TOOLS("docker-registry", "skopeo");
     ASSERT_NE(reg_, nullptr);
     auto d = common::TempDir::Create("rc-cfg");
     ASSERT_TRUE(d);
@@ -529,7 +523,7 @@ TEST_F(AnonymousRegistryTest, NotFoundFromEveryHostIsNotFound) {
 class RegistryVariantTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SKIP_WITHOUT_PEERS();
+    REQUIRE_TOOLS("docker-registry", "skopeo");
     auto w = common::TempDir::Create("rc-var");
     ASSERT_TRUE(w);
     work_ = std::move(*w);

@@ -5,19 +5,17 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <map>
-#include <sstream>
 
-#include "common/digest.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
+#include "fixtures/require.h"
+#include "fixtures/tree_walk.h"
 #include "image/conventions.h"
 #include "image/unpacker.h"
 #include "registry/pull.h"
@@ -27,82 +25,6 @@ namespace image {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Entry {
-  std::string type;
-  mode_t mode = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  int64_t size = 0;
-  std::string content_sha;
-  std::string link;
-  std::string rdev;
-  std::map<std::string, std::string> xattrs;
-
-  std::string Describe() const {
-    std::ostringstream os;
-    os << type << " mode=" << std::oct << mode << std::dec << " uid=" << uid << " gid=" << gid
-       << " size=" << size << " sha=" << content_sha.substr(0, 19) << " link=" << link
-       << " rdev=" << rdev << " xattrs={";
-    for (const auto& [k, v] : xattrs) os << k << "=" << v.size() << "B,";
-    os << "}";
-    return os.str();
-  }
-  friend bool operator==(const Entry&, const Entry&) = default;
-};
-
-// Xattrs that describe the snapshot mechanics rather than the image.
-bool MechanicsXattr(const std::string& name) {
-  return name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") ||
-         name.starts_with("security.selinux") || name == "user.rootlesscontainers";
-}
-
-void Walk(const fs::path& root, const fs::path& rel, std::map<std::string, Entry>& out) {
-  for (const auto& de : fs::directory_iterator(root / rel)) {
-    fs::path r = rel / de.path().filename();
-    std::string p = (root / r).string();
-    struct stat st{};
-    ASSERT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    Entry e;
-    e.mode = st.st_mode & 07777;
-    e.uid = st.st_uid;
-    e.gid = st.st_gid;
-    if (S_ISREG(st.st_mode)) {
-      e.type = "file";
-      e.size = st.st_size;
-      auto data = common::ReadFile(p, 64 << 20);
-      ASSERT_TRUE(data) << data.error().message;
-      e.content_sha = common::Digest::Sha256Of(*data).str();
-    } else if (S_ISDIR(st.st_mode)) {
-      e.type = "dir";
-    } else if (S_ISLNK(st.st_mode)) {
-      e.type = "symlink";
-      e.mode = 0;  // symlink permission bits are not meaningful
-      e.link = fs::read_symlink(p).string();
-    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      e.type = S_ISCHR(st.st_mode) ? "char" : "block";
-      e.rdev = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-    } else if (S_ISFIFO(st.st_mode)) {
-      e.type = "fifo";
-    } else {
-      e.type = "other";
-    }
-    if (!S_ISLNK(st.st_mode)) {
-      char names[4096];
-      ssize_t n = ::llistxattr(p.c_str(), names, sizeof names);
-      for (ssize_t i = 0; i < n;) {
-        std::string name(names + i);
-        i += static_cast<ssize_t>(name.size()) + 1;
-        if (MechanicsXattr(name)) continue;
-        char val[4096];
-        ssize_t vn = ::lgetxattr(p.c_str(), name.c_str(), val, sizeof val);
-        if (vn >= 0) e.xattrs[name] = std::string(val, static_cast<size_t>(vn));
-      }
-    }
-    out[r.string()] = e;
-    if (S_ISDIR(st.st_mode)) Walk(root, r, out);
-  }
-}
 
 struct Case {
   snapshot::Kind kind;
@@ -123,7 +45,7 @@ class UnpackImageTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: mounts, device nodes, ownership";
-    if (!fixtures::FindExecutable("umoci")) GTEST_SKIP() << "umoci is not installed";
+    REQUIRE_TOOLS("umoci");
     auto d = common::TempDir::Create("unpack-image");
     ASSERT_TRUE(d) << d.error().message;
     dir_ = std::move(*d);
@@ -200,22 +122,13 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   ASSERT_TRUE(guard) << guard.error().message;
   mounts_.push_back(std::move(*guard));
 
-  std::map<std::string, Entry> ours, theirs;
-  Walk(mnt, "", ours);
-  Walk(bundle / "rootfs", "", theirs);
-  ASSERT_GT(theirs.size(), 20u);
-  for (const auto& [path, e] : theirs) {
-    auto it = ours.find(path);
-    if (it == ours.end()) {
-      ADD_FAILURE() << "missing in gantry's rootfs: " << path << " (" << e.Describe() << ")";
-      continue;
-    }
-    EXPECT_EQ(it->second, e) << path << "\n gantry: " << it->second.Describe()
-                             << "\n umoci:  " << e.Describe();
-  }
-  for (const auto& [path, e] : ours)
-    if (!theirs.count(path)) ADD_FAILURE() << "extra in gantry's rootfs: " << path;
-  for (const auto& [path, e] : ours) EXPECT_EQ(path.find(".wh."), std::string::npos) << path;
+  auto ours = fixtures::WalkTree(mnt);
+  ASSERT_TRUE(ours) << ours.error().message;
+  auto theirs = fixtures::WalkTree(bundle / "rootfs");
+  ASSERT_TRUE(theirs) << theirs.error().message;
+  ASSERT_GT(theirs->size(), 20u);
+  for (const auto& d : fixtures::DiffTrees(*theirs, *ours)) ADD_FAILURE() << "umoci vs gantry: " << d;
+  for (const auto& [path, e] : *ours) EXPECT_EQ(path.find(".wh."), std::string::npos) << path;
 
   // A second unpack finds every chain and applies nothing.
   auto second = Unpack(*content, {.snapshotter = sn->get(), .metadata = &*meta}, *again);

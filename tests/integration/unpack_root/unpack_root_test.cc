@@ -12,6 +12,7 @@
 #include "common/digest.h"
 #include "common/fd.h"
 #include "unit/unpack/test_util.h"
+#include "fixtures/require.h"
 
 namespace unpack {
 namespace {
@@ -158,7 +159,7 @@ class UnpackFixtureRootTest : public UnpackRootTest {
   void SetUp() override {
     UnpackRootTest::SetUp();
     if (IsSkipped()) return;
-    if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "the fixture image needs /bin/busybox";
+    REQUIRE_BUSYBOX();
     auto layout = common::TempDir::Create("unpack-layout");
     ASSERT_TRUE(layout) << layout.error().message;
     layout_ = std::move(*layout);

@@ -230,8 +230,11 @@ TEST_F(ContentStoreTest, LargeIngestAcrossWriteBehindWindowsAndAResume) {
   {
     auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
     ASSERT_TRUE(ing);
-    for (size_t off = 0; off < cut; off += std::min<size_t>(300007, cut - off))
-      ASSERT_TRUE(ing->Write(std::string_view(data).substr(off, std::min<size_t>(300007, cut - off))));
+    for (size_t off = 0; off < cut;) {
+      const size_t n = std::min<size_t>(300007, cut - off);
+      ASSERT_TRUE(ing->Write(std::string_view(data).substr(off, n)));
+      off += n;
+    }
   }
   auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
   ASSERT_TRUE(ing) << ing.error().message;

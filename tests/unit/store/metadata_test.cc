@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/fd.h"
@@ -433,6 +434,32 @@ TEST_F(StoreMetadataTest, ConcurrentFirstOpensOfAFreshRootAllSucceed) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), kThreads) << err;
   EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "PRAGMA user_version"), 1);
+}
+
+TEST_F(StoreMetadataTest, FreshRootGetsACompleteDatabaseAndNoTemporaryFiles) {
+  fs::path fresh = dir_.path() / "fresh";
+  ASSERT_TRUE(fs::create_directories(fresh));
+  // What a creator killed before its link leaves, under another pid's name.
+  for (const char* name : {"metadata.db.new-1-0", "metadata.db.new-1-0-journal"}) {
+    std::ofstream(fresh / name) << "partial";
+  }
+  {
+    auto db = MetadataDb::Open(fresh);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->PutBlob(Manifest("a").digest, 10, "x"));
+  }
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "PRAGMA user_version"), kMetadataSchemaVersion);
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "SELECT count(*) FROM blobs"), 1);
+  std::vector<std::string> temps;
+  for (const auto& e : fs::directory_iterator(fresh)) {
+    std::string name = e.path().filename().string();
+    if (name.starts_with("metadata.db.new-") && !name.starts_with("metadata.db.new-1-0"))
+      temps.push_back(name);
+  }
+  EXPECT_TRUE(temps.empty()) << temps.front();
+  // Another pid's leftover does not stop the next open either.
+  auto again = MetadataDb::Open(fresh);
+  ASSERT_TRUE(again) << again.error().message;
 }
 
 TEST_F(StoreMetadataTest, ReopenPersists) {

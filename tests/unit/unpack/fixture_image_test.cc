@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 
 #include "unit/unpack/test_util.h"
+#include "fixtures/require.h"
 
 namespace unpack {
 namespace {
@@ -19,7 +20,7 @@ using testing::Sandbox;
 class UnpackFixtureImageTest : public ::testing::TestWithParam<fixtures::Compression> {
  protected:
   void SetUp() override {
-    if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "the fixture image needs /bin/busybox";
+    REQUIRE_BUSYBOX();
     auto layout = common::TempDir::Create("unpack-layout");
     ASSERT_TRUE(layout) << layout.error().message;
     layout_ = std::move(*layout);

@@ -66,10 +66,10 @@ TEST(UnpackSplitLastTest, SplitsAtTheLastSlash) {
   EXPECT_EQ(SplitLast("c"), (std::pair<std::string_view, std::string_view>{"", "c"}));
 }
 
-TEST(UnpackDisplayNameTest, EscapesControlBytesAndShortensLongNames) {
-  EXPECT_EQ(DisplayName("a\nb`c\\d\x7f"), "a\\x0ab\\x60c\\x5cd\\x7f");
-  EXPECT_EQ(DisplayName("naïve"), "naïve");
-  std::string shown = DisplayName(std::string(1000, 'x'));
+TEST(UnpackDisplayPathTest, EscapesControlBytesAndShortensLongNames) {
+  EXPECT_EQ(DisplayPath("a\nb`c\\d\x7f"), "a\\x0ab\\x60c\\x5cd\\x7f");
+  EXPECT_EQ(DisplayPath("naïve"), "naïve");
+  std::string shown = DisplayPath(std::string(1000, 'x'));
   EXPECT_LT(shown.size(), 250u);
   EXPECT_NE(shown.find("..."), std::string::npos);
 }

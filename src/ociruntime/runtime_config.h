@@ -1,0 +1,143 @@
+#pragma once
+// The part of an OCI runtime bundle's config.json (runtime-spec 1.x) that
+// the runtime acts on, parsed and validated once, before anything is
+// created: a bad bundle fails here and leaves nothing behind.
+//
+// Paths are kept as given (mount destinations normalised); the rootfs is
+// made absolute against the bundle. Capabilities are bit masks, mount
+// options are split into mount(2) flags, propagation flags and data.
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace ociruntime::rt {
+
+struct Mount {
+  std::string destination;  // normalised, absolute, never above "/"
+  std::string type;         // "bind" for bind mounts whatever the config said
+  std::string source;       // made absolute against the bundle for binds
+  unsigned long flags = 0;          // MS_* set by options (MS_BIND, MS_REC, MS_RDONLY…)
+  unsigned long clear_flags = 0;    // MS_* explicitly cleared ("rw", "suid", …)
+  std::vector<unsigned long> propagation;  // MS_PRIVATE|MS_REC, … in order
+  std::string data;                 // options mount(2) passes to the filesystem
+  // Recursive attributes ("rro", "rnosuid", …) applied with mount_setattr(2).
+  uint64_t rec_attr_set = 0, rec_attr_clr = 0;
+  bool IsBind() const;
+};
+
+struct Namespace {
+  int flag = 0;      // CLONE_NEW*
+  std::string path;  // empty: create a new one
+};
+
+struct Rlimit {
+  int resource = 0;
+  std::string name;  // "RLIMIT_NOFILE"
+  rlim_t soft = 0;
+  rlim_t hard = 0;
+};
+
+struct Capabilities {
+  bool present = false;  // process.capabilities given at all
+  uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
+};
+
+struct IdMap {
+  uint32_t container_id = 0, host_id = 0, size = 0;
+};
+
+struct Device {
+  std::string path;
+  char type = 'c';  // 'c', 'b', 'u' or 'p'
+  int64_t major = 0, minor = 0;
+  mode_t mode = 0666;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';  // 'a', 'c' or 'b'
+  int64_t major = -1, minor = -1;  // -1: any
+  std::string access = "rwm";
+};
+
+struct Resources {
+  std::optional<int64_t> memory_limit, memory_reservation, memory_swap, memory_swappiness;
+  bool disable_oom_killer = false;
+  std::optional<int64_t> pids_limit;
+  std::optional<uint64_t> cpu_shares, cpu_period;
+  std::optional<int64_t> cpu_quota;
+  std::string cpuset_cpus, cpuset_mems;
+  std::vector<DeviceRule> devices;
+  std::map<std::string, std::string> unified;  // linux.resources.unified (v2 files)
+};
+
+struct Process {
+  bool terminal = false;
+  std::optional<std::pair<unsigned, unsigned>> console_size;  // height, width
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> additional_gids;
+  std::optional<mode_t> umask;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  Capabilities caps;
+  std::vector<Rlimit> rlimits;
+  bool no_new_privileges = false;
+  std::optional<int> oom_score_adj;
+};
+
+struct Config {
+  std::string oci_version;
+  std::filesystem::path bundle;  // absolute
+  std::filesystem::path rootfs;  // absolute
+  bool root_readonly = false;
+  std::string hostname;
+  std::optional<std::string> domainname;
+  std::vector<Mount> mounts;
+  Process process;
+  std::vector<Namespace> namespaces;
+  std::vector<IdMap> uid_mappings, gid_mappings;
+  std::vector<std::pair<std::string, std::string>> sysctls;
+  Resources resources;
+  std::string cgroups_path;
+  unsigned long rootfs_propagation = 0;  // 0: rslave
+  std::vector<std::string> masked_paths, readonly_paths;
+  std::vector<Device> devices;
+  std::map<std::string, std::string> annotations;
+
+  // The entry for `flag` (CLONE_NEWPID, …), or null when the container
+  // shares the runtime's namespace of that type.
+  const Namespace* FindNamespace(int flag) const;
+};
+
+// Reads and validates BUNDLE/config.json. Errors: NotFound (no config.json,
+// missing rootfs), InvalidArgument (invalid JSON, a field of the wrong type,
+// an unknown namespace type, capability, rlimit or mount option that cannot
+// be honoured, empty process.args, a mount destination outside the
+// rootfs), with the field named in the message.
+[[nodiscard]] common::Result<Config> LoadConfig(const std::filesystem::path& bundle);
+
+// Parses config.json text; `bundle` anchors relative paths.
+[[nodiscard]] common::Result<Config> ParseConfig(std::string_view text,
+                                                 const std::filesystem::path& bundle);
+
+// "/a/./b//c/" -> "/a/b/c"; "a" -> "/a". Errors (InvalidArgument) when ".."
+// climbs above "/".
+[[nodiscard]] common::Result<std::string> NormalizeContainerPath(std::string_view path);
+
+// Name (with or without "CAP_", any case) → capability number.
+[[nodiscard]] std::optional<int> CapabilityFromName(std::string_view name);
+
+}  // namespace ociruntime::rt

@@ -1,0 +1,14 @@
+# gantry-runtime end to end, against runc and crun: busybox bundles built in
+# the test, observed from inside the container; lifecycle, state JSON, kill,
+# delete, bad bundles, logs, console socket. Suites are named Runtime*.
+# Needs root and a static busybox; every test skips with the reason
+# otherwise.
+gantry_test(runtime_root_test LABELS "integration;root"
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime_helpers.cc
+    ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime_lifecycle_test.cc
+  LIBS gantry_common gantry_testfixtures)
+add_dependencies(runtime_root_test gantry-runtime)
+target_compile_definitions(runtime_root_test PRIVATE
+  GANTRY_RUNTIME_BIN="$<TARGET_FILE:gantry-runtime>")

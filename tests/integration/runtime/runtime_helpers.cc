@@ -1,0 +1,247 @@
+#include "integration/runtime/runtime_helpers.h"
+
+#include <elf.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "common/fs.h"
+
+namespace rttest {
+namespace {
+
+constexpr const char* kBusybox = "/bin/busybox";
+
+constexpr const char* kApplets[] = {
+    "sh",   "echo", "cat",  "id",    "ls",   "sleep", "hostname", "true", "false", "touch",
+    "grep", "wc",   "stat", "awk",   "sort", "pwd",   "env",      "kill", "ps",    "readlink",
+    "test", "[",    "tty",  "mkdir", "rm",   "head",  "tr",       "cut"};
+
+// A static ELF has no PT_INTERP program header.
+bool IsStaticBusybox() {
+  auto data = common::ReadFile(kBusybox, 64u << 20);
+  if (!data || data->size() < sizeof(Elf64_Ehdr)) return false;
+  Elf64_Ehdr eh;
+  memcpy(&eh, data->data(), sizeof eh);
+  if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) return false;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    size_t off = eh.e_phoff + size_t{i} * eh.e_phentsize;
+    if (off + sizeof(Elf64_Phdr) > data->size()) return false;
+    Elf64_Phdr ph;
+    memcpy(&ph, data->data() + off, sizeof ph);
+    if (ph.p_type == PT_INTERP) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool HaveStaticBusybox() {
+  static const bool ok = ::access(kBusybox, X_OK) == 0 && IsStaticBusybox();
+  return ok;
+}
+
+std::string SkipReason() {
+  if (::geteuid() != 0) return "needs root (namespaces, mounts, cgroups)";
+  return "";
+}
+
+const fs::path& SharedRootfs() {
+  static std::once_flag once;
+  static common::TempDir dir;
+  static fs::path rootfs;
+  std::call_once(once, [] {
+    auto d = common::TempDir::Create("gantry-rt-rootfs");
+    if (!d) return;
+    dir = std::move(*d);
+    rootfs = dir.path() / "rootfs";
+    // Reachable by a user namespace's mapped root, too.
+    fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read |
+                                    fs::perms::group_exec | fs::perms::others_read |
+                                    fs::perms::others_exec);
+    for (const char* sub : {"bin", "etc", "proc", "sys", "dev", "tmp", "root"})
+      fs::create_directories(rootfs / sub);
+    fs::permissions(rootfs / "tmp", fs::perms::all | fs::perms::sticky_bit);
+    fs::copy_file(kBusybox, rootfs / "bin/busybox");
+    for (const char* a : kApplets) fs::create_symlink("busybox", rootfs / "bin" / a);
+    std::ofstream(rootfs / "etc/passwd") << "root:x:0:0:root:/root:/bin/sh\n"
+                                            "user:x:1000:1000:user:/tmp:/bin/sh\n";
+    std::ofstream(rootfs / "etc/group") << "root:x:0:\ngroup10:x:10:user\n"
+                                           "group20:x:20:user\nuser:x:1000:\n";
+  });
+  return rootfs;
+}
+
+json DefaultConfig(const std::vector<std::string>& args) {
+  json caps = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
+  auto mount = [](const char* dest, const char* type, const char* src, json opts) {
+    json m = {{"destination", dest}, {"type", type}, {"source", src}};
+    if (!opts.empty()) m["options"] = opts;
+    return m;
+  };
+  return {
+      {"ociVersion", "1.0.2-dev"},
+      {"process",
+       {{"terminal", false},
+        {"user", {{"uid", 0}, {"gid", 0}}},
+        {"args", args},
+        {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+        {"cwd", "/"},
+        {"capabilities",
+         {{"bounding", caps}, {"effective", caps}, {"permitted", caps}, {"ambient", caps}}},
+        {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}}},
+        {"noNewPrivileges", true}}},
+      {"root", {{"path", SharedRootfs().string()}, {"readonly", true}}},
+      {"hostname", "gantry-test"},
+      {"mounts",
+       {mount("/proc", "proc", "proc", json::array()),
+        mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
+        mount("/dev/pts", "devpts", "devpts",
+              {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
+        mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+        mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+        mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "relatime", "ro"})}},
+      {"linux",
+       {{"resources", {{"devices", {{{"allow", false}, {"access", "rwm"}}}}}},
+        {"namespaces",
+         {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "ipc"}}, {{"type", "uts"}},
+          {{"type", "mount"}}}},
+        {"maskedPaths",
+         {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+          "/proc/scsi"}},
+        {"readonlyPaths",
+         {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}},
+  };
+}
+
+void Bundle::Write() const {
+  std::ofstream(dir.path() / "config.json") << config.dump(2);
+}
+
+Bundle MakeBundle(const std::vector<std::string>& args) {
+  auto d = common::TempDir::Create("gantry-rt-bundle");
+  Bundle b{.dir = std::move(*d), .config = DefaultConfig(args)};
+  b.Write();
+  return b;
+}
+
+std::vector<std::string> Runtime::Argv(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = prefix;
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+fixtures::CommandResult Runtime::Cmd(const std::vector<std::string>& args,
+                                     std::chrono::seconds timeout) const {
+  fixtures::RunOptions options;
+  options.timeout = timeout;
+  auto r = fixtures::RunCommand(Argv(args), options);
+  if (!r) return {.exit_code = -1, .out = "", .err = r.error().message};
+  return *r;
+}
+
+fixtures::CommandResult Runtime::Detached(const std::vector<std::string>& args,
+                                          const fs::path& log) const {
+  fixtures::SpawnOptions so;
+  so.argv = Argv(args);
+  so.stdout_path = so.stderr_path = log;
+  so.die_with_parent = false;  // the container outlives this call
+  auto child = fixtures::Child::Spawn(so);
+  if (!child) return {.exit_code = -1, .out = "", .err = child.error().message};
+  auto status = child->WaitFor(fixtures::Clock::now() + std::chrono::seconds(60));
+  fixtures::CommandResult r;
+  r.exit_code = status && *status ? **status : -1;
+  auto text = common::ReadFile(log);
+  if (text) r.err = *text;
+  return r;
+}
+
+std::optional<json> Runtime::State(const std::string& id) const {
+  auto r = Cmd({"state", id});
+  if (r.exit_code != 0) return std::nullopt;
+  json j = json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+bool Runtime::WaitStatus(const std::string& id, const std::string& want) const {
+  return fixtures::WaitUntil(
+      [&] {
+        auto s = State(id);
+        return s && s->value("status", "") == want;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(20));
+}
+
+void DeleteAll(const std::vector<Runtime>& runtimes) {
+  for (const Runtime& rt : runtimes) {
+    auto list = rt.Cmd({"list", "--quiet"});
+    std::istringstream in(list.out);
+    std::string id;
+    while (std::getline(in, id))
+      if (!id.empty()) (void)rt.Cmd({"delete", "--force", id});
+  }
+}
+
+Runtime Gantry(const fs::path& dir) {
+  return {"gantry", {GANTRY_RUNTIME_BIN, "--root", (dir / "gantry-root").string()}};
+}
+
+std::vector<Runtime> AllRuntimes(const fs::path& dir) {
+  std::vector<Runtime> out = {Gantry(dir)};
+  if (fixtures::FindExecutable("runc"))
+    out.push_back({"runc", {"runc", "--root", (dir / "runc-root").string()}});
+  if (fixtures::FindExecutable("crun") && fixtures::FindExecutable("unshare"))
+    out.push_back({"crun",
+                   {"unshare", "-m", "sh", "-c",
+                    "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"", "crun",
+                    "--root", (dir / "crun-root").string()}});
+  return out;
+}
+
+std::string UniqueId(const std::string& prefix) {
+  static std::atomic<int> n{0};
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
+
+std::vector<std::string> CgroupDirsNamed(const std::string& id) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  fs::recursive_directory_iterator it("/sys/fs/cgroup", fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() > 6) it.disable_recursion_pending();
+    if (it->is_directory(ec) && !it->is_symlink(ec) && it->path().filename() == id)
+      out.push_back(it->path().string());
+  }
+  return out;
+}
+
+std::vector<std::string> MountsMentioning(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(path) != std::string::npos) out.push_back(line);
+  return out;
+}
+
+std::map<std::string, std::string> KeyValues(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace rttest

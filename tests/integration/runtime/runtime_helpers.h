@@ -1,0 +1,92 @@
+#pragma once
+// Helpers for the runtime integration tests: busybox bundles built in the
+// test (no dependency on `gantry bundle`), and the three runtimes under
+// comparison, each with its own state root:
+//   gantry — the gantry-runtime executable;
+//   runc   — Debian's runc;
+//   crun   — Debian's crun 1.8.1, in a private mount namespace without the
+//            hybrid /sys/fs/cgroup/unified mount it refuses.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/fd.h"
+#include "fixtures/process.h"
+
+namespace rttest {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Why the suite cannot run here (not root), or empty.
+std::string SkipReason();
+// Whether /bin/busybox is Debian's static busybox (the containers' rootfs).
+bool HaveStaticBusybox();
+
+// A rootfs with /bin/busybox, applet links, /etc/passwd and /etc/group
+// (user 1000, groups 10 and 20), shared read-only by all tests of the
+// program. Built on first use.
+const fs::path& SharedRootfs();
+
+// `runc spec`'s defaults (namespaces, mounts, capabilities, masked and
+// read-only paths, RLIMIT_NOFILE, noNewPrivileges) with terminal off, the
+// shared rootfs (absolute, read-only) and hostname "gantry-test".
+json DefaultConfig(const std::vector<std::string>& args);
+
+// A bundle directory of its own: config.json written by Write().
+struct Bundle {
+  common::TempDir dir;
+  json config;
+  fs::path path() const { return dir.path(); }
+  void Write() const;
+};
+Bundle MakeBundle(const std::vector<std::string>& args);
+
+struct Runtime {
+  std::string name;
+  std::vector<std::string> prefix;  // argv up to and including --root DIR
+
+  std::vector<std::string> Argv(const std::vector<std::string>& args) const;
+  // Runs a runtime command to completion (stdout/stderr captured).
+  fixtures::CommandResult Cmd(const std::vector<std::string>& args,
+                              std::chrono::seconds timeout = std::chrono::seconds(60)) const;
+  // For commands that leave a container process holding their stdio
+  // (create, run --detach): output goes to `log`, only the exit status of
+  // the runtime itself is awaited.
+  fixtures::CommandResult Detached(const std::vector<std::string>& args, const fs::path& log) const;
+  // `state ID` parsed; nullopt when it fails.
+  std::optional<json> State(const std::string& id) const;
+  // Polls `state` until the status is `want` (true) or 10 s pass.
+  bool WaitStatus(const std::string& id, const std::string& want) const;
+};
+
+// delete --force of every container the runtimes still list, so that a
+// failed test leaves no process or cgroup behind.
+void DeleteAll(const std::vector<Runtime>& runtimes);
+
+// The state roots live under `dir`. gantry always; runc and crun when
+// installed.
+Runtime Gantry(const fs::path& dir);
+std::vector<Runtime> AllRuntimes(const fs::path& dir);
+
+// A container id unique in this process and across concurrent test runs.
+std::string UniqueId(const std::string& prefix);
+
+// Directories named `id` anywhere under /sys/fs/cgroup (there should be
+// none once a container is deleted or failed to create).
+std::vector<std::string> CgroupDirsNamed(const std::string& id);
+
+// Mounts of the calling process whose source or mount point mentions `path`.
+std::vector<std::string> MountsMentioning(const std::string& path);
+
+// "key=value" lines of `text` as a map (later keys win).
+std::map<std::string, std::string> KeyValues(const std::string& text);
+
+}  // namespace rttest

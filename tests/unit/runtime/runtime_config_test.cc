@@ -1,0 +1,189 @@
+// config.json parsing and validation (runtime_config.h), container paths,
+// signal names and container ids.
+
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.h"
+#include "ociruntime/runtime.h"
+#include "ociruntime/runtime_config.h"
+#include "ociruntime/runtime_state.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ociruntime::rt::Config;
+using ociruntime::rt::ParseConfig;
+
+class RuntimeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto d = common::TempDir::Create("gantry-rtcfg");
+    ASSERT_TRUE(d);
+    dir_ = std::move(*d);
+    fs::create_directory(dir_.path() / "rootfs");
+    config_ = {{"ociVersion", "1.0.2"},
+               {"root", {{"path", "rootfs"}}},
+               {"process", {{"args", {"sh"}}, {"cwd", "/"}}},
+               {"linux", {{"namespaces", {{{"type", "mount"}}, {{"type", "pid"}}}}}}};
+  }
+  common::Result<Config> Parse() { return ParseConfig(config_.dump(), dir_.path()); }
+  std::string ErrorOf() {
+    auto r = Parse();
+    return r ? std::string("<parsed>") : r.error().message;
+  }
+
+  common::TempDir dir_;
+  json config_;
+};
+
+TEST_F(RuntimeConfigTest, MinimalConfigParses) {
+  auto c = Parse();
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->rootfs, dir_.path() / "rootfs");
+  EXPECT_EQ(c->process.args, std::vector<std::string>{"sh"});
+  ASSERT_NE(c->FindNamespace(CLONE_NEWPID), nullptr);
+  EXPECT_EQ(c->FindNamespace(CLONE_NEWNET), nullptr);
+}
+
+TEST_F(RuntimeConfigTest, MountOptionsSplitIntoFlagsPropagationAndData) {
+  config_["mounts"] = {{{"destination", "/data/./x/"},
+                        {"type", "none"},
+                        {"source", "src"},
+                        {"options", {"rbind", "ro", "nosuid", "rprivate", "rro", "mode=755"}}},
+                       {{"destination", "/tmp"},
+                        {"type", "tmpfs"},
+                        {"source", "tmpfs"},
+                        {"options", {"nodev", "rw", "size=1m", "mode=1777"}}}};
+  auto c = Parse();
+  ASSERT_TRUE(c) << c.error().message;
+  const auto& bind = c->mounts[0];
+  EXPECT_EQ(bind.destination, "/data/x");
+  EXPECT_EQ(bind.type, "bind");
+  EXPECT_EQ(bind.source, (dir_.path() / "src").string());
+  EXPECT_EQ(bind.flags & (MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID),
+            MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID);
+  EXPECT_EQ(bind.propagation, std::vector<unsigned long>{MS_PRIVATE | MS_REC});
+  EXPECT_NE(bind.rec_attr_set, 0u);
+  EXPECT_EQ(bind.data, "mode=755");
+  const auto& tmp = c->mounts[1];
+  EXPECT_EQ(tmp.flags & MS_RDONLY, 0u);
+  EXPECT_EQ(tmp.clear_flags & MS_RDONLY, static_cast<unsigned long>(MS_RDONLY));
+  EXPECT_EQ(tmp.data, "size=1m,mode=1777");
+}
+
+TEST_F(RuntimeConfigTest, BadBundlesNameTheProblem) {
+  struct Case {
+    std::function<void(json&)> spoil;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](json& c) { c["process"]["args"] = json::array(); }, "process.args: must not be empty"},
+      {[](json& c) { c["process"].erase("args"); }, "process.args: must not be empty"},
+      {[](json& c) { c["process"]["args"] = "sh"; }, "process.args: expected array, got string"},
+      {[](json& c) { c["linux"]["namespaces"].push_back({{"type", "foo"}}); },
+       "unknown namespace type `foo`"},
+      {[](json& c) { c["linux"]["namespaces"].push_back({{"type", "pid"}}); },
+       "duplicate namespace type `pid`"},
+      {[](json& c) { c["linux"]["namespaces"].push_back({{"type", "user"}}); },
+       "needs uidMappings and gidMappings"},
+      {[](json& c) { c["linux"]["namespaces"] = json::array(); }, "a mount namespace is required"},
+      {[](json& c) { c["root"]["path"] = "missing"; }, "does not exist"},
+      {[](json& c) {
+         c["mounts"] = {{{"destination", "/../../etc"}, {"type", "tmpfs"}, {"source", "x"}}};
+       },
+       "outside the rootfs"},
+      {[](json& c) {
+         c["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 10}, {"hard", 5}}};
+       },
+       "soft limit above the hard limit"},
+      {[](json& c) { c["process"]["rlimits"] = {{{"type", "RLIMIT_FOO"}}}; },
+       "unknown rlimit `RLIMIT_FOO`"},
+      {[](json& c) { c["process"]["cwd"] = "tmp"; }, "process.cwd: must be an absolute path"},
+      {[](json& c) { c["process"]["oomScoreAdj"] = 2000; }, "oomScoreAdj"},
+      {[](json& c) { c["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}}; },
+       "not namespaced"},
+      {[](json& c) { c["hostname"] = "x"; }, "needs a new uts namespace"},
+      {[](json& c) { c["process"]["user"] = {{"uid", -1}}; }, "expected non-negative integer"},
+  };
+  for (const Case& k : cases) {
+    SetUp();
+    k.spoil(config_);
+    std::string err = ErrorOf();
+    EXPECT_NE(err.find(k.message), std::string::npos) << "want `" << k.message << "`, got: " << err;
+  }
+  EXPECT_NE(ParseConfig("{\"ociVersion\": ", dir_.path()).error().message.find("invalid JSON"),
+            std::string::npos);
+}
+
+TEST(RuntimeConfig, NormalizeContainerPath) {
+  using ociruntime::rt::NormalizeContainerPath;
+  EXPECT_EQ(*NormalizeContainerPath("/a/./b//c/"), "/a/b/c");
+  EXPECT_EQ(*NormalizeContainerPath("a"), "/a");
+  EXPECT_EQ(*NormalizeContainerPath("/a/../b"), "/b");
+  EXPECT_EQ(*NormalizeContainerPath("/"), "/");
+  EXPECT_FALSE(NormalizeContainerPath("/../x"));
+  EXPECT_FALSE(NormalizeContainerPath("/a/../../x"));
+}
+
+TEST(RuntimeConfig, CapabilityNames) {
+  using ociruntime::rt::CapabilityFromName;
+  EXPECT_EQ(CapabilityFromName("CAP_KILL"), 5);
+  EXPECT_EQ(CapabilityFromName("kill"), 5);
+  EXPECT_EQ(CapabilityFromName("cap_sys_admin"), 21);
+  EXPECT_EQ(CapabilityFromName("CAP_NOPE"), std::nullopt);
+}
+
+TEST(RuntimeSignals, NamesAndNumbers) {
+  using ociruntime::ParseSignal;
+  EXPECT_EQ(*ParseSignal("KILL"), SIGKILL);
+  EXPECT_EQ(*ParseSignal("SIGKILL"), SIGKILL);
+  EXPECT_EQ(*ParseSignal("term"), SIGTERM);
+  EXPECT_EQ(*ParseSignal("9"), 9);
+  EXPECT_EQ(*ParseSignal("SIGWINCH"), SIGWINCH);
+  EXPECT_FALSE(ParseSignal("NOPE"));
+  EXPECT_FALSE(ParseSignal("0"));
+  EXPECT_FALSE(ParseSignal(""));
+}
+
+TEST(RuntimeState, ContainerIds) {
+  using ociruntime::rt::ValidateId;
+  EXPECT_TRUE(ValidateId("abc-1_2.3+x"));
+  EXPECT_FALSE(ValidateId(""));
+  EXPECT_FALSE(ValidateId(".."));
+  EXPECT_FALSE(ValidateId("a/b"));
+  EXPECT_FALSE(ValidateId("a b"));
+}
+
+TEST(RuntimeState, StateJsonRoundTrip) {
+  ociruntime::rt::State s;
+  s.id = "c1";
+  s.pid = 42;
+  s.pid_start = 123456;
+  s.bundle = "/b";
+  s.rootfs = "/b/rootfs";
+  s.created = ociruntime::rt::NowRfc3339Nano();
+  s.annotations = {{"k", "v"}};
+  s.cgroups.dirs = {{"/sys/fs/cgroup/memory", "memory", "/sys/fs/cgroup/memory/c1"}};
+  s.cgroups.created = {"/sys/fs/cgroup/memory/c1"};
+  auto back = ociruntime::rt::StateFromJson(ociruntime::rt::StateToJson(s));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->pid, 42);
+  EXPECT_EQ(back->pid_start, 123456u);
+  EXPECT_EQ(back->created, s.created);
+  EXPECT_EQ(back->cgroups.dirs[0].path, "/sys/fs/cgroup/memory/c1");
+  json oci = json::parse(OciStateJson(s, ociruntime::rt::ContainerStatus::kStopped, "", -1));
+  EXPECT_EQ(oci["pid"], 0);
+  EXPECT_EQ(oci["status"], "stopped");
+  EXPECT_TRUE(oci["created"].get<std::string>().ends_with("Z"));
+}
+
+}  // namespace
