@@ -159,15 +159,6 @@ class Unpacker {
     return {};
   }
 
-  // Everything in the layer directories reaches the disk before any of them
-  // is committed: a committed snapshot never has partial contents.
-  common::Status Sync(const Job& j) {
-    ASSIGN_OR_RETURN(std::filesystem::path dir, o_.snapshotter->WritableDir(j.key));
-    ASSIGN_OR_RETURN(common::UniqueFd fd, common::Open(dir.string(), O_RDONLY | O_DIRECTORY));
-    if (::syncfs(fd.get()) != 0) return common::ErrnoError("syncfs `" + dir.string() + "`");
-    return {};
-  }
-
   common::Status RunParallel(std::vector<Job>& jobs, const std::vector<common::Digest>& chains) {
     std::mutex mu;
     size_t next = 0;
@@ -197,8 +188,8 @@ class Unpacker {
     worker();
     for (auto& t : threads) t.join();
     if (first_error) return std::unexpected(*first_error);
-    // One syncfs covers every layer directory on the same file system.
-    TRY(Sync(jobs.front()));
+    // No sync before the commits: the snapshotter records them as unsynced
+    // and settles them later (snapshot/snapshotter.h, durability).
     for (auto& j : jobs) {
       std::string parent = j.index == 0 ? "" : chains[j.index - 1].str();
       TRY(CommitJob(j, parent));
@@ -212,7 +203,6 @@ class Unpacker {
         return MakeError(Errc::kCancelled, "unpack cancelled");
       std::string parent = j.index == 0 ? "" : chains[j.index - 1].str();
       TRY(Apply(j, parent, unpack::WhiteoutMode::kNative));
-      TRY(Sync(j));
       TRY(CommitJob(j, std::nullopt));
     }
     return {};

@@ -15,7 +15,10 @@
 //
 // A layer that fails (hostile entry, diffID mismatch, disk full) fails the
 // unpack with the layer's digest in the message; its extract snapshot is
-// removed and no snapshot with partial contents is ever committed.
+// removed and no snapshot with partial contents is ever committed. Commits
+// do not wait for a sync: a machine crash soon after is covered by the
+// snapshotter, which discards snapshots committed in an earlier boot and
+// never synced (snapshot/snapshotter.h).
 // Snapshots committed before the failure are valid layers and stay (a
 // later unpack or prune decides about them).
 //

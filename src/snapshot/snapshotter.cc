@@ -1,7 +1,9 @@
 #include "snapshot/snapshotter.h"
 
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,7 +37,28 @@ CREATE TABLE IF NOT EXISTS snapshots (
   UNIQUE (snapshotter, name)
 );
 CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent_id);
+CREATE TABLE IF NOT EXISTS snapshot_unsynced (
+  id           INTEGER PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+  boot_id      TEXT NOT NULL,
+  committed_ns INTEGER NOT NULL
+);
 )sql";
+
+// Every query that reads whole rows selects these columns, in this order
+// (ReadRow), from `snapshots s`.
+constexpr std::string_view kSelectRow =
+    "SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, s.created_ns, s.updated_ns, "
+    "COALESCE(s.parent_id, 0), u.id IS NULL "
+    "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
+    "LEFT JOIN snapshot_unsynced u ON u.id = s.id ";
+
+// Snapshots committed in another boot that were never synced, and every
+// snapshot built on them (their ids).
+constexpr std::string_view kSelectLost =
+    "WITH RECURSIVE lost(id) AS ("
+    " SELECT u.id FROM snapshot_unsynced u JOIN snapshots s ON s.id = u.id WHERE u.boot_id != ?1"
+    " UNION SELECT s.id FROM snapshots s JOIN lost ON s.parent_id = lost.id) "
+    "SELECT id FROM lost";
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -70,28 +93,65 @@ struct Row {
 std::mutex g_probe_mu;
 std::map<std::string, bool> g_probe_cache;
 
+// Whether an overlay with upper and work dirs in `dir` mounts, tried in a
+// child in a private mount namespace: the mount dies with the child, so a
+// kill -9 of this process at any moment leaves no mount behind (only the
+// scratch directory, which the next probe removes once it is old).
+bool OverlayMountsIn(const fs::path& base) {
+  std::string target = (base / "merged").string();
+  std::string data = "lowerdir=" + (base / "lower").string() + ",upperdir=" +
+                     (base / "upper").string() + ",workdir=" + (base / "work").string();
+  pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    // Only async-signal-safe calls: the parent may have threads.
+    if (::unshare(CLONE_NEWNS) != 0) ::_exit(2);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(2);
+    ::_exit(::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 bool ProbeOverlay(const fs::path& root) {
   if (::geteuid() != 0) return false;
+  // Scratch directories of probes killed mid-way (an hour is far longer
+  // than any probe takes).
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (!e.path().filename().string().starts_with("overlay-probe.")) continue;
+    struct stat st{};
+    if (::lstat(e.path().c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime > 3600)
+      (void)RemoveTree(e.path());
+  }
   auto scratch = common::TempDir::Create("overlay-probe", root);
   if (!scratch) return false;
   fs::path base = scratch->path();
   for (const char* d : {"lower", "upper", "work", "merged"}) {
     if (::mkdir((base / d).c_str(), 0700) != 0) return false;
   }
-  std::string data = "lowerdir=" + (base / "lower").string() + ",upperdir=" +
-                     (base / "upper").string() + ",workdir=" + (base / "work").string();
-  auto m = common::Mount("overlay", (base / "merged").string(), "overlay", 0, data);
-  if (!m) {
-    LOG(Debug) << "overlay probe failed" << common::Kv("error", m.error().message);
-    return false;
-  }
-  return true;  // the guard unmounts; the TempDir removes the scratch tree
+  bool ok = OverlayMountsIn(base);
+  if (!ok) LOG(Debug) << "overlay probe failed" << common::Kv("root", root.string());
+  return ok;  // the TempDir removes the scratch tree
+}
+
+std::string ReadBootId() {
+  std::string id;
+  if (auto s = common::ReadFile("/proc/sys/kernel/random/boot_id"); s) id = *s;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  // Without /proc every open looks like the same boot: nothing is ever
+  // taken for lost, as before this bookkeeping existed.
+  return id.empty() ? "unknown" : id;
 }
 
 class SnapshotterImpl final : public Snapshotter {
  public:
-  SnapshotterImpl(Kind kind, fs::path root, store::SqliteDb db)
-      : kind_(kind), root_(std::move(root)), db_(std::move(db)) {}
+  SnapshotterImpl(Kind kind, fs::path root, store::SqliteDb db, std::string boot_id,
+                  std::chrono::nanoseconds settle_age)
+      : kind_(kind), root_(std::move(root)), db_(std::move(db)), boot_id_(std::move(boot_id)),
+        settle_age_(settle_age) {}
 
   Kind kind() const override { return kind_; }
   bool independent_layers() const override { return kind_ == Kind::kOverlay; }
@@ -177,6 +237,15 @@ class SnapshotterImpl final : public Snapshotter {
         return MakeError(Errc::kAlreadyExists, op + ": snapshot `" + name + "` already exists");
       return r;
     }
+    // Not synced yet: Settle() syncs it later, or removes it after a reboot.
+    ASSIGN_OR_RETURN(store::SqliteStmt mark,
+                     db_.Prepare("INSERT OR REPLACE INTO snapshot_unsynced (id, boot_id, "
+                                 "committed_ns) VALUES (?1, ?2, ?3)",
+                                 op));
+    TRY(mark.Bind(1, row.info.id));
+    TRY(mark.Bind(2, boot_id_));
+    TRY(mark.Bind(3, NowNs()));
+    TRY(mark.Run());
     TRY(db_.Exec("COMMIT", op));
     rb.done = true;
     // An overlay layer's workdir is of no use once committed.
@@ -218,10 +287,7 @@ class SnapshotterImpl final : public Snapshotter {
   common::Result<std::vector<Info>> List() override {
     std::lock_guard lk(mu_);
     ASSIGN_OR_RETURN(store::SqliteStmt st,
-                     db_.Prepare("SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, "
-                                 "s.created_ns, s.updated_ns, COALESCE(s.parent_id, 0) "
-                                 "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
-                                 "WHERE s.snapshotter = ?1 ORDER BY s.id",
+                     db_.Prepare(std::string(kSelectRow) + "WHERE s.snapshotter = ?1 ORDER BY s.id",
                                  "list snapshots"));
     TRY(st.Bind(1, std::string(KindName(kind_))));
     std::vector<Info> out;
@@ -273,6 +339,73 @@ class SnapshotterImpl final : public Snapshotter {
     return removed;
   }
 
+  common::Result<SettleResult> Settle() override {
+    SettleResult out;
+    const std::string op = "settle snapshots";
+    // 1. Lost: committed in an earlier boot and never synced, so their
+    // files may not have reached the disk before the machine went down.
+    // They and everything built on them go, in one transaction; images
+    // that named them are unpacked again when next used.
+    std::vector<int64_t> lost;
+    {
+      std::lock_guard lk(mu_);
+      ASSIGN_OR_RETURN(std::vector<int64_t> any, LostIds(op));
+      if (!any.empty()) {
+        TRY(db_.Exec("BEGIN IMMEDIATE", op));
+        Rollback rb{db_};
+        ASSIGN_OR_RETURN(lost, LostIds(op));  // again, under the write lock
+        ASSIGN_OR_RETURN(store::SqliteStmt del,
+                         db_.Prepare("DELETE FROM snapshots WHERE id IN (" +
+                                         std::string(kSelectLost) + ")",
+                                     op));
+        TRY(del.Bind(1, boot_id_));
+        TRY(del.Run());
+        TRY(db_.Exec("COMMIT", op));
+        rb.done = true;
+      }
+    }
+    for (int64_t id : lost) {
+      if (auto st = RemoveTree(SnapshotDir(id)); !st)
+        LOG(Warn) << "remove snapshot directory failed" << common::Kv("id", id)
+                  << common::Kv("error", st.error().message);
+    }
+    if (!lost.empty())
+      LOG(Warn) << "removed snapshots committed before a reboot and never synced; their images "
+                   "are unpacked again when used"
+                << common::Kv("count", lost.size());
+    out.removed = static_cast<int>(lost.size());
+
+    // 2. Synced: committed in this boot at least settle_age ago. The kernel
+    // has written most of it back by then, so one syncfs is cheap, and
+    // after it the marks can go.
+    const int64_t cutoff = NowNs() - settle_age_.count();
+    {
+      std::lock_guard lk(mu_);
+      ASSIGN_OR_RETURN(store::SqliteStmt q,
+                       db_.Prepare("SELECT count(*) FROM snapshot_unsynced "
+                                   "WHERE boot_id = ?1 AND committed_ns <= ?2",
+                                   op));
+      TRY(q.Bind(1, boot_id_));
+      TRY(q.Bind(2, cutoff));
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row || q.ColumnInt(0) == 0) return out;
+      out.synced = static_cast<int>(q.ColumnInt(0));
+    }
+    ASSIGN_OR_RETURN(common::UniqueFd dir,
+                     common::Open((root_ / "snapshots").string(), O_RDONLY | O_DIRECTORY));
+    if (::syncfs(dir.get()) != 0)
+      return common::ErrnoError("syncfs `" + (root_ / "snapshots").string() + "`");
+    std::lock_guard lk(mu_);
+    ASSIGN_OR_RETURN(store::SqliteStmt del,
+                     db_.Prepare("DELETE FROM snapshot_unsynced WHERE boot_id = ?1 AND "
+                                 "committed_ns <= ?2",
+                                 op));
+    TRY(del.Bind(1, boot_id_));
+    TRY(del.Bind(2, cutoff));
+    TRY(del.Run());
+    return out;
+  }
+
   common::Status Init() {
     TRY(common::MkdirAll(root_ / "snapshots", 0700));
     TRY(db_.Exec("PRAGMA journal_mode=WAL", "open snapshots"));
@@ -290,6 +423,19 @@ class SnapshotterImpl final : public Snapshotter {
     }
   };
 
+  // REQUIRES: mu_ held.
+  common::Result<std::vector<int64_t>> LostIds(const std::string& op) {
+    ASSIGN_OR_RETURN(store::SqliteStmt st, db_.Prepare(std::string(kSelectLost), op));
+    TRY(st.Bind(1, boot_id_));
+    std::vector<int64_t> ids;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      ids.push_back(st.ColumnInt(0));
+    }
+    return ids;
+  }
+
   fs::path SnapshotDir(int64_t id) const { return root_ / "snapshots" / std::to_string(id); }
   fs::path FsPath(int64_t id) const { return SnapshotDir(id) / "fs"; }
   fs::path WorkPath(int64_t id) const { return SnapshotDir(id) / "work"; }
@@ -304,16 +450,14 @@ class SnapshotterImpl final : public Snapshotter {
     r.info.created_ns = st.ColumnInt(5);
     r.info.updated_ns = st.ColumnInt(6);
     r.parent_id = st.ColumnInt(7);
+    r.info.synced = st.ColumnInt(8) != 0;
     return r;
   }
 
   // REQUIRES: mu_ held.
   common::Result<Row> GetRow(const std::string& key) {
     ASSIGN_OR_RETURN(store::SqliteStmt st,
-                     db_.Prepare("SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, "
-                                 "s.created_ns, s.updated_ns, COALESCE(s.parent_id, 0) "
-                                 "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
-                                 "WHERE s.name = ?1 AND s.snapshotter = ?2",
+                     db_.Prepare(std::string(kSelectRow) + "WHERE s.name = ?1 AND s.snapshotter = ?2",
                                  "stat snapshot `" + key + "`"));
     TRY(st.Bind(1, key));
     TRY(st.Bind(2, std::string(KindName(kind_))));
@@ -324,11 +468,7 @@ class SnapshotterImpl final : public Snapshotter {
 
   common::Result<Row> GetRowById(int64_t id) {
     ASSIGN_OR_RETURN(store::SqliteStmt st,
-                     db_.Prepare("SELECT s.id, s.name, COALESCE(p.name, ''), s.kind, s.labels, "
-                                 "s.created_ns, s.updated_ns, COALESCE(s.parent_id, 0) "
-                                 "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
-                                 "WHERE s.id = ?1",
-                                 "stat snapshot"));
+                     db_.Prepare(std::string(kSelectRow) + "WHERE s.id = ?1", "stat snapshot"));
     TRY(st.Bind(1, id));
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row)
@@ -441,6 +581,8 @@ class SnapshotterImpl final : public Snapshotter {
   Kind kind_;
   fs::path root_;
   store::SqliteDb db_;
+  const std::string boot_id_;
+  const std::chrono::nanoseconds settle_age_;
   std::mutex mu_;
 };
 
@@ -490,8 +632,14 @@ common::Result<std::unique_ptr<Snapshotter>> Open(const fs::path& root, Options 
   }
   ASSIGN_OR_RETURN(store::SqliteDb db, store::SqliteDb::Open(root / "metadata.db"));
   db.SetBusyTimeout(10000);
-  auto impl = std::make_unique<SnapshotterImpl>(kind, root, std::move(db));
+  auto impl = std::make_unique<SnapshotterImpl>(
+      kind, root, std::move(db), options.boot_id.empty() ? ReadBootId() : options.boot_id,
+      options.settle_age);
   TRY(impl->Init());
+  if (options.settle) {
+    auto settled = impl->Settle();
+    if (!settled) return std::unexpected(settled.error().Wrap("open snapshotter"));
+  }
   return std::unique_ptr<Snapshotter>(std::move(impl));
 }
 

@@ -27,12 +27,24 @@
 // deleted only after the row is gone, so a crash leaves at worst an orphan
 // directory, which Cleanup() removes.
 //
+// Durability without a sync on every commit: Commit records the snapshot as
+// unsynced, with the kernel's boot id. A process killed (even -9) loses
+// nothing the kernel has accepted, so within one boot an unsynced snapshot
+// is as good as a synced one. Only a crash of the machine can lose its
+// files, and that changes the boot id: Settle(), run by Open, removes every
+// snapshot committed in an earlier boot and never synced (and the snapshots
+// built on it), so a torn layer is never used; its image is unpacked again.
+// Settle also syncfs()es the file system once snapshots of this boot are
+// `settle_age` old (written back by then, so the sync is cheap) and clears
+// their marks. Unpacking thus costs no syncfs on its critical path.
+//
 // The snapshotter returns mounts as data and never mounts anything itself
 // (except the one overlay probe in Open).
 //
 // Thread-safety: all methods may be called concurrently from threads and
 // processes sharing the root.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -60,6 +72,14 @@ struct Info {
   std::map<std::string, std::string> labels;
   int64_t created_ns = 0;
   int64_t updated_ns = 0;
+  // False for a committed snapshot not yet known to be on disk (see the
+  // durability note above); true for every other.
+  bool synced = true;
+};
+
+struct SettleResult {
+  int removed = 0;  // lost in a crash of the machine (with their descendants)
+  int synced = 0;   // marks cleared after one syncfs
 };
 
 struct Usage {
@@ -82,6 +102,14 @@ struct Options {
   // When kind is kOverlay and overlayfs cannot be mounted here, fall back to
   // native with a logged warning (the default), or fail.
   bool fallback_to_native = true;
+  // Run Settle() in Open (every command does; tests may look before).
+  bool settle = true;
+  // How old an unsynced snapshot of this boot must be before Settle
+  // syncs the file system for it. 0: every one.
+  std::chrono::nanoseconds settle_age = std::chrono::seconds(30);
+  // The kernel's boot id; "" reads /proc/sys/kernel/random/boot_id. Tests
+  // set another to act out a reboot.
+  std::string boot_id = {};
 };
 
 class Snapshotter {
@@ -128,6 +156,10 @@ class Snapshotter {
   // Removes directories under snapshots/ that no row refers to (leftovers of
   // a crash). Returns how many were removed.
   [[nodiscard]] virtual common::Result<int> Cleanup() = 0;
+  // See the durability note above. Open runs it; a long-running process
+  // (gantry serve) also calls it from time to time. Safe to run
+  // concurrently with every other method, in any number of processes.
+  [[nodiscard]] virtual common::Result<SettleResult> Settle() = 0;
   // The fs directory of any snapshot (for a read-only walk, e.g. tests).
   [[nodiscard]] virtual common::Result<std::filesystem::path> FsDir(const std::string& key) = 0;
 };

@@ -55,8 +55,9 @@
 // trusted.overlay.opaque. Overlay whiteouts (0/0 char devices) need
 // CAP_MKNOD before Linux 5.8 and nothing since.
 //
-// Durability: nothing is fsynced here. A caller that commits the directory
-// must syncfs(2) it first (once, for all the layers it applied).
+// Durability: nothing is fsynced here. The snapshotter that commits the
+// directory accounts for that (snapshot/snapshotter.h: unsynced snapshots
+// are synced later, or discarded after a crash of the machine).
 //
 // Thread-safety: ApplyLayer may run concurrently on different directories;
 // one call uses its ByteSource and directory exclusively. With

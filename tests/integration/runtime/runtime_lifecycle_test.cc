@@ -15,6 +15,7 @@
 #include <functional>
 
 #include "common/fs.h"
+#include "fixtures/require.h"
 #include "integration/runtime/runtime_helpers.h"
 
 namespace {
@@ -38,6 +39,7 @@ class RuntimeLifecycle : public ::testing::Test {
     if (!why.empty()) GTEST_SKIP() << why;
     // busybox-static is installed by scripts/setup.sh: missing is a failure.
     ASSERT_TRUE(rttest::HaveStaticBusybox()) << "/bin/busybox must be Debian's busybox-static";
+    REQUIRE_TOOLS("runc", "crun", "unshare");
     auto d = common::TempDir::Create("gantry-rtl");
     ASSERT_TRUE(d) << d.error().message;
     dir_ = std::move(*d);

@@ -7,6 +7,7 @@
 // crun are compared when installed.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include "common/fs.h"
 
+#include "fixtures/require.h"
 #include "integration/runtime/runtime_helpers.h"
 
 namespace {
@@ -29,6 +31,7 @@ class RuntimeTest : public ::testing::Test {
     if (!why.empty()) GTEST_SKIP() << why;
     // busybox-static is installed by scripts/setup.sh: missing is a failure.
     ASSERT_TRUE(rttest::HaveStaticBusybox()) << "/bin/busybox must be Debian's busybox-static";
+    REQUIRE_TOOLS("runc", "crun", "unshare");
     auto d = common::TempDir::Create("gantry-rt");
     ASSERT_TRUE(d) << d.error().message;
     dir_ = std::move(*d);
@@ -187,13 +190,19 @@ TEST_F(RuntimeTest, RuntimeObserveUserNamespace) {
   l["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
   l["resources"]["memory"] = {{"limit", 33554432}};
   b.Write();
+  struct stat host_null_before{}, host_null_after{};
+  ASSERT_EQ(::stat("/dev/null", &host_null_before), 0);
   std::map<std::string, std::map<std::string, std::string>> seen;
   for (const Runtime& rt : runtimes_) seen[rt.name] = rttest::KeyValues(RunOk(rt, b));
+  ASSERT_EQ(::stat("/dev/null", &host_null_after), 0);
+  EXPECT_EQ(host_null_after.st_uid, host_null_before.st_uid) << "the host's /dev/null changed owner";
   auto g = seen["gantry"];
   EXPECT_EQ(g["id"], "uid=0(root) gid=0(root)");
   EXPECT_EQ(g["map"], " 0 100000 65536");
   EXPECT_EQ(g["pid"], "1");
   EXPECT_EQ(g["mem"], "33554432");
+  // The host's /dev/null bound in: its owner, host root, is unmapped here.
+  EXPECT_EQ(g["null"], "character special file 1:3 65534");
   for (const auto& [name, obs] : seen)
     for (const auto& [key, value] : g)
       EXPECT_EQ(value, obs.count(key) ? obs.at(key) : "<missing>")

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
@@ -196,6 +197,95 @@ TEST_P(SnapshotterSuite, ReparentOnCommitOnlyWhereLayersAreIndependent) {
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, common::Errc::kFailedPrecondition);
   }
+}
+
+// Opens the same root again as another process would, in boot `boot_id`.
+std::unique_ptr<Snapshotter> Reopen(const fs::path& root, Kind kind, const std::string& boot_id,
+                                    std::chrono::nanoseconds settle_age = std::chrono::seconds(30)) {
+  auto sn = Open(root, {.kind = kind, .fallback_to_native = false, .settle = false,
+                        .settle_age = settle_age, .boot_id = boot_id});
+  EXPECT_TRUE(sn) << sn.error().message;
+  return sn ? std::move(*sn) : nullptr;
+}
+
+TEST_P(SnapshotterSuite, CommittedSnapshotsStayUnsyncedUntilSettled) {
+  auto sn = Reopen(dir_.path(), GetParam(), "boot-a");
+  ASSERT_TRUE(sn);
+  ASSERT_TRUE(sn->Prepare("k", ""));
+  auto active = sn->Stat("k");
+  ASSERT_TRUE(active);
+  EXPECT_TRUE(active->synced) << "only committed snapshots wait for a sync";
+  ASSERT_TRUE(sn->Commit("base", "k"));
+  auto info = sn->Stat("base");
+  ASSERT_TRUE(info);
+  EXPECT_FALSE(info->synced);
+
+  // Younger than settle_age: left for later, nothing synced.
+  auto settled = sn->Settle();
+  ASSERT_TRUE(settled) << settled.error().message;
+  EXPECT_EQ(settled->synced, 0);
+  EXPECT_FALSE(sn->Stat("base")->synced);
+
+  // Old enough (age 0): one syncfs, the mark goes, the snapshot stays.
+  auto now = Reopen(dir_.path(), GetParam(), "boot-a", std::chrono::nanoseconds(0));
+  ASSERT_TRUE(now);
+  settled = now->Settle();
+  ASSERT_TRUE(settled) << settled.error().message;
+  EXPECT_EQ(settled->synced, 1);
+  EXPECT_EQ(settled->removed, 0);
+  info = now->Stat("base");
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->synced);
+
+  // A synced snapshot survives a reboot.
+  auto after = Reopen(dir_.path(), GetParam(), "boot-b");
+  ASSERT_TRUE(after);
+  settled = after->Settle();
+  ASSERT_TRUE(settled);
+  EXPECT_EQ(settled->removed, 0);
+  EXPECT_TRUE(after->Stat("base"));
+}
+
+TEST_P(SnapshotterSuite, SettleAfterARebootRemovesUnsyncedSnapshotsAndWhatIsBuiltOnThem) {
+  auto sn = Reopen(dir_.path(), GetParam(), "boot-a", std::chrono::nanoseconds(0));
+  ASSERT_TRUE(sn);
+  // base is synced before the "crash"; mid and top, and a container on
+  // top, are not.
+  ASSERT_TRUE(sn->Prepare("k1", ""));
+  ASSERT_TRUE(sn->Commit("base", "k1"));
+  ASSERT_TRUE(sn->Settle());
+  ASSERT_TRUE(sn->Prepare("k2", "base"));
+  ASSERT_TRUE(sn->Commit("mid", "k2"));
+  ASSERT_TRUE(sn->Prepare("k3", "mid"));
+  ASSERT_TRUE(sn->Commit("top", "k3"));
+  ASSERT_TRUE(sn->Prepare("ctr", "top"));
+  ASSERT_TRUE(sn->Prepare("other", "base"));
+  auto mid_dir = sn->FsDir("mid");
+  ASSERT_TRUE(mid_dir);
+  fs::path mid_snapshot_dir = mid_dir->parent_path();
+  ASSERT_TRUE(fs::exists(mid_snapshot_dir));
+  sn.reset();
+
+  // Open (which settles) in another boot.
+  auto opened = Open(dir_.path(), {.kind = GetParam(), .fallback_to_native = false,
+                                   .boot_id = "boot-b"});
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& after = *opened;
+  for (const char* gone : {"mid", "top", "ctr"}) {
+    auto st = after->Stat(gone);
+    ASSERT_FALSE(st) << gone << " survived a reboot without a sync";
+    EXPECT_EQ(st.error().code, common::Errc::kNotFound);
+  }
+  EXPECT_FALSE(fs::exists(mid_snapshot_dir));
+  EXPECT_TRUE(after->Stat("base"));
+  EXPECT_TRUE(after->Stat("other"));
+  // The chain can be built again under the same names.
+  ASSERT_TRUE(after->Prepare("k2", "base"));
+  ASSERT_TRUE(after->Commit("mid", "k2"));
+  // Nothing left to remove: settling again is a no-op.
+  auto again = after->Settle();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->removed, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SnapshotterSuite,
