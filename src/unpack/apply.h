@@ -62,7 +62,9 @@
 // Thread-safety: ApplyLayer may run concurrently on different directories;
 // one call uses its ByteSource and directory exclusively. With
 // ApplyOptions::decode_thread the ByteSource is read on a helper thread
-// (never concurrently), which ApplyLayer joins before returning.
+// (never concurrently), and with ApplyOptions::file_thread small files are
+// finished on another; ApplyLayer joins both before returning, and every
+// file it wrote is closed by then.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -152,6 +154,12 @@ struct ApplyOptions {
   // never concurrently with the caller. false keeps everything on the
   // calling thread.
   bool decode_thread = true;
+  // Finish small regular files (write their data, owner, mode, xattrs,
+  // times, close) on a helper thread, while this one goes on creating the
+  // next ones in tar order. Each file is still created here, below a
+  // parent resolved inside the root; the helper only works on the open fd.
+  // false keeps everything on the calling thread.
+  bool file_thread = true;
   // false forces the portable component walk instead of openat2(2), as on
   // kernels before 5.6 or under seccomp filters that refuse it (tests).
   bool use_openat2 = true;

@@ -101,7 +101,7 @@ class TarInput {
   std::vector<Block> blocks_;
   Block* current_ = nullptr;  // handed to libarchive
   bool primed_ = false;       // current_ was read by Prime, not yet handed out
-  common::Sha256 sha_;        // caller's thread only
+  common::Sha256 sha_;        // the helper's when threaded; read after Stop()
   std::optional<common::Error> error_;
 
   // Threaded mode; the fields below are guarded by mu_.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/fd.h"
 #include "common/log.h"
@@ -103,6 +104,7 @@ Status Applier::Apply(archive* a, archive_entry* e) {
                   ? MakeError(Errc::kResourceExhausted, "too many entries (limit " +
                                                             std::to_string(options_.limits.max_entries) + ")")
                   : ApplyEntry(a, e, raw);
+  if (!st && finisher_failed_) return st;
   if (!st) return std::unexpected(std::move(st.error()).Wrap("entry `" + DisplayPath(raw) + "`"));
   return {};
 }
@@ -186,13 +188,51 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
     if (errno != EEXIST || attempt > 0) return ErrnoError("create file");
     TRY(RemoveExisting(pfd, name));
   }
-  TRY(WriteData(a, file.get(), size));
-  TRY(SetFdMetadata(file.get(), e, /*is_dir=*/false));
   if (native()) {
     struct stat st{};
     if (::fstat(file.get(), &st) == 0) NoteInode(st.st_ino);
   }
-  return {};
+  if (size <= kFinisherMaxFile && archive_entry_sparse_count(e) == 0 && options_.file_thread)
+    return FinishLater(a, e, std::move(file), size, dir, name);
+  TRY(WriteData(a, file.get(), size));
+  return SetFdMetadata(file.get(), e, /*is_dir=*/false);
+}
+
+Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t size,
+                            std::string_view dir, const std::string& name) {
+  FileFinisher::Job job;
+  job.fd = std::move(file);
+  job.size = size;
+  // A small non-sparse file: its blocks come in order; should one not, it
+  // lands at its offset all the same (a gap reads as zeros either way).
+  for (;;) {
+    const void* buf = nullptr;
+    size_t len = 0;
+    la_int64_t off = 0;
+    int r = archive_read_data_block(a, &buf, &len, &off);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return std::unexpected(ArchiveError(a, "read data"));
+    const auto n = static_cast<int64_t>(len);
+    if (off < 0 || n > size || off > size - n)
+      return MakeError(Errc::kDataLoss, "data beyond the entry's size");
+    if (static_cast<size_t>(off) + len > job.data.size()) job.data.resize(off + len);
+    std::memcpy(job.data.data() + off, buf, len);
+  }
+  if (options_.privileged) {
+    ASSIGN_OR_RETURN(auto owner, EntryOwner(e));
+    job.chown = true;
+    job.uid = owner.first;
+    job.gid = owner.second;
+  }
+  job.perm = EntryPerm(e);
+  ASSIGN_OR_RETURN(job.xattrs, AllowedXattrs(e));
+  EntryTimes(e, job.times);
+  job.entry = DisplayPath(dir.empty() ? name : std::string(dir) + "/" + name);
+  if (!finisher_) finisher_ = std::make_unique<FileFinisher>(kFinisherMaxQueued);
+  Status st = finisher_->Submit(std::move(job));
+  // The error is an earlier file's, and names it: not this entry's.
+  if (!st) finisher_failed_ = true;
+  return st;
 }
 
 // libarchive hands out data blocks with their offsets; for sparse entries
@@ -233,21 +273,25 @@ Status Applier::WriteData(archive* a, int fd, int64_t size) {
 
 // ---- metadata -------------------------------------------------------------------
 
-Status Applier::Chown(archive_entry* e, int dirfd, const char* name, int flags) {
+Result<std::pair<uid_t, gid_t>> Applier::EntryOwner(archive_entry* e) {
   const la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
   // (uid_t)-1 would mean "leave unchanged"; larger ids do not exist.
   if (uid < 0 || gid < 0 || uid >= 0xffffffffLL || gid >= 0xffffffffLL)
     return MakeError(Errc::kInvalidArgument, "uid/gid out of range");
-  const int rc = name == nullptr
-                     ? ::fchown(dirfd, static_cast<uid_t>(uid), static_cast<gid_t>(gid))
-                     : ::fchownat(dirfd, name, static_cast<uid_t>(uid), static_cast<gid_t>(gid),
-                                  flags);
+  return std::pair{static_cast<uid_t>(uid), static_cast<gid_t>(gid)};
+}
+
+Status Applier::Chown(archive_entry* e, int dirfd, const char* name, int flags) {
+  ASSIGN_OR_RETURN(auto owner, EntryOwner(e));
+  const auto [uid, gid] = owner;
+  const int rc = name == nullptr ? ::fchown(dirfd, uid, gid) : ::fchownat(dirfd, name, uid, gid, flags);
   if (rc != 0) return ErrnoError("chown to " + std::to_string(uid) + ":" + std::to_string(gid));
   return {};
 }
 
-Status Applier::SetXattrs(int fd, archive_entry* e) {
-  if (archive_entry_xattr_reset(e) == 0) return {};
+Result<std::vector<std::pair<std::string, std::string>>> Applier::AllowedXattrs(archive_entry* e) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (archive_entry_xattr_reset(e) == 0) return out;
   const char* name = nullptr;
   const void* value = nullptr;
   size_t size = 0;
@@ -261,13 +305,21 @@ Status Applier::SetXattrs(int fd, archive_entry* e) {
         LOG(Debug) << "skipping xattr" << Kv("xattr", DisplayPath(n)) << Kv("reason", reason);
       continue;
     }
-    if (::fsetxattr(fd, name, value, size, 0) != 0) {
+    out.emplace_back(std::string(n), std::string(static_cast<const char*>(value), size));
+  }
+  return out;
+}
+
+Status Applier::SetXattrs(int fd, archive_entry* e) {
+  ASSIGN_OR_RETURN(auto xattrs, AllowedXattrs(e));
+  for (const auto& [name, value] : xattrs) {
+    if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) {
       if (errno == ENOTSUP || errno == EOPNOTSUPP) {
         LOG(Warn) << "xattr not supported by the file system, skipped"
-                  << Kv("xattr", DisplayPath(n));
+                  << Kv("xattr", DisplayPath(name));
         continue;
       }
-      return ErrnoError("set xattr `" + DisplayPath(n) + "`");
+      return ErrnoError("set xattr `" + DisplayPath(name) + "`");
     }
   }
   return {};
@@ -314,6 +366,7 @@ void Applier::DeferDir(const std::string& path, const struct stat& st, archive_e
 }
 
 Status Applier::Finish() {
+  if (finisher_) TRY(finisher_->Wait());
   for (auto it = dir_fixups_.rbegin(); it != dir_fixups_.rend(); ++it) {
     TRY(CheckCancel());
     const DirFixup& f = *it;

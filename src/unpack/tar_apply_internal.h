@@ -9,15 +9,19 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "common/error.h"
 #include "unpack/apply.h"
+#include "common/fd.h"
 #include "unpack/decompress_internal.h"
+#include "unpack/file_finisher_internal.h"
 #include "unpack/path_internal.h"
 
 namespace unpack::internal {
@@ -32,8 +36,9 @@ class Applier {
   // name the entry: "entry `a/b`: path escapes the root".
   [[nodiscard]] common::Status Apply(archive* a, archive_entry* e);
 
-  // Applies the deferred directory modes and times, deepest-last-seen
-  // first. Call once after the last entry.
+  // Waits for the files being finished on the helper thread, then applies
+  // the deferred directory modes and times, deepest-last-seen first. Call
+  // once after the last entry.
   [[nodiscard]] common::Status Finish();
 
   int64_t entries() const { return entries_; }
@@ -56,6 +61,10 @@ class Applier {
   common::Status ApplyFile(archive* a, archive_entry* e, std::string_view dir,
                            const std::string& name);
   common::Status WriteData(archive* a, int fd, int64_t size);
+  // Reads the data of a small file and queues it, with its metadata, for
+  // the FileFinisher.
+  common::Status FinishLater(archive* a, archive_entry* e, common::UniqueFd file, int64_t size,
+                             std::string_view dir, const std::string& name);
   common::Status ApplyDir(archive_entry* e, const std::string& path, std::string_view dir,
                           const std::string& name);
   common::Status ApplyRootDir(archive_entry* e);
@@ -71,6 +80,9 @@ class Applier {
   common::Status SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
                                  bool set_mode);
   common::Status SetXattrs(int fd, archive_entry* e);
+  // The entry's xattrs this apply may set (skipped ones are logged).
+  common::Result<std::vector<std::pair<std::string, std::string>>> AllowedXattrs(archive_entry* e);
+  static common::Result<std::pair<uid_t, gid_t>> EntryOwner(archive_entry* e);
   common::Status Chown(archive_entry* e, int dirfd, const char* name, int flags);
   void DeferDir(const std::string& path, const struct stat& st, archive_entry* e);
 
@@ -101,6 +113,12 @@ class Applier {
   std::vector<DirFixup> dir_fixups_;
   std::unordered_map<std::string, size_t> dir_fixup_index_;
   std::unordered_set<ino_t> layer_inodes_;  // kNative only
+  // Regular files up to kFinisherMaxFile are finished on a helper thread
+  // (ApplyOptions::file_thread), at most kFinisherMaxQueued bytes queued.
+  static constexpr int64_t kFinisherMaxFile = 1 << 20;
+  static constexpr size_t kFinisherMaxQueued = 4u << 20;
+  std::unique_ptr<FileFinisher> finisher_;  // made with the first such file
+  bool finisher_failed_ = false;  // its error (naming its file) is the apply's
 };
 
 // Whether a setxattr `name` taken from a layer is acceptable; sets

@@ -75,6 +75,10 @@ void TarInput::Work() {
       free_.pop_front();
     }
     auto n = Decode(*b);
+    // The diffID is hashed here too: the caller's thread, which creates the
+    // files, is the one the kernel keeps busy (small files are all system
+    // calls), so everything else goes to this one.
+    if (n && *n > 0) sha_.Update(std::span<const std::byte>(b->data).first(*n));
     std::lock_guard l(mu_);
     if (!n || *n == 0) {
       if (!n) worker_error_ = std::move(n.error());
@@ -88,12 +92,11 @@ void TarInput::Work() {
   }
 }
 
-// The diffID is hashed here, on the caller's thread, which balances the
-// two threads: the helper reads, hashes the compressed bytes and inflates;
-// this one hashes the tar and writes files.
+// Threaded, the helper reads, hashes the compressed bytes, inflates and
+// hashes the tar (the diffID); this thread only parses and writes files.
 Result<TarInput::Block*> TarInput::Next() {
   ASSIGN_OR_RETURN(Block * b, NextBlock());
-  if (b != nullptr) sha_.Update(std::span<const std::byte>(b->data).first(b->size));
+  if (b != nullptr && !threaded_) sha_.Update(std::span<const std::byte>(b->data).first(b->size));
   return b;
 }
 

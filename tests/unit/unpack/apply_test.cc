@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <clocale>
+#include <csignal>
 
 #include "common/digest.h"
 #include "common/fd.h"
@@ -282,6 +284,75 @@ TEST_P(UnpackSymlinkedParentTest, IsFollowedInsideTheRoot) {
 
 INSTANTIATE_TEST_SUITE_P(Resolvers, UnpackSymlinkedParentTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "openat2" : "walk"; });
+
+// Small files are finished on a helper thread (ApplyOptions::file_thread):
+// the tree is the same as when everything happens on the caller's thread,
+// including the entries that act on a file still being finished (a hardlink
+// to it, a replacement of its name, a whiteout of it), a file above the
+// helper's size bound, and user xattrs.
+TEST(UnpackApplyTest, FileThreadGivesTheSameTree) {
+  std::vector<TarEntry> entries = {Dir("d/"), File("d/a", "alpha", 04755), File("d/b", "beta", 0600),
+                                   Hardlink("d/a-link", "d/a"), File("d/b", "beta replaced", 0640),
+                                   File("d/gone", "x"), File("d/.wh.gone", ""),
+                                   File("big", std::string((1 << 20) + 17, 'z'))};
+  for (int i = 0; i < 300; ++i)
+    entries.push_back(WithMtime(File("many/f" + std::to_string(i), std::string(i * 7, 'q'), 0644 + (i % 2) * 0111),
+                                1700000000 + i));
+  entries.insert(entries.begin() + 1, Dir("many/"));
+  TarEntry x = File("d/x", "with xattr");
+  x.xattrs["user.gantry.test"] = "v1";
+  entries.push_back(x);
+
+  std::map<std::string, std::string> trees[2];
+  for (bool threaded : {false, true}) {
+    Sandbox box;
+    ApplyOptions o = Unprivileged(WhiteoutMode::kNative);
+    o.file_thread = threaded;
+    auto r = box.Apply(Tar(entries), o);
+    ASSERT_TRUE(r) << r.error().message;
+    const bool xattrs = testing::UserXattrsSupported(box.dir());
+    trees[threaded] = testing::Tree(box.root(), xattrs ? std::vector<std::string>{"user.gantry.test"}
+                                                        : std::vector<std::string>{});
+    auto a = Lstat(box.root() / "d/a"), link = Lstat(box.root() / "d/a-link");
+    ASSERT_TRUE(a && link);
+    EXPECT_EQ(a->st_ino, link->st_ino);
+    EXPECT_EQ(ReadAll(box.root() / "d/b"), "beta replaced");
+    EXPECT_FALSE(Lstat(box.root() / "d/gone"));
+    auto f9 = Lstat(box.root() / "many/f9");
+    ASSERT_TRUE(f9);
+    EXPECT_EQ(f9->st_mtim.tv_sec, 1700000009);
+    EXPECT_EQ(f9->st_mode & 07777, 0755u);
+  }
+  EXPECT_EQ(trees[0], trees[1]);
+  EXPECT_EQ(trees[1].size(), 307u) << "d, 5 files in d (with the link), big, many, 300 files";
+}
+
+// An error while a file is finished on the helper thread fails the apply
+// with that file's name, not the name of the entry being read meanwhile.
+TEST(UnpackApplyTest, FileThreadErrorNamesItsFile) {
+  // Writes beyond RLIMIT_FSIZE fail with EFBIG (SIGXFSZ ignored).
+  struct rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  for (bool threaded : {false, true}) {
+    Sandbox box;
+    std::string tar = Tar({File("small", "ok"), File("toobig", std::string(64 * 1024, 'x')),
+                           File("after", "fine")});
+    ApplyOptions o = Unprivileged();
+    o.file_thread = threaded;
+    struct rlimit lim = old;
+    lim.rlim_cur = 16 * 1024;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+    auto r = box.Apply(tar, o);
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+    ASSERT_FALSE(r) << "threaded=" << threaded;
+    EXPECT_NE(r.error().message.find("entry `toobig`: write"), std::string::npos)
+        << "threaded=" << threaded << ": " << r.error().message;
+    EXPECT_EQ(r.error().message.find("`after`"), std::string::npos) << r.error().message;
+    EXPECT_TRUE(box.Untouched());
+  }
+  std::signal(SIGXFSZ, old_handler);
+}
 
 TEST(UnpackApplyTest, RootMayBeAnODirectoryFd) {
   Sandbox box;

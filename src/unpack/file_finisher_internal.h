@@ -1,0 +1,81 @@
+#pragma once
+// FileFinisher: the second half of a small regular file's apply, on a
+// helper thread. The applier creates each file itself, in tar order, on its
+// own thread (openat O_CREAT|O_EXCL|O_NOFOLLOW below a parent it resolved
+// inside the root), then hands the open fd and the file's bytes here: the
+// data is written and the owner, mode, xattrs and times are set through
+// that fd, and the fd is closed. Nothing here looks up a path, so what the
+// helper does cannot reach outside the root, and later entries (a
+// hardlink to the file, a whiteout or a replacement of its name) work on
+// names and inodes exactly as if the file were already finished.
+//
+// With 50,000 small files, creating them costs about a third of the
+// system time and finishing them two thirds; the two threads overlap.
+//
+// Thread-safety: Submit and Wait from one thread (the applier's).
+
+#include <sys/types.h>
+#include <time.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+#include "common/fd.h"
+
+namespace unpack::internal {
+
+class FileFinisher {
+ public:
+  struct Job {
+    common::UniqueFd fd;
+    std::vector<char> data;  // the contents from offset 0
+    int64_t size = 0;        // the final size: beyond data is a trailing hole
+    bool chown = false;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    mode_t perm = 0;
+    std::vector<std::pair<std::string, std::string>> xattrs;  // already allowed
+    struct timespec times[2] = {};
+    std::string entry;  // for errors: "entry `a/b`: write: …"
+  };
+
+  // At most `max_bytes` of file contents wait in the queue; Submit blocks
+  // beyond that.
+  explicit FileFinisher(size_t max_bytes) : max_bytes_(max_bytes) {}
+  ~FileFinisher();  // finishes what is queued and joins the helper
+  FileFinisher(const FileFinisher&) = delete;
+  FileFinisher& operator=(const FileFinisher&) = delete;
+
+  // Queues `job` (the helper starts with the first). Returns the first
+  // error a finished job had, so that the apply stops soon after it.
+  [[nodiscard]] common::Status Submit(Job job);
+  // Returns once every queued job is finished; the first error, if any.
+  [[nodiscard]] common::Status Wait();
+
+  // Writes, sets metadata and closes; the same for both threads.
+  [[nodiscard]] static common::Status Finish(Job& job);
+
+ private:
+  void Work();
+
+  const size_t max_bytes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  size_t queued_bytes_ = 0;
+  bool busy_ = false;  // the helper is finishing a job it took
+  bool stop_ = false;
+  std::optional<common::Error> error_;
+  std::thread worker_;
+  bool inline_ = false;  // no thread could be started: finish on Submit
+};
+
+}  // namespace unpack::internal
