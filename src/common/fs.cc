@@ -21,6 +21,19 @@ Status WriteAll(int fd, std::string_view data) {
   return {};
 }
 
+Status PwriteAll(int fd, std::string_view data, off_t offset) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write");
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += n;
+  }
+  return {};
+}
+
 Status FsyncDir(const std::filesystem::path& dir) {
   auto fd = Open(dir.string(), O_RDONLY | O_DIRECTORY);
   if (!fd) return std::unexpected(fd.error());

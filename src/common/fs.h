@@ -33,5 +33,8 @@ namespace common {
 
 // Writes all of `data` to `fd`, retrying on EINTR and short writes.
 [[nodiscard]] Status WriteAll(int fd, std::string_view data);
+// Writes all of `data` at `offset` (pwrite), retrying on EINTR and short
+// writes; the file offset does not move.
+[[nodiscard]] Status PwriteAll(int fd, std::string_view data, off_t offset);
 
 }  // namespace common

@@ -5,6 +5,7 @@
 
 #include <system_error>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "unpack/file_finisher_internal.h"
 
@@ -28,19 +29,8 @@ Status FileFinisher::Finish(Job& job) {
     return std::unexpected(ErrnoError(what).error().Wrap("entry `" + job.entry + "`"));
   };
   const int fd = job.fd.get();
-  const char* p = job.data.data();
-  size_t left = job.data.size();
-  off_t pos = 0;
-  while (left > 0) {
-    ssize_t w = ::pwrite(fd, p, left, pos);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return fail("write");
-    }
-    p += w;
-    pos += w;
-    left -= static_cast<size_t>(w);
-  }
+  if (auto st = common::PwriteAll(fd, {job.data.data(), job.data.size()}, 0); !st)
+    return std::unexpected(st.error().Wrap("entry `" + job.entry + "`"));
   if (static_cast<int64_t>(job.data.size()) < job.size && ::ftruncate(fd, job.size) != 0)
     return fail("extend to size");
   // The applier's order: owner (clears setuid and capabilities), mode,

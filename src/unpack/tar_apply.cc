@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/fd.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "unpack/tar_apply_internal.h"
 
@@ -205,19 +206,12 @@ Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t
   job.size = size;
   // A small non-sparse file: its blocks come in order; should one not, it
   // lands at its offset all the same (a gap reads as zeros either way).
-  for (;;) {
-    const void* buf = nullptr;
-    size_t len = 0;
-    la_int64_t off = 0;
-    int r = archive_read_data_block(a, &buf, &len, &off);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return std::unexpected(ArchiveError(a, "read data"));
-    const auto n = static_cast<int64_t>(len);
-    if (off < 0 || n > size || off > size - n)
-      return MakeError(Errc::kDataLoss, "data beyond the entry's size");
-    if (static_cast<size_t>(off) + len > job.data.size()) job.data.resize(off + len);
-    std::memcpy(job.data.data() + off, buf, len);
-  }
+  TRY(ForEachDataBlock(a, size, [&](std::string_view block, int64_t off) -> Status {
+    if (static_cast<size_t>(off) + block.size() > job.data.size())
+      job.data.resize(off + block.size());
+    std::memcpy(job.data.data() + off, block.data(), block.size());
+    return {};
+  }));
   if (options_.privileged) {
     ASSIGN_OR_RETURN(auto owner, EntryOwner(e));
     job.chown = true;
@@ -241,34 +235,30 @@ Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t
 // extending the file to its size.
 Status Applier::WriteData(archive* a, int fd, int64_t size) {
   int64_t end = 0;
+  TRY(ForEachDataBlock(a, size, [&](std::string_view block, int64_t off) -> Status {
+    TRY(CheckCancel());
+    TRY(common::PwriteAll(fd, block, off));
+    end = std::max(end, off + static_cast<int64_t>(block.size()));
+    return {};
+  }));
+  if (end < size && ::ftruncate(fd, size) != 0) return ErrnoError("extend to size");
+  return {};
+}
+
+template <class F>
+Status Applier::ForEachDataBlock(archive* a, int64_t size, F&& f) {
   for (;;) {
     const void* buf = nullptr;
     size_t len = 0;
     la_int64_t off = 0;
     int r = archive_read_data_block(a, &buf, &len, &off);
-    if (r == ARCHIVE_EOF) break;
+    if (r == ARCHIVE_EOF) return {};
     if (r < ARCHIVE_WARN) return std::unexpected(ArchiveError(a, "read data"));
-    TRY(CheckCancel());
     const auto n = static_cast<int64_t>(len);
     if (off < 0 || n > size || off > size - n)
       return MakeError(Errc::kDataLoss, "data beyond the entry's size");
-    const char* p = static_cast<const char*>(buf);
-    int64_t pos = off;
-    size_t left = len;
-    while (left > 0) {
-      ssize_t w = ::pwrite(fd, p, left, pos);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError("write");
-      }
-      p += w;
-      pos += w;
-      left -= static_cast<size_t>(w);
-    }
-    end = std::max(end, off + n);
+    TRY(f(std::string_view(static_cast<const char*>(buf), len), static_cast<int64_t>(off)));
   }
-  if (end < size && ::ftruncate(fd, size) != 0) return ErrnoError("extend to size");
-  return {};
 }
 
 // ---- metadata -------------------------------------------------------------------

@@ -61,6 +61,10 @@ class Applier {
   common::Status ApplyFile(archive* a, archive_entry* e, std::string_view dir,
                            const std::string& name);
   common::Status WriteData(archive* a, int fd, int64_t size);
+  // Calls f(bytes, offset) for each data block of the current entry, after
+  // checking the block lies within the entry's `size`.
+  template <class F>
+  common::Status ForEachDataBlock(archive* a, int64_t size, F&& f);
   // Reads the data of a small file and queues it, with its metadata, for
   // the FileFinisher.
   common::Status FinishLater(archive* a, archive_entry* e, common::UniqueFd file, int64_t size,
