@@ -20,7 +20,7 @@ FileFinisher::~FileFinisher() {
     std::lock_guard l(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  work_cv_.notify_one();
   worker_.join();
 }
 
@@ -63,43 +63,67 @@ Status FileFinisher::Submit(Job job) {
   }
   if (inline_) return Finish(job);
   std::unique_lock l(mu_);
-  // Always admit one job, however large, so that progress is possible.
-  cv_.wait(l, [&] { return error_ || queue_.empty() || queued_bytes_ + job.data.size() <= max_bytes_; });
+  // Always admit a job when the queue is empty, however large, so that
+  // progress is possible.
+  auto room = [&] {
+    return error_ || queue_.empty() || queued_bytes_ + job.data.size() <= max_bytes_;
+  };
+  if (!room()) {
+    producer_waiting_ = true;
+    done_cv_.wait(l, room);
+    producer_waiting_ = false;
+  }
   if (error_) return std::unexpected(*error_);
   queued_bytes_ += job.data.size();
   queue_.push_back(std::move(job));
-  cv_.notify_all();
+  // Wake-ups cost a system call each: only when the helper sleeps.
+  if (idle_) work_cv_.notify_one();
   return {};
 }
 
 Status FileFinisher::Wait() {
   if (!worker_.joinable()) return {};
   std::unique_lock l(mu_);
-  cv_.wait(l, [&] { return queue_.empty() && !busy_; });
+  producer_waiting_ = true;
+  done_cv_.wait(l, [&] { return queue_.empty() && idle_; });
+  producer_waiting_ = false;
   if (error_) return std::unexpected(*error_);
   return {};
 }
 
+// Takes the whole queue at a time, so that the lock and the wake-ups are
+// per batch of files rather than per file.
 void FileFinisher::Work() {
   std::unique_lock l(mu_);
   for (;;) {
-    cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stop_, and nothing left
-    Job job = std::move(queue_.front());
-    queue_.pop_front();
-    queued_bytes_ -= job.data.size();
-    busy_ = true;
-    cv_.notify_all();  // room for Submit
+    if (queue_.empty()) {
+      if (stop_) return;
+      idle_ = true;
+      if (producer_waiting_) done_cv_.notify_one();
+      work_cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+      idle_ = false;
+      continue;
+    }
+    std::deque<Job> batch;
+    batch.swap(queue_);
     // After an error, or when the apply is abandoned (destructor without
     // Wait), the remaining jobs are only closed (by Job's fd).
     const bool skip = error_.has_value() || stop_;
     l.unlock();
-    Status st = skip ? Status{} : Finish(job);
-    job = Job{};
+    size_t bytes = 0;
+    std::optional<common::Error> failed;
+    for (Job& job : batch) {
+      bytes += job.data.size();
+      if (!skip && !failed) {
+        if (Status st = Finish(job); !st) failed = std::move(st.error());
+      }
+      job = Job{};
+    }
+    batch.clear();
     l.lock();
-    busy_ = false;
-    if (!st && !error_) error_ = std::move(st.error());
-    cv_.notify_all();
+    queued_bytes_ -= bytes;
+    if (failed && !error_) error_ = std::move(failed);
+    if (producer_waiting_) done_cv_.notify_one();
   }
 }
 

@@ -68,10 +68,12 @@ class FileFinisher {
 
   const size_t max_bytes_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable work_cv_;  // the helper waits for jobs or stop_
+  std::condition_variable done_cv_;  // Submit waits for room, Wait for idle_
   std::deque<Job> queue_;
-  size_t queued_bytes_ = 0;
-  bool busy_ = false;  // the helper is finishing a job it took
+  size_t queued_bytes_ = 0;          // queued and being finished
+  bool idle_ = false;                // the helper sleeps with nothing to do
+  bool producer_waiting_ = false;
   bool stop_ = false;
   std::optional<common::Error> error_;
   std::thread worker_;
