@@ -19,6 +19,7 @@ struct ServeFlags {
   int max_parallel_pulls = 3;
   int max_concurrent = 3;
   std::vector<std::string> pinned;
+  bool no_unpack = false;
   RegistryFlags registry;
 };
 
@@ -52,6 +53,8 @@ int Run(const GlobalOptions& global, const ServeFlags& f) {
       .min_rate_bytes_per_sec = f.registry.min_rate,
       .min_rate_window = std::chrono::seconds(f.registry.min_rate_window_s),
       .pinned = f.pinned,
+      .unpack = !f.no_unpack,
+      .snapshotter = global.snapshotter,
       .listen_fd = criimage::SystemdListenFd(),
   });
   if (!server) return ReportError(server.error().Wrap("serve"));
@@ -91,6 +94,8 @@ void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--pinned", f->pinned,
                   "Reference or image id reported as pinned (kubelet's GC skips it); repeatable");
+  cmd->add_flag("--no-unpack", f->no_unpack,
+                "Only download pulled images; do not unpack them into snapshots (--snapshotter)");
   AddRegistryFlags(cmd, f->registry);
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
 }

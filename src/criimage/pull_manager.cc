@@ -8,6 +8,7 @@
 #include "common/digest.h"
 #include "common/log.h"
 #include "image/pull_progress.h"
+#include "image/unpacker.h"
 #include "store/store_lock.h"
 
 namespace criimage {
@@ -221,6 +222,18 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
     msg << "pull " << ref.str() << ": cancelled: downloaded less than " << rate
         << " bytes/s for " << secs << " s (partial downloads are kept; the next pull resumes them)";
     result = common::MakeError(common::Errc::kUnavailable, msg.str());
+  }
+  if (result && options_.snapshotter != nullptr) {
+    recorder.SetPhase("unpacking");
+    auto unpacked = [&]() -> common::Status {
+      ASSIGN_OR_RETURN(store::ImageRecord rec, db_.GetImage(result->name));
+      image::UnpackOptions uo{.snapshotter = options_.snapshotter,
+                              .metadata = &db_,
+                              .cancel = &f->cancel};
+      TRY(image::Unpack(content_, uo, rec));
+      return {};
+    }();
+    if (!unpacked) result = std::unexpected(unpacked.error().Wrap("unpack " + ref.str()));
   }
   recorder.Finish(result ? common::Status{} : std::unexpected(result.error()));
   return result;

@@ -14,6 +14,10 @@
 // the window. Its partial blobs stay in the ingest area and the next pull
 // resumes them.
 //
+// Unpack: with a snapshotter, a pulled image is unpacked before the pull
+// answers (the floor does not apply to it: no bytes flow then); an unpack
+// error fails the pull.
+//
 // Progress: each pull writes its image::PullProgress record, so
 // gantry.v1.PullProgress and `gantry pull --attach` can follow it.
 //
@@ -35,6 +39,7 @@
 #include "registry/client.h"
 #include "registry/pull.h"
 #include "registry/reference.h"
+#include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
 
@@ -47,6 +52,9 @@ struct PullManagerOptions {
   int max_concurrent_downloads = 3;
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
+  // Unpacks each pulled image into this snapshotter's chainID snapshots
+  // (image::Unpack), as `gantry pull` does; null: content only.
+  snapshot::Snapshotter* snapshotter = nullptr;
 };
 
 class PullManager {

@@ -104,6 +104,7 @@ struct Server::Impl {
   std::unique_ptr<store::MetadataDb> catalog_db;  // the catalog's connection
   std::unique_ptr<store::MetadataDb> pull_db;     // pulls write through this one
   std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<snapshot::Snapshotter> snapshotter;  // null without unpack
   std::unique_ptr<PullManager> pulls;
   ServiceState state;
   std::unique_ptr<ImageServiceImpl> image_service;
@@ -125,7 +126,8 @@ struct Server::Impl {
         return;
       }
       if (fds[1].revents != 0) return;
-      int conn = ::accept4(options.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      // gRPC's endpoints expect non-blocking sockets.
+      int conn = ::accept4(options.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (conn < 0) continue;  // ECONNABORTED, EAGAIN…: the next one
       grpc::AddInsecureChannelFromFd(grpc.get(), conn);  // gRPC owns it now
     }
@@ -147,6 +149,14 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   ASSIGN_OR_RETURN(store::MetadataDb pdb, store::MetadataDb::Open(options.root));
   impl->pull_db = std::make_unique<store::MetadataDb>(std::move(pdb));
   impl->catalog = std::make_unique<Catalog>(*impl->content, *impl->catalog_db, options.pinned);
+  if (options.unpack) {
+    snapshot::Options so{.kind = options.snapshotter == "native" ? snapshot::Kind::kNative
+                                                                 : snapshot::Kind::kOverlay,
+                         .fallback_to_native = true};
+    ASSIGN_OR_RETURN(impl->snapshotter,
+                     common::Wrap(snapshot::Open(options.root, so),
+                                  "open snapshotter " + options.snapshotter));
+  }
   impl->pulls = std::make_unique<PullManager>(
       *impl->content, *impl->pull_db,
       PullManagerOptions{.root = options.root,
@@ -154,7 +164,8 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .max_parallel = options.max_parallel_pulls,
                          .max_concurrent_downloads = options.max_concurrent_downloads,
                          .min_rate_bytes_per_sec = options.min_rate_bytes_per_sec,
-                         .min_rate_window = options.min_rate_window});
+                         .min_rate_window = options.min_rate_window,
+                         .snapshotter = impl->snapshotter.get()});
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
                              .pulls = impl->pulls.get()};

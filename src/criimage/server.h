@@ -47,6 +47,10 @@ struct ServeOptions {
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
   std::vector<std::string> pinned;  // references or image ids reported pinned
+  // Unpack pulled images into snapshots ("overlayfs", falling back to
+  // native where overlay cannot be mounted, or "native"), as `gantry pull`.
+  bool unpack = true;
+  std::string snapshotter = "overlayfs";
   // An already listening Unix socket to serve on instead of creating
   // `listen` (systemd socket activation; mode and group are then the
   // socket unit's). -1: none.

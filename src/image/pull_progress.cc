@@ -132,6 +132,11 @@ void ProgressRecorder::OnEvent(const registry::PullEvent& e) {
   if (now || t - last_write_ >= interval_) Write();
 }
 
+void ProgressRecorder::SetPhase(std::string phase) {
+  p_.phase = std::move(phase);
+  Write();
+}
+
 void ProgressRecorder::Finish(const common::Status& result) {
   p_.phase = result ? "done" : "failed";
   if (!result) p_.error = result.error().message;

@@ -50,7 +50,7 @@ struct LayerProgress {
 
 struct PullProgress {
   std::string image;  // normalised reference
-  std::string phase;  // "resolving" "downloading" "done" "failed"
+  std::string phase;  // "resolving" "downloading" "unpacking" "done" "failed"
   pid_t pid = 0;
   int64_t started_ns = 0;  // Unix ns
   int64_t updated_ns = 0;
@@ -81,6 +81,8 @@ class ProgressRecorder {
   // Records the event; writes at most once per `interval` (layer starts,
   // ends and the resolution are written at once).
   void OnEvent(const registry::PullEvent& e);
+  // Moves to another phase ("unpacking") and writes at once.
+  void SetPhase(std::string phase);
   // Writes the final record: "done", or "failed" with the error.
   void Finish(const common::Status& result);
 

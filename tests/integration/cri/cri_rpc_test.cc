@@ -137,6 +137,9 @@ TEST_F(CriRpc, PullListStatusStreamRemove) {
   auto chain = nlohmann::json::parse(verbose.info().at("chainID"));
   ASSERT_TRUE(chain.is_string());
   EXPECT_TRUE(chain.get<std::string>().starts_with("sha256:"));
+  auto snap = nlohmann::json::parse(verbose.info().at("snapshot"));
+  EXPECT_EQ(snap["key"], chain);
+  EXPECT_EQ(snap["unpacked"], true) << "the server unpacks what it pulls";
 
   // Unknown image: a response without an image, not an error. Empty spec:
   // INVALID_ARGUMENT.
@@ -172,6 +175,31 @@ TEST_F(CriRpc, PullListStatusStreamRemove) {
     ASSERT_TRUE(srv_->images->RemoveImage(ctx.get(), req, &resp).ok());
   }
   EXPECT_TRUE(List(*srv_).empty());
+}
+
+// --pinned marks images for kubelet's GC to skip; a non-numeric config
+// User is reported as username (never together with uid). A second server
+// on the same store sees what the first pulled.
+TEST_F(CriRpc, PinnedImagesAndUsername) {
+  fixtures::ImageSpec spec = fixtures::FixtureImageSpec();
+  spec.user = "daemon:daemon";
+  spec.labels["named"] = "yes";
+  fixtures::BuiltImage named;
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout-named", spec,
+                                              "fixture/named:v1", &named));
+  std::string id1, id2;
+  ASSERT_TRUE(Pull(*srv_, Ref("v1"), &id1).ok());
+  ASSERT_TRUE(Pull(*srv_, reg_->host() + "/fixture/named:v1", &id2).ok());
+  std::unique_ptr<CriServer> pinned;
+  ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {"--pinned", Ref("v1")}, &pinned, "p.sock"));
+  auto a = Status(*pinned, id1);
+  auto b = Status(*pinned, id2);
+  ASSERT_TRUE(a.has_image() && b.has_image());
+  EXPECT_TRUE(a.image().pinned());
+  EXPECT_FALSE(b.image().pinned());
+  EXPECT_FALSE(b.image().has_uid());
+  EXPECT_EQ(b.image().username(), "daemon");
+  EXPECT_FALSE(Status(*srv_, id1).image().pinned()) << "the first server pins nothing";
 }
 
 TEST_F(CriRpc, PullErrorsMapToGrpcCodes) {

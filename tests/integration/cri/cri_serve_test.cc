@@ -83,6 +83,45 @@ TEST_F(CriServe, DebugLogNamesEachRequestWithItsDuration) {
   EXPECT_NE(srv->LogText().find("duration_ms="), std::string::npos);
 }
 
+// Socket activation as systemd does it (systemd-socket-activate holds the
+// socket and execs gantry with LISTEN_FDS on the first connection): the
+// server answers on the passed socket, and leaves the file to its owner.
+TEST_F(CriServe, SystemdSocketActivation) {
+  REQUIRE_TOOLS("systemd-socket-activate");
+  const fs::path sock = gantry_->dir() / "act.sock";
+  const fs::path log = gantry_->dir() / "act.log";
+  std::vector<std::string> argv = {"systemd-socket-activate", "-l", sock.string()};
+  for (const auto& a : gantry_->Argv({"serve", "--listen", "unix://" + sock.string()}))
+    argv.push_back(a);
+  auto child = fixtures::Child::Spawn({.argv = argv,
+                                       .env = gantry_->Env(),
+                                       .stdout_path = log,
+                                       .stderr_path = log,
+                                       .cwd = gantry_->dir(),
+                                       .kill_grace = std::chrono::milliseconds(5000),
+                                       .die_with_parent = true});
+  ASSERT_TRUE(child) << child.error().message;
+  ASSERT_TRUE(fixtures::WaitUntil([&] { return fs::exists(sock); }, std::chrono::seconds(10)));
+  {
+    auto channel = grpc::CreateChannel("unix:" + sock.string(), grpc::InsecureChannelCredentials());
+    auto stub = runtime::v1::RuntimeService::NewStub(channel);
+    runtime::v1::VersionResponse resp;
+    auto ctx = Ctx(30);
+    ctx->set_wait_for_ready(true);
+    auto st = stub->Version(ctx.get(), {}, &resp);
+    auto text = common::ReadFile(log);
+    ASSERT_TRUE(st.ok()) << st.error_message() << "\n" << (text ? *text : "");
+    EXPECT_EQ(resp.runtime_name(), "gantry");
+  }
+  auto rc = child->Terminate(std::chrono::seconds(20));
+  ASSERT_TRUE(rc) << rc.error().message;
+  auto text = common::ReadFile(log);
+  EXPECT_EQ(*rc, 0) << (text ? *text : "");
+  EXPECT_NE(text ? text->find("serving on the socket systemd passed") : std::string::npos,
+            std::string::npos);
+  EXPECT_TRUE(fs::exists(sock)) << "the activation socket belongs to its owner";
+}
+
 class CriProgress : public CriTest {
  protected:
   void SetUp() override {
