@@ -152,15 +152,22 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
 
   image::ProgressRecorder recorder(options_.root, ref.str());
   std::map<std::string, int64_t> held;  // per blob; events are serialised
+  std::map<std::string, bool> waiting;  // per blob: waiting for another writer's ingest lock
   std::atomic<int64_t> held_total{0};
+  std::atomic<int> waiting_total{0};
   opts.on_event = [&](const registry::PullEvent& e) {
     recorder.OnEvent(e);
     if (e.digest && (e.kind == registry::PullEvent::Kind::kLayerProgress ||
                      e.kind == registry::PullEvent::Kind::kLayerDone ||
                      e.kind == registry::PullEvent::Kind::kLayerStart)) {
-      int64_t& h = held[e.digest->str()];
+      const std::string key = e.digest->str();
+      int64_t& h = held[key];
       held_total += e.current - h;
       h = e.current;
+      bool& w = waiting[key];
+      const bool now_waiting = e.state == "waiting";
+      if (now_waiting != w) waiting_total += now_waiting ? 1 : -1;
+      w = now_waiting;
     }
   };
 
@@ -202,9 +209,16 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
       if (cancel_all_) f->cancel = true;
       const auto now = Clock::now();
       const int64_t bytes = held_total.load();
+      if (waiting_total.load() > 0) {
+        // A layer waits for another pull (this server's or another
+        // process's) downloading the same blob; that pull has its own
+        // floor. The window restarts once nothing waits.
+        samples.assign({{now, bytes}});
+        continue;
+      }
       samples.emplace_back(now, bytes);
       while (samples.size() > 1 && samples[1].first <= now - window) samples.pop_front();
-      if (rate > 0 && now - start >= window && samples.front().first <= now - window) {
+      if (rate > 0 && samples.front().first <= now - window) {
         const double secs = std::chrono::duration<double>(now - samples.front().first).count();
         if (static_cast<double>(bytes - samples.front().second) < static_cast<double>(rate) * secs) {
           too_slow = true;

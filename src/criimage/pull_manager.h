@@ -12,7 +12,9 @@
 // (measured on the bytes the pull holds, so a trickle that never quite
 // stops is caught too) is cancelled with Unavailable, naming the rate and
 // the window. Its partial blobs stay in the ingest area and the next pull
-// resumes them.
+// resumes them. While one of its layers waits for another pull (in this
+// server or another process) that downloads the same blob, the floor is
+// suspended: that pull has its own.
 //
 // Unpack: with a snapshotter, a pulled image is unpacked before the pull
 // answers (the floor does not apply to it: no bytes flow then); an unpack

@@ -10,6 +10,8 @@
 #include <map>
 #include <thread>
 
+#include "common/fs.h"
+
 #include "integration/cri/cri_helpers.h"
 
 namespace critest {
@@ -104,6 +106,42 @@ TEST_F(CriPull, RateFloorCancelsTrickleAndNextPullResumes) {
   EXPECT_TRUE(gets.back().range.starts_with("bytes=")) << "the next pull resumes with Range";
   EXPECT_NE(gets.back().range, "bytes=0-");
   pulltest::ExpectNoIngestLeft(gantry_->root());
+}
+
+// A CRI pull whose layer waits for another process downloading the same
+// blob (slowly) is not cancelled by its own rate floor: the floor is
+// suspended while it waits, and the blob comes from the other download.
+TEST_F(CriPull, RateFloorWaitsForAnotherProcessDownloadingTheSameBlob) {
+  ASSERT_NO_FATAL_FAILURE(StartPlain());
+  const auto& big = pulltest::BiggestLayer(image_);
+  proxy_->AddRule({.kind = fixtures::FaultRule::Kind::kTrickle,
+                   .path_contains = "/blobs/" + big.digest.str(),
+                   .interval = std::chrono::milliseconds(50)});
+  ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {"--min-rate-window", "1"}, &srv_));
+  const std::string ref = proxy_->host() + "/fixture/app:v1";
+  // The CLI pull trickles until its own (client) floor of 4 s gives up on
+  // the transfer and resumes it, untrickled.
+  const fs::path log = gantry_->dir() / "cli.log";
+  auto cli = gantry_->Spawn({"pull", "--no-unpack", "--min-rate-window", "4", ref}, log, log);
+  ASSERT_TRUE(cli) << cli.error().message;
+  ASSERT_TRUE(fixtures::WaitUntil(
+      [&] {
+        for (const auto& e : proxy_->Log())
+          if (e.path.find(big.digest.str()) != std::string::npos && e.fault == "trickle") return true;
+        return false;
+      },
+      std::chrono::seconds(30)));
+  std::string image_ref;
+  auto st = Pull(*srv_, ref, &image_ref);
+  EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << srv_->LogText();
+  auto rc = cli->WaitFor(fixtures::Clock::now() + std::chrono::seconds(60));
+  ASSERT_TRUE(rc && rc->has_value());
+  auto out = common::ReadFile(log);
+  EXPECT_EQ(**rc, 0) << (out ? *out : "");
+  auto gets = pulltest::BlobGets(proxy_->Log(), big.digest);
+  for (const auto& g : gets)
+    EXPECT_TRUE(g.range.empty() || g.range != "bytes=0-") << "the blob was downloaded once, resumed";
+  EXPECT_EQ(gets.size(), 2u) << "the CLI's trickled GET and its resume; none from the server";
 }
 
 TEST_F(CriPull, TokenAuthThroughAuthConfigAndWrongPassword) {
