@@ -1,5 +1,5 @@
 // RemoveImage: by id, tag or digest; every tag of the image goes;
-// idempotent. Content stays for `gantry prune`.
+// idempotent. Its space is freed in the background (reclaimer.h).
 
 #include "criimage/rpc_util.h"
 #include "criimage/services.h"
@@ -12,6 +12,7 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*,
   RpcLog log("RemoveImage", req->image().image());
   if (auto st = s_->catalog->Remove(req->image().image()); !st)
     return log.Done(ToGrpc(st.error()));
+  s_->reclaimer->Request();
   return log.Done(grpc::Status::OK);
 }
 

@@ -103,9 +103,12 @@ struct Server::Impl {
   std::unique_ptr<store::ContentStore> content;
   std::unique_ptr<store::MetadataDb> catalog_db;  // the catalog's connection
   std::unique_ptr<store::MetadataDb> pull_db;     // pulls write through this one
+  std::unique_ptr<store::MetadataDb> gc_db;       // the reclaimer's
   std::unique_ptr<Catalog> catalog;
-  std::unique_ptr<snapshot::Snapshotter> snapshotter;  // null without unpack
+  // Every snapshotter of the root, the unpack one (--snapshotter) first.
+  std::vector<std::unique_ptr<snapshot::Snapshotter>> snapshotters;
   std::unique_ptr<PullManager> pulls;
+  std::unique_ptr<Reclaimer> reclaimer;
   ServiceState state;
   std::unique_ptr<ImageServiceImpl> image_service;
   std::unique_ptr<RuntimeServiceImpl> runtime_service;
@@ -148,15 +151,16 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   impl->catalog_db = std::make_unique<store::MetadataDb>(std::move(cdb));
   ASSIGN_OR_RETURN(store::MetadataDb pdb, store::MetadataDb::Open(options.root));
   impl->pull_db = std::make_unique<store::MetadataDb>(std::move(pdb));
+  ASSIGN_OR_RETURN(store::MetadataDb gdb, store::MetadataDb::Open(options.root));
+  impl->gc_db = std::make_unique<store::MetadataDb>(std::move(gdb));
   impl->catalog = std::make_unique<Catalog>(*impl->content, *impl->catalog_db, options.pinned);
-  if (options.unpack) {
-    snapshot::Options so{.kind = options.snapshotter == "native" ? snapshot::Kind::kNative
-                                                                 : snapshot::Kind::kOverlay,
-                         .fallback_to_native = true};
-    ASSIGN_OR_RETURN(impl->snapshotter,
-                     common::Wrap(snapshot::Open(options.root, so),
-                                  "open snapshotter " + options.snapshotter));
-  }
+  ASSIGN_OR_RETURN(impl->snapshotters,
+                   snapshot::OpenAll(options.root, options.snapshotter == "native"
+                                                       ? snapshot::Kind::kNative
+                                                       : snapshot::Kind::kOverlay));
+  std::vector<snapshot::Snapshotter*> all;
+  for (const auto& sn : impl->snapshotters) all.push_back(sn.get());
+  impl->reclaimer = std::make_unique<Reclaimer>(*impl->content, *impl->gc_db, all);
   impl->pulls = std::make_unique<PullManager>(
       *impl->content, *impl->pull_db,
       PullManagerOptions{.root = options.root,
@@ -165,10 +169,11 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .max_concurrent_downloads = options.max_concurrent_downloads,
                          .min_rate_bytes_per_sec = options.min_rate_bytes_per_sec,
                          .min_rate_window = options.min_rate_window,
-                         .snapshotter = impl->snapshotter.get()});
+                         .snapshotter = options.unpack ? all.front() : nullptr});
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
-                             .pulls = impl->pulls.get()};
+                             .pulls = impl->pulls.get(),
+                             .reclaimer = impl->reclaimer.get()};
   impl->image_service = std::make_unique<ImageServiceImpl>(&impl->state);
   impl->runtime_service = std::make_unique<RuntimeServiceImpl>();
   impl->progress_service = std::make_unique<PullProgressImpl>(&impl->state);
@@ -227,6 +232,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   }
   impl_->grpc->Shutdown(std::chrono::system_clock::now() + grace);
   impl_->grpc->Wait();
+  impl_->reclaimer.reset();  // stops a collection in progress
   // An activation socket belongs to systemd.
   if (impl_->options.listen_fd < 0) ::unlink(impl_->socket.c_str());
   LOG(Info) << "stopped" << common::Kv("socket", impl_->socket.string());

@@ -10,6 +10,7 @@
 #include "criimage/cri_image.grpc.pb.h"
 #include "criimage/gantry_progress.grpc.pb.h"
 #include "criimage/pull_manager.h"
+#include "criimage/reclaimer.h"
 
 namespace criimage {
 
@@ -18,6 +19,7 @@ struct ServiceState {
   std::filesystem::path root;
   Catalog* catalog = nullptr;
   PullManager* pulls = nullptr;
+  Reclaimer* reclaimer = nullptr;  // frees removed images' space
 };
 
 // Fills `out` from a catalog image.

@@ -202,6 +202,34 @@ TEST_F(CriRpc, PinnedImagesAndUsername) {
   EXPECT_FALSE(Status(*srv_, id1).image().pinned()) << "the first server pins nothing";
 }
 
+// RemoveImage frees the image's space in the background, as the CRI
+// allows: its blobs and snapshots go, and ImageFsInfo reports less.
+TEST_F(CriRpc, RemoveImageFreesItsSpace) {
+  std::string id;
+  ASSERT_TRUE(Pull(*srv_, Ref("v1"), &id).ok());
+  auto used = [&] {
+    runtime::v1::ImageFsInfoResponse fs;
+    auto ctx = Ctx();
+    EXPECT_TRUE(srv_->images->ImageFsInfo(ctx.get(), {}, &fs).ok());
+    return fs.image_filesystems(0).used_bytes().value();
+  };
+  const uint64_t before = used();
+  const auto& big = pulltest::BiggestLayer(image_);
+  const fs::path blob = gantry_->root() / "content/blobs/sha256" / big.digest.hex();
+  ASSERT_TRUE(fs::exists(blob));
+  runtime::v1::RemoveImageRequest req;
+  req.mutable_image()->set_image(id);
+  runtime::v1::RemoveImageResponse resp;
+  auto ctx = Ctx();
+  ASSERT_TRUE(srv_->images->RemoveImage(ctx.get(), req, &resp).ok());
+  EXPECT_TRUE(fixtures::WaitUntil([&] { return !fs::exists(blob); }, std::chrono::seconds(30)))
+      << srv_->LogText();
+  EXPECT_LT(used(), before);
+  EXPECT_TRUE(fixtures::WaitUntil(
+      [&] { return srv_->LogText().find("freed removed images") != std::string::npos; },
+      std::chrono::seconds(10)));
+}
+
 TEST_F(CriRpc, PullErrorsMapToGrpcCodes) {
   std::string ref;
   auto st = Pull(*srv_, Ref("missing"), &ref);
