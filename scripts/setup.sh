@@ -16,6 +16,7 @@ PACKAGES=(
   docker-registry skopeo umoci runc crun containerd busybox-static
   openssl apache2-utils python3 python3-grpcio python3-grpc-tools
   hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps curl
+  systemd  # systemd-socket-activate: the CRI socket-activation test
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/store_open.h"
+#include "image/image_size.h"
 #include "registry/pull.h"
 #include "registry/reference.h"
 
@@ -24,22 +25,6 @@ std::string Label(const store::ImageRecord& r, std::string_view key) {
   return it == r.labels.end() ? "" : it->second;
 }
 
-// Total size of the image as stored: config + layers (compressed) +
-// manifests, read from the manifest in the store; 0 when unreadable.
-int64_t ContentSize(const OpenedStore& s, const store::ImageRecord& r) {
-  int64_t total = r.target.size;
-  auto mdigest = common::Digest::Parse(Label(r, registry::kLabelManifest));
-  if (!mdigest) return total;
-  auto body = s.content->ReadBlob(*mdigest);
-  if (!body) return total;
-  auto m = registry::ParseManifest(*body, "");
-  if (!m) return total;
-  if (*mdigest != r.target.digest) total += static_cast<int64_t>(body->size());
-  total += m->config.size;
-  for (const auto& l : m->layers) total += l.size;
-  return total;
-}
-
 int Run(const GlobalOptions& global, const ImagesOptions& o) {
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
@@ -52,7 +37,7 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
                      {"target", store::DescriptorToJson(r.target)},
                      {"config", Label(r, registry::kLabelConfig)},
                      {"platform", Label(r, registry::kLabelPlatform)},
-                     {"size", ContentSize(*s, r)},
+                     {"size", image::ImageContentSize(*s->content, r)},
                      {"created_ns", r.created_ns}});
     }
     std::cout << arr.dump(2) << "\n";
@@ -70,7 +55,7 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
   for (const auto& r : *images) {
     std::string id = Label(r, registry::kLabelConfig);
     if (id.starts_with("sha256:")) id = id.substr(7, 12);
-    row(r.name, r.target.digest.str(), id, HumanBytes(ContentSize(*s, r)));
+    row(r.name, r.target.digest.str(), id, HumanBytes(image::ImageContentSize(*s->content, r)));
   }
   return kExitOk;
 }

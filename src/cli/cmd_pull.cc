@@ -8,6 +8,7 @@
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
 #include "cli/unpack_step.h"
+#include "image/pull_progress.h"
 #include "registry/pull.h"
 #include "store/store_lock.h"
 
@@ -21,8 +22,37 @@ struct PullFlags {
   bool quiet = false;
   bool json = false;
   bool no_unpack = false;
+  bool attach = false;
   RegistryFlags registry;
 };
+
+// --attach: follows the progress record of a pull someone else started.
+int Attach(const GlobalOptions& global, const PullFlags& f) {
+  const std::atomic<bool>* cancel = CancelOnSignals();
+  auto ref = registry::ImageRef::Parse(f.ref);
+  if (!ref) return ReportError(ref.error());
+  std::string failure;
+  auto st = image::WatchPullProgress(
+      global.root, ref->str(), {.wait = false}, [cancel] { return cancel->load(); },
+      [&](const image::PullProgress& p) {
+        if (f.json) {
+          std::cout << image::ProgressJson(p).dump() << std::endl;
+        } else if (!f.quiet) {
+          std::cout << p.phase << "  " << HumanBytes(p.current_bytes()) << " / "
+                    << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
+                    << "/s";
+          if (p.eta_seconds() >= 0 && !p.terminal()) std::cout << "  ETA " << p.eta_seconds() << "s";
+          std::cout << "  (" << p.layers.size() << " layers, pid " << p.pid << ")" << std::endl;
+        }
+        if (p.phase == "failed") failure = p.error;
+        return true;
+      });
+  if (!st) return ReportError(st.error().Wrap("pull --attach"));
+  if (!failure.empty())
+    return ReportError(common::Error{common::Errc::kAborted, 0, "pull " + ref->str() + ": " + failure});
+  if (!f.json) std::cout << ref->str() << "\n";
+  return kExitOk;
+}
 
 int Run(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
@@ -46,6 +76,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
 
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
+  image::ProgressRecorder recorder(global.root, spec->ref.str());
   // Shared: garbage collection waits for pulls in progress.
   auto lock = store::StoreLock::Shared(global.root, cancel);
   if (!lock) return ReportError(lock.error().Wrap("pull"));
@@ -56,11 +87,13 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
     if (!u) return ReportError(u.error());
     unpack = std::move(*u);
   }
-  opts.on_event = [&printer, &unpack](const registry::PullEvent& e) {
+  opts.on_event = [&printer, &unpack, &recorder](const registry::PullEvent& e) {
     printer.OnEvent(e);
+    recorder.OnEvent(e);
     if (unpack) unpack->OnEvent(e);
   };
   auto r = registry::Pull(*s->content, *s->metadata, *spec, opts);
+  recorder.Finish(r ? common::Status{} : std::unexpected(r.error()));
   if (unpack) {
     auto u = unpack->Finish(r.has_value(), r ? r->name : std::string(),
                             mode == ProgressMode::kTty || mode == ProgressMode::kPlain ? stdout : nullptr);
@@ -87,8 +120,13 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line");
   q->excludes(j);
   cmd->add_flag("--no-unpack", f->no_unpack, "Only download; do not unpack into snapshots");
+  cmd->add_flag("--attach", f->attach,
+                "Do not pull: follow the progress of a pull of IMAGE in progress (started by "
+                "another gantry pull or by gantry serve) until it ends");
   AddRegistryFlags(cmd, f->registry);
-  cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
+  cmd->callback([&global, &exit_code, f] {
+    exit_code = f->attach ? Attach(global, *f) : Run(global, *f);
+  });
 }
 
 }  // namespace cli

@@ -21,6 +21,7 @@ void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);  // mount and umount
 void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);  // bundle and bundle rm
 void RegisterRuntime(CLI::App& app, GlobalOptions& global, int& exit_code);  // = gantry-runtime
+void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code);
 
 inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code) {
   RegisterPull(app, global, exit_code);
@@ -35,6 +36,7 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterMount(app, global, exit_code);
   RegisterBundle(app, global, exit_code);
   RegisterRuntime(app, global, exit_code);
+  RegisterServe(app, global, exit_code);
 }
 
 }  // namespace cli

@@ -27,18 +27,10 @@ common::Result<std::unique_ptr<snapshot::Snapshotter>> OpenSnapshotter(
 
 common::Result<OpenedSnapshotters> OpenAllSnapshotters(const GlobalOptions& global) {
   OpenedSnapshotters out;
-  ASSIGN_OR_RETURN(std::unique_ptr<snapshot::Snapshotter> first, OpenSnapshotter(global));
-  snapshot::Kind other = first->kind() == snapshot::Kind::kOverlay ? snapshot::Kind::kNative
-                                                                   : snapshot::Kind::kOverlay;
-  out.owned.push_back(std::move(first));
-  // Overlay snapshots can only exist where overlay can be mounted.
-  if (other == snapshot::Kind::kNative || snapshot::OverlaySupported(global.root)) {
-    ASSIGN_OR_RETURN(std::unique_ptr<snapshot::Snapshotter> second,
-                     common::Wrap(snapshot::Open(global.root,
-                                                 {.kind = other, .fallback_to_native = false}),
-                                  "open snapshotter " + std::string(snapshot::KindName(other))));
-    out.owned.push_back(std::move(second));
-  }
+  ASSIGN_OR_RETURN(out.owned,
+                   snapshot::OpenAll(global.root, global.snapshotter == "native"
+                                                      ? snapshot::Kind::kNative
+                                                      : snapshot::Kind::kOverlay));
   for (const auto& s : out.owned) out.all.push_back(s.get());
   return out;
 }

@@ -214,6 +214,21 @@ std::vector<std::string> MatchingKeys(const Json& object, const std::string& hos
   return keys;
 }
 
+}  // namespace
+
+bool ApplyAuthField(std::string_view auth, Credentials& creds) {
+  if (auth.empty()) return true;
+  // As in docker, `auth` wins over the separate fields.
+  std::optional<std::string> decoded = ci::Base64Decode(auth);
+  size_t colon = decoded ? decoded->find(':') : std::string::npos;
+  if (colon == std::string::npos) return false;
+  creds.username = decoded->substr(0, colon);
+  creds.password = decoded->substr(colon + 1);
+  return true;
+}
+
+namespace {
+
 // Credentials from one `auths` entry; nullopt for an empty entry.
 Result<std::optional<Credentials>> ParseAuthEntry(const fs::path& path, const std::string& key,
                                                   const Json& entry) {
@@ -232,15 +247,8 @@ Result<std::optional<Credentials>> ParseAuthEntry(const fs::path& path, const st
   ASSIGN_OR_RETURN(creds.password, field("password"));
   ASSIGN_OR_RETURN(creds.identity_token, field("identitytoken"));
   ASSIGN_OR_RETURN(creds.registry_token, field("registrytoken"));
-  if (!auth.empty()) {
-    // As in docker, `auth` wins over the separate fields.
-    std::optional<std::string> decoded = ci::Base64Decode(auth);
-    size_t colon = decoded ? decoded->find(':') : std::string::npos;
-    if (colon == std::string::npos)
-      return Malformed(path, where + ": `auth` is not base64 of \"user:password\"");
-    creds.username = decoded->substr(0, colon);
-    creds.password = decoded->substr(colon + 1);
-  }
+  if (!ApplyAuthField(auth, creds))
+    return Malformed(path, where + ": `auth` is not base64 of \"user:password\"");
   if (creds == Credentials{}) return std::nullopt;
   return std::optional<Credentials>(std::move(creds));
 }

@@ -123,4 +123,10 @@ class CredentialStore {
 // or the user is empty.
 [[nodiscard]] common::Result<Credentials> ParseCredsFlag(std::string_view text);
 
+// Docker's `auth` field (base64 of "user:password", as in config.json and
+// the CRI AuthConfig): when non-empty it replaces `creds`' username and
+// password. False when it is not base64 of "user:password" (creds
+// untouched).
+[[nodiscard]] bool ApplyAuthField(std::string_view auth, Credentials& creds);
+
 }  // namespace registry

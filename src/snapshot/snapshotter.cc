@@ -643,4 +643,21 @@ common::Result<std::unique_ptr<Snapshotter>> Open(const fs::path& root, Options 
   return std::unique_ptr<Snapshotter>(std::move(impl));
 }
 
+common::Result<std::vector<std::unique_ptr<Snapshotter>>> OpenAll(const fs::path& root,
+                                                                  Kind preferred) {
+  std::vector<std::unique_ptr<Snapshotter>> out;
+  ASSIGN_OR_RETURN(std::unique_ptr<Snapshotter> first,
+                   common::Wrap(Open(root, {.kind = preferred, .fallback_to_native = true}),
+                                "open snapshotter " + std::string(KindName(preferred))));
+  const Kind other = first->kind() == Kind::kOverlay ? Kind::kNative : Kind::kOverlay;
+  out.push_back(std::move(first));
+  if (other == Kind::kNative || OverlaySupported(root)) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Snapshotter> second,
+                     common::Wrap(Open(root, {.kind = other, .fallback_to_native = false}),
+                                  "open snapshotter " + std::string(KindName(other))));
+    out.push_back(std::move(second));
+  }
+  return out;
+}
+
 }  // namespace snapshot

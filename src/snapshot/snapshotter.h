@@ -169,6 +169,13 @@ class Snapshotter {
 [[nodiscard]] common::Result<std::unique_ptr<Snapshotter>> Open(const std::filesystem::path& root,
                                                                 Options options = {});
 
+// Every snapshotter whose snapshots can exist on `root`: `preferred` first
+// (falling back to native as Open does), then the other kind when it can
+// be used here (overlay only where it can be mounted). For whoever looks
+// at the whole store: garbage collection, disk usage.
+[[nodiscard]] common::Result<std::vector<std::unique_ptr<Snapshotter>>> OpenAll(
+    const std::filesystem::path& root, Kind preferred);
+
 // Whether overlayfs can be mounted with upper/work dirs under `root` (as this
 // process). Cached per root for the process.
 bool OverlaySupported(const std::filesystem::path& root);

@@ -196,6 +196,14 @@ Result<Txn> MetadataDb::BeginWith(std::string_view sql) {
   return Txn(state_.get(), std::move(lock));
 }
 
+Result<int64_t> MetadataDb::DataVersion() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  ASSIGN_OR_RETURN(SqliteStmt st, state_->db.Prepare("PRAGMA data_version", "read data version"));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return MakeError(Errc::kInternal, "read data version: no row");
+  return st.ColumnInt(0);
+}
+
 Result<Txn> MetadataDb::Begin() { return BeginWith("BEGIN IMMEDIATE"); }
 Result<Txn> MetadataDb::BeginRead() { return BeginWith("BEGIN DEFERRED"); }
 

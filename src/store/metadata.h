@@ -225,6 +225,13 @@ class MetadataDb {
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
   [[nodiscard]] common::Status DeleteExpiredLeases();
 
+  // SQLite's `PRAGMA data_version`: changes whenever another connection
+  // (another MetadataDb, or another process) has committed since the last
+  // call; this connection's own commits do not change it. Lets a
+  // long-running reader (the CRI server) keep a cache and still see what
+  // `gantry pull` or `gantry rmi` did. Errors: as for a read.
+  [[nodiscard]] common::Result<int64_t> DataVersion();
+
  private:
   explicit MetadataDb(std::unique_ptr<MetadataDbState> state);
   // `BEGIN` (deferred) for read-only operations, which then do not take

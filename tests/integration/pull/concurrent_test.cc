@@ -32,17 +32,6 @@ class PullConcurrent : public ::testing::Test {
   std::unique_ptr<Gantry> gantry_;
 };
 
-// The fixture image's first two layers, then a layer of its own.
-fixtures::ImageSpec SharedBaseSpec(const std::string& which) {
-  fixtures::ImageSpec spec = fixtures::FixtureImageSpec();
-  spec.layers.resize(2);
-  fixtures::LayerSpec own;
-  own.entries = {fixtures::File("which.txt", which + "\n")};
-  spec.layers.push_back(std::move(own));
-  spec.labels["which"] = which;
-  return spec;
-}
-
 TEST_F(PullConcurrent, ThreeProcessesShareBaseLayersDownloadedOnce) {
   std::unique_ptr<fixtures::RegistryFixture> reg;
   ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg));

@@ -117,6 +117,16 @@ void PushImage(const fixtures::RegistryFixture& reg, const fs::path& layout,
   *out = std::move(*built);
 }
 
+fixtures::ImageSpec SharedBaseSpec(const std::string& which) {
+  fixtures::ImageSpec spec = fixtures::FixtureImageSpec();
+  spec.layers.resize(2);
+  fixtures::LayerSpec own;
+  own.entries = {fixtures::File("which.txt", which + "\n")};
+  spec.layers.push_back(std::move(own));
+  spec.labels["which"] = which;
+  return spec;
+}
+
 std::vector<common::Digest> ImageDigests(const fixtures::BuiltImage& image) {
   std::vector<common::Digest> out = {image.manifest.digest, image.config.digest};
   for (const auto& l : image.layers) out.push_back(l.digest);

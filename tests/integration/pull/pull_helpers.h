@@ -86,6 +86,10 @@ void PushImage(const fixtures::RegistryFixture& reg, const fs::path& layout,
 void PushLayout(const fixtures::RegistryFixture& reg, const fs::path& layout,
                 const std::string& layout_tag, const std::string& repo_tag);
 
+// The fixture image's first two layers, then a layer of its own holding
+// `which` (images that share their base layers).
+fixtures::ImageSpec SharedBaseSpec(const std::string& which);
+
 // The manifest, config and layer digests of a built image.
 std::vector<common::Digest> ImageDigests(const fixtures::BuiltImage& image);
 // The biggest layer of an image (the one worth cutting, stalling, …).

@@ -1,0 +1,47 @@
+// ImageStatus: the image, and with `verbose` its config, chainID and
+// snapshot as JSON strings. An unknown image is a response without one.
+
+#include <nlohmann/json.hpp>
+
+#include "criimage/rpc_util.h"
+#include "criimage/services.h"
+#include "registry/manifest.h"
+
+namespace criimage {
+namespace {
+
+std::map<std::string, std::string> VerboseInfo(Catalog& catalog, const CatalogImage& img) {
+  std::map<std::string, std::string> info;
+  nlohmann::json chain = nullptr;
+  auto config = catalog.ConfigJson(img);
+  if (config) {
+    auto parsed = nlohmann::json::parse(*config, nullptr, false);
+    info["config"] = parsed.is_discarded() ? nlohmann::json(*config).dump() : parsed.dump();
+    if (auto cfg = registry::ParseImageConfig(*config); cfg && !cfg->diff_ids.empty())
+      chain = registry::ChainIds(cfg->diff_ids).back().str();
+  }
+  info["chainID"] = chain.dump();
+  info["snapshot"] = nlohmann::json{{"key", chain},
+                                    {"unpacked", !img.chain.empty()}}
+                         .dump();
+  info["manifest"] = nlohmann::json(img.manifest).dump();
+  info["platform"] = nlohmann::json(img.platform).dump();
+  return info;
+}
+
+}  // namespace
+
+grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
+                                           const runtime::v1::ImageStatusRequest* req,
+                                           runtime::v1::ImageStatusResponse* resp) {
+  RpcLog log("ImageStatus", req->image().image());
+  auto img = s_->catalog->Find(req->image().image());
+  if (!img) return log.Done(ToGrpc(img.error()));
+  if (!*img) return log.Done(grpc::Status::OK);
+  ToProto(**img, resp->mutable_image());
+  if (req->verbose())
+    for (auto& [k, v] : VerboseInfo(*s_->catalog, **img)) (*resp->mutable_info())[k] = v;
+  return log.Done(grpc::Status::OK);
+}
+
+}  // namespace criimage

@@ -1,0 +1,101 @@
+#pragma once
+// Pulls on behalf of CRI callers. Internal to criimage.
+//
+// Single flight: callers asking for the same reference with the same
+// credentials at once share one pull, and every one of them gets its
+// result. Different pulls run in parallel, at most `max_parallel` at a
+// time (the others queue). A blob shared by two pulls is downloaded once:
+// the content store's ingest lock makes the second wait for the first.
+//
+// Rate floor: kubelet sets no deadline on PullImage, so a pull whose
+// download stays under `min_rate_bytes_per_sec` over any `min_rate_window`
+// (measured on the bytes the pull holds, so a trickle that never quite
+// stops is caught too) is cancelled with Unavailable, naming the rate and
+// the window. Its partial blobs stay in the ingest area and the next pull
+// resumes them. While one of its layers waits for another pull (in this
+// server or another process) that downloads the same blob, the floor is
+// suspended: that pull has its own.
+//
+// Unpack: with a snapshotter, a pulled image is unpacked before the pull
+// answers (the floor does not apply to it: no bytes flow then); an unpack
+// error fails the pull.
+//
+// Progress: each pull writes its image::PullProgress record, so
+// gantry.v1.PullProgress and `gantry pull --attach` can follow it.
+//
+// Thread-safety: Pull may be called from many threads at once.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "common/error.h"
+#include "registry/client.h"
+#include "registry/pull.h"
+#include "registry/reference.h"
+#include "snapshot/snapshotter.h"
+#include "store/content_store.h"
+#include "store/metadata.h"
+
+namespace criimage {
+
+struct PullManagerOptions {
+  std::filesystem::path root;
+  registry::ClientOptions client;  // hosts, credential lookup; creds are per call
+  int max_parallel = 3;
+  int max_concurrent_downloads = 3;
+  int64_t min_rate_bytes_per_sec = 1024;
+  std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
+  // Unpacks each pulled image into this snapshotter's chainID snapshots
+  // (image::Unpack), as `gantry pull` does; null: content only.
+  snapshot::Snapshotter* snapshotter = nullptr;
+};
+
+class PullManager {
+ public:
+  // REQUIRES: `content` and `db` outlive the manager.
+  PullManager(store::ContentStore& content, store::MetadataDb& db, PullManagerOptions options);
+  ~PullManager();  // cancels pulls in flight and waits for them
+
+  // Pulls `ref` (or joins a pull of it with the same `creds` in progress)
+  // and returns the result. `cancelled` (may be empty) is polled while
+  // waiting: a caller that goes away stops waiting (Cancelled), but a pull
+  // others wait for is not stopped by it. Errors: Pull's; Unavailable for
+  // the rate floor; Cancelled at shutdown.
+  [[nodiscard]] common::Result<registry::PullResult> Pull(
+      const registry::ImageRef& ref, const std::optional<registry::Credentials>& creds,
+      const std::function<bool()>& cancelled);
+
+  // Cancels every pull in flight (shutdown). Idempotent.
+  void CancelAll();
+
+ private:
+  struct Flight;
+  void Run(const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
+           const std::optional<registry::Credentials>& creds);
+  common::Result<registry::PullResult> PullWithFloor(const std::shared_ptr<Flight>& f,
+                                                     const registry::ImageRef& ref,
+                                                     const std::optional<registry::Credentials>& creds);
+
+  store::ContentStore& content_;
+  store::MetadataDb& db_;
+  PullManagerOptions options_;
+  std::mutex mu_;  // guards flights_, running_, shutdown_
+  std::condition_variable slot_cv_;
+  std::map<std::string, std::shared_ptr<Flight>> flights_;
+  int running_ = 0;
+  bool shutdown_ = false;
+  std::atomic<bool> cancel_all_{false};
+  int active_runs_ = 0;  // guarded by mu_: Run calls not returned yet
+  std::condition_variable idle_cv_;
+};
+
+}  // namespace criimage

@@ -1,0 +1,53 @@
+#include "criimage/reclaimer.h"
+
+#include "common/log.h"
+#include "image/gc.h"
+
+namespace criimage {
+
+Reclaimer::Reclaimer(store::ContentStore& content, store::MetadataDb& db,
+                     std::vector<snapshot::Snapshotter*> snapshotters)
+    : content_(content), db_(db), snapshotters_(std::move(snapshotters)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Reclaimer::~Reclaimer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Reclaimer::Request() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Reclaimer::Loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return pending_ || stop_; });
+      if (stop_) return;
+      pending_ = false;
+    }
+    // Waits for the exclusive store lock: pulls in flight finish first.
+    auto r = image::Prune(content_, db_, snapshotters_, {.cancel = &stop_});
+    if (!r) {
+      LOG(Warn) << "free removed images" << common::Kv("error", r.error().message);
+    } else {
+      for (const auto& e : r->errors) LOG(Warn) << "free removed images" << common::Kv("error", e);
+      LOG(Info) << "freed removed images" << common::Kv("bytes", r->total_bytes())
+                << common::Kv("blobs", r->blobs.size())
+                << common::Kv("snapshots", r->snapshots.size());
+    }
+    ++runs_;
+  }
+}
+
+}  // namespace criimage

@@ -1,0 +1,48 @@
+#pragma once
+// Frees the space of removed images in the background, as the CRI allows
+// ("space may be freed async"): after RemoveImage, a garbage collection of
+// the store (image::Prune, as `gantry prune` without --all) runs on its
+// own thread, so kubelet's image GC sees ImageFsInfo go down. Requests made
+// while a collection runs are folded into one more run. Internal to
+// criimage.
+//
+// Thread-safety: Request may be called from any thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "snapshot/snapshotter.h"
+#include "store/content_store.h"
+#include "store/metadata.h"
+
+namespace criimage {
+
+class Reclaimer {
+ public:
+  // REQUIRES: the arguments outlive the Reclaimer.
+  Reclaimer(store::ContentStore& content, store::MetadataDb& db,
+            std::vector<snapshot::Snapshotter*> snapshotters);
+  ~Reclaimer();  // cancels a collection in progress and joins the thread
+
+  void Request();
+  // Collections finished so far (tests and logs).
+  int runs() const { return runs_.load(); }
+
+ private:
+  void Loop();
+  store::ContentStore& content_;
+  store::MetadataDb& db_;
+  std::vector<snapshot::Snapshotter*> snapshotters_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;  // guarded by mu_
+  std::atomic<bool> stop_{false};
+  std::atomic<int> runs_{0};
+  std::thread thread_;
+};
+
+}  // namespace criimage

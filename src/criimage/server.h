@@ -1,0 +1,90 @@
+#pragma once
+// `gantry serve`: the CRI ImageService (runtime.v1), RuntimeService.Version
+// and gantry.v1.PullProgress over gRPC on a Unix socket.
+//
+//   ASSIGN_OR_RETURN(auto server, criimage::Server::Start({
+//       .root = root, .listen = "unix:///run/gantry/gantry.sock"}));
+//   ...  // until SIGTERM
+//   server->Shutdown();
+//
+// The socket: its directory is created (0755) when missing; a socket file
+// that nobody listens on (left by a crash) is replaced; one that answers
+// is refused (AlreadyExists, "another gantry serve is listening on PATH");
+// any other file there is refused (FailedPrecondition). It is created with
+// `socket_mode` and, when set, `socket_group`, and removed on Shutdown.
+// With `listen_fd` (systemd socket activation) the server accepts on that
+// socket instead and leaves the file to systemd.
+//
+// Every RPC converts between proto and the library (criimage/catalog.h,
+// criimage/pull_manager.h); errors map 1:1 onto gRPC codes (rpc_util.h).
+//
+// Thread-safety: Start and Shutdown from one thread; RPCs run on gRPC's
+// threads.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "registry/client.h"
+
+namespace criimage {
+
+struct ServeOptions {
+  std::filesystem::path root;  // the store
+  // "unix:///path/to/sock", "unix:/path" or a plain absolute path.
+  std::string listen = "unix:///run/gantry/gantry.sock";
+  mode_t socket_mode = 0660;
+  std::string socket_group;  // name or numeric gid; "" keeps the process's
+  registry::ClientOptions client;  // hosts, credential lookup (AuthConfig wins)
+  int max_parallel_pulls = 3;
+  int max_concurrent_downloads = 3;
+  int64_t min_rate_bytes_per_sec = 1024;
+  std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
+  std::vector<std::string> pinned;  // references or image ids reported pinned
+  // Unpack pulled images into snapshots ("overlayfs", falling back to
+  // native where overlay cannot be mounted, or "native"), as `gantry pull`.
+  bool unpack = true;
+  std::string snapshotter = "overlayfs";
+  // An already listening Unix socket to serve on instead of creating
+  // `listen` (systemd socket activation; mode and group are then the
+  // socket unit's). -1: none.
+  int listen_fd = -1;
+};
+
+// The listening socket systemd passed (LISTEN_PID is this process and
+// LISTEN_FDS >= 1: fd 3), or -1. Clears the variables so children do not
+// inherit them.
+int SystemdListenFd();
+
+// The socket path `listen` names. Errors: InvalidArgument for another
+// scheme or a relative path.
+[[nodiscard]] common::Result<std::filesystem::path> SocketPath(const std::string& listen);
+
+class Server {
+ public:
+  // Opens the store, prepares the socket and starts serving.
+  // Errors: as above; InvalidArgument for a bad group; store errors.
+  [[nodiscard]] static common::Result<std::unique_ptr<Server>> Start(ServeOptions options);
+  ~Server();  // Shutdown()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Cancels pulls in flight, lets RPCs in progress end (up to `grace`, then
+  // cancels them), removes the socket. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(2));
+  const std::filesystem::path& socket_path() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace criimage

@@ -1,0 +1,64 @@
+#pragma once
+// The gRPC service implementations; one file per RPC (image_*.cc,
+// runtime_version.cc, progress_watch.cc). Internal to criimage: each
+// handler converts between proto and the library and nothing more.
+
+#include <filesystem>
+#include <memory>
+
+#include "criimage/catalog.h"
+#include "criimage/cri_image.grpc.pb.h"
+#include "criimage/gantry_progress.grpc.pb.h"
+#include "criimage/pull_manager.h"
+#include "criimage/reclaimer.h"
+
+namespace criimage {
+
+// What the handlers share; owned by the Server.
+struct ServiceState {
+  std::filesystem::path root;
+  Catalog* catalog = nullptr;
+  PullManager* pulls = nullptr;
+  Reclaimer* reclaimer = nullptr;  // frees removed images' space
+};
+
+// Fills `out` from a catalog image.
+void ToProto(const CatalogImage& in, runtime::v1::Image* out);
+
+class ImageServiceImpl final : public runtime::v1::ImageService::Service {
+ public:
+  explicit ImageServiceImpl(ServiceState* state) : s_(state) {}
+  grpc::Status ListImages(grpc::ServerContext* ctx, const runtime::v1::ListImagesRequest* req,
+                          runtime::v1::ListImagesResponse* resp) override;
+  grpc::Status StreamImages(grpc::ServerContext* ctx, const runtime::v1::StreamImagesRequest* req,
+                            grpc::ServerWriter<runtime::v1::StreamImagesResponse>* w) override;
+  grpc::Status ImageStatus(grpc::ServerContext* ctx, const runtime::v1::ImageStatusRequest* req,
+                           runtime::v1::ImageStatusResponse* resp) override;
+  grpc::Status PullImage(grpc::ServerContext* ctx, const runtime::v1::PullImageRequest* req,
+                         runtime::v1::PullImageResponse* resp) override;
+  grpc::Status RemoveImage(grpc::ServerContext* ctx, const runtime::v1::RemoveImageRequest* req,
+                           runtime::v1::RemoveImageResponse* resp) override;
+  grpc::Status ImageFsInfo(grpc::ServerContext* ctx, const runtime::v1::ImageFsInfoRequest* req,
+                           runtime::v1::ImageFsInfoResponse* resp) override;
+
+ private:
+  ServiceState* s_;
+};
+
+class RuntimeServiceImpl final : public runtime::v1::RuntimeService::Service {
+ public:
+  grpc::Status Version(grpc::ServerContext* ctx, const runtime::v1::VersionRequest* req,
+                       runtime::v1::VersionResponse* resp) override;
+};
+
+class PullProgressImpl final : public gantry::v1::PullProgress::Service {
+ public:
+  explicit PullProgressImpl(ServiceState* state) : s_(state) {}
+  grpc::Status Watch(grpc::ServerContext* ctx, const gantry::v1::WatchRequest* req,
+                     grpc::ServerWriter<gantry::v1::PullProgressEvent>* w) override;
+
+ private:
+  ServiceState* s_;
+};
+
+}  // namespace criimage

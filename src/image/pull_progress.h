@@ -1,0 +1,127 @@
+#pragma once
+// Pull progress that other processes can see: one small record per pull in
+// progress, in the store, written by whoever pulls (`gantry pull`, the CRI
+// server) and read by whoever watches (`gantry pull --attach`, the
+// gantry.v1.PullProgress service). The record format is in
+// docs/pull-progress.md.
+//
+//   image::ProgressRecorder rec(root, ref.str());
+//   opts.on_event = [&](const registry::PullEvent& e) { rec.OnEvent(e); };
+//   auto r = registry::Pull(...);
+//   rec.Finish(r ? common::Status{} : std::unexpected(r.error()));
+//
+//   TRY(image::WatchPullProgress(root, ref.str(), {.wait = false}, is_cancelled,
+//                                [](const image::PullProgress& p) { print(p); }));
+//
+// A record lives at <root>/progress/<sha256 hex of the normalised ref>.json,
+// replaced by rename (readers never see a torn record), not fsynced (it is
+// advisory: a crash loses at most a progress view). The last record of a
+// pull stays, in phase "done" or "failed", until the next pull of the same
+// reference replaces it; a record whose writer process is gone while it
+// still says "resolving" or "downloading" is an abandoned pull.
+//
+// Thread-safety: a ProgressRecorder is fed from the puller's threads, which
+// serialise events; OnEvent and Finish must not race. Readers need no lock.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "registry/pull.h"
+
+namespace image {
+
+struct LayerProgress {
+  std::string digest;
+  int64_t current = 0;
+  int64_t total = 0;
+  std::string state;  // PullEvent::state
+};
+
+struct PullProgress {
+  std::string image;  // normalised reference
+  std::string phase;  // "resolving" "downloading" "unpacking" "done" "failed"
+  pid_t pid = 0;
+  int64_t started_ns = 0;  // Unix ns
+  int64_t updated_ns = 0;
+  std::vector<LayerProgress> layers;  // in manifest order
+  double bytes_per_second = 0;        // recent rate
+  std::string error;                  // phase "failed"
+
+  int64_t current_bytes() const;
+  int64_t total_bytes() const;
+  // Seconds left at the recent rate; -1 when unknown.
+  int64_t eta_seconds() const;
+  bool terminal() const { return phase == "done" || phase == "failed"; }
+};
+
+// The record as JSON (the on-disk form, docs/pull-progress.md).
+nlohmann::json ProgressJson(const PullProgress& p);
+
+// <root>/progress/<sha256 hex of `image`>.json
+std::filesystem::path ProgressPath(const std::filesystem::path& root, const std::string& image);
+
+class ProgressRecorder {
+ public:
+  // Writes the first record (phase "resolving") at once. `image` is the
+  // normalised reference. Errors writing are logged at debug and ignored:
+  // progress must never fail a pull.
+  ProgressRecorder(std::filesystem::path root, std::string image,
+                   std::chrono::milliseconds interval = std::chrono::milliseconds(200));
+  // Records the event; writes at most once per `interval` (layer starts,
+  // ends and the resolution are written at once).
+  void OnEvent(const registry::PullEvent& e);
+  // Moves to another phase ("unpacking") and writes at once.
+  void SetPhase(std::string phase);
+  // Writes the final record: "done", or "failed" with the error.
+  void Finish(const common::Status& result);
+
+ private:
+  void Write();
+  std::filesystem::path root_;
+  PullProgress p_;
+  std::map<std::string, size_t> index_;  // digest → layers_ position
+  std::chrono::milliseconds interval_;
+  std::chrono::steady_clock::time_point last_write_{};
+  std::chrono::steady_clock::time_point rate_at_{};
+  int64_t rate_bytes_ = 0;
+};
+
+// The record of `image`, or nullopt when there is none. Errors: DataLoss
+// for a record that does not parse; others from reading.
+[[nodiscard]] common::Result<std::optional<PullProgress>> ReadPullProgress(
+    const std::filesystem::path& root, const std::string& image);
+
+// True while the record describes a pull that is still running: not
+// terminal, and its writer process alive.
+bool InProgress(const PullProgress& p);
+
+struct WatchOptions {
+  // No pull in progress: false → NotFound at once; true → wait for one.
+  bool wait = false;
+  std::chrono::milliseconds poll = std::chrono::milliseconds(100);
+};
+
+// Calls `on_update` with each new state of the pull of `image` in progress
+// (polling the record), the last one terminal, then returns. A writer that
+// dies mid-pull ends the watch with a "failed" update saying so.
+// `on_update` returning false, or `cancelled` (may be empty) returning true,
+// ends the watch with Cancelled. Errors: NotFound ("no pull of `X` in
+// progress") when !wait and there is none.
+[[nodiscard]] common::Status WatchPullProgress(const std::filesystem::path& root,
+                                               const std::string& image,
+                                               const WatchOptions& options,
+                                               const std::function<bool()>& cancelled,
+                                               const std::function<bool(const PullProgress&)>& on_update);
+
+}  // namespace image
