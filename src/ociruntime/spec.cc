@@ -128,6 +128,8 @@ Result<json> MakeSpec(const ImageRuntimeConfig& image, const BundleOptions& opti
       {"mounts", DefaultMounts()},
       {"linux", DefaultLinux()},
   };
+  spec["linux"]["seccomp"] = DefaultSeccomp(
+      std::vector<std::string_view>(std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities)));
   if (!annotations.empty()) spec["annotations"] = std::move(annotations);
   return spec;
 }

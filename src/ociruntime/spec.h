@@ -26,7 +26,8 @@
 //   hostname       BundleOptions::hostname, "gantry" when empty.
 //   mounts         /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue,
 //                  /sys (ro), /sys/fs/cgroup (ro), with runc's options.
-//   linux          namespaces pid, network, ipc, uts, mount; the devices
+//   linux          seccomp: DefaultSeccomp(kDefaultCapabilities);
+//                  namespaces pid, network, ipc, uts, mount; the devices
 //                  cgroup denying everything (the runtime adds its default
 //                  devices); runc's maskedPaths and readonlyPaths.
 //   annotations    the image's Labels, and org.opencontainers.image.stopSignal
@@ -101,6 +102,17 @@ inline constexpr std::string_view kDefaultCapabilities[] = {
     "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
     "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
     "CAP_KILL",    "CAP_AUDIT_WRITE"};
+
+// linux.seccomp as `gantry bundle` writes it: in effect Docker's (and
+// containerd's) default profile for a container with bounding set `caps`
+// on this build's architecture: default action ERRNO(EPERM); an allow list
+// of ~350 system calls; socket(2) but AF_VSOCK; personality(2) with the
+// usual personas only; without CAP_SYS_ADMIN, clone(2) without namespace
+// flags and clone3(2) failing with ENOSYS (so libc falls back to clone);
+// mount, unshare, setns, … only with CAP_SYS_ADMIN, and the other
+// capability-gated calls (chroot, reboot, ptrace-like, clock setting, …)
+// only with their capability.
+[[nodiscard]] nlohmann::json DefaultSeccomp(const std::vector<std::string_view>& caps);
 
 // The process user of a spec.
 struct ResolvedUser {
