@@ -251,5 +251,30 @@ TEST(SpecSeccomp, MakeSpecWritesTheDefaultProfile) {
   EXPECT_EQ((*s)["linux"]["seccomp"], DefaultSeccomp(caps));
 }
 
+TEST(SpecUserns, IdRangeParses) {
+  auto r = ParseIdRange("0:100000:65536");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->container_id, 0u);
+  EXPECT_EQ(r->host_id, 100000u);
+  EXPECT_EQ(r->size, 65536u);
+  for (const char* bad : {"", "0:1", "0:1:0", "a:1:2", "0:4294967295:2", "0:1:2:3", "-1:0:1"})
+    EXPECT_FALSE(ParseIdRange(bad)) << bad;
+}
+
+TEST(SpecUserns, MakeSpecAddsTheNamespaceAndMappings) {
+  auto d = common::TempDir::Create("gantry-specns");
+  ASSERT_TRUE(d);
+  BundleOptions o;
+  o.userns = IdRange{0, 100000, 65536};
+  auto s = MakeSpec({.cmd = {"/bin/sh"}}, o, d->path());
+  ASSERT_TRUE(s) << s.error().message;
+  json map = json::parse(R"([{"containerID":0,"hostID":100000,"size":65536}])");
+  EXPECT_EQ((*s)["linux"]["uidMappings"], map);
+  EXPECT_EQ((*s)["linux"]["gidMappings"], map);
+  bool user = false;
+  for (const json& n : (*s)["linux"]["namespaces"]) user |= n["type"] == "user";
+  EXPECT_TRUE(user);
+}
+
 }  // namespace
 }  // namespace ociruntime
