@@ -116,6 +116,9 @@ struct SeccompProgram {
   std::string source;  // linux.seccomp as JSON text: the compile cache's key
   unsigned flags = 0;  // SECCOMP_FILTER_FLAG_*
   std::string bpf;     // empty until compiled (and without linux.seccomp)
+  // listenerPath: an AF_UNIX socket that gets the SCMP_ACT_NOTIFY listener
+  // fd and the container's state; listenerMetadata is passed along.
+  std::string listener_path, listener_metadata;
 };
 
 // Compiles `p` (no-op without linux.seccomp or when compiled already).

@@ -70,16 +70,16 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMap>& maps) {
 
 }  // namespace
 
-Result<UniqueFd> ConnectConsole(const fs::path& path) {
+Result<UniqueFd> ConnectUnix(const fs::path& path, const char* what) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.string().size() >= sizeof addr.sun_path)
-    return common::MakeError(Errc::kInvalidArgument, "--console-socket path is too long");
+    return common::MakeError(Errc::kInvalidArgument, std::string(what) + " path is too long");
   strcpy(addr.sun_path, path.c_str());
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return common::ErrnoError("socket");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return common::ErrnoError("connect to --console-socket `" + path.string() + "`");
+    return common::ErrnoError(std::string("connect to ") + what + " `" + path.string() + "`");
   return fd;
 }
 
@@ -225,7 +225,7 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
   UniqueFd console;
   int console_fd = -1;
   if (!co.console_socket.empty()) {
-    ASSIGN_OR_RETURN(console, ConnectConsole(co.console_socket));
+    ASSIGN_OR_RETURN(console, ConnectUnix(co.console_socket, "--console-socket"));
     console_fd = console.get();
   } else if (config.process.terminal) {
     ASSIGN_OR_RETURN(ConsoleRelay relay, ConsoleRelay::Create());
@@ -275,7 +275,8 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
   }
   // Hooks in the container report its pid as the host sees it.
   std::string go = "G";
-  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty())
+  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty() ||
+      !config.seccomp.listener_path.empty())
     go += std::to_string(pid);
   if (::send(parent_sock.get(), go.data(), go.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(go.size()))
     return common::ErrnoError("start the container init");

@@ -253,7 +253,7 @@ Result<int> Exec(const RuntimeOptions& ro, const std::string& id, const ExecOpti
   UniqueFd console;
   std::optional<rt::ConsoleRelay> relay;
   if (p.terminal && !eo.console_socket.empty()) {
-    ASSIGN_OR_RETURN(console, rt::ConnectConsole(eo.console_socket));
+    ASSIGN_OR_RETURN(console, rt::ConnectUnix(eo.console_socket, "--console-socket"));
   } else if (p.terminal) {
     ASSIGN_OR_RETURN(rt::ConsoleRelay r, rt::ConsoleRelay::Create());
     relay.emplace(std::move(r));

@@ -32,9 +32,19 @@ Status JoinSessionKeyring(const std::string& id) {
   return common::ErrnoError("join session keyring `" + name + "`");
 }
 
+// The container's filter; with a listener, the agent gets it and the state.
+Status LoadSeccompOf(const InitArgs& a, int listener_sock) {
+  const Config& c = *a.config;
+  if (listener_sock < 0) return LoadSeccomp(c.seccomp);
+  std::string msg = SeccompListenerMessage(
+      c.seccomp, HookState(a.id, "created", a.host_pid, c.bundle, c.annotations));
+  return LoadSeccomp(c.seccomp, listener_sock, msg);
+}
+
 // Everything between the parent's go-ahead and the wait for `start`.
 // Returns the executable to run.
-common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir) {
+common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir,
+                                  int& listener_sock) {
   const Config& c = *a.config;
   const Namespace* user = c.FindNamespace(CLONE_NEWUSER);
   bool userns = user && user->path.empty();
@@ -56,6 +66,11 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
       return common::ErrnoError("set hostname `" + c.hostname + "`");
     if (c.domainname && ::setdomainname(c.domainname->data(), c.domainname->size()) != 0)
       return common::ErrnoError("set domainname `" + *c.domainname + "`");
+  }
+  // The seccomp agent's socket is a host path too.
+  if (!c.seccomp.listener_path.empty()) {
+    ASSIGN_OR_RETURN(UniqueFd sock, ConnectUnix(c.seccomp.listener_path, "linux.seccomp.listenerPath"));
+    listener_sock = sock.release();
   }
   // exec.fifo and /proc/self/fd are opened while the host's view is
   // still there; the fifo is reopened for writing through them later.
@@ -94,7 +109,7 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
   int cwd_err = errno;
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: now,
   // before the capabilities go (the rest of the setup runs under it).
-  if (!c.process.no_new_privileges) TRY(LoadSeccomp(c.seccomp));
+  if (!c.process.no_new_privileges) TRY(LoadSeccompOf(a, listener_sock));
   TRY(ApplyUserAndCaps(c.process, a.last_cap, userns));
   if (!in_cwd && ::chdir(c.process.cwd.c_str()) != 0)
     return common::ErrnoError("chdir to process.cwd `" + c.process.cwd + "`", cwd_err);
@@ -144,8 +159,8 @@ void RunInit(InitArgs& a) {
   go[n] = '\0';
   a.host_pid = std::atoi(go + 1);
 
-  int fifo_fd = -1, proc_fd_dir = -1;
-  auto exe = Setup(a, fifo_fd, proc_fd_dir);
+  int fifo_fd = -1, proc_fd_dir = -1, listener_sock = -1;
+  auto exe = Setup(a, fifo_fd, proc_fd_dir, listener_sock);
   if (!exe) ReportFailure(a.sync_fd, exe.error());
   const char ready = 'R';
   if (::send(a.sync_fd, &ready, 1, MSG_NOSIGNAL) != 1) ::_exit(1);
@@ -180,7 +195,7 @@ void RunInit(InitArgs& a) {
     ::_exit(127);
   }
   if (p.no_new_privileges)
-    if (auto st = LoadSeccomp(a.config->seccomp); !st) {
+    if (auto st = LoadSeccompOf(a, listener_sock); !st) {
       dprintf(2, "gantry-runtime: %s\n", st.error().message.c_str());
       ::_exit(127);
     }

@@ -113,6 +113,8 @@ void ExecProcess(const std::string& exe, const Process& p, int preserve_fds);
 // The runtime's own permitted set; create fails early when the config asks
 // for a capability outside it, naming it.
 [[nodiscard]] common::Status CheckCapsAvailable(const Capabilities& caps);
+// Sends `fd` over the AF_UNIX socket `sock` as SCM_RIGHTS with `data`.
+[[nodiscard]] common::Status SendFd(int sock, int fd, std::string_view data);
 // Creates a pty, sends its master to `console_fd` (SCM_RIGHTS, runc's
 // protocol), makes the slave the controlling terminal and stdio, and binds
 // it over /dev/console when `dev_console` (the init; not an exec).
@@ -124,7 +126,14 @@ void ExecProcess(const std::string& exe, const Process& p, int preserve_fds);
 // seccomp(SECCOMP_SET_MODE_FILTER) of the compiled program (nothing when
 // it is empty). Without no_new_privs it needs CAP_SYS_ADMIN, so callers
 // load it before dropping capabilities then, else right before execve.
-[[nodiscard]] common::Status LoadSeccomp(const SeccompProgram& p);
+// With `listener_sock` (connected to listenerPath), the filter is loaded
+// with a new listener, which is sent there with `message` (see
+// SeccompListenerMessage), then closed here.
+[[nodiscard]] common::Status LoadSeccomp(const SeccompProgram& p, int listener_sock = -1,
+                                         std::string_view message = {});
+// runtime-spec's ContainerProcessState for the listener: ociVersion,
+// fds ["seccompFd"], pid, metadata, and `state` (a HookState document).
+[[nodiscard]] std::string SeccompListenerMessage(const SeccompProgram& p, const std::string& state);
 // ROOT/ID/seccomp.bpf: the container's program for `exec` (flags, then the
 // instructions). Absent: no filter.
 inline constexpr const char* kSeccompFile = "seccomp.bpf";
@@ -132,8 +141,10 @@ inline constexpr const char* kSeccompFile = "seccomp.bpf";
 // not allowed in one, and `list` skips dot names).
 inline constexpr const char* kSeccompCacheDir = ".cache:seccomp";
 
-// Connects to the --console-socket (before any namespace is joined).
-[[nodiscard]] common::Result<common::UniqueFd> ConnectConsole(const std::filesystem::path& path);
+// Connects to the AF_UNIX stream socket at `path`; `what` names it in
+// errors ("--console-socket", "linux.seccomp.listenerPath").
+[[nodiscard]] common::Result<common::UniqueFd> ConnectUnix(const std::filesystem::path& path,
+                                                           const char* what);
 
 // Signal dispositions back to the defaults and nothing blocked: a clone or
 // fork of the runtime must not keep its handlers.

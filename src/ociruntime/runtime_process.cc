@@ -183,6 +183,23 @@ Status ApplyUserAndCaps(const Process& p, int last_cap, bool userns) {
   return {};
 }
 
+Status SendFd(int sock, int fd, std::string_view data) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  if (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return common::ErrnoError("sendmsg");
+  return {};
+}
+
 Status SetupConsole(int console_fd, const Process& p, bool dev_console) {
   UniqueFd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!master) return common::ErrnoError("open `/dev/ptmx`");
@@ -205,22 +222,7 @@ Status SetupConsole(int console_fd, const Process& p, bool dev_console) {
       return common::ErrnoError(std::string("mount `") + name + "` on `/dev/console`");
   }
   // runc's protocol: the master's path as data, the fd as SCM_RIGHTS.
-  const char payload[] = "/dev/ptmx";
-  iovec iov{const_cast<char*>(payload), sizeof payload - 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  int mfd = master.get();
-  memcpy(CMSG_DATA(cm), &mfd, sizeof mfd);
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
-    return common::ErrnoError("send the console to --console-socket");
+  TRY(Wrap(SendFd(console_fd, master.get(), "/dev/ptmx"), "send the console to --console-socket"));
   for (int i = 0; i < 3; ++i)
     if (::dup2(slave.get(), i) != i) return common::ErrnoError("dup2 console");
   if (::ioctl(0, TIOCSCTTY, 0) != 0) return common::ErrnoError("set the controlling terminal");

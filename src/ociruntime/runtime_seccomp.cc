@@ -9,6 +9,7 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,9 +48,7 @@ Result<uint32_t> Action(const std::string& name, std::optional<int64_t> errno_re
   if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
   if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(ret(EPERM));
   if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
-  if (name == "SCMP_ACT_NOTIFY")
-    return common::MakeError(Errc::kUnimplemented,
-                             where + ": SCMP_ACT_NOTIFY (a seccomp listener) is not supported");
+  if (name == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
   return Invalid(where + ": unknown action `" + name + "`");
 }
 
@@ -107,11 +106,12 @@ Status cfg::ParseSeccomp(const json& linux, SeccompProgram& out) {
     else if (f == "SECCOMP_FILTER_FLAG_TSYNC") out.flags |= SECCOMP_FILTER_FLAG_TSYNC;
     else return Invalid(w + ".flags: unknown flag `" + f + "`");
   }
-  std::string listener;
-  TRY(GetString(*sc, "listenerPath", w, listener));
-  if (!listener.empty())
-    return common::MakeError(Errc::kUnimplemented,
-                             w + ".listenerPath: a seccomp listener is not supported");
+  TRY(GetString(*sc, "listenerPath", w, out.listener_path));
+  TRY(GetString(*sc, "listenerMetadata", w, out.listener_metadata));
+  if (!out.listener_path.empty() && out.listener_path[0] != '/')
+    return Invalid(w + ".listenerPath: must be absolute");
+  if (out.default_action == SCMP_ACT_NOTIFY)
+    return Invalid(w + ".defaultAction: SCMP_ACT_NOTIFY cannot be the default");
   CFG_FIELD(syscalls, *sc, "syscalls", array, w);
   if (!syscalls) return {};
   for (size_t i = 0; i < syscalls->size(); ++i) {
@@ -140,6 +140,8 @@ Status cfg::ParseSeccomp(const json& linux, SeccompProgram& out) {
         arg.op = static_cast<int>(op);
         rule.args.push_back(arg);
       }
+    if (rule.action == SCMP_ACT_NOTIFY && out.listener_path.empty())
+      return Invalid(rw + ".action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath");
     out.rules.push_back(std::move(rule));
   }
   return {};
@@ -241,14 +243,30 @@ Status CompileSeccomp(SeccompProgram& p, const std::filesystem::path& cache_dir)
   return {};
 }
 
-Status LoadSeccomp(const SeccompProgram& p) {
+Status LoadSeccomp(const SeccompProgram& p, int listener_sock, std::string_view message) {
   if (p.bpf.empty()) return {};
   sock_fprog prog{};
   prog.len = static_cast<unsigned short>(p.bpf.size() / sizeof(sock_filter));
   prog.filter = reinterpret_cast<sock_filter*>(const_cast<char*>(p.bpf.data()));
-  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog) != 0)
-    return common::ErrnoError("load the seccomp filter");
-  return {};
+  unsigned flags = p.flags | (listener_sock >= 0 ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+  long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (fd < 0) return common::ErrnoError("load the seccomp filter");
+  if (listener_sock < 0) return {};
+  // runtime-spec: the state as data, the listener fd as SCM_RIGHTS.
+  common::UniqueFd listener(static_cast<int>(fd));
+  return Wrap(SendFd(listener_sock, listener.get(), message),
+              "send the seccomp listener to `" + p.listener_path + "`");
+}
+
+std::string SeccompListenerMessage(const SeccompProgram& p, const std::string& state) {
+  nlohmann::ordered_json j;
+  j["ociVersion"] = kOciVersion;
+  j["fds"] = {"seccompFd"};
+  nlohmann::json st = nlohmann::json::parse(state);
+  j["pid"] = st.value("pid", 0);
+  j["metadata"] = p.listener_metadata;
+  j["state"] = std::move(st);
+  return j.dump();
 }
 
 }  // namespace ociruntime::rt

@@ -318,6 +318,9 @@ TEST_P(BundleRun, RmUnmountsAndRemovesTheSnapshot) {
 // to the host range, so root inside owns its files and what it creates
 // belongs to host uid 100000.
 TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
+  if (std::string(GetParam()) == "crun")
+    GTEST_SKIP() << "not run under crun: Debian's crun 1.8.1 chowns the host's /dev/null to the "
+                    "container's root in a user namespace";
   // The container's root (host 100000) must reach the bundle to bind it.
   fs::permissions(dir_.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   fs::path b = MakeBundle({"--userns", "0:100000:65536", "--", "/bin/sh", "-c",

@@ -286,7 +286,7 @@ namespace {
 // A new user namespace: uid 0 inside is the configured host range, and
 // what the container creates belongs to the mapped host ids.
 TEST_F(RuntimeExec, RuntimeUserNamespaceMapsRootToTheHostRange) {
-  for (const Runtime& rt : runtimes_) {
+  for (const Runtime& rt : rttest::UsernsRuntimes(dir_.path())) {
     fs::path shared = dir_.path() / ("userns-" + rt.name);
     fs::create_directories(shared);
     // The container's root (host uid 100000) must reach it to bind it.

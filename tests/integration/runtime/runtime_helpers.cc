@@ -221,6 +221,12 @@ std::vector<Runtime> AllRuntimes(const fs::path& dir) {
   return out;
 }
 
+std::vector<Runtime> UsernsRuntimes(const fs::path& dir) {
+  std::vector<Runtime> out = AllRuntimes(dir);
+  std::erase_if(out, [](const Runtime& r) { return r.name == "crun"; });
+  return out;
+}
+
 common::UniqueFd ListenUnix(const std::string& path) {
   common::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
@@ -236,10 +242,15 @@ common::UniqueFd ListenUnix(const std::string& path) {
 int ReceiveFd(int listener, std::chrono::milliseconds timeout) {
   pollfd p{listener, POLLIN, 0};
   if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return -1;
-  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return -1;
-  char data[256];
-  iovec iov{data, sizeof data};
+  common::UniqueFd conn(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn) return -1;
+  std::string data;
+  return RecvFd(conn.get(), data);
+}
+
+int RecvFd(int conn, std::string& data) {
+  char buf[8192];
+  iovec iov{buf, sizeof buf};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -247,10 +258,11 @@ int ReceiveFd(int listener, std::chrono::milliseconds timeout) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   int fd = -1;
-  if (::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) > 0)
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-      if (c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  ::close(conn);
+  ssize_t n = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+  if (n <= 0) return -1;
+  data.assign(buf, static_cast<size_t>(n));
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
   return fd;
 }
 

@@ -82,6 +82,12 @@ void DeleteAll(const std::vector<Runtime>& runtimes);
 Runtime Gantry(const fs::path& dir);
 std::vector<Runtime> AllRuntimes(const fs::path& dir);
 
+// The runtimes to compare for a container with a new user namespace:
+// AllRuntimes without crun, because Debian's crun 1.8.1 then chowns the
+// host's /dev/null (the node it bind-mounts) to the container's root,
+// which damages the machine for everyone.
+std::vector<Runtime> UsernsRuntimes(const fs::path& dir);
+
 // A container id unique in this process and across concurrent test runs.
 std::string UniqueId(const std::string& prefix);
 
@@ -99,6 +105,9 @@ common::UniqueFd ListenUnix(const std::string& path);
 // SCM_RIGHTS (the pty master, runc's console-socket protocol), or -1.
 // Waits at most `timeout`.
 int ReceiveFd(int listener, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// Receives one message on the connected socket `conn`: its data into
+// `data`, and the fd it carries (SCM_RIGHTS), or -1.
+int RecvFd(int conn, std::string& data);
 // Reads `fd` until EOF/EIO or until `done(text so far)` holds, at most
 // `timeout`.
 std::string ReadUntil(int fd, const std::function<bool(const std::string&)>& done,

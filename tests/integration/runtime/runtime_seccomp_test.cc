@@ -3,9 +3,16 @@
 // in effect) blocking what Docker's blocks, with and without
 // no_new_privs.
 
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
 
 #include "common/fs.h"
 #include "integration/runtime/runtime_helpers.h"
@@ -79,6 +86,62 @@ TEST_F(RuntimeSeccomp, RuntimeExecGetsTheContainersFilter) {
     EXPECT_NE(e.exit_code, 0) << rt.name;
     EXPECT_NE(e.err.find(strerror(ENOMSG)), std::string::npos) << rt.name << ": " << e.err;
     EXPECT_EQ(rt.Cmd({"delete", "--force", id}).exit_code, 0) << rt.name;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The test is the seccomp agent: it gets the listener fd and the state over
+// listenerPath and answers the container's mkdir with ENOMSG itself.
+TEST_F(RuntimeSeccomp, RuntimeNotifyListenerGetsTheFdAndAnswersCalls) {
+  for (const Runtime& rt : runtimes_) {
+    std::string sock = (dir_.path() / ("agent-" + rt.name)).string();
+    common::UniqueFd listener = rttest::ListenUnix(sock);
+    ASSERT_TRUE(listener) << sock;
+    rttest::Bundle b = rttest::MakeBundle({"sh", "-c", "mkdir /dev/shm/n; echo rc=$?"});
+    b.config["linux"]["seccomp"] = {
+        {"defaultAction", "SCMP_ACT_ALLOW"},
+        {"listenerPath", sock},
+        {"listenerMetadata", "meta-" + rt.name},
+        {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+    b.Write();
+    std::string id = rttest::UniqueId("scn-" + rt.name);
+    std::string state_text;
+    int answered = 0;
+    std::thread agent([&] {
+      pollfd p{listener.get(), POLLIN, 0};
+      if (::poll(&p, 1, 30000) != 1) return;
+      common::UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn) return;
+      int fd = rttest::RecvFd(conn.get(), state_text);
+      common::UniqueFd notify(fd);
+      // Answer until the container is gone (the fd then reports POLLHUP).
+      for (;;) {
+        pollfd q{notify.get(), POLLIN, 0};
+        if (::poll(&q, 1, 30000) != 1 || !(q.revents & POLLIN)) return;
+        seccomp_notif req{};
+        if (::ioctl(notify.get(), SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) return;
+        seccomp_notif_resp resp{};
+        resp.id = req.id;
+        resp.error = -ENOMSG;
+        if (::ioctl(notify.get(), SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0) ++answered;
+      }
+    });
+    auto r = rt.Cmd({"run", "--bundle", b.path().string(), id});
+    listener.reset();
+    agent.join();
+    EXPECT_EQ(r.exit_code, 0) << rt.name << ": " << r.err;
+    EXPECT_EQ(r.out, "rc=1\n") << rt.name << ": " << r.err;
+    EXPECT_NE(r.err.find(strerror(ENOMSG)), std::string::npos) << rt.name << ": " << r.err;
+    EXPECT_GE(answered, 1) << rt.name;
+    json st = json::parse(state_text, nullptr, false);
+    ASSERT_TRUE(st.is_object()) << rt.name << ": " << state_text;
+    EXPECT_EQ(st["fds"], json::array({"seccompFd"})) << rt.name;
+    EXPECT_EQ(st["metadata"], "meta-" + rt.name) << rt.name;
+    EXPECT_EQ(st["state"]["id"], id) << rt.name;
+    EXPECT_GT(st.value("pid", 0), 0) << rt.name;
   }
 }
 

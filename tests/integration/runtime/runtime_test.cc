@@ -188,7 +188,8 @@ TEST_F(RuntimeTest, RuntimeObserveUserNamespace) {
   l["resources"]["memory"] = {{"limit", 33554432}};
   b.Write();
   std::map<std::string, std::map<std::string, std::string>> seen;
-  for (const Runtime& rt : runtimes_) seen[rt.name] = rttest::KeyValues(RunOk(rt, b));
+  for (const Runtime& rt : rttest::UsernsRuntimes(dir_.path()))
+    seen[rt.name] = rttest::KeyValues(RunOk(rt, b));
   auto g = seen["gantry"];
   EXPECT_EQ(g["id"], "uid=0(root) gid=0(root)");
   EXPECT_EQ(g["map"], " 0 100000 65536");

@@ -255,8 +255,12 @@ TEST_F(RuntimeConfigTest, SeccompErrorsNameTheField) {
   config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
                                  {"architectures", {"SCMP_ARCH_PDP11"}}};
   EXPECT_NE(ErrorOf().find("unknown architecture"), std::string::npos) << ErrorOf();
-  config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_NOTIFY"}};
-  EXPECT_NE(ErrorOf().find("not supported"), std::string::npos) << ErrorOf();
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"read"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+  EXPECT_NE(ErrorOf().find("needs linux.seccomp.listenerPath"), std::string::npos) << ErrorOf();
+  config_["linux"]["seccomp"]["listenerPath"] = "/run/agent.sock";
+  EXPECT_EQ(ErrorOf(), "<parsed>");
 }
 
 TEST(RuntimeProcessJson, ExecProcessFileParsesAndValidates) {
