@@ -32,6 +32,7 @@ struct BundleFlags {
   std::string dir;
   ociruntime::BundleOptions options;
   std::string rm_dir;
+  std::string userns;  // --userns C:H:S, parsed into options.userns
 };
 
 common::Result<fs::path> Resolve(const std::string& dir) {
@@ -71,7 +72,17 @@ ociruntime::ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
           .labels = c.labels};
 }
 
-int RunCreate(const GlobalOptions& global, const BundleFlags& f) {
+int RunCreate(const GlobalOptions& global, BundleFlags f) {
+  if (!f.userns.empty()) {
+    auto r = ociruntime::ParseIdRange(f.userns);
+    if (!r) return ReportError(r.error().Wrap("bundle"));
+    if (f.options.no_mount)
+      return ReportError(common::MakeError(Errc::kInvalidArgument,
+                                           "bundle: --userns needs the rootfs mounted (not with "
+                                           "--no-mount): it is chown'd to the host range")
+                             .error());
+    f.options.userns = *r;
+  }
   auto target = Resolve(f.dir);
   if (!target) return ReportError(target.error().Wrap("bundle"));
   auto s = OpenStore(global);
@@ -124,6 +135,9 @@ int RunCreate(const GlobalOptions& global, const BundleFlags& f) {
                                                    .snapshot_key = key,
                                                    .image = rec.name});
   if (!pending) return ReportError(pending.error().Wrap(what));
+  if (f.options.userns)
+    if (auto st = ociruntime::ShiftOwnership(pending->rootfs_view(), *f.options.userns); !st)
+      return ReportError(st.error().Wrap(what));
   auto spec = ociruntime::MakeSpec(RuntimeConfig(parts->config), f.options, pending->rootfs_view());
   if (!spec) return ReportError(spec.error().Wrap(what));
   auto info = pending->Commit(std::move(*spec));
@@ -221,6 +235,9 @@ void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->add_option("--user,-u", f->options.user,
                   "User: name, uid, name:group, uid:gid (resolved in the image's /etc/passwd)");
   cmd->add_option("--hostname", f->options.hostname, "Container hostname (default gantry)");
+  cmd->add_option("--userns", f->userns,
+                  "Run in a user namespace mapping CONTAINER:HOST:SIZE (uids and gids); the "
+                  "rootfs snapshot is chown'd to the host range (not with --no-mount)");
 
   auto* rm = cmd->add_subcommand(
       "rm",

@@ -1,5 +1,7 @@
 #include "criimage/reclaimer.h"
 
+#include <chrono>
+
 #include "common/log.h"
 #include "image/gc.h"
 
@@ -32,8 +34,15 @@ void Reclaimer::Loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return pending_ || stop_; });
+      bool woken = cv_.wait_for(lock, std::chrono::minutes(1), [&] { return pending_ || stop_; });
       if (stop_) return;
+      if (!woken) {
+        lock.unlock();
+        for (snapshot::Snapshotter* sn : snapshotters_)
+          if (auto st = sn->Settle(); !st)
+            LOG(Warn) << "settle snapshots" << common::Kv("error", st.error().message);
+        continue;
+      }
       pending_ = false;
     }
     // Waits for the exclusive store lock: pulls in flight finish first.

@@ -3,8 +3,10 @@
 // ("space may be freed async"): after RemoveImage, a garbage collection of
 // the store (image::Prune, as `gantry prune` without --all) runs on its
 // own thread, so kubelet's image GC sees ImageFsInfo go down. Requests made
-// while a collection runs are folded into one more run. Internal to
-// criimage.
+// while a collection runs are folded into one more run. The same thread
+// settles the snapshotters every minute (snapshot::Snapshotter::Settle:
+// one syncfs for what was committed since, so a long-running server does
+// not leave its unpacks unsynced until it restarts). Internal to criimage.
 //
 // Thread-safety: Request may be called from any thread.
 

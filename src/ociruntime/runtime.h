@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -35,6 +36,25 @@ struct CreateOptions {
   bool no_pivot = false;                 // MS_MOVE + chroot instead of pivot_root
   bool no_new_keyring = false;           // keep the caller's session keyring
   int preserve_fds = 0;                  // extra fds (3, 4, …) passed to the process
+};
+
+// `exec`: a new process in a running container. Either `process_file` (a
+// runtime-spec process object, what containerd's shim passes) or `args`
+// with the bundle's config.json process as the base for everything else.
+struct ExecOptions {
+  std::filesystem::path process_file;
+  std::vector<std::string> args;
+  std::vector<std::string> env;    // --env K=V, added (replacing the same key)
+  std::string cwd;                 // --cwd
+  std::string user;                // --user UID[:GID]
+  std::vector<uint32_t> additional_gids;
+  std::vector<std::string> caps;   // --cap, added to every set but ambient
+  bool tty = false;                // --tty
+  bool no_new_privs = false;
+  bool detach = false;             // return once the process runs
+  std::filesystem::path pid_file;
+  std::filesystem::path console_socket;
+  int preserve_fds = 0;
 };
 
 // The OCI state of a container as runc prints it.
@@ -75,6 +95,31 @@ struct ContainerInfo {
 // (128 + signal number for a signal). With `detach` returns 0 once started.
 [[nodiscard]] common::Result<int> Run(const RuntimeOptions& ro, const std::string& id,
                                       const CreateOptions& co, bool detach);
+
+// Runs a process in the container's namespaces and cgroups. Detached:
+// returns 0 once it has exec'd (its parent exits, so it is reparented to
+// the caller's subreaper, as containerd's shim expects); otherwise waits
+// and returns its exit status (128 + signal). Errors: FailedPrecondition
+// when the container is stopped or paused, NotFound for a missing
+// executable, InvalidArgument for a bad process.
+[[nodiscard]] common::Result<int> Exec(const RuntimeOptions& ro, const std::string& id,
+                                       const ExecOptions& eo);
+
+// pause/resume through the cgroup freezer. Errors: FailedPrecondition
+// when the container is not running (pause) or not paused (resume).
+[[nodiscard]] common::Status Pause(const RuntimeOptions& ro, const std::string& id);
+[[nodiscard]] common::Status Resume(const RuntimeOptions& ro, const std::string& id);
+
+// New limits (a LinuxResources JSON object) for a created, running or
+// paused container's cgroups.
+[[nodiscard]] common::Status Update(const RuntimeOptions& ro, const std::string& id,
+                                    std::string_view resources_json);
+
+// `events --stats`: one runc-style stats event as JSON
+// ({"type":"stats","id":…,"data":{"cpu":…,"memory":…,"pids":…}}).
+// Errors: FailedPrecondition when the container is stopped.
+[[nodiscard]] common::Result<std::string> StatsEvent(const RuntimeOptions& ro,
+                                                     const std::string& id);
 
 // Every container under the root, sorted by id.
 [[nodiscard]] common::Result<std::vector<ContainerInfo>> List(const RuntimeOptions& ro);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -112,10 +113,20 @@ bool HasController(const CgroupDir& d, std::string_view name) {
   return false;
 }
 
-Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>& devices) {
+Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>* devices) {
   const std::string& p = d.path;
   if (HasController(d, "memory")) {
-    if (r.memory_limit) TRY(WriteCg(p, "memory.limit_in_bytes", std::to_string(*r.memory_limit)));
+    if (r.memory_limit) {
+      auto st = WriteCg(p, "memory.limit_in_bytes", std::to_string(*r.memory_limit));
+      // Raising the limit above the current memory+swap limit is refused
+      // (EINVAL) until memsw is raised first (`update`).
+      if (!st && st.error().sys_errno == EINVAL && r.memory_swap && *r.memory_swap != -1 &&
+          Has(p, "memory.memsw.limit_in_bytes")) {
+        TRY(WriteCg(p, "memory.memsw.limit_in_bytes", std::to_string(*r.memory_swap)));
+        st = WriteCg(p, "memory.limit_in_bytes", std::to_string(*r.memory_limit));
+      }
+      TRY(st);
+    }
     if (r.memory_swap) {
       if (!Has(p, "memory.memsw.limit_in_bytes")) {
         if (*r.memory_swap != -1 && (!r.memory_limit || *r.memory_swap != *r.memory_limit))
@@ -145,7 +156,7 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
     if (!r.cpuset_cpus.empty()) TRY(WriteCg(p, "cpuset.cpus", r.cpuset_cpus));
     if (!r.cpuset_mems.empty()) TRY(WriteCg(p, "cpuset.mems", r.cpuset_mems));
   }
-  if (HasController(d, "devices")) {
+  if (devices && HasController(d, "devices")) {
     auto rule = [](char type, int64_t maj, int64_t min, const std::string& access) {
       if (type == 'a') return std::string("a");
       auto num = [](int64_t v) { return v < 0 ? std::string("*") : std::to_string(v); };
@@ -159,7 +170,7 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
         "c *:* m",    "b *:* m",    "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm",   "c 5:0 rwm",
         "c 1:5 rwm",  "c 1:9 rwm",  "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm"};
     for (const char* a : kAllowed) TRY(WriteCg(p, "devices.allow", a));
-    for (const Device& dev : devices)
+    for (const Device& dev : *devices)
       if (dev.type == 'c' || dev.type == 'b' || dev.type == 'u')
         TRY(WriteCg(p, "devices.allow",
                     rule(dev.type == 'u' ? 'c' : dev.type, dev.major, dev.minor, "rwm")));
@@ -335,7 +346,7 @@ Status CreateCgroups(CgroupSet& set, const Resources& res, const std::vector<Dev
     bool is_v2 = d.controllers.empty();
     if (auto st = MakeDirs(d, is_v2 && set.v2, set.created); !st) return fail(st.error());
     if (!is_v2) {
-      if (auto st = ApplyV1(d, res, devices); !st) return fail(st.error());
+      if (auto st = ApplyV1(d, res, &devices); !st) return fail(st.error());
     } else if (set.v2) {
       if (auto st = ApplyV2(d.path, res); !st) return fail(st.error());
     } else if (!res.unified.empty()) {
@@ -346,6 +357,99 @@ Status CreateCgroups(CgroupSet& set, const Resources& res, const std::vector<Dev
     }
   }
   return {};
+}
+
+Status UpdateCgroups(const CgroupSet& set, const Resources& res) {
+  for (const CgroupDir& d : set.dirs) {
+    if (!d.controllers.empty()) {
+      TRY(ApplyV1(d, res, nullptr));
+    } else if (set.v2) {
+      TRY(ApplyV2(d.path, res));
+    } else if (!res.unified.empty()) {
+      Resources only;
+      only.unified = res.unified;
+      TRY(ApplyV2(d.path, only));
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// The v1 freezer directory, or null (then cgroup2's cgroup.freeze is used).
+const CgroupDir* FreezerDir(const CgroupSet& set) {
+  for (const CgroupDir& d : set.dirs)
+    if (HasController(d, "freezer")) return &d;
+  return nullptr;
+}
+
+}  // namespace
+
+bool CgroupFrozen(const CgroupSet& set) {
+  if (const CgroupDir* f = FreezerDir(set)) return ReadCg(f->path, "freezer.state") == "FROZEN";
+  const CgroupDir* u = set.Unified();
+  return u && set.v2 && ReadCg(u->path, "cgroup.freeze") == "1";
+}
+
+Status FreezeCgroups(const CgroupSet& set, bool freeze) {
+  using Clock = std::chrono::steady_clock;
+  std::function<bool()> done;
+  if (const CgroupDir* f = FreezerDir(set)) {
+    const char* want = freeze ? "FROZEN" : "THAWED";
+    TRY(WriteCg(f->path, "freezer.state", want));
+    // FREEZING until every task has stopped.
+    done = [f, want] { return ReadCg(f->path, "freezer.state") == want; };
+  } else if (const CgroupDir* u = set.Unified(); u && set.v2 && Has(u->path, "cgroup.freeze")) {
+    TRY(WriteCg(u->path, "cgroup.freeze", freeze ? "1" : "0"));
+    std::string want = freeze ? "frozen 1" : "frozen 0";
+    done = [u, want] { return ReadCg(u->path, "cgroup.events").find(want) != std::string::npos; };
+  } else {
+    return common::MakeError(Errc::kUnavailable, "no freezer: neither the v1 freezer controller "
+                                                 "nor cgroup.freeze is available");
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  auto pause = std::chrono::microseconds(100);
+  while (!done()) {
+    if (Clock::now() > deadline)
+      return common::MakeError(Errc::kUnavailable, freeze ? "the container did not freeze in 10 s"
+                                                          : "the container did not thaw in 10 s");
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(10000));
+  }
+  return {};
+}
+
+CgroupStats ReadCgroupStats(const CgroupSet& set) {
+  auto num = [](const std::string& dir, const char* file) -> uint64_t {
+    std::string v = ReadCg(dir, file);
+    return v.empty() || v == "max" ? 0 : std::strtoull(v.c_str(), nullptr, 10);
+  };
+  CgroupStats st;
+  for (const CgroupDir& d : set.dirs) {
+    if (d.controllers.empty()) {
+      if (!set.v2) continue;
+      std::string cpu = ReadCg(d.path, "cpu.stat");
+      if (size_t at = cpu.find("usage_usec "); at != std::string::npos)
+        st.cpu_total_ns = std::strtoull(cpu.c_str() + at + 11, nullptr, 10) * 1000;
+      st.memory_usage = num(d.path, "memory.current");
+      st.memory_max_usage = num(d.path, "memory.peak");
+      st.memory_limit = num(d.path, "memory.max");
+      st.pids_current = num(d.path, "pids.current");
+      st.pids_limit = num(d.path, "pids.max");
+      continue;
+    }
+    if (HasController(d, "cpuacct")) st.cpu_total_ns = num(d.path, "cpuacct.usage");
+    if (HasController(d, "memory")) {
+      st.memory_usage = num(d.path, "memory.usage_in_bytes");
+      st.memory_max_usage = num(d.path, "memory.max_usage_in_bytes");
+      st.memory_limit = num(d.path, "memory.limit_in_bytes");
+    }
+    if (HasController(d, "pids")) {
+      st.pids_current = num(d.path, "pids.current");
+      st.pids_limit = num(d.path, "pids.max");
+    }
+  }
+  return st;
 }
 
 Status JoinCgroups(const CgroupSet& set, pid_t pid, bool skip_unified) {

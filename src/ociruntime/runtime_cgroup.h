@@ -43,6 +43,26 @@ namespace ociruntime::rt {
 [[nodiscard]] common::Status CreateCgroups(CgroupSet& set, const Resources& res,
                                            const std::vector<Device>& devices);
 
+// `update`: writes the limits in `res` to the existing directories (device
+// rules are left alone, as runc's update does).
+[[nodiscard]] common::Status UpdateCgroups(const CgroupSet& set, const Resources& res);
+
+// pause/resume: the v1 freezer hierarchy when mounted, else cgroup2's
+// cgroup.freeze; returns once the kernel reports the state reached
+// (bounded: Unavailable after 10 s, or when there is no freezer).
+[[nodiscard]] common::Status FreezeCgroups(const CgroupSet& set, bool freeze);
+// Whether pause left the container frozen.
+[[nodiscard]] bool CgroupFrozen(const CgroupSet& set);
+
+// What `events --stats` reports, read from the container's cgroups (0
+// where a controller is missing; limits of "max" are 0).
+struct CgroupStats {
+  uint64_t cpu_total_ns = 0;
+  uint64_t memory_usage = 0, memory_max_usage = 0, memory_limit = 0;
+  uint64_t pids_current = 0, pids_limit = 0;
+};
+[[nodiscard]] CgroupStats ReadCgroupStats(const CgroupSet& set);
+
 // Moves `pid` into every leaf (the unified one too unless `skip_unified`,
 // for a child cloned straight into it with CLONE_INTO_CGROUP).
 [[nodiscard]] common::Status JoinCgroups(const CgroupSet& set, pid_t pid, bool skip_unified);

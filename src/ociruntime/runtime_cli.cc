@@ -1,6 +1,7 @@
 #include "ociruntime/runtime_cli.h"
 
 #include <fcntl.h>
+#include <sys/capability.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -9,8 +10,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <algorithm>
+#include <cstring>
+#include <iterator>
 #include <set>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "ociruntime/runtime.h"
 
@@ -36,6 +41,14 @@ struct Parsed {
     return it == values.end() ? std::string() : it->second;
   }
   bool Has(std::string_view k) const { return bools.contains(k) || values.contains(k); }
+  // Every value of a repeatable flag given under either name, in order.
+  std::vector<std::string> All(std::string_view a, std::string_view b) const {
+    std::vector<std::string> out;
+    for (const auto& [name, value] : repeated)
+      if (name == a || name == b) out.push_back(value);
+    return out;
+  }
+  std::vector<std::pair<std::string, std::string>> repeated;
 };
 
 std::unexpected<common::Error> Usage(std::string msg) {
@@ -76,6 +89,7 @@ Result<Parsed> ParseFlags(const std::vector<std::string>& args, size_t from,
         value = args[++i];
       }
       p.values[std::string(body)] = *value;
+      p.repeated.emplace_back(std::string(body), *value);
     } else if (!value || *value == "true" || *value == "1") {
       p.bools.insert(std::string(body));
     } else if (*value != "false" && *value != "0") {
@@ -156,7 +170,15 @@ constexpr std::string_view kUsage =
     "  delete [--force] ID\n"
     "  run [--bundle B] [--detach] [--pid-file F] [--console-socket S] ID\n"
     "  list [--format table|json] [--quiet]\n"
-    "  ps [--format table|json] ID\n";
+    "  ps [--format table|json] ID\n"
+    "  exec [--process FILE] [--detach] [--pid-file F] [--console-socket S] [--tty]\n"
+    "       [--env K=V]... [--cwd DIR] [--user UID[:GID]] [--additional-gids G]...\n"
+    "       [--cap CAP]... [--no-new-privs] [--preserve-fds N] ID [COMMAND ARGS...]\n"
+    "  pause ID | resume ID\n"
+    "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--pids-limit N]\n"
+    "         [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] ID\n"
+    "  events --stats ID\n"
+    "  features\n";
 
 void PrintTable(const std::vector<ContainerInfo>& list) {
   // runc's tabwriter: cells padded to max(12, width + 3).
@@ -174,6 +196,114 @@ void PrintTable(const std::vector<ContainerInfo>& list) {
     }
     std::cout << line << "\n";
   }
+}
+
+// `ps` as a table read from /proc (runc runs ps(1) instead): UID, PID,
+// PPID and the command line of each process in the container.
+void PrintPsTable(const std::vector<pid_t>& pids) {
+  std::printf("%-8s %-8s %-8s %s\n", "UID", "PID", "PPID", "CMD");
+  for (pid_t pid : pids) {
+    std::string dir = "/proc/" + std::to_string(pid);
+    auto status = common::ReadFile(dir + "/status", 1u << 16);
+    auto cmdline = common::ReadFile(dir + "/cmdline", 1u << 16);
+    if (!status) continue;  // exited meanwhile
+    auto field = [&](const char* key) {
+      size_t at = status->find(std::string("\n") + key + ":");
+      if (at == std::string::npos) return std::string("?");
+      size_t b = status->find_first_not_of(" \t", at + strlen(key) + 2);
+      size_t e = status->find_first_of(" \t\n", b);
+      return status->substr(b, e - b);
+    };
+    std::string cmd = cmdline ? *cmdline : "";
+    while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    std::printf("%-8s %-8d %-8s %s\n", field("Uid").c_str(), pid, field("PPid").c_str(),
+                cmd.c_str());
+  }
+}
+
+// `update`: --resources FILE ("-": stdin), or runc's single-limit flags.
+Result<std::string> UpdateResources(const Parsed& p) {
+  std::string file = p.Has("resources") ? p.Get("resources") : p.Get("r");
+  if (!file.empty()) {
+    std::string text;
+    if (file == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      ASSIGN_OR_RETURN(text, common::ReadFile(file, 16u << 20));
+    }
+    return text;
+  }
+  nlohmann::json r = nlohmann::json::object();
+  auto num = [&](const char* flag, const char* section, const char* key) -> common::Status {
+    if (!p.Has(flag)) return {};
+    const std::string v = p.Get(flag);
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end) return Usage(std::string("update: --") + flag + ": not a number: " + v);
+    r[section][key] = n;
+    return {};
+  };
+  TRY(num("memory", "memory", "limit"));
+  TRY(num("memory-swap", "memory", "swap"));
+  TRY(num("memory-reservation", "memory", "reservation"));
+  TRY(num("pids-limit", "pids", "limit"));
+  TRY(num("cpu-shares", "cpu", "shares"));
+  TRY(num("cpu-quota", "cpu", "quota"));
+  TRY(num("cpu-period", "cpu", "period"));
+  if (p.Has("cpuset-cpus")) r["cpu"]["cpus"] = p.Get("cpuset-cpus");
+  if (p.Has("cpuset-mems")) r["cpu"]["mems"] = p.Get("cpuset-mems");
+  if (r.empty()) return Usage("update: nothing to update (--resources FILE or a limit flag)");
+  return r.dump();
+}
+
+// runtime-spec's features document (features.md): what this runtime
+// implements, so that callers can detect it.
+std::string FeaturesJson() {
+  nlohmann::ordered_json j;
+  j["ociVersionMin"] = "1.0.0";
+  j["ociVersionMax"] = "1.2.0";
+  j["hooks"] = {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+                "poststop"};
+  j["mountOptions"] = {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
+                       "iversion", "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime",
+                       "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
+                       "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount",
+                       "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared",
+                       "silent", "slave", "strictatime", "suid", "sync", "unbindable", "rro",
+                       "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec"};
+  nlohmann::ordered_json linux;
+  linux["namespaces"] = {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"};
+  std::vector<std::string> caps;
+  for (int c = 0; c <= 40; ++c) {
+    char* name = cap_to_name(static_cast<cap_value_t>(c));
+    if (!name) continue;
+    std::string n = name;
+    cap_free(name);
+    if (!n.starts_with("cap_")) continue;
+    for (char& ch : n) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    caps.push_back(n);
+  }
+  linux["capabilities"] = caps;
+  linux["cgroup"] = {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}};
+  linux["seccomp"] = {
+      {"enabled", true},
+      {"actions", {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                   "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+                   "SCMP_ACT_TRAP"}},
+      {"operators", {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                     "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
+      {"archs", {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64",
+                 "SCMP_ARCH_X32", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64"}},
+      {"knownFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                      "SECCOMP_FILTER_FLAG_LOG"}},
+      {"supportedFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                          "SECCOMP_FILTER_FLAG_LOG"}}};
+  linux["apparmor"] = {{"enabled", false}};
+  linux["selinux"] = {{"enabled", false}};
+  j["linux"] = linux;
+  j["annotations"] = {{"io.github.gantry.runtime.version", "0.1.0"}};
+  return j.dump(4);
 }
 
 Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& args, size_t from,
@@ -240,6 +370,76 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
     }
     return 0;
   }
+  if (cmd == "exec") {
+    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from,
+                                          {{"process", true}, {"p", true}, {"console-socket", true},
+                                           {"detach", false}, {"d", false}, {"pid-file", true},
+                                           {"tty", false}, {"t", false}, {"cwd", true},
+                                           {"env", true}, {"e", true}, {"user", true}, {"u", true},
+                                           {"additional-gids", true}, {"g", true}, {"cap", true},
+                                           {"c", true}, {"no-new-privs", false},
+                                           {"preserve-fds", true}, {"process-label", true},
+                                           {"apparmor", true}, {"ignore-paused", false},
+                                           {"cgroup", true}},
+                                          true));
+    // Flags stop at the id; what follows is the command, flags included.
+    std::vector<std::string> rest = p.positional;  // after a "--"
+    rest.insert(rest.end(), args.begin() + static_cast<long>(p.consumed), args.end());
+    if (rest.empty()) return Usage("exec: usage: exec [flags] ID [COMMAND ARGS...]");
+    ExecOptions eo;
+    std::string id = rest[0];
+    eo.args.assign(rest.begin() + 1, rest.end());
+    if (!eo.args.empty() && eo.args[0] == "--") eo.args.erase(eo.args.begin());
+    eo.process_file = p.Has("process") ? p.Get("process") : p.Get("p");
+    eo.console_socket = p.Get("console-socket");
+    eo.detach = p.Has("detach") || p.Has("d");
+    eo.pid_file = p.Get("pid-file");
+    eo.tty = p.Has("tty") || p.Has("t");
+    eo.cwd = p.Get("cwd");
+    eo.env = p.All("env", "e");
+    eo.user = p.Has("user") ? p.Get("user") : p.Get("u");
+    for (const std::string& g : p.All("additional-gids", "g"))
+      eo.additional_gids.push_back(static_cast<uint32_t>(std::strtoul(g.c_str(), nullptr, 10)));
+    eo.caps = p.All("cap", "c");
+    eo.no_new_privs = p.Has("no-new-privs");
+    if (p.Has("preserve-fds")) eo.preserve_fds = std::atoi(p.Get("preserve-fds").c_str());
+    return Exec(ro, id, eo);
+  }
+  if (cmd == "pause" || cmd == "resume") {
+    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from, {}, false));
+    ASSIGN_OR_RETURN(std::string id, OneId(p, cmd.c_str()));
+    TRY(cmd == "pause" ? Pause(ro, id) : Resume(ro, id));
+    return 0;
+  }
+  if (cmd == "update") {
+    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from,
+                                          {{"resources", true}, {"r", true}, {"memory", true},
+                                           {"memory-swap", true}, {"memory-reservation", true},
+                                           {"pids-limit", true}, {"cpu-shares", true},
+                                           {"cpu-quota", true}, {"cpu-period", true},
+                                           {"cpuset-cpus", true}, {"cpuset-mems", true}},
+                                          false));
+    ASSIGN_OR_RETURN(std::string id, OneId(p, "update"));
+    ASSIGN_OR_RETURN(std::string resources, UpdateResources(p));
+    TRY(Update(ro, id, resources));
+    return 0;
+  }
+  if (cmd == "events") {
+    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from, {{"stats", false}, {"interval", true}}, false));
+    ASSIGN_OR_RETURN(std::string id, OneId(p, "events"));
+    if (!p.Has("stats"))
+      return common::MakeError(Errc::kUnimplemented,
+                               "events: only --stats is supported (no event stream)");
+    ASSIGN_OR_RETURN(std::string event, StatsEvent(ro, id));
+    std::cout << event << std::endl;
+    return 0;
+  }
+  if (cmd == "features") {
+    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from, {}, false));
+    if (!p.positional.empty()) return Usage("features: takes no arguments");
+    std::cout << FeaturesJson() << std::endl;
+    return 0;
+  }
   if (cmd == "ps") {
     ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from, {{"format", true}, {"f", true}}, false));
     ASSIGN_OR_RETURN(std::string id, OneId(p, "ps"));
@@ -247,8 +447,7 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
     if ((p.Has("format") ? p.Get("format") : p.Get("f")) == "json") {
       std::cout << nlohmann::json(pids).dump() << "\n";
     } else {
-      std::cout << "PID\n";
-      for (pid_t pid : pids) std::cout << pid << "\n";
+      PrintPsTable(pids);
     }
     return 0;
   }

@@ -53,10 +53,7 @@ constexpr std::array<std::pair<std::string_view, int>, 16> kRlimits{{
     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
 }};
 
-Status ParseProcess(const json& root, Config& c) {
-  CFG_FIELD(proc, root, "process", object, std::string("config"));
-  if (!proc) return Invalid("config: `process` is required");
-  Process& p = c.process;
+Status ParseProcessObject(const json* proc, Process& p) {
   const std::string w = "process";
   TRY(GetBool(*proc, "terminal", w, p.terminal));
   TRY(GetStrings(*proc, "args", w, p.args));
@@ -110,6 +107,46 @@ Status ParseProcess(const json& root, Config& c) {
       p.rlimits.push_back(lim);
     }
   return {};
+}
+
+Status ParseHooks(const json& root, Hooks& hooks) {
+  CFG_FIELD(h, root, "hooks", object, std::string("config"));
+  if (!h) return {};
+  const std::pair<const char*, std::vector<Hook>*> kinds[] = {
+      {"prestart", &hooks.prestart},
+      {"createRuntime", &hooks.create_runtime},
+      {"createContainer", &hooks.create_container},
+      {"startContainer", &hooks.start_container},
+      {"poststart", &hooks.poststart},
+      {"poststop", &hooks.poststop}};
+  for (const auto& [kind, out] : kinds) {
+    const std::string w = std::string("hooks.") + kind;
+    CFG_FIELD(list, *h, kind, array, std::string("hooks"));
+    if (!list) continue;
+    for (const json& j : *list) {
+      if (!j.is_object()) return Invalid(w + ": expected objects");
+      Hook hook;
+      TRY(GetString(j, "path", w, hook.path));
+      if (hook.path.empty() || hook.path[0] != '/')
+        return Invalid(w + ".path: must be an absolute path, got `" + hook.path + "`");
+      TRY(GetStrings(j, "args", w, hook.args));
+      TRY(GetStrings(j, "env", w, hook.env));
+      std::optional<int64_t> timeout;
+      TRY(GetInt(j, "timeout", w, timeout));
+      if (timeout) {
+        if (*timeout <= 0) return Invalid(w + ".timeout: must be positive");
+        hook.timeout = static_cast<int>(std::min<int64_t>(*timeout, 1 << 30));
+      }
+      out->push_back(std::move(hook));
+    }
+  }
+  return {};
+}
+
+Status ParseProcess(const json& root, Config& c) {
+  CFG_FIELD(proc, root, "process", object, std::string("config"));
+  if (!proc) return Invalid("config: `process` is required");
+  return ParseProcessObject(proc, c.process);
 }
 
 constexpr std::array<std::pair<std::string_view, int>, 8> kNamespaces{{
@@ -179,8 +216,7 @@ Status ParseLinux(const json& root, Config& c) {
   TRY(GetStrings(*linux, "maskedPaths", w, c.masked_paths));
   TRY(GetStrings(*linux, "readonlyPaths", w, c.readonly_paths));
   TRY(ParseDevices(*linux, c));
-  CFG_FIELD(seccomp, *linux, "seccomp", object, w);
-  if (seccomp) LOG(Warn) << "linux.seccomp is not applied yet (not supported by gantry-runtime)";
+  TRY(ParseSeccomp(*linux, c.seccomp));
   return {};
 }
 
@@ -287,9 +323,8 @@ Result<Config> ParseConfig(std::string_view text, const fs::path& bundle) {
       if (!v.is_string()) return Invalid("annotations." + k + ": expected string");
       c.annotations[k] = v.get<std::string>();
     }
-  // Accepted but not acted on yet: say so rather than pretend.
-  if (root.contains("hooks") && !root["hooks"].is_null())
-    LOG(Warn) << "hooks are not run yet (not supported by gantry-runtime)";
+  TRY(ParseHooks(root, c.hooks));
+  // Accepted but not acted on: say so rather than pretend.
   if (const json* p = root.contains("process") ? &root["process"] : nullptr; p && p->is_object())
     for (const char* key : {"apparmorProfile", "selinuxLabel"})
       if (p->contains(key) && !(*p)[key].is_null())
@@ -299,6 +334,36 @@ Result<Config> ParseConfig(std::string_view text, const fs::path& bundle) {
   TRY(ParseLinux(root, c));
   TRY(Validate(c));
   return c;
+}
+
+namespace {
+
+// A JSON object from `text`; `what` names it in errors.
+Result<json> ParseObjectText(std::string_view text, const char* what) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return Invalid(std::string(what) + ": invalid JSON: " + e.what());
+  }
+  if (!root.is_object()) return Invalid(std::string(what) + ": expected a JSON object");
+  return root;
+}
+
+}  // namespace
+
+Result<Process> ParseProcessJson(std::string_view text) {
+  ASSIGN_OR_RETURN(json root, ParseObjectText(text, "process"));
+  Process p;
+  TRY(ParseProcessObject(&root, p));
+  return p;
+}
+
+Result<Resources> ParseResourcesJson(std::string_view text) {
+  ASSIGN_OR_RETURN(json root, ParseObjectText(text, "resources"));
+  Resources r;
+  TRY(ParseResources(json{{"resources", std::move(root)}}, r));
+  return r;
 }
 
 Result<Config> LoadConfig(const fs::path& bundle) {

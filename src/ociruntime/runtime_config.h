@@ -82,6 +82,52 @@ struct Resources {
   std::map<std::string, std::string> unified;  // linux.resources.unified (v2 files)
 };
 
+// A lifecycle hook (runtime-spec config.md#posix-platform-hooks).
+struct Hook {
+  std::string path;                // absolute
+  std::vector<std::string> args;   // argv, args[0] included; empty: {path}
+  std::vector<std::string> env;
+  std::optional<int> timeout;      // seconds, > 0
+};
+
+struct Hooks {
+  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart,
+      poststop;
+};
+
+// linux.seccomp (runtime_seccomp.cc). Parsing validates it and keeps the
+// rules with libseccomp's action and operator values; CompileSeccomp makes
+// `bpf`, the program of struct sock_filter.
+struct SeccompArg {
+  unsigned index = 0;
+  int op = 0;  // enum scmp_compare
+  uint64_t value = 0, value_two = 0;
+};
+struct SeccompRule {
+  std::vector<std::string> names;
+  uint32_t action = 0;  // SCMP_ACT_*
+  std::vector<SeccompArg> args;
+};
+struct SeccompProgram {
+  bool present = false;
+  uint32_t default_action = 0;
+  std::vector<uint32_t> arches;  // SCMP_ARCH_*, besides the native one
+  std::vector<SeccompRule> rules;
+  std::string source;  // linux.seccomp as JSON text: the compile cache's key
+  unsigned flags = 0;  // SECCOMP_FILTER_FLAG_*
+  std::string bpf;     // empty until compiled (and without linux.seccomp)
+  // listenerPath: an AF_UNIX socket that gets the SCMP_ACT_NOTIFY listener
+  // fd and the container's state; listenerMetadata is passed along.
+  std::string listener_path, listener_metadata;
+};
+
+// Compiles `p` (no-op without linux.seccomp or when compiled already).
+// With `cache_dir` the program is looked up there first (by the profile's
+// text and libseccomp's version) and stored after a compile. Errors:
+// those of libseccomp, naming the system call.
+[[nodiscard]] common::Status CompileSeccomp(SeccompProgram& p,
+                                            const std::filesystem::path& cache_dir);
+
 struct Process {
   bool terminal = false;
   std::optional<std::pair<unsigned, unsigned>> console_size;  // height, width
@@ -116,6 +162,8 @@ struct Config {
   std::vector<std::string> masked_paths, readonly_paths;
   std::vector<Device> devices;
   std::map<std::string, std::string> annotations;
+  Hooks hooks;
+  SeccompProgram seccomp;
 
   // The entry for `flag` (CLONE_NEWPID, …), or null when the container
   // shares the runtime's namespace of that type.
@@ -132,6 +180,14 @@ struct Config {
 // Parses config.json text; `bundle` anchors relative paths.
 [[nodiscard]] common::Result<Config> ParseConfig(std::string_view text,
                                                  const std::filesystem::path& bundle);
+
+// A runtime-spec process object alone (`exec --process FILE`), validated
+// as config.json's `process`. Errors: InvalidArgument naming the field.
+[[nodiscard]] common::Result<Process> ParseProcessJson(std::string_view text);
+
+// A LinuxResources object alone (`update --resources FILE`), validated as
+// config.json's linux.resources. Errors: InvalidArgument naming the field.
+[[nodiscard]] common::Result<Resources> ParseResourcesJson(std::string_view text);
 
 // "/a/./b//c/" -> "/a/b/c"; "a" -> "/a". Errors (InvalidArgument) when ".."
 // climbs above "/".

@@ -92,6 +92,10 @@ inline Status GetStrings(const json& obj, const char* key, const std::string& wh
 [[nodiscard]] Status ParseResources(const json& linux, Resources& r);
 // linux.devices.
 [[nodiscard]] Status ParseDevices(const json& linux, Config& c);
+// linux.seccomp, compiled by libseccomp (runtime_seccomp.cc). Errors:
+// InvalidArgument for unknown actions, operators or architectures,
+// Unimplemented for a listener (SCMP_ACT_NOTIFY).
+[[nodiscard]] Status ParseSeccomp(const json& linux, SeccompProgram& out);
 // "rprivate" → MS_PRIVATE|MS_REC, …; nullopt for an unknown name.
 [[nodiscard]] std::optional<unsigned long> PropagationFlag(std::string_view name);
 

@@ -68,23 +68,31 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMap>& maps) {
   return {};
 }
 
-Result<UniqueFd> ConnectConsole(const fs::path& path) {
+}  // namespace
+
+Result<UniqueFd> ConnectUnix(const fs::path& path, const char* what) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.string().size() >= sizeof addr.sun_path)
-    return common::MakeError(Errc::kInvalidArgument, "--console-socket path is too long");
+    return common::MakeError(Errc::kInvalidArgument, std::string(what) + " path is too long");
   strcpy(addr.sun_path, path.c_str());
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return common::ErrnoError("socket");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return common::ErrnoError("connect to --console-socket `" + path.string() + "`");
+    return common::ErrnoError(std::string("connect to ") + what + " `" + path.string() + "`");
   return fd;
 }
+
+namespace {
+
+}  // namespace
 
 int LastCap() {
   auto text = common::ReadFile("/proc/sys/kernel/cap_last_cap", 64);
   return text ? std::atoi(text->c_str()) : 40;
 }
+
+namespace {
 
 // Undoes a half-done create: the init, the cgroups, the state directory.
 class CreateUndo {
@@ -133,25 +141,24 @@ Status JoinNamespacesInParent(const Config& c, unsigned long& clone_flags) {
   return {};
 }
 
-Status ReadInitReport(int sock, pid_t pid) {
+// Waits for the init's 'R'. On 'H' (its mounts are made) runs the
+// prestart and createRuntime hooks and answers 'C'.
+Status ReadInitReport(int sock, pid_t pid, const Config& c, const std::string& id) {
   char buf[8192];
   ssize_t n;
-  do n = ::recv(sock, buf, sizeof buf - 1, 0);
-  while (n < 0 && errno == EINTR);
+  for (;;) {
+    do n = ::recv(sock, buf, sizeof buf - 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || buf[0] != 'H') break;
+    std::string state = HookState(id, "creating", pid, c.bundle, c.annotations);
+    TRY(RunHooks(c.hooks.prestart, "prestart", state));
+    TRY(RunHooks(c.hooks.create_runtime, "createRuntime", state));
+    if (::send(sock, "C", 1, MSG_NOSIGNAL) != 1) return common::ErrnoError("resume the container init");
+  }
   if (n < 0) return common::ErrnoError("read the container init's report");
   if (n == 1 && buf[0] == 'R') return {};
-  if (n > 1 && buf[0] == 'E') {
-    buf[n] = '\0';
-    char* p1 = strchr(buf, ':');
-    char* p2 = p1 ? strchr(p1 + 1, ':') : nullptr;
-    if (p2) {
-      common::Error e;
-      e.code = static_cast<Errc>(std::atoi(buf + 1));
-      e.sys_errno = std::atoi(p1 + 1);
-      e.message = p2 + 1;
-      return std::unexpected(std::move(e));
-    }
-  }
+  if (n > 0)
+    if (auto e = ParseFailure(std::string_view(buf, static_cast<size_t>(n)))) return std::unexpected(*e);
   int status = 0;
   std::string how = "without a report";
   if (::waitpid(pid, &status, WNOHANG) == pid)
@@ -163,7 +170,7 @@ Status ReadInitReport(int sock, pid_t pid) {
 }  // namespace
 
 Status RemoveStateDir(const fs::path& dir) {
-  for (const char* f : {kExecFifo, kStateFile, ".state.json.tmp"})
+  for (const char* f : {kExecFifo, kStateFile, ".state.json.tmp", kSeccompFile})
     if (::unlink((dir / f).c_str()) != 0 && errno != ENOENT)
       return common::ErrnoError("remove `" + (dir / f).string() + "`");
   if (::rmdir(dir.c_str()) != 0 && errno != ENOENT)
@@ -172,7 +179,7 @@ Status RemoveStateDir(const fs::path& dir) {
 }
 
 Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
-                              const CreateOptions& co) {
+                              const CreateOptions& co, std::optional<ConsoleRelay>* foreground) {
   TRY(ValidateId(id));
   std::error_code ec;
   fs::path bundle = fs::absolute(co.bundle.empty() ? fs::current_path(ec) : co.bundle, ec);
@@ -180,7 +187,7 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
   bundle = bundle.lexically_normal();
   if (bundle.string().size() > 1 && bundle.string().back() == '/') bundle = bundle.parent_path();
   ASSIGN_OR_RETURN(Config config, LoadConfig(bundle));
-  if (config.process.terminal && co.console_socket.empty())
+  if (config.process.terminal && co.console_socket.empty() && !foreground)
     return common::MakeError(Errc::kInvalidArgument,
                              "process.terminal is true: --console-socket is required");
   if (!config.process.terminal && !co.console_socket.empty())
@@ -190,6 +197,7 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
   ASSIGN_OR_RETURN(CgroupSet cgroups, PlanCgroups(config.cgroups_path, id));
 
   TRY(common::MkdirAll(ro.root, 0700));
+  TRY(CompileSeccomp(config.seccomp, ro.root / kSeccompCacheDir));
   fs::path dir = ro.root / id;
   if (::mkdir(dir.c_str(), 0711) != 0) {
     if (errno == EEXIST)
@@ -202,12 +210,27 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
       ::fchmodat(dir_fd.get(), kExecFifo, 0622, 0) != 0)
     return common::ErrnoError("create exec.fifo");
 
+  if (!config.seccomp.bpf.empty()) {
+    // No fsync, like state.json: nothing reads it before state.json exists,
+    // and it means nothing after a reboot.
+    std::string data(reinterpret_cast<const char*>(&config.seccomp.flags), sizeof(unsigned));
+    data += config.seccomp.bpf;
+    UniqueFd f(::openat(dir_fd.get(), kSeccompFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!f) return common::ErrnoError("create seccomp.bpf");
+    TRY(Wrap(common::WriteAll(f.get(), data), "save the seccomp filter"));
+  }
   TRY(Wrap(CreateCgroups(cgroups, config.resources, config.devices), "set up cgroups"));
   undo.set_cgroups(&cgroups);
 
   UniqueFd console;
+  int console_fd = -1;
   if (!co.console_socket.empty()) {
-    ASSIGN_OR_RETURN(console, ConnectConsole(co.console_socket));
+    ASSIGN_OR_RETURN(console, ConnectUnix(co.console_socket, "--console-socket"));
+    console_fd = console.get();
+  } else if (config.process.terminal) {
+    ASSIGN_OR_RETURN(ConsoleRelay relay, ConsoleRelay::Create());
+    foreground->emplace(std::move(relay));
+    console_fd = (*foreground)->child_end();
   }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -226,7 +249,7 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
                 .no_new_keyring = co.no_new_keyring,
                 .sync_fd = child_sock.get(),
                 .state_dir_fd = dir_fd.get(),
-                .console_fd = console.get(),
+                .console_fd = console_fd,
                 .preserve_fds = co.preserve_fds,
                 .last_cap = LastCap(),
                 .close_fds = {parent_sock.get(), cgroup_fd.get()}};
@@ -250,9 +273,14 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
     TRY(WriteIdMap(pid, "gid_map", config.gid_mappings));
     TRY(Wrap(JoinCgroups(cgroups, pid, into_cgroup), "join cgroups"));
   }
-  if (::send(parent_sock.get(), "G", 1, MSG_NOSIGNAL) != 1)
+  // Hooks in the container report its pid as the host sees it.
+  std::string go = "G";
+  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty() ||
+      !config.seccomp.listener_path.empty())
+    go += std::to_string(pid);
+  if (::send(parent_sock.get(), go.data(), go.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(go.size()))
     return common::ErrnoError("start the container init");
-  TRY(ReadInitReport(parent_sock.get(), pid));
+  TRY(ReadInitReport(parent_sock.get(), pid, config, id));
 
   State s;
   s.id = id;
@@ -265,6 +293,8 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
   s.created = NowRfc3339Nano();
   s.annotations = config.annotations;
   s.cgroups = cgroups;
+  s.poststart = config.hooks.poststart;
+  s.poststop = config.hooks.poststop;
   TRY(SaveState(dir_fd.get(), s));
   if (!co.pid_file.empty()) {
     fs::path pf = fs::absolute(co.pid_file, ec);

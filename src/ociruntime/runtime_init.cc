@@ -24,23 +24,6 @@ using common::Errc;
 using common::Status;
 using common::UniqueFd;
 
-[[noreturn]] void Fail(const InitArgs& a, const common::Error& e) {
-  std::string msg = "E" + std::to_string(static_cast<int>(e.code)) + ":" +
-                    std::to_string(e.sys_errno) + ":" + e.message;
-  (void)::send(a.sync_fd, msg.data(), msg.size(), MSG_NOSIGNAL);
-  ::_exit(1);
-}
-
-void ResetSignals() {
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction sa{};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);
-}
-
 Status JoinSessionKeyring(const std::string& id) {
   std::string name = "_ses." + id;
   if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.c_str()) >= 0) return {};
@@ -49,9 +32,19 @@ Status JoinSessionKeyring(const std::string& id) {
   return common::ErrnoError("join session keyring `" + name + "`");
 }
 
+// The container's filter; with a listener, the agent gets it and the state.
+Status LoadSeccompOf(const InitArgs& a, int listener_sock) {
+  const Config& c = *a.config;
+  if (listener_sock < 0) return LoadSeccomp(c.seccomp);
+  std::string msg = SeccompListenerMessage(
+      c.seccomp, HookState(a.id, "created", a.host_pid, c.bundle, c.annotations));
+  return LoadSeccomp(c.seccomp, listener_sock, msg);
+}
+
 // Everything between the parent's go-ahead and the wait for `start`.
 // Returns the executable to run.
-common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir) {
+common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir,
+                                  int& listener_sock) {
   const Config& c = *a.config;
   const Namespace* user = c.FindNamespace(CLONE_NEWUSER);
   bool userns = user && user->path.empty();
@@ -74,6 +67,11 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
     if (c.domainname && ::setdomainname(c.domainname->data(), c.domainname->size()) != 0)
       return common::ErrnoError("set domainname `" + *c.domainname + "`");
   }
+  // The seccomp agent's socket is a host path too.
+  if (!c.seccomp.listener_path.empty()) {
+    ASSIGN_OR_RETURN(UniqueFd sock, ConnectUnix(c.seccomp.listener_path, "linux.seccomp.listenerPath"));
+    listener_sock = sock.release();
+  }
   // exec.fifo and /proc/self/fd are opened while the host's view is
   // still there; the fifo is reopened for writing through them later.
   fifo_fd = ::openat(a.state_dir_fd, kExecFifo, O_PATH | O_CLOEXEC);
@@ -83,10 +81,21 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
   ::close(a.state_dir_fd);
 
   TRY(Wrap(PrepareRootfs(c, *a.cgroups, userns), "prepare rootfs"));
+  if (!c.hooks.prestart.empty() || !c.hooks.create_runtime.empty()) {
+    char ack = 0;
+    ssize_t n;
+    if (::send(a.sync_fd, "H", 1, MSG_NOSIGNAL) != 1)
+      return common::ErrnoError("ask for the prestart hooks");
+    do n = ::recv(a.sync_fd, &ack, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || ack != 'C') ::_exit(1);  // the parent gave up (a hook failed)
+  }
+  TRY(RunHooks(c.hooks.create_container, "createContainer",
+               HookState(a.id, "creating", a.host_pid, c.bundle, c.annotations)));
   TRY(Wrap(EnterRootfs(c, a.no_pivot), "enter rootfs"));
   TRY(Wrap(FinishRootfs(c), "finish rootfs"));
   if (c.process.terminal) {
-    TRY(SetupConsole(a.console_fd, c.process));
+    TRY(SetupConsole(a.console_fd, c.process, true));
     ::close(a.console_fd);
   }
   if (!a.no_new_keyring) TRY(JoinSessionKeyring(a.id));
@@ -98,6 +107,9 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
   // ancestor); retry as the user for root-squashed file systems.
   bool in_cwd = ::chdir(c.process.cwd.c_str()) == 0;
   int cwd_err = errno;
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: now,
+  // before the capabilities go (the rest of the setup runs under it).
+  if (!c.process.no_new_privileges) TRY(LoadSeccompOf(a, listener_sock));
   TRY(ApplyUserAndCaps(c.process, a.last_cap, userns));
   if (!in_cwd && ::chdir(c.process.cwd.c_str()) != 0)
     return common::ErrnoError("chdir to process.cwd `" + c.process.cwd + "`", cwd_err);
@@ -107,18 +119,49 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
 
 }  // namespace
 
-void RunInit(const InitArgs& a) {
+void ResetSignals() {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction sa{};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);
+}
+
+void ReportFailure(int sync_fd, const common::Error& e) {
+  std::string msg = "E" + std::to_string(static_cast<int>(e.code)) + ":" +
+                    std::to_string(e.sys_errno) + ":" + e.message;
+  (void)::send(sync_fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+  ::_exit(1);
+}
+
+std::optional<common::Error> ParseFailure(std::string_view msg) {
+  if (msg.size() < 2 || msg[0] != 'E') return std::nullopt;
+  size_t p1 = msg.find(':');
+  size_t p2 = p1 == std::string_view::npos ? p1 : msg.find(':', p1 + 1);
+  if (p2 == std::string_view::npos) return std::nullopt;
+  common::Error e;
+  e.code = static_cast<Errc>(std::atoi(std::string(msg.substr(1, p1 - 1)).c_str()));
+  e.sys_errno = std::atoi(std::string(msg.substr(p1 + 1, p2 - p1 - 1)).c_str());
+  e.message = std::string(msg.substr(p2 + 1));
+  return e;
+}
+
+void RunInit(InitArgs& a) {
   for (int fd : a.close_fds) ::close(fd);
   ResetSignals();
-  char go = 0;
+  char go[32];
   ssize_t n;
-  do n = ::recv(a.sync_fd, &go, 1, 0);
+  do n = ::recv(a.sync_fd, go, sizeof go - 1, 0);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || go != 'G') ::_exit(1);  // the parent gave up
+  if (n < 1 || go[0] != 'G') ::_exit(1);  // the parent gave up
+  go[n] = '\0';
+  a.host_pid = std::atoi(go + 1);
 
-  int fifo_fd = -1, proc_fd_dir = -1;
-  auto exe = Setup(a, fifo_fd, proc_fd_dir);
-  if (!exe) Fail(a, exe.error());
+  int fifo_fd = -1, proc_fd_dir = -1, listener_sock = -1;
+  auto exe = Setup(a, fifo_fd, proc_fd_dir, listener_sock);
+  if (!exe) ReportFailure(a.sync_fd, exe.error());
   const char ready = 'R';
   if (::send(a.sync_fd, &ready, 1, MSG_NOSIGNAL) != 1) ::_exit(1);
   ::close(a.sync_fd);
@@ -129,6 +172,15 @@ void RunInit(const InitArgs& a) {
   int w;
   do w = ::openat(proc_fd_dir, name, O_WRONLY | O_CLOEXEC);
   while (w < 0 && errno == EINTR);
+  // Before the write that lets `start` return, so that a failing hook
+  // fails `start` (the init exits without writing).
+  if (auto st = RunHooks(a.config->hooks.start_container, "startContainer",
+                         HookState(a.id, "created", a.host_pid, a.config->bundle,
+                                   a.config->annotations));
+      !st) {
+    dprintf(2, "gantry-runtime: %s\n", st.error().message.c_str());
+    ::_exit(127);
+  }
   if (w < 0 || ::write(w, "0", 1) != 1) {
     dprintf(2, "gantry-runtime: wait for start: %s\n", strerror(errno));
     ::_exit(127);
@@ -142,14 +194,12 @@ void RunInit(const InitArgs& a) {
     dprintf(2, "gantry-runtime: set no_new_privs: %s\n", strerror(errno));
     ::_exit(127);
   }
-  std::vector<char*> argv, envp;
-  for (const std::string& s : p.args) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  for (const std::string& s : p.env) envp.push_back(const_cast<char*>(s.c_str()));
-  envp.push_back(nullptr);
-  // Nothing but stdio and the preserved fds crosses into the container.
-  ::close_range(3 + a.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-  ::execve(exe->c_str(), argv.data(), envp.data());
+  if (p.no_new_privileges)
+    if (auto st = LoadSeccompOf(a, listener_sock); !st) {
+      dprintf(2, "gantry-runtime: %s\n", st.error().message.c_str());
+      ::_exit(127);
+    }
+  ExecProcess(*exe, p, a.preserve_fds);
   dprintf(2, "gantry-runtime: exec `%s`: %s\n", exe->c_str(), strerror(errno));
   ::_exit(127);
 }

@@ -16,6 +16,8 @@
 #include <chrono>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "common/log.h"
 #include "ociruntime/runtime_cgroup.h"
 #include "ociruntime/runtime_internal.h"
@@ -81,8 +83,8 @@ ContainerInfo Info(const rt::State& s, ContainerStatus status, const std::string
   return i;
 }
 
-// Forwarding of signals to the foreground container in `run`. A signal
-// handler can only reach process-wide state, hence this one global.
+// Forwarding of signals to the foreground container in `run` and `exec`.
+// A signal handler can only reach process-wide state, hence this one global.
 std::atomic<pid_t> g_forward_pid{0};
 
 void Forward(int sig) {
@@ -90,28 +92,35 @@ void Forward(int sig) {
   if (pid > 0) ::kill(pid, sig);
 }
 
-constexpr std::array<int, 9> kForwarded = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
-                                           SIGUSR2, SIGALRM, SIGWINCH, SIGCONT};
+}  // namespace
 
-class SignalForwarder {
- public:
-  explicit SignalForwarder(pid_t pid) {
-    g_forward_pid.store(pid);
-    struct sigaction sa{};
-    sa.sa_handler = Forward;
-    sa.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < kForwarded.size(); ++i) ::sigaction(kForwarded[i], &sa, &old_[i]);
-  }
-  ~SignalForwarder() {
-    for (size_t i = 0; i < kForwarded.size(); ++i) ::sigaction(kForwarded[i], &old_[i], nullptr);
-    g_forward_pid.store(0);
-  }
-  SignalForwarder(const SignalForwarder&) = delete;
-  SignalForwarder& operator=(const SignalForwarder&) = delete;
+namespace rt {
 
- private:
-  std::array<struct sigaction, kForwarded.size()> old_{};
-};
+SignalForwarder::SignalForwarder(pid_t pid) {
+  g_forward_pid.store(pid);
+  struct sigaction sa{};
+  sa.sa_handler = Forward;
+  sa.sa_flags = SA_RESTART;
+  for (size_t i = 0; i < kForwardedSignals.size(); ++i)
+    ::sigaction(kForwardedSignals[i], &sa, &old_[i]);
+}
+
+SignalForwarder::~SignalForwarder() {
+  for (size_t i = 0; i < kForwardedSignals.size(); ++i)
+    ::sigaction(kForwardedSignals[i], &old_[i], nullptr);
+  g_forward_pid.store(0);
+}
+
+Result<int> WaitExitCode(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return common::ErrnoError("wait for the container process");
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+}  // namespace rt
+
+namespace {
 
 constexpr std::pair<const char*, int> kSignals[] = {
     {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"BUS", SIGBUS},       {"CHLD", SIGCHLD},
@@ -156,6 +165,8 @@ Status TriggerStart(int dir_fd, const State& s) {
       return common::MakeError(Errc::kAborted, "the container init exited before start");
   }
   if (::unlinkat(dir_fd, kExecFifo, 0) != 0) return common::ErrnoError("remove exec.fifo");
+  if (!s.poststart.empty())
+    RunHooksWarn(s.poststart, "poststart", HookState(s.id, "running", s.pid, s.bundle, s.annotations));
   return {};
 }
 
@@ -170,7 +181,10 @@ Status DestroyContainer(const fs::path& root, const State& s) {
       return common::MakeError(Errc::kUnavailable, "the container init did not exit");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return RemoveStateDir(root / s.id);
+  TRY(RemoveStateDir(root / s.id));
+  if (!s.poststop.empty())
+    RunHooksWarn(s.poststop, "poststop", HookState(s.id, "stopped", 0, s.bundle, s.annotations));
+  return {};
 }
 
 }  // namespace rt
@@ -180,7 +194,8 @@ Status Start(const RuntimeOptions& ro, const std::string& id) {
   ASSIGN_OR_RETURN(rt::State s, rt::LoadState(ro.root, id));
   switch (rt::CurrentStatus(s, dir.get())) {
     case ContainerStatus::kStopped: return Precondition("cannot start a container that has stopped");
-    case ContainerStatus::kRunning: return Precondition("cannot start an already running container");
+    case ContainerStatus::kRunning:
+    case ContainerStatus::kPaused: return Precondition("cannot start an already running container");
     case ContainerStatus::kCreated: break;
   }
   return rt::TriggerStart(dir.get(), s);
@@ -210,35 +225,86 @@ Status Delete(const RuntimeOptions& ro, const std::string& id, bool force) {
     return std::unexpected(s.error());
   }
   ContainerStatus status = rt::CurrentStatus(*s, dir.get());
-  if (status == ContainerStatus::kRunning && !force)
-    return Precondition("cannot delete container `" + id + "` that is not stopped: running");
+  if ((status == ContainerStatus::kRunning || status == ContainerStatus::kPaused) && !force)
+    return Precondition("cannot delete container `" + id + "` that is not stopped: " +
+                        rt::StatusName(status));
+  // A frozen container's processes cannot die before they are thawed.
+  if (status == ContainerStatus::kPaused) TRY(rt::FreezeCgroups(s->cgroups, false));
   return rt::DestroyContainer(ro.root, *s);
 }
 
 Result<int> Run(const RuntimeOptions& ro, const std::string& id, const CreateOptions& co,
                 bool detach) {
-  ASSIGN_OR_RETURN(rt::State s, rt::CreateContainer(ro, id, co));
+  std::optional<rt::ConsoleRelay> console;
+  ASSIGN_OR_RETURN(rt::State s, rt::CreateContainer(ro, id, co, detach ? nullptr : &console));
   auto abandon = [&](common::Error e) -> Result<int> {
     (void)rt::DestroyContainer(ro.root, s);
     while (::waitpid(s.pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return std::unexpected(std::move(e));
   };
-  std::optional<SignalForwarder> forward;
+  std::optional<rt::SignalForwarder> forward;
   if (!detach) forward.emplace(s.pid);
+  if (console)
+    if (auto st = console->ReceiveMaster(); !st) return abandon(st.error());
   {
     UniqueFd dir(::open((ro.root / id).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) return abandon(common::ErrnoError("open state of `" + id + "`").error());
     if (auto st = rt::TriggerStart(dir.get(), s); !st) return abandon(st.error());
   }
   if (detach) return 0;
-  int status = 0;
-  while (::waitpid(s.pid, &status, 0) < 0)
-    if (errno != EINTR) return abandon(common::ErrnoError("wait for the container").error());
+  auto code = console ? console->RelayUntilExit(s.pid) : rt::WaitExitCode(s.pid);
+  if (!code) return abandon(code.error());
   forward.reset();
-  int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   TRY(rt::DestroyContainer(ro.root, s));
   return code;
+}
+
+namespace {
+
+// pause (freeze) a running container, resume (thaw) a paused one.
+Status SetFrozen(const RuntimeOptions& ro, const std::string& id, bool freeze) {
+  ASSIGN_OR_RETURN(UniqueFd dir, rt::LockContainerDir(ro.root, id));
+  ASSIGN_OR_RETURN(rt::State s, rt::LoadState(ro.root, id));
+  ContainerStatus status = rt::CurrentStatus(s, dir.get());
+  ContainerStatus want = freeze ? ContainerStatus::kRunning : ContainerStatus::kPaused;
+  if (status != want)
+    return Precondition(std::string(freeze ? "container not running: " : "container not paused: ") +
+                        rt::StatusName(status));
+  return rt::FreezeCgroups(s.cgroups, freeze);
+}
+
+}  // namespace
+
+Status Pause(const RuntimeOptions& ro, const std::string& id) { return SetFrozen(ro, id, true); }
+
+Status Resume(const RuntimeOptions& ro, const std::string& id) { return SetFrozen(ro, id, false); }
+
+Status Update(const RuntimeOptions& ro, const std::string& id, std::string_view resources_json) {
+  ASSIGN_OR_RETURN(rt::Resources res, rt::ParseResourcesJson(resources_json));
+  ASSIGN_OR_RETURN(UniqueFd dir, rt::LockContainerDir(ro.root, id));
+  ASSIGN_OR_RETURN(rt::State s, rt::LoadState(ro.root, id));
+  if (rt::CurrentStatus(s, dir.get()) == ContainerStatus::kStopped)
+    return Precondition("container not running: stopped");
+  return Wrap(rt::UpdateCgroups(s.cgroups, res), "update cgroups");
+}
+
+Result<std::string> StatsEvent(const RuntimeOptions& ro, const std::string& id) {
+  ASSIGN_OR_RETURN(rt::State s, rt::LoadState(ro.root, id));
+  UniqueFd dir(::open((ro.root / id).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return common::ErrnoError("open state of `" + id + "`");
+  if (rt::CurrentStatus(s, dir.get()) == ContainerStatus::kStopped)
+    return Precondition("container not running: stopped");
+  rt::CgroupStats st = rt::ReadCgroupStats(s.cgroups);
+  nlohmann::ordered_json j;
+  j["type"] = "stats";
+  j["id"] = id;
+  j["data"]["cpu"]["usage"]["total"] = st.cpu_total_ns;
+  j["data"]["memory"]["usage"] = {{"limit", st.memory_limit},
+                                  {"usage", st.memory_usage},
+                                  {"max", st.memory_max_usage}};
+  j["data"]["pids"] = {{"current", st.pids_current}, {"limit", st.pids_limit}};
+  return j.dump();
 }
 
 Result<std::vector<ContainerInfo>> List(const RuntimeOptions& ro) {

@@ -123,6 +123,17 @@ Result<std::string> FindExecutable(const Process& p) {
                            "exec `" + name + "`: executable file not found in $PATH");
 }
 
+void ExecProcess(const std::string& exe, const Process& p, int preserve_fds) {
+  std::vector<char*> argv, envp;
+  for (const std::string& s : p.args) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  for (const std::string& s : p.env) envp.push_back(const_cast<char*>(s.c_str()));
+  envp.push_back(nullptr);
+  // Nothing but stdio and the preserved fds crosses into the container.
+  ::close_range(3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  ::execve(exe.c_str(), argv.data(), envp.data());
+}
+
 Status CheckCapsAvailable(const Capabilities& caps) {
   if (!caps.present) return {};
   CapSets own;
@@ -172,7 +183,24 @@ Status ApplyUserAndCaps(const Process& p, int last_cap, bool userns) {
   return {};
 }
 
-Status SetupConsole(int console_fd, const Process& p) {
+Status SendFd(int sock, int fd, std::string_view data) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  if (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return common::ErrnoError("sendmsg");
+  return {};
+}
+
+Status SetupConsole(int console_fd, const Process& p, bool dev_console) {
   UniqueFd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!master) return common::ErrnoError("open `/dev/ptmx`");
   if (::unlockpt(master.get()) != 0) return common::ErrnoError("unlockpt");
@@ -186,28 +214,15 @@ Status SetupConsole(int console_fd, const Process& p) {
     ws.ws_col = static_cast<unsigned short>(p.console_size->second);
     if (::ioctl(slave.get(), TIOCSWINSZ, &ws) != 0) return common::ErrnoError("set console size");
   }
-  // /dev/console is the pty, as runc makes it.
-  int f = ::open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (f >= 0) ::close(f);
-  if (::mount(name, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
-    return common::ErrnoError(std::string("mount `") + name + "` on `/dev/console`");
+  // /dev/console is the init's pty, as runc makes it.
+  if (dev_console) {
+    int f = ::open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f >= 0) ::close(f);
+    if (::mount(name, "/dev/console", nullptr, MS_BIND, nullptr) != 0)
+      return common::ErrnoError(std::string("mount `") + name + "` on `/dev/console`");
+  }
   // runc's protocol: the master's path as data, the fd as SCM_RIGHTS.
-  const char payload[] = "/dev/ptmx";
-  iovec iov{const_cast<char*>(payload), sizeof payload - 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  int mfd = master.get();
-  memcpy(CMSG_DATA(cm), &mfd, sizeof mfd);
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
-    return common::ErrnoError("send the console to --console-socket");
+  TRY(Wrap(SendFd(console_fd, master.get(), "/dev/ptmx"), "send the console to --console-socket"));
   for (int i = 0; i < 3; ++i)
     if (::dup2(slave.get(), i) != i) return common::ErrnoError("dup2 console");
   if (::ioctl(0, TIOCSCTTY, 0) != 0) return common::ErrnoError("set the controlling terminal");

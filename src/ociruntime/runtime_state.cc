@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "ociruntime/runtime_cgroup.h"
 
 namespace ociruntime::rt {
 namespace {
@@ -31,6 +32,7 @@ const char* StatusName(ContainerStatus s) {
   switch (s) {
     case ContainerStatus::kCreated: return "created";
     case ContainerStatus::kRunning: return "running";
+    case ContainerStatus::kPaused: return "paused";
     case ContainerStatus::kStopped: return "stopped";
   }
   return "unknown";
@@ -112,6 +114,17 @@ std::string StateToJson(const State& s) {
       {"cgroups",
        {{"v2", s.cgroups.v2}, {"dirs", dirs}, {"created", s.cgroups.created}}},
   };
+  auto hooks = [](const std::vector<Hook>& list) {
+    json out = json::array();
+    for (const Hook& h : list) {
+      json o = {{"path", h.path}, {"args", h.args}, {"env", h.env}};
+      if (h.timeout) o["timeout"] = *h.timeout;
+      out.push_back(std::move(o));
+    }
+    return out;
+  };
+  if (!s.poststart.empty()) j["poststart"] = hooks(s.poststart);
+  if (!s.poststop.empty()) j["poststop"] = hooks(s.poststop);
   return j.dump();
 }
 
@@ -134,6 +147,17 @@ Result<State> StateFromJson(std::string_view text) {
       s.cgroups.dirs.push_back({d.at(0).get<std::string>(), d.at(1).get<std::string>(),
                                 d.at(2).get<std::string>()});
     s.cgroups.created = cg.at("created").get<std::vector<std::string>>();
+    for (const auto& [key, out] : {std::pair{"poststart", &s.poststart}, {"poststop", &s.poststop}}) {
+      if (!j.contains(key)) continue;
+      for (const json& h : j.at(key)) {
+        Hook hook;
+        hook.path = h.at("path").get<std::string>();
+        hook.args = h.at("args").get<std::vector<std::string>>();
+        hook.env = h.at("env").get<std::vector<std::string>>();
+        if (h.contains("timeout")) hook.timeout = h.at("timeout").get<int>();
+        out->push_back(std::move(hook));
+      }
+    }
   } catch (const json::exception& e) {
     return common::MakeError(Errc::kDataLoss, std::string("state.json: ") + e.what());
   }
@@ -189,7 +213,7 @@ ContainerStatus CurrentStatus(const State& s, int dir_fd) {
   if (!InitAlive(s)) return ContainerStatus::kStopped;
   struct stat st{};
   if (::fstatat(dir_fd, kExecFifo, &st, AT_SYMLINK_NOFOLLOW) == 0) return ContainerStatus::kCreated;
-  return ContainerStatus::kRunning;
+  return CgroupFrozen(s.cgroups) ? ContainerStatus::kPaused : ContainerStatus::kRunning;
 }
 
 std::string OciStateJson(const State& s, ContainerStatus status, const std::string& owner,

@@ -5,13 +5,15 @@
 // keeps it. The status is never stored; it is derived each time:
 //   no live init (gone, zombie, or its pid reused) → stopped
 //   exec.fifo present                              → created
+//   the cgroup frozen (`pause`)                    → paused
 //   otherwise                                      → running
 //
 // state.json fields (ours, not runc's internal format):
 //   ociVersion, id, pid, pidStart (/proc/PID/stat starttime, against pid
 //   reuse), bundle, rootfs, created (RFC 3339, nanoseconds), annotations,
 //   cgroups: {v2, dirs: [[hierarchy root, controllers, leaf dir]…],
-//   created: [dirs we made, parents first]}.
+//   created: [dirs we made, parents first]}, and when config.json has
+//   them, poststart / poststop: [{path, args, env, timeout}].
 
 #include <sys/types.h>
 
@@ -24,6 +26,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "ociruntime/runtime_config.h"
 
 namespace ociruntime::rt {
 
@@ -31,7 +34,7 @@ inline constexpr const char* kOciVersion = "1.2.0";
 inline constexpr const char* kStateFile = "state.json";
 inline constexpr const char* kExecFifo = "exec.fifo";
 
-enum class ContainerStatus { kCreated, kRunning, kStopped };
+enum class ContainerStatus { kCreated, kRunning, kPaused, kStopped };
 [[nodiscard]] const char* StatusName(ContainerStatus s);
 
 // One hierarchy's directory for a container (see runtime_cgroup.h).
@@ -63,6 +66,9 @@ struct State {
   std::string created;
   std::map<std::string, std::string> annotations;
   CgroupSet cgroups;
+  // config.json's hooks that run after create (kept so that start and
+  // delete need not read config.json again); stored only when present.
+  std::vector<Hook> poststart, poststop;
 };
 
 // runc's rule: [A-Za-z0-9_+.-]+, not "." or "..". Errors: InvalidArgument.

@@ -26,9 +26,13 @@
 //   hostname       BundleOptions::hostname, "gantry" when empty.
 //   mounts         /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue,
 //                  /sys (ro), /sys/fs/cgroup (ro), with runc's options.
-//   linux          namespaces pid, network, ipc, uts, mount; the devices
+//   linux          seccomp: DefaultSeccomp(kDefaultCapabilities);
+//                  namespaces pid, network, ipc, uts, mount; the devices
 //                  cgroup denying everything (the runtime adds its default
 //                  devices); runc's maskedPaths and readonlyPaths.
+//   userns         with BundleOptions::userns: a "user" namespace and
+//                  uidMappings = gidMappings = that range (the rootfs must
+//                  then be owned by the host range: ShiftOwnership below).
 //   annotations    the image's Labels, and org.opencontainers.image.stopSignal
 //                  when StopSignal is set (it wins over a label of that name).
 //
@@ -64,6 +68,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,8 +85,16 @@ struct ImageRuntimeConfig {
   std::map<std::string, std::string> labels{};
 };
 
+// One id range of a user namespace: container ids [container_id,
+// container_id + size) are host ids [host_id, host_id + size).
+struct IdRange {
+  uint32_t container_id = 0, host_id = 0, size = 0;
+};
+
 struct BundleOptions {
   bool readonly = false;            // root.readonly
+  // A user namespace mapping uids and gids alike (--userns C:H:S).
+  std::optional<IdRange> userns{};
   bool no_mount = false;            // see bundle.h; MakeSpec ignores it
   std::vector<std::string> env{};   // "K=V", applied after the image's Env
   std::string user{};               // overrides the image's User
@@ -101,6 +114,30 @@ inline constexpr std::string_view kDefaultCapabilities[] = {
     "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
     "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
     "CAP_KILL",    "CAP_AUDIT_WRITE"};
+
+// linux.seccomp as `gantry bundle` writes it: in effect Docker's (and
+// containerd's) default profile for a container with bounding set `caps`
+// on this build's architecture: default action ERRNO(EPERM); an allow list
+// of ~350 system calls; socket(2) but AF_VSOCK; personality(2) with the
+// usual personas only; without CAP_SYS_ADMIN, clone(2) without namespace
+// flags and clone3(2) failing with ENOSYS (so libc falls back to clone);
+// mount, unshare, setns, … only with CAP_SYS_ADMIN, and the other
+// capability-gated calls (chroot, reboot, ptrace-like, clock setting, …)
+// only with their capability.
+[[nodiscard]] nlohmann::json DefaultSeccomp(const std::vector<std::string_view>& caps);
+
+// "C:H:S" → {C, H, S}. Errors: InvalidArgument unless three numbers with
+// S > 0 and neither range overflowing 32 bits.
+[[nodiscard]] common::Result<IdRange> ParseIdRange(std::string_view text);
+
+// Makes `rootfs` (a mounted, writable snapshot) owned as a user namespace
+// mapping `r` sees it: every uid and gid in the container range is moved to
+// the host range (ids outside it are left, and show as the overflow id).
+// Symlinks are not followed and other mounts not entered; setuid/setgid
+// bits and security.capability, which chown clears, are put back. On an
+// overlay this copies up every file whose owner changes. Errors: those of
+// the walk and of lchown, naming the path.
+[[nodiscard]] common::Status ShiftOwnership(const std::filesystem::path& rootfs, const IdRange& r);
 
 // The process user of a spec.
 struct ResolvedUser {

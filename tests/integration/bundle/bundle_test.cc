@@ -3,9 +3,12 @@
 // inside the container; `gantry bundle rm` leaves no mount, snapshot or file.
 //
 // Needs root (mounts, runtimes); every test skips with the reason otherwise,
-// and the runtime tests skip when runc or crun is not installed.
+// and runc and crun are required (scripts/setup.sh installs them).
 
 #include "ociruntime/bundle.h"
+
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "fixtures/crun.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
 #include "fixtures/require.h"
@@ -192,14 +196,9 @@ class BundleTest : public ::testing::Test {
     const std::string state = (dir_.path() / ("state-" + runtime)).string();
     std::vector<std::string> argv;
     if (runtime == "crun") {
-      // Debian's crun 1.8.1 refuses the hybrid cgroup2 mount at
-      // /sys/fs/cgroup/unified: run it where that mount is gone.
-      argv = {"unshare",
-              "-m",
-              "sh",
-              "-c",
-              "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"",
-              "crun"};
+      argv = fixtures::CrunCommand();
+    } else if (runtime == "gantry") {
+      argv = {GANTRY_BIN, "runtime"};  // gantry-runtime's code, through the CLI
     } else {
       argv = {runtime};
     }
@@ -232,7 +231,7 @@ class BundleRun : public BundleTest, public ::testing::WithParamInterface<const 
   void SetUp() override {
     BundleTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    REQUIRE_TOOLS(GetParam(), "unshare");
+    if (std::string(GetParam()) != "gantry") REQUIRE_TOOLS(GetParam(), "unshare");
   }
   fixtures::CommandResult Run(const fs::path& bundle) {
     return BundleTest::Run(GetParam(), bundle);
@@ -309,7 +308,36 @@ TEST_P(BundleRun, RmUnmountsAndRemovesTheSnapshot) {
   EXPECT_FALSE(fs::exists(b)) << "the directory was created by gantry bundle";
 }
 
-INSTANTIATE_TEST_SUITE_P(BundleRuntimes, BundleRun, ::testing::Values("runc", "crun"),
+// --userns: config.json gets the user namespace, the snapshot is chown'd
+// to the host range, so root inside owns its files and what it creates
+// belongs to host uid 100000.
+TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
+  // The container's root (host 100000) must reach the bundle to bind it.
+  fs::permissions(dir_.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::path b = MakeBundle({"--userns", "0:100000:65536", "--", "/bin/sh", "-c",
+                           "cat /proc/self/uid_map; id -u; stat -c '%u %g %a' /bin/busybox "
+                           "/usr/bin/su-test; touch /made-inside && echo made"});
+  auto r = Run(b);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  EXPECT_EQ(words, (std::vector<std::string>{"0", "100000", "65536", "0", "0", "0", "755", "0",
+                                             "0", "4755", "made"}))
+      << r.out;
+  struct stat st{};
+  ASSERT_EQ(::lstat((b / "rootfs/made-inside").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);
+  ASSERT_EQ(::lstat((b / "rootfs/usr/bin/su-test").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);
+  EXPECT_EQ(st.st_mode & 07777, 04755u);  // chown cleared setuid; it was put back
+  char caps[64];
+  EXPECT_GT(::lgetxattr((b / "rootfs/usr/bin/cap-test").c_str(), "security.capability", caps,
+                        sizeof caps), 0)
+      << "security.capability lost";
+}
+
+INSTANTIATE_TEST_SUITE_P(BundleRuntimes, BundleRun, ::testing::Values("runc", "crun", "gantry"),
                          [](const auto& info) { return std::string(info.param); });
 
 // ---- without a runtime, or with runc only --------------------------------------------

@@ -1,6 +1,9 @@
 #include "integration/runtime/runtime_helpers.h"
 
 #include <elf.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,6 +15,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "fixtures/crun.h"
 
 namespace rttest {
 namespace {
@@ -21,7 +25,8 @@ constexpr const char* kBusybox = "/bin/busybox";
 constexpr const char* kApplets[] = {
     "sh",   "echo", "cat",  "id",    "ls",   "sleep", "hostname", "true", "false", "touch",
     "grep", "wc",   "stat", "awk",   "sort", "pwd",   "env",      "kill", "ps",    "readlink",
-    "test", "[",    "tty",  "mkdir", "rm",   "head",  "tr",       "cut"};
+    "test", "[",    "tty",  "mkdir", "rm",   "head",  "tr",       "cut",
+    "stty", "unshare", "chown", "chroot"};
 
 // A static ELF has no PT_INTERP program header.
 bool IsStaticBusybox() {
@@ -148,6 +153,16 @@ fixtures::CommandResult Runtime::Cmd(const std::vector<std::string>& args,
   return *r;
 }
 
+fixtures::CommandResult Runtime::CmdWithInput(const std::vector<std::string>& args,
+                                             const std::string& input) const {
+  fixtures::RunOptions options;
+  options.timeout = std::chrono::seconds(60);
+  options.stdin_data = input;
+  auto r = fixtures::RunCommand(Argv(args), options);
+  if (!r) return {.exit_code = -1, .out = "", .err = r.error().message};
+  return *r;
+}
+
 fixtures::CommandResult Runtime::Detached(const std::vector<std::string>& args,
                                           const fs::path& log) const {
   fixtures::SpawnOptions so;
@@ -195,20 +210,117 @@ Runtime Gantry(const fs::path& dir) {
   return {"gantry", {GANTRY_RUNTIME_BIN, "--root", (dir / "gantry-root").string()}};
 }
 
+namespace {
+std::vector<std::string> CrunArgv(const fs::path& dir) {
+  std::vector<std::string> argv = fixtures::CrunCommand();
+  argv.push_back("--root");
+  argv.push_back((dir / "crun-root").string());
+  return argv;
+}
+}  // namespace
+
 std::vector<Runtime> AllRuntimes(const fs::path& dir) {
   // runc, crun and unshare are installed by scripts/setup.sh; the tests
   // REQUIRE_TOOLS them, so every comparison always has all three.
-  // crun 1.8.1 chowns its stdio to the container's root when there is a
-  // user namespace, /dev/null included, which would hand the host's
-  // /dev/null to uid 100000: its stdin is an empty file of the test instead.
-  fs::path crun_stdin = dir / "crun-stdin";
-  (void)common::AtomicWriteFile(crun_stdin, "");
   return {Gantry(dir),
           {"runc", {"runc", "--root", (dir / "runc-root").string()}},
-          {"crun",
-           {"unshare", "-m", "sh", "-c",
-            "umount /sys/fs/cgroup/unified 2>/dev/null; in=$1; shift; exec crun \"$@\" <\"$in\"",
-            "crun", crun_stdin.string(), "--root", (dir / "crun-root").string()}}};
+          {"crun", CrunArgv(dir)}};
+}
+
+common::UniqueFd ListenUnix(const std::string& path) {
+  common::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (!fd || path.size() >= sizeof addr.sun_path) return {};
+  strcpy(addr.sun_path, path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd.get(), 1) != 0)
+    return {};
+  return fd;
+}
+
+int ReceiveFd(int listener, std::chrono::milliseconds timeout) {
+  pollfd p{listener, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return -1;
+  common::UniqueFd conn(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn) return -1;
+  std::string data;
+  return RecvFd(conn.get(), data);
+}
+
+int RecvFd(int conn, std::string& data) {
+  char buf[8192];
+  iovec iov{buf, sizeof buf};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  int fd = -1;
+  ssize_t n = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+  if (n <= 0) return -1;
+  data.assign(buf, static_cast<size_t>(n));
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+std::string ReadUntil(int fd, const std::function<bool(const std::string&)>& done,
+                      std::chrono::milliseconds timeout) {
+  std::string out;
+  auto deadline = fixtures::Clock::now() + timeout;
+  while (!done(out)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                      fixtures::Clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+common::UniqueFd CreateWithConsole(const Runtime& rt, const fs::path& bundle,
+                                   const std::string& sock, const std::string& id,
+                                   std::string& why) {
+  common::UniqueFd listener = ListenUnix(sock);
+  if (!listener) {
+    why = "cannot listen on " + sock;
+    return {};
+  }
+  fixtures::SpawnOptions so;
+  so.argv = rt.Argv({"create", "--bundle", bundle.string(), "--console-socket", sock, id});
+  auto create = fixtures::Child::Spawn(so);
+  if (!create) {
+    why = create.error().message;
+    return {};
+  }
+  common::UniqueFd master(ReceiveFd(listener.get()));
+  if (!master) why = rt.name + " sent no pty";
+  auto status = create->Wait();
+  if (!status || *status != 0) {
+    why = rt.name + ": create failed";
+    return {};
+  }
+  if (master && rt.Cmd({"start", id}).exit_code != 0) {
+    why = rt.name + ": start failed";
+    return {};
+  }
+  return master;
+}
+
+void RuntimeSuite::SetUp() {
+  std::string why = SkipReason();
+  if (!why.empty()) GTEST_SKIP() << why;
+  ASSERT_TRUE(HaveStaticBusybox()) << "/bin/busybox must be Debian's busybox-static";
+  auto d = common::TempDir::Create("gantry-rts");
+  ASSERT_TRUE(d) << d.error().message;
+  dir_ = std::move(*d);
+  runtimes_ = AllRuntimes(dir_.path());
 }
 
 std::string UniqueId(const std::string& prefix) {

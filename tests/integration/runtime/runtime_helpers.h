@@ -11,6 +11,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -57,6 +60,9 @@ struct Runtime {
   // Runs a runtime command to completion (stdout/stderr captured).
   fixtures::CommandResult Cmd(const std::vector<std::string>& args,
                               std::chrono::seconds timeout = std::chrono::seconds(60)) const;
+  // Cmd with `input` written to the runtime's stdin.
+  fixtures::CommandResult CmdWithInput(const std::vector<std::string>& args,
+                                       const std::string& input) const;
   // For commands that leave a container process holding their stdio
   // (create, run --detach): output goes to `log`, only the exit status of
   // the runtime itself is awaited.
@@ -71,8 +77,9 @@ struct Runtime {
 // failed test leaves no process or cgroup behind.
 void DeleteAll(const std::vector<Runtime>& runtimes);
 
-// The state roots live under `dir`. gantry always; runc and crun when
-// installed.
+// The state roots live under `dir`: gantry, runc and crun (crun in a
+// private mount namespace without the hybrid cgroup2 mount, its stdin an
+// empty file: see AllRuntimes).
 Runtime Gantry(const fs::path& dir);
 std::vector<Runtime> AllRuntimes(const fs::path& dir);
 
@@ -86,7 +93,40 @@ std::vector<std::string> CgroupDirsNamed(const std::string& id);
 // Mounts of the calling process whose source or mount point mentions `path`.
 std::vector<std::string> MountsMentioning(const std::string& path);
 
+// A listening AF_UNIX stream socket at `path` (a --console-socket), or an
+// invalid fd.
+common::UniqueFd ListenUnix(const std::string& path);
+// Accepts one connection on `listener` and returns the fd it sends with
+// SCM_RIGHTS (the pty master, runc's console-socket protocol), or -1.
+// Waits at most `timeout`.
+int ReceiveFd(int listener, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// Receives one message on the connected socket `conn`: its data into
+// `data`, and the fd it carries (SCM_RIGHTS), or -1.
+int RecvFd(int conn, std::string& data);
+// Reads `fd` until EOF/EIO or until `done(text so far)` holds, at most
+// `timeout`.
+std::string ReadUntil(int fd, const std::function<bool(const std::string&)>& done,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// `create --console-socket SOCK` of `bundle` as `id` under `rt`, then
+// `start`: the pty master the container sent, or an invalid fd with the
+// reason in `why`.
+common::UniqueFd CreateWithConsole(const Runtime& rt, const fs::path& bundle,
+                                   const std::string& sock, const std::string& id,
+                                   std::string& why);
+
 // "key=value" lines of `text` as a map (later keys win).
 std::map<std::string, std::string> KeyValues(const std::string& text);
+
+// A suite over every runtime: skipped unless root, failed without the
+// static busybox; a temp dir of its own; every container deleted after.
+class RuntimeSuite : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override { DeleteAll(runtimes_); }
+
+  common::TempDir dir_;
+  std::vector<Runtime> runtimes_;
+};
 
 }  // namespace rttest

@@ -258,48 +258,16 @@ TEST_F(RuntimeLifecycle, RuntimeLogJsonErrorLine) {
   EXPECT_TRUE(j["time"].is_string());
 }
 
-// Receives the pty master that `create --console-socket` sends.
-int ReceiveFd(int listener) {
-  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return -1;
-  char data[256];
-  iovec iov{data, sizeof data};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  int fd = -1;
-  if (::recvmsg(conn, &msg, 0) > 0)
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-      if (c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  ::close(conn);
-  return fd;
-}
-
 TEST_F(RuntimeLifecycle, RuntimeConsoleSocketReceivesPty) {
   rttest::Bundle b = rttest::MakeBundle({"sh", "-c", "echo tty=$(tty) out=$(readlink /proc/self/fd/1)"});
   b.config["process"]["terminal"] = true;
   b.Write();
   for (const Runtime& rt : runtimes_) {
     std::string sock_path = (dir_.path() / ("c-" + rt.name)).string();
-    common::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    ASSERT_LT(sock_path.size(), sizeof addr.sun_path);
-    strcpy(addr.sun_path, sock_path.c_str());
-    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(listener.get(), 1), 0);
     std::string id = rttest::UniqueId("tty-" + rt.name);
-    fixtures::SpawnOptions so;
-    so.argv = rt.Argv({"create", "--bundle", b.path().string(), "--console-socket", sock_path, id});
-    auto create = fixtures::Child::Spawn(so);
-    ASSERT_TRUE(create) << create.error().message;
-    common::UniqueFd master(ReceiveFd(listener.get()));
-    ASSERT_TRUE(master) << rt.name << " sent no pty";
-    ASSERT_EQ(*create->Wait(), 0) << rt.name;
-    ASSERT_EQ(rt.Cmd({"start", id}).exit_code, 0) << rt.name;
+    std::string why;
+    common::UniqueFd master = rttest::CreateWithConsole(rt, b.path(), sock_path, id, why);
+    ASSERT_TRUE(master) << why;
     std::string out;
     char buf[512];
     ssize_t n;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -200,6 +201,79 @@ TEST_F(SpecTest, UserOptionOverridesImageUser) {
   auto s = MakeSpec(img, {}, rootfs_);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, common::Errc::kInvalidArgument);
+}
+
+// Names allowed unconditionally by the first (plain) rule of a profile.
+std::vector<std::string> PlainAllowed(const json& profile) {
+  for (const json& r : profile["syscalls"])
+    if (r["action"] == "SCMP_ACT_ALLOW" && !r.contains("args"))
+      return r["names"].get<std::vector<std::string>>();
+  return {};
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(SpecSeccomp, DefaultProfileGatesNamespaceCallsOnSysAdmin) {
+  std::vector<std::string_view> caps(std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities));
+  json p = DefaultSeccomp(caps);
+  EXPECT_EQ(p["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(p["defaultErrnoRet"], 1);
+  auto allowed = PlainAllowed(p);
+  for (const char* name : {"read", "openat", "execve", "chroot", "setuid", "socketpair"})
+    EXPECT_TRUE(Contains(allowed, name)) << name;
+  for (const char* name : {"mount", "unshare", "setns", "clone", "clone3", "reboot", "bpf",
+                           "init_module", "kexec_load", "socket", "personality"})
+    EXPECT_FALSE(Contains(allowed, name)) << name;
+  bool clone_masked = false, clone3_enosys = false;
+  for (const json& r : p["syscalls"]) {
+    if (r["names"] == json::array({"clone"}) && r["args"][0]["op"] == "SCMP_CMP_MASKED_EQ")
+      clone_masked = r["args"][0]["value"] == 0x7E020000;
+    if (r["names"] == json::array({"clone3"})) clone3_enosys = r["errnoRet"] == 38;
+  }
+  EXPECT_TRUE(clone_masked);
+  EXPECT_TRUE(clone3_enosys);
+
+  caps.push_back("CAP_SYS_ADMIN");
+  json admin = DefaultSeccomp(caps);
+  auto admin_allowed = PlainAllowed(admin);
+  for (const char* name : {"mount", "unshare", "setns", "clone", "clone3"})
+    EXPECT_TRUE(Contains(admin_allowed, name)) << name;
+}
+
+TEST(SpecSeccomp, MakeSpecWritesTheDefaultProfile) {
+  auto d = common::TempDir::Create("gantry-specsc");
+  ASSERT_TRUE(d);
+  auto s = MakeSpec({.cmd = {"/bin/sh"}}, {}, d->path());
+  ASSERT_TRUE(s) << s.error().message;
+  std::vector<std::string_view> caps(std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities));
+  EXPECT_EQ((*s)["linux"]["seccomp"], DefaultSeccomp(caps));
+}
+
+TEST(SpecUserns, IdRangeParses) {
+  auto r = ParseIdRange("0:100000:65536");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->container_id, 0u);
+  EXPECT_EQ(r->host_id, 100000u);
+  EXPECT_EQ(r->size, 65536u);
+  for (const char* bad : {"", "0:1", "0:1:0", "a:1:2", "0:4294967295:2", "0:1:2:3", "-1:0:1"})
+    EXPECT_FALSE(ParseIdRange(bad)) << bad;
+}
+
+TEST(SpecUserns, MakeSpecAddsTheNamespaceAndMappings) {
+  auto d = common::TempDir::Create("gantry-specns");
+  ASSERT_TRUE(d);
+  BundleOptions o;
+  o.userns = IdRange{0, 100000, 65536};
+  auto s = MakeSpec({.cmd = {"/bin/sh"}}, o, d->path());
+  ASSERT_TRUE(s) << s.error().message;
+  json map = json::parse(R"([{"containerID":0,"hostID":100000,"size":65536}])");
+  EXPECT_EQ((*s)["linux"]["uidMappings"], map);
+  EXPECT_EQ((*s)["linux"]["gidMappings"], map);
+  bool user = false;
+  for (const json& n : (*s)["linux"]["namespaces"]) user |= n["type"] == "user";
+  EXPECT_TRUE(user);
 }
 
 }  // namespace

@@ -187,3 +187,110 @@ TEST(RuntimeState, StateJsonRoundTrip) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(RuntimeConfigTest, HooksParseWithArgsEnvAndTimeout) {
+  config_["hooks"] = {{"prestart", {{{"path", "/bin/true"}, {"args", {"true", "x"}},
+                                     {"env", {"A=1"}}, {"timeout", 5}}}},
+                      {"poststop", {{{"path", "/bin/false"}}}}};
+  auto c = Parse();
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->hooks.prestart.size(), 1u);
+  EXPECT_EQ(c->hooks.prestart[0].path, "/bin/true");
+  EXPECT_EQ(c->hooks.prestart[0].args, (std::vector<std::string>{"true", "x"}));
+  EXPECT_EQ(c->hooks.prestart[0].env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(c->hooks.prestart[0].timeout, 5);
+  ASSERT_EQ(c->hooks.poststop.size(), 1u);
+  EXPECT_FALSE(c->hooks.poststop[0].timeout);
+}
+
+TEST_F(RuntimeConfigTest, HookWithRelativePathOrBadTimeoutIsRejected) {
+  config_["hooks"] = {{"createRuntime", {{{"path", "bin/true"}}}}};
+  EXPECT_NE(ErrorOf().find("hooks.createRuntime.path"), std::string::npos) << ErrorOf();
+  config_["hooks"] = {{"poststart", {{{"path", "/bin/true"}, {"timeout", 0}}}}};
+  EXPECT_NE(ErrorOf().find("timeout"), std::string::npos) << ErrorOf();
+}
+
+TEST_F(RuntimeConfigTest, SeccompCompilesToBpf) {
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"}},
+      {"syscalls",
+       {{{"names", {"getcwd", "no_such_syscall_name"}}, {"action", "SCMP_ACT_ERRNO"},
+         {"errnoRet", 42}},
+        {{"names", {"personality"}},
+         {"action", "SCMP_ACT_ERRNO"},
+         {"args", {{{"index", 0}, {"value", 8}, {"op", "SCMP_CMP_EQ"}}}}}}}};
+  auto c = Parse();
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->seccomp.present);
+  EXPECT_EQ(c->seccomp.rules.size(), 2u);
+  ASSERT_TRUE(ociruntime::rt::CompileSeccomp(c->seccomp, {}));
+  EXPECT_FALSE(c->seccomp.bpf.empty());
+  EXPECT_EQ(c->seccomp.bpf.size() % 8, 0u);  // struct sock_filter
+  // The cache gives back the same program, and tells profiles apart.
+  std::string first = c->seccomp.bpf;
+  for (int round = 0; round < 2; ++round) {
+    auto again = Parse();
+    ASSERT_TRUE(again);
+    ASSERT_TRUE(ociruntime::rt::CompileSeccomp(again->seccomp, dir_.path() / "cache"));
+    EXPECT_EQ(again->seccomp.bpf, first) << "round " << round;
+  }
+  config_["linux"]["seccomp"]["syscalls"][0]["errnoRet"] = 43;
+  auto other = Parse();
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(ociruntime::rt::CompileSeccomp(other->seccomp, dir_.path() / "cache"));
+  EXPECT_NE(other->seccomp.bpf, first);
+}
+
+TEST_F(RuntimeConfigTest, SeccompErrorsNameTheField) {
+  config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_SOMETIMES"}};
+  EXPECT_NE(ErrorOf().find("linux.seccomp.defaultAction"), std::string::npos) << ErrorOf();
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"read"}}, {"action", "SCMP_ACT_ERRNO"},
+                     {"args", {{{"index", 0}, {"value", 1}, {"op", "SCMP_CMP_ABOUT"}}}}}}}};
+  EXPECT_NE(ErrorOf().find("unknown operator"), std::string::npos) << ErrorOf();
+  config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                                 {"architectures", {"SCMP_ARCH_PDP11"}}};
+  EXPECT_NE(ErrorOf().find("unknown architecture"), std::string::npos) << ErrorOf();
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"read"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+  EXPECT_NE(ErrorOf().find("needs linux.seccomp.listenerPath"), std::string::npos) << ErrorOf();
+  config_["linux"]["seccomp"]["listenerPath"] = "/run/agent.sock";
+  EXPECT_EQ(ErrorOf(), "<parsed>");
+}
+
+TEST(RuntimeProcessJson, ExecProcessFileParsesAndValidates) {
+  auto p = ociruntime::rt::ParseProcessJson(
+      R"({"terminal":true,"user":{"uid":1,"gid":2},"args":["sh"],"env":["A=b"],"cwd":"/x",)"
+      R"("capabilities":{"bounding":["CAP_KILL"]},"noNewPrivileges":true})");
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_TRUE(p->terminal);
+  EXPECT_EQ(p->uid, 1u);
+  EXPECT_EQ(p->gid, 2u);
+  EXPECT_EQ(p->cwd, "/x");
+  EXPECT_TRUE(p->no_new_privileges);
+  EXPECT_TRUE(p->caps.present);
+  auto bad = ociruntime::rt::ParseProcessJson(R"({"args":[],"cwd":"/"})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("process.args"), std::string::npos);
+  EXPECT_FALSE(ociruntime::rt::ParseProcessJson("{nope"));
+}
+
+TEST(RuntimeResourcesJson, UpdateResourcesParse) {
+  auto r = ociruntime::rt::ParseResourcesJson(
+      R"({"memory":{"limit":1048576,"swap":2097152},"pids":{"limit":7},"cpu":{"shares":512}})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->memory_limit, 1048576);
+  EXPECT_EQ(r->memory_swap, 2097152);
+  EXPECT_EQ(r->pids_limit, 7);
+  EXPECT_EQ(r->cpu_shares, 512u);
+  auto bad = ociruntime::rt::ParseResourcesJson(R"({"memory":{"limit":"lots"}})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("memory"), std::string::npos);
+}
+
+}  // namespace
