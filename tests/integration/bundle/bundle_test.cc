@@ -116,7 +116,7 @@ const auto* const g_env = ::testing::AddGlobalTestEnvironment(new BundleEnvironm
 
 #define BUNDLE_SKIP_UNLESS_READY()                                             \
   do {                                                                         \
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (mounts, runtimes)";     \
+    REQUIRE_ROOT("mounts, runtimes");                                          \
     ASSERT_TRUE(g_store != nullptr && g_store_error.empty()) << g_store_error; \
   } while (0)
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "fixtures/require.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
@@ -35,12 +36,12 @@ struct Row {
 class GcCli : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (mount(2), snapshots keep ownership)";
+    REQUIRE_ROOT("mount(2), snapshots keep ownership");
     auto dir = common::TempDir::Create("gc-cli");
     ASSERT_TRUE(dir) << dir.error().message;
     dir_ = std::move(*dir);
-    if (GetParam() == "overlayfs" && !snapshot::OverlaySupported(dir_.path()))
-      GTEST_SKIP() << "overlayfs cannot be mounted here";
+    if (GetParam() == "overlayfs")
+      REQUIRE_OVERLAYFS(snapshot::OverlaySupported(dir_.path()), dir_.path());
     for (auto [tag, layers] : {std::pair{"a", LayersA()}, std::pair{"b", LayersB()}}) {
       fixtures::ImageSpec spec;
       spec.layers = layers;

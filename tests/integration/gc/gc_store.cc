@@ -6,6 +6,7 @@
 #include "registry/manifest.h"
 #include "registry/pull.h"
 #include "registry/source.h"
+#include "fixtures/require.h"
 
 namespace gctest {
 
@@ -43,12 +44,11 @@ std::string KindParamName(const ::testing::TestParamInfo<snapshot::Kind>& info) 
 }
 
 void GcStore::SetUp() {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root (snapshots keep uid/gid; overlay mounts)";
+  REQUIRE_ROOT("snapshots keep uid/gid; overlay mounts");
   if (GetParam() == snapshot::Kind::kOverlay) {
     auto probe = common::TempDir::Create("gc-probe");
     ASSERT_TRUE(probe);
-    if (!snapshot::OverlaySupported(probe->path()))
-      GTEST_SKIP() << "overlayfs cannot be mounted here";
+    REQUIRE_OVERLAYFS(snapshot::OverlaySupported(probe->path()), probe->path());
   }
   auto dir = common::TempDir::Create("gc-test");
   ASSERT_TRUE(dir) << dir.error().message;

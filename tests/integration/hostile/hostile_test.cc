@@ -260,8 +260,7 @@ TEST_P(HostileCorpus, StaysInsideTheStore) {
                          [&](const HostileLayer& h) { return h.name == c.name; });
   ASSERT_NE(it, corpus->end());
   const HostileLayer& h = *it;
-  if (h.privileged && ::geteuid() != 0)
-    GTEST_SKIP() << "device nodes need root; unprivileged, devices are skipped (unpack/apply.h)";
+  if (h.privileged) REQUIRE_ROOT("device nodes; unprivileged, devices are skipped (unpack/apply.h)");
   SCOPED_TRACE(h.name + ": " + h.what);
 
   std::string tar = h.tar;

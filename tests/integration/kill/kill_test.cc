@@ -52,6 +52,7 @@
 #include "fixtures/tree_walk.h"
 #include "integration/pull/pull_helpers.h"
 #include "snapshot/snapshotter.h"
+#include "fixtures/require.h"
 
 namespace killtest {
 namespace {
@@ -163,7 +164,7 @@ class KillTest : public ::testing::Test {
   static void TearDownTestSuite() { env_.reset(); }
 
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root: overlay mounts of the unpacked image";
+    REQUIRE_ROOT("overlay mounts of the unpacked image");
     REQUIRE_TOOLS("docker-registry", "skopeo");
     const char* seed = std::getenv("GANTRY_KILL_SEED");
     seed_ = seed != nullptr ? std::strtoull(seed, nullptr, 10) : std::random_device{}();

@@ -16,6 +16,7 @@
 
 #include "common/fs.h"
 #include "fixtures/crun.h"
+#include "fixtures/require.h"
 
 namespace rttest {
 namespace {
@@ -50,11 +51,6 @@ bool IsStaticBusybox() {
 bool HaveStaticBusybox() {
   static const bool ok = ::access(kBusybox, X_OK) == 0 && IsStaticBusybox();
   return ok;
-}
-
-std::string SkipReason() {
-  if (::geteuid() != 0) return "needs root (namespaces, mounts, cgroups)";
-  return "";
 }
 
 const fs::path& SharedRootfs() {
@@ -314,9 +310,11 @@ common::UniqueFd CreateWithConsole(const Runtime& rt, const fs::path& bundle,
 }
 
 void RuntimeSuite::SetUp() {
-  std::string why = SkipReason();
-  if (!why.empty()) GTEST_SKIP() << why;
+  REQUIRE_ROOT("namespaces, mounts, cgroups");
+  // busybox-static, runc and crun are installed by scripts/setup.sh:
+  // missing is a failure.
   ASSERT_TRUE(HaveStaticBusybox()) << "/bin/busybox must be Debian's busybox-static";
+  REQUIRE_TOOLS("runc", "crun", "unshare");
   auto d = common::TempDir::Create("gantry-rts");
   ASSERT_TRUE(d) << d.error().message;
   dir_ = std::move(*d);

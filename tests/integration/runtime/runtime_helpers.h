@@ -28,8 +28,6 @@ namespace rttest {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// Why the suite cannot run here (not root), or empty.
-std::string SkipReason();
 // Whether /bin/busybox is Debian's static busybox (the containers' rootfs).
 bool HaveStaticBusybox();
 

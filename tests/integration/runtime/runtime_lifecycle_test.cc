@@ -32,18 +32,11 @@ bool Dead(pid_t pid) {
   return s.empty() || s.find(") Z") != std::string::npos;
 }
 
-class RuntimeLifecycle : public ::testing::Test {
+class RuntimeLifecycle : public rttest::RuntimeSuite {
  protected:
   void SetUp() override {
-    std::string why = rttest::SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    // busybox-static is installed by scripts/setup.sh: missing is a failure.
-    ASSERT_TRUE(rttest::HaveStaticBusybox()) << "/bin/busybox must be Debian's busybox-static";
-    REQUIRE_TOOLS("runc", "crun", "unshare");
-    auto d = common::TempDir::Create("gantry-rtl");
-    ASSERT_TRUE(d) << d.error().message;
-    dir_ = std::move(*d);
-    runtimes_ = rttest::AllRuntimes(dir_.path());
+    rttest::RuntimeSuite::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     gantry_ = rttest::Gantry(dir_.path());
   }
 
@@ -63,10 +56,6 @@ class RuntimeLifecycle : public ::testing::Test {
     }
   }
 
-  void TearDown() override { rttest::DeleteAll(runtimes_); }
-
-  common::TempDir dir_;
-  std::vector<Runtime> runtimes_;
   Runtime gantry_;
 };
 

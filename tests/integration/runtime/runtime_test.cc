@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
+#include "common/fd.h"
 #include "common/fs.h"
 
 #include "fixtures/require.h"
@@ -24,19 +26,8 @@ using rttest::json;
 using rttest::Runtime;
 namespace fs = std::filesystem;
 
-class RuntimeTest : public ::testing::Test {
+class RuntimeTest : public rttest::RuntimeSuite {
  protected:
-  void SetUp() override {
-    std::string why = rttest::SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    // busybox-static is installed by scripts/setup.sh: missing is a failure.
-    ASSERT_TRUE(rttest::HaveStaticBusybox()) << "/bin/busybox must be Debian's busybox-static";
-    REQUIRE_TOOLS("runc", "crun", "unshare");
-    auto d = common::TempDir::Create("gantry-rt");
-    ASSERT_TRUE(d) << d.error().message;
-    dir_ = std::move(*d);
-    runtimes_ = rttest::AllRuntimes(dir_.path());
-  }
 
   // `run` in the foreground; returns stdout, expecting exit status `want`.
   std::string RunOk(const Runtime& rt, const rttest::Bundle& b, int want = 0) {
@@ -47,10 +38,6 @@ class RuntimeTest : public ::testing::Test {
     return r.out;
   }
 
-  void TearDown() override { rttest::DeleteAll(runtimes_); }
-
-  common::TempDir dir_;
-  std::vector<Runtime> runtimes_;
 };
 
 constexpr const char* kProbe = R"(
@@ -291,11 +278,21 @@ TEST_F(RuntimeTest, RuntimeObserveCgroupNamespace) {
 
 // A pure cgroup v2 host, made in a private mount namespace: the v1
 // hierarchies unmounted, cgroup2 at /sys/fs/cgroup. Only controllers the
-// v1 hierarchies do not hold exist there, so no limits are set.
+// v1 hierarchies do not hold exist there, so no limits are set. The test
+// looks at the same (single) cgroup2 hierarchy through a mount of its own,
+// so it needs no particular host layout, only a kernel with cgroup2.
 TEST_F(RuntimeTest, RuntimeCgroupV2LayoutInPrivateMountNamespace) {
-  if (!fs::exists("/sys/fs/cgroup/unified/cgroup.controllers"))
-    GTEST_SKIP() << "needs the hybrid layout's /sys/fs/cgroup/unified to fake a v2 host";
-  auto before = common::ReadFile("/sys/fs/cgroup/unified/cgroup.subtree_control");
+  const fs::path unified = dir_.path() / "cgroup2";
+  ASSERT_TRUE(common::MkdirAll(unified));
+  auto cg2 = common::Mount("none", unified.string(), "cgroup2", 0, "");
+  if (!cg2) {
+    std::ifstream fss("/proc/filesystems");
+    std::string all((std::istreambuf_iterator<char>(fss)), std::istreambuf_iterator<char>());
+    if (all.find("\tcgroup2\n") == std::string::npos)
+      GTEST_SKIP() << "the kernel has no cgroup2 (not in /proc/filesystems)";
+    FAIL() << "mount cgroup2: " << cg2.error().message;
+  }
+  auto before = common::ReadFile(unified / "cgroup.subtree_control");
   Runtime v2{"gantry-v2",
              {"unshare", "-m", "sh", "-c",
               "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"",
@@ -313,15 +310,15 @@ TEST_F(RuntimeTest, RuntimeCgroupV2LayoutInPrivateMountNamespace) {
   EXPECT_TRUE(kv["cgroup"].ends_with("0::/" + id)) << kv["cgroup"];
   EXPECT_EQ(kv["v2view"], "yes");
   EXPECT_TRUE(kv["procs"].starts_with("1 ")) << kv["procs"];
-  EXPECT_FALSE(fs::exists("/sys/fs/cgroup/unified/" + id));
+  EXPECT_FALSE(fs::exists(unified / id));
   // Leave the host's root subtree_control as it was.
-  auto after = common::ReadFile("/sys/fs/cgroup/unified/cgroup.subtree_control");
+  auto after = common::ReadFile(unified / "cgroup.subtree_control");
   if (before && after && *before != *after) {
     std::istringstream in(*after);
     std::string c;
     while (in >> c)
       if (before->find(c) == std::string::npos)
-        std::ofstream("/sys/fs/cgroup/unified/cgroup.subtree_control") << "-" << c;
+        std::ofstream(unified / "cgroup.subtree_control") << "-" << c;
   }
 }
 

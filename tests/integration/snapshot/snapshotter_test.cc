@@ -14,6 +14,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "fixtures/require.h"
 
 namespace snapshot {
 namespace {
@@ -32,7 +33,7 @@ std::string Read(const fs::path& p) {
 class SnapshotterSuite : public ::testing::TestWithParam<Kind> {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (overlay mounts, ownership)";
+    REQUIRE_ROOT("overlay mounts, ownership");
     auto dir = common::TempDir::Create("snap-test");
     ASSERT_TRUE(dir) << dir.error().message;
     dir_ = std::move(*dir);

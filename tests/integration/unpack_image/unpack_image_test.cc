@@ -44,7 +44,7 @@ std::string CaseName(const Case& c) {
 class UnpackImageTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root: mounts, device nodes, ownership";
+    REQUIRE_ROOT("mounts, device nodes, ownership");
     REQUIRE_TOOLS("umoci");
     auto d = common::TempDir::Create("unpack-image");
     ASSERT_TRUE(d) << d.error().message;

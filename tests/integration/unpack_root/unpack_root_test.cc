@@ -67,7 +67,7 @@ std::string CapNetBindService() {
 class UnpackRootTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root: chown, mknod, trusted.* xattrs, mounts";
+    REQUIRE_ROOT("chown, mknod, trusted.* xattrs, mounts");
   }
 
   void MustApply(const std::vector<TarEntry>& entries, ApplyOptions o = Privileged()) {
@@ -216,7 +216,7 @@ TEST_F(UnpackFixtureRootTest, OverlayMountOfTheLayersEqualsTheNativeRootfs) {
   ASSERT_TRUE(mnt);
   auto guard = common::Mount("overlay", mnt->path().string(), "overlay", MS_RDONLY,
                              "lowerdir=" + lowerdir);
-  if (!guard) GTEST_SKIP() << "cannot mount overlayfs here: " << guard.error().message;
+  REQUIRE_OVERLAYFS(guard, (guard ? "" : guard.error().message));
   const std::vector<std::string> xattrs = {"user.fixture", "security.capability"};
   auto merged = testing::Tree(mnt->path(), xattrs);
   auto native = testing::Tree(box_.root(), xattrs);

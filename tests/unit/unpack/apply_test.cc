@@ -142,7 +142,7 @@ TEST(UnpackApplyTest, ALaterEntryForTheSameDirectoryWins) {
 
 TEST(UnpackApplyTest, UnprivilegedSetsUserXattrsOnlyAndNeverOverlayOnes) {
   Sandbox box;
-  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "no user xattrs on this fs";
+  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
   TarEntry f = File("f", "x");
   f.xattrs = {{"user.mime", "text/plain"}, {"trusted.secret", "1"},
               {"security.capability", std::string("\x01\x00\x00\x02", 4)},

@@ -108,7 +108,7 @@ TEST(UnpackNativeWhiteoutTest, WhiteoutThenRecreateReplacesTheDirectory) {
 
 TEST(UnpackOverlayWhiteoutTest, WhiteoutsBecomeCharacterDevices) {
   Sandbox box;
-  if (!CanCreateWhiteouts(box.dir())) GTEST_SKIP() << "kernel refuses unprivileged whiteouts";
+  if (!CanCreateWhiteouts(box.dir())) GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts (0/0 char devices)";
   MustApply(box, {File("a", "layer content"), Whiteout("a"), Whiteout("gone/deep"),
                   Dir("b"), File("b/x", "x"), Whiteout("b")},
             WhiteoutMode::kOverlay);
@@ -121,7 +121,7 @@ TEST(UnpackOverlayWhiteoutTest, WhiteoutsBecomeCharacterDevices) {
 
 TEST(UnpackOverlayWhiteoutTest, OpaqueDirectoriesGetTheUserXattrWhenUnprivileged) {
   Sandbox box;
-  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "no user xattrs on this fs";
+  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
   MustApply(box, {Dir("d"), File("d/early", "e"), OpaqueMarker("d"), File("d/late", "l"),
                   OpaqueMarker("implicit/dir")},
             WhiteoutMode::kOverlay);
@@ -134,8 +134,8 @@ TEST(UnpackOverlayWhiteoutTest, OpaqueDirectoriesGetTheUserXattrWhenUnprivileged
 
 TEST(UnpackOverlayWhiteoutTest, DirectoryReplacingAWhiteoutIsOpaque) {
   Sandbox box;
-  if (!CanCreateWhiteouts(box.dir())) GTEST_SKIP() << "kernel refuses unprivileged whiteouts";
-  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "no user xattrs on this fs";
+  if (!CanCreateWhiteouts(box.dir())) GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts (0/0 char devices)";
+  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
   MustApply(box, {Whiteout("b"), Dir("b"), File("b/new", "n"), Dir("plain")},
             WhiteoutMode::kOverlay);
   EXPECT_TRUE(S_ISDIR(Lstat(box.root() / "b")->st_mode));
