@@ -180,7 +180,9 @@ common::Status CheckUse(FsckScan& s) {
     if (live.count(d.str())) ++pulling;
     else ++unused;
   }
-  s.Note("blobs of pulls in progress", pulling);
+  s.Note("blobs only unexpired leases hold (a pull in progress, or a killed one until its "
+         "lease expires)",
+         pulling);
   s.Note("blobs no image or pull uses (left by a killed pull or rmi; prune removes them)", unused);
   return {};
 }
@@ -257,7 +259,7 @@ common::Status CheckLeases(FsckScan& s) {
     else ++live;
   }
   s.report.checked.leases = static_cast<int>(leases.size());
-  s.Note("leases in use", live);
+  s.Note("unexpired leases (in use, or of a killed pull until they expire)", live);
   s.Note("expired leases, or leases of killed processes (prune deletes them)", gone);
   ASSIGN_OR_RETURN(std::vector<std::string> names, Entries(store::LeaseHold::Dir(s.root)));
   int holds = 0;
