@@ -441,6 +441,10 @@ TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
       auto err = common::ReadFile(g->dir() / "kill.err");
       EXPECT_EQ(*status, 0) << "the uninterrupted pull failed: " << (err ? *err : "");
     }
+    // What the kill left is the store's own business, never a problem.
+    auto fsck = g->Run({"fsck"});
+    ASSERT_TRUE(fsck) << fsck.error().message;
+    EXPECT_EQ(fsck->exit_code, 0) << Describe(*fsck) << fsck->out;
     ASSERT_NO_FATAL_FAILURE(pulltest::PullOk(*g, PullFlags()));
     leftovers.push_back(ExpectComplete(*g));
     stores_.push_back(std::move(g));
@@ -473,6 +477,9 @@ TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
     ASSERT_TRUE(again) << again.error().message;
     ASSERT_EQ(again->exit_code, 0) << Describe(*again);
     EXPECT_NE(again->out.find("already unpacked"), std::string::npos) << again->out;
+    auto fsck = g.Run({"fsck"});
+    ASSERT_TRUE(fsck) << fsck.error().message;
+    EXPECT_EQ(fsck->exit_code, 0) << Describe(*fsck) << fsck->out;
   }
   std::printf("%d of %d pulls killed mid-way; prune removed %d extract snapshots\n", killed,
               kKillRounds, extract_total);
