@@ -546,6 +546,11 @@ class SnapshotterImpl final : public Snapshotter {
     // Directories before the commit: if we die before COMMIT, the row is
     // rolled back and the directory is an orphan for Cleanup.
     auto made = [&]() -> common::Status {
+      // A directory already under this id is what a Create killed before its
+      // COMMIT left (the rolled-back row hands the id out again): start
+      // afresh rather than inherit its files or a partial copy of another
+      // parent.
+      TRY(RemoveTree(SnapshotDir(id)));
       TRY(common::MkdirAll(SnapshotDir(id), 0700));
       if (::mkdir(FsPath(id).c_str(), 0755) != 0 && errno != EEXIST)
         return common::ErrnoError("create `" + FsPath(id).string() + "`");

@@ -148,6 +148,24 @@ TEST_P(SnapshotterSuite, RemoveRefusesParentsAndIdsAreNeverReused) {
   EXPECT_EQ(gone.error().code, common::Errc::kNotFound);
 }
 
+TEST_P(SnapshotterSuite, PrepareStartsAfreshOverWhatAKilledPrepareLeft) {
+  Layer("base", "", {{"a", "1"}});
+  auto base = sn_->Stat("base");
+  ASSERT_TRUE(base);
+  // A Prepare killed before its COMMIT: the next id's directory with files,
+  // as a partial copy of another parent would leave it.
+  fs::path leftover = dir_.path() / "snapshots" / std::to_string(base->id + 1);
+  ASSERT_TRUE(common::MkdirAll(leftover / "fs"));
+  Write(leftover / "fs" / "stale", "from a killed prepare");
+  ASSERT_TRUE(sn_->Prepare("ctr", "base"));
+  auto ctr = sn_->Stat("ctr");
+  ASSERT_TRUE(ctr);
+  ASSERT_EQ(ctr->id, base->id + 1) << "the test must reuse the leftover's id";
+  auto wd = sn_->WritableDir("ctr");
+  ASSERT_TRUE(wd) << wd.error().message;
+  EXPECT_FALSE(fs::exists(*wd / "stale"));
+}
+
 TEST_P(SnapshotterSuite, UsageCountsOwnFilesOnly) {
   Layer("base", "", {{"big", std::string(1 << 20, 'x')}});
   Layer("top", "base", {{"small", "y"}});
