@@ -17,6 +17,7 @@ void RegisterRmi(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterLogin(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterFsck(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);  // mount and umount
 void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);  // bundle and bundle rm
@@ -32,6 +33,7 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterLogin(app, global, exit_code);
   RegisterPrune(app, global, exit_code);
   RegisterDf(app, global, exit_code);
+  RegisterFsck(app, global, exit_code);
   RegisterSnapshot(app, global, exit_code);
   RegisterMount(app, global, exit_code);
   RegisterBundle(app, global, exit_code);

@@ -20,6 +20,12 @@
 
 namespace image::internal {
 
+// Errors that mean "this part of the image cannot be read" (missing,
+// corrupt, unparsable, over the size limit), as opposed to errors that mean
+// "the store cannot be read right now" (permission, I/O), which must stop
+// a collection or a check: acting on a partial mark deletes live data.
+[[nodiscard]] bool Unreadable(const common::Error& e);
+
 // What one image record refers to.
 struct ImageRefs {
   std::set<common::Digest> blobs;  // target, manifests, config(s), layers

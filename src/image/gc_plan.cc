@@ -18,20 +18,6 @@ namespace {
 using common::Digest;
 using common::Errc;
 
-// Errors that mean "this part of the image cannot be read", as opposed to
-// errors that mean "the store cannot be read right now" (which must stop a
-// collection: acting on a partial mark deletes live data).
-bool Unreadable(const common::Error& e) {
-  switch (e.code) {
-    case Errc::kNotFound:
-    case Errc::kDataLoss:
-    case Errc::kInvalidArgument:
-    case Errc::kUnimplemented: return true;
-    case Errc::kResourceExhausted: return e.sys_errno == 0;  // over the size limit
-    default: return false;
-  }
-}
-
 std::string Label(const store::ImageRecord& r, std::string_view key) {
   auto it = r.labels.find(std::string(key));
   return it == r.labels.end() ? "" : it->second;
@@ -164,6 +150,17 @@ int Depth(const std::string& name, const std::map<std::string, const snapshot::I
 }
 
 }  // namespace
+
+bool Unreadable(const common::Error& e) {
+  switch (e.code) {
+    case Errc::kNotFound:
+    case Errc::kDataLoss:
+    case Errc::kInvalidArgument:
+    case Errc::kUnimplemented: return true;
+    case Errc::kResourceExhausted: return e.sys_errno == 0;  // over the size limit
+    default: return false;
+  }
+}
 
 common::Result<ImageRefs> RefsOf(const store::ContentStore& content,
                                  const store::ImageRecord& record) {

@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "snapshot/fs_util.h"
+#include "snapshot/inventory.h"
 #include "store/sqlite.h"
 
 namespace snapshot {
@@ -135,15 +136,6 @@ bool ProbeOverlay(const fs::path& root) {
   bool ok = OverlayMountsIn(base);
   if (!ok) LOG(Debug) << "overlay probe failed" << common::Kv("root", root.string());
   return ok;  // the TempDir removes the scratch tree
-}
-
-std::string ReadBootId() {
-  std::string id;
-  if (auto s = common::ReadFile("/proc/sys/kernel/random/boot_id"); s) id = *s;
-  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
-  // Without /proc every open looks like the same boot: nothing is ever
-  // taken for lost, as before this bookkeeping existed.
-  return id.empty() ? "unknown" : id;
 }
 
 class SnapshotterImpl final : public Snapshotter {
@@ -633,7 +625,7 @@ common::Result<std::unique_ptr<Snapshotter>> Open(const fs::path& root, Options 
   ASSIGN_OR_RETURN(store::SqliteDb db, store::SqliteDb::Open(root / "metadata.db"));
   db.SetBusyTimeout(10000);
   auto impl = std::make_unique<SnapshotterImpl>(
-      kind, root, std::move(db), options.boot_id.empty() ? ReadBootId() : options.boot_id,
+      kind, root, std::move(db), options.boot_id.empty() ? BootId() : options.boot_id,
       options.settle_age);
   TRY(impl->Init());
   if (options.settle) {
