@@ -84,9 +84,10 @@ PROXY_PID=""
 stop_soak() {
   if [ -n "$PROXY_PID" ]; then kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; fi
   # Whatever a failed run left mounted under the work dir, deepest first,
-  # before bench_cleanup unmounts the scratch file system.
+  # before bench_cleanup unmounts the scratch file system ($MNT itself).
   local m
-  for m in $(awk -v w="$WORK/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+  for m in $(awk -v w="$WORK/" -v s="$MNT" 'index($5, w) == 1 && $5 != s { print $5 }' \
+               /proc/self/mountinfo | sort -r); do
     umount "$m" 2>/dev/null || umount -l "$m" || true
   done
 }

@@ -130,20 +130,10 @@ class Soak:
                 p = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
                 entry = [p, kind, False]
                 self.running[p.pid] = entry
-            deadline = time.monotonic() + OP_TIMEOUT
-            stuck = False
-            while True:
-                # Exited (not reaped: the pid stays ours) or timed out?
-                try:
-                    info = os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-                except ChildProcessError:
-                    info = None
-                if info is not None:
-                    break
-                if time.monotonic() > deadline and not stuck:
-                    stuck = True
-                    os.kill(p.pid, signal.SIGKILL)
-                time.sleep(0.02)
+            stuck = not wait_exited(p, OP_TIMEOUT)
+            if stuck:
+                os.kill(p.pid, signal.SIGKILL)
+                wait_exited(p)
             with self.lock:
                 del self.running[p.pid]
             rc = p.wait()
@@ -313,14 +303,7 @@ class Soak:
                     self.serve_killed = False
                     self.serve_starts += 1
                     p = self.serve
-            while True:
-                try:
-                    info = os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-                except ChildProcessError:
-                    info = None
-                if info is not None:
-                    break
-                time.sleep(0.05)
+            wait_exited(p)
             with self.lock:
                 self.serve = None
                 killed = self.serve_killed
@@ -372,6 +355,20 @@ class Soak:
                 entry[2] = True
                 os.kill(pid, signal.SIGKILL)
                 self.kills[entry[1] + " (at the end)"] += 1
+
+
+def wait_exited(p, seconds=None):
+    """Waits until the child `p` has exited, without reaping it (so its pid
+    stays ours to signal), or `seconds` passed; returns whether it exited."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            if os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def is_mounted(path):
