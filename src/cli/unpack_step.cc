@@ -124,9 +124,8 @@ common::Result<image::UnpackResult> PullUnpack::Finish(bool pulled, const std::s
     applied = (*early_)->layers_applied;
     bytes = (*early_)->bytes_unpacked;
   }
-  ASSIGN_OR_RETURN(store::ImageRecord rec, s_.metadata->GetImage(name));
   image::UnpackOptions opts{.snapshotter = sn_.get(), .metadata = s_.metadata.get(), .cancel = cancel_};
-  ASSIGN_OR_RETURN(image::UnpackResult r, image::Unpack(*s_.content, opts, rec));
+  ASSIGN_OR_RETURN(image::UnpackResult r, image::UnpackRecorded(*s_.content, opts, name));
   r.layers_applied += applied;
   r.bytes_unpacked += bytes;
   PrintSummary(out, name, *sn_, r);

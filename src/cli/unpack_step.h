@@ -55,7 +55,8 @@ class PullUnpack {
   // committed are removed) and returns an empty result; the pull's error
   // is the one to report. Otherwise waits for the layers in flight, then
   // unpacks the image record `name` (applying whatever is still missing
-  // and labelling it) and prints the summary to `out` unless null.
+  // and labelling it) and prints the summary to `out` unless null. Errors:
+  // as image::UnpackRecorded.
   [[nodiscard]] common::Result<image::UnpackResult> Finish(bool pulled, const std::string& name,
                                                            FILE* out);
 

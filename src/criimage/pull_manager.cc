@@ -240,11 +240,10 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
   if (result && options_.snapshotter != nullptr) {
     recorder.SetPhase("unpacking");
     auto unpacked = [&]() -> common::Status {
-      ASSIGN_OR_RETURN(store::ImageRecord rec, db_.GetImage(result->name));
       image::UnpackOptions uo{.snapshotter = options_.snapshotter,
                               .metadata = &db_,
                               .cancel = &f->cancel};
-      TRY(image::Unpack(content_, uo, rec));
+      TRY(image::UnpackRecorded(content_, uo, result->name));
       return {};
     }();
     if (!unpacked) result = std::unexpected(unpacked.error().Wrap("unpack " + ref.str()));

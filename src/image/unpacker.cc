@@ -56,12 +56,25 @@ class Unpacker {
     ASSIGN_OR_RETURN(UnpackResult out, RunLayers(parts));
     std::string top = parts.chain_ids.empty() ? "" : parts.chain_ids.back().str();
     auto it = record.labels.find(std::string(kLabelChain));
-    if (it == record.labels.end() || it->second != top) {
-      store::ImageRecord updated = record;
-      updated.labels[std::string(kLabelChain)] = top;
-      TRY(o_.metadata->PutImage(updated));
-    }
+    if (it == record.labels.end() || it->second != top) TRY(LabelChain(record, top));
     return out;
+  }
+
+  // Labels the record as it is now, in one transaction. An rmi, or a pull
+  // that moved the name to another image, since `record` was read wins:
+  // writing back that old copy would bring a removed name back, or point
+  // the name at the old image again.
+  common::Status LabelChain(const store::ImageRecord& record, const std::string& top) {
+    ASSIGN_OR_RETURN(store::Txn txn, o_.metadata->Begin());
+    auto now = txn.GetImage(record.name);
+    if (!now) {
+      if (now.error().code == Errc::kNotFound) return {};
+      return std::unexpected(std::move(now.error()));
+    }
+    if (now->target != record.target) return {};
+    now->labels[std::string(kLabelChain)] = top;
+    TRY(txn.PutImage(*now));
+    return txn.Commit();
   }
 
   common::Result<UnpackResult> RunLayers(const ImageParts& parts) {
@@ -267,6 +280,20 @@ common::Result<UnpackResult> Unpack(store::ContentStore& content, const UnpackOp
     return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
   Unpacker u(content, options);
   return common::Wrap(u.Run(record), "unpack " + record.name);
+}
+
+common::Result<UnpackResult> UnpackRecorded(store::ContentStore& content,
+                                            const UnpackOptions& options,
+                                            const std::string& name) {
+  if (options.metadata == nullptr)
+    return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
+  auto record = options.metadata->GetImage(name);
+  if (!record && record.error().code == Errc::kNotFound)
+    return MakeError(Errc::kAborted, "unpack " + name +
+                                         ": the image was removed (rmi, prune --all) right after "
+                                         "it was pulled");
+  if (!record) return std::unexpected(std::move(record.error()));
+  return Unpack(content, options, *record);
 }
 
 common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,

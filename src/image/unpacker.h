@@ -63,13 +63,22 @@ struct UnpackResult {
 };
 
 // Unpacks the image `record` names (its manifest and config must be in the
-// content store, as Pull leaves them) and sets its io.gantry.chain label.
+// content store, as Pull leaves them) and sets its io.gantry.chain label,
+// unless the name was removed or moved to another image since `record` was
+// read (then the layers are unpacked and nothing is labelled).
 // Errors: NotFound (blob missing: pull first); DataLoss (diffID or digest
 // mismatch); InvalidArgument (hostile layer, naming the entry); as the
 // snapshotter and store report.
 [[nodiscard]] common::Result<UnpackResult> Unpack(store::ContentStore& content,
                                                   const UnpackOptions& options,
                                                   const store::ImageRecord& record);
+
+// As Unpack, for the record named `name` as it is now: what a pull does
+// right after recording the image. Errors: Aborted when there is no such
+// record (an rmi or prune --all removed it right after the pull); as Unpack.
+[[nodiscard]] common::Result<UnpackResult> UnpackRecorded(store::ContentStore& content,
+                                                          const UnpackOptions& options,
+                                                          const std::string& name);
 
 // Loads the platform manifest and config an image record points at.
 struct ImageParts {

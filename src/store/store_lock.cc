@@ -46,23 +46,38 @@ common::Status FlockWait(int fd, int op, const std::atomic<bool>* cancel,
 
 }  // namespace internal
 
+namespace {
+
+// One flock on `fd`: waited for (polling `cancel` when set) or tried once
+// (Unavailable when someone else holds it).
+common::Status Acquire(int fd, int op, bool wait, const std::atomic<bool>* cancel,
+                       const std::string& what) {
+  if (wait) return internal::FlockWait(fd, op, cancel, what);
+  ASSIGN_OR_RETURN(bool got, internal::FlockTry(fd, op, what));
+  if (!got)
+    return common::MakeError(common::Errc::kUnavailable,
+                             "lock " + what + ": held by another gantry process");
+  return {};
+}
+
+}  // namespace
+
 common::Result<StoreLock> StoreLock::Take(const std::filesystem::path& root, bool exclusive,
                                           bool wait, const std::atomic<bool>* cancel) {
   TRY(common::MkdirAll(root));
   std::filesystem::path p = LockPath(root);
-  std::string what = "`" + p.string() + "`";
+  std::filesystem::path g = GatePath(root);
+  ASSIGN_OR_RETURN(common::UniqueFd gate,
+                   common::Open(g.string(), O_RDWR | O_CREAT | O_NOFOLLOW, 0644));
   ASSIGN_OR_RETURN(common::UniqueFd fd,
                    common::Open(p.string(), O_RDWR | O_CREAT | O_NOFOLLOW, 0644));
   int op = exclusive ? LOCK_EX : LOCK_SH;
-  if (wait) {
-    TRY(internal::FlockWait(fd.get(), op, cancel, what));
-  } else {
-    ASSIGN_OR_RETURN(bool got, internal::FlockTry(fd.get(), op, what));
-    if (!got)
-      return common::MakeError(common::Errc::kUnavailable,
-                               "lock " + what + ": held by another gantry process");
-  }
-  return StoreLock(std::move(fd), exclusive);
+  TRY(Acquire(gate.get(), op, wait, cancel, "`" + g.string() + "`"));
+  TRY(Acquire(fd.get(), op, wait, cancel, "`" + p.string() + "`"));
+  // A shared holder leaves the gate at once, so that an exclusive taker
+  // can queue there while it works.
+  if (!exclusive) gate.reset();
+  return StoreLock(std::move(gate), std::move(fd), exclusive);
 }
 
 common::Result<StoreLock> StoreLock::Shared(const std::filesystem::path& root,

@@ -7,8 +7,10 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -573,6 +575,68 @@ TEST_F(FaultProxyTest, RulesMatchMethodAndPathForTheirNumberOfUses) {
   EXPECT_EQ(proxy_->CountRequests("HEAD", "/blobs/"), 2);
   proxy_->ClearLog();
   EXPECT_TRUE(proxy_->Log().empty());
+}
+
+TEST_F(FaultProxyTest, RandomFaultsFollowTheMenuAndAreCounted) {
+  START_ALL(RegistryAuth::kNone, true);
+  proxy_->SetRandomFaults({.probability = 1,
+                           .menu = {{.kind = Kind::kStatus, .path_contains = "/blobs/"}}});
+  EXPECT_EQ(Do(BlobUrl(), {}).status, 503);
+  // No menu entry matches /v2/: it passes through.
+  EXPECT_EQ(Do(proxy_->base_url() + "/v2/", {}).status, 200);
+
+  // A cut at a random point: fewer bytes than the blob, counted.
+  proxy_->SetRandomFaults({.probability = 1,
+                           .seed = 3,
+                           .menu = {{.kind = Kind::kCutMidway, .bytes = -1}}});
+  Reply cut = Do(BlobUrl(), {});
+  EXPECT_EQ(cut.code, CURLE_PARTIAL_FILE) << cut.Describe();
+  EXPECT_LT(cut.body.size(), kBlobSize);
+  // A 404 is not a 2xx answer: the fault does not apply and is not counted.
+  EXPECT_EQ(Do(proxy_->base_url() + "/v2/" + kRepo + "/manifests/nope", {}).status, 404);
+
+  proxy_->SetRandomFaults({});
+  Reply whole = Do(BlobUrl(), {});
+  ASSERT_EQ(whole.code, CURLE_OK) << whole.Describe();
+  EXPECT_EQ(Digest::Sha256Of(whole.body), digest_);
+
+  FaultStats stats = proxy_->Stats();
+  EXPECT_EQ(stats.requests, 5);
+  EXPECT_EQ(stats.faults, (std::map<std::string, int64_t>{{"status_503", 1}, {"cut_midway", 1}}));
+  // The stats outlive the log.
+  proxy_->ClearLog();
+  EXPECT_EQ(proxy_->Stats().requests, 5);
+}
+
+TEST_F(FaultProxyTest, RandomFaultsRepeatForTheSameSeed) {
+  START_ALL(RegistryAuth::kNone, true);
+  auto statuses = [&] {
+    proxy_->SetRandomFaults({.probability = 0.5,
+                             .seed = 42,
+                             .menu = {{.kind = Kind::kStatus, .method = "", .status = 429}}});
+    std::vector<long> out;
+    for (int i = 0; i < 24; ++i) out.push_back(Do(BlobUrl(), {.method = "HEAD"}).status);
+    return out;
+  };
+  std::vector<long> first = statuses();
+  EXPECT_EQ(statuses(), first);
+  EXPECT_NE(std::count(first.begin(), first.end(), 429), 0);
+  EXPECT_NE(std::count(first.begin(), first.end(), 200), 0);
+  EXPECT_EQ(proxy_->Stats().faults.at("status_429"),
+            2 * std::count(first.begin(), first.end(), 429));
+}
+
+TEST_F(FaultProxyTest, BoundedStallClosesTheConnection) {
+  START_ALL(RegistryAuth::kNone, true);
+  proxy_->AddRule({.kind = Kind::kStall,
+                   .path_contains = digest_.str(),
+                   .bytes = 1000,
+                   .stall_for = 200ms});
+  // No speed floor on the client: only the proxy ends the stall.
+  Reply stalled = Do(BlobUrl(), {});
+  EXPECT_EQ(stalled.code, CURLE_PARTIAL_FILE) << stalled.Describe();
+  EXPECT_EQ(stalled.body.size(), 1000u);
+  EXPECT_EQ(proxy_->Stats().faults.at("stall"), 1);
 }
 
 }  // namespace

@@ -136,6 +136,64 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   EXPECT_EQ(second->layers_applied, 0);
 }
 
+// Found by bench/soak.sh: an unpack wrote back the record it had read, so
+// an rmi that landed during the unpack was undone, and a name another pull
+// had moved meanwhile went back to the old image.
+TEST(UnpackRecordRaceTest, UnpackKeepsANameRemovedOrMovedMeanwhile) {
+  REQUIRE_ROOT("ownership of unpacked files");
+  auto d = common::TempDir::Create("unpack-race");
+  ASSERT_TRUE(d) << d.error().message;
+  fs::path layout = d->path() / "layout";
+  ASSERT_TRUE(fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "v1"));
+  ASSERT_TRUE(fixtures::WriteImage(
+      layout, fixtures::FixtureImageSpec(fixtures::Compression::kGzip, "arm64"), "v2"));
+  fs::path root = d->path() / "store";
+  auto content = store::ContentStore::Open(root);
+  ASSERT_TRUE(content) << content.error().message;
+  auto meta = store::MetadataDb::Open(root);
+  ASSERT_TRUE(meta) << meta.error().message;
+  auto sn = snapshot::Open(root, {.kind = snapshot::Kind::kNative});
+  ASSERT_TRUE(sn) << sn.error().message;
+  const std::string name = "localhost/fixture:v1";
+  auto pull = [&](const std::string& tag) {
+    auto src = registry::OpenLayoutSource(layout, tag);
+    ASSERT_TRUE(src) << src.error().message;
+    auto pulled = registry::PullFrom(*content, *meta, **src, name, {});
+    ASSERT_TRUE(pulled) << pulled.error().message;
+  };
+
+  ASSERT_NO_FATAL_FAILURE(pull("v1"));
+  auto read = meta->GetImage(name);
+  ASSERT_TRUE(read);
+  ASSERT_TRUE(meta->DeleteImage(name));  // the rmi, after the unpack read the record
+  auto r = Unpack(*content, {.snapshotter = sn->get(), .metadata = &*meta}, *read);
+  ASSERT_TRUE(r) << r.error().message;
+  auto gone = meta->GetImage(name);
+  ASSERT_FALSE(gone) << "the removed name came back";
+  EXPECT_EQ(gone.error().code, common::Errc::kNotFound);
+  // What a pull unpacks after recording the image: the removal is a clear
+  // Aborted, not a NotFound that reads as if the registry lacked the image.
+  auto recorded = UnpackRecorded(*content, {.snapshotter = sn->get(), .metadata = &*meta}, name);
+  ASSERT_FALSE(recorded);
+  EXPECT_EQ(recorded.error().code, common::Errc::kAborted) << recorded.error().message;
+  EXPECT_NE(recorded.error().message.find("was removed"), std::string::npos)
+      << recorded.error().message;
+
+  ASSERT_NO_FATAL_FAILURE(pull("v1"));
+  read = meta->GetImage(name);
+  ASSERT_TRUE(read);
+  ASSERT_NO_FATAL_FAILURE(pull("v2"));  // another pull moves the name
+  auto moved = meta->GetImage(name);
+  ASSERT_TRUE(moved);
+  ASSERT_NE(moved->target, read->target);
+  r = Unpack(*content, {.snapshotter = sn->get(), .metadata = &*meta}, *read);
+  ASSERT_TRUE(r) << r.error().message;
+  auto now = meta->GetImage(name);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->target, moved->target) << "the name went back to the old image";
+  EXPECT_EQ(now->labels.count(std::string(kLabelChain)), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Matrix, UnpackImageTest,
     ::testing::Values(Case{snapshot::Kind::kOverlay, fixtures::Compression::kGzip},

@@ -632,6 +632,35 @@ TEST_F(ContentStoreTest, StoreLockSharedExcludesExclusive) {
   EXPECT_EQ(s4.error().code, Errc::kCancelled);
 }
 
+// Found by bench/soak.sh: with pulls overlapping back to back, prune never
+// found a moment without a shared holder and waited for ever.
+TEST_F(ContentStoreTest, StoreLockQueuedExclusiveHoldsOffNewSharedTakers) {
+  fs::path root = dir_.path() / "root";
+  auto pull = StoreLock::Shared(root);
+  ASSERT_TRUE(pull) << pull.error().message;
+  std::atomic<bool> got{false};
+  std::thread prune([&] {
+    auto x = StoreLock::Exclusive(root);
+    EXPECT_TRUE(x) << x.error().message;
+    got = true;
+  });
+  // Once the exclusive taker is queued, a new shared taker must wait.
+  bool held_off = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       !held_off && std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(std::chrono::milliseconds(10))) {
+    auto s = StoreLock::TryShared(root);
+    held_off = !s && s.error().code == Errc::kUnavailable;
+  }
+  EXPECT_TRUE(held_off) << "new shared takers still get in while prune waits";
+  EXPECT_FALSE(got.load()) << "exclusive while a shared holder remained";
+  pull->Release();
+  prune.join();
+  EXPECT_TRUE(got.load());
+  auto after = StoreLock::TryShared(root);
+  EXPECT_TRUE(after) << "the gate stays closed after the exclusive holder left";
+}
+
 // ---- Descriptor --------------------------------------------------------------
 
 TEST(StoreDescriptorTest, JsonRoundTrip) {
