@@ -139,6 +139,10 @@ class Unpacker {
     ao.cancel = &stop_;
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
+    // A full disk: say which file system ("entry `x`: write: No space left
+    // on device" alone does not).
+    if (!r && common::IsNoSpace(r.error()))
+      return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
     return {};
@@ -278,6 +282,29 @@ common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
     return MakeError(Errc::kInvalidArgument, "unpack: diff_ids, chain ids and layers differ in number");
   Unpacker u(content, options);
   return u.RunLayers(parts);
+}
+
+ImageParts PartsOf(const registry::PullResult& pulled) {
+  ImageParts parts;
+  parts.manifest.config = pulled.config;
+  parts.manifest.layers = pulled.layers;
+  parts.config = pulled.image_config;
+  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  return parts;
+}
+
+common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
+                                                             const std::filesystem::path& root) {
+  registry::SpaceCheckOptions out;
+  out.unpack_dir = root / "snapshots";
+  ASSIGN_OR_RETURN(std::vector<snapshot::Info> all, sn.List());
+  for (const snapshot::Info& i : all) {
+    if (i.kind != snapshot::SnapshotKind::kCommitted) continue;
+    auto it = i.labels.find(std::string(kSnapshotLabelLayer));
+    if (it == i.labels.end()) continue;
+    if (auto d = common::Digest::Parse(it->second)) out.unpacked_layers.insert(*d);
+  }
+  return out;
 }
 
 }  // namespace image
