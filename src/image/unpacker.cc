@@ -215,12 +215,31 @@ class Unpacker {
   // Removes extract snapshots that were not committed (failure, or a chain
   // another process committed first).
   void Cleanup(std::vector<Job>& jobs) {
+    for (auto& j : jobs)
+      if (j.prepared) EmptyExtract(j.key);
     for (auto& j : jobs) {
       if (!j.prepared) continue;
       if (auto st = o_.snapshotter->Remove(j.key); !st && st.error().code != Errc::kNotFound)
         LOG(Warn) << "remove extract snapshot failed" << common::Kv("key", j.key)
                   << common::Kv("error", st.error().message);
       j.prepared = false;
+    }
+  }
+
+  // Deletes what an extract snapshot holds, before the snapshot itself. On
+  // a full disk SQLite cannot delete the snapshot's row (it needs room for
+  // its journal) until the layer's files are gone; the snapshotter removes
+  // files only after the row. Nothing else uses an extract snapshot, so its
+  // files may go first. Failures are left to Remove and Cleanup.
+  void EmptyExtract(const std::string& key) {
+    auto dir = o_.snapshotter->WritableDir(key);
+    if (!dir) return;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(*dir, ec)) {
+      std::error_code rm;
+      std::filesystem::remove_all(e.path(), rm);  // never follows symlinks
+      if (rm) LOG(Debug) << "empty extract snapshot" << common::Kv("path", e.path().string())
+                         << common::Kv("error", rm.message());
     }
   }
 
