@@ -72,6 +72,10 @@ common::Result<FsSpace> StatSpace(const std::filesystem::path& dir) {
 
 SpaceVerdict DecideSpace(const SpaceNeed& need, const FsSpace& content,
                          const std::optional<FsSpace>& unpack, int64_t margin) {
+  // An image already in the store (and unpacked) writes only its record:
+  // a full disk must not stop it from being pulled again.
+  if (need.download == 0 && need.unpack == 0 && need.unknown_unpack == 0)
+    return SpaceVerdict{.enough = true, .path = content.path, .need = 0, .free = content.free};
   auto verdict = [&](const FsSpace& fs, int64_t bytes) {
     const int64_t want = bytes + margin;
     return SpaceVerdict{.enough = want <= fs.free, .path = fs.path, .need = want, .free = fs.free};

@@ -90,7 +90,8 @@ struct SpaceVerdict {
 
 // Compares `need` plus `margin` with the free space: the download goes to
 // `content`, the unpacked layers to `unpack` (nullopt: same as content).
-// On one file system both parts add up. Pure.
+// On one file system both parts add up. A need of nothing at all (every
+// blob held, every layer unpacked) is always enough, margin or not. Pure.
 [[nodiscard]] SpaceVerdict DecideSpace(const SpaceNeed& need, const FsSpace& content,
                                        const std::optional<FsSpace>& unpack, int64_t margin);
 

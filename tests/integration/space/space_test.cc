@@ -21,6 +21,7 @@
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/require.h"
+#include "integration/cri/cri_helpers.h"
 #include "integration/pull/pull_helpers.h"
 #include "snapshot/snapshotter.h"
 
@@ -249,6 +250,32 @@ TEST_F(SpaceTest, DiskFullWhileUnpackingRecordsNoImageAndNoSnapshot) {
   EXPECT_EQ(CommittedSnapshots(), kLayers);
   ExpectNoLeftovers();
   ExpectMounts(Ref("v2"));
+}
+
+// The CRI PullImage path runs the same check: RESOURCE_EXHAUSTED before
+// any blob is requested, then a pull that succeeds once the store grew.
+TEST_F(SpaceTest, CriPullImageIsRefusedTooAndSucceedsOnceTheStoreGrew) {
+  ASSERT_NO_FATAL_FAILURE(MountStore("8m"));
+  std::unique_ptr<critest::CriServer> srv;
+  ASSERT_NO_FATAL_FAILURE(critest::CriServer::Start(*gantry_, {}, &srv));
+  std::string image_ref;
+  grpc::Status st = critest::Pull(*srv, Ref("v1"), &image_ref);
+  std::cout << "CRI PullImage on an 8 MiB store: " << st.error_message() << "\n";
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_NE(st.error_message().find("not enough space in `" + (gantry_->root() / "content").string()),
+            std::string::npos)
+      << st.error_message();
+  EXPECT_EQ(proxy_->CountRequests("GET", "/blobs/"), 0) << "a blob was requested";
+  EXPECT_TRUE(critest::List(*srv).empty());
+
+  ASSERT_NO_FATAL_FAILURE(ResizeStore("64m"));
+  st = critest::Pull(*srv, Ref("v1"), &image_ref);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(image_ref, img_.config.digest.str());
+  EXPECT_EQ(critest::List(*srv).size(), 1u);
+  EXPECT_EQ(CommittedSnapshots(), kLayers);
+  srv.reset();
+  ExpectNoLeftovers();
 }
 
 }  // namespace

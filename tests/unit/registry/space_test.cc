@@ -87,6 +87,14 @@ TEST(SpaceDecision, OneFileSystemAddsDownloadAndUnpack) {
   EXPECT_FALSE(DecideSpace(need, fs, std::nullopt, 10 * kMiB + 1).enough);
 }
 
+TEST(SpaceDecision, AnImageAlreadyInTheStoreIsPulledAgainOnAFullDisk) {
+  FsSpace full{.path = "/store", .fs_id = 7, .free = 0};
+  EXPECT_TRUE(DecideSpace(SpaceNeed{}, full, std::nullopt, 16 * kMiB).enough);
+  EXPECT_FALSE(DecideSpace(SpaceNeed{.download = 1}, full, std::nullopt, 16 * kMiB).enough);
+  // Held but not unpacked, size unknown: something will be written.
+  EXPECT_FALSE(DecideSpace(SpaceNeed{.unknown_unpack = 1}, full, std::nullopt, 16 * kMiB).enough);
+}
+
 TEST(SpaceDecision, TwoFileSystemsAreCheckedEachForItsPart) {
   SpaceNeed need{.download = 100 * kMiB, .unpack = 200 * kMiB};
   FsSpace content{.path = "/store/content", .fs_id = 1, .free = 150 * kMiB};

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -28,6 +29,21 @@ std::string Bytes(size_t n, uint32_t seed) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
+}
+
+// A job writing `data` into the new file `dir/name`; an invalid fd (and a
+// test failure) when it cannot be created.
+FileFinisher::Job MakeJob(const fs::path& dir, const std::string& name, const std::string& data) {
+  FileFinisher::Job j;
+  int fd = ::open((dir / name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  EXPECT_GE(fd, 0) << name << ": " << std::strerror(errno);
+  if (fd >= 0) j.fd.reset(fd);
+  j.data.assign(data.begin(), data.end());
+  j.size = static_cast<int64_t>(data.size());
+  j.perm = 0644;
+  j.times[0].tv_nsec = j.times[1].tv_nsec = UTIME_OMIT;
+  j.entry = name;
+  return j;
 }
 
 // The helper thread of a FileFinisher held at a gate: a disk that takes
@@ -81,20 +97,8 @@ TEST(LayerMemory, FileQueueStopsTheTarReaderAtItsCapWhileTheDiskIsSlow) {
   common::Status produced;
   std::thread producer([&] {
     for (int i = 0; i < kFiles; ++i) {
-      FileFinisher::Job job;
-      int fd = ::open((tmp->path() / ("f" + std::to_string(i))).c_str(),
-                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        produced = common::ErrnoError("create");
-        return;
-      }
-      job.fd.reset(fd);
-      std::string data = Bytes(kFileSize, static_cast<uint32_t>(i));
-      job.data.assign(data.begin(), data.end());
-      job.size = static_cast<int64_t>(kFileSize);
-      job.perm = 0644;
-      job.times[0].tv_nsec = job.times[1].tv_nsec = UTIME_OMIT;
-      job.entry = "f" + std::to_string(i);
+      FileFinisher::Job job = MakeJob(tmp->path(), "f" + std::to_string(i),
+                                      Bytes(kFileSize, static_cast<uint32_t>(i)));
       if (auto st = finisher->Submit(std::move(job)); !st) {
         produced = st;
         return;
@@ -136,16 +140,7 @@ TEST(LayerMemory, FilesBeingWrittenCountAgainstTheCap) {
   std::optional<FileFinisher> finisher;
   finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); });
   auto job = [&](const std::string& name, size_t n) {
-    FileFinisher::Job j;
-    int fd = ::open((tmp->path() / name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    EXPECT_GE(fd, 0);
-    j.fd.reset(fd);
-    j.data.assign(n, 'x');
-    j.size = static_cast<int64_t>(n);
-    j.perm = 0644;
-    j.times[0].tv_nsec = j.times[1].tv_nsec = UTIME_OMIT;
-    j.entry = name;
-    return j;
+    return MakeJob(tmp->path(), name, std::string(n, 'x'));
   };
   ASSERT_TRUE(finisher->Submit(job("full", kFileQueueBytes)));
   ASSERT_TRUE(Eventually([&] { return gate.arrivals() >= 1; }));  // taken, being written
@@ -167,19 +162,8 @@ TEST(LayerMemory, AFileLargerThanTheCapIsAdmittedAlone) {
   auto tmp = common::TempDir::Create("memory-test");
   ASSERT_TRUE(tmp) << tmp.error().message;
   FileFinisher finisher(1000);
-  for (int i = 0; i < 3; ++i) {
-    FileFinisher::Job job;
-    int fd = ::open((tmp->path() / ("f" + std::to_string(i))).c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    ASSERT_GE(fd, 0);
-    job.fd.reset(fd);
-    job.data.assign(4000, 'x');
-    job.size = 4000;
-    job.perm = 0644;
-    job.times[0].tv_nsec = job.times[1].tv_nsec = UTIME_OMIT;
-    job.entry = "f";
-    ASSERT_TRUE(finisher.Submit(std::move(job)));
-  }
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(finisher.Submit(MakeJob(tmp->path(), "f" + std::to_string(i), std::string(4000, 'x'))));
   ASSERT_TRUE(finisher.Wait());
   EXPECT_EQ(finisher.stats().peak_bytes, 4000u);
 }
