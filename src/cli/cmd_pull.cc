@@ -23,6 +23,7 @@ struct PullFlags {
   bool json = false;
   bool no_unpack = false;
   bool attach = false;
+  bool ignore_space_check = false;
   RegistryFlags registry;
 };
 
@@ -86,6 +87,16 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
     auto u = PullUnpack::Start(global, *s, cancel);
     if (!u) return ReportError(u.error());
     unpack = std::move(*u);
+    // The unpack finishes before the image is recorded: an image whose
+    // layers could not be unpacked (a full disk) is not listed.
+    opts.before_record = [&unpack](const registry::PullResult&) { return unpack->WaitForLayers(); };
+  }
+  if (f.ignore_space_check) {
+    opts.space.enabled = false;
+  } else if (unpack) {
+    auto space = image::UnpackSpaceCheck(unpack->snapshotter(), global.root);
+    if (!space) return ReportError(space.error().Wrap("pull " + spec->ref.str()));
+    opts.space = std::move(*space);
   }
   opts.on_event = [&printer, &unpack, &recorder](const registry::PullEvent& e) {
     printer.OnEvent(e);
@@ -120,6 +131,10 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line");
   q->excludes(j);
   cmd->add_flag("--no-unpack", f->no_unpack, "Only download; do not unpack into snapshots");
+  cmd->add_flag("--ignore-space-check", f->ignore_space_check,
+                "Pull even when the store's file system looks too small: by default the pull "
+                "stops before downloading when the blobs it still needs (and the unpacked size of "
+                "layers whose manifest states it) do not fit");
   cmd->add_flag("--attach", f->attach,
                 "Do not pull: follow the progress of a pull of IMAGE in progress (started by "
                 "another gantry pull or by gantry serve) until it ends");

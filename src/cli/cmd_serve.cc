@@ -20,6 +20,7 @@ struct ServeFlags {
   int max_concurrent = 3;
   std::vector<std::string> pinned;
   bool no_unpack = false;
+  bool ignore_space_check = false;
   RegistryFlags registry;
 };
 
@@ -55,6 +56,7 @@ int Run(const GlobalOptions& global, const ServeFlags& f) {
       .pinned = f.pinned,
       .unpack = !f.no_unpack,
       .snapshotter = global.snapshotter,
+      .check_space = !f.ignore_space_check,
       .listen_fd = criimage::SystemdListenFd(),
   });
   if (!server) return ReportError(server.error().Wrap("serve"));
@@ -96,6 +98,9 @@ void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code) {
                   "Reference or image id reported as pinned (kubelet's GC skips it); repeatable");
   cmd->add_flag("--no-unpack", f->no_unpack,
                 "Only download pulled images; do not unpack them into snapshots (--snapshotter)");
+  cmd->add_flag("--ignore-space-check", f->ignore_space_check,
+                "Pull even when the store's file system looks too small for the image (by default "
+                "a pull that cannot fit fails with RESOURCE_EXHAUSTED before downloading)");
   AddRegistryFlags(cmd, f->registry);
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
 }

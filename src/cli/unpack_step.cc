@@ -56,6 +56,14 @@ void PullUnpack::StopWaiting() {
   cv_.notify_all();
 }
 
+common::Status PullUnpack::WaitForLayers() {
+  // Every blob has had its layer-done event: the worker does not wait for
+  // any more and finishes.
+  if (worker_.joinable()) worker_.join();
+  if (early_ && !*early_) return std::unexpected(early_->error());
+  return {};
+}
+
 void PullUnpack::OnEvent(const registry::PullEvent& e) {
   using Kind = registry::PullEvent::Kind;
   {

@@ -51,6 +51,13 @@ class PullUnpack {
   // The pull's event callback (called from its threads, serialised).
   void OnEvent(const registry::PullEvent& e);
 
+  // The pull's before_record hook: once every blob is in the store, waits
+  // for the layers being unpacked and returns their error (the pull then
+  // fails and records nothing).
+  [[nodiscard]] common::Status WaitForLayers();
+
+  snapshot::Snapshotter& snapshotter() { return *sn_; }
+
   // Call once Pull returned. `pulled` false: stops the unpack (layers not
   // committed are removed) and returns an empty result; the pull's error
   // is the one to report. Otherwise waits for the layers in flight, then

@@ -66,6 +66,11 @@ using Status = Result<void>;
 
 [[nodiscard]] Errc ErrcFromErrno(int err);
 
+// Whether a file system ran out of space (ENOSPC) or quota (EDQUOT).
+[[nodiscard]] inline bool IsNoSpace(const Error& e) {
+  return e.sys_errno == ENOSPC || e.sys_errno == EDQUOT;
+}
+
 // Prepends context to the error of a failed result; passes success through.
 template <class T>
 [[nodiscard]] Result<T> Wrap(Result<T> r, std::string_view context) {

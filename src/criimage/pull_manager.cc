@@ -149,12 +149,34 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
       std::chrono::duration_cast<std::chrono::seconds>(2 * window + std::chrono::seconds(1)));
   opts.max_concurrent_downloads = options_.max_concurrent_downloads;
   opts.cancel = &f->cancel;
+  opts.space.enabled = options_.check_space;
+  if (options_.check_space && options_.snapshotter != nullptr) {
+    auto space = image::UnpackSpaceCheck(*options_.snapshotter, options_.root);
+    if (!space) return std::unexpected(space.error().Wrap("pull " + ref.str()));
+    opts.space = std::move(*space);
+  }
 
   image::ProgressRecorder recorder(options_.root, ref.str());
   std::map<std::string, int64_t> held;  // per blob; events are serialised
   std::map<std::string, bool> waiting;  // per blob: waiting for another writer's ingest lock
   std::atomic<int64_t> held_total{0};
   std::atomic<int> waiting_total{0};
+  std::atomic<bool> unpacking{false};
+  if (options_.snapshotter != nullptr) {
+    // Unpacked before the record is written, so that a failed unpack
+    // leaves no image behind; the later image::Unpack only labels it.
+    opts.before_record = [&](const registry::PullResult& pulled) -> common::Status {
+      unpacking = true;
+      recorder.SetPhase("unpacking");
+      image::UnpackOptions uo{.snapshotter = options_.snapshotter,
+                              .metadata = &db_,
+                              .cancel = &f->cancel};
+      // Its errors name the layer ("apply layer sha256:…: …").
+      auto r = image::UnpackLayers(content_, uo, image::PartsOf(pulled));
+      if (!r) return std::unexpected(r.error());
+      return {};
+    };
+  }
   opts.on_event = [&](const registry::PullEvent& e) {
     recorder.OnEvent(e);
     if (e.digest && (e.kind == registry::PullEvent::Kind::kLayerProgress ||
@@ -209,10 +231,11 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
       if (cancel_all_) f->cancel = true;
       const auto now = Clock::now();
       const int64_t bytes = held_total.load();
-      if (waiting_total.load() > 0) {
+      if (waiting_total.load() > 0 || unpacking.load()) {
         // A layer waits for another pull (this server's or another
         // process's) downloading the same blob; that pull has its own
-        // floor. The window restarts once nothing waits.
+        // floor; and no bytes flow while the layers unpack. The window
+        // restarts once nothing waits.
         samples.assign({{now, bytes}});
         continue;
       }
@@ -238,7 +261,6 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
     result = common::MakeError(common::Errc::kUnavailable, msg.str());
   }
   if (result && options_.snapshotter != nullptr) {
-    recorder.SetPhase("unpacking");
     auto unpacked = [&]() -> common::Status {
       image::UnpackOptions uo{.snapshotter = options_.snapshotter,
                               .metadata = &db_,

@@ -16,9 +16,13 @@
 // server or another process) that downloads the same blob, the floor is
 // suspended: that pull has its own.
 //
-// Unpack: with a snapshotter, a pulled image is unpacked before the pull
-// answers (the floor does not apply to it: no bytes flow then); an unpack
-// error fails the pull.
+// Unpack: with a snapshotter, a pulled image is unpacked before its image
+// record is written (the floor does not apply to it: no bytes flow then);
+// an unpack error (a full disk) fails the pull and no image is recorded.
+//
+// Space: unless `check_space` is false, a pull whose blobs (and stated
+// unpacked layer sizes) do not fit in the store fails with
+// ResourceExhausted before any download (registry/space.h).
 //
 // Progress: each pull writes its image::PullProgress record, so
 // gantry.v1.PullProgress and `gantry pull --attach` can follow it.
@@ -57,6 +61,7 @@ struct PullManagerOptions {
   // Unpacks each pulled image into this snapshotter's chainID snapshots
   // (image::Unpack), as `gantry pull` does; null: content only.
   snapshot::Snapshotter* snapshotter = nullptr;
+  bool check_space = true;
 };
 
 class PullManager {

@@ -169,7 +169,8 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .max_concurrent_downloads = options.max_concurrent_downloads,
                          .min_rate_bytes_per_sec = options.min_rate_bytes_per_sec,
                          .min_rate_window = options.min_rate_window,
-                         .snapshotter = options.unpack ? all.front() : nullptr});
+                         .snapshotter = options.unpack ? all.front() : nullptr,
+                         .check_space = options.check_space});
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
                              .pulls = impl->pulls.get(),

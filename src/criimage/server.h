@@ -51,6 +51,9 @@ struct ServeOptions {
   // native where overlay cannot be mounted, or "native"), as `gantry pull`.
   bool unpack = true;
   std::string snapshotter = "overlayfs";
+  // Refuse a pull before its download when the store cannot hold it
+  // (registry/space.h); false: --ignore-space-check.
+  bool check_space = true;
   // An already listening Unix socket to serve on instead of creating
   // `listen` (systemd socket activation; mode and group are then the
   // socket unit's). -1: none.

@@ -152,6 +152,10 @@ class Unpacker {
     ao.cancel = &stop_;
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
+    // A full disk: say which file system ("entry `x`: write: No space left
+    // on device" alone does not).
+    if (!r && common::IsNoSpace(r.error()))
+      return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
     return {};
@@ -224,12 +228,31 @@ class Unpacker {
   // Removes extract snapshots that were not committed (failure, or a chain
   // another process committed first).
   void Cleanup(std::vector<Job>& jobs) {
+    for (auto& j : jobs)
+      if (j.prepared) EmptyExtract(j.key);
     for (auto& j : jobs) {
       if (!j.prepared) continue;
       if (auto st = o_.snapshotter->Remove(j.key); !st && st.error().code != Errc::kNotFound)
         LOG(Warn) << "remove extract snapshot failed" << common::Kv("key", j.key)
                   << common::Kv("error", st.error().message);
       j.prepared = false;
+    }
+  }
+
+  // Deletes what an extract snapshot holds, before the snapshot itself. On
+  // a full disk SQLite cannot delete the snapshot's row (it needs room for
+  // its journal) until the layer's files are gone; the snapshotter removes
+  // files only after the row. Nothing else uses an extract snapshot, so its
+  // files may go first. Failures are left to Remove and Cleanup.
+  void EmptyExtract(const std::string& key) {
+    auto dir = o_.snapshotter->WritableDir(key);
+    if (!dir) return;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(*dir, ec)) {
+      std::error_code rm;
+      std::filesystem::remove_all(e.path(), rm);  // never follows symlinks
+      if (rm) LOG(Debug) << "empty extract snapshot" << common::Kv("path", e.path().string())
+                         << common::Kv("error", rm.message());
     }
   }
 
@@ -305,6 +328,29 @@ common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
     return MakeError(Errc::kInvalidArgument, "unpack: diff_ids, chain ids and layers differ in number");
   Unpacker u(content, options);
   return u.RunLayers(parts);
+}
+
+ImageParts PartsOf(const registry::PullResult& pulled) {
+  ImageParts parts;
+  parts.manifest.config = pulled.config;
+  parts.manifest.layers = pulled.layers;
+  parts.config = pulled.image_config;
+  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  return parts;
+}
+
+common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
+                                                             const std::filesystem::path& root) {
+  registry::SpaceCheckOptions out;
+  out.unpack_dir = root / "snapshots";
+  ASSIGN_OR_RETURN(std::vector<snapshot::Info> all, sn.List());
+  for (const snapshot::Info& i : all) {
+    if (i.kind != snapshot::SnapshotKind::kCommitted) continue;
+    auto it = i.labels.find(std::string(kSnapshotLabelLayer));
+    if (it == i.labels.end()) continue;
+    if (auto d = common::Digest::Parse(it->second)) out.unpacked_layers.insert(*d);
+  }
+  return out;
 }
 
 }  // namespace image

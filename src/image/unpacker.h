@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "registry/manifest.h"
+#include "registry/pull.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -96,5 +98,15 @@ struct ImageParts {
 [[nodiscard]] common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
                                                         const UnpackOptions& options,
                                                         const ImageParts& parts);
+
+// The parts of a pulled image, from the pull's result (before any record).
+[[nodiscard]] ImageParts PartsOf(const registry::PullResult& pulled);
+
+// The space check of a pull that unpacks into `sn`, whose store root is
+// `root` (registry/space.h): snapshots go to <root>/snapshots, and layers
+// that `sn` already has committed snapshots of (label io.gantry.layer)
+// need no space. Errors: from Snapshotter::List.
+[[nodiscard]] common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(
+    snapshot::Snapshotter& sn, const std::filesystem::path& root);
 
 }  // namespace image

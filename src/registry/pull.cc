@@ -4,6 +4,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -158,6 +160,11 @@ class Puller {
                                                    " bytes, over the 16 MiB limit");
     out.config = manifest.config;
     out.layers = manifest.layers;
+    if (options_.space.enabled) {
+      std::vector<store::Descriptor> all = {out.target, out.manifest, manifest.config};
+      all.insert(all.end(), manifest.layers.begin(), manifest.layers.end());
+      TRY(CheckSpaceFor(all, manifest.layers));
+    }
     events_.Emit({.kind = PullEvent::Kind::kResolved, .digest = out.manifest.digest,
                   .layers = out.layers, .config = out.config});
 
@@ -180,6 +187,7 @@ class Puller {
                            std::to_string(out.image_config.diff_ids.size()) +
                            " diff_ids but the manifest has " +
                            std::to_string(manifest.layers.size()) + " layers");
+    if (options_.before_record) TRY(options_.before_record(out));
 
     store::ImageRecord rec;
     rec.name = name_;
@@ -207,6 +215,35 @@ class Puller {
     events_.Emit({.kind = PullEvent::Kind::kDone, .digest = out.target.digest,
                   .current = out.bytes_downloaded});
     return out;
+  }
+
+  // Refuses the pull before any download when the store cannot hold
+  // `blobs` and the unpacked `layers` (registry/space.h).
+  common::Status CheckSpaceFor(const std::vector<store::Descriptor>& blobs,
+                               const std::vector<store::Descriptor>& layers) {
+    std::map<common::Digest, int64_t> held;
+    for (const store::Descriptor& d : blobs) {
+      if (content_.Has(d.digest)) {
+        held[d.digest] = d.size;
+        continue;
+      }
+      // A partial download is resumed, so its bytes are already paid for;
+      // read without its lock, the size is an estimate, as is all of this.
+      std::error_code ec;
+      auto partial = std::filesystem::file_size(content_.IngestPath(d.digest), ec);
+      if (!ec) held[d.digest] = static_cast<int64_t>(partial);
+    }
+    std::vector<store::Descriptor> unpack;
+    if (!options_.space.unpack_dir.empty()) {
+      for (const store::Descriptor& l : layers)
+        if (!options_.space.unpacked_layers.contains(l.digest)) unpack.push_back(l);
+    }
+    SpaceNeed need = ComputeSpaceNeed(blobs, unpack, held);
+    LOG(Debug) << "space needed" << common::Kv("download", need.download)
+               << common::Kv("unpack", need.unpack)
+               << common::Kv("unknown_unpack_layers", need.unknown_unpack);
+    return CheckSpace(need, content_.root() / "content", options_.space.unpack_dir,
+                      options_.space.margin);
   }
 
   // Adds `descs` to the pull's lease, created by the first call, in one
@@ -240,9 +277,13 @@ class Puller {
       if (ing.error().code == Errc::kAlreadyExists) return {};
       return std::unexpected(ing.error());
     }
-    TRY(ing->Restart());
-    TRY(ing->Write(std::as_bytes(std::span(body.data(), body.size()))));
-    return ing->Commit(store::Ingest::DirSync::kDeferred);
+    auto st = [&]() -> common::Status {
+      TRY(ing->Restart());
+      TRY(ing->Write(std::as_bytes(std::span(body.data(), body.size()))));
+      return ing->Commit(store::Ingest::DirSync::kDeferred);
+    }();
+    if (!st && common::IsNoSpace(st.error())) ing->Abandon();
+    return st;
   }
 
   // Downloads `descs` on up to max_concurrent_downloads threads, each blob
@@ -335,11 +376,18 @@ class Puller {
                   .current = ing->offset(), .total = d.size,
                   .state = ing->offset() > 0 ? "resumed" : "downloading"});
     IngestSink sink(*ing, d, events_, options_, downloaded_);
+    // A full disk: this partial and those of the other downloads of this
+    // pull (stopped through stop_, after disk_full_ is set) are deleted,
+    // so that failing leaves the space as it was, not full.
+    auto fail = [&](const common::Error& e, const std::string& what) -> common::Status {
+      if (common::IsNoSpace(e)) disk_full_ = true;
+      if (disk_full_) ing->Abandon();
+      return std::unexpected(e.Wrap(what));
+    };
     auto st = src_.FetchBlob(d.digest, d.size, sink, &stop_);
-    if (!st) return std::unexpected(st.error().Wrap("fetch blob " + d.digest.str()));
+    if (!st) return fail(st.error(), "fetch blob " + d.digest.str());
     if (auto c = ing->Commit(store::Ingest::DirSync::kDeferred); !c)
-      return std::unexpected(c.error().Wrap("fetch blob " + d.digest.str() + " from " +
-                                            src_.Describe()));
+      return fail(c.error(), "fetch blob " + d.digest.str() + " from " + src_.Describe());
     ++fetched_;
     Record(d);
     events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
@@ -357,6 +405,7 @@ class Puller {
   std::mutex blobs_mu_;
   std::vector<store::Descriptor> blobs_;  // for their blob records
   std::atomic<bool> stop_{false};
+  std::atomic<bool> disk_full_{false};  // set before stop_ when a write found no space
   std::atomic<int64_t> downloaded_{0};
   std::atomic<int> fetched_{0};
 };

@@ -13,13 +13,25 @@
 // stay (they are valid content) and partial downloads stay in the ingest
 // area for the next pull to resume.
 //
+// Disk space: once the manifest is resolved, and before any blob is
+// requested, the bytes the pull still needs are compared with the free
+// space of the store (registry/space.h, PullOptions::space); too little
+// fails with ResourceExhausted and changes nothing. A disk that fills
+// anyway (ENOSPC or EDQUOT while a blob is written) fails the pull with
+// ResourceExhausted naming the file ("fetch blob sha256:…: write
+// `<root>/content/ingest/sha256-…`: No space left on device"); the
+// partial downloads of this pull are then deleted rather than kept for a
+// resume, so that the space is free again at once.
+//
 // Thread-safety: Pull may run concurrently in threads and processes on the
 // same store; `on_event` is called from worker threads, serialised.
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +40,7 @@
 #include "registry/client.h"
 #include "registry/manifest.h"
 #include "registry/source.h"
+#include "registry/space.h"
 #include "store/content_store.h"
 #include "store/descriptor.h"
 #include "store/metadata.h"
@@ -52,6 +65,20 @@ struct PullEvent {
   std::optional<store::Descriptor> config{};  // kResolved: the image config (fetched too)
 };
 
+struct PullResult;
+
+// The space check before the download (registry/space.h).
+struct SpaceCheckOptions {
+  bool enabled = true;  // false: --ignore-space-check
+  // Where the pulled layers will be unpacked (the snapshots directory);
+  // empty when the pull unpacks nothing.
+  std::filesystem::path unpack_dir{};
+  // Layer blobs that already have a committed snapshot: not counted for
+  // the unpack (image::UnpackSpaceCheck fills it from the snapshotter).
+  std::set<common::Digest> unpacked_layers{};
+  int64_t margin = kSpaceMargin;
+};
+
 struct PullOptions {
   std::optional<Platform> platform;  // default: the host's
   ClientOptions client;              // transport, auth, mirrors (registry sources)
@@ -60,6 +87,13 @@ struct PullOptions {
   std::function<void(const PullEvent&)> on_event;
   // How often layer-progress events are emitted at most, per layer.
   std::chrono::milliseconds progress_interval{200};
+  SpaceCheckOptions space{};
+  // Called once every blob is verified in the store and before the image
+  // record is written (on the thread that called Pull); its error fails
+  // the pull and nothing is recorded. `gantry pull` and the CRI service
+  // finish unpacking here, so that an image whose unpack failed (a full
+  // disk) is never listed.
+  std::function<common::Status(const PullResult&)> before_record{};
 };
 
 struct PullResult {

@@ -92,6 +92,7 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   TRY(applier.Finish());
   result.entries = applier.entries();
   result.skipped = applier.skipped();
+  result.peak_file_queue_bytes = applier.peak_file_queue_bytes();
   return result;
 }
 

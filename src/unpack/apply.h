@@ -6,8 +6,9 @@
 // (the diffID), and extracted by a libarchive tar reader (tar formats only;
 // no libarchive filters) into a directory, with OCI whiteouts translated
 // for the chosen snapshot kind. Memory stays bounded by fixed buffers
-// (about 6 MiB per apply, whatever the layer size). By default the
-// decoding and hashing run on a helper thread, overlapping the writes.
+// (kLayerBufferBytes below, whatever the layer size; docs/resources.md).
+// By default the decoding and hashing run on a helper thread, overlapping
+// the writes.
 //
 // Safety contract: no entry can create, change or follow anything outside
 // the root directory, whatever the layer holds.
@@ -80,6 +81,34 @@
 #include "common/error.h"
 
 namespace unpack {
+
+// Memory of one apply. Every buffer between the blob file and the files
+// written is one of these; none grows with the layer:
+//  - the compressed look-ahead the decoders read from;
+inline constexpr size_t kInputBufferBytes = 256u << 10;
+//  - decoded blocks handed to libarchive (kDecodedBlocks of them with
+//    ApplyOptions::decode_thread, where the decoder runs ahead; else one);
+inline constexpr size_t kDecodedBlockBytes = 1u << 20;
+inline constexpr size_t kDecodedBlocks = 4;
+//  - the data of small files (up to kSmallFileBytes each) queued for the
+//    file thread: at most kFileQueueBytes held, plus the one file being
+//    read from the tar; larger files are written block by block as they
+//    stream;
+inline constexpr size_t kSmallFileBytes = 1u << 20;
+inline constexpr size_t kFileQueueBytes = 4u << 20;
+//  - the decoder's own state: about 100 KiB for gzip (ISA-L) or 40 KiB
+//    (zlib), and for zstd the frame's window, which the frame header sets
+//    (8 MiB at level 19, 128 MiB at most: frames that need more, made with
+//    zstd --long=28 and up, are refused as corrupt).
+inline constexpr size_t kZstdMaxWindowBytes = 128u << 20;
+// The sum of the fixed buffers (the zstd window comes on top).
+inline constexpr size_t kLayerBufferBytes = kInputBufferBytes +
+                                            kDecodedBlocks * kDecodedBlockBytes +
+                                            kFileQueueBytes + kSmallFileBytes;
+// Not counted above, because they are metadata bounded by Limits rather
+// than buffers: libarchive's header buffers (long names and pax headers)
+// and one small record per directory whose mode and times are applied at
+// the end.
 
 enum class Compression { kNone, kGzip, kZstd };
 // "none" | "gzip" | "zstd".
@@ -172,6 +201,9 @@ struct ApplyResult {
   int64_t uncompressed_size = 0; // bytes of the tar stream, incl. trailing bytes
   int64_t entries = 0;           // tar entries read (incl. whiteouts, skipped)
   int64_t skipped = 0;           // entries not materialised (see header)
+  // The most small-file data held for the file thread at once: never more
+  // than kFileQueueBytes (0 without ApplyOptions::file_thread).
+  int64_t peak_file_queue_bytes = 0;
 };
 
 // Applies the layer read from `in` into the directory `root_fd` (an O_PATH

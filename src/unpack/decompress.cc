@@ -22,7 +22,7 @@ using common::MakeError;
 using common::Result;
 using common::Status;
 
-constexpr size_t kInputBufferSize = 256 << 10;
+constexpr size_t kInputBufferSize = kInputBufferBytes;
 
 constexpr std::byte kGzipMagic[] = {std::byte{0x1f}, std::byte{0x8b}};
 constexpr std::byte kZstdMagic[] = {std::byte{0x28}, std::byte{0xb5}, std::byte{0x2f},
@@ -291,8 +291,12 @@ class ZstdDecoder final : public ByteSource {
 
   Status Init() {
     if (ctx_ == nullptr) return MakeError(Errc::kResourceExhausted, "zstd: cannot create context");
-    // The default window limit (128 MiB) bounds memory; frames that need
-    // more (zstd --long=31) are refused by the decoder.
+    // The window limit bounds the decoder's memory (kZstdMaxWindowBytes,
+    // libzstd's own default, set here so that it is ours to state); frames
+    // that need more are refused by the decoder.
+    static_assert(kZstdMaxWindowBytes == size_t{1} << 27);
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(ctx_, ZSTD_d_windowLogMax, 27)))
+      return MakeError(Errc::kInternal, "zstd: cannot set the window limit");
     return {};
   }
 

@@ -3,6 +3,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
 
 #include "common/fs.h"
@@ -63,10 +64,11 @@ Status FileFinisher::Submit(Job job) {
   }
   if (inline_) return Finish(job);
   std::unique_lock l(mu_);
-  // Always admit a job when the queue is empty, however large, so that
-  // progress is possible.
+  // A job is admitted when it fits, or alone when nothing else is held
+  // (however large, so that progress is possible): held bytes never
+  // exceed max(max_bytes_, the largest job).
   auto room = [&] {
-    return error_ || queue_.empty() || queued_bytes_ + job.data.size() <= max_bytes_;
+    return error_ || queued_bytes_ == 0 || queued_bytes_ + job.data.size() <= max_bytes_;
   };
   if (!room()) {
     producer_waiting_ = true;
@@ -75,10 +77,16 @@ Status FileFinisher::Submit(Job job) {
   }
   if (error_) return std::unexpected(*error_);
   queued_bytes_ += job.data.size();
+  peak_bytes_ = std::max(peak_bytes_, queued_bytes_);
   queue_.push_back(std::move(job));
   // Wake-ups cost a system call each: only when the helper sleeps.
   if (idle_) work_cv_.notify_one();
   return {};
+}
+
+FileFinisher::Stats FileFinisher::stats() {
+  std::lock_guard l(mu_);
+  return {.held_bytes = queued_bytes_, .peak_bytes = peak_bytes_, .producer_waiting = producer_waiting_};
 }
 
 Status FileFinisher::Wait() {
@@ -110,6 +118,7 @@ void FileFinisher::Work() {
     // Wait), the remaining jobs are only closed (by Job's fd).
     const bool skip = error_.has_value() || stop_;
     l.unlock();
+    if (before_batch_) before_batch_();
     size_t bytes = 0;
     std::optional<common::Error> failed;
     for (Job& job : batch) {

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,9 +48,14 @@ class FileFinisher {
     std::string entry;  // for errors: "entry `a/b`: write: …"
   };
 
-  // At most `max_bytes` of file contents wait in the queue; Submit blocks
-  // beyond that.
-  explicit FileFinisher(size_t max_bytes) : max_bytes_(max_bytes) {}
+  // At most `max_bytes` of file contents are held, queued or being
+  // finished; Submit blocks beyond that. A job larger than `max_bytes` is
+  // admitted alone (nothing else held), so the bound is
+  // max(max_bytes, largest job). `before_batch` (tests only; may be empty)
+  // runs on the helper thread before each batch is finished, to act out a
+  // slow disk.
+  explicit FileFinisher(size_t max_bytes, std::function<void()> before_batch = {})
+      : max_bytes_(max_bytes), before_batch_(std::move(before_batch)) {}
   ~FileFinisher();  // finishes what is queued and joins the helper
   FileFinisher(const FileFinisher&) = delete;
   FileFinisher& operator=(const FileFinisher&) = delete;
@@ -63,15 +69,24 @@ class FileFinisher {
   // Writes, sets metadata and closes; the same for both threads.
   [[nodiscard]] static common::Status Finish(Job& job);
 
+  struct Stats {
+    size_t held_bytes = 0;   // file contents queued or being finished now
+    size_t peak_bytes = 0;   // the most ever held at once
+    bool producer_waiting = false;  // Submit waits for room (or Wait for the end)
+  };
+  Stats stats();
+
  private:
   void Work();
 
   const size_t max_bytes_;
+  const std::function<void()> before_batch_;
   std::mutex mu_;
   std::condition_variable work_cv_;  // the helper waits for jobs or stop_
   std::condition_variable done_cv_;  // Submit waits for room, Wait for idle_
   std::deque<Job> queue_;
   size_t queued_bytes_ = 0;          // queued and being finished
+  size_t peak_bytes_ = 0;            // the most queued_bytes_ ever was
   bool idle_ = false;                // the helper sleeps with nothing to do
   bool producer_waiting_ = false;
   bool stop_ = false;

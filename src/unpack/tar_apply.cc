@@ -355,6 +355,10 @@ void Applier::DeferDir(const std::string& path, const struct stat& st, archive_e
     dir_fixups_[it->second] = std::move(f);
 }
 
+int64_t Applier::peak_file_queue_bytes() {
+  return finisher_ ? static_cast<int64_t>(finisher_->stats().peak_bytes) : 0;
+}
+
 Status Applier::Finish() {
   if (finisher_) TRY(finisher_->Wait());
   for (auto it = dir_fixups_.rbegin(); it != dir_fixups_.rend(); ++it) {

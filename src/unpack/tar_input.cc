@@ -15,10 +15,10 @@ using common::MakeError;
 using common::Result;
 using common::Status;
 
-constexpr size_t kBlockSize = 1 << 20;
+constexpr size_t kBlockSize = kDecodedBlockBytes;
 // Enough for the decoder to stay a little ahead of the extractor; more
 // only holds memory while a large file is being written.
-constexpr size_t kThreadedBlocks = 4;
+constexpr size_t kThreadedBlocks = kDecodedBlocks;
 // A tar ends with two zero blocks, GNU tar pads to its 10 KiB record; more
 // than this after the end is not a tar writer's padding but a decompression
 // bomb that would keep us inflating for nothing.

@@ -83,5 +83,40 @@ TEST_F(PullConcurrent, ThreeProcessesShareBaseLayersDownloadedOnce) {
   EXPECT_EQ(listed, names);
 }
 
+// --max-concurrent-downloads N: never more than N blob GETs at once, and
+// N when there is enough to do. Every blob is trickled (about a second
+// each) so that transfers last long enough to overlap if they may.
+TEST_F(PullConcurrent, MaxConcurrentDownloadsIsHonoured) {
+  std::unique_ptr<fixtures::RegistryFixture> reg;
+  ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg));
+  fixtures::ImageSpec spec;
+  for (int i = 0; i < 5; ++i) {
+    fixtures::LayerSpec l;
+    l.entries = {fixtures::File("layer" + std::to_string(i) + ".txt",
+                                "layer " + std::to_string(i) + "\n")};
+    spec.layers.push_back(std::move(l));
+  }
+  fixtures::BuiltImage img;
+  ASSERT_NO_FATAL_FAILURE(PushImage(*reg, gantry_->dir() / "layout", spec, "fixture/many:v1", &img));
+  std::unique_ptr<fixtures::FaultProxy> proxy;
+  ASSERT_NO_FATAL_FAILURE(StartProxy(*reg, &proxy));
+  for (int n : {1, 2}) {
+    SCOPED_TRACE("--max-concurrent-downloads " + std::to_string(n));
+    auto g = Gantry::Create();  // a fresh store: every blob is downloaded
+    ASSERT_TRUE(g) << g.error().message;
+    proxy->ClearRules();
+    proxy->ClearLog();
+    proxy->AddRule({.kind = fixtures::FaultRule::Kind::kTrickle,
+                    .path_contains = "/blobs/",
+                    .times = -1,
+                    .interval = std::chrono::milliseconds(4)});
+    ASSERT_NO_FATAL_FAILURE(PullOk(*g, {"--no-unpack", "--max-concurrent-downloads",
+                                        std::to_string(n), proxy->host() + "/fixture/many:v1"}));
+    EXPECT_EQ(proxy->CountRequests("GET", "/blobs/"), 6);  // config and 5 layers
+    EXPECT_EQ(proxy->MaxConcurrent("GET", "/blobs/"), n);
+    ExpectBlobsInStore(g->root(), ImageDigests(img));
+  }
+}
+
 }  // namespace
 }  // namespace pulltest
