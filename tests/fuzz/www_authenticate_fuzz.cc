@@ -1,0 +1,26 @@
+// Registry authentication input (registry/auth.h): a WWW-Authenticate
+// header value from a registry, and a token server's JSON answer.
+
+#include <cctype>
+
+#include "fuzz_util.h"
+#include "registry/auth.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fuzz::QuietLogs();
+  std::string_view text = fuzz::AsText(data, size);
+  if (auto challenges = registry::ParseWwwAuthenticate(text)) {
+    fuzz::Check(!challenges->empty(), "a parsed header has a challenge");
+    for (const auto& c : *challenges) {
+      for (char ch : c.scheme)
+        fuzz::Check(!std::isupper(static_cast<unsigned char>(ch)), "scheme not lower case");
+      for (const auto& [name, value] : c.params) {
+        for (char ch : name)
+          fuzz::Check(!std::isupper(static_cast<unsigned char>(ch)), "parameter not lower case");
+        fuzz::Check(c.Param(name) == value, "Param() finds the parameter");
+      }
+    }
+  }
+  (void)registry::ParseTokenResponse(text);
+  return 0;
+}
