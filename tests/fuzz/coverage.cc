@@ -32,4 +32,9 @@ void __wrap___sanitizer_cov_trace_pc() {
   ++gantry_fuzz_counters[slot];
 }
 
+// GCC's trace-cmp also traces floating-point comparisons, which libFuzzer
+// has no callbacks for; their operands are of no use to its mutations.
+void __sanitizer_cov_trace_cmpf(float, float) {}
+void __sanitizer_cov_trace_cmpd(double, double) {}
+
 }  // extern "C"
