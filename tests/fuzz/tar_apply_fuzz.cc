@@ -10,7 +10,7 @@
 // The roots are created in a directory that holds nothing else but a
 // canary file: the safety contract says no entry can create or change
 // anything outside the root, so anything else appearing there, or the
-// canary changing, aborts.
+// canary changing, aborts; so does a `.wh.` name in a result.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -62,8 +62,11 @@ std::vector<std::string> Names(DIR* dir) {
 
 // A layer may leave directories without permissions (mode 0) and paths
 // longer than PATH_MAX, so removal is fd-relative and makes each directory
-// accessible before entering it. Returns false on failure.
+// accessible before entering it. Returns false on failure. On the way it
+// checks that no `.wh.` entry was materialised, in either whiteout mode,
+// even by an apply that failed part-way.
 bool RemoveAt(int parent_fd, const char* name) {
+  fuzz::Check(!std::string_view(name).starts_with(".wh."), "a .wh. entry was created");
   struct stat st{};
   if (::fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT;
   if (!S_ISDIR(st.st_mode)) return ::unlinkat(parent_fd, name, 0) == 0;
