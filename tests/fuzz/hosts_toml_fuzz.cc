@@ -56,6 +56,13 @@ void CheckHosts(const std::vector<registry::RegistryHost>& hosts) {
     fuzz::Check(h.scheme == "http" || h.scheme == "https", "scheme is http or https");
     fuzz::Check(!h.host.empty(), "host is not empty");
     fuzz::Check(h.path_prefix.starts_with('/'), "path prefix is absolute");
+    // Headers go into requests as "name: value" lines.
+    for (const auto& [name, values] : h.headers) {
+      fuzz::Check(!name.empty() && name.find_first_of(":\r\n \t") == std::string::npos,
+                  "header name is a token");
+      for (const std::string& v : values)
+        fuzz::Check(v.find_first_of("\r\n") == std::string::npos, "header value is one line");
+    }
     if (!h.is_mirror) ++upstreams;
   }
   fuzz::Check(upstreams == 1, "exactly one upstream");

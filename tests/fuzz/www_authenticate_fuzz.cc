@@ -2,6 +2,7 @@
 // header value from a registry, and a token server's JSON answer.
 
 #include <cctype>
+#include <string>
 
 #include "fuzz_util.h"
 #include "registry/auth.h"
@@ -21,6 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  (void)registry::ParseTokenResponse(text);
+  if (auto token = registry::ParseTokenResponse(text)) {
+    // The token goes into an "Authorization: Bearer" header line.
+    fuzz::Check(!token->token.empty(), "a token is not empty");
+    fuzz::Check(token->token.find_first_of("\r\n") == std::string::npos, "a token is one line");
+    fuzz::Check(token->expires_in.count() >= 60, "tokens live at least 60 s");
+  }
   return 0;
 }
