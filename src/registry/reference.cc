@@ -1,5 +1,6 @@
 #include "registry/reference.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace registry {
@@ -106,6 +107,22 @@ std::string TagProblem(std::string_view t) {
   return {};
 }
 
+// Whether the first "/"-separated part of a name is read as its domain.
+bool IsDomainPart(std::string_view first) {
+  for (char c : first)
+    if (c >= 'A' && c <= 'Z') return true;
+  return first.find_first_of(".:[") != std::string_view::npos || first == "localhost";
+}
+
+// A bare 64-hex string, refused as a name: it would read as an image id.
+bool IsImageIdLike(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c)))
+      return false;
+  return true;
+}
+
 }  // namespace
 
 common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
@@ -146,10 +163,7 @@ common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
   std::string_view path = rest;
   if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
     std::string_view first = rest.substr(0, slash);
-    bool has_upper = false;
-    for (char c : first) has_upper |= (c >= 'A' && c <= 'Z');
-    if (first.find_first_of(".:[") != std::string_view::npos || first == "localhost" ||
-        has_upper) {
+    if (IsDomainPart(first)) {
       domain = first;
       path = rest.substr(slash + 1);
     }
@@ -162,12 +176,8 @@ common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
     ref.domain_ = std::string(kDefaultDomain);
   }
   if (path.empty()) return fail("empty repository path");
-  if (domain.empty() && path.size() == 64) {
-    bool all_hex = true;
-    for (char c : path) all_hex &= (std::isxdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c)));
-    if (all_hex)
-      return fail("a 64-character hexadecimal string is an image id, not a repository name");
-  }
+  if (domain.empty() && IsImageIdLike(path))
+    return fail("a 64-character hexadecimal string is an image id, not a repository name");
   size_t start = 0;
   for (;;) {
     size_t slash = path.find('/', start);
@@ -205,8 +215,17 @@ std::string ImageRef::manifest_reference() const {
 std::string ImageRef::familiar() const {
   std::string n = name();
   if (domain_ == kDefaultDomain) {
-    n = path_;
-    if (n.starts_with("library/")) n = n.substr(8);
+    // Only shortened where the short form parses back to this reference:
+    // "library/" goes from a single component that is not image-id-like,
+    // and the domain stays when the first component would be read as one
+    // ("docker.io/foo.bar/x", "docker.io/localhost/x").
+    std::string_view p = path_;
+    if (std::string_view rest = p.substr(std::min(p.size(), size_t{8}));
+        p.starts_with("library/") && rest.find('/') == std::string_view::npos &&
+        !IsImageIdLike(rest))
+      p = rest;
+    size_t slash = p.find('/');
+    if (slash == std::string_view::npos || !IsDomainPart(p.substr(0, slash))) n = std::string(p);
   }
   if (tag_) n += ":" + *tag_;
   if (digest_) n += "@" + digest_->str();

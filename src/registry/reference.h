@@ -51,6 +51,9 @@ class ImageRef {
   // The tag or digest the registry is asked for: digest if set, else tag.
   std::string manifest_reference() const;
   // Docker's short form: "busybox:latest" for docker.io/library/busybox:latest.
+  // It always parses back to this reference, so it keeps "docker.io/" when
+  // the first path component would read as a domain (docker.io/foo.bar/x)
+  // and "library/" for nested or image-id-like paths.
   std::string familiar() const;
 
   // Returns a copy with the tag replaced and no digest / with the digest set.

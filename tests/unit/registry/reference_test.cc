@@ -4,6 +4,7 @@
 
 #include <ostream>
 #include <string>
+#include <utility>
 
 namespace registry {
 namespace {
@@ -151,6 +152,29 @@ TEST(ReferenceTest, FamiliarFormDropsDefaults) {
   ASSERT_TRUE(g);
   EXPECT_EQ(g->familiar(), "ghcr.io/org/app:v1");
   EXPECT_EQ(g->registry_host(), "ghcr.io");
+}
+
+// Found by fuzz_reference: the familiar form of these read back as another
+// reference (a dotted namespace as a domain, a nested library path, an
+// image id).
+TEST(ReferenceTest, FamiliarFormKeepsWhatItNeedsToParseBack) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"docker.io/library/alpine:3", "alpine:3"},
+      {"docker.io/user/app:1", "user/app:1"},
+      {"docker.io/er.iary/alpine:latest", "docker.io/er.iary/alpine:latest"},
+      {"docker.io/localhost/x", "docker.io/localhost/x:latest"},
+      {"docker.io/library/a/b:1", "library/a/b:1"},
+      {"docker.io/library/" + std::string(64, 'a'), "library/" + std::string(64, 'a') + ":latest"},
+      {"docker.io/library/foo.bar", "foo.bar:latest"},
+  };
+  for (const auto& [text, familiar] : cases) {
+    auto r = ImageRef::Parse(text);
+    ASSERT_TRUE(r) << text;
+    EXPECT_EQ(r->familiar(), familiar) << text;
+    auto again = ImageRef::Parse(r->familiar());
+    ASSERT_TRUE(again) << r->familiar();
+    EXPECT_EQ(*again, *r) << text;
+  }
 }
 
 TEST(ReferenceTest, DigestWinsAsManifestReference) {
