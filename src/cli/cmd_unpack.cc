@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
 #include "cli/unpack_step.h"
+#include "store/store_lock.h"
 
 namespace cli {
 namespace {
@@ -12,6 +13,10 @@ int Run(const GlobalOptions& global, const std::string& text) {
   if (!s) return ReportError(s.error());
   auto recs = FindImages(*s->metadata, text);
   if (!recs) return ReportError(recs.error().Wrap("unpack"));
+  // Shared, as a pull holds it: a prune must not collect the layers or the
+  // extract snapshots while they are being applied.
+  auto lock = store::StoreLock::Shared(global.root);
+  if (!lock) return ReportError(lock.error().Wrap("unpack"));
   for (const auto& r : *recs) {
     auto u = UnpackNamed(global, *s, r.name, stdout, nullptr);
     if (!u) return ReportError(u.error());
