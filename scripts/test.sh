@@ -1,13 +1,48 @@
 #!/usr/bin/env bash
-# Set-up, configure, build (-j2) and run the whole ctest suite.
-# Exits non-zero on any failure. BUILD_DIR overrides the build directory.
+# Set-up, configure, build (-j2) and run the whole ctest suite twice: once
+# as shipped (build/), then built with AddressSanitizer and UBSan
+# (build-asan/, -DGANTRY_SANITIZE=address,undefined), where any finding
+# aborts the test that made it. Arguments go to both ctest runs.
+# Exits non-zero on any failure.
+#   BUILD_DIR       the plain build directory (default build)
+#   ASAN_BUILD_DIR  the sanitizer build directory (default build-asan)
+#   SANITIZE=0      skip the sanitizer stage (for a quick local run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j2
-cd "$BUILD_DIR"
-# Integration tests start servers and containers; two at a time fits the
-# two cores without starving the registry fixtures.
-ctest --output-on-failure -j2 --timeout 900 "$@"
+
+# run_suite DIR [cmake options...]: configure, build and ctest one tree.
+run_suite() {
+  local dir=$1
+  shift
+  # Integration tests start servers and containers; two at a time fits the
+  # two cores without starving the registry fixtures.
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null &&
+    cmake --build "$dir" -j2 &&
+    (cd "$dir" && ctest --output-on-failure -j2 --timeout 900 "${CTEST_ARGS[@]}")
+}
+
+CTEST_ARGS=("$@")
+echo "== test.sh: plain build (${BUILD_DIR:-build})"
+run_suite "${BUILD_DIR:-build}" -DGANTRY_SANITIZE=
+if [ "${SANITIZE:-1}" != 0 ]; then
+  echo "== test.sh: AddressSanitizer + UBSan build (${ASAN_BUILD_DIR:-build-asan})"
+  # A finding still fails its process, and its report goes to a file here:
+  # a gantry run that a test expects to fail would otherwise hide a finding
+  # behind its non-zero exit. Any report at all fails the stage.
+  san_logs=$(mktemp -d /tmp/gantry-sanitizer.XXXXXX)
+  export ASAN_OPTIONS="detect_leaks=1:log_path=$san_logs/asan"
+  export UBSAN_OPTIONS="print_stacktrace=1:log_path=$san_logs/ubsan"
+  status=0
+  run_suite "${ASAN_BUILD_DIR:-build-asan}" -DGANTRY_SANITIZE=address,undefined || status=$?
+  if [ -n "$(ls -A "$san_logs")" ]; then
+    echo "test.sh: sanitizer reports (kept in $san_logs):" >&2
+    for f in "$san_logs"/*; do
+      echo "--- $f" >&2
+      cat "$f" >&2
+    done
+    exit 1
+  fi
+  rm -rf "$san_logs"
+  exit "$status"
+fi
