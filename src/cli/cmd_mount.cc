@@ -17,6 +17,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "image/unpacker.h"
+#include "snapshot/mount.h"
 #include "store/store_lock.h"
 
 namespace cli {
@@ -40,26 +41,6 @@ common::Result<fs::path> Resolve(const std::string& dir, bool must_exist) {
   if (must_exist && !fs::is_directory(p))
     return common::MakeError(Errc::kFailedPrecondition, "`" + dir + "` is not a directory");
   return p;
-}
-
-common::Status MountRo(const std::vector<snapshot::MountSpec>& mounts, const fs::path& target) {
-  if (mounts.size() != 1)
-    return common::MakeError(Errc::kInternal, "expected one mount, the snapshotter returned " +
-                                                  std::to_string(mounts.size()));
-  const snapshot::MountSpec& m = mounts[0];
-  if (m.type == "bind") {
-    ASSIGN_OR_RETURN(common::MountGuard g,
-                     common::Mount(m.source, target.string(), "", MS_BIND | MS_REC));
-    // A bind mount ignores MS_RDONLY until it is remounted.
-    if (::mount("", target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
-      return common::ErrnoError("remount `" + target.string() + "` read-only");
-    (void)g.release();
-    return {};
-  }
-  ASSIGN_OR_RETURN(common::MountGuard g,
-                   common::Mount(m.source, target.string(), m.type, MS_RDONLY, m.Data()));
-  (void)g.release();
-  return {};
 }
 
 // The image's top chainID, unpacking it when its snapshot is missing.
@@ -107,12 +88,14 @@ int RunMount(const GlobalOptions& global, const std::string& ref, const std::str
                              .error());
     return ReportError(mounts.error().Wrap("mount " + rec.name));
   }
-  if (auto st = MountRo(*mounts, *target); !st) {
+  auto guard = snapshot::MountAt(*mounts, *target, {.readonly = true});
+  if (!guard) {
     if (auto rm = (*sn)->Remove(key); !rm)
       LOG(Warn) << "remove view failed" << common::Kv("key", key)
                 << common::Kv("error", rm.error().message);
-    return ReportError(st.error().Wrap("mount " + rec.name + " at `" + target->string() + "`"));
+    return ReportError(guard.error().Wrap("mount " + rec.name));
   }
+  (void)guard->release();  // stays mounted until `gantry umount`
   std::cout << "Mounted " << rec.name << " at " << target->string() << " (read-only, snapshot "
             << key << ")\n";
   return kExitOk;

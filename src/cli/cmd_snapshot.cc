@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/store_open.h"
+#include "snapshot/mount.h"
 
 namespace cli {
 namespace {
@@ -62,20 +63,11 @@ int Info(snapshot::Snapshotter& sn, const SnapshotFlags& f) {
   return kExitOk;
 }
 
-// "mount -t overlay overlay -o lowerdir=… TARGET" (or a bind mount), the
-// lines a shell can run.
-std::string MountCommand(const snapshot::MountSpec& m, const std::string& target) {
-  std::string opts;
-  for (const auto& o : m.options) opts += (opts.empty() ? "" : ",") + o;
-  if (m.type == "bind") return "mount -o " + opts + " " + m.source + " " + target;
-  return "mount -t " + m.type + " " + m.source + " -o " + opts + " " + target;
-}
-
 int Mounts(snapshot::Snapshotter& sn, const SnapshotFlags& f) {
   auto mounts = sn.Mounts(f.key);
   if (!mounts) return ReportError(mounts.error());
   if (!f.target.empty()) {
-    for (const auto& m : *mounts) std::cout << MountCommand(m, f.target) << "\n";
+    for (const auto& m : *mounts) std::cout << snapshot::MountCommand(m, f.target) << "\n";
     return kExitOk;
   }
   auto arr = nlohmann::json::array();

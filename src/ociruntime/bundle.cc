@@ -10,6 +10,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "snapshot/mount.h"
 
 namespace ociruntime {
 namespace {
@@ -177,7 +178,9 @@ Result<PendingBundle> PendingBundle::Begin(const fs::path& dir,
     // no_mount: only long enough for MakeSpec to read /etc/passwd, and
     // read-only so that nothing in the snapshot changes.
     ASSIGN_OR_RETURN(impl->mount,
-                     common::Wrap(MountSnapshot(m, impl->rootfs, options.no_mount), what));
+                     common::Wrap(snapshot::MountAt(mounts, impl->rootfs,
+                                                    {.readonly = options.no_mount}),
+                                  what));
     impl->view = impl->rootfs;
   }
   return PendingBundle(std::move(impl));
@@ -196,7 +199,8 @@ Result<BundleInfo> PendingBundle::Commit(json spec) {
     json mounts = MountsJson(p.mounts);
     if (!spec.contains("annotations")) spec["annotations"] = json::object();
     spec["annotations"][std::string(kAnnotationRootfsMounts)] = mounts.dump();
-    for (const auto& m : p.mounts) info.mount_commands.push_back(MountCommand(m, p.rootfs));
+    for (const auto& m : p.mounts)
+      info.mount_commands.push_back(snapshot::MountCommand(m, p.rootfs));
     json file = {{"target", p.rootfs.string()},
                  {"mounts", std::move(mounts)},
                  {"commands", info.mount_commands}};

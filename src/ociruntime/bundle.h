@@ -106,9 +106,10 @@ class PendingBundle {
   // at DIR/rootfs until Commit. Errors: InvalidArgument (DIR not absolute,
   // not exactly one mount, an unknown mount type); AlreadyExists (DIR holds
   // config.json or a state file); FailedPrecondition (DIR not a directory,
-  // DIR/rootfs not an empty directory or already a mount point);
-  // PermissionDenied (mounting without CAP_SYS_ADMIN); others mapped from
-  // errno, naming the path.
+  // DIR/rootfs not an empty directory or already a mount point; an overlay
+  // the kernel cannot stack, see snapshot::MountAt); PermissionDenied
+  // (mounting without CAP_SYS_ADMIN); others mapped from errno, naming the
+  // path.
   [[nodiscard]] static common::Result<PendingBundle> Begin(
       const std::filesystem::path& dir, const std::vector<snapshot::MountSpec>& mounts,
       const CreateBundleOptions& options);
@@ -138,20 +139,6 @@ class PendingBundle {
 [[nodiscard]] common::Result<BundleInfo> CreateBundle(
     const std::filesystem::path& dir, const nlohmann::json& spec,
     const std::vector<snapshot::MountSpec>& mounts, const CreateBundleOptions& options);
-
-// Mounts one snapshot mount at `target`: overlay with mount(2), or through
-// fsopen/fsconfig when its lowerdir list does not fit mount(2)'s one page
-// (Linux 6.8's "lowerdir+"); bind (MS_BIND, MS_REC for "rbind") remounted
-// read-only when "ro". `readonly` forces a read-only mount. Errors:
-// InvalidArgument for another type; mapped from errno.
-[[nodiscard]] common::Result<common::MountGuard> MountSnapshot(const snapshot::MountSpec& mount,
-                                                               const std::filesystem::path& target,
-                                                               bool readonly);
-
-// The shell line that does what MountSnapshot does ("mount -t overlay
-// overlay -o lowerdir=…,upperdir=…,workdir=… TARGET").
-[[nodiscard]] std::string MountCommand(const snapshot::MountSpec& mount,
-                                       const std::filesystem::path& target);
 
 // DIR/.gantry-bundle.json; nullopt when there is none. Errors: DataLoss for
 // a file that is not a valid state; others mapped from errno.

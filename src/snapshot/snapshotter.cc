@@ -97,7 +97,9 @@ std::map<std::string, bool> g_probe_cache;
 // Whether an overlay with upper and work dirs in `dir` mounts, tried in a
 // child in a private mount namespace: the mount dies with the child, so a
 // kill -9 of this process at any moment leaves no mount behind (only the
-// scratch directory, which the next probe removes once it is old).
+// scratch directory, which the next probe removes once it is old). Not
+// MountAt: after fork() only async-signal-safe calls are allowed here, and
+// the probe's one lower layer always fits mount(2)'s page anyway.
 bool OverlayMountsIn(const fs::path& base) {
   std::string target = (base / "merged").string();
   std::string data = "lowerdir=" + (base / "lower").string() + ",upperdir=" +

@@ -39,7 +39,7 @@
 // their marks. Unpacking thus costs no syncfs on its critical path.
 //
 // The snapshotter returns mounts as data and never mounts anything itself
-// (except the one overlay probe in Open).
+// (except the one overlay probe in Open); snapshot/mount.h mounts them.
 //
 // Thread-safety: all methods may be called concurrently from threads and
 // processes sharing the root.

@@ -20,6 +20,7 @@
 #include "image/conventions.h"
 #include "image/unpacker.h"
 #include "snapshot/inventory.h"
+#include "snapshot/mount.h"
 #include "store/lease_hold.h"
 #include "store/sqlite.h"
 
@@ -418,14 +419,9 @@ TEST_P(FsckOverlay, MountOfARemovedSnapshotIsReported) {
   const int64_t id = SnapshotId("view-x");
   fs::path mnt = dir_.path() / "mnt";
   ASSERT_TRUE(common::MkdirAll(mnt));
-  const auto& m = mounts->front();
-  ASSERT_EQ(m.type, "overlay");
-  ASSERT_EQ(::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, m.Data().c_str()), 0)
-      << strerror(errno);
-  struct Unmount {
-    fs::path p;
-    ~Unmount() { (void)::umount2(p.c_str(), MNT_DETACH); }
-  } guard{mnt};
+  ASSERT_EQ(mounts->front().type, "overlay");
+  auto guard = snapshot::MountAt(*mounts, mnt);
+  ASSERT_TRUE(guard) << guard.error().message;
   EXPECT_THAT(Check().problems, IsEmpty());
   // An overlay view names its parents' directories; remove the parent's row.
   const int64_t parent = SnapshotId(a_.chains[1]);

@@ -24,7 +24,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,8 +50,9 @@
 #include "fixtures/image_builder.h"
 #include "fixtures/tree_walk.h"
 #include "integration/pull/pull_helpers.h"
-#include "snapshot/snapshotter.h"
 #include "fixtures/require.h"
+#include "snapshot/mount.h"
+#include "snapshot/snapshotter.h"
 
 namespace killtest {
 namespace {
@@ -228,10 +228,7 @@ class KillTest : public ::testing::Test {
     fixtures::Tree out;
     {
       EXPECT_TRUE(common::MkdirAll(mnt));
-      const auto& m = (*view)[0];
-      auto guard = m.type == "overlay"
-                       ? common::Mount("overlay", mnt.string(), "overlay", MS_RDONLY, m.Data())
-                       : common::Mount(m.source, mnt.string(), "", MS_BIND | MS_REC);
+      auto guard = snapshot::MountAt(*view, mnt);
       EXPECT_TRUE(guard) << guard.error().message;
       if (guard) {
         auto t = fixtures::WalkTree(mnt);

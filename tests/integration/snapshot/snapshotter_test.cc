@@ -3,18 +3,17 @@
 #include "snapshot/snapshotter.h"
 
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/require.h"
+#include "snapshot/mount.h"
 
 namespace snapshot {
 namespace {
@@ -58,21 +57,9 @@ class SnapshotterSuite : public ::testing::TestWithParam<Kind> {
   fs::path MountAll(const std::vector<MountSpec>& mounts) {
     fs::path target = dir_.path() / ("mnt" + std::to_string(guards_.size()));
     EXPECT_TRUE(common::MkdirAll(target));
-    EXPECT_EQ(mounts.size(), 1u);
-    const auto& m = mounts[0];
-    bool ro = std::find(m.options.begin(), m.options.end(), "ro") != m.options.end();
-    if (m.type == "bind") {
-      auto g = common::Mount(m.source, target.string(), "", MS_BIND | MS_REC);
-      EXPECT_TRUE(g) << g.error().message;
-      if (ro) {
-        EXPECT_EQ(::mount("", target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr), 0);
-      }
-      if (g) guards_.push_back(std::move(*g));
-    } else {
-      auto g = common::Mount("overlay", target.string(), "overlay", ro ? MS_RDONLY : 0, m.Data());
-      EXPECT_TRUE(g) << g.error().message << " data=" << m.Data();
-      if (g) guards_.push_back(std::move(*g));
-    }
+    auto g = MountAt(mounts, target);
+    EXPECT_TRUE(g) << g.error().message;
+    if (g) guards_.push_back(std::move(*g));
     return target;
   }
 

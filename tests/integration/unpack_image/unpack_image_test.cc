@@ -3,7 +3,6 @@
 // same OCI layout, under both snapshotters.
 
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "image/unpacker.h"
 #include "registry/pull.h"
 #include "registry/source.h"
+#include "snapshot/mount.h"
 
 namespace image {
 namespace {
@@ -115,10 +115,7 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   ASSERT_EQ(view->size(), 1u);
   fs::path mnt = dir_.path() / "mnt";
   ASSERT_TRUE(common::MkdirAll(mnt));
-  const auto& m = (*view)[0];
-  auto guard = m.type == "overlay"
-                   ? common::Mount("overlay", mnt.string(), "overlay", MS_RDONLY, m.Data())
-                   : common::Mount(m.source, mnt.string(), "", MS_BIND | MS_REC);
+  auto guard = snapshot::MountAt(*view, mnt);
   ASSERT_TRUE(guard) << guard.error().message;
   mounts_.push_back(std::move(*guard));
 
