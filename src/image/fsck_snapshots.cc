@@ -23,7 +23,7 @@ struct MountEntry {
   std::string id;          // the mount's id in the table
   std::string point;       // mount point
   std::string fstype;
-  std::vector<std::string> dirs;  // overlay lowerdir/upperdir/workdir paths
+  std::vector<std::string> dirs;  // overlay lower/upper/work directory paths
 };
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -61,8 +61,12 @@ common::Result<std::vector<MountEntry>> ReadMounts(const fs::path& mountinfo) {
     m.point = Unescape(f[4]);
     m.fstype = *(sep + 1);
     if (m.fstype == "overlay") {
+      // An overlay mounted through fsconfig (snapshot::MountAt, beyond one
+      // page of options) shows one "lowerdir+=" option per layer instead of
+      // a "lowerdir=" list.
       for (const std::string& opt : Split(*(sep + 3), ',')) {
-        for (std::string_view key : {"lowerdir=", "upperdir=", "workdir="}) {
+        for (std::string_view key :
+             {"lowerdir=", "lowerdir+=", "datadir+=", "upperdir=", "workdir="}) {
           if (!opt.starts_with(key)) continue;
           for (const auto& p : Split(opt.substr(key.size()), ':')) m.dirs.push_back(Unescape(p));
         }

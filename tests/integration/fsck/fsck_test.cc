@@ -434,6 +434,32 @@ TEST_P(FsckOverlay, MountOfARemovedSnapshotIsReported) {
       << Describe(r);
 }
 
+// An overlay mounted through fsconfig (snapshot::MountAt beyond one page of
+// options) shows one lowerdir+= option per layer in the mount table, not a
+// lowerdir= list. Read from a substitute table: what matters is the parsing.
+TEST_P(FsckOverlay, LowerdirPlusMountOfARemovedSnapshotIsReported) {
+  auto top = sn_->FsDir(a_.chains[2]);
+  auto parent = sn_->FsDir(a_.chains[1]);
+  ASSERT_TRUE(top && parent);
+  const fs::path table = dir_.path() / "mountinfo";
+  const std::string line = "4242 1 0:99 / /mnt/deep ro,relatime - overlay overlay ro,lowerdir+=" +
+                           top->string() + ",lowerdir+=" + parent->string() + "\n";
+  ASSERT_TRUE(common::AtomicWriteFile(table, line));
+  auto clean = image::Check(*content_, *db_, {.mountinfo = table});
+  ASSERT_TRUE(clean) << clean.error().message;
+  EXPECT_THAT(clean->problems, IsEmpty()) << Describe(*clean);
+  EXPECT_EQ(clean->checked.mounts, 1) << "the mount names the store's snapshots";
+
+  const int64_t id = SnapshotId(a_.chains[1]);
+  Sql("UPDATE snapshots SET parent_id = NULL WHERE parent_id = " + std::to_string(id));
+  Sql("DELETE FROM snapshots WHERE id = " + std::to_string(id));
+  auto r = image::Check(*content_, *db_, {.mountinfo = table});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_THAT(Kinds(r->problems),
+              Contains(std::pair<std::string, std::string>{"mount", "/mnt/deep"}))
+      << Describe(*r);
+}
+
 INSTANTIATE_TEST_SUITE_P(Snapshotters, Fsck,
                          ::testing::Values(snapshot::Kind::kOverlay, snapshot::Kind::kNative),
                          KindParamName);

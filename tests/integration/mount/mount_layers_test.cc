@@ -167,6 +167,12 @@ class MountLayers : public ::testing::Test {
       EXPECT_FALSE(e.path().filename().string().starts_with(".wh.")) << e.path();
       EXPECT_FALSE(fs::is_character_file(e.symlink_status())) << e.path();
     }
+    // fsck knows the mount for one that uses the store's snapshots.
+    auto fsck = Gantry({"fsck", "--json"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.err << fsck.out;
+    auto fj = json::parse(fsck.out, nullptr, false);
+    ASSERT_TRUE(fj.is_object()) << fsck.out;
+    EXPECT_EQ(fj["checked"].value("mounts", -1), 1) << fsck.out;
     // Read-only, as `gantry mount` promises.
     std::ofstream(target_ / "new") << "x";
     EXPECT_FALSE(fs::exists(target_ / "new"));
