@@ -17,6 +17,7 @@ namespace {
 
 struct PullFlags {
   std::string ref;
+  std::string name;
   std::string platform;
   int max_concurrent = 3;
   bool quiet = false;
@@ -30,8 +31,11 @@ struct PullFlags {
 // --attach: follows the progress record of a pull someone else started.
 int Attach(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
-  auto ref = registry::ImageRef::Parse(f.ref);
-  if (!ref) return ReportError(ref.error());
+  // The record is kept under the name the pull records (an oci: source's
+  // too).
+  auto spec = registry::ParseSourceSpec(f.ref, f.name);
+  if (!spec) return ReportError(spec.error());
+  const registry::ImageRef* ref = &spec->ref;
   std::string failure;
   auto st = image::WatchPullProgress(
       global.root, ref->str(), {.wait = false}, [cancel] { return cancel->load(); },
@@ -57,7 +61,7 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
 
 int Run(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
-  auto spec = registry::ParseSourceSpec(f.ref);
+  auto spec = registry::ParseSourceSpec(f.ref, f.name);
   if (!spec) return ReportError(spec.error());
   registry::PullOptions opts;
   if (!f.platform.empty()) {
@@ -123,6 +127,18 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* cmd = app.add_subcommand("pull", "Pull an image from a registry or an OCI layout into the store");
   cmd->add_option("image", f->ref, "Reference (busybox, host:port/ns/name:tag@sha256:...) or oci:DIR[:TAG]")
       ->required();
+  cmd->add_option("--name", f->name,
+                  "oci: sources only: record the image under NAME (a NAME that names no registry "
+                  "goes under localhost/: app:v1 is localhost/app:v1)");
+  cmd->footer(
+      "An image pulled from oci:DIR[:TAG] is recorded under (first that applies): --name; TAG "
+      "(or, without TAG, the only image's org.opencontainers.image.ref.name) when it is a "
+      "reference rather than a plain tag (quay.io/org/app:v1 as it is, app:v1 as "
+      "localhost/app:v1); else localhost/BASE:TAG, BASE being DIR's base name lower-cased with "
+      "characters other than [a-z0-9] turned into '-', TAG `latest` when there is none. DIR "
+      "ends at the first ':'. The name is printed when the pull ends. Every command that takes "
+      "an image accepts that name, its short form (NAME:TAG, when no docker.io/library/NAME:TAG "
+      "exists) and oci:DIR[:TAG] itself.");
   cmd->add_option("--platform", f->platform, "os/arch[/variant] to pick from an index (default: this host)");
   cmd->add_option("--max-concurrent-downloads", f->max_concurrent, "Layers downloaded at once")
       ->default_str("3")
