@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -47,6 +48,10 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
                     << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
                     << "/s";
           if (p.eta_seconds() >= 0 && !p.terminal()) std::cout << "  ETA " << p.eta_seconds() << "s";
+          int64_t unpacked = 0;
+          for (const auto& l : p.layers) unpacked += l.unpacked;
+          if (unpacked > 0 && p.total_bytes() > 0)
+            std::cout << "  unpacked " << unpacked * 100 / p.total_bytes() << "%";
           std::cout << "  (" << p.layers.size() << " layers, pid " << p.pid << ")" << std::endl;
         }
         if (p.phase == "failed") failure = p.error;
@@ -85,15 +90,32 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   // Shared: garbage collection waits for pulls in progress.
   auto lock = store::StoreLock::Shared(global.root, cancel);
   if (!lock) return ReportError(lock.error().Wrap("pull"));
-  // Layers are unpacked as their downloads complete, not after the pull.
+  // The printer and the recorder get the pull's events (from the download
+  // threads) and the unpack's (from the unpack threads): one at a time.
+  std::mutex events_mu;
   std::unique_ptr<PullUnpack> unpack;
+  auto on_unpack_event = [&](const registry::PullEvent& e) {
+    registry::PullEvent named = e;
+    named.ref = spec->ref.str();
+    std::lock_guard l(events_mu);
+    printer.OnEvent(named);
+    recorder.OnEvent(named);
+  };
+  // Layers are unpacked as their downloads complete, not after the pull.
   if (!f.no_unpack) {
-    auto u = PullUnpack::Start(global, *s, cancel);
+    auto u = PullUnpack::Start(global, *s, cancel, on_unpack_event);
     if (!u) return ReportError(u.error());
     unpack = std::move(*u);
     // The unpack finishes before the image is recorded: an image whose
     // layers could not be unpacked (a full disk) is not listed.
-    opts.before_record = [&unpack](const registry::PullResult&) { return unpack->WaitForLayers(); };
+    opts.before_record = [&](const registry::PullResult&) {
+      {
+        // Every blob is in; what is left is unpacking (as a CRI pull says).
+        std::lock_guard l(events_mu);
+        recorder.SetPhase("unpacking");
+      }
+      return unpack->WaitForLayers();
+    };
   }
   if (f.ignore_space_check) {
     opts.space.enabled = false;
@@ -102,7 +124,8 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
     if (!space) return ReportError(space.error().Wrap("pull " + spec->ref.str()));
     opts.space = std::move(*space);
   }
-  opts.on_event = [&printer, &unpack, &recorder](const registry::PullEvent& e) {
+  opts.on_event = [&](const registry::PullEvent& e) {
+    std::lock_guard l(events_mu);
     printer.OnEvent(e);
     recorder.OnEvent(e);
     if (unpack) unpack->OnEvent(e);
