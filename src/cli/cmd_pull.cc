@@ -47,7 +47,9 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
           std::cout << p.phase << "  " << HumanBytes(p.current_bytes()) << " / "
                     << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
                     << "/s";
-          if (p.eta_seconds() >= 0 && !p.terminal()) std::cout << "  ETA " << p.eta_seconds() << "s";
+          // The ETA is the download's: none once only unpacking is left.
+          if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != "unpacking")
+            std::cout << "  ETA " << p.eta_seconds() << "s";
           int64_t unpacked = 0;
           for (const auto& l : p.layers) unpacked += l.unpacked;
           if (unpacked > 0 && p.total_bytes() > 0)
@@ -167,7 +169,7 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
       ->default_str("3")
       ->check(CLI::Range(1, 64));
   auto* q = cmd->add_flag("--quiet,-q", f->quiet, "Print only the image digest");
-  auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line");
+  auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line (download and unpack; docs/pull-progress.md)");
   q->excludes(j);
   cmd->add_flag("--no-unpack", f->no_unpack, "Only download; do not unpack into snapshots");
   cmd->add_flag("--ignore-space-check", f->ignore_space_check,
