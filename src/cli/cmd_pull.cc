@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -17,6 +18,7 @@ namespace {
 
 struct PullFlags {
   std::string ref;
+  std::string name;
   std::string platform;
   int max_concurrent = 3;
   bool quiet = false;
@@ -30,8 +32,11 @@ struct PullFlags {
 // --attach: follows the progress record of a pull someone else started.
 int Attach(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
-  auto ref = registry::ImageRef::Parse(f.ref);
-  if (!ref) return ReportError(ref.error());
+  // The record is kept under the name the pull records (an oci: source's
+  // too).
+  auto spec = registry::ParseSourceSpec(f.ref, f.name);
+  if (!spec) return ReportError(spec.error());
+  const registry::ImageRef* ref = &spec->ref;
   std::string failure;
   auto st = image::WatchPullProgress(
       global.root, ref->str(), {.wait = false}, [cancel] { return cancel->load(); },
@@ -42,7 +47,13 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
           std::cout << p.phase << "  " << HumanBytes(p.current_bytes()) << " / "
                     << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
                     << "/s";
-          if (p.eta_seconds() >= 0 && !p.terminal()) std::cout << "  ETA " << p.eta_seconds() << "s";
+          // The ETA is the download's: none once only unpacking is left.
+          if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != "unpacking")
+            std::cout << "  ETA " << p.eta_seconds() << "s";
+          int64_t unpacked = 0;
+          for (const auto& l : p.layers) unpacked += l.unpacked;
+          if (unpacked > 0 && p.total_bytes() > 0)
+            std::cout << "  unpacked " << unpacked * 100 / p.total_bytes() << "%";
           std::cout << "  (" << p.layers.size() << " layers, pid " << p.pid << ")" << std::endl;
         }
         if (p.phase == "failed") failure = p.error;
@@ -57,7 +68,7 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
 
 int Run(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
-  auto spec = registry::ParseSourceSpec(f.ref);
+  auto spec = registry::ParseSourceSpec(f.ref, f.name);
   if (!spec) return ReportError(spec.error());
   registry::PullOptions opts;
   if (!f.platform.empty()) {
@@ -81,15 +92,32 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   // Shared: garbage collection waits for pulls in progress.
   auto lock = store::StoreLock::Shared(global.root, cancel);
   if (!lock) return ReportError(lock.error().Wrap("pull"));
-  // Layers are unpacked as their downloads complete, not after the pull.
+  // The printer and the recorder get the pull's events (from the download
+  // threads) and the unpack's (from the unpack threads): one at a time.
+  std::mutex events_mu;
   std::unique_ptr<PullUnpack> unpack;
+  auto on_unpack_event = [&](const registry::PullEvent& e) {
+    registry::PullEvent named = e;
+    named.ref = spec->ref.str();
+    std::lock_guard l(events_mu);
+    printer.OnEvent(named);
+    recorder.OnEvent(named);
+  };
+  // Layers are unpacked as their downloads complete, not after the pull.
   if (!f.no_unpack) {
-    auto u = PullUnpack::Start(global, *s, cancel);
+    auto u = PullUnpack::Start(global, *s, cancel, on_unpack_event);
     if (!u) return ReportError(u.error());
     unpack = std::move(*u);
     // The unpack finishes before the image is recorded: an image whose
     // layers could not be unpacked (a full disk) is not listed.
-    opts.before_record = [&unpack](const registry::PullResult&) { return unpack->WaitForLayers(); };
+    opts.before_record = [&](const registry::PullResult&) {
+      {
+        // Every blob is in; what is left is unpacking (as a CRI pull says).
+        std::lock_guard l(events_mu);
+        recorder.SetPhase("unpacking");
+      }
+      return unpack->WaitForLayers();
+    };
   }
   if (f.ignore_space_check) {
     opts.space.enabled = false;
@@ -98,7 +126,8 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
     if (!space) return ReportError(space.error().Wrap("pull " + spec->ref.str()));
     opts.space = std::move(*space);
   }
-  opts.on_event = [&printer, &unpack, &recorder](const registry::PullEvent& e) {
+  opts.on_event = [&](const registry::PullEvent& e) {
+    std::lock_guard l(events_mu);
     printer.OnEvent(e);
     recorder.OnEvent(e);
     if (unpack) unpack->OnEvent(e);
@@ -123,12 +152,24 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* cmd = app.add_subcommand("pull", "Pull an image from a registry or an OCI layout into the store");
   cmd->add_option("image", f->ref, "Reference (busybox, host:port/ns/name:tag@sha256:...) or oci:DIR[:TAG]")
       ->required();
+  cmd->add_option("--name", f->name,
+                  "oci: sources only: record the image under NAME (a NAME that names no registry "
+                  "goes under localhost/: app:v1 is localhost/app:v1)");
+  cmd->footer(
+      "An image pulled from oci:DIR[:TAG] is recorded under (first that applies): --name; TAG "
+      "(or, without TAG, the only image's org.opencontainers.image.ref.name) when it is a "
+      "reference rather than a plain tag (quay.io/org/app:v1 as it is, app:v1 as "
+      "localhost/app:v1); else localhost/BASE:TAG, BASE being DIR's base name lower-cased with "
+      "characters other than [a-z0-9] turned into '-', TAG `latest` when there is none. DIR "
+      "ends at the first ':'. The name is printed when the pull ends. Every command that takes "
+      "an image accepts that name, its short form (NAME:TAG, when no docker.io/library/NAME:TAG "
+      "exists) and oci:DIR[:TAG] itself.");
   cmd->add_option("--platform", f->platform, "os/arch[/variant] to pick from an index (default: this host)");
   cmd->add_option("--max-concurrent-downloads", f->max_concurrent, "Layers downloaded at once")
       ->default_str("3")
       ->check(CLI::Range(1, 64));
   auto* q = cmd->add_flag("--quiet,-q", f->quiet, "Print only the image digest");
-  auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line");
+  auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line (download and unpack; docs/pull-progress.md)");
   q->excludes(j);
   cmd->add_flag("--no-unpack", f->no_unpack, "Only download; do not unpack into snapshots");
   cmd->add_flag("--ignore-space-check", f->ignore_space_check,

@@ -16,6 +16,7 @@ const char* KindName(registry::PullEvent::Kind k) {
     case K::kLayerDone: return "layer-done";
     case K::kDone: return "done";
     case K::kError: return "error";
+    case K::kLayerUnpack: return "layer-unpack";
   }
   return "unknown";
 }
@@ -44,6 +45,12 @@ std::string ProgressPrinter::LayerLine(const Layer& l) const {
   std::string line = l.id + ": ";
   if (l.state == "exists") return line + "already exists";
   if (l.state == "done") return line + "done " + HumanBytes(l.total);
+  if (l.state == "unpacked") return line + "unpacked";
+  if (l.state == "unpacking") {
+    int pct = l.total > 0 ? static_cast<int>(l.unpacked * 100 / l.total) : 0;
+    return line + "unpacking " + std::to_string(pct) + "% (" + HumanBytes(l.unpacked) + "/" +
+           HumanBytes(l.total) + ")";
+  }
   line += l.state;
   if (l.total > 0) {
     line += " " + HumanBytes(l.current) + "/" + HumanBytes(l.total);
@@ -72,7 +79,8 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
   if (mode_ == ProgressMode::kJson) {
     nlohmann::json j = {{"event", KindName(e.kind)}, {"ref", e.ref}};
     if (e.digest) j["digest"] = e.digest->str();
-    if (e.kind == K::kLayerStart || e.kind == K::kLayerProgress || e.kind == K::kLayerDone) {
+    if (e.kind == K::kLayerStart || e.kind == K::kLayerProgress || e.kind == K::kLayerDone ||
+        e.kind == K::kLayerUnpack) {
       j["current"] = e.current;
       j["total"] = e.total;
       j["state"] = e.state;
@@ -135,6 +143,19 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
     case K::kError:
       if (mode_ == ProgressMode::kTty) Redraw(true);
       break;
+    case K::kLayerUnpack: {
+      const bool edge = e.state != "unpacking" || e.current == 0;  // a layer's start or end
+      if (mode_ == ProgressMode::kPlain) {
+        if (edge) fprintf(out_, "%s: %s\n", id.c_str(), e.state.c_str());
+        break;
+      }
+      auto it = layers_.find(id);
+      if (it == layers_.end()) break;  // not a layer of this pull's display
+      it->second.state = e.state;
+      it->second.unpacked = e.current;
+      Redraw(edge);
+      break;
+    }
   }
   fflush(out_);
 }

@@ -1,7 +1,9 @@
 #pragma once
 // Rendering pull events: docker-style per-layer lines redrawn in place on a
-// terminal, one JSON object per line with --json, plain lines otherwise.
-// Not thread-safe by itself; the puller serialises events.
+// terminal ("downloading 1.2 MB/3.4 MB", then "unpacking 45%"), one JSON
+// object per line with --json (docs/pull-progress.md), plain lines
+// otherwise. Not thread-safe by itself: the caller serialises events (the
+// puller's and the unpacker's).
 
 #include <chrono>
 #include <cstdio>
@@ -29,6 +31,7 @@ class ProgressPrinter {
     std::string state;
     int64_t current = 0, total = 0;
     std::chrono::steady_clock::time_point started;
+    int64_t unpacked = 0;  // bytes of the blob unpacked, in state "unpacking"
   };
   void Redraw(bool force);
   std::string LayerLine(const Layer& l) const;

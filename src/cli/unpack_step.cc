@@ -36,9 +36,10 @@ common::Result<image::UnpackResult> UnpackNamed(const GlobalOptions& global, Ope
 
 common::Result<std::unique_ptr<PullUnpack>> PullUnpack::Start(const GlobalOptions& global,
                                                               OpenedStore& s,
-                                                              const std::atomic<bool>* cancel) {
+                                                              const std::atomic<bool>* cancel,
+                                                              std::function<void(const registry::PullEvent&)> on_event) {
   ASSIGN_OR_RETURN(auto sn, OpenSnapshotter(global));
-  std::unique_ptr<PullUnpack> u(new PullUnpack(s, std::move(sn), cancel));
+  std::unique_ptr<PullUnpack> u(new PullUnpack(s, std::move(sn), cancel, std::move(on_event)));
   u->worker_ = std::thread([p = u.get()] { p->Work(); });
   return u;
 }
@@ -116,7 +117,8 @@ common::Result<image::UnpackResult> PullUnpack::UnpackEarly(std::vector<store::D
   image::UnpackOptions opts{.snapshotter = sn_.get(),
                             .metadata = s_.metadata.get(),
                             .cancel = cancel_,
-                            .wait_for_blob = [this](const common::Digest& d) { return WaitForBlob(d); }};
+                            .wait_for_blob = [this](const common::Digest& d) { return WaitForBlob(d); },
+                            .on_event = on_event_};
   return image::UnpackLayers(*s_.content, opts, parts);
 }
 

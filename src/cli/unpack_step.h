@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,15 +36,19 @@ namespace cli {
 // Finish() then does what UnpackNamed does, which by then is mostly
 // labelling the image record.
 //
-//   ASSIGN_OR_RETURN(auto u, PullUnpack::Start(global, store, &cancel));
+//   ASSIGN_OR_RETURN(auto u, PullUnpack::Start(global, store, &cancel, on_unpack_event));
 //   opts.on_event = [&](const registry::PullEvent& e) { u->OnEvent(e); };
 //   auto pulled = registry::Pull(..., opts);
 //   auto unpacked = u->Finish(pulled.has_value(), pulled ? pulled->name : "", stdout);
 class PullUnpack {
  public:
-  // `s` and `cancel` must outlive the object.
+  // `s` and `cancel` must outlive the object. `on_event` (may be empty)
+  // gets the unpack's progress events (image::UnpackOptions::on_event),
+  // from the worker's threads, while the pull's own events still arrive
+  // from the download threads: the caller serialises the two.
   [[nodiscard]] static common::Result<std::unique_ptr<PullUnpack>> Start(
-      const GlobalOptions& global, OpenedStore& s, const std::atomic<bool>* cancel);
+      const GlobalOptions& global, OpenedStore& s, const std::atomic<bool>* cancel,
+      std::function<void(const registry::PullEvent&)> on_event = nullptr);
   ~PullUnpack();  // stops waiting for blobs and joins the worker
   PullUnpack(const PullUnpack&) = delete;
   PullUnpack& operator=(const PullUnpack&) = delete;
@@ -69,8 +74,9 @@ class PullUnpack {
 
  private:
   PullUnpack(OpenedStore& s, std::unique_ptr<snapshot::Snapshotter> sn,
-             const std::atomic<bool>* cancel)
-      : s_(s), sn_(std::move(sn)), cancel_(cancel) {}
+             const std::atomic<bool>* cancel,
+             std::function<void(const registry::PullEvent&)> on_event)
+      : s_(s), sn_(std::move(sn)), cancel_(cancel), on_event_(std::move(on_event)) {}
   void Work();
   common::Result<image::UnpackResult> UnpackEarly(std::vector<store::Descriptor> layers,
                                                   store::Descriptor config);
@@ -80,6 +86,7 @@ class PullUnpack {
   OpenedStore& s_;
   std::unique_ptr<snapshot::Snapshotter> sn_;
   const std::atomic<bool>* cancel_;
+  std::function<void(const registry::PullEvent&)> on_event_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool resolved_ = false;  // guarded by mu_, as the next four

@@ -25,6 +25,7 @@ grpc::Status PullProgressImpl::Watch(grpc::ServerContext* ctx, const gantry::v1:
           out->set_current(l.current);
           out->set_total(l.total);
           out->set_state(l.state);
+          out->set_unpacked(l.unpacked);
         }
         e.set_current_bytes(p.current_bytes());
         e.set_total_bytes(p.total_bytes());

@@ -168,9 +168,13 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
     opts.before_record = [&](const registry::PullResult& pulled) -> common::Status {
       unpacking = true;
       recorder.SetPhase("unpacking");
+      // The unpack's progress goes to the record like the download's; the
+      // unpacker serialises its events, and no download event comes while
+      // before_record runs (every blob is in).
       image::UnpackOptions uo{.snapshotter = options_.snapshotter,
                               .metadata = &db_,
-                              .cancel = &f->cancel};
+                              .cancel = &f->cancel,
+                              .on_event = [&](const registry::PullEvent& e) { recorder.OnEvent(e); }};
       // Its errors name the layer ("apply layer sha256:…: …").
       auto r = image::UnpackLayers(content_, uo, image::PartsOf(pulled));
       if (!r) return std::unexpected(r.error());

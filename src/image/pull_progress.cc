@@ -44,7 +44,8 @@ common::Result<PullProgress> FromJson(std::string_view text) {
     for (const auto& l : *it) {
       if (!l.is_object()) continue;
       p.layers.push_back({l.value("digest", ""), l.value("current", int64_t{0}),
-                          l.value("total", int64_t{0}), l.value("state", "")});
+                          l.value("total", int64_t{0}), l.value("state", ""),
+                          l.value("unpacked", int64_t{0})});
     }
   }
   return p;
@@ -56,7 +57,7 @@ nlohmann::json ProgressJson(const PullProgress& p) {
   auto layers = nlohmann::json::array();
   for (const auto& l : p.layers)
     layers.push_back({{"digest", l.digest}, {"current", l.current}, {"total", l.total},
-                      {"state", l.state}});
+                      {"state", l.state}, {"unpacked", l.unpacked}});
   return {{"image", p.image},       {"phase", p.phase},
           {"pid", p.pid},           {"started_ns", p.started_ns},
           {"updated_ns", p.updated_ns}, {"layers", layers},
@@ -122,6 +123,17 @@ void ProgressRecorder::OnEvent(const registry::PullEvent& e) {
       if (e.total > 0) l.total = e.total;
       if (!e.state.empty()) l.state = e.state;
       now = e.kind != Kind::kLayerProgress;
+      break;
+    }
+    case Kind::kLayerUnpack: {
+      if (!e.digest) return;
+      auto it = index_.find(e.digest->str());
+      if (it == index_.end()) return;
+      LayerProgress& l = p_.layers[it->second];
+      l.unpacked = e.current;
+      l.state = e.state;
+      // The start and end of a layer's unpack are written at once.
+      now = e.state != "unpacking" || e.current == 0;
       break;
     }
     case Kind::kDone:

@@ -43,9 +43,10 @@ namespace image {
 
 struct LayerProgress {
   std::string digest;
-  int64_t current = 0;
-  int64_t total = 0;
-  std::string state;  // PullEvent::state
+  int64_t current = 0;   // bytes held (downloaded or resumed)
+  int64_t total = 0;     // blob size
+  std::string state;     // PullEvent::state, the download's or the unpack's
+  int64_t unpacked = 0;  // bytes of the blob unpacked (kLayerUnpack events)
 };
 
 struct PullProgress {

@@ -37,6 +37,34 @@ common::Result<unpack::Compression> CompressionOf(const store::Descriptor& layer
   return unpack::Compression::kNone;
 }
 
+// Counts the bytes the applier reads from the blob and reports every
+// `step` of them (never the last read: the "unpacked" event ends the layer).
+class ProgressSource final : public unpack::ByteSource {
+ public:
+  ProgressSource(unpack::ByteSource& in, int64_t total, std::function<void(int64_t)> report)
+      : in_(in), total_(total), step_(UnpackProgressStep(total)), report_(std::move(report)) {}
+
+  common::Result<size_t> Read(std::span<std::byte> buf) override {
+    auto n = in_.Read(buf);
+    if (n && *n > 0) {
+      read_ += static_cast<int64_t>(*n);
+      if (read_ - reported_ >= step_ && read_ < total_) {
+        reported_ = read_;
+        report_(read_);
+      }
+    }
+    return n;
+  }
+
+ private:
+  unpack::ByteSource& in_;
+  const int64_t total_;
+  const int64_t step_;
+  std::function<void(int64_t)> report_;
+  int64_t read_ = 0;
+  int64_t reported_ = 0;
+};
+
 struct Job {
   size_t index = 0;
   store::Descriptor layer;
@@ -142,7 +170,9 @@ class Unpacker {
     if (!dirfd) return std::unexpected(dirfd.error().Wrap(what));
     auto blob = content_.OpenBlob(j.layer.digest);
     if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
-    unpack::FdSource src(blob->get());
+    unpack::FdSource fd_src(blob->get());
+    ProgressSource src(fd_src, j.layer.size,
+                       [&](int64_t n) { Report(j.layer, n, "unpacking"); });
     unpack::ApplyOptions ao;
     ASSIGN_OR_RETURN(ao.compression, CompressionOf(j.layer));
     ao.whiteouts = mode;
@@ -150,6 +180,7 @@ class Unpacker {
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
+    Report(j.layer, 0, "unpacking");
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
     // A full disk: say which file system ("entry `x`: write: No space left
@@ -158,7 +189,15 @@ class Unpacker {
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
+    Report(j.layer, j.layer.size, "unpacked");
     return {};
+  }
+
+  void Report(const store::Descriptor& layer, int64_t current, const char* state) {
+    if (!o_.on_event) return;
+    std::lock_guard lk(progress_mu_);
+    o_.on_event({.kind = registry::PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
+                 .current = current, .total = layer.size, .state = state});
   }
 
   common::Status CommitJob(Job& j, const std::optional<std::string>& new_parent) {
@@ -260,9 +299,15 @@ class Unpacker {
   const UnpackOptions& o_;
   std::string lease_;
   std::atomic<bool> stop_{false};
+  std::mutex progress_mu_;  // serialises o_.on_event
 };
 
 }  // namespace
+
+int64_t UnpackProgressStep(int64_t total) {
+  constexpr int64_t kMinStep = 1 << 20;
+  return std::max<int64_t>(kMinStep, (total + 99) / 100);
+}
 
 common::Result<ImageParts> LoadImage(const store::ContentStore& content,
                                      const store::ImageRecord& record) {

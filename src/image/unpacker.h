@@ -56,7 +56,25 @@ struct UnpackOptions {
   // download is verified, while the others still download. Unset: every
   // blob must be there already.
   std::function<common::Status(const common::Digest& blob)> wait_for_blob = nullptr;
+  // Unpack progress, as registry::PullEvent::Kind::kLayerUnpack events
+  // (`ref` left empty) for each layer applied (none for layers already
+  // unpacked): state "unpacking" with current 0 when the layer's blob is
+  // opened, then each time the applier has read at least
+  // UnpackProgressStep(total) more bytes of it; state "unpacked" with
+  // current == total once the layer is applied and verified. `current`
+  // counts compressed bytes of the blob read by the applier and `total` is
+  // the blob's size: unlike the uncompressed size, it is known before the
+  // layer is read, so it gives a percentage. The decoder reads ahead of the
+  // files written by at most its buffers (unpack/apply.h, a few MiB).
+  // Calls are serialised (they come from the unpack threads); for one layer
+  // `current` only grows. Unset: no events.
+  std::function<void(const registry::PullEvent&)> on_event = nullptr;
 };
+
+// How many more blob bytes make a new "unpacking" event: 1% of the blob,
+// at least 1 MiB, so a layer reports at most about a hundred times and a
+// small one only its start and end.
+[[nodiscard]] int64_t UnpackProgressStep(int64_t total);
 
 struct UnpackResult {
   std::vector<common::Digest> chain_ids;  // one per layer, bottom first

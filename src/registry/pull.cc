@@ -192,6 +192,7 @@ class Puller {
     store::ImageRecord rec;
     rec.name = name_;
     rec.target = out.target;
+    rec.labels = src_.RecordLabels();
     rec.labels[std::string(kLabelManifest)] = out.manifest.digest.str();
     rec.labels[std::string(kLabelConfig)] = out.config.digest.str();
     Platform got = out.image_config.platform.architecture.empty() ? want : out.image_config.platform;

@@ -53,13 +53,18 @@ inline constexpr std::string_view kLabelConfig = "io.gantry.config";      // con
 inline constexpr std::string_view kLabelPlatform = "io.gantry.platform";  // "linux/amd64"
 
 struct PullEvent {
-  enum class Kind { kResolved, kLayerStart, kLayerProgress, kLayerDone, kDone, kError };
+  // kLayerUnpack is not emitted by Pull: the unpacker reports it
+  // (image::UnpackOptions::on_event) while it applies a layer, and the
+  // callers that unpack during a pull feed it to the same consumers.
+  enum class Kind { kResolved, kLayerStart, kLayerProgress, kLayerDone, kDone, kError, kLayerUnpack };
   Kind kind = Kind::kError;
   std::string ref{};                       // normalised reference
   std::optional<common::Digest> digest{};  // the blob (layer events) or image (resolved/done)
-  int64_t current = 0;                   // bytes held so far
+  int64_t current = 0;                   // bytes held so far; kLayerUnpack: bytes of the blob unpacked
   int64_t total = 0;                     // blob size
-  std::string state{};                     // "waiting" "downloading" "exists" "resumed" "done"
+  // "waiting" "downloading" "exists" "resumed" "done"; kLayerUnpack:
+  // "unpacking" "unpacked"
+  std::string state{};
   std::string message{};                   // kError
   std::vector<store::Descriptor> layers{}; // kResolved: the layers to fetch
   std::optional<store::Descriptor> config{};  // kResolved: the image config (fetched too)

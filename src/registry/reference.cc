@@ -127,6 +127,12 @@ bool IsImageIdLike(std::string_view s) {
 
 common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
   auto fail = [&](const std::string& why) {
+    // "oci:/dir:tag" reads as domain "oci:" with an empty port; say what
+    // it is instead (commands that take layouts handle them before this).
+    if (text.starts_with("oci:"))
+      return MakeError(Errc::kInvalidArgument,
+                       "parse reference `" + std::string(text) +
+                           "`: an OCI layout (oci:DIR[:TAG]) is not an image reference here");
     return MakeError(Errc::kInvalidArgument,
                      "parse reference `" + std::string(text) + "`: " + why);
   };
@@ -197,6 +203,11 @@ common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
                 " characters, the limit is " + std::to_string(kMaxNameLength));
   if (!ref.tag_ && !ref.digest_) ref.tag_ = std::string(kDefaultTag);
   return ref;
+}
+
+bool NamesRegistry(std::string_view text) {
+  size_t slash = text.find('/');
+  return slash != std::string_view::npos && IsDomainPart(text.substr(0, slash));
 }
 
 std::string ImageRef::name() const { return domain_ + "/" + path_; }

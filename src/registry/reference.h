@@ -73,4 +73,10 @@ class ImageRef {
   std::optional<common::Digest> digest_;
 };
 
+// Whether `text`, a reference as a user typed it, names its registry: its
+// first "/"-separated part reads as a domain (the grammar above), as in
+// "docker.io/busybox", "localhost/app", "127.0.0.1:5000/x". "busybox" and
+// "org/app" do not (Parse puts them under docker.io).
+[[nodiscard]] bool NamesRegistry(std::string_view text);
+
 }  // namespace registry

@@ -19,11 +19,43 @@ using common::MakeError;
 
 constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
-// The name recorded for an image taken from a layout directory: podman's
-// convention of `localhost/` for images that came from no registry.
-std::string LayoutImageName(const std::filesystem::path& dir, const std::string& tag) {
-  std::string base = std::filesystem::absolute(dir).lexically_normal().filename().string();
-  if (base.empty()) base = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
+// The index.json entries of a layout, each with its ref name annotation.
+struct LayoutEntry {
+  store::Descriptor desc;
+  std::string ref_name;  // "" when not annotated
+};
+
+common::Result<std::vector<LayoutEntry>> ReadLayoutIndex(const std::filesystem::path& dir) {
+  auto index_path = dir / "index.json";
+  auto text = common::ReadFile(index_path, kMaxManifestSize);
+  if (!text) return std::unexpected(text.error().Wrap("read OCI layout `" + dir.string() + "`"));
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+    return MakeError(Errc::kInvalidArgument,
+                     "read OCI layout `" + dir.string() + "`: index.json is not an OCI index");
+  std::vector<LayoutEntry> out;
+  for (const auto& m : j["manifests"]) {
+    auto d = store::DescriptorFromJson(m);
+    if (!d) return std::unexpected(d.error().Wrap("read `" + index_path.string() + "`"));
+    auto it = d->annotations.find(std::string(kRefNameAnnotation));
+    std::string name = it == d->annotations.end() ? "" : it->second;
+    out.push_back({std::move(*d), std::move(name)});
+  }
+  return out;
+}
+
+// A ref name that is a plain tag ("v1", "latest") rather than a reference
+// ("app:v1", "quay.io/org/app:v1").
+bool IsPlainTag(std::string_view ref_name) {
+  return ref_name.find_first_of("/:@") == std::string_view::npos;
+}
+
+// Rule 3 of ParseSourceSpec: `localhost/BASE:TAG`.
+common::Result<ImageRef> LayoutDefaultName(const std::filesystem::path& dir,
+                                           const std::string& tag) {
+  auto norm = std::filesystem::absolute(dir).lexically_normal();
+  std::string base = norm.filename().string();
+  if (base.empty()) base = norm.parent_path().filename().string();  // "DIR/"
   std::string clean;
   for (char c : base) {
     char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -32,7 +64,20 @@ std::string LayoutImageName(const std::filesystem::path& dir, const std::string&
   while (!clean.empty() && clean.front() == '-') clean.erase(clean.begin());
   while (!clean.empty() && clean.back() == '-') clean.pop_back();
   if (clean.empty()) clean = "image";
-  return "localhost/" + clean + ":" + (tag.empty() ? "latest" : tag);
+  return ImageRef::Parse("localhost/" + clean + ":" + (tag.empty() ? "latest" : tag));
+}
+
+// The name recorded for the image of `dir` whose ref name is `ref_name`
+// (rules 2 and 3 of ParseSourceSpec).
+common::Result<ImageRef> LayoutImageName(const std::filesystem::path& dir,
+                                         const std::string& ref_name) {
+  if (IsPlainTag(ref_name)) {
+    auto r = LayoutDefaultName(dir, ref_name);
+    if (r) return r;
+    return MakeError(Errc::kInvalidArgument, "ref name `" + ref_name + "`: " + r.error().message +
+                                                 "; give the name to record with --name");
+  }
+  return LocalImageName(ref_name);
 }
 
 class RegistrySource final : public ImageSource {
@@ -64,25 +109,13 @@ class LayoutSource final : public ImageSource {
       : dir_(std::move(dir)), tag_(std::move(tag)) {}
 
   common::Result<FetchedManifest> ResolveTop() override {
-    auto index_path = dir_ / "index.json";
-    auto text = common::ReadFile(index_path, kMaxManifestSize);
-    if (!text) return std::unexpected(text.error().Wrap("read OCI layout `" + dir_.string() + "`"));
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("manifests") ||
-        !j["manifests"].is_array())
-      return MakeError(Errc::kInvalidArgument,
-                       "read OCI layout `" + dir_.string() + "`: index.json is not an OCI index");
-    std::vector<store::Descriptor> matches;
+    ASSIGN_OR_RETURN(std::vector<LayoutEntry> entries, ReadLayoutIndex(dir_));
+    std::vector<const LayoutEntry*> matches;
     std::string tags;
-    for (const auto& m : j["manifests"]) {
-      auto d = store::DescriptorFromJson(m);
-      if (!d) return std::unexpected(d.error().Wrap("read `" + index_path.string() + "`"));
-      std::string name = d->annotations.count(std::string(kRefNameAnnotation))
-                             ? d->annotations.at(std::string(kRefNameAnnotation))
-                             : "";
+    for (const LayoutEntry& e : entries) {
       if (!tags.empty()) tags += ", ";
-      tags += name.empty() ? "(untagged)" : name;
-      if (tag_.empty() || name == tag_) matches.push_back(std::move(*d));
+      tags += e.ref_name.empty() ? "(untagged)" : e.ref_name;
+      if (tag_.empty() || e.ref_name == tag_) matches.push_back(&e);
     }
     if (matches.empty())
       return MakeError(Errc::kNotFound, "tag `" + tag_ + "` not in OCI layout `" + dir_.string() +
@@ -91,7 +124,14 @@ class LayoutSource final : public ImageSource {
       return MakeError(Errc::kInvalidArgument, "OCI layout `" + dir_.string() +
                                                    "` holds several images (" + tags +
                                                    "); name one with oci:DIR:TAG");
-    return ReadManifest(matches[0].digest, matches[0].media_type, matches[0].size);
+    ref_name_ = matches[0]->ref_name;
+    const store::Descriptor& d = matches[0]->desc;
+    return ReadManifest(d.digest, d.media_type, d.size);
+  }
+
+  std::map<std::string, std::string> RecordLabels() const override {
+    return {{std::string(kLabelSourceLayout), CanonicalLayoutDir(dir_).string()},
+            {std::string(kLabelSourceRefName), ref_name_}};
   }
 
   common::Result<FetchedManifest> GetManifest(const common::Digest& digest,
@@ -153,35 +193,71 @@ class LayoutSource final : public ImageSource {
 
   std::filesystem::path dir_;
   std::string tag_;
+  std::string ref_name_;  // of the image ResolveTop chose
 };
 
 }  // namespace
 
-common::Result<SourceSpec> ParseSourceSpec(std::string_view text) {
+common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_view name) {
   SourceSpec spec;
+  auto what = [&] { return "name image from `" + std::string(text) + "`"; };
   if (text.starts_with("oci:")) {
     std::string_view rest = text.substr(4);
-    size_t slash = rest.rfind('/');
-    size_t colon = rest.rfind(':');
-    std::string dir(rest), tag;
-    if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
-      dir = std::string(rest.substr(0, colon));
-      tag = std::string(rest.substr(colon + 1));
-    }
+    size_t colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    std::string tag(colon == std::string_view::npos ? "" : rest.substr(colon + 1));
     if (dir.empty())
       return MakeError(Errc::kInvalidArgument, "parse source `" + std::string(text) +
                                                    "`: empty directory after `oci:`");
     spec.kind = SourceSpec::Kind::kLayout;
     spec.layout_dir = dir;
     spec.layout_tag = tag;
-    auto ref = ImageRef::Parse(LayoutImageName(dir, tag));
-    if (!ref)
-      return std::unexpected(ref.error().Wrap("name image from `" + std::string(text) + "`"));
+    if (!name.empty()) {
+      auto ref = LocalImageName(name);
+      if (!ref) return std::unexpected(ref.error().Wrap("--name"));
+      spec.ref = std::move(*ref);
+      return spec;
+    }
+    std::string ref_name = tag;
+    if (ref_name.empty()) {
+      // The only image's annotation; a layout that cannot be read or holds
+      // several images fails the pull itself, with the reason.
+      if (auto entries = ReadLayoutIndex(dir); entries && entries->size() == 1)
+        ref_name = (*entries)[0].ref_name;
+    }
+    auto ref = LayoutImageName(dir, ref_name);
+    if (!ref) return std::unexpected(ref.error().Wrap(what()));
     spec.ref = std::move(*ref);
     return spec;
   }
+  if (!name.empty())
+    return MakeError(Errc::kInvalidArgument,
+                     "--name `" + std::string(name) + "`: only for oci:DIR sources (an image "
+                     "pulled from a registry is recorded under its reference)");
   ASSIGN_OR_RETURN(spec.ref, ImageRef::Parse(text));
   return spec;
+}
+
+common::Result<ImageRef> LocalImageName(std::string_view text) {
+  if (text.find('@') != std::string_view::npos)
+    return MakeError(Errc::kInvalidArgument,
+                     "name `" + std::string(text) + "`: a name to record cannot hold a digest");
+  if (NamesRegistry(text)) return ImageRef::Parse(text);
+  auto ref = ImageRef::Parse("localhost/" + std::string(text));
+  if (!ref) return std::unexpected(ref.error().Wrap("name `" + std::string(text) + "`"));
+  return ref;
+}
+
+std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(dir, ec);
+  if (ec) return dir.lexically_normal();
+  auto canon = std::filesystem::weakly_canonical(abs, ec);
+  if (ec) return abs.lexically_normal();
+  // "DIR/" and "DIR" are one layout.
+  std::string s = canon.lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
 }
 
 common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(const ImageRef& ref,

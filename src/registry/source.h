@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,17 +16,56 @@
 
 namespace registry {
 
+// Labels Pull writes on the record of an image taken from a layout: the
+// layout directory (CanonicalLayoutDir) and the ref name of the image taken
+// ("" when it had none). `oci:DIR[:TAG]` finds the image again through them
+// (whatever name it was recorded under).
+inline constexpr std::string_view kLabelSourceLayout = "io.gantry.source.layout";
+inline constexpr std::string_view kLabelSourceRefName = "io.gantry.source.ref-name";
+
 // What the user asked to pull: a registry reference or a layout directory.
 struct SourceSpec {
   enum class Kind { kRegistry, kLayout } kind = Kind::kRegistry;
   ImageRef ref;                     // kRegistry: the reference; kLayout: the name to record
-  std::filesystem::path layout_dir; // kLayout
+  std::filesystem::path layout_dir; // kLayout, as given
   std::string layout_tag;           // kLayout: org.opencontainers.image.ref.name ("" = the only one)
 };
 
-// Parses "REF" or "oci:DIR[:TAG]". For a layout, the recorded name is
-// `localhost/<dir's base name, lower-cased, invalid characters replaced>:<TAG or latest>`.
-[[nodiscard]] common::Result<SourceSpec> ParseSourceSpec(std::string_view text);
+// Parses "REF" or "oci:DIR[:TAG]". DIR ends at the first ':', as in
+// skopeo's and podman's oci: transport, so that TAG may itself be a
+// reference (`oci:DIR:quay.io/org/app:v1`); a directory whose path holds a
+// ':' cannot be named. TAG selects the image whose
+// org.opencontainers.image.ref.name annotation equals it; without TAG the
+// layout must hold one image.
+//
+// The name a layout's image is recorded under (`ref`), in this order:
+//  1. `name` (gantry pull --name) when not empty, as LocalImageName reads it;
+//  2. the ref name (TAG, or without TAG the only image's annotation, read
+//     from DIR/index.json) when it is not a plain tag: a reference, as
+//     LocalImageName reads it (`quay.io/org/app:v1` as it is, `app:v1` as
+//     `localhost/app:v1`);
+//  3. `localhost/BASE:TAG`: BASE is DIR's base name lower-cased, each
+//     character other than [a-z0-9] replaced by '-'; TAG the plain-tag ref
+//     name, or `latest` when there is none.
+// `localhost/` is podman's prefix for images that came from no registry:
+// it keeps a layout's image from taking the name of a Docker Hub image.
+// Errors: InvalidArgument for a malformed reference, an empty DIR, a ref
+// name that is neither a tag nor a reference, or `name` with a registry
+// reference (which is always recorded under itself). An unreadable layout
+// is not an error here (the name falls back to rule 3; the pull reports it).
+[[nodiscard]] common::Result<SourceSpec> ParseSourceSpec(std::string_view text,
+                                                         std::string_view name = {});
+
+// A name to record an image under, as typed by a user: a reference that
+// names its registry is taken as it is, any other gets `localhost/` in
+// front ("app:v1" → "localhost/app:v1", "org/app" →
+// "localhost/org/app:latest"). Errors: InvalidArgument for a malformed
+// reference or one with a digest (a name is a tag).
+[[nodiscard]] common::Result<ImageRef> LocalImageName(std::string_view text);
+
+// The form of a layout directory recorded in kLabelSourceLayout: absolute,
+// normalised, symlinks of the part that exists resolved.
+[[nodiscard]] std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir);
 
 class ImageSource {
  public:
@@ -41,6 +81,11 @@ class ImageSource {
                                                  const std::atomic<bool>* cancel) = 0;
   // For messages: "127.0.0.1:5000/fixture/app:v1" or "oci:/path:tag".
   virtual std::string Describe() const = 0;
+  // Labels for the image record, once ResolveTop succeeded: where the
+  // image came from, for sources that have no reference of their own
+  // (kLabelSourceLayout and kLabelSourceRefName for a layout); none for a
+  // registry.
+  virtual std::map<std::string, std::string> RecordLabels() const { return {}; }
 };
 
 [[nodiscard]] common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/digest.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "integration/cri/cri_helpers.h"
@@ -208,6 +209,29 @@ TEST_F(CriProgress, WatchAndAttachFollowAServerPull) {
   EXPECT_NE(**rc, 0) << *out;
   EXPECT_NE(out->find("downloading"), std::string::npos) << *out;
   EXPECT_NE(out->find("bytes/s"), std::string::npos) << *out;
+}
+
+// The unpack a server pull does after the download is in its progress
+// record, as in `gantry pull`'s: each layer ends "unpacked" with all of its
+// blob's bytes counted (before, the record said nothing of the unpack).
+TEST_F(CriProgress, ServerPullRecordsEachLayerUnpacked) {
+  std::unique_ptr<CriServer> srv;
+  ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {}, &srv));
+  auto st = Pull(*srv, ref_, nullptr);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto text = common::ReadFile(gantry_->root() / "progress" /
+                               (common::Digest::Sha256Of(ref_).hex() + ".json"));
+  ASSERT_TRUE(text) << text.error().message;
+  auto rec = nlohmann::json::parse(*text, nullptr, false);
+  ASSERT_TRUE(rec.is_object()) << *text;
+  EXPECT_EQ(rec["phase"], "done");
+  ASSERT_EQ(rec["layers"].size(), image_.layers.size()) << *text;
+  for (size_t i = 0; i < image_.layers.size(); ++i) {
+    const auto& l = rec["layers"][i];
+    EXPECT_EQ(l["digest"], image_.layers[i].digest.str());
+    EXPECT_EQ(l["state"], "unpacked") << l.dump();
+    EXPECT_EQ(l["unpacked"], image_.layers[i].size) << l.dump();
+  }
 }
 
 // A `gantry pull` in another process is visible over the socket.

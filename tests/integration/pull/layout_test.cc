@@ -89,7 +89,7 @@ TEST_F(PullLayout, JsonPrintsOneEventPerLine) {
     const std::string kind = e["event"].get<std::string>();
     const std::string digest = e.value("digest", "");
     EXPECT_TRUE(kind == "resolved" || kind == "layer-start" || kind == "layer-progress" ||
-                kind == "layer-done" || kind == "done")
+                kind == "layer-done" || kind == "layer-unpack" || kind == "done")
         << e.dump();
     if (kind == "layer-start") {
       EXPECT_EQ(finished.count(digest), 0u) << e.dump();
