@@ -9,6 +9,7 @@ gantry_test(pull_integration_test LABELS integration
     ${CMAKE_CURRENT_LIST_DIR}/pull/concurrent_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/pull/errors_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/pull/layout_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/pull/images_test.cc
   LIBS gantry_registry gantry_store gantry_testfixtures)
 add_dependencies(pull_integration_test gantry)
 target_compile_definitions(pull_integration_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")
