@@ -45,7 +45,7 @@ std::string ExitCodeHelp() {
          "  3    not found (image, tag, blob, snapshot)\n"
          "  4    authentication required or permission denied\n"
          "  5    registry unavailable (refused, timed out, 5xx, rate-limited)\n"
-         "  6    data loss (digest or size mismatch, corrupt store)\n"
+         "  6    data loss (digest or size mismatch, corrupt content or store)\n"
          "  7    no space or another resource exhausted\n"
          "  8    conflict (already exists, wrong state, aborted)\n"
          "  130  cancelled (interrupted)\n";

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/store_open.h"
+#include "common/row_format.h"
 #include "image/usage.h"
 
 namespace cli {
@@ -66,15 +67,19 @@ void PrintUsage(const image::DiskUsage& u) {
   PrintTotals("Content", u.content_total);
   PrintTotals("Ingest", u.ingest_total);
 
-  std::printf("\nImages space usage:\n\n%-50s %-14s %-10s %-12s %-12s %-9s %s\n",
-              "REPOSITORY:TAG", "IMAGE ID", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "UNPACKED",
-              "CONTAINERS");
+  // Aligned to the longest name (names pulled by digest are long).
+  std::vector<std::string> lines = {
+      "REPOSITORY:TAG\tIMAGE ID\tCONTENT\tUNPACKED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"};
   for (const auto& i : u.images) {
     std::string id = i.id.starts_with("sha256:") ? i.id.substr(7, 12) : i.id;
-    std::printf("%-50s %-14s %-10s %-12s %-12s %-9s %d\n", i.name.c_str(), id.c_str(),
-                HumanBytes(i.size).c_str(), HumanBytes(i.shared).c_str(),
-                HumanBytes(i.unique).c_str(), i.unpacked ? "yes" : "no", i.containers);
+    // "-": not unpacked (a partly unpacked image shows what it has).
+    const std::string unpacked =
+        i.unpacked || i.snapshot_bytes > 0 ? HumanBytes(i.snapshot_bytes) : "-";
+    lines.push_back(i.name + "\t" + id + "\t" + HumanBytes(i.content_bytes) + "\t" + unpacked +
+                    "\t" + HumanBytes(i.size) + "\t" + HumanBytes(i.shared) + "\t" +
+                    HumanBytes(i.unique) + "\t" + std::to_string(i.containers));
   }
+  std::printf("\nImages space usage:\n\n%s", common::AlignColumns(lines).c_str());
 
   std::printf("\nSnapshots space usage:\n\n%-28s %-10s %-11s %-10s %-8s %-7s %s\n", "KEY", "KIND",
               "SNAPSHOTTER", "SIZE", "INODES", "IMAGES", "RECLAIMABLE");
@@ -111,9 +116,11 @@ void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto json = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("df", "Show disk usage of images, snapshots and content");
   cmd->footer(
-      "An image's SIZE is its blobs plus its unpacked snapshots; SHARED SIZE is the part another\n"
-      "image also uses, UNIQUE SIZE the rest. Totals count shared parts once. RECLAIMABLE is\n"
-      "what `gantry prune` frees (for Images: what `gantry prune --all` frees on top of it).\n"
+      "An image's CONTENT is its blobs (manifests, config, compressed layers: the SIZE\n"
+      "`gantry images` shows), UNPACKED its committed snapshots (- when not unpacked), and SIZE\n"
+      "the two together; SHARED SIZE is the part of SIZE another image also uses, UNIQUE SIZE\n"
+      "the rest. Totals count shared parts once. RECLAIMABLE is what `gantry prune` frees (for\n"
+      "Images: what `gantry prune --all` frees on top of it).\n"
       "ACTIVE: images a container or mount uses; snapshots and blobs prune keeps; partial\n"
       "downloads still being written or younger than 24 h. Snapshots of every kind are counted.");
   cmd->add_flag("--json", *json, "Print JSON");

@@ -1,15 +1,21 @@
-// gantry images [--digests] [--json]: the image records in the store.
+// gantry images [--digests] [--no-trunc] [--format F | --json]: the image
+// records in the store, one row per name, in docker's columns.
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/store_open.h"
+#include "common/env.h"
+#include "common/row_format.h"
+#include "common/time_text.h"
+#include "image/conventions.h"
 #include "image/image_size.h"
-#include "registry/pull.h"
+#include "registry/manifest.h"
 #include "registry/reference.h"
 
 namespace cli {
@@ -17,46 +23,160 @@ namespace {
 
 struct ImagesOptions {
   bool digests = false;
+  bool no_trunc = false;
   bool json = false;
+  std::string format;
 };
 
-std::string Label(const store::ImageRecord& r, std::string_view key) {
-  auto it = r.labels.find(std::string(key));
-  return it == r.labels.end() ? "" : it->second;
+// The --format fields, in the order of a row's values.
+enum Field { kRepository, kTag, kId, kDigest, kCreatedSince, kCreatedAt, kSize, kFieldCount };
+constexpr common::FormatField kFields[kFieldCount] = {
+    {"Repository", "REPOSITORY"}, {"Tag", "TAG"},          {"ID", "IMAGE ID"},
+    {"Digest", "DIGEST"},         {"CreatedSince", "CREATED"}, {"CreatedAt", "CREATED AT"},
+    {"Size", "SIZE"}};
+
+// docker's default tables.
+constexpr char kDefaultTable[] =
+    "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+constexpr char kDigestsTable[] =
+    "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+constexpr char kNone[] = "<none>";
+
+// An image config's `created`: as written, and parsed.
+struct Created {
+  std::string text;
+  common::WallTime at;
+};
+
+// What one image record shows.
+struct Row {
+  const store::ImageRecord* record = nullptr;
+  std::string repository, tag;
+  std::string id;                  // the config digest (target digest without one)
+  std::optional<Created> created;  // when the config has an RFC 3339 `created`
+  int64_t size = 0;                // image::ImageContentSize
+};
+
+// REPOSITORY and TAG from the record's name, which is a normalised
+// reference. The repository is kept in full ("docker.io/library/busybox",
+// as podman and crictl print it, not docker's "busybox"): it is what the
+// store is keyed by and what other commands take back. A name pulled by
+// digest has no tag: `<none>`, as docker shows it.
+void SplitName(const std::string& name, Row* row) {
+  auto ref = registry::ImageRef::Parse(name);
+  if (!ref) {  // not written by gantry; show it as it is
+    row->repository = name;
+    row->tag = kNone;
+    return;
+  }
+  row->repository = ref->name();
+  row->tag = ref->tag().value_or(kNone);
+}
+
+// The image config's `created`, read from the store once per config. An
+// unreadable config (fsck reports those) or a missing or malformed time
+// shows as unknown rather than failing the listing.
+class CreatedTimes {
+ public:
+  explicit CreatedTimes(const store::ContentStore& content) : content_(content) {}
+  const std::optional<Created>& Of(const std::string& config) {
+    auto [it, inserted] = cache_.try_emplace(config);
+    if (!inserted) return it->second;
+    auto digest = common::Digest::Parse(config);
+    if (!digest) return it->second;
+    auto body = content_.ReadBlob(*digest);
+    if (!body) return it->second;
+    auto parsed = registry::ParseImageConfig(*body);
+    if (!parsed) return it->second;
+    if (auto at = common::ParseRfc3339(parsed->created)) it->second = Created{parsed->created, *at};
+    return it->second;
+  }
+
+ private:
+  const store::ContentStore& content_;
+  std::map<std::string, std::optional<Created>> cache_;
+};
+
+// Rows of every record; the config time and the size only when asked for (reading configs
+// and manifests costs a file each).
+std::vector<Row> BuildRows(const std::vector<store::ImageRecord>& records,
+                           const store::ContentStore& content, bool need_created, bool need_size) {
+  CreatedTimes times(content);
+  std::vector<Row> rows;
+  for (const auto& r : records) {
+    Row& row = rows.emplace_back();
+    row.record = &r;
+    SplitName(r.name, &row);
+    row.id = image::RecordLabel(r, image::kLabelConfig);
+    if (row.id.empty()) row.id = r.target.digest.str();
+    if (need_created) row.created = times.Of(row.id);
+    if (need_size) row.size = image::ImageContentSize(content, r);
+  }
+  return rows;
+}
+
+std::string ShortId(const std::string& id, bool no_trunc) {
+  if (no_trunc) return id;
+  const size_t colon = id.find(':');
+  return id.substr(colon == std::string::npos ? 0 : colon + 1, 12);
+}
+
+nlohmann::json RowsJson(const std::vector<Row>& rows) {
+  auto arr = nlohmann::json::array();
+  for (const auto& row : rows) {
+    const store::ImageRecord& r = *row.record;
+    arr.push_back({{"name", r.name},
+                   {"repository", row.repository},
+                   {"tag", row.tag == kNone ? nlohmann::json(nullptr) : nlohmann::json(row.tag)},
+                   {"id", row.id},
+                   {"digest", r.target.digest.str()},
+                   {"target", store::DescriptorToJson(r.target)},
+                   {"config", image::RecordLabel(r, image::kLabelConfig)},
+                   {"platform", image::RecordLabel(r, image::kLabelPlatform)},
+                   {"created",
+                    row.created ? nlohmann::json(row.created->text) : nlohmann::json(nullptr)},
+                   {"size", row.size},
+                   {"created_ns", r.created_ns}});
+  }
+  return arr;
 }
 
 int Run(const GlobalOptions& global, const ImagesOptions& o) {
+  std::optional<common::RowFormat> format;
+  if (!o.json) {
+    std::string text = o.format;
+    if (text.empty() || text == "table") text = o.digests ? kDigestsTable : kDefaultTable;
+    auto f = common::RowFormat::Parse(text, kFields);
+    if (!f) return ReportError(f.error().Wrap("images"));
+    format = std::move(*f);
+  }
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
   auto images = s->metadata->ListImages();
   if (!images) return ReportError(images.error());
+  const bool need_created = o.json || format->Uses(kCreatedSince) || format->Uses(kCreatedAt);
+  const bool need_size = o.json || format->Uses(kSize);
+  const std::vector<Row> rows = BuildRows(*images, *s->content, need_created, need_size);
   if (o.json) {
-    auto arr = nlohmann::json::array();
-    for (const auto& r : *images) {
-      arr.push_back({{"name", r.name},
-                     {"target", store::DescriptorToJson(r.target)},
-                     {"config", Label(r, registry::kLabelConfig)},
-                     {"platform", Label(r, registry::kLabelPlatform)},
-                     {"size", image::ImageContentSize(*s->content, r)},
-                     {"created_ns", r.created_ns}});
-    }
-    std::cout << arr.dump(2) << "\n";
+    std::cout << RowsJson(rows).dump(2) << "\n";
     return kExitOk;
   }
-  size_t width = 14;
-  for (const auto& r : *images) width = std::max(width, r.name.size());
-  auto row = [&](const std::string& name, const std::string& digest, const std::string& id,
-                 const std::string& size) {
-    std::printf("%-*s  ", static_cast<int>(width), name.c_str());
-    if (o.digests) std::printf("%-71s  ", digest.c_str());
-    std::printf("%-12s  %10s\n", id.c_str(), size.c_str());
-  };
-  row("REPOSITORY:TAG", "DIGEST", "IMAGE ID", "SIZE");
-  for (const auto& r : *images) {
-    std::string id = Label(r, registry::kLabelConfig);
-    if (id.starts_with("sha256:")) id = id.substr(7, 12);
-    row(r.name, r.target.digest.str(), id, HumanBytes(image::ImageContentSize(*s->content, r)));
+  const common::WallTime now = common::DefaultEnv()->WallNow();
+  std::vector<std::vector<std::string>> values;
+  for (const auto& row : rows) {
+    std::vector<std::string>& v = values.emplace_back(kFieldCount);
+    v[kRepository] = row.repository;
+    v[kTag] = row.tag;
+    v[kId] = ShortId(row.id, o.no_trunc);
+    v[kDigest] = row.record->target.digest.str();
+    std::optional<common::WallTime> at;
+    if (row.created) at = row.created->at;
+    v[kCreatedSince] = common::TimeAgo(at, now);
+    v[kCreatedAt] = common::FormatUtc(at);
+    v[kSize] = HumanBytes(row.size);
   }
+  std::fputs(format->Render(values).c_str(), stdout);
   return kExitOk;
 }
 
@@ -65,8 +185,28 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
 void RegisterImages(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto o = std::make_shared<ImagesOptions>();
   auto* cmd = app.add_subcommand("images", "List images in the store");
-  cmd->add_flag("--digests", o->digests, "Show the digest each name points at");
-  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->footer(
+      "One row per name, sorted by name. REPOSITORY and TAG come from the name (TAG <none>\n"
+      "for a name pulled by digest). IMAGE ID is the config digest (12 hex digits; full with\n"
+      "--no-trunc). CREATED is when the image was built, from its config (N/A when it has no\n"
+      "time). SIZE is the image's content in the store: manifests, config and compressed\n"
+      "layers, as docker's SIZE; layers shared with other images count in each. `gantry df`\n"
+      "shows it as CONTENT, with the unpacked snapshots (UNPACKED) on top.\n"
+      "\n"
+      "--format takes docker-style placeholders: {{.Repository}} {{.Tag}} {{.ID}}\n"
+      "{{.Digest}} {{.CreatedSince}} {{.CreatedAt}} (in UTC) {{.Size}}; \\t and \\n are a tab\n"
+      "and a newline; a leading `table` prints a header and aligns the columns. Nothing else of\n"
+      "Go templates is supported.\n"
+      "--json prints every field: name, repository, tag (null without one), id, digest,\n"
+      "target, config, platform, created (the config's, RFC 3339, or null), size (bytes,\n"
+      "as SIZE) and created_ns (when the name was recorded in this store).");
+  cmd->add_flag("--digests", o->digests,
+                "Show the digest each name points at (index or manifest, as pulled)");
+  cmd->add_flag("--no-trunc", o->no_trunc, "Show full image ids");
+  auto* json = cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->add_option("--format", o->format,
+                  "Print with a template: `table {{.Repository}}\\t{{.Size}}` (see below)")
+      ->excludes(json);
   cmd->callback([&global, &exit_code, o] { exit_code = Run(global, *o); });
 }
 

@@ -11,11 +11,6 @@
 namespace criimage {
 namespace {
 
-std::string Label(const store::ImageRecord& r, std::string_view key) {
-  auto it = r.labels.find(std::string(key));
-  return it == r.labels.end() ? std::string() : it->second;
-}
-
 bool IsHex64(std::string_view s) {
   return s.size() == 64 &&
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -51,12 +46,13 @@ Catalog::Catalog(const store::ContentStore& content, store::MetadataDb& db,
 }
 
 Catalog::Facts Catalog::FactsFor(const store::ImageRecord& r) {
-  const std::string key = r.target.digest.str() + "|" + Label(r, image::kLabelManifest) + "|" +
-                          Label(r, image::kLabelConfig);
+  const std::string key = r.target.digest.str() + "|" +
+                          image::RecordLabel(r, image::kLabelManifest) + "|" +
+                          image::RecordLabel(r, image::kLabelConfig);
   if (auto it = facts_.find(key); it != facts_.end()) return it->second;
   Facts f;
   f.size = image::ImageContentSize(content_, r);
-  if (auto cd = common::Digest::Parse(Label(r, image::kLabelConfig))) {
+  if (auto cd = common::Digest::Parse(image::RecordLabel(r, image::kLabelConfig))) {
     if (auto body = content_.ReadBlob(*cd)) {
       if (auto cfg = registry::ParseImageConfig(*body)) {
         // User is "user", "uid", "user:group" or "uid:gid"; the CRI wants
@@ -80,7 +76,7 @@ common::Result<std::shared_ptr<const Catalog::Snapshot>> Catalog::Build() {
   auto snap = std::make_shared<Snapshot>();
   std::map<std::string, CatalogImage> by_id;
   for (const auto& r : records) {
-    std::string id = Label(r, image::kLabelConfig);
+    std::string id = image::RecordLabel(r, image::kLabelConfig);
     if (id.empty()) id = r.target.digest.str();  // no config label: still never empty
     CatalogImage& img = by_id[id];
     if (img.id.empty()) {
@@ -89,10 +85,10 @@ common::Result<std::shared_ptr<const Catalog::Snapshot>> Catalog::Build() {
       img.size = static_cast<uint64_t>(std::max<int64_t>(f.size, 1));
       img.uid = f.uid;
       img.username = f.username;
-      img.manifest = Label(r, image::kLabelManifest);
-      img.platform = Label(r, image::kLabelPlatform);
+      img.manifest = image::RecordLabel(r, image::kLabelManifest);
+      img.platform = image::RecordLabel(r, image::kLabelPlatform);
     }
-    if (img.chain.empty()) img.chain = Label(r, image::kLabelChain);
+    if (img.chain.empty()) img.chain = image::RecordLabel(r, image::kLabelChain);
     img.names.push_back(r.name);
     if (r.name.find('@') == std::string::npos) img.repo_tags.push_back(r.name);
     img.repo_digests.push_back(RepoOf(r.name) + "@" + r.target.digest.str());

@@ -34,9 +34,11 @@
 // index are never fetched). Content and snapshots named in an unexpired
 // lease are kept too.
 
+#include <string>
 #include <string_view>
 
 #include "registry/pull.h"
+#include "store/metadata.h"
 
 namespace image {
 
@@ -51,5 +53,12 @@ inline constexpr std::string_view kSnapshotLabelLayer = "io.gantry.layer";
 inline constexpr std::string_view kSnapshotLabelDiffId = "io.gantry.diff_id";
 inline constexpr std::string_view kSnapshotLabelExtract = "io.gantry.extract";
 inline constexpr std::string_view kExtractKeyPrefix = "extract-";
+
+// The value of an image record's label `key`; "" when it has none.
+// TODO(issue 14): goes with the typed image model that replaces the labels.
+inline std::string RecordLabel(const store::ImageRecord& r, std::string_view key) {
+  auto it = r.labels.find(std::string(key));
+  return it == r.labels.end() ? std::string() : it->second;
+}
 
 }  // namespace image

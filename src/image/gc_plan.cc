@@ -18,11 +18,6 @@ namespace {
 using common::Digest;
 using common::Errc;
 
-std::string Label(const store::ImageRecord& r, std::string_view key) {
-  auto it = r.labels.find(std::string(key));
-  return it == r.labels.end() ? "" : it->second;
-}
-
 std::optional<Digest> DigestField(const nlohmann::json& j) {
   if (!j.is_object()) return std::nullopt;
   auto it = j.find("digest");
@@ -38,17 +33,17 @@ class RefWalker {
       : content_(content), record_(record), out_(out) {}
 
   common::Status Run() {
-    auto manifest_label = Digest::Parse(Label(record_, kLabelManifest));
+    auto manifest_label = Digest::Parse(RecordLabel(record_, kLabelManifest));
     preferred_ = manifest_label ? *manifest_label : record_.target.digest;
     TRY(Walk(record_.target.digest, 0));
     // Normally reached through the target; a record whose target is an
     // index that no longer lists it still names it.
     if (manifest_label) TRY(Walk(*manifest_label, 0));
-    if (auto c = Digest::Parse(Label(record_, kLabelConfig)); c) {
+    if (auto c = Digest::Parse(RecordLabel(record_, kLabelConfig)); c) {
       out_.blobs.insert(*c);
       out_.config = c->str();
     }
-    if (std::string chain = Label(record_, kLabelChain); !chain.empty()) {
+    if (std::string chain = RecordLabel(record_, kLabelChain); !chain.empty()) {
       out_.chains.insert(chain);
       out_.tops.insert(chain);
       out_.top = chain;

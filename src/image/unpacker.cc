@@ -312,12 +312,8 @@ int64_t UnpackProgressStep(int64_t total) {
 common::Result<ImageParts> LoadImage(const store::ContentStore& content,
                                      const store::ImageRecord& record) {
   std::string what = "load image " + record.name;
-  auto label = [&](std::string_view k) -> std::string {
-    auto it = record.labels.find(std::string(k));
-    return it == record.labels.end() ? "" : it->second;
-  };
   common::Digest manifest_digest = record.target.digest;
-  if (auto l = label(kLabelManifest); !l.empty()) {
+  if (auto l = RecordLabel(record, kLabelManifest); !l.empty()) {
     auto d = common::Digest::Parse(l);
     if (!d) return std::unexpected(d.error().Wrap(what));
     manifest_digest = *d;

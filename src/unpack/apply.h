@@ -210,7 +210,7 @@ struct ApplyResult {
 // or O_DIRECTORY fd of the snapshot's fs directory; not owned).
 //
 // The declared compression is checked against the magic bytes (gzip 1f 8b,
-// zstd 28 b5 2f fd): a mismatch is InvalidArgument, e.g. "apply layer
+// zstd 28 b5 2f fd): a mismatch is DataLoss, e.g. "apply layer
 // sha256:…: declared gzip but starts with zstd magic". `in` is read to its
 // end: bytes after the tar's end-of-archive blocks are hashed into the
 // diffID (at most 16 MiB of them: writers pad to 10 KiB, more is a
@@ -222,10 +222,14 @@ struct ApplyResult {
 // ("apply layer: entry `../../etc/passwd`: path escapes the root"):
 //  - InvalidArgument: hostile or unsupported entries (escaping paths,
 //    bad whiteouts, hardlinks to missing or non-file targets, symlink
-//    loops, a file used as a directory, unsupported types), compression
-//    mismatch;
+//    loops, a file used as a directory, unsupported types), an expected
+//    digest of an algorithm other than sha256;
 //  - ResourceExhausted: a Limits bound, or ENOSPC/EMFILE from the system;
-//  - DataLoss: corrupt or truncated compressed data or tar, digest mismatch;
+//  - DataLoss: bytes that are not what the declared compression says
+//    (a magic mismatch, an empty compressed blob, a corrupt or truncated
+//    gzip or zstd stream, a stream that is not a tar, an unreadable or
+//    truncated tar), digest mismatch; one code for corrupt content
+//    wherever it is detected;
 //  - PermissionDenied: privileged operations that the kernel refused;
 //  - Cancelled: `options.cancel` was set;
 //  - others mapped from errno of the failing system call.

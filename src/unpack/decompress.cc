@@ -359,16 +359,19 @@ Result<std::unique_ptr<ByteSource>> OpenDecoder(Compression declared, GzipDecode
   TRY(in->Ensure(4));
   const std::string_view found = Detect(in->avail());
   const std::string_view want = CompressionName(declared);
+  // A blob that is not what its media type says is corrupt content, like
+  // a stream that fails to inflate or a tar that fails to parse: DataLoss
+  // wherever it is noticed, so that every such layer gets one exit code.
   if (declared == Compression::kNone) {
     if (!found.empty())
-      return MakeError(Errc::kInvalidArgument,
+      return MakeError(Errc::kDataLoss,
                        "declared uncompressed but starts with " + std::string(found) + " magic");
     return std::unique_ptr<ByteSource>(std::make_unique<PlainDecoder>(std::move(in)));
   }
   if (found != want) {
     if (in->avail().empty())
-      return MakeError(Errc::kInvalidArgument, "declared " + std::string(want) + " but is empty");
-    return MakeError(Errc::kInvalidArgument,
+      return MakeError(Errc::kDataLoss, "declared " + std::string(want) + " but is empty");
+    return MakeError(Errc::kDataLoss,
                      "declared " + std::string(want) + " but starts with " +
                          (found.empty() ? std::string("no known magic") : std::string(found) + " magic"));
   }

@@ -40,9 +40,9 @@ class HashingSource final : public ByteSource {
 // result). The declared compression is checked against the first bytes
 // (see ApplyLayer). The stream's Read returns 0 once the compressed data
 // has ended *and* `src` has been read to its end; trailing bytes after the
-// last gzip member / zstd frame must be zeros. Errors: InvalidArgument
-// for a magic mismatch, DataLoss for corrupt or truncated data, and the
-// errors of `src`.
+// last gzip member / zstd frame must be zeros. Errors: DataLoss for a
+// magic mismatch or an empty compressed blob and for corrupt or truncated
+// data, and the errors of `src`.
 [[nodiscard]] common::Result<std::unique_ptr<ByteSource>> OpenDecoder(Compression declared,
                                                                       GzipDecoder gzip,
                                                                       ByteSource& src);

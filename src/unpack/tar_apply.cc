@@ -169,7 +169,7 @@ Status Applier::ApplyEntry(archive* a, archive_entry* e, std::string_view raw) {
 Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
                           const std::string& name) {
   const int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
-  if (size < 0) return MakeError(Errc::kInvalidArgument, "negative size");
+  if (size < 0) return MakeError(Errc::kDataLoss, "negative size");  // a corrupt header
   if (size > options_.limits.max_total_bytes - total_bytes_)
     return MakeError(Errc::kResourceExhausted,
                      "files of the layer exceed the size limit (" +

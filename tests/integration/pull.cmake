@@ -11,6 +11,7 @@ gantry_test(pull_integration_test LABELS integration
     ${CMAKE_CURRENT_LIST_DIR}/pull/layout_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/pull/layout_names_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/pull/unpack_progress_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/pull/images_test.cc
   LIBS gantry_registry gantry_store gantry_testfixtures)
 add_dependencies(pull_integration_test gantry)
 target_compile_definitions(pull_integration_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")

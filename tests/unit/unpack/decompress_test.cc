@@ -200,42 +200,81 @@ TEST(UnpackZstdTest, TruncatedAndGarbageAreDataLoss) {
   }
 }
 
-struct MagicCase {
+// Every way a layer's bytes can fail to be what its media type says, and
+// where each is detected (the magic check, the decoder, the tar reader):
+// all are DataLoss, so that `gantry` exits 6 whichever stage noticed
+// (issue 13, 6a: random bytes declared gzip used to exit 2, a gzip of a
+// non-tar 6).
+struct CorruptCase {
   const char* name;
   Compression declared;
-  fixtures::Compression actual;
-  const char* message;
+  std::string blob;
+  const char* message;  // in the error, after "apply layer <digest>: "
 };
 
-class UnpackMagicTest : public ::testing::TestWithParam<MagicCase> {};
-
-TEST_P(UnpackMagicTest, MismatchIsInvalidArgumentNamingTheLayer) {
-  const MagicCase& c = GetParam();
-  const std::string blob = Blob({File("a", "x")}, c.actual);
-  Sandbox box;
-  ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, c.declared);
-  o.expected_blob_digest = Digest::Sha256Of(blob);
-  auto r = box.Apply(blob, o);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
-  EXPECT_EQ(r.error().message,
-            "apply layer " + Digest::Sha256Of(blob).str() + ": " + c.message);
+std::string Gz(const std::string& data) { return *fixtures::Compress(data, fixtures::Compression::kGzip); }
+std::string Zst(const std::string& data) { return *fixtures::Compress(data, fixtures::Compression::kZstd); }
+std::string Cut(std::string s, size_t drop) {
+  s.resize(s.size() - drop);
+  return s;
+}
+// A tar whose first header has a byte changed after its checksum was set.
+std::string BadChecksumTar() {
+  std::string tar = Tar({File("a", "x")});
+  tar[10] = 'Z';  // inside the name field
+  return tar;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Magic, UnpackMagicTest,
-    ::testing::Values(
-        MagicCase{"gzip_got_zstd", Compression::kGzip, fixtures::Compression::kZstd,
-                  "declared gzip but starts with zstd magic"},
-        MagicCase{"zstd_got_gzip", Compression::kZstd, fixtures::Compression::kGzip,
-                  "declared zstd but starts with gzip magic"},
-        MagicCase{"gzip_got_tar", Compression::kGzip, fixtures::Compression::kNone,
-                  "declared gzip but starts with no known magic"},
-        MagicCase{"none_got_gzip", Compression::kNone, fixtures::Compression::kGzip,
-                  "declared uncompressed but starts with gzip magic"},
-        MagicCase{"none_got_zstd", Compression::kNone, fixtures::Compression::kZstd,
-                  "declared uncompressed but starts with zstd magic"}),
-    [](const auto& info) { return std::string(info.param.name); });
+std::vector<CorruptCase> CorruptCases() {
+  const std::string noise = Noise(5000, 11);
+  const std::string tar = Tar({File("a", Noise(50000, 12))});
+  return {
+      {"random_as_gzip", Compression::kGzip, noise, "declared gzip but starts with no known magic"},
+      {"random_as_zstd", Compression::kZstd, noise, "declared zstd but starts with no known magic"},
+      {"random_as_tar", Compression::kNone, noise, "read tar: "},
+      {"zstd_as_gzip", Compression::kGzip, Zst(tar), "declared gzip but starts with zstd magic"},
+      {"gzip_as_zstd", Compression::kZstd, Gz(tar), "declared zstd but starts with gzip magic"},
+      {"gzip_as_tar", Compression::kNone, Gz(tar), "declared uncompressed but starts with gzip magic"},
+      {"zstd_as_tar", Compression::kNone, Zst(tar), "declared uncompressed but starts with zstd magic"},
+      {"empty_as_gzip", Compression::kGzip, "", "declared gzip but is empty"},
+      {"empty_as_zstd", Compression::kZstd, "", "declared zstd but is empty"},
+      {"gzip_of_non_tar", Compression::kGzip, Gz(noise), "read tar: "},
+      {"zstd_of_non_tar", Compression::kZstd, Zst(noise), "read tar: "},
+      {"gzip_truncated", Compression::kGzip, Cut(Gz(tar), 100), "truncated gzip stream"},
+      {"zstd_truncated", Compression::kZstd, Cut(Zst(tar), 100), "truncated zstd stream"},
+      {"gzip_header_only", Compression::kGzip, Gz(tar).substr(0, 10), "truncated gzip stream"},
+      {"gzip_bad_deflate", Compression::kGzip, Gz(tar).substr(0, 10) + noise, "corrupt gzip stream"},
+      {"zstd_bad_frame", Compression::kZstd, Zst(tar).substr(0, 4) + noise, "corrupt zstd stream"},
+      {"tar_truncated", Compression::kNone, Cut(tar, 40000), "read data: "},
+      {"tar_bad_checksum", Compression::kNone, BadChecksumTar(), "read tar: "},
+      {"gzip_tar_bad_checksum", Compression::kGzip, Gz(BadChecksumTar()), "read tar: "},
+  };
+}
+
+void PrintTo(const CorruptCase& c, std::ostream* os) { *os << c.name; }
+
+class UnpackCorruptLayerTest : public ::testing::TestWithParam<CorruptCase> {};
+
+TEST_P(UnpackCorruptLayerTest, IsDataLossNamingTheLayer) {
+  const CorruptCase& c = GetParam();
+  for (bool thread : {true, false}) {
+    SCOPED_TRACE(thread ? "decode thread" : "inline");
+    Sandbox box;
+    ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, c.declared);
+    o.decode_thread = thread;
+    o.expected_blob_digest = Digest::Sha256Of(c.blob);
+    auto r = box.Apply(c.blob, o);
+    ASSERT_FALSE(r) << "a corrupt layer was applied";
+    EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
+    const std::string prefix = "apply layer " + Digest::Sha256Of(c.blob).str() + ": ";
+    EXPECT_TRUE(r.error().message.starts_with(prefix)) << r.error().message;
+    EXPECT_NE(r.error().message.find(c.message), std::string::npos) << r.error().message;
+    EXPECT_TRUE(box.Untouched());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Corrupt, UnpackCorruptLayerTest, ::testing::ValuesIn(CorruptCases()),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(UnpackStreamTest, EmptyInputIsAnEmptyLayerWhenUncompressed) {
   Sandbox box;
@@ -243,14 +282,6 @@ TEST(UnpackStreamTest, EmptyInputIsAnEmptyLayerWhenUncompressed) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->entries, 0);
   EXPECT_EQ(r->diff_id, Digest::Sha256Of(""));
-}
-
-TEST(UnpackStreamTest, EmptyInputDeclaredGzipIsInvalid) {
-  Sandbox box;
-  auto r = box.Apply("", Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
-  EXPECT_NE(r.error().message.find("declared gzip but is empty"), std::string::npos);
 }
 
 TEST(UnpackStreamTest, EmptyTarOfZeroBlocksIsAnEmptyLayer) {
@@ -273,22 +304,6 @@ TEST(UnpackStreamTest, BytesAfterTheTarEndAreHashedIntoTheDiffId) {
   EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
   EXPECT_EQ(r->uncompressed_size, static_cast<int64_t>(tar.size()));
   EXPECT_EQ(r->blob_digest, Digest::Sha256Of(*blob));
-}
-
-TEST(UnpackStreamTest, GarbageThatIsNotATarIsDataLoss) {
-  Sandbox box;
-  auto r = box.Apply(std::string(3000, 'A'), Unprivileged());
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
-}
-
-TEST(UnpackStreamTest, TruncatedTarIsDataLoss) {
-  std::string tar = Tar({File("a", Noise(10000, 7))});
-  tar.resize(3000);
-  Sandbox box;
-  auto r = box.Apply(tar, Unprivileged());
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::kDataLoss) << r.error().message;
 }
 
 TEST(UnpackDigestTest, WrongDiffIdIsDataLossNamingBoth) {
