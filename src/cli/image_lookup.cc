@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "image/conventions.h"
 #include "registry/pull.h"
 #include "registry/reference.h"
 #include "registry/source.h"
@@ -19,11 +20,6 @@ bool IsHexPrefix(std::string_view s) {
   return true;
 }
 
-std::string Label(const store::ImageRecord& r, std::string_view key) {
-  auto it = r.labels.find(std::string(key));
-  return it == r.labels.end() ? "" : it->second;
-}
-
 // `oci:DIR[:TAG]`: the records whose layout labels name DIR (and TAG when
 // given), else the record under the name the pull records by default.
 common::Result<std::vector<store::ImageRecord>> FindLayoutImages(store::MetadataDb& db,
@@ -35,8 +31,8 @@ common::Result<std::vector<store::ImageRecord>> FindLayoutImages(store::Metadata
   std::set<common::Digest> targets;
   std::string names;
   for (auto& r : all) {
-    if (Label(r, registry::kLabelSourceLayout) != dir) continue;
-    if (!spec.layout_tag.empty() && Label(r, registry::kLabelSourceRefName) != spec.layout_tag)
+    if (image::RecordLabel(r, registry::kLabelSourceLayout) != dir) continue;
+    if (!spec.layout_tag.empty() && image::RecordLabel(r, registry::kLabelSourceRefName) != spec.layout_tag)
       continue;
     targets.insert(r.target.digest);
     names += (names.empty() ? "" : ", ") + r.name;
