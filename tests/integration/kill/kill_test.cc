@@ -347,6 +347,23 @@ class KillTest : public ::testing::Test {
     return extract;
   }
 
+  // SIGKILLs `child` (a pull that must still run), clears the proxy's
+  // faults and returns the report of the `gantry prune --json` run next
+  // (not an object, with a failure, when it did not run).
+  static nlohmann::json KillThenPrune(fixtures::Child& child, const Gantry& g) {
+    EXPECT_FALSE(child.Exited()) << "the stalled pull ended by itself";
+    KillUnlessExited(child);
+    EXPECT_TRUE(child.Wait());
+    env_->proxy->ClearRules();
+    auto r = g.Run({"prune", "--json"});
+    EXPECT_TRUE(r) << r.error().message;
+    if (!r) return nullptr;
+    EXPECT_EQ(r->exit_code, 0) << Describe(*r);
+    auto report = nlohmann::json::parse(r->out, nullptr, false);
+    EXPECT_TRUE(report.is_object()) << r->out;
+    return report;
+  }
+
   static inline std::unique_ptr<Env> env_;
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
@@ -511,16 +528,9 @@ TEST_F(KillTest, KillDuringDownloadPruneKeepsYoungPartials) {
       [&] { return pulltest::IngestSize(g->root(), big.digest) >= (1 << 20); },
       std::chrono::seconds(30)))
       << "no partial download of " << big.digest.str();
-  ASSERT_FALSE(child->Exited()) << "the stalled pull ended by itself";
-  KillUnlessExited(*child);
-  ASSERT_TRUE(child->Wait());
-  env_->proxy->ClearRules();
-
-  auto r = g->Run({"prune", "--json"});
-  ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->exit_code, 0) << Describe(*r);
-  auto report = nlohmann::json::parse(r->out, nullptr, false);
-  EXPECT_EQ(report["ingest"].value("files", -1), 0) << r->out;
+  nlohmann::json report = KillThenPrune(*child, *g);
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ingest"].value("files", -1), 0) << report.dump();
   EXPECT_EQ(pulltest::IngestSize(g->root(), big.digest), 1 << 20) << "a young partial was removed";
 
   // Two days old: stale.
@@ -529,7 +539,7 @@ TEST_F(KillTest, KillDuringDownloadPruneKeepsYoungPartials) {
   old[0].tv_sec = old[1].tv_sec = ::time(nullptr) - 2 * 24 * 3600;
   old[0].tv_nsec = old[1].tv_nsec = 0;
   ASSERT_EQ(::utimensat(AT_FDCWD, partial.c_str(), old, 0), 0);
-  r = g->Run({"prune", "--json"});
+  auto r = g->Run({"prune", "--json"});
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->exit_code, 0) << Describe(*r);
   report = nlohmann::json::parse(r->out, nullptr, false);
@@ -604,20 +614,14 @@ TEST_F(KillTest, KilledPullsLeasesAndTheirBlobsAreFreedByTheNextPrune) {
   std::vector<std::string> rows = LeaseRows(g->root());
   std::sort(rows.begin(), rows.end());
   EXPECT_EQ(HoldFiles(g->root()), rows) << "a lease without a hold file";
-  KillUnlessExited(*child);
-  ASSERT_TRUE(child->Wait());
-  env_->proxy->ClearRules();
 
-  auto r = g->Run({"prune", "--json"});
-  ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->exit_code, 0) << Describe(*r);
-  auto report = nlohmann::json::parse(r->out, nullptr, false);
-  ASSERT_TRUE(report.is_object()) << r->out;
+  nlohmann::json report = KillThenPrune(*child, *g);
+  ASSERT_TRUE(report.is_object());
   std::set<std::string> freed_leases(report["expired_leases"].begin(),
                                      report["expired_leases"].end());
-  EXPECT_EQ(freed_leases, std::set<std::string>(rows.begin(), rows.end())) << r->out;
+  EXPECT_EQ(freed_leases, std::set<std::string>(rows.begin(), rows.end())) << report.dump();
   EXPECT_EQ(PrunedBlobs(report), others) << "prune kept what the dead pull's lease held\n"
-                                         << r->out;
+                                         << report.dump();
   EXPECT_TRUE(LeaseRows(g->root()).empty());
   EXPECT_TRUE(HoldFiles(g->root()).empty());
   EXPECT_EQ(pulltest::IngestSize(g->root(), big.digest), 1 << 20) << "a young partial went";
