@@ -48,13 +48,28 @@ std::string ExitCodeHelp() {
          "  6    data loss (digest or size mismatch, corrupt content or store)\n"
          "  7    no space or another resource exhausted\n"
          "  8    conflict (already exists, wrong state, aborted)\n"
-         "  130  cancelled (interrupted)\n";
+         "  130  cancelled (interrupted)\n"
+         "  141  pull cancelled because the reader of its output went away (broken pipe)\n";
 }
 
 namespace {
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_output_closed{false};
 void OnSignal(int) { g_interrupted = true; }
 }  // namespace
+
+void IgnoreSigpipe() {
+  struct sigaction sa{};
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, nullptr);
+}
+
+void OutputClosed() {
+  g_output_closed = true;
+  g_interrupted = true;
+}
+
+bool OutputWasClosed() { return g_output_closed.load(); }
 
 const std::atomic<bool>* CancelOnSignals() {
   struct sigaction sa{};

@@ -41,6 +41,7 @@ enum ExitCode : int {
   kExitNoSpace = 7,        // disk full or another resource exhausted
   kExitConflict = 8,       // already exists, failed precondition, aborted
   kExitCancelled = 130,    // interrupted
+  kExitBrokenPipe = 141,   // stdout's reader went away (128 + SIGPIPE); see IgnoreSigpipe
 };
 
 int ExitCodeFor(common::Errc code);
@@ -50,6 +51,19 @@ std::string ExitCodeHelp();
 // Installs SIGINT and SIGTERM handlers that set the returned flag, which
 // long operations poll to stop cleanly (partial downloads kept, exit 130).
 const std::atomic<bool>* CancelOnSignals();
+
+// For a command that writes a progress stream while it holds store state
+// (`gantry pull`: a lease, partial downloads, an unpack): ignores SIGPIPE,
+// so that a reader that goes away (`gantry pull --json REF | head -c 300`)
+// does not kill it in the middle of a write. The writer reports the
+// failed write (EPIPE) with OutputClosed instead. Not for commands that
+// exec other programs: SIG_IGN survives exec.
+void IgnoreSigpipe();
+// Cancels the command as SIGINT does (the flag CancelOnSignals returns),
+// so that it stops and cleans up; OutputWasClosed() then tells the exit
+// code: kExitBrokenPipe.
+void OutputClosed();
+bool OutputWasClosed();
 
 // Prints "gantry: <message>" to stderr and returns the exit code for it.
 int ReportError(const common::Error& e);

@@ -122,7 +122,8 @@ void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "the rest. Totals count shared parts once. RECLAIMABLE is what `gantry prune` frees (for\n"
       "Images: what `gantry prune --all` frees on top of it).\n"
       "ACTIVE: images a container or mount uses; snapshots and blobs prune keeps; partial\n"
-      "downloads still being written or younger than 24 h. Snapshots of every kind are counted.");
+      "downloads still being written or younger than 24 h (and not empty). Snapshots of every\n"
+      "kind are counted.");
   cmd->add_flag("--json", *json, "Print JSON");
   cmd->callback([&global, &exit_code, json] { exit_code = Run(global, *json); });
 }

@@ -49,7 +49,8 @@ void PrintReport(const image::GcReport& r) {
     std::printf("%s blob %s (%s)\n", dry ? "Would delete" : "Deleted", b.digest.str().c_str(),
                 HumanBytes(b.bytes).c_str());
   if (!r.leases.empty())
-    std::printf("%s expired leases: %zu\n", dry ? "Would delete" : "Deleted", r.leases.size());
+    std::printf("%s expired or abandoned leases: %zu\n", dry ? "Would delete" : "Deleted",
+                r.leases.size());
   if (r.ingest_files > 0)
     std::printf("%s partial downloads: %d (%s)\n", dry ? "Would delete" : "Deleted",
                 r.ingest_files, HumanBytes(r.ingest_bytes).c_str());
@@ -90,8 +91,9 @@ void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->footer(
       "Kept: everything an image record refers to (its manifest, config, layers and unpacked\n"
       "snapshots), everything an unexpired lease holds (pulls in progress), and the snapshots\n"
-      "of containers and mounts with their parents. Partial downloads stay for 24 h so a pull\n"
-      "can resume them. Waits for pulls in progress (store lock).\n"
+      "of containers and mounts with their parents. The lease of a killed pull is freed at\n"
+      "once. Partial downloads stay for 24 h so a pull can resume them (empty ones do not).\n"
+      "Waits for pulls in progress (store lock).\n"
       "Snapshots of every snapshotter kind in the store are collected.");
   cmd->add_flag("--all,-a", f->all,
                 "Also remove every image that no container or mount uses (no active snapshot or "

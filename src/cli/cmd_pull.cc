@@ -68,6 +68,15 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
 
 int Run(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
+  // While it prints progress, a pull holds a lease, partial downloads and
+  // an unpack. Killed by SIGPIPE in the middle of a write because the
+  // reader went away (`gantry pull --json REF | head -c 300`), it would
+  // leave them all for the next prune to sort out; containerd's daemon
+  // ignores SIGPIPE for the same reason. Here the failed write cancels the
+  // pull as SIGINT does: the leases are deleted, partial downloads kept
+  // for the next pull, and the exit status is 141, what a shell reports
+  // for a writer SIGPIPE killed (a pull that completes anyway exits 0).
+  IgnoreSigpipe();
   auto spec = registry::ParseSourceSpec(f.ref, f.name);
   if (!spec) return ReportError(spec.error());
   registry::PullOptions opts;
@@ -84,7 +93,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   ProgressMode mode = f.quiet ? ProgressMode::kQuiet
                       : f.json ? ProgressMode::kJson
                                : DetectProgressMode(stdout);
-  ProgressPrinter printer(mode, stdout);
+  ProgressPrinter printer(mode, stdout, OutputClosed);
 
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
@@ -138,6 +147,10 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
     auto u = unpack->Finish(r.has_value(), r ? r->name : std::string(),
                             mode == ProgressMode::kTty || mode == ProgressMode::kPlain ? stdout : nullptr);
     if (r && !u) return ReportError(u.error());
+  }
+  if (!r && OutputWasClosed()) {
+    std::cerr << "gantry: " << r.error().message << " (stdout closed: broken pipe)\n";
+    return kExitBrokenPipe;
   }
   if (!r) return ReportError(r.error());
   if (mode == ProgressMode::kQuiet) std::cout << r->target.digest.str() << "\n";

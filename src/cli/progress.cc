@@ -1,5 +1,6 @@
 #include "cli/progress.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -70,12 +71,24 @@ void ProgressPrinter::Redraw(bool force) {
   for (const auto& id : order_) s += "\r\033[2K" + LayerLine(layers_.at(id)) + "\n";
   drawn_lines_ = static_cast<int>(order_.size());
   fputs(s.c_str(), out_);
-  fflush(out_);
+  Flush();
+}
+
+void ProgressPrinter::Flush() {
+  if (closed_) return;
+  if (fflush(out_) == 0 && !ferror(out_)) return;
+  closed_ = true;
+  // The failed write may have been an earlier buffered one, whose errno is
+  // long gone: ask the descriptor. The write end of a pipe (or a socket)
+  // polls POLLERR or POLLHUP once its reader is gone; a full disk does not.
+  struct pollfd p{.fd = fileno(out_), .events = 0, .revents = 0};
+  if (on_reader_gone_ && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0)
+    on_reader_gone_();
 }
 
 void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
   using K = registry::PullEvent::Kind;
-  if (mode_ == ProgressMode::kQuiet) return;
+  if (mode_ == ProgressMode::kQuiet || closed_) return;
   if (mode_ == ProgressMode::kJson) {
     nlohmann::json j = {{"event", KindName(e.kind)}, {"ref", e.ref}};
     if (e.digest) j["digest"] = e.digest->str();
@@ -94,7 +107,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
     if (e.kind == K::kDone) j["bytes_downloaded"] = e.current;
     if (e.kind == K::kError) j["message"] = e.message;
     fputs((j.dump() + "\n").c_str(), out_);
-    fflush(out_);
+    Flush();
     return;
   }
   std::string id = e.digest ? std::string(e.digest->short_hex()) : "";
@@ -157,7 +170,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
       break;
     }
   }
-  fflush(out_);
+  Flush();
 }
 
 }  // namespace cli

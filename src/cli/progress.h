@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,7 +23,10 @@ ProgressMode DetectProgressMode(FILE* out);
 
 class ProgressPrinter {
  public:
-  ProgressPrinter(ProgressMode mode, FILE* out) : mode_(mode), out_(out) {}
+  // `on_reader_gone` (may be empty) is called once when a write to `out`
+  // fails with EPIPE (SIGPIPE ignored); nothing is written after that.
+  ProgressPrinter(ProgressMode mode, FILE* out, std::function<void()> on_reader_gone = {})
+      : mode_(mode), out_(out), on_reader_gone_(std::move(on_reader_gone)) {}
   void OnEvent(const registry::PullEvent& e);
 
  private:
@@ -34,10 +38,13 @@ class ProgressPrinter {
     int64_t unpacked = 0;  // bytes of the blob unpacked, in state "unpacking"
   };
   void Redraw(bool force);
+  void Flush();
   std::string LayerLine(const Layer& l) const;
 
   ProgressMode mode_;
   FILE* out_;
+  std::function<void()> on_reader_gone_;
+  bool closed_ = false;  // a write failed; write nothing more
   std::vector<std::string> order_;
   std::map<std::string, Layer> layers_;
   int drawn_lines_ = 0;

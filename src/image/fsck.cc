@@ -111,6 +111,12 @@ void RepairContent(const FsckScan& s, store::ContentStore& content, store::Metad
                              p.subject});
     } else if (p.kind == internal::kIngestOversize || p.kind == internal::kIngestCorrupt) {
       RemovePartial(s.root / p.subject, p.subject, out);
+    } else if (p.kind == internal::kLease) {
+      // Under the exclusive store lock no pull or unpack runs: nobody can
+      // be using it.
+      if (auto st = db.DeleteLease(p.subject); !st && st.error().code != Errc::kNotFound)
+        Failed(out, st.error());
+      else out.repairs.push_back({"deleted lease nobody holds", p.subject});
     } else if (p.kind == internal::kStray) {
       std::error_code ec;
       fs::remove_all(s.root / p.subject, ec);

@@ -22,11 +22,15 @@
 //   ingest-corrupt   content/ingest/<file>  a complete-size partial with the wrong content
 //   mount            mount point  a mount under the root, or an overlay using the
 //                    directory of a snapshot that has no row
+//   lease            lease id  an unexpired lease with no hold file: no process holds
+//                    it, yet prune keeps what it protects until it expires
+//                    (store/lease_hold.h; gantry never makes one)
 //   database         metadata.db  SQLite's quick_check fails (not repairable)
 //
 // Not problems (counted in `notes`): what a killed gantry leaves and the
-// store handles by itself — blob files no record or live lease uses
-// (prune), expired or abandoned leases and their hold files (prune),
+// store handles by itself — blob files no record or lease uses (a pull
+// that failed or was killed, an rmi: prune), expired leases and leases
+// whose holder is gone, and their hold files (prune),
 // partial downloads (resumed by the next pull, else cleaned by prune),
 // extract snapshots (unpack in progress, or killed: prune), numeric
 // snapshot directories without a row up to the id counter + 1 (a killed
@@ -44,7 +48,7 @@
 // REQUIRES: the calling thread holds no StoreLock on the root.
 //
 // Repairs remove only what cannot be trusted: a corrupt blob (file and
-// row); the row of a missing blob; an image record whose content is gone
+// row); the row of a missing blob; a lease nobody holds; an image record whose content is gone
 // (untagged; a pull restores it); snapshots with a missing directory or a
 // broken parent, with the snapshots built on them (the image is unpacked
 // again when next used); stray entries; bad partials nobody holds; stray

@@ -180,10 +180,12 @@ common::Status CheckUse(FsckScan& s) {
     if (live.count(d.str())) ++pulling;
     else ++unused;
   }
-  s.Note("blobs only unexpired leases hold (a pull in progress, or a killed one until its "
-         "lease expires)",
+  s.Note("blobs only leases hold (a pull in progress, or one killed since the last prune)",
          pulling);
-  s.Note("blobs no image or pull uses (left by a killed pull or rmi; prune removes them)", unused);
+  // Which of these it was is not recorded anywhere; say what leaves them.
+  s.Note("blobs no image or pull uses (left by a pull that failed or was killed, or by rmi; "
+         "prune removes them)",
+         unused);
   return {};
 }
 
@@ -244,10 +246,22 @@ common::Status CheckIngest(FsckScan& s) {
   return {};
 }
 
+// Leases whose holder is alive; those it is gone from, which prune frees;
+// and leases with no hold file at all, which no process holds and prune
+// keeps until they expire: a problem (store/lease_hold.h).
 common::Status CheckLeases(FsckScan& s) {
   ASSIGN_OR_RETURN(std::vector<store::LeaseRecord> leases, s.db.ListLeases());
   ASSIGN_OR_RETURN(std::vector<std::string> abandoned, store::AbandonedLeases(s.root));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, Entries(store::LeaseHold::Dir(s.root)));
+  // A hold file is created before its lease row and removed after it: a
+  // row listed both before and after the hold files were, without a hold
+  // file, had none while we looked (a lease being created or deleted
+  // meanwhile is not in both lists).
+  ASSIGN_OR_RETURN(std::vector<store::LeaseRecord> again, s.db.ListLeases());
   std::set<std::string> dead(abandoned.begin(), abandoned.end());
+  std::set<std::string> files(names.begin(), names.end());
+  std::set<std::string> still;
+  for (const auto& l : again) still.insert(l.id);
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
@@ -255,20 +269,27 @@ common::Status CheckLeases(FsckScan& s) {
   int live = 0, gone = 0;
   for (const auto& l : leases) {
     ids.insert(l.id);
-    if (l.expires_ns <= now || dead.count(l.id)) ++gone;
-    else ++live;
+    if (l.expires_ns <= now || dead.count(l.id)) {
+      ++gone;
+    } else if (!files.count(l.id) && still.count(l.id)) {
+      constexpr int64_t kHourNs = int64_t{3600} * 1000 * 1000 * 1000;
+      s.Problem(kLease, l.id,
+                "no process holds it (no hold file in leases/), yet prune keeps what it "
+                "protects until it expires in " +
+                    std::to_string((l.expires_ns - now + kHourNs - 1) / kHourNs) + " h");
+    } else {
+      ++live;
+    }
   }
   s.report.checked.leases = static_cast<int>(leases.size());
-  s.Note("unexpired leases (in use, or of a killed pull until they expire)", live);
-  s.Note("expired leases, or leases of killed processes (prune deletes them)", gone);
-  ASSIGN_OR_RETURN(std::vector<std::string> names, Entries(store::LeaseHold::Dir(s.root)));
+  s.Note("leases in use (their holder is running)", live);
+  s.Note("expired leases, or leases whose holder is gone (prune deletes them)", gone);
   int holds = 0;
   for (const auto& n : names) {
     if (!IsLeaseName(n)) s.Problem(kStray, "leases/" + n, "not a lease hold file");
-    else if (!n.starts_with(".") && !ids.count(n)) ++holds;
+    else if (dead.count(n) && !ids.count(n)) ++holds;
   }
-  s.Note("lease hold files without a lease (left by a killed process; prune removes them)",
-         holds);
+  s.Note("lease hold files without a lease (their holder is gone; prune removes them)", holds);
   return {};
 }
 

@@ -29,6 +29,7 @@ inline constexpr std::string_view kIngestOversize = "ingest-oversize";
 inline constexpr std::string_view kIngestCorrupt = "ingest-corrupt";
 inline constexpr std::string_view kMount = "mount";
 inline constexpr std::string_view kDatabase = "database";
+inline constexpr std::string_view kLease = "lease";
 
 // One check of the store: what the passes found and what they share.
 struct FsckScan {

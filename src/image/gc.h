@@ -27,7 +27,7 @@
 //   4. snapshots nothing reaches, children before parents, including
 //      extract snapshots no lease holds (leftovers of a killed unpack);
 //   5. ingest files nobody holds that were not written to for
-//      `ingest_min_age` (ContentStore::CleanIngest);
+//      `ingest_min_age`, and empty ones at once (ContentStore::CleanIngest);
 //   6. snapshot directories no row refers to (Snapshotter::Cleanup).
 //
 // An image whose manifest or config cannot be read (missing, corrupt) keeps

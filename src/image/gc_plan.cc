@@ -282,7 +282,7 @@ common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content
     auto mtime = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-    if (now - mtime < min_age) continue;
+    if (st.st_size > 0 && now - mtime < min_age) continue;  // as CleanIngest
     ++est.files;
     est.bytes += st.st_size;
   }

@@ -130,21 +130,14 @@ class Unpacker {
       jobs.push_back(std::move(j));
     }
     if (!jobs.empty()) {
-      ASSIGN_OR_RETURN(lease_, o_.metadata->CreateLease(std::chrono::hours(24)));
       // Held for the process's lifetime: if it is killed, prune sees the
       // lease abandoned and collects the extract snapshots at once.
-      auto hold = store::LeaseHold::Take(content_.root(), lease_);
-      if (!hold) {
-        if (auto d = o_.metadata->DeleteLease(lease_); !d)
-          LOG(Warn) << "delete lease failed" << common::Kv("error", d.error().message);
-        return std::unexpected(hold.error());
-      }
+      ASSIGN_OR_RETURN(lease_, o_.metadata->CreateLease(std::chrono::hours(24)));
       auto st = o_.snapshotter->independent_layers() ? RunParallel(jobs, parts.chain_ids)
                                                      : RunSequential(jobs, parts.chain_ids);
       Cleanup(jobs);
       if (auto d = o_.metadata->DeleteLease(lease_); !d)
         LOG(Warn) << "delete lease failed" << common::Kv("error", d.error().message);
-      hold->Release();
       if (!st) return std::unexpected(st.error());
       for (const auto& j : jobs) out.bytes_unpacked += j.bytes;
       out.layers_applied = static_cast<int>(jobs.size());
@@ -161,7 +154,7 @@ class Unpacker {
       if (auto w = o_.wait_for_blob(j.layer.digest); !w)
         return std::unexpected(std::move(w.error()).Wrap(what));
     }
-    TRY(o_.metadata->AddLeaseResource(lease_, store::kLeaseSnapshot, j.key));
+    TRY(o_.metadata->AddLeaseResource(lease_.lease(), store::kLeaseSnapshot, j.key));
     auto prep = o_.snapshotter->Prepare(j.key, parent, {{std::string(kSnapshotLabelExtract), "1"}});
     if (!prep) return std::unexpected(prep.error().Wrap(what));
     j.prepared = true;
@@ -297,7 +290,7 @@ class Unpacker {
 
   store::ContentStore& content_;
   const UnpackOptions& o_;
-  std::string lease_;
+  store::LeaseHold lease_;
   std::atomic<bool> stop_{false};
   std::mutex progress_mu_;  // serialises o_.on_event
 };

@@ -104,10 +104,11 @@ class Puller {
     auto r = RunLeased();
     // On success the lease went in the image record's transaction (the
     // record now protects the content); the lease is only for the pull in
-    // progress.
-    if (!lease_.empty()) {
+    // progress. Should the delete fail, the hold is dropped with lease_:
+    // the lease is then abandoned and the next prune frees it.
+    if (lease_.held()) {
       if (auto st = metadata_.DeleteLease(lease_); !st)
-        LOG(Warn) << "delete lease failed" << common::Kv("lease", lease_)
+        LOG(Warn) << "delete lease failed" << common::Kv("lease", lease_.lease())
                   << common::Kv("error", st.error().message);
     }
     if (!r) events_.Emit({.kind = PullEvent::Kind::kError, .message = r.error().message});
@@ -206,10 +207,10 @@ class Puller {
       TRY(txn.PutImage(rec));
       // NotFound: the lease expired and was collected; the record is what
       // protects the content now.
-      if (auto st = txn.DeleteLease(lease_); !st && st.error().code != Errc::kNotFound)
+      if (auto st = txn.DeleteLease(lease_.lease()); !st && st.error().code != Errc::kNotFound)
         return std::unexpected(st.error());
       TRY(txn.Commit());
-      lease_.clear();
+      lease_.Release();
     }
     out.bytes_downloaded = downloaded_.load();
     out.blobs_fetched = fetched_.load();
@@ -251,14 +252,14 @@ class Puller {
   // transaction.
   common::Status Lease(const std::vector<store::Descriptor>& descs) {
     ASSIGN_OR_RETURN(store::Txn txn, metadata_.Begin());
-    std::string lease = lease_;
-    if (lease.empty()) {
-      ASSIGN_OR_RETURN(lease, txn.CreateLease(std::chrono::hours(24)));
+    store::LeaseHold created;
+    if (!lease_.held()) {
+      ASSIGN_OR_RETURN(created, txn.CreateLease(std::chrono::hours(24)));
     }
-    for (const auto& d : descs)
-      TRY(txn.AddLeaseResource(lease, store::kLeaseContent, d.digest.str()));
+    const std::string& id = lease_.held() ? lease_.lease() : created.lease();
+    for (const auto& d : descs) TRY(txn.AddLeaseResource(id, store::kLeaseContent, d.digest.str()));
     TRY(txn.Commit());
-    lease_ = std::move(lease);
+    if (created.held()) lease_ = std::move(created);
     return {};
   }
 
@@ -402,7 +403,7 @@ class Puller {
   const std::string& name_;
   const PullOptions& options_;
   Events events_;
-  std::string lease_;  // empty until Lease() created it, and again once deleted
+  store::LeaseHold lease_;  // not held until Lease() created it, nor once deleted
   std::mutex blobs_mu_;
   std::vector<store::Descriptor> blobs_;  // for their blob records
   std::atomic<bool> stop_{false};

@@ -8,10 +8,13 @@
 // manifest, the config and every layer (concurrently, each blob once, blobs
 // already in the store not requested again), verifies every byte against
 // its digest and size, and records the image under its normalised name.
-// A lease protects what the pull has written from a concurrent prune until
-// the image record exists. On failure nothing is recorded; verified blobs
-// stay (they are valid content) and partial downloads stay in the ingest
-// area for the next pull to resume.
+// A lease, held by this process (store/lease_hold.h), protects what the
+// pull has written from a concurrent prune until the image record exists;
+// it is deleted when the pull ends, and if the process dies the next prune
+// deletes it. On failure nothing is recorded; verified blobs stay (they
+// are valid content, until a prune) and partial downloads with bytes stay
+// in the ingest area for the next pull to resume (a download that got no
+// byte, a 404, leaves no file).
 //
 // Disk space: once the manifest is resolved, and before any blob is
 // requested, the bytes the pull still needs are compared with the free

@@ -232,7 +232,7 @@ Result<int64_t> ContentStore::CleanIngest(std::chrono::seconds min_age) {
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::seconds(st.st_mtim.tv_sec) +
             std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-    if (now - mtime < min_age) continue;
+    if (st.st_size > 0 && now - mtime < min_age) continue;
     if (::fstatat(dfd.get(), name.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0 ||
         !SameFile(st, named))
       continue;
@@ -259,6 +259,10 @@ Ingest::Ingest(UniqueFd fd, std::filesystem::path ingest_path, std::filesystem::
       offset_(offset),
       writeback_from_(offset),
       hash_(std::move(hash)) {}
+
+Ingest::~Ingest() {
+  if (fd_.valid() && offset_ == 0) Abandon();
+}
 
 Status Ingest::Finished(std::string_view op) const {
   if (fd_.valid()) return {};

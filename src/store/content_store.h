@@ -107,8 +107,9 @@ class ContentStore {
   [[nodiscard]] common::Result<std::vector<common::Digest>> List() const;
 
   // Removes ingest files that nobody holds a lock on and whose last write
-  // is at least `min_age` old (leftovers of killed pulls); younger partials
-  // stay for resume. Returns the bytes freed (sum of file sizes).
+  // is at least `min_age` old (leftovers of killed pulls), and empty ones
+  // whatever their age (nothing to resume); younger partials stay for
+  // resume. Returns the bytes freed (sum of file sizes).
   [[nodiscard]] common::Result<int64_t> CleanIngest(std::chrono::seconds min_age);
 
  private:
@@ -119,7 +120,10 @@ class ContentStore {
 };
 
 // One writer's hold on an ingest file. Move-only. The destructor releases
-// the lock and keeps the partial file so a later BeginIngest resumes it.
+// the lock and keeps the partial file so a later BeginIngest resumes it;
+// an empty partial (the fetch failed before its first byte: a 404, a
+// refused connection) holds nothing to resume and is deleted instead, so
+// a failed pull leaves no empty file behind.
 // Thread-safety: none; one thread uses an Ingest at a time.
 // After Commit, Abandon or a DataLoss from Commit the object is finished;
 // further calls fail with FailedPrecondition (Abandon is a no-op).
@@ -131,7 +135,7 @@ class Ingest {
   Ingest& operator=(Ingest&&) noexcept = default;
   Ingest(const Ingest&) = delete;
   Ingest& operator=(const Ingest&) = delete;
-  ~Ingest() = default;
+  ~Ingest();
 
   const common::Digest& digest() const { return expected_; }
   int64_t expected_size() const { return expected_size_; }

@@ -79,13 +79,13 @@ common::Result<LeaseHold> LeaseHold::Take(const fs::path& root, std::string_view
     ::unlink(tmp.c_str());
     return err;
   }
-  return LeaseHold(path, std::move(fd));
+  return LeaseHold(path, std::string(lease), std::move(fd));
 }
 
 void LeaseHold::Release() {
   if (!fd_.valid()) return;
   ::unlink(path_.c_str());
-  fd_.reset();
+  Drop();
 }
 
 common::Result<std::vector<std::string>> AbandonedLeases(const fs::path& root) {

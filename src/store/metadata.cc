@@ -168,6 +168,7 @@ Result<MetadataDb> MetadataDb::Open(const std::filesystem::path& root, Options o
   if (std::error_code ec; !std::filesystem::exists(DbPath(root), ec) && !ec) TRY(CreateDb(root));
   auto state = std::make_unique<MetadataDbState>();
   state->now = std::move(options.now);
+  state->root = root;
   ASSIGN_OR_RETURN(state->db, SqliteDb::Open(DbPath(root)));
   SqliteDb& db = state->db;
   db.SetBusyTimeout(static_cast<int>(options.busy_timeout.count()));
@@ -255,7 +256,7 @@ Status MetadataDb::DeleteBlob(const common::Digest& digest) {
 Result<std::vector<BlobRecord>> MetadataDb::ListBlobs() {
   GANTRY_READ_OP("list blobs", ListBlobs());
 }
-Result<std::string> MetadataDb::CreateLease(std::chrono::seconds ttl) {
+Result<LeaseHold> MetadataDb::CreateLease(std::chrono::seconds ttl) {
   GANTRY_WRITE_OP("create lease", CreateLease(ttl));
 }
 Status MetadataDb::RenewLease(std::string_view lease, std::chrono::seconds ttl) {
@@ -273,6 +274,12 @@ Status MetadataDb::RemoveLeaseResource(std::string_view lease, std::string_view 
 }
 Status MetadataDb::DeleteLease(std::string_view lease) {
   GANTRY_WRITE_OP("delete lease " + Q(lease), DeleteLease(lease));
+}
+Status MetadataDb::DeleteLease(LeaseHold& hold) {
+  if (!hold.held()) return {};
+  if (auto st = DeleteLease(hold.lease()); !st && st.error().code != Errc::kNotFound) return st;
+  hold.Release();
+  return {};
 }
 Result<std::vector<std::string>> MetadataDb::LeasedResources(std::string_view kind) {
   GANTRY_READ_OP("list leased " + std::string(kind) + " resources", LeasedResources(kind));

@@ -46,6 +46,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "store/descriptor.h"
+#include "store/lease_hold.h"
 
 namespace store {
 
@@ -130,9 +131,13 @@ class Txn {
   [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
 
   // ---- leases
-  // Returns a new random lease id that expires `ttl` from now.
-  // Errors: InvalidArgument when ttl <= 0.
-  [[nodiscard]] common::Result<std::string> CreateLease(std::chrono::seconds ttl);
+  // Creates a lease with a new random id that expires `ttl` from now, and
+  // returns its hold (store/lease_hold.h): the hold file is taken before
+  // the row is inserted, so no lease row is ever without one. Dropping the
+  // hold (a rollback, an error) leaves the lease abandoned, for the next
+  // prune. Errors: InvalidArgument when ttl <= 0; file-system errors of
+  // the hold file.
+  [[nodiscard]] common::Result<LeaseHold> CreateLease(std::chrono::seconds ttl);
   // Moves the expiry to `ttl` from now. Errors: NotFound; InvalidArgument.
   [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);
   // Idempotent. `kind` is kLeaseContent or kLeaseSnapshot.
@@ -143,7 +148,9 @@ class Txn {
   // Errors: NotFound when the lease does not hold the resource.
   [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
                                                    std::string_view kind, std::string_view id);
-  // Deletes the lease and its resources. Errors: NotFound.
+  // Deletes the lease and its resources (any lease: prune deletes those
+  // of dead holders). A caller deleting its own lease releases its hold
+  // after the commit. Errors: NotFound.
   [[nodiscard]] common::Status DeleteLease(std::string_view lease);
   // Distinct ids of `kind` held by unexpired leases, sorted.
   // Errors: InvalidArgument for an unknown kind.
@@ -213,13 +220,18 @@ class MetadataDb {
   [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
   [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
 
-  [[nodiscard]] common::Result<std::string> CreateLease(std::chrono::seconds ttl);
+  [[nodiscard]] common::Result<LeaseHold> CreateLease(std::chrono::seconds ttl);
   [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);
   [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
                                                 std::string_view id);
   [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
                                                    std::string_view kind, std::string_view id);
   [[nodiscard]] common::Status DeleteLease(std::string_view lease);
+  // Ends a lease this process holds: deletes its row (NotFound counts as
+  // deleted: a prune collected it after it expired), then releases the
+  // hold. On error the hold is kept; dropping it leaves the lease to the
+  // next prune. A no-op when `hold` holds nothing.
+  [[nodiscard]] common::Status DeleteLease(LeaseHold& hold);
   [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
       std::string_view kind);
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -16,6 +17,7 @@ namespace store {
 struct MetadataDbState {
   std::mutex mu;
   SqliteDb db;
+  std::filesystem::path root;  // the store root: lease holds live under it
   MetadataDb::Clock now;
   // The thread inside a Txn, so that a nested Begin on that thread fails
   // instead of deadlocking on `mu`.

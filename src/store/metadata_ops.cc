@@ -302,21 +302,30 @@ Result<std::vector<BlobRecord>> Txn::ListBlobs() {
 
 // ---- leases ----------------------------------------------------------------
 
-Result<std::string> Txn::CreateLease(std::chrono::seconds ttl) {
+Result<LeaseHold> Txn::CreateLease(std::chrono::seconds ttl) {
   const std::string op = "create lease";
   REQUIRE_ACTIVE(op);
   TRY(CheckTtl(ttl, op));
   ASSIGN_OR_RETURN(std::string id, RandomLeaseId());
+  // The hold first: a process killed between the two leaves a hold file
+  // without a row (prune removes it), never a row nobody holds.
+  ASSIGN_OR_RETURN(LeaseHold hold, common::Wrap(LeaseHold::Take(state_->root, id), op));
   const int64_t now = state_->NowNs();
-  ASSIGN_OR_RETURN(SqliteStmt st,
-                   state_->db.Prepare("INSERT INTO leases (id, created_ns, expires_ns) "
-                                      "VALUES (?1, ?2, ?3)",
-                                      op));
-  TRY(st.Bind(1, id));
-  TRY(st.Bind(2, now));
-  TRY(st.Bind(3, AddTtl(now, ttl)));
-  TRY(st.Run());
-  return id;
+  auto insert = [&]() -> Status {
+    ASSIGN_OR_RETURN(SqliteStmt st,
+                     state_->db.Prepare("INSERT INTO leases (id, created_ns, expires_ns) "
+                                        "VALUES (?1, ?2, ?3)",
+                                        op));
+    TRY(st.Bind(1, id));
+    TRY(st.Bind(2, now));
+    TRY(st.Bind(3, AddTtl(now, ttl)));
+    return st.Run();
+  };
+  if (auto st = insert(); !st) {
+    hold.Release();  // no row was inserted
+    return std::unexpected(std::move(st.error()));
+  }
+  return hold;
 }
 
 Status Txn::RenewLease(std::string_view lease, std::chrono::seconds ttl) {

@@ -141,7 +141,7 @@ TEST_P(GcPrune, DryRunRemovesNothingAndPredictsTheRealRun) {
   ASSERT_TRUE(db_->DeleteImage(a_.name));
   std::string extract = LeftoverExtract(a_.chains[1]);
   auto partial = StalePartial();
-  auto lease = db_->CreateLease(std::chrono::hours(1));
+  auto lease = db_->CreateLease(std::chrono::hours(1));  // held, but expired
   ASSERT_TRUE(lease);
   now_ += std::chrono::hours(2);
   const auto blobs_before = Blobs();
@@ -152,7 +152,7 @@ TEST_P(GcPrune, DryRunRemovesNothingAndPredictsTheRealRun) {
   EXPECT_TRUE(dry.dry_run);
   EXPECT_EQ(BlobSet(dry), Minus(a_.blobs, b_.blobs));
   EXPECT_EQ(SnapshotSet(dry), (std::set<std::string>{a_.chains[2], extract}));
-  EXPECT_EQ(dry.leases, std::vector<std::string>{*lease});
+  EXPECT_EQ(dry.leases, std::vector<std::string>{lease->lease()});
   EXPECT_EQ(dry.ingest_files, 1);
   EXPECT_EQ(dry.ingest_bytes, 3000);
 
@@ -215,7 +215,7 @@ TEST_P(GcPrune, ExpiredLeaseReleasesWhatItHeld) {
   const common::Digest d = GarbageBlob("held by a lease");
   auto lease = db_->CreateLease(std::chrono::hours(1));
   ASSERT_TRUE(lease);
-  ASSERT_TRUE(db_->AddLeaseResource(*lease, store::kLeaseContent, d.str()));
+  ASSERT_TRUE(db_->AddLeaseResource(lease->lease(), store::kLeaseContent, d.str()));
   auto kept = Prune();
   EXPECT_THAT(kept.blobs, IsEmpty());
   EXPECT_THAT(kept.leases, IsEmpty());
@@ -224,32 +224,33 @@ TEST_P(GcPrune, ExpiredLeaseReleasesWhatItHeld) {
   now_ += std::chrono::hours(2);
   auto freed = Prune();
   EXPECT_EQ(BlobSet(freed), std::set<common::Digest>{d});
-  EXPECT_EQ(freed.leases, std::vector<std::string>{*lease});
+  EXPECT_EQ(freed.leases, std::vector<std::string>{lease->lease()});
   EXPECT_FALSE(content_->Has(d));
 }
 
 TEST_P(GcPrune, AbandonedLeaseIsDeletedHeldOneKept) {
   const common::Digest dead_blob = GarbageBlob("held by a killed pull");
   const common::Digest live_blob = GarbageBlob("held by a running pull");
-  auto dead = db_->CreateLease(std::chrono::hours(24));
+  std::string dead;
+  {
+    auto lease = db_->CreateLease(std::chrono::hours(24));
+    ASSERT_TRUE(lease) << lease.error().message;
+    dead = lease->lease();
+    ASSERT_TRUE(db_->AddLeaseResource(dead, store::kLeaseContent, dead_blob.str()));
+  }  // dropped as a killed holder drops it: the hold file stays, unlocked
   auto live = db_->CreateLease(std::chrono::hours(24));
-  ASSERT_TRUE(dead && live);
-  ASSERT_TRUE(db_->AddLeaseResource(*dead, store::kLeaseContent, dead_blob.str()));
-  ASSERT_TRUE(db_->AddLeaseResource(*live, store::kLeaseContent, live_blob.str()));
-  auto hold = store::LeaseHold::Take(root(), *live);
-  ASSERT_TRUE(hold) << hold.error().message;
-  // What a holder killed by SIGKILL leaves: its hold file, unlocked.
-  ASSERT_TRUE(common::AtomicWriteFile(store::LeaseHold::Dir(root()) / *dead, ""));
+  ASSERT_TRUE(live) << live.error().message;
+  ASSERT_TRUE(db_->AddLeaseResource(live->lease(), store::kLeaseContent, live_blob.str()));
 
   auto r = Prune();
-  EXPECT_EQ(r.leases, std::vector<std::string>{*dead});
+  EXPECT_EQ(r.leases, std::vector<std::string>{dead});
   EXPECT_EQ(BlobSet(r), std::set<common::Digest>{dead_blob});
   EXPECT_TRUE(content_->Has(live_blob));
-  EXPECT_FALSE(std::filesystem::exists(store::LeaseHold::Dir(root()) / *dead));
+  EXPECT_FALSE(std::filesystem::exists(store::LeaseHold::Dir(root()) / dead));
   auto leases = db_->ListLeases();
   ASSERT_TRUE(leases);
   ASSERT_EQ(leases->size(), 1u);
-  EXPECT_EQ((*leases)[0].id, *live);
+  EXPECT_EQ((*leases)[0].id, live->lease());
 }
 
 TEST_P(GcPrune, LeftoverExtractSnapshotIsRemovedLeasedOneKept) {
@@ -258,7 +259,7 @@ TEST_P(GcPrune, LeftoverExtractSnapshotIsRemovedLeasedOneKept) {
   ASSERT_TRUE(sn_->Prepare(leased, a_.chains[1], {{std::string(image::kSnapshotLabelExtract), "1"}}));
   auto lease = db_->CreateLease(std::chrono::hours(1));
   ASSERT_TRUE(lease);
-  ASSERT_TRUE(db_->AddLeaseResource(*lease, store::kLeaseSnapshot, leased));
+  ASSERT_TRUE(db_->AddLeaseResource(lease->lease(), store::kLeaseSnapshot, leased));
 
   auto r = Prune();
   EXPECT_EQ(SnapshotSet(r), std::set<std::string>{leftover});

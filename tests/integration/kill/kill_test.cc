@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <chrono>
@@ -50,6 +51,7 @@
 #include "fixtures/image_builder.h"
 #include "fixtures/tree_walk.h"
 #include "integration/pull/pull_helpers.h"
+#include "store/metadata.h"
 #include "fixtures/require.h"
 #include "snapshot/mount.h"
 #include "snapshot/snapshotter.h"
@@ -342,6 +344,23 @@ class KillTest : public ::testing::Test {
     return extract;
   }
 
+  // SIGKILLs `child` (a pull that must still run), clears the proxy's
+  // faults and returns the report of the `gantry prune --json` run next
+  // (not an object, with a failure, when it did not run).
+  static nlohmann::json KillThenPrune(fixtures::Child& child, const Gantry& g) {
+    EXPECT_FALSE(child.Exited()) << "the stalled pull ended by itself";
+    KillUnlessExited(child);
+    EXPECT_TRUE(child.Wait());
+    env_->proxy->ClearRules();
+    auto r = g.Run({"prune", "--json"});
+    EXPECT_TRUE(r) << r.error().message;
+    if (!r) return nullptr;
+    EXPECT_EQ(r->exit_code, 0) << Describe(*r);
+    auto report = nlohmann::json::parse(r->out, nullptr, false);
+    EXPECT_TRUE(report.is_object()) << r->out;
+    return report;
+  }
+
   static inline std::unique_ptr<Env> env_;
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
@@ -506,16 +525,9 @@ TEST_F(KillTest, KillDuringDownloadPruneKeepsYoungPartials) {
       [&] { return pulltest::IngestSize(g->root(), big.digest) >= (1 << 20); },
       std::chrono::seconds(30)))
       << "no partial download of " << big.digest.str();
-  ASSERT_FALSE(child->Exited()) << "the stalled pull ended by itself";
-  KillUnlessExited(*child);
-  ASSERT_TRUE(child->Wait());
-  env_->proxy->ClearRules();
-
-  auto r = g->Run({"prune", "--json"});
-  ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->exit_code, 0) << Describe(*r);
-  auto report = nlohmann::json::parse(r->out, nullptr, false);
-  EXPECT_EQ(report["ingest"].value("files", -1), 0) << r->out;
+  nlohmann::json report = KillThenPrune(*child, *g);
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ingest"].value("files", -1), 0) << report.dump();
   EXPECT_EQ(pulltest::IngestSize(g->root(), big.digest), 1 << 20) << "a young partial was removed";
 
   // Two days old: stale.
@@ -524,7 +536,7 @@ TEST_F(KillTest, KillDuringDownloadPruneKeepsYoungPartials) {
   old[0].tv_sec = old[1].tv_sec = ::time(nullptr) - 2 * 24 * 3600;
   old[0].tv_nsec = old[1].tv_nsec = 0;
   ASSERT_EQ(::utimensat(AT_FDCWD, partial.c_str(), old, 0), 0);
-  r = g->Run({"prune", "--json"});
+  auto r = g->Run({"prune", "--json"});
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->exit_code, 0) << Describe(*r);
   report = nlohmann::json::parse(r->out, nullptr, false);
@@ -532,6 +544,124 @@ TEST_F(KillTest, KillDuringDownloadPruneKeepsYoungPartials) {
   EXPECT_EQ(pulltest::IngestSize(g->root(), big.digest), -1) << "a stale partial was kept";
 
   // The store pulls and unpacks the image completely.
+  ASSERT_NO_FATAL_FAILURE(pulltest::PullOk(*g, PullFlags()));
+  EXPECT_EQ(ExpectComplete(*g), std::set<std::string>{});
+  stores_.push_back(std::move(g));
+}
+
+// ---- leases of a pull that dies -----------------------------------------------
+
+// The lease rows of a store, and the hold files under leases/ (names).
+std::vector<std::string> LeaseRows(const fs::path& root) {
+  std::vector<std::string> out;
+  if (!fs::exists(root / "metadata.db")) return out;
+  auto db = store::MetadataDb::Open(root);
+  EXPECT_TRUE(db) << db.error().message;
+  if (!db) return out;
+  auto leases = db->ListLeases();
+  EXPECT_TRUE(leases) << leases.error().message;
+  if (leases)
+    for (const auto& l : *leases) out.push_back(l.id);
+  return out;
+}
+
+std::vector<std::string> HoldFiles(const fs::path& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(root / "leases", ec), end; !ec && it != end; it.increment(ec))
+    out.push_back(it->path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Digests of the blobs `prune --json` reports deleted.
+std::set<std::string> PrunedBlobs(const nlohmann::json& report) {
+  std::set<std::string> out;
+  for (const auto& b : report["blobs"]) out.insert(b.value("digest", ""));
+  return out;
+}
+
+// A pull SIGKILLed while its biggest layer stalls, after everything else
+// was downloaded (and, unpacking, its unpack's lease made): every lease it
+// made had a hold file, so the next prune deletes them at once and frees
+// the blobs they kept, instead of keeping them for the leases' 24 h.
+TEST_F(KillTest, KilledPullsLeasesAndTheirBlobsAreFreedByTheNextPrune) {
+  auto g = NewStore();
+  ASSERT_TRUE(g);
+  const auto& big = pulltest::BiggestLayer(env_->image);
+  env_->proxy->AddRule({.kind = fixtures::FaultRule::Kind::kStall,
+                        .path_contains = "/blobs/" + big.digest.str(),
+                        .bytes = 1 << 20});
+  std::set<std::string> others;  // every blob of the image but the stalled layer
+  for (const auto& d : pulltest::ImageDigests(env_->image))
+    if (d != big.digest) others.insert(d.str());
+  auto child = g->Spawn({"pull", "--plain-http", env_->ref}, g->dir() / "out", g->dir() / "err");
+  ASSERT_TRUE(child) << child.error().message;
+  // The pull's lease and the unpack's; the blobs but the stalled one.
+  auto settled = [&] {
+    return pulltest::IngestSize(g->root(), big.digest) >= (1 << 20) &&
+           CountEntries(g->root() / "content" / "blobs" / "sha256") ==
+               static_cast<int>(others.size()) &&
+           LeaseRows(g->root()).size() == 2;
+  };
+  ASSERT_TRUE(fixtures::WaitUntil([&] { return settled() || child->Exited(); },
+                                  std::chrono::seconds(60), milliseconds(5)))
+      << "the pull never reached its stalled layer with two leases";
+  ASSERT_FALSE(child->Exited()) << "the stalled pull ended by itself";
+  std::vector<std::string> rows = LeaseRows(g->root());
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(HoldFiles(g->root()), rows) << "a lease without a hold file";
+
+  nlohmann::json report = KillThenPrune(*child, *g);
+  ASSERT_TRUE(report.is_object());
+  std::set<std::string> freed_leases(report["expired_leases"].begin(),
+                                     report["expired_leases"].end());
+  EXPECT_EQ(freed_leases, std::set<std::string>(rows.begin(), rows.end())) << report.dump();
+  EXPECT_EQ(PrunedBlobs(report), others) << "prune kept what the dead pull's lease held\n"
+                                         << report.dump();
+  EXPECT_TRUE(LeaseRows(g->root()).empty());
+  EXPECT_TRUE(HoldFiles(g->root()).empty());
+  EXPECT_EQ(pulltest::IngestSize(g->root(), big.digest), 1 << 20) << "a young partial went";
+  auto fsck = g->Run({"fsck"});
+  ASSERT_TRUE(fsck) << fsck.error().message;
+  EXPECT_EQ(fsck->exit_code, 0) << Describe(*fsck) << fsck->out;
+  stores_.push_back(std::move(g));
+}
+
+// `gantry pull --json REF | head -c 300`: the reader goes away while the
+// pull still writes progress (its biggest layer trickles in). The pull must
+// not die in the middle of a write with its leases behind it: it stops as
+// if interrupted, deletes its leases (keeping any partial download for the
+// next pull), and exits 141 as a writer SIGPIPE killed would.
+TEST_F(KillTest, PullWhoseOutputReaderWentAwayLeavesNoLease) {
+  REQUIRE_TOOLS("bash", "head");
+  auto g = NewStore();
+  ASSERT_TRUE(g);
+  const auto& big = pulltest::BiggestLayer(env_->image);
+  env_->proxy->AddRule({.kind = fixtures::FaultRule::Kind::kTrickle,
+                        .path_contains = "/blobs/" + big.digest.str(),
+                        .interval = milliseconds(20)});
+  std::vector<std::string> argv = {"bash", "-c",
+                                   "set -o pipefail; \"$@\" | head -c 300 >/dev/null", "pull"};
+  for (const auto& a : g->Argv({"pull", "--plain-http", "--json", env_->ref})) argv.push_back(a);
+  auto r = fixtures::RunCommand(argv, {.env = g->Env(),
+                                       .cwd = g->dir(),
+                                       .stdin_data = {},
+                                       .timeout = std::chrono::seconds(60)});
+  env_->proxy->ClearRules();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->exit_code, 128 + SIGPIPE) << r->Describe(argv);
+  EXPECT_NE(r->err.find("broken pipe"), std::string::npos) << r->err;
+  EXPECT_EQ(LeaseRows(g->root()), std::vector<std::string>{}) << "the pull left its leases";
+  EXPECT_EQ(HoldFiles(g->root()), std::vector<std::string>{});
+
+  auto p = g->Run({"prune", "--json"});
+  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_EQ(p->exit_code, 0) << Describe(*p);
+  EXPECT_TRUE(LeaseRows(g->root()).empty());
+  // Nothing keeps what the pull wrote: its blobs are gone, and a pull now
+  // completes.
+  EXPECT_EQ(CountEntries(g->root() / "content" / "blobs" / "sha256"), 0) << p->out;
   ASSERT_NO_FATAL_FAILURE(pulltest::PullOk(*g, PullFlags()));
   EXPECT_EQ(ExpectComplete(*g), std::set<std::string>{});
   stores_.push_back(std::move(g));

@@ -292,6 +292,44 @@ TEST_F(PullFaults, WrongBytesFailWithDataLossAndNeverReachTheStore) {
   EXPECT_EQ(BlobGets(proxy_->Log(), layer_.digest)[0].fault, "wrong_bytes");
 }
 
+// A layer the registry does not have (404): the pull fails naming it and
+// leaves no partial download (its fetch got no byte, there is nothing to
+// resume), so `gantry df` counts none. What it did store (the manifest)
+// stays unreferenced, and fsck's note on it does not claim a killed pull.
+TEST_F(PullFaults, MissingLayerLeavesNoEmptyPartialDownload) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  proxy_->AddRule({.kind = FaultRule::Kind::kStatus,
+                   .path_contains = LayerPath(),
+                   .times = -1,
+                   .status = 404});
+  // One download at a time, the biggest (this layer) first: no other
+  // download is under way when it fails.
+  auto r = gantry_->Run({"pull", "--max-concurrent-downloads", "1", name_});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->exit_code, 3) << Describe(*r);
+  EXPECT_NE(r->err.find(layer_.digest.str()), std::string::npos) << r->err;
+  EXPECT_TRUE(gantry_->ImageNames().empty()) << "a failed pull records no image";
+  ExpectNoIngestLeft(gantry_->root());
+
+  auto df = gantry_->Run({"df", "--json"});
+  ASSERT_TRUE(df) << df.error().message;
+  ASSERT_EQ(df->exit_code, 0) << Describe(*df);
+  auto usage = nlohmann::json::parse(df->out, nullptr, false);
+  ASSERT_TRUE(usage.is_object()) << df->out;
+  EXPECT_EQ(usage["totals"]["ingest"].value("count", -1), 0) << df->out;
+
+  auto fsck = gantry_->Run({"fsck", "--json"});
+  ASSERT_TRUE(fsck) << fsck.error().message;
+  EXPECT_EQ(fsck->exit_code, 0) << Describe(*fsck) << fsck->out;
+  auto report = nlohmann::json::parse(fsck->out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << fsck->out;
+  std::string unused;
+  for (const auto& n : report["info"])
+    if (n.value("what", "").starts_with("blobs no image or pull uses")) unused = n.value("what", "");
+  ASSERT_FALSE(unused.empty()) << "no note on the failed pull's manifest\n" << fsck->out;
+  EXPECT_NE(unused.find("failed"), std::string::npos) << unused;
+}
+
 TEST_F(PullFaults, RedirectedLayerIsFetchedWithoutTheRegistryCredentials) {
   ASSERT_NO_FATAL_FAILURE(Start(RegistryAuth::kHtpasswd));
   proxy_->AddRule({.kind = FaultRule::Kind::kRedirect, .path_contains = LayerPath(), .times = -1});

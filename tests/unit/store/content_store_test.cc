@@ -219,6 +219,34 @@ TEST_F(ContentStoreTest, ResumeAfterIngestDestroyedMidway) {
   EXPECT_EQ(*got, data);
 }
 
+// A fetch that failed before its first byte (a 404) has nothing to resume:
+// its ingest leaves no empty file for df to count, while one with bytes
+// stays for the resume.
+TEST_F(ContentStoreTest, IngestDroppedBeforeItsFirstByteLeavesNoEmptyPartial) {
+  std::string data = Content(1000, 9);
+  Digest d = Digest::Sha256Of(data);
+  {
+    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(ing) << ing.error().message;
+    EXPECT_TRUE(fs::exists(cs().IngestPath(d)));
+  }
+  EXPECT_FALSE(fs::exists(cs().IngestPath(d))) << "an empty partial was left";
+  EXPECT_EQ(CountEntries(ingest_dir()), 0u);
+  {
+    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(ing);
+    ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, 10)));
+    ASSERT_TRUE(ing->Restart());  // a server that ignored Range, then the transfer failed
+  }
+  EXPECT_FALSE(fs::exists(cs().IngestPath(d)));
+  {
+    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(ing);
+    ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, 1)));
+  }
+  EXPECT_EQ(fs::file_size(cs().IngestPath(d)), 1u) << "a partial with bytes must stay";
+}
+
 TEST_F(ContentStoreTest, LargeIngestAcrossWriteBehindWindowsAndAResume) {
   // Several kWriteBehind windows, written in uneven chunks, the ingest
   // dropped halfway through a window and resumed: the bytes and the digest
@@ -605,6 +633,19 @@ TEST_F(ContentStoreTest, CleanIngestRemovesOnlyOldUnlockedPartials) {
   ASSERT_TRUE(freed);
   EXPECT_EQ(*freed, 300);
   EXPECT_EQ(CountEntries(ingest_dir()), 0u);
+}
+
+// An empty partial nobody holds (an older gantry's failed fetch) holds
+// nothing to resume: removed whatever its age. A held one stays.
+TEST_F(ContentStoreTest, CleanIngestRemovesEmptyUnlockedPartialsAtOnce) {
+  std::ofstream(cs().IngestPath(Digest::Sha256Of(std::string_view("empty")))) << "";
+  auto held = cs().BeginIngest(Digest::Sha256Of(std::string_view("held")), 10);
+  ASSERT_TRUE(held);
+  auto freed = cs().CleanIngest(24h);
+  ASSERT_TRUE(freed) << freed.error().message;
+  EXPECT_EQ(*freed, 0);
+  EXPECT_EQ(CountEntries(ingest_dir()), 1u) << "the empty partial stayed, or the held one went";
+  EXPECT_TRUE(fs::exists(cs().IngestPath(Digest::Sha256Of(std::string_view("held")))));
 }
 
 // ---- StoreLock ---------------------------------------------------------------

@@ -83,6 +83,19 @@ TEST_F(LeaseHoldTest, HolderKilledLeavesTheLeaseAbandoned) {
   EXPECT_TRUE(Abandoned().empty());
 }
 
+// A hold dropped without Release (its lease may still exist) leaves the
+// file unlocked: the lease is abandoned, as if its holder had been killed,
+// never left without a hold file.
+TEST_F(LeaseHoldTest, DroppedHoldLeavesTheLeaseAbandoned) {
+  {
+    auto hold = LeaseHold::Take(root(), kLease);
+    ASSERT_TRUE(hold) << hold.error().message;
+    EXPECT_EQ(hold->lease(), kLease);
+  }
+  EXPECT_TRUE(fs::exists(LeaseHold::Dir(root()) / kLease));
+  EXPECT_EQ(Abandoned(), std::vector<std::string>{kLease});
+}
+
 TEST_F(LeaseHoldTest, RejectsWhatIsNotALeaseIdAndIgnoresStrayFiles) {
   for (const char* bad : {"", "../x", "ABC", "a/b", "xyz"}) {
     auto h = LeaseHold::Take(root(), bad);

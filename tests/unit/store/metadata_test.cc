@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -229,18 +230,18 @@ TEST_F(StoreMetadataTest, Blobs) {
 TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
   auto lease = db().CreateLease(60s);
   ASSERT_TRUE(lease) << lease.error().message;
-  EXPECT_EQ(lease->size(), 32u);
+  EXPECT_EQ(lease->lease().size(), 32u);
   auto other = db().CreateLease(3600s);
   ASSERT_TRUE(other);
-  EXPECT_NE(*lease, *other);
+  EXPECT_NE(lease->lease(), other->lease());
 
   const std::string layer = Digest::Sha256Of(std::string_view("layer")).str();
   const std::string config = Digest::Sha256Of(std::string_view("config")).str();
-  ASSERT_TRUE(db().AddLeaseResource(*lease, kLeaseContent, layer));
-  ASSERT_TRUE(db().AddLeaseResource(*lease, kLeaseContent, layer));  // idempotent
-  ASSERT_TRUE(db().AddLeaseResource(*lease, kLeaseContent, config));
-  ASSERT_TRUE(db().AddLeaseResource(*lease, kLeaseSnapshot, "sn-1"));
-  ASSERT_TRUE(db().AddLeaseResource(*other, kLeaseContent, layer));
+  ASSERT_TRUE(db().AddLeaseResource(lease->lease(), kLeaseContent, layer));
+  ASSERT_TRUE(db().AddLeaseResource(lease->lease(), kLeaseContent, layer));  // idempotent
+  ASSERT_TRUE(db().AddLeaseResource(lease->lease(), kLeaseContent, config));
+  ASSERT_TRUE(db().AddLeaseResource(lease->lease(), kLeaseSnapshot, "sn-1"));
+  ASSERT_TRUE(db().AddLeaseResource(other->lease(), kLeaseContent, layer));
 
   auto content = db().LeasedResources(kLeaseContent);
   ASSERT_TRUE(content);
@@ -252,7 +253,7 @@ TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
   Advance(61s);  // `lease` has expired, `other` has not
   EXPECT_EQ(*db().LeasedResources(kLeaseContent), std::vector<std::string>{layer});
   EXPECT_TRUE(db().LeasedResources(kLeaseSnapshot)->empty());
-  auto late = db().AddLeaseResource(*lease, kLeaseContent, "sha256:x");
+  auto late = db().AddLeaseResource(lease->lease(), kLeaseContent, "sha256:x");
   ASSERT_FALSE(late);
   EXPECT_EQ(late.error().code, Errc::kNotFound);
 
@@ -261,32 +262,75 @@ TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
   auto leases = db().ListLeases();
   ASSERT_TRUE(leases);
   ASSERT_EQ(leases->size(), 1u);
-  EXPECT_EQ((*leases)[0].id, *other);
+  EXPECT_EQ((*leases)[0].id, other->lease());
   EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM lease_resources WHERE lease = '" +
-                                      *lease + "'"),
+                                      lease->lease() + "'"),
             0);
 
-  ASSERT_TRUE(db().RenewLease(*other, 7200s));
+  ASSERT_TRUE(db().RenewLease(other->lease(), 7200s));
   Advance(3600s);
   EXPECT_EQ(*db().LeasedResources(kLeaseContent), std::vector<std::string>{layer});
-  ASSERT_TRUE(db().RemoveLeaseResource(*other, kLeaseContent, layer));
-  EXPECT_EQ(db().RemoveLeaseResource(*other, kLeaseContent, layer).error().code,
+  ASSERT_TRUE(db().RemoveLeaseResource(other->lease(), kLeaseContent, layer));
+  EXPECT_EQ(db().RemoveLeaseResource(other->lease(), kLeaseContent, layer).error().code,
             Errc::kNotFound);
-  ASSERT_TRUE(db().DeleteLease(*other));
-  EXPECT_EQ(db().DeleteLease(*other).error().code, Errc::kNotFound);
-  EXPECT_EQ(db().RenewLease(*other, 1s).error().code, Errc::kNotFound);
+  ASSERT_TRUE(db().DeleteLease(other->lease()));
+  EXPECT_EQ(db().DeleteLease(other->lease()).error().code, Errc::kNotFound);
+  EXPECT_EQ(db().RenewLease(other->lease(), 1s).error().code, Errc::kNotFound);
 }
 
 TEST_F(StoreMetadataTest, LeaseArgumentsAreValidated) {
   EXPECT_EQ(db().CreateLease(0s).error().code, Errc::kInvalidArgument);
   auto lease = db().CreateLease(10s);
   ASSERT_TRUE(lease);
-  EXPECT_EQ(db().AddLeaseResource(*lease, "bogus", "x").error().code, Errc::kInvalidArgument);
-  EXPECT_EQ(db().AddLeaseResource(*lease, kLeaseContent, "").error().code,
+  EXPECT_EQ(db().AddLeaseResource(lease->lease(), "bogus", "x").error().code,
+            Errc::kInvalidArgument);
+  EXPECT_EQ(db().AddLeaseResource(lease->lease(), kLeaseContent, "").error().code,
             Errc::kInvalidArgument);
   EXPECT_EQ(db().AddLeaseResource("no-such-lease", kLeaseContent, "x").error().code,
             Errc::kNotFound);
   EXPECT_EQ(db().LeasedResources("bogus").error().code, Errc::kInvalidArgument);
+}
+
+// No lease row without a hold (store/lease_hold.h): CreateLease returns
+// the lease's hold; deleting the lease through it removes the hold file;
+// a hold dropped without deleting the lease (a rollback, an error path)
+// leaves the lease abandoned, which prune frees, never unheld.
+TEST_F(StoreMetadataTest, EveryLeaseIsCreatedWithItsHold) {
+  const fs::path holds = LeaseHold::Dir(root_);
+  auto lease = db().CreateLease(60s);
+  ASSERT_TRUE(lease) << lease.error().message;
+  ASSERT_TRUE(lease->held());
+  EXPECT_TRUE(fs::exists(holds / lease->lease()));
+  auto abandoned = AbandonedLeases(root_);
+  ASSERT_TRUE(abandoned) << abandoned.error().message;
+  EXPECT_TRUE(abandoned->empty()) << "a held lease counted as abandoned";
+  ASSERT_TRUE(db().DeleteLease(*lease));
+  EXPECT_FALSE(lease->held());
+  EXPECT_TRUE(db().ListLeases()->empty());
+  EXPECT_TRUE(fs::is_empty(holds)) << "the hold file outlived its lease";
+
+  std::string rolled_back, dropped;
+  {
+    auto txn = db().Begin();
+    ASSERT_TRUE(txn);
+    auto l = txn->CreateLease(60s);
+    ASSERT_TRUE(l) << l.error().message;
+    rolled_back = l->lease();
+  }  // rolled back, the hold dropped
+  {
+    auto l = db().CreateLease(60s);
+    ASSERT_TRUE(l) << l.error().message;
+    dropped = l->lease();
+  }  // committed, the hold dropped without DeleteLease
+  auto leases = db().ListLeases();
+  ASSERT_TRUE(leases);
+  ASSERT_EQ(leases->size(), 1u);
+  EXPECT_EQ((*leases)[0].id, dropped);
+  std::vector<std::string> want{rolled_back, dropped};
+  std::sort(want.begin(), want.end());
+  abandoned = AbandonedLeases(root_);
+  ASSERT_TRUE(abandoned) << abandoned.error().message;
+  EXPECT_EQ(*abandoned, want);
 }
 
 TEST_F(StoreMetadataTest, TxnRollsBackUnlessCommitted) {
@@ -357,8 +401,8 @@ common::Status WriteOne(MetadataDb& conn, const std::string& name) {
     TRY(txn.Commit());
   }
   TRY(conn.PutBlob(d, 1, "x"));
-  ASSIGN_OR_RETURN(std::string lease, conn.CreateLease(60s));
-  TRY(conn.AddLeaseResource(lease, kLeaseContent, d.str()));
+  ASSIGN_OR_RETURN(LeaseHold lease, conn.CreateLease(60s));
+  TRY(conn.AddLeaseResource(lease.lease(), kLeaseContent, d.str()));
   TRY(conn.DeleteLease(lease));
   ASSIGN_OR_RETURN(ImageRecord got, conn.GetImage(name));
   if (got.labels.at("n") != name) return common::MakeError(Errc::kInternal, "label mismatch");
@@ -469,7 +513,7 @@ TEST_F(StoreMetadataTest, ReopenPersists) {
   ASSERT_TRUE(db().PutBlob(r.target.digest, r.target.size, r.target.media_type));
   auto lease = db().CreateLease(60s);
   ASSERT_TRUE(lease);
-  ASSERT_TRUE(db().AddLeaseResource(*lease, kLeaseSnapshot, "s"));
+  ASSERT_TRUE(db().AddLeaseResource(lease->lease(), kLeaseSnapshot, "s"));
   db_.reset();
 
   auto again = Open();
