@@ -154,6 +154,7 @@ struct ChildArgs {
 // X, after the go-ahead: everything up to execve; never returns.
 [[noreturn]] void RunProcess(const ChildArgs& a, bool userns) {
   const rt::Process& p = *a.process;
+  std::vector<std::string> env;
   auto setup = [&]() -> Result<std::string> {
     if (p.terminal) {
       if (::setsid() < 0) return common::ErrnoError("setsid");
@@ -165,6 +166,7 @@ struct ChildArgs {
     TRY(rt::ApplyRlimits(p));
     bool in_cwd = ::chdir(p.cwd.c_str()) == 0;
     int cwd_err = errno;
+    env = rt::EnvWithHome(p);
     if (!p.no_new_privileges) TRY(rt::LoadSeccomp(*a.seccomp));
     TRY(rt::ApplyUserAndCaps(p, a.last_cap, userns));
     if (!in_cwd && ::chdir(p.cwd.c_str()) != 0)
@@ -179,7 +181,7 @@ struct ChildArgs {
   if (!exe) rt::ReportFailure(a.sync_fd, exe.error());
   // The sync socket is among the fds closed on exec: its EOF tells the
   // runtime that execve succeeded.
-  rt::ExecProcess(*exe, p, a.preserve_fds);
+  rt::ExecProcess(*exe, p, env, a.preserve_fds);
   rt::ReportFailure(a.sync_fd, common::ErrnoError("exec `" + *exe + "`").error());
 }
 

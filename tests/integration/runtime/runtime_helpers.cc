@@ -123,6 +123,12 @@ json DefaultConfig(const std::vector<std::string>& args) {
   };
 }
 
+fs::path CopyRootfs(const fs::path& dest) {
+  fs::copy(SharedRootfs(), dest, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  fs::permissions(dest / "tmp", fs::perms::all | fs::perms::sticky_bit);
+  return dest;
+}
+
 void Bundle::Write() const {
   std::ofstream(dir.path() / "config.json") << config.dump(2);
 }
@@ -221,6 +227,12 @@ std::vector<Runtime> AllRuntimes(const fs::path& dir) {
   return {Gantry(dir),
           {"runc", {"runc", "--root", (dir / "runc-root").string()}},
           {"crun", CrunArgv(dir)}};
+}
+
+Runtime InPrivateMountNamespace(const Runtime& rt, const std::string& prelude) {
+  Runtime out{rt.name, {"unshare", "-m", "sh", "-c", prelude + " && exec \"$0\" \"$@\""}};
+  out.prefix.insert(out.prefix.end(), rt.prefix.begin(), rt.prefix.end());
+  return out;
 }
 
 common::UniqueFd ListenUnix(const std::string& path) {

@@ -41,6 +41,10 @@ const fs::path& SharedRootfs();
 // shared rootfs (absolute, read-only) and hostname "gantry-test".
 json DefaultConfig(const std::vector<std::string>& args);
 
+// A writable copy of SharedRootfs() at `dest` (for tests whose container
+// changes its rootfs); returns `dest`.
+fs::path CopyRootfs(const fs::path& dest);
+
 // A bundle directory of its own: config.json written by Write().
 struct Bundle {
   common::TempDir dir;
@@ -80,6 +84,11 @@ void DeleteAll(const std::vector<Runtime>& runtimes);
 // empty file: see AllRuntimes).
 Runtime Gantry(const fs::path& dir);
 std::vector<Runtime> AllRuntimes(const fs::path& dir);
+
+// `rt` started in a private mount namespace (unshare -m: every mount made
+// private there) after the shell commands `prelude` ran in it, e.g.
+// "umount /sys/fs/cgroup/pids": a host with that hierarchy missing.
+Runtime InPrivateMountNamespace(const Runtime& rt, const std::string& prelude);
 
 // A container id unique in this process and across concurrent test runs.
 std::string UniqueId(const std::string& prefix);
