@@ -158,6 +158,7 @@ struct Process {
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;
+  std::string apparmor_profile, selinux_label;  // empty: none
 };
 
 struct Config {

@@ -194,6 +194,7 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
     return common::MakeError(Errc::kInvalidArgument,
                              "--console-socket given but process.terminal is false");
   TRY(CheckCapsAvailable(config.process.caps));
+  TRY(CheckSecurityLabels(config.process));
   ASSIGN_OR_RETURN(CgroupSet cgroups, PlanCgroups(config.cgroups_path, id));
 
   TRY(common::MkdirAll(ro.root, 0700));

@@ -138,6 +138,8 @@ Result<rt::Process> BuildProcess(const rt::State& s, const ExecOptions& eo) {
     p.caps.inheritable |= bit;
   }
   if (eo.no_new_privs) p.no_new_privileges = true;
+  if (!eo.apparmor_profile.empty()) p.apparmor_profile = eo.apparmor_profile;
+  if (!eo.process_label.empty()) p.selinux_label = eo.process_label;
   return p;
 }
 
@@ -167,6 +169,7 @@ struct ChildArgs {
     bool in_cwd = ::chdir(p.cwd.c_str()) == 0;
     int cwd_err = errno;
     env = rt::EnvWithHome(p);
+    TRY(rt::ApplyAppArmorProfile(p));
     if (!p.no_new_privileges) TRY(rt::LoadSeccomp(*a.seccomp));
     TRY(rt::ApplyUserAndCaps(p, a.last_cap, userns));
     if (!in_cwd && ::chdir(p.cwd.c_str()) != 0)
@@ -240,6 +243,7 @@ Result<int> Exec(const RuntimeOptions& ro, const std::string& id, const ExecOpti
   if (!p.terminal && !eo.console_socket.empty())
     return Invalid("--console-socket given but the process has no terminal");
   TRY(rt::CheckCapsAvailable(p.caps));
+  TRY(rt::CheckSecurityLabels(p));
   ASSIGN_OR_RETURN(std::vector<NsFd> namespaces, OpenNamespaces(s.pid));
   rt::SeccompProgram seccomp;
   if (auto data = common::ReadFile(ro.root / id / rt::kSeccompFile, 64u << 20); data) {

@@ -114,6 +114,7 @@ common::Result<Launch> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir,
   bool in_cwd = ::chdir(c.process.cwd.c_str()) == 0;
   int cwd_err = errno;
   std::vector<std::string> env = EnvWithHome(c.process);
+  TRY(ApplyAppArmorProfile(c.process));
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: now,
   // before the capabilities go (the rest of the setup runs under it).
   if (!c.process.no_new_privileges) TRY(LoadSeccompOf(a, listener_sock));

@@ -115,6 +115,15 @@ using common::FdPath;
 // when execve failed.
 void ExecProcess(const std::string& exe, const Process& p, const std::vector<std::string>& env,
                  int preserve_fds);
+// process.apparmorProfile and selinuxLabel against this host, checked
+// before anything is created: a profile where AppArmor is not enabled is
+// refused (FailedPrecondition), as runc refuses it; an SELinux label too
+// (FailedPrecondition where SELinux is off, Unimplemented where it is on:
+// labels are not applied).
+[[nodiscard]] common::Status CheckSecurityLabels(const Process& p);
+// Makes the next execve enter process.apparmorProfile (none when empty).
+// Before the capabilities are dropped and before no_new_privs, as runc.
+[[nodiscard]] common::Status ApplyAppArmorProfile(const Process& p);
 // The runtime's own permitted set; create fails early when the config asks
 // for a capability outside it, naming it.
 [[nodiscard]] common::Status CheckCapsAvailable(const Capabilities& caps);

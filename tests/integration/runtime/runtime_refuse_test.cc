@@ -1,8 +1,9 @@
 // What the host cannot enforce is refused, as runc refuses it, rather than
 // run without: limits of a cgroup controller that is not mounted or a
 // kernel without the file (blkio weights without BFQ), the devices
-// hierarchy missing. What the host can enforce is applied, as runc applies
-// it. Each case runs the same bundle under gantry-runtime, runc and
+// hierarchy missing, an AppArmor profile where AppArmor is off, an SELinux
+// label where SELinux is off. What the host can enforce is applied, as runc
+// applies it. Each case runs the same bundle under gantry-runtime, runc and
 // crun and compares: run or refuse, and what the container saw.
 
 #include <unistd.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iostream>
 
 #include "common/fs.h"
 #include "integration/runtime/runtime_helpers.h"
@@ -218,6 +220,64 @@ TEST_F(RuntimeRefuse, RuntimeCgroupV2LimitsRefusedOrApplied) {
     } else if (std::string(c.what) == "hugetlb limit") {
       EXPECT_EQ(g.out, "2097152\nran\n");
     }
+  }
+}
+
+// This kernel's AppArmor and SELinux, as runc sees them.
+bool AppArmorEnabled() {
+  std::ifstream in("/sys/module/apparmor/parameters/enabled");
+  std::string v;
+  return fs::exists("/sys/kernel/security/apparmor") && in >> v && v.starts_with("Y");
+}
+
+TEST_F(RuntimeRefuse, RuntimeSecurityLabelsRefusedWhereRuncRefusesThem) {
+  std::cout << "AppArmor " << (AppArmorEnabled() ? "enabled" : "not enabled")
+            << " on this host\n";
+  struct Case {
+    const char* what;
+    const char* key;
+    const char* value;
+    const char* field;
+    bool crun_differs;
+  };
+  const Case cases[] = {
+      // "unconfined" exists wherever AppArmor is enabled.
+      {"AppArmor profile unconfined", "apparmorProfile", "unconfined", "process.apparmorProfile",
+       false},
+      {"AppArmor profile not loaded", "apparmorProfile", "gantry-test-no-such-profile",
+       "process.apparmorProfile", false},
+      // crun 1.8.1 refuses even an empty profile without AppArmor.
+      {"empty AppArmor profile", "apparmorProfile", "", "process.apparmorProfile", true},
+      {"SELinux label", "selinuxLabel", "system_u:system_r:container_t:s0",
+       "process.selinuxLabel", false},
+  };
+  for (const Case& c : cases) {
+    rttest::Bundle b = rttest::MakeBundle(
+        {"sh", "-c", "echo label=$(cat /proc/self/attr/current 2>/dev/null | tr -d '\\0')"});
+    b.config["process"][c.key] = c.value;
+    b.Write();
+    ExpectAsRunc(runtimes_, b, c.what, c.field, c.crun_differs);
+  }
+  // exec's flags for the same, in a running container.
+  rttest::Bundle b = rttest::MakeBundle({"sleep", "1000"});
+  for (const Runtime& rt : runtimes_) {
+    std::string id = rttest::UniqueId("lsm-" + rt.name);
+    auto d = rt.Detached({"run", "--detach", "--bundle", b.path().string(), id},
+                         dir_.path() / (id + ".log"));
+    ASSERT_EQ(d.exit_code, 0) << rt.name << ": " << d.err;
+    for (const char* flag : {"--apparmor", "--process-label"}) {
+      std::string value = flag == std::string("--apparmor") ? "gantry-test-no-such-profile"
+                                                            : "system_u:system_r:container_t:s0";
+      // crun 1.8.1's exec ignores --process-label without SELinux.
+      if (rt.name == "crun" && flag == std::string("--process-label")) continue;
+      auto plain = rt.Cmd({"exec", id, "true"});
+      auto labelled = rt.Cmd({"exec", flag, value, id, "true"});
+      EXPECT_EQ(plain.exit_code, 0) << rt.name << ": " << plain.err;
+      // Refused wherever the module is off; with AppArmor on, the profile
+      // is not loaded.
+      EXPECT_NE(labelled.exit_code, 0) << rt.name << " exec " << flag;
+    }
+    EXPECT_EQ(rt.Cmd({"delete", "--force", id}).exit_code, 0) << rt.name;
   }
 }
 
