@@ -284,9 +284,8 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
   return {};
 }
 
-// blockIO on cgroup v2 (io.*, runc's mapping), and what v2 has no file
-// for: refused rather than dropped.
-Status ApplyV2Io(const std::string& p, const Resources& r) {
+// What cgroup v2 has no file for: refused rather than dropped.
+Status RefuseV1Only(const Resources& r) {
   const std::string w = "linux.resources.";
   if (r.net_cls_classid || !r.net_prio.empty())
     return common::MakeError(Errc::kFailedPrecondition,
@@ -298,6 +297,12 @@ Status ApplyV2Io(const std::string& p, const Resources& r) {
   if (r.blkio_leaf_weight || !r.blkio_leaf_weight_device.empty())
     return common::MakeError(Errc::kFailedPrecondition,
                              w + "blockIO.leafWeight: cgroup v2 has no leaf weights");
+  return {};
+}
+
+// blockIO on cgroup v2: io.*, runc's mapping.
+Status ApplyV2Io(const std::string& p, const Resources& r) {
+  const std::string w = "linux.resources.";
   // io.bfq.weight takes blkio's 10..1000 as is; io.weight is 1..10000.
   bool bfq = Has(p, "io.bfq.weight");
   auto weight = [&](uint64_t v) {
@@ -320,6 +325,7 @@ Status ApplyV2Io(const std::string& p, const Resources& r) {
 }
 
 Status ApplyV2(const std::string& p, const Resources& r) {
+  TRY(RefuseV1Only(r));
   auto need = [&](const char* file, const char* controller) -> Status {
     if (Has(p, file)) return {};
     return common::MakeError(Errc::kFailedPrecondition,
