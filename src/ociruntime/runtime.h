@@ -51,6 +51,8 @@ struct ExecOptions {
   std::vector<std::string> caps;   // --cap, added to every set but ambient
   bool tty = false;                // --tty
   bool no_new_privs = false;
+  std::string apparmor_profile;    // --apparmor (else the config's)
+  std::string process_label;       // --process-label (SELinux: refused)
   bool detach = false;             // return once the process runs
   std::filesystem::path pid_file;
   std::filesystem::path console_socket;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -113,6 +114,70 @@ bool HasController(const CgroupDir& d, std::string_view name) {
   return false;
 }
 
+// WriteCg for the limit in config field `field`: a file this kernel does
+// not have (blkio weights without BFQ, a page size it does not know…) is
+// a limit it cannot enforce, said so.
+Status WriteLimit(const std::string& dir, const std::string& file, const std::string& value,
+                  const std::string& field) {
+  if (!Has(dir, file.c_str()))
+    return common::MakeError(Errc::kFailedPrecondition,
+                             field + ": not supported by this kernel (no `" + file + "` in `" +
+                                 dir + "`)");
+  return Wrap(WriteCg(dir, file.c_str(), value), field);
+}
+
+std::string DeviceLine(const BlkioDevice& d, const std::string& value) {
+  return std::to_string(d.major) + ":" + std::to_string(d.minor) + " " + value;
+}
+
+// The v1 controllers `r` sets limits for, each with the field asking for
+// it. runc's conditions: a value given and not zero.
+std::vector<std::pair<const char*, const char*>> NeededV1(const Resources& r) {
+  std::vector<std::pair<const char*, const char*>> out;
+  auto need = [&](bool cond, const char* controller, const char* field) {
+    if (cond) out.emplace_back(controller, field);
+  };
+  auto set = [](const auto& v) { return v && *v != 0; };
+  need(set(r.memory_limit) || set(r.memory_reservation) || set(r.memory_swap) ||
+           (r.memory_swappiness && *r.memory_swappiness >= 0) || r.disable_oom_killer,
+       "memory", "linux.resources.memory");
+  need(set(r.pids_limit), "pids", "linux.resources.pids");
+  need(set(r.cpu_shares) || set(r.cpu_quota) || set(r.cpu_period) || set(r.cpu_rt_period) ||
+           set(r.cpu_rt_runtime),
+       "cpu", "linux.resources.cpu");
+  need(!r.cpuset_cpus.empty() || !r.cpuset_mems.empty(), "cpuset", "linux.resources.cpu");
+  need(r.blkio_weight || r.blkio_leaf_weight || !r.blkio_weight_device.empty() ||
+           !r.blkio_leaf_weight_device.empty() || !r.blkio_read_bps.empty() ||
+           !r.blkio_write_bps.empty() || !r.blkio_read_iops.empty() || !r.blkio_write_iops.empty(),
+       "blkio", "linux.resources.blockIO");
+  need(r.net_cls_classid != 0, "net_cls", "linux.resources.network.classID");
+  need(!r.net_prio.empty(), "net_prio", "linux.resources.network.priorities");
+  need(!r.hugepage_limits.empty(), "hugetlb", "linux.resources.hugepageLimits");
+  need(!r.rdma.empty(), "rdma", "linux.resources.rdma");
+  return out;
+}
+
+// On a v1 (or hybrid) host, a limit whose hierarchy is not mounted cannot
+// be enforced: refused, as runc refuses it ("cannot set pids limit"),
+// rather than run without. So is any container without the devices
+// hierarchy (`with_devices`: create; update leaves device rules alone).
+Status CheckV1Controllers(const CgroupSet& set, const Resources& r, bool with_devices) {
+  auto mounted = [&](std::string_view controller) {
+    return std::any_of(set.dirs.begin(), set.dirs.end(),
+                       [&](const CgroupDir& d) { return HasController(d, controller); });
+  };
+  if (with_devices && !mounted("devices"))
+    return common::MakeError(Errc::kFailedPrecondition,
+                             "linux.resources.devices: the cgroup v1 controller `devices` is not "
+                             "mounted on this host: device access cannot be restricted");
+  for (const auto& [controller, field] : NeededV1(r))
+    if (!mounted(controller))
+      return common::MakeError(Errc::kFailedPrecondition,
+                               std::string(field) + ": the cgroup v1 controller `" + controller +
+                                   "` is not mounted on this host");
+  return {};
+}
+
 Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>* devices) {
   const std::string& p = d.path;
   if (HasController(d, "memory")) {
@@ -151,11 +216,52 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
       TRY(WriteCg(p, "cpu.cfs_period_us", std::to_string(*r.cpu_period)));
     if (r.cpu_quota && *r.cpu_quota)
       TRY(WriteCg(p, "cpu.cfs_quota_us", std::to_string(*r.cpu_quota)));
+    // Without CONFIG_RT_GROUP_SCHED these files do not exist.
+    if (r.cpu_rt_period && *r.cpu_rt_period)
+      TRY(WriteLimit(p, "cpu.rt_period_us", std::to_string(*r.cpu_rt_period),
+                     "linux.resources.cpu.realtimePeriod"));
+    if (r.cpu_rt_runtime && *r.cpu_rt_runtime)
+      TRY(WriteLimit(p, "cpu.rt_runtime_us", std::to_string(*r.cpu_rt_runtime),
+                     "linux.resources.cpu.realtimeRuntime"));
   }
   if (HasController(d, "cpuset")) {
     if (!r.cpuset_cpus.empty()) TRY(WriteCg(p, "cpuset.cpus", r.cpuset_cpus));
     if (!r.cpuset_mems.empty()) TRY(WriteCg(p, "cpuset.mems", r.cpuset_mems));
   }
+  if (HasController(d, "blkio")) {
+    // Weights are BFQ's where it is the I/O scheduler (CFQ, which had
+    // blkio.weight, left the kernel in 5.0); without either, refused.
+    bool bfq = Has(p, "blkio.bfq.weight");
+    const std::string w = "linux.resources.blockIO.";
+    if (r.blkio_weight)
+      TRY(WriteLimit(p, bfq ? "blkio.bfq.weight" : "blkio.weight",
+                     std::to_string(r.blkio_weight), w + "weight"));
+    if (r.blkio_leaf_weight)
+      TRY(WriteLimit(p, "blkio.leaf_weight", std::to_string(r.blkio_leaf_weight),
+                     w + "leafWeight"));
+    const std::tuple<const std::vector<BlkioDevice>*, const char*, const char*> per_device[] = {
+        {&r.blkio_weight_device, bfq ? "blkio.bfq.weight_device" : "blkio.weight_device",
+         "weightDevice"},
+        {&r.blkio_leaf_weight_device, "blkio.leaf_weight_device", "weightDevice"},
+        {&r.blkio_read_bps, "blkio.throttle.read_bps_device", "throttleReadBpsDevice"},
+        {&r.blkio_write_bps, "blkio.throttle.write_bps_device", "throttleWriteBpsDevice"},
+        {&r.blkio_read_iops, "blkio.throttle.read_iops_device", "throttleReadIOPSDevice"},
+        {&r.blkio_write_iops, "blkio.throttle.write_iops_device", "throttleWriteIOPSDevice"}};
+    for (const auto& [list, file, field] : per_device)
+      for (const BlkioDevice& bd : *list)
+        TRY(WriteLimit(p, file, DeviceLine(bd, std::to_string(bd.value)), w + field));
+  }
+  if (HasController(d, "net_cls") && r.net_cls_classid)
+    TRY(WriteCg(p, "net_cls.classid", std::to_string(r.net_cls_classid)));
+  if (HasController(d, "net_prio"))
+    for (const auto& [iface, prio] : r.net_prio)
+      TRY(WriteCg(p, "net_prio.ifpriomap", iface + " " + std::to_string(prio)));
+  if (HasController(d, "hugetlb"))
+    for (const auto& [size, limit] : r.hugepage_limits)
+      TRY(WriteLimit(p, "hugetlb." + size + ".limit_in_bytes", std::to_string(limit),
+                     "linux.resources.hugepageLimits"));
+  if (HasController(d, "rdma"))
+    for (const auto& [dev, limits] : r.rdma) TRY(WriteCg(p, "rdma.max", dev + " " + limits));
   if (devices && HasController(d, "devices")) {
     auto rule = [](char type, int64_t maj, int64_t min, const std::string& access) {
       if (type == 'a') return std::string("a");
@@ -178,7 +284,48 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
   return {};
 }
 
+// What cgroup v2 has no file for: refused rather than dropped.
+Status RefuseV1Only(const Resources& r) {
+  const std::string w = "linux.resources.";
+  if (r.net_cls_classid || !r.net_prio.empty())
+    return common::MakeError(Errc::kFailedPrecondition,
+                             w + "network: net_cls and net_prio are cgroup v1 controllers; this "
+                                 "host has cgroup v2 only");
+  if ((r.cpu_rt_period && *r.cpu_rt_period) || (r.cpu_rt_runtime && *r.cpu_rt_runtime))
+    return common::MakeError(Errc::kFailedPrecondition,
+                             w + "cpu.realtimeRuntime: cgroup v2 has no real-time limits");
+  if (r.blkio_leaf_weight || !r.blkio_leaf_weight_device.empty())
+    return common::MakeError(Errc::kFailedPrecondition,
+                             w + "blockIO.leafWeight: cgroup v2 has no leaf weights");
+  return {};
+}
+
+// blockIO on cgroup v2: io.*, runc's mapping.
+Status ApplyV2Io(const std::string& p, const Resources& r) {
+  const std::string w = "linux.resources.";
+  // io.bfq.weight takes blkio's 10..1000 as is; io.weight is 1..10000.
+  bool bfq = Has(p, "io.bfq.weight");
+  auto weight = [&](uint64_t v) {
+    return std::to_string(bfq ? v : 1 + (std::clamp<uint64_t>(v, 10, 1000) - 10) * 9999 / 990);
+  };
+  const char* weight_file = bfq ? "io.bfq.weight" : "io.weight";
+  if (r.blkio_weight) TRY(WriteLimit(p, weight_file, weight(r.blkio_weight), w + "blockIO.weight"));
+  for (const BlkioDevice& bd : r.blkio_weight_device)
+    TRY(WriteLimit(p, weight_file, DeviceLine(bd, weight(bd.value)), w + "blockIO.weightDevice"));
+  const std::tuple<const std::vector<BlkioDevice>*, const char*, const char*> throttles[] = {
+      {&r.blkio_read_bps, "rbps", "throttleReadBpsDevice"},
+      {&r.blkio_write_bps, "wbps", "throttleWriteBpsDevice"},
+      {&r.blkio_read_iops, "riops", "throttleReadIOPSDevice"},
+      {&r.blkio_write_iops, "wiops", "throttleWriteIOPSDevice"}};
+  for (const auto& [list, key, field] : throttles)
+    for (const BlkioDevice& bd : *list)
+      TRY(WriteLimit(p, "io.max", DeviceLine(bd, std::string(key) + "=" + std::to_string(bd.value)),
+                     w + "blockIO." + field));
+  return {};
+}
+
 Status ApplyV2(const std::string& p, const Resources& r) {
+  TRY(RefuseV1Only(r));
   auto need = [&](const char* file, const char* controller) -> Status {
     if (Has(p, file)) return {};
     return common::MakeError(Errc::kFailedPrecondition,
@@ -228,6 +375,12 @@ Status ApplyV2(const std::string& p, const Resources& r) {
     TRY(need("cpuset.mems", "cpuset"));
     TRY(WriteCg(p, "cpuset.mems", r.cpuset_mems));
   }
+  TRY(ApplyV2Io(p, r));
+  for (const auto& [size, limit] : r.hugepage_limits)
+    TRY(WriteLimit(p, "hugetlb." + size + ".max", std::to_string(limit),
+                   "linux.resources.hugepageLimits"));
+  for (const auto& [dev, limits] : r.rdma)
+    TRY(WriteLimit(p, "rdma.max", dev + " " + limits, "linux.resources.rdma"));
   for (const auto& [file, value] : r.unified) TRY(WriteCg(p, file.c_str(), value));
   return {};
 }
@@ -342,6 +495,7 @@ Status CreateCgroups(CgroupSet& set, const Resources& res, const std::vector<Dev
     set.created.clear();
     return std::unexpected(std::move(e));
   };
+  if (!set.v2) TRY(CheckV1Controllers(set, res, true));
   for (const CgroupDir& d : set.dirs) {
     bool is_v2 = d.controllers.empty();
     if (auto st = MakeDirs(d, is_v2 && set.v2, set.created); !st) return fail(st.error());
@@ -360,6 +514,7 @@ Status CreateCgroups(CgroupSet& set, const Resources& res, const std::vector<Dev
 }
 
 Status UpdateCgroups(const CgroupSet& set, const Resources& res) {
+  if (!set.v2) TRY(CheckV1Controllers(set, res, false));
   for (const CgroupDir& d : set.dirs) {
     if (!d.controllers.empty()) {
       TRY(ApplyV1(d, res, nullptr));

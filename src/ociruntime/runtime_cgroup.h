@@ -15,10 +15,21 @@
 // The systemd "slice:prefix:name" form is rejected (no systemd driver).
 //
 // Limits applied: memory (limit, reservation, swap, swappiness,
-// disableOOMKiller), pids, cpu (shares/weight, quota, period), cpuset (cpus,
-// mems; v1 parents inherit their parent's sets), v1 device rules (runc's
-// default allow list after the config's rules), linux.resources.unified (v2).
-// v2 device rules need eBPF and are not enforced.
+// disableOOMKiller), pids, cpu (shares/weight, quota, period, v1 real-time
+// period and runtime), cpuset (cpus, mems; v1 parents inherit their
+// parent's sets), blockIO (weights, per-device weights, throttles; v2's
+// io.*), v1 network (net_cls class id, net_prio priorities), hugepage
+// limits, rdma, v1 device rules (runc's default allow list after the
+// config's rules), linux.resources.unified (v2). v2 device rules need eBPF
+// and are not enforced.
+//
+// What the host cannot enforce is refused (FailedPrecondition, naming the
+// field) before anything is created, as runc refuses it: a limit whose v1
+// controller is not mounted, a v1 host without the devices hierarchy, a
+// file the kernel does not have (blkio weights without BFQ, real-time
+// limits without RT group scheduling, an unknown hugepage size), and on
+// v2 what it has no controller for (net_cls/net_prio, leaf weights,
+// real-time limits).
 
 #include <sys/types.h>
 
@@ -38,8 +49,10 @@ namespace ociruntime::rt {
                                                     const std::string& id);
 
 // Creates the directories and writes the limits. On error, whatever was
-// created is removed again. Errors name the file and value: "write
-// `memory.limit_in_bytes` = 1000 in `/sys/fs/cgroup/memory/x`: …".
+// created is removed again. Errors name the field or the file and value:
+// "linux.resources.network.classID: the cgroup v1 controller `net_cls` is
+// not mounted on this host", "write `memory.limit_in_bytes` = 1000 in
+// `/sys/fs/cgroup/memory/x`: …".
 [[nodiscard]] common::Status CreateCgroups(CgroupSet& set, const Resources& res,
                                            const std::vector<Device>& devices);
 

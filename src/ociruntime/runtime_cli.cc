@@ -173,7 +173,8 @@ constexpr std::string_view kUsage =
     "  ps [--format table|json] ID\n"
     "  exec [--process FILE] [--detach] [--pid-file F] [--console-socket S] [--tty]\n"
     "       [--env K=V]... [--cwd DIR] [--user UID[:GID]] [--additional-gids G]...\n"
-    "       [--cap CAP]... [--no-new-privs] [--preserve-fds N] ID [COMMAND ARGS...]\n"
+    "       [--cap CAP]... [--no-new-privs] [--apparmor PROFILE] [--preserve-fds N]\n"
+    "       ID [COMMAND ARGS...]\n"
     "  pause ID | resume ID\n"
     "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--pids-limit N]\n"
     "         [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] ID\n"
@@ -299,7 +300,7 @@ std::string FeaturesJson() {
                       "SECCOMP_FILTER_FLAG_LOG"}},
       {"supportedFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                           "SECCOMP_FILTER_FLAG_LOG"}}};
-  linux["apparmor"] = {{"enabled", false}};
+  linux["apparmor"] = {{"enabled", true}};
   linux["selinux"] = {{"enabled", false}};
   j["linux"] = linux;
   j["annotations"] = {{"io.github.gantry.runtime.version", "0.1.0"}};
@@ -402,6 +403,8 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
       eo.additional_gids.push_back(static_cast<uint32_t>(std::strtoul(g.c_str(), nullptr, 10)));
     eo.caps = p.All("cap", "c");
     eo.no_new_privs = p.Has("no-new-privs");
+    eo.apparmor_profile = p.Get("apparmor");
+    eo.process_label = p.Get("process-label");
     if (p.Has("preserve-fds")) eo.preserve_fds = std::atoi(p.Get("preserve-fds").c_str());
     return Exec(ro, id, eo);
   }

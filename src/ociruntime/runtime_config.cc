@@ -63,6 +63,8 @@ Status ParseProcessObject(const json* proc, Process& p) {
   if (p.cwd.empty() || p.cwd[0] != '/')
     return Invalid("process.cwd: must be an absolute path, got `" + p.cwd + "`");
   TRY(GetBool(*proc, "noNewPrivileges", w, p.no_new_privileges));
+  TRY(GetString(*proc, "apparmorProfile", w, p.apparmor_profile));
+  TRY(GetString(*proc, "selinuxLabel", w, p.selinux_label));
   std::optional<int64_t> oom;
   TRY(GetInt(*proc, "oomScoreAdj", w, oom));
   if (oom) {
@@ -324,11 +326,6 @@ Result<Config> ParseConfig(std::string_view text, const fs::path& bundle) {
       c.annotations[k] = v.get<std::string>();
     }
   TRY(ParseHooks(root, c.hooks));
-  // Accepted but not acted on: say so rather than pretend.
-  if (const json* p = root.contains("process") ? &root["process"] : nullptr; p && p->is_object())
-    for (const char* key : {"apparmorProfile", "selinuxLabel"})
-      if (p->contains(key) && !(*p)[key].is_null())
-        LOG(Warn) << "process." << key << " is not applied (not supported by gantry-runtime)";
   TRY(ParseProcess(root, c));
   TRY(ParseMounts(root, c));
   TRY(ParseLinux(root, c));

@@ -71,14 +71,30 @@ struct DeviceRule {
   std::string access = "rwm";
 };
 
+// A per-device value of linux.resources.blockIO: a weight or a rate.
+struct BlkioDevice {
+  int64_t major = 0, minor = 0;
+  uint64_t value = 0;
+};
+
 struct Resources {
   std::optional<int64_t> memory_limit, memory_reservation, memory_swap, memory_swappiness;
   bool disable_oom_killer = false;
   std::optional<int64_t> pids_limit;
-  std::optional<uint64_t> cpu_shares, cpu_period;
-  std::optional<int64_t> cpu_quota;
+  std::optional<uint64_t> cpu_shares, cpu_period, cpu_rt_period;
+  std::optional<int64_t> cpu_quota, cpu_rt_runtime;
   std::string cpuset_cpus, cpuset_mems;
   std::vector<DeviceRule> devices;
+  // blockIO; a weight of 0 is none. weightDevice entries are split by the
+  // weight they carry.
+  uint64_t blkio_weight = 0, blkio_leaf_weight = 0;
+  std::vector<BlkioDevice> blkio_weight_device, blkio_leaf_weight_device;
+  std::vector<BlkioDevice> blkio_read_bps, blkio_write_bps, blkio_read_iops, blkio_write_iops;
+  // network: net_cls class id (0 is none) and net_prio's interface priorities.
+  uint32_t net_cls_classid = 0;
+  std::vector<std::pair<std::string, uint32_t>> net_prio;
+  std::vector<std::pair<std::string, uint64_t>> hugepage_limits;  // page size ("2MB"), bytes
+  std::map<std::string, std::string> rdma;  // device → "hca_handle=N hca_object=M"
   std::map<std::string, std::string> unified;  // linux.resources.unified (v2 files)
 };
 
@@ -142,6 +158,7 @@ struct Process {
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;
+  std::string apparmor_profile, selinux_label;  // empty: none
 };
 
 struct Config {

@@ -140,6 +140,97 @@ std::optional<unsigned long> PropagationFlag(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+// linux.resources.blockIO.
+Status ParseBlockIO(const json& res, Resources& r) {
+  const std::string w = "linux.resources.blockIO";
+  CFG_FIELD(bio, res, "blockIO", object, std::string("linux.resources"));
+  if (!bio) return {};
+  TRY(GetUnsigned(*bio, "weight", w, r.blkio_weight));
+  TRY(GetUnsigned(*bio, "leafWeight", w, r.blkio_leaf_weight));
+  // Entries of `key`: a device and the numbers named in `values`.
+  auto devices = [&](const char* key, std::initializer_list<std::pair<const char*,
+                                                                      std::vector<BlkioDevice>*>>
+                                          values) -> Status {
+    const std::string where = w + "." + key;
+    CFG_FIELD(list, *bio, key, array, w);
+    if (!list) return {};
+    for (const json& e : *list) {
+      if (!e.is_object()) return Invalid(where + ": expected objects");
+      std::optional<int64_t> major, minor;
+      TRY(GetInt(e, "major", where, major));
+      TRY(GetInt(e, "minor", where, minor));
+      if (!major || !minor) return Invalid(where + ": needs major and minor");
+      for (const auto& [name, out] : values) {
+        CFG_FIELD(v, e, name, number_unsigned, where);
+        if (v) out->push_back({*major, *minor, v->get<uint64_t>()});
+      }
+    }
+    return {};
+  };
+  TRY(devices("weightDevice",
+              {{"weight", &r.blkio_weight_device}, {"leafWeight", &r.blkio_leaf_weight_device}}));
+  TRY(devices("throttleReadBpsDevice", {{"rate", &r.blkio_read_bps}}));
+  TRY(devices("throttleWriteBpsDevice", {{"rate", &r.blkio_write_bps}}));
+  TRY(devices("throttleReadIOPSDevice", {{"rate", &r.blkio_read_iops}}));
+  TRY(devices("throttleWriteIOPSDevice", {{"rate", &r.blkio_write_iops}}));
+  return {};
+}
+
+// linux.resources.network, hugepageLimits and rdma.
+Status ParseNetworkHugepagesRdma(const json& res, Resources& r) {
+  const std::string w = "linux.resources";
+  CFG_FIELD(net, res, "network", object, w);
+  if (net) {
+    TRY(GetUnsigned(*net, "classID", w + ".network", r.net_cls_classid));
+    CFG_FIELD(prios, *net, "priorities", array, w + ".network");
+    if (prios)
+      for (const json& e : *prios) {
+        if (!e.is_object()) return Invalid(w + ".network.priorities: expected objects");
+        std::string name;
+        uint32_t prio = 0;
+        TRY(GetString(e, "name", w + ".network.priorities", name));
+        TRY(GetUnsigned(e, "priority", w + ".network.priorities", prio));
+        if (name.empty() || name.find_first_of(" \n/") != std::string::npos)
+          return Invalid(w + ".network.priorities: invalid interface name `" + name + "`");
+        r.net_prio.emplace_back(name, prio);
+      }
+  }
+  CFG_FIELD(huge, res, "hugepageLimits", array, w);
+  if (huge)
+    for (const json& e : *huge) {
+      if (!e.is_object()) return Invalid(w + ".hugepageLimits: expected objects");
+      std::string size;
+      uint64_t limit = 0;
+      TRY(GetString(e, "pageSize", w + ".hugepageLimits", size));
+      TRY(GetUnsigned(e, "limit", w + ".hugepageLimits", limit));
+      // It names a cgroup file: hugetlb.<size>.limit_in_bytes.
+      if (size.empty() || size.find_first_not_of("0123456789KMGB") != std::string::npos)
+        return Invalid(w + ".hugepageLimits: invalid pageSize `" + size + "`");
+      r.hugepage_limits.emplace_back(size, limit);
+    }
+  CFG_FIELD(rdma, res, "rdma", object, w);
+  if (rdma)
+    for (const auto& [dev, limits] : rdma->items()) {
+      const std::string where = w + ".rdma." + dev;
+      if (!limits.is_object()) return Invalid(where + ": expected object");
+      if (dev.empty() || dev.find_first_of(" \n") != std::string::npos)
+        return Invalid(w + ".rdma: invalid device name `" + dev + "`");
+      std::string line;
+      for (const auto& [key, file_key] : {std::pair{"hcaHandles", "hca_handle"},
+                                          std::pair{"hcaObjects", "hca_object"}}) {
+        CFG_FIELD(v, limits, key, number_unsigned, where);
+        if (v) line += std::string(line.empty() ? "" : " ") + file_key + "=" +
+                       std::to_string(v->get<uint64_t>());
+      }
+      r.rdma[dev] = line;
+    }
+  return {};
+}
+
+}  // namespace
+
 Status ParseResources(const json& linux, Resources& r) {
   CFG_FIELD(res, linux, "resources", object, std::string("linux"));
   if (!res) return {};
@@ -161,9 +252,14 @@ Status ParseResources(const json& linux, Resources& r) {
     CFG_FIELD(period, *cpu, "period", number_unsigned, w + ".cpu");
     if (period) r.cpu_period = period->get<uint64_t>();
     TRY(GetInt(*cpu, "quota", w + ".cpu", r.cpu_quota));
+    CFG_FIELD(rt_period, *cpu, "realtimePeriod", number_unsigned, w + ".cpu");
+    if (rt_period) r.cpu_rt_period = rt_period->get<uint64_t>();
+    TRY(GetInt(*cpu, "realtimeRuntime", w + ".cpu", r.cpu_rt_runtime));
     TRY(GetString(*cpu, "cpus", w + ".cpu", r.cpuset_cpus));
     TRY(GetString(*cpu, "mems", w + ".cpu", r.cpuset_mems));
   }
+  TRY(ParseBlockIO(*res, r));
+  TRY(ParseNetworkHugepagesRdma(*res, r));
   CFG_FIELD(devs, *res, "devices", array, w);
   if (devs)
     for (const json& d : *devs) {

@@ -194,6 +194,7 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
     return common::MakeError(Errc::kInvalidArgument,
                              "--console-socket given but process.terminal is false");
   TRY(CheckCapsAvailable(config.process.caps));
+  TRY(CheckSecurityLabels(config.process));
   ASSIGN_OR_RETURN(CgroupSet cgroups, PlanCgroups(config.cgroups_path, id));
 
   TRY(common::MkdirAll(ro.root, 0700));
@@ -273,11 +274,9 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
     TRY(WriteIdMap(pid, "gid_map", config.gid_mappings));
     TRY(Wrap(JoinCgroups(cgroups, pid, into_cgroup), "join cgroups"));
   }
-  // Hooks in the container report its pid as the host sees it.
+  // The seccomp agent is told the init's pid as the host sees it.
   std::string go = "G";
-  if (!config.hooks.create_container.empty() || !config.hooks.start_container.empty() ||
-      !config.seccomp.listener_path.empty())
-    go += std::to_string(pid);
+  if (!config.seccomp.listener_path.empty()) go += std::to_string(pid);
   if (::send(parent_sock.get(), go.data(), go.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(go.size()))
     return common::ErrnoError("start the container init");
   TRY(ReadInitReport(parent_sock.get(), pid, config, id));

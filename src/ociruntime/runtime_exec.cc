@@ -138,6 +138,8 @@ Result<rt::Process> BuildProcess(const rt::State& s, const ExecOptions& eo) {
     p.caps.inheritable |= bit;
   }
   if (eo.no_new_privs) p.no_new_privileges = true;
+  if (!eo.apparmor_profile.empty()) p.apparmor_profile = eo.apparmor_profile;
+  if (!eo.process_label.empty()) p.selinux_label = eo.process_label;
   return p;
 }
 
@@ -154,6 +156,7 @@ struct ChildArgs {
 // X, after the go-ahead: everything up to execve; never returns.
 [[noreturn]] void RunProcess(const ChildArgs& a, bool userns) {
   const rt::Process& p = *a.process;
+  std::vector<std::string> env;
   auto setup = [&]() -> Result<std::string> {
     if (p.terminal) {
       if (::setsid() < 0) return common::ErrnoError("setsid");
@@ -165,6 +168,8 @@ struct ChildArgs {
     TRY(rt::ApplyRlimits(p));
     bool in_cwd = ::chdir(p.cwd.c_str()) == 0;
     int cwd_err = errno;
+    env = rt::EnvWithHome(p);
+    TRY(rt::ApplyAppArmorProfile(p));
     if (!p.no_new_privileges) TRY(rt::LoadSeccomp(*a.seccomp));
     TRY(rt::ApplyUserAndCaps(p, a.last_cap, userns));
     if (!in_cwd && ::chdir(p.cwd.c_str()) != 0)
@@ -179,7 +184,7 @@ struct ChildArgs {
   if (!exe) rt::ReportFailure(a.sync_fd, exe.error());
   // The sync socket is among the fds closed on exec: its EOF tells the
   // runtime that execve succeeded.
-  rt::ExecProcess(*exe, p, a.preserve_fds);
+  rt::ExecProcess(*exe, p, env, a.preserve_fds);
   rt::ReportFailure(a.sync_fd, common::ErrnoError("exec `" + *exe + "`").error());
 }
 
@@ -238,6 +243,7 @@ Result<int> Exec(const RuntimeOptions& ro, const std::string& id, const ExecOpti
   if (!p.terminal && !eo.console_socket.empty())
     return Invalid("--console-socket given but the process has no terminal");
   TRY(rt::CheckCapsAvailable(p.caps));
+  TRY(rt::CheckSecurityLabels(p));
   ASSIGN_OR_RETURN(std::vector<NsFd> namespaces, OpenNamespaces(s.pid));
   rt::SeccompProgram seccomp;
   if (auto data = common::ReadFile(ro.root / id / rt::kSeccompFile, 64u << 20); data) {

@@ -41,10 +41,15 @@ Status LoadSeccompOf(const InitArgs& a, int listener_sock) {
   return LoadSeccomp(c.seccomp, listener_sock, msg);
 }
 
+// What the init execs once started.
+struct Launch {
+  std::string exe;
+  std::vector<std::string> env;
+};
+
 // Everything between the parent's go-ahead and the wait for `start`.
-// Returns the executable to run.
-common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir,
-                                  int& listener_sock) {
+common::Result<Launch> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir,
+                             int& listener_sock) {
   const Config& c = *a.config;
   const Namespace* user = c.FindNamespace(CLONE_NEWUSER);
   bool userns = user && user->path.empty();
@@ -90,8 +95,9 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
     while (n < 0 && errno == EINTR);
     if (n != 1 || ack != 'C') ::_exit(1);  // the parent gave up (a hook failed)
   }
+  // Hooks run in the container's namespaces get the pid seen there.
   TRY(RunHooks(c.hooks.create_container, "createContainer",
-               HookState(a.id, "creating", a.host_pid, c.bundle, c.annotations)));
+               HookState(a.id, "creating", ::getpid(), c.bundle, c.annotations)));
   TRY(Wrap(EnterRootfs(c, a.no_pivot), "enter rootfs"));
   TRY(Wrap(FinishRootfs(c), "finish rootfs"));
   if (c.process.terminal) {
@@ -107,6 +113,8 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
   // ancestor); retry as the user for root-squashed file systems.
   bool in_cwd = ::chdir(c.process.cwd.c_str()) == 0;
   int cwd_err = errno;
+  std::vector<std::string> env = EnvWithHome(c.process);
+  TRY(ApplyAppArmorProfile(c.process));
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: now,
   // before the capabilities go (the rest of the setup runs under it).
   if (!c.process.no_new_privileges) TRY(LoadSeccompOf(a, listener_sock));
@@ -114,7 +122,7 @@ common::Result<std::string> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_
   if (!in_cwd && ::chdir(c.process.cwd.c_str()) != 0)
     return common::ErrnoError("chdir to process.cwd `" + c.process.cwd + "`", cwd_err);
   ::umask(c.process.umask.value_or(022));
-  return exe;
+  return Launch{std::move(exe), std::move(env)};
 }
 
 }  // namespace
@@ -160,8 +168,8 @@ void RunInit(InitArgs& a) {
   a.host_pid = std::atoi(go + 1);
 
   int fifo_fd = -1, proc_fd_dir = -1, listener_sock = -1;
-  auto exe = Setup(a, fifo_fd, proc_fd_dir, listener_sock);
-  if (!exe) ReportFailure(a.sync_fd, exe.error());
+  auto launch = Setup(a, fifo_fd, proc_fd_dir, listener_sock);
+  if (!launch) ReportFailure(a.sync_fd, launch.error());
   const char ready = 'R';
   if (::send(a.sync_fd, &ready, 1, MSG_NOSIGNAL) != 1) ::_exit(1);
   ::close(a.sync_fd);
@@ -175,7 +183,7 @@ void RunInit(InitArgs& a) {
   // Before the write that lets `start` return, so that a failing hook
   // fails `start` (the init exits without writing).
   if (auto st = RunHooks(a.config->hooks.start_container, "startContainer",
-                         HookState(a.id, "created", a.host_pid, a.config->bundle,
+                         HookState(a.id, "created", ::getpid(), a.config->bundle,
                                    a.config->annotations));
       !st) {
     dprintf(2, "gantry-runtime: %s\n", st.error().message.c_str());
@@ -199,8 +207,8 @@ void RunInit(InitArgs& a) {
       dprintf(2, "gantry-runtime: %s\n", st.error().message.c_str());
       ::_exit(127);
     }
-  ExecProcess(*exe, p, a.preserve_fds);
-  dprintf(2, "gantry-runtime: exec `%s`: %s\n", exe->c_str(), strerror(errno));
+  ExecProcess(launch->exe, p, launch->env, a.preserve_fds);
+  dprintf(2, "gantry-runtime: exec `%s`: %s\n", launch->exe.c_str(), strerror(errno));
   ::_exit(127);
 }
 

@@ -56,7 +56,7 @@ struct InitArgs {
   // parent does it (a new user namespace cannot write the host's files).
   bool join_cgroups = false;
   bool in_unified = false;  // cloned straight into the cgroup2 leaf
-  pid_t host_pid = 0;       // sent with 'G' when hooks in the container need it
+  pid_t host_pid = 0;       // sent with 'G' for a seccomp listener (linux.seccomp.listenerPath)
   std::vector<int> close_fds;  // parent-only fds, closed first thing
 };
 
@@ -106,10 +106,24 @@ using common::FdPath;
 // Bounding set, groups, gid, uid, capability sets, ambient set, in that
 // order (keeping capabilities across the uid change).
 [[nodiscard]] common::Status ApplyUserAndCaps(const Process& p, int last_cap, bool userns);
-// execve of `exe` with the process's args and env after marking every fd
+// process.env, with HOME added where it has none or an empty one, as runc
+// does: the home directory of process.user.uid in /etc/passwd, "/" without
+// an entry. REQUIRES: the container's root is the current root.
+[[nodiscard]] std::vector<std::string> EnvWithHome(const Process& p);
+// execve of `exe` with the process's args and `env` after marking every fd
 // from 3 + preserve_fds on close-on-exec; returns (with errno set) only
 // when execve failed.
-void ExecProcess(const std::string& exe, const Process& p, int preserve_fds);
+void ExecProcess(const std::string& exe, const Process& p, const std::vector<std::string>& env,
+                 int preserve_fds);
+// process.apparmorProfile and selinuxLabel against this host, checked
+// before anything is created: a profile where AppArmor is not enabled is
+// refused (FailedPrecondition), as runc refuses it; an SELinux label too
+// (FailedPrecondition where SELinux is off, Unimplemented where it is on:
+// labels are not applied).
+[[nodiscard]] common::Status CheckSecurityLabels(const Process& p);
+// Makes the next execve enter process.apparmorProfile (none when empty).
+// Before the capabilities are dropped and before no_new_privs, as runc.
+[[nodiscard]] common::Status ApplyAppArmorProfile(const Process& p);
 // The runtime's own permitted set; create fails early when the config asks
 // for a capability outside it, naming it.
 [[nodiscard]] common::Status CheckCapsAvailable(const Capabilities& caps);

@@ -14,10 +14,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "ociruntime/runtime_internal.h"
+#include "ociruntime/runtime_userdb.h"
 
 namespace ociruntime::rt {
 namespace {
@@ -123,11 +126,38 @@ Result<std::string> FindExecutable(const Process& p) {
                            "exec `" + name + "`: executable file not found in $PATH");
 }
 
-void ExecProcess(const std::string& exe, const Process& p, int preserve_fds) {
+std::vector<std::string> EnvWithHome(const Process& p) {
+  std::vector<std::string> env = p.env;
+  auto home = std::find_if(env.begin(), env.end(),
+                           [](const std::string& e) { return e.starts_with("HOME="); });
+  if (home != env.end() && home->size() > 5) return env;
+  std::string dir = "/";
+  // The container's passwd, read as root before the user change (the user
+  // may not be allowed to). A missing file is no entry, and so is anything
+  // but a regular file (opening a FIFO the image put there would block).
+  std::string text;
+  UniqueFd fd(::open("/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  struct stat st{};
+  if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
+    text = common::ReadFile(FdPath(fd.get()), internal::kMaxUserFileSize).value_or("");
+  for (const internal::PasswdEntry& e : internal::ParsePasswd(text))
+    if (e.uid == p.uid) {
+      dir = e.home;
+      break;
+    }
+  if (home != env.end())
+    *home = "HOME=" + dir;
+  else
+    env.push_back("HOME=" + dir);
+  return env;
+}
+
+void ExecProcess(const std::string& exe, const Process& p, const std::vector<std::string>& env,
+                 int preserve_fds) {
   std::vector<char*> argv, envp;
   for (const std::string& s : p.args) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
-  for (const std::string& s : p.env) envp.push_back(const_cast<char*>(s.c_str()));
+  for (const std::string& s : env) envp.push_back(const_cast<char*>(s.c_str()));
   envp.push_back(nullptr);
   // Nothing but stdio and the preserved fds crosses into the container.
   ::close_range(3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);

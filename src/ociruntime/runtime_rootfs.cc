@@ -228,10 +228,16 @@ Status SetupDev(int root_fd, const Config& c, bool userns) {
   return {};
 }
 
-// The mount point holding `path`, from /proc/self/mountinfo.
-std::string MountPointOf(const std::string& path) {
+// The mount `path` is on (the last of those stacked on its mount point)
+// and whether it propagates to or from others, from /proc/self/mountinfo.
+struct MountOf {
+  std::string point = "/";
+  bool shared = false, unbindable = false;
+};
+
+MountOf MountHolding(const std::string& path) {
+  MountOf best;
   auto text = common::ReadFile("/proc/self/mountinfo", 16u << 20);
-  std::string best = "/";
   if (!text) return best;
   size_t pos = 0;
   while (pos < text->size()) {
@@ -239,13 +245,21 @@ std::string MountPointOf(const std::string& path) {
     if (end == std::string::npos) end = text->size();
     std::string_view line(text->data() + pos, end - pos);
     pos = end + 1;
+    // ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER
     size_t f = 0;
     for (int i = 0; i < 4 && f != std::string_view::npos; ++i) f = line.find(' ', f + 1);
     if (f == std::string_view::npos) continue;
     size_t e = line.find(' ', f + 1);
     std::string mp(line.substr(f + 1, e - f - 1));
     bool under = path == mp || (path.starts_with(mp) && (mp == "/" || path[mp.size()] == '/'));
-    if (under && mp.size() > best.size()) best = mp;
+    if (!under || mp.size() < best.point.size()) continue;
+    size_t dash = line.find(" - ", e);
+    std::string_view optional =
+        e == std::string_view::npos || dash == std::string_view::npos ? std::string_view()
+                                                                       : line.substr(e, dash - e);
+    best.point = mp;
+    best.shared = optional.find(" shared:") != std::string_view::npos;
+    best.unbindable = optional.find(" unbindable") != std::string_view::npos;
   }
   return best;
 }
@@ -255,13 +269,16 @@ std::string MountPointOf(const std::string& path) {
 Status PrepareRootfs(const Config& c, const CgroupSet& cgroups, bool userns) {
   unsigned long prop = c.rootfs_propagation ? c.rootfs_propagation : MS_SLAVE | MS_REC;
   if (::mount("", "/", nullptr, prop, nullptr) != 0) return MountError("(propagation)", "/");
-  // pivot_root refuses a new root whose parent mount is shared.
-  if (prop & MS_SHARED) {
-    std::string parent = MountPointOf(c.rootfs.parent_path().string());
-    if (::mount("", parent.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
-      return MountError("(private)", parent);
-  }
+  // The rootfs is bound onto itself below. Where the mount it is on is
+  // still shared (a non-recursive mode left it so, or "shared" made it),
+  // that bind and every mount on top would propagate to the host's peers,
+  // and pivot_root refuses a new root on a shared mount; a bind from an
+  // unbindable mount fails. So that mount is made private first, as runc
+  // does; the mode asked for is applied to the new root after pivot_root.
   std::string rootfs = c.rootfs.string();
+  if (MountOf holder = MountHolding(rootfs); holder.shared || holder.unbindable)
+    if (::mount("", holder.point.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
+      return MountError("(private)", holder.point);
   if (::mount(rootfs.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     return MountError("rootfs `" + rootfs + "`", rootfs);
   UniqueFd root_fd(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -297,6 +314,12 @@ Status EnterRootfs(const Config& c, bool no_pivot) {
 }
 
 Status FinishRootfs(const Config& c) {
+  // A missing process.cwd is created, as runc and crun do (images name a
+  // WorkingDir they do not contain), as root and before the root may turn
+  // read-only; the container's own mounts are in place, so it lands where
+  // the process will see it.
+  ::umask(022);
+  TRY(common::MkdirAll(c.process.cwd, 0755));
   for (const auto& [key, value] : c.sysctls) {
     std::string path = "/proc/sys/" + key;
     for (size_t i = 10; i < path.size(); ++i)

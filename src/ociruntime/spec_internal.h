@@ -1,6 +1,6 @@
 #pragma once
 // Internals of spec.cc shared with its tests: reading files of an untrusted
-// rootfs, and the /etc/passwd and /etc/group formats.
+// rootfs (the /etc/passwd and /etc/group formats: runtime_userdb.h).
 
 #include <cstdint>
 #include <filesystem>
@@ -10,11 +10,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "ociruntime/runtime_userdb.h"
 
 namespace ociruntime::internal {
-
-// The largest /etc/passwd or /etc/group read (larger files are refused).
-inline constexpr size_t kMaxUserFileSize = 4u << 20;
 
 // Reads `rel` ("etc/passwd": relative, no NUL) inside `rootfs` with chroot
 // semantics: every symlink on the way, absolute or relative, is resolved
@@ -30,28 +28,5 @@ inline constexpr size_t kMaxUserFileSize = 4u << 20;
 [[nodiscard]] common::Result<std::optional<std::string>> ReadRootfsFile(
     const std::filesystem::path& rootfs, std::string_view rel, bool use_openat2 = true,
     size_t max_size = kMaxUserFileSize);
-
-struct PasswdEntry {
-  std::string name;
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-  std::string home;
-};
-
-struct GroupEntry {
-  std::string name;
-  uint32_t gid = 0;
-  std::vector<std::string> members;
-};
-
-// name:password:uid:gid:gecos:home:shell, one per line. Empty lines,
-// comments ('#'), NIS entries ('+', '-') and lines without a numeric uid
-// and gid in range are skipped, as libc's parsers skip them.
-std::vector<PasswdEntry> ParsePasswd(std::string_view text);
-// name:password:gid:member,member…
-std::vector<GroupEntry> ParseGroup(std::string_view text);
-
-// A decimal id in [0, 2^31-1] (runc's range); nullopt otherwise.
-std::optional<uint32_t> ParseId(std::string_view s);
 
 }  // namespace ociruntime::internal

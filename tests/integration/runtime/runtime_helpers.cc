@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -123,6 +124,12 @@ json DefaultConfig(const std::vector<std::string>& args) {
   };
 }
 
+fs::path CopyRootfs(const fs::path& dest) {
+  fs::copy(SharedRootfs(), dest, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  fs::permissions(dest / "tmp", fs::perms::all | fs::perms::sticky_bit);
+  return dest;
+}
+
 void Bundle::Write() const {
   std::ofstream(dir.path() / "config.json") << config.dump(2);
 }
@@ -221,6 +228,49 @@ std::vector<Runtime> AllRuntimes(const fs::path& dir) {
   return {Gantry(dir),
           {"runc", {"runc", "--root", (dir / "runc-root").string()}},
           {"crun", CrunArgv(dir)}};
+}
+
+Runtime InPrivateMountNamespace(const Runtime& rt, const std::string& prelude) {
+  Runtime out{rt.name, {"unshare", "-m", "sh", "-c", prelude + " && exec \"$0\" \"$@\""}};
+  out.prefix.insert(out.prefix.end(), rt.prefix.begin(), rt.prefix.end());
+  return out;
+}
+
+std::optional<CgroupV2Host> CgroupV2Host::Create(const fs::path& dir, std::string& why,
+                                                 bool& skip) {
+  CgroupV2Host host;
+  host.root_ = dir / "cgroup2";
+  skip = false;
+  if (auto st = common::MkdirAll(host.root_); !st) {
+    why = st.error().message;
+    return std::nullopt;
+  }
+  auto m = common::Mount("none", host.root_.string(), "cgroup2", 0, "");
+  if (!m) {
+    std::ifstream fss("/proc/filesystems");
+    std::string all((std::istreambuf_iterator<char>(fss)), std::istreambuf_iterator<char>());
+    skip = all.find("\tcgroup2\n") == std::string::npos;
+    why = skip ? "the kernel has no cgroup2 (not in /proc/filesystems)"
+               : "mount cgroup2: " + m.error().message;
+    return std::nullopt;
+  }
+  host.mount_ = std::move(*m);
+  host.subtree_control_ = common::ReadFile(host.root_ / "cgroup.subtree_control").value_or("");
+  return host;
+}
+
+CgroupV2Host::~CgroupV2Host() {
+  if (mount_.target().empty()) return;
+  auto after = common::ReadFile(root_ / "cgroup.subtree_control");
+  std::istringstream in(after.value_or(""));
+  for (std::string c; in >> c;)
+    if (subtree_control_.find(c) == std::string::npos)
+      std::ofstream(root_ / "cgroup.subtree_control") << "-" << c;
+}
+
+Runtime CgroupV2Host::On(const Runtime& rt) {
+  return InPrivateMountNamespace(rt,
+                                 "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup");
 }
 
 common::UniqueFd ListenUnix(const std::string& path) {

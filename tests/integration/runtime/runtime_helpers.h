@@ -41,6 +41,10 @@ const fs::path& SharedRootfs();
 // shared rootfs (absolute, read-only) and hostname "gantry-test".
 json DefaultConfig(const std::vector<std::string>& args);
 
+// A writable copy of SharedRootfs() at `dest` (for tests whose container
+// changes its rootfs); returns `dest`.
+fs::path CopyRootfs(const fs::path& dest);
+
 // A bundle directory of its own: config.json written by Write().
 struct Bundle {
   common::TempDir dir;
@@ -80,6 +84,37 @@ void DeleteAll(const std::vector<Runtime>& runtimes);
 // empty file: see AllRuntimes).
 Runtime Gantry(const fs::path& dir);
 std::vector<Runtime> AllRuntimes(const fs::path& dir);
+
+// `rt` started in a private mount namespace (unshare -m: every mount made
+// private there) after the shell commands `prelude` ran in it, e.g.
+// "umount /sys/fs/cgroup/pids": a host with that hierarchy missing.
+Runtime InPrivateMountNamespace(const Runtime& rt, const std::string& prelude);
+
+// A pure cgroup v2 host made in private mount namespaces: the v1
+// hierarchies unmounted, cgroup2 at /sys/fs/cgroup. Only controllers the
+// v1 hierarchies do not hold exist there. The test looks at the same
+// (single) cgroup2 hierarchy through a mount of its own at `dir`/cgroup2,
+// so it needs no particular host layout, only a kernel with cgroup2. On
+// destruction, controllers a runtime enabled in the root's
+// cgroup.subtree_control are disabled again.
+class CgroupV2Host {
+ public:
+  // Fails the test (with the reason in `why`) when cgroup2 cannot be
+  // mounted; `skip` is set instead when the kernel has no cgroup2.
+  static std::optional<CgroupV2Host> Create(const fs::path& dir, std::string& why, bool& skip);
+  CgroupV2Host(CgroupV2Host&&) = default;
+  ~CgroupV2Host();
+  // `rt` run on it.
+  static Runtime On(const Runtime& rt);
+  // The hierarchy's root as the test sees it.
+  const fs::path& root() const { return root_; }
+
+ private:
+  CgroupV2Host() = default;
+  fs::path root_;
+  common::MountGuard mount_;
+  std::string subtree_control_;
+};
 
 // A container id unique in this process and across concurrent test runs.
 std::string UniqueId(const std::string& prefix);

@@ -276,27 +276,16 @@ TEST_F(RuntimeTest, RuntimeObserveCgroupNamespace) {
   for (const auto& [name, out] : seen) EXPECT_EQ(out, seen["gantry"]) << name;
 }
 
-// A pure cgroup v2 host, made in a private mount namespace: the v1
-// hierarchies unmounted, cgroup2 at /sys/fs/cgroup. Only controllers the
-// v1 hierarchies do not hold exist there, so no limits are set. The test
-// looks at the same (single) cgroup2 hierarchy through a mount of its own,
-// so it needs no particular host layout, only a kernel with cgroup2.
+// A pure cgroup v2 host (runtime_helpers.h, CgroupV2Host): no limits are
+// set, the container is placed and sees its cgroup2 directory.
 TEST_F(RuntimeTest, RuntimeCgroupV2LayoutInPrivateMountNamespace) {
-  const fs::path unified = dir_.path() / "cgroup2";
-  ASSERT_TRUE(common::MkdirAll(unified));
-  auto cg2 = common::Mount("none", unified.string(), "cgroup2", 0, "");
-  if (!cg2) {
-    std::ifstream fss("/proc/filesystems");
-    std::string all((std::istreambuf_iterator<char>(fss)), std::istreambuf_iterator<char>());
-    if (all.find("\tcgroup2\n") == std::string::npos)
-      GTEST_SKIP() << "the kernel has no cgroup2 (not in /proc/filesystems)";
-    FAIL() << "mount cgroup2: " << cg2.error().message;
-  }
-  auto before = common::ReadFile(unified / "cgroup.subtree_control");
-  Runtime v2{"gantry-v2",
-             {"unshare", "-m", "sh", "-c",
-              "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"",
-              GANTRY_RUNTIME_BIN, "--root", (dir_.path() / "v2-root").string()}};
+  std::string why;
+  bool skip = false;
+  auto host = rttest::CgroupV2Host::Create(dir_.path(), why, skip);
+  if (skip) GTEST_SKIP() << why;
+  ASSERT_TRUE(host) << why;
+  Runtime v2 = rttest::CgroupV2Host::On(
+      {"gantry-v2", {GANTRY_RUNTIME_BIN, "--root", (dir_.path() / "v2-root").string()}});
   rttest::Bundle b = rttest::MakeBundle(
       {"sh", "-c",
        "echo cgroup=$(cat /proc/self/cgroup); "
@@ -310,16 +299,7 @@ TEST_F(RuntimeTest, RuntimeCgroupV2LayoutInPrivateMountNamespace) {
   EXPECT_TRUE(kv["cgroup"].ends_with("0::/" + id)) << kv["cgroup"];
   EXPECT_EQ(kv["v2view"], "yes");
   EXPECT_TRUE(kv["procs"].starts_with("1 ")) << kv["procs"];
-  EXPECT_FALSE(fs::exists(unified / id));
-  // Leave the host's root subtree_control as it was.
-  auto after = common::ReadFile(unified / "cgroup.subtree_control");
-  if (before && after && *before != *after) {
-    std::istringstream in(*after);
-    std::string c;
-    while (in >> c)
-      if (before->find(c) == std::string::npos)
-        std::ofstream(unified / "cgroup.subtree_control") << "-" << c;
-  }
+  EXPECT_FALSE(fs::exists(host->root() / id));
 }
 
 }  // namespace

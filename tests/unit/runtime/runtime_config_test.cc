@@ -293,4 +293,64 @@ TEST(RuntimeResourcesJson, UpdateResourcesParse) {
   EXPECT_NE(bad.error().message.find("memory"), std::string::npos);
 }
 
+TEST(RuntimeResourcesJson, BlockIONetworkHugepagesRdmaParse) {
+  auto r = ociruntime::rt::ParseResourcesJson(R"({
+      "blockIO": {"weight": 500, "leafWeight": 300,
+                  "weightDevice": [{"major": 8, "minor": 0, "weight": 200, "leafWeight": 100},
+                                   {"major": 8, "minor": 16, "leafWeight": 50}],
+                  "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                  "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 300}]},
+      "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+      "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}],
+      "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}, "mlx4_0": {"hcaObjects": 5}},
+      "cpu": {"realtimePeriod": 1000000, "realtimeRuntime": 950000}})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->blkio_weight, 500u);
+  EXPECT_EQ(r->blkio_leaf_weight, 300u);
+  ASSERT_EQ(r->blkio_weight_device.size(), 1u);
+  EXPECT_EQ(r->blkio_weight_device[0].value, 200u);
+  ASSERT_EQ(r->blkio_leaf_weight_device.size(), 2u);
+  EXPECT_EQ(r->blkio_leaf_weight_device[1].minor, 16);
+  ASSERT_EQ(r->blkio_read_bps.size(), 1u);
+  EXPECT_EQ(r->blkio_read_bps[0].value, 1048576u);
+  ASSERT_EQ(r->blkio_write_iops.size(), 1u);
+  EXPECT_EQ(r->net_cls_classid, 1048577u);
+  ASSERT_EQ(r->net_prio.size(), 1u);
+  EXPECT_EQ(r->net_prio[0], (std::pair<std::string, uint32_t>{"eth0", 5}));
+  ASSERT_EQ(r->hugepage_limits.size(), 1u);
+  EXPECT_EQ(r->hugepage_limits[0].first, "2MB");
+  EXPECT_EQ(r->rdma.at("mlx5_1"), "hca_handle=3 hca_object=10000");
+  EXPECT_EQ(r->rdma.at("mlx4_0"), "hca_object=5");
+  EXPECT_EQ(r->cpu_rt_period.value_or(0), 1000000u);
+  EXPECT_EQ(r->cpu_rt_runtime.value_or(0), 950000);
+}
+
+TEST(RuntimeResourcesJson, BadLimitsNameTheField) {
+  // Each names a cgroup file or line: nothing that could reach another.
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"blockIO": {"weightDevice": [{"minor": 0, "weight": 10}]}})",
+       "linux.resources.blockIO.weightDevice: needs major and minor"},
+      {R"({"hugepageLimits": [{"pageSize": "../memory", "limit": 1}]})",
+       "linux.resources.hugepageLimits: invalid pageSize `../memory`"},
+      {R"({"network": {"priorities": [{"name": "eth0\nlo", "priority": 1}]}})",
+       "linux.resources.network.priorities: invalid interface name"},
+      {R"({"rdma": {"mlx5 1": {"hcaHandles": 1}}})", "linux.resources.rdma: invalid device name"},
+      {R"({"blockIO": {"weight": -1}})", "linux.resources.blockIO.weight: expected"},
+  };
+  for (const auto& [text, want] : bad) {
+    auto r = ociruntime::rt::ParseResourcesJson(text);
+    ASSERT_FALSE(r) << text;
+    EXPECT_NE(r.error().message.find(want), std::string::npos) << r.error().message;
+  }
+}
+
+TEST_F(RuntimeConfigTest, SecurityLabelsParsedForTheRuntimeToCheck) {
+  config_["process"]["apparmorProfile"] = "docker-default";
+  config_["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0";
+  auto c = Parse();
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->process.apparmor_profile, "docker-default");
+  EXPECT_EQ(c->process.selinux_label, "system_u:system_r:container_t:s0");
+}
+
 }  // namespace
