@@ -7,6 +7,7 @@
 
 #include "cli/app.h"
 #include "cli/commands.h"
+#include "common/fd.h"
 #include "common/log.h"
 
 #ifndef GANTRY_VERSION
@@ -64,6 +65,17 @@ int main(int argc, char** argv) {
 
   app.parse_complete_callback([&] {
     common::SetLogLevel(*common::ParseLogLevel(global.log_level));
+    // Before any command runs (the unpacker sizes its budget of open files
+    // from the limit at its first apply). Not for `gantry runtime`: the
+    // container process would inherit the raised limit, and a runtime
+    // leaves a container's limits as its caller set them unless
+    // config.json says otherwise (crun; runc too when built before Go
+    // 1.19). Credential helpers inherit it; they open few files, and those
+    // written in Go raise it themselves anyway.
+    if (app.got_subcommand("runtime")) return;
+    auto before = common::RaiseOpenFileLimit();
+    if (!before)
+      LOG(Debug) << "cannot raise the open file limit" << common::Kv("error", before.error().message);
   });
 
   try {

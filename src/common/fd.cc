@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <system_error>
@@ -87,6 +88,16 @@ Result<MountGuard> Mount(const std::string& source, const std::string& target,
     return ErrnoError("mount " + (fstype.empty() ? std::string("bind") : fstype) + " `" +
                       source + "` on `" + target + "`");
   return MountGuard(target);
+}
+
+Result<uint64_t> RaiseOpenFileLimit() {
+  struct rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return ErrnoError("getrlimit RLIMIT_NOFILE");
+  const uint64_t before = lim.rlim_cur;
+  if (lim.rlim_cur == lim.rlim_max) return before;
+  lim.rlim_cur = lim.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return ErrnoError("setrlimit RLIMIT_NOFILE");
+  return before;
 }
 
 }  // namespace common

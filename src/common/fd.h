@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -123,5 +124,16 @@ class MountGuard {
 [[nodiscard]] Result<MountGuard> Mount(const std::string& source, const std::string& target,
                                        const std::string& fstype, unsigned long flags,
                                        const std::string& data = {});
+
+// Raises this process's soft RLIMIT_NOFILE to its hard limit, as Go
+// programs (containerd, …) do at start-up: the soft limit of 1024 that most
+// login shells and service managers set is there for programs that use
+// select(2), and an unpack of many small files needs more (the unpacker's
+// own bound derives from the limit, unpack/apply.h). Children inherit the
+// raised limit, so a process that starts user workloads (the OCI runtime)
+// must not call it. Returns the soft limit before. Errors: mapped from the
+// errno of getrlimit/setrlimit (EPERM when the hard limit is above
+// fs.nr_open, which was lowered after it was set).
+[[nodiscard]] Result<uint64_t> RaiseOpenFileLimit();
 
 }  // namespace common

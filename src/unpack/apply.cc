@@ -92,7 +92,10 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   TRY(applier.Finish());
   result.entries = applier.entries();
   result.skipped = applier.skipped();
-  result.peak_file_queue_bytes = applier.peak_file_queue_bytes();
+  const internal::FileFinisher::Stats queue = applier.file_queue_stats();
+  result.peak_file_queue_bytes = static_cast<int64_t>(queue.peak_bytes);
+  result.peak_file_queue_files = static_cast<int64_t>(queue.peak_files);
+  result.files_finished_inline = static_cast<int64_t>(queue.finished_inline);
   return result;
 }
 

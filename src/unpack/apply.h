@@ -60,6 +60,18 @@
 // directory accounts for that (snapshot/snapshotter.h: unsynced snapshots
 // are synced later, or discarded after a crash of the machine).
 //
+// Open files: a small file handed to the file thread stays open until that
+// thread has finished it, so the files an apply holds open are bounded by
+// count as well as by bytes: at most kFileQueueFiles per apply, and across
+// all the applies of the process at most the capacity of an OpenFileBudget
+// (by default the process's, sized from RLIMIT_NOFILE). Without a free slot
+// the applier finishes the file itself instead of queueing it: an apply
+// never waits for another one's files, and never fails for want of a slot.
+// Besides those, one apply holds a handful of descriptors (the blob, the
+// root, the cached parent directory, the file being created or a large file
+// being written, a directory being opened, and one per directory level while
+// it removes a tree that an entry replaces). docs/resources.md.
+//
 // Thread-safety: ApplyLayer may run concurrently on different directories;
 // one call uses its ByteSource and directory exclusively. With
 // ApplyOptions::decode_thread the ByteSource is read on a helper thread
@@ -94,8 +106,12 @@ inline constexpr size_t kDecodedBlocks = 4;
 //    file thread: at most kFileQueueBytes held, plus the one file being
 //    read from the tar; larger files are written block by block as they
 //    stream;
+//    each of those files is open until it is finished, so at most
+//    kFileQueueFiles of them are held (empty files weigh no bytes), and
+//    fewer when the process's OpenFileBudget runs short;
 inline constexpr size_t kSmallFileBytes = 1u << 20;
 inline constexpr size_t kFileQueueBytes = 4u << 20;
+inline constexpr size_t kFileQueueFiles = 256;
 //  - the decoder's own state: about 100 KiB for gzip (ISA-L) or 40 KiB
 //    (zlib), and for zstd the frame's window, which the frame header sets
 //    (8 MiB at level 19, 128 MiB at most: frames that need more, made with
@@ -155,6 +171,47 @@ class FdSource final : public ByteSource {
   int fd_;
 };
 
+// The files that the file threads of all the applies of a process may
+// hold open at once. RLIMIT_NOFILE counts a process's descriptors, and a
+// process applies several layers at once (an image's layers in parallel,
+// several pulls in `gantry serve`), so the budget is shared by them.
+// Thread-safe; never blocks.
+class OpenFileBudget {
+ public:
+  explicit OpenFileBudget(size_t capacity) : capacity_(capacity) {}
+  OpenFileBudget(const OpenFileBudget&) = delete;
+  OpenFileBudget& operator=(const OpenFileBudget&) = delete;
+
+  // The process's budget: OpenFileBudgetFor(the soft RLIMIT_NOFILE) as it
+  // is at the first call (gantry raises it at start-up, before any apply).
+  static OpenFileBudget& ForProcess();
+
+  // Takes a slot when one is free.
+  [[nodiscard]] bool TryAcquire();
+  // Gives back `n` slots taken by TryAcquire.
+  void Release(size_t n = 1);
+
+  size_t capacity() const { return capacity_; }
+  size_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  size_t peak() const { return peak_.load(std::memory_order_relaxed); }  // most in use at once
+
+ private:
+  const size_t capacity_;
+  std::atomic<size_t> in_use_{0};
+  std::atomic<size_t> peak_{0};
+};
+
+// Descriptors kept out of any OpenFileBudget for the rest of the process:
+// the store's database and locks, downloads in flight (a socket and a file
+// each), gRPC connections, and the handful each apply holds besides its
+// queued files (see "Open files" above), for up to 4 layers at once.
+inline constexpr uint64_t kReservedOpenFiles = 64;
+// The budget for a soft RLIMIT_NOFILE of `nofile`: what is left after
+// reserving max(kReservedOpenFiles, nofile / 4) for the rest of the
+// process; 0 at 64 and below (every file is then finished by its applier).
+// RLIM_INFINITY counts as a very large limit.
+[[nodiscard]] size_t OpenFileBudgetFor(uint64_t nofile);
+
 struct Limits {
   int64_t max_entries = 500'000;
   int64_t max_total_bytes = 8LL << 30;  // apparent size of all regular files
@@ -189,6 +246,9 @@ struct ApplyOptions {
   // parent resolved inside the root; the helper only works on the open fd.
   // false keeps everything on the calling thread.
   bool file_thread = true;
+  // The budget the files queued for the file thread are taken from;
+  // nullptr: OpenFileBudget::ForProcess(). Not owned; must outlive the call.
+  OpenFileBudget* open_files = nullptr;
   // false forces the portable component walk instead of openat2(2), as on
   // kernels before 5.6 or under seccomp filters that refuse it (tests).
   bool use_openat2 = true;
@@ -204,6 +264,12 @@ struct ApplyResult {
   // The most small-file data held for the file thread at once: never more
   // than kFileQueueBytes (0 without ApplyOptions::file_thread).
   int64_t peak_file_queue_bytes = 0;
+  // The most files held for the file thread at once (queued or being
+  // finished, each open until then): never more than kFileQueueFiles, nor
+  // than the budget's capacity.
+  int64_t peak_file_queue_files = 0;
+  // Small files the applier finished itself because the budget was used up.
+  int64_t files_finished_inline = 0;
 };
 
 // Applies the layer read from `in` into the directory `root_fd` (an O_PATH
@@ -224,7 +290,9 @@ struct ApplyResult {
 //    bad whiteouts, hardlinks to missing or non-file targets, symlink
 //    loops, a file used as a directory, unsupported types), an expected
 //    digest of an algorithm other than sha256;
-//  - ResourceExhausted: a Limits bound, or ENOSPC/EMFILE from the system;
+//  - ResourceExhausted: a Limits bound, or ENOSPC/EMFILE from the system
+//    (EMFILE only when the rest of the process leaves less than the
+//    reserve of OpenFileBudgetFor: the queued files stay within it);
 //  - DataLoss: bytes that are not what the declared compression says
 //    (a magic mismatch, an empty compressed blob, a corrupt or truncated
 //    gzip or zstd stream, a stream that is not a tar, an unreadable or

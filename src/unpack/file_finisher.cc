@@ -1,14 +1,55 @@
+// The file thread (FileFinisher) and the process's budget of files it may
+// hold open.
+
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <system_error>
 
 #include "common/fs.h"
 #include "common/log.h"
 #include "unpack/file_finisher_internal.h"
+
+namespace unpack {
+
+size_t OpenFileBudgetFor(uint64_t nofile) {
+  const uint64_t reserve = std::max<uint64_t>(kReservedOpenFiles, nofile / 4);
+  if (nofile <= reserve) return 0;
+  // RLIM_INFINITY (or a limit beyond any size_t) is still a number here.
+  return static_cast<size_t>(std::min<uint64_t>(nofile - reserve, SIZE_MAX));
+}
+
+OpenFileBudget& OpenFileBudget::ForProcess() {
+  // One per process, like the limit it divides. Sized once: gantry raises
+  // the soft limit at start-up, before the first apply.
+  static OpenFileBudget budget([] {
+    struct rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return OpenFileBudgetFor(0);
+    return OpenFileBudgetFor(lim.rlim_cur);
+  }());
+  return budget;
+}
+
+bool OpenFileBudget::TryAcquire() {
+  size_t used = in_use_.load(std::memory_order_relaxed);
+  do {
+    if (used >= capacity_) return false;
+  } while (!in_use_.compare_exchange_weak(used, used + 1, std::memory_order_relaxed));
+  size_t peak = peak_.load(std::memory_order_relaxed);
+  while (used + 1 > peak && !peak_.compare_exchange_weak(peak, used + 1, std::memory_order_relaxed)) {
+  }
+  return true;
+}
+
+void OpenFileBudget::Release(size_t n) { in_use_.fetch_sub(n, std::memory_order_relaxed); }
+
+}  // namespace unpack
 
 namespace unpack::internal {
 
@@ -66,9 +107,11 @@ Status FileFinisher::Submit(Job job) {
   std::unique_lock l(mu_);
   // A job is admitted when it fits, or alone when nothing else is held
   // (however large, so that progress is possible): held bytes never
-  // exceed max(max_bytes_, the largest job).
+  // exceed max(max_bytes_, the largest job). The count bound holds for
+  // empty files too, which weigh nothing.
   auto room = [&] {
-    return error_ || queued_bytes_ == 0 || queued_bytes_ + job.data.size() <= max_bytes_;
+    return error_ || (held_files_ < max_files_ &&
+                      (queued_bytes_ == 0 || queued_bytes_ + job.data.size() <= max_bytes_));
   };
   if (!room()) {
     producer_waiting_ = true;
@@ -76,8 +119,19 @@ Status FileFinisher::Submit(Job job) {
     producer_waiting_ = false;
   }
   if (error_) return std::unexpected(*error_);
+  // The process's files are used up by other applies (or by this one's
+  // queue): finish this file here rather than wait for them, which keeps
+  // the apply going at the speed of one thread and never waits on another
+  // apply.
+  if (budget_ != nullptr && !budget_->TryAcquire()) {
+    ++finished_inline_;
+    l.unlock();
+    return Finish(job);
+  }
   queued_bytes_ += job.data.size();
   peak_bytes_ = std::max(peak_bytes_, queued_bytes_);
+  ++held_files_;
+  peak_files_ = std::max(peak_files_, held_files_);
   queue_.push_back(std::move(job));
   // Wake-ups cost a system call each: only when the helper sleeps.
   if (idle_) work_cv_.notify_one();
@@ -86,7 +140,12 @@ Status FileFinisher::Submit(Job job) {
 
 FileFinisher::Stats FileFinisher::stats() {
   std::lock_guard l(mu_);
-  return {.held_bytes = queued_bytes_, .peak_bytes = peak_bytes_, .producer_waiting = producer_waiting_};
+  return {.held_bytes = queued_bytes_,
+          .peak_bytes = peak_bytes_,
+          .held_files = held_files_,
+          .peak_files = peak_files_,
+          .finished_inline = finished_inline_,
+          .producer_waiting = producer_waiting_};
 }
 
 Status FileFinisher::Wait() {
@@ -99,8 +158,8 @@ Status FileFinisher::Wait() {
   return {};
 }
 
-// Takes the whole queue at a time, so that the lock and the wake-ups are
-// per batch of files rather than per file.
+// Takes up to batch_files_ jobs at a time, so that the lock and the
+// wake-ups are per batch of files rather than per file.
 void FileFinisher::Work() {
   std::unique_lock l(mu_);
   for (;;) {
@@ -113,7 +172,13 @@ void FileFinisher::Work() {
       continue;
     }
     std::deque<Job> batch;
-    batch.swap(queue_);
+    if (queue_.size() <= batch_files_) {
+      batch.swap(queue_);
+    } else {
+      const auto end = queue_.begin() + static_cast<std::ptrdiff_t>(batch_files_);
+      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+      queue_.erase(queue_.begin(), end);
+    }
     // After an error, or when the apply is abandoned (destructor without
     // Wait), the remaining jobs are only closed (by Job's fd).
     const bool skip = error_.has_value() || stop_;
@@ -126,11 +191,16 @@ void FileFinisher::Work() {
       if (!skip && !failed) {
         if (Status st = Finish(job); !st) failed = std::move(st.error());
       }
-      job = Job{};
+      job = Job{};  // closes the file
     }
+    const size_t files = batch.size();
     batch.clear();
+    // With held_files_ below, so that what this finisher counts as held
+    // never exceeds what it has taken from the budget.
+    if (budget_ != nullptr) budget_->Release(files);
     l.lock();
     queued_bytes_ -= bytes;
+    held_files_ -= files;
     if (failed && !error_) error_ = std::move(failed);
     if (producer_waiting_) done_cv_.notify_one();
   }

@@ -12,11 +12,17 @@
 // With 50,000 small files, creating them costs about a third of the
 // system time and finishing them two thirds; the two threads overlap.
 //
+// Each job holds an open file until it is finished, so the jobs held are
+// bounded in number as well as in bytes, and each takes a slot of the
+// process's OpenFileBudget; without a free slot Submit finishes the job on
+// the caller's thread (apply.h, "Open files").
+//
 // Thread-safety: Submit and Wait from one thread (the applier's).
 
 #include <sys/types.h>
 #include <time.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -30,6 +36,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "unpack/apply.h"
 
 namespace unpack::internal {
 
@@ -48,20 +55,29 @@ class FileFinisher {
     std::string entry;  // for errors: "entry `a/b`: write: …"
   };
 
-  // At most `max_bytes` of file contents are held, queued or being
-  // finished; Submit blocks beyond that. A job larger than `max_bytes` is
-  // admitted alone (nothing else held), so the bound is
-  // max(max_bytes, largest job). `before_batch` (tests only; may be empty)
-  // runs on the helper thread before each batch is finished, to act out a
-  // slow disk.
-  explicit FileFinisher(size_t max_bytes, std::function<void()> before_batch = {})
-      : max_bytes_(max_bytes), before_batch_(std::move(before_batch)) {}
+  // At most `max_bytes` of file contents and `max_files` jobs (open files)
+  // are held, queued or being finished; Submit blocks beyond either. A job
+  // larger than `max_bytes` is admitted alone (nothing else held), so the
+  // byte bound is max(max_bytes, largest job). Each job held also takes a
+  // slot of `budget` (not owned; nullptr: no such bound), given back once
+  // its file is closed and its batch done. `before_batch` (tests only; may be empty) runs on
+  // the helper thread before each batch is finished, to act out a slow
+  // disk. REQUIRES: max_files >= 1.
+  explicit FileFinisher(size_t max_bytes, std::function<void()> before_batch = {},
+                        size_t max_files = kFileQueueFiles, OpenFileBudget* budget = nullptr)
+      : max_bytes_(max_bytes),
+        max_files_(max_files),
+        batch_files_(std::max<size_t>(1, max_files / 2)),
+        budget_(budget),
+        before_batch_(std::move(before_batch)) {}
   ~FileFinisher();  // finishes what is queued and joins the helper
   FileFinisher(const FileFinisher&) = delete;
   FileFinisher& operator=(const FileFinisher&) = delete;
 
-  // Queues `job` (the helper starts with the first). Returns the first
-  // error a finished job had, so that the apply stops soon after it.
+  // Queues `job` (the helper starts with the first), or finishes it here
+  // when `budget` has no slot free. Returns the first error a finished job
+  // had (this one's, when finished here), so that the apply stops soon
+  // after it.
   [[nodiscard]] common::Status Submit(Job job);
   // Returns once every queued job is finished; the first error, if any.
   [[nodiscard]] common::Status Wait();
@@ -72,6 +88,9 @@ class FileFinisher {
   struct Stats {
     size_t held_bytes = 0;   // file contents queued or being finished now
     size_t peak_bytes = 0;   // the most ever held at once
+    size_t held_files = 0;   // jobs (open files) queued or being finished now
+    size_t peak_files = 0;   // the most ever held at once
+    size_t finished_inline = 0;  // jobs Submit finished itself (no budget slot)
     bool producer_waiting = false;  // Submit waits for room (or Wait for the end)
   };
   Stats stats();
@@ -80,6 +99,12 @@ class FileFinisher {
   void Work();
 
   const size_t max_bytes_;
+  const size_t max_files_;
+  // The helper takes at most this many jobs at a time, so that the first
+  // half of a full queue is finished (and makes room) while the second
+  // still waits: the producer refills it meanwhile.
+  const size_t batch_files_;
+  OpenFileBudget* const budget_;
   const std::function<void()> before_batch_;
   std::mutex mu_;
   std::condition_variable work_cv_;  // the helper waits for jobs or stop_
@@ -87,6 +112,9 @@ class FileFinisher {
   std::deque<Job> queue_;
   size_t queued_bytes_ = 0;          // queued and being finished
   size_t peak_bytes_ = 0;            // the most queued_bytes_ ever was
+  size_t held_files_ = 0;            // jobs queued and being finished
+  size_t peak_files_ = 0;
+  size_t finished_inline_ = 0;
   bool idle_ = false;                // the helper sleeps with nothing to do
   bool producer_waiting_ = false;
   bool stop_ = false;

@@ -222,7 +222,11 @@ Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t
   ASSIGN_OR_RETURN(job.xattrs, AllowedXattrs(e));
   EntryTimes(e, job.times);
   job.entry = DisplayPath(dir.empty() ? name : std::string(dir) + "/" + name);
-  if (!finisher_) finisher_ = std::make_unique<FileFinisher>(kFinisherMaxQueued);
+  if (!finisher_) {
+    OpenFileBudget* budget =
+        options_.open_files != nullptr ? options_.open_files : &OpenFileBudget::ForProcess();
+    finisher_ = std::make_unique<FileFinisher>(kFileQueueBytes, nullptr, kFileQueueFiles, budget);
+  }
   Status st = finisher_->Submit(std::move(job));
   // The error is an earlier file's, and names it: not this entry's.
   if (!st) finisher_failed_ = true;
@@ -355,8 +359,8 @@ void Applier::DeferDir(const std::string& path, const struct stat& st, archive_e
     dir_fixups_[it->second] = std::move(f);
 }
 
-int64_t Applier::peak_file_queue_bytes() {
-  return finisher_ ? static_cast<int64_t>(finisher_->stats().peak_bytes) : 0;
+FileFinisher::Stats Applier::file_queue_stats() {
+  return finisher_ ? finisher_->stats() : FileFinisher::Stats{};
 }
 
 Status Applier::Finish() {

@@ -43,8 +43,8 @@ class Applier {
 
   int64_t entries() const { return entries_; }
   int64_t skipped() const { return skipped_; }
-  // FileFinisher::Stats::peak_bytes (0 when no file went to it).
-  int64_t peak_file_queue_bytes();
+  // The FileFinisher's (all zero when no file went to it).
+  FileFinisher::Stats file_queue_stats();
 
   // Converts libarchive's error into ours, preferring the stream's own
   // error (corrupt gzip, cancellation) that libarchive only saw as EIO.
@@ -120,9 +120,9 @@ class Applier {
   std::unordered_map<std::string, size_t> dir_fixup_index_;
   std::unordered_set<ino_t> layer_inodes_;  // kNative only
   // Regular files up to kSmallFileBytes are finished on a helper thread
-  // (ApplyOptions::file_thread), at most kFileQueueBytes held (apply.h).
+  // (ApplyOptions::file_thread), at most kFileQueueBytes and
+  // kFileQueueFiles held, within the OpenFileBudget (apply.h).
   static constexpr int64_t kFinisherMaxFile = kSmallFileBytes;
-  static constexpr size_t kFinisherMaxQueued = kFileQueueBytes;
   std::unique_ptr<FileFinisher> finisher_;  // made with the first such file
   bool finisher_failed_ = false;  // its error (naming its file) is the apply's
 };

@@ -8,4 +8,5 @@ gantry_test(unpack_unit_test LABELS unit
     ${CMAKE_CURRENT_LIST_DIR}/unpack/whiteout_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/unpack/fixture_image_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/unpack/memory_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/unpack/open_files_test.cc
   LIBS gantry_unpack gantry_testfixtures)

@@ -77,6 +77,38 @@ std::vector<std::string> Gantry::ImageNames() const {
   return names;
 }
 
+std::map<std::string, std::string> SnapshotKinds(const Gantry& g) {
+  std::map<std::string, std::string> out;
+  auto r = g.Run({"snapshot", "ls", "--json"});
+  EXPECT_TRUE(r) << r.error().message;
+  if (!r) return out;
+  EXPECT_EQ(r->exit_code, 0) << Describe(*r);
+  auto j = nlohmann::json::parse(r->out, nullptr, false);
+  EXPECT_TRUE(j.is_array()) << r->out;
+  if (!j.is_array()) return out;
+  for (const auto& s : j) out[s.value("key", "")] = s.value("kind", "");
+  return out;
+}
+
+fs::path CommittedSnapshotDir(const Gantry& g, const std::string& key) {
+  auto r = g.Run({"snapshot", "info", key});
+  EXPECT_TRUE(r) << r.error().message;
+  if (!r || r->exit_code != 0) {
+    ADD_FAILURE() << "no snapshot " << key << (r ? "\n" + Describe(*r) : "");
+    return {};
+  }
+  auto j = nlohmann::json::parse(r->out, nullptr, false);
+  EXPECT_EQ(j.value("kind", ""), "committed") << r->out;
+  return g.root() / "snapshots" / std::to_string(j.value("id", -1)) / "fs";
+}
+
+std::vector<std::string> WithOpenFileLimit(uint64_t limit, const std::vector<std::string>& argv) {
+  const std::string n = std::to_string(limit);
+  std::vector<std::string> out = {"prlimit", "--nofile=" + n + ":" + n, "--"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 void StartRegistry(fixtures::RegistryOptions options,
                    std::unique_ptr<fixtures::RegistryFixture>* out) {
   auto reg = fixtures::RegistryFixture::Start(std::move(options));

@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -70,6 +72,12 @@ class Gantry {
   fs::path root_, registry_config_, docker_config_, runtime_dir_;
 };
 
+// `argv` run with RLIMIT_NOFILE `limit`, soft and hard, through
+// util-linux's prlimit(1): what `ulimit -n LIMIT` in bash (which sets both)
+// gives the commands it starts. With the hard limit that low too, gantry
+// cannot raise its soft limit at start-up.
+std::vector<std::string> WithOpenFileLimit(uint64_t limit, const std::vector<std::string>& argv);
+
 // Starts a registry fixture; fails the test on error.
 void StartRegistry(fixtures::RegistryOptions options,
                    std::unique_ptr<fixtures::RegistryFixture>* out);
@@ -119,6 +127,13 @@ int64_t FetchedBlobBytes(const std::vector<nlohmann::json>& events);
 // events: the sum of `current` over layer-progress events in state
 // "resumed", leaving out `except` (a blob whose partial was dropped).
 int64_t ResumedBlobBytes(const std::vector<nlohmann::json>& events, const std::string& except = {});
+
+// `gantry snapshot ls --json` of `g`: key -> kind. Fails the test (and
+// returns what it has) when the command fails or prints no JSON array.
+std::map<std::string, std::string> SnapshotKinds(const Gantry& g);
+// The fs directory of the committed snapshot `key` of `g`, from `gantry
+// snapshot info`; fails the test (and returns "") when there is none.
+fs::path CommittedSnapshotDir(const Gantry& g, const std::string& key);
 
 // "argv…: exit N: stderr" of a finished gantry run, for failure messages.
 std::string Describe(const fixtures::CommandResult& r);

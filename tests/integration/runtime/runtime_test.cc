@@ -86,6 +86,33 @@ rttest::Bundle ProbeBundle() {
   return b;
 }
 
+// gantry raises its own soft RLIMIT_NOFILE at start-up (docs/resources.md),
+// but not as a runtime: a container whose config has no process.rlimits
+// keeps the limits its caller had, as under crun. `gantry runtime`, the
+// same runtime through the gantry CLI, included. Not compared with runc:
+// built with Go 1.19 or later (Debian 12's is), it hands the soft limit
+// the Go runtime raised on to the container (containerd/containerd#8249),
+// which is the leak this test guards against.
+TEST_F(RuntimeTest, RuntimeKeepsTheCallersOpenFileLimitWithoutRlimits) {
+  REQUIRE_TOOLS("prlimit");
+  rttest::Bundle b =
+      rttest::MakeBundle({"sh", "-c", "echo nofile=$(ulimit -n); echo nofile_hard=$(ulimit -Hn)"});
+  b.config["process"].erase("rlimits");
+  b.Write();
+  std::vector<Runtime> all;
+  for (const Runtime& rt : runtimes_)
+    if (rt.name != "runc") all.push_back(rt);
+  all.push_back({"gantry-cli",
+                 {GANTRY_BIN, "runtime", "--root", (dir_.path() / "gantry-root").string()}});
+  for (const Runtime& rt : all) {
+    Runtime limited{rt.name, {"prlimit", "--nofile=200:4000", "--"}};
+    limited.prefix.insert(limited.prefix.end(), rt.prefix.begin(), rt.prefix.end());
+    auto seen = rttest::KeyValues(RunOk(limited, b));
+    EXPECT_EQ(seen["nofile"], "200") << rt.name;
+    EXPECT_EQ(seen["nofile_hard"], "4000") << rt.name;
+  }
+}
+
 TEST_F(RuntimeTest, RuntimeObserveSameAsPeersFromInside) {
   rttest::Bundle b = ProbeBundle();
   std::map<std::string, std::map<std::string, std::string>> seen;

@@ -1,14 +1,18 @@
 // Memory of one layer's apply stays bounded whatever the layer: the queue
 // of small files for the file thread holds at most kFileQueueBytes, even
-// when the disk is slower than the tar (apply.h).
+// when the disk is slower than the tar (apply.h). So do the files it holds
+// open: at most kFileQueueFiles, empty files included, each with a slot of
+// an OpenFileBudget (apply-level budget tests: open_files_test.cc).
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -82,6 +86,18 @@ bool Eventually(P pred) {
     std::this_thread::yield();
   }
   return true;
+}
+
+// Descriptors of this process open on files below `dir`.
+int OpenFilesBelow(const fs::path& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd", ec)) {
+    std::error_code rl;
+    const fs::path target = fs::read_symlink(e.path(), rl);
+    if (!rl && target.string().starts_with(dir.string() + "/")) ++n;
+  }
+  return n;
 }
 
 TEST(LayerMemory, FileQueueStopsTheTarReaderAtItsCapWhileTheDiskIsSlow) {
@@ -183,6 +199,73 @@ TEST(LayerMemory, ALayerOfManySmallFilesReportsItsPeakUnderTheCap) {
   auto f = testing::ReadAll(box.root() / "d" / "f39");
   ASSERT_TRUE(f);
   EXPECT_TRUE(*f == Bytes(900 << 10, 39));
+}
+
+// ---- open files (issue 13) ------------------------------------------------------
+
+// Empty files weigh nothing in the byte bound: before the count bound the
+// tar reader queued them (each open) as fast as it could create them while
+// the disk was slow, and a layer of many empty or tiny files ran the
+// process out of descriptors.
+TEST(LayerOpenFiles, EmptyFilesHeldOpenStopAtTheCapWhileTheDiskIsSlow) {
+  auto tmp = common::TempDir::Create("open-files-test");
+  ASSERT_TRUE(tmp) << tmp.error().message;
+  constexpr int kFiles = 4 * static_cast<int>(kFileQueueFiles);
+  Gate gate;
+  std::optional<FileFinisher> finisher;
+  finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); });
+
+  std::atomic<int> submitted{0};
+  common::Status produced;
+  std::thread producer([&] {
+    for (int i = 0; i < kFiles; ++i) {
+      if (auto st = finisher->Submit(MakeJob(tmp->path(), "f" + std::to_string(i), "")); !st) {
+        produced = st;
+        return;
+      }
+      ++submitted;
+    }
+  });
+
+  ASSERT_TRUE(Eventually([&] {
+    return (gate.arrivals() >= 1 && finisher->stats().producer_waiting) || submitted == kFiles;
+  }));
+  const int open_now = OpenFilesBelow(tmp->path());
+  const int submitted_now = submitted.load();
+  gate.Open();
+  producer.join();
+  EXPECT_LT(submitted_now, kFiles) << "nothing held the producer back";
+  EXPECT_LE(open_now, static_cast<int>(kFileQueueFiles) + 1)
+      << "files held open while the disk was slow (the cap, plus the one being submitted)";
+  ASSERT_TRUE(produced) << produced.error().message;
+  ASSERT_TRUE(finisher->Wait());
+  EXPECT_EQ(submitted.load(), kFiles);
+  finisher.reset();
+  EXPECT_EQ(OpenFilesBelow(tmp->path()), 0);
+}
+
+TEST(LayerOpenFiles, TheCountBoundIsReportedAndHeld) {
+  auto tmp = common::TempDir::Create("open-files-test");
+  ASSERT_TRUE(tmp) << tmp.error().message;
+  Gate gate;
+  OpenFileBudget budget(1000);
+  std::optional<FileFinisher> finisher;
+  finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); }, /*max_files=*/8, &budget);
+  std::thread producer([&] {
+    for (int i = 0; i < 40; ++i)
+      ASSERT_TRUE(finisher->Submit(MakeJob(tmp->path(), "f" + std::to_string(i), "")));
+  });
+  ASSERT_TRUE(Eventually([&] { return gate.arrivals() >= 1 && finisher->stats().producer_waiting; }));
+  EXPECT_EQ(finisher->stats().held_files, 8u);
+  EXPECT_EQ(budget.in_use(), 8u);
+  gate.Open();
+  producer.join();
+  ASSERT_TRUE(finisher->Wait());
+  EXPECT_EQ(finisher->stats().peak_files, 8u);
+  EXPECT_EQ(finisher->stats().held_files, 0u);
+  EXPECT_EQ(finisher->stats().finished_inline, 0u);
+  EXPECT_EQ(budget.in_use(), 0u) << "every slot is given back once its file is closed";
+  EXPECT_EQ(budget.peak(), 8u);
 }
 
 }  // namespace
