@@ -457,7 +457,13 @@ Result<CgroupSet> PlanCgroups(const std::string& cgroups_path, const std::string
     if (f.size() < 3) continue;
     std::string controllers = f[1];
     std::string own = line.substr(f[0].size() + f[1].size() + 2);
+    // A hierarchy can be mounted more than once (a tool's or a test's own
+    // cgroup2 mount, a bind mount of a subtree). Prefer, as runc's fixed
+    // /sys/fs/cgroup paths do, the mount under /sys/fs/cgroup, then one of
+    // the hierarchy's root, then the earliest in mountinfo: another mount
+    // may go away while the container lives.
     const CgMount* m = nullptr;
+    int best = -1;
     for (const CgMount& cm : mounts) {
       if (controllers.empty() ? cm.fstype != "cgroup2" : cm.fstype != "cgroup") continue;
       bool all = true;
@@ -465,7 +471,16 @@ Result<CgroupSet> PlanCgroups(const std::string& cgroups_path, const std::string
         if (!controllers.empty() &&
             std::find(cm.superopts.begin(), cm.superopts.end(), c) == cm.superopts.end())
           all = false;
-      if (all && (!m || cm.root == "/")) m = &cm;
+      if (!all) continue;
+      const int rank = (cm.mountpoint.starts_with("/sys/fs/cgroup/") ||
+                                cm.mountpoint == "/sys/fs/cgroup"
+                            ? 2
+                            : 0) +
+                       (cm.root == "/" ? 1 : 0);
+      if (rank > best) {
+        best = rank;
+        m = &cm;
+      }
     }
     if (!m) continue;  // listed but not mounted here
     std::string path;

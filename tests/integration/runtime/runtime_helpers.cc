@@ -236,25 +236,13 @@ Runtime InPrivateMountNamespace(const Runtime& rt, const std::string& prelude) {
   return out;
 }
 
-std::optional<CgroupV2Host> CgroupV2Host::Create(const fs::path& dir, std::string& why,
-                                                 bool& skip) {
+common::Result<CgroupV2Host> CgroupV2Host::Create(const fs::path& dir) {
   CgroupV2Host host;
   host.root_ = dir / "cgroup2";
-  skip = false;
-  if (auto st = common::MkdirAll(host.root_); !st) {
-    why = st.error().message;
-    return std::nullopt;
-  }
-  auto m = common::Mount("none", host.root_.string(), "cgroup2", 0, "");
-  if (!m) {
-    std::ifstream fss("/proc/filesystems");
-    std::string all((std::istreambuf_iterator<char>(fss)), std::istreambuf_iterator<char>());
-    skip = all.find("\tcgroup2\n") == std::string::npos;
-    why = skip ? "the kernel has no cgroup2 (not in /proc/filesystems)"
-               : "mount cgroup2: " + m.error().message;
-    return std::nullopt;
-  }
-  host.mount_ = std::move(*m);
+  TRY(common::MkdirAll(host.root_));
+  ASSIGN_OR_RETURN(host.mount_, common::Wrap(common::Mount("none", host.root_.string(),
+                                                           "cgroup2", 0, ""),
+                                             "mount cgroup2"));
   host.subtree_control_ = common::ReadFile(host.root_ / "cgroup.subtree_control").value_or("");
   return host;
 }

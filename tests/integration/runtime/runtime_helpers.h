@@ -99,9 +99,9 @@ Runtime InPrivateMountNamespace(const Runtime& rt, const std::string& prelude);
 // cgroup.subtree_control are disabled again.
 class CgroupV2Host {
  public:
-  // Fails the test (with the reason in `why`) when cgroup2 cannot be
-  // mounted; `skip` is set instead when the kernel has no cgroup2.
-  static std::optional<CgroupV2Host> Create(const fs::path& dir, std::string& why, bool& skip);
+  // Mounts cgroup2 below `dir`. REQUIRES: the kernel has cgroup2
+  // (REQUIRE_CGROUP2 first); a mount that fails anyway is an error.
+  static common::Result<CgroupV2Host> Create(const fs::path& dir);
   CgroupV2Host(CgroupV2Host&&) = default;
   ~CgroupV2Host();
   // `rt` run on it.

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "common/fs.h"
+#include "fixtures/require.h"
 #include "integration/runtime/runtime_helpers.h"
 
 namespace {
@@ -208,6 +209,35 @@ TEST_F(RuntimeParity, RuntimeRootfsPropagationOnSharedMountAsRuncAndCrun) {
     if (!c.runc_agrees && seen["runc"] != "refused") {
       EXPECT_NE(seen["runc"].find("host-mount=unseen"), std::string::npos) << mode;
     }
+  }
+}
+
+// A second mount of the cgroup2 hierarchy (a tool's, or another test's)
+// made after the system's must not become where the container's cgroup is
+// looked up: gantry-runtime once took the last one in mountinfo, and an
+// `exec` after that mount went away failed to join the container's cgroup
+// (a flake of RuntimeRefuse.RuntimeSecurityLabelsRefusedWhereRuncRefusesThem
+// while RuntimeCgroupV2LimitsRefusedOrApplied ran beside it). runc uses
+// /sys/fs/cgroup whatever else is mounted.
+TEST_F(RuntimeParity, RuntimeExecAfterAnotherCgroup2MountIsGoneAsRunc) {
+  REQUIRE_CGROUP2();
+  auto mounted = rttest::CgroupV2Host::Create(dir_.path());
+  ASSERT_TRUE(mounted) << mounted.error().message;
+  std::optional<rttest::CgroupV2Host> extra(std::move(*mounted));
+  rttest::Bundle b = rttest::MakeBundle({"sleep", "1000"});
+  std::vector<std::string> ids;
+  for (const Runtime& rt : runtimes_) {
+    ids.push_back(rttest::UniqueId("cg2-" + rt.name));
+    auto d = rt.Detached({"run", "--detach", "--bundle", b.path().string(), ids.back()},
+                         dir_.path() / (ids.back() + ".log"));
+    ASSERT_EQ(d.exit_code, 0) << rt.name << ": " << d.err;
+  }
+  extra.reset();  // the other mount goes away while the containers live
+  for (size_t i = 0; i < runtimes_.size(); ++i) {
+    const Runtime& rt = runtimes_[i];
+    auto e = rt.Cmd({"exec", ids[i], "true"});
+    EXPECT_EQ(e.exit_code, 0) << rt.name << ": " << e.err;
+    EXPECT_EQ(rt.Cmd({"delete", "--force", ids[i]}).exit_code, 0) << rt.name;
   }
 }
 

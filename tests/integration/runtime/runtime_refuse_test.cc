@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "common/fs.h"
+#include "fixtures/require.h"
 #include "integration/runtime/runtime_helpers.h"
 
 namespace {
@@ -171,11 +172,9 @@ TEST_F(RuntimeRefuse, RuntimeCgroupLimitOfUnmountedHierarchyRefused) {
 // cpu) runc 1.1 drops it without a word; gantry refuses it, as it does on
 // v1 where the controller is missing.
 TEST_F(RuntimeRefuse, RuntimeCgroupV2LimitsRefusedOrApplied) {
-  std::string why;
-  bool skip = false;
-  auto host = rttest::CgroupV2Host::Create(dir_.path(), why, skip);
-  if (skip) GTEST_SKIP() << why;
-  ASSERT_TRUE(host) << why;
+  REQUIRE_CGROUP2();
+  auto host = rttest::CgroupV2Host::Create(dir_.path());
+  ASSERT_TRUE(host) << host.error().message;
   std::string controllers = common::ReadFile(host->root() / "cgroup.controllers").value_or("");
   std::vector<Runtime> v2 = {rttest::CgroupV2Host::On(runtimes_[0]),
                              rttest::CgroupV2Host::On(runtimes_[1])};

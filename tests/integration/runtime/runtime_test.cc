@@ -306,11 +306,9 @@ TEST_F(RuntimeTest, RuntimeObserveCgroupNamespace) {
 // A pure cgroup v2 host (runtime_helpers.h, CgroupV2Host): no limits are
 // set, the container is placed and sees its cgroup2 directory.
 TEST_F(RuntimeTest, RuntimeCgroupV2LayoutInPrivateMountNamespace) {
-  std::string why;
-  bool skip = false;
-  auto host = rttest::CgroupV2Host::Create(dir_.path(), why, skip);
-  if (skip) GTEST_SKIP() << why;
-  ASSERT_TRUE(host) << why;
+  REQUIRE_CGROUP2();
+  auto host = rttest::CgroupV2Host::Create(dir_.path());
+  ASSERT_TRUE(host) << host.error().message;
   Runtime v2 = rttest::CgroupV2Host::On(
       {"gantry-v2", {GANTRY_RUNTIME_BIN, "--root", (dir_.path() / "v2-root").string()}});
   rttest::Bundle b = rttest::MakeBundle(
