@@ -18,6 +18,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "fixtures/image_builder.h"
 #include "store/descriptor.h"
 #include "store/store_lock.h"
 
@@ -32,17 +33,7 @@ using namespace std::chrono_literals;
 constexpr auto kDeadline = 20s;
 
 // Deterministic, non-repeating test content.
-std::string Content(size_t n, unsigned seed = 1) {
-  std::string s(n, '\0');
-  uint32_t x = 2463534242u ^ seed;
-  for (auto& c : s) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x & 0xff);
-  }
-  return s;
-}
+std::string Content(size_t n, unsigned seed = 1) { return fixtures::NoiseBytes(n, seed); }
 
 size_t CountEntries(const fs::path& dir) {
   size_t n = 0;

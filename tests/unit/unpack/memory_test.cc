@@ -77,6 +77,36 @@ class Gate {
   int arrivals_ = 0;
 };
 
+// Submits `n` jobs (`make(i)`) to `finisher` on a thread of its own, so
+// that the test can watch the producer being held back at the cap. Join()
+// before the end of the test: the thread may be waiting at a closed Gate,
+// and a Producer destroyed unjoined aborts (std::thread) rather than hang.
+class Producer {
+ public:
+  template <class MakeJobFn>
+  Producer(FileFinisher& finisher, int n, MakeJobFn make)
+      : thread_([this, &finisher, n, make] {
+          for (int i = 0; i < n; ++i) {
+            if (auto st = finisher.Submit(make(i)); !st) {
+              status_ = st;
+              return;
+            }
+            ++submitted_;
+          }
+        }) {}
+  int submitted() const { return submitted_.load(); }
+  // Joins the thread; what the first failed Submit returned, if any.
+  const common::Status& Join() {
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+
+ private:
+  std::atomic<int> submitted_{0};
+  common::Status status_;
+  std::thread thread_;
+};
+
 // Polls `pred` until it holds or 30 s pass.
 template <class P>
 bool Eventually(P pred) {
@@ -109,18 +139,8 @@ TEST(LayerMemory, FileQueueStopsTheTarReaderAtItsCapWhileTheDiskIsSlow) {
   std::optional<FileFinisher> finisher;
   finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); });
 
-  std::atomic<int> submitted{0};
-  common::Status produced;
-  std::thread producer([&] {
-    for (int i = 0; i < kFiles; ++i) {
-      FileFinisher::Job job = MakeJob(tmp->path(), "f" + std::to_string(i),
-                                      Bytes(kFileSize, static_cast<uint32_t>(i)));
-      if (auto st = finisher->Submit(std::move(job)); !st) {
-        produced = st;
-        return;
-      }
-      ++submitted;
-    }
+  Producer producer(*finisher, kFiles, [&](int i) {
+    return MakeJob(tmp->path(), "f" + std::to_string(i), Bytes(kFileSize, static_cast<uint32_t>(i)));
   });
 
   // The helper took the first file and stands at the gate; the producer
@@ -129,14 +149,14 @@ TEST(LayerMemory, FileQueueStopsTheTarReaderAtItsCapWhileTheDiskIsSlow) {
   FileFinisher::Stats held = finisher->stats();
   EXPECT_LE(held.held_bytes, kFileQueueBytes);
   EXPECT_GT(held.held_bytes, kFileQueueBytes - kFileSize);
-  EXPECT_LT(submitted.load(), kFiles) << "nothing held the producer back";
-  EXPECT_EQ(static_cast<size_t>(submitted.load()) * kFileSize, held.held_bytes);
+  EXPECT_LT(producer.submitted(), kFiles) << "nothing held the producer back";
+  EXPECT_EQ(static_cast<size_t>(producer.submitted()) * kFileSize, held.held_bytes);
 
   gate.Open();
-  producer.join();
+  const common::Status& produced = producer.Join();
   ASSERT_TRUE(produced) << produced.error().message;
   ASSERT_TRUE(finisher->Wait());
-  EXPECT_EQ(submitted.load(), kFiles);
+  EXPECT_EQ(producer.submitted(), kFiles);
   EXPECT_LE(finisher->stats().peak_bytes, kFileQueueBytes);
   EXPECT_EQ(finisher->stats().held_bytes, 0u);
   finisher.reset();
@@ -215,31 +235,23 @@ TEST(LayerOpenFiles, EmptyFilesHeldOpenStopAtTheCapWhileTheDiskIsSlow) {
   std::optional<FileFinisher> finisher;
   finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); });
 
-  std::atomic<int> submitted{0};
-  common::Status produced;
-  std::thread producer([&] {
-    for (int i = 0; i < kFiles; ++i) {
-      if (auto st = finisher->Submit(MakeJob(tmp->path(), "f" + std::to_string(i), "")); !st) {
-        produced = st;
-        return;
-      }
-      ++submitted;
-    }
-  });
+  Producer producer(*finisher, kFiles,
+                    [&](int i) { return MakeJob(tmp->path(), "f" + std::to_string(i), ""); });
 
   ASSERT_TRUE(Eventually([&] {
-    return (gate.arrivals() >= 1 && finisher->stats().producer_waiting) || submitted == kFiles;
+    return (gate.arrivals() >= 1 && finisher->stats().producer_waiting) ||
+           producer.submitted() == kFiles;
   }));
   const int open_now = OpenFilesBelow(tmp->path());
-  const int submitted_now = submitted.load();
+  const int submitted_now = producer.submitted();
   gate.Open();
-  producer.join();
+  const common::Status& produced = producer.Join();
   EXPECT_LT(submitted_now, kFiles) << "nothing held the producer back";
   EXPECT_LE(open_now, static_cast<int>(kFileQueueFiles) + 1)
       << "files held open while the disk was slow (the cap, plus the one being submitted)";
   ASSERT_TRUE(produced) << produced.error().message;
   ASSERT_TRUE(finisher->Wait());
-  EXPECT_EQ(submitted.load(), kFiles);
+  EXPECT_EQ(producer.submitted(), kFiles);
   finisher.reset();
   EXPECT_EQ(OpenFilesBelow(tmp->path()), 0);
 }
