@@ -364,15 +364,29 @@ std::string UniqueId(const std::string& prefix) {
   return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
 }
 
-std::vector<std::string> CgroupDirsNamed(const std::string& id) {
-  std::vector<std::string> out;
+namespace {
+
+// Adds the directories named `id` at or below `dir` to `out`. Tests running
+// beside this one create and remove cgroups all the time: a directory that
+// vanishes while it is listed ends its own listing only, never the walk (a
+// recursive_directory_iterator stops at the first such error and made
+// RuntimeUpdate miss a live container's cgroup under ctest -j2).
+void FindCgroupDirs(const fs::path& dir, const std::string& id, int depth,
+                    std::vector<std::string>& out) {
   std::error_code ec;
-  fs::recursive_directory_iterator it("/sys/fs/cgroup", fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it.depth() > 6) it.disable_recursion_pending();
-    if (it->is_directory(ec) && !it->is_symlink(ec) && it->path().filename() == id)
-      out.push_back(it->path().string());
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_symlink(type_ec) || !it->is_directory(type_ec)) continue;
+    if (it->path().filename() == id) out.push_back(it->path().string());
+    if (depth < 6) FindCgroupDirs(it->path(), id, depth + 1, out);
   }
+}
+
+}  // namespace
+
+std::vector<std::string> CgroupDirsNamed(const std::string& id, const fs::path& root) {
+  std::vector<std::string> out;
+  FindCgroupDirs(root, id, 0, out);
   return out;
 }
 

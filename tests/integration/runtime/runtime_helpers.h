@@ -119,9 +119,10 @@ class CgroupV2Host {
 // A container id unique in this process and across concurrent test runs.
 std::string UniqueId(const std::string& prefix);
 
-// Directories named `id` anywhere under /sys/fs/cgroup (there should be
-// none once a container is deleted or failed to create).
-std::vector<std::string> CgroupDirsNamed(const std::string& id);
+// Directories named `id` anywhere under `root` (there should be none under
+// /sys/fs/cgroup once a container is deleted or failed to create).
+std::vector<std::string> CgroupDirsNamed(const std::string& id,
+                                         const fs::path& root = "/sys/fs/cgroup");
 
 // Mounts of the calling process whose source or mount point mentions `path`.
 std::vector<std::string> MountsMentioning(const std::string& path);

@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -325,6 +327,40 @@ TEST_F(RuntimeTest, RuntimeCgroupV2LayoutInPrivateMountNamespace) {
   EXPECT_EQ(kv["v2view"], "yes");
   EXPECT_TRUE(kv["procs"].starts_with("1 ")) << kv["procs"];
   EXPECT_FALSE(fs::exists(host->root() / id));
+}
+
+// The fixture's cgroup search (CgroupDirsNamed) runs while the tests beside
+// it create and remove containers: cgroups that vanish mid-walk must not
+// hide the one looked for (they made RuntimeUpdate fail under ctest -j2).
+TEST_F(RuntimeTest, CgroupSearchFindsItsCgroupWhileOthersComeAndGo) {
+  const fs::path hierarchy =
+      fs::is_directory("/sys/fs/cgroup/pids") ? "/sys/fs/cgroup/pids" : "/sys/fs/cgroup";
+  const std::string id = rttest::UniqueId("walk");
+  const fs::path base = hierarchy / id;
+  ASSERT_TRUE(fs::create_directories(base / "a" / id)) << base;
+  std::atomic<bool> stop{false};
+  // Waves of nested cgroups made and then removed, so that the walk keeps
+  // meeting directories that were listed and are gone when it gets there.
+  std::thread churn([&] {
+    std::error_code ec;
+    while (!stop) {
+      for (int n = 0; n < 32; ++n) fs::create_directories(base / ("c" + std::to_string(n)) / "x", ec);
+      for (int n = 0; n < 32; ++n) {
+        fs::remove(base / ("c" + std::to_string(n)) / "x", ec);
+        fs::remove(base / ("c" + std::to_string(n)), ec);
+      }
+    }
+  });
+  int missed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const auto found = rttest::CgroupDirsNamed(id, base);
+    if (std::find(found.begin(), found.end(), (base / "a" / id).string()) == found.end()) ++missed;
+  }
+  stop = true;
+  churn.join();
+  std::error_code ec;
+  for (const fs::path& d : {base / "a" / id, base / "a", base}) fs::remove(d, ec);
+  EXPECT_EQ(missed, 0) << "of 2000 searches";
 }
 
 }  // namespace
