@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("runtime")) return;
     auto before = common::RaiseOpenFileLimit();
     if (!before)
-      LOG(Debug) << "cannot raise the open file limit" << common::Kv("error", before.error().message);
+      LOG(Debug) << "cannot raise the open file limit"
+                 << common::Kv("error", before.error().message);
   });
 
   try {

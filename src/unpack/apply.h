@@ -111,7 +111,9 @@ inline constexpr size_t kDecodedBlocks = 4;
 //    fewer when the process's OpenFileBudget runs short;
 inline constexpr size_t kSmallFileBytes = 1u << 20;
 inline constexpr size_t kFileQueueBytes = 4u << 20;
-inline constexpr size_t kFileQueueFiles = 256;
+// 1,024 rather than fewer: a pull of 100,000 files of 1-100 bytes took
+// about 5% longer with 256, the producer waiting more often for room.
+inline constexpr size_t kFileQueueFiles = 1024;
 //  - the decoder's own state: about 100 KiB for gzip (ISA-L) or 40 KiB
 //    (zlib), and for zstd the frame's window, which the frame header sets
 //    (8 MiB at level 19, 128 MiB at most: frames that need more, made with

@@ -42,7 +42,8 @@ bool OpenFileBudget::TryAcquire() {
     if (used >= capacity_) return false;
   } while (!in_use_.compare_exchange_weak(used, used + 1, std::memory_order_relaxed));
   size_t peak = peak_.load(std::memory_order_relaxed);
-  while (used + 1 > peak && !peak_.compare_exchange_weak(peak, used + 1, std::memory_order_relaxed)) {
+  while (used + 1 > peak &&
+         !peak_.compare_exchange_weak(peak, used + 1, std::memory_order_relaxed)) {
   }
   return true;
 }

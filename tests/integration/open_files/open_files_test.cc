@@ -126,7 +126,8 @@ class OpenFilesPull : public ::testing::Test {
 
   // `gantry pull -q REF` into `g` under RLIMIT_NOFILE `limit`.
   fixtures::CommandResult PullUnder(const Gantry& g, uint64_t limit) const {
-    const std::vector<std::string> argv = pulltest::WithOpenFileLimit(limit, g.Argv({"pull", "-q", ref_}));
+    const std::vector<std::string> argv =
+        pulltest::WithOpenFileLimit(limit, g.Argv({"pull", "-q", ref_}));
     auto r = fixtures::RunCommand(argv, {.env = g.Env(),
                                          .cwd = g.dir(),
                                          .stdin_data = {},
@@ -182,7 +183,8 @@ TEST_F(OpenFilesPull, HundredThousandFilesUnderLimit64SucceedOrFailCleanly) {
     EXPECT_EQ(ErrorLines(r.err).size(), 1u) << "want one error line\n" << Describe(r);
     const auto snapshots = pulltest::SnapshotKinds(g);
     for (const auto& [key, kind] : snapshots)
-      EXPECT_FALSE(key.starts_with("extract-")) << "half-applied snapshot left: " << key << " " << kind;
+      EXPECT_FALSE(key.starts_with("extract-")) << "half-applied snapshot left: " << key << " "
+                                                << kind;
     if (snapshots.count(chain) != 0) ExpectCompleteLayer(pulltest::CommittedSnapshotDir(g, chain));
     EXPECT_TRUE(g.ImageNames().empty()) << "the image was recorded";
   }

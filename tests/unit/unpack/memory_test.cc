@@ -267,7 +267,8 @@ TEST(LayerOpenFiles, TheCountBoundIsReportedAndHeld) {
     for (int i = 0; i < 40; ++i)
       ASSERT_TRUE(finisher->Submit(MakeJob(tmp->path(), "f" + std::to_string(i), "")));
   });
-  ASSERT_TRUE(Eventually([&] { return gate.arrivals() >= 1 && finisher->stats().producer_waiting; }));
+  ASSERT_TRUE(
+      Eventually([&] { return gate.arrivals() >= 1 && finisher->stats().producer_waiting; }));
   EXPECT_EQ(finisher->stats().held_files, 8u);
   EXPECT_EQ(budget.in_use(), 8u);
   gate.Open();

@@ -93,7 +93,8 @@ TEST(LayerOpenFiles, ALayerOfEmptyFilesHoldsAtMostTheCap) {
   testing::Sandbox box;
   OpenFileBudget budget(100000);
   std::vector<fixtures::TarEntry> entries = {fixtures::Dir("e/")};
-  for (int i = 0; i < 1500; ++i) entries.push_back(fixtures::File("e/" + std::to_string(i), ""));
+  for (size_t i = 0; i < 2 * kFileQueueFiles + 100; ++i)
+    entries.push_back(fixtures::File("e/" + std::to_string(i), ""));
   const std::string tar = testing::Tar(entries);
   ASSERT_FALSE(tar.empty());
   ApplyOptions o = testing::Unprivileged();
