@@ -149,8 +149,9 @@ common::Error WrapAuthError(common::Error e, const ImageRef& ref) {
   return std::move(e).Wrap("authenticate for " + ref.name());
 }
 
-std::string ForbiddenAddressMessage(const std::string& url, const std::string& address) {
-  return "redirect to " + url + " refused: it leads to " + address +
+// `what` ("redirect to URL", "token realm URL") refused by refuse_link_local.
+std::string ForbiddenAddressMessage(const std::string& what, const std::string& address) {
+  return what + " refused: it leads to " + address +
          ", a link-local or cloud metadata address (--allow-link-local-redirects allows it)";
 }
 
@@ -328,7 +329,8 @@ Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& r
       return f;
     case TransportError::kForbiddenAddress:
       f.mirror_skip = true;
-      fail(Errc::kPermissionDenied, ForbiddenAddressMessage(result.url, result.forbidden_address));
+      fail(Errc::kPermissionDenied,
+           ForbiddenAddressMessage("redirect to " + result.url, result.forbidden_address));
       return f;
     case TransportError::kHook:
       f.error = result.hook_error.value_or(common::Error{.code = Errc::kInternal, .message = "callback failed"});
@@ -396,9 +398,7 @@ Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpReques
             common::Error{.code = Errc::kInternal, .message = "token answer refused"}));
       case TransportError::kForbiddenAddress:
         return MakeError(Errc::kPermissionDenied,
-                         "token realm " + treq.url + " refused: it leads to " + r.forbidden_address +
-                             ", a link-local or cloud metadata address "
-                             "(--allow-link-local-redirects allows it)");
+                         ForbiddenAddressMessage("token realm " + treq.url, r.forbidden_address));
       default:
         retry = r.error == TransportError::kConnect || r.error == TransportError::kCut;
         err = {.code = Errc::kUnavailable, .message = r.error_text};
