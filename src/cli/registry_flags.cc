@@ -7,7 +7,9 @@
 namespace cli {
 
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
-  cmd->add_flag("--plain-http", flags.plain_http, "Use plain HTTP (always allowed for loopback)");
+  cmd->add_flag("--plain-http", flags.plain_http,
+                "Use plain HTTP (the default for loopback registries); also lets credentials go "
+                "to a plain-HTTP token realm on a loopback host (docs/registry.md)");
   cmd->add_flag("--tls-verify,!--no-tls-verify", flags.tls_verify,
                 "Verify registry certificates (--tls-verify=false to skip)")
       ->default_str("true");
@@ -18,6 +20,10 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
   cmd->add_option("--min-rate-window", flags.min_rate_window_s,
                   "Seconds a download may stay under --min-rate")
       ->default_str(std::to_string(flags.min_rate_window_s));
+  cmd->add_flag("--allow-link-local-redirects", flags.allow_link_local_redirects,
+                "Let registry redirects and token realms lead to link-local and cloud metadata "
+                "addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200), refused "
+                "by default");
 }
 
 common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,
@@ -28,6 +34,7 @@ common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& g
   o.hosts.tls_verify = flags.tls_verify;
   o.min_rate_bytes_per_sec = flags.min_rate;
   o.min_rate_window = std::chrono::seconds(flags.min_rate_window_s);
+  o.allow_link_local_redirects = flags.allow_link_local_redirects;
   if (!flags.creds.empty()) {
     auto c = registry::ParseCredsFlag(flags.creds);
     if (!c) return std::unexpected(c.error().Wrap("--creds"));

@@ -17,6 +17,7 @@ struct RegistryFlags {
   std::string creds;  // "user:pass"
   int64_t min_rate = 1024;
   int min_rate_window_s = 60;
+  bool allow_link_local_redirects = false;
 };
 
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);

@@ -234,12 +234,33 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-Authorizer::Authorizer(common::Env* env, TokenSender send)
-    : env_(env ? env : common::DefaultEnv()), send_(std::move(send)) {}
+common::Status CheckCredentialsMayGoTo(std::string_view registry_scheme,
+                                       std::string_view realm_url,
+                                       const PlainHttpConfigured& plain_http) {
+  if (realm_url.starts_with("https://")) return {};
+  const std::string realm_host = HostOf(realm_url);
+  auto refuse = [&](const std::string& why) {
+    return MakeError(Errc::kUnauthenticated,
+                     "credentials not sent to token realm `" + std::string(realm_url) + "`: " + why +
+                         " (see docs/registry.md)");
+  };
+  if (registry_scheme != "http")
+    return refuse("plain http realm for a registry reached over https");
+  if (!IsLoopbackHost(realm_host) || !plain_http || !plain_http(realm_host))
+    return refuse("plain http to a host other than a loopback one configured for plain http "
+                  "(--plain-http or a hosts.toml server = \"http://" + realm_host + "\")");
+  return {};
+}
+
+Authorizer::Authorizer(common::Env* env, TokenSender send, PlainHttpConfigured plain_http)
+    : env_(env ? env : common::DefaultEnv()),
+      send_(std::move(send)),
+      plain_http_(std::move(plain_http)) {}
 
 Result<std::optional<std::string>> Authorizer::HeaderFor(const std::string& host,
                                                          const std::string& scope,
-                                                         const CredentialSource& creds) {
+                                                         const CredentialSource& creds,
+                                                         const AuthContext& context) {
   HostAuth auth;
   {
     std::lock_guard lock(mu_);
@@ -251,13 +272,14 @@ Result<std::optional<std::string>> Authorizer::HeaderFor(const std::string& host
       return std::optional<std::string>(t->second.header);
     auth = h->second;
   }
-  ASSIGN_OR_RETURN(std::string header, FetchToken(host, auth, scope, creds));
+  ASSIGN_OR_RETURN(std::string header, FetchToken(host, auth, scope, creds, context));
   return std::optional<std::string>(std::move(header));
 }
 
 Result<std::string> Authorizer::OnChallenge(const std::string& host, const std::string& scope,
                                             const std::vector<std::string>& www_authenticate,
-                                            const CredentialSource& creds) {
+                                            const CredentialSource& creds,
+                                            const AuthContext& context) {
   std::optional<AuthChallenge> bearer, basic;
   std::string parse_problem;
   for (const std::string& value : www_authenticate) {
@@ -279,7 +301,7 @@ Result<std::string> Authorizer::OnChallenge(const std::string& host, const std::
     if (!auth.realm.starts_with("https://") && !auth.realm.starts_with("http://"))
       return MakeError(Errc::kUnauthenticated,
                        "Bearer challenge has no http(s) realm (`" + auth.realm + "`)");
-    ASSIGN_OR_RETURN(std::string header, FetchToken(host, auth, scope, creds));
+    ASSIGN_OR_RETURN(std::string header, FetchToken(host, auth, scope, creds, context));
     std::lock_guard lock(mu_);
     hosts_[host] = std::move(auth);
     return header;
@@ -303,7 +325,8 @@ Result<std::string> Authorizer::OnChallenge(const std::string& host, const std::
 }
 
 Result<std::string> Authorizer::FetchToken(const std::string& host, const HostAuth& auth,
-                                           const std::string& scope, const CredentialSource& creds) {
+                                           const std::string& scope, const CredentialSource& creds,
+                                           const AuthContext& context) {
   ASSIGN_OR_RETURN(std::optional<Credentials> c, creds());
   std::string header;
   std::chrono::seconds lifetime{0};
@@ -311,7 +334,10 @@ Result<std::string> Authorizer::FetchToken(const std::string& host, const HostAu
     header = "Bearer " + c->registry_token;
     lifetime = std::chrono::seconds(60);
   } else {
+    if (c && (!c->identity_token.empty() || !c->username.empty() || !c->password.empty()))
+      TRY(CheckCredentialsMayGoTo(context.registry_scheme, auth.realm, plain_http_));
     TokenHttpRequest req;
+    req.cancel = context.cancel;
     std::string params;
     if (!auth.service.empty()) params += "service=" + UrlEncode(auth.service) + "&";
     params += "scope=" + UrlEncode(scope);

@@ -139,6 +139,22 @@ bool IsDigestReference(std::string_view reference) {
   return reference.find(':') != std::string_view::npos;
 }
 
+// Context for an error of the authorizer: a refusal reads "authentication
+// required for NAME: …"; anything else (a cancel, an oversize token
+// answer, a token server out of reach) keeps its own code and says what
+// was being done.
+common::Error WrapAuthError(common::Error e, const ImageRef& ref) {
+  if (e.code == Errc::kUnauthenticated || e.code == Errc::kPermissionDenied)
+    return std::move(e).Wrap("authentication required for " + ref.name());
+  return std::move(e).Wrap("authenticate for " + ref.name());
+}
+
+// `what` ("redirect to URL", "token realm URL") refused by refuse_link_local.
+std::string ForbiddenAddressMessage(const std::string& what, const std::string& address) {
+  return what + " refused: it leads to " + address +
+         ", a link-local or cloud metadata address (--allow-link-local-redirects allows it)";
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -185,6 +201,14 @@ Backoff RegistryClient::Impl::MakeBackoff() {
   return Backoff(options.backoff, env, seed.fetch_add(0x9e3779b97f4a7c15ULL));
 }
 
+bool RegistryClient::Impl::PlainHttpConfigured(std::string_view host) {
+  auto endpoints = HostsFor(host);
+  if (!endpoints) return false;
+  for (const RegistryHost& h : *endpoints)
+    if (!h.is_mirror && h.host == host && h.scheme == "http" && h.scheme_configured) return true;
+  return false;
+}
+
 TlsConfig RegistryClient::Impl::TlsForForeignUrl(std::string_view url) {
   std::string host = internal::UrlHost(url);
   std::lock_guard lock(mu);
@@ -211,43 +235,51 @@ Result<HttpResult> RegistryClient::Impl::Send(const Target& target, HttpRequest 
   const RegistryHost& host = *target.host;
   const std::string endpoint_origin = host.scheme + "://" + host.host;
   const std::vector<std::string> base_headers = request.headers;
+  const AuthContext auth_context{.registry_scheme = host.scheme, .cancel = request.cancel};
   std::string url = request.url;
   std::optional<std::string> fresh_auth;
   bool challenged = false;
   TlsConfig foreign_tls;
   int hops = 0;
   while (true) {
+    if (request.cancel && request.cancel->load(std::memory_order_relaxed)) {
+      HttpResult cancelled;
+      cancelled.error = TransportError::kCancelled;
+      return cancelled;
+    }
     request.url = url;
     request.headers = base_headers;
     if (internal::UrlOrigin(url) == endpoint_origin) {
       request.tls = &host.tls;
+      request.refuse_link_local = false;  // the endpoint the user configured
       for (const auto& [name, values] : host.headers)
         for (const std::string& v : values) request.headers.push_back(name + ": " + v);
       std::optional<std::string> auth = fresh_auth;
       if (!auth) {
-        ASSIGN_OR_RETURN(auth, common::Wrap(authorizer->HeaderFor(host.host, target.scope, target.creds),
-                                            "authentication required for " + target.ref->name()));
+        auto header = authorizer->HeaderFor(host.host, target.scope, target.creds, auth_context);
+        if (!header) return std::unexpected(WrapAuthError(std::move(header.error()), *target.ref));
+        auth = std::move(*header);
       }
       if (auth) request.headers.push_back("Authorization: " + *auth);
     } else {
       // Another host (a CDN behind a redirect): no credentials, no
-      // registry headers.
+      // registry headers, and not a link-local or metadata address.
       foreign_tls = TlsForForeignUrl(url);
       foreign_tls.client_cert.clear();
       foreign_tls.client_key.clear();
       request.tls = &foreign_tls;
+      request.refuse_link_local = !options.allow_link_local_redirects;
     }
     ASSIGN_OR_RETURN(HttpResult result, transport->Perform(request));
     if (result.error != TransportError::kNone) return result;
     long status = result.response.status;
     if (status == 401 && request.tls == &host.tls && !challenged) {
       challenged = true;
-      ASSIGN_OR_RETURN(std::string header,
-                       common::Wrap(authorizer->OnChallenge(host.host, target.scope,
-                                                            result.response.Headers("www-authenticate"),
-                                                            target.creds),
-                                    "authentication required for " + target.ref->name()));
-      fresh_auth = std::move(header);
+      auto header = authorizer->OnChallenge(host.host, target.scope,
+                                            result.response.Headers("www-authenticate"),
+                                            target.creds, auth_context);
+      if (!header) return std::unexpected(WrapAuthError(std::move(header.error()), *target.ref));
+      fresh_auth = std::move(*header);
       continue;
     }
     if (status >= 300 && status < 400 && status != 304 && !result.response.redirect_url.empty()) {
@@ -295,6 +327,11 @@ Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& r
     case TransportError::kCancelled:
       fail(Errc::kCancelled, "download of " + what + " cancelled");
       return f;
+    case TransportError::kForbiddenAddress:
+      f.mirror_skip = true;
+      fail(Errc::kPermissionDenied,
+           ForbiddenAddressMessage("redirect to " + result.url, result.forbidden_address));
+      return f;
     case TransportError::kHook:
       f.error = result.hook_error.value_or(common::Error{.code = Errc::kInternal, .message = "callback failed"});
       return f;
@@ -335,6 +372,9 @@ Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpReques
   req.url = treq.url;
   req.headers = treq.headers;
   req.body = treq.body;
+  req.cancel = treq.cancel;
+  // The realm is a URL the registry named, like a redirect target.
+  req.refuse_link_local = !options.allow_link_local_redirects;
   TlsConfig tls = TlsForForeignUrl(treq.url);
   tls.client_cert.clear();
   tls.client_key.clear();
@@ -347,10 +387,24 @@ Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpReques
     std::optional<std::chrono::milliseconds> retry_after;
     common::Error err;
     bool retry = false;
-    if (r.error != TransportError::kNone) {
-      retry = r.error == TransportError::kConnect || r.error == TransportError::kCut;
-      err = {.code = Errc::kUnavailable, .message = r.error_text};
-    } else {
+    switch (r.error) {
+      case TransportError::kNone:
+        break;
+      case TransportError::kCancelled:
+        return MakeError(Errc::kCancelled, "token request cancelled");
+      case TransportError::kHook:
+        // The answer is over the limit: its cause, not a generic failure.
+        return std::unexpected(r.hook_error.value_or(
+            common::Error{.code = Errc::kInternal, .message = "token answer refused"}));
+      case TransportError::kForbiddenAddress:
+        return MakeError(Errc::kPermissionDenied,
+                         ForbiddenAddressMessage("token realm " + treq.url, r.forbidden_address));
+      default:
+        retry = r.error == TransportError::kConnect || r.error == TransportError::kCut;
+        err = {.code = Errc::kUnavailable, .message = r.error_text};
+        break;
+    }
+    if (r.error == TransportError::kNone) {
       long status = r.response.status;
       if (status >= 200 && status < 300) return std::move(r.response.body);
       std::string detail = internal::RegistryErrorText(r.response.body);
@@ -373,7 +427,8 @@ Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpReques
     if (!retry || attempt >= options.max_attempts) return std::unexpected(std::move(err));
     LOG(Warn) << "token request failed, retrying" << common::Kv("host", host)
               << common::Kv("attempt", attempt) << common::Kv("error", err.message);
-    (void)backoff.Wait(attempt, retry_after, nullptr);
+    if (!backoff.Wait(attempt, retry_after, treq.cancel))
+      return MakeError(Errc::kCancelled, "token request cancelled");
   }
 }
 
@@ -397,7 +452,8 @@ Result<std::unique_ptr<RegistryClient>> RegistryClient::Create(ClientOptions opt
   impl->seed = std::random_device{}();
   Impl* raw = impl.get();
   impl->authorizer = std::make_unique<Authorizer>(
-      impl->env, [raw](const TokenHttpRequest& r) { return raw->SendTokenRequest(r); });
+      impl->env, [raw](const TokenHttpRequest& r) { return raw->SendTokenRequest(r); },
+      [raw](std::string_view host) { return raw->PlainHttpConfigured(host); });
   return std::unique_ptr<RegistryClient>(new RegistryClient(std::move(impl)));
 }
 
@@ -440,7 +496,8 @@ Result<FetchedManifest> CheckManifest(std::string_view reference,
 
 }  // namespace
 
-Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::string_view reference) {
+Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::string_view reference,
+                                                    const std::atomic<bool>* cancel) {
   const bool by_digest = IsDigestReference(reference);
   const std::string shown = ref.name() + (by_digest ? "@" : ":") + std::string(reference);
   if (reference.empty() || reference.find_first_of("/?# \r\n") != std::string_view::npos)
@@ -460,6 +517,7 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
     req.url = url;
     req.headers.push_back(kAcceptManifests);
     req.max_body = kMaxManifestSize;
+    req.cancel = cancel;
     impl_->ApplyLimits(req);
     Backoff backoff = impl_->MakeBackoff();
 
@@ -478,7 +536,7 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
       Failure f = impl_->Classify(target, *sent, url, "manifest " + shown);
       if (sent->error == TransportError::kHook && f.error.code == Errc::kResourceExhausted)
         f.error.message = "manifest " + shown + " from " + host.host + " exceeds " +
-                          std::to_string(kMaxManifestSize >> 20) + " MiB";
+                          std::to_string(kMaxManifestSize >> 20) + " MiB: " + f.error.message;
       if (f.error.code == Errc::kNotFound)
         f.error.message = "manifest unknown: " + shown;
       bool retry = f.verdict == Verdict::kRetry && attempt < impl_->options.max_attempts &&
@@ -492,7 +550,10 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
       LOG(Warn) << "manifest request failed, retrying" << common::Kv("ref", shown)
                 << common::Kv("host", host.host) << common::Kv("attempt", attempt)
                 << common::Kv("error", f.error.message);
-      (void)backoff.Wait(attempt, f.retry_after, nullptr);
+      if (!backoff.Wait(attempt, f.retry_after, cancel)) {
+        outcome = MakeError(Errc::kCancelled, "download of manifest " + shown + " cancelled");
+        break;
+      }
     }
     if (outcome) return outcome;
     if (outcome.error().code != Errc::kNotFound) all_not_found = false;

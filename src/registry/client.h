@@ -22,15 +22,29 @@
 //                     failure (naming the CA files tried), a stalled transfer
 //   DataLoss          manifest digest mismatch; a blob longer than `size`
 //                     or shorter when the server says it is complete
-//   ResourceExhausted a manifest over 4 MiB
+//   ResourceExhausted a manifest over 4 MiB (refused at its Content-Length
+//                     when it announces one), a token answer over 1 MiB
 //   Unimplemented     a schema 1 manifest
 //   Cancelled         `cancel` was set
+//   PermissionDenied  also: a redirect to a link-local or cloud metadata
+//                     address (unless allow_link_local_redirects)
+//
+// Cancellation: `cancel` is polled by every request a call makes (the
+// manifest or blob, the token request a 401 leads to, redirects) while it
+// waits for headers or body bytes, and by the waits between retries; once
+// set, the call returns Cancelled within about a second.
 //
 // Credentials: `creds` (else `lookup(domain)`, called at most once per
 // host and only after a 401) are sent to the upstream only. A mirror gets
 // `lookup(mirror host)`, never the upstream's credentials. Authorization
 // and configured registry headers are never sent to another host than the
-// registry endpoint (e.g. a blob redirect to a CDN).
+// registry endpoint (e.g. a blob redirect to a CDN). A token realm gets
+// them only under the rule in auth.h (docs/registry.md).
+//
+// Redirects (301/302/303/307/308, at most 10) may lead to any host, but
+// not to a link-local or cloud metadata address (transport.h,
+// IsForbiddenRedirectAddress), checked on the address the target's name
+// resolves to, unless allow_link_local_redirects.
 //
 // Thread-safety: a RegistryClient is safe to use from many threads; one
 // per pull. Connections, DNS and TLS sessions are reused across requests.
@@ -71,6 +85,8 @@ struct ClientOptions {
   std::string user_agent;  // empty: "gantry/<version>"
   common::Env* env = nullptr;  // clock + sleep seam for tests (null = real)
   BackoffPolicy backoff;       // retry delays
+  // Let redirects lead to link-local and cloud metadata addresses.
+  bool allow_link_local_redirects = false;
 };
 
 struct FetchedManifest {
@@ -105,9 +121,9 @@ class RegistryClient {
   // GET <prefix>/<path>/manifests/<reference> (a tag or a digest) with
   // Accept for OCI manifest+index and Docker schema2 manifest+list. Tags go
   // to hosts that can resolve, digests to hosts that can pull. Refuses
-  // schema 1. At most 4 MiB.
-  [[nodiscard]] common::Result<FetchedManifest> GetManifest(const ImageRef& ref,
-                                                            std::string_view reference);
+  // schema 1. At most 4 MiB. `cancel` is polled (→ Cancelled).
+  [[nodiscard]] common::Result<FetchedManifest> GetManifest(
+      const ImageRef& ref, std::string_view reference, const std::atomic<bool>* cancel = nullptr);
 
   // GET <prefix>/<path>/blobs/<digest> into `sink` from sink.offset(), with
   // "Range: bytes=<offset>-" when offset > 0. A 200 answer to a Range
@@ -115,7 +131,9 @@ class RegistryClient {
   // retried from the new sink.offset(); it counts as an attempt only when
   // it brought no new bytes (up to 1000 such free resumes). A stall (below
   // the rate floor) always counts. Follows 301/302/303/307/308 itself. Stops at
-  // `size` bytes (size < 0: unknown). Verifies nothing about the digest
+  // `size` bytes (size < 0: unknown); an answer whose Content-Length is
+  // longer than what is left of `size` is refused before its body is read
+  // (DataLoss). Verifies nothing about the digest
   // (the sink does). `cancel` is polled (→ Cancelled).
   [[nodiscard]] common::Status FetchBlob(const ImageRef& repo, const common::Digest& digest,
                                          int64_t size, BlobSink& sink,

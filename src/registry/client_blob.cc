@@ -80,6 +80,17 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
       impl_->ApplyLimits(req);
       if (start > 0) req.headers.push_back("Range: bytes=" + std::to_string(start) + "-");
       req.on_head = [&](const internal::HttpResponse& head) -> Status {
+        // A body announced longer than the blob is refused before a byte
+        // of it is read: a config or layer is no bigger than the
+        // manifest says.
+        if (auto len = head.ContentLength(); len && size >= 0) {
+          const int64_t expected = head.status == 206 ? size - start : size;
+          if (*len > static_cast<uint64_t>(expected))
+            return MakeError(Errc::kDataLoss, "blob " + what + " from " + host.host +
+                                                  " is longer than its size " + std::to_string(size) +
+                                                  " (Content-Length: " + head.Header("content-length") +
+                                                  ")");
+        }
         if (head.status == 206) {
           auto first = ContentRangeStart(head.Header("content-range"));
           if (!first || *first != start) {

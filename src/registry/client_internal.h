@@ -89,6 +89,10 @@ struct RegistryClient::Impl {
 
   // Performs a token server request with retries.
   common::Result<std::string> SendTokenRequest(const TokenHttpRequest& request);
+
+  // Whether the user configured `host` for plain HTTP (--plain-http, or a
+  // hosts.toml URL for it with http://), for the realm rule of auth.h.
+  bool PlainHttpConfigured(std::string_view host);
 };
 
 }  // namespace registry

@@ -309,6 +309,7 @@ RegistryHost MakeHost(const ParsedUrl& url, const HostSettings& s) {
   h.host = url.host;
   h.path_prefix = PathPrefix(url.path, s.override_path);
   h.can_push = true;  // containerd's default: every capability unless listed
+  h.scheme_configured = true;
   ApplySettings(s, h);
   return h;
 }
@@ -402,6 +403,7 @@ Result<std::vector<RegistryHost>> ResolveHosts(std::string_view domain,
     HostSettings top = cfg.top;
     out.push_back(MakeHost(upstream_url, top));
     upstream_index = out.size() - 1;
+    out.back().scheme_configured = cfg.server.has_value() || options.plain_http;
   } else {
     ApplySettings(cfg.top, out[*upstream_index]);
   }

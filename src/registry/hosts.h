@@ -62,6 +62,9 @@ struct RegistryHost {
   std::string path_prefix = "/v2";    // override_path from hosts.toml
   bool can_pull = true, can_resolve = true, can_push = false;
   bool is_mirror = false;  // credentials for the upstream are not sent to it
+  // The scheme was chosen by the user (a hosts.toml URL, or
+  // HostsOptions::plain_http), not by the loopback/https default.
+  bool scheme_configured = false;
   TlsConfig tls;
   std::map<std::string, std::vector<std::string>> headers;
 

@@ -129,7 +129,7 @@ class Puller {
   common::Result<PullResult> RunLeased() {
     PullResult out;
     out.name = name_;
-    ASSIGN_OR_RETURN(FetchedManifest top, src_.ResolveTop());
+    ASSIGN_OR_RETURN(FetchedManifest top, src_.ResolveTop(options_.cancel));
     ASSIGN_OR_RETURN(ManifestKind kind, ClassifyManifest(top.media_type));
     out.target = Describe(top);
 
@@ -141,7 +141,8 @@ class Puller {
       auto entry = SelectPlatform(idx, want);
       if (!entry) return std::unexpected(entry.error().Wrap(src_.Describe()));
       ASSIGN_OR_RETURN(platform_manifest, src_.GetManifest(entry->descriptor.digest,
-                                                           entry->descriptor.media_type));
+                                                           entry->descriptor.media_type,
+                                                           options_.cancel));
       if (static_cast<int64_t>(platform_manifest.body.size()) != entry->descriptor.size)
         return MakeError(Errc::kDataLoss,
                          "manifest " + entry->descriptor.digest.str() + " has " +

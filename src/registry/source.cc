@@ -85,12 +85,13 @@ class RegistrySource final : public ImageSource {
   RegistrySource(ImageRef ref, std::unique_ptr<RegistryClient> client)
       : ref_(std::move(ref)), client_(std::move(client)) {}
 
-  common::Result<FetchedManifest> ResolveTop() override {
-    return client_->GetManifest(ref_, ref_.manifest_reference());
+  common::Result<FetchedManifest> ResolveTop(const std::atomic<bool>* cancel) override {
+    return client_->GetManifest(ref_, ref_.manifest_reference(), cancel);
   }
   common::Result<FetchedManifest> GetManifest(const common::Digest& digest,
-                                              std::string_view /*media_type*/) override {
-    return client_->GetManifest(ref_, digest.str());
+                                              std::string_view /*media_type*/,
+                                              const std::atomic<bool>* cancel) override {
+    return client_->GetManifest(ref_, digest.str(), cancel);
   }
   common::Status FetchBlob(const common::Digest& digest, int64_t size, BlobSink& sink,
                            const std::atomic<bool>* cancel) override {
@@ -108,7 +109,8 @@ class LayoutSource final : public ImageSource {
   LayoutSource(std::filesystem::path dir, std::string tag)
       : dir_(std::move(dir)), tag_(std::move(tag)) {}
 
-  common::Result<FetchedManifest> ResolveTop() override {
+  // Local files: read at once, nothing to cancel.
+  common::Result<FetchedManifest> ResolveTop(const std::atomic<bool>* /*cancel*/) override {
     ASSIGN_OR_RETURN(std::vector<LayoutEntry> entries, ReadLayoutIndex(dir_));
     std::vector<const LayoutEntry*> matches;
     std::string tags;
@@ -135,7 +137,8 @@ class LayoutSource final : public ImageSource {
   }
 
   common::Result<FetchedManifest> GetManifest(const common::Digest& digest,
-                                              std::string_view media_type) override {
+                                              std::string_view media_type,
+                                              const std::atomic<bool>* /*cancel*/) override {
     return ReadManifest(digest, std::string(media_type), -1);
   }
 

@@ -71,10 +71,13 @@ class ImageSource {
  public:
   virtual ~ImageSource() = default;
   // The manifest or index the reference names (by tag or digest), verified.
-  [[nodiscard]] virtual common::Result<FetchedManifest> ResolveTop() = 0;
+  // `cancel` (may be null) is polled (→ Cancelled), as by FetchBlob.
+  [[nodiscard]] virtual common::Result<FetchedManifest> ResolveTop(
+      const std::atomic<bool>* cancel) = 0;
   // A manifest by digest (from an index), verified against the digest.
-  [[nodiscard]] virtual common::Result<FetchedManifest> GetManifest(const common::Digest& digest,
-                                                                    std::string_view media_type) = 0;
+  [[nodiscard]] virtual common::Result<FetchedManifest> GetManifest(
+      const common::Digest& digest, std::string_view media_type,
+      const std::atomic<bool>* cancel) = 0;
   // Streams a blob into `sink` from sink.offset(); the sink verifies.
   [[nodiscard]] virtual common::Status FetchBlob(const common::Digest& digest, int64_t size,
                                                  BlobSink& sink,

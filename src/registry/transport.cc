@@ -1,5 +1,8 @@
 #include "registry/transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -48,6 +51,10 @@ struct Exchange {
   bool streaming = false;  // decided at the first body byte
   std::optional<common::Error> hook_error;
   bool cancelled = false;
+  // The error body reached kMaxErrorBody and the transfer was stopped on
+  // purpose: the response is complete for our needs.
+  bool error_body_cut = false;
+  std::string forbidden_address;  // what refuse_link_local refused
 };
 
 std::string_view UrlHost(std::string_view url) {
@@ -60,6 +67,32 @@ std::string_view UrlHost(std::string_view url) {
 }
 
 bool Is2xx(long status) { return status >= 200 && status < 300; }
+
+// The head of a 2xx answer is complete: hand it to on_head, or refuse a
+// buffered body whose announced length is over the limit before reading
+// any of it. False aborts the exchange (the reason is in hook_error).
+bool OnHeadComplete(Exchange& ex) {
+  const HttpRequest& req = *ex.request;
+  if (!Is2xx(ex.response.status) || ex.head_called) return true;
+  if (req.on_body) {
+    ex.head_called = true;
+    if (!req.on_head) return true;
+    Status st = req.on_head(ex.response);
+    if (!st) {
+      ex.hook_error = std::move(st.error());
+      return false;
+    }
+    return true;
+  }
+  if (auto len = ex.response.ContentLength(); len && *len > req.max_body) {
+    ex.hook_error = common::Error{
+        .code = Errc::kResourceExhausted,
+        .message = "response body exceeds " + std::to_string(req.max_body) +
+                   " bytes (Content-Length: " + ex.response.Header("content-length") + ")"};
+    return false;
+  }
+  return true;
+}
 
 size_t HeaderCallback(char* data, size_t size, size_t n, void* user) {
   auto* ex = static_cast<Exchange*>(user);
@@ -88,7 +121,8 @@ size_t HeaderCallback(char* data, size_t size, size_t n, void* user) {
   std::string_view trimmed = Trim(line);
   if (trimmed.empty()) {
     ex->headers_done = true;
-    return len;
+    // Returning less than len aborts the transfer (CURLE_WRITE_ERROR).
+    return OnHeadComplete(*ex) ? len : 0;
   }
   size_t colon = trimmed.find(':');
   if (colon == std::string_view::npos) return len;  // obsolete line folding: ignore
@@ -107,16 +141,9 @@ size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
   }
   bool ok_status = Is2xx(ex->response.status);
   if (ok_status && req.on_body) {
-    if (!ex->head_called) {
-      ex->head_called = true;
-      if (req.on_head) {
-        Status st = req.on_head(ex->response);
-        if (!st) {
-          ex->hook_error = std::move(st.error());
-          return CURL_WRITEFUNC_ERROR;
-        }
-      }
-    }
+    // Normally done when the head ended; kept for a head without its
+    // final empty line.
+    if (!OnHeadComplete(*ex)) return CURL_WRITEFUNC_ERROR;
     Status st = req.on_body(std::as_bytes(std::span<const char>(data, len)));
     if (!st) {
       ex->hook_error = std::move(st.error());
@@ -128,9 +155,11 @@ size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
   size_t limit = ok_status ? req.max_body : kMaxErrorBody;
   if (ex->response.body.size() + len > limit) {
     if (!ok_status) {
-      // An error body is only for the message: keep its start, drain the rest.
+      // An error body is only for the message: keep its start and stop
+      // reading (a hostile server could send it for hours).
       ex->response.body.append(data, limit - ex->response.body.size());
-      return len;
+      ex->error_body_cut = true;
+      return CURL_WRITEFUNC_ERROR;
     }
     ex->hook_error = common::Error{.code = Errc::kResourceExhausted,
                                    .message = "response body exceeds " +
@@ -148,6 +177,26 @@ int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
     return 1;
   }
   return 0;
+}
+
+// CURLOPT_OPENSOCKETFUNCTION: sees every address libcurl is about to
+// connect to, after name resolution, so a name that resolves to a metadata
+// address is caught as well as a literal one.
+curl_socket_t OpenSocketCallback(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* ex = static_cast<Exchange*>(user);
+  if (purpose == CURLSOCKTYPE_IPCXN && ex->request->refuse_link_local &&
+      IsForbiddenRedirectAddress(&address->addr)) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (address->family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address->addr)->sin_addr, text,
+                sizeof text);
+    else if (address->family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_addr, text,
+                sizeof text);
+    ex->forbidden_address = text;
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
 TransportError Classify(CURLcode code, CURL* easy) {
@@ -194,6 +243,26 @@ TransportError Classify(CURLcode code, CURL* easy) {
 
 }  // namespace
 
+bool IsForbiddenRedirectAddress(const sockaddr* address) {
+  auto v4_forbidden = [](uint32_t a) {
+    return (a >> 16) == 0xa9fe /* 169.254.0.0/16 */ || a == 0x646464c8 /* 100.100.100.200 */;
+  };
+  if (address->sa_family == AF_INET)
+    return v4_forbidden(ntohl(reinterpret_cast<const sockaddr_in*>(address)->sin_addr.s_addr));
+  if (address->sa_family != AF_INET6) return false;
+  const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+  if (IN6_IS_ADDR_LINKLOCAL(&a)) return true;  // fe80::/10
+  static constexpr uint8_t kAwsMetadata[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0,
+                                               0,    0,    0,    0,    0, 0, 0x02, 0x54};
+  if (std::memcmp(a.s6_addr, kAwsMetadata, 16) == 0) return true;
+  if (IN6_IS_ADDR_V4MAPPED(&a)) {
+    uint32_t v4;
+    std::memcpy(&v4, a.s6_addr + 12, 4);
+    return v4_forbidden(ntohl(v4));
+  }
+  return false;
+}
+
 void CurlEasyDeleter::operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
 
 CurlSlist::~CurlSlist() { curl_slist_free_all(list_); }
@@ -216,6 +285,17 @@ std::string HttpResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (k == name) return v;
   return {};
+}
+
+std::optional<uint64_t> HttpResponse::ContentLength() const {
+  std::string v = Header("content-length");
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : v) {
+    if (n > (UINT64_MAX - 9) / 10) return UINT64_MAX;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
 }
 
 std::vector<std::string> HttpResponse::Headers(std::string_view name) const {
@@ -363,6 +443,8 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &ProgressCallback);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ex);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, &OpenSocketCallback);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ex);
   if (request.method == "POST") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
@@ -390,7 +472,9 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   }
 
   CURLcode code = curl_easy_perform(c);
+  if (code == CURLE_WRITE_ERROR && ex.error_body_cut) code = CURLE_OK;
   HttpResult result;
+  result.url = request.url;
   if (code == CURLE_OK) {
     if (Is2xx(ex.response.status) && request.on_body && !ex.head_called && request.on_head) {
       // A 2xx without a body still gets its head callback.
@@ -409,6 +493,9 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
     }
   } else if (ex.cancelled) {
     result.error = TransportError::kCancelled;
+  } else if (!ex.forbidden_address.empty()) {
+    result.error = TransportError::kForbiddenAddress;
+    result.forbidden_address = ex.forbidden_address;
   } else if (ex.hook_error) {
     result.error = TransportError::kHook;
     result.hook_error = std::move(ex.hook_error);
@@ -422,6 +509,7 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   // Drop the references to this call's stack before the handle is reused.
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, nullptr);
   Release(std::move(easy));
   return result;
 }

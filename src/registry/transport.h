@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include "common/error.h"
 #include "registry/hosts.h"
@@ -60,7 +61,10 @@ struct HttpResponse {
   long status = 0;
   // Header names lower-cased, in arrival order, of the final response only.
   std::vector<std::pair<std::string, std::string>> headers;
-  // The body when it was not streamed (non-2xx bodies are capped at 64 KiB).
+  // The body when it was not streamed. Non-2xx bodies are only for
+  // messages: the first 64 KiB are kept and the rest is not read (the
+  // connection is closed instead), so a huge or endless error body cannot
+  // hold the exchange.
   std::string body;
   // Absolute Location target of a 3xx answer ("" otherwise).
   std::string redirect_url;
@@ -69,6 +73,9 @@ struct HttpResponse {
 
   // First value of a header ("" when absent); `name` in lower case.
   std::string Header(std::string_view name) const;
+  // The Content-Length, nullopt when absent or not a number; values past
+  // uint64 saturate.
+  std::optional<uint64_t> ContentLength() const;
   std::vector<std::string> Headers(std::string_view name) const;
 };
 
@@ -78,14 +85,24 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   std::string body;                  // POST body
   const TlsConfig* tls = nullptr;    // null: system CAs, verification on
-  // Limit for a buffered 2xx body; more fails with ResourceExhausted.
+  // Limit for a buffered 2xx body; more fails with ResourceExhausted, at
+  // the headers already when Content-Length announces more.
   size_t max_body = 1u << 20;
   // Streaming: for a 2xx answer, on_head sees the status and headers
-  // before the first body byte, then on_body gets the body. An error from
+  // once they are complete, before any body byte is read, then on_body
+  // gets the body. An error from
   // either aborts the exchange and is returned in HttpResult::hook_error.
   std::function<common::Status(const HttpResponse&)> on_head;
   std::function<common::Status(std::span<const std::byte>)> on_body;
+  // Polled throughout the exchange, also while it waits for the first
+  // response byte (libcurl calls back at least once a second):
+  // TransportError::kCancelled once set.
   const std::atomic<bool>* cancel = nullptr;
+  // Refuse to connect to link-local and cloud metadata addresses
+  // (IsForbiddenRedirectAddress), checked on the address a name resolved
+  // to: TransportError::kForbiddenAddress, nothing sent. For URLs a server
+  // named (redirect targets), not the endpoints the user configured.
+  bool refuse_link_local = false;
   // Abort when fewer than low_speed_limit bytes/s arrive for low_speed_time.
   int64_t low_speed_limit = 1024;
   std::chrono::seconds low_speed_time{60};
@@ -100,15 +117,26 @@ enum class TransportError {
   kStall,      // below the rate floor for the window
   kCancelled,  // `cancel` was set
   kHook,       // on_head/on_body (or the body limit) failed: see hook_error
+  kForbiddenAddress,  // refuse_link_local: the host resolved to such an address
   kOther,      // anything else libcurl reports
 };
 
 struct HttpResult {
+  std::string url;  // the request's URL
   TransportError error = TransportError::kNone;
   std::string error_text;  // libcurl's description when error != kNone
+  // kForbiddenAddress: the address refused ("169.254.169.254").
+  std::string forbidden_address;
   std::optional<common::Error> hook_error;
   HttpResponse response;  // complete when error == kNone
 };
+
+// Link-local and cloud metadata addresses, where a registry must not
+// steer a client: 169.254.0.0/16 (link-local, the metadata service of
+// AWS, GCP, Azure, OpenStack, Oracle …), fe80::/10 (IPv6 link-local),
+// fd00:ec2::254 (AWS's IPv6 metadata), 100.100.100.200 (Alibaba Cloud's),
+// and the IPv4 ones written as IPv4-mapped IPv6.
+[[nodiscard]] bool IsForbiddenRedirectAddress(const sockaddr* address);
 
 struct TransportOptions {
   std::string user_agent;

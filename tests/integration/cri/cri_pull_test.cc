@@ -2,7 +2,9 @@
 // and parallel pulls (each blob requested from the registry once), the
 // rate floor cancelling a trickle and the next pull resuming the partial
 // blob, token auth through AuthConfig, and pull progress seen over the
-// socket and by `gantry pull --attach` from another process.
+// socket and by `gantry pull --attach` from another process. Against a
+// misbehaving registry whose manifest headers trickle: the floor and the
+// server's shutdown stop the pull (the manifest request obeys cancel).
 
 #include <gtest/gtest.h>
 
@@ -11,6 +13,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "fixtures/misbehaving_registry.h"
 
 #include "integration/cri/cri_helpers.h"
 
@@ -152,7 +155,9 @@ TEST_F(CriPull, TokenAuthThroughAuthConfigAndWrongPassword) {
   ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout",
                                               fixtures::FixtureImageSpec(), "fixture/app:v1",
                                               &image_));
-  ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {}, &srv_));
+  // The token server is plain http on another loopback port: credentials
+  // go there only with --plain-http (docs/registry.md).
+  ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {"--plain-http"}, &srv_));
   const std::string ref = reg_->host() + "/fixture/app:v1";
 
   auto st = Pull(*srv_, ref, nullptr);
@@ -202,6 +207,55 @@ TEST_F(CriPull, TokenAuthThroughAuthConfigAndWrongPassword) {
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(srv_->LogText().find(reg_->password()), std::string::npos)
       << "the password must never be logged";
+}
+
+// A registry whose manifest headers trickle one byte a second; the pull
+// of its image is the one to stop.
+void StartTrickledManifest(std::unique_ptr<fixtures::MisbehavingRegistry>* out, std::string* ref) {
+  auto reg = fixtures::MisbehavingRegistry::Start();
+  ASSERT_TRUE(reg) << reg.error().message;
+  auto img = (*reg)->AddImage("hostile/app", "v1", fixtures::FixtureImageSpec());
+  ASSERT_TRUE(img) << img.error().message;
+  (*reg)->Script({.path_contains = "/manifests/v1",
+                  .answer = fixtures::Answer::SlowHead(std::chrono::seconds(1))});
+  *ref = (*reg)->host() + "/hostile/app:v1";
+  *out = std::move(*reg);
+}
+
+TEST_F(CriPull, RateFloorStopsAPullWhoseManifestHeadersTrickle) {
+  std::unique_ptr<fixtures::MisbehavingRegistry> hostile;
+  std::string ref;
+  ASSERT_NO_FATAL_FAILURE(StartTrickledManifest(&hostile, &ref));
+  // The server's floor: 2 s; the registry client's own backstop: 5 s.
+  ASSERT_NO_FATAL_FAILURE(CriServer::Start(
+      *gantry_, {"--min-rate", "1024", "--min-rate-window", "2"}, &srv_));
+  auto st = Pull(*srv_, ref, nullptr);
+  ASSERT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_NE(st.error_message().find("less than 1024 bytes/s for 2 s"), std::string::npos)
+      << st.error_message();
+  // The floor's cancel ends the manifest request in progress; ignored, the
+  // client went on until its own backstop gave up on it five times.
+  EXPECT_LE(hostile->Count("GET", "/manifests/v1"), 2) << srv_->LogText();
+  EXPECT_FALSE(Status(*srv_, ref).has_image());
+}
+
+TEST_F(CriPull, ShutdownStopsAPullWhoseManifestHeadersTrickle) {
+  std::unique_ptr<fixtures::MisbehavingRegistry> hostile;
+  std::string ref;
+  ASSERT_NO_FATAL_FAILURE(StartTrickledManifest(&hostile, &ref));
+  // Default floor (60 s): only the shutdown can end the pull soon.
+  ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {}, &srv_));
+  grpc::Status st;
+  std::thread caller([&] { st = Pull(*srv_, ref, nullptr); });
+  ASSERT_TRUE(hostile->WaitForRequest("GET", "/manifests/v1",
+                                      fixtures::Clock::now() + std::chrono::seconds(20)));
+  // SIGTERM, then SIGKILL after 30 s: exit 0 means it stopped by itself,
+  // where it used to wait for the manifest request (minutes).
+  auto rc = srv_->child().Terminate(std::chrono::seconds(30));
+  caller.join();
+  ASSERT_TRUE(rc) << rc.error().message;
+  EXPECT_EQ(*rc, 0) << srv_->LogText();
+  EXPECT_FALSE(st.ok());
 }
 
 }  // namespace

@@ -212,6 +212,45 @@ TEST(AuthorizerTest, BasicCredentialsGoToTheTokenServer) {
   EXPECT_EQ(f.sent[0].headers[0], "Authorization: Basic dTpw");
 }
 
+// The realm rule (auth.h): which realms credentials may go to.
+TEST(CredentialsRealmRuleTest, HttpsRealmsAnywhereHttpOnlyToConfiguredLoopback) {
+  auto configured = [](std::string_view host) { return host == "127.0.0.1:5001"; };
+  EXPECT_TRUE(CheckCredentialsMayGoTo("https", "https://auth.example.com/token", configured));
+  EXPECT_TRUE(CheckCredentialsMayGoTo("http", "https://auth.example.com/token", configured));
+  EXPECT_TRUE(CheckCredentialsMayGoTo("http", "http://127.0.0.1:5001/token", configured));
+
+  for (const auto& [scheme, realm] : std::vector<std::pair<std::string, std::string>>{
+           {"https", "http://127.0.0.1:5001/token"},  // an https registry's http realm
+           {"http", "http://127.0.0.1:5002/token"},   // loopback, not configured
+           {"http", "http://auth.example.com/token"},  // across the network
+           {"http", "http://10.0.0.1:5001/token"}}) {
+    auto st = CheckCredentialsMayGoTo(scheme, realm, configured);
+    ASSERT_FALSE(st) << scheme << " " << realm;
+    EXPECT_EQ(st.error().code, common::Errc::kUnauthenticated);
+    EXPECT_NE(st.error().message.find("credentials not sent to token realm `" + realm + "`"),
+              std::string::npos)
+        << st.error().message;
+  }
+  // A loopback host is not enough: the user must have configured it.
+  EXPECT_FALSE(CheckCredentialsMayGoTo("http", "http://127.0.0.1:5001/token", {}));
+}
+
+TEST(AuthorizerTest, CredentialsAreKeptFromARealmTheRuleRefuses) {
+  AuthorizerFixture f;
+  auto creds = Creds(UserPass("u", "p"));
+  auto h = f.auth.OnChallenge("h", "s", {R"(Bearer realm="http://127.0.0.1:9/token")"}, creds,
+                              {.registry_scheme = "https", .cancel = nullptr});
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.error().code, common::Errc::kUnauthenticated);
+  EXPECT_TRUE(f.sent.empty()) << "no token request at all";
+  // Without credentials there is nothing to keep: the anonymous request goes.
+  auto anonymous = f.auth.OnChallenge("h", "s", {R"(Bearer realm="http://127.0.0.1:9/token")"},
+                                      Creds(std::nullopt), {.registry_scheme = "https", .cancel = nullptr});
+  ASSERT_TRUE(anonymous) << anonymous.error().message;
+  ASSERT_EQ(f.sent.size(), 1u);
+  EXPECT_TRUE(f.sent[0].headers.empty());
+}
+
 TEST(AuthorizerTest, IdentityTokenUsesOAuthRefreshPost) {
   AuthorizerFixture f;
   auto creds = Creds(IdentityToken("refresh/me"));
