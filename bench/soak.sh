@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Soak test: many concurrent gantry commands and CRI calls against a
 # registry behind a fault-injecting proxy, with random kill -9s; at the end
-# the store must be consistent (`gantry fsck` exits 0) and every image still
-# tagged must pull and mount.
+# the store must be consistent (`gantry fsck` exits 0) and every soak image
+# (the five below and the alias, whether the removals left them tagged or
+# not) and any other image still tagged must pull and mount.
 #
 #   bench/soak.sh DURATION        # seconds of load, e.g. 600; ctest runs 100
 #   GANTRY=build/src/cli/gantry GANTRY_FAULTPROXY=build/tests/fixtures/gantry-faultproxy \

@@ -415,8 +415,11 @@ def wait_for_socket(path, seconds):
 
 
 def final_checks(soak):
-    """fsck, then every tagged image pulls and mounts, then fsck again.
-    Returns the fsck exit codes."""
+    """fsck, then every soak image pulls and mounts, then fsck again.
+    Returns the fsck exit codes, the images verified and how many of them
+    pulled and mounted with their marker. The images checked are the soak's
+    whole fixed set, tagged or not at the end (the removals may have left
+    none tagged), plus any other image still tagged."""
     a = soak.a
     fscks = []
 
@@ -432,11 +435,12 @@ def final_checks(soak):
     fsck("after the soak")
     p = subprocess.run(soak.gantry_args("images", "--json"), capture_output=True, text=True)
     import json
-    names = []
+    tagged = set()
     if p.returncode != 0:
         soak.real_failure("images --json: exit %d" % p.returncode, [("stderr", p.stderr)])
     else:
-        names = sorted({i["name"] for i in json.loads(p.stdout)})
+        tagged = {i["name"] for i in json.loads(p.stdout)}
+    names = sorted(set(soak.refs) | tagged)
     verified = 0
     d = os.path.join(a.work, "verify")
     os.makedirs(d, exist_ok=True)
@@ -460,7 +464,7 @@ def final_checks(soak):
             break
         verified += ok
     fsck("after the re-pulls")
-    return fscks, names, verified
+    return fscks, names, len(tagged), verified
 
 
 def main():
@@ -525,7 +529,7 @@ def main():
     while not os.path.exists(a.proxy_stats) and time.monotonic() < deadline:
         time.sleep(0.05)
 
-    fscks, names, verified = final_checks(soak)
+    fscks, names, tagged, verified = final_checks(soak)
 
     faults = collections.Counter()
     requests = 0
@@ -560,7 +564,11 @@ def main():
     print("faults total %d" % sum(faults.values()))
     print("fsck %s (exit codes %s)" % ("clean" if fscks and all(c == 0 for c in fscks)
                                        else "PROBLEMS", fscks))
-    print("verify tagged %d pulled+mounted %d" % (len(names), verified))
+    print("verify images %d pulled+mounted %d (tagged at the end %d)"
+          % (len(names), verified, tagged))
+    if verified != len(names):
+        soak.real_failure("verify: %d of %d images pulled and mounted"
+                          % (verified, len(names)))
     print("real failures %d" % len(soak.real))
     for r in soak.real:
         print("  " + r)

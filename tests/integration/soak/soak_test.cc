@@ -31,10 +31,11 @@ const std::vector<std::string> kKinds = {"pull",     "rmi",        "prune",
                                          "mount",    "cri_pull",   "cri_remove"};
 
 // What is wrong with a soak summary (soak_driver.py's output); empty when
-// it shows every kind of operation, faults, kills, a clean fsck and PASS.
+// it shows every kind of operation, faults, kills, a clean fsck, an end
+// check that pulled and mounted every image it checked, and PASS.
 std::vector<std::string> SummaryProblems(const std::string& out) {
   std::map<std::string, long> totals;
-  long faults = -1, kills = -1, real = -1;
+  long faults = -1, kills = -1, real = -1, verify_images = -1, verified = -1;
   bool fsck_clean = false, pass = false;
   std::istringstream in(out);
   for (std::string line; std::getline(in, line);) {
@@ -47,6 +48,9 @@ std::vector<std::string> SummaryProblems(const std::string& out) {
     else if (w0 == "kills" && w1 == "total" && (words >> n)) kills = n;
     else if (w0 == "real" && w1 == "failures" && (words >> n)) real = n;
     else if (w0 == "fsck" && w1 == "clean") fsck_clean = true;
+    else if (w0 == "verify" && w1 == "images" && (words >> verify_images >> w2) &&
+             w2 == "pulled+mounted")
+      words >> verified;
     else if (w0 == "soak:" && w1 == "PASS") pass = true;
   }
   std::vector<std::string> problems;
@@ -55,6 +59,10 @@ std::vector<std::string> SummaryProblems(const std::string& out) {
   if (faults <= 0) problems.push_back("no fault was injected");
   if (kills <= 0) problems.push_back("no process was killed");
   if (!fsck_clean) problems.push_back("fsck was not clean");
+  if (verify_images <= 0)
+    problems.push_back("the end check verified no image");
+  else if (verified != verify_images)
+    problems.push_back("not every image pulled and mounted at the end");
   if (real != 0) problems.push_back("real failures: " + std::to_string(real));
   if (!pass) problems.push_back("no `soak: PASS`");
   return problems;
@@ -72,7 +80,7 @@ ops cri_list   total     10 ok     10 failed      0 killed     0
 kills total 30 (gantry serve started 3 times)
 faults total 70
 fsck clean (exit codes [0, 0])
-verify tagged 4 pulled+mounted 4
+verify images 4 pulled+mounted 4 (tagged at the end 0)
 real failures 0
 soak: PASS
 )";
@@ -88,6 +96,23 @@ TEST(SoakSummaryTest, RejectsFsckProblemsAndMissingOperations) {
   std::vector<std::string> problems = SummaryProblems(bad);
   EXPECT_EQ(problems, (std::vector<std::string>{"no `prune` operation ran", "fsck was not clean"}));
   EXPECT_FALSE(SummaryProblems("").empty());
+}
+
+// bench/soak.sh 120 (seed 11) once passed having verified nothing at the
+// end: the removals had left no image tagged. The check now covers the
+// soak's fixed set of images, and a summary without it fails.
+TEST(SoakSummaryTest, RejectsAnEndCheckThatVerifiedNothingOrNotAll) {
+  std::string none = kGoodSummary;
+  const std::string all = "verify images 4 pulled+mounted 4";
+  none.replace(none.find(all), all.size(), "verify images 0 pulled+mounted 0");
+  EXPECT_EQ(SummaryProblems(none), std::vector<std::string>{"the end check verified no image"});
+  std::string some = kGoodSummary;
+  some.replace(some.find(all), all.size(), "verify images 4 pulled+mounted 3");
+  EXPECT_EQ(SummaryProblems(some),
+            std::vector<std::string>{"not every image pulled and mounted at the end"});
+  std::string old = kGoodSummary;
+  old.replace(old.find(all), all.size(), "verify tagged 0 pulled+mounted 0");
+  EXPECT_EQ(SummaryProblems(old), std::vector<std::string>{"the end check verified no image"});
 }
 
 TEST(SoakTest, ShortSoakEndsWithCleanFsckAndEveryTaggedImagePulling) {
