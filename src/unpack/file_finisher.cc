@@ -196,12 +196,14 @@ void FileFinisher::Work() {
     }
     const size_t files = batch.size();
     batch.clear();
-    // With held_files_ below, so that what this finisher counts as held
-    // never exceeds what it has taken from the budget.
-    if (budget_ != nullptr) budget_->Release(files);
     l.lock();
     queued_bytes_ -= bytes;
     held_files_ -= files;
+    // Only after held_files_ is down: the producer may take a freed slot at
+    // once, and what this finisher counts as held must never exceed what it
+    // has taken from the budget (released first, the count overshot the
+    // budget by up to a batch under load).
+    if (budget_ != nullptr) budget_->Release(files);
     if (failed && !error_) error_ = std::move(failed);
     if (producer_waiting_) done_cv_.notify_one();
   }
