@@ -126,7 +126,7 @@ class ProgressRecorder {
 
   std::filesystem::path root_;
   const std::chrono::milliseconds interval_;
-  mutable std::mutex mu_;  // guards everything below
+  mutable std::mutex mu_;  // guards the fields below, cv_ and thread_ aside
   std::condition_variable cv_;
   PullProgress p_;
   std::map<std::string, size_t> index_;  // digest → layers_ position
