@@ -21,6 +21,7 @@ struct PullFlags {
   std::string name;
   std::string platform;
   int max_concurrent = 3;
+  int max_layers = registry::kDefaultMaxLayers;
   bool quiet = false;
   bool json = false;
   bool no_unpack = false;
@@ -89,6 +90,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   if (!client) return ReportError(client.error());
   opts.client = std::move(*client);
   opts.max_concurrent_downloads = f.max_concurrent;
+  opts.max_layers = f.max_layers;
   opts.cancel = cancel;
   ProgressMode mode = f.quiet ? ProgressMode::kQuiet
                       : f.json ? ProgressMode::kJson
@@ -181,6 +183,7 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->add_option("--max-concurrent-downloads", f->max_concurrent, "Layers downloaded at once")
       ->default_str("3")
       ->check(CLI::Range(1, 64));
+  AddMaxLayersFlag(cmd, f->max_layers);
   auto* q = cmd->add_flag("--quiet,-q", f->quiet, "Print only the image digest");
   auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line (download and unpack; docs/pull-progress.md)");
   q->excludes(j);

@@ -18,6 +18,7 @@ struct ServeFlags {
   std::string socket_group;
   int max_parallel_pulls = 3;
   int max_concurrent = 3;
+  int max_layers = registry::kDefaultMaxLayers;
   std::vector<std::string> pinned;
   bool no_unpack = false;
   bool ignore_space_check = false;
@@ -51,6 +52,7 @@ int Run(const GlobalOptions& global, const ServeFlags& f) {
       .client = std::move(*client),
       .max_parallel_pulls = f.max_parallel_pulls,
       .max_concurrent_downloads = f.max_concurrent,
+      .max_layers = f.max_layers,
       .min_rate_bytes_per_sec = f.registry.min_rate,
       .min_rate_window = std::chrono::seconds(f.registry.min_rate_window_s),
       .pinned = f.pinned,
@@ -94,6 +96,7 @@ void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->add_option("--max-concurrent-downloads", f->max_concurrent, "Layers downloaded at once per pull")
       ->default_str("3")
       ->check(CLI::Range(1, 64));
+  AddMaxLayersFlag(cmd, f->max_layers);
   cmd->add_option("--pinned", f->pinned,
                   "Reference or image id reported as pinned (kubelet's GC skips it); repeatable");
   cmd->add_flag("--no-unpack", f->no_unpack,

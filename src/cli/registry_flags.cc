@@ -26,6 +26,16 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
                 "by default");
 }
 
+void AddMaxLayersFlag(CLI::App* cmd, int& max_layers) {
+  cmd->add_option("--max-layers", max_layers,
+                  "Refuse an image of more layers, as soon as its manifest is read and before "
+                  "any blob is downloaded (exit 7, RESOURCE_EXHAUSTED); the default is "
+                  "overlayfs's limit of 500 lower layers (docker refuses over 125; "
+                  "docs/resources.md)")
+      ->default_str(std::to_string(registry::kDefaultMaxLayers))
+      ->check(CLI::PositiveNumber);
+}
+
 common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,
                                                           const RegistryFlags& flags) {
   registry::ClientOptions o;

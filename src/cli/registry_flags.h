@@ -8,6 +8,7 @@
 #include "cli/app.h"
 #include "common/error.h"
 #include "registry/client.h"
+#include "registry/pull.h"
 
 namespace cli {
 
@@ -21,6 +22,9 @@ struct RegistryFlags {
 };
 
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);
+
+// --max-layers N (pull, serve): PullOptions::max_layers, 1 or more.
+void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);
 
 // ClientOptions from the flags, the global --registry-config, and the
 // credential store (docker config.json, helpers, containers auth.json).

@@ -148,6 +148,7 @@ common::Result<registry::PullResult> PullManager::PullWithFloor(
       std::chrono::seconds(1),
       std::chrono::duration_cast<std::chrono::seconds>(2 * window + std::chrono::seconds(1)));
   opts.max_concurrent_downloads = options_.max_concurrent_downloads;
+  opts.max_layers = options_.max_layers;
   opts.cancel = &f->cancel;
   opts.space.enabled = options_.check_space;
   if (options_.check_space && options_.snapshotter != nullptr) {

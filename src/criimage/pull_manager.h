@@ -24,6 +24,9 @@
 // unpacked layer sizes) do not fit in the store fails with
 // ResourceExhausted before any download (registry/space.h).
 //
+// Layers: an image of more than `max_layers` layers fails with
+// ResourceExhausted once its manifest is read, before any blob.
+//
 // Progress: each pull writes its image::PullProgress record, so
 // gantry.v1.PullProgress and `gantry pull --attach` can follow it.
 //
@@ -56,6 +59,7 @@ struct PullManagerOptions {
   registry::ClientOptions client;  // hosts, credential lookup; creds are per call
   int max_parallel = 3;
   int max_concurrent_downloads = 3;
+  int max_layers = registry::kDefaultMaxLayers;  // PullOptions::max_layers
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
   // Unpacks each pulled image into this snapshotter's chainID snapshots

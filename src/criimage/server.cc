@@ -167,6 +167,7 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .client = options.client,
                          .max_parallel = options.max_parallel_pulls,
                          .max_concurrent_downloads = options.max_concurrent_downloads,
+                         .max_layers = options.max_layers,
                          .min_rate_bytes_per_sec = options.min_rate_bytes_per_sec,
                          .min_rate_window = options.min_rate_window,
                          .snapshotter = options.unpack ? all.front() : nullptr,

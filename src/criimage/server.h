@@ -32,6 +32,7 @@
 
 #include "common/error.h"
 #include "registry/client.h"
+#include "registry/pull.h"
 
 namespace criimage {
 
@@ -44,6 +45,7 @@ struct ServeOptions {
   registry::ClientOptions client;  // hosts, credential lookup (AuthConfig wins)
   int max_parallel_pulls = 3;
   int max_concurrent_downloads = 3;
+  int max_layers = registry::kDefaultMaxLayers;  // PullOptions::max_layers
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
   std::vector<std::string> pinned;  // references or image ids reported pinned

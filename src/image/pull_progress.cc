@@ -17,6 +17,10 @@
 namespace image {
 namespace {
 
+// A 4 MiB manifest lists at most about 35,000 layers, whose record is
+// about 5 MB.
+constexpr size_t kMaxRecordSize = 8u << 20;
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -51,17 +55,27 @@ common::Result<PullProgress> FromJson(std::string_view text) {
   return p;
 }
 
+nlohmann::json LayerJson(const LayerProgress& l) {
+  return {{"digest", l.digest}, {"current", l.current}, {"total", l.total},
+          {"state", l.state}, {"unpacked", l.unpacked}};
+}
+
+// Every field of the record but `layers`.
+nlohmann::json HeadJson(const PullProgress& p) {
+  return {{"image", p.image},           {"phase", p.phase},
+          {"pid", p.pid},               {"started_ns", p.started_ns},
+          {"updated_ns", p.updated_ns}, {"bytes_per_second", p.bytes_per_second},
+          {"error", p.error}};
+}
+
 }  // namespace
 
 nlohmann::json ProgressJson(const PullProgress& p) {
+  nlohmann::json j = HeadJson(p);
   auto layers = nlohmann::json::array();
-  for (const auto& l : p.layers)
-    layers.push_back({{"digest", l.digest}, {"current", l.current}, {"total", l.total},
-                      {"state", l.state}, {"unpacked", l.unpacked}});
-  return {{"image", p.image},       {"phase", p.phase},
-          {"pid", p.pid},           {"started_ns", p.started_ns},
-          {"updated_ns", p.updated_ns}, {"layers", layers},
-          {"bytes_per_second", p.bytes_per_second}, {"error", p.error}};
+  for (const auto& l : p.layers) layers.push_back(LayerJson(l));
+  j["layers"] = std::move(layers);
+  return j;
 }
 
 int64_t PullProgress::current_bytes() const {
@@ -95,12 +109,24 @@ ProgressRecorder::ProgressRecorder(std::filesystem::path root, std::string image
   p_.pid = ::getpid();
   p_.started_ns = NowNs();
   rate_at_ = std::chrono::steady_clock::now();
-  Write();
+  {
+    std::lock_guard lock(mu_);
+    Write();
+  }
+  thread_ = std::thread([this] { WriteHeld(); });
 }
 
-void ProgressRecorder::OnEvent(const registry::PullEvent& e) {
+ProgressRecorder::~ProgressRecorder() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+bool ProgressRecorder::Apply(const registry::PullEvent& e) {
   using Kind = registry::PullEvent::Kind;
-  bool now = false;
   switch (e.kind) {
     case Kind::kResolved:
       p_.phase = "downloading";
@@ -110,51 +136,120 @@ void ProgressRecorder::OnEvent(const registry::PullEvent& e) {
         index_[d.digest.str()] = p_.layers.size();
         p_.layers.push_back({d.digest.str(), 0, d.size, "waiting"});
       }
-      now = true;
-      break;
+      layer_text_.assign(p_.layers.size(), std::string());
+      changed_.assign(p_.layers.size(), true);
+      changed_list_.clear();
+      for (size_t i = 0; i < p_.layers.size(); ++i) changed_list_.push_back(i);
+      return true;
     case Kind::kLayerStart:
     case Kind::kLayerProgress:
     case Kind::kLayerDone: {
-      if (!e.digest) return;
+      if (!e.digest) return false;
       auto it = index_.find(e.digest->str());
-      if (it == index_.end()) return;  // the config blob: not a layer
+      if (it == index_.end()) return false;  // the config blob: not a layer
       LayerProgress& l = p_.layers[it->second];
       l.current = e.current;
       if (e.total > 0) l.total = e.total;
       if (!e.state.empty()) l.state = e.state;
-      now = e.kind != Kind::kLayerProgress;
-      break;
+      Changed(it->second);
+      return true;
     }
     case Kind::kLayerUnpack: {
-      if (!e.digest) return;
+      if (!e.digest) return false;
       auto it = index_.find(e.digest->str());
-      if (it == index_.end()) return;
+      if (it == index_.end()) return false;
       LayerProgress& l = p_.layers[it->second];
       l.unpacked = e.current;
       l.state = e.state;
-      // The start and end of a layer's unpack are written at once.
-      now = e.state != "unpacking" || e.current == 0;
-      break;
+      Changed(it->second);
+      return true;
     }
     case Kind::kDone:
     case Kind::kError:
-      return;  // Finish() writes the end
+      return false;  // Finish() writes the end
   }
-  auto t = std::chrono::steady_clock::now();
-  if (now || t - last_write_ >= interval_) Write();
+  return false;
+}
+
+void ProgressRecorder::OnEvent(const registry::PullEvent& e) {
+  std::lock_guard lock(mu_);
+  if (finished_ || !Apply(e)) return;
+  if (std::chrono::steady_clock::now() - last_write_ >= interval_) {
+    Write();
+  } else if (!held_) {
+    held_ = true;
+    cv_.notify_one();
+  }
+}
+
+void ProgressRecorder::WriteHeld() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (!held_) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto due = last_write_ + interval_;
+    if (std::chrono::steady_clock::now() < due) {
+      cv_.wait_until(lock, due);
+      continue;
+    }
+    Write();
+  }
 }
 
 void ProgressRecorder::SetPhase(std::string phase) {
+  std::lock_guard lock(mu_);
+  if (finished_) return;
   p_.phase = std::move(phase);
   Write();
 }
 
 void ProgressRecorder::Finish(const common::Status& result) {
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  finished_ = true;
   p_.phase = result ? "done" : "failed";
   if (!result) p_.error = result.error().message;
-  if (result)
-    for (auto& l : p_.layers) l.current = l.total;
+  if (result) {
+    for (size_t i = 0; i < p_.layers.size(); ++i) {
+      p_.layers[i].current = p_.layers[i].total;
+      Changed(i);
+    }
+  }
   Write();
+}
+
+void ProgressRecorder::Changed(size_t layer) {
+  if (changed_[layer]) return;
+  changed_[layer] = true;
+  changed_list_.push_back(layer);
+}
+
+std::string ProgressRecorder::RecordText() {
+  for (size_t i : changed_list_) {
+    layer_text_[i] = LayerJson(p_.layers[i]).dump();
+    changed_[i] = false;
+  }
+  changed_list_.clear();
+  const std::string head = HeadJson(p_).dump();
+  size_t size = head.size() + 16;
+  for (const auto& l : layer_text_) size += l.size() + 1;
+  std::string text;
+  text.reserve(size);
+  text.append(head, 0, head.size() - 1);  // without its closing brace
+  text += ",\"layers\":[";
+  for (size_t i = 0; i < layer_text_.size(); ++i) {
+    if (i > 0) text += ',';
+    text += layer_text_[i];
+  }
+  text += "]}";
+  return text;
+}
+
+int64_t ProgressRecorder::writes() const {
+  std::lock_guard lock(mu_);
+  return writes_;
 }
 
 void ProgressRecorder::Write() {
@@ -171,6 +266,8 @@ void ProgressRecorder::Write() {
     rate_bytes_ = cur;
   }
   last_write_ = t;
+  held_ = false;
+  ++writes_;
   p_.updated_ns = NowNs();
   const auto path = ProgressPath(root_, p_.image);
   // Not AtomicWriteFile: the record is advisory and rewritten several times
@@ -182,7 +279,7 @@ void ProgressRecorder::Write() {
     {
       common::UniqueFd fd;
       ASSIGN_OR_RETURN(fd, common::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      TRY(common::WriteAll(fd.get(), ProgressJson(p_).dump()));
+      TRY(common::WriteAll(fd.get(), RecordText()));
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
       auto err = common::ErrnoError("rename `" + tmp + "`");
@@ -196,7 +293,7 @@ void ProgressRecorder::Write() {
 
 common::Result<std::optional<PullProgress>> ReadPullProgress(const std::filesystem::path& root,
                                                              const std::string& image) {
-  auto text = common::ReadFile(ProgressPath(root, image), 1u << 20);
+  auto text = common::ReadFile(ProgressPath(root, image), kMaxRecordSize);
   if (!text) {
     if (text.error().code == common::Errc::kNotFound) return std::optional<PullProgress>{};
     return std::unexpected(text.error().Wrap("read pull progress of `" + image + "`"));

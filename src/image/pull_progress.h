@@ -20,20 +20,32 @@
 // reference replaces it; a record whose writer process is gone while it
 // still says "resolving" or "downloading" is an abandoned pull.
 //
-// Thread-safety: a ProgressRecorder is fed from the puller's threads, which
-// serialise events; OnEvent and Finish must not race. Readers need no lock.
+// When a recorder writes: the first record, SetPhase and Finish at once;
+// events (OnEvent, whatever their kind: the resolution, a layer's start,
+// progress or end) at most once per `interval`. An event that comes sooner
+// is held, and the recorder's thread writes it once the interval since the
+// last write has passed, so the record is at most about an interval behind
+// the pull. A write costs the whole record (every layer), so a pull of
+// thousands of small layers writes a few records a second, not two per
+// layer.
+//
+// Thread-safety: OnEvent, SetPhase and Finish may be called from any
+// thread (a recorder serialises them). Readers need no lock.
 
 #include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -74,28 +86,62 @@ std::filesystem::path ProgressPath(const std::filesystem::path& root, const std:
 
 class ProgressRecorder {
  public:
-  // Writes the first record (phase "resolving") at once. `image` is the
-  // normalised reference. Errors writing are logged at debug and ignored:
-  // progress must never fail a pull.
+  static constexpr std::chrono::milliseconds kDefaultInterval{200};
+
+  // Writes the first record (phase "resolving") at once and starts the
+  // thread that writes held events. `image` is the normalised reference.
+  // Errors writing are logged at debug and ignored: progress must never
+  // fail a pull.
   ProgressRecorder(std::filesystem::path root, std::string image,
-                   std::chrono::milliseconds interval = std::chrono::milliseconds(200));
-  // Records the event; writes at most once per `interval` (layer starts,
-  // ends and the resolution are written at once).
+                   std::chrono::milliseconds interval = kDefaultInterval);
+  // Stops the thread. An event still held is not written: a pull that
+  // ends calls Finish, and one that does not leaves an abandoned record.
+  ~ProgressRecorder();
+  ProgressRecorder(const ProgressRecorder&) = delete;
+  ProgressRecorder& operator=(const ProgressRecorder&) = delete;
+
+  // Records the event; writes at most once per `interval` (see above).
+  // Ignored after Finish.
   void OnEvent(const registry::PullEvent& e);
-  // Moves to another phase ("unpacking") and writes at once.
+  // Moves to another phase ("unpacking") and writes at once. Ignored after
+  // Finish.
   void SetPhase(std::string phase);
-  // Writes the final record: "done", or "failed" with the error.
+  // Writes the final record at once: "done", or "failed" with the error.
+  // The record is final: later calls change nothing.
   void Finish(const common::Status& result);
+  // Records written so far (tests count them).
+  int64_t writes() const;
 
  private:
+  // REQUIRES (all but WriteHeld): mu_ held.
+  // Applies `e` to the record; false when the record does not change.
+  bool Apply(const registry::PullEvent& e);
+  void Changed(size_t layer);
+  // The text of ProgressJson(p_) (its fields in another order), only the
+  // layers changed since the last call serialised again: a write costs a
+  // copy of the record, not the building of a JSON tree of every layer.
+  std::string RecordText();
   void Write();
+  void WriteHeld();  // the thread: writes a held event when its time comes
+
   std::filesystem::path root_;
+  const std::chrono::milliseconds interval_;
+  mutable std::mutex mu_;  // guards the fields below, cv_ and thread_ aside
+  std::condition_variable cv_;
   PullProgress p_;
   std::map<std::string, size_t> index_;  // digest → layers_ position
-  std::chrono::milliseconds interval_;
+  // Each layer's JSON text as last written, and the layers changed since.
+  std::vector<std::string> layer_text_;
+  std::vector<bool> changed_;
+  std::vector<size_t> changed_list_;
   std::chrono::steady_clock::time_point last_write_{};
   std::chrono::steady_clock::time_point rate_at_{};
   int64_t rate_bytes_ = 0;
+  int64_t writes_ = 0;
+  bool held_ = false;      // an event not written yet
+  bool finished_ = false;  // Finish wrote the final record
+  bool stopping_ = false;  // the destructor runs
+  std::thread thread_;     // last: started once the rest is set up
 };
 
 // The record of `image`, or nullopt when there is none. Errors: DataLoss

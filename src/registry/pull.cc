@@ -156,6 +156,11 @@ class Puller {
       out.manifest = out.target;
     }
     ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(mf->body, mf->media_type));
+    if (manifest.layers.size() > static_cast<size_t>(std::max(options_.max_layers, 0)))
+      return MakeError(Errc::kResourceExhausted,
+                       "manifest has " + std::to_string(manifest.layers.size()) +
+                           " layers, over the limit of " + std::to_string(options_.max_layers) +
+                           " (--max-layers)");
     if (manifest.config.size > kMaxConfigSize)
       return MakeError(Errc::kInvalidArgument, "config " + manifest.config.digest.str() + " is " +
                                                    std::to_string(manifest.config.size) +

@@ -26,6 +26,10 @@
 // partial downloads of this pull are then deleted rather than kept for a
 // resume, so that the space is free again at once.
 //
+// Layers: a manifest listing more than PullOptions::max_layers layers is
+// refused with ResourceExhausted as soon as it is parsed, before the space
+// check and before any blob is requested.
+//
 // Thread-safety: Pull may run concurrently in threads and processes on the
 // same store; `on_event` is called from worker threads, serialised.
 
@@ -75,6 +79,10 @@ struct PullEvent {
 
 struct PullResult;
 
+// The default of PullOptions::max_layers: overlayfs stacks at most 500
+// lower layers (OVL_MAX_STACK), so an image with more cannot be mounted.
+inline constexpr int kDefaultMaxLayers = 500;
+
 // The space check before the download (registry/space.h).
 struct SpaceCheckOptions {
   bool enabled = true;  // false: --ignore-space-check
@@ -96,6 +104,10 @@ struct PullOptions {
   // How often layer-progress events are emitted at most, per layer.
   std::chrono::milliseconds progress_interval{200};
   SpaceCheckOptions space{};
+  // The most layers the image may have; a manifest with more fails the
+  // pull with ResourceExhausted ("manifest has N layers, over the limit of
+  // M (--max-layers)") before any blob is requested.
+  int max_layers = kDefaultMaxLayers;
   // Called once every blob is verified in the store and before the image
   // record is written (on the thread that called Pull); its error fails
   // the pull and nothing is recorded. `gantry pull` and the CRI service

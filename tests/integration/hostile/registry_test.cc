@@ -100,15 +100,16 @@ class HostileRegistry : public ::testing::Test {
   }
 
   // `gantry pull --no-unpack <args…>` to completion; fails the test when
-  // it runs past kExitDeadline.
+  // it runs past `deadline`.
   CommandResult Pull(const std::vector<std::string>& args,
-                     std::vector<std::pair<std::string, std::string>> env = {}) {
+                     std::vector<std::pair<std::string, std::string>> env = {},
+                     seconds deadline = kExitDeadline) {
     std::vector<std::string> a = {"pull", "--no-unpack"};
     a.insert(a.end(), args.begin(), args.end());
     auto r = fixtures::RunCommand(gantry_->Argv(a), {.env = Env(std::move(env)),
                                                      .cwd = gantry_->dir(),
                                                      .stdin_data = {},
-                                                     .timeout = kExitDeadline,
+                                                     .timeout = deadline,
                                                      .measure_peak_rss = true});
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : CommandResult{};
@@ -186,6 +187,37 @@ class HostileRegistry : public ::testing::Test {
     int n = 0;
     for (const auto& r : server.Requests()) n += r.authorization.has_value();
     return n;
+  }
+
+  // Serves under `tag` a hand-made image of `n` distinct ten-byte layers,
+  // uncompressed (each digest is its own diff_id), and returns its
+  // reference. 28,000 of them make a 4.1 MB manifest, just under the 4 MiB cap.
+  std::string AddManyLayerImage(const std::string& tag, int n) {
+    auto layers = nlohmann::json::array();
+    auto diff_ids = nlohmann::json::array();
+    for (int i = 0; i < n; ++i) {
+      char data[16];
+      std::snprintf(data, sizeof data, "l%08d\n", i);
+      const common::Digest d = reg_->AddBlob(data);
+      layers.push_back(
+          {{"mediaType", fixtures::kMediaTypeLayerTar}, {"digest", d.str()}, {"size", 10}});
+      diff_ids.push_back(d.str());
+    }
+    const std::string config =
+        nlohmann::json{{"architecture", "amd64"},
+                       {"os", "linux"},
+                       {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}
+            .dump();
+    const common::Digest config_digest = reg_->AddBlob(config);
+    nlohmann::json manifest = {{"schemaVersion", 2},
+                               {"mediaType", fixtures::kMediaTypeManifest},
+                               {"config",
+                                {{"mediaType", fixtures::kMediaTypeConfig},
+                                 {"digest", config_digest.str()},
+                                 {"size", config.size()}}},
+                               {"layers", layers}};
+    reg_->AddManifest(tag, fixtures::kMediaTypeManifest, manifest.dump());
+    return reg_->host() + "/hostile/app:" + tag;
   }
 
   std::unique_ptr<Gantry> gantry_;
@@ -300,6 +332,58 @@ TEST_F(HostileRegistry, OversizeTokenContentLengthIsRefusedAtTheHeaders) {
   reg_->Script({.path_contains = "/token", .answer = HundredMegabyteToken(true)});
   ExpectFailedClosed(Pull({Ref()}), 7,
                      "response body exceeds 1048576 bytes (Content-Length: 100000000)");
+}
+
+// --- 3. work bounded in the number of layers ----------------------------------
+
+TEST_F(HostileRegistry, ManifestOfTwentyEightThousandLayersIsRefusedBeforeAnyBlob) {
+  // Without a limit this pull ran for minutes: every layer's start and end
+  // rewrote a progress record of all 28,000 layers.
+  const std::string ref = AddManyLayerImage("many", 28000);
+  reg_->ClearRequests();
+  auto refused = Pull({ref});
+  std::cout << "peak RSS of the refusal: " << (refused.peak_rss_bytes >> 10) << " KiB\n";
+  ExpectFailedClosed(refused, 7,
+                     "gantry: pull " + ref +
+                         ": manifest has 28000 layers, over the limit of 500 (--max-layers)");
+  EXPECT_EQ(reg_->Count("", "/blobs/"), 0) << "a blob was requested";
+}
+
+TEST_F(HostileRegistry, MaxLayersLowerThanTheImageRefusesIt) {
+  const size_t n = image_.layers.size();
+  ASSERT_GE(n, 2u);
+  ExpectFailedClosed(Pull({"--max-layers", std::to_string(n - 1), Ref()}), 7,
+                     "manifest has " + std::to_string(n) + " layers, over the limit of " +
+                         std::to_string(n - 1) + " (--max-layers)");
+  EXPECT_EQ(reg_->Count("", "/blobs/"), 0) << "a blob was requested";
+  auto r = Pull({"--max-layers", std::to_string(n), Ref()});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+}
+
+TEST_F(HostileRegistry, ThreeThousandLayersPullWithMaxLayersRaised) {
+  const std::string ref = AddManyLayerImage("many", 3000);
+  // A guard against a hang only: the pull takes seconds.
+  auto r = Pull({"--max-layers", "5000", ref}, {}, seconds(300));
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  ExpectBoundedMemory(r);
+  std::cout << "peak RSS of a pull of 3,000 layers: " << (r.peak_rss_bytes >> 10) << " KiB\n";
+  EXPECT_EQ(reg_->Count("GET", "/blobs/"), 3001) << "each layer and the config once";
+  EXPECT_EQ(gantry_->ImageNames(), std::vector<std::string>{ref});
+  // The progress record ends complete.
+  auto text = common::ReadFile(gantry_->root() / "progress" /
+                               (common::Digest::Sha256Of(ref).hex() + ".json"));
+  ASSERT_TRUE(text) << text.error().message;
+  auto record = nlohmann::json::parse(*text, nullptr, false);
+  ASSERT_TRUE(record.is_object());
+  EXPECT_EQ(record["phase"], "done");
+  ASSERT_EQ(record["layers"].size(), 3000u);
+  for (const auto& l : record["layers"]) {
+    EXPECT_EQ(l["state"], "done") << l.dump();
+    EXPECT_EQ(l["current"], 10) << l.dump();
+  }
+  auto fsck = gantry_->Run({"fsck"});
+  ASSERT_TRUE(fsck) << fsck.error().message;
+  EXPECT_EQ(fsck->exit_code, 0) << Describe(*fsck);
 }
 
 // --- 5. credentials and redirects ------------------------------------------------

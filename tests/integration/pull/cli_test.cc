@@ -296,5 +296,32 @@ TEST_F(PullCli, BearerTokenIsFetchedOnceAndReusedAcrossBlobs) {
   EXPECT_EQ(ts->request_count(), 1u) << "a new process fetches one new token";
 }
 
+// --max-layers (pull and serve) takes a whole number of 1 or more and is
+// in --help with its default; anything else is a usage error before any
+// work starts.
+TEST(PullCliFlags, MaxLayersTakesAWholeNumberOfOneOrMore) {
+  auto g = Gantry::Create();
+  ASSERT_TRUE(g) << g.error().message;
+  const std::string socket = "unix://" + (g->dir() / "s.sock").string();
+  for (const std::string value : {"0", "-1", "many", "2.5"}) {
+    for (const auto& args : {std::vector<std::string>{"pull", "--max-layers", value, "127.0.0.1:9/a:b"},
+                             std::vector<std::string>{"serve", "--max-layers", value, "--listen", socket}}) {
+      auto r = g->Run(args);
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r->exit_code, 2) << Describe(*r);
+      EXPECT_NE(r->err.find("--max-layers"), std::string::npos) << Describe(*r);
+    }
+  }
+  EXPECT_FALSE(fs::exists(g->dir() / "s.sock")) << "serve started";
+  for (const std::string cmd : {"pull", "serve"}) {
+    auto help = g->Run({cmd, "--help"});
+    ASSERT_TRUE(help) << help.error().message;
+    EXPECT_EQ(help->exit_code, 0) << Describe(*help);
+    const auto at = help->out.find("--max-layers");
+    ASSERT_NE(at, std::string::npos) << help->out;
+    EXPECT_NE(help->out.find("500", at), std::string::npos) << help->out;
+  }
+}
+
 }  // namespace
 }  // namespace pulltest

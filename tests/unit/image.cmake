@@ -1,0 +1,4 @@
+gantry_test(image_unit_test LABELS unit
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/image/pull_progress_test.cc
+  LIBS gantry_image)
