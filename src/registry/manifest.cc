@@ -319,7 +319,6 @@ common::Result<ImageConfig> ParseImageConfig(std::string_view body) {
   constexpr std::string_view what = "image config";
   ASSIGN_OR_RETURN(json j, ParseImageConfigJson(body));
   ImageConfig c;
-  c.raw = std::string(body);
   ASSIGN_OR_RETURN(c.platform.os, OptString(j, "os", what));
   ASSIGN_OR_RETURN(c.platform.architecture, OptString(j, "architecture", what));
   ASSIGN_OR_RETURN(c.platform.variant, OptString(j, "variant", what));

@@ -116,7 +116,7 @@ struct Index {
 // NotFound lists the platforms the index offers.
 [[nodiscard]] common::Result<IndexEntry> SelectPlatform(const Index& index, const Platform& want);
 
-// The parts of an image config that gantry uses, and the raw JSON.
+// The parts of an image config that gantry uses.
 struct ImageConfig {
   Platform platform;
   std::string user;
@@ -128,7 +128,6 @@ struct ImageConfig {
   std::map<std::string, std::string> labels;
   std::vector<common::Digest> diff_ids;
   std::string created;
-  std::string raw;
 };
 
 // What an image config may be. Its size is checked against the manifest's
