@@ -2,13 +2,13 @@
 // JSON from untrusted bytes, parsed into a tree whose size is bounded by
 // what the document may contain, not only by its length.
 //
-// Why a length cap is not enough: nlohmann::json spends 50 to 150 bytes on
+// Why a length cap is not enough: nlohmann::json spends 20 to 160 bytes on
 // every value it holds (the value, its std::string or container, a map
 // node per object member), so 16 MiB of `"",` (5.6 million empty strings)
-// builds a tree of well over a gigabyte. ParseBoundedJson first runs a
-// SAX pass over the bytes that counts values and nesting and allocates
-// nothing that grows with the document, and builds the tree only when the
-// document is within `limits`.
+// builds a tree of 400 MB. ParseBoundedJson first runs a SAX pass over
+// the bytes that counts values and nesting and allocates nothing that
+// grows with the document, and builds the tree only when the document is
+// within `limits`.
 //
 // Pure function; thread-safe.
 

@@ -134,10 +134,10 @@ struct ImageConfig {
 // descriptor before the download; what it contains is checked before a
 // tree is built from it, by ParseImageConfigJson, through which every
 // reader of a config goes (pull, unpack, bundle, fsck, gc, images,
-// inspect, the CRI catalog and ImageStatus). Real configs hold a few
-// hundred to a few thousand values (a long history, many labels) and nest
-// 4 levels; the bounds leave room for 30 times that and keep the tree of
-// one config under about 50 MiB (docs/resources.md, "Image configs").
+// inspect, the CRI catalog and ImageStatus). Real configs hold tens to a
+// few thousand values (a long history, many labels) and nest 3 or 4
+// levels; the bounds leave 25 times that and keep one config's tree near
+// 24 MiB at most (docs/resources.md, "Memory per image config").
 inline constexpr int64_t kMaxConfigSize = 16 << 20;
 inline constexpr int64_t kMaxConfigValues = 100'000;
 inline constexpr int kMaxConfigDepth = 64;
