@@ -451,11 +451,11 @@ TEST_F(HostileRegistry, BlobRedirectToAnotherHostCarriesNoCredentials) {
 // --- 4. configs that cost far more than their size ---------------------------------
 
 // What a command that reads one config at the limits may use at its peak:
-// its own (a clean pull peaks near 25 MiB, 38 when it unpacks) and about
+// its own (a clean pull peaks near 25 MiB, 37 when it unpacks) and about
 // 65 MiB for the config's bytes, its tree and the strings copied out of
 // it; a pull that unpacks reads the config twice, at once for an image
-// this small (docs/resources.md, "Memory per image config"). Measured: 62
-// to 90 MiB, 168 for the pull that unpacks.
+// this small (docs/resources.md, "Memory per image config"). Measured: 61
+// to 88 MiB, 165 for the pull that unpacks.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr int64_t kMaxPeakRssConfigAtLimits = 512 << 20;
 constexpr int64_t kMaxPeakRssConfigAtLimitsUnpacking = 1024 << 20;
