@@ -106,9 +106,13 @@ void PullUnpack::Work() {
 common::Result<image::UnpackResult> PullUnpack::UnpackEarly(std::vector<store::Descriptor> layers,
                                                             store::Descriptor config) {
   TRY(WaitForBlob(config.digest));
-  ASSIGN_OR_RETURN(std::string body, s_.content->ReadBlob(config.digest));
   image::ImageParts parts;
-  ASSIGN_OR_RETURN(parts.config, registry::ParseImageConfig(body));
+  {
+    // The config's bytes (up to 16 MiB) are not kept for the unpack.
+    ASSIGN_OR_RETURN(std::string body, s_.content->ReadBlob(config.digest));
+    ASSIGN_OR_RETURN(parts.config,
+                     common::Wrap(registry::ParseImageConfig(body), "config " + config.digest.str()));
+  }
   parts.manifest.config = std::move(config);
   parts.manifest.layers = std::move(layers);
   // A config that does not match the manifest fails the pull itself.

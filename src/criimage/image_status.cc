@@ -15,8 +15,13 @@ std::map<std::string, std::string> VerboseInfo(Catalog& catalog, const CatalogIm
   nlohmann::json chain = nullptr;
   auto config = catalog.ConfigJson(img);
   if (config) {
-    auto parsed = nlohmann::json::parse(*config, nullptr, false);
-    info["config"] = parsed.is_discarded() ? nlohmann::json(*config).dump() : parsed.dump();
+    // Within the config limits (registry/manifest.h); a config past them
+    // (stored by an older gantry) shows as why it was refused, not as up
+    // to 16 MiB of text in the answer.
+    if (auto parsed = registry::ParseImageConfigJson(*config))
+      info["config"] = parsed->dump();
+    else
+      info["config"] = nlohmann::json(parsed.error().message).dump();
     if (auto cfg = registry::ParseImageConfig(*config); cfg && !cfg->diff_ids.empty())
       chain = registry::ChainIds(cfg->diff_ids).back().str();
   }

@@ -320,7 +320,8 @@ common::Result<ImageParts> LoadImage(const store::ContentStore& content,
   auto cbody = content.ReadBlob(parts.manifest.config.digest);
   if (!cbody) return std::unexpected(cbody.error().Wrap(what + ": config"));
   auto c = registry::ParseImageConfig(*cbody);
-  if (!c) return std::unexpected(c.error().Wrap(what));
+  if (!c)
+    return std::unexpected(c.error().Wrap(what + ": config " + parts.manifest.config.digest.str()));
   parts.config = std::move(*c);
   if (parts.config.diff_ids.size() != parts.manifest.layers.size())
     return MakeError(Errc::kInvalidArgument,

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/bounded_json.h"
+
 namespace registry {
 namespace {
 
@@ -11,14 +13,18 @@ using common::Errc;
 using common::MakeError;
 using nlohmann::json;
 
-common::Result<json> ParseJson(std::string_view body, std::string_view what) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded())
-    return MakeError(Errc::kInvalidArgument, "parse " + std::string(what) + ": invalid JSON");
+common::Result<json> TopLevelObject(json j, std::string_view what) {
   if (!j.is_object())
     return MakeError(Errc::kInvalidArgument,
                      "parse " + std::string(what) + ": top level is not an object");
   return j;
+}
+
+common::Result<json> ParseJson(std::string_view body, std::string_view what) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return MakeError(Errc::kInvalidArgument, "parse " + std::string(what) + ": invalid JSON");
+  return TopLevelObject(std::move(j), what);
 }
 
 common::Result<std::string> OptString(const json& j, const char* key, std::string_view what) {
@@ -298,11 +304,21 @@ common::Result<IndexEntry> SelectPlatform(const Index& index, const Platform& wa
   return *best;
 }
 
+common::Result<json> ParseImageConfigJson(std::string_view body) {
+  constexpr std::string_view what = "image config";
+  if (static_cast<int64_t>(body.size()) > kMaxConfigSize)
+    return MakeError(Errc::kInvalidArgument, "parse image config: " + std::to_string(body.size()) +
+                                                 " bytes, over the 16 MiB limit");
+  auto j = common::ParseBoundedJson(
+      body, {.max_values = kMaxConfigValues, .max_depth = kMaxConfigDepth});
+  if (!j) return std::unexpected(std::move(j.error()).Wrap("parse image config"));
+  return TopLevelObject(std::move(*j), what);
+}
+
 common::Result<ImageConfig> ParseImageConfig(std::string_view body) {
   constexpr std::string_view what = "image config";
-  ASSIGN_OR_RETURN(json j, ParseJson(body, what));
+  ASSIGN_OR_RETURN(json j, ParseImageConfigJson(body));
   ImageConfig c;
-  c.raw = std::string(body);
   ASSIGN_OR_RETURN(c.platform.os, OptString(j, "os", what));
   ASSIGN_OR_RETURN(c.platform.architecture, OptString(j, "architecture", what));
   ASSIGN_OR_RETURN(c.platform.variant, OptString(j, "variant", what));

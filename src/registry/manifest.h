@@ -9,11 +9,14 @@
 //   application/vnd.docker.distribution.manifest.list.v2+json
 // Refused with a clear message: Docker schema1 (…manifest.v1+json/+prettyjws).
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -113,7 +116,7 @@ struct Index {
 // NotFound lists the platforms the index offers.
 [[nodiscard]] common::Result<IndexEntry> SelectPlatform(const Index& index, const Platform& want);
 
-// The parts of an image config that gantry uses, and the raw JSON.
+// The parts of an image config that gantry uses.
 struct ImageConfig {
   Platform platform;
   std::string user;
@@ -125,10 +128,29 @@ struct ImageConfig {
   std::map<std::string, std::string> labels;
   std::vector<common::Digest> diff_ids;
   std::string created;
-  std::string raw;
 };
 
-// Parses an image config. diff_ids must all be valid sha256 digests.
+// What an image config may be. Its size is checked against the manifest's
+// descriptor before the download; what it contains is checked before a
+// tree is built from it, by ParseImageConfigJson, through which every
+// reader of a config goes (pull, unpack, bundle, fsck, gc, images,
+// inspect, the CRI catalog and ImageStatus). Real configs hold tens to a
+// few thousand values (a long history, many labels) and nest 3 or 4
+// levels; the bounds leave 25 times that and keep one config's tree near
+// 24 MiB at most (docs/resources.md, "Memory per image config").
+inline constexpr int64_t kMaxConfigSize = 16 << 20;
+inline constexpr int64_t kMaxConfigValues = 100'000;
+inline constexpr int kMaxConfigDepth = 64;
+
+// An image config as a JSON tree, for callers that show the whole
+// document. Errors: InvalidArgument "parse image config: …" when the body
+// is over kMaxConfigSize, is not a JSON object, or holds more than
+// kMaxConfigValues values or nests deeper than kMaxConfigDepth (the
+// message names the limit). Callers add the config's digest.
+[[nodiscard]] common::Result<nlohmann::json> ParseImageConfigJson(std::string_view body);
+
+// Parses an image config (through ParseImageConfigJson, with its errors).
+// diff_ids must all be valid sha256 digests.
 [[nodiscard]] common::Result<ImageConfig> ParseImageConfig(std::string_view body);
 
 // chainID per the OCI image spec: ChainID(L0) = DiffID(L0),

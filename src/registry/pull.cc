@@ -19,7 +19,6 @@ using common::Errc;
 using common::MakeError;
 using std::chrono::steady_clock;
 
-constexpr int64_t kMaxConfigSize = 16 << 20;
 // How often a cancel by the caller is looked for while blobs download.
 constexpr std::chrono::milliseconds kCancelPoll{50};
 
@@ -187,7 +186,9 @@ class Puller {
       return {};
     }));
     ASSIGN_OR_RETURN(std::string config_body, content_.ReadBlob(manifest.config.digest));
-    ASSIGN_OR_RETURN(out.image_config, ParseImageConfig(config_body));
+    ASSIGN_OR_RETURN(out.image_config,
+                     common::Wrap(ParseImageConfig(config_body),
+                                  "config " + manifest.config.digest.str()));
     if (out.image_config.diff_ids.size() != manifest.layers.size())
       return MakeError(Errc::kInvalidArgument,
                        "image " + src_.Describe() + ": config lists " +

@@ -11,6 +11,7 @@ if(TARGET gantry_criproto)
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_rpc_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_pull_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_serve_test.cc
+      ${CMAKE_CURRENT_LIST_DIR}/hostile/config_helpers.cc
     LIBS gantry_criproto gantry_registry gantry_store gantry_testfixtures)
   add_dependencies(cri_integration_test gantry)
   target_compile_definitions(cri_integration_test PRIVATE

@@ -16,6 +16,7 @@ target_compile_definitions(hostile_root_test PRIVATE GANTRY_BIN="$<TARGET_FILE:g
 gantry_test(hostile_registry_test LABELS integration
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/pull/pull_helpers.cc
+    ${CMAKE_CURRENT_LIST_DIR}/hostile/config_helpers.cc
     ${CMAKE_CURRENT_LIST_DIR}/hostile/registry_test.cc
   LIBS gantry_store gantry_testfixtures)
 add_dependencies(hostile_registry_test gantry)

@@ -1,5 +1,6 @@
 gantry_test(common_unit_test LABELS unit
   SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/common/bounded_json_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/common/error_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/common/digest_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/common/fs_test.cc

@@ -1,17 +1,21 @@
 // Every RPC of a running `gantry serve`, through the C++ stub generated from
 // our proto, against images pulled from the registry fixture; and the
 // store shared with the CLI (a `gantry pull` is listed at once, a CRI
-// RemoveImage is gone for `gantry images`).
+// RemoveImage is gone for `gantry images`, a config over the limits an
+// older gantry stored is reported, not parsed).
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <fstream>
+#include <iostream>
 #include <mutex>
 #include <grpcpp/generic/generic_stub.h>
 #include <nlohmann/json.hpp>
 
 #include "integration/cri/cri_helpers.h"
+#include "integration/hostile/config_helpers.h"
 
 namespace critest {
 namespace {
@@ -36,6 +40,50 @@ class CriRpc : public CriTest {
   fixtures::BuiltImage image_;
   std::unique_ptr<CriServer> srv_;
 };
+
+// The peak resident set of the live process `pid` (VmHWM), in bytes; -1
+// when it cannot be read.
+int64_t PeakRss(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("VmHWM:")) return std::stoll(line.substr(6)) << 10;
+  return -1;
+}
+
+// What `gantry serve` may peak at after reading a 16 MiB config over the
+// limits for ListImages and ImageStatus: it holds the bytes, never a tree
+// of them (700 MB and more before the limits).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int64_t kMaxServePeakRss = 512 << 20;
+#else
+constexpr int64_t kMaxServePeakRss = 128 << 20;
+#endif
+
+TEST_F(CriRpc, StoredConfigOverTheLimitsIsReportedNotParsed) {
+  std::string ref;
+  ASSERT_TRUE(Pull(*srv_, Ref("v1"), &ref).ok()) << srv_->LogText();
+  // As an older gantry would have recorded it, beside the honest image.
+  const std::string name = Ref("hostile");
+  common::Digest d;
+  ASSERT_NO_FATAL_FAILURE(hostiletest::RecordWithConfig(
+      *gantry_, Ref("v1"), name,
+      hostiletest::EmptyEnvConfig(R"({"os":"linux","config":{},"rootfs":{"diff_ids":[]}})"), &d));
+
+  auto images = List(*srv_);
+  EXPECT_EQ(images.size(), 2u) << "the image is listed, its user unknown";
+  auto status = Status(*srv_, name, /*verbose=*/true);
+  ASSERT_TRUE(status.has_image());
+  EXPECT_EQ(status.image().id(), d.str());
+  ASSERT_TRUE(status.info().contains("config"));
+  EXPECT_EQ(nlohmann::json::parse(status.info().at("config")),
+            "parse image config: more than 100000 JSON values");
+  EXPECT_EQ(nlohmann::json::parse(status.info().at("chainID")), nullptr);
+
+  const int64_t peak = PeakRss(srv_->child().pid());
+  ASSERT_GT(peak, 0) << "no VmHWM for the server";
+  EXPECT_LT(peak, kMaxServePeakRss) << "peak RSS " << (peak >> 20) << " MiB";
+  std::cout << "peak RSS of gantry serve: " << (peak >> 10) << " KiB\n";
+}
 
 TEST_F(CriRpc, VersionAndImageFsInfo) {
   runtime::v1::VersionRequest vreq;

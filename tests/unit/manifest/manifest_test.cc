@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 namespace registry {
@@ -137,6 +141,107 @@ TEST(ManifestTest, ConfigAndChainIds) {
   auto bad = ParseImageConfig(cfg.dump());
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("diff_ids[1]"), std::string::npos);
+}
+
+// --- what a config may contain (kMaxConfigValues, kMaxConfigDepth) -------------
+
+// Values in a tree, counted as the limit counts them: every scalar, array
+// and object.
+int64_t CountValues(const json& j) {
+  int64_t n = 1;
+  if (j.is_structured())
+    for (const auto& v : j) n += CountValues(v);
+  return n;
+}
+
+json SmallConfig() {
+  return {{"architecture", "amd64"},
+          {"os", "linux"},
+          {"config", {{"User", "app"}, {"Env", json::array()}}},
+          {"rootfs", {{"type", "layers"}, {"diff_ids", {D('1')}}}}};
+}
+
+// A config whose Env makes it hold exactly `values` values.
+std::string ConfigWithValues(int64_t values) {
+  json cfg = SmallConfig();
+  const int64_t fill = values - CountValues(cfg);
+  for (int64_t i = 0; i < fill; ++i) cfg["config"]["Env"].push_back("V=" + std::to_string(i));
+  EXPECT_EQ(CountValues(cfg), values);
+  return cfg.dump();
+}
+
+TEST(ImageConfigLimits, ConfigAtTheValueLimitParses) {
+  auto c = ParseImageConfig(ConfigWithValues(kMaxConfigValues));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->env.size(), static_cast<size_t>(kMaxConfigValues - CountValues(SmallConfig())));
+  EXPECT_EQ(c->env.back(), "V=" + std::to_string(c->env.size() - 1));
+}
+
+TEST(ImageConfigLimits, ConfigOneValueOverTheLimitIsRefused) {
+  const std::string body = ConfigWithValues(kMaxConfigValues + 1);
+  for (const auto& err : {ParseImageConfig(body).error(), ParseImageConfigJson(body).error()}) {
+    EXPECT_EQ(err.code, common::Errc::kInvalidArgument);
+    EXPECT_EQ(err.message, "parse image config: more than 100000 JSON values");
+  }
+}
+
+TEST(ImageConfigLimits, MillionsOfEmptyEnvStringsAreRefused) {
+  // The config of issue 20: just under 16 MiB, `Env` 5.6 million "" (a
+  // 1.39 GB tree before the limit).
+  std::string env;
+  while (env.size() + 3 < (16u << 20) - 200) env += "\"\",";
+  env.pop_back();
+  const std::string body = R"({"architecture":"amd64","os":"linux","config":{"Env":[)" + env +
+                           R"(]},"rootfs":{"type":"layers","diff_ids":[]}})";
+  ASSERT_LE(static_cast<int64_t>(body.size()), kMaxConfigSize);
+  auto c = ParseImageConfig(body);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message, "parse image config: more than 100000 JSON values");
+}
+
+TEST(ImageConfigLimits, DepthAtTheLimitParsesAndOneDeeperIsRefused) {
+  // The top-level object is level 1; `x` nests the rest.
+  auto with_depth = [](int depth) {
+    json cfg = SmallConfig();
+    json nested = json::array();
+    for (int level = 2; level < depth; ++level) nested = json::array({nested});
+    cfg["x"] = nested;
+    return cfg.dump();
+  };
+  EXPECT_TRUE(ParseImageConfig(with_depth(kMaxConfigDepth)));
+  auto deep = ParseImageConfig(with_depth(kMaxConfigDepth + 1));
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().message, "parse image config: nested deeper than 64 levels");
+}
+
+TEST(ImageConfigLimits, ConfigOverTheSizeLimitIsRefused) {
+  std::string body = SmallConfig().dump();
+  body.append(static_cast<size_t>(kMaxConfigSize) + 1 - body.size(), ' ');
+  auto c = ParseImageConfigJson(body);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message, "parse image config: 16777217 bytes, over the 16 MiB limit");
+  body.pop_back();
+  EXPECT_TRUE(ParseImageConfigJson(body));
+}
+
+TEST(ImageConfigLimits, SeedConfigsParseAsBefore) {
+  // The fuzz seeds (valid, truncated, wrong types, not an object): the
+  // bounded parse accepts what json::parse accepted, with the same tree.
+  const std::filesystem::path dir =
+      std::filesystem::path(GANTRY_SOURCE_DIR) / "testdata/fuzz/image_config";
+  int seeds = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    const json before = json::parse(text.str(), nullptr, false);
+    auto now = ParseImageConfigJson(text.str());
+    const bool was_object = !before.is_discarded() && before.is_object();
+    ASSERT_EQ(now.has_value(), was_object) << e.path();
+    if (now) EXPECT_EQ(*now, before) << e.path();
+    ++seeds;
+  }
+  EXPECT_GE(seeds, 10);
 }
 
 }  // namespace
