@@ -104,12 +104,16 @@ class MountLayers : public ::testing::Test {
     return r ? *r : fixtures::CommandResult{};
   }
 
-  // Writes the n-layer image and pulls it (which unpacks it); returns its name.
+  // Writes the n-layer image and pulls it (which unpacks it); returns its
+  // name. The pull's own layer limit (--max-layers, 500 by default) is
+  // raised to n: what is tested here is the mount's limit, which a user who
+  // raised the pull's meets.
   std::string PullImage(int n) {
     const std::string tag = "l" + std::to_string(n);
     auto img = fixtures::WriteImage(dir_.path() / "layout", ManyLayers(n), tag);
     EXPECT_TRUE(img) << img.error().message;
-    auto pull = Gantry({"pull", "oci:" + (dir_.path() / "layout").string() + ":" + tag});
+    auto pull = Gantry({"pull", "--max-layers", std::to_string(n),
+                        "oci:" + (dir_.path() / "layout").string() + ":" + tag});
     EXPECT_EQ(pull.exit_code, 0) << pull.err;
     return "localhost/layout:" + tag;
   }
