@@ -105,8 +105,12 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
     top = parts->chain_ids.back().str();
     auto st = (*sn)->Stat(top);
     if (!st || st->kind != snapshot::SnapshotKind::kCommitted) {
-      auto u = UnpackNamed(global, *s, rec.name, stderr, nullptr);
+      // Under the lock taken above (image::UnpackStoredImage would take
+      // its own).
+      image::UnpackOptions uo{.snapshotter = sn->get(), .metadata = s->metadata.get()};
+      auto u = image::Unpack(*s->content, uo, rec);
       if (!u) return ReportError(u.error().Wrap(what));
+      PrintUnpackSummary(stderr, rec.name, **sn, *u);
     }
   }
 

@@ -106,7 +106,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
     }
     if (e.kind == K::kDone) j["bytes_downloaded"] = e.current;
     if (e.kind == K::kError) j["message"] = e.message;
-    fputs((j.dump() + "\n").c_str(), out_);
+    fputs((j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(), out_);
     Flush();
     return;
   }

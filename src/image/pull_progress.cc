@@ -227,12 +227,14 @@ void ProgressRecorder::Changed(size_t layer) {
 }
 
 std::string ProgressRecorder::RecordText() {
+  // An error may carry a hostile layer's bytes (entry names need not be
+  // UTF-8): they are replaced (U+FFFD), not thrown.
   for (size_t i : changed_list_) {
-    layer_text_[i] = LayerJson(p_.layers[i]).dump();
+    layer_text_[i] = LayerJson(p_.layers[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     changed_[i] = false;
   }
   changed_list_.clear();
-  const std::string head = HeadJson(p_).dump();
+  const std::string head = HeadJson(p_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   size_t size = head.size() + 16;
   for (const auto& l : layer_text_) size += l.size() + 1;
   std::string text;
