@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <mutex>
 #include <random>
-#include <thread>
 
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/task_group.h"
 #include "image/conventions.h"
 #include "store/lease_hold.h"
 
@@ -209,34 +209,11 @@ class Unpacker {
   }
 
   common::Status RunParallel(std::vector<Job>& jobs, const std::vector<common::Digest>& chains) {
-    std::mutex mu;
-    size_t next = 0;
-    std::optional<common::Error> first_error;
-    auto worker = [&] {
-      for (;;) {
-        Job* j;
-        {
-          std::lock_guard lk(mu);
-          if (next >= jobs.size() || first_error) return;
-          j = &jobs[next++];
-        }
-        if (o_.cancel != nullptr && o_.cancel->load()) stop_ = true;
-        auto st = Apply(*j, "", unpack::WhiteoutMode::kOverlay);
-        if (!st) {
-          std::lock_guard lk(mu);
-          if (!first_error) first_error = st.error();
-          stop_ = true;
-          return;
-        }
-      }
-    };
-    int n = std::clamp<int>(o_.max_parallel, 1, 16);
-    n = std::min<int>(n, static_cast<int>(jobs.size()));
-    std::vector<std::thread> threads;
-    for (int i = 1; i < n; ++i) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
-    if (first_error) return std::unexpected(*first_error);
+    TRY(common::RunJobs(jobs.size(), {.threads = std::clamp<int>(o_.max_parallel, 1, 16), .stop = &stop_},
+                        [&](size_t i) -> common::Status {
+                          if (o_.cancel != nullptr && o_.cancel->load()) stop_ = true;
+                          return Apply(jobs[i], "", unpack::WhiteoutMode::kOverlay);
+                        }));
     // No sync before the commits: the snapshotter records them as unsynced
     // and settles them later (snapshot/snapshotter.h, durability).
     for (auto& j : jobs) {

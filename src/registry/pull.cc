@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "common/log.h"
+#include "common/task_group.h"
 
 namespace registry {
 namespace {
@@ -310,60 +309,18 @@ class Puller {
                      [](const store::Descriptor* a, const store::Descriptor* b) {
                        return a->size > b->size;
                      });
-    std::mutex mu;
-    std::optional<common::Error> first_error;
-    auto worker = [&] {
-      for (;;) {
-        const store::Descriptor* d;
-        {
-          std::lock_guard lk(mu);
-          if (queue.empty() || first_error) return;
-          d = queue.front();
-          queue.pop_front();
-        }
-        auto st = FetchOne(*d);
-        if (!st) {
-          std::lock_guard lk(mu);
-          if (!first_error) first_error = st.error();
-          stop_ = true;
-          return;
-        }
-      }
-    };
-    int n = std::clamp(options_.max_concurrent_downloads, 1, 64);
-    n = std::min<int>(n, static_cast<int>(queue.size()));
-    int running = n;
-    std::condition_variable finished;
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&] {
-        worker();
-        std::lock_guard lk(mu);
-        --running;
-        finished.notify_all();
-      });
-    }
-    if (meanwhile) {
-      if (auto st = meanwhile(); !st) {
-        std::lock_guard lk(mu);
-        if (!first_error) first_error = st.error();
-        stop_ = true;
-      }
-    }
     // Transfers and ingest-lock waits poll stop_ only. The caller's cancel
-    // flag is forwarded to it from here: a stalled transfer delivers no
-    // bytes through which IngestSink could notice it, and a backoff or a
+    // flag is forwarded to it from this thread: a stalled transfer delivers
+    // no bytes through which IngestSink could notice it, and a backoff or a
     // wait for another writer's lock would otherwise run its full course.
-    {
-      std::unique_lock lk(mu);
-      while (running > 0) {
-        finished.wait_for(lk, kCancelPoll);
-        if (options_.cancel != nullptr && options_.cancel->load()) stop_ = true;
-      }
-    }
-    for (auto& t : threads) t.join();
-    if (first_error) return std::unexpected(*first_error);
-    return {};
+    common::JobOptions jobs{.threads = std::clamp(options_.max_concurrent_downloads, 1, 64),
+                            .stop = &stop_,
+                            .meanwhile = meanwhile,
+                            .cancelled = [this] {
+                              return options_.cancel != nullptr && options_.cancel->load();
+                            },
+                            .poll = kCancelPoll};
+    return common::RunJobs(queue.size(), jobs, [&](size_t i) { return FetchOne(*queue[i]); });
   }
 
   common::Status FetchOne(const store::Descriptor& d) {
