@@ -44,11 +44,11 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
         if (f.json) {
           std::cout << image::ProgressJson(p).dump() << std::endl;
         } else if (!f.quiet) {
-          std::cout << p.phase << "  " << HumanBytes(p.current_bytes()) << " / "
+          std::cout << image::PullPhaseName(p.phase) << "  " << HumanBytes(p.current_bytes()) << " / "
                     << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
                     << "/s";
           // The ETA is the download's: none once only unpacking is left.
-          if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != "unpacking")
+          if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != image::PullPhase::kUnpacking)
             std::cout << "  ETA " << p.eta_seconds() << "s";
           int64_t unpacked = 0;
           for (const auto& l : p.layers) unpacked += l.unpacked;
@@ -56,7 +56,7 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
             std::cout << "  unpacked " << unpacked * 100 / p.total_bytes() << "%";
           std::cout << "  (" << p.layers.size() << " layers, pid " << p.pid << ")" << std::endl;
         }
-        if (p.phase == "failed") failure = p.error;
+        if (p.phase == image::PullPhase::kFailed) failure = p.error;
         return true;
       });
   if (!st) return ReportError(st.error().Wrap("pull --attach"));

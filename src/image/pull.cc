@@ -171,7 +171,7 @@ class RateMeter {
     held_total_ += e.current - h;
     h = e.current;
     bool& w = waiting_[key];
-    const bool now_waiting = e.state == "waiting";
+    const bool now_waiting = e.state == registry::LayerState::kWaiting;
     if (now_waiting != w) waiting_total_ += now_waiting ? 1 : -1;
     w = now_waiting;
   }
@@ -313,7 +313,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
       {
         // Every blob is in; what is left is unpacking.
         std::lock_guard l(events_mu);
-        recorder.SetPhase("unpacking");
+        recorder.SetPhase(PullPhase::kUnpacking);
         meter.AllBlobsIn();
       }
       return feed->WaitForLayers();

@@ -165,7 +165,7 @@ class Unpacker {
     if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
     unpack::FdSource fd_src(blob->get());
     ProgressSource src(fd_src, j.layer.size,
-                       [&](int64_t n) { Report(j.layer, n, "unpacking"); });
+                       [&](int64_t n) { Report(j.layer, n, registry::LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
     ASSIGN_OR_RETURN(ao.compression, CompressionOf(j.layer));
     ao.whiteouts = mode;
@@ -173,7 +173,7 @@ class Unpacker {
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
-    Report(j.layer, 0, "unpacking");
+    Report(j.layer, 0, registry::LayerState::kUnpacking);
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
     // A full disk: say which file system ("entry `x`: write: No space left
@@ -182,11 +182,11 @@ class Unpacker {
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
-    Report(j.layer, j.layer.size, "unpacked");
+    Report(j.layer, j.layer.size, registry::LayerState::kUnpacked);
     return {};
   }
 
-  void Report(const store::Descriptor& layer, int64_t current, const char* state) {
+  void Report(const store::Descriptor& layer, int64_t current, registry::LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
     o_.on_event({.kind = registry::PullEvent::Kind::kLayerUnpack, .digest = layer.digest,

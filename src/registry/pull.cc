@@ -58,7 +58,7 @@ class IngestSink final : public BlobSink {
     if (now - last_event_ >= options_.progress_interval) {
       last_event_ = now;
       events_.Emit({.kind = PullEvent::Kind::kLayerProgress, .digest = desc_.digest,
-                    .current = ingest_.offset(), .total = desc_.size, .state = "downloading"});
+                    .current = ingest_.offset(), .total = desc_.size, .state = LayerState::kDownloading});
     }
     return {};
   }
@@ -325,10 +325,10 @@ class Puller {
 
   common::Status FetchOne(const store::Descriptor& d) {
     events_.Emit({.kind = PullEvent::Kind::kLayerStart, .digest = d.digest, .total = d.size,
-                  .state = "waiting"});
+                  .state = LayerState::kWaiting});
     auto exists = [&] {
       events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
-                    .total = d.size, .state = "exists"});
+                    .total = d.size, .state = LayerState::kExists});
       Record(d);
       return common::Status{};
     };
@@ -340,7 +340,7 @@ class Puller {
     }
     events_.Emit({.kind = PullEvent::Kind::kLayerProgress, .digest = d.digest,
                   .current = ing->offset(), .total = d.size,
-                  .state = ing->offset() > 0 ? "resumed" : "downloading"});
+                  .state = ing->offset() > 0 ? LayerState::kResumed : LayerState::kDownloading});
     IngestSink sink(*ing, d, events_, options_, downloaded_);
     // A full disk: this partial and those of the other downloads of this
     // pull (stopped through stop_, after disk_full_ is set) are deleted,
@@ -357,7 +357,7 @@ class Puller {
     ++fetched_;
     Record(d);
     events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
-                  .total = d.size, .state = "done"});
+                  .total = d.size, .state = LayerState::kDone});
     return {};
   }
 
@@ -377,6 +377,14 @@ class Puller {
 };
 
 }  // namespace
+
+std::optional<LayerState> LayerStateNamed(std::string_view name) {
+  for (LayerState s : {LayerState::kNone, LayerState::kWaiting, LayerState::kDownloading,
+                       LayerState::kExists, LayerState::kResumed, LayerState::kDone,
+                       LayerState::kUnpacking, LayerState::kUnpacked})
+    if (LayerStateName(s) == name) return s;
+  return std::nullopt;
+}
 
 common::Result<PullResult> PullFrom(store::ContentStore& content, store::MetadataDb& metadata,
                                     ImageSource& src, const std::string& name,
