@@ -112,7 +112,7 @@ fill_store() {
     "$gantry" --root "$root" --log-level error pull --quiet "oci:$LAYOUT:img$n" >/dev/null
   done
   local count
-  count=$("$gantry" --root "$root" images --quiet | sort -u | wc -l)
+  count=$("$gantry" --root "$root" images --no-trunc --format '{{.ID}}' | sort -u | wc -l)
   echo "$root: $count image ids" >&2
   [ "$count" -eq "$IMAGES" ] || bench_die "$root holds $count distinct images, not $IMAGES"
 }
