@@ -76,8 +76,9 @@ common::Result<std::shared_ptr<const Catalog::Snapshot>> Catalog::Build() {
   auto snap = std::make_shared<Snapshot>();
   std::map<std::string, CatalogImage> by_id;
   for (const auto& r : records) {
-    // A record whose labels do not parse is still listed, by its target
-    // (kubelet would otherwise pull it again); `gantry fsck` reports it.
+    // A record whose labels do not parse is still listed, by its target,
+    // as `gantry images` lists it: hidden, its name could be neither seen
+    // nor removed through the CRI. `gantry fsck` reports it.
     auto parsed = image::FromRecord(r);
     const image::Image rec = parsed ? std::move(*parsed) : image::FromRecordColumns(r);
     const std::string id = image::ImageId(rec).str();  // never empty
