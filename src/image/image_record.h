@@ -4,7 +4,9 @@
 // of metadata.db `images` with its `image_labels`). Every reader of image
 // records (gc, df, fsck, image sizes, `gantry images`/`inspect`, lookups,
 // bundle, mount, the unpacker, the CRI catalog) goes through FromRecord;
-// the label keys below are read and written only in image_record.cc.
+// the label keys below are read and written only in image_record.cc (and,
+// until it stores ToRecord's record, by registry::Pull with copies of them
+// that image_record.cc checks at compile time).
 //
 //   ASSIGN_OR_RETURN(store::ImageRecord rec, db.GetImage(name));
 //   ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
