@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/task_group.h"
 #include "image/conventions.h"
+#include "image/image_record.h"
 #include "store/lease_hold.h"
 
 namespace image {
@@ -80,11 +81,12 @@ class Unpacker {
   Unpacker(store::ContentStore& content, const UnpackOptions& o) : content_(content), o_(o) {}
 
   common::Result<UnpackResult> Run(const store::ImageRecord& record) {
-    ASSIGN_OR_RETURN(ImageParts parts, LoadImage(content_, record));
+    ASSIGN_OR_RETURN(Image img, FromRecord(record));
+    ASSIGN_OR_RETURN(ImageParts parts, LoadImage(content_, img));
     ASSIGN_OR_RETURN(UnpackResult out, RunLayers(parts));
-    std::string top = parts.chain_ids.empty() ? "" : parts.chain_ids.back().str();
-    auto it = record.labels.find(std::string(kLabelChain));
-    if (it == record.labels.end() || it->second != top) TRY(LabelChain(record, top));
+    std::optional<common::Digest> top;
+    if (!parts.chain_ids.empty()) top = parts.chain_ids.back();
+    if (!img.unpacked || img.top_chain != top) TRY(LabelChain(record, top));
     return out;
   }
 
@@ -92,7 +94,8 @@ class Unpacker {
   // that moved the name to another image, since `record` was read wins:
   // writing back that old copy would bring a removed name back, or point
   // the name at the old image again.
-  common::Status LabelChain(const store::ImageRecord& record, const std::string& top) {
+  common::Status LabelChain(const store::ImageRecord& record,
+                            const std::optional<common::Digest>& top) {
     ASSIGN_OR_RETURN(store::Txn txn, o_.metadata->Begin());
     auto now = txn.GetImage(record.name);
     if (!now) {
@@ -100,7 +103,7 @@ class Unpacker {
       return std::unexpected(std::move(now.error()));
     }
     if (now->target != record.target) return {};
-    now->labels[std::string(kLabelChain)] = top;
+    SetTopChain(*now, top);
     TRY(txn.PutImage(*now));
     return txn.Commit();
   }
@@ -281,13 +284,14 @@ int64_t UnpackProgressStep(int64_t total) {
 
 common::Result<ImageParts> LoadImage(const store::ContentStore& content,
                                      const store::ImageRecord& record) {
-  std::string what = "load image " + record.name;
-  common::Digest manifest_digest = record.target.digest;
-  if (auto l = RecordLabel(record, kLabelManifest); !l.empty()) {
-    auto d = common::Digest::Parse(l);
-    if (!d) return std::unexpected(d.error().Wrap(what));
-    manifest_digest = *d;
-  }
+  auto img = FromRecord(record);
+  if (!img) return std::unexpected(img.error().Wrap("load image " + record.name));
+  return LoadImage(content, *img);
+}
+
+common::Result<ImageParts> LoadImage(const store::ContentStore& content, const Image& image) {
+  std::string what = "load image " + image.name;
+  const common::Digest manifest_digest = PlatformManifest(image);
   auto body = content.ReadBlob(manifest_digest);
   if (!body) return std::unexpected(body.error().Wrap(what + ": manifest"));
   ImageParts parts;

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "gc/gc_store.h"
 #include "image/conventions.h"
+#include "image/image_record.h"
 #include "image/unpacker.h"
 #include "registry/pull.h"
 #include "registry/source.h"
@@ -123,6 +124,20 @@ TEST_P(GcPrune, RmiThenPruneKeepsSharedChainsAndFreesTheRest) {
   auto u = image::Unpack(*content_, UnpackOpts(), *rec);
   ASSERT_TRUE(u) << u.error().message;
   EXPECT_EQ(u->layers_applied, 0);
+}
+
+TEST_P(GcPrune, RecordWithADamagedLabelWarnsAndKeepsWhatItsTargetReaches) {
+  auto rec = db_->GetImage(a_.name);
+  ASSERT_TRUE(rec) << rec.error().message;
+  rec->labels[std::string(image::kLabelChain)] = "damaged";
+  ASSERT_TRUE(db_->PutImage(*rec));
+  auto r = Prune();
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], ::testing::HasSubstr(a_.name));
+  EXPECT_THAT(r.warnings[0], ::testing::HasSubstr(std::string(image::kLabelChain)));
+  EXPECT_THAT(BlobSet(r), ::testing::IsEmpty());
+  EXPECT_THAT(SnapshotSet(r), ::testing::IsEmpty());
+  EXPECT_EQ(Committed().size(), 4u);
 }
 
 TEST_P(GcPrune, PruneIsIdempotent) {
