@@ -6,6 +6,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "common/fd.h"
+#include "common/log.h"
+
+#ifndef GANTRY_VERSION
+#define GANTRY_VERSION "0.0.0"
+#endif
+
 namespace cli {
 
 std::filesystem::path DefaultRoot() {
@@ -15,6 +22,33 @@ std::filesystem::path DefaultRoot() {
   if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
     return std::filesystem::path(h) / ".local/share/gantry";
   return "/var/lib/gantry";
+}
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
+  app.set_version_flag("--version,-V", std::string("gantry ") + GANTRY_VERSION);
+  global.root = DefaultRoot();
+  app.add_option("--root", global.root, "Store root directory")
+      ->default_str(global.root.string());
+  app.add_option("--log-level", global.log_level, "Log level: debug, info, warn, error, off")
+      ->default_str(global.log_level)
+      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
+  app.add_option("--registry-config", global.registry_config,
+                 "Registry hosts directory (containerd hosts.toml and certs.d layout)")
+      ->default_str(global.registry_config.string());
+  app.add_option("--snapshotter", global.snapshotter,
+                 "Snapshotter: overlayfs (falls back to native where overlay cannot be mounted) "
+                 "or native")
+      ->default_str(global.snapshotter)
+      ->check(CLI::IsMember({"overlayfs", "native"}));
+}
+
+void ApplyGlobalOptions(const GlobalOptions& global, bool raise_open_files) {
+  common::SetLogLevel(*common::ParseLogLevel(global.log_level));
+  if (!raise_open_files) return;
+  auto before = common::RaiseOpenFileLimit();
+  if (!before)
+    LOG(Debug) << "cannot raise the open file limit"
+               << common::Kv("error", before.error().message);
 }
 
 int ExitCodeFor(common::Errc code) {

@@ -29,6 +29,16 @@ struct GlobalOptions {
 // otherwise.
 std::filesystem::path DefaultRoot();
 
+// Adds --version and the global options (--root, --log-level,
+// --registry-config, --snapshotter) bound to `global`, which it fills with
+// their defaults. `gantry` and `gantry-serve` both call it, so that
+// `gantry serve` can pass its command line to gantry-serve unchanged.
+void AddGlobalOptions(CLI::App& app, GlobalOptions& global);
+
+// What the global options set before a command runs: the log level and,
+// when `raise_open_files`, the soft open-file limit (raised to the hard one).
+void ApplyGlobalOptions(const GlobalOptions& global, bool raise_open_files);
+
 // Exit codes, documented in `gantry help`.
 enum ExitCode : int {
   kExitOk = 0,

@@ -16,6 +16,7 @@
 #include "cli/store_open.h"
 #include "cli/unpack_step.h"
 #include "common/log.h"
+#include "image/image_record.h"
 #include "image/unpacker.h"
 #include "ociruntime/bundle.h"
 #include "ociruntime/spec.h"
@@ -98,15 +99,21 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
   auto lock = store::StoreLock::Shared(global.root);
   if (!lock) return ReportError(lock.error().Wrap(what));
 
-  auto parts = image::LoadImage(*s->content, rec);
+  auto img = image::FromRecord(rec);
+  if (!img) return ReportError(img.error().Wrap(what));
+  auto parts = image::LoadImage(*s->content, *img);
   if (!parts) return ReportError(parts.error().Wrap(what));
   std::string top;
   if (!parts->chain_ids.empty()) {
     top = parts->chain_ids.back().str();
     auto st = (*sn)->Stat(top);
     if (!st || st->kind != snapshot::SnapshotKind::kCommitted) {
-      auto u = UnpackNamed(global, *s, rec.name, stderr, nullptr);
+      // Under the lock taken above (image::UnpackStoredImage would take
+      // its own).
+      image::UnpackOptions uo{.snapshotter = sn->get(), .metadata = s->metadata.get()};
+      auto u = image::Unpack(*s->content, uo, rec);
       if (!u) return ReportError(u.error().Wrap(what));
+      PrintUnpackSummary(stderr, rec.name, **sn, *u);
     }
   }
 

@@ -7,8 +7,8 @@
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
 #include "cli/store_open.h"
+#include "image/image_record.h"
 #include "registry/manifest.h"
-#include "registry/pull.h"
 
 namespace cli {
 namespace {
@@ -18,9 +18,8 @@ enum class Blob { kManifest, kConfig };
 // A stored manifest, index or config as JSON. A config is parsed within its
 // limits (registry/manifest.h), as every other reader of configs does: it
 // may be 16 MiB of tiny values.
-common::Result<nlohmann::json> BlobJson(const OpenedStore& s, const std::string& digest_text,
+common::Result<nlohmann::json> BlobJson(const OpenedStore& s, const common::Digest& d,
                                         Blob kind = Blob::kManifest) {
-  ASSIGN_OR_RETURN(common::Digest d, common::Digest::Parse(digest_text));
   ASSIGN_OR_RETURN(std::string body, s.content->ReadBlob(d));
   if (kind == Blob::kConfig)
     return common::Wrap(registry::ParseImageConfigJson(body), "config " + d.str());
@@ -37,22 +36,24 @@ int Run(const GlobalOptions& global, const std::string& text) {
   if (!recs) return ReportError(recs.error());
   auto out = nlohmann::json::array();
   for (const auto& r : *recs) {
-    nlohmann::json j = {{"name", r.name}, {"target", store::DescriptorToJson(r.target)},
-                        {"labels", r.labels}, {"created_ns", r.created_ns}};
-    auto m = BlobJson(*s, r.labels.count(std::string(registry::kLabelManifest))
-                              ? r.labels.at(std::string(registry::kLabelManifest))
-                              : r.target.digest.str());
+    auto img = image::FromRecord(r);
+    if (!img) return ReportError(img.error().Wrap("inspect " + r.name));
+    // "labels" shows the record as stored, labels the model does not know
+    // included: this is where a damaged or newer record is looked at.
+    nlohmann::json j = {{"name", img->name}, {"target", store::DescriptorToJson(img->target)},
+                        {"labels", r.labels}, {"created_ns", img->created_ns}};
+    auto m = BlobJson(*s, image::PlatformManifest(*img));
     if (!m) return ReportError(m.error().Wrap("inspect " + r.name));
     j["manifest"] = std::move(*m);
-    auto mlabel = r.labels.find(std::string(registry::kLabelManifest));
-    if (mlabel != r.labels.end() && r.target.digest.str() != mlabel->second) {
-      auto idx = BlobJson(*s, r.target.digest.str());
+    if (image::PlatformManifest(*img) != img->target.digest) {
+      auto idx = BlobJson(*s, img->target.digest);
       if (idx) j["index"] = std::move(*idx);
     }
-    auto c = BlobJson(*s, r.labels.count(std::string(registry::kLabelConfig))
-                              ? r.labels.at(std::string(registry::kLabelConfig))
-                              : "",
-                      Blob::kConfig);
+    if (!img->config)
+      return ReportError(common::MakeError(common::Errc::kDataLoss,
+                                           "inspect " + r.name + ": the image config is not recorded")
+                             .error());
+    auto c = BlobJson(*s, *img->config, Blob::kConfig);
     if (!c) return ReportError(c.error().Wrap("inspect " + r.name));
     j["config"] = std::move(*c);
     out.push_back(std::move(j));

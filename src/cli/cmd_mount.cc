@@ -16,6 +16,7 @@
 #include "common/digest.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "image/image_record.h"
 #include "image/unpacker.h"
 #include "snapshot/mount.h"
 #include "store/store_lock.h"
@@ -46,7 +47,8 @@ common::Result<fs::path> Resolve(const std::string& dir, bool must_exist) {
 // The image's top chainID, unpacking it when its snapshot is missing.
 common::Result<std::string> TopChain(OpenedStore& s, snapshot::Snapshotter& sn,
                                      const store::ImageRecord& rec) {
-  ASSIGN_OR_RETURN(image::ImageParts parts, image::LoadImage(*s.content, rec));
+  ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
+  ASSIGN_OR_RETURN(image::ImageParts parts, image::LoadImage(*s.content, img));
   if (parts.chain_ids.empty()) return std::string();
   std::string top = parts.chain_ids.back().str();
   if (auto st = sn.Stat(top); st && st->kind == snapshot::SnapshotKind::kCommitted) return top;

@@ -2,16 +2,15 @@
 
 #include <cstdio>
 #include <iostream>
-#include <mutex>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
 #include "cli/unpack_step.h"
+#include "image/pull.h"
 #include "image/pull_progress.h"
 #include "registry/pull.h"
-#include "store/store_lock.h"
 
 namespace cli {
 namespace {
@@ -45,11 +44,11 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
         if (f.json) {
           std::cout << image::ProgressJson(p).dump() << std::endl;
         } else if (!f.quiet) {
-          std::cout << p.phase << "  " << HumanBytes(p.current_bytes()) << " / "
+          std::cout << image::PullPhaseName(p.phase) << "  " << HumanBytes(p.current_bytes()) << " / "
                     << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
                     << "/s";
           // The ETA is the download's: none once only unpacking is left.
-          if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != "unpacking")
+          if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != image::PullPhase::kUnpacking)
             std::cout << "  ETA " << p.eta_seconds() << "s";
           int64_t unpacked = 0;
           for (const auto& l : p.layers) unpacked += l.unpacked;
@@ -57,7 +56,7 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
             std::cout << "  unpacked " << unpacked * 100 / p.total_bytes() << "%";
           std::cout << "  (" << p.layers.size() << " layers, pid " << p.pid << ")" << std::endl;
         }
-        if (p.phase == "failed") failure = p.error;
+        if (p.phase == image::PullPhase::kFailed) failure = p.error;
         return true;
       });
   if (!st) return ReportError(st.error().Wrap("pull --attach"));
@@ -80,7 +79,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   IgnoreSigpipe();
   auto spec = registry::ParseSourceSpec(f.ref, f.name);
   if (!spec) return ReportError(spec.error());
-  registry::PullOptions opts;
+  image::PullImageOptions opts{.source = *spec};
   if (!f.platform.empty()) {
     auto p = registry::ParsePlatform(f.platform);
     if (!p) return ReportError(p.error().Wrap("--platform"));
@@ -91,72 +90,34 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   opts.client = std::move(*client);
   opts.max_concurrent_downloads = f.max_concurrent;
   opts.max_layers = f.max_layers;
+  opts.check_space = !f.ignore_space_check;
   opts.cancel = cancel;
   ProgressMode mode = f.quiet ? ProgressMode::kQuiet
                       : f.json ? ProgressMode::kJson
                                : DetectProgressMode(stdout);
   ProgressPrinter printer(mode, stdout, OutputClosed);
+  opts.on_event = [&](const registry::PullEvent& e) { printer.OnEvent(e); };
 
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
-  image::ProgressRecorder recorder(global.root, spec->ref.str());
-  // Shared: garbage collection waits for pulls in progress.
-  auto lock = store::StoreLock::Shared(global.root, cancel);
-  if (!lock) return ReportError(lock.error().Wrap("pull"));
-  // The printer and the recorder get the pull's events (from the download
-  // threads) and the unpack's (from the unpack threads): one at a time.
-  std::mutex events_mu;
-  std::unique_ptr<PullUnpack> unpack;
-  auto on_unpack_event = [&](const registry::PullEvent& e) {
-    registry::PullEvent named = e;
-    named.ref = spec->ref.str();
-    std::lock_guard l(events_mu);
-    printer.OnEvent(named);
-    recorder.OnEvent(named);
-  };
-  // Layers are unpacked as their downloads complete, not after the pull.
+  std::unique_ptr<snapshot::Snapshotter> sn;
   if (!f.no_unpack) {
-    auto u = PullUnpack::Start(global, *s, cancel, on_unpack_event);
-    if (!u) return ReportError(u.error());
-    unpack = std::move(*u);
-    // The unpack finishes before the image is recorded: an image whose
-    // layers could not be unpacked (a full disk) is not listed.
-    opts.before_record = [&](const registry::PullResult&) {
-      {
-        // Every blob is in; what is left is unpacking (as a CRI pull says).
-        std::lock_guard l(events_mu);
-        recorder.SetPhase("unpacking");
-      }
-      return unpack->WaitForLayers();
-    };
+    auto opened = OpenSnapshotter(global);
+    if (!opened) return ReportError(opened.error());
+    sn = std::move(*opened);
+    opts.snapshotter = sn.get();
   }
-  if (f.ignore_space_check) {
-    opts.space.enabled = false;
-  } else if (unpack) {
-    auto space = image::UnpackSpaceCheck(unpack->snapshotter(), global.root);
-    if (!space) return ReportError(space.error().Wrap("pull " + spec->ref.str()));
-    opts.space = std::move(*space);
-  }
-  opts.on_event = [&](const registry::PullEvent& e) {
-    std::lock_guard l(events_mu);
-    printer.OnEvent(e);
-    recorder.OnEvent(e);
-    if (unpack) unpack->OnEvent(e);
-  };
-  auto r = registry::Pull(*s->content, *s->metadata, *spec, opts);
-  recorder.Finish(r ? common::Status{} : std::unexpected(r.error()));
-  if (unpack) {
-    auto u = unpack->Finish(r.has_value(), r ? r->name : std::string(),
-                            mode == ProgressMode::kTty || mode == ProgressMode::kPlain ? stdout : nullptr);
-    if (r && !u) return ReportError(u.error());
-  }
+  auto r = image::PullImage(
+      {.root = global.root, .content = s->content.get(), .metadata = s->metadata.get()}, opts);
   if (!r && OutputWasClosed()) {
     std::cerr << "gantry: " << r.error().message << " (stdout closed: broken pipe)\n";
     return kExitBrokenPipe;
   }
   if (!r) return ReportError(r.error());
-  if (mode == ProgressMode::kQuiet) std::cout << r->target.digest.str() << "\n";
-  else if (mode != ProgressMode::kJson) std::cout << r->name << "\n";
+  if (r->unpack && (mode == ProgressMode::kTty || mode == ProgressMode::kPlain))
+    PrintUnpackSummary(stdout, r->pull.name, *sn, *r->unpack);
+  if (mode == ProgressMode::kQuiet) std::cout << r->pull.target.digest.str() << "\n";
+  else if (mode != ProgressMode::kJson) std::cout << r->pull.name << "\n";
   return kExitOk;
 }
 

@@ -2,8 +2,9 @@
 
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
+#include "cli/store_open.h"
 #include "cli/unpack_step.h"
-#include "store/store_lock.h"
+#include "image/pull.h"
 
 namespace cli {
 namespace {
@@ -11,15 +12,16 @@ namespace {
 int Run(const GlobalOptions& global, const std::string& text) {
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
+  auto sn = OpenSnapshotter(global);
+  if (!sn) return ReportError(sn.error());
   auto recs = FindImages(*s->metadata, text);
   if (!recs) return ReportError(recs.error().Wrap("unpack"));
-  // Shared, as a pull holds it: a prune must not collect the layers or the
-  // extract snapshots while they are being applied.
-  auto lock = store::StoreLock::Shared(global.root);
-  if (!lock) return ReportError(lock.error().Wrap("unpack"));
+  const image::PullStore store{
+      .root = global.root, .content = s->content.get(), .metadata = s->metadata.get()};
   for (const auto& r : *recs) {
-    auto u = UnpackNamed(global, *s, r.name, stdout, nullptr);
+    auto u = image::UnpackStoredImage(store, **sn, r.name, nullptr);
     if (!u) return ReportError(u.error());
+    PrintUnpackSummary(stdout, r.name, **sn, *u);
   }
   return kExitOk;
 }

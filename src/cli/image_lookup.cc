@@ -2,8 +2,7 @@
 
 #include <set>
 
-#include "image/conventions.h"
-#include "registry/pull.h"
+#include "image/image_record.h"
 #include "registry/reference.h"
 #include "registry/source.h"
 
@@ -12,6 +11,13 @@ namespace {
 
 using common::Errc;
 using common::MakeError;
+
+// A record's image for matching; one whose labels do not parse matches by
+// its name and target only (the command that reads it then says why).
+image::Image MatchView(const store::ImageRecord& r) {
+  auto img = image::FromRecord(r);
+  return img ? std::move(*img) : image::FromRecordColumns(r);
+}
 
 bool IsHexPrefix(std::string_view s) {
   if (s.size() < 12 || s.size() > 64) return false;
@@ -31,9 +37,9 @@ common::Result<std::vector<store::ImageRecord>> FindLayoutImages(store::Metadata
   std::set<common::Digest> targets;
   std::string names;
   for (auto& r : all) {
-    if (image::RecordLabel(r, registry::kLabelSourceLayout) != dir) continue;
-    if (!spec.layout_tag.empty() && image::RecordLabel(r, registry::kLabelSourceRefName) != spec.layout_tag)
-      continue;
+    const image::Image img = MatchView(r);
+    if (!img.layout || img.layout->dir != dir) continue;
+    if (!spec.layout_tag.empty() && img.layout->ref_name != spec.layout_tag) continue;
     targets.insert(r.target.digest);
     names += (names.empty() ? "" : ", ") + r.name;
     out.push_back(std::move(r));
@@ -63,8 +69,8 @@ common::Result<std::vector<store::ImageRecord>> FindImages(store::MetadataDb& db
     ASSIGN_OR_RETURN(std::vector<store::ImageRecord> all, db.ListImages());
     std::vector<store::ImageRecord> out;
     for (auto& r : all) {
-      auto it = r.labels.find(std::string(registry::kLabelConfig));
-      bool config_match = it != r.labels.end() && it->second.starts_with("sha256:" + id);
+      const image::Image img = MatchView(r);
+      bool config_match = img.config && img.config->str().starts_with("sha256:" + id);
       if (config_match || r.target.digest.hex().starts_with(id)) out.push_back(std::move(r));
     }
     if (!out.empty()) return out;

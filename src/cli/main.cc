@@ -7,35 +7,14 @@
 
 #include "cli/app.h"
 #include "cli/commands.h"
-#include "common/fd.h"
-#include "common/log.h"
-
-#ifndef GANTRY_VERSION
-#define GANTRY_VERSION "0.0.0"
-#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"gantry: daemonless container image and snapshot service", "gantry"};
-  app.set_version_flag("--version,-V", std::string("gantry ") + GANTRY_VERSION);
   app.require_subcommand(0, 1);
   app.footer(cli::ExitCodeHelp());
 
   cli::GlobalOptions global;
-  global.root = cli::DefaultRoot();
-  app.add_option("--root", global.root, "Store root directory")
-      ->default_str(global.root.string());
-  app.add_option("--log-level", global.log_level, "Log level: debug, info, warn, error, off")
-      ->default_str(global.log_level)
-      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
-
-  app.add_option("--registry-config", global.registry_config,
-                 "Registry hosts directory (containerd hosts.toml and certs.d layout)")
-      ->default_str(global.registry_config.string());
-  app.add_option("--snapshotter", global.snapshotter,
-                 "Snapshotter: overlayfs (falls back to native where overlay cannot be mounted) "
-                 "or native")
-      ->default_str(global.snapshotter)
-      ->check(CLI::IsMember({"overlayfs", "native"}));
+  cli::AddGlobalOptions(app, global);
 
   int exit_code = cli::kExitOk;
   auto* help = app.add_subcommand("help", "Show help for gantry or one of its commands");
@@ -62,9 +41,9 @@ int main(int argc, char** argv) {
   });
 
   cli::RegisterCommands(app, global, exit_code);
+  cli::RegisterServe(app, global, exit_code, argv);
 
   app.parse_complete_callback([&] {
-    common::SetLogLevel(*common::ParseLogLevel(global.log_level));
     // Before any command runs (the unpacker sizes its budget of open files
     // from the limit at its first apply). Not for `gantry runtime`: the
     // container process would inherit the raised limit, and a runtime
@@ -72,11 +51,7 @@ int main(int argc, char** argv) {
     // config.json says otherwise (crun; runc too when built before Go
     // 1.19). Credential helpers inherit it; they open few files, and those
     // written in Go raise it themselves anyway.
-    if (app.got_subcommand("runtime")) return;
-    auto before = common::RaiseOpenFileLimit();
-    if (!before)
-      LOG(Debug) << "cannot raise the open file limit"
-                 << common::Kv("error", before.error().message);
+    cli::ApplyGlobalOptions(global, /*raise_open_files=*/!app.got_subcommand("runtime"));
   });
 
   try {

@@ -44,15 +44,16 @@ std::string HumanBytes(int64_t n) {
 
 std::string ProgressPrinter::LayerLine(const Layer& l) const {
   std::string line = l.id + ": ";
-  if (l.state == "exists") return line + "already exists";
-  if (l.state == "done") return line + "done " + HumanBytes(l.total);
-  if (l.state == "unpacked") return line + "unpacked";
-  if (l.state == "unpacking") {
+  using S = registry::LayerState;
+  if (l.state == S::kExists) return line + "already exists";
+  if (l.state == S::kDone) return line + "done " + HumanBytes(l.total);
+  if (l.state == S::kUnpacked) return line + "unpacked";
+  if (l.state == S::kUnpacking) {
     int pct = l.total > 0 ? static_cast<int>(l.unpacked * 100 / l.total) : 0;
     return line + "unpacking " + std::to_string(pct) + "% (" + HumanBytes(l.unpacked) + "/" +
            HumanBytes(l.total) + ")";
   }
-  line += l.state;
+  line += registry::LayerStateName(l.state);
   if (l.total > 0) {
     line += " " + HumanBytes(l.current) + "/" + HumanBytes(l.total);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - l.started).count();
@@ -96,7 +97,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
         e.kind == K::kLayerUnpack) {
       j["current"] = e.current;
       j["total"] = e.total;
-      j["state"] = e.state;
+      j["state"] = registry::LayerStateName(e.state);
     }
     if (e.kind == K::kResolved) {
       auto arr = nlohmann::json::array();
@@ -106,7 +107,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
     }
     if (e.kind == K::kDone) j["bytes_downloaded"] = e.current;
     if (e.kind == K::kError) j["message"] = e.message;
-    fputs((j.dump() + "\n").c_str(), out_);
+    fputs((j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(), out_);
     Flush();
     return;
   }
@@ -120,7 +121,8 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
           std::string lid(l.digest.short_hex());
           if (layers_.count(lid)) continue;
           order_.push_back(lid);
-          layers_[lid] = Layer{lid, "waiting", 0, l.size, std::chrono::steady_clock::now()};
+          layers_[lid] = Layer{lid, registry::LayerState::kWaiting, 0, l.size,
+                               std::chrono::steady_clock::now()};
         }
       break;
     case K::kLayerStart:
@@ -129,8 +131,8 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
       if (mode_ == ProgressMode::kPlain) {
         if (e.kind == K::kLayerDone)
           fprintf(out_, "%s: %s\n", id.c_str(),
-                  e.state == "exists" ? "already exists" : ("done " + HumanBytes(e.total)).c_str());
-        else if (e.state == "resumed")
+                  e.state == registry::LayerState::kExists ? "already exists" : ("done " + HumanBytes(e.total)).c_str());
+        else if (e.state == registry::LayerState::kResumed)
           fprintf(out_, "%s: resuming at %s of %s\n", id.c_str(), HumanBytes(e.current).c_str(),
                   HumanBytes(e.total).c_str());
         break;
@@ -141,7 +143,8 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
         layers_[id] = Layer{id, e.state, e.current, e.total, std::chrono::steady_clock::now()};
       }
       auto& l = layers_[id];
-      if (l.state == "waiting" && e.state != "waiting") l.started = std::chrono::steady_clock::now();
+      if (l.state == registry::LayerState::kWaiting && e.state != registry::LayerState::kWaiting)
+        l.started = std::chrono::steady_clock::now();
       l.state = e.state;
       l.current = e.current;
       l.total = e.total;
@@ -157,9 +160,10 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
       if (mode_ == ProgressMode::kTty) Redraw(true);
       break;
     case K::kLayerUnpack: {
-      const bool edge = e.state != "unpacking" || e.current == 0;  // a layer's start or end
+      const bool edge = e.state != registry::LayerState::kUnpacking || e.current == 0;  // a layer's start or end
       if (mode_ == ProgressMode::kPlain) {
-        if (edge) fprintf(out_, "%s: %s\n", id.c_str(), e.state.c_str());
+        if (edge)
+          fprintf(out_, "%s: %s\n", id.c_str(), std::string(registry::LayerStateName(e.state)).c_str());
         break;
       }
       auto it = layers_.find(id);

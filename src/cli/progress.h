@@ -32,10 +32,10 @@ class ProgressPrinter {
  private:
   struct Layer {
     std::string id;  // short digest
-    std::string state;
+    registry::LayerState state = registry::LayerState::kNone;
     int64_t current = 0, total = 0;
     std::chrono::steady_clock::time_point started;
-    int64_t unpacked = 0;  // bytes of the blob unpacked, in state "unpacking"
+    int64_t unpacked = 0;  // bytes of the blob unpacked, in state kUnpacking
   };
   void Redraw(bool force);
   void Flush();

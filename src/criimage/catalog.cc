@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "image/conventions.h"
+#include "image/image_record.h"
 #include "image/image_size.h"
 #include "registry/manifest.h"
 #include "registry/reference.h"
@@ -45,15 +45,15 @@ Catalog::Catalog(const store::ContentStore& content, store::MetadataDb& db,
     if (auto n = Normalise(p); !n.empty()) pinned_.insert(n);
 }
 
-Catalog::Facts Catalog::FactsFor(const store::ImageRecord& r) {
-  const std::string key = r.target.digest.str() + "|" +
-                          image::RecordLabel(r, image::kLabelManifest) + "|" +
-                          image::RecordLabel(r, image::kLabelConfig);
+Catalog::Facts Catalog::FactsFor(const image::Image& img) {
+  const std::string key = img.target.digest.str() + "|" +
+                          (img.manifest ? img.manifest->str() : std::string()) + "|" +
+                          (img.config ? img.config->str() : std::string());
   if (auto it = facts_.find(key); it != facts_.end()) return it->second;
   Facts f;
-  f.size = image::ImageContentSize(content_, r);
-  if (auto cd = common::Digest::Parse(image::RecordLabel(r, image::kLabelConfig))) {
-    if (auto body = content_.ReadBlob(*cd)) {
+  f.size = image::ImageContentSize(content_, img);
+  if (img.config) {
+    if (auto body = content_.ReadBlob(*img.config)) {
       if (auto cfg = registry::ParseImageConfig(*body)) {
         // User is "user", "uid", "user:group" or "uid:gid"; the CRI wants
         // the user part as a uid when numeric, else as a name.
@@ -76,19 +76,23 @@ common::Result<std::shared_ptr<const Catalog::Snapshot>> Catalog::Build() {
   auto snap = std::make_shared<Snapshot>();
   std::map<std::string, CatalogImage> by_id;
   for (const auto& r : records) {
-    std::string id = image::RecordLabel(r, image::kLabelConfig);
-    if (id.empty()) id = r.target.digest.str();  // no config label: still never empty
+    // A record whose labels do not parse is still listed, by its target,
+    // as `gantry images` lists it: hidden, its name could be neither seen
+    // nor removed through the CRI. `gantry fsck` reports it.
+    auto parsed = image::FromRecord(r);
+    const image::Image rec = parsed ? std::move(*parsed) : image::FromRecordColumns(r);
+    const std::string id = image::ImageId(rec).str();  // never empty
     CatalogImage& img = by_id[id];
     if (img.id.empty()) {
-      Facts f = FactsFor(r);
+      Facts f = FactsFor(rec);
       img.id = id;
       img.size = static_cast<uint64_t>(std::max<int64_t>(f.size, 1));
       img.uid = f.uid;
       img.username = f.username;
-      img.manifest = image::RecordLabel(r, image::kLabelManifest);
-      img.platform = image::RecordLabel(r, image::kLabelPlatform);
+      img.manifest = rec.manifest ? rec.manifest->str() : std::string();
+      img.platform = rec.platform;
     }
-    if (img.chain.empty()) img.chain = image::RecordLabel(r, image::kLabelChain);
+    if (img.chain.empty() && rec.top_chain) img.chain = rec.top_chain->str();
     img.names.push_back(r.name);
     if (r.name.find('@') == std::string::npos) img.repo_tags.push_back(r.name);
     img.repo_digests.push_back(RepoOf(r.name) + "@" + r.target.digest.str());

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "image/image_record.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
 
@@ -35,9 +36,9 @@ struct CatalogImage {
   std::string username;                   // from the config's User otherwise
   bool pinned = false;
   std::vector<std::string> names;         // the image records (store keys)
-  std::string manifest;                   // platform manifest digest
-  std::string platform;
-  std::string chain;                      // io.gantry.chain label ("" until unpacked)
+  std::string manifest;                   // recorded platform manifest digest ("" when none)
+  std::string platform;                   // "" when not recorded
+  std::string chain;                      // recorded top chainID ("" until unpacked, or no layers)
 };
 
 class Catalog {
@@ -73,7 +74,7 @@ class Catalog {
   };
   [[nodiscard]] common::Result<std::shared_ptr<const Snapshot>> Current();
   [[nodiscard]] common::Result<std::shared_ptr<const Snapshot>> Build();
-  Facts FactsFor(const store::ImageRecord& r);
+  Facts FactsFor(const image::Image& image);
   std::optional<size_t> Lookup(const Snapshot& s, const std::string& text,
                                common::Status* error) const;
 

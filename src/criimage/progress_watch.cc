@@ -18,13 +18,13 @@ grpc::Status PullProgressImpl::Watch(grpc::ServerContext* ctx, const gantry::v1:
       [w](const image::PullProgress& p) {
         gantry::v1::PullProgressEvent e;
         e.set_image(p.image);
-        e.set_phase(p.phase);
+        e.set_phase(std::string(image::PullPhaseName(p.phase)));
         for (const auto& l : p.layers) {
           auto* out = e.add_layers();
           out->set_digest(l.digest);
           out->set_current(l.current);
           out->set_total(l.total);
-          out->set_state(l.state);
+          out->set_state(std::string(registry::LayerStateName(l.state)));
           out->set_unpacked(l.unpacked);
         }
         e.set_current_bytes(p.current_bytes());

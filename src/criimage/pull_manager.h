@@ -7,28 +7,16 @@
 // time (the others queue). A blob shared by two pulls is downloaded once:
 // the content store's ingest lock makes the second wait for the first.
 //
+// The pull itself is the one pipeline's (image/pull.h): the shared store
+// lock, the space and layer-count checks, the progress record
+// (gantry.v1.PullProgress and `gantry pull --attach` follow it), each
+// layer applied into `snapshotter` as soon as its blob is verified, and
+// the image recorded only once every layer is committed.
+//
 // Rate floor: kubelet sets no deadline on PullImage, so a pull whose
 // download stays under `min_rate_bytes_per_sec` over any `min_rate_window`
-// (measured on the bytes the pull holds, so a trickle that never quite
-// stops is caught too) is cancelled with Unavailable, naming the rate and
-// the window. Its partial blobs stay in the ingest area and the next pull
-// resumes them. While one of its layers waits for another pull (in this
-// server or another process) that downloads the same blob, the floor is
-// suspended: that pull has its own.
-//
-// Unpack: with a snapshotter, a pulled image is unpacked before its image
-// record is written (the floor does not apply to it: no bytes flow then);
-// an unpack error (a full disk) fails the pull and no image is recorded.
-//
-// Space: unless `check_space` is false, a pull whose blobs (and stated
-// unpacked layer sizes) do not fit in the store fails with
-// ResourceExhausted before any download (registry/space.h).
-//
-// Layers: an image of more than `max_layers` layers fails with
-// ResourceExhausted once its manifest is read, before any blob.
-//
-// Progress: each pull writes its image::PullProgress record, so
-// gantry.v1.PullProgress and `gantry pull --attach` can follow it.
+// is cancelled with Unavailable (image::RateFloor). Its partial blobs stay
+// in the ingest area and the next pull resumes them.
 //
 // Thread-safety: Pull may be called from many threads at once.
 
@@ -90,9 +78,10 @@ class PullManager {
   struct Flight;
   void Run(const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
            const std::optional<registry::Credentials>& creds);
-  common::Result<registry::PullResult> PullWithFloor(const std::shared_ptr<Flight>& f,
-                                                     const registry::ImageRef& ref,
-                                                     const std::optional<registry::Credentials>& creds);
+  // One pull through the pipeline (image/pull.h), with the rate floor.
+  common::Result<registry::PullResult> PullOne(const std::shared_ptr<Flight>& f,
+                                               const registry::ImageRef& ref,
+                                               const std::optional<registry::Credentials>& creds);
 
   store::ContentStore& content_;
   store::MetadataDb& db_;
@@ -102,7 +91,6 @@ class PullManager {
   std::map<std::string, std::shared_ptr<Flight>> flights_;
   int running_ = 0;
   bool shutdown_ = false;
-  std::atomic<bool> cancel_all_{false};
   int active_runs_ = 0;  // guarded by mu_: Run calls not returned yet
   std::condition_variable idle_cv_;
 };

@@ -3,15 +3,11 @@
 // contract shared by the unpacker, garbage collection, `df`, bundles and
 // the CRI service.
 //
-// Image record (store::ImageRecord, metadata.db `images`):
-//   name    normalised reference ("docker.io/library/busybox:latest")
-//   target  the descriptor the reference resolved to (index or manifest)
-//   labels  io.gantry.manifest  digest of the platform manifest (== target
-//                               digest when target is a manifest)
-//           io.gantry.config    digest of the image config (the image id)
-//           io.gantry.platform  "linux/amd64"
-//           io.gantry.chain     chainID of the top layer ("" for no layers),
-//                               set once the image is unpacked
+// Image records (store::ImageRecord, metadata.db `images`) are read and
+// written through the image model, image/image_record.h, which lists their
+// labels: a name, its target (index or manifest), the platform manifest,
+// the config (the image id), the platform, and once unpacked the top
+// layer's chainID.
 //
 // Committed layer snapshots are named by chainID ("sha256:…", the OCI
 // image-spec definition), per snapshotter, so identical layer stacks are
@@ -34,31 +30,13 @@
 // index are never fetched). Content and snapshots named in an unexpired
 // lease are kept too.
 
-#include <string>
 #include <string_view>
 
-#include "registry/pull.h"
-#include "store/metadata.h"
-
 namespace image {
-
-// Written by the puller (registry/pull.h).
-using registry::kLabelConfig;
-using registry::kLabelManifest;
-using registry::kLabelPlatform;
-// Written by the unpacker.
-inline constexpr std::string_view kLabelChain = "io.gantry.chain";
 
 inline constexpr std::string_view kSnapshotLabelLayer = "io.gantry.layer";
 inline constexpr std::string_view kSnapshotLabelDiffId = "io.gantry.diff_id";
 inline constexpr std::string_view kSnapshotLabelExtract = "io.gantry.extract";
 inline constexpr std::string_view kExtractKeyPrefix = "extract-";
-
-// The value of an image record's label `key`; "" when it has none.
-// TODO(issue 14): goes with the typed image model that replaces the labels.
-inline std::string RecordLabel(const store::ImageRecord& r, std::string_view key) {
-  auto it = r.labels.find(std::string(key));
-  return it == r.labels.end() ? std::string() : it->second;
-}
 
 }  // namespace image

@@ -12,7 +12,8 @@
 //   blob-missing     digest   metadata.db records a blob whose file is gone
 //   blob-unrecorded  digest   an image uses a blob that has no metadata.db row
 //   image            name     its target, platform manifest, config or a layer is missing,
-//                             corrupt or unparsable
+//                             corrupt or unparsable, or its record's labels do not parse
+//                             (image/image_record.h)
 //   snapshot-parent  snapshots/<id>  its parent row is missing, not committed, or the chain loops
 //   snapshot-dir     snapshots/<id>  its fs (or, active overlay, work) directory is missing
 //   stray            path under the root  an entry gantry never creates: a bad name in

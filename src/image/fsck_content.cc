@@ -12,6 +12,7 @@
 #include "image/conventions.h"
 #include "image/fsck_internal.h"
 #include "image/gc_internal.h"
+#include "image/image_record.h"
 #include "registry/manifest.h"
 #include "store/db_check.h"
 #include "store/lease_hold.h"
@@ -56,24 +57,33 @@ class ImageChecker {
   ImageChecker(FsckScan& scan, const store::ImageRecord& rec) : s_(scan), rec_(rec) {}
 
   common::Status Run() {
-    Need(rec_.target);
-    ASSIGN_OR_RETURN(std::optional<std::string> top, Read(rec_.target.digest, "target"));
+    // A record whose labels do not parse is a damaged image (a repair
+    // untags it; a pull records it again); what its target reaches is
+    // still checked, so that it is not also reported as unused.
+    auto parsed = FromRecord(rec_);
+    if (!parsed) TRY(Fail(parsed.error().message));
+    const Image img = parsed ? std::move(*parsed) : FromRecordColumns(rec_);
+    Need(img.target);
+    ASSIGN_OR_RETURN(std::optional<std::string> top, Read(img.target.digest, "target"));
     if (!top) return {};
-    Digest manifest = rec_.target.digest;
-    auto kind = registry::ClassifyManifest(rec_.target.media_type);
+    // A manifest target is the platform manifest, whatever a label says;
+    // an index target needs the label: the index may list several.
+    Digest manifest = img.target.digest;
+    auto kind = registry::ClassifyManifest(img.target.media_type);
     if (kind && *kind == registry::ManifestKind::kIndex) {
-      auto it = rec_.labels.find(std::string(kLabelManifest));
-      auto d = Digest::Parse(it == rec_.labels.end() ? "" : it->second);
-      if (!d) return Fail("the platform manifest is not recorded (label " +
-                          std::string(kLabelManifest) + ")");
-      manifest = *d;
+      if (!img.manifest) {
+        if (!parsed) return {};  // already reported
+        return Fail("the platform manifest is not recorded (label " +
+                    std::string(kLabelManifest) + ")");
+      }
+      manifest = *img.manifest;
       store::Descriptor m;
       m.digest = manifest;
       m.size = -1;  // the index's entry is not read here
       Need(m);
     }
     std::optional<std::string> body = std::move(top);
-    if (manifest != rec_.target.digest) {
+    if (manifest != img.target.digest) {
       ASSIGN_OR_RETURN(body, Read(manifest, "manifest"));
       if (!body) return {};
     }

@@ -7,9 +7,11 @@
 //   // r.blobs, r.snapshots: what a real run removes; r.total_bytes()
 //
 // Roots (image/conventions.h):
-//   - every image record: its target blob, io.gantry.manifest,
-//     io.gantry.config, the manifest's layers; the committed snapshots named
-//     by its chainIDs (from the config's diff_ids, and io.gantry.chain);
+//   - every image record (image/image_record.h): its target blob, its
+//     platform manifest and config, the manifest's layers; the committed
+//     snapshots named by its chainIDs (from the config's diff_ids, and its
+//     recorded top chainID); a record whose labels do not parse is a
+//     warning, and only what its target reaches is kept;
 //   - unexpired leases: their content digests and snapshot keys;
 //   - active snapshots and views that are not extract snapshots (bundles,
 //     `gantry mount`).

@@ -29,7 +29,7 @@ namespace image::internal {
 // What one image record refers to.
 struct ImageRefs {
   std::set<common::Digest> blobs;  // target, manifests, config(s), layers
-  std::set<std::string> chains;    // chainIDs of its layers and its io.gantry.chain label
+  std::set<std::string> chains;    // chainIDs of its layers and its recorded top chainID
   std::set<std::string> tops;      // its top chainID(s): label and config-derived
   std::string top;                 // preferred top chainID ("" when none is known)
   std::string config;              // config digest ("" when unknown)

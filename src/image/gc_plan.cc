@@ -10,6 +10,7 @@
 #include "common/fd.h"
 #include "image/conventions.h"
 #include "image/gc_internal.h"
+#include "image/image_record.h"
 #include "registry/manifest.h"
 
 namespace image::internal {
@@ -33,17 +34,22 @@ class RefWalker {
       : content_(content), record_(record), out_(out) {}
 
   common::Status Run() {
-    auto manifest_label = Digest::Parse(RecordLabel(record_, kLabelManifest));
-    preferred_ = manifest_label ? *manifest_label : record_.target.digest;
-    TRY(Walk(record_.target.digest, 0));
+    // Corrupt labels are one more unreadable part: what the target still
+    // reaches is kept, and the collection goes on.
+    auto parsed = FromRecord(record_);
+    if (!parsed) out_.warnings.push_back(parsed.error().message);  // names the image
+    const Image img = parsed ? std::move(*parsed) : FromRecordColumns(record_);
+    preferred_ = PlatformManifest(img);
+    TRY(Walk(img.target.digest, 0));
     // Normally reached through the target; a record whose target is an
     // index that no longer lists it still names it.
-    if (manifest_label) TRY(Walk(*manifest_label, 0));
-    if (auto c = Digest::Parse(RecordLabel(record_, kLabelConfig)); c) {
-      out_.blobs.insert(*c);
-      out_.config = c->str();
+    if (img.manifest) TRY(Walk(*img.manifest, 0));
+    if (img.config) {
+      out_.blobs.insert(*img.config);
+      out_.config = img.config->str();
     }
-    if (std::string chain = RecordLabel(record_, kLabelChain); !chain.empty()) {
+    if (img.top_chain) {
+      const std::string chain = img.top_chain->str();
       out_.chains.insert(chain);
       out_.tops.insert(chain);
       out_.top = chain;

@@ -1,21 +1,20 @@
 #include "image/image_size.h"
 
-#include "image/conventions.h"
 #include "registry/manifest.h"
 
 namespace image {
 
-int64_t ImageContentSize(const store::ContentStore& content, const store::ImageRecord& r) {
-  int64_t total = r.target.size;
-  auto label = r.labels.find(std::string(kLabelManifest));
-  if (label == r.labels.end()) return total;
-  auto mdigest = common::Digest::Parse(label->second);
-  if (!mdigest) return total;
-  auto body = content.ReadBlob(*mdigest);
+int64_t ImageContentSize(const store::ContentStore& content, const Image& image) {
+  int64_t total = image.target.size;
+  // The target stands for a platform manifest that is not recorded, as
+  // for every other reader (image_record.h); a size once read only a
+  // recorded one, which every pulled record has.
+  const common::Digest mdigest = PlatformManifest(image);
+  auto body = content.ReadBlob(mdigest);
   if (!body) return total;
   auto m = registry::ParseManifest(*body, "");
   if (!m) return total;
-  if (*mdigest != r.target.digest) total += static_cast<int64_t>(body->size());
+  if (mdigest != image.target.digest) total += static_cast<int64_t>(body->size());
   total += m->config.size;
   for (const auto& l : m->layers) total += l.size;
   return total;

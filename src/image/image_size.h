@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
+#include "image/image_record.h"
 #include "store/content_store.h"
-#include "store/metadata.h"
 
 namespace image {
 
@@ -14,7 +14,6 @@ namespace image {
 // images are counted in each (this is the image's own size, not what
 // removing it frees; `gantry df` tells that). Falls back to the target's
 // size alone when the manifest cannot be read from the store.
-[[nodiscard]] int64_t ImageContentSize(const store::ContentStore& content,
-                                       const store::ImageRecord& record);
+[[nodiscard]] int64_t ImageContentSize(const store::ContentStore& content, const Image& image);
 
 }  // namespace image

@@ -38,7 +38,11 @@ common::Result<PullProgress> FromJson(std::string_view text) {
     return common::MakeError(common::Errc::kDataLoss, "progress record is not a JSON object");
   PullProgress p;
   p.image = j.value("image", "");
-  p.phase = j.value("phase", "");
+  const std::string phase = j.value("phase", "");
+  auto named = PullPhaseNamed(phase);
+  if (!named)
+    return common::MakeError(common::Errc::kDataLoss, "progress record: unknown phase `" + phase + "`");
+  p.phase = *named;
   p.pid = j.value("pid", 0);
   p.started_ns = j.value("started_ns", int64_t{0});
   p.updated_ns = j.value("updated_ns", int64_t{0});
@@ -47,9 +51,13 @@ common::Result<PullProgress> FromJson(std::string_view text) {
   if (auto it = j.find("layers"); it != j.end() && it->is_array()) {
     for (const auto& l : *it) {
       if (!l.is_object()) continue;
+      const std::string state = l.value("state", "");
+      auto s = registry::LayerStateNamed(state);
+      if (!s)
+        return common::MakeError(common::Errc::kDataLoss,
+                                 "progress record: unknown layer state `" + state + "`");
       p.layers.push_back({l.value("digest", ""), l.value("current", int64_t{0}),
-                          l.value("total", int64_t{0}), l.value("state", ""),
-                          l.value("unpacked", int64_t{0})});
+                          l.value("total", int64_t{0}), *s, l.value("unpacked", int64_t{0})});
     }
   }
   return p;
@@ -57,18 +65,36 @@ common::Result<PullProgress> FromJson(std::string_view text) {
 
 nlohmann::json LayerJson(const LayerProgress& l) {
   return {{"digest", l.digest}, {"current", l.current}, {"total", l.total},
-          {"state", l.state}, {"unpacked", l.unpacked}};
+          {"state", registry::LayerStateName(l.state)}, {"unpacked", l.unpacked}};
 }
 
 // Every field of the record but `layers`.
 nlohmann::json HeadJson(const PullProgress& p) {
-  return {{"image", p.image},           {"phase", p.phase},
+  return {{"image", p.image},           {"phase", PullPhaseName(p.phase)},
           {"pid", p.pid},               {"started_ns", p.started_ns},
           {"updated_ns", p.updated_ns}, {"bytes_per_second", p.bytes_per_second},
           {"error", p.error}};
 }
 
 }  // namespace
+
+std::string_view PullPhaseName(PullPhase p) {
+  switch (p) {
+    case PullPhase::kResolving: return "resolving";
+    case PullPhase::kDownloading: return "downloading";
+    case PullPhase::kUnpacking: return "unpacking";
+    case PullPhase::kDone: return "done";
+    case PullPhase::kFailed: return "failed";
+  }
+  return "";
+}
+
+std::optional<PullPhase> PullPhaseNamed(std::string_view name) {
+  for (PullPhase p : {PullPhase::kResolving, PullPhase::kDownloading, PullPhase::kUnpacking,
+                      PullPhase::kDone, PullPhase::kFailed})
+    if (PullPhaseName(p) == name) return p;
+  return std::nullopt;
+}
 
 nlohmann::json ProgressJson(const PullProgress& p) {
   nlohmann::json j = HeadJson(p);
@@ -91,7 +117,7 @@ int64_t PullProgress::total_bytes() const {
 }
 
 int64_t PullProgress::eta_seconds() const {
-  if (phase == "done") return 0;
+  if (phase == PullPhase::kDone) return 0;
   int64_t left = total_bytes() - current_bytes();
   if (layers.empty() || left < 0 || bytes_per_second <= 0) return -1;
   return static_cast<int64_t>(static_cast<double>(left) / bytes_per_second + 0.5);
@@ -105,7 +131,7 @@ ProgressRecorder::ProgressRecorder(std::filesystem::path root, std::string image
                                    std::chrono::milliseconds interval)
     : root_(std::move(root)), interval_(interval) {
   p_.image = std::move(image);
-  p_.phase = "resolving";
+  p_.phase = PullPhase::kResolving;
   p_.pid = ::getpid();
   p_.started_ns = NowNs();
   rate_at_ = std::chrono::steady_clock::now();
@@ -129,12 +155,12 @@ bool ProgressRecorder::Apply(const registry::PullEvent& e) {
   using Kind = registry::PullEvent::Kind;
   switch (e.kind) {
     case Kind::kResolved:
-      p_.phase = "downloading";
+      p_.phase = PullPhase::kDownloading;
       p_.layers.clear();
       index_.clear();
       for (const auto& d : e.layers) {
         index_[d.digest.str()] = p_.layers.size();
-        p_.layers.push_back({d.digest.str(), 0, d.size, "waiting"});
+        p_.layers.push_back({d.digest.str(), 0, d.size, registry::LayerState::kWaiting});
       }
       layer_text_.assign(p_.layers.size(), std::string());
       changed_.assign(p_.layers.size(), true);
@@ -150,7 +176,7 @@ bool ProgressRecorder::Apply(const registry::PullEvent& e) {
       LayerProgress& l = p_.layers[it->second];
       l.current = e.current;
       if (e.total > 0) l.total = e.total;
-      if (!e.state.empty()) l.state = e.state;
+      if (e.state != registry::LayerState::kNone) l.state = e.state;
       Changed(it->second);
       return true;
     }
@@ -198,10 +224,10 @@ void ProgressRecorder::WriteHeld() {
   }
 }
 
-void ProgressRecorder::SetPhase(std::string phase) {
+void ProgressRecorder::SetPhase(PullPhase phase) {
   std::lock_guard lock(mu_);
   if (finished_) return;
-  p_.phase = std::move(phase);
+  p_.phase = phase;
   Write();
 }
 
@@ -209,7 +235,7 @@ void ProgressRecorder::Finish(const common::Status& result) {
   std::lock_guard lock(mu_);
   if (finished_) return;
   finished_ = true;
-  p_.phase = result ? "done" : "failed";
+  p_.phase = result ? PullPhase::kDone : PullPhase::kFailed;
   if (!result) p_.error = result.error().message;
   if (result) {
     for (size_t i = 0; i < p_.layers.size(); ++i) {
@@ -227,12 +253,14 @@ void ProgressRecorder::Changed(size_t layer) {
 }
 
 std::string ProgressRecorder::RecordText() {
+  // An error may carry a hostile layer's bytes (entry names need not be
+  // UTF-8): they are replaced (U+FFFD), not thrown.
   for (size_t i : changed_list_) {
-    layer_text_[i] = LayerJson(p_.layers[i]).dump();
+    layer_text_[i] = LayerJson(p_.layers[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     changed_[i] = false;
   }
   changed_list_.clear();
-  const std::string head = HeadJson(p_).dump();
+  const std::string head = HeadJson(p_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   size_t size = head.size() + 16;
   for (const auto& l : layer_text_) size += l.size() + 1;
   std::string text;
@@ -341,7 +369,7 @@ common::Status WatchPullProgress(const std::filesystem::path& root, const std::s
       }
       if (!p->terminal() && !ProcessAlive(p->pid)) {
         PullProgress dead = *p;
-        dead.phase = "failed";
+        dead.phase = PullPhase::kFailed;
         dead.error = "the pulling process (pid " + std::to_string(p->pid) + ") exited";
         on_update(dead);
         return {};

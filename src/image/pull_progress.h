@@ -53,17 +53,25 @@
 
 namespace image {
 
+// A pull's phase in its record (written by its name: docs/pull-progress.md).
+enum class PullPhase { kResolving, kDownloading, kUnpacking, kDone, kFailed };
+
+// "resolving" "downloading" "unpacking" "done" "failed".
+std::string_view PullPhaseName(PullPhase p);
+// The phase a name stands for; nullopt for any other name.
+std::optional<PullPhase> PullPhaseNamed(std::string_view name);
+
 struct LayerProgress {
   std::string digest;
   int64_t current = 0;   // bytes held (downloaded or resumed)
   int64_t total = 0;     // blob size
-  std::string state;     // PullEvent::state, the download's or the unpack's
+  registry::LayerState state = registry::LayerState::kNone;  // the download's or the unpack's
   int64_t unpacked = 0;  // bytes of the blob unpacked (kLayerUnpack events)
 };
 
 struct PullProgress {
   std::string image;  // normalised reference
-  std::string phase;  // "resolving" "downloading" "unpacking" "done" "failed"
+  PullPhase phase = PullPhase::kResolving;
   pid_t pid = 0;
   int64_t started_ns = 0;  // Unix ns
   int64_t updated_ns = 0;
@@ -75,7 +83,7 @@ struct PullProgress {
   int64_t total_bytes() const;
   // Seconds left at the recent rate; -1 when unknown.
   int64_t eta_seconds() const;
-  bool terminal() const { return phase == "done" || phase == "failed"; }
+  bool terminal() const { return phase == PullPhase::kDone || phase == PullPhase::kFailed; }
 };
 
 // The record as JSON (the on-disk form, docs/pull-progress.md).
@@ -103,9 +111,9 @@ class ProgressRecorder {
   // Records the event; writes at most once per `interval` (see above).
   // Ignored after Finish.
   void OnEvent(const registry::PullEvent& e);
-  // Moves to another phase ("unpacking") and writes at once. Ignored after
+  // Moves to another phase (kUnpacking) and writes at once. Ignored after
   // Finish.
-  void SetPhase(std::string phase);
+  void SetPhase(PullPhase phase);
   // Writes the final record at once: "done", or "failed" with the error.
   // The record is final: later calls change nothing.
   void Finish(const common::Status& result);

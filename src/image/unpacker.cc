@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <mutex>
 #include <random>
-#include <thread>
 
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/task_group.h"
 #include "image/conventions.h"
+#include "image/image_record.h"
 #include "store/lease_hold.h"
 
 namespace image {
@@ -80,11 +81,12 @@ class Unpacker {
   Unpacker(store::ContentStore& content, const UnpackOptions& o) : content_(content), o_(o) {}
 
   common::Result<UnpackResult> Run(const store::ImageRecord& record) {
-    ASSIGN_OR_RETURN(ImageParts parts, LoadImage(content_, record));
+    ASSIGN_OR_RETURN(Image img, FromRecord(record));
+    ASSIGN_OR_RETURN(ImageParts parts, LoadImage(content_, img));
     ASSIGN_OR_RETURN(UnpackResult out, RunLayers(parts));
-    std::string top = parts.chain_ids.empty() ? "" : parts.chain_ids.back().str();
-    auto it = record.labels.find(std::string(kLabelChain));
-    if (it == record.labels.end() || it->second != top) TRY(LabelChain(record, top));
+    std::optional<common::Digest> top;
+    if (!parts.chain_ids.empty()) top = parts.chain_ids.back();
+    if (!img.unpacked || img.top_chain != top) TRY(LabelChain(record, top));
     return out;
   }
 
@@ -92,7 +94,8 @@ class Unpacker {
   // that moved the name to another image, since `record` was read wins:
   // writing back that old copy would bring a removed name back, or point
   // the name at the old image again.
-  common::Status LabelChain(const store::ImageRecord& record, const std::string& top) {
+  common::Status LabelChain(const store::ImageRecord& record,
+                            const std::optional<common::Digest>& top) {
     ASSIGN_OR_RETURN(store::Txn txn, o_.metadata->Begin());
     auto now = txn.GetImage(record.name);
     if (!now) {
@@ -100,7 +103,7 @@ class Unpacker {
       return std::unexpected(std::move(now.error()));
     }
     if (now->target != record.target) return {};
-    now->labels[std::string(kLabelChain)] = top;
+    SetTopChain(*now, top);
     TRY(txn.PutImage(*now));
     return txn.Commit();
   }
@@ -165,7 +168,7 @@ class Unpacker {
     if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
     unpack::FdSource fd_src(blob->get());
     ProgressSource src(fd_src, j.layer.size,
-                       [&](int64_t n) { Report(j.layer, n, "unpacking"); });
+                       [&](int64_t n) { Report(j.layer, n, registry::LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
     ASSIGN_OR_RETURN(ao.compression, CompressionOf(j.layer));
     ao.whiteouts = mode;
@@ -173,7 +176,7 @@ class Unpacker {
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
-    Report(j.layer, 0, "unpacking");
+    Report(j.layer, 0, registry::LayerState::kUnpacking);
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
     // A full disk: say which file system ("entry `x`: write: No space left
@@ -182,11 +185,11 @@ class Unpacker {
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
-    Report(j.layer, j.layer.size, "unpacked");
+    Report(j.layer, j.layer.size, registry::LayerState::kUnpacked);
     return {};
   }
 
-  void Report(const store::Descriptor& layer, int64_t current, const char* state) {
+  void Report(const store::Descriptor& layer, int64_t current, registry::LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
     o_.on_event({.kind = registry::PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
@@ -209,34 +212,11 @@ class Unpacker {
   }
 
   common::Status RunParallel(std::vector<Job>& jobs, const std::vector<common::Digest>& chains) {
-    std::mutex mu;
-    size_t next = 0;
-    std::optional<common::Error> first_error;
-    auto worker = [&] {
-      for (;;) {
-        Job* j;
-        {
-          std::lock_guard lk(mu);
-          if (next >= jobs.size() || first_error) return;
-          j = &jobs[next++];
-        }
-        if (o_.cancel != nullptr && o_.cancel->load()) stop_ = true;
-        auto st = Apply(*j, "", unpack::WhiteoutMode::kOverlay);
-        if (!st) {
-          std::lock_guard lk(mu);
-          if (!first_error) first_error = st.error();
-          stop_ = true;
-          return;
-        }
-      }
-    };
-    int n = std::clamp<int>(o_.max_parallel, 1, 16);
-    n = std::min<int>(n, static_cast<int>(jobs.size()));
-    std::vector<std::thread> threads;
-    for (int i = 1; i < n; ++i) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
-    if (first_error) return std::unexpected(*first_error);
+    TRY(common::RunJobs(jobs.size(), {.threads = std::clamp<int>(o_.max_parallel, 1, 16), .stop = &stop_},
+                        [&](size_t i) -> common::Status {
+                          if (o_.cancel != nullptr && o_.cancel->load()) stop_ = true;
+                          return Apply(jobs[i], "", unpack::WhiteoutMode::kOverlay);
+                        }));
     // No sync before the commits: the snapshotter records them as unsynced
     // and settles them later (snapshot/snapshotter.h, durability).
     for (auto& j : jobs) {
@@ -304,13 +284,14 @@ int64_t UnpackProgressStep(int64_t total) {
 
 common::Result<ImageParts> LoadImage(const store::ContentStore& content,
                                      const store::ImageRecord& record) {
-  std::string what = "load image " + record.name;
-  common::Digest manifest_digest = record.target.digest;
-  if (auto l = RecordLabel(record, kLabelManifest); !l.empty()) {
-    auto d = common::Digest::Parse(l);
-    if (!d) return std::unexpected(d.error().Wrap(what));
-    manifest_digest = *d;
-  }
+  auto img = FromRecord(record);
+  if (!img) return std::unexpected(img.error().Wrap("load image " + record.name));
+  return LoadImage(content, *img);
+}
+
+common::Result<ImageParts> LoadImage(const store::ContentStore& content, const Image& image) {
+  std::string what = "load image " + image.name;
+  const common::Digest manifest_digest = PlatformManifest(image);
   auto body = content.ReadBlob(manifest_digest);
   if (!body) return std::unexpected(body.error().Wrap(what + ": manifest"));
   ImageParts parts;

@@ -35,6 +35,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "image/image_record.h"
 #include "registry/manifest.h"
 #include "registry/pull.h"
 #include "snapshot/snapshotter.h"
@@ -83,11 +84,12 @@ struct UnpackResult {
 };
 
 // Unpacks the image `record` names (its manifest and config must be in the
-// content store, as Pull leaves them) and sets its io.gantry.chain label,
-// unless the name was removed or moved to another image since `record` was
-// read (then the layers are unpacked and nothing is labelled).
+// content store, as Pull leaves them) and records it unpacked with its top
+// chainID (image/image_record.h), unless the name was removed or moved to
+// another image since `record` was read (then the layers are unpacked and
+// nothing is recorded).
 // Errors: NotFound (blob missing: pull first); DataLoss (diffID or digest
-// mismatch); InvalidArgument (hostile layer, naming the entry); as the
+// mismatch, or labels of `record` that do not parse); InvalidArgument (hostile layer, naming the entry); as the
 // snapshotter and store report.
 [[nodiscard]] common::Result<UnpackResult> Unpack(store::ContentStore& content,
                                                   const UnpackOptions& options,
@@ -100,12 +102,17 @@ struct UnpackResult {
                                                           const UnpackOptions& options,
                                                           const std::string& name);
 
-// Loads the platform manifest and config an image record points at.
+// Loads the platform manifest (image/image_record.h PlatformManifest) and
+// the config an image points at. Errors: NotFound (blob missing);
+// InvalidArgument (unparsable, or diff_ids and layers differ in number);
+// for a record, DataLoss when its labels do not parse (FromRecord).
 struct ImageParts {
   registry::Manifest manifest;
   registry::ImageConfig config;
   std::vector<common::Digest> chain_ids;
 };
+[[nodiscard]] common::Result<ImageParts> LoadImage(const store::ContentStore& content,
+                                                   const Image& image);
 [[nodiscard]] common::Result<ImageParts> LoadImage(const store::ContentStore& content,
                                                    const store::ImageRecord& record);
 

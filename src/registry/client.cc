@@ -496,6 +496,58 @@ Result<FetchedManifest> CheckManifest(std::string_view reference,
 
 }  // namespace
 
+Result<FetchedManifest> RegistryClient::Impl::ManifestFromHost(const ImageRef& ref,
+                                                               const RegistryHost& host,
+                                                               std::string_view reference,
+                                                               const std::string& shown,
+                                                               const std::atomic<bool>* cancel) {
+  Target target = MakeTarget(ref, host);
+  const std::string url = host.base_url() + "/" + ref.path() + "/manifests/" + std::string(reference);
+  HttpRequest req;
+  req.url = url;
+  req.headers.push_back(kAcceptManifests);
+  req.max_body = kMaxManifestSize;
+  req.cancel = cancel;
+  ApplyLimits(req);
+  Backoff backoff = MakeBackoff();
+
+  Result<FetchedManifest> outcome = MakeError(Errc::kInternal, "no attempt made");
+  for (int attempt = 1;; ++attempt) {
+    Result<HttpResult> sent = Send(target, req);
+    if (!sent) {
+      outcome = std::unexpected(std::move(sent.error()));
+      break;
+    }
+    if (sent->error == TransportError::kNone && sent->response.status >= 200 &&
+        sent->response.status < 300) {
+      outcome = CheckManifest(reference, shown, sent->response, host.host);
+      break;
+    }
+    Failure f = Classify(target, *sent, url, "manifest " + shown);
+    if (sent->error == TransportError::kHook && f.error.code == Errc::kResourceExhausted)
+      f.error.message = "manifest " + shown + " from " + host.host + " exceeds " +
+                        std::to_string(kMaxManifestSize >> 20) + " MiB: " + f.error.message;
+    if (f.error.code == Errc::kNotFound)
+      f.error.message = "manifest unknown: " + shown;
+    bool retry = f.verdict == Verdict::kRetry && attempt < options.max_attempts &&
+                 !(host.is_mirror && f.mirror_skip);
+    if (!retry && f.verdict == Verdict::kRetry && attempt > 1)
+      f.error.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+    if (!retry) {
+      outcome = std::unexpected(std::move(f.error));
+      break;
+    }
+    LOG(Warn) << "manifest request failed, retrying" << common::Kv("ref", shown)
+              << common::Kv("host", host.host) << common::Kv("attempt", attempt)
+              << common::Kv("error", f.error.message);
+    if (!backoff.Wait(attempt, f.retry_after, cancel)) {
+      outcome = MakeError(Errc::kCancelled, "download of manifest " + shown + " cancelled");
+      break;
+    }
+  }
+  return outcome;
+}
+
 Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::string_view reference,
                                                     const std::atomic<bool>* cancel) {
   const bool by_digest = IsDigestReference(reference);
@@ -505,70 +557,18 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
   if (by_digest) TRY(common::Digest::Parse(reference));
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(ref.domain()));
 
-  std::optional<common::Error> last;
-  bool all_not_found = true;
-  bool any = false;
-  for (const RegistryHost& host : hosts) {
-    if (by_digest ? !host.can_pull : !host.can_resolve) continue;
-    any = true;
-    Target target = impl_->MakeTarget(ref, host);
-    const std::string url = host.base_url() + "/" + ref.path() + "/manifests/" + std::string(reference);
-    HttpRequest req;
-    req.url = url;
-    req.headers.push_back(kAcceptManifests);
-    req.max_body = kMaxManifestSize;
-    req.cancel = cancel;
-    impl_->ApplyLimits(req);
-    Backoff backoff = impl_->MakeBackoff();
-
-    Result<FetchedManifest> outcome = MakeError(Errc::kInternal, "no attempt made");
-    for (int attempt = 1;; ++attempt) {
-      Result<HttpResult> sent = impl_->Send(target, req);
-      if (!sent) {
-        outcome = std::unexpected(std::move(sent.error()));
-        break;
-      }
-      if (sent->error == TransportError::kNone && sent->response.status >= 200 &&
-          sent->response.status < 300) {
-        outcome = CheckManifest(reference, shown, sent->response, host.host);
-        break;
-      }
-      Failure f = impl_->Classify(target, *sent, url, "manifest " + shown);
-      if (sent->error == TransportError::kHook && f.error.code == Errc::kResourceExhausted)
-        f.error.message = "manifest " + shown + " from " + host.host + " exceeds " +
-                          std::to_string(kMaxManifestSize >> 20) + " MiB: " + f.error.message;
-      if (f.error.code == Errc::kNotFound)
-        f.error.message = "manifest unknown: " + shown;
-      bool retry = f.verdict == Verdict::kRetry && attempt < impl_->options.max_attempts &&
-                   !(host.is_mirror && f.mirror_skip);
-      if (!retry && f.verdict == Verdict::kRetry && attempt > 1)
-        f.error.message += " (gave up after " + std::to_string(attempt) + " attempts)";
-      if (!retry) {
-        outcome = std::unexpected(std::move(f.error));
-        break;
-      }
-      LOG(Warn) << "manifest request failed, retrying" << common::Kv("ref", shown)
-                << common::Kv("host", host.host) << common::Kv("attempt", attempt)
-                << common::Kv("error", f.error.message);
-      if (!backoff.Wait(attempt, f.retry_after, cancel)) {
-        outcome = MakeError(Errc::kCancelled, "download of manifest " + shown + " cancelled");
-        break;
-      }
-    }
-    if (outcome) return outcome;
-    if (outcome.error().code != Errc::kNotFound) all_not_found = false;
-    if (outcome.error().code == Errc::kCancelled) return outcome;
-    if (host.is_mirror)
-      LOG(Warn) << "mirror failed, trying the next host" << common::Kv("ref", shown)
-                << common::Kv("mirror", host.host) << common::Kv("error", outcome.error().message);
-    last = std::move(outcome.error());
-  }
-  if (!any)
-    return MakeError(Errc::kFailedPrecondition,
-                     "get manifest " + shown + ": no configured host may " +
-                         (by_digest ? "pull" : "resolve") + " from " + ref.domain());
-  if (all_not_found) return MakeError(Errc::kNotFound, "manifest unknown: " + shown);
-  return std::unexpected(std::move(*last));
+  const internal::FallbackText text{
+      .log_key = "ref",
+      .shown = shown,
+      .no_host = "get manifest " + shown + ": no configured host may " +
+                 (by_digest ? "pull" : "resolve") + " from " + ref.domain(),
+      .not_found = "manifest unknown: " + shown};
+  return internal::TryEachHost<FetchedManifest>(
+      hosts,
+      [&](const RegistryHost& host) { return by_digest ? host.can_pull : host.can_resolve; }, text,
+      [&](const RegistryHost& host, bool&) {
+        return impl_->ManifestFromHost(ref, host, reference, shown, cancel);
+      });
 }
 
 }  // namespace registry

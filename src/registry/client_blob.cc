@@ -56,12 +56,13 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
   if (done()) return {};
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
 
-  std::optional<common::Error> last;
-  bool all_not_found = true;
-  bool any = false;
-  for (const RegistryHost& host : hosts) {
-    if (!host.can_pull) continue;
-    any = true;
+  const internal::FallbackText text{
+      .log_key = "digest",
+      .shown = what,
+      .no_host = "fetch blob " + what + ": no configured host may pull from " + repo.domain(),
+      .not_found = "blob unknown: " + repo.name() + "@" + what};
+  // A sink that fails ends the fallback (`final`): no other host can help.
+  auto attempt = [&](const RegistryHost& host, bool& final) -> Status {
     Target target = impl_->MakeTarget(repo, host);
     const std::string url = host.base_url() + "/" + repo.path() + "/blobs/" + what;
     Backoff backoff = impl_->MakeBackoff();
@@ -137,14 +138,19 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         outcome = std::unexpected(std::move(sent.error()));
         break;
       }
-      if (state.sink_failed)
+      if (state.sink_failed) {
+        final = true;
         return std::unexpected(sent->hook_error ? std::move(*sent->hook_error)
                                                 : common::Error{.code = Errc::kInternal,
                                                                 .message = "blob sink failed"});
+      }
       if (state.too_long) {
         // What this host sent is not the blob; the next host starts afresh.
         Status st = sink.Restart();
-        if (!st) return st;
+        if (!st) {
+          final = true;
+          return st;
+        }
       }
       long status = sent->response.status;
       Failure f;
@@ -159,13 +165,19 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
       } else if (sent->error == TransportError::kNone && status == 416 && start > 0) {
         // Our resume point is past what the server has: start over.
         Status st = sink.Restart();
-        if (!st) return st;
+        if (!st) {
+          final = true;
+          return st;
+        }
         f.verdict = Verdict::kRetry;
         f.error = {.code = Errc::kUnavailable,
                    .message = "blob " + what + ": range from " + std::to_string(start) + " not satisfiable"};
       } else if (state.range_mismatch) {
         Status st = sink.Restart();
-        if (!st) return st;
+        if (!st) {
+          final = true;
+          return st;
+        }
         f.verdict = Verdict::kRetry;
         f.error = std::move(*sent->hook_error);
       } else {
@@ -203,19 +215,10 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         break;
       }
     }
-    if (outcome) return outcome;
-    if (outcome.error().code == Errc::kCancelled) return outcome;
-    if (outcome.error().code != Errc::kNotFound) all_not_found = false;
-    if (host.is_mirror)
-      LOG(Warn) << "mirror failed, trying the next host" << common::Kv("digest", what)
-                << common::Kv("mirror", host.host) << common::Kv("error", outcome.error().message);
-    last = std::move(outcome.error());
-  }
-  if (!any)
-    return MakeError(Errc::kFailedPrecondition,
-                     "fetch blob " + what + ": no configured host may pull from " + repo.domain());
-  if (all_not_found) return MakeError(Errc::kNotFound, "blob unknown: " + repo.name() + "@" + what);
-  return std::unexpected(std::move(*last));
+    return outcome;
+  };
+  return internal::TryEachHost<void>(
+      hosts, [](const RegistryHost& host) { return host.can_pull; }, text, attempt);
 }
 
 }  // namespace registry

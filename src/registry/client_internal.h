@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.h"
 #include "registry/auth.h"
 #include "registry/client.h"
 #include "registry/hosts.h"
@@ -37,6 +39,46 @@ struct Failure {
   common::Error error;
   bool mirror_skip = false;  // a mirror should give up on this at once
 };
+
+// What the host fallback says about the thing it fetches.
+struct FallbackText {
+  std::string_view log_key;  // "ref", "digest"
+  std::string shown;         // the thing, for the log
+  std::string no_host;       // FailedPrecondition when no host may serve it
+  std::string not_found;     // NotFound when every host that may answered 404
+};
+
+// The host fallback of manifests and blobs: `attempt` (with its own
+// retries) on each host `usable` admits, in the configured order (mirrors
+// first, the upstream last), until one succeeds. A Cancelled attempt, or
+// one that sets `final`, ends the fallback with its error; a failed mirror
+// is logged and the next host tried. Errors: FailedPrecondition
+// (text.no_host) when no host was usable; NotFound (text.not_found) when
+// every usable host answered not found; else the last host's error.
+template <class T>
+common::Result<T> TryEachHost(
+    const std::vector<RegistryHost>& hosts, const std::function<bool(const RegistryHost&)>& usable,
+    const FallbackText& text,
+    const std::function<common::Result<T>(const RegistryHost&, bool& final)>& attempt) {
+  std::optional<common::Error> last;
+  bool all_not_found = true;
+  bool any = false;
+  for (const RegistryHost& host : hosts) {
+    if (!usable(host)) continue;
+    any = true;
+    bool final = false;
+    common::Result<T> outcome = attempt(host, final);
+    if (outcome || final || outcome.error().code == common::Errc::kCancelled) return outcome;
+    if (outcome.error().code != common::Errc::kNotFound) all_not_found = false;
+    if (host.is_mirror)
+      LOG(Warn) << "mirror failed, trying the next host" << common::Kv(text.log_key, text.shown)
+                << common::Kv("mirror", host.host) << common::Kv("error", outcome.error().message);
+    last = std::move(outcome.error());
+  }
+  if (!any) return common::MakeError(common::Errc::kFailedPrecondition, text.no_host);
+  if (all_not_found) return common::MakeError(common::Errc::kNotFound, text.not_found);
+  return std::unexpected(std::move(*last));
+}
 
 // "scheme://host" of a URL ("" when it has none); the host part alone.
 std::string UrlOrigin(std::string_view url);
@@ -66,6 +108,11 @@ struct RegistryClient::Impl {
   CredentialSource CredentialsFor(const ImageRef& ref, const RegistryHost& host);
   internal::Target MakeTarget(const ImageRef& ref, const RegistryHost& host);
   Backoff MakeBackoff();
+  // One host's answer for a manifest, with its retries (client.cc).
+  common::Result<FetchedManifest> ManifestFromHost(const ImageRef& ref, const RegistryHost& host,
+                                                   std::string_view reference,
+                                                   const std::string& shown,
+                                                   const std::atomic<bool>* cancel);
   // TLS settings for a URL that is not a registry endpoint (token realm,
   // redirect target): the endpoint's CAs and verify flag when the URL's
   // host is a known endpoint, the system defaults otherwise.

@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "common/log.h"
+#include "common/task_group.h"
 
 namespace registry {
 namespace {
@@ -59,7 +58,7 @@ class IngestSink final : public BlobSink {
     if (now - last_event_ >= options_.progress_interval) {
       last_event_ = now;
       events_.Emit({.kind = PullEvent::Kind::kLayerProgress, .digest = desc_.digest,
-                    .current = ingest_.offset(), .total = desc_.size, .state = "downloading"});
+                    .current = ingest_.offset(), .total = desc_.size, .state = LayerState::kDownloading});
     }
     return {};
   }
@@ -310,68 +309,26 @@ class Puller {
                      [](const store::Descriptor* a, const store::Descriptor* b) {
                        return a->size > b->size;
                      });
-    std::mutex mu;
-    std::optional<common::Error> first_error;
-    auto worker = [&] {
-      for (;;) {
-        const store::Descriptor* d;
-        {
-          std::lock_guard lk(mu);
-          if (queue.empty() || first_error) return;
-          d = queue.front();
-          queue.pop_front();
-        }
-        auto st = FetchOne(*d);
-        if (!st) {
-          std::lock_guard lk(mu);
-          if (!first_error) first_error = st.error();
-          stop_ = true;
-          return;
-        }
-      }
-    };
-    int n = std::clamp(options_.max_concurrent_downloads, 1, 64);
-    n = std::min<int>(n, static_cast<int>(queue.size()));
-    int running = n;
-    std::condition_variable finished;
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&] {
-        worker();
-        std::lock_guard lk(mu);
-        --running;
-        finished.notify_all();
-      });
-    }
-    if (meanwhile) {
-      if (auto st = meanwhile(); !st) {
-        std::lock_guard lk(mu);
-        if (!first_error) first_error = st.error();
-        stop_ = true;
-      }
-    }
     // Transfers and ingest-lock waits poll stop_ only. The caller's cancel
-    // flag is forwarded to it from here: a stalled transfer delivers no
-    // bytes through which IngestSink could notice it, and a backoff or a
+    // flag is forwarded to it from this thread: a stalled transfer delivers
+    // no bytes through which IngestSink could notice it, and a backoff or a
     // wait for another writer's lock would otherwise run its full course.
-    {
-      std::unique_lock lk(mu);
-      while (running > 0) {
-        finished.wait_for(lk, kCancelPoll);
-        if (options_.cancel != nullptr && options_.cancel->load()) stop_ = true;
-      }
-    }
-    for (auto& t : threads) t.join();
-    if (first_error) return std::unexpected(*first_error);
-    return {};
+    common::JobOptions jobs{.threads = std::clamp(options_.max_concurrent_downloads, 1, 64),
+                            .stop = &stop_,
+                            .meanwhile = meanwhile,
+                            .cancelled = [this] {
+                              return options_.cancel != nullptr && options_.cancel->load();
+                            },
+                            .poll = kCancelPoll};
+    return common::RunJobs(queue.size(), jobs, [&](size_t i) { return FetchOne(*queue[i]); });
   }
 
   common::Status FetchOne(const store::Descriptor& d) {
     events_.Emit({.kind = PullEvent::Kind::kLayerStart, .digest = d.digest, .total = d.size,
-                  .state = "waiting"});
+                  .state = LayerState::kWaiting});
     auto exists = [&] {
       events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
-                    .total = d.size, .state = "exists"});
+                    .total = d.size, .state = LayerState::kExists});
       Record(d);
       return common::Status{};
     };
@@ -383,7 +340,7 @@ class Puller {
     }
     events_.Emit({.kind = PullEvent::Kind::kLayerProgress, .digest = d.digest,
                   .current = ing->offset(), .total = d.size,
-                  .state = ing->offset() > 0 ? "resumed" : "downloading"});
+                  .state = ing->offset() > 0 ? LayerState::kResumed : LayerState::kDownloading});
     IngestSink sink(*ing, d, events_, options_, downloaded_);
     // A full disk: this partial and those of the other downloads of this
     // pull (stopped through stop_, after disk_full_ is set) are deleted,
@@ -400,7 +357,7 @@ class Puller {
     ++fetched_;
     Record(d);
     events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
-                  .total = d.size, .state = "done"});
+                  .total = d.size, .state = LayerState::kDone});
     return {};
   }
 
@@ -420,6 +377,14 @@ class Puller {
 };
 
 }  // namespace
+
+std::optional<LayerState> LayerStateNamed(std::string_view name) {
+  for (LayerState s : {LayerState::kNone, LayerState::kWaiting, LayerState::kDownloading,
+                       LayerState::kExists, LayerState::kResumed, LayerState::kDone,
+                       LayerState::kUnpacking, LayerState::kUnpacked})
+    if (LayerStateName(s) == name) return s;
+  return std::nullopt;
+}
 
 common::Result<PullResult> PullFrom(store::ContentStore& content, store::MetadataDb& metadata,
                                     ImageSource& src, const std::string& name,

@@ -59,6 +59,38 @@ inline constexpr std::string_view kLabelManifest = "io.gantry.manifest";  // pla
 inline constexpr std::string_view kLabelConfig = "io.gantry.config";      // config digest
 inline constexpr std::string_view kLabelPlatform = "io.gantry.platform";  // "linux/amd64"
 
+// What a layer is doing, in PullEvent::state and the progress record
+// (where it is written by its name: docs/pull-progress.md).
+enum class LayerState {
+  kNone,         // the event says nothing about it
+  kWaiting,      // queued, or waiting for another writer of the same blob
+  kDownloading,
+  kExists,       // already in the store
+  kResumed,      // a partial download continues
+  kDone,         // verified in the store
+  kUnpacking,    // kLayerUnpack: being applied
+  kUnpacked,     // kLayerUnpack: applied and verified
+};
+
+// "waiting" "downloading" "exists" "resumed" "done" "unpacking" "unpacked";
+// "" for kNone.
+constexpr std::string_view LayerStateName(LayerState s) {
+  switch (s) {
+    case LayerState::kNone: return "";
+    case LayerState::kWaiting: return "waiting";
+    case LayerState::kDownloading: return "downloading";
+    case LayerState::kExists: return "exists";
+    case LayerState::kResumed: return "resumed";
+    case LayerState::kDone: return "done";
+    case LayerState::kUnpacking: return "unpacking";
+    case LayerState::kUnpacked: return "unpacked";
+  }
+  return "";
+}
+
+// The state a name stands for; nullopt for a name LayerStateName never gives.
+std::optional<LayerState> LayerStateNamed(std::string_view name);
+
 struct PullEvent {
   // kLayerUnpack is not emitted by Pull: the unpacker reports it
   // (image::UnpackOptions::on_event) while it applies a layer, and the
@@ -69,9 +101,9 @@ struct PullEvent {
   std::optional<common::Digest> digest{};  // the blob (layer events) or image (resolved/done)
   int64_t current = 0;                   // bytes held so far; kLayerUnpack: bytes of the blob unpacked
   int64_t total = 0;                     // blob size
-  // "waiting" "downloading" "exists" "resumed" "done"; kLayerUnpack:
-  // "unpacking" "unpacked"
-  std::string state{};
+  // kWaiting kDownloading kExists kResumed kDone; kLayerUnpack: kUnpacking
+  // kUnpacked
+  LayerState state = LayerState::kNone;
   std::string message{};                   // kError
   std::vector<store::Descriptor> layers{}; // kResolved: the layers to fetch
   std::optional<store::Descriptor> config{};  // kResolved: the image config (fetched too)

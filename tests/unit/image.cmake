@@ -1,4 +1,5 @@
 gantry_test(image_unit_test LABELS unit
   SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/image/image_record_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/image/pull_progress_test.cc
   LIBS gantry_image)

@@ -19,6 +19,7 @@
 #include "gc/gc_store.h"
 #include "image/conventions.h"
 #include "image/gc.h"
+#include "image/image_record.h"
 #include "image/unpacker.h"
 #include "snapshot/inventory.h"
 #include "snapshot/mount.h"
@@ -32,6 +33,7 @@ namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::Field;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAreArray;
 
@@ -264,6 +266,25 @@ TEST_P(Fsck, MissingLayerBlobIsReportedAndItsImageUntagged) {
   ExpectRepaired(fixed, "deleted the record of missing blob", LayerA3().str());
   ExpectRepaired(fixed, "untagged image", a_.name);
   EXPECT_FALSE(db_->GetBlob(LayerA3()));
+  ExpectImageBIntact();
+  // A pull restores the image.
+  PullTag("a");
+  EXPECT_THAT(Check().problems, IsEmpty());
+}
+
+TEST_P(Fsck, RecordWithADamagedLabelIsReportedNamingItAndUntagged) {
+  auto rec = db_->GetImage(a_.name);
+  ASSERT_TRUE(rec) << rec.error().message;
+  rec->labels[std::string(image::kLabelConfig)] = "sha256:damaged";
+  ASSERT_TRUE(db_->PutImage(*rec));
+  image::FsckReport r = Check();
+  std::set<std::pair<std::string, std::string>> want = {{"image", a_.name}};
+  EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_THAT(r.problems[0].detail, HasSubstr(std::string(image::kLabelConfig)));
+  EXPECT_THAT(r.problems[0].detail, HasSubstr("sha256:damaged"));
+  image::FsckReport fixed = RepairExpecting(want);
+  ExpectRepaired(fixed, "untagged image", a_.name);
   ExpectImageBIntact();
   // A pull restores the image.
   PullTag("a");

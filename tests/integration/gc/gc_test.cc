@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "gc/gc_store.h"
 #include "image/conventions.h"
+#include "image/image_record.h"
 #include "image/unpacker.h"
 #include "registry/pull.h"
 #include "registry/source.h"
@@ -125,6 +126,20 @@ TEST_P(GcPrune, RmiThenPruneKeepsSharedChainsAndFreesTheRest) {
   EXPECT_EQ(u->layers_applied, 0);
 }
 
+TEST_P(GcPrune, RecordWithADamagedLabelWarnsAndKeepsWhatItsTargetReaches) {
+  auto rec = db_->GetImage(a_.name);
+  ASSERT_TRUE(rec) << rec.error().message;
+  rec->labels[std::string(image::kLabelChain)] = "damaged";
+  ASSERT_TRUE(db_->PutImage(*rec));
+  auto r = Prune();
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], ::testing::HasSubstr(a_.name));
+  EXPECT_THAT(r.warnings[0], ::testing::HasSubstr(std::string(image::kLabelChain)));
+  EXPECT_THAT(BlobSet(r), ::testing::IsEmpty());
+  EXPECT_THAT(SnapshotSet(r), ::testing::IsEmpty());
+  EXPECT_EQ(Committed().size(), 4u);
+}
+
 TEST_P(GcPrune, PruneIsIdempotent) {
   ASSERT_TRUE(db_->DeleteImage(a_.name));
   auto first = Prune({.ingest_min_age = std::chrono::seconds(0)});
@@ -189,7 +204,7 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
   registry::PullOptions opts;
   opts.max_concurrent_downloads = 1;
   opts.on_event = [&](const registry::PullEvent& e) {
-    if (during || e.kind != registry::PullEvent::Kind::kLayerDone || e.state != "done") return;
+    if (during || e.kind != registry::PullEvent::Kind::kLayerDone || e.state != registry::LayerState::kDone) return;
     auto r = image::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});
     EXPECT_TRUE(r) << r.error().message;
     if (r) during = *r;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fixtures/image_builder.h"
+#include "image/image_record.h"
 #include "registry/manifest.h"
 #include "registry/pull.h"
 #include "store/content_store.h"
@@ -61,7 +62,7 @@ void RecordWithConfig(const pulltest::Gantry& g, const std::string& base,
   ASSERT_TRUE(db) << db.error().message;
   auto rec = db->GetImage(base);
   ASSERT_TRUE(rec) << rec.error().message;
-  auto base_manifest = common::Digest::Parse(rec->labels[std::string(registry::kLabelManifest)]);
+  auto base_manifest = common::Digest::Parse(rec->labels[std::string(image::kLabelManifest)]);
   ASSERT_TRUE(base_manifest) << base_manifest.error().message;
   auto manifest_text = content->ReadBlob(*base_manifest);
   ASSERT_TRUE(manifest_text) << manifest_text.error().message;
@@ -88,8 +89,8 @@ void RecordWithConfig(const pulltest::Gantry& g, const std::string& base,
   rec->target.media_type = fixtures::kMediaTypeManifest;
   rec->target.digest = manifest_digest;
   rec->target.size = static_cast<int64_t>(manifest_body.size());
-  rec->labels[std::string(registry::kLabelManifest)] = manifest_digest.str();
-  rec->labels[std::string(registry::kLabelConfig)] = config_digest->str();
+  rec->labels[std::string(image::kLabelManifest)] = manifest_digest.str();
+  rec->labels[std::string(image::kLabelConfig)] = config_digest->str();
   ASSERT_TRUE(txn->PutImage(*rec));
   ASSERT_TRUE(txn->Commit());
 }

@@ -38,12 +38,12 @@ registry::PullEvent Resolved(const std::vector<store::Descriptor>& layers) {
 }
 
 registry::PullEvent Start(const store::Descriptor& d) {
-  return {.kind = Kind::kLayerStart, .digest = d.digest, .total = d.size, .state = "waiting"};
+  return {.kind = Kind::kLayerStart, .digest = d.digest, .total = d.size, .state = registry::LayerState::kWaiting};
 }
 
 registry::PullEvent Done(const store::Descriptor& d) {
   return {.kind = Kind::kLayerDone, .digest = d.digest, .current = d.size, .total = d.size,
-          .state = "done"};
+          .state = registry::LayerState::kDone};
 }
 
 class ProgressRecorderTest : public ::testing::Test {
@@ -80,19 +80,19 @@ TEST_F(ProgressRecorderTest, SixThousandLayerEventsWriteARecordOnlyForThePhasesA
     events += 2;
   }
   EXPECT_EQ(rec.writes(), 1) << "after " << events << " events";
-  rec.SetPhase("unpacking");
+  rec.SetPhase(PullPhase::kUnpacking);
   EXPECT_EQ(rec.writes(), 2);
-  EXPECT_EQ(Read().phase, "unpacking");
+  EXPECT_EQ(Read().phase, PullPhase::kUnpacking);
   rec.Finish({});
   EXPECT_EQ(rec.writes(), 3);
 
   const PullProgress p = Read();
-  EXPECT_EQ(p.phase, "done");
+  EXPECT_EQ(p.phase, PullPhase::kDone);
   EXPECT_EQ(p.image, kImage);
   ASSERT_EQ(p.layers.size(), layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     EXPECT_EQ(p.layers[i].digest, layers[i].digest.str());
-    EXPECT_EQ(p.layers[i].state, "done");
+    EXPECT_EQ(p.layers[i].state, registry::LayerState::kDone);
     EXPECT_EQ(p.layers[i].current, layers[i].size);
     EXPECT_EQ(p.layers[i].total, layers[i].size);
   }
@@ -133,13 +133,13 @@ TEST_F(ProgressRecorderTest, AnEventHeldBackIsWrittenWithoutAnotherEvent) {
   PullProgress p;
   while (std::chrono::steady_clock::now() < deadline) {
     p = Read();
-    if (p.layers.size() == 2 && p.layers[1].state == "done") break;
+    if (p.layers.size() == 2 && p.layers[1].state == registry::LayerState::kDone) break;
     std::this_thread::sleep_for(milliseconds(5));  // polling, with a deadline
   }
-  EXPECT_EQ(p.phase, "downloading");
+  EXPECT_EQ(p.phase, PullPhase::kDownloading);
   ASSERT_EQ(p.layers.size(), 2u);
-  EXPECT_EQ(p.layers[0].state, "waiting");
-  EXPECT_EQ(p.layers[1].state, "done");
+  EXPECT_EQ(p.layers[0].state, registry::LayerState::kWaiting);
+  EXPECT_EQ(p.layers[1].state, registry::LayerState::kDone);
   EXPECT_EQ(p.layers[1].current, layers[1].size);
 }
 
@@ -153,7 +153,7 @@ TEST_F(ProgressRecorderTest, ZeroIntervalWritesEveryEvent) {
     const PullProgress p = Read();
     ASSERT_EQ(p.layers.size(), layers.size());
     for (size_t j = 0; j < layers.size(); ++j)
-      EXPECT_EQ(p.layers[j].state, j <= i ? "done" : "waiting") << "after layer " << i;
+      EXPECT_EQ(p.layers[j].state, j <= i ? registry::LayerState::kDone : registry::LayerState::kWaiting) << "after layer " << i;
   }
   EXPECT_EQ(rec.writes(), 1 + 1 + 3);
 }
@@ -167,12 +167,12 @@ TEST_F(ProgressRecorderTest, EventsAfterFinishDoNotChangeTheFinalRecord) {
   rec.Finish(common::MakeError(common::Errc::kUnavailable, "registry went away"));
   const int64_t writes = rec.writes();
   rec.OnEvent(Done(layers[0]));
-  rec.SetPhase("unpacking");
+  rec.SetPhase(PullPhase::kUnpacking);
   EXPECT_EQ(rec.writes(), writes);
   const PullProgress p = Read();
-  EXPECT_EQ(p.phase, "failed");
+  EXPECT_EQ(p.phase, PullPhase::kFailed);
   EXPECT_EQ(p.error, "registry went away");
-  EXPECT_EQ(p.layers[0].state, "waiting");
+  EXPECT_EQ(p.layers[0].state, registry::LayerState::kWaiting);
 }
 
 }  // namespace

@@ -1,0 +1,86 @@
+// gantry-serve: the CRI ImageService (runtime.v1) and gantry.v1.PullProgress
+// over gRPC on a Unix socket. `gantry serve …` execs it with its own command
+// line, so it takes gantry's: the global options, then `serve` and its flags
+// (cli/serve_flags.h). It is the only executable that links gRPC.
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/app.h"
+#include "cli/registry_flags.h"
+#include "cli/serve_flags.h"
+#include "common/log.h"
+#include "criimage/server.h"
+
+namespace {
+
+int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
+  mode_t mode = 0;
+  try {
+    size_t used = 0;
+    mode = static_cast<mode_t>(std::stoul(f.socket_mode, &used, 8));
+    if (used != f.socket_mode.size() || mode > 07777) throw std::invalid_argument("mode");
+  } catch (const std::exception&) {
+    std::cerr << "gantry: --socket-mode `" << f.socket_mode << "`: not an octal mode\n";
+    return cli::kExitUsage;
+  }
+  auto client = cli::MakeClientOptions(global, f.registry);
+  if (!client) return cli::ReportError(client.error());
+  // SIGTERM and SIGINT are taken by sigwait below: blocked before the
+  // server's threads start, so that none of them receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto server = criimage::Server::Start({
+      .root = global.root,
+      .listen = f.listen,
+      .socket_mode = mode,
+      .socket_group = f.socket_group,
+      .client = std::move(*client),
+      .max_parallel_pulls = f.max_parallel_pulls,
+      .max_concurrent_downloads = f.max_concurrent,
+      .max_layers = f.max_layers,
+      .min_rate_bytes_per_sec = f.registry.min_rate,
+      .min_rate_window = std::chrono::seconds(f.registry.min_rate_window_s),
+      .pinned = f.pinned,
+      .unpack = !f.no_unpack,
+      .snapshotter = global.snapshotter,
+      .check_space = !f.ignore_space_check,
+      .listen_fd = criimage::SystemdListenFd(),
+  });
+  if (!server) return cli::ReportError(server.error().Wrap("serve"));
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  LOG(Info) << "stopping" << common::Kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown();
+  return cli::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gantry-serve: the server of `gantry serve` (run it as `gantry serve`)",
+               "gantry-serve"};
+  app.require_subcommand(1, 1);
+  app.footer(cli::ExitCodeHelp());
+
+  cli::GlobalOptions global;
+  cli::AddGlobalOptions(app, global);
+  cli::ServeFlags flags;
+  int exit_code = cli::kExitOk;
+  cli::AddServeCommand(app, flags)->callback([&] { exit_code = Run(global, flags); });
+  app.parse_complete_callback([&] { cli::ApplyGlobalOptions(global, /*raise_open_files=*/true); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : cli::kExitUsage;
+  }
+  return exit_code;
+}

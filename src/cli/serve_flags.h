@@ -1,0 +1,34 @@
+#pragma once
+// The flags of `gantry serve`, compiled into both `gantry` (which parses and
+// validates them, prints their help, then execs gantry-serve) and
+// `gantry-serve` (which runs the server). No gRPC here: `gantry` must not
+// link it.
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "cli/registry_flags.h"
+
+namespace cli {
+
+struct ServeFlags {
+  std::string listen = "unix:///run/gantry/gantry.sock";
+  std::string socket_mode = "0660";
+  std::string socket_group;
+  int max_parallel_pulls = 3;
+  int max_concurrent = 3;
+  int max_layers = registry::kDefaultMaxLayers;
+  std::vector<std::string> pinned;
+  bool no_unpack = false;
+  bool ignore_space_check = false;
+  RegistryFlags registry;
+};
+
+// Adds the `serve` subcommand to `app` with its description, footer and
+// flags bound to `flags` (which must outlive `app`), and returns it. The
+// caller sets its callback.
+CLI::App* AddServeCommand(CLI::App& app, ServeFlags& flags);
+
+}  // namespace cli

@@ -1,0 +1,93 @@
+#include "image/image_record.h"
+
+#include "registry/pull.h"
+#include "registry/source.h"
+
+namespace image {
+namespace {
+
+// TODO(issue 14): registry::Pull still writes records itself, with its own
+// copies of these keys; once it stores ToRecord's record instead, they go
+// and so do these checks. Until then a drift fails the build.
+static_assert(registry::kLabelManifest == kLabelManifest);
+static_assert(registry::kLabelConfig == kLabelConfig);
+static_assert(registry::kLabelPlatform == kLabelPlatform);
+static_assert(registry::kLabelSourceLayout == kLabelSourceLayout);
+static_assert(registry::kLabelSourceRefName == kLabelSourceRefName);
+
+const std::string* Find(const store::ImageRecord& r, std::string_view key) {
+  auto it = r.labels.find(std::string(key));
+  return it == r.labels.end() ? nullptr : &it->second;
+}
+
+// A label holding a digest. Absent and "" are both "not recorded": the
+// readers before this model read labels through a helper that returned ""
+// for a missing one, and no gantry ever wrote an empty digest.
+common::Result<std::optional<common::Digest>> DigestLabel(const store::ImageRecord& r,
+                                                          std::string_view key) {
+  const std::string* v = Find(r, key);
+  if (v == nullptr || v->empty()) return std::optional<common::Digest>();
+  auto d = common::Digest::Parse(*v);
+  if (!d)
+    return common::MakeError(common::Errc::kDataLoss, "image record `" + r.name + "`: label " +
+                                                          std::string(key) + ": " +
+                                                          d.error().message);
+  return std::optional<common::Digest>(std::move(*d));
+}
+
+}  // namespace
+
+Image FromRecordColumns(const store::ImageRecord& record) {
+  return Image{.name = record.name,
+               .target = record.target,
+               .created_ns = record.created_ns,
+               .updated_ns = record.updated_ns};
+}
+
+common::Result<Image> FromRecord(const store::ImageRecord& record) {
+  Image img = FromRecordColumns(record);
+  ASSIGN_OR_RETURN(img.manifest, DigestLabel(record, kLabelManifest));
+  ASSIGN_OR_RETURN(img.config, DigestLabel(record, kLabelConfig));
+  if (const std::string* p = Find(record, kLabelPlatform)) img.platform = *p;
+  if (Find(record, kLabelChain) != nullptr) {
+    img.unpacked = true;
+    // "" is an unpacked image with no layers, not a missing label.
+    ASSIGN_OR_RETURN(img.top_chain, DigestLabel(record, kLabelChain));
+  }
+  if (const std::string* dir = Find(record, kLabelSourceLayout)) {
+    const std::string* ref_name = Find(record, kLabelSourceRefName);
+    img.layout = LayoutSource{.dir = *dir, .ref_name = ref_name ? *ref_name : std::string()};
+  }
+  return img;
+}
+
+store::ImageRecord ToRecord(const Image& image) {
+  store::ImageRecord r{.name = image.name,
+                       .target = image.target,
+                       .created_ns = image.created_ns,
+                       .updated_ns = image.updated_ns,
+                       .labels = {}};
+  if (image.manifest) r.labels[std::string(kLabelManifest)] = image.manifest->str();
+  if (image.config) r.labels[std::string(kLabelConfig)] = image.config->str();
+  if (!image.platform.empty()) r.labels[std::string(kLabelPlatform)] = image.platform;
+  if (image.unpacked || image.top_chain) SetTopChain(r, image.top_chain);
+  if (image.layout) {
+    r.labels[std::string(kLabelSourceLayout)] = image.layout->dir;
+    r.labels[std::string(kLabelSourceRefName)] = image.layout->ref_name;
+  }
+  return r;
+}
+
+void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>& top) {
+  record.labels[std::string(kLabelChain)] = top ? top->str() : std::string();
+}
+
+common::Digest PlatformManifest(const Image& image) {
+  return image.manifest ? *image.manifest : image.target.digest;
+}
+
+common::Digest ImageId(const Image& image) {
+  return image.config ? *image.config : image.target.digest;
+}
+
+}  // namespace image

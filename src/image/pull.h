@@ -1,0 +1,116 @@
+#pragma once
+// The one pull pipeline: every edge that brings an image into the store
+// (`gantry pull`, the CRI ImageService's PullImage, and later ones) calls
+// PullImage and keeps only its flags, its single-flight and its printing.
+//
+//   image::PullStore store{.root = root, .content = &content, .metadata = &db};
+//   image::PullImageOptions opts{.source = spec, .snapshotter = sn.get(), .cancel = &cancel};
+//   opts.on_event = [&](const registry::PullEvent& e) { printer.OnEvent(e); };
+//   ASSIGN_OR_RETURN(image::PulledImage img, image::PullImage(store, opts));
+//
+// In order, PullImage:
+//  1. takes the store's shared lock (store/store_lock.h), waiting with
+//     `cancel`, so that no garbage collection runs during the pull; the
+//     caller must not hold one (StoreLock's rule);
+//  2. starts the image's progress record (image/pull_progress.h), under the
+//     source's normalised name, fed with every event below;
+//  3. resolves, checks the layer count and the space (with the unpack's
+//     share when it unpacks: UnpackSpaceCheck) and downloads every blob
+//     (registry::Pull, leased until recorded);
+//  4. with a snapshotter, applies each layer as soon as its blob is
+//     verified, while the others still download (as image::UnpackLayers
+//     does: layers in parallel, commits in chain order);
+//  5. once every blob is in and every layer committed, records the image
+//     (a failed unpack, a full disk, leaves no record: an image is never
+//     listed half unpacked) and labels its top chain;
+//  6. finishes the progress record, "done" only now, or "failed" with the
+//     error.
+// On failure nothing is recorded; verified blobs and committed layers stay
+// (valid content, until a prune), partial downloads stay for the next pull
+// to resume (registry/pull.h).
+//
+// Rate floor: with `rate_floor` set, a pull whose bytes held grow by less
+// than `bytes_per_sec` over any `window` is cancelled with Unavailable
+// ("pull REF: cancelled: downloaded less than R bytes/s for W s (partial
+// downloads are kept; the next pull resumes them)"). The window restarts
+// while a layer waits for another writer of the same blob (that writer has
+// its own floor) and does not run once every blob is in (no bytes flow
+// while the last layers are applied). The registry client's per-transfer
+// floor then gets twice the window, so that the pull-wide one decides
+// first. kubelet sets no deadline on PullImage: the CRI edge sets one.
+//
+// Errors: registry::Pull's; the unpack's, naming the layer ("apply layer
+// sha256:…: …", wrapped "unpack REF"); Cancelled when `cancel` was set;
+// Unavailable for the rate floor; the store lock's.
+//
+// Thread-safety: PullImage may run concurrently in threads and processes
+// on the same store. `on_event` is called from the pull's and the unpack's
+// threads, one call at a time.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/error.h"
+#include "image/unpacker.h"
+#include "registry/client.h"
+#include "registry/manifest.h"
+#include "registry/pull.h"
+#include "registry/source.h"
+#include "snapshot/snapshotter.h"
+#include "store/content_store.h"
+#include "store/metadata.h"
+
+namespace image {
+
+// The store a pull works in. Pointers, not owned; REQUIRES: non-null and
+// outliving the call.
+struct PullStore {
+  std::filesystem::path root;
+  store::ContentStore* content = nullptr;
+  store::MetadataDb* metadata = nullptr;
+};
+
+struct RateFloor {
+  int64_t bytes_per_sec = 0;  // 0: no floor
+  std::chrono::milliseconds window{std::chrono::seconds(60)};
+};
+
+struct PullImageOptions {
+  registry::SourceSpec source{};                 // a registry reference or an oci: layout
+  std::optional<registry::Platform> platform{};  // default: the host's
+  registry::ClientOptions client{};              // transport, auth, mirrors
+  int max_concurrent_downloads = 3;
+  int max_layers = registry::kDefaultMaxLayers;
+  // Unpacks into this snapshotter's chainID snapshots; null: content only
+  // (`gantry pull --no-unpack`).
+  snapshot::Snapshotter* snapshotter = nullptr;
+  bool check_space = true;  // false: --ignore-space-check
+  std::optional<RateFloor> rate_floor{};
+  const std::atomic<bool>* cancel = nullptr;
+  // Every download event and, when it unpacks, every kLayerUnpack event
+  // (its `ref` set to the image's name), one at a time.
+  std::function<void(const registry::PullEvent&)> on_event{};
+};
+
+struct PulledImage {
+  registry::PullResult pull;
+  std::optional<UnpackResult> unpack;  // set when a snapshotter was given
+};
+
+[[nodiscard]] common::Result<PulledImage> PullImage(const PullStore& store,
+                                                    const PullImageOptions& options);
+
+// Unpacks the image record `name` into `sn` under the store's shared lock
+// (what `gantry unpack` does; a pull unpacks as it downloads). Errors: the
+// lock's, GetImage's, image::Unpack's.
+[[nodiscard]] common::Result<UnpackResult> UnpackStoredImage(const PullStore& store,
+                                                             snapshot::Snapshotter& sn,
+                                                             const std::string& name,
+                                                             const std::atomic<bool>* cancel);
+
+}  // namespace image
