@@ -388,12 +388,21 @@ TEST_F(HostileRegistry, MaxLayersLowerThanTheImageRefusesIt) {
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
 }
 
+// A pull of thousands of layers allocates and frees per layer; under ASan
+// the freed blocks wait in its quarantine (256 MiB by default), so its peak
+// there says little. Measured: 27 MiB plain, 321 MiB under ASan.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int64_t kMaxPeakRssManyLayers = 512 << 20;
+#else
+constexpr int64_t kMaxPeakRssManyLayers = kMaxPeakRss;
+#endif
+
 TEST_F(HostileRegistry, ThreeThousandLayersPullWithMaxLayersRaised) {
   const std::string ref = AddManyLayerImage("many", 3000);
   // A guard against a hang only: the pull takes seconds.
   auto r = Pull({"--max-layers", "5000", ref}, {}, seconds(300));
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  ExpectBoundedMemory(r);
+  ExpectBoundedMemory(r, kMaxPeakRssManyLayers);
   std::cout << "peak RSS of a pull of 3,000 layers: " << (r.peak_rss_bytes >> 10) << " KiB\n";
   EXPECT_EQ(reg_->Count("GET", "/blobs/"), 3001) << "each layer and the config once";
   EXPECT_EQ(gantry_->ImageNames(), std::vector<std::string>{ref});
