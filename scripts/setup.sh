@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake ninja-build pkg-config git
+  build-essential binutils cmake ninja-build pkg-config git
   libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev
   nlohmann-json3-dev libsqlite3-dev libcli11-dev libtomlplusplus-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
