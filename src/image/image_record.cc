@@ -1,19 +1,9 @@
 #include "image/image_record.h"
 
 #include "registry/pull.h"
-#include "registry/source.h"
 
 namespace image {
 namespace {
-
-// TODO(issue 14): registry::Pull still writes records itself, with its own
-// copies of these keys; once it stores ToRecord's record instead, they go
-// and so do these checks. Until then a drift fails the build.
-static_assert(registry::kLabelManifest == kLabelManifest);
-static_assert(registry::kLabelConfig == kLabelConfig);
-static_assert(registry::kLabelPlatform == kLabelPlatform);
-static_assert(registry::kLabelSourceLayout == kLabelSourceLayout);
-static_assert(registry::kLabelSourceRefName == kLabelSourceRefName);
 
 const std::string* Find(const store::ImageRecord& r, std::string_view key) {
   auto it = r.labels.find(std::string(key));
@@ -88,6 +78,22 @@ common::Digest PlatformManifest(const Image& image) {
 
 common::Digest ImageId(const Image& image) {
   return image.config ? *image.config : image.target.digest;
+}
+
+Image ImageOf(const registry::PullResult& pulled) {
+  Image img;
+  img.name = pulled.name;
+  img.target = pulled.target;
+  img.manifest = pulled.manifest.digest;
+  img.config = pulled.config.digest;
+  img.platform = pulled.platform;
+  if (pulled.origin)
+    img.layout = LayoutSource{.dir = pulled.origin->dir, .ref_name = pulled.origin->ref_name};
+  return img;
+}
+
+common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled) {
+  return ToRecord(ImageOf(pulled));
 }
 
 }  // namespace image

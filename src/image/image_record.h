@@ -4,9 +4,8 @@
 // of metadata.db `images` with its `image_labels`). Every reader of image
 // records (gc, df, fsck, image sizes, `gantry images`/`inspect`, lookups,
 // bundle, mount, the unpacker, the CRI catalog) goes through FromRecord;
-// the label keys below are read and written only in image_record.cc (and,
-// until it stores ToRecord's record, by registry::Pull with copies of them
-// that image_record.cc checks at compile time).
+// the label keys below are read and written only in image_record.cc; a
+// pull stores ToRecord(ImageOf(pulled)) (registry::PullOptions::record).
 //
 //   ASSIGN_OR_RETURN(store::ImageRecord rec, db.GetImage(name));
 //   ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
@@ -37,6 +36,10 @@
 #include "common/error.h"
 #include "store/descriptor.h"
 #include "store/metadata.h"
+
+namespace registry {
+struct PullResult;
+}
 
 namespace image {
 
@@ -103,6 +106,14 @@ struct Image {
 // Marks `record` unpacked with top chainID `top` (nullopt: no layers),
 // leaving its other labels as they are.
 void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>& top);
+
+// The image a pull fetched (registry::Pull's result), not unpacked yet,
+// its times left for the store to set.
+[[nodiscard]] Image ImageOf(const registry::PullResult& pulled);
+
+// ToRecord(ImageOf(pulled)): what registry::PullOptions::record returns.
+// Never fails; a Result so that it can be that function.
+[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled);
 
 // The platform manifest's digest: the recorded one, else the target (a
 // manifest target is its own platform manifest; records have always named

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "image/image_record.h"
 #include "image/pull_progress.h"
 #include "store/store_lock.h"
 
@@ -307,18 +308,21 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
           recorder.OnEvent(named);
           if (options.on_event) options.on_event(named);
         });
-    // The layers are committed before the image is recorded: an image
-    // whose layers could not be applied (a full disk) is not listed.
-    po.before_record = [&](const registry::PullResult&) {
+  }
+  po.record = [&](const registry::PullResult& pulled) -> common::Result<store::ImageRecord> {
+    if (feed) {
+      // The layers are committed before the image is recorded: an image
+      // whose layers could not be applied (a full disk) is not listed.
       {
         // Every blob is in; what is left is unpacking.
         std::lock_guard l(events_mu);
         recorder.SetPhase(PullPhase::kUnpacking);
         meter.AllBlobsIn();
       }
-      return feed->WaitForLayers();
-    };
-  }
+      TRY(feed->WaitForLayers());
+    }
+    return RecordOf(pulled);
+  };
   po.on_event = [&](const registry::PullEvent& e) {
     std::lock_guard l(events_mu);
     recorder.OnEvent(e);

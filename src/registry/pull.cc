@@ -194,16 +194,12 @@ class Puller {
                            std::to_string(out.image_config.diff_ids.size()) +
                            " diff_ids but the manifest has " +
                            std::to_string(manifest.layers.size()) + " layers");
-    if (options_.before_record) TRY(options_.before_record(out));
-
-    store::ImageRecord rec;
-    rec.name = name_;
-    rec.target = out.target;
-    rec.labels = src_.RecordLabels();
-    rec.labels[std::string(kLabelManifest)] = out.manifest.digest.str();
-    rec.labels[std::string(kLabelConfig)] = out.config.digest.str();
     Platform got = out.image_config.platform.architecture.empty() ? want : out.image_config.platform;
-    rec.labels[std::string(kLabelPlatform)] = NormalizePlatform(got).str();
+    out.platform = NormalizePlatform(got).str();
+    out.origin = src_.Origin();
+    if (!options_.record)
+      return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (PullOptions::record)");
+    ASSIGN_OR_RETURN(store::ImageRecord rec, options_.record(out));
     // One directory fsync for every blob committed, before the record
     // refers to them (also those another process committed for us).
     TRY(content_.SyncBlobs());

@@ -54,11 +54,6 @@
 
 namespace registry {
 
-// Labels on image records written by Pull.
-inline constexpr std::string_view kLabelManifest = "io.gantry.manifest";  // platform manifest digest
-inline constexpr std::string_view kLabelConfig = "io.gantry.config";      // config digest
-inline constexpr std::string_view kLabelPlatform = "io.gantry.platform";  // "linux/amd64"
-
 // What a layer is doing, in PullEvent::state and the progress record
 // (where it is written by its name: docs/pull-progress.md).
 enum class LayerState {
@@ -140,12 +135,14 @@ struct PullOptions {
   // pull with ResourceExhausted ("manifest has N layers, over the limit of
   // M (--max-layers)") before any blob is requested.
   int max_layers = kDefaultMaxLayers;
-  // Called once every blob is verified in the store and before the image
-  // record is written (on the thread that called Pull); its error fails
-  // the pull and nothing is recorded. `gantry pull` and the CRI service
-  // finish unpacking here, so that an image whose unpack failed (a full
-  // disk) is never listed.
-  std::function<common::Status(const PullResult&)> before_record{};
+  // REQUIRED. Called once every blob is verified in the store (on the
+  // thread that called Pull): returns the image record to write, in the
+  // transaction that ends the pull's lease, or an error that fails the
+  // pull with nothing recorded. The caller's image model says what a
+  // record holds (image/image_record.h, image::RecordOf); the pipeline
+  // (image/pull.h) also finishes the layers' unpack here, so that an
+  // image whose unpack failed (a full disk) is never listed.
+  std::function<common::Result<store::ImageRecord>(const PullResult&)> record{};
 };
 
 struct PullResult {
@@ -155,6 +152,8 @@ struct PullResult {
   store::Descriptor config;
   std::vector<store::Descriptor> layers;
   ImageConfig image_config;
+  std::string platform;             // the image's, normalised ("linux/arm64/v8")
+  std::optional<LayoutOrigin> origin;  // an oci: layout's (ImageSource::Origin)
   int64_t bytes_downloaded = 0;     // new bytes transferred (resumed bytes not counted)
   int blobs_fetched = 0;            // blobs that were not already in the store
 };

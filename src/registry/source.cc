@@ -131,9 +131,8 @@ class LayoutSource final : public ImageSource {
     return ReadManifest(d.digest, d.media_type, d.size);
   }
 
-  std::map<std::string, std::string> RecordLabels() const override {
-    return {{std::string(kLabelSourceLayout), CanonicalLayoutDir(dir_).string()},
-            {std::string(kLabelSourceRefName), ref_name_}};
+  std::optional<LayoutOrigin> Origin() const override {
+    return LayoutOrigin{.dir = CanonicalLayoutDir(dir_).string(), .ref_name = ref_name_};
   }
 
   common::Result<FetchedManifest> GetManifest(const common::Digest& digest,

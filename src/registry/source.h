@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,12 +17,15 @@
 
 namespace registry {
 
-// Labels Pull writes on the record of an image taken from a layout: the
-// layout directory (CanonicalLayoutDir) and the ref name of the image taken
-// ("" when it had none). `oci:DIR[:TAG]` finds the image again through them
-// (whatever name it was recorded under).
-inline constexpr std::string_view kLabelSourceLayout = "io.gantry.source.layout";
-inline constexpr std::string_view kLabelSourceRefName = "io.gantry.source.ref-name";
+// Where an image taken from an OCI image layout came from: the layout
+// directory (CanonicalLayoutDir) and the ref name of the image taken (""
+// when it had none). The image record keeps it (image/image_record.h), so
+// that `oci:DIR[:TAG]` finds the image again whatever name it was
+// recorded under.
+struct LayoutOrigin {
+  std::string dir;
+  std::string ref_name;
+};
 
 // What the user asked to pull: a registry reference or a layout directory.
 struct SourceSpec {
@@ -63,7 +67,7 @@ struct SourceSpec {
 // reference or one with a digest (a name is a tag).
 [[nodiscard]] common::Result<ImageRef> LocalImageName(std::string_view text);
 
-// The form of a layout directory recorded in kLabelSourceLayout: absolute,
+// The form of a layout directory in LayoutOrigin::dir: absolute,
 // normalised, symlinks of the part that exists resolved.
 [[nodiscard]] std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir);
 
@@ -84,11 +88,9 @@ class ImageSource {
                                                  const std::atomic<bool>* cancel) = 0;
   // For messages: "127.0.0.1:5000/fixture/app:v1" or "oci:/path:tag".
   virtual std::string Describe() const = 0;
-  // Labels for the image record, once ResolveTop succeeded: where the
-  // image came from, for sources that have no reference of their own
-  // (kLabelSourceLayout and kLabelSourceRefName for a layout); none for a
-  // registry.
-  virtual std::map<std::string, std::string> RecordLabels() const { return {}; }
+  // Once ResolveTop succeeded: where the image came from, for sources that
+  // have no reference of their own (a layout); nullopt for a registry.
+  virtual std::optional<LayoutOrigin> Origin() const { return std::nullopt; }
 };
 
 [[nodiscard]] common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "image/image_record.h"
 #include "image/unpacker.h"
 #include "registry/manifest.h"
 #include "registry/pull.h"
@@ -94,6 +95,7 @@ void GcStore::PullTag(const std::string& tag, bool unpack) {
   ASSERT_TRUE(spec) << spec.error().message;
   registry::PullOptions opts;
   opts.max_concurrent_downloads = 1;
+  opts.record = image::RecordOf;
   auto r = registry::Pull(*content_, *db_, *spec, opts);
   ASSERT_TRUE(r) << r.error().message;
   if (!unpack) return;

@@ -203,6 +203,7 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
   ASSERT_TRUE(spec);
   registry::PullOptions opts;
   opts.max_concurrent_downloads = 1;
+  opts.record = image::RecordOf;
   opts.on_event = [&](const registry::PullEvent& e) {
     if (during || e.kind != registry::PullEvent::Kind::kLayerDone || e.state != registry::LayerState::kDone) return;
     auto r = image::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});

@@ -74,6 +74,11 @@ class PullMaxLayers : public ::testing::Test {
     PullOptions opts;
     opts.space.enabled = false;
     opts.max_layers = max_layers;
+    // What the record holds is the image model's business; here only
+    // that the pull gets that far.
+    opts.record = [](const PullResult& p) -> common::Result<store::ImageRecord> {
+      return store::ImageRecord{.name = p.name, .target = p.target};
+    };
     return Pull(*content_, *metadata_, *spec, opts);
   }
 
