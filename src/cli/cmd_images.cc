@@ -146,10 +146,10 @@ nlohmann::json RowJson(const Row& row) {
           {"created_ns", r.created_ns}};
 }
 
-// A table row's values, for the fields the format uses.
-std::vector<std::string> RowValues(const Row& row, const Needs& needs, bool no_trunc,
-                                   common::WallTime now) {
-  std::vector<std::string> v(kFieldCount);
+// A table row's values, for the fields the format uses, into `v` (one
+// per field).
+void RowValues(const Row& row, const Needs& needs, bool no_trunc, common::WallTime now,
+               std::vector<std::string>& v) {
   if (needs.field[kRepository]) v[kRepository] = row.repository;
   if (needs.field[kTag]) v[kTag] = row.tag;
   if (needs.field[kId]) v[kId] = ShortId(row.id, no_trunc);
@@ -159,7 +159,6 @@ std::vector<std::string> RowValues(const Row& row, const Needs& needs, bool no_t
   if (needs.field[kCreatedSince]) v[kCreatedSince] = common::TimeAgo(at, now);
   if (needs.field[kCreatedAt]) v[kCreatedAt] = common::FormatUtc(at);
   if (needs.field[kSize]) v[kSize] = HumanBytes(row.size);
-  return v;
 }
 
 int Run(const GlobalOptions& global, const ImagesOptions& o) {
@@ -179,13 +178,16 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
   CreatedTimes times(*s->content);
   const common::WallTime now = common::DefaultEnv()->WallNow();
   auto json = nlohmann::json::array();
-  std::vector<std::vector<std::string>> values;
+  std::vector<std::string> values(kFieldCount);  // one row's, reused
+  std::vector<std::string> lines;                // every row's text
   auto listed = s->metadata->ForEachImage([&](store::ImageRecord&& r) -> common::Status {
     const Row row = RowOf(r, *s->content, times, needs);
-    if (o.json)
+    if (o.json) {
       json.push_back(RowJson(row));
-    else
-      values.push_back(RowValues(row, needs, o.no_trunc, now));
+    } else {
+      RowValues(row, needs, o.no_trunc, now, values);
+      lines.push_back(format->Line(values));
+    }
     return {};
   });
   if (!listed) return ReportError(listed.error());
@@ -193,7 +195,7 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
     std::cout << json.dump(2) << "\n";
     return kExitOk;
   }
-  std::fputs(format->Render(values).c_str(), stdout);
+  std::fputs(format->RenderLines(std::move(lines)).c_str(), stdout);
   return kExitOk;
 }
 
