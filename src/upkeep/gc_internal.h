@@ -18,7 +18,7 @@
 #include "store/content_store.h"
 #include "store/metadata.h"
 
-namespace image::internal {
+namespace upkeep::internal {
 
 // Errors that mean "this part of the image cannot be read" (missing,
 // corrupt, unparsable, over the size limit), as opposed to errors that mean
@@ -120,4 +120,4 @@ struct IngestEstimate {
 [[nodiscard]] common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content,
                                                             std::chrono::seconds min_age);
 
-}  // namespace image::internal
+}  // namespace upkeep::internal

@@ -3,7 +3,7 @@
 // downloads, per image with the part it shares with other images, and what
 // `gantry prune` (and `prune --all`) would free.
 //
-//   ASSIGN_OR_RETURN(image::DiskUsage u, image::ComputeUsage(content, db, sns));
+//   ASSIGN_OR_RETURN(upkeep::DiskUsage u, upkeep::ComputeUsage(content, db, sns));
 //
 // Sizes: a blob counts its file size; a snapshot counts
 // Snapshotter::GetUsage (the allocated bytes of its own directory: for
@@ -27,12 +27,12 @@
 #include <vector>
 
 #include "common/error.h"
-#include "image/gc.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
+#include "upkeep/gc.h"
 
-namespace image {
+namespace upkeep {
 
 struct UsageOptions {
   // As GcOptions: which ingest files count as reclaimable.
@@ -95,4 +95,4 @@ struct DiskUsage {
                                                      snapshot::Snapshotter& snapshotter,
                                                      const UsageOptions& options = {});
 
-}  // namespace image
+}  // namespace upkeep

@@ -1,6 +1,6 @@
 // fsck: locking, rounds of check and repair, and the repairs of content.
 
-#include "image/fsck.h"
+#include "upkeep/fsck.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -10,10 +10,10 @@
 #include <algorithm>
 
 #include "common/fd.h"
-#include "image/fsck_internal.h"
 #include "store/store_lock.h"
+#include "upkeep/fsck_internal.h"
 
-namespace image {
+namespace upkeep {
 namespace {
 
 namespace fs = std::filesystem;
@@ -171,4 +171,4 @@ common::Result<FsckReport> Repair(store::ContentStore& content, store::MetadataD
   return out;
 }
 
-}  // namespace image
+}  // namespace upkeep

@@ -3,7 +3,7 @@
 // downloads that nothing refers to any more (`gantry prune`).
 //
 //   std::vector<snapshot::Snapshotter*> sns{overlay.get(), native.get()};
-//   ASSIGN_OR_RETURN(image::GcReport r, image::Prune(content, db, sns, {.dry_run = true}));
+//   ASSIGN_OR_RETURN(upkeep::GcReport r, upkeep::Prune(content, db, sns, {.dry_run = true}));
 //   // r.blobs, r.snapshots: what a real run removes; r.total_bytes()
 //
 // Roots (image/conventions.h):
@@ -62,7 +62,7 @@
 #include "store/content_store.h"
 #include "store/metadata.h"
 
-namespace image {
+namespace upkeep {
 
 // Partial downloads younger than this stay so a pull can resume them; it
 // matches the pull lease's lifetime.
@@ -122,4 +122,4 @@ struct GcReport {
                                              snapshot::Snapshotter& snapshotter,
                                              const GcOptions& options);
 
-}  // namespace image
+}  // namespace upkeep

@@ -8,11 +8,11 @@
 #include <sstream>
 
 #include "common/fs.h"
-#include "image/fsck_internal.h"
-#include "image/gc_internal.h"
 #include "snapshot/snapshotter.h"
+#include "upkeep/fsck_internal.h"
+#include "upkeep/gc_internal.h"
 
-namespace image::internal {
+namespace upkeep::internal {
 namespace {
 
 namespace fs = std::filesystem;
@@ -294,4 +294,4 @@ void RepairSnapshots(const FsckScan& s, const std::vector<FsckProblem>& problems
   }
 }
 
-}  // namespace image::internal
+}  // namespace upkeep::internal

@@ -1,15 +1,15 @@
 // Prune: mark (gc_plan.cc), then sweep in the order gc.h states.
 
-#include "image/gc.h"
+#include "upkeep/gc.h"
 
 #include <map>
 #include <set>
 
-#include "image/gc_internal.h"
 #include "store/lease_hold.h"
 #include "store/store_lock.h"
+#include "upkeep/gc_internal.h"
 
-namespace image {
+namespace upkeep {
 namespace {
 
 using common::Digest;
@@ -198,4 +198,4 @@ common::Result<GcReport> Prune(store::ContentStore& content, store::MetadataDb& 
   return Prune(content, metadata, std::span<snapshot::Snapshotter* const>(one), options);
 }
 
-}  // namespace image
+}  // namespace upkeep

@@ -10,14 +10,14 @@
 
 #include "common/fd.h"
 #include "image/conventions.h"
-#include "image/fsck_internal.h"
-#include "image/gc_internal.h"
 #include "image/image_record.h"
 #include "registry/manifest.h"
 #include "store/db_check.h"
 #include "store/lease_hold.h"
+#include "upkeep/fsck_internal.h"
+#include "upkeep/gc_internal.h"
 
-namespace image::internal {
+namespace upkeep::internal {
 namespace {
 
 namespace fs = std::filesystem;
@@ -60,9 +60,9 @@ class ImageChecker {
     // A record whose labels do not parse is a damaged image (a repair
     // untags it; a pull records it again); what its target reaches is
     // still checked, so that it is not also reported as unused.
-    auto parsed = FromRecord(rec_);
+    auto parsed = image::FromRecord(rec_);
     if (!parsed) TRY(Fail(parsed.error().message));
-    const Image img = parsed ? std::move(*parsed) : FromRecordColumns(rec_);
+    const image::Image img = parsed ? std::move(*parsed) : image::FromRecordColumns(rec_);
     Need(img.target);
     ASSIGN_OR_RETURN(std::optional<std::string> top, Read(img.target.digest, "target"));
     if (!top) return {};
@@ -74,7 +74,7 @@ class ImageChecker {
       if (!img.manifest) {
         if (!parsed) return {};  // already reported
         return Fail("the platform manifest is not recorded (label " +
-                    std::string(kLabelManifest) + ")");
+                    std::string(image::kLabelManifest) + ")");
       }
       manifest = *img.manifest;
       store::Descriptor m;
@@ -358,4 +358,4 @@ common::Status CheckContent(FsckScan& s) {
   return CheckLeases(s);
 }
 
-}  // namespace image::internal
+}  // namespace upkeep::internal

@@ -1,5 +1,5 @@
 #pragma once
-// The passes of `gantry fsck` (image/fsck.h): fsck_content.cc (blobs,
+// The passes of `gantry fsck` (upkeep/fsck.h): fsck_content.cc (blobs,
 // images, partial downloads, leases), fsck_snapshots.cc (snapshots,
 // mounts), fsck.cc (locking, rounds, repairs of content).
 
@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "common/digest.h"
-#include "image/fsck.h"
 #include "snapshot/inventory.h"
 #include "store/descriptor.h"
+#include "upkeep/fsck.h"
 
-namespace image::internal {
+namespace upkeep::internal {
 
-// Problem kinds (image/fsck.h).
+// Problem kinds (upkeep/fsck.h).
 inline constexpr std::string_view kBlobCorrupt = "blob-corrupt";
 inline constexpr std::string_view kBlobSize = "blob-size";
 inline constexpr std::string_view kBlobMissing = "blob-missing";
@@ -76,4 +76,4 @@ void RepairSnapshots(const FsckScan& scan, const std::vector<FsckProblem>& probl
 [[nodiscard]] common::Result<common::Digest> HashFile(int fd, const std::string& path,
                                                       FsckScan* learn = nullptr);
 
-}  // namespace image::internal
+}  // namespace upkeep::internal

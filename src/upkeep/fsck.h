@@ -1,9 +1,9 @@
 #pragma once
 // Checking a store against its own invariants (`gantry fsck [--repair]`).
 //
-//   ASSIGN_OR_RETURN(image::FsckReport r, image::Check(content, db, {}));
+//   ASSIGN_OR_RETURN(upkeep::FsckReport r, upkeep::Check(content, db, {}));
 //   for (const auto& p : r.problems) …   // kind, subject, detail
-//   ASSIGN_OR_RETURN(image::FsckReport fixed, image::Repair(content, db, {}));
+//   ASSIGN_OR_RETURN(upkeep::FsckReport fixed, upkeep::Repair(content, db, {}));
 //   // fixed.repairs: what was done; fixed.remaining: what is still wrong
 //
 // Problems (kind — subject — what is wrong):
@@ -70,7 +70,7 @@
 #include "store/content_store.h"
 #include "store/metadata.h"
 
-namespace image {
+namespace upkeep {
 
 struct FsckProblem {
   std::string kind;
@@ -122,4 +122,4 @@ struct FsckOptions {
                                                 store::MetadataDb& metadata,
                                                 const FsckOptions& options = {});
 
-}  // namespace image
+}  // namespace upkeep

@@ -9,11 +9,11 @@
 
 #include "common/fd.h"
 #include "image/conventions.h"
-#include "image/gc_internal.h"
 #include "image/image_record.h"
 #include "registry/manifest.h"
+#include "upkeep/gc_internal.h"
 
-namespace image::internal {
+namespace upkeep::internal {
 namespace {
 
 using common::Digest;
@@ -36,10 +36,10 @@ class RefWalker {
   common::Status Run() {
     // Corrupt labels are one more unreadable part: what the target still
     // reaches is kept, and the collection goes on.
-    auto parsed = FromRecord(record_);
+    auto parsed = image::FromRecord(record_);
     if (!parsed) out_.warnings.push_back(parsed.error().message);  // names the image
-    const Image img = parsed ? std::move(*parsed) : FromRecordColumns(record_);
-    preferred_ = PlatformManifest(img);
+    const image::Image img = parsed ? std::move(*parsed) : image::FromRecordColumns(record_);
+    preferred_ = image::PlatformManifest(img);
     TRY(Walk(img.target.digest, 0));
     // Normally reached through the target; a record whose target is an
     // index that no longer lists it still names it.
@@ -193,9 +193,9 @@ common::Result<std::vector<SnapshotterState>> ReadSnapshots(
 
 bool IsExtract(const snapshot::Info& info) {
   if (info.kind == snapshot::SnapshotKind::kCommitted) return false;
-  auto it = info.labels.find(std::string(kSnapshotLabelExtract));
+  auto it = info.labels.find(std::string(image::kSnapshotLabelExtract));
   return (it != info.labels.end() && it->second == "1") ||
-         info.name.starts_with(kExtractKeyPrefix);
+         info.name.starts_with(image::kExtractKeyPrefix);
 }
 
 bool IsUser(const snapshot::Info& info) {
@@ -296,4 +296,4 @@ common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content
   return est;
 }
 
-}  // namespace image::internal
+}  // namespace upkeep::internal

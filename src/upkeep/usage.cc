@@ -1,14 +1,14 @@
 // ComputeUsage: sizes from the same mark as garbage collection.
 
-#include "image/usage.h"
+#include "upkeep/usage.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "image/gc_internal.h"
+#include "upkeep/gc_internal.h"
 
-namespace image {
+namespace upkeep {
 namespace {
 
 using common::Digest;
@@ -183,4 +183,4 @@ common::Result<DiskUsage> ComputeUsage(const store::ContentStore& content,
   return ComputeUsage(content, metadata, std::span<snapshot::Snapshotter* const>(one), options);
 }
 
-}  // namespace image
+}  // namespace upkeep

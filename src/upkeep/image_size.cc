@@ -1,15 +1,15 @@
-#include "image/image_size.h"
+#include "upkeep/image_size.h"
 
 #include "registry/manifest.h"
 
-namespace image {
+namespace upkeep {
 
-int64_t ImageContentSize(const store::ContentStore& content, const Image& image) {
+int64_t ImageContentSize(const store::ContentStore& content, const image::Image& image) {
   int64_t total = image.target.size;
   // The target stands for a platform manifest that is not recorded, as
   // for every other reader (image_record.h); a size once read only a
   // recorded one, which every pulled record has.
-  const common::Digest mdigest = PlatformManifest(image);
+  const common::Digest mdigest = image::PlatformManifest(image);
   auto body = content.ReadBlob(mdigest);
   if (!body) return total;
   auto m = registry::ParseManifest(*body, "");
@@ -20,4 +20,4 @@ int64_t ImageContentSize(const store::ContentStore& content, const Image& image)
   return total;
 }
 
-}  // namespace image
+}  // namespace upkeep

@@ -6,7 +6,7 @@
 #include "image/image_record.h"
 #include "store/content_store.h"
 
-namespace image {
+namespace upkeep {
 
 // The bytes of the image's content in the store: its target (index or
 // manifest), the platform manifest when it differs, the config and the
@@ -14,6 +14,7 @@ namespace image {
 // images are counted in each (this is the image's own size, not what
 // removing it frees; `gantry df` tells that). Falls back to the target's
 // size alone when the manifest cannot be read from the store.
-[[nodiscard]] int64_t ImageContentSize(const store::ContentStore& content, const Image& image);
+[[nodiscard]] int64_t ImageContentSize(const store::ContentStore& content,
+                                       const image::Image& image);
 
-}  // namespace image
+}  // namespace upkeep
