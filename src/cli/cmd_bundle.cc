@@ -3,7 +3,7 @@
 // snapshot of its top chainID (unpacking the image first if needed).
 //
 // The snapshot is keyed "bundle-<first 16 hex of sha256(absolute DIR)>" and
-// labelled io.gantry.bundle=DIR (ociruntime/bundle.h), so `rm` finds it from
+// labelled io.gantry.bundle=DIR (bundle/bundle.h), so `rm` finds it from
 // the directory alone even when the bundle's state file is gone, and
 // garbage collection keeps the image's layers while the bundle exists.
 
@@ -11,6 +11,8 @@
 #include <iostream>
 #include <memory>
 
+#include "bundle/bundle.h"
+#include "bundle/spec.h"
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
 #include "cli/store_open.h"
@@ -18,8 +20,6 @@
 #include "common/log.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
-#include "ociruntime/bundle.h"
-#include "ociruntime/spec.h"
 #include "store/store_lock.h"
 
 namespace cli {
@@ -31,7 +31,7 @@ using common::Errc;
 struct BundleFlags {
   std::string image;
   std::string dir;
-  ociruntime::BundleOptions options;
+  bundle::BundleOptions options;
   std::string rm_dir;
   std::string userns;  // --userns C:H:S, parsed into options.userns
 };
@@ -63,7 +63,7 @@ class SnapshotRollback {
   std::string key_;
 };
 
-ociruntime::ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
+bundle::ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
   return {.entrypoint = c.entrypoint,
           .cmd = c.cmd,
           .env = c.env,
@@ -75,7 +75,7 @@ ociruntime::ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
 
 int RunCreate(const GlobalOptions& global, BundleFlags f) {
   if (!f.userns.empty()) {
-    auto r = ociruntime::ParseIdRange(f.userns);
+    auto r = bundle::ParseIdRange(f.userns);
     if (!r) return ReportError(r.error().Wrap("bundle"));
     if (f.options.no_mount)
       return ReportError(common::MakeError(Errc::kInvalidArgument,
@@ -117,10 +117,10 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
     }
   }
 
-  const std::string key = ociruntime::BundleSnapshotKey(*target);
+  const std::string key = bundle::BundleSnapshotKey(*target);
   auto mounts = (*sn)->Prepare(key, top,
-                               {{std::string(ociruntime::kSnapshotLabelBundle), target->string()},
-                                {std::string(ociruntime::kSnapshotLabelImage), rec.name}});
+                               {{std::string(bundle::kSnapshotLabelBundle), target->string()},
+                                {std::string(bundle::kSnapshotLabelImage), rec.name}});
   if (!mounts) {
     if (mounts.error().code == Errc::kAlreadyExists)
       return ReportError(common::MakeError(Errc::kAlreadyExists,
@@ -135,7 +135,7 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
 
   std::error_code ec;
   const fs::path store_root = fs::absolute(global.root, ec);
-  auto pending = ociruntime::PendingBundle::Begin(*target, *mounts,
+  auto pending = bundle::PendingBundle::Begin(*target, *mounts,
                                                   {.no_mount = f.options.no_mount,
                                                    .store_root = store_root,
                                                    .snapshotter = (*sn)->kind(),
@@ -143,9 +143,9 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
                                                    .image = rec.name});
   if (!pending) return ReportError(pending.error().Wrap(what));
   if (f.options.userns)
-    if (auto st = ociruntime::ShiftOwnership(pending->rootfs_view(), *f.options.userns); !st)
+    if (auto st = bundle::ShiftOwnership(pending->rootfs_view(), *f.options.userns); !st)
       return ReportError(st.error().Wrap(what));
-  auto spec = ociruntime::MakeSpec(RuntimeConfig(parts->config), f.options, pending->rootfs_view());
+  auto spec = bundle::MakeSpec(RuntimeConfig(parts->config), f.options, pending->rootfs_view());
   if (!spec) return ReportError(spec.error().Wrap(what));
   auto info = pending->Commit(std::move(*spec));
   if (!info) return ReportError(info.error().Wrap(what));
@@ -164,17 +164,17 @@ int RunRemove(const GlobalOptions& global, const std::string& dir) {
   auto target = Resolve(dir);
   if (!target) return ReportError(target.error().Wrap("bundle rm"));
   const std::string what = "bundle rm";
-  auto state = ociruntime::ReadBundleState(*target);
+  auto state = bundle::ReadBundleState(*target);
   if (!state) return ReportError(state.error().Wrap(what));
 
   std::unique_ptr<snapshot::Snapshotter> owned;
   snapshot::Snapshotter* sn = nullptr;
-  std::string key = ociruntime::BundleSnapshotKey(*target);
+  std::string key = bundle::BundleSnapshotKey(*target);
   fs::path root = global.root;
   OpenedSnapshotters all;
   if (*state) {
     // The store the bundle was made from, whatever --root says now.
-    const ociruntime::BundleState& st = **state;
+    const bundle::BundleState& st = **state;
     key = st.snapshot;
     root = st.root;
     std::error_code ec;
@@ -205,7 +205,7 @@ int RunRemove(const GlobalOptions& global, const std::string& dir) {
     if (!l) return ReportError(l.error().Wrap(what));
     lock.emplace(std::move(*l));
   }
-  if (auto st = ociruntime::RemoveBundle(*target, sn, key); !st)
+  if (auto st = bundle::RemoveBundle(*target, sn, key); !st)
     return ReportError(st.error().Wrap(what));
   std::cout << "Removed bundle " << target->string() << "\n";
   return kExitOk;

@@ -4,15 +4,15 @@
 // caller to mount).
 //
 //   // the caller prepares the snapshot, labelled so that `rm` can find it:
-//   std::string key = ociruntime::BundleSnapshotKey(dir);
+//   std::string key = bundle::BundleSnapshotKey(dir);
 //   ASSIGN_OR_RETURN(auto mounts, sn->Prepare(key, top_chain_id,
-//                    {{std::string(ociruntime::kSnapshotLabelBundle), dir.string()}}));
-//   ASSIGN_OR_RETURN(auto pending, ociruntime::PendingBundle::Begin(dir, mounts, opts));
-//   ASSIGN_OR_RETURN(auto spec, ociruntime::MakeSpec(img, bopts, pending.rootfs_view()));
-//   ASSIGN_OR_RETURN(ociruntime::BundleInfo info, pending.Commit(spec));
+//                    {{std::string(bundle::kSnapshotLabelBundle), dir.string()}}));
+//   ASSIGN_OR_RETURN(auto pending, bundle::PendingBundle::Begin(dir, mounts, opts));
+//   ASSIGN_OR_RETURN(auto spec, bundle::MakeSpec(img, bopts, pending.rootfs_view()));
+//   ASSIGN_OR_RETURN(bundle::BundleInfo info, pending.Commit(spec));
 //   …
-//   ASSIGN_OR_RETURN(auto state, ociruntime::ReadBundleState(dir));
-//   TRY(ociruntime::RemoveBundle(dir, sn.get(), state->snapshot));
+//   ASSIGN_OR_RETURN(auto state, bundle::ReadBundleState(dir));
+//   TRY(bundle::RemoveBundle(dir, sn.get(), state->snapshot));
 //
 // On disk (DIR absolute; see docs/bundles.md):
 //   DIR/config.json          the runtime spec (written last, atomically)
@@ -50,7 +50,7 @@
 #include "common/fd.h"
 #include "snapshot/snapshotter.h"
 
-namespace ociruntime {
+namespace bundle {
 
 inline constexpr std::string_view kBundleConfigFile = "config.json";
 inline constexpr std::string_view kBundleRootfsDir = "rootfs";
@@ -159,4 +159,4 @@ class PendingBundle {
                                           snapshot::Snapshotter* sn,
                                           const std::string& snapshot_key);
 
-}  // namespace ociruntime
+}  // namespace bundle

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <sstream>
 
-#include "ociruntime/spec.h"
+#include "bundle/spec.h"
 
-namespace ociruntime {
+namespace bundle {
 namespace {
 
 using json = nlohmann::json;
@@ -154,4 +154,4 @@ json DefaultSeccomp(const std::vector<std::string_view>& caps) {
           {"syscalls", std::move(syscalls)}};
 }
 
-}  // namespace ociruntime
+}  // namespace bundle

@@ -1,7 +1,7 @@
 // MakeSpec: the runc-spec defaults, args, env, cwd, hostname and
 // annotations from an image config.
 
-#include "ociruntime/spec.h"
+#include "bundle/spec.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 
-namespace ociruntime {
+namespace bundle {
 namespace {
 
 namespace fs = std::filesystem;
@@ -277,4 +277,4 @@ TEST(SpecUserns, MakeSpecAddsTheNamespaceAndMappings) {
 }
 
 }  // namespace
-}  // namespace ociruntime
+}  // namespace bundle

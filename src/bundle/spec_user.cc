@@ -7,12 +7,12 @@
 
 #include <algorithm>
 
+#include "bundle/spec.h"
+#include "bundle/spec_internal.h"
 #include "common/fd.h"
 #include "common/in_root.h"
-#include "ociruntime/spec.h"
-#include "ociruntime/spec_internal.h"
 
-namespace ociruntime {
+namespace bundle {
 namespace internal {
 namespace {
 
@@ -97,15 +97,15 @@ common::Result<ResolvedUser> ResolveUser(const std::string& spec,
   const bool numeric_user = AllDigits(user);
   std::optional<uint32_t> uid_arg;
   if (numeric_user) {
-    uid_arg = internal::ParseId(user);
+    uid_arg = common::ParseUserId(user);
     if (!uid_arg)
       return MakeError(Errc::kInvalidArgument, what + ": uid " + user + " is out of range");
   }
 
   ASSIGN_OR_RETURN(std::optional<std::string> passwd_text,
                    common::Wrap(internal::ReadRootfsFile(rootfs, "etc/passwd"), what));
-  auto passwd = internal::ParsePasswd(passwd_text.value_or(""));
-  const internal::PasswdEntry* entry = nullptr;
+  auto passwd = common::ParsePasswd(passwd_text.value_or(""));
+  const common::PasswdEntry* entry = nullptr;
   for (const auto& p : passwd) {
     bool match = user.empty() ? p.uid == 0 : numeric_user ? p.uid == *uid_arg : p.name == user;
     if (match) {
@@ -130,18 +130,18 @@ common::Result<ResolvedUser> ResolveUser(const std::string& spec,
   if (group.empty() && name.empty()) return out;
   ASSIGN_OR_RETURN(std::optional<std::string> group_text,
                    common::Wrap(internal::ReadRootfsFile(rootfs, "etc/group"), what));
-  auto groups = internal::ParseGroup(group_text.value_or(""));
+  auto groups = common::ParseGroup(group_text.value_or(""));
   if (!group.empty()) {
     // An explicit group: no supplementary groups, as runc.
     if (AllDigits(group)) {
-      auto gid = internal::ParseId(group);
+      auto gid = common::ParseUserId(group);
       if (!gid)
         return MakeError(Errc::kInvalidArgument, what + ": gid " + group + " is out of range");
       out.gid = *gid;
       return out;
     }
     auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const internal::GroupEntry& g) { return g.name == group; });
+                           [&](const common::GroupEntry& g) { return g.name == group; });
     if (it == groups.end())
       return MakeError(Errc::kInvalidArgument,
                        what + ": no group `" + group + "` in the image's /etc/group" +
@@ -158,4 +158,4 @@ common::Result<ResolvedUser> ResolveUser(const std::string& spec,
   return out;
 }
 
-}  // namespace ociruntime
+}  // namespace bundle

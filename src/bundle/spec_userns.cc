@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <string>
 
-#include "ociruntime/spec.h"
+#include "bundle/spec.h"
 
-namespace ociruntime {
+namespace bundle {
 namespace {
 
 using common::Errc;
@@ -90,4 +90,4 @@ common::Status ShiftOwnership(const std::filesystem::path& rootfs, const IdRange
   return {};
 }
 
-}  // namespace ociruntime
+}  // namespace bundle

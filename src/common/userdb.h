@@ -1,7 +1,8 @@
 #pragma once
 // /etc/passwd and /etc/group, parsed as runc (and libc) read them. Shared by
-// the bundle builder (spec_user.cc: "user[:group]" of an image) and the
-// runtime (HOME of the container's process).
+// the bundle builder (bundle/spec_user.cc: "user[:group]" of an image) and
+// the runtime (ociruntime/runtime_process.cc: HOME of the container's
+// process), which must read them alike and do not depend on each other.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ociruntime::internal {
+namespace common {
 
 // The largest /etc/passwd or /etc/group read (larger files are refused).
 inline constexpr size_t kMaxUserFileSize = 4u << 20;
@@ -35,7 +36,8 @@ std::vector<PasswdEntry> ParsePasswd(std::string_view text);
 // name:password:gid:member,member…
 std::vector<GroupEntry> ParseGroup(std::string_view text);
 
-// A decimal id in [0, 2^31-1] (runc's range); nullopt otherwise.
-std::optional<uint32_t> ParseId(std::string_view s);
+// A uid or gid: a decimal id in [0, 2^31-1] (runc's range); nullopt
+// otherwise.
+std::optional<uint32_t> ParseUserId(std::string_view s);
 
-}  // namespace ociruntime::internal
+}  // namespace common

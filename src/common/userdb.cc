@@ -1,8 +1,8 @@
-#include "ociruntime/runtime_userdb.h"
+#include "common/userdb.h"
 
 #include <charconv>
 
-namespace ociruntime::internal {
+namespace common {
 namespace {
 
 constexpr uint32_t kMaxId = 0x7fffffff;
@@ -21,7 +21,7 @@ std::vector<std::string> Split(std::string_view s, char sep) {
 
 }  // namespace
 
-std::optional<uint32_t> ParseId(std::string_view s) {
+std::optional<uint32_t> ParseUserId(std::string_view s) {
   if (s.empty() || s.size() > 10) return std::nullopt;
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -52,8 +52,8 @@ std::vector<PasswdEntry> ParsePasswd(std::string_view text) {
   std::vector<PasswdEntry> out;
   ForEachLine(text, [&](const std::vector<std::string>& f) {
     if (f.size() < 4 || f[0].empty()) return;
-    auto uid = ParseId(f[2]);
-    auto gid = ParseId(f[3]);
+    auto uid = ParseUserId(f[2]);
+    auto gid = ParseUserId(f[3]);
     if (!uid || !gid) return;
     out.push_back({.name = f[0], .uid = *uid, .gid = *gid, .home = f.size() > 5 ? f[5] : ""});
   });
@@ -64,7 +64,7 @@ std::vector<GroupEntry> ParseGroup(std::string_view text) {
   std::vector<GroupEntry> out;
   ForEachLine(text, [&](const std::vector<std::string>& f) {
     if (f.size() < 3 || f[0].empty()) return;
-    auto gid = ParseId(f[2]);
+    auto gid = ParseUserId(f[2]);
     if (!gid) return;
     GroupEntry g{.name = f[0], .gid = *gid, .members = {}};
     if (f.size() > 3)
@@ -75,4 +75,4 @@ std::vector<GroupEntry> ParseGroup(std::string_view text) {
   return out;
 }
 
-}  // namespace ociruntime::internal
+}  // namespace common

@@ -1,11 +1,11 @@
 // config.json from an image config: runc's `runc spec` defaults with the
 // image's process settings.
 
-#include "ociruntime/spec.h"
+#include "bundle/spec.h"
 
 #include <algorithm>
 
-namespace ociruntime {
+namespace bundle {
 namespace {
 
 using common::Errc;
@@ -141,4 +141,4 @@ Result<json> MakeSpec(const ImageRuntimeConfig& image, const BundleOptions& opti
   return spec;
 }
 
-}  // namespace ociruntime
+}  // namespace bundle

@@ -12,12 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "bundle/spec.h"
+#include "bundle/spec_internal.h"
 #include "common/fd.h"
 #include "common/fs.h"
-#include "ociruntime/spec.h"
-#include "ociruntime/spec_internal.h"
+#include "common/userdb.h"
 
-namespace ociruntime {
+namespace bundle {
 namespace {
 
 namespace fs = std::filesystem;
@@ -238,7 +239,7 @@ TEST_P(SpecHostileRootfs, OversizedFileIsRefused) {
   {
     auto fd = common::Open((rootfs_ / "etc/passwd").string(), O_WRONLY | O_CREAT, 0644);
     ASSERT_TRUE(fd);
-    ASSERT_EQ(::ftruncate(fd->get(), internal::kMaxUserFileSize + 1), 0);  // sparse
+    ASSERT_EQ(::ftruncate(fd->get(), common::kMaxUserFileSize + 1), 0);  // sparse
   }
   auto r = Read();
   ASSERT_FALSE(r);
@@ -285,7 +286,7 @@ TEST_F(SpecUserTest, HostilePasswdSymlinkNeverResolvesAHostUser) {
 }
 
 TEST(SpecUserFormats, ParsePasswdSkipsWhatLibcSkips) {
-  auto p = internal::ParsePasswd(kPasswd);
+  auto p = common::ParsePasswd(kPasswd);
   std::vector<std::string> names;
   for (const auto& e : p) names.push_back(e.name);
   EXPECT_EQ(names, (std::vector<std::string>{"root", "daemon", "app", "nobody", "crlf"}));
@@ -293,7 +294,7 @@ TEST(SpecUserFormats, ParsePasswdSkipsWhatLibcSkips) {
 }
 
 TEST(SpecUserFormats, ParseGroupMembers) {
-  auto g = internal::ParseGroup(kGroup);
+  auto g = common::ParseGroup(kGroup);
   ASSERT_EQ(g.size(), 7u);  // "junk" has no numeric gid
   EXPECT_EQ(g[1].name, "adm");
   EXPECT_EQ(g[1].members, (std::vector<std::string>{"root", "daemon"}));
@@ -301,13 +302,13 @@ TEST(SpecUserFormats, ParseGroupMembers) {
 }
 
 TEST(SpecUserFormats, ParseIdRange) {
-  EXPECT_EQ(internal::ParseId("0"), 0u);
-  EXPECT_EQ(internal::ParseId("2147483647"), 2147483647u);
-  EXPECT_FALSE(internal::ParseId("2147483648"));
-  EXPECT_FALSE(internal::ParseId(""));
-  EXPECT_FALSE(internal::ParseId("-1"));
-  EXPECT_FALSE(internal::ParseId("1x"));
+  EXPECT_EQ(common::ParseUserId("0"), 0u);
+  EXPECT_EQ(common::ParseUserId("2147483647"), 2147483647u);
+  EXPECT_FALSE(common::ParseUserId("2147483648"));
+  EXPECT_FALSE(common::ParseUserId(""));
+  EXPECT_FALSE(common::ParseUserId("-1"));
+  EXPECT_FALSE(common::ParseUserId("1x"));
 }
 
 }  // namespace
-}  // namespace ociruntime
+}  // namespace bundle

@@ -1,6 +1,6 @@
 #pragma once
 // Internals of spec.cc shared with its tests: reading files of an untrusted
-// rootfs (the /etc/passwd and /etc/group formats: runtime_userdb.h).
+// rootfs (the /etc/passwd and /etc/group formats: common/userdb.h).
 
 #include <cstdint>
 #include <filesystem>
@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "common/error.h"
-#include "ociruntime/runtime_userdb.h"
+#include "common/userdb.h"
 
-namespace ociruntime::internal {
+namespace bundle::internal {
 
 // Reads `rel` ("etc/passwd": relative, no NUL) inside `rootfs` with chroot
 // semantics: every symlink on the way, absolute or relative, is resolved
@@ -27,6 +27,6 @@ namespace ociruntime::internal {
 // that is not a directory; others mapped from errno, naming the file.
 [[nodiscard]] common::Result<std::optional<std::string>> ReadRootfsFile(
     const std::filesystem::path& rootfs, std::string_view rel, bool use_openat2 = true,
-    size_t max_size = kMaxUserFileSize);
+    size_t max_size = common::kMaxUserFileSize);
 
-}  // namespace ociruntime::internal
+}  // namespace bundle::internal

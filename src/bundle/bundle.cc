@@ -1,6 +1,6 @@
 // Bundle directories: layout, creation with rollback, removal.
 
-#include "ociruntime/bundle.h"
+#include "bundle/bundle.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "snapshot/mount.h"
 
-namespace ociruntime {
+namespace bundle {
 namespace {
 
 namespace fs = std::filesystem;
@@ -325,4 +325,4 @@ Status RemoveBundle(const fs::path& dir, snapshot::Snapshotter* sn,
   return {};
 }
 
-}  // namespace ociruntime
+}  // namespace bundle

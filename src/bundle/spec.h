@@ -3,9 +3,9 @@
 // a runtime user expects from `runc spec` (and Docker's/containerd's
 // capability set).
 //
-//   ociruntime::ImageRuntimeConfig img{.entrypoint = cfg.entrypoint, .cmd = cfg.cmd, …};
+//   bundle::ImageRuntimeConfig img{.entrypoint = cfg.entrypoint, .cmd = cfg.cmd, …};
 //   ASSIGN_OR_RETURN(nlohmann::json spec,
-//                    ociruntime::MakeSpec(img, {.user = "app", .args = {"/bin/id"}}, rootfs));
+//                    bundle::MakeSpec(img, {.user = "app", .args = {"/bin/id"}}, rootfs));
 //
 // What MakeSpec writes (runtime-spec 1.0.2, as runc 1.1 `runc spec` does):
 //   process.args   Entrypoint + Cmd; BundleOptions::args replaces Cmd only
@@ -75,7 +75,7 @@
 
 #include "common/error.h"
 
-namespace ociruntime {
+namespace bundle {
 
 // The parts of an image config a runtime needs (registry::ImageConfig
 // without the registry dependency).
@@ -157,4 +157,4 @@ struct ResolvedUser {
                                                       const BundleOptions& options,
                                                       const std::filesystem::path& rootfs);
 
-}  // namespace ociruntime
+}  // namespace bundle
