@@ -17,7 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kLabelMountDir = "io.gantry.mount";  // cli/cmd_mount.cc
+constexpr std::string_view kLabelMountDir = "io.gantry.mount";  // bundle/image_mount.h
 
 struct MountEntry {
   std::string id;          // the mount's id in the table
