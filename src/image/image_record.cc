@@ -28,10 +28,12 @@ common::Result<std::optional<common::Digest>> DigestLabel(const store::ImageReco
 }  // namespace
 
 Image FromRecordColumns(const store::ImageRecord& record) {
-  return Image{.name = record.name,
-               .target = record.target,
-               .created_ns = record.created_ns,
-               .updated_ns = record.updated_ns};
+  Image img;
+  img.name = record.name;
+  img.target = record.target;
+  img.created_ns = record.created_ns;
+  img.updated_ns = record.updated_ns;
+  return img;
 }
 
 common::Result<Image> FromRecord(const store::ImageRecord& record) {

@@ -232,8 +232,8 @@ common::Status CheckIngest(FsckScan& s) {
     }
     int64_t want = -1;
     if (auto k = s.known_sizes.find(*d); k != s.known_sizes.end()) want = k->second;
-    if (auto n = s.needed.find(*d); n != s.needed.end() && n->second.size >= 0)
-      want = n->second.size;
+    if (auto need = s.needed.find(*d); need != s.needed.end() && need->second.size >= 0)
+      want = need->second.size;
     if (want < 0 || st.st_size < want) {
       ++resumable;
       continue;

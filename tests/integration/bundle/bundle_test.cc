@@ -338,7 +338,7 @@ TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BundleRuntimes, BundleRun, ::testing::Values("runc", "crun", "gantry"),
-                         [](const auto& info) { return std::string(info.param); });
+                         [](const auto& p) { return std::string(p.param); });
 
 // ---- without a runtime, or with runc only --------------------------------------------
 

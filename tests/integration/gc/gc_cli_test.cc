@@ -229,7 +229,7 @@ TEST_P(GcCli, PruneRacingPullsNeverBreaksThem) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Snapshotters, GcCli, ::testing::Values("overlayfs", "native"),
-                         [](const auto& info) { return std::string(info.param); });
+                         [](const auto& p) { return std::string(p.param); });
 
 }  // namespace
 }  // namespace gctest

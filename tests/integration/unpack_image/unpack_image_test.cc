@@ -83,8 +83,9 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   ASSERT_TRUE(meta) << meta.error().message;
   auto src = registry::OpenLayoutSource(layout, "v1");
   ASSERT_TRUE(src) << src.error().message;
-  auto pulled = registry::PullFrom(*content, *meta, **src, "localhost/fixture:v1",
-                                   {.record = image::RecordOf});
+  registry::PullOptions opts;
+  opts.record = image::RecordOf;
+  auto pulled = registry::PullFrom(*content, *meta, **src, "localhost/fixture:v1", opts);
   ASSERT_TRUE(pulled) << pulled.error().message;
   auto sn = snapshot::Open(root, {.kind = c.kind, .fallback_to_native = false});
   ASSERT_TRUE(sn) << sn.error().message;
@@ -157,7 +158,9 @@ TEST(UnpackRecordRaceTest, UnpackKeepsANameRemovedOrMovedMeanwhile) {
   auto pull = [&](const std::string& tag) {
     auto src = registry::OpenLayoutSource(layout, tag);
     ASSERT_TRUE(src) << src.error().message;
-    auto pulled = registry::PullFrom(*content, *meta, **src, name, {.record = image::RecordOf});
+    registry::PullOptions opts;
+    opts.record = image::RecordOf;
+    auto pulled = registry::PullFrom(*content, *meta, **src, name, opts);
     ASSERT_TRUE(pulled) << pulled.error().message;
   };
 
@@ -201,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{snapshot::Kind::kNative, fixtures::Compression::kGzip},
                       Case{snapshot::Kind::kNative, fixtures::Compression::kZstd},
                       Case{snapshot::Kind::kNative, fixtures::Compression::kNone}),
-    [](const auto& info) { return CaseName(info.param); });
+    [](const auto& p) { return CaseName(p.param); });
 
 }  // namespace
 }  // namespace image

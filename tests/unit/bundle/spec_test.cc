@@ -111,7 +111,7 @@ INSTANTIATE_TEST_SUITE_P(
         ArgsCase{
             "ArgsKeepEntrypoint", {"/app"}, {"--port", "80"}, {"--debug"}, {"/app", "--debug"}},
         ArgsCase{"ArgsWithoutImageCommand", {}, {}, {"/bin/true"}, {"/bin/true"}}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 TEST_F(SpecTest, NoCommandAtAllIsInvalid) {
   auto s = MakeSpec({.env = {"A=1"}}, {}, rootfs_);
@@ -151,7 +151,7 @@ INSTANTIATE_TEST_SUITE_P(
         EnvCase{"EmptyValueAllowed", {"PATH=/bin"}, {"A="}, {"PATH=/bin", "A="}},
         EnvCase{"ValueWithEquals", {"PATH=/bin"}, {"A=b=c"}, {"PATH=/bin", "A=b=c"}},
         EnvCase{"LastOverrideWins", {"PATH=/bin"}, {"A=1", "A=2"}, {"PATH=/bin", "A=2"}}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 TEST_F(SpecTest, EnvOverrideWithoutEqualsOrNameIsInvalid) {
   for (const char* bad : {"FOO", "=x"}) {

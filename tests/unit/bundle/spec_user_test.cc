@@ -106,7 +106,7 @@ INSTANTIATE_TEST_SUITE_P(
                       UserCase{"CrlfLine", "crlf", 2000, 2000, {}},
                       UserCase{"MaxId", "2147483647:2147483647", 2147483647u, 2147483647u, {}},
                       UserCase{"DaemonInAdm", "daemon", 1, 1, {4}}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 struct BadUserCase {
   const char* name;
@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadUserCase{"HugeUid", "99999999999999999999", {"out of range"}},
                       BadUserCase{"GidOutOfRange", "0:4294967296", {"out of range"}},
                       BadUserCase{"NegativeLooksLikeAName", "-1", {"`-1`", "/etc/passwd"}}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 TEST_F(SpecUserTest, WithoutPasswdOnlyNumericUsersResolve) {
   auto root = ResolveUser("", rootfs_);
@@ -270,7 +270,7 @@ TEST_P(SpecHostileRootfs, MissingFileIsAbsent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SpecResolvers, SpecHostileRootfs, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "Openat2" : "Walk"; });
+                         [](const auto& p) { return p.param ? "Openat2" : "Walk"; });
 
 TEST_F(SpecUserTest, HostilePasswdSymlinkNeverResolvesAHostUser) {
   // End to end through ResolveUser: a user that exists only outside.

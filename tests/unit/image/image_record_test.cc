@@ -73,7 +73,10 @@ TEST(ImageRecord, RoundTripsThroughTheRecord) {
 }
 
 TEST(ImageRecord, RoundTripsAnImageWithoutOptionalFacts) {
-  Image img{.name = kName, .target = Index(), .config = D("config")};
+  Image img;
+  img.name = kName;
+  img.target = Index();
+  img.config = D("config");
   const store::ImageRecord rec = ToRecord(img);
   EXPECT_EQ(rec.labels, (std::map<std::string, std::string>{{"io.gantry.config", D("config").str()}}));
   auto back = FromRecord(rec);

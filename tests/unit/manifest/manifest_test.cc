@@ -238,7 +238,9 @@ TEST(ImageConfigLimits, SeedConfigsParseAsBefore) {
     auto now = ParseImageConfigJson(text.str());
     const bool was_object = !before.is_discarded() && before.is_object();
     ASSERT_EQ(now.has_value(), was_object) << e.path();
-    if (now) EXPECT_EQ(*now, before) << e.path();
+    if (now) {
+      EXPECT_EQ(*now, before) << e.path();
+    }
     ++seeds;
   }
   EXPECT_GE(seeds, 10);

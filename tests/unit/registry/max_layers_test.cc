@@ -77,7 +77,10 @@ class PullMaxLayers : public ::testing::Test {
     // What the record holds is the image model's business; here only
     // that the pull gets that far.
     opts.record = [](const PullResult& p) -> common::Result<store::ImageRecord> {
-      return store::ImageRecord{.name = p.name, .target = p.target};
+      store::ImageRecord rec;
+      rec.name = p.name;
+      rec.target = p.target;
+      return rec;
     };
     return Pull(*content_, *metadata_, *spec, opts);
   }
