@@ -63,7 +63,7 @@ class SnapshotRollback {
   std::string key_;
 };
 
-ociruntime::ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
+ociruntime::ImageRuntimeConfig RuntimeConfig(const oci::ImageConfig& c) {
   return {.entrypoint = c.entrypoint,
           .cmd = c.cmd,
           .env = c.env,

@@ -81,7 +81,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   if (!spec) return ReportError(spec.error());
   image::PullImageOptions opts{.source = *spec};
   if (!f.platform.empty()) {
-    auto p = registry::ParsePlatform(f.platform);
+    auto p = oci::ParsePlatform(f.platform);
     if (!p) return ReportError(p.error().Wrap("--platform"));
     opts.platform = *p;
   }

@@ -11,8 +11,8 @@
 
 #include "common/digest.h"
 #include "image/fsck.h"
+#include "oci/descriptor.h"
 #include "snapshot/inventory.h"
-#include "store/descriptor.h"
 
 namespace image::internal {
 
@@ -47,7 +47,7 @@ struct FsckScan {
   std::set<common::Digest> corrupt;
   // Blobs image records use, with the size (-1 when unknown) and media
   // type their descriptors give.
-  std::map<common::Digest, store::Descriptor> needed;
+  std::map<common::Digest, oci::Descriptor> needed;
   // Sizes that the descriptors in every stored manifest give (a killed
   // pull's manifest tells how large its partial downloads may grow).
   std::map<common::Digest, int64_t> known_sizes;

@@ -34,7 +34,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 #include "store/metadata.h"
 
 namespace registry {
@@ -62,14 +62,14 @@ struct LayoutSource {
 
 struct Image {
   std::string name;         // normalised reference, the record's key
-  store::Descriptor target; // what the name resolved to: an index or a manifest
+  oci::Descriptor target; // what the name resolved to: an index or a manifest
   // The platform manifest, as recorded; nullopt when the record does not
   // say (PlatformManifest reads that as the target).
   std::optional<common::Digest> manifest;
   // The image config: the image id. nullopt when the record does not say.
   std::optional<common::Digest> config;
   // The platform as text ("linux/arm64/v8"), "" when not recorded. Text,
-  // not a registry::Platform: nothing selects by it once the image is
+  // not an oci::Platform: nothing selects by it once the image is
   // recorded (it is shown by `gantry images` and the CRI), and a parsed
   // form would turn a label the platform parser now refuses (an older
   // gantry's, or one from a config with an odd os) into an unreadable

@@ -103,8 +103,8 @@ class LayerFeed {
   }
 
   void Work() {
-    std::vector<store::Descriptor> layers;
-    store::Descriptor config;
+    std::vector<oci::Descriptor> layers;
+    oci::Descriptor config;
     {
       std::unique_lock l(mu_);
       cv_.wait(l, [&] { return resolved_ || pull_over_; });
@@ -119,21 +119,21 @@ class LayerFeed {
       early_error_ = std::move(r.error());
   }
 
-  common::Result<UnpackResult> UnpackEarly(std::vector<store::Descriptor> layers,
-                                           store::Descriptor config) {
+  common::Result<UnpackResult> UnpackEarly(std::vector<oci::Descriptor> layers,
+                                           oci::Descriptor config) {
     TRY(WaitForBlob(config.digest));
     ImageParts parts;
     {
       // The config's bytes (up to 16 MiB) are not kept for the unpack.
       ASSIGN_OR_RETURN(std::string body, store_.content->ReadBlob(config.digest));
-      ASSIGN_OR_RETURN(parts.config, common::Wrap(registry::ParseImageConfig(body),
+      ASSIGN_OR_RETURN(parts.config, common::Wrap(oci::ParseImageConfig(body),
                                                   "config " + config.digest.str()));
     }
     parts.manifest.config = std::move(config);
     parts.manifest.layers = std::move(layers);
     // A config that does not match the manifest fails the pull itself.
     if (parts.config.diff_ids.size() != parts.manifest.layers.size()) return UnpackResult{};
-    parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+    parts.chain_ids = oci::ChainIds(parts.config.diff_ids);
     UnpackOptions opts{.snapshotter = &sn_,
                        .metadata = store_.metadata,
                        .cancel = cancel_,
@@ -150,8 +150,8 @@ class LayerFeed {
   std::condition_variable cv_;
   bool resolved_ = false;  // guarded by mu_, as the next four
   bool pull_over_ = false;
-  std::vector<store::Descriptor> layers_;
-  std::optional<store::Descriptor> config_;
+  std::vector<oci::Descriptor> layers_;
+  std::optional<oci::Descriptor> config_;
   std::set<std::string> ready_;  // blobs verified in the store
   // The worker's result, read once it is joined.
   std::optional<UnpackResult> early_;

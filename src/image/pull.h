@@ -57,8 +57,8 @@
 
 #include "common/error.h"
 #include "image/unpacker.h"
+#include "oci/manifest.h"
 #include "registry/client.h"
-#include "registry/manifest.h"
 #include "registry/pull.h"
 #include "registry/source.h"
 #include "snapshot/snapshotter.h"
@@ -82,7 +82,7 @@ struct RateFloor {
 
 struct PullImageOptions {
   registry::SourceSpec source{};                 // a registry reference or an oci: layout
-  std::optional<registry::Platform> platform{};  // default: the host's
+  std::optional<oci::Platform> platform{};  // default: the host's
   registry::ClientOptions client{};              // transport, auth, mirrors
   int max_concurrent_downloads = 3;
   int max_layers = registry::kDefaultMaxLayers;

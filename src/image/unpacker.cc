@@ -28,12 +28,12 @@ std::string RandomHex(size_t n) {
   return s;
 }
 
-common::Result<unpack::Compression> CompressionOf(const store::Descriptor& layer) {
-  ASSIGN_OR_RETURN(registry::LayerCompression c, registry::LayerCompressionOf(layer.media_type));
+common::Result<unpack::Compression> CompressionOf(const oci::Descriptor& layer) {
+  ASSIGN_OR_RETURN(oci::LayerCompression c, oci::LayerCompressionOf(layer.media_type));
   switch (c) {
-    case registry::LayerCompression::kNone: return unpack::Compression::kNone;
-    case registry::LayerCompression::kGzip: return unpack::Compression::kGzip;
-    case registry::LayerCompression::kZstd: return unpack::Compression::kZstd;
+    case oci::LayerCompression::kNone: return unpack::Compression::kNone;
+    case oci::LayerCompression::kGzip: return unpack::Compression::kGzip;
+    case oci::LayerCompression::kZstd: return unpack::Compression::kZstd;
   }
   return unpack::Compression::kNone;
 }
@@ -68,7 +68,7 @@ class ProgressSource final : public unpack::ByteSource {
 
 struct Job {
   size_t index = 0;
-  store::Descriptor layer;
+  oci::Descriptor layer;
   common::Digest diff_id;
   common::Digest chain_id;
   std::string key;          // the extract snapshot
@@ -189,7 +189,7 @@ class Unpacker {
     return {};
   }
 
-  void Report(const store::Descriptor& layer, int64_t current, registry::LayerState state) {
+  void Report(const oci::Descriptor& layer, int64_t current, registry::LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
     o_.on_event({.kind = registry::PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
@@ -295,12 +295,12 @@ common::Result<ImageParts> LoadImage(const store::ContentStore& content, const I
   auto body = content.ReadBlob(manifest_digest);
   if (!body) return std::unexpected(body.error().Wrap(what + ": manifest"));
   ImageParts parts;
-  auto m = registry::ParseManifest(*body, "");
+  auto m = oci::ParseManifest(*body, "");
   if (!m) return std::unexpected(m.error().Wrap(what));
   parts.manifest = std::move(*m);
   auto cbody = content.ReadBlob(parts.manifest.config.digest);
   if (!cbody) return std::unexpected(cbody.error().Wrap(what + ": config"));
-  auto c = registry::ParseImageConfig(*cbody);
+  auto c = oci::ParseImageConfig(*cbody);
   if (!c)
     return std::unexpected(c.error().Wrap(what + ": config " + parts.manifest.config.digest.str()));
   parts.config = std::move(*c);
@@ -309,7 +309,7 @@ common::Result<ImageParts> LoadImage(const store::ContentStore& content, const I
                      what + ": config lists " + std::to_string(parts.config.diff_ids.size()) +
                          " diff_ids for " + std::to_string(parts.manifest.layers.size()) +
                          " layers");
-  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  parts.chain_ids = oci::ChainIds(parts.config.diff_ids);
   return parts;
 }
 
@@ -351,7 +351,7 @@ ImageParts PartsOf(const registry::PullResult& pulled) {
   parts.manifest.config = pulled.config;
   parts.manifest.layers = pulled.layers;
   parts.config = pulled.image_config;
-  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  parts.chain_ids = oci::ChainIds(parts.config.diff_ids);
   return parts;
 }
 

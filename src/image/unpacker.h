@@ -36,7 +36,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "registry/pull.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
@@ -107,8 +107,8 @@ struct UnpackResult {
 // InvalidArgument (unparsable, or diff_ids and layers differ in number);
 // for a record, DataLoss when its labels do not parse (FromRecord).
 struct ImageParts {
-  registry::Manifest manifest;
-  registry::ImageConfig config;
+  oci::Manifest manifest;
+  oci::ImageConfig config;
   std::vector<common::Digest> chain_ids;
 };
 [[nodiscard]] common::Result<ImageParts> LoadImage(const store::ContentStore& content,

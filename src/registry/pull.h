@@ -44,12 +44,12 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "oci/descriptor.h"
+#include "oci/manifest.h"
 #include "registry/client.h"
-#include "registry/manifest.h"
 #include "registry/source.h"
 #include "registry/space.h"
 #include "store/content_store.h"
-#include "store/descriptor.h"
 #include "store/metadata.h"
 
 namespace registry {
@@ -100,8 +100,8 @@ struct PullEvent {
   // kUnpacked
   LayerState state = LayerState::kNone;
   std::string message{};                   // kError
-  std::vector<store::Descriptor> layers{}; // kResolved: the layers to fetch
-  std::optional<store::Descriptor> config{};  // kResolved: the image config (fetched too)
+  std::vector<oci::Descriptor> layers{}; // kResolved: the layers to fetch
+  std::optional<oci::Descriptor> config{};  // kResolved: the image config (fetched too)
 };
 
 struct PullResult;
@@ -123,7 +123,7 @@ struct SpaceCheckOptions {
 };
 
 struct PullOptions {
-  std::optional<Platform> platform;  // default: the host's
+  std::optional<oci::Platform> platform;  // default: the host's
   ClientOptions client;              // transport, auth, mirrors (registry sources)
   int max_concurrent_downloads = 3;
   const std::atomic<bool>* cancel = nullptr;
@@ -147,11 +147,11 @@ struct PullOptions {
 
 struct PullResult {
   std::string name;                 // the image record's name
-  store::Descriptor target;         // what the reference resolved to (index or manifest)
-  store::Descriptor manifest;       // the platform's manifest
-  store::Descriptor config;
-  std::vector<store::Descriptor> layers;
-  ImageConfig image_config;
+  oci::Descriptor target;         // what the reference resolved to (index or manifest)
+  oci::Descriptor manifest;       // the platform's manifest
+  oci::Descriptor config;
+  std::vector<oci::Descriptor> layers;
+  oci::ImageConfig image_config;
   std::string platform;             // the image's, normalised ("linux/arm64/v8")
   std::optional<LayoutOrigin> origin;  // an oci: layout's (ImageSource::Origin)
   int64_t bytes_downloaded = 0;     // new bytes transferred (resumed bytes not counted)

@@ -40,7 +40,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 
 namespace registry {
 
@@ -58,15 +58,15 @@ struct SpaceNeed {
 };
 
 // The unpacked size of `layer` where something states it (see above).
-[[nodiscard]] std::optional<int64_t> StatedUnpackedSize(const store::Descriptor& layer);
+[[nodiscard]] std::optional<int64_t> StatedUnpackedSize(const oci::Descriptor& layer);
 
 // `blobs`: every blob the pull will fetch (config, layers; a digest listed
 // twice counts once). `unpack`: the layers that will be unpacked (empty
 // when nothing will be). `held`: bytes of each blob already in the store:
 // its size when committed, the partial's size when a download was cut
 // (absent: nothing). Pure.
-[[nodiscard]] SpaceNeed ComputeSpaceNeed(const std::vector<store::Descriptor>& blobs,
-                                         const std::vector<store::Descriptor>& unpack,
+[[nodiscard]] SpaceNeed ComputeSpaceNeed(const std::vector<oci::Descriptor>& blobs,
+                                         const std::vector<oci::Descriptor>& unpack,
                                          const std::map<common::Digest, int64_t>& held);
 
 // Free space of the file system holding a directory.

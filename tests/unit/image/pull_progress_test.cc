@@ -21,10 +21,10 @@ using std::chrono::milliseconds;
 
 constexpr char kImage[] = "127.0.0.1:5000/many/layers:v1";
 
-std::vector<store::Descriptor> Layers(int n) {
-  std::vector<store::Descriptor> out;
+std::vector<oci::Descriptor> Layers(int n) {
+  std::vector<oci::Descriptor> out;
   for (int i = 0; i < n; ++i) {
-    store::Descriptor d;
+    oci::Descriptor d;
     d.media_type = "application/vnd.oci.image.layer.v1.tar";
     d.digest = common::Digest::Sha256Of("layer " + std::to_string(i));
     d.size = 10 + i;
@@ -33,15 +33,15 @@ std::vector<store::Descriptor> Layers(int n) {
   return out;
 }
 
-registry::PullEvent Resolved(const std::vector<store::Descriptor>& layers) {
+registry::PullEvent Resolved(const std::vector<oci::Descriptor>& layers) {
   return {.kind = Kind::kResolved, .digest = common::Digest::Sha256Of("manifest"), .layers = layers};
 }
 
-registry::PullEvent Start(const store::Descriptor& d) {
+registry::PullEvent Start(const oci::Descriptor& d) {
   return {.kind = Kind::kLayerStart, .digest = d.digest, .total = d.size, .state = registry::LayerState::kWaiting};
 }
 
-registry::PullEvent Done(const store::Descriptor& d) {
+registry::PullEvent Done(const oci::Descriptor& d) {
   return {.kind = Kind::kLayerDone, .digest = d.digest, .current = d.size, .total = d.size,
           .state = registry::LayerState::kDone};
 }

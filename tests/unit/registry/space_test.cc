@@ -14,9 +14,9 @@ constexpr char kGzip[] = "application/vnd.oci.image.layer.v1.tar+gzip";
 constexpr char kTar[] = "application/vnd.oci.image.layer.v1.tar";
 constexpr char kConfig[] = "application/vnd.oci.image.config.v1+json";
 
-store::Descriptor Desc(const std::string& seed, int64_t size, std::string media_type,
+oci::Descriptor Desc(const std::string& seed, int64_t size, std::string media_type,
                        std::map<std::string, std::string> annotations = {}) {
-  store::Descriptor d;
+  oci::Descriptor d;
   d.media_type = std::move(media_type);
   d.digest = common::Digest::Sha256Of(seed);
   d.size = size;

@@ -1,4 +1,4 @@
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace registry {
+namespace oci {
 namespace {
 
 using nlohmann::json;
@@ -245,4 +245,4 @@ TEST(ImageConfigLimits, SeedConfigsParseAsBefore) {
 }
 
 }  // namespace
-}  // namespace registry
+}  // namespace oci

@@ -20,9 +20,9 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 
-namespace registry {
+namespace oci {
 
 namespace media {
 inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
@@ -87,13 +87,13 @@ struct Platform {
 
 struct Manifest {
   std::string media_type;
-  store::Descriptor config;
-  std::vector<store::Descriptor> layers;
+  Descriptor config;
+  std::vector<Descriptor> layers;
   std::map<std::string, std::string> annotations;
 };
 
 struct IndexEntry {
-  store::Descriptor descriptor;
+  Descriptor descriptor;
   std::optional<Platform> platform;
 };
 
@@ -157,4 +157,4 @@ inline constexpr int kMaxConfigDepth = 64;
 // ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)).
 [[nodiscard]] std::vector<common::Digest> ChainIds(const std::vector<common::Digest>& diff_ids);
 
-}  // namespace registry
+}  // namespace oci
