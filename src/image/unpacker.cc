@@ -28,16 +28,6 @@ std::string RandomHex(size_t n) {
   return s;
 }
 
-common::Result<unpack::Compression> CompressionOf(const oci::Descriptor& layer) {
-  ASSIGN_OR_RETURN(oci::LayerCompression c, oci::LayerCompressionOf(layer.media_type));
-  switch (c) {
-    case oci::LayerCompression::kNone: return unpack::Compression::kNone;
-    case oci::LayerCompression::kGzip: return unpack::Compression::kGzip;
-    case oci::LayerCompression::kZstd: return unpack::Compression::kZstd;
-  }
-  return unpack::Compression::kNone;
-}
-
 // Counts the bytes the applier reads from the blob and reports every
 // `step` of them (never the last read: the "unpacked" event ends the layer).
 class ProgressSource final : public unpack::ByteSource {
@@ -170,7 +160,7 @@ class Unpacker {
     ProgressSource src(fd_src, j.layer.size,
                        [&](int64_t n) { Report(j.layer, n, registry::LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
-    ASSIGN_OR_RETURN(ao.compression, CompressionOf(j.layer));
+    ASSIGN_OR_RETURN(ao.compression, oci::LayerCompressionOf(j.layer.media_type));
     ao.whiteouts = mode;
     ao.limits = o_.limits;
     ao.expected_diff_id = j.diff_id;

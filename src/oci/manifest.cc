@@ -135,16 +135,16 @@ common::Result<ManifestKind> ClassifyManifest(std::string_view mt) {
                    "unsupported manifest media type `" + std::string(mt) + "`");
 }
 
-common::Result<LayerCompression> LayerCompressionOf(std::string_view mt) {
+common::Result<Compression> LayerCompressionOf(std::string_view mt) {
   if (mt == media::kOciLayer || mt == "application/vnd.oci.image.layer.nondistributable.v1.tar")
-    return LayerCompression::kNone;
+    return Compression::kNone;
   if (mt == media::kOciLayerGzip || mt == media::kDockerLayerGzip ||
       mt == media::kDockerForeignLayerGzip ||
       mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
-    return LayerCompression::kGzip;
+    return Compression::kGzip;
   if (mt == media::kOciLayerZstd ||
       mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
-    return LayerCompression::kZstd;
+    return Compression::kZstd;
   return MakeError(Errc::kInvalidArgument, "unsupported layer media type `" + std::string(mt) + "`");
 }
 

@@ -20,6 +20,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "oci/compression.h"
 #include "oci/descriptor.h"
 
 namespace oci {
@@ -54,13 +55,11 @@ inline constexpr std::string_view kManifestAccept =
 
 enum class ManifestKind { kManifest, kIndex };
 
-enum class LayerCompression { kNone, kGzip, kZstd };
-
 // Classifies a manifest media type; InvalidArgument for schema1 (with the
 // explanation that schema1 is unsupported) and unknown types.
 [[nodiscard]] common::Result<ManifestKind> ClassifyManifest(std::string_view media_type);
 // Compression of a layer media type; InvalidArgument for non-layer types.
-[[nodiscard]] common::Result<LayerCompression> LayerCompressionOf(std::string_view media_type);
+[[nodiscard]] common::Result<Compression> LayerCompressionOf(std::string_view media_type);
 
 struct Platform {
   std::string os;            // "linux"

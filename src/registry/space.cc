@@ -27,7 +27,7 @@ std::optional<int64_t> StatedUnpackedSize(const oci::Descriptor& layer) {
     if (ec == std::errc() && p == v.data() + v.size() && n >= 0) return n;
   }
   auto c = oci::LayerCompressionOf(layer.media_type);
-  if (c && *c == oci::LayerCompression::kNone) return layer.size;
+  if (c && *c == oci::Compression::kNone) return layer.size;
   return std::nullopt;
 }
 
