@@ -5,7 +5,7 @@
 // records (gc, df, fsck, image sizes, `gantry images`/`inspect`, lookups,
 // bundle, mount, the unpacker, the CRI catalog) goes through FromRecord;
 // the label keys below are read and written only in image_record.cc; a
-// pull stores ToRecord(ImageOf(pulled)) (registry::PullOptions::record).
+// pull stores ToRecord(ImageOf(pulled)) (image::FetchOptions::record).
 //
 //   ASSIGN_OR_RETURN(store::ImageRecord rec, db.GetImage(name));
 //   ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
@@ -37,11 +37,9 @@
 #include "oci/descriptor.h"
 #include "store/metadata.h"
 
-namespace registry {
-struct PullResult;
-}
-
 namespace image {
+
+struct FetchResult;
 
 inline constexpr std::string_view kLabelManifest = "io.gantry.manifest";
 inline constexpr std::string_view kLabelConfig = "io.gantry.config";
@@ -107,13 +105,13 @@ struct Image {
 // leaving its other labels as they are.
 void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>& top);
 
-// The image a pull fetched (registry::Pull's result), not unpacked yet,
+// The image a pull fetched (image::Fetch's result), not unpacked yet,
 // its times left for the store to set.
-[[nodiscard]] Image ImageOf(const registry::PullResult& pulled);
+[[nodiscard]] Image ImageOf(const FetchResult& pulled);
 
-// ToRecord(ImageOf(pulled)): what registry::PullOptions::record returns.
+// ToRecord(ImageOf(pulled)): what image::FetchOptions::record returns.
 // Never fails; a Result so that it can be that function.
-[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled);
+[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const FetchResult& pulled);
 
 // The platform manifest's digest: the recorded one, else the target (a
 // manifest target is its own platform manifest; records have always named

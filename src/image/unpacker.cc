@@ -158,7 +158,7 @@ class Unpacker {
     if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
     unpack::FdSource fd_src(blob->get());
     ProgressSource src(fd_src, j.layer.size,
-                       [&](int64_t n) { Report(j.layer, n, registry::LayerState::kUnpacking); });
+                       [&](int64_t n) { Report(j.layer, n, LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
     ASSIGN_OR_RETURN(ao.compression, oci::LayerCompressionOf(j.layer.media_type));
     ao.whiteouts = mode;
@@ -166,7 +166,7 @@ class Unpacker {
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
-    Report(j.layer, 0, registry::LayerState::kUnpacking);
+    Report(j.layer, 0, LayerState::kUnpacking);
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
     // A full disk: say which file system ("entry `x`: write: No space left
@@ -175,14 +175,14 @@ class Unpacker {
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
-    Report(j.layer, j.layer.size, registry::LayerState::kUnpacked);
+    Report(j.layer, j.layer.size, LayerState::kUnpacked);
     return {};
   }
 
-  void Report(const oci::Descriptor& layer, int64_t current, registry::LayerState state) {
+  void Report(const oci::Descriptor& layer, int64_t current, LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
-    o_.on_event({.kind = registry::PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
+    o_.on_event({.kind = PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
                  .current = current, .total = layer.size, .state = state});
   }
 
@@ -336,7 +336,7 @@ common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
   return u.RunLayers(parts);
 }
 
-ImageParts PartsOf(const registry::PullResult& pulled) {
+ImageParts PartsOf(const FetchResult& pulled) {
   ImageParts parts;
   parts.manifest.config = pulled.config;
   parts.manifest.layers = pulled.layers;
@@ -345,9 +345,9 @@ ImageParts PartsOf(const registry::PullResult& pulled) {
   return parts;
 }
 
-common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
-                                                             const std::filesystem::path& root) {
-  registry::SpaceCheckOptions out;
+common::Result<SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
+                                                   const std::filesystem::path& root) {
+  SpaceCheckOptions out;
   out.unpack_dir = root / "snapshots";
   ASSIGN_OR_RETURN(std::vector<snapshot::Info> all, sn.List());
   for (const snapshot::Info& i : all) {

@@ -35,9 +35,9 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "oci/manifest.h"
-#include "registry/pull.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -57,7 +57,7 @@ struct UnpackOptions {
   // download is verified, while the others still download. Unset: every
   // blob must be there already.
   std::function<common::Status(const common::Digest& blob)> wait_for_blob = nullptr;
-  // Unpack progress, as registry::PullEvent::Kind::kLayerUnpack events
+  // Unpack progress, as image::PullEvent::Kind::kLayerUnpack events
   // (`ref` left empty) for each layer applied (none for layers already
   // unpacked): state "unpacking" with current 0 when the layer's blob is
   // opened, then each time the applier has read at least
@@ -69,7 +69,7 @@ struct UnpackOptions {
   // files written by at most its buffers (unpack/apply.h, a few MiB).
   // Calls are serialised (they come from the unpack threads); for one layer
   // `current` only grows. Unset: no events.
-  std::function<void(const registry::PullEvent&)> on_event = nullptr;
+  std::function<void(const PullEvent&)> on_event = nullptr;
 };
 
 // How many more blob bytes make a new "unpacking" event: 1% of the blob,
@@ -125,13 +125,13 @@ struct ImageParts {
                                                         const ImageParts& parts);
 
 // The parts of a pulled image, from the pull's result (before any record).
-[[nodiscard]] ImageParts PartsOf(const registry::PullResult& pulled);
+[[nodiscard]] ImageParts PartsOf(const FetchResult& pulled);
 
 // The space check of a pull that unpacks into `sn`, whose store root is
-// `root` (registry/space.h): snapshots go to <root>/snapshots, and layers
+// `root` (image/space.h): snapshots go to <root>/snapshots, and layers
 // that `sn` already has committed snapshots of (label io.gantry.layer)
 // need no space. Errors: from Snapshotter::List.
-[[nodiscard]] common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(
+[[nodiscard]] common::Result<SpaceCheckOptions> UnpackSpaceCheck(
     snapshot::Snapshotter& sn, const std::filesystem::path& root);
 
 }  // namespace image

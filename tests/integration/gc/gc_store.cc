@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include "fixtures/require.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
 #include "oci/manifest.h"
-#include "registry/pull.h"
 #include "registry/source.h"
 
 namespace gctest {
@@ -93,10 +93,10 @@ ImageFacts GcStore::WriteTag(const std::string& tag,
 void GcStore::PullTag(const std::string& tag, bool unpack) {
   auto spec = registry::ParseSourceSpec("oci:" + layout().string() + ":" + tag);
   ASSERT_TRUE(spec) << spec.error().message;
-  registry::PullOptions opts;
+  image::FetchOptions opts;
   opts.max_concurrent_downloads = 1;
   opts.record = image::RecordOf;
-  auto r = registry::Pull(*content_, *db_, *spec, opts);
+  auto r = image::Fetch(*content_, *db_, *spec, opts);
   ASSERT_TRUE(r) << r.error().message;
   if (!unpack) return;
   auto rec = db_->GetImage(r->name);

@@ -5,7 +5,6 @@
 #include "fixtures/image_builder.h"
 #include "image/image_record.h"
 #include "oci/manifest.h"
-#include "registry/pull.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
 

@@ -1,13 +1,13 @@
-// The pull's space check (registry/space.h): what a pull still needs, from
+// The pull's space check (image/space.h): what a pull still needs, from
 // the manifest and what the store holds, against the free space.
 
-#include "registry/space.h"
+#include "image/space.h"
 
 #include <gtest/gtest.h>
 
 #include "common/fd.h"
 
-namespace registry {
+namespace image {
 namespace {
 
 constexpr char kGzip[] = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -161,4 +161,4 @@ TEST(SpaceCheck, RefusesWithResourceExhaustedWhenTheNeedExceedsTheFreeSpace) {
 }
 
 }  // namespace
-}  // namespace registry
+}  // namespace image

@@ -26,7 +26,7 @@
 //
 // This is a check at one moment: other writers may fill the disk during
 // the pull, and a pull that runs out of space anyway fails cleanly
-// (registry/pull.h).
+// (image/fetch.h).
 //
 // Thread-safety: pure functions, and statvfs.
 
@@ -42,7 +42,7 @@
 #include "common/error.h"
 #include "oci/descriptor.h"
 
-namespace registry {
+namespace image {
 
 // The layer annotation that states the uncompressed tar size in bytes.
 inline constexpr std::string_view kAnnotationUncompressedSize =
@@ -111,4 +111,4 @@ struct SpaceVerdict {
                                         const std::filesystem::path& content_dir,
                                         const std::filesystem::path& unpack_dir, int64_t margin);
 
-}  // namespace registry
+}  // namespace image

@@ -1,4 +1,4 @@
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/task_group.h"
 
-namespace registry {
+namespace image {
 namespace {
 
 using common::Errc;
@@ -24,7 +24,7 @@ constexpr std::chrono::milliseconds kCancelPoll{50};
 // Serialises event delivery: callers' callbacks need not be thread-safe.
 class Events {
  public:
-  Events(const PullOptions& o, std::string ref) : fn_(o.on_event), ref_(std::move(ref)) {}
+  Events(const FetchOptions& o, std::string ref) : fn_(o.on_event), ref_(std::move(ref)) {}
   void Emit(PullEvent e) {
     if (!fn_) return;
     e.ref = ref_;
@@ -40,10 +40,10 @@ class Events {
 
 // Adapts a store ingest to the client's sink, with progress and
 // cancellation from the caller.
-class IngestSink final : public BlobSink {
+class IngestSink final : public registry::BlobSink {
  public:
   IngestSink(store::Ingest& ingest, const oci::Descriptor& desc, Events& events,
-             const PullOptions& options, std::atomic<int64_t>& downloaded)
+             const FetchOptions& options, std::atomic<int64_t>& downloaded)
       : ingest_(ingest), desc_(desc), events_(events), options_(options), downloaded_(downloaded) {}
 
   int64_t offset() const override { return ingest_.offset(); }
@@ -77,13 +77,13 @@ class IngestSink final : public BlobSink {
   store::Ingest& ingest_;
   const oci::Descriptor& desc_;
   Events& events_;
-  const PullOptions& options_;
+  const FetchOptions& options_;
   std::atomic<int64_t>& downloaded_;
   int64_t counted_ = 0;  // bytes of this blob added to downloaded_
   steady_clock::time_point last_event_{};
 };
 
-oci::Descriptor Describe(const FetchedManifest& m) {
+oci::Descriptor Describe(const registry::FetchedManifest& m) {
   oci::Descriptor d;
   d.media_type = m.media_type;
   d.digest = m.digest;
@@ -91,14 +91,14 @@ oci::Descriptor Describe(const FetchedManifest& m) {
   return d;
 }
 
-class Puller {
+class Fetcher {
  public:
-  Puller(store::ContentStore& content, store::MetadataDb& metadata, ImageSource& src,
-         const std::string& name, const PullOptions& options)
+  Fetcher(store::ContentStore& content, store::MetadataDb& metadata, registry::ImageSource& src,
+          const std::string& name, const FetchOptions& options)
       : content_(content), metadata_(metadata), src_(src), name_(name), options_(options),
         events_(options, name) {}
 
-  common::Result<PullResult> Run() {
+  common::Result<FetchResult> Run() {
     auto r = RunLeased();
     // On success the lease went in the image record's transaction (the
     // record now protects the content); the lease is only for the pull in
@@ -124,15 +124,15 @@ class Puller {
   //   SyncBlobs before the image record makes all their names durable;
   // - the manifests are stored, and the config downloaded, while the
   //   layers download, instead of one after the other before them.
-  common::Result<PullResult> RunLeased() {
-    PullResult out;
+  common::Result<FetchResult> RunLeased() {
+    FetchResult out;
     out.name = name_;
-    ASSIGN_OR_RETURN(FetchedManifest top, src_.ResolveTop(options_.cancel));
+    ASSIGN_OR_RETURN(registry::FetchedManifest top, src_.ResolveTop(options_.cancel));
     ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(top.media_type));
     out.target = Describe(top);
 
-    FetchedManifest platform_manifest;
-    const FetchedManifest* mf = &top;
+    registry::FetchedManifest platform_manifest;
+    const registry::FetchedManifest* mf = &top;
     oci::Platform want = options_.platform.value_or(oci::HostPlatform());
     if (kind == oci::ManifestKind::kIndex) {
       ASSIGN_OR_RETURN(oci::Index idx, oci::ParseIndex(top.body, top.media_type));
@@ -198,7 +198,7 @@ class Puller {
     out.platform = oci::NormalizePlatform(got).str();
     out.origin = src_.Origin();
     if (!options_.record)
-      return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (PullOptions::record)");
+      return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (FetchOptions::record)");
     ASSIGN_OR_RETURN(store::ImageRecord rec, options_.record(out));
     // One directory fsync for every blob committed, before the record
     // refers to them (also those another process committed for us).
@@ -222,7 +222,7 @@ class Puller {
   }
 
   // Refuses the pull before any download when the store cannot hold
-  // `blobs` and the unpacked `layers` (registry/space.h).
+  // `blobs` and the unpacked `layers` (image/space.h).
   common::Status CheckSpaceFor(const std::vector<oci::Descriptor>& blobs,
                                const std::vector<oci::Descriptor>& layers) {
     std::map<common::Digest, int64_t> held;
@@ -359,9 +359,9 @@ class Puller {
 
   store::ContentStore& content_;
   store::MetadataDb& metadata_;
-  ImageSource& src_;
+  registry::ImageSource& src_;
   const std::string& name_;
-  const PullOptions& options_;
+  const FetchOptions& options_;
   Events events_;
   store::LeaseHold lease_;  // not held until Lease() created it, nor once deleted
   std::mutex blobs_mu_;
@@ -382,26 +382,26 @@ std::optional<LayerState> LayerStateNamed(std::string_view name) {
   return std::nullopt;
 }
 
-common::Result<PullResult> PullFrom(store::ContentStore& content, store::MetadataDb& metadata,
-                                    ImageSource& src, const std::string& name,
-                                    const PullOptions& options) {
-  Puller p(content, metadata, src, name, options);
+common::Result<FetchResult> FetchFrom(store::ContentStore& content, store::MetadataDb& metadata,
+                                      registry::ImageSource& src, const std::string& name,
+                                      const FetchOptions& options) {
+  Fetcher p(content, metadata, src, name, options);
   return common::Wrap(p.Run(), "pull " + src.Describe());
 }
 
-common::Result<PullResult> Pull(store::ContentStore& content, store::MetadataDb& metadata,
-                                const SourceSpec& source, const PullOptions& options) {
-  std::unique_ptr<ImageSource> src;
-  if (source.kind == SourceSpec::Kind::kLayout) {
-    auto s = OpenLayoutSource(source.layout_dir, source.layout_tag);
+common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataDb& metadata,
+                                  const registry::SourceSpec& source, const FetchOptions& options) {
+  std::unique_ptr<registry::ImageSource> src;
+  if (source.kind == registry::SourceSpec::Kind::kLayout) {
+    auto s = registry::OpenLayoutSource(source.layout_dir, source.layout_tag);
     if (!s) return std::unexpected(s.error().Wrap("pull oci:" + source.layout_dir.string()));
     src = std::move(*s);
   } else {
-    auto s = OpenRegistrySource(source.ref, options.client);
+    auto s = registry::OpenRegistrySource(source.ref, options.client);
     if (!s) return std::unexpected(s.error().Wrap("pull " + source.ref.str()));
     src = std::move(*s);
   }
-  return PullFrom(content, metadata, *src, source.ref.str(), options);
+  return FetchFrom(content, metadata, *src, source.ref.str(), options);
 }
 
-}  // namespace registry
+}  // namespace image

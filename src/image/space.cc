@@ -1,4 +1,4 @@
-#include "registry/space.h"
+#include "image/space.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -11,7 +11,7 @@
 
 #include "oci/manifest.h"
 
-namespace registry {
+namespace image {
 
 using common::Errc;
 using common::MakeError;
@@ -122,4 +122,4 @@ common::Status CheckSpace(const SpaceNeed& need, const std::filesystem::path& co
   return MakeError(Errc::kResourceExhausted, DescribeShortage(v, need));
 }
 
-}  // namespace registry
+}  // namespace image
