@@ -14,9 +14,9 @@
 #include "common/row_format.h"
 #include "common/time_text.h"
 #include "image/image_record.h"
-#include "image/image_size.h"
 #include "oci/manifest.h"
 #include "registry/reference.h"
+#include "upkeep/image_size.h"
 
 namespace cli {
 namespace {
@@ -55,7 +55,7 @@ struct Row {
   std::string repository, tag;
   std::string id;                  // image::ImageId: the config digest, else the target's
   std::optional<Created> created;  // when the config has an RFC 3339 `created`
-  int64_t size = 0;                // image::ImageContentSize
+  int64_t size = 0;                // upkeep::ImageContentSize
 };
 
 // REPOSITORY and TAG from the record's name, which is a normalised
@@ -113,7 +113,7 @@ std::vector<Row> BuildRows(const std::vector<store::ImageRecord>& records,
     SplitName(row.image.name, &row);
     row.id = image::ImageId(row.image).str();
     if (need_created) row.created = times.Of(row.id);
-    if (need_size) row.size = image::ImageContentSize(content, row.image);
+    if (need_size) row.size = upkeep::ImageContentSize(content, row.image);
   }
   return rows;
 }

@@ -4,9 +4,9 @@
 #include <charconv>
 
 #include "image/image_record.h"
-#include "image/image_size.h"
 #include "oci/manifest.h"
 #include "registry/reference.h"
+#include "upkeep/image_size.h"
 
 namespace criimage {
 namespace {
@@ -51,7 +51,7 @@ Catalog::Facts Catalog::FactsFor(const image::Image& img) {
                           (img.config ? img.config->str() : std::string());
   if (auto it = facts_.find(key); it != facts_.end()) return it->second;
   Facts f;
-  f.size = image::ImageContentSize(content_, img);
+  f.size = upkeep::ImageContentSize(content_, img);
   if (img.config) {
     if (auto body = content_.ReadBlob(*img.config)) {
       if (auto cfg = oci::ParseImageConfig(*body)) {

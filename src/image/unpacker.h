@@ -25,6 +25,12 @@
 // Thread-safety: may run concurrently with other unpacks and pulls on the
 // same store (a second unpack of the same chain waits on nothing: whoever
 // commits first wins and the other discards its copy).
+//
+// Locking: none taken here. REQUIRES: the caller holds store::StoreLock
+// shared on the store's root until what it unpacked is held by a record, a
+// lease or a snapshot of its own, as the entry points that call these do
+// (image::PullImage, image::UnpackStoredImage, bundle::CreateImageBundle,
+// bundle::MountImage).
 
 #include <atomic>
 #include <cstdint>
