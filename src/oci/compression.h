@@ -12,9 +12,12 @@ enum class Compression { kNone, kGzip, kZstd };
 // "none" | "gzip" | "zstd".
 [[nodiscard]] constexpr std::string_view CompressionName(Compression c) {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "none";
 }

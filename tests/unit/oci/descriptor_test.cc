@@ -63,6 +63,5 @@ TEST(DescriptorTest, FromJsonRejectsInvalid) {
   EXPECT_EQ(ok->urls, std::vector<std::string>{"https://x"});
 }
 
-
 }  // namespace
 }  // namespace oci

@@ -77,7 +77,8 @@ TEST(RegistryLayering, IncludesNoStoreNorAnythingAboveIt) {
 TEST(RegistryLayering, CMakeLinksNoStore) {
   const auto targets = CMakeTargets("registry");
   EXPECT_TRUE(targets.contains("gantry_registry")) << "src/registry/CMakeLists.txt not read";
-  EXPECT_FALSE(targets.contains("gantry_store")) << "src/registry/CMakeLists.txt names gantry_store";
+  EXPECT_FALSE(targets.contains("gantry_store"))
+      << "src/registry/CMakeLists.txt names gantry_store";
   const std::set<std::string> allowed = {"gantry_registry", "gantry_common", "gantry_oci",
                                          "gantry_lazy_curl"};
   for (const auto& t : targets)
