@@ -34,7 +34,7 @@ class SnapshotRollback {
   std::string key_;
 };
 
-ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
+ImageRuntimeConfig RuntimeConfig(const oci::ImageConfig& c) {
   return {.entrypoint = c.entrypoint,
           .cmd = c.cmd,
           .env = c.env,

@@ -77,7 +77,7 @@
 
 namespace bundle {
 
-// The parts of an image config a runtime needs (registry::ImageConfig
+// The parts of an image config a runtime needs (oci::ImageConfig
 // without the registry dependency).
 struct ImageRuntimeConfig {
   std::vector<std::string> entrypoint{}, cmd{}, env{};

@@ -14,7 +14,7 @@
 #include "common/row_format.h"
 #include "common/time_text.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "registry/reference.h"
 #include "upkeep/image_size.h"
 
@@ -87,7 +87,7 @@ class CreatedTimes {
     if (!digest) return it->second;
     auto body = content_.ReadBlob(*digest);
     if (!body) return it->second;
-    auto parsed = registry::ParseImageConfig(*body);
+    auto parsed = oci::ParseImageConfig(*body);
     if (!parsed) return it->second;
     if (auto at = common::ParseRfc3339(parsed->created)) it->second = Created{parsed->created, *at};
     return it->second;
@@ -133,7 +133,7 @@ nlohmann::json RowsJson(const std::vector<Row>& rows) {
                    {"tag", row.tag == kNone ? nlohmann::json(nullptr) : nlohmann::json(row.tag)},
                    {"id", row.id},
                    {"digest", r.target.digest.str()},
-                   {"target", store::DescriptorToJson(r.target)},
+                   {"target", oci::DescriptorToJson(r.target)},
                    {"config", r.config ? r.config->str() : std::string()},
                    {"platform", r.platform},
                    {"created",

@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "image/image_record.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "registry/reference.h"
 #include "upkeep/image_size.h"
 
@@ -54,7 +54,7 @@ Catalog::Facts Catalog::FactsFor(const image::Image& img) {
   f.size = upkeep::ImageContentSize(content_, img);
   if (img.config) {
     if (auto body = content_.ReadBlob(*img.config)) {
-      if (auto cfg = registry::ParseImageConfig(*body)) {
+      if (auto cfg = oci::ParseImageConfig(*body)) {
         // User is "user", "uid", "user:group" or "uid:gid"; the CRI wants
         // the user part as a uid when numeric, else as a name.
         std::string user = cfg->user.substr(0, cfg->user.find(':'));

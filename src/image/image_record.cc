@@ -1,6 +1,6 @@
 #include "image/image_record.h"
 
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 namespace image {
 namespace {
@@ -82,7 +82,7 @@ common::Digest ImageId(const Image& image) {
   return image.config ? *image.config : image.target.digest;
 }
 
-Image ImageOf(const registry::PullResult& pulled) {
+Image ImageOf(const FetchResult& pulled) {
   Image img;
   img.name = pulled.name;
   img.target = pulled.target;
@@ -94,7 +94,7 @@ Image ImageOf(const registry::PullResult& pulled) {
   return img;
 }
 
-common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled) {
+common::Result<store::ImageRecord> RecordOf(const FetchResult& pulled) {
   return ToRecord(ImageOf(pulled));
 }
 

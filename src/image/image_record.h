@@ -5,7 +5,7 @@
 // records (gc, df, fsck, image sizes, `gantry images`/`inspect`, lookups,
 // bundle, mount, the unpacker, the CRI catalog) goes through FromRecord;
 // the label keys below are read and written only in image_record.cc; a
-// pull stores ToRecord(ImageOf(pulled)) (registry::PullOptions::record).
+// pull stores ToRecord(ImageOf(pulled)) (image::FetchOptions::record).
 //
 //   ASSIGN_OR_RETURN(store::ImageRecord rec, db.GetImage(name));
 //   ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
@@ -34,14 +34,12 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 #include "store/metadata.h"
 
-namespace registry {
-struct PullResult;
-}
-
 namespace image {
+
+struct FetchResult;
 
 inline constexpr std::string_view kLabelManifest = "io.gantry.manifest";
 inline constexpr std::string_view kLabelConfig = "io.gantry.config";
@@ -62,14 +60,14 @@ struct LayoutSource {
 
 struct Image {
   std::string name;         // normalised reference, the record's key
-  store::Descriptor target; // what the name resolved to: an index or a manifest
+  oci::Descriptor target; // what the name resolved to: an index or a manifest
   // The platform manifest, as recorded; nullopt when the record does not
   // say (PlatformManifest reads that as the target).
   std::optional<common::Digest> manifest;
   // The image config: the image id. nullopt when the record does not say.
   std::optional<common::Digest> config;
   // The platform as text ("linux/arm64/v8"), "" when not recorded. Text,
-  // not a registry::Platform: nothing selects by it once the image is
+  // not an oci::Platform: nothing selects by it once the image is
   // recorded (it is shown by `gantry images` and the CRI), and a parsed
   // form would turn a label the platform parser now refuses (an older
   // gantry's, or one from a config with an odd os) into an unreadable
@@ -107,13 +105,13 @@ struct Image {
 // leaving its other labels as they are.
 void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>& top);
 
-// The image a pull fetched (registry::Pull's result), not unpacked yet,
+// The image a pull fetched (image::Fetch's result), not unpacked yet,
 // its times left for the store to set.
-[[nodiscard]] Image ImageOf(const registry::PullResult& pulled);
+[[nodiscard]] Image ImageOf(const FetchResult& pulled);
 
-// ToRecord(ImageOf(pulled)): what registry::PullOptions::record returns.
+// ToRecord(ImageOf(pulled)): what image::FetchOptions::record returns.
 // Never fails; a Result so that it can be that function.
-[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled);
+[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const FetchResult& pulled);
 
 // The platform manifest's digest: the recorded one, else the target (a
 // manifest target is its own platform manifest; records have always named

@@ -9,7 +9,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 
 namespace registry {
 namespace {
@@ -21,7 +21,7 @@ constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.na
 
 // The index.json entries of a layout, each with its ref name annotation.
 struct LayoutEntry {
-  store::Descriptor desc;
+  oci::Descriptor desc;
   std::string ref_name;  // "" when not annotated
 };
 
@@ -35,7 +35,7 @@ common::Result<std::vector<LayoutEntry>> ReadLayoutIndex(const std::filesystem::
                      "read OCI layout `" + dir.string() + "`: index.json is not an OCI index");
   std::vector<LayoutEntry> out;
   for (const auto& m : j["manifests"]) {
-    auto d = store::DescriptorFromJson(m);
+    auto d = oci::DescriptorFromJson(m);
     if (!d) return std::unexpected(d.error().Wrap("read `" + index_path.string() + "`"));
     auto it = d->annotations.find(std::string(kRefNameAnnotation));
     std::string name = it == d->annotations.end() ? "" : it->second;
@@ -127,7 +127,7 @@ class LayoutSource final : public ImageSource {
                                                    "` holds several images (" + tags +
                                                    "); name one with oci:DIR:TAG");
     ref_name_ = matches[0]->ref_name;
-    const store::Descriptor& d = matches[0]->desc;
+    const oci::Descriptor& d = matches[0]->desc;
     return ReadManifest(d.digest, d.media_type, d.size);
   }
 

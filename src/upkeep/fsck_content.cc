@@ -11,7 +11,7 @@
 #include "common/fd.h"
 #include "image/conventions.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "store/db_check.h"
 #include "store/lease_hold.h"
 #include "upkeep/fsck_internal.h"
@@ -69,15 +69,15 @@ class ImageChecker {
     // A manifest target is the platform manifest, whatever a label says;
     // an index target needs the label: the index may list several.
     Digest manifest = img.target.digest;
-    auto kind = registry::ClassifyManifest(img.target.media_type);
-    if (kind && *kind == registry::ManifestKind::kIndex) {
+    auto kind = oci::ClassifyManifest(img.target.media_type);
+    if (kind && *kind == oci::ManifestKind::kIndex) {
       if (!img.manifest) {
         if (!parsed) return {};  // already reported
         return Fail("the platform manifest is not recorded (label " +
                     std::string(image::kLabelManifest) + ")");
       }
       manifest = *img.manifest;
-      store::Descriptor m;
+      oci::Descriptor m;
       m.digest = manifest;
       m.size = -1;  // the index's entry is not read here
       Need(m);
@@ -87,13 +87,13 @@ class ImageChecker {
       ASSIGN_OR_RETURN(body, Read(manifest, "manifest"));
       if (!body) return {};
     }
-    auto m = registry::ParseManifest(*body, "");
+    auto m = oci::ParseManifest(*body, "");
     if (!m) return Fail("manifest " + manifest.str() + ": " + m.error().message);
     Need(m->config);
     for (const auto& l : m->layers) Need(l);
     ASSIGN_OR_RETURN(std::optional<std::string> cbody, Read(m->config.digest, "config"));
     if (cbody) {
-      auto cfg = registry::ParseImageConfig(*cbody);
+      auto cfg = oci::ParseImageConfig(*cbody);
       if (!cfg) return Fail("config " + m->config.digest.str() + ": " + cfg.error().message);
       if (cfg->diff_ids.size() != m->layers.size())
         return Fail("config " + m->config.digest.str() + " lists " +
@@ -108,7 +108,7 @@ class ImageChecker {
   }
 
  private:
-  void Need(const store::Descriptor& d) {
+  void Need(const oci::Descriptor& d) {
     auto [it, added] = s_.needed.emplace(d.digest, d);
     if (!added && it->second.size < 0) it->second = d;
   }
@@ -306,7 +306,7 @@ common::Status CheckLeases(FsckScan& s) {
 // Notes the sizes a manifest's descriptors give.
 void LearnSizes(FsckScan& s, std::string_view body) {
   if (body.empty() || body.front() != '{') return;
-  auto m = registry::ParseManifest(body, "");
+  auto m = oci::ParseManifest(body, "");
   if (!m) return;
   s.known_sizes.emplace(m->config.digest, m->config.size);
   for (const auto& l : m->layers) s.known_sizes.emplace(l.digest, l.size);

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "oci/descriptor.h"
 #include "snapshot/inventory.h"
-#include "store/descriptor.h"
 #include "upkeep/fsck.h"
 
 namespace upkeep::internal {
@@ -47,7 +47,7 @@ struct FsckScan {
   std::set<common::Digest> corrupt;
   // Blobs image records use, with the size (-1 when unknown) and media
   // type their descriptors give.
-  std::map<common::Digest, store::Descriptor> needed;
+  std::map<common::Digest, oci::Descriptor> needed;
   // Sizes that the descriptors in every stored manifest give (a killed
   // pull's manifest tells how large its partial downloads may grow).
   std::map<common::Digest, int64_t> known_sizes;

@@ -10,7 +10,7 @@
 #include "common/fd.h"
 #include "image/conventions.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "upkeep/gc_internal.h"
 
 namespace upkeep::internal {
@@ -115,12 +115,12 @@ class RefWalker {
       Warn("config " + d.str() + ": " + body.error().message);
       return {};
     }
-    auto cfg = registry::ParseImageConfig(*body);
+    auto cfg = oci::ParseImageConfig(*body);
     if (!cfg) {
       Warn("config " + d.str() + ": " + cfg.error().message);
       return {};
     }
-    auto chains = registry::ChainIds(cfg->diff_ids);
+    auto chains = oci::ChainIds(cfg->diff_ids);
     for (const auto& c : chains) out_.chains.insert(c.str());
     if (!chains.empty()) out_.tops.insert(chains.back().str());
     if (preferred) {

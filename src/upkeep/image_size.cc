@@ -1,6 +1,6 @@
 #include "upkeep/image_size.h"
 
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 namespace upkeep {
 
@@ -12,7 +12,7 @@ int64_t ImageContentSize(const store::ContentStore& content, const image::Image&
   const common::Digest mdigest = image::PlatformManifest(image);
   auto body = content.ReadBlob(mdigest);
   if (!body) return total;
-  auto m = registry::ParseManifest(*body, "");
+  auto m = oci::ParseManifest(*body, "");
   if (!m) return total;
   if (mdigest != image.target.digest) total += static_cast<int64_t>(body->size());
   total += m->config.size;

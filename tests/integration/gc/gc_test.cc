@@ -13,9 +13,9 @@
 #include "common/fs.h"
 #include "gc/gc_store.h"
 #include "image/conventions.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
-#include "registry/pull.h"
 #include "registry/source.h"
 #include "store/lease_hold.h"
 
@@ -201,16 +201,16 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
   std::optional<upkeep::GcReport> during;
   auto spec = registry::ParseSourceSpec("oci:" + layout().string() + ":c");
   ASSERT_TRUE(spec);
-  registry::PullOptions opts;
+  image::FetchOptions opts;
   opts.max_concurrent_downloads = 1;
   opts.record = image::RecordOf;
-  opts.on_event = [&](const registry::PullEvent& e) {
-    if (during || e.kind != registry::PullEvent::Kind::kLayerDone || e.state != registry::LayerState::kDone) return;
+  opts.on_event = [&](const image::PullEvent& e) {
+    if (during || e.kind != image::PullEvent::Kind::kLayerDone || e.state != image::LayerState::kDone) return;
     auto r = upkeep::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});
     EXPECT_TRUE(r) << r.error().message;
     if (r) during = *r;
   };
-  auto pulled = registry::Pull(*content_, *db_, *spec, opts);
+  auto pulled = image::Fetch(*content_, *db_, *spec, opts);
   ASSERT_TRUE(pulled) << pulled.error().message;
   ASSERT_TRUE(during.has_value()) << "the prune did not run during the pull";
   EXPECT_EQ(BlobSet(*during), std::set<common::Digest>{garbage});

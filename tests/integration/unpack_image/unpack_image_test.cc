@@ -16,9 +16,9 @@
 #include "fixtures/require.h"
 #include "fixtures/tree_walk.h"
 #include "image/conventions.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
-#include "registry/pull.h"
 #include "registry/source.h"
 #include "snapshot/mount.h"
 
@@ -83,9 +83,9 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   ASSERT_TRUE(meta) << meta.error().message;
   auto src = registry::OpenLayoutSource(layout, "v1");
   ASSERT_TRUE(src) << src.error().message;
-  registry::PullOptions opts;
+  image::FetchOptions opts;
   opts.record = image::RecordOf;
-  auto pulled = registry::PullFrom(*content, *meta, **src, "localhost/fixture:v1", opts);
+  auto pulled = image::FetchFrom(*content, *meta, **src, "localhost/fixture:v1", opts);
   ASSERT_TRUE(pulled) << pulled.error().message;
   auto sn = snapshot::Open(root, {.kind = c.kind, .fallback_to_native = false});
   ASSERT_TRUE(sn) << sn.error().message;
@@ -158,9 +158,9 @@ TEST(UnpackRecordRaceTest, UnpackKeepsANameRemovedOrMovedMeanwhile) {
   auto pull = [&](const std::string& tag) {
     auto src = registry::OpenLayoutSource(layout, tag);
     ASSERT_TRUE(src) << src.error().message;
-    registry::PullOptions opts;
+    image::FetchOptions opts;
     opts.record = image::RecordOf;
-    auto pulled = registry::PullFrom(*content, *meta, **src, name, opts);
+    auto pulled = image::FetchFrom(*content, *meta, **src, name, opts);
     ASSERT_TRUE(pulled) << pulled.error().message;
   };
 

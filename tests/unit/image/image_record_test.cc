@@ -19,7 +19,7 @@ constexpr char kName[] = "docker.io/library/busybox:1.36";
 
 common::Digest D(std::string_view s) { return common::Digest::Sha256Of(s); }
 
-store::Descriptor Index() {
+oci::Descriptor Index() {
   return {.media_type = "application/vnd.oci.image.index.v1+json",
           .digest = D("index"),
           .size = 1234,

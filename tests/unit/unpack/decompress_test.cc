@@ -19,6 +19,7 @@ namespace {
 using common::Digest;
 using common::Errc;
 using fixtures::File;
+using oci::Compression;
 using testing::Blob;
 using testing::ReadAll;
 using testing::Sandbox;

@@ -1,8 +1,8 @@
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 
 #include <limits>
 
-namespace store {
+namespace oci {
 
 using common::Errc;
 using common::MakeError;
@@ -79,4 +79,4 @@ Result<Descriptor> DescriptorFromJson(const nlohmann::json& j) {
   return d;
 }
 
-}  // namespace store
+}  // namespace oci

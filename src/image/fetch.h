@@ -1,8 +1,12 @@
 #pragma once
-// Pulling an image into the content store.
+// Fetching an image into the content store: the download half of a pull.
+// The pipeline (image/pull.h, image::PullImage) is its caller; the source
+// (registry/source.h) only resolves and streams each blob into a
+// registry::BlobSink, which here writes a store ingest.
 //
-//   registry::PullOptions opts{.max_concurrent_downloads = 3};
-//   auto r = registry::Pull(content, metadata, source_spec, opts);
+//   image::FetchOptions opts{.max_concurrent_downloads = 3};
+//   opts.record = image::RecordOf;
+//   auto r = image::Fetch(content, metadata, source_spec, opts);
 //
 // Resolves the reference (an index to the requested platform), fetches the
 // manifest, the config and every layer (concurrently, each blob once, blobs
@@ -18,7 +22,7 @@
 //
 // Disk space: once the manifest is resolved, and before any blob is
 // requested, the bytes the pull still needs are compared with the free
-// space of the store (registry/space.h, PullOptions::space); too little
+// space of the store (image/space.h, FetchOptions::space); too little
 // fails with ResourceExhausted and changes nothing. A disk that fills
 // anyway (ENOSPC or EDQUOT while a blob is written) fails the pull with
 // ResourceExhausted naming the file ("fetch blob sha256:…: write
@@ -26,11 +30,11 @@
 // partial downloads of this pull are then deleted rather than kept for a
 // resume, so that the space is free again at once.
 //
-// Layers: a manifest listing more than PullOptions::max_layers layers is
+// Layers: a manifest listing more than FetchOptions::max_layers layers is
 // refused with ResourceExhausted as soon as it is parsed, before the space
 // check and before any blob is requested.
 //
-// Thread-safety: Pull may run concurrently in threads and processes on the
+// Thread-safety: Fetch may run concurrently in threads and processes on the
 // same store; `on_event` is called from worker threads, serialised.
 
 #include <atomic>
@@ -44,15 +48,15 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "image/space.h"
+#include "oci/descriptor.h"
+#include "oci/manifest.h"
 #include "registry/client.h"
-#include "registry/manifest.h"
 #include "registry/source.h"
-#include "registry/space.h"
 #include "store/content_store.h"
-#include "store/descriptor.h"
 #include "store/metadata.h"
 
-namespace registry {
+namespace image {
 
 // What a layer is doing, in PullEvent::state and the progress record
 // (where it is written by its name: docs/pull-progress.md).
@@ -87,7 +91,7 @@ constexpr std::string_view LayerStateName(LayerState s) {
 std::optional<LayerState> LayerStateNamed(std::string_view name);
 
 struct PullEvent {
-  // kLayerUnpack is not emitted by Pull: the unpacker reports it
+  // kLayerUnpack is not emitted by Fetch: the unpacker reports it
   // (image::UnpackOptions::on_event) while it applies a layer, and the
   // callers that unpack during a pull feed it to the same consumers.
   enum class Kind { kResolved, kLayerStart, kLayerProgress, kLayerDone, kDone, kError, kLayerUnpack };
@@ -100,17 +104,17 @@ struct PullEvent {
   // kUnpacked
   LayerState state = LayerState::kNone;
   std::string message{};                   // kError
-  std::vector<store::Descriptor> layers{}; // kResolved: the layers to fetch
-  std::optional<store::Descriptor> config{};  // kResolved: the image config (fetched too)
+  std::vector<oci::Descriptor> layers{}; // kResolved: the layers to fetch
+  std::optional<oci::Descriptor> config{};  // kResolved: the image config (fetched too)
 };
 
-struct PullResult;
+struct FetchResult;
 
-// The default of PullOptions::max_layers: overlayfs stacks at most 500
+// The default of FetchOptions::max_layers: overlayfs stacks at most 500
 // lower layers (OVL_MAX_STACK), so an image with more cannot be mounted.
 inline constexpr int kDefaultMaxLayers = 500;
 
-// The space check before the download (registry/space.h).
+// The space check before the download (image/space.h).
 struct SpaceCheckOptions {
   bool enabled = true;  // false: --ignore-space-check
   // Where the pulled layers will be unpacked (the snapshots directory);
@@ -122,9 +126,9 @@ struct SpaceCheckOptions {
   int64_t margin = kSpaceMargin;
 };
 
-struct PullOptions {
-  std::optional<Platform> platform;  // default: the host's
-  ClientOptions client;              // transport, auth, mirrors (registry sources)
+struct FetchOptions {
+  std::optional<oci::Platform> platform;  // default: the host's
+  registry::ClientOptions client;         // transport, auth, mirrors (registry sources)
   int max_concurrent_downloads = 3;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const PullEvent&)> on_event;
@@ -136,36 +140,38 @@ struct PullOptions {
   // M (--max-layers)") before any blob is requested.
   int max_layers = kDefaultMaxLayers;
   // REQUIRED. Called once every blob is verified in the store (on the
-  // thread that called Pull): returns the image record to write, in the
+  // thread that called Fetch): returns the image record to write, in the
   // transaction that ends the pull's lease, or an error that fails the
   // pull with nothing recorded. The caller's image model says what a
   // record holds (image/image_record.h, image::RecordOf); the pipeline
   // (image/pull.h) also finishes the layers' unpack here, so that an
   // image whose unpack failed (a full disk) is never listed.
-  std::function<common::Result<store::ImageRecord>(const PullResult&)> record{};
+  std::function<common::Result<store::ImageRecord>(const FetchResult&)> record{};
 };
 
-struct PullResult {
+struct FetchResult {
   std::string name;                 // the image record's name
-  store::Descriptor target;         // what the reference resolved to (index or manifest)
-  store::Descriptor manifest;       // the platform's manifest
-  store::Descriptor config;
-  std::vector<store::Descriptor> layers;
-  ImageConfig image_config;
+  oci::Descriptor target;           // what the reference resolved to (index or manifest)
+  oci::Descriptor manifest;         // the platform's manifest
+  oci::Descriptor config;
+  std::vector<oci::Descriptor> layers;
+  oci::ImageConfig image_config;
   std::string platform;             // the image's, normalised ("linux/arm64/v8")
-  std::optional<LayoutOrigin> origin;  // an oci: layout's (ImageSource::Origin)
+  std::optional<registry::LayoutOrigin> origin;  // an oci: layout's (ImageSource::Origin)
   int64_t bytes_downloaded = 0;     // new bytes transferred (resumed bytes not counted)
   int blobs_fetched = 0;            // blobs that were not already in the store
 };
 
-[[nodiscard]] common::Result<PullResult> Pull(store::ContentStore& content,
-                                              store::MetadataDb& metadata,
-                                              const SourceSpec& source, const PullOptions& options);
+[[nodiscard]] common::Result<FetchResult> Fetch(store::ContentStore& content,
+                                               store::MetadataDb& metadata,
+                                               const registry::SourceSpec& source,
+                                               const FetchOptions& options);
 
-// Pull over an already opened source (tests and callers with their own).
-[[nodiscard]] common::Result<PullResult> PullFrom(store::ContentStore& content,
-                                                  store::MetadataDb& metadata, ImageSource& src,
-                                                  const std::string& name,
-                                                  const PullOptions& options);
+// Fetch over an already opened source (tests and callers with their own).
+[[nodiscard]] common::Result<FetchResult> FetchFrom(store::ContentStore& content,
+                                                   store::MetadataDb& metadata,
+                                                   registry::ImageSource& src,
+                                                   const std::string& name,
+                                                   const FetchOptions& options);
 
-}  // namespace registry
+}  // namespace image

@@ -1,22 +1,22 @@
-// The pull's space check (registry/space.h): what a pull still needs, from
+// The pull's space check (image/space.h): what a pull still needs, from
 // the manifest and what the store holds, against the free space.
 
-#include "registry/space.h"
+#include "image/space.h"
 
 #include <gtest/gtest.h>
 
 #include "common/fd.h"
 
-namespace registry {
+namespace image {
 namespace {
 
 constexpr char kGzip[] = "application/vnd.oci.image.layer.v1.tar+gzip";
 constexpr char kTar[] = "application/vnd.oci.image.layer.v1.tar";
 constexpr char kConfig[] = "application/vnd.oci.image.config.v1+json";
 
-store::Descriptor Desc(const std::string& seed, int64_t size, std::string media_type,
+oci::Descriptor Desc(const std::string& seed, int64_t size, std::string media_type,
                        std::map<std::string, std::string> annotations = {}) {
-  store::Descriptor d;
+  oci::Descriptor d;
   d.media_type = std::move(media_type);
   d.digest = common::Digest::Sha256Of(seed);
   d.size = size;
@@ -161,4 +161,4 @@ TEST(SpaceCheck, RefusesWithResourceExhaustedWhenTheNeedExceedsTheFreeSpace) {
 }
 
 }  // namespace
-}  // namespace registry
+}  // namespace image

@@ -1,4 +1,4 @@
-// PullOptions::max_layers (registry/pull.h): a manifest with more layers
+// FetchOptions::max_layers (image/fetch.h): a manifest with more layers
 // is refused once parsed, before any blob is read or stored. Exercised
 // through an OCI layout, the same library path as a registry pull.
 
@@ -10,9 +10,9 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
-#include "registry/pull.h"
+#include "image/fetch.h"
 
-namespace registry {
+namespace image {
 namespace {
 
 namespace fs = std::filesystem;
@@ -67,22 +67,22 @@ class PullMaxLayers : public ::testing::Test {
     ASSERT_TRUE(common::AtomicWriteFile(Layout() / "index.json", index.dump()));
   }
 
-  common::Result<PullResult> PullLayout(int max_layers = kDefaultMaxLayers) {
-    auto spec = ParseSourceSpec("oci:" + Layout().string() + ":v1");
+  common::Result<FetchResult> PullLayout(int max_layers = kDefaultMaxLayers) {
+    auto spec = registry::ParseSourceSpec("oci:" + Layout().string() + ":v1");
     EXPECT_TRUE(spec) << spec.error().message;
     if (!spec) return std::unexpected(spec.error());
-    PullOptions opts;
+    FetchOptions opts;
     opts.space.enabled = false;
     opts.max_layers = max_layers;
     // What the record holds is the image model's business; here only
     // that the pull gets that far.
-    opts.record = [](const PullResult& p) -> common::Result<store::ImageRecord> {
+    opts.record = [](const FetchResult& p) -> common::Result<store::ImageRecord> {
       store::ImageRecord rec;
       rec.name = p.name;
       rec.target = p.target;
       return rec;
     };
-    return Pull(*content_, *metadata_, *spec, opts);
+    return Fetch(*content_, *metadata_, *spec, opts);
   }
 
   // Blob files in the content store.
@@ -100,7 +100,7 @@ class PullMaxLayers : public ::testing::Test {
   std::optional<store::MetadataDb> metadata_;
 };
 
-TEST_F(PullMaxLayers, DefaultIsFiveHundred) { EXPECT_EQ(PullOptions{}.max_layers, 500); }
+TEST_F(PullMaxLayers, DefaultIsFiveHundred) { EXPECT_EQ(FetchOptions{}.max_layers, 500); }
 
 TEST_F(PullMaxLayers, OneLayerOverTheDefaultIsRefusedBeforeAnyBlob) {
   ASSERT_NO_FATAL_FAILURE(WriteLayout(501));
@@ -132,4 +132,4 @@ TEST_F(PullMaxLayers, RaisedLimitLetsMoreLayersThrough) {
 }
 
 }  // namespace
-}  // namespace registry
+}  // namespace image

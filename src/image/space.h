@@ -26,7 +26,7 @@
 //
 // This is a check at one moment: other writers may fill the disk during
 // the pull, and a pull that runs out of space anyway fails cleanly
-// (registry/pull.h).
+// (image/fetch.h).
 //
 // Thread-safety: pure functions, and statvfs.
 
@@ -40,9 +40,9 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 
-namespace registry {
+namespace image {
 
 // The layer annotation that states the uncompressed tar size in bytes.
 inline constexpr std::string_view kAnnotationUncompressedSize =
@@ -58,15 +58,15 @@ struct SpaceNeed {
 };
 
 // The unpacked size of `layer` where something states it (see above).
-[[nodiscard]] std::optional<int64_t> StatedUnpackedSize(const store::Descriptor& layer);
+[[nodiscard]] std::optional<int64_t> StatedUnpackedSize(const oci::Descriptor& layer);
 
 // `blobs`: every blob the pull will fetch (config, layers; a digest listed
 // twice counts once). `unpack`: the layers that will be unpacked (empty
 // when nothing will be). `held`: bytes of each blob already in the store:
 // its size when committed, the partial's size when a download was cut
 // (absent: nothing). Pure.
-[[nodiscard]] SpaceNeed ComputeSpaceNeed(const std::vector<store::Descriptor>& blobs,
-                                         const std::vector<store::Descriptor>& unpack,
+[[nodiscard]] SpaceNeed ComputeSpaceNeed(const std::vector<oci::Descriptor>& blobs,
+                                         const std::vector<oci::Descriptor>& unpack,
                                          const std::map<common::Digest, int64_t>& held);
 
 // Free space of the file system holding a directory.
@@ -111,4 +111,4 @@ struct SpaceVerdict {
                                         const std::filesystem::path& content_dir,
                                         const std::filesystem::path& unpack_dir, int64_t margin);
 
-}  // namespace registry
+}  // namespace image

@@ -1,4 +1,4 @@
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/task_group.h"
 
-namespace registry {
+namespace image {
 namespace {
 
 using common::Errc;
@@ -24,7 +24,7 @@ constexpr std::chrono::milliseconds kCancelPoll{50};
 // Serialises event delivery: callers' callbacks need not be thread-safe.
 class Events {
  public:
-  Events(const PullOptions& o, std::string ref) : fn_(o.on_event), ref_(std::move(ref)) {}
+  Events(const FetchOptions& o, std::string ref) : fn_(o.on_event), ref_(std::move(ref)) {}
   void Emit(PullEvent e) {
     if (!fn_) return;
     e.ref = ref_;
@@ -40,10 +40,10 @@ class Events {
 
 // Adapts a store ingest to the client's sink, with progress and
 // cancellation from the caller.
-class IngestSink final : public BlobSink {
+class IngestSink final : public registry::BlobSink {
  public:
-  IngestSink(store::Ingest& ingest, const store::Descriptor& desc, Events& events,
-             const PullOptions& options, std::atomic<int64_t>& downloaded)
+  IngestSink(store::Ingest& ingest, const oci::Descriptor& desc, Events& events,
+             const FetchOptions& options, std::atomic<int64_t>& downloaded)
       : ingest_(ingest), desc_(desc), events_(events), options_(options), downloaded_(downloaded) {}
 
   int64_t offset() const override { return ingest_.offset(); }
@@ -75,30 +75,30 @@ class IngestSink final : public BlobSink {
 
  private:
   store::Ingest& ingest_;
-  const store::Descriptor& desc_;
+  const oci::Descriptor& desc_;
   Events& events_;
-  const PullOptions& options_;
+  const FetchOptions& options_;
   std::atomic<int64_t>& downloaded_;
   int64_t counted_ = 0;  // bytes of this blob added to downloaded_
   steady_clock::time_point last_event_{};
 };
 
-store::Descriptor Describe(const FetchedManifest& m) {
-  store::Descriptor d;
+oci::Descriptor Describe(const registry::FetchedManifest& m) {
+  oci::Descriptor d;
   d.media_type = m.media_type;
   d.digest = m.digest;
   d.size = static_cast<int64_t>(m.body.size());
   return d;
 }
 
-class Puller {
+class Fetcher {
  public:
-  Puller(store::ContentStore& content, store::MetadataDb& metadata, ImageSource& src,
-         const std::string& name, const PullOptions& options)
+  Fetcher(store::ContentStore& content, store::MetadataDb& metadata, registry::ImageSource& src,
+          const std::string& name, const FetchOptions& options)
       : content_(content), metadata_(metadata), src_(src), name_(name), options_(options),
         events_(options, name) {}
 
-  common::Result<PullResult> Run() {
+  common::Result<FetchResult> Run() {
     auto r = RunLeased();
     // On success the lease went in the image record's transaction (the
     // record now protects the content); the lease is only for the pull in
@@ -124,19 +124,19 @@ class Puller {
   //   SyncBlobs before the image record makes all their names durable;
   // - the manifests are stored, and the config downloaded, while the
   //   layers download, instead of one after the other before them.
-  common::Result<PullResult> RunLeased() {
-    PullResult out;
+  common::Result<FetchResult> RunLeased() {
+    FetchResult out;
     out.name = name_;
-    ASSIGN_OR_RETURN(FetchedManifest top, src_.ResolveTop(options_.cancel));
-    ASSIGN_OR_RETURN(ManifestKind kind, ClassifyManifest(top.media_type));
+    ASSIGN_OR_RETURN(registry::FetchedManifest top, src_.ResolveTop(options_.cancel));
+    ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(top.media_type));
     out.target = Describe(top);
 
-    FetchedManifest platform_manifest;
-    const FetchedManifest* mf = &top;
-    Platform want = options_.platform.value_or(HostPlatform());
-    if (kind == ManifestKind::kIndex) {
-      ASSIGN_OR_RETURN(Index idx, ParseIndex(top.body, top.media_type));
-      auto entry = SelectPlatform(idx, want);
+    registry::FetchedManifest platform_manifest;
+    const registry::FetchedManifest* mf = &top;
+    oci::Platform want = options_.platform.value_or(oci::HostPlatform());
+    if (kind == oci::ManifestKind::kIndex) {
+      ASSIGN_OR_RETURN(oci::Index idx, oci::ParseIndex(top.body, top.media_type));
+      auto entry = oci::SelectPlatform(idx, want);
       if (!entry) return std::unexpected(entry.error().Wrap(src_.Describe()));
       ASSIGN_OR_RETURN(platform_manifest, src_.GetManifest(entry->descriptor.digest,
                                                            entry->descriptor.media_type,
@@ -153,40 +153,40 @@ class Puller {
     } else {
       out.manifest = out.target;
     }
-    ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(mf->body, mf->media_type));
+    ASSIGN_OR_RETURN(oci::Manifest manifest, oci::ParseManifest(mf->body, mf->media_type));
     if (manifest.layers.size() > static_cast<size_t>(std::max(options_.max_layers, 0)))
       return MakeError(Errc::kResourceExhausted,
                        "manifest has " + std::to_string(manifest.layers.size()) +
                            " layers, over the limit of " + std::to_string(options_.max_layers) +
                            " (--max-layers)");
-    if (manifest.config.size > kMaxConfigSize)
+    if (manifest.config.size > oci::kMaxConfigSize)
       return MakeError(Errc::kInvalidArgument, "config " + manifest.config.digest.str() + " is " +
                                                    std::to_string(manifest.config.size) +
                                                    " bytes, over the 16 MiB limit");
     out.config = manifest.config;
     out.layers = manifest.layers;
     if (options_.space.enabled) {
-      std::vector<store::Descriptor> all = {out.target, out.manifest, manifest.config};
+      std::vector<oci::Descriptor> all = {out.target, out.manifest, manifest.config};
       all.insert(all.end(), manifest.layers.begin(), manifest.layers.end());
       TRY(CheckSpaceFor(all, manifest.layers));
     }
     events_.Emit({.kind = PullEvent::Kind::kResolved, .digest = out.manifest.digest,
                   .layers = out.layers, .config = out.config});
 
-    std::vector<store::Descriptor> blobs = {manifest.config};
+    std::vector<oci::Descriptor> blobs = {manifest.config};
     blobs.insert(blobs.end(), manifest.layers.begin(), manifest.layers.end());
-    std::vector<store::Descriptor> leased = blobs;
+    std::vector<oci::Descriptor> leased = blobs;
     leased.push_back(out.target);
-    if (kind == ManifestKind::kIndex) leased.push_back(out.manifest);
+    if (kind == oci::ManifestKind::kIndex) leased.push_back(out.manifest);
     TRY(Lease(leased));
     TRY(FetchAll(blobs, [&]() -> common::Status {
       TRY(StoreSmall(out.target, top.body));
-      if (kind == ManifestKind::kIndex) TRY(StoreSmall(out.manifest, platform_manifest.body));
+      if (kind == oci::ManifestKind::kIndex) TRY(StoreSmall(out.manifest, platform_manifest.body));
       return {};
     }));
     ASSIGN_OR_RETURN(std::string config_body, content_.ReadBlob(manifest.config.digest));
     ASSIGN_OR_RETURN(out.image_config,
-                     common::Wrap(ParseImageConfig(config_body),
+                     common::Wrap(oci::ParseImageConfig(config_body),
                                   "config " + manifest.config.digest.str()));
     if (out.image_config.diff_ids.size() != manifest.layers.size())
       return MakeError(Errc::kInvalidArgument,
@@ -194,18 +194,18 @@ class Puller {
                            std::to_string(out.image_config.diff_ids.size()) +
                            " diff_ids but the manifest has " +
                            std::to_string(manifest.layers.size()) + " layers");
-    Platform got = out.image_config.platform.architecture.empty() ? want : out.image_config.platform;
-    out.platform = NormalizePlatform(got).str();
+    oci::Platform got = out.image_config.platform.architecture.empty() ? want : out.image_config.platform;
+    out.platform = oci::NormalizePlatform(got).str();
     out.origin = src_.Origin();
     if (!options_.record)
-      return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (PullOptions::record)");
+      return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (FetchOptions::record)");
     ASSIGN_OR_RETURN(store::ImageRecord rec, options_.record(out));
     // One directory fsync for every blob committed, before the record
     // refers to them (also those another process committed for us).
     TRY(content_.SyncBlobs());
     {
       ASSIGN_OR_RETURN(store::Txn txn, metadata_.Begin());
-      for (const store::Descriptor& d : blobs_) TRY(txn.PutBlob(d.digest, d.size, d.media_type));
+      for (const oci::Descriptor& d : blobs_) TRY(txn.PutBlob(d.digest, d.size, d.media_type));
       TRY(txn.PutImage(rec));
       // NotFound: the lease expired and was collected; the record is what
       // protects the content now.
@@ -222,11 +222,11 @@ class Puller {
   }
 
   // Refuses the pull before any download when the store cannot hold
-  // `blobs` and the unpacked `layers` (registry/space.h).
-  common::Status CheckSpaceFor(const std::vector<store::Descriptor>& blobs,
-                               const std::vector<store::Descriptor>& layers) {
+  // `blobs` and the unpacked `layers` (image/space.h).
+  common::Status CheckSpaceFor(const std::vector<oci::Descriptor>& blobs,
+                               const std::vector<oci::Descriptor>& layers) {
     std::map<common::Digest, int64_t> held;
-    for (const store::Descriptor& d : blobs) {
+    for (const oci::Descriptor& d : blobs) {
       if (content_.Has(d.digest)) {
         held[d.digest] = d.size;
         continue;
@@ -237,9 +237,9 @@ class Puller {
       auto partial = std::filesystem::file_size(content_.IngestPath(d.digest), ec);
       if (!ec) held[d.digest] = static_cast<int64_t>(partial);
     }
-    std::vector<store::Descriptor> unpack;
+    std::vector<oci::Descriptor> unpack;
     if (!options_.space.unpack_dir.empty()) {
-      for (const store::Descriptor& l : layers)
+      for (const oci::Descriptor& l : layers)
         if (!options_.space.unpacked_layers.contains(l.digest)) unpack.push_back(l);
     }
     SpaceNeed need = ComputeSpaceNeed(blobs, unpack, held);
@@ -252,7 +252,7 @@ class Puller {
 
   // Adds `descs` to the pull's lease, created by the first call, in one
   // transaction.
-  common::Status Lease(const std::vector<store::Descriptor>& descs) {
+  common::Status Lease(const std::vector<oci::Descriptor>& descs) {
     ASSIGN_OR_RETURN(store::Txn txn, metadata_.Begin());
     store::LeaseHold created;
     if (!lease_.held()) {
@@ -266,14 +266,14 @@ class Puller {
   }
 
   // Notes a blob for the image record's transaction.
-  void Record(const store::Descriptor& d) {
+  void Record(const oci::Descriptor& d) {
     std::lock_guard lk(blobs_mu_);
     blobs_.push_back(d);
   }
 
   // Manifests and indexes arrive whole; they go into the store like any
   // blob, through an ingest, so the same rules hold.
-  common::Status StoreSmall(const store::Descriptor& d, const std::string& body) {
+  common::Status StoreSmall(const oci::Descriptor& d, const std::string& body) {
     Record(d);
     if (content_.Has(d.digest)) return {};
     auto ing = content_.BeginIngest(d.digest, d.size, options_.cancel);
@@ -293,16 +293,16 @@ class Puller {
   // Downloads `descs` on up to max_concurrent_downloads threads, each blob
   // once, largest first; `meanwhile` (may be empty) runs on this thread
   // while they do, and its error stops them like theirs.
-  common::Status FetchAll(const std::vector<store::Descriptor>& descs,
+  common::Status FetchAll(const std::vector<oci::Descriptor>& descs,
                           const std::function<common::Status()>& meanwhile = {}) {
-    std::deque<const store::Descriptor*> queue;
+    std::deque<const oci::Descriptor*> queue;
     std::set<common::Digest> seen;
     for (const auto& d : descs)
       if (seen.insert(d.digest).second) queue.push_back(&d);
     // Largest first: the biggest layer is what the pull waits for last, so
     // it must not queue behind small blobs (or the config's fsync).
     std::stable_sort(queue.begin(), queue.end(),
-                     [](const store::Descriptor* a, const store::Descriptor* b) {
+                     [](const oci::Descriptor* a, const oci::Descriptor* b) {
                        return a->size > b->size;
                      });
     // Transfers and ingest-lock waits poll stop_ only. The caller's cancel
@@ -319,7 +319,7 @@ class Puller {
     return common::RunJobs(queue.size(), jobs, [&](size_t i) { return FetchOne(*queue[i]); });
   }
 
-  common::Status FetchOne(const store::Descriptor& d) {
+  common::Status FetchOne(const oci::Descriptor& d) {
     events_.Emit({.kind = PullEvent::Kind::kLayerStart, .digest = d.digest, .total = d.size,
                   .state = LayerState::kWaiting});
     auto exists = [&] {
@@ -359,13 +359,13 @@ class Puller {
 
   store::ContentStore& content_;
   store::MetadataDb& metadata_;
-  ImageSource& src_;
+  registry::ImageSource& src_;
   const std::string& name_;
-  const PullOptions& options_;
+  const FetchOptions& options_;
   Events events_;
   store::LeaseHold lease_;  // not held until Lease() created it, nor once deleted
   std::mutex blobs_mu_;
-  std::vector<store::Descriptor> blobs_;  // for their blob records
+  std::vector<oci::Descriptor> blobs_;  // for their blob records
   std::atomic<bool> stop_{false};
   std::atomic<bool> disk_full_{false};  // set before stop_ when a write found no space
   std::atomic<int64_t> downloaded_{0};
@@ -382,26 +382,26 @@ std::optional<LayerState> LayerStateNamed(std::string_view name) {
   return std::nullopt;
 }
 
-common::Result<PullResult> PullFrom(store::ContentStore& content, store::MetadataDb& metadata,
-                                    ImageSource& src, const std::string& name,
-                                    const PullOptions& options) {
-  Puller p(content, metadata, src, name, options);
+common::Result<FetchResult> FetchFrom(store::ContentStore& content, store::MetadataDb& metadata,
+                                      registry::ImageSource& src, const std::string& name,
+                                      const FetchOptions& options) {
+  Fetcher p(content, metadata, src, name, options);
   return common::Wrap(p.Run(), "pull " + src.Describe());
 }
 
-common::Result<PullResult> Pull(store::ContentStore& content, store::MetadataDb& metadata,
-                                const SourceSpec& source, const PullOptions& options) {
-  std::unique_ptr<ImageSource> src;
-  if (source.kind == SourceSpec::Kind::kLayout) {
-    auto s = OpenLayoutSource(source.layout_dir, source.layout_tag);
+common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataDb& metadata,
+                                  const registry::SourceSpec& source, const FetchOptions& options) {
+  std::unique_ptr<registry::ImageSource> src;
+  if (source.kind == registry::SourceSpec::Kind::kLayout) {
+    auto s = registry::OpenLayoutSource(source.layout_dir, source.layout_tag);
     if (!s) return std::unexpected(s.error().Wrap("pull oci:" + source.layout_dir.string()));
     src = std::move(*s);
   } else {
-    auto s = OpenRegistrySource(source.ref, options.client);
+    auto s = registry::OpenRegistrySource(source.ref, options.client);
     if (!s) return std::unexpected(s.error().Wrap("pull " + source.ref.str()));
     src = std::move(*s);
   }
-  return PullFrom(content, metadata, *src, source.ref.str(), options);
+  return FetchFrom(content, metadata, *src, source.ref.str(), options);
 }
 
-}  // namespace registry
+}  // namespace image

@@ -1,4 +1,4 @@
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace registry {
+namespace oci {
 namespace {
 
 using nlohmann::json;
@@ -246,5 +246,31 @@ TEST(ImageConfigLimits, SeedConfigsParseAsBefore) {
   EXPECT_GE(seeds, 10);
 }
 
+// One compression enum (oci/compression.h) for what a layer media type
+// declares and what the unpacker decodes.
+TEST(ManifestTest, LayerCompressionOfLayerMediaTypes) {
+  const std::pair<std::string_view, Compression> cases[] = {
+      {media::kOciLayer, Compression::kNone},
+      {"application/vnd.oci.image.layer.nondistributable.v1.tar", Compression::kNone},
+      {media::kOciLayerGzip, Compression::kGzip},
+      {media::kDockerLayerGzip, Compression::kGzip},
+      {media::kDockerForeignLayerGzip, Compression::kGzip},
+      {media::kOciLayerZstd, Compression::kZstd},
+  };
+  for (const auto& [media_type, want] : cases) {
+    auto c = LayerCompressionOf(media_type);
+    ASSERT_TRUE(c) << media_type << ": " << c.error().message;
+    EXPECT_EQ(*c, want) << media_type;
+  }
+  for (std::string_view not_a_layer : {media::kOciConfig, media::kOciManifest, std::string_view("")}) {
+    auto c = LayerCompressionOf(not_a_layer);
+    ASSERT_FALSE(c) << not_a_layer;
+    EXPECT_EQ(c.error().code, common::Errc::kInvalidArgument);
+  }
+  EXPECT_EQ(CompressionName(Compression::kNone), "none");
+  EXPECT_EQ(CompressionName(Compression::kGzip), "gzip");
+  EXPECT_EQ(CompressionName(Compression::kZstd), "zstd");
+}
+
 }  // namespace
-}  // namespace registry
+}  // namespace oci

@@ -1,4 +1,4 @@
-#include "registry/space.h"
+#include "image/space.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -9,14 +9,14 @@
 #include <iterator>
 #include <set>
 
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
-namespace registry {
+namespace image {
 
 using common::Errc;
 using common::MakeError;
 
-std::optional<int64_t> StatedUnpackedSize(const store::Descriptor& layer) {
+std::optional<int64_t> StatedUnpackedSize(const oci::Descriptor& layer) {
   auto it = layer.annotations.find(std::string(kAnnotationUncompressedSize));
   if (it != layer.annotations.end()) {
     const std::string& v = it->second;
@@ -26,24 +26,24 @@ std::optional<int64_t> StatedUnpackedSize(const store::Descriptor& layer) {
     // as one without it.
     if (ec == std::errc() && p == v.data() + v.size() && n >= 0) return n;
   }
-  auto c = LayerCompressionOf(layer.media_type);
-  if (c && *c == LayerCompression::kNone) return layer.size;
+  auto c = oci::LayerCompressionOf(layer.media_type);
+  if (c && *c == oci::Compression::kNone) return layer.size;
   return std::nullopt;
 }
 
-SpaceNeed ComputeSpaceNeed(const std::vector<store::Descriptor>& blobs,
-                           const std::vector<store::Descriptor>& unpack,
+SpaceNeed ComputeSpaceNeed(const std::vector<oci::Descriptor>& blobs,
+                           const std::vector<oci::Descriptor>& unpack,
                            const std::map<common::Digest, int64_t>& held) {
   SpaceNeed need;
   std::set<common::Digest> seen;
-  for (const store::Descriptor& d : blobs) {
+  for (const oci::Descriptor& d : blobs) {
     if (!seen.insert(d.digest).second) continue;
     auto it = held.find(d.digest);
     const int64_t have = it == held.end() ? 0 : std::clamp<int64_t>(it->second, 0, d.size);
     need.download += d.size - have;
   }
   seen.clear();
-  for (const store::Descriptor& l : unpack) {
+  for (const oci::Descriptor& l : unpack) {
     if (!seen.insert(l.digest).second) continue;
     if (auto n = StatedUnpackedSize(l)) {
       need.unpack += *n;
@@ -122,4 +122,4 @@ common::Status CheckSpace(const SpaceNeed& need, const std::filesystem::path& co
   return MakeError(Errc::kResourceExhausted, DescribeShortage(v, need));
 }
 
-}  // namespace registry
+}  // namespace image

@@ -16,7 +16,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 
-namespace store {
+namespace oci {
 
 struct Descriptor {
   std::string media_type;
@@ -46,4 +46,4 @@ struct Descriptor {
 // DescriptorFromJson, which returns a Result instead of throwing.)
 void to_json(nlohmann::json& j, const Descriptor& d);
 
-}  // namespace store
+}  // namespace oci

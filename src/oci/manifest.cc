@@ -1,4 +1,4 @@
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 #include <sys/utsname.h>
 
@@ -6,7 +6,7 @@
 
 #include "common/bounded_json.h"
 
-namespace registry {
+namespace oci {
 namespace {
 
 using common::Errc;
@@ -135,16 +135,16 @@ common::Result<ManifestKind> ClassifyManifest(std::string_view mt) {
                    "unsupported manifest media type `" + std::string(mt) + "`");
 }
 
-common::Result<LayerCompression> LayerCompressionOf(std::string_view mt) {
+common::Result<Compression> LayerCompressionOf(std::string_view mt) {
   if (mt == media::kOciLayer || mt == "application/vnd.oci.image.layer.nondistributable.v1.tar")
-    return LayerCompression::kNone;
+    return Compression::kNone;
   if (mt == media::kOciLayerGzip || mt == media::kDockerLayerGzip ||
       mt == media::kDockerForeignLayerGzip ||
       mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
-    return LayerCompression::kGzip;
+    return Compression::kGzip;
   if (mt == media::kOciLayerZstd ||
       mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
-    return LayerCompression::kZstd;
+    return Compression::kZstd;
   return MakeError(Errc::kInvalidArgument, "unsupported layer media type `" + std::string(mt) + "`");
 }
 
@@ -227,7 +227,7 @@ common::Result<Manifest> ParseManifest(std::string_view body, std::string_view m
   auto cfg = j.find("config");
   if (cfg == j.end())
     return MakeError(Errc::kInvalidArgument, "parse manifest: missing `config`");
-  auto cd = store::DescriptorFromJson(*cfg);
+  auto cd = DescriptorFromJson(*cfg);
   if (!cd) return std::unexpected(cd.error().Wrap("parse manifest: config"));
   m.config = std::move(*cd);
   auto layers = j.find("layers");
@@ -235,7 +235,7 @@ common::Result<Manifest> ParseManifest(std::string_view body, std::string_view m
     return MakeError(Errc::kInvalidArgument, "parse manifest: missing `layers` array");
   size_t i = 0;
   for (const auto& l : *layers) {
-    auto d = store::DescriptorFromJson(l);
+    auto d = DescriptorFromJson(l);
     if (!d)
       return std::unexpected(d.error().Wrap("parse manifest: layers[" + std::to_string(i) + "]"));
     if (auto c = LayerCompressionOf(d->media_type); !c)
@@ -263,7 +263,7 @@ common::Result<Index> ParseIndex(std::string_view body, std::string_view media_t
     return MakeError(Errc::kInvalidArgument, "parse index: missing `manifests` array");
   size_t i = 0;
   for (const auto& e : *ms) {
-    auto d = store::DescriptorFromJson(e);
+    auto d = DescriptorFromJson(e);
     if (!d)
       return std::unexpected(d.error().Wrap("parse index: manifests[" + std::to_string(i) + "]"));
     IndexEntry entry{std::move(*d), std::nullopt};
@@ -359,4 +359,4 @@ std::vector<common::Digest> ChainIds(const std::vector<common::Digest>& diff_ids
   return out;
 }
 
-}  // namespace registry
+}  // namespace oci

@@ -20,9 +20,10 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/compression.h"
+#include "oci/descriptor.h"
 
-namespace registry {
+namespace oci {
 
 namespace media {
 inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
@@ -54,13 +55,11 @@ inline constexpr std::string_view kManifestAccept =
 
 enum class ManifestKind { kManifest, kIndex };
 
-enum class LayerCompression { kNone, kGzip, kZstd };
-
 // Classifies a manifest media type; InvalidArgument for schema1 (with the
 // explanation that schema1 is unsupported) and unknown types.
 [[nodiscard]] common::Result<ManifestKind> ClassifyManifest(std::string_view media_type);
 // Compression of a layer media type; InvalidArgument for non-layer types.
-[[nodiscard]] common::Result<LayerCompression> LayerCompressionOf(std::string_view media_type);
+[[nodiscard]] common::Result<Compression> LayerCompressionOf(std::string_view media_type);
 
 struct Platform {
   std::string os;            // "linux"
@@ -87,13 +86,13 @@ struct Platform {
 
 struct Manifest {
   std::string media_type;
-  store::Descriptor config;
-  std::vector<store::Descriptor> layers;
+  Descriptor config;
+  std::vector<Descriptor> layers;
   std::map<std::string, std::string> annotations;
 };
 
 struct IndexEntry {
-  store::Descriptor descriptor;
+  Descriptor descriptor;
   std::optional<Platform> platform;
 };
 
@@ -157,4 +156,4 @@ inline constexpr int kMaxConfigDepth = 64;
 // ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)).
 [[nodiscard]] std::vector<common::Digest> ChainIds(const std::vector<common::Digest>& diff_ids);
 
-}  // namespace registry
+}  // namespace oci
