@@ -34,6 +34,8 @@
 # sessions' builds it would otherwise measure the scheduler's queue.
 # umoci (0.4.7) cannot unpack zstd layers: skopeo+umoci is n/a there.
 #
+# Also kubelet's way: a CRI PullImage call to `gantry serve` (bench/cri_pull.py,
+# the same cold prepare; target ≤ 1.15 × gantry pull, issue 14).
 # Prints medians, ratios against the targets of issue 4 and peak RSS
 # (/usr/bin/time -f %M, median of RSS_RUNS; for containerd also the
 # daemon's VmHWM) and writes them as the "Unpack (cold pull + unpack)"
@@ -54,7 +56,7 @@ BENCH_NICE=${BENCH_NICE:--10}
 if [ "$RUNS" -lt 5 ]; then echo "unpack.sh: RUNS must be at least 5" >&2; exit 1; fi
 
 bench_init unpack
-bench_build "$BUILD_DIR" gantry
+bench_build "$BUILD_DIR" gantry gantry-serve
 bench_priority "$BENCH_NICE"
 
 # ---- containerd, on its own root and sockets -----------------------------------
@@ -252,6 +254,9 @@ bench_image() {  # name
     "${umoci[@]}" \
     -n containerd --prepare "$CTRD_PREP" "$(ctr_cmd "$ref")" \
     "${extra[@]}"
+  bench_step "$name: CRI PullImage through gantry serve ($RUNS cold runs)"
+  /usr/bin/python3 bench/cri_pull.py "$BENCH_ROOT_DIR/src/criimage/proto" "$WORK/py" "$GANTRY" "$STORE" \
+    "$WORK/cri.sock" "$ref" "$RUNS" "$GANTRY_PREP" "$OUT_DIR/unpack-$name.cri.json"
   bench_step "$name: peak RSS ($RSS_RUNS cold runs each)"
   rss_runs "$OUT_DIR/unpack-$name.rss-gantry" "$GANTRY_PREP" "$(gantry_cmd "$ref")"
   rss_runs "$OUT_DIR/unpack-$name.rss-ctr" "$CTRD_PREP" "$(ctr_cmd "$ref")"
@@ -321,12 +326,16 @@ lines.append("")
 lines.append("- gantry: `gantry pull --plain-http REF` (pulls and unpacks into overlay snapshots)")
 lines.append("- skopeo+umoci: `skopeo copy docker://REF oci:DIR:img && umoci unpack --image DIR:img BUNDLE`")
 lines.append("- containerd: `ctr -n bench images pull --plain-http REF` (overlayfs snapshotter)")
+lines.append("- gantry CRI PullImage: kubelet's way, a CRI `PullImage` call to `gantry serve --plain-http` "
+             "(bench/cri_pull.py: the same cold prepare, a fresh server per run, the call alone timed on "
+             "the client; CPU is the server's, its start and stop included)")
 lines.append("")
 
 images = [("usr-gzip", "gzip"), ("usr-zstd", "zstd"), ("small", "gzip")]
 for name, comp in images:
     e = env(name)
     res = {r["command"]: r for r in json.load(open(os.path.join(out_dir, f"unpack-{name}.json")))["results"]}
+    res.update({r["command"]: r for r in json.load(open(os.path.join(out_dir, f"unpack-{name}.cri.json")))["results"]})
     raw, packed = int(e["IMAGE_RAW"]) / 1e6, int(e["IMAGE_PACKED"]) / 1e6
     if name == "small":
         title = (f"### small: 1 {comp} layer, {int(small_files):,} files of 1–4 KiB in "
@@ -344,16 +353,19 @@ for name, comp in images:
         if tool == "containerd":
             c = rss(name, "ctr")
             ms = f"{m:.1f} MiB daemon + {c:.1f} MiB ctr"
-        elif tool == "gantry unpack":
+        elif tool in ("gantry unpack", "gantry CRI PullImage"):
             ms = "(as gantry)"
         else:
             ms = f"{m:.1f} MiB" if m is not None else "–"
-        cpu = f"{r['user'] + r['system']:.2f} s" + (" (ctr only)" if tool == "containerd" else "")
+        cpu = f"{r['user'] + r['system']:.2f} s" + {"containerd": " (ctr only)",
+                                                      "gantry CRI PullImage": " (server)"}.get(tool, "")
         lines.append(f"| {tool} | {r['median']:.3f} s | {r['min']:.3f} s | {r['max']:.3f} s | {cpu} | {ms} |")
         console.append(f"  {tool:14} median {r['median']:7.3f}s  min {r['min']:7.3f}s  max {r['max']:7.3f}s  rss {ms}")
     lines.append("")
     g = res["gantry"]["median"]
     checks = []
+    rcri = res["gantry CRI PullImage"]["median"] / g
+    checks.append((f"gantry CRI PullImage / gantry pull = {rcri:.2f}", "≤ 1.15", rcri <= 1.15))
     if name == "small":
         t = res["tar"]["median"]
         checks.append((f"gantry pull / tar = {g / t:.2f}", "≤ 1.1", g / t <= 1.1))

@@ -2,7 +2,8 @@
 # Set-up, configure, build (-j2) and run the whole ctest suite twice: once
 # as shipped (build/), then built with AddressSanitizer and UBSan
 # (build-asan/, -DGANTRY_SANITIZE=address,undefined, -O1), where any finding
-# aborts the test that made it. Arguments go to both ctest runs.
+# aborts the test that made it. The plain build treats warnings as errors
+# (-DGANTRY_WERROR=ON). Arguments go to both ctest runs.
 # Exits non-zero on any failure.
 #   BUILD_DIR       the plain build directory (default build)
 #   ASAN_BUILD_DIR  the sanitizer build directory (default build-asan)
@@ -35,7 +36,7 @@ run_suite() {
 
 CTEST_ARGS=("$@")
 echo "== test.sh: plain build (${BUILD_DIR:-build})"
-run_suite "${BUILD_DIR:-build}" -O2 -DGANTRY_SANITIZE=
+run_suite "${BUILD_DIR:-build}" -O2 -DGANTRY_SANITIZE= -DGANTRY_WERROR=ON
 if [ "${SANITIZE:-1}" != 0 ]; then
   echo "== test.sh: AddressSanitizer + UBSan build (${ASAN_BUILD_DIR:-build-asan})"
   # A finding still fails its process, and its report goes to a file here:

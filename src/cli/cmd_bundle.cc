@@ -3,7 +3,7 @@
 // snapshot of its top chainID (unpacking the image first if needed).
 //
 // The snapshot is keyed "bundle-<first 16 hex of sha256(absolute DIR)>" and
-// labelled io.gantry.bundle=DIR (ociruntime/bundle.h), so `rm` finds it from
+// labelled io.gantry.bundle=DIR (bundle/bundle.h), so `rm` finds it from
 // the directory alone even when the bundle's state file is gone, and
 // garbage collection keeps the image's layers while the bundle exists.
 
@@ -11,16 +11,13 @@
 #include <iostream>
 #include <memory>
 
+#include "bundle/bundle.h"
+#include "bundle/image_bundle.h"
+#include "bundle/spec.h"
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
 #include "cli/store_open.h"
 #include "cli/unpack_step.h"
-#include "common/log.h"
-#include "image/image_record.h"
-#include "image/unpacker.h"
-#include "ociruntime/bundle.h"
-#include "ociruntime/spec.h"
-#include "store/store_lock.h"
 
 namespace cli {
 namespace {
@@ -31,7 +28,7 @@ using common::Errc;
 struct BundleFlags {
   std::string image;
   std::string dir;
-  ociruntime::BundleOptions options;
+  bundle::BundleOptions options;
   std::string rm_dir;
   std::string userns;  // --userns C:H:S, parsed into options.userns
 };
@@ -43,39 +40,9 @@ common::Result<fs::path> Resolve(const std::string& dir) {
   return p;
 }
 
-// Removes the bundle's snapshot unless dismissed: the rollback of a bundle
-// whose creation failed after Prepare.
-class SnapshotRollback {
- public:
-  SnapshotRollback(snapshot::Snapshotter& sn, std::string key) : sn_(sn), key_(std::move(key)) {}
-  ~SnapshotRollback() {
-    if (key_.empty()) return;
-    if (auto st = sn_.Remove(key_); !st)
-      LOG(Warn) << "rollback: remove snapshot failed" << common::Kv("key", key_)
-                << common::Kv("error", st.error().message);
-  }
-  SnapshotRollback(const SnapshotRollback&) = delete;
-  SnapshotRollback& operator=(const SnapshotRollback&) = delete;
-  void Dismiss() { key_.clear(); }
-
- private:
-  snapshot::Snapshotter& sn_;
-  std::string key_;
-};
-
-ociruntime::ImageRuntimeConfig RuntimeConfig(const registry::ImageConfig& c) {
-  return {.entrypoint = c.entrypoint,
-          .cmd = c.cmd,
-          .env = c.env,
-          .working_dir = c.working_dir,
-          .user = c.user,
-          .stop_signal = c.stop_signal,
-          .labels = c.labels};
-}
-
 int RunCreate(const GlobalOptions& global, BundleFlags f) {
   if (!f.userns.empty()) {
-    auto r = ociruntime::ParseIdRange(f.userns);
+    auto r = bundle::ParseIdRange(f.userns);
     if (!r) return ReportError(r.error().Wrap("bundle"));
     if (f.options.no_mount)
       return ReportError(common::MakeError(Errc::kInvalidArgument,
@@ -93,69 +60,19 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
   auto recs = FindImages(*s->metadata, f.image);
   if (!recs) return ReportError(recs.error().Wrap("bundle"));
   const store::ImageRecord& rec = recs->front();
-  const std::string what = "bundle " + rec.name;
-  // Shared, as a pull holds it: prune cannot run between the unpack and the
-  // Prepare that then protects the layers.
-  auto lock = store::StoreLock::Shared(global.root);
-  if (!lock) return ReportError(lock.error().Wrap(what));
+  // The store lock is the library's (bundle/image_bundle.h).
+  auto b = bundle::CreateImageBundle(
+      *s->content, *s->metadata, **sn, rec, *target,
+      {.spec = f.options, .on_unpacked = [&](const image::UnpackResult& u) {
+         PrintUnpackSummary(stderr, rec.name, **sn, u);
+       }});
+  if (!b) return ReportError(b.error());
 
-  auto img = image::FromRecord(rec);
-  if (!img) return ReportError(img.error().Wrap(what));
-  auto parts = image::LoadImage(*s->content, *img);
-  if (!parts) return ReportError(parts.error().Wrap(what));
-  std::string top;
-  if (!parts->chain_ids.empty()) {
-    top = parts->chain_ids.back().str();
-    auto st = (*sn)->Stat(top);
-    if (!st || st->kind != snapshot::SnapshotKind::kCommitted) {
-      // Under the lock taken above (image::UnpackStoredImage would take
-      // its own).
-      image::UnpackOptions uo{.snapshotter = sn->get(), .metadata = s->metadata.get()};
-      auto u = image::Unpack(*s->content, uo, rec);
-      if (!u) return ReportError(u.error().Wrap(what));
-      PrintUnpackSummary(stderr, rec.name, **sn, *u);
-    }
-  }
-
-  const std::string key = ociruntime::BundleSnapshotKey(*target);
-  auto mounts = (*sn)->Prepare(key, top,
-                               {{std::string(ociruntime::kSnapshotLabelBundle), target->string()},
-                                {std::string(ociruntime::kSnapshotLabelImage), rec.name}});
-  if (!mounts) {
-    if (mounts.error().code == Errc::kAlreadyExists)
-      return ReportError(common::MakeError(Errc::kAlreadyExists,
-                                           what + ": `" + target->string() +
-                                               "` already has a gantry bundle (snapshot `" + key +
-                                               "`); remove it with `gantry bundle rm " +
-                                               target->string() + "`")
-                             .error());
-    return ReportError(mounts.error().Wrap(what));
-  }
-  SnapshotRollback rollback(**sn, key);
-
-  std::error_code ec;
-  const fs::path store_root = fs::absolute(global.root, ec);
-  auto pending = ociruntime::PendingBundle::Begin(*target, *mounts,
-                                                  {.no_mount = f.options.no_mount,
-                                                   .store_root = store_root,
-                                                   .snapshotter = (*sn)->kind(),
-                                                   .snapshot_key = key,
-                                                   .image = rec.name});
-  if (!pending) return ReportError(pending.error().Wrap(what));
-  if (f.options.userns)
-    if (auto st = ociruntime::ShiftOwnership(pending->rootfs_view(), *f.options.userns); !st)
-      return ReportError(st.error().Wrap(what));
-  auto spec = ociruntime::MakeSpec(RuntimeConfig(parts->config), f.options, pending->rootfs_view());
-  if (!spec) return ReportError(spec.error().Wrap(what));
-  auto info = pending->Commit(std::move(*spec));
-  if (!info) return ReportError(info.error().Wrap(what));
-  rollback.Dismiss();
-
-  std::cout << "Bundle " << info->dir.string() << " from " << rec.name << " (snapshot " << key
-            << ", " << snapshot::KindName((*sn)->kind()) << ")\n";
-  if (!info->mounted) {
+  std::cout << "Bundle " << b->info.dir.string() << " from " << rec.name << " (snapshot "
+            << b->snapshot_key << ", " << snapshot::KindName((*sn)->kind()) << ")\n";
+  if (!b->info.mounted) {
     std::cout << "The rootfs is not mounted; mount it before running the bundle:\n";
-    for (const auto& line : info->mount_commands) std::cout << "  " << line << "\n";
+    for (const auto& line : b->info.mount_commands) std::cout << "  " << line << "\n";
   }
   return kExitOk;
 }
@@ -163,50 +80,13 @@ int RunCreate(const GlobalOptions& global, BundleFlags f) {
 int RunRemove(const GlobalOptions& global, const std::string& dir) {
   auto target = Resolve(dir);
   if (!target) return ReportError(target.error().Wrap("bundle rm"));
-  const std::string what = "bundle rm";
-  auto state = ociruntime::ReadBundleState(*target);
-  if (!state) return ReportError(state.error().Wrap(what));
-
-  std::unique_ptr<snapshot::Snapshotter> owned;
-  snapshot::Snapshotter* sn = nullptr;
-  std::string key = ociruntime::BundleSnapshotKey(*target);
-  fs::path root = global.root;
-  OpenedSnapshotters all;
-  if (*state) {
-    // The store the bundle was made from, whatever --root says now.
-    const ociruntime::BundleState& st = **state;
-    key = st.snapshot;
-    root = st.root;
-    std::error_code ec;
-    if (!fs::is_directory(st.root, ec)) {
-      LOG(Warn) << "the bundle's store is gone; removing the bundle files only"
-                << common::Kv("root", st.root.string());
-    } else {
-      snapshot::Kind kind = st.snapshotter == snapshot::KindName(snapshot::Kind::kNative)
-                                ? snapshot::Kind::kNative
-                                : snapshot::Kind::kOverlay;
-      auto opened = snapshot::Open(st.root, {.kind = kind, .fallback_to_native = false});
-      if (!opened) return ReportError(opened.error().Wrap(what));
-      owned = std::move(*opened);
-      sn = owned.get();
-    }
-  } else {
-    // No state file (removed by hand): the snapshot of --root keyed and
-    // labelled for this directory, in either snapshotter.
-    auto opened = OpenAllSnapshotters(global);
-    if (!opened) return ReportError(opened.error().Wrap(what));
-    all = std::move(*opened);
-    for (snapshot::Snapshotter* s : all.all)
-      if (s->Stat(key)) sn = s;
-  }
-  std::optional<store::StoreLock> lock;
-  if (sn != nullptr) {
-    auto l = store::StoreLock::Shared(root);
-    if (!l) return ReportError(l.error().Wrap(what));
-    lock.emplace(std::move(*l));
-  }
-  if (auto st = ociruntime::RemoveBundle(*target, sn, key); !st)
-    return ReportError(st.error().Wrap(what));
+  // The store lock is the library's (bundle/image_bundle.h).
+  if (auto st = bundle::RemoveImageBundle(*target, global.root,
+                                          global.snapshotter == "native"
+                                              ? snapshot::Kind::kNative
+                                              : snapshot::Kind::kOverlay);
+      !st)
+    return ReportError(st.error());
   std::cout << "Removed bundle " << target->string() << "\n";
   return kExitOk;
 }

@@ -1,5 +1,5 @@
 // gantry df [--json]: space used by images, snapshots, content and partial
-// downloads, docker `system df -v` style (image/usage.h).
+// downloads, docker `system df -v` style (upkeep/usage.h).
 
 #include <cstdio>
 #include <iostream>
@@ -9,17 +9,17 @@
 #include "cli/progress.h"
 #include "cli/store_open.h"
 #include "common/row_format.h"
-#include "image/usage.h"
+#include "upkeep/usage.h"
 
 namespace cli {
 namespace {
 
-nlohmann::json TotalsJson(const image::UsageTotals& t) {
+nlohmann::json TotalsJson(const upkeep::UsageTotals& t) {
   return {{"count", t.count}, {"active", t.active}, {"size", t.bytes},
           {"reclaimable", t.reclaimable}};
 }
 
-nlohmann::json UsageJson(const image::DiskUsage& u) {
+nlohmann::json UsageJson(const upkeep::DiskUsage& u) {
   auto images = nlohmann::json::array();
   for (const auto& i : u.images)
     images.push_back({{"name", i.name}, {"id", i.id}, {"created_ns", i.created_ns},
@@ -55,12 +55,12 @@ std::string Short(const std::string& key) {
   return key.starts_with("sha256:") && key.size() > 19 ? key.substr(0, 19) : key;
 }
 
-void PrintTotals(const char* type, const image::UsageTotals& t) {
+void PrintTotals(const char* type, const upkeep::UsageTotals& t) {
   std::printf("%-11s %-7d %-8d %-11s %s\n", type, t.count, t.active, HumanBytes(t.bytes).c_str(),
               Percent(t.reclaimable, t.bytes).c_str());
 }
 
-void PrintUsage(const image::DiskUsage& u) {
+void PrintUsage(const upkeep::DiskUsage& u) {
   std::printf("%-11s %-7s %-8s %-11s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
   PrintTotals("Images", u.images_total);
   PrintTotals("Snapshots", u.snapshots_total);
@@ -101,7 +101,7 @@ int Run(const GlobalOptions& global, bool json) {
   if (!s) return ReportError(s.error());
   auto sns = OpenAllSnapshotters(global);
   if (!sns) return ReportError(sns.error());
-  auto u = image::ComputeUsage(*s->content, *s->metadata, sns->all);
+  auto u = upkeep::ComputeUsage(*s->content, *s->metadata, sns->all);
   if (!u) return ReportError(u.error().Wrap("df"));
   if (json) std::cout << UsageJson(*u).dump(2) << "\n";
   else PrintUsage(*u);

@@ -1,5 +1,5 @@
 // gantry fsck [--repair] [--json]: check the store against its invariants
-// (image/fsck.h) and, with --repair, remove what cannot be trusted.
+// (upkeep/fsck.h) and, with --repair, remove what cannot be trusted.
 
 #include <sys/stat.h>
 
@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/store_open.h"
-#include "image/fsck.h"
+#include "upkeep/fsck.h"
 
 namespace cli {
 namespace {
@@ -24,13 +24,13 @@ struct FsckFlags {
   bool json = false;
 };
 
-nlohmann::json ProblemsJson(const std::vector<image::FsckProblem>& ps) {
+nlohmann::json ProblemsJson(const std::vector<upkeep::FsckProblem>& ps) {
   auto a = nlohmann::json::array();
   for (const auto& p : ps) a.push_back({{"kind", p.kind}, {"subject", p.subject}, {"detail", p.detail}});
   return a;
 }
 
-nlohmann::json ReportJson(const image::FsckReport& r, bool repair) {
+nlohmann::json ReportJson(const upkeep::FsckReport& r, bool repair) {
   auto repairs = nlohmann::json::array();
   for (const auto& a : r.repairs) repairs.push_back({{"action", a.action}, {"subject", a.subject}});
   auto notes = nlohmann::json::array();
@@ -47,7 +47,7 @@ nlohmann::json ReportJson(const image::FsckReport& r, bool repair) {
           {"errors", r.errors}};
 }
 
-void PrintReport(const image::FsckReport& r, bool repair) {
+void PrintReport(const upkeep::FsckReport& r, bool repair) {
   for (const auto& p : r.problems)
     std::printf("problem: %s %s: %s\n", p.kind.c_str(), p.subject.c_str(), p.detail.c_str());
   for (const auto& a : r.repairs) std::printf("repaired: %s %s\n", a.action.c_str(), a.subject.c_str());
@@ -75,9 +75,9 @@ int Run(const GlobalOptions& global, const FsckFlags& f) {
   if (!S_ISDIR(st.st_mode)) return Fail(common::ErrnoError(what, ENOTDIR).error());
   auto s = OpenStore(global);
   if (!s) return Fail(s.error());
-  image::FsckOptions o{.cancel = cancel};
-  auto r = f.repair ? image::Repair(*s->content, *s->metadata, o)
-                    : image::Check(*s->content, *s->metadata, o);
+  upkeep::FsckOptions o{.cancel = cancel};
+  auto r = f.repair ? upkeep::Repair(*s->content, *s->metadata, o)
+                    : upkeep::Check(*s->content, *s->metadata, o);
   if (!r) return Fail(r.error());
   if (f.json) std::cout << ReportJson(*r, f.repair).dump(2) << "\n";
   else PrintReport(*r, f.repair);

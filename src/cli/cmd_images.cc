@@ -15,8 +15,8 @@
 #include "common/row_format.h"
 #include "common/time_text.h"
 #include "image/image_record.h"
-#include "image/image_size.h"
 #include "registry/reference.h"
+#include "upkeep/image_size.h"
 
 namespace cli {
 namespace {
@@ -55,7 +55,7 @@ struct Row {
   std::string repository, tag;
   std::string id;                  // image::ImageId: the config digest, else the target's
   std::optional<Created> created;  // when the config has an RFC 3339 `created`
-  int64_t size = 0;                // image::ImageContentSize
+  int64_t size = 0;                // upkeep::ImageContentSize
 };
 
 // REPOSITORY and TAG from the record's name, which is a normalised
@@ -85,7 +85,7 @@ class CreatedTimes {
     if (img.config_created) return Parse(*img.config_created);
     auto [it, inserted] = cache_.try_emplace(image::ImageId(img).str());
     if (inserted) {
-      if (auto text = image::ImageCreated(content_, img)) it->second = Parse(*text);
+      if (auto text = upkeep::ImageCreated(content_, img)) it->second = Parse(*text);
     }
     return it->second;
   }
@@ -121,7 +121,7 @@ Row RowOf(const store::ImageRecord& r, const store::ContentStore& content, Creat
   SplitName(row.image.name, &row);
   row.id = image::ImageId(row.image).str();
   if (needs.created()) row.created = times.Of(row.image);
-  if (needs.content_size()) row.size = image::ImageContentSize(content, row.image);
+  if (needs.content_size()) row.size = upkeep::ImageContentSize(content, row.image);
   return row;
 }
 
@@ -138,7 +138,7 @@ nlohmann::json RowJson(const Row& row) {
           {"tag", row.tag == kNone ? nlohmann::json(nullptr) : nlohmann::json(row.tag)},
           {"id", row.id},
           {"digest", r.target.digest.str()},
-          {"target", store::DescriptorToJson(r.target)},
+          {"target", oci::DescriptorToJson(r.target)},
           {"config", r.config ? r.config->str() : std::string()},
           {"platform", r.platform},
           {"created", row.created ? nlohmann::json(row.created->text) : nlohmann::json(nullptr)},

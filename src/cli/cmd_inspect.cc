@@ -8,7 +8,7 @@
 #include "cli/image_lookup.h"
 #include "cli/store_open.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 namespace cli {
 namespace {
@@ -16,13 +16,13 @@ namespace {
 enum class Blob { kManifest, kConfig };
 
 // A stored manifest, index or config as JSON. A config is parsed within its
-// limits (registry/manifest.h), as every other reader of configs does: it
+// limits (oci/manifest.h), as every other reader of configs does: it
 // may be 16 MiB of tiny values.
 common::Result<nlohmann::json> BlobJson(const OpenedStore& s, const common::Digest& d,
                                         Blob kind = Blob::kManifest) {
   ASSIGN_OR_RETURN(std::string body, s.content->ReadBlob(d));
   if (kind == Blob::kConfig)
-    return common::Wrap(registry::ParseImageConfigJson(body), "config " + d.str());
+    return common::Wrap(oci::ParseImageConfigJson(body), "config " + d.str());
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded())
     return common::MakeError(common::Errc::kDataLoss, "blob " + d.str() + " is not valid JSON");
@@ -40,7 +40,7 @@ int Run(const GlobalOptions& global, const std::string& text) {
     if (!img) return ReportError(img.error().Wrap("inspect " + r.name));
     // "labels" shows the record as stored, labels the model does not know
     // included: this is where a damaged or newer record is looked at.
-    nlohmann::json j = {{"name", img->name}, {"target", store::DescriptorToJson(img->target)},
+    nlohmann::json j = {{"name", img->name}, {"target", oci::DescriptorToJson(img->target)},
                         {"labels", r.labels}, {"created_ns", img->created_ns}};
     auto m = BlobJson(*s, image::PlatformManifest(*img));
     if (!m) return ReportError(m.error().Wrap("inspect " + r.name));

@@ -3,36 +3,22 @@
 // first if needed, as `ctr images mount` does).
 //
 // The view is keyed "mount-<first 16 hex of sha256(absolute DIR)>" and
-// labelled io.gantry.mount=DIR, so umount finds it from the directory alone
-// and garbage collection keeps the image's layers while it exists.
-
-#include <sys/mount.h>
+// labelled io.gantry.mount=DIR (bundle/image_mount.h), so umount finds it
+// from the directory alone and garbage collection keeps the image's layers
+// while it exists.
 
 #include <iostream>
 
+#include "bundle/image_mount.h"
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
 #include "cli/store_open.h"
-#include "common/digest.h"
-#include "common/fd.h"
-#include "common/log.h"
-#include "image/image_record.h"
-#include "image/unpacker.h"
-#include "snapshot/mount.h"
-#include "store/store_lock.h"
 
 namespace cli {
 namespace {
 
 namespace fs = std::filesystem;
 using common::Errc;
-
-constexpr std::string_view kLabelMount = "io.gantry.mount";
-constexpr std::string_view kLabelMountImage = "io.gantry.image";
-
-std::string MountKey(const fs::path& abs) {
-  return "mount-" + common::Digest::Sha256Of(abs.string()).hex().substr(0, 16);
-}
 
 // The directory as the kernel will name the mount point.
 common::Result<fs::path> Resolve(const std::string& dir, bool must_exist) {
@@ -42,22 +28,6 @@ common::Result<fs::path> Resolve(const std::string& dir, bool must_exist) {
   if (must_exist && !fs::is_directory(p))
     return common::MakeError(Errc::kFailedPrecondition, "`" + dir + "` is not a directory");
   return p;
-}
-
-// The image's top chainID, unpacking it when its snapshot is missing.
-common::Result<std::string> TopChain(OpenedStore& s, snapshot::Snapshotter& sn,
-                                     const store::ImageRecord& rec) {
-  ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
-  ASSIGN_OR_RETURN(image::ImageParts parts, image::LoadImage(*s.content, img));
-  if (parts.chain_ids.empty()) return std::string();
-  std::string top = parts.chain_ids.back().str();
-  if (auto st = sn.Stat(top); st && st->kind == snapshot::SnapshotKind::kCommitted) return top;
-  std::cerr << "Unpacking " << rec.name << " (" << snapshot::KindName(sn.kind()) << ")\n";
-  image::UnpackOptions uo;
-  uo.snapshotter = &sn;
-  uo.metadata = s.metadata.get();
-  ASSIGN_OR_RETURN(image::UnpackResult r, image::Unpack(*s.content, uo, rec));
-  return r.chain_ids.back().str();
 }
 
 int RunMount(const GlobalOptions& global, const std::string& ref, const std::string& dir) {
@@ -70,64 +40,24 @@ int RunMount(const GlobalOptions& global, const std::string& ref, const std::str
   auto recs = FindImages(*s->metadata, ref);
   if (!recs) return ReportError(recs.error().Wrap("mount"));
   const store::ImageRecord& rec = recs->front();
-  // Shared, as a pull holds it: prune cannot run between the unpack and the
-  // view that then protects the layers.
-  auto lock = store::StoreLock::Shared(global.root);
-  if (!lock) return ReportError(lock.error().Wrap("mount"));
-  auto top = TopChain(*s, **sn, rec);
-  if (!top) return ReportError(top.error().Wrap("mount " + rec.name));
-
-  std::string key = MountKey(*target);
-  auto mounts = (*sn)->View(key, *top,
-                            {{std::string(kLabelMount), target->string()},
-                             {std::string(kLabelMountImage), rec.name}});
-  if (!mounts) {
-    if (mounts.error().code == Errc::kAlreadyExists)
-      return ReportError(common::MakeError(Errc::kAlreadyExists,
-                                           "mount " + rec.name + ": `" + target->string() +
-                                               "` already has a gantry mount (snapshot `" + key +
-                                               "`); umount it first")
-                             .error());
-    return ReportError(mounts.error().Wrap("mount " + rec.name));
-  }
-  auto guard = snapshot::MountAt(*mounts, *target, {.readonly = true});
-  if (!guard) {
-    if (auto rm = (*sn)->Remove(key); !rm)
-      LOG(Warn) << "remove view failed" << common::Kv("key", key)
-                << common::Kv("error", rm.error().message);
-    return ReportError(guard.error().Wrap("mount " + rec.name));
-  }
-  (void)guard->release();  // stays mounted until `gantry umount`
+  // The store lock is the library's (bundle/image_mount.h).
+  auto key = bundle::MountImage(*s->content, *s->metadata, **sn, rec, *target,
+                                {.on_unpack = [&] {
+                                  std::cerr << "Unpacking " << rec.name << " ("
+                                            << snapshot::KindName((*sn)->kind()) << ")\n";
+                                }});
+  if (!key) return ReportError(key.error());
   std::cout << "Mounted " << rec.name << " at " << target->string() << " (read-only, snapshot "
-            << key << ")\n";
+            << *key << ")\n";
   return kExitOk;
 }
 
 int RunUmount(const GlobalOptions& global, const std::string& dir) {
   auto target = Resolve(dir, false);
   if (!target) return ReportError(target.error().Wrap("umount"));
-  std::string key = MountKey(*target);
   auto sns = OpenAllSnapshotters(global);
   if (!sns) return ReportError(sns.error());
-  snapshot::Snapshotter* owner = nullptr;
-  for (snapshot::Snapshotter* sn : sns->all) {
-    auto info = sn->Stat(key);
-    if (!info) continue;
-    auto it = info->labels.find(std::string(kLabelMount));
-    if (it != info->labels.end() && it->second == target->string()) owner = sn;
-  }
-  if (owner == nullptr)
-    return ReportError(common::MakeError(Errc::kNotFound,
-                                         "umount: `" + target->string() + "` is not a gantry mount")
-                           .error());
-  if (::umount2(target->c_str(), UMOUNT_NOFOLLOW) != 0) {
-    // EINVAL: not mounted any more (a reboot, a manual umount): the view is
-    // still ours to remove.
-    if (errno != EINVAL)
-      return ReportError(common::ErrnoError("umount `" + target->string() + "`").error());
-    LOG(Warn) << "not mounted; removing the view" << common::Kv("dir", target->string());
-  }
-  if (auto st = owner->Remove(key); !st) return ReportError(st.error().Wrap("umount"));
+  if (auto st = bundle::UnmountImage(*target, sns->all); !st) return ReportError(st.error());
   std::cout << "Unmounted " << target->string() << "\n";
   return kExitOk;
 }

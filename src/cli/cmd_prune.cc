@@ -1,4 +1,4 @@
-// gantry prune [--all] [--dry-run] [--json]: garbage collection (image/gc.h).
+// gantry prune [--all] [--dry-run] [--json]: garbage collection (upkeep/gc.h).
 
 #include <cstdio>
 #include <iostream>
@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/store_open.h"
-#include "image/gc.h"
+#include "upkeep/gc.h"
 
 namespace cli {
 namespace {
@@ -18,7 +18,7 @@ struct PruneFlags {
   bool json = false;
 };
 
-nlohmann::json ReportJson(const image::GcReport& r) {
+nlohmann::json ReportJson(const upkeep::GcReport& r) {
   auto blobs = nlohmann::json::array();
   for (const auto& b : r.blobs)
     blobs.push_back({{"digest", b.digest.str()}, {"size", b.bytes}, {"mediaType", b.media_type}});
@@ -38,7 +38,7 @@ nlohmann::json ReportJson(const image::GcReport& r) {
           {"reclaimed_bytes", r.total_bytes()}};
 }
 
-void PrintReport(const image::GcReport& r) {
+void PrintReport(const upkeep::GcReport& r) {
   const bool dry = r.dry_run;
   for (const auto& n : r.untagged) std::printf("%s %s\n", dry ? "Would untag:" : "Untagged:", n.c_str());
   for (const auto& s : r.snapshots)
@@ -69,8 +69,8 @@ int Run(const GlobalOptions& global, const PruneFlags& f) {
   if (!s) return ReportError(s.error());
   auto sns = OpenAllSnapshotters(global);
   if (!sns) return ReportError(sns.error());
-  image::GcOptions o{.all = f.all, .dry_run = f.dry_run, .cancel = cancel};
-  auto r = image::Prune(*s->content, *s->metadata, sns->all, o);
+  upkeep::GcOptions o{.all = f.all, .dry_run = f.dry_run, .cancel = cancel};
+  auto r = upkeep::Prune(*s->content, *s->metadata, sns->all, o);
   if (!r) return ReportError(r.error());
   if (f.json) std::cout << ReportJson(*r).dump(2) << "\n";
   else PrintReport(*r);

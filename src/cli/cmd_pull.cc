@@ -8,9 +8,9 @@
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
 #include "cli/unpack_step.h"
+#include "image/fetch.h"
 #include "image/pull.h"
 #include "image/pull_progress.h"
-#include "registry/pull.h"
 
 namespace cli {
 namespace {
@@ -20,7 +20,7 @@ struct PullFlags {
   std::string name;
   std::string platform;
   int max_concurrent = 3;
-  int max_layers = registry::kDefaultMaxLayers;
+  int max_layers = image::kDefaultMaxLayers;
   bool quiet = false;
   bool json = false;
   bool no_unpack = false;
@@ -81,7 +81,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   if (!spec) return ReportError(spec.error());
   image::PullImageOptions opts{.source = *spec};
   if (!f.platform.empty()) {
-    auto p = registry::ParsePlatform(f.platform);
+    auto p = oci::ParsePlatform(f.platform);
     if (!p) return ReportError(p.error().Wrap("--platform"));
     opts.platform = *p;
   }
@@ -96,7 +96,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
                       : f.json ? ProgressMode::kJson
                                : DetectProgressMode(stdout);
   ProgressPrinter printer(mode, stdout, OutputClosed);
-  opts.on_event = [&](const registry::PullEvent& e) { printer.OnEvent(e); };
+  opts.on_event = [&](const image::PullEvent& e) { printer.OnEvent(e); };
 
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());

@@ -8,8 +8,8 @@
 namespace cli {
 namespace {
 
-const char* KindName(registry::PullEvent::Kind k) {
-  using K = registry::PullEvent::Kind;
+const char* KindName(image::PullEvent::Kind k) {
+  using K = image::PullEvent::Kind;
   switch (k) {
     case K::kResolved: return "resolved";
     case K::kLayerStart: return "layer-start";
@@ -44,7 +44,7 @@ std::string HumanBytes(int64_t n) {
 
 std::string ProgressPrinter::LayerLine(const Layer& l) const {
   std::string line = l.id + ": ";
-  using S = registry::LayerState;
+  using S = image::LayerState;
   if (l.state == S::kExists) return line + "already exists";
   if (l.state == S::kDone) return line + "done " + HumanBytes(l.total);
   if (l.state == S::kUnpacked) return line + "unpacked";
@@ -53,7 +53,7 @@ std::string ProgressPrinter::LayerLine(const Layer& l) const {
     return line + "unpacking " + std::to_string(pct) + "% (" + HumanBytes(l.unpacked) + "/" +
            HumanBytes(l.total) + ")";
   }
-  line += registry::LayerStateName(l.state);
+  line += image::LayerStateName(l.state);
   if (l.total > 0) {
     line += " " + HumanBytes(l.current) + "/" + HumanBytes(l.total);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - l.started).count();
@@ -87,8 +87,8 @@ void ProgressPrinter::Flush() {
     on_reader_gone_();
 }
 
-void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
-  using K = registry::PullEvent::Kind;
+void ProgressPrinter::OnEvent(const image::PullEvent& e) {
+  using K = image::PullEvent::Kind;
   if (mode_ == ProgressMode::kQuiet || closed_) return;
   if (mode_ == ProgressMode::kJson) {
     nlohmann::json j = {{"event", KindName(e.kind)}, {"ref", e.ref}};
@@ -97,7 +97,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
         e.kind == K::kLayerUnpack) {
       j["current"] = e.current;
       j["total"] = e.total;
-      j["state"] = registry::LayerStateName(e.state);
+      j["state"] = image::LayerStateName(e.state);
     }
     if (e.kind == K::kResolved) {
       auto arr = nlohmann::json::array();
@@ -121,7 +121,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
           std::string lid(l.digest.short_hex());
           if (layers_.count(lid)) continue;
           order_.push_back(lid);
-          layers_[lid] = Layer{lid, registry::LayerState::kWaiting, 0, l.size,
+          layers_[lid] = Layer{lid, image::LayerState::kWaiting, 0, l.size,
                                std::chrono::steady_clock::now()};
         }
       break;
@@ -131,8 +131,8 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
       if (mode_ == ProgressMode::kPlain) {
         if (e.kind == K::kLayerDone)
           fprintf(out_, "%s: %s\n", id.c_str(),
-                  e.state == registry::LayerState::kExists ? "already exists" : ("done " + HumanBytes(e.total)).c_str());
-        else if (e.state == registry::LayerState::kResumed)
+                  e.state == image::LayerState::kExists ? "already exists" : ("done " + HumanBytes(e.total)).c_str());
+        else if (e.state == image::LayerState::kResumed)
           fprintf(out_, "%s: resuming at %s of %s\n", id.c_str(), HumanBytes(e.current).c_str(),
                   HumanBytes(e.total).c_str());
         break;
@@ -143,7 +143,7 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
         layers_[id] = Layer{id, e.state, e.current, e.total, std::chrono::steady_clock::now()};
       }
       auto& l = layers_[id];
-      if (l.state == registry::LayerState::kWaiting && e.state != registry::LayerState::kWaiting)
+      if (l.state == image::LayerState::kWaiting && e.state != image::LayerState::kWaiting)
         l.started = std::chrono::steady_clock::now();
       l.state = e.state;
       l.current = e.current;
@@ -160,10 +160,10 @@ void ProgressPrinter::OnEvent(const registry::PullEvent& e) {
       if (mode_ == ProgressMode::kTty) Redraw(true);
       break;
     case K::kLayerUnpack: {
-      const bool edge = e.state != registry::LayerState::kUnpacking || e.current == 0;  // a layer's start or end
+      const bool edge = e.state != image::LayerState::kUnpacking || e.current == 0;  // a layer's start or end
       if (mode_ == ProgressMode::kPlain) {
         if (edge)
-          fprintf(out_, "%s: %s\n", id.c_str(), std::string(registry::LayerStateName(e.state)).c_str());
+          fprintf(out_, "%s: %s\n", id.c_str(), std::string(image::LayerStateName(e.state)).c_str());
         break;
       }
       auto it = layers_.find(id);

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 namespace cli {
 
@@ -27,12 +27,12 @@ class ProgressPrinter {
   // fails with EPIPE (SIGPIPE ignored); nothing is written after that.
   ProgressPrinter(ProgressMode mode, FILE* out, std::function<void()> on_reader_gone = {})
       : mode_(mode), out_(out), on_reader_gone_(std::move(on_reader_gone)) {}
-  void OnEvent(const registry::PullEvent& e);
+  void OnEvent(const image::PullEvent& e);
 
  private:
   struct Layer {
     std::string id;  // short digest
-    registry::LayerState state = registry::LayerState::kNone;
+    image::LayerState state = image::LayerState::kNone;
     int64_t current = 0, total = 0;
     std::chrono::steady_clock::time_point started;
     int64_t unpacked = 0;  // bytes of the blob unpacked, in state kUnpacking

@@ -32,7 +32,7 @@ void AddMaxLayersFlag(CLI::App* cmd, int& max_layers) {
                   "any blob is downloaded (exit 7, RESOURCE_EXHAUSTED); the default is "
                   "overlayfs's limit of 500 lower layers (docker refuses over 125; "
                   "docs/resources.md)")
-      ->default_str(std::to_string(registry::kDefaultMaxLayers))
+      ->default_str(std::to_string(image::kDefaultMaxLayers))
       ->check(CLI::PositiveNumber);
 }
 

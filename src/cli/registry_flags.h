@@ -7,8 +7,8 @@
 
 #include "cli/app.h"
 #include "common/error.h"
+#include "image/fetch.h"
 #include "registry/client.h"
-#include "registry/pull.h"
 
 namespace cli {
 
@@ -23,7 +23,7 @@ struct RegistryFlags {
 
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);
 
-// --max-layers N (pull, serve): PullOptions::max_layers, 1 or more.
+// --max-layers N (pull, serve): FetchOptions::max_layers, 1 or more.
 void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);
 
 // ClientOptions from the flags, the global --registry-config, and the

@@ -19,7 +19,7 @@ struct ServeFlags {
   std::string socket_group;
   int max_parallel_pulls = 3;
   int max_concurrent = 3;
-  int max_layers = registry::kDefaultMaxLayers;
+  int max_layers = image::kDefaultMaxLayers;
   std::vector<std::string> pinned;
   bool no_unpack = false;
   bool ignore_space_check = false;

@@ -4,9 +4,9 @@
 #include <charconv>
 
 #include "image/image_record.h"
-#include "image/image_size.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "registry/reference.h"
+#include "upkeep/image_size.h"
 
 namespace criimage {
 namespace {
@@ -51,10 +51,10 @@ Catalog::Facts Catalog::FactsFor(const image::Image& img) {
                           (img.config ? img.config->str() : std::string());
   if (auto it = facts_.find(key); it != facts_.end()) return it->second;
   Facts f;
-  f.size = image::ImageContentSize(content_, img);
+  f.size = upkeep::ImageContentSize(content_, img);
   if (img.config) {
     if (auto body = content_.ReadBlob(*img.config)) {
-      if (auto cfg = registry::ParseImageConfig(*body)) {
+      if (auto cfg = oci::ParseImageConfig(*body)) {
         // User is "user", "uid", "user:group" or "uid:gid"; the CRI wants
         // the user part as a uid when numeric, else as a name.
         std::string user = cfg->user.substr(0, cfg->user.find(':'));

@@ -31,7 +31,7 @@ struct CatalogImage {
   std::string id;                         // config digest ("sha256:…"), never empty
   std::vector<std::string> repo_tags;     // "host/path:tag", sorted
   std::vector<std::string> repo_digests;  // "host/path@sha256:…", sorted
-  uint64_t size = 0;                      // image::ImageContentSize, > 0
+  uint64_t size = 0;                      // upkeep::ImageContentSize, > 0
   std::optional<int64_t> uid;             // from the config's User when numeric
   std::string username;                   // from the config's User otherwise
   bool pinned = false;

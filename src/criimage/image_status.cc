@@ -5,7 +5,7 @@
 
 #include "criimage/rpc_util.h"
 #include "criimage/services.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 namespace criimage {
 namespace {
@@ -15,15 +15,15 @@ std::map<std::string, std::string> VerboseInfo(Catalog& catalog, const CatalogIm
   nlohmann::json chain = nullptr;
   auto config = catalog.ConfigJson(img);
   if (config) {
-    // Within the config limits (registry/manifest.h); a config past them
+    // Within the config limits (oci/manifest.h); a config past them
     // (stored by an older gantry) shows as why it was refused, not as up
     // to 16 MiB of text in the answer.
-    if (auto parsed = registry::ParseImageConfigJson(*config))
+    if (auto parsed = oci::ParseImageConfigJson(*config))
       info["config"] = parsed->dump();
     else
       info["config"] = nlohmann::json(parsed.error().message).dump();
-    if (auto cfg = registry::ParseImageConfig(*config); cfg && !cfg->diff_ids.empty())
-      chain = registry::ChainIds(cfg->diff_ids).back().str();
+    if (auto cfg = oci::ParseImageConfig(*config); cfg && !cfg->diff_ids.empty())
+      chain = oci::ChainIds(cfg->diff_ids).back().str();
   }
   info["chainID"] = chain.dump();
   info["snapshot"] = nlohmann::json{{"key", chain},

@@ -24,7 +24,7 @@ grpc::Status PullProgressImpl::Watch(grpc::ServerContext* ctx, const gantry::v1:
           out->set_digest(l.digest);
           out->set_current(l.current);
           out->set_total(l.total);
-          out->set_state(std::string(registry::LayerStateName(l.state)));
+          out->set_state(std::string(image::LayerStateName(l.state)));
           out->set_unpacked(l.unpacked);
         }
         e.set_current_bytes(p.current_bytes());

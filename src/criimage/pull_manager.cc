@@ -29,7 +29,7 @@ struct PullManager::Flight {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;  // guarded by mu, as result
-  std::optional<common::Result<registry::PullResult>> result;
+  std::optional<common::Result<image::FetchResult>> result;
   std::atomic<bool> cancel{false};
 };
 
@@ -50,7 +50,7 @@ void PullManager::CancelAll() {
   slot_cv_.notify_all();
 }
 
-common::Result<registry::PullResult> PullManager::Pull(
+common::Result<image::FetchResult> PullManager::Pull(
     const registry::ImageRef& ref, const std::optional<registry::Credentials>& creds,
     const std::function<bool()>& cancelled) {
   const std::string key = FlightKey(ref, creds);
@@ -91,7 +91,7 @@ common::Result<registry::PullResult> PullManager::Pull(
 
 void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
                       const std::optional<registry::Credentials>& creds) {
-  common::Result<registry::PullResult> r =
+  common::Result<image::FetchResult> r =
       common::MakeError(common::Errc::kCancelled, "pull `" + ref.str() + "`: shutting down");
   bool got_slot = false;
   {
@@ -125,7 +125,7 @@ void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef
   idle_cv_.notify_all();
 }
 
-common::Result<registry::PullResult> PullManager::PullOne(
+common::Result<image::FetchResult> PullManager::PullOne(
     const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
     const std::optional<registry::Credentials>& creds) {
   image::PullImageOptions opts;

@@ -33,8 +33,8 @@
 #include <string>
 
 #include "common/error.h"
+#include "image/fetch.h"
 #include "registry/client.h"
-#include "registry/pull.h"
 #include "registry/reference.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
@@ -47,7 +47,7 @@ struct PullManagerOptions {
   registry::ClientOptions client;  // hosts, credential lookup; creds are per call
   int max_parallel = 3;
   int max_concurrent_downloads = 3;
-  int max_layers = registry::kDefaultMaxLayers;  // PullOptions::max_layers
+  int max_layers = image::kDefaultMaxLayers;  // FetchOptions::max_layers
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
   // Unpacks each pulled image into this snapshotter's chainID snapshots
@@ -67,7 +67,7 @@ class PullManager {
   // waiting: a caller that goes away stops waiting (Cancelled), but a pull
   // others wait for is not stopped by it. Errors: Pull's; Unavailable for
   // the rate floor; Cancelled at shutdown.
-  [[nodiscard]] common::Result<registry::PullResult> Pull(
+  [[nodiscard]] common::Result<image::FetchResult> Pull(
       const registry::ImageRef& ref, const std::optional<registry::Credentials>& creds,
       const std::function<bool()>& cancelled);
 
@@ -79,9 +79,9 @@ class PullManager {
   void Run(const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
            const std::optional<registry::Credentials>& creds);
   // One pull through the pipeline (image/pull.h), with the rate floor.
-  common::Result<registry::PullResult> PullOne(const std::shared_ptr<Flight>& f,
-                                               const registry::ImageRef& ref,
-                                               const std::optional<registry::Credentials>& creds);
+  common::Result<image::FetchResult> PullOne(const std::shared_ptr<Flight>& f,
+                                             const registry::ImageRef& ref,
+                                             const std::optional<registry::Credentials>& creds);
 
   store::ContentStore& content_;
   store::MetadataDb& db_;

@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "common/log.h"
-#include "image/gc.h"
+#include "upkeep/gc.h"
 
 namespace criimage {
 
@@ -46,7 +46,7 @@ void Reclaimer::Loop() {
       pending_ = false;
     }
     // Waits for the exclusive store lock: pulls in flight finish first.
-    auto r = image::Prune(content_, db_, snapshotters_, {.cancel = &stop_});
+    auto r = upkeep::Prune(content_, db_, snapshotters_, {.cancel = &stop_});
     if (!r) {
       LOG(Warn) << "free removed images" << common::Kv("error", r.error().message);
     } else {

@@ -1,7 +1,7 @@
 #pragma once
 // Frees the space of removed images in the background, as the CRI allows
 // ("space may be freed async"): after RemoveImage, a garbage collection of
-// the store (image::Prune, as `gantry prune` without --all) runs on its
+// the store (upkeep::Prune, as `gantry prune` without --all) runs on its
 // own thread, so kubelet's image GC sees ImageFsInfo go down. Requests made
 // while a collection runs are folded into one more run. The same thread
 // settles the snapshotters every minute (snapshot::Snapshotter::Settle:

@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "image/fetch.h"
 #include "registry/client.h"
-#include "registry/pull.h"
 
 namespace criimage {
 
@@ -45,7 +45,7 @@ struct ServeOptions {
   registry::ClientOptions client;  // hosts, credential lookup (AuthConfig wins)
   int max_parallel_pulls = 3;
   int max_concurrent_downloads = 3;
-  int max_layers = registry::kDefaultMaxLayers;  // PullOptions::max_layers
+  int max_layers = image::kDefaultMaxLayers;  // FetchOptions::max_layers
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::milliseconds min_rate_window = std::chrono::seconds(60);
   std::vector<std::string> pinned;  // references or image ids reported pinned
@@ -54,7 +54,7 @@ struct ServeOptions {
   bool unpack = true;
   std::string snapshotter = "overlayfs";
   // Refuse a pull before its download when the store cannot hold it
-  // (registry/space.h); false: --ignore-space-check.
+  // (image/space.h); false: --ignore-space-check.
   bool check_space = true;
   // An already listening Unix socket to serve on instead of creating
   // `listen` (systemd socket activation; mode and group are then the

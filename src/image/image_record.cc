@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 namespace image {
 namespace {
@@ -50,10 +50,12 @@ common::Result<std::optional<int64_t>> SizeLabel(const store::ImageRecord& r,
 }  // namespace
 
 Image FromRecordColumns(const store::ImageRecord& record) {
-  return Image{.name = record.name,
-               .target = record.target,
-               .created_ns = record.created_ns,
-               .updated_ns = record.updated_ns};
+  Image img;
+  img.name = record.name;
+  img.target = record.target;
+  img.created_ns = record.created_ns;
+  img.updated_ns = record.updated_ns;
+  return img;
 }
 
 common::Result<Image> FromRecord(const store::ImageRecord& record) {
@@ -106,16 +108,16 @@ common::Digest ImageId(const Image& image) {
   return image.config ? *image.config : image.target.digest;
 }
 
-int64_t ContentSize(const store::Descriptor& target, const store::Descriptor& manifest,
-                    int64_t config_size, const std::vector<store::Descriptor>& layers) {
+int64_t ContentSize(const oci::Descriptor& target, const oci::Descriptor& manifest,
+                    int64_t config_size, const std::vector<oci::Descriptor>& layers) {
   int64_t total = target.size;
   if (manifest.digest != target.digest) total += manifest.size;
   total += config_size;
-  for (const store::Descriptor& l : layers) total += l.size;
+  for (const oci::Descriptor& l : layers) total += l.size;
   return total;
 }
 
-Image ImageOf(const registry::PullResult& pulled) {
+Image ImageOf(const FetchResult& pulled) {
   Image img;
   img.name = pulled.name;
   img.target = pulled.target;
@@ -129,7 +131,7 @@ Image ImageOf(const registry::PullResult& pulled) {
   return img;
 }
 
-common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled) {
+common::Result<store::ImageRecord> RecordOf(const FetchResult& pulled) {
   return ToRecord(ImageOf(pulled));
 }
 

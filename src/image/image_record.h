@@ -5,7 +5,7 @@
 // records (gc, df, fsck, image sizes, `gantry images`/`inspect`, lookups,
 // bundle, mount, the unpacker, the CRI catalog) goes through FromRecord;
 // the label keys below are read and written only in image_record.cc; a
-// pull stores ToRecord(ImageOf(pulled)) (registry::PullOptions::record).
+// pull stores ToRecord(ImageOf(pulled)) (image::FetchOptions::record).
 //
 //   ASSIGN_OR_RETURN(store::ImageRecord rec, db.GetImage(name));
 //   ASSIGN_OR_RETURN(image::Image img, image::FromRecord(rec));
@@ -30,7 +30,7 @@
 // The last two are copies of what the blobs say, taken at pull time so
 // that listings (`gantry images`, the CRI's ListImages) read no blob;
 // readers fall back to the blobs when a record lacks them
-// (image/image_size.h).
+// (upkeep/image_size.h).
 // Labels the model does not know are ignored by FromRecord and not
 // written by ToRecord; code that changes a stored record in place changes
 // only its own label (SetTopChain), so they survive.
@@ -45,14 +45,12 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 #include "store/metadata.h"
 
-namespace registry {
-struct PullResult;
-}
-
 namespace image {
+
+struct FetchResult;
 
 inline constexpr std::string_view kLabelManifest = "io.gantry.manifest";
 inline constexpr std::string_view kLabelConfig = "io.gantry.config";
@@ -75,14 +73,14 @@ struct LayoutSource {
 
 struct Image {
   std::string name;         // normalised reference, the record's key
-  store::Descriptor target; // what the name resolved to: an index or a manifest
+  oci::Descriptor target; // what the name resolved to: an index or a manifest
   // The platform manifest, as recorded; nullopt when the record does not
   // say (PlatformManifest reads that as the target).
   std::optional<common::Digest> manifest;
   // The image config: the image id. nullopt when the record does not say.
   std::optional<common::Digest> config;
   // The platform as text ("linux/arm64/v8"), "" when not recorded. Text,
-  // not a registry::Platform: nothing selects by it once the image is
+  // not an oci::Platform: nothing selects by it once the image is
   // recorded (it is shown by `gantry images` and the CRI), and a parsed
   // form would turn a label the platform parser now refuses (an older
   // gantry's, or one from a config with an odd os) into an unreadable
@@ -133,18 +131,18 @@ void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>
 // manifest when it differs from the target, the config and the
 // compressed layers the manifest lists. Layers shared with other images
 // count in each.
-[[nodiscard]] int64_t ContentSize(const store::Descriptor& target,
-                                  const store::Descriptor& manifest, int64_t config_size,
-                                  const std::vector<store::Descriptor>& layers);
+[[nodiscard]] int64_t ContentSize(const oci::Descriptor& target,
+                                  const oci::Descriptor& manifest, int64_t config_size,
+                                  const std::vector<oci::Descriptor>& layers);
 
-// The image a pull fetched (registry::Pull's result), not unpacked yet,
+// The image a pull fetched (image::Fetch's result), not unpacked yet,
 // its times left for the store to set; with its created time and content
 // size.
-[[nodiscard]] Image ImageOf(const registry::PullResult& pulled);
+[[nodiscard]] Image ImageOf(const FetchResult& pulled);
 
-// ToRecord(ImageOf(pulled)): what registry::PullOptions::record returns.
+// ToRecord(ImageOf(pulled)): what image::FetchOptions::record returns.
 // Never fails; a Result so that it can be that function.
-[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const registry::PullResult& pulled);
+[[nodiscard]] common::Result<store::ImageRecord> RecordOf(const FetchResult& pulled);
 
 // The platform manifest's digest: the recorded one, else the target (a
 // manifest target is its own platform manifest; records have always named

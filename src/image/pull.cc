@@ -20,7 +20,7 @@ namespace {
 
 using common::Errc;
 using common::MakeError;
-using Kind = registry::PullEvent::Kind;
+using Kind = PullEvent::Kind;
 
 // Applies each layer as soon as its blob is verified in the content store,
 // while later layers still download. Fed the pull's events: the resolution
@@ -29,7 +29,7 @@ using Kind = registry::PullEvent::Kind;
 class LayerFeed {
  public:
   LayerFeed(const PullStore& store, snapshot::Snapshotter& sn, const std::atomic<bool>* cancel,
-            std::function<void(const registry::PullEvent&)> on_event)
+            std::function<void(const PullEvent&)> on_event)
       : store_(store), sn_(sn), cancel_(cancel), on_event_(std::move(on_event)) {
     worker_ = std::thread([this] { Work(); });
   }
@@ -41,7 +41,7 @@ class LayerFeed {
   LayerFeed& operator=(const LayerFeed&) = delete;
 
   // The pull's events (from its threads, serialised by the caller).
-  void OnEvent(const registry::PullEvent& e) {
+  void OnEvent(const PullEvent& e) {
     {
       std::lock_guard l(mu_);
       if (e.kind == Kind::kResolved && !resolved_ && e.config) {
@@ -109,8 +109,8 @@ class LayerFeed {
   }
 
   void Work() {
-    std::vector<store::Descriptor> layers;
-    store::Descriptor config;
+    std::vector<oci::Descriptor> layers;
+    oci::Descriptor config;
     {
       std::unique_lock l(mu_);
       cv_.wait(l, [&] { return resolved_ || pull_over_; });
@@ -125,21 +125,21 @@ class LayerFeed {
       early_error_ = std::move(r.error());
   }
 
-  common::Result<UnpackResult> UnpackEarly(std::vector<store::Descriptor> layers,
-                                           store::Descriptor config) {
+  common::Result<UnpackResult> UnpackEarly(std::vector<oci::Descriptor> layers,
+                                           oci::Descriptor config) {
     TRY(WaitForBlob(config.digest));
     ImageParts parts;
     {
       // The config's bytes (up to 16 MiB) are not kept for the unpack.
       ASSIGN_OR_RETURN(std::string body, store_.content->ReadBlob(config.digest));
-      ASSIGN_OR_RETURN(parts.config, common::Wrap(registry::ParseImageConfig(body),
+      ASSIGN_OR_RETURN(parts.config, common::Wrap(oci::ParseImageConfig(body),
                                                   "config " + config.digest.str()));
     }
     parts.manifest.config = std::move(config);
     parts.manifest.layers = std::move(layers);
     // A config that does not match the manifest fails the pull itself.
     if (parts.config.diff_ids.size() != parts.manifest.layers.size()) return UnpackResult{};
-    parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+    parts.chain_ids = oci::ChainIds(parts.config.diff_ids);
     UnpackOptions opts{.snapshotter = &sn_,
                        .metadata = store_.metadata,
                        .cancel = cancel_,
@@ -153,13 +153,13 @@ class LayerFeed {
   const PullStore& store_;
   snapshot::Snapshotter& sn_;
   const std::atomic<bool>* cancel_;
-  std::function<void(const registry::PullEvent&)> on_event_;
+  std::function<void(const PullEvent&)> on_event_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool resolved_ = false;  // guarded by mu_, as the next four
   bool pull_over_ = false;
-  std::vector<store::Descriptor> layers_;
-  std::optional<store::Descriptor> config_;
+  std::vector<oci::Descriptor> layers_;
+  std::optional<oci::Descriptor> config_;
   std::set<std::string> ready_;  // blobs verified in the store
   // The worker's result, read once it is joined.
   std::optional<UnpackResult> early_;
@@ -172,7 +172,7 @@ class LayerFeed {
 // it should be measured now. Fed the pull's events (serialised).
 class RateMeter {
  public:
-  void OnEvent(const registry::PullEvent& e) {
+  void OnEvent(const PullEvent& e) {
     if (!e.digest || (e.kind != Kind::kLayerProgress && e.kind != Kind::kLayerDone &&
                       e.kind != Kind::kLayerStart))
       return;
@@ -181,7 +181,7 @@ class RateMeter {
     held_total_ += e.current - h;
     h = e.current;
     bool& w = waiting_[key];
-    const bool now_waiting = e.state == registry::LayerState::kWaiting;
+    const bool now_waiting = e.state == LayerState::kWaiting;
     if (now_waiting != w) waiting_total_ += now_waiting ? 1 : -1;
     w = now_waiting;
   }
@@ -203,14 +203,14 @@ class RateMeter {
 // Runs `pull` on a thread while this one watches the floor and the
 // caller's cancel (copied into `stop`, the flag the pull obeys). Returns
 // the pull's result, or the floor's Unavailable when it cancelled it.
-common::Result<registry::PullResult> PullWithFloor(
+common::Result<FetchResult> PullWithFloor(
     const std::string& name, const RateFloor& floor, const RateMeter& meter,
     const std::atomic<bool>* cancel, std::atomic<bool>& stop,
-    const std::function<common::Result<registry::PullResult>()>& pull) {
+    const std::function<common::Result<FetchResult>()>& pull) {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  std::optional<common::Result<registry::PullResult>> r;
+  std::optional<common::Result<FetchResult>> r;
   std::thread worker([&] {
     auto pulled = pull();
     std::lock_guard l(mu);
@@ -279,7 +279,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   std::atomic<bool> stop{false};
   const std::atomic<bool>* cancel = options.rate_floor ? &stop : options.cancel;
 
-  registry::PullOptions po;
+  FetchOptions po;
   po.platform = options.platform;
   po.client = options.client;
   po.max_concurrent_downloads = options.max_concurrent_downloads;
@@ -310,8 +310,8 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   std::unique_ptr<LayerFeed> feed;
   if (options.snapshotter != nullptr) {
     feed = std::make_unique<LayerFeed>(
-        store, *options.snapshotter, cancel, [&](const registry::PullEvent& e) {
-          registry::PullEvent named = e;
+        store, *options.snapshotter, cancel, [&](const PullEvent& e) {
+          PullEvent named = e;
           named.ref = name;
           std::lock_guard l(events_mu);
           recorder.OnEvent(named);
@@ -319,7 +319,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
         });
   }
   bool labelled = false;  // the record says unpacked, with the chain the feed committed
-  po.record = [&](const registry::PullResult& pulled) -> common::Result<store::ImageRecord> {
+  po.record = [&](const FetchResult& pulled) -> common::Result<store::ImageRecord> {
     Image img = ImageOf(pulled);
     if (feed) {
       // The layers are committed before the image is recorded: an image
@@ -333,7 +333,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
       ASSIGN_OR_RETURN(std::optional<std::vector<common::Digest>> chains, feed->WaitForLayers());
       // Every layer committed: the record says so itself (no second
       // transaction to label it, and a re-pull finds it as it would write it).
-      if (chains && *chains == registry::ChainIds(pulled.image_config.diff_ids)) {
+      if (chains && *chains == oci::ChainIds(pulled.image_config.diff_ids)) {
         img.unpacked = true;
         if (!chains->empty()) img.top_chain = chains->back();
         labelled = true;
@@ -341,7 +341,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
     }
     return ToRecord(img);
   };
-  po.on_event = [&](const registry::PullEvent& e) {
+  po.on_event = [&](const PullEvent& e) {
     std::lock_guard l(events_mu);
     recorder.OnEvent(e);
     if (options.on_event) options.on_event(e);
@@ -349,7 +349,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
     if (feed) feed->OnEvent(e);
   };
 
-  auto pull = [&] { return registry::Pull(*store.content, *store.metadata, options.source, po); };
+  auto pull = [&] { return Fetch(*store.content, *store.metadata, options.source, po); };
   auto pulled = options.rate_floor
                     ? PullWithFloor(name, *options.rate_floor, meter, options.cancel, stop, pull)
                     : pull();

@@ -5,7 +5,7 @@
 //
 //   image::PullStore store{.root = root, .content = &content, .metadata = &db};
 //   image::PullImageOptions opts{.source = spec, .snapshotter = sn.get(), .cancel = &cancel};
-//   opts.on_event = [&](const registry::PullEvent& e) { printer.OnEvent(e); };
+//   opts.on_event = [&](const image::PullEvent& e) { printer.OnEvent(e); };
 //   ASSIGN_OR_RETURN(image::PulledImage img, image::PullImage(store, opts));
 //
 // In order, PullImage:
@@ -16,7 +16,7 @@
 //     source's normalised name, fed with every event below;
 //  3. resolves, checks the layer count and the space (with the unpack's
 //     share when it unpacks: UnpackSpaceCheck) and downloads every blob
-//     (registry::Pull, leased until recorded);
+//     (image::Fetch, leased until recorded);
 //  4. with a snapshotter, applies each layer as soon as its blob is
 //     verified, while the others still download (as image::UnpackLayers
 //     does: layers in parallel, commits in chain order);
@@ -25,12 +25,12 @@
 //     full disk, leaves no record: an image is never listed half
 //     unpacked); a re-pull that found every blob and layer present and
 //     the record as it would write it writes nothing: no lease, no
-//     fsync, no transaction (registry/pull.h);
+//     fsync, no transaction (image/fetch.h);
 //  6. finishes the progress record, "done" only now, or "failed" with the
 //     error.
 // On failure nothing is recorded; verified blobs and committed layers stay
 // (valid content, until a prune), partial downloads stay for the next pull
-// to resume (registry/pull.h).
+// to resume (image/fetch.h).
 //
 // Rate floor: with `rate_floor` set, a pull whose bytes held grow by less
 // than `bytes_per_sec` over any `window` is cancelled with Unavailable
@@ -42,7 +42,7 @@
 // floor then gets twice the window, so that the pull-wide one decides
 // first. kubelet sets no deadline on PullImage: the CRI edge sets one.
 //
-// Errors: registry::Pull's; the unpack's, naming the layer ("apply layer
+// Errors: image::Fetch's; the unpack's, naming the layer ("apply layer
 // sha256:…: …", wrapped "unpack REF"); Cancelled when `cancel` was set;
 // Unavailable for the rate floor; the store lock's.
 //
@@ -59,10 +59,10 @@
 #include <string>
 
 #include "common/error.h"
+#include "image/fetch.h"
 #include "image/unpacker.h"
+#include "oci/manifest.h"
 #include "registry/client.h"
-#include "registry/manifest.h"
-#include "registry/pull.h"
 #include "registry/source.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
@@ -85,10 +85,10 @@ struct RateFloor {
 
 struct PullImageOptions {
   registry::SourceSpec source{};                 // a registry reference or an oci: layout
-  std::optional<registry::Platform> platform{};  // default: the host's
+  std::optional<oci::Platform> platform{};  // default: the host's
   registry::ClientOptions client{};              // transport, auth, mirrors
   int max_concurrent_downloads = 3;
-  int max_layers = registry::kDefaultMaxLayers;
+  int max_layers = kDefaultMaxLayers;
   // Unpacks into this snapshotter's chainID snapshots; null: content only
   // (`gantry pull --no-unpack`).
   snapshot::Snapshotter* snapshotter = nullptr;
@@ -97,11 +97,11 @@ struct PullImageOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Every download event and, when it unpacks, every kLayerUnpack event
   // (its `ref` set to the image's name), one at a time.
-  std::function<void(const registry::PullEvent&)> on_event{};
+  std::function<void(const PullEvent&)> on_event{};
 };
 
 struct PulledImage {
-  registry::PullResult pull;
+  FetchResult pull;
   std::optional<UnpackResult> unpack;  // set when a snapshotter was given
 };
 

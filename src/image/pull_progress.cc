@@ -52,7 +52,7 @@ common::Result<PullProgress> FromJson(std::string_view text) {
     for (const auto& l : *it) {
       if (!l.is_object()) continue;
       const std::string state = l.value("state", "");
-      auto s = registry::LayerStateNamed(state);
+      auto s = LayerStateNamed(state);
       if (!s)
         return common::MakeError(common::Errc::kDataLoss,
                                  "progress record: unknown layer state `" + state + "`");
@@ -65,7 +65,7 @@ common::Result<PullProgress> FromJson(std::string_view text) {
 
 nlohmann::json LayerJson(const LayerProgress& l) {
   return {{"digest", l.digest}, {"current", l.current}, {"total", l.total},
-          {"state", registry::LayerStateName(l.state)}, {"unpacked", l.unpacked}};
+          {"state", LayerStateName(l.state)}, {"unpacked", l.unpacked}};
 }
 
 // Every field of the record but `layers`.
@@ -151,8 +151,8 @@ ProgressRecorder::~ProgressRecorder() {
   thread_.join();
 }
 
-bool ProgressRecorder::Apply(const registry::PullEvent& e) {
-  using Kind = registry::PullEvent::Kind;
+bool ProgressRecorder::Apply(const PullEvent& e) {
+  using Kind = PullEvent::Kind;
   switch (e.kind) {
     case Kind::kResolved:
       p_.phase = PullPhase::kDownloading;
@@ -160,7 +160,7 @@ bool ProgressRecorder::Apply(const registry::PullEvent& e) {
       index_.clear();
       for (const auto& d : e.layers) {
         index_[d.digest.str()] = p_.layers.size();
-        p_.layers.push_back({d.digest.str(), 0, d.size, registry::LayerState::kWaiting});
+        p_.layers.push_back({d.digest.str(), 0, d.size, LayerState::kWaiting});
       }
       layer_text_.assign(p_.layers.size(), std::string());
       changed_.assign(p_.layers.size(), true);
@@ -176,7 +176,7 @@ bool ProgressRecorder::Apply(const registry::PullEvent& e) {
       LayerProgress& l = p_.layers[it->second];
       l.current = e.current;
       if (e.total > 0) l.total = e.total;
-      if (e.state != registry::LayerState::kNone) l.state = e.state;
+      if (e.state != LayerState::kNone) l.state = e.state;
       Changed(it->second);
       return true;
     }
@@ -197,7 +197,7 @@ bool ProgressRecorder::Apply(const registry::PullEvent& e) {
   return false;
 }
 
-void ProgressRecorder::OnEvent(const registry::PullEvent& e) {
+void ProgressRecorder::OnEvent(const PullEvent& e) {
   std::lock_guard lock(mu_);
   if (finished_ || !Apply(e)) return;
   if (std::chrono::steady_clock::now() - last_write_ >= interval_) {

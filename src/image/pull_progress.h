@@ -6,8 +6,8 @@
 // docs/pull-progress.md.
 //
 //   image::ProgressRecorder rec(root, ref.str());
-//   opts.on_event = [&](const registry::PullEvent& e) { rec.OnEvent(e); };
-//   auto r = registry::Pull(...);
+//   opts.on_event = [&](const image::PullEvent& e) { rec.OnEvent(e); };
+//   auto r = image::Fetch(...);
 //   rec.Finish(r ? common::Status{} : std::unexpected(r.error()));
 //
 //   TRY(image::WatchPullProgress(root, ref.str(), {.wait = false}, is_cancelled,
@@ -49,7 +49,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 namespace image {
 
@@ -65,7 +65,7 @@ struct LayerProgress {
   std::string digest;
   int64_t current = 0;   // bytes held (downloaded or resumed)
   int64_t total = 0;     // blob size
-  registry::LayerState state = registry::LayerState::kNone;  // the download's or the unpack's
+  LayerState state = LayerState::kNone;  // the download's or the unpack's
   int64_t unpacked = 0;  // bytes of the blob unpacked (kLayerUnpack events)
 };
 
@@ -110,7 +110,7 @@ class ProgressRecorder {
 
   // Records the event; writes at most once per `interval` (see above).
   // Ignored after Finish.
-  void OnEvent(const registry::PullEvent& e);
+  void OnEvent(const PullEvent& e);
   // Moves to another phase (kUnpacking) and writes at once. Ignored after
   // Finish.
   void SetPhase(PullPhase phase);
@@ -123,7 +123,7 @@ class ProgressRecorder {
  private:
   // REQUIRES (all but WriteHeld): mu_ held.
   // Applies `e` to the record; false when the record does not change.
-  bool Apply(const registry::PullEvent& e);
+  bool Apply(const PullEvent& e);
   void Changed(size_t layer);
   // The text of ProgressJson(p_) (its fields in another order), only the
   // layers changed since the last call serialised again: a write costs a

@@ -28,16 +28,6 @@ std::string RandomHex(size_t n) {
   return s;
 }
 
-common::Result<unpack::Compression> CompressionOf(const store::Descriptor& layer) {
-  ASSIGN_OR_RETURN(registry::LayerCompression c, registry::LayerCompressionOf(layer.media_type));
-  switch (c) {
-    case registry::LayerCompression::kNone: return unpack::Compression::kNone;
-    case registry::LayerCompression::kGzip: return unpack::Compression::kGzip;
-    case registry::LayerCompression::kZstd: return unpack::Compression::kZstd;
-  }
-  return unpack::Compression::kNone;
-}
-
 // Counts the bytes the applier reads from the blob and reports every
 // `step` of them (never the last read: the "unpacked" event ends the layer).
 class ProgressSource final : public unpack::ByteSource {
@@ -68,7 +58,7 @@ class ProgressSource final : public unpack::ByteSource {
 
 struct Job {
   size_t index = 0;
-  store::Descriptor layer;
+  oci::Descriptor layer;
   common::Digest diff_id;
   common::Digest chain_id;
   std::string key;          // the extract snapshot
@@ -168,15 +158,15 @@ class Unpacker {
     if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
     unpack::FdSource fd_src(blob->get());
     ProgressSource src(fd_src, j.layer.size,
-                       [&](int64_t n) { Report(j.layer, n, registry::LayerState::kUnpacking); });
+                       [&](int64_t n) { Report(j.layer, n, LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
-    ASSIGN_OR_RETURN(ao.compression, CompressionOf(j.layer));
+    ASSIGN_OR_RETURN(ao.compression, oci::LayerCompressionOf(j.layer.media_type));
     ao.whiteouts = mode;
     ao.limits = o_.limits;
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
-    Report(j.layer, 0, registry::LayerState::kUnpacking);
+    Report(j.layer, 0, LayerState::kUnpacking);
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
     // A full disk: say which file system ("entry `x`: write: No space left
@@ -185,14 +175,14 @@ class Unpacker {
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
     j.bytes = r->uncompressed_size;
-    Report(j.layer, j.layer.size, registry::LayerState::kUnpacked);
+    Report(j.layer, j.layer.size, LayerState::kUnpacked);
     return {};
   }
 
-  void Report(const store::Descriptor& layer, int64_t current, registry::LayerState state) {
+  void Report(const oci::Descriptor& layer, int64_t current, LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
-    o_.on_event({.kind = registry::PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
+    o_.on_event({.kind = PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
                  .current = current, .total = layer.size, .state = state});
   }
 
@@ -295,12 +285,12 @@ common::Result<ImageParts> LoadImage(const store::ContentStore& content, const I
   auto body = content.ReadBlob(manifest_digest);
   if (!body) return std::unexpected(body.error().Wrap(what + ": manifest"));
   ImageParts parts;
-  auto m = registry::ParseManifest(*body, "");
+  auto m = oci::ParseManifest(*body, "");
   if (!m) return std::unexpected(m.error().Wrap(what));
   parts.manifest = std::move(*m);
   auto cbody = content.ReadBlob(parts.manifest.config.digest);
   if (!cbody) return std::unexpected(cbody.error().Wrap(what + ": config"));
-  auto c = registry::ParseImageConfig(*cbody);
+  auto c = oci::ParseImageConfig(*cbody);
   if (!c)
     return std::unexpected(c.error().Wrap(what + ": config " + parts.manifest.config.digest.str()));
   parts.config = std::move(*c);
@@ -309,7 +299,7 @@ common::Result<ImageParts> LoadImage(const store::ContentStore& content, const I
                      what + ": config lists " + std::to_string(parts.config.diff_ids.size()) +
                          " diff_ids for " + std::to_string(parts.manifest.layers.size()) +
                          " layers");
-  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  parts.chain_ids = oci::ChainIds(parts.config.diff_ids);
   return parts;
 }
 
@@ -346,18 +336,18 @@ common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
   return u.RunLayers(parts);
 }
 
-ImageParts PartsOf(const registry::PullResult& pulled) {
+ImageParts PartsOf(const FetchResult& pulled) {
   ImageParts parts;
   parts.manifest.config = pulled.config;
   parts.manifest.layers = pulled.layers;
   parts.config = pulled.image_config;
-  parts.chain_ids = registry::ChainIds(parts.config.diff_ids);
+  parts.chain_ids = oci::ChainIds(parts.config.diff_ids);
   return parts;
 }
 
-common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
-                                                             const std::filesystem::path& root) {
-  registry::SpaceCheckOptions out;
+common::Result<SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
+                                                   const std::filesystem::path& root) {
+  SpaceCheckOptions out;
   out.unpack_dir = root / "snapshots";
   ASSIGN_OR_RETURN(std::vector<snapshot::Info> all, sn.List());
   for (const snapshot::Info& i : all) {

@@ -25,6 +25,12 @@
 // Thread-safety: may run concurrently with other unpacks and pulls on the
 // same store (a second unpack of the same chain waits on nothing: whoever
 // commits first wins and the other discards its copy).
+//
+// Locking: none taken here. REQUIRES: the caller holds store::StoreLock
+// shared on the store's root until what it unpacked is held by a record, a
+// lease or a snapshot of its own, as the entry points that call these do
+// (image::PullImage, image::UnpackStoredImage, bundle::CreateImageBundle,
+// bundle::MountImage).
 
 #include <atomic>
 #include <cstdint>
@@ -35,9 +41,9 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
-#include "registry/pull.h"
+#include "oci/manifest.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -57,7 +63,7 @@ struct UnpackOptions {
   // download is verified, while the others still download. Unset: every
   // blob must be there already.
   std::function<common::Status(const common::Digest& blob)> wait_for_blob = nullptr;
-  // Unpack progress, as registry::PullEvent::Kind::kLayerUnpack events
+  // Unpack progress, as image::PullEvent::Kind::kLayerUnpack events
   // (`ref` left empty) for each layer applied (none for layers already
   // unpacked): state "unpacking" with current 0 when the layer's blob is
   // opened, then each time the applier has read at least
@@ -69,7 +75,7 @@ struct UnpackOptions {
   // files written by at most its buffers (unpack/apply.h, a few MiB).
   // Calls are serialised (they come from the unpack threads); for one layer
   // `current` only grows. Unset: no events.
-  std::function<void(const registry::PullEvent&)> on_event = nullptr;
+  std::function<void(const PullEvent&)> on_event = nullptr;
 };
 
 // How many more blob bytes make a new "unpacking" event: 1% of the blob,
@@ -107,8 +113,8 @@ struct UnpackResult {
 // InvalidArgument (unparsable, or diff_ids and layers differ in number);
 // for a record, DataLoss when its labels do not parse (FromRecord).
 struct ImageParts {
-  registry::Manifest manifest;
-  registry::ImageConfig config;
+  oci::Manifest manifest;
+  oci::ImageConfig config;
   std::vector<common::Digest> chain_ids;
 };
 [[nodiscard]] common::Result<ImageParts> LoadImage(const store::ContentStore& content,
@@ -125,13 +131,13 @@ struct ImageParts {
                                                         const ImageParts& parts);
 
 // The parts of a pulled image, from the pull's result (before any record).
-[[nodiscard]] ImageParts PartsOf(const registry::PullResult& pulled);
+[[nodiscard]] ImageParts PartsOf(const FetchResult& pulled);
 
 // The space check of a pull that unpacks into `sn`, whose store root is
-// `root` (registry/space.h): snapshots go to <root>/snapshots, and layers
+// `root` (image/space.h): snapshots go to <root>/snapshots, and layers
 // that `sn` already has committed snapshots of (label io.gantry.layer)
 // need no space. Errors: from Snapshotter::List.
-[[nodiscard]] common::Result<registry::SpaceCheckOptions> UnpackSpaceCheck(
+[[nodiscard]] common::Result<SpaceCheckOptions> UnpackSpaceCheck(
     snapshot::Snapshotter& sn, const std::filesystem::path& root);
 
 }  // namespace image

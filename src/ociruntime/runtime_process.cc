@@ -19,8 +19,8 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/userdb.h"
 #include "ociruntime/runtime_internal.h"
-#include "ociruntime/runtime_userdb.h"
 
 namespace ociruntime::rt {
 namespace {
@@ -139,8 +139,8 @@ std::vector<std::string> EnvWithHome(const Process& p) {
   UniqueFd fd(::open("/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   struct stat st{};
   if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
-    text = common::ReadFile(FdPath(fd.get()), internal::kMaxUserFileSize).value_or("");
-  for (const internal::PasswdEntry& e : internal::ParsePasswd(text))
+    text = common::ReadFile(FdPath(fd.get()), common::kMaxUserFileSize).value_or("");
+  for (const common::PasswdEntry& e : common::ParsePasswd(text))
     if (e.uid == p.uid) {
       dir = e.home;
       break;

@@ -9,7 +9,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 
 namespace registry {
 namespace {
@@ -21,7 +21,7 @@ constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.na
 
 // The index.json entries of a layout, each with its ref name annotation.
 struct LayoutEntry {
-  store::Descriptor desc;
+  oci::Descriptor desc;
   std::string ref_name;  // "" when not annotated
 };
 
@@ -61,7 +61,7 @@ common::Result<LayoutIndex> ReadLayoutIndex(const std::filesystem::path& dir,
                (event == Event::object_end || event == Event::array_end ||
                 event == Event::value)) {
       // One entry of "manifests", read whole.
-      auto d = store::DescriptorFromJson(parsed);
+      auto d = oci::DescriptorFromJson(parsed);
       if (!d) {
         if (!bad) bad = d.error().Wrap("read `" + index_path.string() + "`");
         return false;
@@ -162,7 +162,7 @@ class LayoutSource final : public ImageSource {
                                                    "` holds several images (" + tags +
                                                    "); name one with oci:DIR:TAG");
     ref_name_ = matches[0].ref_name;
-    const store::Descriptor& d = matches[0].desc;
+    const oci::Descriptor& d = matches[0].desc;
     return ReadManifest(d.digest, d.media_type, d.size);
   }
 

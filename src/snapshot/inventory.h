@@ -1,6 +1,6 @@
 #pragma once
 // A raw look at every snapshot of a root, of every snapshotter kind, for
-// checking the store (image/fsck.h): the rows of the `snapshots` table as
+// checking the store (upkeep/fsck.h): the rows of the `snapshots` table as
 // stored (the parent by id, so a dangling parent shows), their unsynced
 // marks, the id counter, and the entries under <root>/snapshots/.
 //

@@ -45,7 +45,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
 #include "store/lease_hold.h"
 
 namespace store {
@@ -61,7 +61,7 @@ struct ImageRecord {
   // store treats it as an opaque non-empty key; normalising is the
   // registry module's job.
   std::string name;
-  Descriptor target;        // the manifest or index the name points at
+  oci::Descriptor target;      // the manifest or index the name points at
   int64_t created_ns = 0;   // Unix ns; 0 on PutImage means "now"
   int64_t updated_ns = 0;   // set by PutImage
   std::map<std::string, std::string> labels;

@@ -101,15 +101,6 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
 
 }  // namespace
 
-std::string_view CompressionName(Compression c) {
-  switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
-  }
-  return "none";
-}
-
 common::Result<size_t> FdSource::Read(std::span<std::byte> buf) {
   for (;;) {
     ssize_t n = ::read(fd_, buf.data(), buf.size());

@@ -91,6 +91,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "oci/compression.h"
 
 namespace unpack {
 
@@ -127,10 +128,6 @@ inline constexpr size_t kLayerBufferBytes = kInputBufferBytes +
 // than buffers: libarchive's header buffers (long names and pax headers)
 // and one small record per directory whose mode and times are applied at
 // the end.
-
-enum class Compression { kNone, kGzip, kZstd };
-// "none" | "gzip" | "zstd".
-[[nodiscard]] std::string_view CompressionName(Compression c);
 
 enum class WhiteoutMode {
   // `.wh.NAME` becomes an overlay whiteout (char device 0/0 named NAME) and
@@ -222,7 +219,7 @@ struct Limits {
 };
 
 struct ApplyOptions {
-  Compression compression = Compression::kGzip;
+  oci::Compression compression = oci::Compression::kGzip;
   WhiteoutMode whiteouts = WhiteoutMode::kOverlay;
   Limits limits;
   // chown, mknod of char/block devices, trusted.* and security.* xattrs.

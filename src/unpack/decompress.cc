@@ -353,16 +353,16 @@ Result<size_t> HashingSource::Read(std::span<std::byte> buf) {
   return n;
 }
 
-Result<std::unique_ptr<ByteSource>> OpenDecoder(Compression declared, GzipDecoder gzip,
+Result<std::unique_ptr<ByteSource>> OpenDecoder(oci::Compression declared, GzipDecoder gzip,
                                                 ByteSource& src) {
   auto in = std::make_unique<InputBuffer>(src, kInputBufferSize);
   TRY(in->Ensure(4));
   const std::string_view found = Detect(in->avail());
-  const std::string_view want = CompressionName(declared);
+  const std::string_view want = oci::CompressionName(declared);
   // A blob that is not what its media type says is corrupt content, like
   // a stream that fails to inflate or a tar that fails to parse: DataLoss
   // wherever it is noticed, so that every such layer gets one exit code.
-  if (declared == Compression::kNone) {
+  if (declared == oci::Compression::kNone) {
     if (!found.empty())
       return MakeError(Errc::kDataLoss,
                        "declared uncompressed but starts with " + std::string(found) + " magic");
@@ -375,7 +375,7 @@ Result<std::unique_ptr<ByteSource>> OpenDecoder(Compression declared, GzipDecode
                      "declared " + std::string(want) + " but starts with " +
                          (found.empty() ? std::string("no known magic") : std::string(found) + " magic"));
   }
-  if (declared == Compression::kZstd) {
+  if (declared == oci::Compression::kZstd) {
     auto d = std::make_unique<ZstdDecoder>(std::move(in));
     TRY(d->Init());
     return std::unique_ptr<ByteSource>(std::move(d));

@@ -43,7 +43,7 @@ class HashingSource final : public ByteSource {
 // last gzip member / zstd frame must be zeros. Errors: DataLoss for a
 // magic mismatch or an empty compressed blob and for corrupt or truncated
 // data, and the errors of `src`.
-[[nodiscard]] common::Result<std::unique_ptr<ByteSource>> OpenDecoder(Compression declared,
+[[nodiscard]] common::Result<std::unique_ptr<ByteSource>> OpenDecoder(oci::Compression declared,
                                                                       GzipDecoder gzip,
                                                                       ByteSource& src);
 

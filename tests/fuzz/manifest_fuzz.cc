@@ -1,4 +1,4 @@
-// Manifest and index parsing and validation (registry/manifest.h): bodies
+// Manifest and index parsing and validation (oci/manifest.h): bodies
 // a registry sends. Input: the media type (the Content-Type the registry
 // answered with) on the first line, the body after it. Besides not
 // crashing, what the parsers accept must hold what their contracts say,
@@ -7,18 +7,18 @@
 #include <string_view>
 
 #include "fuzz_util.h"
-#include "registry/manifest.h"
-#include "store/descriptor.h"
+#include "oci/descriptor.h"
+#include "oci/manifest.h"
 
 namespace {
 
-void CheckDescriptor(const store::Descriptor& d) {
+void CheckDescriptor(const oci::Descriptor& d) {
   fuzz::Check(d.size >= 0, "descriptor size is not negative");
-  auto again = store::DescriptorFromJson(store::DescriptorToJson(d));
+  auto again = oci::DescriptorFromJson(oci::DescriptorToJson(d));
   fuzz::Check(again && *again == d, "descriptor JSON round trip");
 }
 
-bool Is(const common::Result<registry::ManifestKind>& kind, registry::ManifestKind want) {
+bool Is(const common::Result<oci::ManifestKind>& kind, oci::ManifestKind want) {
   return kind && *kind == want;
 }
 
@@ -31,39 +31,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view media_type = text.substr(0, nl);
   std::string_view body = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
 
-  (void)registry::ClassifyManifest(media_type);
-  (void)registry::LayerCompressionOf(media_type);
-  if (auto p = registry::ParsePlatform(media_type)) {
-    (void)registry::PlatformMatch(registry::HostPlatform(), *p);
+  (void)oci::ClassifyManifest(media_type);
+  (void)oci::LayerCompressionOf(media_type);
+  if (auto p = oci::ParsePlatform(media_type)) {
+    (void)oci::PlatformMatch(oci::HostPlatform(), *p);
     (void)p->str();
   }
 
-  if (auto m = registry::ParseManifest(body, media_type)) {
-    fuzz::Check(Is(registry::ClassifyManifest(m->media_type), registry::ManifestKind::kManifest),
+  if (auto m = oci::ParseManifest(body, media_type)) {
+    fuzz::Check(Is(oci::ClassifyManifest(m->media_type), oci::ManifestKind::kManifest),
                 "a parsed manifest has a manifest media type");
     CheckDescriptor(m->config);
     for (const auto& layer : m->layers) {
-      fuzz::Check(registry::LayerCompressionOf(layer.media_type).has_value(),
+      fuzz::Check(oci::LayerCompressionOf(layer.media_type).has_value(),
                   "every layer has a layer media type");
       CheckDescriptor(layer);
     }
   }
-  if (auto index = registry::ParseIndex(body, media_type)) {
-    fuzz::Check(Is(registry::ClassifyManifest(index->media_type), registry::ManifestKind::kIndex),
+  if (auto index = oci::ParseIndex(body, media_type)) {
+    fuzz::Check(Is(oci::ClassifyManifest(index->media_type), oci::ManifestKind::kIndex),
                 "a parsed index has an index media type");
     for (const auto& entry : index->manifests) {
       CheckDescriptor(entry.descriptor);
       if (!entry.platform) continue;
-      if (auto selected = registry::SelectPlatform(*index, *entry.platform)) {
+      if (auto selected = oci::SelectPlatform(*index, *entry.platform)) {
         fuzz::Check(selected->platform.has_value(), "selected an entry without a platform");
-        fuzz::Check(registry::PlatformMatch(*entry.platform, *selected->platform).has_value(),
+        fuzz::Check(oci::PlatformMatch(*entry.platform, *selected->platform).has_value(),
                     "selected a platform that does not match");
-        fuzz::Check(Is(registry::ClassifyManifest(selected->descriptor.media_type),
-                       registry::ManifestKind::kManifest),
+        fuzz::Check(Is(oci::ClassifyManifest(selected->descriptor.media_type),
+                       oci::ManifestKind::kManifest),
                     "selected an entry that is not a manifest");
       }
     }
-    (void)registry::SelectPlatform(*index, registry::HostPlatform());
+    (void)oci::SelectPlatform(*index, oci::HostPlatform());
   }
   return 0;
 }

@@ -104,7 +104,7 @@ void Apply(std::string_view layer, const std::string& root, unpack::WhiteoutMode
   fuzz::Check(root_fd.has_value(), "open the root");
   MemorySource in(layer);
   unpack::ApplyOptions options{
-      .compression = unpack::Compression::kNone,
+      .compression = oci::Compression::kNone,
       .whiteouts = mode,
       .limits = {},
       .privileged = false,

@@ -5,6 +5,6 @@
 gantry_test(bundle_root_test LABELS "integration;root"
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/bundle/bundle_test.cc
-  LIBS gantry_ociruntime gantry_testfixtures)
+  LIBS gantry_bundle gantry_testfixtures)
 add_dependencies(bundle_root_test gantry)
 target_compile_definitions(bundle_root_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")

@@ -8,7 +8,7 @@ gantry_test(gc_root_test LABELS root
     ${CMAKE_CURRENT_LIST_DIR}/gc/gc_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/gc/gc_usage_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/gc/gc_cli_test.cc
-  LIBS gantry_image gantry_testfixtures)
+  LIBS gantry_upkeep gantry_testfixtures)
 target_include_directories(gc_root_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 add_dependencies(gc_root_test gantry)
 target_compile_definitions(gc_root_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")

@@ -15,7 +15,7 @@ gantry_test(runtime_root_test LABELS "integration;root"
     ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime_seccomp_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime_parity_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime_refuse_test.cc
-  LIBS gantry_common gantry_ociruntime gantry_testfixtures)
+  LIBS gantry_common gantry_ociruntime gantry_bundle gantry_testfixtures)
 add_dependencies(runtime_root_test gantry-runtime gantry)
 target_compile_definitions(runtime_root_test PRIVATE
   GANTRY_RUNTIME_BIN="$<TARGET_FILE:gantry-runtime>"

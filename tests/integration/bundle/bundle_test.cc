@@ -5,7 +5,7 @@
 // Needs root (mounts, runtimes); every test skips with the reason otherwise,
 // and runc and crun are required (scripts/setup.sh installs them).
 
-#include "ociruntime/bundle.h"
+#include "bundle/bundle.h"
 
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -172,7 +172,7 @@ class BundleTest : public ::testing::Test {
       (void)fixtures::RunCommand(argv, Timeout(std::chrono::seconds(30)));
     }
     for (const auto& [b, global] : bundles_) {
-      if (fs::exists(b / ociruntime::kBundleStateFile))
+      if (fs::exists(b / bundle::kBundleStateFile))
         (void)Gantry({"bundle", "rm", b.string()}, global);
     }
   }
@@ -296,7 +296,7 @@ TEST_P(BundleRun, DefaultsAsSeenFromInside) {
 
 TEST_P(BundleRun, RmUnmountsAndRemovesTheSnapshot) {
   fs::path b = MakeBundle({"--", "/bin/true"});
-  const std::string key = ociruntime::BundleSnapshotKey(b);
+  const std::string key = bundle::BundleSnapshotKey(b);
   EXPECT_TRUE(IsMounted(b / "rootfs"));
   EXPECT_TRUE(HasSnapshot(key));
   auto r = Run(b);
@@ -338,7 +338,7 @@ TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BundleRuntimes, BundleRun, ::testing::Values("runc", "crun", "gantry"),
-                         [](const auto& info) { return std::string(info.param); });
+                         [](const auto& p) { return std::string(p.param); });
 
 // ---- without a runtime, or with runc only --------------------------------------------
 
@@ -360,10 +360,10 @@ TEST_F(BundleCli, ConfigJsonFromTheImage) {
   EXPECT_EQ(spec["annotations"]["org.opencontainers.image.title"], "gantry-fixture");
   EXPECT_EQ(spec["root"]["path"], "rootfs");
   EXPECT_TRUE(fs::exists(b / "rootfs/hello.txt"));
-  auto state = ociruntime::ReadBundleState(b);
+  auto state = bundle::ReadBundleState(b);
   ASSERT_TRUE(state && state->has_value());
   EXPECT_EQ((*state)->image, g_store->image);
-  EXPECT_EQ((*state)->snapshot, ociruntime::BundleSnapshotKey(b));
+  EXPECT_EQ((*state)->snapshot, bundle::BundleSnapshotKey(b));
   EXPECT_EQ((*state)->root, g_store->root);
   EXPECT_TRUE((*state)->mounted);
 }
@@ -372,14 +372,14 @@ TEST_F(BundleCli, NoMountWritesTheMountsAndRunsOnceMounted) {
   fs::path b = MakeBundle({"--no-mount", "--user", "app", "--", "/bin/id", "-u"});
   EXPECT_FALSE(IsMounted(b / "rootfs"));
   EXPECT_TRUE(fs::is_empty(b / "rootfs"));
-  auto file = common::ReadFile(b / ociruntime::kBundleMountsFile);
+  auto file = common::ReadFile(b / bundle::kBundleMountsFile);
   ASSERT_TRUE(file) << file.error().message;
   json mounts = json::parse(*file);
   ASSERT_EQ(mounts["commands"].size(), 1u) << mounts.dump(2);
   EXPECT_EQ(mounts["target"], (b / "rootfs").string());
   auto spec = json::parse(*common::ReadFile(b / "config.json"));
   json annotated = json::parse(
-      spec["annotations"][std::string(ociruntime::kAnnotationRootfsMounts)].get<std::string>());
+      spec["annotations"][std::string(bundle::kAnnotationRootfsMounts)].get<std::string>());
   EXPECT_EQ(annotated, mounts["mounts"]);
   // The user was still resolved through the image's /etc/passwd.
   EXPECT_EQ(spec["process"]["user"]["uid"], 1000);
@@ -396,7 +396,7 @@ TEST_F(BundleCli, NoMountWritesTheMountsAndRunsOnceMounted) {
   auto rm = Gantry({"bundle", "rm", b.string()});
   ASSERT_EQ(rm.exit_code, 0) << rm.err;
   EXPECT_FALSE(IsMounted(b / "rootfs"));
-  EXPECT_FALSE(HasSnapshot(ociruntime::BundleSnapshotKey(b)));
+  EXPECT_FALSE(HasSnapshot(bundle::BundleSnapshotKey(b)));
   EXPECT_FALSE(fs::exists(b));
 }
 
@@ -410,7 +410,7 @@ TEST_F(BundleCli, NativeSnapshotterBundleRunsUnderRunc) {
   auto rm = Gantry({"bundle", "rm", b.string()});
   ASSERT_EQ(rm.exit_code, 0) << rm.err;
   EXPECT_FALSE(IsMounted(b / "rootfs"));
-  EXPECT_FALSE(HasSnapshot(ociruntime::BundleSnapshotKey(b), native));
+  EXPECT_FALSE(HasSnapshot(bundle::BundleSnapshotKey(b), native));
 }
 
 // mount(2) copies one page of options: an overlay of this many layers under
@@ -437,7 +437,7 @@ TEST_F(BundleCli, ManyLayersBeyondOnePageOfMountOptions) {
                                          "/layers/119", "/hello.txt"};
   auto r = Gantry(args);
   ASSERT_EQ(r.exit_code, 0) << Describe(GantryArgv(args), r);
-  auto mounts = Gantry({"snapshot", "mounts", ociruntime::BundleSnapshotKey(b)});
+  auto mounts = Gantry({"snapshot", "mounts", bundle::BundleSnapshotKey(b)});
   ASSERT_EQ(mounts.exit_code, 0) << mounts.err;
   json mj = json::parse(mounts.out, nullptr, false);
   ASSERT_TRUE(mj.is_array() && mj.size() == 1) << mounts.out;
@@ -472,7 +472,7 @@ TEST_F(BundleCli, UnknownUserFailsAndLeavesNothing) {
   EXPECT_NE(r.err.find("/etc/passwd"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(b));
   EXPECT_FALSE(IsMounted(b / "rootfs"));
-  EXPECT_FALSE(HasSnapshot(ociruntime::BundleSnapshotKey(b)));
+  EXPECT_FALSE(HasSnapshot(bundle::BundleSnapshotKey(b)));
 }
 
 TEST_F(BundleCli, ExistingEmptyDirectoryIsKeptByRm) {
@@ -489,11 +489,11 @@ TEST_F(BundleCli, ExistingEmptyDirectoryIsKeptByRm) {
 
 TEST_F(BundleCli, RmWithoutStateFileFindsTheSnapshotByDirectory) {
   fs::path b = MakeBundle({});
-  ASSERT_TRUE(fs::remove(b / ociruntime::kBundleStateFile));
+  ASSERT_TRUE(fs::remove(b / bundle::kBundleStateFile));
   auto rm = Gantry({"bundle", "rm", b.string()});
   ASSERT_EQ(rm.exit_code, 0) << rm.err;
   EXPECT_FALSE(IsMounted(b / "rootfs"));
-  EXPECT_FALSE(HasSnapshot(ociruntime::BundleSnapshotKey(b)));
+  EXPECT_FALSE(HasSnapshot(bundle::BundleSnapshotKey(b)));
 }
 
 TEST_F(BundleCli, RmOfADirectoryThatIsNoBundleIsNotFound) {

@@ -276,6 +276,6 @@ INSTANTIATE_TEST_SUITE_P(Runtimes, RuntimeContainerd,
                          ::testing::Values(RuntimeParam{"gantry", GANTRY_RUNTIME_BIN},
                                            RuntimeParam{"runc", "runc"},
                                            RuntimeParam{"crun", "crun", true}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

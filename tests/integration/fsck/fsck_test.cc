@@ -1,9 +1,9 @@
-// image::Check and image::Repair (gantry fsck) on a real store: two images
+// upkeep::Check and upkeep::Repair (gantry fsck) on a real store: two images
 // sharing two layers, pulled from an OCI layout and unpacked (gc/gc_store.h).
 // Each test damages exactly one thing, expects exactly that problem, repairs
 // it, expects a clean second check and the rest of the store untouched.
 
-#include "image/fsck.h"
+#include "upkeep/fsck.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -18,13 +18,13 @@
 #include "common/fs.h"
 #include "gc/gc_store.h"
 #include "image/conventions.h"
-#include "image/gc.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
 #include "snapshot/inventory.h"
 #include "snapshot/mount.h"
 #include "store/lease_hold.h"
 #include "store/sqlite.h"
+#include "upkeep/gc.h"
 
 namespace gctest {
 namespace {
@@ -38,13 +38,13 @@ using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAreArray;
 
 // kind + subject of every problem.
-std::set<std::pair<std::string, std::string>> Kinds(const std::vector<image::FsckProblem>& ps) {
+std::set<std::pair<std::string, std::string>> Kinds(const std::vector<upkeep::FsckProblem>& ps) {
   std::set<std::pair<std::string, std::string>> out;
   for (const auto& p : ps) out.emplace(p.kind, p.subject);
   return out;
 }
 
-std::string Describe(const image::FsckReport& r) {
+std::string Describe(const upkeep::FsckReport& r) {
   std::string s;
   for (const auto& p : r.problems) s += "problem: " + p.kind + " " + p.subject + ": " + p.detail + "\n";
   for (const auto& a : r.repairs) s += "repaired: " + a.action + " " + a.subject + "\n";
@@ -54,14 +54,14 @@ std::string Describe(const image::FsckReport& r) {
 
 class Fsck : public GcStore {
  protected:
-  image::FsckReport Check() {
-    auto r = image::Check(*content_, *db_);
+  upkeep::FsckReport Check() {
+    auto r = upkeep::Check(*content_, *db_);
     EXPECT_TRUE(r) << r.error().message;
-    return r ? *r : image::FsckReport{};
+    return r ? *r : upkeep::FsckReport{};
   }
 
-  image::FsckReport Repair() {
-    auto r = image::Repair(*content_, *db_);
+  upkeep::FsckReport Repair() {
+    auto r = upkeep::Repair(*content_, *db_);
     EXPECT_TRUE(r) << r.error().message;
     if (!r) return {};
     EXPECT_THAT(r->errors, IsEmpty()) << Describe(*r);
@@ -70,15 +70,15 @@ class Fsck : public GcStore {
   }
 
   // Repairs, and expects the problems `want`, then a clean check.
-  image::FsckReport RepairExpecting(const std::set<std::pair<std::string, std::string>>& want) {
-    image::FsckReport r = Repair();
+  upkeep::FsckReport RepairExpecting(const std::set<std::pair<std::string, std::string>>& want) {
+    upkeep::FsckReport r = Repair();
     EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
-    image::FsckReport again = Check();
+    upkeep::FsckReport again = Check();
     EXPECT_THAT(again.problems, IsEmpty()) << Describe(again);
     return r;
   }
 
-  void ExpectRepaired(const image::FsckReport& r, const std::string& action,
+  void ExpectRepaired(const upkeep::FsckReport& r, const std::string& action,
                       const std::string& subject) {
     bool found = false;
     for (const auto& a : r.repairs) found |= a.action == action && a.subject == subject;
@@ -134,7 +134,7 @@ class Fsck : public GcStore {
 };
 
 TEST_P(Fsck, CleanStoreAfterPullAndUnpackHasNoProblem) {
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   EXPECT_THAT(r.problems, IsEmpty()) << Describe(r);
   EXPECT_THAT(r.remaining, IsEmpty());
   std::set<common::Digest> all = a_.blobs;
@@ -143,7 +143,7 @@ TEST_P(Fsck, CleanStoreAfterPullAndUnpackHasNoProblem) {
   EXPECT_EQ(r.checked.images, 2);
   EXPECT_EQ(r.checked.snapshots, 4);  // c1, c2, ca, cb
   // And a repair of a clean store does nothing.
-  image::FsckReport fixed = Repair();
+  upkeep::FsckReport fixed = Repair();
   EXPECT_THAT(fixed.problems, IsEmpty());
   EXPECT_THAT(fixed.repairs, IsEmpty());
   ExpectImageBIntact();
@@ -173,7 +173,7 @@ TEST_P(Fsck, StateLeftByKilledProcessesIsNotAProblem) {
   ASSERT_TRUE(db_->CreateLease(std::chrono::seconds(1)));
   now_ += std::chrono::seconds(2);  // that one has expired
 
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   EXPECT_THAT(r.problems, IsEmpty()) << Describe(r);
   std::set<std::string> notes;
   for (const auto& n : r.notes) notes.insert(n.what);
@@ -206,24 +206,24 @@ TEST_P(Fsck, LeaseNobodyHoldsIsReportedAndDeleted) {
   auto running = db_->CreateLease(std::chrono::hours(24));
   ASSERT_TRUE(running) << running.error().message;
 
-  auto kept = image::Prune(*content_, *db_, *sn_, {});
+  auto kept = upkeep::Prune(*content_, *db_, *sn_, {});
   ASSERT_TRUE(kept) << kept.error().message;
   EXPECT_TRUE(content_->Has(d)) << "prune freed an unexpired lease without a hold file";
 
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {{"lease", id}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
   ASSERT_EQ(r.problems.size(), 1u);
   EXPECT_THAT(r.problems[0].detail, ::testing::HasSubstr("no process holds it"));
   EXPECT_THAT(r.problems[0].detail, ::testing::HasSubstr("expires in 24 h"));
 
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   ExpectRepaired(fixed, "deleted lease nobody holds", id);
   auto leases = db_->ListLeases();
   ASSERT_TRUE(leases);
   ASSERT_EQ(leases->size(), 1u);
   EXPECT_EQ((*leases)[0].id, running->lease());
-  auto freed = image::Prune(*content_, *db_, *sn_, {});
+  auto freed = upkeep::Prune(*content_, *db_, *sn_, {});
   ASSERT_TRUE(freed) << freed.error().message;
   EXPECT_FALSE(content_->Has(d));
   ExpectImageBIntact();
@@ -241,12 +241,12 @@ TEST_P(Fsck, CorruptBlobIsReportedDeletedAndItsImageUntagged) {
     f.seekp(100);
     f.write(&c, 1);
   }
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {{"blob-corrupt", LayerA3().str()},
                                                         {"image", a_.name}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
 
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   ExpectRepaired(fixed, "deleted corrupt blob", LayerA3().str());
   ExpectRepaired(fixed, "untagged image", a_.name);
   EXPECT_FALSE(content_->Has(LayerA3()));
@@ -258,11 +258,11 @@ TEST_P(Fsck, CorruptBlobIsReportedDeletedAndItsImageUntagged) {
 
 TEST_P(Fsck, MissingLayerBlobIsReportedAndItsImageUntagged) {
   ASSERT_EQ(::unlink(content_->BlobPath(LayerA3()).c_str()), 0);
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {{"blob-missing", LayerA3().str()},
                                                         {"image", a_.name}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   ExpectRepaired(fixed, "deleted the record of missing blob", LayerA3().str());
   ExpectRepaired(fixed, "untagged image", a_.name);
   EXPECT_FALSE(db_->GetBlob(LayerA3()));
@@ -277,13 +277,13 @@ TEST_P(Fsck, RecordWithADamagedLabelIsReportedNamingItAndUntagged) {
   ASSERT_TRUE(rec) << rec.error().message;
   rec->labels[std::string(image::kLabelConfig)] = "sha256:damaged";
   ASSERT_TRUE(db_->PutImage(*rec));
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {{"image", a_.name}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
   ASSERT_EQ(r.problems.size(), 1u);
   EXPECT_THAT(r.problems[0].detail, HasSubstr(std::string(image::kLabelConfig)));
   EXPECT_THAT(r.problems[0].detail, HasSubstr("sha256:damaged"));
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   ExpectRepaired(fixed, "untagged image", a_.name);
   ExpectImageBIntact();
   // A pull restores the image.
@@ -293,11 +293,11 @@ TEST_P(Fsck, RecordWithADamagedLabelIsReportedNamingItAndUntagged) {
 
 TEST_P(Fsck, WrongRecordedSizeIsCorrected) {
   Sql("UPDATE blobs SET size = size + 7 WHERE digest = '" + LayerA3().str() + "'");
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   EXPECT_EQ(Kinds(r.problems), (std::set<std::pair<std::string, std::string>>{
                                    {"blob-size", LayerA3().str()}}))
       << Describe(r);
-  image::FsckReport fixed = RepairExpecting(Kinds(r.problems));
+  upkeep::FsckReport fixed = RepairExpecting(Kinds(r.problems));
   ExpectRepaired(fixed, "corrected the recorded size of blob", LayerA3().str());
   auto row = db_->GetBlob(LayerA3());
   ASSERT_TRUE(row);
@@ -309,11 +309,11 @@ TEST_P(Fsck, WrongRecordedSizeIsCorrected) {
 TEST_P(Fsck, BlobAnImageUsesWithoutARowIsRecorded) {
   const common::Digest config = a_.built.config.digest;
   ASSERT_TRUE(db_->DeleteBlob(config));
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   EXPECT_EQ(Kinds(r.problems), (std::set<std::pair<std::string, std::string>>{
                                    {"blob-unrecorded", config.str()}}))
       << Describe(r);
-  image::FsckReport fixed = RepairExpecting(Kinds(r.problems));
+  upkeep::FsckReport fixed = RepairExpecting(Kinds(r.problems));
   ExpectRepaired(fixed, "recorded blob", config.str());
   auto row = db_->GetBlob(config);
   ASSERT_TRUE(row);
@@ -327,11 +327,11 @@ TEST_P(Fsck, MissingSnapshotDirectoryRemovesItAndWhatIsBuiltOnIt) {
   const int64_t id = SnapshotId(a_.chains[1]);
   std::filesystem::remove_all(snapshot::SnapshotDir(root(), id) / "fs");
   ASSERT_FALSE(fs::exists(snapshot::SnapshotDir(root(), id) / "fs"));
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {
       {"snapshot-dir", "snapshots/" + std::to_string(id)}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   EXPECT_EQ(fixed.repairs.size(), 3u) << Describe(fixed);  // cb, ca, then c2
   EXPECT_EQ(Committed(), std::set<std::string>{a_.chains[0]});
   // Both images are still tagged and unpack again.
@@ -349,11 +349,11 @@ TEST_P(Fsck, DanglingParentRemovesTheSnapshot) {
   const int64_t id = SnapshotId(a_.chains[2]);
   // A parent that does not exist (foreign keys are off on this connection).
   Sql("UPDATE snapshots SET parent_id = 999999 WHERE id = " + std::to_string(id));
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {
       {"snapshot-parent", "snapshots/" + std::to_string(id)}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   EXPECT_FALSE(sn_->Stat(a_.chains[2]));
   EXPECT_FALSE(fs::exists(snapshot::SnapshotDir(root(), id)));
   ExpectImageBIntact();
@@ -364,7 +364,7 @@ TEST_P(Fsck, StraySnapshotDirectoriesAreRemovedButNotCrashLeftovers) {
   ASSERT_TRUE(common::MkdirAll(root() / "snapshots" / "stray" / "fs"));
   ASSERT_TRUE(common::MkdirAll(snapshot::SnapshotDir(root(), last + 50) / "fs"));
   ASSERT_TRUE(common::MkdirAll(snapshot::SnapshotDir(root(), last + 1) / "fs"));  // killed Prepare
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {
       {"stray", "snapshots/stray"}, {"stray", "snapshots/" + std::to_string(last + 50)}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
@@ -379,7 +379,7 @@ TEST_P(Fsck, StrayFilesInContentAndLeasesAreRemoved) {
   std::ofstream(root() / "content" / "blobs" / "sha256" / "not-a-digest") << "x";
   ASSERT_TRUE(common::MkdirAll(store::LeaseHold::Dir(root())));
   std::ofstream(store::LeaseHold::Dir(root()) / "Junk") << "x";
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {
       {"stray", "content/ingest/junk"},
       {"stray", "content/blobs/sha256/not-a-digest"},
@@ -413,11 +413,11 @@ class FsckIngest : public Fsck {
 TEST_P(FsckIngest, PartialLongerThanItsBlobIsRemoved) {
   auto [layer, path] = KilledPullOfC();
   std::ofstream(path, std::ios::binary) << std::string(layer.size + 10, 'z');
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   const std::string subject = "content/ingest/" + path.filename().string();
   std::set<std::pair<std::string, std::string>> want = {{"ingest-oversize", subject}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   ExpectRepaired(fixed, "removed partial download", subject);
   EXPECT_FALSE(fs::exists(path));
   ExpectImageBIntact();
@@ -426,7 +426,7 @@ TEST_P(FsckIngest, PartialLongerThanItsBlobIsRemoved) {
 TEST_P(FsckIngest, CompletePartialWithWrongBytesIsRemovedButAGoodPrefixStays) {
   auto [layer, path] = KilledPullOfC();
   std::ofstream(path, std::ios::binary) << std::string(layer.size, 'z');
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   const std::string subject = "content/ingest/" + path.filename().string();
   EXPECT_EQ(Kinds(r.problems), (std::set<std::pair<std::string, std::string>>{
                                    {"ingest-corrupt", subject}}))
@@ -447,7 +447,7 @@ TEST_P(FsckIngest, PartialBeingWrittenIsLeftAlone) {
   auto fd = common::Open(path.string(), O_RDONLY);
   ASSERT_TRUE(fd);
   ASSERT_EQ(::flock(fd->get(), LOCK_EX), 0);
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   EXPECT_THAT(r.problems, IsEmpty()) << Describe(r);
   EXPECT_TRUE(fs::exists(path));
 }
@@ -460,12 +460,12 @@ TEST_P(Fsck, MountUnderTheStoreIsUnmounted) {
     fs::path p;
     ~Unmount() { (void)::umount2(p.c_str(), MNT_DETACH); }
   } guard{mnt};
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   std::set<std::pair<std::string, std::string>> want = {
       {"mount", fs::canonical(mnt).string()}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
   EXPECT_EQ(r.checked.mounts, 1);
-  image::FsckReport fixed = RepairExpecting(want);
+  upkeep::FsckReport fixed = RepairExpecting(want);
   ExpectRepaired(fixed, "unmounted", fs::canonical(mnt).string());
   ExpectImageBIntact();
 }
@@ -491,7 +491,7 @@ TEST_P(FsckOverlay, MountOfARemovedSnapshotIsReported) {
   Sql("DELETE FROM snapshots WHERE id = " + std::to_string(id));
   Sql("UPDATE snapshots SET parent_id = NULL WHERE parent_id = " + std::to_string(parent));
   Sql("DELETE FROM snapshots WHERE id = " + std::to_string(parent));
-  image::FsckReport r = Check();
+  upkeep::FsckReport r = Check();
   EXPECT_THAT(Kinds(r.problems), Contains(std::pair<std::string, std::string>{
                                      "mount", fs::canonical(mnt).string()}))
       << Describe(r);
@@ -508,7 +508,7 @@ TEST_P(FsckOverlay, LowerdirPlusMountOfARemovedSnapshotIsReported) {
   const std::string line = "4242 1 0:99 / /mnt/deep ro,relatime - overlay overlay ro,lowerdir+=" +
                            top->string() + ",lowerdir+=" + parent->string() + "\n";
   ASSERT_TRUE(common::AtomicWriteFile(table, line));
-  auto clean = image::Check(*content_, *db_, {.mountinfo = table});
+  auto clean = upkeep::Check(*content_, *db_, {.mountinfo = table});
   ASSERT_TRUE(clean) << clean.error().message;
   EXPECT_THAT(clean->problems, IsEmpty()) << Describe(*clean);
   EXPECT_EQ(clean->checked.mounts, 1) << "the mount names the store's snapshots";
@@ -516,7 +516,7 @@ TEST_P(FsckOverlay, LowerdirPlusMountOfARemovedSnapshotIsReported) {
   const int64_t id = SnapshotId(a_.chains[1]);
   Sql("UPDATE snapshots SET parent_id = NULL WHERE parent_id = " + std::to_string(id));
   Sql("DELETE FROM snapshots WHERE id = " + std::to_string(id));
-  auto r = image::Check(*content_, *db_, {.mountinfo = table});
+  auto r = upkeep::Check(*content_, *db_, {.mountinfo = table});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_THAT(Kinds(r->problems),
               Contains(std::pair<std::string, std::string>{"mount", "/mnt/deep"}))

@@ -10,13 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "fixtures/require.h"
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
+#include "fixtures/require.h"
 #include "gc/gc_store.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 #include "snapshot/snapshotter.h"
 
 #ifndef GANTRY_BIN
@@ -48,7 +48,7 @@ class GcCli : public ::testing::TestWithParam<std::string> {
       auto built = fixtures::WriteImage(dir_.path() / "layout", spec, tag);
       ASSERT_TRUE(built) << built.error().message;
       std::vector<std::string> chains;
-      for (const auto& c : registry::ChainIds(built->diff_ids)) chains.push_back(c.str());
+      for (const auto& c : oci::ChainIds(built->diff_ids)) chains.push_back(c.str());
       chains_[tag] = chains;
     }
   }
@@ -229,7 +229,7 @@ TEST_P(GcCli, PruneRacingPullsNeverBreaksThem) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Snapshotters, GcCli, ::testing::Values("overlayfs", "native"),
-                         [](const auto& info) { return std::string(info.param); });
+                         [](const auto& p) { return std::string(p.param); });
 
 }  // namespace
 }  // namespace gctest

@@ -2,12 +2,12 @@
 
 #include <unistd.h>
 
+#include "fixtures/require.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
-#include "registry/manifest.h"
-#include "registry/pull.h"
+#include "oci/manifest.h"
 #include "registry/source.h"
-#include "fixtures/require.h"
 
 namespace gctest {
 
@@ -84,7 +84,7 @@ ImageFacts GcStore::WriteTag(const std::string& tag,
   if (!built) return f;
   f.built = *built;
   f.name = "localhost/layout:" + tag;
-  for (const auto& c : registry::ChainIds(built->diff_ids)) f.chains.push_back(c.str());
+  for (const auto& c : oci::ChainIds(built->diff_ids)) f.chains.push_back(c.str());
   f.blobs = {built->manifest.digest, built->config.digest};
   for (const auto& l : built->layers) f.blobs.insert(l.digest);
   return f;
@@ -93,10 +93,10 @@ ImageFacts GcStore::WriteTag(const std::string& tag,
 void GcStore::PullTag(const std::string& tag, bool unpack) {
   auto spec = registry::ParseSourceSpec("oci:" + layout().string() + ":" + tag);
   ASSERT_TRUE(spec) << spec.error().message;
-  registry::PullOptions opts;
+  image::FetchOptions opts;
   opts.max_concurrent_downloads = 1;
   opts.record = image::RecordOf;
-  auto r = registry::Pull(*content_, *db_, *spec, opts);
+  auto r = image::Fetch(*content_, *db_, *spec, opts);
   ASSERT_TRUE(r) << r.error().message;
   if (!unpack) return;
   auto rec = db_->GetImage(r->name);

@@ -44,7 +44,7 @@ class GcStore : public ::testing::TestWithParam<snapshot::Kind> {
  protected:
   void SetUp() override;
 
-  // Pulls `tag` from the layout (registry::Pull, layout source) and, when
+  // Pulls `tag` from the layout (image::Fetch, layout source) and, when
   // `unpack`, unpacks it with image::Unpack. Fails the test on error.
   void PullTag(const std::string& tag, bool unpack = true);
   // Writes another image into the layout under `tag`.

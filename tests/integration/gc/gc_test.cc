@@ -1,7 +1,7 @@
-// Garbage collection (image/gc.h) on a real store: two images sharing two
+// Garbage collection (upkeep/gc.h) on a real store: two images sharing two
 // layers, pulled from an OCI layout and unpacked, under both snapshotters.
 
-#include "image/gc.h"
+#include "upkeep/gc.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,9 +13,9 @@
 #include "common/fs.h"
 #include "gc/gc_store.h"
 #include "image/conventions.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
-#include "registry/pull.h"
 #include "registry/source.h"
 #include "store/lease_hold.h"
 
@@ -25,13 +25,13 @@ namespace {
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAreArray;
 
-std::set<common::Digest> BlobSet(const image::GcReport& r) {
+std::set<common::Digest> BlobSet(const upkeep::GcReport& r) {
   std::set<common::Digest> out;
   for (const auto& b : r.blobs) out.insert(b.digest);
   return out;
 }
 
-std::set<std::string> SnapshotSet(const image::GcReport& r) {
+std::set<std::string> SnapshotSet(const upkeep::GcReport& r) {
   std::set<std::string> out;
   for (const auto& s : r.snapshots) out.insert(s.key);
   return out;
@@ -47,8 +47,8 @@ std::set<common::Digest> Minus(const std::set<common::Digest>& a,
 
 class GcPrune : public GcStore {
  protected:
-  image::GcReport Prune(image::GcOptions o = {}) {
-    auto r = image::Prune(*content_, *db_, *sn_, o);
+  upkeep::GcReport Prune(upkeep::GcOptions o = {}) {
+    auto r = upkeep::Prune(*content_, *db_, *sn_, o);
     EXPECT_TRUE(r) << r.error().message;
     if (!r) return {};
     EXPECT_THAT(r->errors, IsEmpty());
@@ -162,7 +162,7 @@ TEST_P(GcPrune, DryRunRemovesNothingAndPredictsTheRealRun) {
   const auto blobs_before = Blobs();
   const auto snaps_before = SnapshotNames();
 
-  image::GcOptions o{.dry_run = true, .ingest_min_age = std::chrono::seconds(0)};
+  upkeep::GcOptions o{.dry_run = true, .ingest_min_age = std::chrono::seconds(0)};
   auto dry = Prune(o);
   EXPECT_TRUE(dry.dry_run);
   EXPECT_EQ(BlobSet(dry), Minus(a_.blobs, b_.blobs));
@@ -198,19 +198,19 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
   auto db2 = store::MetadataDb::Open(root());
   ASSERT_TRUE(db2) << db2.error().message;
 
-  std::optional<image::GcReport> during;
+  std::optional<upkeep::GcReport> during;
   auto spec = registry::ParseSourceSpec("oci:" + layout().string() + ":c");
   ASSERT_TRUE(spec);
-  registry::PullOptions opts;
+  image::FetchOptions opts;
   opts.max_concurrent_downloads = 1;
   opts.record = image::RecordOf;
-  opts.on_event = [&](const registry::PullEvent& e) {
-    if (during || e.kind != registry::PullEvent::Kind::kLayerDone || e.state != registry::LayerState::kDone) return;
-    auto r = image::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});
+  opts.on_event = [&](const image::PullEvent& e) {
+    if (during || e.kind != image::PullEvent::Kind::kLayerDone || e.state != image::LayerState::kDone) return;
+    auto r = upkeep::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});
     EXPECT_TRUE(r) << r.error().message;
     if (r) during = *r;
   };
-  auto pulled = registry::Pull(*content_, *db_, *spec, opts);
+  auto pulled = image::Fetch(*content_, *db_, *spec, opts);
   ASSERT_TRUE(pulled) << pulled.error().message;
   ASSERT_TRUE(during.has_value()) << "the prune did not run during the pull";
   EXPECT_EQ(BlobSet(*during), std::set<common::Digest>{garbage});
@@ -342,7 +342,7 @@ TEST_P(GcPrune, CollectsTheOtherSnapshotterKindToo) {
   ASSERT_TRUE((*other)->Prepare("extract-other-1", "", {{std::string(image::kSnapshotLabelExtract), "1"}}));
   ASSERT_TRUE((*other)->Prepare("bundle-other", ""));
   snapshot::Snapshotter* both[] = {sn_.get(), other->get()};
-  auto r = image::Prune(*content_, *db_, std::span<snapshot::Snapshotter* const>(both), {});
+  auto r = upkeep::Prune(*content_, *db_, std::span<snapshot::Snapshotter* const>(both), {});
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->snapshots.size(), 1u);
   EXPECT_EQ(r->snapshots[0].key, "extract-other-1");

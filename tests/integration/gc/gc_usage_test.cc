@@ -1,22 +1,22 @@
-// Disk usage (image/usage.h): shared layers are counted once, and what it
+// Disk usage (upkeep/usage.h): shared layers are counted once, and what it
 // calls reclaimable is what prune then frees.
 
-#include "image/usage.h"
+#include "upkeep/usage.h"
 
 #include <gtest/gtest.h>
 
 #include "gc/gc_store.h"
-#include "image/gc.h"
+#include "upkeep/gc.h"
 
 namespace gctest {
 namespace {
 
 class GcUsage : public GcStore {
  protected:
-  image::DiskUsage Usage() {
-    auto u = image::ComputeUsage(*content_, *db_, *sn_);
+  upkeep::DiskUsage Usage() {
+    auto u = upkeep::ComputeUsage(*content_, *db_, *sn_);
     EXPECT_TRUE(u) << u.error().message;
-    return u ? *u : image::DiskUsage{};
+    return u ? *u : upkeep::DiskUsage{};
   }
 
   int64_t ChainBytes(const std::vector<std::string>& chains) {
@@ -25,7 +25,7 @@ class GcUsage : public GcStore {
     return n;
   }
 
-  const image::ImageUsage* Find(const image::DiskUsage& u, const std::string& name) {
+  const upkeep::ImageUsage* Find(const upkeep::DiskUsage& u, const std::string& name) {
     for (const auto& i : u.images)
       if (i.name == name) return &i;
     ADD_FAILURE() << "no usage row for " << name;
@@ -84,7 +84,7 @@ TEST_P(GcUsage, ReclaimableIsWhatPruneFrees) {
   // B alone: nothing of it is shared any more.
   EXPECT_EQ(u.images_shared, 0);
 
-  auto r = image::Prune(*content_, *db_, *sn_, {});
+  auto r = upkeep::Prune(*content_, *db_, *sn_, {});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->total_bytes(), u.reclaimable);
   EXPECT_EQ(Usage().reclaimable, 0);

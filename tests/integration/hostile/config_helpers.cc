@@ -4,8 +4,7 @@
 
 #include "fixtures/image_builder.h"
 #include "image/image_record.h"
-#include "registry/manifest.h"
-#include "registry/pull.h"
+#include "oci/manifest.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
 
@@ -37,7 +36,7 @@ namespace {
 
 // The bytes an Env of `config` may take under the 16 MiB cap besides `[]`.
 size_t EnvRoom(const std::string& config) {
-  return static_cast<size_t>(registry::kMaxConfigSize) - WithEnv(config, 0, 0).size();
+  return static_cast<size_t>(oci::kMaxConfigSize) - WithEnv(config, 0, 0).size();
 }
 
 }  // namespace
@@ -49,7 +48,7 @@ std::string EmptyEnvConfig(const std::string& config) {
 std::string ConfigAtTheLimits(const std::string& config) {
   auto j = nlohmann::json::parse(config);
   j["config"]["Env"] = nlohmann::json::array();
-  const auto n = static_cast<size_t>(registry::kMaxConfigValues - CountValues(j));
+  const auto n = static_cast<size_t>(oci::kMaxConfigValues - CountValues(j));
   return WithEnv(config, n, EnvRoom(config) / n - 3);
 }
 
@@ -85,7 +84,7 @@ void RecordWithConfig(const pulltest::Gantry& g, const std::string& base,
   ASSERT_TRUE(txn->PutBlob(manifest_digest, static_cast<int64_t>(manifest_body.size()),
                            fixtures::kMediaTypeManifest));
   rec->name = name;
-  rec->target = store::Descriptor{};
+  rec->target = oci::Descriptor{};
   rec->target.media_type = fixtures::kMediaTypeManifest;
   rec->target.digest = manifest_digest;
   rec->target.size = static_cast<int64_t>(manifest_body.size());

@@ -1,5 +1,5 @@
 #pragma once
-// Image configs at and over the limits of registry/manifest.h
+// Image configs at and over the limits of oci/manifest.h
 // (kMaxConfigSize, kMaxConfigValues), for the tests that serve them
 // (HostileRegistry*) and those that find them in a store (HostileRegistry*,
 // CriRpc*).

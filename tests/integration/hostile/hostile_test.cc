@@ -282,8 +282,8 @@ TEST_P(HostileCorpus, StaysInsideTheStore) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Hostile, HostileCorpus, ::testing::ValuesIn(CorpusCases()),
-                         [](const auto& info) {
-                           return info.param.name + (info.param.committed ? "_committed" : "_pid");
+                         [](const auto& p) {
+                           return p.param.name + (p.param.committed ? "_committed" : "_pid");
                          });
 
 // The committed tars are what the generator makes, and small.
@@ -455,7 +455,7 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptLayerCase{"zstd_of_non_tar", fixtures::Compression::kZstd, true, "read tar: "},
         CorruptLayerCase{"random_bytes_as_tar", fixtures::Compression::kNone, false,
                          "read tar: "}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& p) { return p.param.name; });
 
 // ---- bombs ------------------------------------------------------------------
 

@@ -30,7 +30,7 @@
 #include "fixtures/require.h"
 #include "integration/hostile/config_helpers.h"
 #include "integration/pull/pull_helpers.h"
-#include "registry/manifest.h"
+#include "oci/manifest.h"
 
 namespace hostiletest {
 namespace {
@@ -563,7 +563,7 @@ constexpr seconds kConfigExitDeadline{120};
 
 TEST_F(HostileRegistry, ConfigOfMillionsOfEmptyStringsIsRefusedInBoundedMemory) {
   const std::string config = EmptyEnvConfig(reg_->Content(image_.config.digest));
-  ASSERT_LE(static_cast<int64_t>(config.size()), registry::kMaxConfigSize);
+  ASSERT_LE(static_cast<int64_t>(config.size()), oci::kMaxConfigSize);
   const common::Digest d = ServeWithConfig("emptyenv", config);
   auto r = Measure({"pull", "--no-unpack", reg_->host() + "/hostile/app:emptyenv"}, {},
                    kConfigExitDeadline);
@@ -574,9 +574,9 @@ TEST_F(HostileRegistry, ConfigOfMillionsOfEmptyStringsIsRefusedInBoundedMemory) 
 
 TEST_F(HostileRegistry, ConfigAtTheLimitsIsPulledInspectedAndCheckedWithinItsBound) {
   const std::string config = ConfigAtTheLimits(reg_->Content(image_.config.digest));
-  ASSERT_EQ(CountValues(nlohmann::json::parse(config)), registry::kMaxConfigValues);
-  ASSERT_GT(static_cast<int64_t>(config.size()), registry::kMaxConfigSize - (1 << 20));
-  ASSERT_LE(static_cast<int64_t>(config.size()), registry::kMaxConfigSize);
+  ASSERT_EQ(CountValues(nlohmann::json::parse(config)), oci::kMaxConfigValues);
+  ASSERT_GT(static_cast<int64_t>(config.size()), oci::kMaxConfigSize - (1 << 20));
+  ASSERT_LE(static_cast<int64_t>(config.size()), oci::kMaxConfigSize);
   ServeWithConfig("atlimits", config);
   const std::string ref = reg_->host() + "/hostile/app:atlimits";
   std::vector<std::pair<std::vector<std::string>, int64_t>> commands = {

@@ -14,9 +14,9 @@
 #include <cstring>
 #include <thread>
 
+#include "bundle/spec.h"
 #include "common/fs.h"
 #include "integration/runtime/runtime_helpers.h"
-#include "ociruntime/spec.h"
 
 namespace {
 
@@ -44,9 +44,9 @@ TEST_F(RuntimeSeccomp, RuntimeDeniedSyscallReturnsTheChosenErrno) {
 // unshare(CLONE_NEWUSER) needs no capability, so only the profile stops it;
 // Docker's default allows unshare only with CAP_SYS_ADMIN.
 TEST_F(RuntimeSeccomp, RuntimeDefaultProfileBlocksUnshareWithoutSysAdmin) {
-  std::vector<std::string_view> caps(std::begin(ociruntime::kDefaultCapabilities),
-                                     std::end(ociruntime::kDefaultCapabilities));
-  const json profile = ociruntime::DefaultSeccomp(caps);
+  std::vector<std::string_view> caps(std::begin(bundle::kDefaultCapabilities),
+                                     std::end(bundle::kDefaultCapabilities));
+  const json profile = bundle::DefaultSeccomp(caps);
   json cap_list = json::array();
   for (std::string_view c : caps) cap_list.push_back(c);
   for (bool nnp : {true, false}) {

@@ -296,8 +296,8 @@ TEST_P(SnapshotterSuite, SettleAfterARebootRemovesUnsyncedSnapshotsAndWhatIsBuil
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SnapshotterSuite,
                          ::testing::Values(Kind::kOverlay, Kind::kNative),
-                         [](const auto& info) {
-                           return info.param == Kind::kOverlay ? "overlay" : "native";
+                         [](const auto& p) {
+                           return p.param == Kind::kOverlay ? "overlay" : "native";
                          });
 
 }  // namespace

@@ -127,6 +127,8 @@ TEST(SoakTest, ShortSoakEndsWithCleanFsckAndEveryTaggedImagePulling) {
                                 {.env = {{"GANTRY", GANTRY_BIN},
                                          {"GANTRY_FAULTPROXY", GANTRY_FAULTPROXY_BIN},
                                          {"SOAK_SEED", seed}},
+                                 .cwd = {},
+                                 .stdin_data = {},
                                  .timeout = std::chrono::minutes(10)});
   ASSERT_TRUE(r) << r.error().message;
   std::printf("%s", r->out.c_str());

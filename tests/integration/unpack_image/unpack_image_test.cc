@@ -16,9 +16,9 @@
 #include "fixtures/require.h"
 #include "fixtures/tree_walk.h"
 #include "image/conventions.h"
+#include "image/fetch.h"
 #include "image/image_record.h"
 #include "image/unpacker.h"
-#include "registry/pull.h"
 #include "registry/source.h"
 #include "snapshot/mount.h"
 
@@ -83,8 +83,9 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   ASSERT_TRUE(meta) << meta.error().message;
   auto src = registry::OpenLayoutSource(layout, "v1");
   ASSERT_TRUE(src) << src.error().message;
-  auto pulled = registry::PullFrom(*content, *meta, **src, "localhost/fixture:v1",
-                                   {.record = image::RecordOf});
+  image::FetchOptions opts;
+  opts.record = image::RecordOf;
+  auto pulled = image::FetchFrom(*content, *meta, **src, "localhost/fixture:v1", opts);
   ASSERT_TRUE(pulled) << pulled.error().message;
   auto sn = snapshot::Open(root, {.kind = c.kind, .fallback_to_native = false});
   ASSERT_TRUE(sn) << sn.error().message;
@@ -157,7 +158,9 @@ TEST(UnpackRecordRaceTest, UnpackKeepsANameRemovedOrMovedMeanwhile) {
   auto pull = [&](const std::string& tag) {
     auto src = registry::OpenLayoutSource(layout, tag);
     ASSERT_TRUE(src) << src.error().message;
-    auto pulled = registry::PullFrom(*content, *meta, **src, name, {.record = image::RecordOf});
+    image::FetchOptions opts;
+    opts.record = image::RecordOf;
+    auto pulled = image::FetchFrom(*content, *meta, **src, name, opts);
     ASSERT_TRUE(pulled) << pulled.error().message;
   };
 
@@ -201,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{snapshot::Kind::kNative, fixtures::Compression::kGzip},
                       Case{snapshot::Kind::kNative, fixtures::Compression::kZstd},
                       Case{snapshot::Kind::kNative, fixtures::Compression::kNone}),
-    [](const auto& info) { return CaseName(info.param); });
+    [](const auto& p) { return CaseName(p.param); });
 
 }  // namespace
 }  // namespace image

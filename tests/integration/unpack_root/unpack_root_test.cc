@@ -24,6 +24,7 @@ using fixtures::OpaqueMarker;
 using fixtures::Symlink;
 using fixtures::TarEntry;
 using fixtures::Whiteout;
+using oci::Compression;
 using testing::GetXattr;
 using testing::IsOverlayWhiteout;
 using testing::Lstat;

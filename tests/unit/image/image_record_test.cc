@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "registry/pull.h"
+#include "image/fetch.h"
 
 namespace image {
 namespace {
@@ -22,7 +22,7 @@ constexpr char kName[] = "docker.io/library/busybox:1.36";
 
 common::Digest D(std::string_view s) { return common::Digest::Sha256Of(s); }
 
-store::Descriptor Index() {
+oci::Descriptor Index() {
   return {.media_type = "application/vnd.oci.image.index.v1+json",
           .digest = D("index"),
           .size = 1234,
@@ -76,7 +76,10 @@ TEST(ImageRecord, RoundTripsThroughTheRecord) {
 }
 
 TEST(ImageRecord, RoundTripsAnImageWithoutOptionalFacts) {
-  Image img{.name = kName, .target = Index(), .config = D("config")};
+  Image img;
+  img.name = kName;
+  img.target = Index();
+  img.config = D("config");
   const store::ImageRecord rec = ToRecord(img);
   EXPECT_EQ(rec.labels, (std::map<std::string, std::string>{{"io.gantry.config", D("config").str()}}));
   auto back = FromRecord(rec);
@@ -207,7 +210,7 @@ TEST_P(BadSizeLabel, IsDataLossNamingTheRecordAndTheLabel) {
 INSTANTIATE_TEST_SUITE_P(Values, BadSizeLabel,
                          ::testing::Values("", "-1", "12kB", " 12", "99999999999999999999"));
 
-store::Descriptor Blob(std::string_view seed, int64_t size) {
+oci::Descriptor Blob(std::string_view seed, int64_t size) {
   return {.media_type = "application/octet-stream",
           .digest = D(seed),
           .size = size,
@@ -217,17 +220,17 @@ store::Descriptor Blob(std::string_view seed, int64_t size) {
 }
 
 TEST(ImageRecord, ContentSizeCountsThePlatformManifestOnlyWhenItIsNotTheTarget) {
-  const std::vector<store::Descriptor> layers = {Blob("l1", 1000), Blob("l2", 20000)};
+  const std::vector<oci::Descriptor> layers = {Blob("l1", 1000), Blob("l2", 20000)};
   // An index target: the index, the platform manifest, the config, the layers.
   EXPECT_EQ(ContentSize(Index(), Blob("manifest", 500), 300, layers), 1234 + 500 + 300 + 21000);
   // A manifest target is its own platform manifest.
-  const store::Descriptor m = Blob("manifest", 500);
+  const oci::Descriptor m = Blob("manifest", 500);
   EXPECT_EQ(ContentSize(m, m, 300, layers), 500 + 300 + 21000);
   EXPECT_EQ(ContentSize(m, m, 300, {}), 800);
 }
 
 TEST(ImageRecord, ImageOfKeepsTheCreatedTimeAndTheSizeOfThePull) {
-  registry::PullResult pulled;
+  image::FetchResult pulled;
   pulled.name = kName;
   pulled.target = Index();
   pulled.manifest = Blob("manifest", 500);

@@ -16,15 +16,15 @@
 namespace image {
 namespace {
 
-using Kind = registry::PullEvent::Kind;
+using Kind = image::PullEvent::Kind;
 using std::chrono::milliseconds;
 
 constexpr char kImage[] = "127.0.0.1:5000/many/layers:v1";
 
-std::vector<store::Descriptor> Layers(int n) {
-  std::vector<store::Descriptor> out;
+std::vector<oci::Descriptor> Layers(int n) {
+  std::vector<oci::Descriptor> out;
   for (int i = 0; i < n; ++i) {
-    store::Descriptor d;
+    oci::Descriptor d;
     d.media_type = "application/vnd.oci.image.layer.v1.tar";
     d.digest = common::Digest::Sha256Of("layer " + std::to_string(i));
     d.size = 10 + i;
@@ -33,17 +33,17 @@ std::vector<store::Descriptor> Layers(int n) {
   return out;
 }
 
-registry::PullEvent Resolved(const std::vector<store::Descriptor>& layers) {
+image::PullEvent Resolved(const std::vector<oci::Descriptor>& layers) {
   return {.kind = Kind::kResolved, .digest = common::Digest::Sha256Of("manifest"), .layers = layers};
 }
 
-registry::PullEvent Start(const store::Descriptor& d) {
-  return {.kind = Kind::kLayerStart, .digest = d.digest, .total = d.size, .state = registry::LayerState::kWaiting};
+image::PullEvent Start(const oci::Descriptor& d) {
+  return {.kind = Kind::kLayerStart, .digest = d.digest, .total = d.size, .state = image::LayerState::kWaiting};
 }
 
-registry::PullEvent Done(const store::Descriptor& d) {
+image::PullEvent Done(const oci::Descriptor& d) {
   return {.kind = Kind::kLayerDone, .digest = d.digest, .current = d.size, .total = d.size,
-          .state = registry::LayerState::kDone};
+          .state = image::LayerState::kDone};
 }
 
 class ProgressRecorderTest : public ::testing::Test {
@@ -92,7 +92,7 @@ TEST_F(ProgressRecorderTest, SixThousandLayerEventsWriteARecordOnlyForThePhasesA
   ASSERT_EQ(p.layers.size(), layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     EXPECT_EQ(p.layers[i].digest, layers[i].digest.str());
-    EXPECT_EQ(p.layers[i].state, registry::LayerState::kDone);
+    EXPECT_EQ(p.layers[i].state, image::LayerState::kDone);
     EXPECT_EQ(p.layers[i].current, layers[i].size);
     EXPECT_EQ(p.layers[i].total, layers[i].size);
   }
@@ -133,13 +133,13 @@ TEST_F(ProgressRecorderTest, AnEventHeldBackIsWrittenWithoutAnotherEvent) {
   PullProgress p;
   while (std::chrono::steady_clock::now() < deadline) {
     p = Read();
-    if (p.layers.size() == 2 && p.layers[1].state == registry::LayerState::kDone) break;
+    if (p.layers.size() == 2 && p.layers[1].state == image::LayerState::kDone) break;
     std::this_thread::sleep_for(milliseconds(5));  // polling, with a deadline
   }
   EXPECT_EQ(p.phase, PullPhase::kDownloading);
   ASSERT_EQ(p.layers.size(), 2u);
-  EXPECT_EQ(p.layers[0].state, registry::LayerState::kWaiting);
-  EXPECT_EQ(p.layers[1].state, registry::LayerState::kDone);
+  EXPECT_EQ(p.layers[0].state, image::LayerState::kWaiting);
+  EXPECT_EQ(p.layers[1].state, image::LayerState::kDone);
   EXPECT_EQ(p.layers[1].current, layers[1].size);
 }
 
@@ -153,7 +153,7 @@ TEST_F(ProgressRecorderTest, ZeroIntervalWritesEveryEvent) {
     const PullProgress p = Read();
     ASSERT_EQ(p.layers.size(), layers.size());
     for (size_t j = 0; j < layers.size(); ++j)
-      EXPECT_EQ(p.layers[j].state, j <= i ? registry::LayerState::kDone : registry::LayerState::kWaiting) << "after layer " << i;
+      EXPECT_EQ(p.layers[j].state, j <= i ? image::LayerState::kDone : image::LayerState::kWaiting) << "after layer " << i;
   }
   EXPECT_EQ(rec.writes(), 1 + 1 + 3);
 }
@@ -172,7 +172,7 @@ TEST_F(ProgressRecorderTest, EventsAfterFinishDoNotChangeTheFinalRecord) {
   const PullProgress p = Read();
   EXPECT_EQ(p.phase, PullPhase::kFailed);
   EXPECT_EQ(p.error, "registry went away");
-  EXPECT_EQ(p.layers[0].state, registry::LayerState::kWaiting);
+  EXPECT_EQ(p.layers[0].state, image::LayerState::kWaiting);
 }
 
 }  // namespace

@@ -89,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(
         ChallengeCase{"ControlCharInQuotes", std::string("Bearer realm=\"a\x01z\""), false, {}},
         ChallengeCase{"NoSpaceAfterScheme", R"(Bearer"realm")", false, {}},
         ChallengeCase{"DanglingBackslash", "Bearer realm=\"abc\\", false, {}}),
-    [](const ::testing::TestParamInfo<ChallengeCase>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<ChallengeCase>& p) { return p.param.name; });
 
 TEST(TokenResponseTest, PrefersTokenAndReadsExpiry) {
   auto t = ParseTokenResponse(R"({"token":"abc","access_token":"def","expires_in":300})");

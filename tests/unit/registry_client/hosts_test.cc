@@ -290,7 +290,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadToml{"ClientTriple", "client = [[\"a\", \"b\", \"c\"]]\n"},
                       BadToml{"HeaderWithNewline", "[header]\nx = \"a\\nb\"\n"},
                       BadToml{"HostNotTable", "host = 1\n"}),
-    [](const ::testing::TestParamInfo<BadToml>& info) { return std::string(info.param.name); });
+    [](const ::testing::TestParamInfo<BadToml>& p) { return std::string(p.param.name); });
 
 TEST(IsLoopbackHostTest, Table) {
   EXPECT_TRUE(IsLoopbackHost("localhost"));

@@ -49,13 +49,13 @@ int64_t RawQuery(const fs::path& db_path, const std::string& sql) {
   return out;
 }
 
-Descriptor Manifest(std::string_view seed, int64_t size = 1234) {
-  return Descriptor{.media_type = "application/vnd.oci.image.manifest.v1+json",
-                    .digest = Digest::Sha256Of(seed),
-                    .size = size,
-                    .annotations = {},
-                    .urls = {},
-                    .artifact_type = {}};
+oci::Descriptor Manifest(std::string_view seed, int64_t size = 1234) {
+  return oci::Descriptor{.media_type = "application/vnd.oci.image.manifest.v1+json",
+                         .digest = Digest::Sha256Of(seed),
+                         .size = size,
+                         .annotations = {},
+                         .urls = {},
+                         .artifact_type = {}};
 }
 
 class StoreMetadataTest : public ::testing::Test {
@@ -176,7 +176,7 @@ TEST_F(StoreMetadataTest, PutImageRejectsEmptyName) {
 }
 
 TEST_F(StoreMetadataTest, ListAndImagesByTarget) {
-  Descriptor shared = Manifest("shared");
+  oci::Descriptor shared = Manifest("shared");
   for (const std::string& name :
        std::vector<std::string>{"z/img:1", "a/img:1", "m/img@" + shared.digest.str()}) {
     ASSERT_TRUE(db().PutImage({.name = name, .target = shared, .created_ns = 0,

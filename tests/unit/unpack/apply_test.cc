@@ -283,7 +283,7 @@ TEST_P(UnpackSymlinkedParentTest, IsFollowedInsideTheRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Resolvers, UnpackSymlinkedParentTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "openat2" : "walk"; });
+                         [](const auto& p) { return p.param ? "openat2" : "walk"; });
 
 // Small files are finished on a helper thread (ApplyOptions::file_thread):
 // the tree is the same as when everything happens on the caller's thread,

@@ -19,6 +19,7 @@ namespace {
 using common::Digest;
 using common::Errc;
 using fixtures::File;
+using oci::Compression;
 using testing::Blob;
 using testing::ReadAll;
 using testing::Sandbox;
@@ -86,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(
                       CodecCase{"plain_inline", Compression::kNone, GzipDecoder::kIsal, 4096, false},
                       CodecCase{"gzip_isal_inline", Compression::kGzip, GzipDecoder::kIsal, 4096, false},
                       CodecCase{"zstd_inline", Compression::kZstd, GzipDecoder::kIsal, 4096, false}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 class UnpackGzipDecoderTest : public ::testing::TestWithParam<GzipDecoder> {
  protected:
@@ -162,8 +163,8 @@ TEST_P(UnpackGzipDecoderTest, WrongCrcIsDataLoss) {
 
 INSTANTIATE_TEST_SUITE_P(Decoders, UnpackGzipDecoderTest,
                          ::testing::Values(GzipDecoder::kIsal, GzipDecoder::kZlib),
-                         [](const auto& info) {
-                           return info.param == GzipDecoder::kIsal ? "isal" : "zlib";
+                         [](const auto& p) {
+                           return p.param == GzipDecoder::kIsal ? "isal" : "zlib";
                          });
 
 TEST(UnpackZstdTest, ConcatenatedFramesAreOneTar) {
@@ -274,7 +275,7 @@ TEST_P(UnpackCorruptLayerTest, IsDataLossNamingTheLayer) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Corrupt, UnpackCorruptLayerTest, ::testing::ValuesIn(CorruptCases()),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& p) { return std::string(p.param.name); });
 
 TEST(UnpackStreamTest, EmptyInputIsAnEmptyLayerWhenUncompressed) {
   Sandbox box;
@@ -434,7 +435,7 @@ TEST_P(UnpackPipelineTest, EarlyEntryErrorStopsTheDecoderPromptly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, UnpackPipelineTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "thread" : "inline"; });
+                         [](const auto& p) { return p.param ? "thread" : "inline"; });
 
 TEST(UnpackStreamTest, CancelStopsWithCancelled) {
   std::atomic<bool> cancel{true};

@@ -115,8 +115,8 @@ INSTANTIATE_TEST_SUITE_P(Compressions, UnpackFixtureImageTest,
                          ::testing::Values(fixtures::Compression::kGzip,
                                            fixtures::Compression::kZstd,
                                            fixtures::Compression::kNone),
-                         [](const auto& info) {
-                           switch (info.param) {
+                         [](const auto& p) {
+                           switch (p.param) {
                              case fixtures::Compression::kGzip: return "gzip";
                              case fixtures::Compression::kZstd: return "zstd";
                              case fixtures::Compression::kNone: return "none";

@@ -299,9 +299,9 @@ TEST_P(UnpackHostileTest, StaysInsideTheRoot) {
 
 INSTANTIATE_TEST_SUITE_P(Table, UnpackHostileTest,
                          ::testing::Combine(::testing::ValuesIn(Cases()), ::testing::Bool()),
-                         [](const auto& info) {
-                           return std::get<0>(info.param).name +
-                                  (std::get<1>(info.param) ? "_openat2" : "_walk");
+                         [](const auto& p) {
+                           return std::get<0>(p.param).name +
+                                  (std::get<1>(p.param) ? "_openat2" : "_walk");
                          });
 
 }  // namespace

@@ -146,7 +146,7 @@ TEST_P(UnpackResolverTest, ParentFdCachesUntilInvalidated) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Resolvers, UnpackResolverTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "openat2" : "walk"; });
+                         [](const auto& p) { return p.param ? "openat2" : "walk"; });
 
 TEST(UnpackRemoveAllAtTest, RemovesTreesWithoutFollowingSymlinks) {
   testing::Sandbox box;

@@ -18,6 +18,7 @@
 namespace unpack::testing {
 
 namespace fs = std::filesystem;
+using oci::Compression;
 
 common::Result<size_t> ChunkedSource::Read(std::span<std::byte> buf) {
   ++reads_;

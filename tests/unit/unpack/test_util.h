@@ -63,11 +63,11 @@ class Sandbox {
 // BuildTar (then Compress) or fail the test; returns "" on failure.
 std::string Tar(const std::vector<fixtures::TarEntry>& entries);
 std::string Blob(const std::vector<fixtures::TarEntry>& entries, fixtures::Compression c);
-fixtures::Compression ToFixture(Compression c);
+fixtures::Compression ToFixture(oci::Compression c);
 
 // Unprivileged options whatever the uid, for deterministic unit tests.
 ApplyOptions Unprivileged(WhiteoutMode mode = WhiteoutMode::kOverlay,
-                          Compression c = Compression::kNone);
+                          oci::Compression c = oci::Compression::kNone);
 
 // A pax tar with one sparse regular file `name` of apparent size `size`
 // whose data regions are `segments` (offset, bytes), preceded by `before`
@@ -86,7 +86,7 @@ common::Result<ApplyResult> ApplyLayoutBlob(const std::filesystem::path& layout,
                                             const fixtures::BlobInfo& layer,
                                             const common::Digest& diff_id, int root_fd,
                                             ApplyOptions options);
-Compression FromMediaType(const std::string& media_type);
+oci::Compression FromMediaType(const std::string& media_type);
 
 // File helpers (paths outside the code under test; lstat never follows).
 std::optional<std::string> ReadAll(const std::filesystem::path& p);
