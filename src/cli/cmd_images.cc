@@ -1,6 +1,7 @@
 // gantry images [--digests] [--no-trunc] [--format F | --json]: the image
 // records in the store, one row per name, in docker's columns.
 
+#include <array>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -14,7 +15,6 @@
 #include "common/row_format.h"
 #include "common/time_text.h"
 #include "image/image_record.h"
-#include "oci/manifest.h"
 #include "registry/reference.h"
 #include "upkeep/image_size.h"
 
@@ -74,48 +74,55 @@ void SplitName(const std::string& name, Row* row) {
   row->tag = ref->tag().value_or(kNone);
 }
 
-// The image config's `created`, read from the store once per config. An
-// unreadable config (fsck reports those) or a missing or malformed time
-// shows as unknown rather than failing the listing.
+// The image config's `created` (image::ImageCreated: the record's, else
+// read from the config, once per config). An unreadable config (fsck
+// reports those) or a missing or malformed time shows as unknown rather
+// than failing the listing.
 class CreatedTimes {
  public:
   explicit CreatedTimes(const store::ContentStore& content) : content_(content) {}
-  const std::optional<Created>& Of(const std::string& config) {
-    auto [it, inserted] = cache_.try_emplace(config);
-    if (!inserted) return it->second;
-    auto digest = common::Digest::Parse(config);
-    if (!digest) return it->second;
-    auto body = content_.ReadBlob(*digest);
-    if (!body) return it->second;
-    auto parsed = oci::ParseImageConfig(*body);
-    if (!parsed) return it->second;
-    if (auto at = common::ParseRfc3339(parsed->created)) it->second = Created{parsed->created, *at};
+  std::optional<Created> Of(const image::Image& img) {
+    if (img.config_created) return Parse(*img.config_created);
+    auto [it, inserted] = cache_.try_emplace(image::ImageId(img).str());
+    if (inserted) {
+      if (auto text = upkeep::ImageCreated(content_, img)) it->second = Parse(*text);
+    }
     return it->second;
   }
 
  private:
+  static std::optional<Created> Parse(const std::string& text) {
+    if (auto at = common::ParseRfc3339(text)) return Created{text, *at};
+    return std::nullopt;
+  }
+
   const store::ContentStore& content_;
-  std::map<std::string, std::optional<Created>> cache_;
+  std::map<std::string, std::optional<Created>> cache_;  // by config, for old records
 };
 
-// Rows of every record; the config time and the size only when asked for (reading configs
-// and manifests costs a file each).
-std::vector<Row> BuildRows(const std::vector<store::ImageRecord>& records,
-                           const store::ContentStore& content, bool need_created, bool need_size) {
-  CreatedTimes times(content);
-  std::vector<Row> rows;
-  for (const auto& r : records) {
-    Row& row = rows.emplace_back();
-    auto img = image::FromRecord(r);
-    // Listed all the same, by what its columns say (fsck reports it).
-    if (!img) std::cerr << "gantry: warning: " << img.error().message << "\n";
-    row.image = img ? std::move(*img) : image::FromRecordColumns(r);
-    SplitName(row.image.name, &row);
-    row.id = image::ImageId(row.image).str();
-    if (need_created) row.created = times.Of(row.id);
-    if (need_size) row.size = upkeep::ImageContentSize(content, row.image);
-  }
-  return rows;
+// What to compute for each row: the table's fields its format uses, or
+// every field for --json.
+struct Needs {
+  std::array<bool, kFieldCount> field{};  // the table's
+  bool json = false;
+  bool created() const { return json || field[kCreatedSince] || field[kCreatedAt]; }
+  bool content_size() const { return json || field[kSize]; }
+};
+
+// The row of one record; the config time and the size only when asked for
+// (records written before gantry kept them cost a blob read each).
+Row RowOf(const store::ImageRecord& r, const store::ContentStore& content, CreatedTimes& times,
+          const Needs& needs) {
+  Row row;
+  auto img = image::FromRecord(r);
+  // Listed all the same, by what its columns say (fsck reports it).
+  if (!img) std::cerr << "gantry: warning: " << img.error().message << "\n";
+  row.image = img ? std::move(*img) : image::FromRecordColumns(r);
+  SplitName(row.image.name, &row);
+  row.id = image::ImageId(row.image).str();
+  if (needs.created()) row.created = times.Of(row.image);
+  if (needs.content_size()) row.size = upkeep::ImageContentSize(content, row.image);
+  return row;
 }
 
 std::string ShortId(const std::string& id, bool no_trunc) {
@@ -124,24 +131,34 @@ std::string ShortId(const std::string& id, bool no_trunc) {
   return id.substr(colon == std::string::npos ? 0 : colon + 1, 12);
 }
 
-nlohmann::json RowsJson(const std::vector<Row>& rows) {
-  auto arr = nlohmann::json::array();
-  for (const auto& row : rows) {
-    const image::Image& r = row.image;
-    arr.push_back({{"name", r.name},
-                   {"repository", row.repository},
-                   {"tag", row.tag == kNone ? nlohmann::json(nullptr) : nlohmann::json(row.tag)},
-                   {"id", row.id},
-                   {"digest", r.target.digest.str()},
-                   {"target", oci::DescriptorToJson(r.target)},
-                   {"config", r.config ? r.config->str() : std::string()},
-                   {"platform", r.platform},
-                   {"created",
-                    row.created ? nlohmann::json(row.created->text) : nlohmann::json(nullptr)},
-                   {"size", row.size},
-                   {"created_ns", r.created_ns}});
-  }
-  return arr;
+nlohmann::json RowJson(const Row& row) {
+  const image::Image& r = row.image;
+  return {{"name", r.name},
+          {"repository", row.repository},
+          {"tag", row.tag == kNone ? nlohmann::json(nullptr) : nlohmann::json(row.tag)},
+          {"id", row.id},
+          {"digest", r.target.digest.str()},
+          {"target", oci::DescriptorToJson(r.target)},
+          {"config", r.config ? r.config->str() : std::string()},
+          {"platform", r.platform},
+          {"created", row.created ? nlohmann::json(row.created->text) : nlohmann::json(nullptr)},
+          {"size", row.size},
+          {"created_ns", r.created_ns}};
+}
+
+// A table row's values, for the fields the format uses, into `v` (one
+// per field).
+void RowValues(const Row& row, const Needs& needs, bool no_trunc, common::WallTime now,
+               std::vector<std::string>& v) {
+  if (needs.field[kRepository]) v[kRepository] = row.repository;
+  if (needs.field[kTag]) v[kTag] = row.tag;
+  if (needs.field[kId]) v[kId] = ShortId(row.id, no_trunc);
+  if (needs.field[kDigest]) v[kDigest] = row.image.target.digest.str();
+  std::optional<common::WallTime> at;
+  if (row.created) at = row.created->at;
+  if (needs.field[kCreatedSince]) v[kCreatedSince] = common::TimeAgo(at, now);
+  if (needs.field[kCreatedAt]) v[kCreatedAt] = common::FormatUtc(at);
+  if (needs.field[kSize]) v[kSize] = HumanBytes(row.size);
 }
 
 int Run(const GlobalOptions& global, const ImagesOptions& o) {
@@ -153,32 +170,32 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
     if (!f) return ReportError(f.error().Wrap("images"));
     format = std::move(*f);
   }
+  Needs needs{.field = {}, .json = o.json};
+  for (size_t f = 0; f < kFieldCount && format; ++f) needs.field[f] = format->Uses(f);
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
-  auto images = s->metadata->ListImages();
-  if (!images) return ReportError(images.error());
-  const bool need_created = o.json || format->Uses(kCreatedSince) || format->Uses(kCreatedAt);
-  const bool need_size = o.json || format->Uses(kSize);
-  const std::vector<Row> rows = BuildRows(*images, *s->content, need_created, need_size);
+  // One record at a time: a store of many images is never all in memory.
+  CreatedTimes times(*s->content);
+  const common::WallTime now = common::DefaultEnv()->WallNow();
+  auto json = nlohmann::json::array();
+  std::vector<std::string> values(kFieldCount);  // one row's, reused
+  std::vector<std::string> lines;                // every row's text
+  auto listed = s->metadata->ForEachImage([&](store::ImageRecord&& r) -> common::Status {
+    const Row row = RowOf(r, *s->content, times, needs);
+    if (o.json) {
+      json.push_back(RowJson(row));
+    } else {
+      RowValues(row, needs, o.no_trunc, now, values);
+      lines.push_back(format->Line(values));
+    }
+    return {};
+  });
+  if (!listed) return ReportError(listed.error());
   if (o.json) {
-    std::cout << RowsJson(rows).dump(2) << "\n";
+    std::cout << json.dump(2) << "\n";
     return kExitOk;
   }
-  const common::WallTime now = common::DefaultEnv()->WallNow();
-  std::vector<std::vector<std::string>> values;
-  for (const auto& row : rows) {
-    std::vector<std::string>& v = values.emplace_back(kFieldCount);
-    v[kRepository] = row.repository;
-    v[kTag] = row.tag;
-    v[kId] = ShortId(row.id, o.no_trunc);
-    v[kDigest] = row.image.target.digest.str();
-    std::optional<common::WallTime> at;
-    if (row.created) at = row.created->at;
-    v[kCreatedSince] = common::TimeAgo(at, now);
-    v[kCreatedAt] = common::FormatUtc(at);
-    v[kSize] = HumanBytes(row.size);
-  }
-  std::fputs(format->Render(values).c_str(), stdout);
+  std::fputs(format->RenderLines(std::move(lines)).c_str(), stdout);
   return kExitOk;
 }
 

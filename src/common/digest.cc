@@ -2,12 +2,20 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <cstdlib>
 
 namespace common {
 namespace {
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
+
+// kIsHex[c]: c is one of kHexDigits (lower case only).
+constexpr auto kIsHex = [] {
+  std::array<bool, 256> t{};
+  for (char c : kHexDigits) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
 std::string ToHex(const unsigned char* p, size_t n) {
   std::string out(n * 2, '0');
@@ -46,7 +54,7 @@ Result<Digest> Digest::Parse(std::string_view text) {
                          " needs " + std::to_string(want) + " hex characters, got " +
                          std::to_string(hex.size()));
   for (char c : hex) {
-    if (kHexDigits.find(c) == std::string_view::npos)
+    if (!kIsHex[static_cast<unsigned char>(c)])
       return MakeError(Errc::kInvalidArgument,
                        "parse digest `" + std::string(text) +
                            "`: hex must be lower-case [0-9a-f]");

@@ -106,42 +106,63 @@ std::string RowFormat::Line(const std::vector<std::string>& values) const {
 }
 
 std::string RowFormat::Render(const std::vector<std::vector<std::string>>& rows) const {
+  std::vector<std::string> lines;
+  lines.reserve(rows.size());
+  for (const auto& r : rows) lines.push_back(Line(r));
+  return RenderLines(std::move(lines));
+}
+
+std::string RowFormat::RenderLines(std::vector<std::string> rows) const {
   if (!table_) {
     std::string out;
-    for (const auto& r : rows) out += Line(r) + "\n";
+    for (const auto& r : rows) out += r + "\n";
     return out;
   }
-  std::vector<std::string> lines = SplitLines(Line(headers_));
-  for (const auto& r : rows)
-    for (auto& l : SplitLines(Line(r))) lines.push_back(std::move(l));
+  std::vector<std::string> lines;
+  lines.reserve(rows.size() + 1);
+  auto add = [&](std::string line) {
+    if (line.find('\n') == std::string::npos) {
+      lines.push_back(std::move(line));  // the usual case: one line per row
+      return;
+    }
+    for (auto& l : SplitLines(line)) lines.push_back(std::move(l));
+  };
+  add(Line(headers_));
+  for (auto& r : rows) add(std::move(r));
   return AlignColumns(lines);
 }
 
 std::string AlignColumns(const std::vector<std::string>& lines) {
-  std::vector<std::vector<std::string_view>> cells;
+  // Two passes over the text, holding no cells: the columns' widths (only
+  // cells followed by a tab take part), then the padded text.
   std::vector<size_t> widths;
+  size_t text = 0;
   for (const auto& line : lines) {
-    auto& row = cells.emplace_back();
+    text += line.size() + 1;
     size_t start = 0;
-    for (;;) {
+    for (size_t i = 0;; ++i) {
       const size_t tab = line.find('\t', start);
-      if (tab == std::string::npos) {
-        row.push_back(std::string_view(line).substr(start));
-        break;
-      }
-      row.push_back(std::string_view(line).substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      if (widths.size() <= i) widths.resize(i + 1, 0);
+      widths[i] = std::max(widths[i], tab - start);
       start = tab + 1;
     }
-    // Only cells followed by a tab take part in a column's width.
-    if (widths.size() < row.size() - 1) widths.resize(row.size() - 1, 0);
-    for (size_t i = 0; i + 1 < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   }
+  size_t padded = 0;  // a line's most padding: every column at its width
+  for (size_t w : widths) padded += std::max(kMinColumn, w + kPadding);
   std::string out;
-  for (const auto& row : cells) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      out += row[i];
-      if (i + 1 < row.size())
-        out.append(std::max(kMinColumn, widths[i] + kPadding) - row[i].size(), ' ');
+  out.reserve(text + lines.size() * padded);
+  for (const auto& line : lines) {
+    size_t start = 0;
+    for (size_t i = 0;; ++i) {
+      const size_t tab = line.find('\t', start);
+      if (tab == std::string::npos) {
+        out.append(line, start);
+        break;
+      }
+      out.append(line, start, tab - start);
+      out.append(std::max(kMinColumn, widths[i] + kPadding) - (tab - start), ' ');
+      start = tab + 1;
     }
     out += '\n';
   }

@@ -54,12 +54,17 @@ class RowFormat {
   // field.
   [[nodiscard]] std::string Render(const std::vector<std::vector<std::string>>& rows) const;
 
+  // Render in two steps, for a caller that keeps one row's values at a
+  // time: Line gives a row's text, RenderLines what Render gives for the
+  // rows of those lines. REQUIRES (Line): one value per field.
+  [[nodiscard]] std::string Line(const std::vector<std::string>& values) const;
+  [[nodiscard]] std::string RenderLines(std::vector<std::string> lines) const;
+
  private:
   struct Piece {
     std::string text;  // literal text, when field < 0
     int field = -1;
   };
-  std::string Line(const std::vector<std::string>& values) const;
 
   std::vector<Piece> pieces_;
   std::vector<std::string> headers_;

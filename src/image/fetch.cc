@@ -178,7 +178,10 @@ class Fetcher {
     std::vector<oci::Descriptor> leased = blobs;
     leased.push_back(out.target);
     if (kind == oci::ManifestKind::kIndex) leased.push_back(out.manifest);
-    TRY(Lease(leased));
+    // A re-pull whose blobs are all in the store writes none, so it has
+    // nothing to lease; until its record exists, what it found is kept
+    // from a prune by the store lock its caller holds (store/store_lock.h).
+    if (!AllInStore(leased)) TRY(Lease(leased));
     TRY(FetchAll(blobs, [&]() -> common::Status {
       TRY(StoreSmall(out.target, top.body));
       if (kind == oci::ManifestKind::kIndex) TRY(StoreSmall(out.manifest, platform_manifest.body));
@@ -200,19 +203,27 @@ class Fetcher {
     if (!options_.record)
       return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (FetchOptions::record)");
     ASSIGN_OR_RETURN(store::ImageRecord rec, options_.record(out));
-    // One directory fsync for every blob committed, before the record
-    // refers to them (also those another process committed for us).
-    TRY(content_.SyncBlobs());
-    {
+    // A pull that wrote no blob, of an image the store already records as
+    // it would, has nothing to make durable and nothing to write.
+    bool recorded = false;
+    if (fetched_.load() == 0 && !stored_.load()) {
+      ASSIGN_OR_RETURN(recorded, AlreadyRecorded(rec));
+    }
+    if (!recorded) {
+      // One directory fsync for every blob committed, before the record
+      // refers to them (also those another process committed for us).
+      TRY(content_.SyncBlobs());
       ASSIGN_OR_RETURN(store::Txn txn, metadata_.Begin());
       for (const oci::Descriptor& d : blobs_) TRY(txn.PutBlob(d.digest, d.size, d.media_type));
       TRY(txn.PutImage(rec));
       // NotFound: the lease expired and was collected; the record is what
       // protects the content now.
-      if (auto st = txn.DeleteLease(lease_.lease()); !st && st.error().code != Errc::kNotFound)
-        return std::unexpected(st.error());
+      if (lease_.held()) {
+        if (auto st = txn.DeleteLease(lease_.lease()); !st && st.error().code != Errc::kNotFound)
+          return std::unexpected(st.error());
+      }
       TRY(txn.Commit());
-      lease_.Release();
+      if (lease_.held()) lease_.Release();
     }
     out.bytes_downloaded = downloaded_.load();
     out.blobs_fetched = fetched_.load();
@@ -250,6 +261,28 @@ class Fetcher {
                       options_.space.margin);
   }
 
+  bool AllInStore(const std::vector<oci::Descriptor>& descs) const {
+    return std::all_of(descs.begin(), descs.end(),
+                       [&](const oci::Descriptor& d) { return content_.Has(d.digest); });
+  }
+
+  // Whether the record transaction would change nothing: the store holds
+  // `rec` (its times aside) and a row of the same size for every blob.
+  common::Result<bool> AlreadyRecorded(const store::ImageRecord& rec) {
+    auto now = metadata_.GetImage(rec.name);
+    if (!now && now.error().code == Errc::kNotFound) return false;
+    if (!now) return std::unexpected(std::move(now.error()));
+    if (now->target != rec.target || now->labels != rec.labels) return false;
+    std::lock_guard lk(blobs_mu_);
+    for (const oci::Descriptor& d : blobs_) {
+      auto b = metadata_.GetBlob(d.digest);
+      if (!b && b.error().code == Errc::kNotFound) return false;
+      if (!b) return std::unexpected(std::move(b.error()));
+      if (b->size != d.size) return false;  // the transaction reports it
+    }
+    return true;
+  }
+
   // Adds `descs` to the pull's lease, created by the first call, in one
   // transaction.
   common::Status Lease(const std::vector<oci::Descriptor>& descs) {
@@ -281,6 +314,7 @@ class Fetcher {
       if (ing.error().code == Errc::kAlreadyExists) return {};
       return std::unexpected(ing.error());
     }
+    stored_ = true;
     auto st = [&]() -> common::Status {
       TRY(ing->Restart());
       TRY(ing->Write(std::as_bytes(std::span(body.data(), body.size()))));
@@ -297,8 +331,16 @@ class Fetcher {
                           const std::function<common::Status()>& meanwhile = {}) {
     std::deque<const oci::Descriptor*> queue;
     std::set<common::Digest> seen;
-    for (const auto& d : descs)
-      if (seen.insert(d.digest).second) queue.push_back(&d);
+    for (const auto& d : descs) {
+      if (!seen.insert(d.digest).second) continue;
+      // In the store already: reported here, with no thread to start (a
+      // re-pull then starts none).
+      if (content_.Has(d.digest)) {
+        TRY(FetchOne(d));
+        continue;
+      }
+      queue.push_back(&d);
+    }
     // Largest first: the biggest layer is what the pull waits for last, so
     // it must not queue behind small blobs (or the config's fsync).
     std::stable_sort(queue.begin(), queue.end(),
@@ -370,6 +412,7 @@ class Fetcher {
   std::atomic<bool> disk_full_{false};  // set before stop_ when a write found no space
   std::atomic<int64_t> downloaded_{0};
   std::atomic<int> fetched_{0};
+  std::atomic<bool> stored_{false};  // StoreSmall began to write a manifest
 };
 
 }  // namespace

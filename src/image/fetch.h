@@ -15,7 +15,12 @@
 // A lease, held by this process (store/lease_hold.h), protects what the
 // pull has written from a concurrent prune until the image record exists;
 // it is deleted when the pull ends, and if the process dies the next prune
-// deletes it. On failure nothing is recorded; verified blobs stay (they
+// deletes it. A pull that finds every blob in the store already writes
+// no blob and takes no lease (the caller's store::StoreLock keeps a prune
+// away until the record exists: image::PullImage holds it); when, on top
+// of that, the store already holds the record it would write (times
+// aside) and a row for every blob, it writes nothing at all: no fsync, no
+// transaction. On failure nothing is recorded; verified blobs stay (they
 // are valid content, until a prune) and partial downloads with bytes stay
 // in the ingest area for the next pull to resume (a download that got no
 // byte, a 404, leaves no file).

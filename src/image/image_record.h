@@ -21,6 +21,16 @@
 //                              (registry::CanonicalLayoutDir)
 //   io.gantry.source.ref-name  oci: pulls only: the ref name of the image
 //                              taken, "" when it had none
+//   io.gantry.created          the image config's `created`, as written
+//                              ("" when it has none); absent in records
+//                              written before gantry kept it
+//   io.gantry.size             the image's content size in bytes, decimal
+//                              (ContentSize); absent in records written
+//                              before gantry kept it
+// The last two are copies of what the blobs say, taken at pull time so
+// that listings (`gantry images`, the CRI's ListImages) read no blob;
+// readers fall back to the blobs when a record lacks them
+// (upkeep/image_size.h).
 // Labels the model does not know are ignored by FromRecord and not
 // written by ToRecord; code that changes a stored record in place changes
 // only its own label (SetTopChain), so they survive.
@@ -31,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -47,6 +58,8 @@ inline constexpr std::string_view kLabelPlatform = "io.gantry.platform";
 inline constexpr std::string_view kLabelChain = "io.gantry.chain";
 inline constexpr std::string_view kLabelSourceLayout = "io.gantry.source.layout";
 inline constexpr std::string_view kLabelSourceRefName = "io.gantry.source.ref-name";
+inline constexpr std::string_view kLabelCreated = "io.gantry.created";
+inline constexpr std::string_view kLabelSize = "io.gantry.size";
 
 // Where an image pulled from an OCI image layout (`oci:DIR[:TAG]`) came
 // from; `gantry … oci:DIR[:TAG]` finds it again through this, whatever
@@ -79,6 +92,13 @@ struct Image {
   bool unpacked = false;
   std::optional<common::Digest> top_chain;
   std::optional<LayoutSource> layout;  // pulled from an oci: layout
+  // The config's `created` as written (RFC 3339 if the image's builder
+  // followed the spec; "" when the config has none). nullopt when the
+  // record does not say (written before gantry kept it).
+  std::optional<std::string> config_created;
+  // ContentSize of the image, as pulled. nullopt when the record does not
+  // say (written before gantry kept it).
+  std::optional<int64_t> content_size;
   int64_t created_ns = 0;  // as store::ImageRecord: 0 on a new record means "now"
   int64_t updated_ns = 0;
 
@@ -89,7 +109,8 @@ struct Image {
 // config) empty, leaves its field unset; io.gantry.chain "" means
 // unpacked with no layers.
 // Errors: DataLoss when io.gantry.manifest, io.gantry.config or a non-empty
-// io.gantry.chain is not a valid digest, naming the record and the label
+// io.gantry.chain is not a valid digest, or io.gantry.size not a
+// non-negative decimal, naming the record and the label
 // ("image record `NAME`: label io.gantry.config: …"). A reader that must
 // go on past such a record (listings, gc) uses FromRecordColumns.
 [[nodiscard]] common::Result<Image> FromRecord(const store::ImageRecord& record);
@@ -105,8 +126,18 @@ struct Image {
 // leaving its other labels as they are.
 void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>& top);
 
+// The bytes of an image's content in the store, as `gantry images` shows
+// them (docker's SIZE): the target (index or manifest), the platform
+// manifest when it differs from the target, the config and the
+// compressed layers the manifest lists. Layers shared with other images
+// count in each.
+[[nodiscard]] int64_t ContentSize(const oci::Descriptor& target,
+                                  const oci::Descriptor& manifest, int64_t config_size,
+                                  const std::vector<oci::Descriptor>& layers);
+
 // The image a pull fetched (image::Fetch's result), not unpacked yet,
-// its times left for the store to set.
+// its times left for the store to set; with its created time and content
+// size.
 [[nodiscard]] Image ImageOf(const FetchResult& pulled);
 
 // ToRecord(ImageOf(pulled)): what image::FetchOptions::record returns.

@@ -58,23 +58,29 @@ class LayerFeed {
   }
 
   // Once every blob is in the store: waits for the layers being applied
-  // and returns their error.
-  common::Status WaitForLayers() {
+  // and returns their error, or the chainIDs of the image's layers, every
+  // one of them committed; nullopt when the worker did not apply them
+  // (Finish then does).
+  common::Result<std::optional<std::vector<common::Digest>>> WaitForLayers() {
     // Every blob has had its kLayerDone: the worker waits for no more.
     if (worker_.joinable()) worker_.join();
     if (early_error_) return std::unexpected(*early_error_);
-    return {};
+    if (!early_ || !early_complete_) return std::optional<std::vector<common::Digest>>();
+    return std::optional<std::vector<common::Digest>>(early_->chain_ids);
   }
 
   // Once the pull returned and recorded `name`: waits for the worker, then
   // unpacks the record (applying what is still missing, labelling its
-  // chain). What the worker applied counts in the result.
-  common::Result<UnpackResult> Finish(const std::string& name) {
+  // chain), unless the record was written labelled with the chain the
+  // worker committed (`labelled`): then there is nothing left to do. What
+  // the worker applied counts in the result.
+  common::Result<UnpackResult> Finish(const std::string& name, bool labelled) {
     StopWaiting();
     if (worker_.joinable()) worker_.join();
     int applied = 0;
     int64_t bytes = 0;
     if (early_error_) return std::unexpected(*early_error_);
+    if (labelled && early_ && early_complete_) return *early_;
     if (early_) {
       applied = early_->layers_applied;
       bytes = early_->bytes_unpacked;
@@ -139,7 +145,9 @@ class LayerFeed {
                        .cancel = cancel_,
                        .wait_for_blob = [this](const common::Digest& d) { return WaitForBlob(d); },
                        .on_event = on_event_};
-    return UnpackLayers(*store_.content, opts, parts);
+    ASSIGN_OR_RETURN(UnpackResult r, UnpackLayers(*store_.content, opts, parts));
+    early_complete_ = true;  // read once the worker is joined
+    return r;
   }
 
   const PullStore& store_;
@@ -155,6 +163,7 @@ class LayerFeed {
   std::set<std::string> ready_;  // blobs verified in the store
   // The worker's result, read once it is joined.
   std::optional<UnpackResult> early_;
+  bool early_complete_ = false;  // early_ applied every layer (all committed)
   std::optional<common::Error> early_error_;
   std::thread worker_;  // last: started once the rest is set up
 };
@@ -309,7 +318,9 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
           if (options.on_event) options.on_event(named);
         });
   }
+  bool labelled = false;  // the record says unpacked, with the chain the feed committed
   po.record = [&](const FetchResult& pulled) -> common::Result<store::ImageRecord> {
+    Image img = ImageOf(pulled);
     if (feed) {
       // The layers are committed before the image is recorded: an image
       // whose layers could not be applied (a full disk) is not listed.
@@ -319,9 +330,16 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
         recorder.SetPhase(PullPhase::kUnpacking);
         meter.AllBlobsIn();
       }
-      TRY(feed->WaitForLayers());
+      ASSIGN_OR_RETURN(std::optional<std::vector<common::Digest>> chains, feed->WaitForLayers());
+      // Every layer committed: the record says so itself (no second
+      // transaction to label it, and a re-pull finds it as it would write it).
+      if (chains && *chains == oci::ChainIds(pulled.image_config.diff_ids)) {
+        img.unpacked = true;
+        if (!chains->empty()) img.top_chain = chains->back();
+        labelled = true;
+      }
     }
-    return RecordOf(pulled);
+    return ToRecord(img);
   };
   po.on_event = [&](const PullEvent& e) {
     std::lock_guard l(events_mu);
@@ -338,7 +356,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   if (!pulled) return std::unexpected(pulled.error());
   PulledImage out{.pull = std::move(*pulled), .unpack = std::nullopt};
   if (feed) {
-    auto u = feed->Finish(out.pull.name);
+    auto u = feed->Finish(out.pull.name, labelled);
     if (!u) return std::unexpected(u.error().Wrap("unpack " + out.pull.name));
     out.unpack = std::move(*u);
   }

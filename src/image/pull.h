@@ -21,8 +21,11 @@
 //     verified, while the others still download (as image::UnpackLayers
 //     does: layers in parallel, commits in chain order);
 //  5. once every blob is in and every layer committed, records the image
-//     (a failed unpack, a full disk, leaves no record: an image is never
-//     listed half unpacked) and labels its top chain;
+//     labelled with its top chain, in one transaction (a failed unpack, a
+//     full disk, leaves no record: an image is never listed half
+//     unpacked); a re-pull that found every blob and layer present and
+//     the record as it would write it writes nothing: no lease, no
+//     fsync, no transaction (image/fetch.h);
 //  6. finishes the progress record, "done" only now, or "failed" with the
 //     error.
 // On failure nothing is recorded; verified blobs and committed layers stay

@@ -25,22 +25,62 @@ struct LayoutEntry {
   std::string ref_name;  // "" when not annotated
 };
 
-common::Result<std::vector<LayoutEntry>> ReadLayoutIndex(const std::filesystem::path& dir) {
+// What a layout's index.json says, for one tag.
+struct LayoutIndex {
+  std::vector<LayoutEntry> matches;  // the entries whose ref name is the tag
+  size_t entries = 0;                // how many it lists
+  std::string ref_names;             // every entry's, in order: "v1, v2, (untagged)"
+};
+
+// Reads `dir`'s index.json, keeping the entries whose ref name is `tag`
+// (every entry when `tag` is empty). Every entry is checked as a
+// descriptor, in order; each is dropped from the parsed tree once read, so
+// that an index of thousands of images is never all in memory at once.
+common::Result<LayoutIndex> ReadLayoutIndex(const std::filesystem::path& dir,
+                                            std::string_view tag) {
   auto index_path = dir / "index.json";
   auto text = common::ReadFile(index_path, kMaxManifestSize);
   if (!text) return std::unexpected(text.error().Wrap("read OCI layout `" + dir.string() + "`"));
-  auto j = nlohmann::json::parse(*text, nullptr, false);
+  LayoutIndex out;
+  std::optional<common::Error> bad;  // the first entry that is not a descriptor
+  std::string top_key;               // the last key of the top-level object
+  bool in_manifests = false;         // inside its "manifests" array
+  using Event = nlohmann::json::parse_event_t;
+  auto entry = [&](int depth, Event event, nlohmann::json& parsed) {
+    if (depth == 1 && event == Event::key) {
+      top_key = parsed.get<std::string>();
+    } else if (depth == 1 && event == Event::array_start) {
+      in_manifests = top_key == "manifests";
+      if (in_manifests) {  // a repeated key: the last one counts, as in a tree
+        out = LayoutIndex{};
+        bad.reset();
+      }
+    } else if (depth == 1 && event == Event::array_end) {
+      in_manifests = false;
+    } else if (in_manifests && depth == 2 &&
+               (event == Event::object_end || event == Event::array_end ||
+                event == Event::value)) {
+      // One entry of "manifests", read whole.
+      auto d = oci::DescriptorFromJson(parsed);
+      if (!d) {
+        if (!bad) bad = d.error().Wrap("read `" + index_path.string() + "`");
+        return false;
+      }
+      auto it = d->annotations.find(std::string(kRefNameAnnotation));
+      std::string name = it == d->annotations.end() ? "" : it->second;
+      if (!out.ref_names.empty()) out.ref_names += ", ";
+      out.ref_names += name.empty() ? "(untagged)" : name;
+      ++out.entries;
+      if (tag.empty() || name == tag) out.matches.push_back({std::move(*d), std::move(name)});
+      return false;  // not kept in the tree
+    }
+    return true;
+  };
+  auto j = nlohmann::json::parse(*text, entry, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
     return MakeError(Errc::kInvalidArgument,
                      "read OCI layout `" + dir.string() + "`: index.json is not an OCI index");
-  std::vector<LayoutEntry> out;
-  for (const auto& m : j["manifests"]) {
-    auto d = oci::DescriptorFromJson(m);
-    if (!d) return std::unexpected(d.error().Wrap("read `" + index_path.string() + "`"));
-    auto it = d->annotations.find(std::string(kRefNameAnnotation));
-    std::string name = it == d->annotations.end() ? "" : it->second;
-    out.push_back({std::move(*d), std::move(name)});
-  }
+  if (bad) return std::unexpected(std::move(*bad));
   return out;
 }
 
@@ -111,14 +151,9 @@ class LayoutSource final : public ImageSource {
 
   // Local files: read at once, nothing to cancel.
   common::Result<FetchedManifest> ResolveTop(const std::atomic<bool>* /*cancel*/) override {
-    ASSIGN_OR_RETURN(std::vector<LayoutEntry> entries, ReadLayoutIndex(dir_));
-    std::vector<const LayoutEntry*> matches;
-    std::string tags;
-    for (const LayoutEntry& e : entries) {
-      if (!tags.empty()) tags += ", ";
-      tags += e.ref_name.empty() ? "(untagged)" : e.ref_name;
-      if (tag_.empty() || e.ref_name == tag_) matches.push_back(&e);
-    }
+    ASSIGN_OR_RETURN(LayoutIndex index, ReadLayoutIndex(dir_, tag_));
+    const std::vector<LayoutEntry>& matches = index.matches;
+    const std::string& tags = index.ref_names;
     if (matches.empty())
       return MakeError(Errc::kNotFound, "tag `" + tag_ + "` not in OCI layout `" + dir_.string() +
                                             "` (it has: " + (tags.empty() ? "nothing" : tags) + ")");
@@ -126,8 +161,8 @@ class LayoutSource final : public ImageSource {
       return MakeError(Errc::kInvalidArgument, "OCI layout `" + dir_.string() +
                                                    "` holds several images (" + tags +
                                                    "); name one with oci:DIR:TAG");
-    ref_name_ = matches[0]->ref_name;
-    const oci::Descriptor& d = matches[0]->desc;
+    ref_name_ = matches[0].ref_name;
+    const oci::Descriptor& d = matches[0].desc;
     return ReadManifest(d.digest, d.media_type, d.size);
   }
 
@@ -224,8 +259,8 @@ common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_vi
     if (ref_name.empty()) {
       // The only image's annotation; a layout that cannot be read or holds
       // several images fails the pull itself, with the reason.
-      if (auto entries = ReadLayoutIndex(dir); entries && entries->size() == 1)
-        ref_name = (*entries)[0].ref_name;
+      if (auto index = ReadLayoutIndex(dir, ""); index && index->matches.size() == 1)
+        ref_name = index->matches[0].ref_name;
     }
     auto ref = LayoutImageName(dir, ref_name);
     if (!ref) return std::unexpected(ref.error().Wrap(what()));

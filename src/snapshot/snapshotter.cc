@@ -1,8 +1,13 @@
 #include "snapshot/snapshotter.h"
 
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +15,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -138,6 +144,58 @@ bool ProbeOverlay(const fs::path& root) {
   bool ok = OverlayMountsIn(base);
   if (!ok) LOG(Debug) << "overlay probe failed" << common::Kv("root", root.string());
   return ok;  // the TempDir removes the scratch tree
+}
+
+// The probe's answer is kept in the store, so that not every command
+// forks a child to mount: <root>/overlay-supported holds the facts it
+// depends on (OverlayProbeKey), written once a probe succeeded. A file
+// that says anything else (another kernel or boot, the root moved to
+// another file system, a torn write) is not an answer: the probe runs and
+// rewrites it. Failures are not kept: the next command probes again (an
+// overlay module loaded meanwhile counts at once). Not fsynced: a cache
+// that a crash loses is probed again.
+constexpr std::string_view kOverlayCacheName = "overlay-supported";
+
+bool HasCapSysAdmin() {
+  __user_cap_header_struct h{.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+  if (::syscall(SYS_capget, &h, d) != 0) return false;
+  return (d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) != 0;
+}
+
+// What an overlay probe's answer holds for: this kernel (release and
+// boot: a module can be loaded or blacklisted across a reboot), the file
+// system the root is on, and this user namespace. "" when one of them
+// cannot be read (then nothing is cached).
+std::string OverlayProbeKey(const fs::path& root) {
+  struct utsname u{};
+  struct statfs sfs{};
+  struct stat st{}, ns{};
+  if (::uname(&u) != 0 || ::statfs(root.c_str(), &sfs) != 0 || ::stat(root.c_str(), &st) != 0 ||
+      ::stat("/proc/self/ns/user", &ns) != 0)
+    return "";
+  const std::string boot = BootId();
+  if (boot == "unknown") return "";
+  std::ostringstream key;
+  key << "overlay supported\nkernel " << u.release << "\nboot " << boot << "\nfs " << std::hex
+      << static_cast<unsigned long>(sfs.f_type) << " dev " << static_cast<unsigned long>(st.st_dev)
+      << "\nuserns " << std::dec << static_cast<unsigned long>(ns.st_ino) << "\n";
+  return key.str();
+}
+
+bool OverlayCached(const fs::path& root, const std::string& key) {
+  auto fd = common::Open((root / kOverlayCacheName).string(), O_RDONLY | O_NOFOLLOW);
+  if (!fd) return false;
+  char buf[512];
+  ssize_t n = ::read(fd->get(), buf, sizeof buf);
+  return n > 0 && std::string_view(buf, static_cast<size_t>(n)) == key;
+}
+
+void CacheOverlay(const fs::path& root, const std::string& key) {
+  const std::string path = (root / kOverlayCacheName).string();
+  auto fd = common::Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+  if (!fd || !common::WriteAll(fd->get(), key))
+    LOG(Debug) << "cannot keep the overlay probe's answer" << common::Kv("path", path);
 }
 
 class SnapshotterImpl final : public Snapshotter {
@@ -404,6 +462,7 @@ class SnapshotterImpl final : public Snapshotter {
     TRY(common::MkdirAll(root_ / "snapshots", 0700));
     TRY(db_.Exec("PRAGMA journal_mode=WAL", "open snapshots"));
     TRY(db_.Exec("PRAGMA foreign_keys=ON", "open snapshots"));
+    db_.KeepWalShort(store::kWalAutocheckpointPages);
     return db_.Exec(kSchema, "create snapshots table");
   }
 
@@ -613,7 +672,15 @@ bool OverlaySupported(const fs::path& root) {
   auto key = fs::absolute(root).string();
   auto it = g_probe_cache.find(key);
   if (it != g_probe_cache.end()) return it->second;
-  bool ok = ProbeOverlay(root);
+  // Only a process that may mount reads or writes the store's answer: a
+  // root without CAP_SYS_ADMIN probes, and fails, as before.
+  const std::string probe_key =
+      ::geteuid() == 0 && HasCapSysAdmin() ? OverlayProbeKey(root) : std::string();
+  bool ok = !probe_key.empty() && OverlayCached(root, probe_key);
+  if (!ok) {
+    ok = ProbeOverlay(root);
+    if (ok && !probe_key.empty()) CacheOverlay(root, probe_key);
+  }
   g_probe_cache[key] = ok;
   return ok;
 }

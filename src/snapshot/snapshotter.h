@@ -165,7 +165,9 @@ class Snapshotter {
 };
 
 // Opens the snapshotter of `root`. The overlay probe (a real overlay mount
-// in a scratch directory under root) runs once per process and root.
+// in a scratch directory under root) runs once per process and root, and
+// not at all while <root>/overlay-supported says it succeeded on this
+// kernel boot, file system and user namespace (OverlaySupported).
 [[nodiscard]] common::Result<std::unique_ptr<Snapshotter>> Open(const std::filesystem::path& root,
                                                                 Options options = {});
 
@@ -177,7 +179,10 @@ class Snapshotter {
     const std::filesystem::path& root, Kind preferred);
 
 // Whether overlayfs can be mounted with upper/work dirs under `root` (as this
-// process). Cached per root for the process.
+// process). Cached per root for the process; a success is also kept in
+// <root>/overlay-supported (kernel release and boot id, the root's file
+// system type and device, the user namespace), which later processes with
+// CAP_SYS_ADMIN read instead of probing. A failure is not kept.
 bool OverlaySupported(const std::filesystem::path& root);
 
 }  // namespace snapshot

@@ -152,6 +152,9 @@ Status CreateDb(const std::filesystem::path& root) {
   return st;
 }
 
+// PRAGMA mmap_size: far more than any store's database.
+constexpr int64_t kMetadataMmapBytes = int64_t{256} << 20;
+
 }  // namespace
 
 // ---- MetadataDb ------------------------------------------------------------
@@ -179,8 +182,16 @@ Result<MetadataDb> MetadataDb::Open(const std::filesystem::path& root, Options o
   // Every commit is already durable (FULL syncs the WAL), so the checkpoint
   // SQLite runs when the last connection closes only moves pages into the
   // main file, at the price of two more fsyncs at the end of every command.
-  // The WAL is checkpointed by the commits instead (wal_autocheckpoint,
-  // every 1000 pages) and read back by the next open.
+  // The WAL is checkpointed by the commits instead, and truncated by the
+  // close of a command that made it long (KeepWalShort), so that the next
+  // open reads little of it back.
+  db.KeepWalShort(kWalAutocheckpointPages);
+  // Reads map the database file rather than copy each page into SQLite's
+  // cache (pages still in the WAL are copied): a listing of many images
+  // then faults in a few mappings instead of a fresh page per page read.
+  // An I/O error while reading a mapped page is a SIGBUS instead of an
+  // error, which the store survives as it survives a kill.
+  TRY(db.Exec("PRAGMA mmap_size = " + std::to_string(kMetadataMmapBytes), op));
   sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   TRY(Migrate(db));
   return MetadataDb(std::move(state));
@@ -236,6 +247,9 @@ Result<ImageRecord> MetadataDb::GetImage(std::string_view name) {
 }
 Result<std::vector<ImageRecord>> MetadataDb::ListImages() {
   GANTRY_READ_OP("list images", ListImages());
+}
+Status MetadataDb::ForEachImage(const std::function<Status(ImageRecord&&)>& fn) {
+  GANTRY_READ_OP("list images", ForEachImage(fn));
 }
 Status MetadataDb::DeleteImage(std::string_view name) {
   GANTRY_WRITE_OP("delete image " + Q(name), DeleteImage(name));

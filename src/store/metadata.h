@@ -112,6 +112,12 @@ class Txn {
   [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
   // Sorted by name.
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
+  // ListImages one record at a time: `fn` gets each, in name order, as it
+  // is read, so that a listing of many images holds one in memory. `fn`
+  // runs inside the transaction (it must not use the MetadataDb: see
+  // Begin); its error stops the walk and is returned as it is.
+  [[nodiscard]] common::Status ForEachImage(
+      const std::function<common::Status(ImageRecord&&)>& fn);
   // Errors: NotFound.
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
   // Records whose target digest is `digest`, sorted by name.
@@ -210,6 +216,8 @@ class MetadataDb {
   [[nodiscard]] common::Status PutImage(const ImageRecord& record);
   [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
+  [[nodiscard]] common::Status ForEachImage(
+      const std::function<common::Status(ImageRecord&&)>& fn);
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
       const common::Digest& digest);

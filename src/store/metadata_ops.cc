@@ -4,6 +4,7 @@
 #include <sys/random.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "store/metadata.h"
 #include "store/metadata_internal.h"
@@ -36,6 +37,7 @@ std::string AnnotationsJson(const std::map<std::string, std::string>& a) {
 Result<std::map<std::string, std::string>> ParseAnnotations(const SqliteDb& db,
                                                              std::string_view op,
                                                              const std::string& text) {
+  if (text == "{}") return std::map<std::string, std::string>();  // most targets: no parse
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return std::unexpected(Corrupt(db, op, "annotations are not a JSON object"));
@@ -76,32 +78,65 @@ Result<ImageRecord> ImageFromRow(const SqliteDb& db, std::string_view op,
   };
 }
 
-// Runs a SELECT of kImageColumns with one optional text parameter and
-// attaches each image's labels.
+// Every image with its labels, in name order, each passed to `fn` once
+// read: two scans, images by name and all labels by (image, key), merged
+// as they go, so that one record at a time is in memory and no statement
+// runs per image.
+Status WalkImages(SqliteDb& db, std::string_view op,
+                  const std::function<Status(ImageRecord&&)>& fn) {
+  ASSIGN_OR_RETURN(SqliteStmt images,
+                   db.Prepare("SELECT " + std::string(kImageColumns) + " FROM images ORDER BY name",
+                              op));
+  ASSIGN_OR_RETURN(SqliteStmt labels,
+                   db.Prepare("SELECT image, key, value FROM image_labels ORDER BY image, key", op));
+  // The image the current label row is of; nullopt once they are all read.
+  std::optional<std::string_view> of;
+  auto next_label = [&]() -> Status {
+    ASSIGN_OR_RETURN(bool row, labels.Step());
+    of = row ? std::optional<std::string_view>(labels.ColumnTextView(0)) : std::nullopt;
+    return {};
+  };
+  TRY(next_label());
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, images.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(ImageRecord r, ImageFromRow(db, op, images));
+    // Both scans are in BINARY (memcmp) order, which std::string_view's
+    // comparison is too. A label whose image is not listed (none, with
+    // foreign keys on) is skipped, as the single-image queries would.
+    while (of && *of < std::string_view(r.name)) TRY(next_label());
+    while (of && *of == r.name) {
+      r.labels.emplace_hint(r.labels.end(), labels.ColumnText(1), labels.ColumnText(2));
+      TRY(next_label());
+    }
+    TRY(fn(std::move(r)));
+  }
+  return {};
+}
+
+// Runs a SELECT of kImageColumns with one text parameter, with each
+// image's labels, in one statement: a row per label (or one with NULL
+// label columns for an image without labels), in name order.
 Result<std::vector<ImageRecord>> QueryImages(SqliteDb& db, std::string_view op,
-                                             std::string_view where, const std::string* arg) {
-  std::string sql = "SELECT " + std::string(kImageColumns) + " FROM images " +
-                    std::string(where) + " ORDER BY name";
-  ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare(sql, op));
-  if (arg != nullptr) TRY(st.Bind(1, *arg));
+                                             std::string_view where, const std::string& arg) {
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   db.Prepare("SELECT " + std::string(kImageColumns) +
+                                  ", l.key, l.value FROM images LEFT JOIN image_labels l ON "
+                                  "l.image = name " +
+                                  std::string(where) + " ORDER BY name",
+                              op));
+  TRY(st.Bind(1, arg));
+  constexpr int kKey = 7, kValue = 8;
   std::vector<ImageRecord> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    ASSIGN_OR_RETURN(ImageRecord r, ImageFromRow(db, op, st));
-    out.push_back(std::move(r));
-  }
-  if (out.empty()) return out;
-  ASSIGN_OR_RETURN(SqliteStmt labels,
-                   db.Prepare("SELECT key, value FROM image_labels WHERE image = ?1", op));
-  for (ImageRecord& r : out) {
-    labels.Reset();
-    TRY(labels.Bind(1, r.name));
-    for (;;) {
-      ASSIGN_OR_RETURN(bool row, labels.Step());
-      if (!row) break;
-      r.labels.emplace(labels.ColumnText(0), labels.ColumnText(1));
+    // Rows of one image are adjacent (ORDER BY name; names are unique).
+    if (out.empty() || st.ColumnTextView(0) != out.back().name) {
+      ASSIGN_OR_RETURN(ImageRecord r, ImageFromRow(db, op, st));
+      out.push_back(std::move(r));
     }
+    if (!st.ColumnIsNull(kKey)) out.back().labels.emplace(st.ColumnText(kKey), st.ColumnText(kValue));
   }
   return out;
 }
@@ -200,15 +235,24 @@ Status Txn::PutImage(const ImageRecord& r) {
 Result<ImageRecord> Txn::GetImage(std::string_view name) {
   const std::string op = "get image " + Quoted(name);
   REQUIRE_ACTIVE(op);
-  std::string arg(name);
-  ASSIGN_OR_RETURN(auto rows, QueryImages(state_->db, op, "WHERE name = ?1", &arg));
+  ASSIGN_OR_RETURN(auto rows, QueryImages(state_->db, op, "WHERE name = ?1", std::string(name)));
   if (rows.empty()) return MakeError(Errc::kNotFound, op + ": no such image");
   return std::move(rows.front());
 }
 
 Result<std::vector<ImageRecord>> Txn::ListImages() {
   REQUIRE_ACTIVE("list images");
-  return QueryImages(state_->db, "list images", "", nullptr);
+  std::vector<ImageRecord> out;
+  TRY(WalkImages(state_->db, "list images", [&](ImageRecord&& r) -> Status {
+    out.push_back(std::move(r));
+    return {};
+  }));
+  return out;
+}
+
+Status Txn::ForEachImage(const std::function<Status(ImageRecord&&)>& fn) {
+  REQUIRE_ACTIVE("list images");
+  return WalkImages(state_->db, "list images", fn);
 }
 
 Status Txn::DeleteImage(std::string_view name) {
@@ -224,8 +268,7 @@ Status Txn::DeleteImage(std::string_view name) {
 Result<std::vector<ImageRecord>> Txn::ImagesByTarget(const Digest& digest) {
   const std::string op = "list images of " + digest.str();
   REQUIRE_ACTIVE(op);
-  std::string arg = digest.str();
-  return QueryImages(state_->db, op, "WHERE digest = ?1", &arg);
+  return QueryImages(state_->db, op, "WHERE digest = ?1", digest.str());
 }
 
 // ---- blobs -----------------------------------------------------------------

@@ -60,6 +60,12 @@ Error SqliteError(sqlite3* db, int rc, std::string_view op,
 }
 
 void SqliteDb::Closer::operator()(sqlite3* db) const {
+  if (wal != nullptr && wal->frames >= wal->pages) {
+    // Without waiting for other connections: they would make it BUSY.
+    sqlite3_busy_timeout(db, 0);
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    if (rc != SQLITE_OK) LOG(Debug) << "sqlite wal truncation skipped" << common::Kv("rc", rc);
+  }
   int rc = sqlite3_close_v2(db);
   if (rc != SQLITE_OK) LOG(Debug) << "sqlite close failed" << common::Kv("rc", rc);
 }
@@ -78,6 +84,23 @@ Result<SqliteDb> SqliteDb::Open(const std::filesystem::path& path) {
 }
 
 void SqliteDb::SetBusyTimeout(int ms) { sqlite3_busy_timeout(db_.get(), ms); }
+
+// Called after each commit of the connection, with no lock held, with the
+// WAL's length in frames.
+int SqliteDb::OnWalCommit(void* arg, sqlite3* db, const char* name, int frames) {
+  auto* wal = static_cast<WalUpkeep*>(arg);
+  wal->frames = frames;
+  // As SQLite's own autocheckpoint: its errors are not the commit's.
+  if (frames >= wal->pages)
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  return SQLITE_OK;
+}
+
+void SqliteDb::KeepWalShort(int pages) {
+  Closer& c = db_.get_deleter();
+  c.wal = std::make_unique<WalUpkeep>(WalUpkeep{.pages = pages, .frames = 0});
+  sqlite3_wal_hook(db_.get(), &SqliteDb::OnWalCommit, c.wal.get());
+}
 
 Status SqliteDb::Exec(std::string_view sql, std::string_view op) {
   std::string text(sql);
@@ -140,11 +163,13 @@ void SqliteStmt::Reset() {
 
 int64_t SqliteStmt::ColumnInt(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
 
-std::string SqliteStmt::ColumnText(int col) const {
+std::string SqliteStmt::ColumnText(int col) const { return std::string(ColumnTextView(col)); }
+
+std::string_view SqliteStmt::ColumnTextView(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_.get(), col);
   if (p == nullptr) return {};
   int n = sqlite3_column_bytes(stmt_.get(), col);
-  return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+  return std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
 }
 
 bool SqliteStmt::ColumnIsNull(int col) const {

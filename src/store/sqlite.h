@@ -22,6 +22,16 @@
 
 namespace store {
 
+// How long every connection to metadata.db lets the WAL grow
+// (SqliteDb::KeepWalShort). Every process is the database's first
+// connection, and the first connection reads the whole WAL back (one read
+// per page, each checksummed) before its first query, so the WAL's length
+// is paid by every command: SQLite's default of 1000 pages (4 MiB) costs a
+// re-pull or a listing several milliseconds. At 100 a checkpoint (its
+// pages written back, one fsync of the database file) comes every few
+// pulls.
+inline constexpr int kWalAutocheckpointPages = 100;
+
 // Maps an SQLite result code (primary or extended) to an Error:
 //   BUSY / LOCKED (after the busy timeout)   → Unavailable
 //   CORRUPT / NOTADB                         → DataLoss
@@ -65,10 +75,26 @@ class SqliteDb {
   // sqlite3_busy_timeout.
   void SetBusyTimeout(int ms);
 
+  // WAL upkeep in place of SQLite's wal_autocheckpoint (for a database in
+  // WAL mode): a commit that leaves the WAL `pages` frames long or longer
+  // checkpoints it (PASSIVE, as SQLite's autocheckpoint would), and closing
+  // a connection whose commits saw that also truncates the WAL, so that
+  // the next process reads none of it back. The truncation never waits:
+  // while another connection reads or writes, the WAL stays as it is (a
+  // later close truncates it).
+  void KeepWalShort(int pages);
+
  private:
+  struct WalUpkeep {
+    int pages = 0;   // the threshold
+    int frames = 0;  // the WAL's length after this connection's last commit
+  };
   struct Closer {
     void operator()(sqlite3* db) const;
+    std::unique_ptr<WalUpkeep> wal;  // set by KeepWalShort; the WAL hook's argument
   };
+  // sqlite3_wal_hook of KeepWalShort; `arg` is the WalUpkeep.
+  static int OnWalCommit(void* arg, sqlite3* db, const char* name, int frames);
   std::unique_ptr<sqlite3, Closer> db_;
   std::filesystem::path path_;
 };
@@ -93,6 +119,9 @@ class SqliteStmt {
 
   int64_t ColumnInt(int col) const;
   std::string ColumnText(int col) const;
+  // The same without a copy: valid until the next Step, Reset or column
+  // call on this column with another type.
+  std::string_view ColumnTextView(int col) const;
   bool ColumnIsNull(int col) const;
 
  private:

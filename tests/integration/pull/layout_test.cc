@@ -12,6 +12,7 @@
 
 #include "fixtures/image_builder.h"
 #include "integration/pull/pull_helpers.h"
+#include "store/metadata.h"
 
 namespace pulltest {
 namespace {
@@ -125,6 +126,53 @@ TEST_F(PullLayout, QuietPrintsOnlyTheDigest) {
   EXPECT_EQ(r.out, image_.manifest.digest.str() + "\n");
   ExpectBlobsInStore(gantry_->root(), ImageDigests(image_));
   EXPECT_EQ(gantry_->ImageNames(), std::vector<std::string>{kName});
+}
+
+// A re-pull that changes nothing writes nothing (issue 14 item 5): the
+// record is not rewritten (its updated_ns stays), no lease is left, and
+// the listing is the same. A record written before gantry kept the created
+// time and the size (those labels stripped) is listed the same, from the
+// blobs, and the next pull writes them.
+TEST_F(PullLayout, ARePullThatChangesNothingWritesNothing) {
+  ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {source_}));
+  auto record = [&]() -> store::ImageRecord {
+    auto db = store::MetadataDb::Open(gantry_->root());
+    EXPECT_TRUE(db) << db.error().message;
+    if (!db) return {};
+    auto rec = db->GetImage(kName);
+    EXPECT_TRUE(rec) << rec.error().message;
+    return rec ? *rec : store::ImageRecord{};
+  };
+  const store::ImageRecord first = record();
+  EXPECT_EQ(first.labels.count("io.gantry.chain"), 1u) << "the pull records it unpacked";
+  EXPECT_EQ(first.labels.count("io.gantry.created"), 1u);
+  EXPECT_EQ(first.labels.count("io.gantry.size"), 1u);
+  const nlohmann::json listed = gantry_->ImagesJson();
+  ASSERT_EQ(listed.size(), 1u) << listed.dump(2);
+  EXPECT_EQ(listed[0]["created"], "2023-11-14T22:13:20Z");
+
+  fixtures::CommandResult r;
+  ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {"--quiet", source_}, &r));
+  EXPECT_EQ(r.out, image_.manifest.digest.str() + "\n");
+  EXPECT_EQ(record(), first) << "the record was written again";
+  EXPECT_TRUE(fs::is_empty(gantry_->root() / "leases"));
+  EXPECT_EQ(gantry_->ImagesJson(), listed);
+
+  // As an older gantry left it.
+  {
+    auto db = store::MetadataDb::Open(gantry_->root());
+    ASSERT_TRUE(db) << db.error().message;
+    store::ImageRecord old = first;
+    old.labels.erase("io.gantry.created");
+    old.labels.erase("io.gantry.size");
+    ASSERT_TRUE(db->PutImage(old));
+  }
+  EXPECT_EQ(gantry_->ImagesJson(), listed) << "read from the config and the manifest";
+  ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {"--quiet", source_}));
+  const store::ImageRecord again = record();
+  EXPECT_EQ(again.labels, first.labels);
+  EXPECT_GT(again.updated_ns, first.updated_ns);
+  EXPECT_EQ(gantry_->ImagesJson(), listed);
 }
 
 TEST_F(PullLayout, UnknownTagListsTheTagsTheLayoutHas) {

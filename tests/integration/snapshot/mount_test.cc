@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -208,6 +211,36 @@ TEST_F(MountAtTest, AnythingButOneOverlayOrBindIsRefused) {
   EXPECT_EQ(tmpfs.error().code, Errc::kInvalidArgument);
   EXPECT_NE(tmpfs.error().message.find("`tmpfs`"), std::string::npos) << tmpfs.error().message;
   EXPECT_FALSE(fixtures::MountInfoAt(target_));
+}
+
+// The overlay probe's success is kept in the store (<root>/overlay-supported)
+// so that later processes do not fork a child to mount: a stale answer is
+// probed again and replaced; a root on the same file system given a valid
+// answer is not probed at all (a probe makes and removes a scratch
+// directory in the root, which would change the root's mtime).
+TEST(OverlayProbeCache, KeepsASuccessAndProbesAgainWhenTheAnswerIsStale) {
+  REQUIRE_ROOT("overlay mounts");
+  auto a = common::TempDir::Create("overlay-cache-a");
+  ASSERT_TRUE(a) << a.error().message;
+  const fs::path cache = a->path() / "overlay-supported";
+  std::ofstream(cache) << "overlay supported\nkernel 0.0.0\n";
+  REQUIRE_OVERLAYFS(OverlaySupported(a->path()), a->path());
+  struct utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  const std::string answer = Read(cache);
+  EXPECT_TRUE(answer.starts_with(std::string("overlay supported\nkernel ") + u.release + "\n"))
+      << answer;
+
+  auto b = common::TempDir::Create("overlay-cache-b");
+  ASSERT_TRUE(b) << b.error().message;
+  std::ofstream(b->path() / "overlay-supported") << answer;
+  const struct timespec old[2] = {{.tv_sec = 1'000'000'000, .tv_nsec = 0},
+                                  {.tv_sec = 1'000'000'000, .tv_nsec = 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, b->path().c_str(), old, 0), 0);
+  EXPECT_TRUE(OverlaySupported(b->path()));
+  struct stat st{};
+  ASSERT_EQ(::stat(b->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000) << "the root was probed";
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 
 #include <map>
 #include <string>
+#include <vector>
+
+#include "image/fetch.h"
 
 namespace image {
 namespace {
@@ -164,6 +167,87 @@ TEST_P(BadDigestLabel, IsDataLossNamingTheRecordAndTheLabel) {
   EXPECT_THAT(img.error().message, HasSubstr(std::string("image record `") + kName + "`"));
   EXPECT_THAT(img.error().message, HasSubstr(std::string("label ") + GetParam()));
   EXPECT_THAT(img.error().message, HasSubstr("sha256:not-hex"));
+}
+
+TEST(ImageRecord, ReadsAndWritesTheCreatedTimeAndTheSize) {
+  store::ImageRecord rec = PulledRecord();
+  rec.labels["io.gantry.created"] = "2023-11-14T22:13:20Z";
+  rec.labels["io.gantry.size"] = "2493";
+  auto img = FromRecord(rec);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->config_created, "2023-11-14T22:13:20Z");
+  EXPECT_EQ(img->content_size, 2493);
+  EXPECT_EQ(ToRecord(*img), rec);
+  // A config without `created` is recorded as such: "", not absent.
+  rec.labels["io.gantry.created"] = "";
+  img = FromRecord(rec);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->config_created, "");
+  EXPECT_EQ(ToRecord(*img).labels.at("io.gantry.created"), "");
+}
+
+TEST(ImageRecord, OldRecordsHaveNoCreatedTimeNorSize) {
+  auto img = FromRecord(PulledRecord());
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_FALSE(img->config_created);
+  EXPECT_FALSE(img->content_size);
+  EXPECT_EQ(ToRecord(*img).labels.count("io.gantry.created"), 0u);
+  EXPECT_EQ(ToRecord(*img).labels.count("io.gantry.size"), 0u);
+}
+
+class BadSizeLabel : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(BadSizeLabel, IsDataLossNamingTheRecordAndTheLabel) {
+  store::ImageRecord rec = PulledRecord();
+  rec.labels["io.gantry.size"] = GetParam();
+  auto img = FromRecord(rec);
+  ASSERT_FALSE(img);
+  EXPECT_EQ(img.error().code, common::Errc::kDataLoss);
+  EXPECT_THAT(img.error().message, HasSubstr(std::string("image record `") + kName + "`"));
+  EXPECT_THAT(img.error().message, HasSubstr("label io.gantry.size"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Values, BadSizeLabel,
+                         ::testing::Values("", "-1", "12kB", " 12", "99999999999999999999"));
+
+oci::Descriptor Blob(std::string_view seed, int64_t size) {
+  return {.media_type = "application/octet-stream",
+          .digest = D(seed),
+          .size = size,
+          .annotations = {},
+          .urls = {},
+          .artifact_type = ""};
+}
+
+TEST(ImageRecord, ContentSizeCountsThePlatformManifestOnlyWhenItIsNotTheTarget) {
+  const std::vector<oci::Descriptor> layers = {Blob("l1", 1000), Blob("l2", 20000)};
+  // An index target: the index, the platform manifest, the config, the layers.
+  EXPECT_EQ(ContentSize(Index(), Blob("manifest", 500), 300, layers), 1234 + 500 + 300 + 21000);
+  // A manifest target is its own platform manifest.
+  const oci::Descriptor m = Blob("manifest", 500);
+  EXPECT_EQ(ContentSize(m, m, 300, layers), 500 + 300 + 21000);
+  EXPECT_EQ(ContentSize(m, m, 300, {}), 800);
+}
+
+TEST(ImageRecord, ImageOfKeepsTheCreatedTimeAndTheSizeOfThePull) {
+  image::FetchResult pulled;
+  pulled.name = kName;
+  pulled.target = Index();
+  pulled.manifest = Blob("manifest", 500);
+  pulled.config = Blob("config", 300);
+  pulled.layers = {Blob("l1", 1000)};
+  pulled.image_config.created = "2024-01-02T03:04:05.123456789Z";
+  pulled.platform = "linux/amd64";
+  const Image img = ImageOf(pulled);
+  EXPECT_EQ(img.config_created, "2024-01-02T03:04:05.123456789Z");
+  EXPECT_EQ(img.content_size, 1234 + 500 + 300 + 1000);
+  EXPECT_FALSE(img.unpacked);
+  const store::ImageRecord rec = ToRecord(img);
+  EXPECT_EQ(rec.labels.at("io.gantry.created"), "2024-01-02T03:04:05.123456789Z");
+  EXPECT_EQ(rec.labels.at("io.gantry.size"), std::to_string(1234 + 500 + 300 + 1000));
+  auto back = FromRecord(rec);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, img);
 }
 
 INSTANTIATE_TEST_SUITE_P(Labels, BadDigestLabel,

@@ -202,6 +202,37 @@ TEST_F(StoreMetadataTest, ListAndImagesByTarget) {
   EXPECT_TRUE(none->empty());
 }
 
+// ListImages reads every image and its labels in one statement: each
+// record gets its own labels, all of them, and one without labels none.
+TEST_F(StoreMetadataTest, ListImagesGivesEachRecordItsOwnLabels) {
+  const std::map<std::string, std::map<std::string, std::string>> want = {
+      {"a/none:1", {}},
+      {"b/one:1", {{"k", "b"}}},
+      {"c/many:1", {{"k1", "c1"}, {"k2", "c2"}, {"k3", ""}}},
+      {"d/none:2", {}},
+      {"e/one:2", {{"k", "e"}}}};
+  // Inserted out of order: the listing is by name, not by insertion.
+  for (auto it = want.rbegin(); it != want.rend(); ++it)
+    ASSERT_TRUE(db().PutImage({.name = it->first, .target = Manifest(it->first), .created_ns = 0,
+                               .updated_ns = 0, .labels = it->second}));
+  auto all = db().ListImages();
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), want.size());
+  auto w = want.begin();
+  for (const ImageRecord& r : *all) {
+    EXPECT_EQ(r.name, w->first);
+    EXPECT_EQ(r.target, Manifest(w->first));
+    EXPECT_EQ(r.labels, w->second) << r.name;
+    ++w;
+  }
+  auto one = db().GetImage("c/many:1");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->labels, want.at("c/many:1"));
+  auto bare = db().GetImage("d/none:2");
+  ASSERT_TRUE(bare) << bare.error().message;
+  EXPECT_TRUE(bare->labels.empty());
+}
+
 TEST_F(StoreMetadataTest, Blobs) {
   Digest a = Digest::Sha256Of(std::string_view("a"));
   Digest b = Digest::Sha256Of(std::string_view("b"));
