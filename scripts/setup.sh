@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcap-dev libseccomp-dev
   libgtest-dev libgmock-dev
-  # the source format (.clang-format)
+  # the source format (.clang-format, checked by the unit test FormatCheck)
   clang-format-14
   # fuzzing (scripts/fuzz.sh): clang-14's libFuzzer engine, found through clang-14
   clang-14 libclang-rt-14-dev

@@ -177,10 +177,9 @@ Result<PendingBundle> PendingBundle::Begin(const fs::path& dir,
   } else {
     // no_mount: only long enough for MakeSpec to read /etc/passwd, and
     // read-only so that nothing in the snapshot changes.
-    ASSIGN_OR_RETURN(impl->mount,
-                     common::Wrap(snapshot::MountAt(mounts, impl->rootfs,
-                                                    {.readonly = options.no_mount}),
-                                  what));
+    ASSIGN_OR_RETURN(impl->mount, common::Wrap(snapshot::MountAt(mounts, impl->rootfs,
+                                                                 {.readonly = options.no_mount}),
+                                               what));
     impl->view = impl->rootfs;
   }
   return PendingBundle(std::move(impl));

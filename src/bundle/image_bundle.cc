@@ -49,8 +49,7 @@ ImageRuntimeConfig RuntimeConfig(const oci::ImageConfig& c) {
 common::Result<ImageBundle> CreateImageBundle(store::ContentStore& content,
                                               store::MetadataDb& metadata,
                                               snapshot::Snapshotter& sn,
-                                              const store::ImageRecord& record,
-                                              const fs::path& dir,
+                                              const store::ImageRecord& record, const fs::path& dir,
                                               const ImageBundleOptions& options) {
   const std::string what = "bundle " + record.name;
   ASSIGN_OR_RETURN(store::StoreLock lock,
@@ -87,10 +86,9 @@ common::Result<ImageBundle> CreateImageBundle(store::ContentStore& content,
                                 what));
   if (options.spec.userns)
     TRY(common::Wrap(ShiftOwnership(pending.rootfs_view(), *options.spec.userns), what));
-  ASSIGN_OR_RETURN(nlohmann::json spec,
-                   common::Wrap(MakeSpec(RuntimeConfig(top.parts.config), options.spec,
-                                         pending.rootfs_view()),
-                                what));
+  ASSIGN_OR_RETURN(nlohmann::json spec, common::Wrap(MakeSpec(RuntimeConfig(top.parts.config),
+                                                              options.spec, pending.rootfs_view()),
+                                                     what));
   ASSIGN_OR_RETURN(BundleInfo info, common::Wrap(pending.Commit(std::move(spec)), what));
   rollback.Dismiss();
   return ImageBundle{.info = std::move(info), .snapshot_key = key};
@@ -117,10 +115,10 @@ common::Status RemoveImageBundle(const fs::path& dir, const fs::path& root,
       snapshot::Kind kind = state->snapshotter == snapshot::KindName(snapshot::Kind::kNative)
                                 ? snapshot::Kind::kNative
                                 : snapshot::Kind::kOverlay;
-      ASSIGN_OR_RETURN(std::unique_ptr<snapshot::Snapshotter> one,
-                       common::Wrap(snapshot::Open(state->root,
-                                                   {.kind = kind, .fallback_to_native = false}),
-                                    what));
+      ASSIGN_OR_RETURN(
+          std::unique_ptr<snapshot::Snapshotter> one,
+          common::Wrap(snapshot::Open(state->root, {.kind = kind, .fallback_to_native = false}),
+                       what));
       sn = one.get();
       opened.push_back(std::move(one));
     }
@@ -133,8 +131,7 @@ common::Status RemoveImageBundle(const fs::path& dir, const fs::path& root,
   }
   std::optional<store::StoreLock> lock;
   if (sn != nullptr) {
-    ASSIGN_OR_RETURN(store::StoreLock l,
-                     common::Wrap(store::StoreLock::Shared(store_root), what));
+    ASSIGN_OR_RETURN(store::StoreLock l, common::Wrap(store::StoreLock::Shared(store_root), what));
     lock.emplace(std::move(l));
   }
   return common::Wrap(RemoveBundle(dir, sn, key), what);

@@ -22,9 +22,8 @@ std::string MountSnapshotKey(const fs::path& abs_dir) {
 }
 
 common::Result<std::string> MountImage(store::ContentStore& content, store::MetadataDb& metadata,
-                                       snapshot::Snapshotter& sn,
-                                       const store::ImageRecord& record, const fs::path& dir,
-                                       const MountImageOptions& options) {
+                                       snapshot::Snapshotter& sn, const store::ImageRecord& record,
+                                       const fs::path& dir, const MountImageOptions& options) {
   const std::string what = "mount " + record.name;
   ASSIGN_OR_RETURN(store::StoreLock lock,
                    common::Wrap(store::StoreLock::Shared(content.root(), options.cancel), "mount"));

@@ -130,13 +130,14 @@ Result<json> MakeSpec(const ImageRuntimeConfig& image, const BundleOptions& opti
   };
   if (options.userns) {
     const IdRange& r = *options.userns;
-    json map = json::array({{{"containerID", r.container_id}, {"hostID", r.host_id}, {"size", r.size}}});
+    json map =
+        json::array({{{"containerID", r.container_id}, {"hostID", r.host_id}, {"size", r.size}}});
     spec["linux"]["namespaces"].push_back({{"type", "user"}});
     spec["linux"]["uidMappings"] = map;
     spec["linux"]["gidMappings"] = map;
   }
-  spec["linux"]["seccomp"] = DefaultSeccomp(
-      std::vector<std::string_view>(std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities)));
+  spec["linux"]["seccomp"] = DefaultSeccomp(std::vector<std::string_view>(
+      std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities)));
   if (!annotations.empty()) spec["annotations"] = std::move(annotations);
   return spec;
 }

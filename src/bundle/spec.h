@@ -92,7 +92,7 @@ struct IdRange {
 };
 
 struct BundleOptions {
-  bool readonly = false;            // root.readonly
+  bool readonly = false;  // root.readonly
   // A user namespace mapping uids and gids alike (--userns C:H:S).
   std::optional<IdRange> userns{};
   bool no_mount = false;            // see bundle.h; MakeSpec ignores it

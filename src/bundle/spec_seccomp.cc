@@ -108,7 +108,9 @@ json Arg(unsigned index, uint64_t value, const char* op) {
 }  // namespace
 
 json DefaultSeccomp(const std::vector<std::string_view>& caps) {
-  auto has = [&](std::string_view c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); };
+  auto has = [&](std::string_view c) {
+    return std::find(caps.begin(), caps.end(), c) != caps.end();
+  };
   std::vector<std::string> allowed;
   Split(kAllowed, allowed);
   std::vector<std::string> arches;

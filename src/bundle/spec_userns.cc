@@ -40,13 +40,14 @@ int Visit(const char* path, const struct stat* st, int type, FTW*) {
   if (uid == st->st_uid && gid == st->st_gid) return 0;
   // chown clears security.capability and, on files, setuid/setgid.
   char caps[256];
-  ssize_t ncaps = S_ISLNK(st->st_mode) ? -1
-                                       : ::lgetxattr(path, "security.capability", caps, sizeof caps);
+  ssize_t ncaps =
+      S_ISLNK(st->st_mode) ? -1 : ::lgetxattr(path, "security.capability", caps, sizeof caps);
   if (::lchown(path, uid, gid) != 0) return fail("chown");
   if (!S_ISLNK(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)) &&
       ::chmod(path, st->st_mode & 07777) != 0)
     return fail("chmod");
-  if (ncaps > 0 && ::lsetxattr(path, "security.capability", caps, static_cast<size_t>(ncaps), 0) != 0)
+  if (ncaps > 0 &&
+      ::lsetxattr(path, "security.capability", caps, static_cast<size_t>(ncaps), 0) != 0)
     return fail("restore security.capability of");
   return 0;
 }
@@ -59,10 +60,12 @@ common::Result<IdRange> ParseIdRange(std::string_view text) {
   size_t pos = 0;
   for (int i = 0; i < 3; ++i) {
     size_t end = i < 2 ? text.find(':', pos) : text.size();
-    std::string_view part = end == std::string_view::npos ? std::string_view() : text.substr(pos, end - pos);
-    if (part.empty() || part.size() > 10 || part.find_first_not_of("0123456789") != std::string_view::npos)
-      return common::MakeError(Errc::kInvalidArgument,
-                               "--userns `" + std::string(text) + "`: expected CONTAINER:HOST:SIZE");
+    std::string_view part =
+        end == std::string_view::npos ? std::string_view() : text.substr(pos, end - pos);
+    if (part.empty() || part.size() > 10 ||
+        part.find_first_not_of("0123456789") != std::string_view::npos)
+      return common::MakeError(Errc::kInvalidArgument, "--userns `" + std::string(text) +
+                                                           "`: expected CONTAINER:HOST:SIZE");
     uint64_t v = std::stoull(std::string(part));
     if (v > UINT32_MAX)
       return common::MakeError(Errc::kInvalidArgument, "--userns: id out of range");

@@ -2,8 +2,8 @@
 
 namespace bundle::internal {
 
-common::Result<TopChain> UnpackedTopChain(store::ContentStore& content,
-                                          store::MetadataDb& metadata, snapshot::Snapshotter& sn,
+common::Result<TopChain> UnpackedTopChain(store::ContentStore& content, store::MetadataDb& metadata,
+                                          snapshot::Snapshotter& sn,
                                           const store::ImageRecord& record,
                                           const TopChainOptions& options) {
   ASSIGN_OR_RETURN(image::Image img, image::FromRecord(record));
@@ -11,8 +11,7 @@ common::Result<TopChain> UnpackedTopChain(store::ContentStore& content,
   ASSIGN_OR_RETURN(out.parts, image::LoadImage(content, img));
   if (out.parts.chain_ids.empty()) return out;
   out.top = out.parts.chain_ids.back().str();
-  if (auto st = sn.Stat(out.top); st && st->kind == snapshot::SnapshotKind::kCommitted)
-    return out;
+  if (auto st = sn.Stat(out.top); st && st->kind == snapshot::SnapshotKind::kCommitted) return out;
   if (options.on_unpack) options.on_unpack();
   image::UnpackOptions uo{.snapshotter = &sn, .metadata = &metadata, .cancel = options.cancel};
   ASSIGN_OR_RETURN(image::UnpackResult r, image::Unpack(content, uo, record));

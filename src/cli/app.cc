@@ -27,8 +27,7 @@ std::filesystem::path DefaultRoot() {
 void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
   app.set_version_flag("--version,-V", std::string("gantry ") + GANTRY_VERSION);
   global.root = DefaultRoot();
-  app.add_option("--root", global.root, "Store root directory")
-      ->default_str(global.root.string());
+  app.add_option("--root", global.root, "Store root directory")->default_str(global.root.string());
   app.add_option("--log-level", global.log_level, "Log level: debug, info, warn, error, off")
       ->default_str(global.log_level)
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
@@ -47,26 +46,34 @@ void ApplyGlobalOptions(const GlobalOptions& global, bool raise_open_files) {
   if (!raise_open_files) return;
   auto before = common::RaiseOpenFileLimit();
   if (!before)
-    LOG(Debug) << "cannot raise the open file limit"
-               << common::Kv("error", before.error().message);
+    LOG(Debug) << "cannot raise the open file limit" << common::Kv("error", before.error().message);
 }
 
 int ExitCodeFor(common::Errc code) {
   using common::Errc;
   switch (code) {
     case Errc::kInvalidArgument:
-    case Errc::kUnimplemented: return kExitUsage;
-    case Errc::kNotFound: return kExitNotFound;
+    case Errc::kUnimplemented:
+      return kExitUsage;
+    case Errc::kNotFound:
+      return kExitNotFound;
     case Errc::kUnauthenticated:
-    case Errc::kPermissionDenied: return kExitAuth;
-    case Errc::kUnavailable: return kExitUnavailable;
-    case Errc::kDataLoss: return kExitDataLoss;
-    case Errc::kResourceExhausted: return kExitNoSpace;
+    case Errc::kPermissionDenied:
+      return kExitAuth;
+    case Errc::kUnavailable:
+      return kExitUnavailable;
+    case Errc::kDataLoss:
+      return kExitDataLoss;
+    case Errc::kResourceExhausted:
+      return kExitNoSpace;
     case Errc::kAlreadyExists:
     case Errc::kFailedPrecondition:
-    case Errc::kAborted: return kExitConflict;
-    case Errc::kCancelled: return kExitCancelled;
-    case Errc::kInternal: return kExitFailure;
+    case Errc::kAborted:
+      return kExitConflict;
+    case Errc::kCancelled:
+      return kExitCancelled;
+    case Errc::kInternal:
+      return kExitFailure;
   }
   return kExitFailure;
 }
@@ -93,7 +100,7 @@ void OnSignal(int) { g_interrupted = true; }
 }  // namespace
 
 void IgnoreSigpipe() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &sa, nullptr);
 }
@@ -106,7 +113,7 @@ void OutputClosed() {
 bool OutputWasClosed() { return g_output_closed.load(); }
 
 const std::atomic<bool>* CancelOnSignals() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

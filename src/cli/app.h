@@ -4,7 +4,6 @@
 // its own cmd_*.cc and registers itself through a Register* function.
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <filesystem>
 #include <string>
@@ -14,7 +13,7 @@
 namespace cli {
 
 struct GlobalOptions {
-  std::filesystem::path root;     // store root; see DefaultRoot()
+  std::filesystem::path root;  // store root; see DefaultRoot()
   std::string log_level = "info";
   // hosts.toml / certs.d directory searched before /etc/docker/certs.d;
   // default /etc/gantry/certs.d.
@@ -42,16 +41,16 @@ void ApplyGlobalOptions(const GlobalOptions& global, bool raise_open_files);
 // Exit codes, documented in `gantry help`.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailure = 1,        // internal or unclassified failure
-  kExitUsage = 2,          // bad command line or invalid argument
-  kExitNotFound = 3,       // image, tag, blob or snapshot does not exist
-  kExitAuth = 4,           // unauthenticated or permission denied
-  kExitUnavailable = 5,    // registry unreachable, timed out, rate-limited
-  kExitDataLoss = 6,       // digest or size mismatch, corrupt store
-  kExitNoSpace = 7,        // disk full or another resource exhausted
-  kExitConflict = 8,       // already exists, failed precondition, aborted
-  kExitCancelled = 130,    // interrupted
-  kExitBrokenPipe = 141,   // stdout's reader went away (128 + SIGPIPE); see IgnoreSigpipe
+  kExitFailure = 1,       // internal or unclassified failure
+  kExitUsage = 2,         // bad command line or invalid argument
+  kExitNotFound = 3,      // image, tag, blob or snapshot does not exist
+  kExitAuth = 4,          // unauthenticated or permission denied
+  kExitUnavailable = 5,   // registry unreachable, timed out, rate-limited
+  kExitDataLoss = 6,      // digest or size mismatch, corrupt store
+  kExitNoSpace = 7,       // disk full or another resource exhausted
+  kExitConflict = 8,      // already exists, failed precondition, aborted
+  kExitCancelled = 130,   // interrupted
+  kExitBrokenPipe = 141,  // stdout's reader went away (128 + SIGPIPE); see IgnoreSigpipe
 };
 
 int ExitCodeFor(common::Errc code);

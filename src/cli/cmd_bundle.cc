@@ -81,10 +81,9 @@ int RunRemove(const GlobalOptions& global, const std::string& dir) {
   auto target = Resolve(dir);
   if (!target) return ReportError(target.error().Wrap("bundle rm"));
   // The store lock is the library's (bundle/image_bundle.h).
-  if (auto st = bundle::RemoveImageBundle(*target, global.root,
-                                          global.snapshotter == "native"
-                                              ? snapshot::Kind::kNative
-                                              : snapshot::Kind::kOverlay);
+  if (auto st = bundle::RemoveImageBundle(
+          *target, global.root,
+          global.snapshotter == "native" ? snapshot::Kind::kNative : snapshot::Kind::kOverlay);
       !st)
     return ReportError(st.error());
   std::cout << "Removed bundle " << target->string() << "\n";

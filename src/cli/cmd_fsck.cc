@@ -26,7 +26,8 @@ struct FsckFlags {
 
 nlohmann::json ProblemsJson(const std::vector<upkeep::FsckProblem>& ps) {
   auto a = nlohmann::json::array();
-  for (const auto& p : ps) a.push_back({{"kind", p.kind}, {"subject", p.subject}, {"detail", p.detail}});
+  for (const auto& p : ps)
+    a.push_back({{"kind", p.kind}, {"subject", p.subject}, {"detail", p.detail}});
   return a;
 }
 
@@ -42,21 +43,27 @@ nlohmann::json ReportJson(const upkeep::FsckReport& r, bool repair) {
           {"remaining", ProblemsJson(r.remaining)},
           {"info", notes},
           {"checked",
-           {{"blobs", c.blobs}, {"images", c.images}, {"snapshots", c.snapshots},
-            {"ingest", c.ingest}, {"leases", c.leases}, {"mounts", c.mounts}}},
+           {{"blobs", c.blobs},
+            {"images", c.images},
+            {"snapshots", c.snapshots},
+            {"ingest", c.ingest},
+            {"leases", c.leases},
+            {"mounts", c.mounts}}},
           {"errors", r.errors}};
 }
 
 void PrintReport(const upkeep::FsckReport& r, bool repair) {
   for (const auto& p : r.problems)
     std::printf("problem: %s %s: %s\n", p.kind.c_str(), p.subject.c_str(), p.detail.c_str());
-  for (const auto& a : r.repairs) std::printf("repaired: %s %s\n", a.action.c_str(), a.subject.c_str());
+  for (const auto& a : r.repairs)
+    std::printf("repaired: %s %s\n", a.action.c_str(), a.subject.c_str());
   for (const auto& n : r.notes)
     std::printf("info: %s: %lld\n", n.what.c_str(), static_cast<long long>(n.count));
   const auto& c = r.checked;
-  std::printf("fsck: checked %d blobs, %d images, %d snapshots, %d partial downloads, %d leases, "
-              "%d mounts; %zu problems",
-              c.blobs, c.images, c.snapshots, c.ingest, c.leases, c.mounts, r.problems.size());
+  std::printf(
+      "fsck: checked %d blobs, %d images, %d snapshots, %d partial downloads, %d leases, "
+      "%d mounts; %zu problems",
+      c.blobs, c.images, c.snapshots, c.ingest, c.leases, c.mounts, r.problems.size());
   if (repair) std::printf(", %zu repairs, %zu remaining", r.repairs.size(), r.remaining.size());
   std::printf("\n");
 }
@@ -69,7 +76,7 @@ int Fail(const common::Error& e) {
 int Run(const GlobalOptions& global, const FsckFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
   // fsck checks a store; it does not create one.
-  struct stat st{};
+  struct stat st {};
   const std::string what = "open store `" + global.root.string() + "`";
   if (::stat(global.root.c_str(), &st) != 0) return Fail(common::ErrnoError(what).error());
   if (!S_ISDIR(st.st_mode)) return Fail(common::ErrnoError(what, ENOTDIR).error());
@@ -79,8 +86,10 @@ int Run(const GlobalOptions& global, const FsckFlags& f) {
   auto r = f.repair ? upkeep::Repair(*s->content, *s->metadata, o)
                     : upkeep::Check(*s->content, *s->metadata, o);
   if (!r) return Fail(r.error());
-  if (f.json) std::cout << ReportJson(*r, f.repair).dump(2) << "\n";
-  else PrintReport(*r, f.repair);
+  if (f.json)
+    std::cout << ReportJson(*r, f.repair).dump(2) << "\n";
+  else
+    PrintReport(*r, f.repair);
   std::fflush(stdout);
   for (const auto& e : r->errors) std::cerr << "gantry: fsck: repair failed: " << e << "\n";
   return r->remaining.empty() ? kFsckClean : kFsckProblems;

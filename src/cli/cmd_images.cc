@@ -30,10 +30,13 @@ struct ImagesOptions {
 
 // The --format fields, in the order of a row's values.
 enum Field { kRepository, kTag, kId, kDigest, kCreatedSince, kCreatedAt, kSize, kFieldCount };
-constexpr common::FormatField kFields[kFieldCount] = {
-    {"Repository", "REPOSITORY"}, {"Tag", "TAG"},          {"ID", "IMAGE ID"},
-    {"Digest", "DIGEST"},         {"CreatedSince", "CREATED"}, {"CreatedAt", "CREATED AT"},
-    {"Size", "SIZE"}};
+constexpr common::FormatField kFields[kFieldCount] = {{"Repository", "REPOSITORY"},
+                                                      {"Tag", "TAG"},
+                                                      {"ID", "IMAGE ID"},
+                                                      {"Digest", "DIGEST"},
+                                                      {"CreatedSince", "CREATED"},
+                                                      {"CreatedAt", "CREATED AT"},
+                                                      {"Size", "SIZE"}};
 
 // docker's default tables.
 constexpr char kDefaultTable[] =

@@ -40,8 +40,10 @@ int Run(const GlobalOptions& global, const std::string& text) {
     if (!img) return ReportError(img.error().Wrap("inspect " + r.name));
     // "labels" shows the record as stored, labels the model does not know
     // included: this is where a damaged or newer record is looked at.
-    nlohmann::json j = {{"name", img->name}, {"target", oci::DescriptorToJson(img->target)},
-                        {"labels", r.labels}, {"created_ns", img->created_ns}};
+    nlohmann::json j = {{"name", img->name},
+                        {"target", oci::DescriptorToJson(img->target)},
+                        {"labels", r.labels},
+                        {"created_ns", img->created_ns}};
     auto m = BlobJson(*s, image::PlatformManifest(*img));
     if (!m) return ReportError(m.error().Wrap("inspect " + r.name));
     j["manifest"] = std::move(*m);
@@ -50,9 +52,10 @@ int Run(const GlobalOptions& global, const std::string& text) {
       if (idx) j["index"] = std::move(*idx);
     }
     if (!img->config)
-      return ReportError(common::MakeError(common::Errc::kDataLoss,
-                                           "inspect " + r.name + ": the image config is not recorded")
-                             .error());
+      return ReportError(
+          common::MakeError(common::Errc::kDataLoss,
+                            "inspect " + r.name + ": the image config is not recorded")
+              .error());
     auto c = BlobJson(*s, *img->config, Blob::kConfig);
     if (!c) return ReportError(c.error().Wrap("inspect " + r.name));
     j["config"] = std::move(*c);
@@ -68,7 +71,8 @@ int Run(const GlobalOptions& global, const std::string& text) {
 
 void RegisterInspect(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto ref = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("inspect", "Show an image's descriptor, manifest and config as JSON");
+  auto* cmd =
+      app.add_subcommand("inspect", "Show an image's descriptor, manifest and config as JSON");
   cmd->add_option("image", *ref, "Reference or image id")->required();
   cmd->callback([&global, &exit_code, ref] { exit_code = Run(global, *ref); });
 }

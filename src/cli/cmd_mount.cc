@@ -41,11 +41,9 @@ int RunMount(const GlobalOptions& global, const std::string& ref, const std::str
   if (!recs) return ReportError(recs.error().Wrap("mount"));
   const store::ImageRecord& rec = recs->front();
   // The store lock is the library's (bundle/image_mount.h).
-  auto key = bundle::MountImage(*s->content, *s->metadata, **sn, rec, *target,
-                                {.on_unpack = [&] {
-                                  std::cerr << "Unpacking " << rec.name << " ("
-                                            << snapshot::KindName((*sn)->kind()) << ")\n";
-                                }});
+  auto key = bundle::MountImage(*s->content, *s->metadata, **sn, rec, *target, {.on_unpack = [&] {
+    std::cerr << "Unpacking " << rec.name << " (" << snapshot::KindName((*sn)->kind()) << ")\n";
+  }});
   if (!key) return ReportError(key.error());
   std::cout << "Mounted " << rec.name << " at " << target->string() << " (read-only, snapshot "
             << *key << ")\n";
@@ -67,7 +65,8 @@ int RunUmount(const GlobalOptions& global, const std::string& dir) {
 void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto ref = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>();
-  auto* m = app.add_subcommand("mount", "Mount an image's rootfs read-only at DIR (unpacks it if needed)");
+  auto* m = app.add_subcommand("mount",
+                               "Mount an image's rootfs read-only at DIR (unpacks it if needed)");
   m->add_option("image", *ref, "Reference or image id")->required();
   m->add_option("dir", *dir, "Existing directory to mount on")->required();
   m->callback([&global, &exit_code, ref, dir] { exit_code = RunMount(global, *ref, *dir); });

@@ -24,8 +24,11 @@ nlohmann::json ReportJson(const upkeep::GcReport& r) {
     blobs.push_back({{"digest", b.digest.str()}, {"size", b.bytes}, {"mediaType", b.media_type}});
   auto snaps = nlohmann::json::array();
   for (const auto& s : r.snapshots)
-    snaps.push_back({{"snapshotter", s.snapshotter}, {"key", s.key}, {"parent", s.parent},
-                     {"kind", snapshot::SnapshotKindName(s.kind)}, {"size", s.bytes}});
+    snaps.push_back({{"snapshotter", s.snapshotter},
+                     {"key", s.key},
+                     {"parent", s.parent},
+                     {"kind", snapshot::SnapshotKindName(s.kind)},
+                     {"size", s.bytes}});
   return {{"dry_run", r.dry_run},
           {"untagged", r.untagged},
           {"blobs", blobs},
@@ -40,7 +43,8 @@ nlohmann::json ReportJson(const upkeep::GcReport& r) {
 
 void PrintReport(const upkeep::GcReport& r) {
   const bool dry = r.dry_run;
-  for (const auto& n : r.untagged) std::printf("%s %s\n", dry ? "Would untag:" : "Untagged:", n.c_str());
+  for (const auto& n : r.untagged)
+    std::printf("%s %s\n", dry ? "Would untag:" : "Untagged:", n.c_str());
   for (const auto& s : r.snapshots)
     std::printf("%s snapshot %s (%s, %s, %s)\n", dry ? "Would delete" : "Deleted", s.key.c_str(),
                 std::string(snapshot::SnapshotKindName(s.kind)).c_str(), s.snapshotter.c_str(),
@@ -52,8 +56,8 @@ void PrintReport(const upkeep::GcReport& r) {
     std::printf("%s expired or abandoned leases: %zu\n", dry ? "Would delete" : "Deleted",
                 r.leases.size());
   if (r.ingest_files > 0)
-    std::printf("%s partial downloads: %d (%s)\n", dry ? "Would delete" : "Deleted",
-                r.ingest_files, HumanBytes(r.ingest_bytes).c_str());
+    std::printf("%s partial downloads: %d (%s)\n", dry ? "Would delete" : "Deleted", r.ingest_files,
+                HumanBytes(r.ingest_bytes).c_str());
   if (r.orphan_dirs > 0) std::printf("Deleted orphan snapshot directories: %d\n", r.orphan_dirs);
   if (dry)
     std::printf("Total reclaimable space: %s (dry run: nothing was removed)\n",
@@ -72,8 +76,10 @@ int Run(const GlobalOptions& global, const PruneFlags& f) {
   upkeep::GcOptions o{.all = f.all, .dry_run = f.dry_run, .cancel = cancel};
   auto r = upkeep::Prune(*s->content, *s->metadata, sns->all, o);
   if (!r) return ReportError(r.error());
-  if (f.json) std::cout << ReportJson(*r).dump(2) << "\n";
-  else PrintReport(*r);
+  if (f.json)
+    std::cout << ReportJson(*r).dump(2) << "\n";
+  else
+    PrintReport(*r);
   std::fflush(stdout);
   for (const auto& w : r->warnings) std::cerr << "gantry: warning: " << w << "\n";
   for (const auto& e : r->errors) std::cerr << "gantry: prune: " << e << "\n";

@@ -44,9 +44,9 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
         if (f.json) {
           std::cout << image::ProgressJson(p).dump() << std::endl;
         } else if (!f.quiet) {
-          std::cout << image::PullPhaseName(p.phase) << "  " << HumanBytes(p.current_bytes()) << " / "
-                    << HumanBytes(p.total_bytes()) << "  " << HumanBytes(static_cast<int64_t>(p.bytes_per_second))
-                    << "/s";
+          std::cout << image::PullPhaseName(p.phase) << "  " << HumanBytes(p.current_bytes())
+                    << " / " << HumanBytes(p.total_bytes()) << "  "
+                    << HumanBytes(static_cast<int64_t>(p.bytes_per_second)) << "/s";
           // The ETA is the download's: none once only unpacking is left.
           if (p.eta_seconds() >= 0 && !p.terminal() && p.phase != image::PullPhase::kUnpacking)
             std::cout << "  ETA " << p.eta_seconds() << "s";
@@ -61,7 +61,8 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
       });
   if (!st) return ReportError(st.error().Wrap("pull --attach"));
   if (!failure.empty())
-    return ReportError(common::Error{common::Errc::kAborted, 0, "pull " + ref->str() + ": " + failure});
+    return ReportError(
+        common::Error{common::Errc::kAborted, 0, "pull " + ref->str() + ": " + failure});
   if (!f.json) std::cout << ref->str() << "\n";
   return kExitOk;
 }
@@ -92,7 +93,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   opts.max_layers = f.max_layers;
   opts.check_space = !f.ignore_space_check;
   opts.cancel = cancel;
-  ProgressMode mode = f.quiet ? ProgressMode::kQuiet
+  ProgressMode mode = f.quiet  ? ProgressMode::kQuiet
                       : f.json ? ProgressMode::kJson
                                : DetectProgressMode(stdout);
   ProgressPrinter printer(mode, stdout, OutputClosed);
@@ -116,8 +117,10 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   if (!r) return ReportError(r.error());
   if (r->unpack && (mode == ProgressMode::kTty || mode == ProgressMode::kPlain))
     PrintUnpackSummary(stdout, r->pull.name, *sn, *r->unpack);
-  if (mode == ProgressMode::kQuiet) std::cout << r->pull.target.digest.str() << "\n";
-  else if (mode != ProgressMode::kJson) std::cout << r->pull.name << "\n";
+  if (mode == ProgressMode::kQuiet)
+    std::cout << r->pull.target.digest.str() << "\n";
+  else if (mode != ProgressMode::kJson)
+    std::cout << r->pull.name << "\n";
   return kExitOk;
 }
 
@@ -125,8 +128,10 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
 
 void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto f = std::make_shared<PullFlags>();
-  auto* cmd = app.add_subcommand("pull", "Pull an image from a registry or an OCI layout into the store");
-  cmd->add_option("image", f->ref, "Reference (busybox, host:port/ns/name:tag@sha256:...) or oci:DIR[:TAG]")
+  auto* cmd =
+      app.add_subcommand("pull", "Pull an image from a registry or an OCI layout into the store");
+  cmd->add_option("image", f->ref,
+                  "Reference (busybox, host:port/ns/name:tag@sha256:...) or oci:DIR[:TAG]")
       ->required();
   cmd->add_option("--name", f->name,
                   "oci: sources only: record the image under NAME (a NAME that names no registry "
@@ -140,13 +145,16 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "ends at the first ':'. The name is printed when the pull ends. Every command that takes "
       "an image accepts that name, its short form (NAME:TAG, when no docker.io/library/NAME:TAG "
       "exists) and oci:DIR[:TAG] itself.");
-  cmd->add_option("--platform", f->platform, "os/arch[/variant] to pick from an index (default: this host)");
+  cmd->add_option("--platform", f->platform,
+                  "os/arch[/variant] to pick from an index (default: this host)");
   cmd->add_option("--max-concurrent-downloads", f->max_concurrent, "Layers downloaded at once")
       ->default_str("3")
       ->check(CLI::Range(1, 64));
   AddMaxLayersFlag(cmd, f->max_layers);
   auto* q = cmd->add_flag("--quiet,-q", f->quiet, "Print only the image digest");
-  auto* j = cmd->add_flag("--json", f->json, "Print one JSON event per line (download and unpack; docs/pull-progress.md)");
+  auto* j =
+      cmd->add_flag("--json", f->json,
+                    "Print one JSON event per line (download and unpack; docs/pull-progress.md)");
   q->excludes(j);
   cmd->add_flag("--no-unpack", f->no_unpack, "Only download; do not unpack into snapshots");
   cmd->add_flag("--ignore-space-check", f->ignore_space_check,
@@ -157,9 +165,8 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
                 "Do not pull: follow the progress of a pull of IMAGE in progress (started by "
                 "another gantry pull or by gantry serve) until it ends");
   AddRegistryFlags(cmd, f->registry);
-  cmd->callback([&global, &exit_code, f] {
-    exit_code = f->attach ? Attach(global, *f) : Run(global, *f);
-  });
+  cmd->callback(
+      [&global, &exit_code, f] { exit_code = f->attach ? Attach(global, *f) : Run(global, *f); });
 }
 
 }  // namespace cli

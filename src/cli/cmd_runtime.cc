@@ -9,8 +9,9 @@ namespace cli {
 
 void RegisterRuntime(CLI::App& app, GlobalOptions& /*global*/, int& exit_code) {
   CLI::App* sub = app.add_subcommand(
-      "runtime", "OCI runtime with runc's command line: create, start, state, kill, delete, run, "
-                 "list, ps (also installed as gantry-runtime)");
+      "runtime",
+      "OCI runtime with runc's command line: create, start, state, kill, delete, run, "
+      "list, ps (also installed as gantry-runtime)");
   sub->prefix_command();
   sub->set_help_flag();  // `gantry runtime --help` reaches the runtime's own usage
   sub->callback([sub, &exit_code] {

@@ -36,8 +36,8 @@ int Ls(snapshot::Snapshotter& sn, const SnapshotFlags& f) {
   if (f.json) {
     auto arr = nlohmann::json::array();
     for (const auto& i : *list)
-      arr.push_back({{"key", i.name}, {"kind", snapshot::SnapshotKindName(i.kind)},
-                     {"parent", i.parent}});
+      arr.push_back(
+          {{"key", i.name}, {"kind", snapshot::SnapshotKindName(i.kind)}, {"parent", i.parent}});
     std::cout << arr.dump(2) << "\n";
     return kExitOk;
   }
@@ -139,8 +139,8 @@ void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code) {
         c->add_option("target", f->target,
                       "Print `mount` command lines for this directory instead of JSON");
       });
-  Add(cmd, "rm", "Remove snapshots (refused for a snapshot others are built on)", global,
-      exit_code, f, Rm,
+  Add(cmd, "rm", "Remove snapshots (refused for a snapshot others are built on)", global, exit_code,
+      f, Rm,
       [f](CLI::App* c) { c->add_option("key", f->keys, "Snapshot keys or names")->required(); });
   Add(cmd, "usage", "Show disk usage of one snapshot or all", global, exit_code, f, Usage,
       [f](CLI::App* c) { c->add_option("key", f->key, "Snapshot key or name"); });

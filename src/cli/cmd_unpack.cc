@@ -30,8 +30,8 @@ int Run(const GlobalOptions& global, const std::string& text) {
 
 void RegisterUnpack(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto ref = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand(
-      "unpack", "Apply a pulled image's layers into snapshots named by chainID");
+  auto* cmd =
+      app.add_subcommand("unpack", "Apply a pulled image's layers into snapshots named by chainID");
   cmd->add_option("image", *ref, "Reference or image id")->required();
   cmd->callback([&global, &exit_code, ref] { exit_code = Run(global, *ref); });
 }

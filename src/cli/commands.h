@@ -19,8 +19,8 @@ void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterFsck(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code);
-void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);  // mount and umount
-void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);  // bundle and bundle rm
+void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);    // mount and umount
+void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);   // bundle and bundle rm
 void RegisterRuntime(CLI::App& app, GlobalOptions& global, int& exit_code);  // = gantry-runtime
 // `gantry serve`: its flags (serve_flags.h), and a callback that execs the
 // gantry-serve executable beside this one with `argv` (main's, unchanged).

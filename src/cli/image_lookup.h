@@ -30,6 +30,6 @@ namespace cli {
 // reference nor an id, and for `oci:DIR` without TAG when images of
 // several tags of DIR were pulled.
 [[nodiscard]] common::Result<std::vector<store::ImageRecord>> FindImages(store::MetadataDb& db,
-                                                                        const std::string& text);
+                                                                         const std::string& text);
 
 }  // namespace cli

@@ -2,7 +2,6 @@
 // maps its error to an exit code. Logic lives in the libraries.
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/app.h"

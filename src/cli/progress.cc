@@ -11,13 +11,20 @@ namespace {
 const char* KindName(image::PullEvent::Kind k) {
   using K = image::PullEvent::Kind;
   switch (k) {
-    case K::kResolved: return "resolved";
-    case K::kLayerStart: return "layer-start";
-    case K::kLayerProgress: return "layer-progress";
-    case K::kLayerDone: return "layer-done";
-    case K::kDone: return "done";
-    case K::kError: return "error";
-    case K::kLayerUnpack: return "layer-unpack";
+    case K::kResolved:
+      return "resolved";
+    case K::kLayerStart:
+      return "layer-start";
+    case K::kLayerProgress:
+      return "layer-progress";
+    case K::kLayerDone:
+      return "layer-done";
+    case K::kDone:
+      return "done";
+    case K::kError:
+      return "error";
+    case K::kLayerUnpack:
+      return "layer-unpack";
   }
   return "unknown";
 }
@@ -37,8 +44,10 @@ std::string HumanBytes(int64_t n) {
     ++u;
   }
   char buf[32];
-  if (u == 0) snprintf(buf, sizeof buf, "%lld %s", static_cast<long long>(n), units[0]);
-  else snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  if (u == 0)
+    snprintf(buf, sizeof buf, "%lld %s", static_cast<long long>(n), units[0]);
+  else
+    snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
   return buf;
 }
 
@@ -56,7 +65,8 @@ std::string ProgressPrinter::LayerLine(const Layer& l) const {
   line += image::LayerStateName(l.state);
   if (l.total > 0) {
     line += " " + HumanBytes(l.current) + "/" + HumanBytes(l.total);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - l.started).count();
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - l.started).count();
     if (secs > 0.2 && l.current > 0)
       line += " " + HumanBytes(static_cast<int64_t>(static_cast<double>(l.current) / secs)) + "/s";
   }
@@ -82,7 +92,9 @@ void ProgressPrinter::Flush() {
   // The failed write may have been an earlier buffered one, whose errno is
   // long gone: ask the descriptor. The write end of a pipe (or a socket)
   // polls POLLERR or POLLHUP once its reader is gone; a full disk does not.
-  struct pollfd p{.fd = fileno(out_), .events = 0, .revents = 0};
+  struct pollfd p {
+    .fd = fileno(out_), .events = 0, .revents = 0
+  };
   if (on_reader_gone_ && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0)
     on_reader_gone_();
 }
@@ -121,8 +133,8 @@ void ProgressPrinter::OnEvent(const image::PullEvent& e) {
           std::string lid(l.digest.short_hex());
           if (layers_.count(lid)) continue;
           order_.push_back(lid);
-          layers_[lid] = Layer{lid, image::LayerState::kWaiting, 0, l.size,
-                               std::chrono::steady_clock::now()};
+          layers_[lid] =
+              Layer{lid, image::LayerState::kWaiting, 0, l.size, std::chrono::steady_clock::now()};
         }
       break;
     case K::kLayerStart:
@@ -131,7 +143,8 @@ void ProgressPrinter::OnEvent(const image::PullEvent& e) {
       if (mode_ == ProgressMode::kPlain) {
         if (e.kind == K::kLayerDone)
           fprintf(out_, "%s: %s\n", id.c_str(),
-                  e.state == image::LayerState::kExists ? "already exists" : ("done " + HumanBytes(e.total)).c_str());
+                  e.state == image::LayerState::kExists ? "already exists"
+                                                        : ("done " + HumanBytes(e.total)).c_str());
         else if (e.state == image::LayerState::kResumed)
           fprintf(out_, "%s: resuming at %s of %s\n", id.c_str(), HumanBytes(e.current).c_str(),
                   HumanBytes(e.total).c_str());
@@ -160,10 +173,12 @@ void ProgressPrinter::OnEvent(const image::PullEvent& e) {
       if (mode_ == ProgressMode::kTty) Redraw(true);
       break;
     case K::kLayerUnpack: {
-      const bool edge = e.state != image::LayerState::kUnpacking || e.current == 0;  // a layer's start or end
+      const bool edge =
+          e.state != image::LayerState::kUnpacking || e.current == 0;  // a layer's start or end
       if (mode_ == ProgressMode::kPlain) {
         if (edge)
-          fprintf(out_, "%s: %s\n", id.c_str(), std::string(image::LayerStateName(e.state)).c_str());
+          fprintf(out_, "%s: %s\n", id.c_str(),
+                  std::string(image::LayerStateName(e.state)).c_str());
         break;
       }
       auto it = layers_.find(id);

@@ -2,7 +2,6 @@
 // Flags shared by commands that talk to registries (pull, serve, login).
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 #include "cli/app.h"
@@ -28,7 +27,7 @@ void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);
 
 // ClientOptions from the flags, the global --registry-config, and the
 // credential store (docker config.json, helpers, containers auth.json).
-[[nodiscard]] common::Result<registry::ClientOptions> MakeClientOptions(
-    const GlobalOptions& global, const RegistryFlags& flags);
+[[nodiscard]] common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,
+                                                                        const RegistryFlags& flags);
 
 }  // namespace cli

@@ -16,8 +16,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "kept for the next pull to resume. SIGTERM or SIGINT stops the server gracefully.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
-  cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")
-      ->default_str(f.listen);
+  cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
   cmd->add_option("--socket-mode", f.socket_mode, "Permissions of the socket (octal)")
       ->default_str(f.socket_mode);
   cmd->add_option("--socket-group", f.socket_group, "Group owning the socket (name or gid)");

@@ -5,7 +5,6 @@
 // link it.
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 #include <vector>
 

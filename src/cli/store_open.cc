@@ -27,10 +27,9 @@ common::Result<std::unique_ptr<snapshot::Snapshotter>> OpenSnapshotter(
 
 common::Result<OpenedSnapshotters> OpenAllSnapshotters(const GlobalOptions& global) {
   OpenedSnapshotters out;
-  ASSIGN_OR_RETURN(out.owned,
-                   snapshot::OpenAll(global.root, global.snapshotter == "native"
-                                                      ? snapshot::Kind::kNative
-                                                      : snapshot::Kind::kOverlay));
+  ASSIGN_OR_RETURN(out.owned, snapshot::OpenAll(global.root, global.snapshotter == "native"
+                                                                 ? snapshot::Kind::kNative
+                                                                 : snapshot::Kind::kOverlay));
   for (const auto& s : out.owned) out.all.push_back(s.get());
   return out;
 }

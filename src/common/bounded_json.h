@@ -13,9 +13,8 @@
 // Pure function; thread-safe.
 
 #include <cstdint>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/error.h"
 

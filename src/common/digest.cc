@@ -45,19 +45,18 @@ Result<Digest> Digest::Parse(std::string_view text) {
     want = 128;
   } else {
     return MakeError(Errc::kInvalidArgument, "parse digest `" + std::string(text) +
-                                                 "`: unsupported algorithm `" +
-                                                 std::string(algo) + "`");
+                                                 "`: unsupported algorithm `" + std::string(algo) +
+                                                 "`");
   }
   if (hex.size() != want)
-    return MakeError(Errc::kInvalidArgument,
-                     "parse digest `" + std::string(text) + "`: " + std::string(algo) +
-                         " needs " + std::to_string(want) + " hex characters, got " +
-                         std::to_string(hex.size()));
+    return MakeError(Errc::kInvalidArgument, "parse digest `" + std::string(text) +
+                                                 "`: " + std::string(algo) + " needs " +
+                                                 std::to_string(want) + " hex characters, got " +
+                                                 std::to_string(hex.size()));
   for (char c : hex) {
     if (!kIsHex[static_cast<unsigned char>(c)])
       return MakeError(Errc::kInvalidArgument,
-                       "parse digest `" + std::string(text) +
-                           "`: hex must be lower-case [0-9a-f]");
+                       "parse digest `" + std::string(text) + "`: hex must be lower-case [0-9a-f]");
   }
   return Digest(a, std::string(hex));
 }
@@ -89,9 +88,7 @@ std::string Digest::str() const {
   return s;
 }
 
-std::string_view Digest::short_hex(size_t n) const {
-  return std::string_view(hex_).substr(0, n);
-}
+std::string_view Digest::short_hex(size_t n) const { return std::string_view(hex_).substr(0, n); }
 
 struct Sha256::Ctx {
   EVP_MD_CTX* md = nullptr;
@@ -101,8 +98,7 @@ struct Sha256::Ctx {
 Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
   ctx_->md = EVP_MD_CTX_new();
   // Allocation failure or a missing SHA-256 is a broken invariant.
-  if (ctx_->md == nullptr || EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1)
-    std::abort();
+  if (ctx_->md == nullptr || EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) std::abort();
 }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;

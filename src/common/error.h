@@ -38,8 +38,8 @@ enum class Errc {
 
 struct Error {
   Errc code = Errc::kInternal;
-  int sys_errno = 0;     // 0 when no system call caused it
-  std::string message;   // "action `object`: cause", context prepended by Wrap
+  int sys_errno = 0;    // 0 when no system call caused it
+  std::string message;  // "action `object`: cause", context prepended by Wrap
   std::source_location where = std::source_location::current();
 
   // Returns a copy whose message is "context: message".
@@ -53,8 +53,7 @@ using Status = Result<void>;
 
 // Builds an error value ready to return from a function returning Result.
 [[nodiscard]] std::unexpected<Error> MakeError(
-    Errc code, std::string message,
-    std::source_location where = std::source_location::current());
+    Errc code, std::string message, std::source_location where = std::source_location::current());
 
 // Maps errno (ENOENT → NotFound, EEXIST → AlreadyExists, EPERM/EACCES →
 // PermissionDenied, ENOSPC/EMFILE/ENFILE/EDQUOT → ResourceExhausted,
@@ -84,18 +83,16 @@ template <class T>
 // the enclosing function (whose return type must be a Result) on failure.
 #define GANTRY_CONCAT_INNER(a, b) a##b
 #define GANTRY_CONCAT(a, b) GANTRY_CONCAT_INNER(a, b)
-#define TRY(expr)                                                   \
-  do {                                                              \
-    auto&& GANTRY_CONCAT(try_r_, __LINE__) = (expr);                \
-    if (!GANTRY_CONCAT(try_r_, __LINE__))                           \
-      return std::unexpected(                                       \
-          std::move(GANTRY_CONCAT(try_r_, __LINE__).error()));      \
+#define TRY(expr)                                                                 \
+  do {                                                                            \
+    auto&& GANTRY_CONCAT(try_r_, __LINE__) = (expr);                              \
+    if (!GANTRY_CONCAT(try_r_, __LINE__))                                         \
+      return std::unexpected(std::move(GANTRY_CONCAT(try_r_, __LINE__).error())); \
   } while (0)
 
 // ASSIGN_OR_RETURN(lhs, expr): `lhs = std::move(*expr)` or return its error.
-#define ASSIGN_OR_RETURN(lhs, expr)                                 \
-  auto&& GANTRY_CONCAT(aor_r_, __LINE__) = (expr);                  \
-  if (!GANTRY_CONCAT(aor_r_, __LINE__))                             \
-    return std::unexpected(                                         \
-        std::move(GANTRY_CONCAT(aor_r_, __LINE__).error()));        \
+#define ASSIGN_OR_RETURN(lhs, expr)                                             \
+  auto&& GANTRY_CONCAT(aor_r_, __LINE__) = (expr);                              \
+  if (!GANTRY_CONCAT(aor_r_, __LINE__))                                         \
+    return std::unexpected(std::move(GANTRY_CONCAT(aor_r_, __LINE__).error())); \
   lhs = std::move(*GANTRY_CONCAT(aor_r_, __LINE__))

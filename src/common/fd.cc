@@ -54,8 +54,9 @@ TempDir::~TempDir() {
   if (path_.empty()) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
-  if (ec) LOG(Debug) << "remove temporary directory failed" << Kv("path", path_.string())
-                     << Kv("error", ec.message());
+  if (ec)
+    LOG(Debug) << "remove temporary directory failed" << Kv("path", path_.string())
+               << Kv("error", ec.message());
 }
 
 TempDir& TempDir::operator=(TempDir&& o) noexcept {
@@ -81,17 +82,16 @@ void MountGuard::reset() {
 }
 
 Result<MountGuard> Mount(const std::string& source, const std::string& target,
-                         const std::string& fstype, unsigned long flags,
-                         const std::string& data) {
-  if (::mount(source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(),
-              flags, data.empty() ? nullptr : data.c_str()) != 0)
-    return ErrnoError("mount " + (fstype.empty() ? std::string("bind") : fstype) + " `" +
-                      source + "` on `" + target + "`");
+                         const std::string& fstype, unsigned long flags, const std::string& data) {
+  if (::mount(source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) != 0)
+    return ErrnoError("mount " + (fstype.empty() ? std::string("bind") : fstype) + " `" + source +
+                      "` on `" + target + "`");
   return MountGuard(target);
 }
 
 Result<uint64_t> RaiseOpenFileLimit() {
-  struct rlimit lim{};
+  struct rlimit lim {};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return ErrnoError("getrlimit RLIMIT_NOFILE");
   const uint64_t before = lim.rlim_cur;
   if (lim.rlim_cur == lim.rlim_max) return before;

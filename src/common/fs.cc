@@ -65,12 +65,12 @@ Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data,
 Result<std::string> ReadFile(const std::filesystem::path& path, size_t max_size) {
   auto fd = Open(path.string(), O_RDONLY);
   if (!fd) return std::unexpected(fd.error());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return ErrnoError("stat `" + path.string() + "`");
   if (static_cast<size_t>(st.st_size) > max_size)
-    return MakeError(Errc::kResourceExhausted,
-                     "read `" + path.string() + "`: file is larger than " +
-                         std::to_string(max_size) + " bytes");
+    return MakeError(
+        Errc::kResourceExhausted,
+        "read `" + path.string() + "`: file is larger than " + std::to_string(max_size) + " bytes");
   std::string out;
   out.reserve(static_cast<size_t>(st.st_size));
   char buf[65536];
@@ -82,9 +82,9 @@ Result<std::string> ReadFile(const std::filesystem::path& path, size_t max_size)
     }
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_size)
-      return MakeError(Errc::kResourceExhausted,
-                       "read `" + path.string() + "`: file is larger than " +
-                           std::to_string(max_size) + " bytes");
+      return MakeError(Errc::kResourceExhausted, "read `" + path.string() +
+                                                     "`: file is larger than " +
+                                                     std::to_string(max_size) + " bytes");
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
@@ -92,7 +92,7 @@ Result<std::string> ReadFile(const std::filesystem::path& path, size_t max_size)
 
 Status MkdirAll(const std::filesystem::path& path, mode_t mode) {
   if (path.empty()) return {};
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) return {};
     return MakeError(Errc::kFailedPrecondition,

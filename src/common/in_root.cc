@@ -84,7 +84,7 @@ Result<UniqueFd> CreateComponent(int dir, const std::string& name, bool as_file,
 // pops the directories walked, never above the root.
 Result<UniqueFd> Walk(int root_fd, std::string_view path, const InRootOptions& o,
                       const std::string& what) {
-  struct stat root_st{};
+  struct stat root_st {};
   if (::fstat(root_fd, &root_st) != 0) return ErrnoError(what);
   std::deque<std::string> todo = Components(path);
   std::vector<UniqueFd> stack;  // directories walked below the root
@@ -109,7 +109,7 @@ Result<UniqueFd> Walk(int root_fd, std::string_view path, const InRootOptions& o
       bool as_file = todo.empty() && o.create == InRootOptions::Create::kDirsAndFile;
       ASSIGN_OR_RETURN(f, CreateComponent(cur(), c, as_file, what));
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(f.get(), &st) != 0) return ErrnoError(what);
     if (S_ISLNK(st.st_mode)) {
       if (++links > kMaxSymlinks) return LookupError(what, ELOOP);
@@ -158,8 +158,7 @@ Result<UniqueFd> OpenInRoot(int root_fd, std::string_view path, const InRootOpti
     // not know openat2 answer ENOSYS or EPERM.
     if (err == ENOSYS || (err == EPERM && g_openat2.load(std::memory_order_relaxed) == 0)) {
       if (g_openat2.exchange(-1) != -1)
-        LOG(Warn) << "openat2 unsupported, falling back to a component walk"
-                  << Kv("errno", err);
+        LOG(Warn) << "openat2 unsupported, falling back to a component walk" << Kv("errno", err);
     } else if (!(err == ENOENT && o.create != InRootOptions::Create::kNothing)) {
       return LookupError(what, err);
     }

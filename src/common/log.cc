@@ -21,9 +21,12 @@ void AppendValue(std::ostringstream& os, const std::string& v) {
   }
   os << '"';
   for (char c : v) {
-    if (c == '"' || c == '\\') os << '\\' << c;
-    else if (c == '\n') os << "\\n";
-    else os << c;
+    if (c == '"' || c == '\\')
+      os << '\\' << c;
+    else if (c == '\n')
+      os << "\\n";
+    else
+      os << c;
   }
   os << '"';
 }
@@ -33,7 +36,8 @@ void AppendValue(std::ostringstream& os, const std::string& v) {
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 bool LogEnabled(LogLevel level) {
-  return level != LogLevel::Off && static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+  return level != LogLevel::Off &&
+         static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
 
 std::optional<LogLevel> ParseLogLevel(std::string_view name) {

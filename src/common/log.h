@@ -56,7 +56,7 @@ class LogLine {
 
 // The for-loop form (rather than if/else) keeps LOG safe inside an
 // unbraced if without dangling-else warnings.
-#define LOG(level)                                                          \
-  for (bool log_once_ = ::common::LogEnabled(::common::LogLevel::level);    \
-       log_once_; log_once_ = false)                                        \
+#define LOG(level)                                                                  \
+  for (bool log_once_ = ::common::LogEnabled(::common::LogLevel::level); log_once_; \
+       log_once_ = false)                                                           \
   ::common::LogLine(::common::LogLevel::level)

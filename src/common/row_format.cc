@@ -59,8 +59,7 @@ Result<RowFormat> RowFormat::Parse(std::string_view text, std::span<const Format
   }
   text = Trim(text);
   if (text.empty())
-    return MakeError(Errc::kInvalidArgument,
-                     "format: empty (fields: " + KnownFields(fields) + ")");
+    return MakeError(Errc::kInvalidArgument, "format: empty (fields: " + KnownFields(fields) + ")");
   const std::string body = Unescape(text);
   size_t pos = 0;
   while (pos < body.size()) {

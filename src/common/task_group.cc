@@ -38,8 +38,8 @@ Status RunJobs(size_t count, const JobOptions& options,
   // The calling thread is one of the workers unless it has something else
   // to do.
   const bool caller_works = !options.meanwhile && !options.cancelled;
-  const int n = static_cast<int>(
-      std::min<size_t>(static_cast<size_t>(std::max(options.threads, 1)), count));
+  const int n =
+      static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(options.threads, 1)), count));
   int running = caller_works ? std::max(n - 1, 0) : n;
   std::vector<std::thread> threads;
   threads.reserve(static_cast<size_t>(running));

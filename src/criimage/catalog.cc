@@ -12,8 +12,9 @@ namespace criimage {
 namespace {
 
 bool IsHex64(std::string_view s) {
-  return s.size() == 64 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 // "host/path:tag" → "host/path"; "host/path@sha256:…" → "host/path".
@@ -129,9 +130,10 @@ std::optional<size_t> Catalog::Lookup(const Snapshot& s, const std::string& text
   const std::string n = Normalise(text);
   if (n.empty()) {
     auto ref = registry::ImageRef::Parse(text);
-    *error = std::unexpected(ref ? common::Error{common::Errc::kInvalidArgument, 0,
-                                                 "image `" + text + "`: not an image id or reference"}
-                                 : ref.error());
+    *error =
+        std::unexpected(ref ? common::Error{common::Errc::kInvalidArgument, 0,
+                                            "image `" + text + "`: not an image id or reference"}
+                            : ref.error());
     return std::nullopt;
   }
   if (auto it = s.by_id.find(n); it != s.by_id.end()) return it->second;

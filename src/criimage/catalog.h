@@ -35,10 +35,10 @@ struct CatalogImage {
   std::optional<int64_t> uid;             // from the config's User when numeric
   std::string username;                   // from the config's User otherwise
   bool pinned = false;
-  std::vector<std::string> names;         // the image records (store keys)
-  std::string manifest;                   // recorded platform manifest digest ("" when none)
-  std::string platform;                   // "" when not recorded
-  std::string chain;                      // recorded top chainID ("" until unpacked, or no layers)
+  std::vector<std::string> names;  // the image records (store keys)
+  std::string manifest;            // recorded platform manifest digest ("" when none)
+  std::string platform;            // "" when not recorded
+  std::string chain;               // recorded top chainID ("" until unpacked, or no layers)
 };
 
 class Catalog {
@@ -68,9 +68,9 @@ class Catalog {
     std::string username;
   };
   struct Snapshot {
-    std::vector<CatalogImage> images;        // sorted by id
-    std::map<std::string, size_t> by_id;     // id → images index
-    std::map<std::string, size_t> by_name;   // record name and repo digest → index
+    std::vector<CatalogImage> images;       // sorted by id
+    std::map<std::string, size_t> by_id;    // id → images index
+    std::map<std::string, size_t> by_name;  // record name and repo digest → index
   };
   [[nodiscard]] common::Result<std::shared_ptr<const Snapshot>> Current();
   [[nodiscard]] common::Result<std::shared_ptr<const Snapshot>> Build();

@@ -24,8 +24,10 @@ void ToProto(const CatalogImage& in, runtime::v1::Image* out) {
   for (const auto& t : in.repo_tags) out->add_repo_tags(t);
   for (const auto& d : in.repo_digests) out->add_repo_digests(d);
   out->set_size(in.size);
-  if (in.uid) out->mutable_uid()->set_value(*in.uid);
-  else out->set_username(in.username);
+  if (in.uid)
+    out->mutable_uid()->set_value(*in.uid);
+  else
+    out->set_username(in.username);
   out->mutable_spec()->set_image(in.id);
   out->set_pinned(in.pinned);
 }

@@ -34,8 +34,8 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext* ctx,
     return log.Done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pull image: empty image"));
   if (!spec.runtime_handler().empty())
     return log.Done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "pull image: unknown runtime handler `" +
-                                     spec.runtime_handler() + "` (gantry has only the default)"));
+                                 "pull image: unknown runtime handler `" + spec.runtime_handler() +
+                                     "` (gantry has only the default)"));
   auto ref = registry::ImageRef::Parse(spec.image());
   if (!ref) return log.Done(ToGrpc(ref.error()));
   std::optional<registry::Credentials> creds;

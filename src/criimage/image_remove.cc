@@ -10,8 +10,7 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*,
                                            const runtime::v1::RemoveImageRequest* req,
                                            runtime::v1::RemoveImageResponse*) {
   RpcLog log("RemoveImage", req->image().image());
-  if (auto st = s_->catalog->Remove(req->image().image()); !st)
-    return log.Done(ToGrpc(st.error()));
+  if (auto st = s_->catalog->Remove(req->image().image()); !st) return log.Done(ToGrpc(st.error()));
   s_->reclaimer->Request();
   return log.Done(grpc::Status::OK);
 }

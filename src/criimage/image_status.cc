@@ -26,9 +26,7 @@ std::map<std::string, std::string> VerboseInfo(Catalog& catalog, const CatalogIm
       chain = oci::ChainIds(cfg->diff_ids).back().str();
   }
   info["chainID"] = chain.dump();
-  info["snapshot"] = nlohmann::json{{"key", chain},
-                                    {"unpacked", !img.chain.empty()}}
-                         .dump();
+  info["snapshot"] = nlohmann::json{{"key", chain}, {"unpacked", !img.chain.empty()}}.dump();
   info["manifest"] = nlohmann::json(img.manifest).dump();
   info["platform"] = nlohmann::json(img.platform).dump();
   return info;

@@ -1,6 +1,5 @@
 #include "criimage/pull_manager.h"
 
-
 #include "common/digest.h"
 #include "common/log.h"
 #include "image/pull.h"
@@ -140,9 +139,9 @@ common::Result<image::FetchResult> PullManager::PullOne(
   opts.rate_floor = image::RateFloor{.bytes_per_sec = options_.min_rate_bytes_per_sec,
                                      .window = options_.min_rate_window};
   opts.cancel = &f->cancel;
-  ASSIGN_OR_RETURN(image::PulledImage pulled,
-                   image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_},
-                                    opts));
+  ASSIGN_OR_RETURN(
+      image::PulledImage pulled,
+      image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_}, opts));
   return std::move(pulled.pull);
 }
 

@@ -21,7 +21,8 @@ grpc::Status ToGrpc(const common::Error& e);
 class RpcLog {
  public:
   RpcLog(std::string method, std::string subject)
-      : method_(std::move(method)), subject_(std::move(subject)),
+      : method_(std::move(method)),
+        subject_(std::move(subject)),
         start_(std::chrono::steady_clock::now()) {}
   ~RpcLog();
   RpcLog(const RpcLog&) = delete;

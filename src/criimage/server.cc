@@ -1,21 +1,19 @@
 #include "criimage/server.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
-
-#include <fcntl.h>
-#include <poll.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/server_posix.h>
-
 #include <thread>
 
 #include "common/fd.h"
@@ -86,8 +84,10 @@ int SystemdListenFd() {
 
 common::Result<std::filesystem::path> SocketPath(const std::string& listen) {
   std::string p = listen;
-  if (p.starts_with("unix://")) p = p.substr(7);
-  else if (p.starts_with("unix:")) p = p.substr(5);
+  if (p.starts_with("unix://"))
+    p = p.substr(7);
+  else if (p.starts_with("unix:"))
+    p = p.substr(5);
   else if (p.find("://") != std::string::npos)
     return common::MakeError(common::Errc::kInvalidArgument,
                              "listen `" + listen + "`: only unix:// sockets are served");
@@ -131,7 +131,7 @@ struct Server::Impl {
       if (fds[1].revents != 0) return;
       // gRPC's endpoints expect non-blocking sockets.
       int conn = ::accept4(options.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (conn < 0) continue;  // ECONNABORTED, EAGAIN…: the next one
+      if (conn < 0) continue;                            // ECONNABORTED, EAGAIN…: the next one
       grpc::AddInsecureChannelFromFd(grpc.get(), conn);  // gRPC owns it now
     }
   }
@@ -154,10 +154,10 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   ASSIGN_OR_RETURN(store::MetadataDb gdb, store::MetadataDb::Open(options.root));
   impl->gc_db = std::make_unique<store::MetadataDb>(std::move(gdb));
   impl->catalog = std::make_unique<Catalog>(*impl->content, *impl->catalog_db, options.pinned);
-  ASSIGN_OR_RETURN(impl->snapshotters,
-                   snapshot::OpenAll(options.root, options.snapshotter == "native"
-                                                       ? snapshot::Kind::kNative
-                                                       : snapshot::Kind::kOverlay));
+  ASSIGN_OR_RETURN(
+      impl->snapshotters,
+      snapshot::OpenAll(options.root, options.snapshotter == "native" ? snapshot::Kind::kNative
+                                                                      : snapshot::Kind::kOverlay));
   std::vector<snapshot::Snapshotter*> all;
   for (const auto& sn : impl->snapshotters) all.push_back(sn.get());
   impl->reclaimer = std::make_unique<Reclaimer>(*impl->content, *impl->gc_db, all);

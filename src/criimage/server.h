@@ -41,7 +41,7 @@ struct ServeOptions {
   // "unix:///path/to/sock", "unix:/path" or a plain absolute path.
   std::string listen = "unix:///run/gantry/gantry.sock";
   mode_t socket_mode = 0660;
-  std::string socket_group;  // name or numeric gid; "" keeps the process's
+  std::string socket_group;        // name or numeric gid; "" keeps the process's
   registry::ClientOptions client;  // hosts, credential lookup (AuthConfig wins)
   int max_parallel_pulls = 3;
   int max_concurrent_downloads = 3;

@@ -57,8 +57,11 @@ class IngestSink final : public registry::BlobSink {
     auto now = steady_clock::now();
     if (now - last_event_ >= options_.progress_interval) {
       last_event_ = now;
-      events_.Emit({.kind = PullEvent::Kind::kLayerProgress, .digest = desc_.digest,
-                    .current = ingest_.offset(), .total = desc_.size, .state = LayerState::kDownloading});
+      events_.Emit({.kind = PullEvent::Kind::kLayerProgress,
+                    .digest = desc_.digest,
+                    .current = ingest_.offset(),
+                    .total = desc_.size,
+                    .state = LayerState::kDownloading});
     }
     return {};
   }
@@ -95,7 +98,11 @@ class Fetcher {
  public:
   Fetcher(store::ContentStore& content, store::MetadataDb& metadata, registry::ImageSource& src,
           const std::string& name, const FetchOptions& options)
-      : content_(content), metadata_(metadata), src_(src), name_(name), options_(options),
+      : content_(content),
+        metadata_(metadata),
+        src_(src),
+        name_(name),
+        options_(options),
         events_(options, name) {}
 
   common::Result<FetchResult> Run() {
@@ -138,14 +145,14 @@ class Fetcher {
       ASSIGN_OR_RETURN(oci::Index idx, oci::ParseIndex(top.body, top.media_type));
       auto entry = oci::SelectPlatform(idx, want);
       if (!entry) return std::unexpected(entry.error().Wrap(src_.Describe()));
-      ASSIGN_OR_RETURN(platform_manifest, src_.GetManifest(entry->descriptor.digest,
-                                                           entry->descriptor.media_type,
-                                                           options_.cancel));
+      ASSIGN_OR_RETURN(platform_manifest,
+                       src_.GetManifest(entry->descriptor.digest, entry->descriptor.media_type,
+                                        options_.cancel));
       if (static_cast<int64_t>(platform_manifest.body.size()) != entry->descriptor.size)
-        return MakeError(Errc::kDataLoss,
-                         "manifest " + entry->descriptor.digest.str() + " has " +
-                             std::to_string(platform_manifest.body.size()) +
-                             " bytes, the index says " + std::to_string(entry->descriptor.size));
+        return MakeError(Errc::kDataLoss, "manifest " + entry->descriptor.digest.str() + " has " +
+                                              std::to_string(platform_manifest.body.size()) +
+                                              " bytes, the index says " +
+                                              std::to_string(entry->descriptor.size));
       if (platform_manifest.media_type.empty())
         platform_manifest.media_type = entry->descriptor.media_type;
       out.manifest = Describe(platform_manifest);
@@ -170,8 +177,10 @@ class Fetcher {
       all.insert(all.end(), manifest.layers.begin(), manifest.layers.end());
       TRY(CheckSpaceFor(all, manifest.layers));
     }
-    events_.Emit({.kind = PullEvent::Kind::kResolved, .digest = out.manifest.digest,
-                  .layers = out.layers, .config = out.config});
+    events_.Emit({.kind = PullEvent::Kind::kResolved,
+                  .digest = out.manifest.digest,
+                  .layers = out.layers,
+                  .config = out.config});
 
     std::vector<oci::Descriptor> blobs = {manifest.config};
     blobs.insert(blobs.end(), manifest.layers.begin(), manifest.layers.end());
@@ -188,20 +197,21 @@ class Fetcher {
       return {};
     }));
     ASSIGN_OR_RETURN(std::string config_body, content_.ReadBlob(manifest.config.digest));
-    ASSIGN_OR_RETURN(out.image_config,
-                     common::Wrap(oci::ParseImageConfig(config_body),
-                                  "config " + manifest.config.digest.str()));
+    ASSIGN_OR_RETURN(out.image_config, common::Wrap(oci::ParseImageConfig(config_body),
+                                                    "config " + manifest.config.digest.str()));
     if (out.image_config.diff_ids.size() != manifest.layers.size())
       return MakeError(Errc::kInvalidArgument,
                        "image " + src_.Describe() + ": config lists " +
                            std::to_string(out.image_config.diff_ids.size()) +
                            " diff_ids but the manifest has " +
                            std::to_string(manifest.layers.size()) + " layers");
-    oci::Platform got = out.image_config.platform.architecture.empty() ? want : out.image_config.platform;
+    oci::Platform got =
+        out.image_config.platform.architecture.empty() ? want : out.image_config.platform;
     out.platform = oci::NormalizePlatform(got).str();
     out.origin = src_.Origin();
     if (!options_.record)
-      return MakeError(Errc::kInternal, "pull " + name_ + ": no image record maker (FetchOptions::record)");
+      return MakeError(Errc::kInternal,
+                       "pull " + name_ + ": no image record maker (FetchOptions::record)");
     ASSIGN_OR_RETURN(store::ImageRecord rec, options_.record(out));
     // A pull that wrote no blob, of an image the store already records as
     // it would, has nothing to make durable and nothing to write.
@@ -227,7 +237,8 @@ class Fetcher {
     }
     out.bytes_downloaded = downloaded_.load();
     out.blobs_fetched = fetched_.load();
-    events_.Emit({.kind = PullEvent::Kind::kDone, .digest = out.target.digest,
+    events_.Emit({.kind = PullEvent::Kind::kDone,
+                  .digest = out.target.digest,
                   .current = out.bytes_downloaded});
     return out;
   }
@@ -343,30 +354,33 @@ class Fetcher {
     }
     // Largest first: the biggest layer is what the pull waits for last, so
     // it must not queue behind small blobs (or the config's fsync).
-    std::stable_sort(queue.begin(), queue.end(),
-                     [](const oci::Descriptor* a, const oci::Descriptor* b) {
-                       return a->size > b->size;
-                     });
+    std::stable_sort(
+        queue.begin(), queue.end(),
+        [](const oci::Descriptor* a, const oci::Descriptor* b) { return a->size > b->size; });
     // Transfers and ingest-lock waits poll stop_ only. The caller's cancel
     // flag is forwarded to it from this thread: a stalled transfer delivers
     // no bytes through which IngestSink could notice it, and a backoff or a
     // wait for another writer's lock would otherwise run its full course.
-    common::JobOptions jobs{.threads = std::clamp(options_.max_concurrent_downloads, 1, 64),
-                            .stop = &stop_,
-                            .meanwhile = meanwhile,
-                            .cancelled = [this] {
-                              return options_.cancel != nullptr && options_.cancel->load();
-                            },
-                            .poll = kCancelPoll};
+    common::JobOptions jobs{
+        .threads = std::clamp(options_.max_concurrent_downloads, 1, 64),
+        .stop = &stop_,
+        .meanwhile = meanwhile,
+        .cancelled = [this] { return options_.cancel != nullptr && options_.cancel->load(); },
+        .poll = kCancelPoll};
     return common::RunJobs(queue.size(), jobs, [&](size_t i) { return FetchOne(*queue[i]); });
   }
 
   common::Status FetchOne(const oci::Descriptor& d) {
-    events_.Emit({.kind = PullEvent::Kind::kLayerStart, .digest = d.digest, .total = d.size,
+    events_.Emit({.kind = PullEvent::Kind::kLayerStart,
+                  .digest = d.digest,
+                  .total = d.size,
                   .state = LayerState::kWaiting});
     auto exists = [&] {
-      events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
-                    .total = d.size, .state = LayerState::kExists});
+      events_.Emit({.kind = PullEvent::Kind::kLayerDone,
+                    .digest = d.digest,
+                    .current = d.size,
+                    .total = d.size,
+                    .state = LayerState::kExists});
       Record(d);
       return common::Status{};
     };
@@ -376,8 +390,10 @@ class Fetcher {
       if (ing.error().code == Errc::kAlreadyExists) return exists();
       return std::unexpected(ing.error().Wrap("fetch blob " + d.digest.str()));
     }
-    events_.Emit({.kind = PullEvent::Kind::kLayerProgress, .digest = d.digest,
-                  .current = ing->offset(), .total = d.size,
+    events_.Emit({.kind = PullEvent::Kind::kLayerProgress,
+                  .digest = d.digest,
+                  .current = ing->offset(),
+                  .total = d.size,
                   .state = ing->offset() > 0 ? LayerState::kResumed : LayerState::kDownloading});
     IngestSink sink(*ing, d, events_, options_, downloaded_);
     // A full disk: this partial and those of the other downloads of this
@@ -394,8 +410,11 @@ class Fetcher {
       return fail(c.error(), "fetch blob " + d.digest.str() + " from " + src_.Describe());
     ++fetched_;
     Record(d);
-    events_.Emit({.kind = PullEvent::Kind::kLayerDone, .digest = d.digest, .current = d.size,
-                  .total = d.size, .state = LayerState::kDone});
+    events_.Emit({.kind = PullEvent::Kind::kLayerDone,
+                  .digest = d.digest,
+                  .current = d.size,
+                  .total = d.size,
+                  .state = LayerState::kDone});
     return {};
   }
 
@@ -418,9 +437,9 @@ class Fetcher {
 }  // namespace
 
 std::optional<LayerState> LayerStateNamed(std::string_view name) {
-  for (LayerState s : {LayerState::kNone, LayerState::kWaiting, LayerState::kDownloading,
-                       LayerState::kExists, LayerState::kResumed, LayerState::kDone,
-                       LayerState::kUnpacking, LayerState::kUnpacked})
+  for (LayerState s :
+       {LayerState::kNone, LayerState::kWaiting, LayerState::kDownloading, LayerState::kExists,
+        LayerState::kResumed, LayerState::kDone, LayerState::kUnpacking, LayerState::kUnpacked})
     if (LayerStateName(s) == name) return s;
   return std::nullopt;
 }

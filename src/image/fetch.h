@@ -66,28 +66,36 @@ namespace image {
 // What a layer is doing, in PullEvent::state and the progress record
 // (where it is written by its name: docs/pull-progress.md).
 enum class LayerState {
-  kNone,         // the event says nothing about it
-  kWaiting,      // queued, or waiting for another writer of the same blob
+  kNone,     // the event says nothing about it
+  kWaiting,  // queued, or waiting for another writer of the same blob
   kDownloading,
-  kExists,       // already in the store
-  kResumed,      // a partial download continues
-  kDone,         // verified in the store
-  kUnpacking,    // kLayerUnpack: being applied
-  kUnpacked,     // kLayerUnpack: applied and verified
+  kExists,     // already in the store
+  kResumed,    // a partial download continues
+  kDone,       // verified in the store
+  kUnpacking,  // kLayerUnpack: being applied
+  kUnpacked,   // kLayerUnpack: applied and verified
 };
 
 // "waiting" "downloading" "exists" "resumed" "done" "unpacking" "unpacked";
 // "" for kNone.
 constexpr std::string_view LayerStateName(LayerState s) {
   switch (s) {
-    case LayerState::kNone: return "";
-    case LayerState::kWaiting: return "waiting";
-    case LayerState::kDownloading: return "downloading";
-    case LayerState::kExists: return "exists";
-    case LayerState::kResumed: return "resumed";
-    case LayerState::kDone: return "done";
-    case LayerState::kUnpacking: return "unpacking";
-    case LayerState::kUnpacked: return "unpacked";
+    case LayerState::kNone:
+      return "";
+    case LayerState::kWaiting:
+      return "waiting";
+    case LayerState::kDownloading:
+      return "downloading";
+    case LayerState::kExists:
+      return "exists";
+    case LayerState::kResumed:
+      return "resumed";
+    case LayerState::kDone:
+      return "done";
+    case LayerState::kUnpacking:
+      return "unpacking";
+    case LayerState::kUnpacked:
+      return "unpacked";
   }
   return "";
 }
@@ -99,17 +107,25 @@ struct PullEvent {
   // kLayerUnpack is not emitted by Fetch: the unpacker reports it
   // (image::UnpackOptions::on_event) while it applies a layer, and the
   // callers that unpack during a pull feed it to the same consumers.
-  enum class Kind { kResolved, kLayerStart, kLayerProgress, kLayerDone, kDone, kError, kLayerUnpack };
+  enum class Kind {
+    kResolved,
+    kLayerStart,
+    kLayerProgress,
+    kLayerDone,
+    kDone,
+    kError,
+    kLayerUnpack
+  };
   Kind kind = Kind::kError;
   std::string ref{};                       // normalised reference
   std::optional<common::Digest> digest{};  // the blob (layer events) or image (resolved/done)
-  int64_t current = 0;                   // bytes held so far; kLayerUnpack: bytes of the blob unpacked
-  int64_t total = 0;                     // blob size
+  int64_t current = 0;  // bytes held so far; kLayerUnpack: bytes of the blob unpacked
+  int64_t total = 0;    // blob size
   // kWaiting kDownloading kExists kResumed kDone; kLayerUnpack: kUnpacking
   // kUnpacked
   LayerState state = LayerState::kNone;
-  std::string message{};                   // kError
-  std::vector<oci::Descriptor> layers{}; // kResolved: the layers to fetch
+  std::string message{};                    // kError
+  std::vector<oci::Descriptor> layers{};    // kResolved: the layers to fetch
   std::optional<oci::Descriptor> config{};  // kResolved: the image config (fetched too)
 };
 
@@ -155,28 +171,28 @@ struct FetchOptions {
 };
 
 struct FetchResult {
-  std::string name;                 // the image record's name
-  oci::Descriptor target;           // what the reference resolved to (index or manifest)
-  oci::Descriptor manifest;         // the platform's manifest
+  std::string name;          // the image record's name
+  oci::Descriptor target;    // what the reference resolved to (index or manifest)
+  oci::Descriptor manifest;  // the platform's manifest
   oci::Descriptor config;
   std::vector<oci::Descriptor> layers;
   oci::ImageConfig image_config;
-  std::string platform;             // the image's, normalised ("linux/arm64/v8")
+  std::string platform;                          // the image's, normalised ("linux/arm64/v8")
   std::optional<registry::LayoutOrigin> origin;  // an oci: layout's (ImageSource::Origin)
-  int64_t bytes_downloaded = 0;     // new bytes transferred (resumed bytes not counted)
-  int blobs_fetched = 0;            // blobs that were not already in the store
+  int64_t bytes_downloaded = 0;  // new bytes transferred (resumed bytes not counted)
+  int blobs_fetched = 0;         // blobs that were not already in the store
 };
 
 [[nodiscard]] common::Result<FetchResult> Fetch(store::ContentStore& content,
-                                               store::MetadataDb& metadata,
-                                               const registry::SourceSpec& source,
-                                               const FetchOptions& options);
+                                                store::MetadataDb& metadata,
+                                                const registry::SourceSpec& source,
+                                                const FetchOptions& options);
 
 // Fetch over an already opened source (tests and callers with their own).
 [[nodiscard]] common::Result<FetchResult> FetchFrom(store::ContentStore& content,
-                                                   store::MetadataDb& metadata,
-                                                   registry::ImageSource& src,
-                                                   const std::string& name,
-                                                   const FetchOptions& options);
+                                                    store::MetadataDb& metadata,
+                                                    registry::ImageSource& src,
+                                                    const std::string& name,
+                                                    const FetchOptions& options);
 
 }  // namespace image

@@ -26,9 +26,9 @@ common::Result<std::optional<common::Digest>> DigestLabel(const store::ImageReco
   if (v == nullptr || v->empty()) return std::optional<common::Digest>();
   auto d = common::Digest::Parse(*v);
   if (!d)
-    return common::MakeError(common::Errc::kDataLoss, "image record `" + r.name + "`: label " +
-                                                          std::string(key) + ": " +
-                                                          d.error().message);
+    return common::MakeError(
+        common::Errc::kDataLoss,
+        "image record `" + r.name + "`: label " + std::string(key) + ": " + d.error().message);
   return std::optional<common::Digest>(std::move(*d));
 }
 

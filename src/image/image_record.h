@@ -72,8 +72,8 @@ struct LayoutSource {
 };
 
 struct Image {
-  std::string name;         // normalised reference, the record's key
-  oci::Descriptor target; // what the name resolved to: an index or a manifest
+  std::string name;        // normalised reference, the record's key
+  oci::Descriptor target;  // what the name resolved to: an index or a manifest
   // The platform manifest, as recorded; nullopt when the record does not
   // say (PlatformManifest reads that as the target).
   std::optional<common::Digest> manifest;
@@ -131,9 +131,8 @@ void SetTopChain(store::ImageRecord& record, const std::optional<common::Digest>
 // manifest when it differs from the target, the config and the
 // compressed layers the manifest lists. Layers shared with other images
 // count in each.
-[[nodiscard]] int64_t ContentSize(const oci::Descriptor& target,
-                                  const oci::Descriptor& manifest, int64_t config_size,
-                                  const std::vector<oci::Descriptor>& layers);
+[[nodiscard]] int64_t ContentSize(const oci::Descriptor& target, const oci::Descriptor& manifest,
+                                  int64_t config_size, const std::vector<oci::Descriptor>& layers);
 
 // The image a pull fetched (image::Fetch's result), not unpacked yet,
 // its times left for the store to set; with its created time and content

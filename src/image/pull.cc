@@ -105,7 +105,8 @@ class LayerFeed {
     std::unique_lock l(mu_);
     cv_.wait(l, [&] { return ready_.contains(blob.str()) || pull_over_; });
     if (ready_.contains(blob.str())) return {};
-    return MakeError(Errc::kCancelled, "the pull stopped before blob " + blob.str() + " was fetched");
+    return MakeError(Errc::kCancelled,
+                     "the pull stopped before blob " + blob.str() + " was fetched");
   }
 
   void Work() {
@@ -132,8 +133,8 @@ class LayerFeed {
     {
       // The config's bytes (up to 16 MiB) are not kept for the unpack.
       ASSIGN_OR_RETURN(std::string body, store_.content->ReadBlob(config.digest));
-      ASSIGN_OR_RETURN(parts.config, common::Wrap(oci::ParseImageConfig(body),
-                                                  "config " + config.digest.str()));
+      ASSIGN_OR_RETURN(parts.config,
+                       common::Wrap(oci::ParseImageConfig(body), "config " + config.digest.str()));
     }
     parts.manifest.config = std::move(config);
     parts.manifest.layers = std::move(layers);
@@ -260,7 +261,8 @@ common::Result<FetchResult> PullWithFloor(
   }
   worker.join();
   if (!*r && too_slow) {
-    const auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(window).count() / 1000.0;
+    const auto secs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(window).count() / 1000.0;
     std::ostringstream msg;
     msg << "pull " << name << ": cancelled: downloaded less than " << floor.bytes_per_sec
         << " bytes/s for " << secs << " s (partial downloads are kept; the next pull resumes them)";
@@ -309,8 +311,8 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   RateMeter meter;
   std::unique_ptr<LayerFeed> feed;
   if (options.snapshotter != nullptr) {
-    feed = std::make_unique<LayerFeed>(
-        store, *options.snapshotter, cancel, [&](const PullEvent& e) {
+    feed =
+        std::make_unique<LayerFeed>(store, *options.snapshotter, cancel, [&](const PullEvent& e) {
           PullEvent named = e;
           named.ref = name;
           std::lock_guard l(events_mu);

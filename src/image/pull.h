@@ -84,9 +84,9 @@ struct RateFloor {
 };
 
 struct PullImageOptions {
-  registry::SourceSpec source{};                 // a registry reference or an oci: layout
+  registry::SourceSpec source{};            // a registry reference or an oci: layout
   std::optional<oci::Platform> platform{};  // default: the host's
-  registry::ClientOptions client{};              // transport, auth, mirrors
+  registry::ClientOptions client{};         // transport, auth, mirrors
   int max_concurrent_downloads = 3;
   int max_layers = kDefaultMaxLayers;
   // Unpacks into this snapshotter's chainID snapshots; null: content only

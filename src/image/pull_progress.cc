@@ -41,7 +41,8 @@ common::Result<PullProgress> FromJson(std::string_view text) {
   const std::string phase = j.value("phase", "");
   auto named = PullPhaseNamed(phase);
   if (!named)
-    return common::MakeError(common::Errc::kDataLoss, "progress record: unknown phase `" + phase + "`");
+    return common::MakeError(common::Errc::kDataLoss,
+                             "progress record: unknown phase `" + phase + "`");
   p.phase = *named;
   p.pid = j.value("pid", 0);
   p.started_ns = j.value("started_ns", int64_t{0});
@@ -64,15 +65,21 @@ common::Result<PullProgress> FromJson(std::string_view text) {
 }
 
 nlohmann::json LayerJson(const LayerProgress& l) {
-  return {{"digest", l.digest}, {"current", l.current}, {"total", l.total},
-          {"state", LayerStateName(l.state)}, {"unpacked", l.unpacked}};
+  return {{"digest", l.digest},
+          {"current", l.current},
+          {"total", l.total},
+          {"state", LayerStateName(l.state)},
+          {"unpacked", l.unpacked}};
 }
 
 // Every field of the record but `layers`.
 nlohmann::json HeadJson(const PullProgress& p) {
-  return {{"image", p.image},           {"phase", PullPhaseName(p.phase)},
-          {"pid", p.pid},               {"started_ns", p.started_ns},
-          {"updated_ns", p.updated_ns}, {"bytes_per_second", p.bytes_per_second},
+  return {{"image", p.image},
+          {"phase", PullPhaseName(p.phase)},
+          {"pid", p.pid},
+          {"started_ns", p.started_ns},
+          {"updated_ns", p.updated_ns},
+          {"bytes_per_second", p.bytes_per_second},
           {"error", p.error}};
 }
 
@@ -80,11 +87,16 @@ nlohmann::json HeadJson(const PullProgress& p) {
 
 std::string_view PullPhaseName(PullPhase p) {
   switch (p) {
-    case PullPhase::kResolving: return "resolving";
-    case PullPhase::kDownloading: return "downloading";
-    case PullPhase::kUnpacking: return "unpacking";
-    case PullPhase::kDone: return "done";
-    case PullPhase::kFailed: return "failed";
+    case PullPhase::kResolving:
+      return "resolving";
+    case PullPhase::kDownloading:
+      return "downloading";
+    case PullPhase::kUnpacking:
+      return "unpacking";
+    case PullPhase::kDone:
+      return "done";
+    case PullPhase::kFailed:
+      return "failed";
   }
   return "";
 }
@@ -256,11 +268,13 @@ std::string ProgressRecorder::RecordText() {
   // An error may carry a hostile layer's bytes (entry names need not be
   // UTF-8): they are replaced (U+FFFD), not thrown.
   for (size_t i : changed_list_) {
-    layer_text_[i] = LayerJson(p_.layers[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    layer_text_[i] =
+        LayerJson(p_.layers[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     changed_[i] = false;
   }
   changed_list_.clear();
-  const std::string head = HeadJson(p_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string head =
+      HeadJson(p_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   size_t size = head.size() + 16;
   for (const auto& l : layer_text_) size += l.size() + 1;
   std::string text;
@@ -351,8 +365,7 @@ common::Status WatchPullProgress(const std::filesystem::path& root, const std::s
       if (live) {
         attached = true;
       } else if (!options.wait) {
-        return common::MakeError(common::Errc::kNotFound,
-                                 "no pull of `" + image + "` in progress");
+        return common::MakeError(common::Errc::kNotFound, "no pull of `" + image + "` in progress");
       }
     }
     if (attached) {

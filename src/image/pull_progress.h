@@ -63,10 +63,10 @@ std::optional<PullPhase> PullPhaseNamed(std::string_view name);
 
 struct LayerProgress {
   std::string digest;
-  int64_t current = 0;   // bytes held (downloaded or resumed)
-  int64_t total = 0;     // blob size
+  int64_t current = 0;                   // bytes held (downloaded or resumed)
+  int64_t total = 0;                     // blob size
   LayerState state = LayerState::kNone;  // the download's or the unpack's
-  int64_t unpacked = 0;  // bytes of the blob unpacked (kLayerUnpack events)
+  int64_t unpacked = 0;                  // bytes of the blob unpacked (kLayerUnpack events)
 };
 
 struct PullProgress {
@@ -173,10 +173,9 @@ struct WatchOptions {
 // `on_update` returning false, or `cancelled` (may be empty) returning true,
 // ends the watch with Cancelled. Errors: NotFound ("no pull of `X` in
 // progress") when !wait and there is none.
-[[nodiscard]] common::Status WatchPullProgress(const std::filesystem::path& root,
-                                               const std::string& image,
-                                               const WatchOptions& options,
-                                               const std::function<bool()>& cancelled,
-                                               const std::function<bool(const PullProgress&)>& on_update);
+[[nodiscard]] common::Status WatchPullProgress(
+    const std::filesystem::path& root, const std::string& image, const WatchOptions& options,
+    const std::function<bool()>& cancelled,
+    const std::function<bool(const PullProgress&)>& on_update);
 
 }  // namespace image

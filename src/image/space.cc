@@ -57,12 +57,13 @@ SpaceNeed ComputeSpaceNeed(const std::vector<oci::Descriptor>& blobs,
 common::Result<FsSpace> StatSpace(const std::filesystem::path& dir) {
   std::filesystem::path p = dir;
   for (;;) {
-    struct statvfs vfs{};
-    struct stat st{};
+    struct statvfs vfs {};
+    struct stat st {};
     if (::statvfs(p.c_str(), &vfs) == 0 && ::stat(p.c_str(), &st) == 0) {
-      return FsSpace{.path = dir,
-                     .fs_id = static_cast<uint64_t>(st.st_dev),
-                     .free = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize)};
+      return FsSpace{
+          .path = dir,
+          .fs_id = static_cast<uint64_t>(st.st_dev),
+          .free = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize)};
     }
     if (errno != ENOENT || !p.has_parent_path() || p.parent_path() == p)
       return common::ErrnoError("statvfs `" + p.string() + "`");
@@ -80,7 +81,8 @@ SpaceVerdict DecideSpace(const SpaceNeed& need, const FsSpace& content,
     const int64_t want = bytes + margin;
     return SpaceVerdict{.enough = want <= fs.free, .path = fs.path, .need = want, .free = fs.free};
   };
-  if (!unpack || unpack->fs_id == content.fs_id) return verdict(content, need.download + need.unpack);
+  if (!unpack || unpack->fs_id == content.fs_id)
+    return verdict(content, need.download + need.unpack);
   SpaceVerdict c = verdict(content, need.download);
   if (!c.enough) return c;
   return verdict(*unpack, need.unpack);
@@ -95,8 +97,10 @@ std::string BinaryBytes(int64_t n) {
     ++u;
   }
   char buf[48];
-  if (u == 0) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(n));
-  else std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(n));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
   return buf;
 }
 

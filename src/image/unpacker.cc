@@ -61,7 +61,7 @@ struct Job {
   oci::Descriptor layer;
   common::Digest diff_id;
   common::Digest chain_id;
-  std::string key;          // the extract snapshot
+  std::string key;  // the extract snapshot
   bool prepared = false;
   int64_t bytes = 0;
 };
@@ -118,8 +118,8 @@ class Unpacker {
       j.layer = parts.manifest.layers[i];
       j.diff_id = parts.config.diff_ids[i];
       j.chain_id = parts.chain_ids[i];
-      j.key = std::string(kExtractKeyPrefix) + RandomHex(8) + "-" +
-              std::string(j.chain_id.short_hex());
+      j.key =
+          std::string(kExtractKeyPrefix) + RandomHex(8) + "-" + std::string(j.chain_id.short_hex());
       jobs.push_back(std::move(j));
     }
     if (!jobs.empty()) {
@@ -182,8 +182,11 @@ class Unpacker {
   void Report(const oci::Descriptor& layer, int64_t current, LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
-    o_.on_event({.kind = PullEvent::Kind::kLayerUnpack, .digest = layer.digest,
-                 .current = current, .total = layer.size, .state = state});
+    o_.on_event({.kind = PullEvent::Kind::kLayerUnpack,
+                 .digest = layer.digest,
+                 .current = current,
+                 .total = layer.size,
+                 .state = state});
   }
 
   common::Status CommitJob(Job& j, const std::optional<std::string>& new_parent) {
@@ -202,7 +205,8 @@ class Unpacker {
   }
 
   common::Status RunParallel(std::vector<Job>& jobs, const std::vector<common::Digest>& chains) {
-    TRY(common::RunJobs(jobs.size(), {.threads = std::clamp<int>(o_.max_parallel, 1, 16), .stop = &stop_},
+    TRY(common::RunJobs(jobs.size(),
+                        {.threads = std::clamp<int>(o_.max_parallel, 1, 16), .stop = &stop_},
                         [&](size_t i) -> common::Status {
                           if (o_.cancel != nullptr && o_.cancel->load()) stop_ = true;
                           return Apply(jobs[i], "", unpack::WhiteoutMode::kOverlay);
@@ -253,8 +257,9 @@ class Unpacker {
     for (const auto& e : std::filesystem::directory_iterator(*dir, ec)) {
       std::error_code rm;
       std::filesystem::remove_all(e.path(), rm);  // never follows symlinks
-      if (rm) LOG(Debug) << "empty extract snapshot" << common::Kv("path", e.path().string())
-                         << common::Kv("error", rm.message());
+      if (rm)
+        LOG(Debug) << "empty extract snapshot" << common::Kv("path", e.path().string())
+                   << common::Kv("error", rm.message());
     }
   }
 
@@ -312,8 +317,7 @@ common::Result<UnpackResult> Unpack(store::ContentStore& content, const UnpackOp
 }
 
 common::Result<UnpackResult> UnpackRecorded(store::ContentStore& content,
-                                            const UnpackOptions& options,
-                                            const std::string& name) {
+                                            const UnpackOptions& options, const std::string& name) {
   if (options.metadata == nullptr)
     return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
   auto record = options.metadata->GetImage(name);
@@ -331,7 +335,8 @@ common::Result<UnpackResult> UnpackLayers(store::ContentStore& content,
     return MakeError(Errc::kInvalidArgument, "unpack: snapshotter and metadata are required");
   if (parts.config.diff_ids.size() != parts.manifest.layers.size() ||
       parts.chain_ids.size() != parts.manifest.layers.size())
-    return MakeError(Errc::kInvalidArgument, "unpack: diff_ids, chain ids and layers differ in number");
+    return MakeError(Errc::kInvalidArgument,
+                     "unpack: diff_ids, chain ids and layers differ in number");
   Unpacker u(content, options);
   return u.RunLayers(parts);
 }

@@ -55,7 +55,7 @@ struct UnpackOptions {
   snapshot::Snapshotter* snapshotter = nullptr;  // REQUIRES: non-null
   store::MetadataDb* metadata = nullptr;         // REQUIRES: non-null (leases, labels)
   unpack::Limits limits{};
-  int max_parallel = 4;                          // layers applied at once (overlay)
+  int max_parallel = 4;  // layers applied at once (overlay)
   const std::atomic<bool>* cancel = nullptr;
   // Called (from an unpack thread) before a layer's blob is opened; returns
   // once the blob is in the content store, or an error that fails the
@@ -95,8 +95,8 @@ struct UnpackResult {
 // another image since `record` was read (then the layers are unpacked and
 // nothing is recorded).
 // Errors: NotFound (blob missing: pull first); DataLoss (diffID or digest
-// mismatch, or labels of `record` that do not parse); InvalidArgument (hostile layer, naming the entry); as the
-// snapshotter and store report.
+// mismatch, or labels of `record` that do not parse); InvalidArgument (hostile layer, naming the
+// entry); as the snapshotter and store report.
 [[nodiscard]] common::Result<UnpackResult> Unpack(store::ContentStore& content,
                                                   const UnpackOptions& options,
                                                   const store::ImageRecord& record);
@@ -137,7 +137,7 @@ struct ImageParts {
 // `root` (image/space.h): snapshots go to <root>/snapshots, and layers
 // that `sn` already has committed snapshots of (label io.gantry.layer)
 // need no space. Errors: from Snapshotter::List.
-[[nodiscard]] common::Result<SpaceCheckOptions> UnpackSpaceCheck(
-    snapshot::Snapshotter& sn, const std::filesystem::path& root);
+[[nodiscard]] common::Result<SpaceCheckOptions> UnpackSpaceCheck(snapshot::Snapshotter& sn,
+                                                                 const std::filesystem::path& root);
 
 }  // namespace image

@@ -36,8 +36,7 @@ ARCHIVE_STUB(int, archive_read_open,
              (struct archive * a, void* data, archive_open_callback* open,
               archive_read_callback* read, archive_close_callback* close),
              (a, data, open, read, close))
-ARCHIVE_STUB(int, archive_read_next_header, (struct archive * a, struct archive_entry** e),
-             (a, e))
+ARCHIVE_STUB(int, archive_read_next_header, (struct archive * a, struct archive_entry** e), (a, e))
 ARCHIVE_STUB(int, archive_read_data_block,
              (struct archive * a, const void** buff, size_t* size, la_int64_t* offset),
              (a, buff, size, offset))

@@ -22,8 +22,7 @@ void* Crypto() {
 
 }  // namespace
 
-#define CRYPTO_STUB(ret, name, params, args) \
-  LAZYLIB_STUB(Crypto, kSoname, ret, name, params, args)
+#define CRYPTO_STUB(ret, name, params, args) LAZYLIB_STUB(Crypto, kSoname, ret, name, params, args)
 
 CRYPTO_STUB(const EVP_MD*, EVP_sha256, (void), ())
 CRYPTO_STUB(const EVP_MD*, EVP_sha512, (void), ())

@@ -12,8 +12,8 @@ namespace {
 // No iostreams or logger: this runs in whatever state the caller is in, and
 // is about to abort.
 [[noreturn]] void Die(const char* what, const char* soname, const char* detail) {
-  std::string line = std::string("gantry: ") + what + " `" + soname + "`: " +
-                     (detail != nullptr ? detail : "unknown error") + "\n";
+  std::string line = std::string("gantry: ") + what + " `" + soname +
+                     "`: " + (detail != nullptr ? detail : "unknown error") + "\n";
   (void)!::write(STDERR_FILENO, line.data(), line.size());
   std::abort();
 }

@@ -33,9 +33,9 @@ void* Symbol(void* lib, const char* soname, const char* symbol);
 // the library's `name`, resolved once, through `lib()` (a function that
 // returns lazylib::Open's handle). The header's declaration and this
 // definition must agree, so the compiler checks every signature.
-#define LAZYLIB_STUB(lib, soname, ret, name, params, args)                               \
-  extern "C" ret name params {                                                           \
-    static const auto real =                                                             \
-        reinterpret_cast<decltype(&::name)>(lazylib::Symbol(lib(), soname, #name));      \
-    return real args;                                                                    \
+#define LAZYLIB_STUB(lib, soname, ret, name, params, args)                          \
+  extern "C" ret name params {                                                      \
+    static const auto real =                                                        \
+        reinterpret_cast<decltype(&::name)>(lazylib::Symbol(lib(), soname, #name)); \
+    return real args;                                                               \
   }

@@ -60,8 +60,7 @@ Result<Descriptor> DescriptorFromJson(const nlohmann::json& j) {
   if (auto an = j.find("annotations"); an != j.end() && !an->is_null()) {
     if (!an->is_object()) return bad("`annotations` must be an object");
     for (auto it = an->begin(); it != an->end(); ++it) {
-      if (!it.value().is_string())
-        return bad("annotation `" + it.key() + "` must be a string");
+      if (!it.value().is_string()) return bad("annotation `" + it.key() + "` must be a string");
       d.annotations.emplace(it.key(), it.value().get<std::string>());
     }
   }

@@ -73,16 +73,17 @@ common::Result<std::map<std::string, std::string>> OptStringMap(const json& j, c
 common::Status CheckSchemaVersion(const json& j, std::string_view what) {
   auto it = j.find("schemaVersion");
   if (it == j.end() || !it->is_number_integer())
-    return MakeError(Errc::kInvalidArgument, "parse " + std::string(what) + ": missing schemaVersion");
+    return MakeError(Errc::kInvalidArgument,
+                     "parse " + std::string(what) + ": missing schemaVersion");
   if (it->get<int64_t>() == 1)
     return MakeError(Errc::kInvalidArgument,
                      "parse " + std::string(what) +
                          ": Docker schema1 manifests are not supported (deprecated since 2017; "
                          "re-push the image with a current client)");
   if (it->get<int64_t>() != 2)
-    return MakeError(Errc::kInvalidArgument,
-                     "parse " + std::string(what) + ": unsupported schemaVersion " +
-                         std::to_string(it->get<int64_t>()));
+    return MakeError(Errc::kInvalidArgument, "parse " + std::string(what) +
+                                                 ": unsupported schemaVersion " +
+                                                 std::to_string(it->get<int64_t>()));
   return {};
 }
 
@@ -145,7 +146,8 @@ common::Result<Compression> LayerCompressionOf(std::string_view mt) {
   if (mt == media::kOciLayerZstd ||
       mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
     return Compression::kZstd;
-  return MakeError(Errc::kInvalidArgument, "unsupported layer media type `" + std::string(mt) + "`");
+  return MakeError(Errc::kInvalidArgument,
+                   "unsupported layer media type `" + std::string(mt) + "`");
 }
 
 std::string Platform::str() const {
@@ -191,9 +193,12 @@ Platform HostPlatform() {
   ::uname(&u);
   std::string machine = u.machine;
   Platform p{"linux", machine, "", ""};
-  if (machine == "armv7l") p = {"linux", "arm", "v7", ""};
-  else if (machine == "armv6l") p = {"linux", "arm", "v6", ""};
-  else if (machine == "armv5tel") p = {"linux", "arm", "v5", ""};
+  if (machine == "armv7l")
+    p = {"linux", "arm", "v7", ""};
+  else if (machine == "armv6l")
+    p = {"linux", "arm", "v6", ""};
+  else if (machine == "armv5tel")
+    p = {"linux", "arm", "v5", ""};
   return NormalizePlatform(std::move(p));
 }
 
@@ -225,8 +230,7 @@ common::Result<Manifest> ParseManifest(std::string_view body, std::string_view m
     return MakeError(Errc::kInvalidArgument, "parse manifest: media type `" + m.media_type +
                                                  "` is an index, not a manifest");
   auto cfg = j.find("config");
-  if (cfg == j.end())
-    return MakeError(Errc::kInvalidArgument, "parse manifest: missing `config`");
+  if (cfg == j.end()) return MakeError(Errc::kInvalidArgument, "parse manifest: missing `config`");
   auto cd = DescriptorFromJson(*cfg);
   if (!cd) return std::unexpected(cd.error().Wrap("parse manifest: config"));
   m.config = std::move(*cd);
@@ -256,8 +260,8 @@ common::Result<Index> ParseIndex(std::string_view body, std::string_view media_t
   if (idx.media_type.empty()) idx.media_type = std::string(media::kOciIndex);
   ASSIGN_OR_RETURN(ManifestKind kind, ClassifyManifest(idx.media_type));
   if (kind != ManifestKind::kIndex)
-    return MakeError(Errc::kInvalidArgument,
-                     "parse index: media type `" + idx.media_type + "` is a manifest, not an index");
+    return MakeError(Errc::kInvalidArgument, "parse index: media type `" + idx.media_type +
+                                                 "` is a manifest, not an index");
   auto ms = j.find("manifests");
   if (ms == j.end() || !ms->is_array())
     return MakeError(Errc::kInvalidArgument, "parse index: missing `manifests` array");
@@ -309,8 +313,8 @@ common::Result<json> ParseImageConfigJson(std::string_view body) {
   if (static_cast<int64_t>(body.size()) > kMaxConfigSize)
     return MakeError(Errc::kInvalidArgument, "parse image config: " + std::to_string(body.size()) +
                                                  " bytes, over the 16 MiB limit");
-  auto j = common::ParseBoundedJson(
-      body, {.max_values = kMaxConfigValues, .max_depth = kMaxConfigDepth});
+  auto j = common::ParseBoundedJson(body,
+                                    {.max_values = kMaxConfigValues, .max_depth = kMaxConfigDepth});
   if (!j) return std::unexpected(std::move(j.error()).Wrap("parse image config"));
   return TopLevelObject(std::move(*j), what);
 }
@@ -353,8 +357,10 @@ std::vector<common::Digest> ChainIds(const std::vector<common::Digest>& diff_ids
   std::vector<common::Digest> out;
   out.reserve(diff_ids.size());
   for (const auto& d : diff_ids) {
-    if (out.empty()) out.push_back(d);
-    else out.push_back(common::Digest::Sha256Of(out.back().str() + " " + d.str()));
+    if (out.empty())
+      out.push_back(d);
+    else
+      out.push_back(common::Digest::Sha256Of(out.back().str() + " " + d.str()));
   }
   return out;
 }

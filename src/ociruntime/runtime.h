@@ -44,16 +44,16 @@ struct CreateOptions {
 struct ExecOptions {
   std::filesystem::path process_file;
   std::vector<std::string> args;
-  std::vector<std::string> env;    // --env K=V, added (replacing the same key)
-  std::string cwd;                 // --cwd
-  std::string user;                // --user UID[:GID]
+  std::vector<std::string> env;  // --env K=V, added (replacing the same key)
+  std::string cwd;               // --cwd
+  std::string user;              // --user UID[:GID]
   std::vector<uint32_t> additional_gids;
-  std::vector<std::string> caps;   // --cap, added to every set but ambient
-  bool tty = false;                // --tty
+  std::vector<std::string> caps;  // --cap, added to every set but ambient
+  bool tty = false;               // --tty
   bool no_new_privs = false;
-  std::string apparmor_profile;    // --apparmor (else the config's)
-  std::string process_label;       // --process-label (SELinux: refused)
-  bool detach = false;             // return once the process runs
+  std::string apparmor_profile;  // --apparmor (else the config's)
+  std::string process_label;     // --process-label (SELinux: refused)
+  bool detach = false;           // return once the process runs
   std::filesystem::path pid_file;
   std::filesystem::path console_socket;
   int preserve_fds = 0;
@@ -62,7 +62,7 @@ struct ExecOptions {
 // The OCI state of a container as runc prints it.
 struct ContainerInfo {
   std::string id;
-  pid_t pid = 0;  // 0 once stopped
+  pid_t pid = 0;       // 0 once stopped
   std::string status;  // "created", "running", "stopped"
   std::filesystem::path bundle, rootfs;
   std::string created;

@@ -120,9 +120,9 @@ bool HasController(const CgroupDir& d, std::string_view name) {
 Status WriteLimit(const std::string& dir, const std::string& file, const std::string& value,
                   const std::string& field) {
   if (!Has(dir, file.c_str()))
-    return common::MakeError(Errc::kFailedPrecondition,
-                             field + ": not supported by this kernel (no `" + file + "` in `" +
-                                 dir + "`)");
+    return common::MakeError(
+        Errc::kFailedPrecondition,
+        field + ": not supported by this kernel (no `" + file + "` in `" + dir + "`)");
   return Wrap(WriteCg(dir, file.c_str(), value), field);
 }
 
@@ -234,8 +234,8 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
     bool bfq = Has(p, "blkio.bfq.weight");
     const std::string w = "linux.resources.blockIO.";
     if (r.blkio_weight)
-      TRY(WriteLimit(p, bfq ? "blkio.bfq.weight" : "blkio.weight",
-                     std::to_string(r.blkio_weight), w + "weight"));
+      TRY(WriteLimit(p, bfq ? "blkio.bfq.weight" : "blkio.weight", std::to_string(r.blkio_weight),
+                     w + "weight"));
     if (r.blkio_leaf_weight)
       TRY(WriteLimit(p, "blkio.leaf_weight", std::to_string(r.blkio_leaf_weight),
                      w + "leafWeight"));
@@ -272,9 +272,9 @@ Status ApplyV1(const CgroupDir& d, const Resources& r, const std::vector<Device>
       TRY(WriteCg(p, dr.allow ? "devices.allow" : "devices.deny",
                   rule(dr.type, dr.major, dr.minor, dr.access)));
     // runc's default allow list, appended after the config's rules.
-    static constexpr const char* kAllowed[] = {
-        "c *:* m",    "b *:* m",    "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm",   "c 5:0 rwm",
-        "c 1:5 rwm",  "c 1:9 rwm",  "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm"};
+    static constexpr const char* kAllowed[] = {"c *:* m",   "b *:* m",     "c 1:3 rwm", "c 1:8 rwm",
+                                               "c 1:7 rwm", "c 5:0 rwm",   "c 1:5 rwm", "c 1:9 rwm",
+                                               "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm"};
     for (const char* a : kAllowed) TRY(WriteCg(p, "devices.allow", a));
     for (const Device& dev : *devices)
       if (dev.type == 'c' || dev.type == 'b' || dev.type == 'u')
@@ -328,9 +328,9 @@ Status ApplyV2(const std::string& p, const Resources& r) {
   TRY(RefuseV1Only(r));
   auto need = [&](const char* file, const char* controller) -> Status {
     if (Has(p, file)) return {};
-    return common::MakeError(Errc::kFailedPrecondition,
-                             std::string("cgroup v2 controller `") + controller +
-                                 "` is not enabled for `" + p + "`");
+    return common::MakeError(
+        Errc::kFailedPrecondition,
+        std::string("cgroup v2 controller `") + controller + "` is not enabled for `" + p + "`");
   };
   if (r.memory_limit) {
     TRY(need("memory.max", "memory"));
@@ -472,11 +472,10 @@ Result<CgroupSet> PlanCgroups(const std::string& cgroups_path, const std::string
             std::find(cm.superopts.begin(), cm.superopts.end(), c) == cm.superopts.end())
           all = false;
       if (!all) continue;
-      const int rank = (cm.mountpoint.starts_with("/sys/fs/cgroup/") ||
-                                cm.mountpoint == "/sys/fs/cgroup"
-                            ? 2
-                            : 0) +
-                       (cm.root == "/" ? 1 : 0);
+      const int rank =
+          (cm.mountpoint.starts_with("/sys/fs/cgroup/") || cm.mountpoint == "/sys/fs/cgroup" ? 2
+                                                                                             : 0) +
+          (cm.root == "/" ? 1 : 0);
       if (rank > best) {
         best = rank;
         m = &cm;
@@ -574,8 +573,9 @@ Status FreezeCgroups(const CgroupSet& set, bool freeze) {
     std::string want = freeze ? "frozen 1" : "frozen 0";
     done = [u, want] { return ReadCg(u->path, "cgroup.events").find(want) != std::string::npos; };
   } else {
-    return common::MakeError(Errc::kUnavailable, "no freezer: neither the v1 freezer controller "
-                                                 "nor cgroup.freeze is available");
+    return common::MakeError(Errc::kUnavailable,
+                             "no freezer: neither the v1 freezer controller "
+                             "nor cgroup.freeze is available");
   }
   auto deadline = Clock::now() + std::chrono::seconds(10);
   auto pause = std::chrono::microseconds(100);
@@ -656,7 +656,8 @@ Status SignalCgroup(const CgroupSet& set, int sig) {
   const CgroupDir* freezer = nullptr;
   for (const CgroupDir& d : set.dirs)
     if (HasController(d, "freezer")) freezer = &d;
-  if (const CgroupDir* u = set.Unified(); u && set.v2 && sig == SIGKILL && Has(u->path, "cgroup.kill"))
+  if (const CgroupDir* u = set.Unified();
+      u && set.v2 && sig == SIGKILL && Has(u->path, "cgroup.kill"))
     return WriteCg(u->path, "cgroup.kill", "1");
   bool frozen = freezer && WriteCg(freezer->path, "freezer.state", "FROZEN").has_value();
   if (frozen) {
@@ -678,9 +679,9 @@ Status DestroyCgroups(const CgroupSet& set) {
     std::vector<pid_t> pids = CgroupPids(set);
     if (pids.empty()) break;
     if (Clock::now() > deadline)
-      return common::MakeError(Errc::kUnavailable,
-                               std::to_string(pids.size()) +
-                                   " processes are still in the container's cgroup");
+      return common::MakeError(
+          Errc::kUnavailable,
+          std::to_string(pids.size()) + " processes are still in the container's cgroup");
     (void)SignalCgroup(set, SIGKILL);
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(20000));

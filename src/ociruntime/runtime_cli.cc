@@ -1,18 +1,18 @@
 #include "ociruntime/runtime_cli.h"
 
 #include <fcntl.h>
-#include <sys/capability.h>
 #include <signal.h>
+#include <sys/capability.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <algorithm>
-#include <cstring>
-#include <iterator>
 #include <set>
 
 #include "common/fs.h"
@@ -127,8 +127,10 @@ class ErrorLog {
       j["time"] = stamp;
       line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
-      line = std::string("time=\"") + stamp + "\" level=error msg=" + nlohmann::json(e.message).dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      line =
+          std::string("time=\"") + stamp + "\" level=error msg=" +
+          nlohmann::json(e.message).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+          "\n";
     }
     ssize_t n = ::write(fd_, line.data(), line.size());
     (void)n;
@@ -183,7 +185,8 @@ constexpr std::string_view kUsage =
 
 void PrintTable(const std::vector<ContainerInfo>& list) {
   // runc's tabwriter: cells padded to max(12, width + 3).
-  std::vector<std::array<std::string, 6>> rows = {{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
+  std::vector<std::array<std::string, 6>> rows = {
+      {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
   for (const ContainerInfo& c : list)
     rows.push_back({c.id, std::to_string(c.pid), c.status, c.bundle.string(), c.created, c.owner});
   std::array<size_t, 6> width{};
@@ -264,15 +267,18 @@ std::string FeaturesJson() {
   nlohmann::ordered_json j;
   j["ociVersionMin"] = "1.0.0";
   j["ociVersionMax"] = "1.2.0";
-  j["hooks"] = {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-                "poststop"};
-  j["mountOptions"] = {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
-                       "iversion", "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime",
-                       "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
-                       "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount",
-                       "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared",
-                       "silent", "slave", "strictatime", "suid", "sync", "unbindable", "rro",
-                       "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec"};
+  j["hooks"] = {"prestart",       "createRuntime", "createContainer",
+                "startContainer", "poststart",     "poststop"};
+  j["mountOptions"] = {"async",         "atime",      "bind",       "defaults",   "dev",
+                       "diratime",      "dirsync",    "exec",       "iversion",   "lazytime",
+                       "loud",          "mand",       "noatime",    "nodev",      "nodiratime",
+                       "noexec",        "noiversion", "nolazytime", "nomand",     "norelatime",
+                       "nostrictatime", "nosuid",     "private",    "rbind",      "relatime",
+                       "remount",       "ro",         "rprivate",   "rshared",    "rslave",
+                       "runbindable",   "rw",         "shared",     "silent",     "slave",
+                       "strictatime",   "suid",       "sync",       "unbindable", "rro",
+                       "rrw",           "rnosuid",    "rsuid",      "rnodev",     "rdev",
+                       "rnoexec",       "rexec"};
   nlohmann::ordered_json linux;
   linux["namespaces"] = {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"};
   std::vector<std::string> caps;
@@ -289,17 +295,20 @@ std::string FeaturesJson() {
   linux["cgroup"] = {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}};
   linux["seccomp"] = {
       {"enabled", true},
-      {"actions", {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                   "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
-                   "SCMP_ACT_TRAP"}},
-      {"operators", {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-                     "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
-      {"archs", {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64",
-                 "SCMP_ARCH_X32", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64"}},
-      {"knownFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                      "SECCOMP_FILTER_FLAG_LOG"}},
-      {"supportedFlags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                          "SECCOMP_FILTER_FLAG_LOG"}}};
+      {"actions",
+       {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+        "SCMP_ACT_TRAP"}},
+      {"operators",
+       {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+        "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
+      {"archs",
+       {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32",
+        "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64"}},
+      {"knownFlags",
+       {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"}},
+      {"supportedFlags",
+       {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"}}};
   linux["apparmor"] = {{"enabled", true}};
   linux["selinux"] = {{"enabled", false}};
   j["linux"] = linux;
@@ -311,10 +320,16 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
                      const RuntimeOptions& ro) {
   if (cmd == "create" || cmd == "run") {
     ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from,
-                                          {{"bundle", true}, {"b", true}, {"pid-file", true},
-                                           {"console-socket", true}, {"no-pivot", false},
-                                           {"no-new-keyring", false}, {"preserve-fds", true},
-                                           {"detach", false}, {"d", false}, {"keep", false},
+                                          {{"bundle", true},
+                                           {"b", true},
+                                           {"pid-file", true},
+                                           {"console-socket", true},
+                                           {"no-pivot", false},
+                                           {"no-new-keyring", false},
+                                           {"preserve-fds", true},
+                                           {"detach", false},
+                                           {"d", false},
+                                           {"keep", false},
                                            {"no-subreaper", false}},
                                           false));
     ASSIGN_OR_RETURN(std::string id, OneId(p, cmd.c_str()));
@@ -353,9 +368,10 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
     return 0;
   }
   if (cmd == "list") {
-    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from,
-                                          {{"format", true}, {"f", true}, {"quiet", false}, {"q", false}},
-                                          false));
+    ASSIGN_OR_RETURN(
+        Parsed p,
+        ParseFlags(args, from, {{"format", true}, {"f", true}, {"quiet", false}, {"q", false}},
+                   false));
     std::string format = p.Has("format") ? p.Get("format") : p.Get("f");
     ASSIGN_OR_RETURN(std::vector<ContainerInfo> list, List(ro));
     if (p.Has("quiet") || p.Has("q")) {
@@ -373,14 +389,28 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
   }
   if (cmd == "exec") {
     ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from,
-                                          {{"process", true}, {"p", true}, {"console-socket", true},
-                                           {"detach", false}, {"d", false}, {"pid-file", true},
-                                           {"tty", false}, {"t", false}, {"cwd", true},
-                                           {"env", true}, {"e", true}, {"user", true}, {"u", true},
-                                           {"additional-gids", true}, {"g", true}, {"cap", true},
-                                           {"c", true}, {"no-new-privs", false},
-                                           {"preserve-fds", true}, {"process-label", true},
-                                           {"apparmor", true}, {"ignore-paused", false},
+                                          {{"process", true},
+                                           {"p", true},
+                                           {"console-socket", true},
+                                           {"detach", false},
+                                           {"d", false},
+                                           {"pid-file", true},
+                                           {"tty", false},
+                                           {"t", false},
+                                           {"cwd", true},
+                                           {"env", true},
+                                           {"e", true},
+                                           {"user", true},
+                                           {"u", true},
+                                           {"additional-gids", true},
+                                           {"g", true},
+                                           {"cap", true},
+                                           {"c", true},
+                                           {"no-new-privs", false},
+                                           {"preserve-fds", true},
+                                           {"process-label", true},
+                                           {"apparmor", true},
+                                           {"ignore-paused", false},
                                            {"cgroup", true}},
                                           true));
     // Flags stop at the id; what follows is the command, flags included.
@@ -416,11 +446,17 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
   }
   if (cmd == "update") {
     ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from,
-                                          {{"resources", true}, {"r", true}, {"memory", true},
-                                           {"memory-swap", true}, {"memory-reservation", true},
-                                           {"pids-limit", true}, {"cpu-shares", true},
-                                           {"cpu-quota", true}, {"cpu-period", true},
-                                           {"cpuset-cpus", true}, {"cpuset-mems", true}},
+                                          {{"resources", true},
+                                           {"r", true},
+                                           {"memory", true},
+                                           {"memory-swap", true},
+                                           {"memory-reservation", true},
+                                           {"pids-limit", true},
+                                           {"cpu-shares", true},
+                                           {"cpu-quota", true},
+                                           {"cpu-period", true},
+                                           {"cpuset-cpus", true},
+                                           {"cpuset-mems", true}},
                                           false));
     ASSIGN_OR_RETURN(std::string id, OneId(p, "update"));
     ASSIGN_OR_RETURN(std::string resources, UpdateResources(p));
@@ -428,7 +464,8 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
     return 0;
   }
   if (cmd == "events") {
-    ASSIGN_OR_RETURN(Parsed p, ParseFlags(args, from, {{"stats", false}, {"interval", true}}, false));
+    ASSIGN_OR_RETURN(Parsed p,
+                     ParseFlags(args, from, {{"stats", false}, {"interval", true}}, false));
     ASSIGN_OR_RETURN(std::string id, OneId(p, "events"));
     if (!p.Has("stats"))
       return common::MakeError(Errc::kUnimplemented,
@@ -461,9 +498,17 @@ Result<int> Dispatch(const std::string& cmd, const std::vector<std::string>& arg
 
 int RuntimeMain(const std::vector<std::string>& args, std::string_view prog) {
   auto globals = ParseFlags(args, 0,
-                            {{"root", true}, {"log", true}, {"log-format", true}, {"debug", false},
-                             {"systemd-cgroup", false}, {"rootless", true}, {"criu", true},
-                             {"help", false}, {"h", false}, {"version", false}, {"v", false}},
+                            {{"root", true},
+                             {"log", true},
+                             {"log-format", true},
+                             {"debug", false},
+                             {"systemd-cgroup", false},
+                             {"rootless", true},
+                             {"criu", true},
+                             {"help", false},
+                             {"h", false},
+                             {"version", false},
+                             {"v", false}},
                             true);
   if (!globals) {
     std::cerr << prog << ": " << globals.error().message << "\n";
@@ -485,9 +530,10 @@ int RuntimeMain(const std::vector<std::string>& args, std::string_view prog) {
   }
   common::SetLogLevel(g.Has("debug") ? common::LogLevel::Debug : common::LogLevel::Warn);
   if (g.Has("systemd-cgroup"))
-    return log.Report(common::MakeError(Errc::kUnimplemented,
-                                        "--systemd-cgroup: the systemd cgroup driver is not supported")
-                          .error());
+    return log.Report(
+        common::MakeError(Errc::kUnimplemented,
+                          "--systemd-cgroup: the systemd cgroup driver is not supported")
+            .error());
   RuntimeOptions ro;
   if (g.Has("root")) ro.root = g.Get("root");
   const std::string& cmd = args[g.consumed];

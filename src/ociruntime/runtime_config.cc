@@ -22,10 +22,11 @@ Status ParseCaps(const json& proc, Capabilities& caps) {
   CFG_FIELD(j, proc, "capabilities", object, std::string("process"));
   if (!j) return {};
   caps.present = true;
-  const std::pair<const char*, uint64_t*> sets[] = {
-      {"bounding", &caps.bounding},       {"effective", &caps.effective},
-      {"permitted", &caps.permitted},     {"inheritable", &caps.inheritable},
-      {"ambient", &caps.ambient}};
+  const std::pair<const char*, uint64_t*> sets[] = {{"bounding", &caps.bounding},
+                                                    {"effective", &caps.effective},
+                                                    {"permitted", &caps.permitted},
+                                                    {"inheritable", &caps.inheritable},
+                                                    {"ambient", &caps.ambient}};
   for (const auto& [key, mask] : sets) {
     std::vector<std::string> names;
     TRY(GetStrings(*j, key, "process.capabilities", names));
@@ -43,14 +44,22 @@ Status ParseCaps(const json& proc, Capabilities& caps) {
 }
 
 constexpr std::array<std::pair<std::string_view, int>, 16> kRlimits{{
-    {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 }};
 
 Status ParseProcessObject(const json* proc, Process& p) {
@@ -68,7 +77,8 @@ Status ParseProcessObject(const json* proc, Process& p) {
   std::optional<int64_t> oom;
   TRY(GetInt(*proc, "oomScoreAdj", w, oom));
   if (oom) {
-    if (*oom < -1000 || *oom > 1000) return Invalid("process.oomScoreAdj: must be in [-1000, 1000]");
+    if (*oom < -1000 || *oom > 1000)
+      return Invalid("process.oomScoreAdj: must be in [-1000, 1000]");
     p.oom_score_adj = static_cast<int>(*oom);
   }
   CFG_FIELD(cs, *proc, "consoleSize", object, w);
@@ -87,7 +97,8 @@ Status ParseProcessObject(const json* proc, Process& p) {
     CFG_FIELD(ag, *user, "additionalGids", array, std::string("process.user"));
     if (ag)
       for (const json& g : *ag) {
-        if (!g.is_number_unsigned()) return Invalid("process.user.additionalGids: expected integers");
+        if (!g.is_number_unsigned())
+          return Invalid("process.user.additionalGids: expected integers");
         p.additional_gids.push_back(g.get<gid_t>());
       }
   }
@@ -100,7 +111,8 @@ Status ParseProcessObject(const json* proc, Process& p) {
       TRY(GetString(r, "type", "process.rlimits", lim.name));
       auto it = std::find_if(kRlimits.begin(), kRlimits.end(),
                              [&](const auto& k) { return k.first == lim.name; });
-      if (it == kRlimits.end()) return Invalid("process.rlimits: unknown rlimit `" + lim.name + "`");
+      if (it == kRlimits.end())
+        return Invalid("process.rlimits: unknown rlimit `" + lim.name + "`");
       lim.resource = it->second;
       TRY(GetUnsigned(r, "soft", "process.rlimits", lim.soft));
       TRY(GetUnsigned(r, "hard", "process.rlimits", lim.hard));
@@ -246,8 +258,8 @@ Status Validate(Config& c) {
   }
   std::error_code ec;
   if (!fs::is_directory(c.rootfs, ec))
-    return common::MakeError(Errc::kNotFound,
-                             "rootfs `" + c.rootfs.string() + "` does not exist or is not a directory");
+    return common::MakeError(
+        Errc::kNotFound, "rootfs `" + c.rootfs.string() + "` does not exist or is not a directory");
   return {};
 }
 
@@ -368,8 +380,8 @@ Result<Config> LoadConfig(const fs::path& bundle) {
   auto text = common::ReadFile(file, 16u << 20);
   if (!text) {
     if (text.error().code == Errc::kNotFound)
-      return common::MakeError(Errc::kNotFound, "bundle `" + bundle.string() +
-                                                    "` has no config.json");
+      return common::MakeError(Errc::kNotFound,
+                               "bundle `" + bundle.string() + "` has no config.json");
     return std::unexpected(text.error().Wrap("read config"));
   }
   return ParseConfig(*text, bundle);

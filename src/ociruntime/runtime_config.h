@@ -22,13 +22,13 @@
 namespace ociruntime::rt {
 
 struct Mount {
-  std::string destination;  // normalised, absolute, never above "/"
-  std::string type;         // "bind" for bind mounts whatever the config said
-  std::string source;       // made absolute against the bundle for binds
-  unsigned long flags = 0;          // MS_* set by options (MS_BIND, MS_REC, MS_RDONLY…)
-  unsigned long clear_flags = 0;    // MS_* explicitly cleared ("rw", "suid", …)
+  std::string destination;                 // normalised, absolute, never above "/"
+  std::string type;                        // "bind" for bind mounts whatever the config said
+  std::string source;                      // made absolute against the bundle for binds
+  unsigned long flags = 0;                 // MS_* set by options (MS_BIND, MS_REC, MS_RDONLY…)
+  unsigned long clear_flags = 0;           // MS_* explicitly cleared ("rw", "suid", …)
   std::vector<unsigned long> propagation;  // MS_PRIVATE|MS_REC, … in order
-  std::string data;                 // options mount(2) passes to the filesystem
+  std::string data;                        // options mount(2) passes to the filesystem
   // Recursive attributes ("rro", "rnosuid", …) applied with mount_setattr(2).
   uint64_t rec_attr_set = 0, rec_attr_clr = 0;
   bool IsBind() const;
@@ -66,7 +66,7 @@ struct Device {
 
 struct DeviceRule {
   bool allow = false;
-  char type = 'a';  // 'a', 'c' or 'b'
+  char type = 'a';                 // 'a', 'c' or 'b'
   int64_t major = -1, minor = -1;  // -1: any
   std::string access = "rwm";
 };
@@ -94,16 +94,16 @@ struct Resources {
   uint32_t net_cls_classid = 0;
   std::vector<std::pair<std::string, uint32_t>> net_prio;
   std::vector<std::pair<std::string, uint64_t>> hugepage_limits;  // page size ("2MB"), bytes
-  std::map<std::string, std::string> rdma;  // device → "hca_handle=N hca_object=M"
+  std::map<std::string, std::string> rdma;     // device → "hca_handle=N hca_object=M"
   std::map<std::string, std::string> unified;  // linux.resources.unified (v2 files)
 };
 
 // A lifecycle hook (runtime-spec config.md#posix-platform-hooks).
 struct Hook {
-  std::string path;                // absolute
-  std::vector<std::string> args;   // argv, args[0] included; empty: {path}
+  std::string path;               // absolute
+  std::vector<std::string> args;  // argv, args[0] included; empty: {path}
   std::vector<std::string> env;
-  std::optional<int> timeout;      // seconds, > 0
+  std::optional<int> timeout;  // seconds, > 0
 };
 
 struct Hooks {

@@ -32,12 +32,12 @@ inline Result<const json*> Field(const json& obj, const char* key, json::value_t
   if (want == json::value_t::number_integer) ok = it->is_number_integer();
   if (want == json::value_t::number_unsigned) ok = it->is_number_unsigned();
   if (!ok) {
-    const char* name = want == json::value_t::object  ? "object"
-                       : want == json::value_t::array ? "array"
-                       : want == json::value_t::string ? "string"
-                       : want == json::value_t::boolean ? "boolean"
+    const char* name = want == json::value_t::object            ? "object"
+                       : want == json::value_t::array           ? "array"
+                       : want == json::value_t::string          ? "string"
+                       : want == json::value_t::boolean         ? "boolean"
                        : want == json::value_t::number_unsigned ? "non-negative integer"
-                                                                 : "integer";
+                                                                : "integer";
     return Invalid(where + "." + key + ": expected " + name + ", got " + it->type_name());
   }
   return &*it;

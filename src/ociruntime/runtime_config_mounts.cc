@@ -17,22 +17,38 @@ struct MountOpt {
   unsigned long flag;
 };
 constexpr std::array<MountOpt, 32> kMountOpts{{
-    {"async", true, MS_SYNCHRONOUS},   {"atime", true, MS_NOATIME},
-    {"bind", false, MS_BIND},          {"defaults", false, 0},
-    {"dev", true, MS_NODEV},           {"diratime", true, MS_NODIRATIME},
-    {"dirsync", false, MS_DIRSYNC},    {"exec", true, MS_NOEXEC},
-    {"iversion", false, MS_I_VERSION}, {"lazytime", false, MS_LAZYTIME},
-    {"loud", true, MS_SILENT},         {"mand", false, MS_MANDLOCK},
-    {"noatime", false, MS_NOATIME},    {"nodev", false, MS_NODEV},
-    {"nodiratime", false, MS_NODIRATIME}, {"noexec", false, MS_NOEXEC},
-    {"noiversion", true, MS_I_VERSION}, {"nolazytime", true, MS_LAZYTIME},
-    {"nomand", true, MS_MANDLOCK},     {"norelatime", true, MS_RELATIME},
-    {"nostrictatime", true, MS_STRICTATIME}, {"nosuid", false, MS_NOSUID},
-    {"nosymfollow", false, MS_NOSYMFOLLOW}, {"rbind", false, MS_BIND | MS_REC},
-    {"relatime", false, MS_RELATIME},  {"remount", false, MS_REMOUNT},
-    {"ro", false, MS_RDONLY},          {"rw", true, MS_RDONLY},
-    {"silent", false, MS_SILENT},      {"strictatime", false, MS_STRICTATIME},
-    {"suid", true, MS_NOSUID},         {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"atime", true, MS_NOATIME},
+    {"bind", false, MS_BIND},
+    {"defaults", false, 0},
+    {"dev", true, MS_NODEV},
+    {"diratime", true, MS_NODIRATIME},
+    {"dirsync", false, MS_DIRSYNC},
+    {"exec", true, MS_NOEXEC},
+    {"iversion", false, MS_I_VERSION},
+    {"lazytime", false, MS_LAZYTIME},
+    {"loud", true, MS_SILENT},
+    {"mand", false, MS_MANDLOCK},
+    {"noatime", false, MS_NOATIME},
+    {"nodev", false, MS_NODEV},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"noexec", false, MS_NOEXEC},
+    {"noiversion", true, MS_I_VERSION},
+    {"nolazytime", true, MS_LAZYTIME},
+    {"nomand", true, MS_MANDLOCK},
+    {"norelatime", true, MS_RELATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"nosuid", false, MS_NOSUID},
+    {"nosymfollow", false, MS_NOSYMFOLLOW},
+    {"rbind", false, MS_BIND | MS_REC},
+    {"relatime", false, MS_RELATIME},
+    {"remount", false, MS_REMOUNT},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"silent", false, MS_SILENT},
+    {"strictatime", false, MS_STRICTATIME},
+    {"suid", true, MS_NOSUID},
+    {"sync", false, MS_SYNCHRONOUS},
 }};
 
 constexpr std::array<std::pair<std::string_view, unsigned long>, 8> kPropagation{{
@@ -53,15 +69,22 @@ struct RecAttr {
   uint64_t attr;
 };
 constexpr std::array<RecAttr, 16> kRecAttrs{{
-    {"rro", false, MOUNT_ATTR_RDONLY},     {"rrw", true, MOUNT_ATTR_RDONLY},
-    {"rnosuid", false, MOUNT_ATTR_NOSUID}, {"rsuid", true, MOUNT_ATTR_NOSUID},
-    {"rnodev", false, MOUNT_ATTR_NODEV},   {"rdev", true, MOUNT_ATTR_NODEV},
-    {"rnoexec", false, MOUNT_ATTR_NOEXEC}, {"rexec", true, MOUNT_ATTR_NOEXEC},
+    {"rro", false, MOUNT_ATTR_RDONLY},
+    {"rrw", true, MOUNT_ATTR_RDONLY},
+    {"rnosuid", false, MOUNT_ATTR_NOSUID},
+    {"rsuid", true, MOUNT_ATTR_NOSUID},
+    {"rnodev", false, MOUNT_ATTR_NODEV},
+    {"rdev", true, MOUNT_ATTR_NODEV},
+    {"rnoexec", false, MOUNT_ATTR_NOEXEC},
+    {"rexec", true, MOUNT_ATTR_NOEXEC},
     {"rnodiratime", false, MOUNT_ATTR_NODIRATIME},
     {"rdiratime", true, MOUNT_ATTR_NODIRATIME},
-    {"rnoatime", false, MOUNT_ATTR_NOATIME}, {"rstrictatime", false, MOUNT_ATTR_STRICTATIME},
-    {"rrelatime", false, MOUNT_ATTR_RELATIME}, {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW},
-    {"rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW}, {"ratime", true, MOUNT_ATTR__ATIME},
+    {"rnoatime", false, MOUNT_ATTR_NOATIME},
+    {"rstrictatime", false, MOUNT_ATTR_STRICTATIME},
+    {"rrelatime", false, MOUNT_ATTR_RELATIME},
+    {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW},
+    {"rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW},
+    {"ratime", true, MOUNT_ATTR__ATIME},
 }};
 
 Status ParseMountOptions(const std::vector<std::string>& opts, Mount& m, const std::string& where) {
@@ -117,8 +140,7 @@ Status ParseMounts(const json& root, Config& c) {
     TRY(GetStrings(j, "options", where, opts));
     if (dest.empty()) return Invalid(where + ".destination: must not be empty");
     auto norm = NormalizeContainerPath(dest);
-    if (!norm)
-      return Invalid(where + ": mount destination `" + dest + "` is outside the rootfs");
+    if (!norm) return Invalid(where + ": mount destination `" + dest + "` is outside the rootfs");
     m.destination = *norm;
     TRY(ParseMountOptions(opts, m, where));
     if (m.type == "bind") m.flags |= MS_BIND;
@@ -150,9 +172,10 @@ Status ParseBlockIO(const json& res, Resources& r) {
   TRY(GetUnsigned(*bio, "weight", w, r.blkio_weight));
   TRY(GetUnsigned(*bio, "leafWeight", w, r.blkio_leaf_weight));
   // Entries of `key`: a device and the numbers named in `values`.
-  auto devices = [&](const char* key, std::initializer_list<std::pair<const char*,
-                                                                      std::vector<BlkioDevice>*>>
-                                          values) -> Status {
+  auto devices =
+      [&](const char* key,
+          std::initializer_list<std::pair<const char*, std::vector<BlkioDevice>*>> values)
+      -> Status {
     const std::string where = w + "." + key;
     CFG_FIELD(list, *bio, key, array, w);
     if (!list) return {};
@@ -218,11 +241,12 @@ Status ParseNetworkHugepagesRdma(const json& res, Resources& r) {
       if (dev.empty() || dev.find_first_of(" \n") != std::string::npos)
         return Invalid(w + ".rdma: invalid device name `" + dev + "`");
       std::string line;
-      for (const auto& [key, file_key] : {std::pair{"hcaHandles", "hca_handle"},
-                                          std::pair{"hcaObjects", "hca_object"}}) {
+      for (const auto& [key, file_key] :
+           {std::pair{"hcaHandles", "hca_handle"}, std::pair{"hcaObjects", "hca_object"}}) {
         CFG_FIELD(v, limits, key, number_unsigned, where);
-        if (v) line += std::string(line.empty() ? "" : " ") + file_key + "=" +
-                       std::to_string(v->get<uint64_t>());
+        if (v)
+          line += std::string(line.empty() ? "" : " ") + file_key + "=" +
+                  std::to_string(v->get<uint64_t>());
       }
       r.rdma[dev] = line;
     }

@@ -53,7 +53,8 @@ pid_t CloneInit(unsigned long flags, int cgroup_fd, bool& into_cgroup) {
     }
     LOG(Debug) << "clone3 into cgroup refused, falling back" << common::Kv("errno", errno);
   }
-  return static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+  return static_cast<pid_t>(
+      ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
 }
 
 Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMap>& maps) {
@@ -83,9 +84,7 @@ Result<UniqueFd> ConnectUnix(const fs::path& path, const char* what) {
   return fd;
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 int LastCap() {
   auto text = common::ReadFile("/proc/sys/kernel/cap_last_cap", 64);
@@ -136,7 +135,8 @@ Status JoinNamespacesInParent(const Config& c, unsigned long& clone_flags) {
     if (ns.flag == CLONE_NEWNS || ns.flag == CLONE_NEWUSER) continue;
     UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return common::ErrnoError("open namespace `" + ns.path + "`");
-    if (::setns(fd.get(), ns.flag) != 0) return common::ErrnoError("join namespace `" + ns.path + "`");
+    if (::setns(fd.get(), ns.flag) != 0)
+      return common::ErrnoError("join namespace `" + ns.path + "`");
   }
   return {};
 }
@@ -153,12 +153,14 @@ Status ReadInitReport(int sock, pid_t pid, const Config& c, const std::string& i
     std::string state = HookState(id, "creating", pid, c.bundle, c.annotations);
     TRY(RunHooks(c.hooks.prestart, "prestart", state));
     TRY(RunHooks(c.hooks.create_runtime, "createRuntime", state));
-    if (::send(sock, "C", 1, MSG_NOSIGNAL) != 1) return common::ErrnoError("resume the container init");
+    if (::send(sock, "C", 1, MSG_NOSIGNAL) != 1)
+      return common::ErrnoError("resume the container init");
   }
   if (n < 0) return common::ErrnoError("read the container init's report");
   if (n == 1 && buf[0] == 'R') return {};
   if (n > 0)
-    if (auto e = ParseFailure(std::string_view(buf, static_cast<size_t>(n)))) return std::unexpected(*e);
+    if (auto e = ParseFailure(std::string_view(buf, static_cast<size_t>(n))))
+      return std::unexpected(*e);
   int status = 0;
   std::string how = "without a report";
   if (::waitpid(pid, &status, WNOHANG) == pid)
@@ -277,7 +279,8 @@ Result<State> CreateContainer(const RuntimeOptions& ro, const std::string& id,
   // The seccomp agent is told the init's pid as the host sees it.
   std::string go = "G";
   if (!config.seccomp.listener_path.empty()) go += std::to_string(pid);
-  if (::send(parent_sock.get(), go.data(), go.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(go.size()))
+  if (::send(parent_sock.get(), go.data(), go.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(go.size()))
     return common::ErrnoError("start the container init");
   TRY(ReadInitReport(parent_sock.get(), pid, config, id));
 

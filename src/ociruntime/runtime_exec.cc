@@ -49,8 +49,8 @@ std::unexpected<common::Error> Invalid(std::string msg) {
 // runc's order: the user namespace first (it grants the rights to join the
 // others), the mount namespace last (it changes the root under our paths).
 constexpr std::pair<const char*, int> kNamespaceOrder[] = {
-    {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},
-    {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID},       {"cgroup", CLONE_NEWCGROUP},
+    {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+    {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
     {"mnt", CLONE_NEWNS}};
 
 struct NsFd {
@@ -65,7 +65,8 @@ Result<std::vector<NsFd>> OpenNamespaces(pid_t pid) {
   for (const auto& [name, type] : kNamespaceOrder) {
     std::string theirs = "/proc/" + std::to_string(pid) + "/ns/" + name;
     std::string ours = std::string("/proc/self/ns/") + name;
-    struct stat a{}, b{};
+    struct stat a {
+    }, b{};
     if (::stat(theirs.c_str(), &a) != 0) {
       if (errno == ENOENT) continue;  // a kernel without this namespace type
       return common::ErrnoError("stat `" + theirs + "`");
@@ -234,7 +235,8 @@ Result<int> Exec(const RuntimeOptions& ro, const std::string& id, const ExecOpti
         return common::MakeError(Errc::kFailedPrecondition, "cannot exec in a stopped container");
       case rt::ContainerStatus::kPaused:
         return common::MakeError(Errc::kFailedPrecondition, "cannot exec in a paused container");
-      default: break;
+      default:
+        break;
     }
   }
   ASSIGN_OR_RETURN(rt::Process p, BuildProcess(s, eo));
@@ -291,7 +293,8 @@ Result<int> Exec(const RuntimeOptions& ro, const std::string& id, const ExecOpti
   if (!first) return std::unexpected(first.error());
   if (auto e = rt::ParseFailure(*first)) return std::unexpected(*e);
   if (first->size() < 2 || (*first)[0] != 'P')
-    return common::MakeError(Errc::kInternal, "exec: the intermediate process died without a report");
+    return common::MakeError(Errc::kInternal,
+                             "exec: the intermediate process died without a report");
   pid_t pid = static_cast<pid_t>(std::atoi(first->c_str() + 1));
   auto abandon = [&](common::Error e) -> Result<int> {
     ::kill(pid, SIGKILL);

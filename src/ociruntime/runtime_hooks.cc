@@ -74,9 +74,8 @@ Status RunHook(const char* kind, const Hook& h, const std::string& state) {
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
-      return common::MakeError(Errc::kUnavailable,
-                               Describe(kind, h) + ": timed out after " +
-                                   std::to_string(*h.timeout) + " s");
+      return common::MakeError(Errc::kUnavailable, Describe(kind, h) + ": timed out after " +
+                                                       std::to_string(*h.timeout) + " s");
     }
   }
   int status = 0;
@@ -86,8 +85,8 @@ Status RunHook(const char* kind, const Hook& h, const std::string& state) {
     return common::MakeError(Errc::kAborted, Describe(kind, h) + ": killed by signal " +
                                                  std::to_string(WTERMSIG(status)));
   if (WEXITSTATUS(status) != 0)
-    return common::MakeError(Errc::kAborted, Describe(kind, h) + ": exit status " +
-                                                 std::to_string(WEXITSTATUS(status)));
+    return common::MakeError(
+        Errc::kAborted, Describe(kind, h) + ": exit status " + std::to_string(WEXITSTATUS(status)));
   return {};
 }
 

@@ -74,7 +74,8 @@ common::Result<Launch> Setup(const InitArgs& a, int& fifo_fd, int& proc_fd_dir,
   }
   // The seccomp agent's socket is a host path too.
   if (!c.seccomp.listener_path.empty()) {
-    ASSIGN_OR_RETURN(UniqueFd sock, ConnectUnix(c.seccomp.listener_path, "linux.seccomp.listenerPath"));
+    ASSIGN_OR_RETURN(UniqueFd sock,
+                     ConnectUnix(c.seccomp.listener_path, "linux.seccomp.listenerPath"));
     listener_sock = sock.release();
   }
   // exec.fifo and /proc/self/fd are opened while the host's view is
@@ -131,7 +132,7 @@ void ResetSignals() {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);
@@ -182,9 +183,9 @@ void RunInit(InitArgs& a) {
   while (w < 0 && errno == EINTR);
   // Before the write that lets `start` return, so that a failing hook
   // fails `start` (the init exits without writing).
-  if (auto st = RunHooks(a.config->hooks.start_container, "startContainer",
-                         HookState(a.id, "created", ::getpid(), a.config->bundle,
-                                   a.config->annotations));
+  if (auto st =
+          RunHooks(a.config->hooks.start_container, "startContainer",
+                   HookState(a.id, "created", ::getpid(), a.config->bundle, a.config->annotations));
       !st) {
     dprintf(2, "gantry-runtime: %s\n", st.error().message.c_str());
     ::_exit(127);

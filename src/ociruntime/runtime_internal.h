@@ -22,13 +22,12 @@
 //   `start`: open(exec.fifo, O_RDONLY) ─► writes "0", execve
 
 #include <signal.h>
-#include <termios.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include <array>
 #include <map>
 #include <optional>
-
 #include <string>
 #include <vector>
 
@@ -47,16 +46,16 @@ struct InitArgs {
   std::string id;
   bool no_pivot = false;
   bool no_new_keyring = false;
-  int sync_fd = -1;        // the init's end of the socketpair
-  int state_dir_fd = -1;   // ROOT/ID, holding exec.fifo
-  int console_fd = -1;     // connected --console-socket, or -1
-  int preserve_fds = 0;    // fds 3 .. 3+N-1 stay open across exec
-  int last_cap = 0;        // /proc/sys/kernel/cap_last_cap
+  int sync_fd = -1;       // the init's end of the socketpair
+  int state_dir_fd = -1;  // ROOT/ID, holding exec.fifo
+  int console_fd = -1;    // connected --console-socket, or -1
+  int preserve_fds = 0;   // fds 3 .. 3+N-1 stay open across exec
+  int last_cap = 0;       // /proc/sys/kernel/cap_last_cap
   // The init joins its cgroups itself (see JoinCgroupsSelf); false when the
   // parent does it (a new user namespace cannot write the host's files).
   bool join_cgroups = false;
-  bool in_unified = false;  // cloned straight into the cgroup2 leaf
-  pid_t host_pid = 0;       // sent with 'G' for a seccomp listener (linux.seccomp.listenerPath)
+  bool in_unified = false;     // cloned straight into the cgroup2 leaf
+  pid_t host_pid = 0;          // sent with 'G' for a seccomp listener (linux.seccomp.listenerPath)
   std::vector<int> close_fds;  // parent-only fds, closed first thing
 };
 
@@ -89,7 +88,7 @@ struct InitArgs {
   using Create = common::InRootOptions::Create;
   return common::OpenInRoot(root_fd, path,
                             {.no_xdev = false,
-                             .create = !create     ? Create::kNothing
+                             .create = !create       ? Create::kNothing
                                        : last_is_dir ? Create::kDirs
                                                      : Create::kDirsAndFile});
 }

@@ -5,8 +5,8 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,9 +14,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/log.h"
 #include "ociruntime/runtime_cgroup.h"
@@ -61,7 +60,7 @@ Status SignalInit(const rt::State& s, int sig) {
 }
 
 std::string OwnerOf(int dir_fd) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(dir_fd, &st) != 0) return "";
   passwd pw{}, *res = nullptr;
   char buf[1024];
@@ -98,7 +97,7 @@ namespace rt {
 
 SignalForwarder::SignalForwarder(pid_t pid) {
   g_forward_pid.store(pid);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = Forward;
   sa.sa_flags = SA_RESTART;
   for (size_t i = 0; i < kForwardedSignals.size(); ++i)
@@ -159,14 +158,16 @@ Status TriggerStart(int dir_fd, const State& s) {
       ssize_t n = ::read(fifo.get(), &c, 1);
       if (n == 1) break;
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      return common::MakeError(Errc::kAborted, "the container init closed exec.fifo without starting");
+      return common::MakeError(Errc::kAborted,
+                               "the container init closed exec.fifo without starting");
     }
     if (p[1].revents && !(p[0].revents & POLLIN))
       return common::MakeError(Errc::kAborted, "the container init exited before start");
   }
   if (::unlinkat(dir_fd, kExecFifo, 0) != 0) return common::ErrnoError("remove exec.fifo");
   if (!s.poststart.empty())
-    RunHooksWarn(s.poststart, "poststart", HookState(s.id, "running", s.pid, s.bundle, s.annotations));
+    RunHooksWarn(s.poststart, "poststart",
+                 HookState(s.id, "running", s.pid, s.bundle, s.annotations));
   return {};
 }
 
@@ -193,10 +194,13 @@ Status Start(const RuntimeOptions& ro, const std::string& id) {
   ASSIGN_OR_RETURN(UniqueFd dir, rt::LockContainerDir(ro.root, id));
   ASSIGN_OR_RETURN(rt::State s, rt::LoadState(ro.root, id));
   switch (rt::CurrentStatus(s, dir.get())) {
-    case ContainerStatus::kStopped: return Precondition("cannot start a container that has stopped");
+    case ContainerStatus::kStopped:
+      return Precondition("cannot start a container that has stopped");
     case ContainerStatus::kRunning:
-    case ContainerStatus::kPaused: return Precondition("cannot start an already running container");
-    case ContainerStatus::kCreated: break;
+    case ContainerStatus::kPaused:
+      return Precondition("cannot start an already running container");
+    case ContainerStatus::kCreated:
+      break;
   }
   return rt::TriggerStart(dir.get(), s);
 }
@@ -226,8 +230,8 @@ Status Delete(const RuntimeOptions& ro, const std::string& id, bool force) {
   }
   ContainerStatus status = rt::CurrentStatus(*s, dir.get());
   if ((status == ContainerStatus::kRunning || status == ContainerStatus::kPaused) && !force)
-    return Precondition("cannot delete container `" + id + "` that is not stopped: " +
-                        rt::StatusName(status));
+    return Precondition("cannot delete container `" + id +
+                        "` that is not stopped: " + rt::StatusName(status));
   // A frozen container's processes cannot die before they are thawed.
   if (status == ContainerStatus::kPaused) TRY(rt::FreezeCgroups(s->cgroups, false));
   return rt::DestroyContainer(ro.root, *s);
@@ -300,9 +304,8 @@ Result<std::string> StatsEvent(const RuntimeOptions& ro, const std::string& id) 
   j["type"] = "stats";
   j["id"] = id;
   j["data"]["cpu"]["usage"]["total"] = st.cpu_total_ns;
-  j["data"]["memory"]["usage"] = {{"limit", st.memory_limit},
-                                  {"usage", st.memory_usage},
-                                  {"max", st.memory_max_usage}};
+  j["data"]["memory"]["usage"] = {
+      {"limit", st.memory_limit}, {"usage", st.memory_usage}, {"max", st.memory_max_usage}};
   j["data"]["pids"] = {{"current", st.pids_current}, {"limit", st.pids_limit}};
   return j.dump();
 }

@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <stdlib.h>
+#include <sys/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -73,8 +73,8 @@ Status ApplyRlimits(const Process& p) {
     int err = errno;
     rlimit cur{};
     ::getrlimit(r.resource, &cur);
-    std::string msg = "set " + r.name + " to soft=" + std::to_string(r.soft) +
-                      " hard=" + std::to_string(r.hard);
+    std::string msg =
+        "set " + r.name + " to soft=" + std::to_string(r.soft) + " hard=" + std::to_string(r.hard);
     if (err == EPERM && r.hard > cur.rlim_max)
       return common::MakeError(
           Errc::kPermissionDenied,
@@ -103,8 +103,9 @@ Status ApplyOomScoreAdj(const Process& p) {
 Result<std::string> FindExecutable(const Process& p) {
   const std::string& name = p.args[0];
   auto usable = [](const std::string& path) {
-    struct stat st{};
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
   };
   if (name.find('/') != std::string::npos) {
     if (usable(name)) return name;
@@ -137,7 +138,7 @@ std::vector<std::string> EnvWithHome(const Process& p) {
   // but a regular file (opening a FIFO the image put there would block).
   std::string text;
   UniqueFd fd(::open("/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-  struct stat st{};
+  struct stat st {};
   if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode))
     text = common::ReadFile(FdPath(fd.get()), common::kMaxUserFileSize).value_or("");
   for (const common::PasswdEntry& e : common::ParsePasswd(text))
@@ -174,9 +175,9 @@ Status CheckCapsAvailable(const Capabilities& caps) {
   std::string names;
   for (int c = 0; c < 64; ++c)
     if (missing & (uint64_t{1} << c)) names += (names.empty() ? "" : ", ") + CapName(c);
-  return common::MakeError(Errc::kPermissionDenied,
-                           "process.capabilities: " + names +
-                               " not in this runtime's bounding set, cannot be granted");
+  return common::MakeError(
+      Errc::kPermissionDenied,
+      "process.capabilities: " + names + " not in this runtime's bounding set, cannot be granted");
 }
 
 Status ApplyUserAndCaps(const Process& p, int last_cap, bool userns) {

@@ -30,7 +30,7 @@ std::unexpected<common::Error> MountError(const std::string& what, const std::st
 // Flags the kernel keeps locked on a mount (inherited from a more
 // privileged namespace): a bind remount must repeat them or get EPERM.
 unsigned long LockedFlags(const std::string& path) {
-  struct statvfs sv{};
+  struct statvfs sv {};
   if (::statvfs(path.c_str(), &sv) != 0) return 0;
   unsigned long f = 0;
   if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
@@ -55,10 +55,9 @@ Status BindRemount(const std::string& path, unsigned long flags, const std::stri
   return {};
 }
 
-constexpr unsigned long kRemountable = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC |
-                                       MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
-                                       MS_STRICTATIME | MS_NOSYMFOLLOW | MS_SYNCHRONOUS |
-                                       MS_DIRSYNC | MS_MANDLOCK | MS_LAZYTIME;
+constexpr unsigned long kRemountable =
+    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
+    MS_STRICTATIME | MS_NOSYMFOLLOW | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK | MS_LAZYTIME;
 
 // Propagation and recursive attributes, on the mount now at `dest`.
 Status FinishMount(int root_fd, const Mount& m) {
@@ -128,7 +127,7 @@ Status MountOne(int root_fd, const Mount& m, const CgroupSet& cgroups) {
   if (m.type == "cgroup" || m.type == "cgroup2") return MountCgroups(root_fd, m, cgroups);
   bool dir = true;
   if (m.IsBind()) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(m.source.c_str(), &st) != 0)
       return common::ErrnoError("bind mount source `" + m.source + "`");
     dir = S_ISDIR(st.st_mode);
@@ -136,7 +135,8 @@ Status MountOne(int root_fd, const Mount& m, const CgroupSet& cgroups) {
   ASSIGN_OR_RETURN(UniqueFd target, OpenInRoot(root_fd, m.destination, true, dir));
   std::string tpath = FdPath(target.get());
   if (m.IsBind()) {
-    if (::mount(m.source.c_str(), tpath.c_str(), nullptr, MS_BIND | (m.flags & MS_REC), nullptr) != 0)
+    if (::mount(m.source.c_str(), tpath.c_str(), nullptr, MS_BIND | (m.flags & MS_REC), nullptr) !=
+        0)
       return MountError("`" + m.source + "`", m.destination);
     if (unsigned long f = m.flags & kRemountable; f != 0) {
       // The fd names the directory under the new mount; reopen to reach it.
@@ -168,7 +168,8 @@ struct DefaultDevice {
   unsigned major, minor;
 };
 constexpr DefaultDevice kDefaultDevices[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 Status MakeDevice(int root_fd, const Device& d, bool userns) {
@@ -201,8 +202,13 @@ Status SetupDev(int root_fd, const Config& c, bool userns) {
   for (const Mount& m : c.mounts)
     if (m.destination == "/dev" && m.IsBind()) return {};  // the host's /dev: leave it
   for (const DefaultDevice& dd : kDefaultDevices) {
-    Device d{.path = std::string("/dev/") + dd.name, .type = 'c', .major = dd.major,
-             .minor = dd.minor, .mode = 0666, .uid = 0, .gid = 0};
+    Device d{.path = std::string("/dev/") + dd.name,
+             .type = 'c',
+             .major = dd.major,
+             .minor = dd.minor,
+             .mode = 0666,
+             .uid = 0,
+             .gid = 0};
     TRY(MakeDevice(root_fd, d, userns));
   }
   for (const Device& d : c.devices) TRY(MakeDevice(root_fd, d, userns));
@@ -254,9 +260,9 @@ MountOf MountHolding(const std::string& path) {
     bool under = path == mp || (path.starts_with(mp) && (mp == "/" || path[mp.size()] == '/'));
     if (!under || mp.size() < best.point.size()) continue;
     size_t dash = line.find(" - ", e);
-    std::string_view optional =
-        e == std::string_view::npos || dash == std::string_view::npos ? std::string_view()
-                                                                       : line.substr(e, dash - e);
+    std::string_view optional = e == std::string_view::npos || dash == std::string_view::npos
+                                    ? std::string_view()
+                                    : line.substr(e, dash - e);
     best.point = mp;
     best.shared = optional.find(" shared:") != std::string_view::npos;
     best.unbindable = optional.find(" unbindable") != std::string_view::npos;
@@ -303,7 +309,8 @@ Status EnterRootfs(const Config& c, bool no_pivot) {
   if (::fchdir(new_root.get()) != 0) return common::ErrnoError("chdir `" + rootfs + "`");
   // pivot_root(".", "."): the old root ends up mounted on top of the new
   // one, where it is detached below without needing a directory for it.
-  if (::syscall(SYS_pivot_root, ".", ".") != 0) return common::ErrnoError("pivot_root `" + rootfs + "`");
+  if (::syscall(SYS_pivot_root, ".", ".") != 0)
+    return common::ErrnoError("pivot_root `" + rootfs + "`");
   if (::fchdir(old_root.get()) != 0) return common::ErrnoError("chdir to the old root");
   // Keep the unmount from propagating to the host.
   if (::mount("", ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0)
@@ -336,7 +343,7 @@ Status FinishRootfs(const Config& c) {
     TRY(BindRemount(p, MS_RDONLY, p));
   }
   for (const std::string& p : c.masked_paths) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(p.c_str(), &st) != 0) {
       if (errno == ENOENT) continue;
       return common::ErrnoError("stat masked path `" + p + "`");

@@ -54,9 +54,12 @@ Result<uint32_t> Action(const std::string& name, std::optional<int64_t> errno_re
 
 Result<scmp_compare> Op(const std::string& name, const std::string& where) {
   static constexpr std::pair<const char*, scmp_compare> kOps[] = {
-      {"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-      {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-      {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+      {"SCMP_CMP_NE", SCMP_CMP_NE},
+      {"SCMP_CMP_LT", SCMP_CMP_LT},
+      {"SCMP_CMP_LE", SCMP_CMP_LE},
+      {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+      {"SCMP_CMP_GE", SCMP_CMP_GE},
+      {"SCMP_CMP_GT", SCMP_CMP_GT},
       {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
   for (const auto& [n, op] : kOps)
     if (name == n) return op;
@@ -101,10 +104,14 @@ Status cfg::ParseSeccomp(const json& linux, SeccompProgram& out) {
   std::vector<std::string> flags;
   TRY(GetStrings(*sc, "flags", w, flags));
   for (const std::string& f : flags) {
-    if (f == "SECCOMP_FILTER_FLAG_LOG") out.flags |= SECCOMP_FILTER_FLAG_LOG;
-    else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") out.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-    else if (f == "SECCOMP_FILTER_FLAG_TSYNC") out.flags |= SECCOMP_FILTER_FLAG_TSYNC;
-    else return Invalid(w + ".flags: unknown flag `" + f + "`");
+    if (f == "SECCOMP_FILTER_FLAG_LOG")
+      out.flags |= SECCOMP_FILTER_FLAG_LOG;
+    else if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+      out.flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    else if (f == "SECCOMP_FILTER_FLAG_TSYNC")
+      out.flags |= SECCOMP_FILTER_FLAG_TSYNC;
+    else
+      return Invalid(w + ".flags: unknown flag `" + f + "`");
   }
   TRY(GetString(*sc, "listenerPath", w, out.listener_path));
   TRY(GetString(*sc, "listenerMetadata", w, out.listener_metadata));

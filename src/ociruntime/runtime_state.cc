@@ -30,10 +30,14 @@ std::unexpected<common::Error> NoSuchContainer(const std::string& id) {
 
 const char* StatusName(ContainerStatus s) {
   switch (s) {
-    case ContainerStatus::kCreated: return "created";
-    case ContainerStatus::kRunning: return "running";
-    case ContainerStatus::kPaused: return "paused";
-    case ContainerStatus::kStopped: return "stopped";
+    case ContainerStatus::kCreated:
+      return "created";
+    case ContainerStatus::kRunning:
+      return "running";
+    case ContainerStatus::kPaused:
+      return "paused";
+    case ContainerStatus::kStopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -43,7 +47,9 @@ Status ValidateId(std::string_view id) {
   for (char c : id)
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' || c == '.'))
       ok = false;
-  if (!ok) return common::MakeError(Errc::kInvalidArgument, "invalid container id `" + std::string(id) + "`");
+  if (!ok)
+    return common::MakeError(Errc::kInvalidArgument,
+                             "invalid container id `" + std::string(id) + "`");
   return {};
 }
 
@@ -111,8 +117,7 @@ std::string StateToJson(const State& s) {
       {"rootfs", s.rootfs.string()},
       {"created", s.created},
       {"annotations", s.annotations},
-      {"cgroups",
-       {{"v2", s.cgroups.v2}, {"dirs", dirs}, {"created", s.cgroups.created}}},
+      {"cgroups", {{"v2", s.cgroups.v2}, {"dirs", dirs}, {"created", s.cgroups.created}}},
   };
   auto hooks = [](const std::vector<Hook>& list) {
     json out = json::array();
@@ -144,10 +149,11 @@ Result<State> StateFromJson(std::string_view text) {
     const json& cg = j.at("cgroups");
     s.cgroups.v2 = cg.at("v2").get<bool>();
     for (const json& d : cg.at("dirs"))
-      s.cgroups.dirs.push_back({d.at(0).get<std::string>(), d.at(1).get<std::string>(),
-                                d.at(2).get<std::string>()});
+      s.cgroups.dirs.push_back(
+          {d.at(0).get<std::string>(), d.at(1).get<std::string>(), d.at(2).get<std::string>()});
     s.cgroups.created = cg.at("created").get<std::vector<std::string>>();
-    for (const auto& [key, out] : {std::pair{"poststart", &s.poststart}, {"poststop", &s.poststop}}) {
+    for (const auto& [key, out] :
+         {std::pair{"poststart", &s.poststart}, {"poststop", &s.poststop}}) {
       if (!j.contains(key)) continue;
       for (const json& h : j.at(key)) {
         Hook hook;
@@ -211,7 +217,7 @@ Status SaveState(int dir_fd, const State& s) {
 
 ContainerStatus CurrentStatus(const State& s, int dir_fd) {
   if (!InitAlive(s)) return ContainerStatus::kStopped;
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(dir_fd, kExecFifo, &st, AT_SYMLINK_NOFOLLOW) == 0) return ContainerStatus::kCreated;
   return CgroupFrozen(s.cgroups) ? ContainerStatus::kPaused : ContainerStatus::kRunning;
 }

@@ -46,9 +46,9 @@ struct CgroupDir {
 
 // The cgroups of one container.
 struct CgroupSet {
-  bool v2 = false;                    // pure cgroup v2 host
-  std::vector<CgroupDir> dirs;        // one per hierarchy (the cgroup2 one included)
-  std::vector<std::string> created;   // directories we created, parents first
+  bool v2 = false;                   // pure cgroup v2 host
+  std::vector<CgroupDir> dirs;       // one per hierarchy (the cgroup2 one included)
+  std::vector<std::string> created;  // directories we created, parents first
 
   // The cgroup2 directory (pure v2 or hybrid), or null.
   const CgroupDir* Unified() const {

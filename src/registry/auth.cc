@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-
 #include <nlohmann/json.hpp>
 
 namespace registry {
@@ -98,8 +97,8 @@ class ChallengeParser {
   }
 
   std::unexpected<common::Error> Fail(const std::string& why) const {
-    return MakeError(Errc::kInvalidArgument, "parse WWW-Authenticate at offset " +
-                                                 std::to_string(pos_) + ": " + why);
+    return MakeError(Errc::kInvalidArgument,
+                     "parse WWW-Authenticate at offset " + std::to_string(pos_) + ": " + why);
   }
 
   bool SkipSpaces() {
@@ -234,21 +233,22 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-common::Status CheckCredentialsMayGoTo(std::string_view registry_scheme,
-                                       std::string_view realm_url,
+common::Status CheckCredentialsMayGoTo(std::string_view registry_scheme, std::string_view realm_url,
                                        const PlainHttpConfigured& plain_http) {
   if (realm_url.starts_with("https://")) return {};
   const std::string realm_host = HostOf(realm_url);
   auto refuse = [&](const std::string& why) {
-    return MakeError(Errc::kUnauthenticated,
-                     "credentials not sent to token realm `" + std::string(realm_url) + "`: " + why +
-                         " (see docs/registry.md)");
+    return MakeError(Errc::kUnauthenticated, "credentials not sent to token realm `" +
+                                                 std::string(realm_url) + "`: " + why +
+                                                 " (see docs/registry.md)");
   };
   if (registry_scheme != "http")
     return refuse("plain http realm for a registry reached over https");
   if (!IsLoopbackHost(realm_host) || !plain_http || !plain_http(realm_host))
-    return refuse("plain http to a host other than a loopback one configured for plain http "
-                  "(--plain-http or a hosts.toml server = \"http://" + realm_host + "\")");
+    return refuse(
+        "plain http to a host other than a loopback one configured for plain http "
+        "(--plain-http or a hosts.toml server = \"http://" +
+        realm_host + "\")");
   return {};
 }
 
@@ -289,8 +289,10 @@ Result<std::string> Authorizer::OnChallenge(const std::string& host, const std::
       continue;
     }
     for (AuthChallenge& ch : *parsed) {
-      if (ch.scheme == "bearer" && !bearer) bearer = std::move(ch);
-      else if (ch.scheme == "basic" && !basic) basic = std::move(ch);
+      if (ch.scheme == "bearer" && !bearer)
+        bearer = std::move(ch);
+      else if (ch.scheme == "basic" && !basic)
+        basic = std::move(ch);
     }
   }
   if (bearer) {
@@ -309,7 +311,8 @@ Result<std::string> Authorizer::OnChallenge(const std::string& host, const std::
   if (basic) {
     ASSIGN_OR_RETURN(std::optional<Credentials> c, creds());
     if (!c || (c->username.empty() && c->password.empty()))
-      return MakeError(Errc::kUnauthenticated, "basic authentication required and no credentials are configured");
+      return MakeError(Errc::kUnauthenticated,
+                       "basic authentication required and no credentials are configured");
     HostAuth auth;
     auth.basic = BasicAuthorization(c->username, c->password);
     std::string header = auth.basic;
@@ -320,8 +323,9 @@ Result<std::string> Authorizer::OnChallenge(const std::string& host, const std::
   if (www_authenticate.empty())
     return MakeError(Errc::kUnauthenticated, "HTTP 401 without a WWW-Authenticate challenge");
   return MakeError(Errc::kUnauthenticated,
-                   parse_problem.empty() ? "no Bearer or Basic challenge in `" + www_authenticate.front() + "`"
-                                         : parse_problem);
+                   parse_problem.empty()
+                       ? "no Bearer or Basic challenge in `" + www_authenticate.front() + "`"
+                       : parse_problem);
 }
 
 Result<std::string> Authorizer::FetchToken(const std::string& host, const HostAuth& auth,
@@ -355,8 +359,9 @@ Result<std::string> Authorizer::FetchToken(const std::string& host, const HostAu
     }
     ASSIGN_OR_RETURN(std::string body,
                      common::Wrap(send_(req), "get token from `" + HostOf(auth.realm) + "`"));
-    ASSIGN_OR_RETURN(IssuedToken token,
-                     common::Wrap(ParseTokenResponse(body), "get token from `" + HostOf(auth.realm) + "`"));
+    ASSIGN_OR_RETURN(
+        IssuedToken token,
+        common::Wrap(ParseTokenResponse(body), "get token from `" + HostOf(auth.realm) + "`"));
     header = "Bearer " + token.token;
     lifetime = token.expires_in;
   }

@@ -160,7 +160,7 @@ class Authorizer {
   TokenSender send_;
   PlainHttpConfigured plain_http_;
   std::mutex mu_;
-  std::map<std::string, HostAuth> hosts_;                          // guarded by mu_
+  std::map<std::string, HostAuth> hosts_;                         // guarded by mu_
   std::map<std::pair<std::string, std::string>, Cached> tokens_;  // guarded by mu_
 };
 

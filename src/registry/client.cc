@@ -4,9 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "common/log.h"
 #include "registry/client_internal.h"
@@ -102,11 +101,13 @@ std::string MediaTypeOf(std::string_view content_type) {
 std::string SniffMediaType(std::string_view body) {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return {};
-  if (auto mt = j.find("mediaType"); mt != j.end() && mt->is_string()) return mt->get<std::string>();
+  if (auto mt = j.find("mediaType"); mt != j.end() && mt->is_string())
+    return mt->get<std::string>();
   if (auto v = j.find("schemaVersion"); v != j.end() && v->is_number() && v->get<int>() == 1)
     return "application/vnd.docker.distribution.manifest.v1+json";
   if (j.contains("manifests")) return "application/vnd.oci.image.index.v1+json";
-  if (j.contains("config") && j.contains("layers")) return "application/vnd.oci.image.manifest.v1+json";
+  if (j.contains("config") && j.contains("layers"))
+    return "application/vnd.oci.image.manifest.v1+json";
   return {};
 }
 
@@ -171,7 +172,8 @@ Result<std::vector<RegistryHost>> RegistryClient::Impl::HostsFor(std::string_vie
   return hosts.emplace(std::string(domain), std::move(resolved)).first->second;
 }
 
-CredentialSource RegistryClient::Impl::CredentialsFor(const ImageRef& ref, const RegistryHost& host) {
+CredentialSource RegistryClient::Impl::CredentialsFor(const ImageRef& ref,
+                                                      const RegistryHost& host) {
   std::string key = host.is_mirror ? host.host : ref.domain();
   bool upstream = !host.is_mirror;
   return [this, key, upstream]() -> Result<std::optional<Credentials>> {
@@ -183,7 +185,8 @@ CredentialSource RegistryClient::Impl::CredentialsFor(const ImageRef& ref, const
     }
     std::optional<Credentials> found;
     if (options.lookup) {
-      ASSIGN_OR_RETURN(found, common::Wrap(options.lookup(key), "look up credentials for `" + key + "`"));
+      ASSIGN_OR_RETURN(found,
+                       common::Wrap(options.lookup(key), "look up credentials for `" + key + "`"));
     }
     std::lock_guard lock(mu);
     return credentials.emplace(key, std::move(found)).first->second;
@@ -286,7 +289,8 @@ Result<HttpResult> RegistryClient::Impl::Send(const Target& target, HttpRequest 
       if (++hops > kMaxRedirects)
         return MakeError(Errc::kUnavailable, "too many redirects from " + request.url);
       url = result.response.redirect_url;
-      LOG(Debug) << "following redirect" << common::Kv("status", status) << common::Kv("to", internal::UrlOrigin(url));
+      LOG(Debug) << "following redirect" << common::Kv("status", status)
+                 << common::Kv("to", internal::UrlOrigin(url));
       continue;
     }
     return result;
@@ -307,14 +311,14 @@ Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& r
       fail(Errc::kUnavailable, "connect to " + url + " failed: " + result.error_text);
       return f;
     case TransportError::kTls:
-      fail(Errc::kUnavailable, "TLS handshake with " + internal::UrlHost(url) + " failed: " +
-                                   result.error_text + " (" +
-                                   DescribeCas(internal::UrlHost(url) == host.host ? host.tls : TlsConfig{}) +
-                                   ")");
+      fail(Errc::kUnavailable,
+           "TLS handshake with " + internal::UrlHost(url) + " failed: " + result.error_text + " (" +
+               DescribeCas(internal::UrlHost(url) == host.host ? host.tls : TlsConfig{}) + ")");
       return f;
     case TransportError::kCut:
       f.verdict = Verdict::kRetry;
-      fail(Errc::kUnavailable, "connection to " + internal::UrlHost(url) + " broke: " + result.error_text);
+      fail(Errc::kUnavailable,
+           "connection to " + internal::UrlHost(url) + " broke: " + result.error_text);
       return f;
     case TransportError::kStall:
       f.verdict = Verdict::kRetry;
@@ -333,7 +337,8 @@ Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& r
            ForbiddenAddressMessage("redirect to " + result.url, result.forbidden_address));
       return f;
     case TransportError::kHook:
-      f.error = result.hook_error.value_or(common::Error{.code = Errc::kInternal, .message = "callback failed"});
+      f.error = result.hook_error.value_or(
+          common::Error{.code = Errc::kInternal, .message = "callback failed"});
       return f;
     case TransportError::kOther:
       fail(Errc::kUnavailable, "request to " + url + " failed: " + result.error_text);
@@ -343,11 +348,12 @@ Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& r
   }
   long status = result.response.status;
   std::string detail = internal::RegistryErrorText(result.response.body);
-  std::string suffix = " (HTTP " + std::to_string(status) + (detail.empty() ? "" : ": " + detail) + ")";
+  std::string suffix =
+      " (HTTP " + std::to_string(status) + (detail.empty() ? "" : ": " + detail) + ")";
   const std::string name = target.ref->name();
   if (status == 401) {
-    fail(Errc::kUnauthenticated, "authentication required for " + name + ": credentials refused by " +
-                                     host.host + suffix);
+    fail(Errc::kUnauthenticated,
+         "authentication required for " + name + ": credentials refused by " + host.host + suffix);
   } else if (status == 403) {
     fail(Errc::kPermissionDenied, "access to " + name + " denied by " + host.host + suffix);
   } else if (status == 404) {
@@ -408,7 +414,8 @@ Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpReques
       long status = r.response.status;
       if (status >= 200 && status < 300) return std::move(r.response.body);
       std::string detail = internal::RegistryErrorText(r.response.body);
-      std::string msg = "HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
+      std::string msg =
+          "HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
       if (status == 401) {
         err = {.code = Errc::kUnauthenticated, .message = msg};
       } else if (status == 403) {
@@ -440,14 +447,16 @@ RegistryClient::~RegistryClient() = default;
 
 Result<std::unique_ptr<RegistryClient>> RegistryClient::Create(ClientOptions options) {
   if (options.max_attempts < 1)
-    return MakeError(Errc::kInvalidArgument, "create registry client: max_attempts must be at least 1");
+    return MakeError(Errc::kInvalidArgument,
+                     "create registry client: max_attempts must be at least 1");
   if (options.min_rate_bytes_per_sec < 0 || options.min_rate_window.count() < 0 ||
       options.connect_timeout.count() < 0)
     return MakeError(Errc::kInvalidArgument, "create registry client: negative limit");
   if (options.user_agent.empty()) options.user_agent = std::string("gantry/") + GANTRY_VERSION;
   auto impl = std::make_unique<Impl>();
   impl->env = options.env ? options.env : common::DefaultEnv();
-  ASSIGN_OR_RETURN(impl->transport, internal::Transport::Create({.user_agent = options.user_agent}));
+  ASSIGN_OR_RETURN(impl->transport,
+                   internal::Transport::Create({.user_agent = options.user_agent}));
   impl->options = std::move(options);
   impl->seed = std::random_device{}();
   Impl* raw = impl.get();
@@ -463,9 +472,8 @@ Result<std::vector<RegistryHost>> RegistryClient::HostsFor(std::string_view doma
 
 namespace {
 
-Result<FetchedManifest> CheckManifest(std::string_view reference,
-                                      const std::string& shown, const internal::HttpResponse& resp,
-                                      const std::string& host) {
+Result<FetchedManifest> CheckManifest(std::string_view reference, const std::string& shown,
+                                      const internal::HttpResponse& resp, const std::string& host) {
   FetchedManifest m;
   m.body = resp.body;
   m.media_type = MediaTypeOf(resp.Header("content-type"));
@@ -483,7 +491,8 @@ Result<FetchedManifest> CheckManifest(std::string_view reference,
     auto said = common::Digest::Parse(dcd);
     if (said && !Matches(*said, m.body, m.digest))
       return MakeError(Errc::kDataLoss, "manifest " + shown + " from " + host + ": body is " +
-                                            m.digest.str() + " but Docker-Content-Digest says " + dcd);
+                                            m.digest.str() + " but Docker-Content-Digest says " +
+                                            dcd);
   }
   if (IsDigestReference(reference)) {
     ASSIGN_OR_RETURN(common::Digest want, common::Digest::Parse(reference));
@@ -502,7 +511,8 @@ Result<FetchedManifest> RegistryClient::Impl::ManifestFromHost(const ImageRef& r
                                                                const std::string& shown,
                                                                const std::atomic<bool>* cancel) {
   Target target = MakeTarget(ref, host);
-  const std::string url = host.base_url() + "/" + ref.path() + "/manifests/" + std::string(reference);
+  const std::string url =
+      host.base_url() + "/" + ref.path() + "/manifests/" + std::string(reference);
   HttpRequest req;
   req.url = url;
   req.headers.push_back(kAcceptManifests);
@@ -527,8 +537,7 @@ Result<FetchedManifest> RegistryClient::Impl::ManifestFromHost(const ImageRef& r
     if (sent->error == TransportError::kHook && f.error.code == Errc::kResourceExhausted)
       f.error.message = "manifest " + shown + " from " + host.host + " exceeds " +
                         std::to_string(kMaxManifestSize >> 20) + " MiB: " + f.error.message;
-    if (f.error.code == Errc::kNotFound)
-      f.error.message = "manifest unknown: " + shown;
+    if (f.error.code == Errc::kNotFound) f.error.message = "manifest unknown: " + shown;
     bool retry = f.verdict == Verdict::kRetry && attempt < options.max_attempts &&
                  !(host.is_mirror && f.mirror_skip);
     if (!retry && f.verdict == Verdict::kRetry && attempt > 1)
@@ -553,7 +562,8 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
   const bool by_digest = IsDigestReference(reference);
   const std::string shown = ref.name() + (by_digest ? "@" : ":") + std::string(reference);
   if (reference.empty() || reference.find_first_of("/?# \r\n") != std::string_view::npos)
-    return MakeError(Errc::kInvalidArgument, "get manifest: invalid reference `" + std::string(reference) + "`");
+    return MakeError(Errc::kInvalidArgument,
+                     "get manifest: invalid reference `" + std::string(reference) + "`");
   if (by_digest) TRY(common::Digest::Parse(reference));
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(ref.domain()));
 
@@ -564,8 +574,8 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
                  (by_digest ? "pull" : "resolve") + " from " + ref.domain(),
       .not_found = "manifest unknown: " + shown};
   return internal::TryEachHost<FetchedManifest>(
-      hosts,
-      [&](const RegistryHost& host) { return by_digest ? host.can_pull : host.can_resolve; }, text,
+      hosts, [&](const RegistryHost& host) { return by_digest ? host.can_pull : host.can_resolve; },
+      text,
       [&](const RegistryHost& host, bool&) {
         return impl_->ManifestFromHost(ref, host, reference, shown, cancel);
       });

@@ -82,7 +82,7 @@ struct ClientOptions {
   int64_t min_rate_bytes_per_sec = 1024;
   std::chrono::seconds min_rate_window{60};
   std::chrono::seconds connect_timeout{30};
-  std::string user_agent;  // empty: "gantry/<version>"
+  std::string user_agent;      // empty: "gantry/<version>"
   common::Env* env = nullptr;  // clock + sleep seam for tests (null = real)
   BackoffPolicy backoff;       // retry delays
   // Let redirects lead to link-local and cloud metadata addresses.
@@ -113,7 +113,8 @@ class RegistryClient {
  public:
   // Errors: InvalidArgument for bad options; Internal when libcurl cannot
   // start. Hosts are resolved lazily, per domain, on first use.
-  [[nodiscard]] static common::Result<std::unique_ptr<RegistryClient>> Create(ClientOptions options);
+  [[nodiscard]] static common::Result<std::unique_ptr<RegistryClient>> Create(
+      ClientOptions options);
   ~RegistryClient();
   RegistryClient(const RegistryClient&) = delete;
   RegistryClient& operator=(const RegistryClient&) = delete;

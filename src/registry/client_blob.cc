@@ -50,9 +50,9 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
   auto done = [&] { return size >= 0 && sink.offset() >= size; };
   if (cancelled()) return MakeError(Errc::kCancelled, "download of " + what + " cancelled");
   if (size >= 0 && sink.offset() > size)
-    return MakeError(Errc::kInvalidArgument, "fetch blob " + what + ": sink holds " +
-                                                 std::to_string(sink.offset()) + " bytes, more than its size " +
-                                                 std::to_string(size));
+    return MakeError(Errc::kInvalidArgument,
+                     "fetch blob " + what + ": sink holds " + std::to_string(sink.offset()) +
+                         " bytes, more than its size " + std::to_string(size));
   if (done()) return {};
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
 
@@ -87,18 +87,18 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         if (auto len = head.ContentLength(); len && size >= 0) {
           const int64_t expected = head.status == 206 ? size - start : size;
           if (*len > static_cast<uint64_t>(expected))
-            return MakeError(Errc::kDataLoss, "blob " + what + " from " + host.host +
-                                                  " is longer than its size " + std::to_string(size) +
-                                                  " (Content-Length: " + head.Header("content-length") +
-                                                  ")");
+            return MakeError(Errc::kDataLoss,
+                             "blob " + what + " from " + host.host + " is longer than its size " +
+                                 std::to_string(size) +
+                                 " (Content-Length: " + head.Header("content-length") + ")");
         }
         if (head.status == 206) {
           auto first = ContentRangeStart(head.Header("content-range"));
           if (!first || *first != start) {
             state.range_mismatch = true;
             return MakeError(Errc::kDataLoss, "blob " + what + ": server sent range `" +
-                                                  head.Header("content-range") + "` for bytes=" +
-                                                  std::to_string(start) + "-");
+                                                  head.Header("content-range") +
+                                                  "` for bytes=" + std::to_string(start) + "-");
           }
         } else if (start > 0) {
           // The server (or a CDN) ignored Range: everything comes again.
@@ -125,7 +125,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
             }
             state.too_long = true;
             return MakeError(Errc::kDataLoss, "blob " + what + " from " + host.host +
-                                                  " is longer than its size " + std::to_string(size));
+                                                  " is longer than its size " +
+                                                  std::to_string(size));
           }
         }
         Status st = sink.Write(data);
@@ -161,7 +162,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         }
         f.error = {.code = Errc::kDataLoss,
                    .message = "blob " + what + " from " + host.host + " ended at " +
-                              std::to_string(sink.offset()) + " of " + std::to_string(size) + " bytes"};
+                              std::to_string(sink.offset()) + " of " + std::to_string(size) +
+                              " bytes"};
       } else if (sent->error == TransportError::kNone && status == 416 && start > 0) {
         // Our resume point is past what the server has: start over.
         Status st = sink.Restart();
@@ -171,7 +173,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         }
         f.verdict = Verdict::kRetry;
         f.error = {.code = Errc::kUnavailable,
-                   .message = "blob " + what + ": range from " + std::to_string(start) + " not satisfiable"};
+                   .message = "blob " + what + ": range from " + std::to_string(start) +
+                              " not satisfiable"};
       } else if (state.range_mismatch) {
         Status st = sink.Restart();
         if (!st) {
@@ -182,7 +185,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         f.error = std::move(*sent->hook_error);
       } else {
         f = impl_->Classify(target, *sent, url, what);
-        if (f.error.code == Errc::kNotFound) f.error.message = "blob unknown: " + repo.name() + "@" + what;
+        if (f.error.code == Errc::kNotFound)
+          f.error.message = "blob unknown: " + repo.name() + "@" + what;
       }
       if (f.verdict != Verdict::kRetry || (host.is_mirror && f.mirror_skip)) {
         outcome = std::unexpected(std::move(f.error));
@@ -201,7 +205,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         ++failures;
       }
       if (failures >= impl_->options.max_attempts) {
-        if (failures > 1) f.error.message += " (gave up after " + std::to_string(failures) + " attempts)";
+        if (failures > 1)
+          f.error.message += " (gave up after " + std::to_string(failures) + " attempts)";
         outcome = std::unexpected(std::move(f.error));
         break;
       }

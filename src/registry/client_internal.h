@@ -100,7 +100,7 @@ struct RegistryClient::Impl {
   std::atomic<uint64_t> seed{0};
 
   std::mutex mu;
-  std::map<std::string, std::vector<RegistryHost>, std::less<>> hosts;        // guarded by mu
+  std::map<std::string, std::vector<RegistryHost>, std::less<>> hosts;         // guarded by mu
   std::map<std::string, std::optional<Credentials>, std::less<>> credentials;  // guarded by mu
 
   common::Result<std::vector<RegistryHost>> HostsFor(std::string_view domain);

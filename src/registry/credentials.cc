@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/fs.h"
 #include "registry/credentials_internal.h"
@@ -33,7 +32,7 @@ namespace credentials_internal {
 namespace {
 
 constexpr std::array<std::string_view, 3> kDockerHubHosts = {"docker.io", "index.docker.io",
-                                                              "registry-1.docker.io"};
+                                                             "registry-1.docker.io"};
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -171,8 +170,7 @@ Result<ConfigFile> LoadConfig(const fs::path& path) {
 // replaced by a regular file.
 Status SaveConfig(const ConfigFile& file) {
   if (file.path.empty())
-    return MakeError(Errc::kFailedPrecondition,
-                     "no docker config path: set DOCKER_CONFIG or HOME");
+    return MakeError(Errc::kFailedPrecondition, "no docker config path: set DOCKER_CONFIG or HOME");
   fs::path target = file.path;
   std::error_code ec;
   if (fs::is_symlink(target, ec)) {
@@ -203,8 +201,7 @@ std::vector<std::string> MatchingKeys(const Json& object, const std::string& hos
   std::vector<std::string> keys;
   std::string preferred = ci::KeyForHost(host);
   for (const std::string& exact : {preferred, host}) {
-    if (object.contains(exact) &&
-        std::find(keys.begin(), keys.end(), exact) == keys.end())
+    if (object.contains(exact) && std::find(keys.begin(), keys.end(), exact) == keys.end())
       keys.push_back(exact);
   }
   for (auto it = object.begin(); it != object.end(); ++it) {
@@ -257,7 +254,8 @@ Result<std::optional<Credentials>> FromAuths(const ConfigFile& file, const std::
   ASSIGN_OR_RETURN(const Json* auths, ObjectMember(file, "auths"));
   if (auths == nullptr) return std::nullopt;
   for (const std::string& key : MatchingKeys(*auths, host)) {
-    ASSIGN_OR_RETURN(std::optional<Credentials> creds, ParseAuthEntry(file.path, key, (*auths)[key]));
+    ASSIGN_OR_RETURN(std::optional<Credentials> creds,
+                     ParseAuthEntry(file.path, key, (*auths)[key]));
     if (creds) return creds;
   }
   return std::nullopt;
@@ -289,7 +287,8 @@ Result<std::vector<ci::CredentialHelper>> HelpersFor(const ConfigFile& file,
   std::vector<ci::CredentialHelper> helpers;
   for (const std::string& name : names) {
     auto helper = ci::CredentialHelper::Create(name, options.helper_dir, options.helper_timeout);
-    if (!helper) return std::unexpected(std::move(helper.error()).Wrap("parse " + Quoted(file.path)));
+    if (!helper)
+      return std::unexpected(std::move(helper.error()).Wrap("parse " + Quoted(file.path)));
     helpers.push_back(std::move(*helper));
   }
   return helpers;
@@ -312,7 +311,7 @@ std::optional<std::string> Getenv(const char* name) {
 
 std::optional<fs::path> HomeDir() {
   if (auto home = Getenv("HOME")) return fs::path(*home);
-  struct passwd pw{};
+  struct passwd pw {};
   struct passwd* found = nullptr;
   std::vector<char> buf(16384);
   if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
@@ -372,8 +371,8 @@ Status CredentialStore::Login(std::string_view host, const Credentials& credenti
   auto canonical = ci::CanonicalHost(host);
   if (!canonical) return fail(std::move(canonical.error()));
   if (credentials.username.empty() && credentials.identity_token.empty())
-    return fail(MakeError(Errc::kInvalidArgument, "a username or an identity token is required")
-                    .error());
+    return fail(
+        MakeError(Errc::kInvalidArgument, "a username or an identity token is required").error());
   if (credentials.username.find(':') != std::string::npos)
     return fail(MakeError(Errc::kInvalidArgument, "username must not contain ':'").error());
   const std::string key = ci::KeyForHost(*canonical);

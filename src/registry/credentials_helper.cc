@@ -11,10 +11,9 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "common/fd.h"
 #include "registry/credentials_internal.h"
@@ -119,7 +118,7 @@ ssize_t WriteNoSigpipe(int fd, std::string_view data) {
   ssize_t n = ::write(fd, data.data(), data.size());
   int err = errno;
   if (n < 0 && err == EPIPE && !already_pending) {
-    const struct timespec zero{};
+    const struct timespec zero {};
     while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
     }
   }
@@ -139,8 +138,8 @@ std::string Trimmed(std::string_view s) {
 bool ValidHelperName(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -176,8 +175,7 @@ Result<ProcessResult> RunProcess(const ProcessOptions& options) {
   sigemptyset(&default_set);
   // The caller may block or ignore these (SIG_IGN survives exec); a helper
   // expects the defaults.
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD})
-    sigaddset(&default_set, sig);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&default_set, sig);
   posix_spawnattr_setsigmask(&attr, &empty_set);
   posix_spawnattr_setsigdefault(&attr, &default_set);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -291,17 +289,16 @@ Result<CredentialHelper> CredentialHelper::Create(std::string_view name,
                      "credential helper name `" + std::string(name) +
                          "`: must be non-empty and use only [A-Za-z0-9._-]");
   std::string program = "docker-credential-" + std::string(name);
-  std::filesystem::path path = helper_dir.empty() ? std::filesystem::path(program)
-                                                  : helper_dir / program;
+  std::filesystem::path path =
+      helper_dir.empty() ? std::filesystem::path(program) : helper_dir / program;
   return CredentialHelper(std::move(program), std::move(path), timeout);
 }
 
 Result<std::optional<std::string>> CredentialHelper::Run(std::string_view action,
                                                          std::string_view input) const {
   const std::string what = "credential helper `" + program_ + " " + std::string(action) + "`";
-  auto r = RunProcess({.argv = {path_.string(), std::string(action)},
-                       .input = input,
-                       .timeout = timeout_});
+  auto r = RunProcess(
+      {.argv = {path_.string(), std::string(action)}, .input = input, .timeout = timeout_});
   if (!r) {
     Error e = std::move(r.error());
     // RunProcess names the path; the helper's name is what the user knows.
@@ -312,9 +309,8 @@ Result<std::optional<std::string>> CredentialHelper::Run(std::string_view action
   if (r->out.find(kNotFoundText) != std::string::npos ||
       r->err.find(kNotFoundText) != std::string::npos)
     return std::nullopt;
-  std::string cause = r->term_signal != 0
-                          ? "killed by signal " + std::to_string(r->term_signal)
-                          : "exit status " + std::to_string(r->exit_status);
+  std::string cause = r->term_signal != 0 ? "killed by signal " + std::to_string(r->term_signal)
+                                          : "exit status " + std::to_string(r->exit_status);
   std::string message = Trimmed(r->err.empty() ? r->out : r->err);
   if (!message.empty()) cause += ": " + message;
   return MakeError(Errc::kUnavailable, what + ": " + cause);
@@ -349,8 +345,7 @@ Result<std::optional<Credentials>> CredentialHelper::Get(std::string_view server
   return std::optional<Credentials>(std::move(creds));
 }
 
-Status CredentialHelper::Store(std::string_view server_url,
-                               const Credentials& credentials) const {
+Status CredentialHelper::Store(std::string_view server_url, const Credentials& credentials) const {
   bool token = credentials.username.empty() && !credentials.identity_token.empty();
   nlohmann::json doc = {
       {"ServerURL", std::string(server_url)},

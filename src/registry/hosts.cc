@@ -1,13 +1,12 @@
 #include "registry/hosts.h"
 
 #include <arpa/inet.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <optional>
 #include <system_error>
 #include <tuple>
-
-#include <toml++/toml.h>
 
 #include "common/fs.h"
 
@@ -102,8 +101,7 @@ Status ApplyClient(const toml::node& node, const fs::path& file, TlsConfig& tls)
       tls.client_key = pair->size() == 2 ? *pair->get(1)->value<std::string>() : "";
       return {};
     }
-    if (arr->size() <= 2 && first.is_string() &&
-        (arr->size() == 1 || arr->get(1)->is_string())) {
+    if (arr->size() <= 2 && first.is_string() && (arr->size() == 1 || arr->get(1)->is_string())) {
       tls.client_cert = *first.value<std::string>();
       tls.client_key = arr->size() == 2 ? *arr->get(1)->value<std::string>() : "";
       return {};
@@ -158,7 +156,8 @@ Status ReadHostSettings(const toml::table& table, const fs::path& file, HostSett
   if (const toml::node* sv = table.get("skip_verify")) {
     auto b = sv->value<bool>();
     if (!b)
-      return MakeError(Errc::kInvalidArgument, Where(file, *sv) + ": `skip_verify` must be a boolean");
+      return MakeError(Errc::kInvalidArgument,
+                       Where(file, *sv) + ": `skip_verify` must be a boolean");
     out.skip_verify = *b;
   }
   if (const toml::node* op = table.get("override_path")) {
@@ -170,7 +169,8 @@ Status ReadHostSettings(const toml::table& table, const fs::path& file, HostSett
   }
   if (const toml::node* hdr = table.get("header")) {
     const toml::table* ht = hdr->as_table();
-    if (!ht) return MakeError(Errc::kInvalidArgument, Where(file, *hdr) + ": `header` must be a table");
+    if (!ht)
+      return MakeError(Errc::kInvalidArgument, Where(file, *hdr) + ": `header` must be a table");
     for (auto&& [k, v] : *ht) {
       std::string name(k.str());
       if (name.empty() || name.find_first_of(":\r\n \t") != std::string::npos)
@@ -227,8 +227,8 @@ Status ReadCertsDir(const fs::path& dir, TlsConfig& tls, bool& found_any) {
       fs::path key = p;
       key.replace_extension(".key");
       if (!Exists(key))
-        return MakeError(Errc::kInvalidArgument,
-                         "client certificate `" + p.string() + "` has no key `" + key.string() + "`");
+        return MakeError(Errc::kInvalidArgument, "client certificate `" + p.string() +
+                                                     "` has no key `" + key.string() + "`");
       if (!tls.client_cert.empty()) continue;  // curl takes one identity; first wins
       tls.client_cert = p.string();
       tls.client_key = key.string();
@@ -237,8 +237,9 @@ Status ReadCertsDir(const fs::path& dir, TlsConfig& tls, bool& found_any) {
       fs::path cert = p;
       cert.replace_extension(".cert");
       if (!Exists(cert))
-        return MakeError(Errc::kInvalidArgument,
-                         "client key `" + p.string() + "` has no certificate `" + cert.string() + "`");
+        return MakeError(
+            Errc::kInvalidArgument,
+            "client key `" + p.string() + "` has no certificate `" + cert.string() + "`");
     }
   }
   return {};
@@ -265,15 +266,16 @@ Result<FileConfig> ParseHostsToml(const fs::path& file, bool is_default) {
   try {
     root = toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
-    return MakeError(Errc::kInvalidArgument,
-                     "parse `" + file.string() + "`: line " +
-                         std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+    return MakeError(Errc::kInvalidArgument, "parse `" + file.string() + "`: line " +
+                                                 std::to_string(e.source().begin.line) + ": " +
+                                                 std::string(e.description()));
   }
   FileConfig cfg;
   if (const toml::node* server = root.get("server"); server && !is_default) {
     auto s = server->value<std::string>();
     if (!s)
-      return MakeError(Errc::kInvalidArgument, Where(file, *server) + ": `server` must be a string");
+      return MakeError(Errc::kInvalidArgument,
+                       Where(file, *server) + ": `server` must be a string");
     ASSIGN_OR_RETURN(cfg.server, common::Wrap(ParseHostUrl(*s), Where(file, *server)));
   }
   TRY(common::Wrap(ReadHostSettings(root, file, cfg.top), "read `" + file.string() + "`"));
@@ -292,8 +294,8 @@ Result<FileConfig> ParseHostsToml(const fs::path& file, bool is_default) {
     for (const auto& [k, v] : ordered) {
       const toml::table* t = v->as_table();
       if (!t)
-        return MakeError(Errc::kInvalidArgument,
-                         Where(file, *v) + ": `host.\"" + std::string(k->str()) + "\"` must be a table");
+        return MakeError(Errc::kInvalidArgument, Where(file, *v) + ": `host.\"" +
+                                                     std::string(k->str()) + "\"` must be a table");
       FileConfig::Mirror m;
       ASSIGN_OR_RETURN(m.url, common::Wrap(ParseHostUrl(k->str()), Where(file, *v)));
       TRY(ReadHostSettings(*t, file, m.settings));
@@ -339,7 +341,8 @@ Result<std::vector<RegistryHost>> ResolveHosts(std::string_view domain,
                                                const HostsOptions& options) {
   if (domain.empty() || domain.find('/') != std::string_view::npos || domain == "." ||
       domain == ".." || domain.front() == '_')
-    return MakeError(Errc::kInvalidArgument, "resolve hosts: invalid domain `" + std::string(domain) + "`");
+    return MakeError(Errc::kInvalidArgument,
+                     "resolve hosts: invalid domain `" + std::string(domain) + "`");
 
   std::vector<std::string> dir_names = {std::string(domain)};
   if (domain == "docker.io") {

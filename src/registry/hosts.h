@@ -57,9 +57,9 @@ struct TlsConfig {
 
 // One endpoint, in the order to try.
 struct RegistryHost {
-  std::string scheme;                 // "https" | "http"
-  std::string host;                   // "127.0.0.1:5000", "registry-1.docker.io"
-  std::string path_prefix = "/v2";    // override_path from hosts.toml
+  std::string scheme;               // "https" | "http"
+  std::string host;                 // "127.0.0.1:5000", "registry-1.docker.io"
+  std::string path_prefix = "/v2";  // override_path from hosts.toml
   bool can_pull = true, can_resolve = true, can_push = false;
   bool is_mirror = false;  // credentials for the upstream are not sent to it
   // The scheme was chosen by the user (a hosts.toml URL, or
@@ -74,8 +74,7 @@ struct RegistryHost {
 
 struct HostsOptions {
   // `--registry-config DIR` replaces the first.
-  std::vector<std::filesystem::path> config_dirs = {"/etc/gantry/certs.d",
-                                                    "/etc/docker/certs.d"};
+  std::vector<std::filesystem::path> config_dirs = {"/etc/gantry/certs.d", "/etc/docker/certs.d"};
   bool plain_http = false;
   bool tls_verify = true;
 };

@@ -30,9 +30,9 @@ namespace registry {
 struct BackoffPolicy {
   std::chrono::milliseconds initial{250};  // before the 2nd attempt
   double multiplier = 2.0;
-  std::chrono::milliseconds max_delay{10'000};    // computed backoff cap
+  std::chrono::milliseconds max_delay{10'000};        // computed backoff cap
   std::chrono::milliseconds max_retry_after{60'000};  // a server's Retry-After cap
-  double jitter = 0.5;  // delay is drawn from [d * (1 - jitter), d]
+  double jitter = 0.5;                                // delay is drawn from [d * (1 - jitter), d]
 };
 
 class Backoff {
@@ -44,8 +44,8 @@ class Backoff {
   // The delay before retry number `retry` (1 for the first retry): a
   // server's Retry-After, capped, when given; else the jittered exponential
   // delay, capped.
-  [[nodiscard]] std::chrono::milliseconds Delay(int retry,
-                                                std::optional<std::chrono::milliseconds> retry_after);
+  [[nodiscard]] std::chrono::milliseconds Delay(
+      int retry, std::optional<std::chrono::milliseconds> retry_after);
 
   // Sleeps for Delay(...) through the Env in slices of at most 100 ms,
   // returning false early if `cancel` becomes set.

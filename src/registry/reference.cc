@@ -34,8 +34,8 @@ std::string ComponentProblem(std::string_view c) {
     } else if (ch == '.') {
       j = i + 1;
     } else {
-      return "invalid character `" + std::string(1, ch) + "` in path component `" +
-             std::string(c) + "`";
+      return "invalid character `" + std::string(1, ch) + "` in path component `" + std::string(c) +
+             "`";
     }
     if (j >= c.size() || !IsLowerAlnum(c[j]))
       return "path component `" + std::string(c) + "` has an invalid separator sequence";
@@ -118,7 +118,8 @@ bool IsDomainPart(std::string_view first) {
 bool IsImageIdLike(std::string_view s) {
   if (s.size() != 64) return false;
   for (char c : s)
-    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c)))
+    if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+        std::isupper(static_cast<unsigned char>(c)))
       return false;
   return true;
 }
@@ -133,8 +134,7 @@ common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
       return MakeError(Errc::kInvalidArgument,
                        "parse reference `" + std::string(text) +
                            "`: an OCI layout (oci:DIR[:TAG]) is not an image reference here");
-    return MakeError(Errc::kInvalidArgument,
-                     "parse reference `" + std::string(text) + "`: " + why);
+    return MakeError(Errc::kInvalidArgument, "parse reference `" + std::string(text) + "`: " + why);
   };
   if (text.empty()) return fail("empty reference");
   for (char c : text)
@@ -187,8 +187,8 @@ common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
   size_t start = 0;
   for (;;) {
     size_t slash = path.find('/', start);
-    std::string_view comp =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view comp = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (auto why = ComponentProblem(comp); !why.empty()) return fail(why);
     if (slash == std::string_view::npos) break;
     start = slash + 1;
@@ -199,8 +199,8 @@ common::Result<ImageRef> ImageRef::Parse(std::string_view text) {
 
   size_t name_len = ref.domain_.size() + 1 + ref.path_.size();
   if (name_len > kMaxNameLength)
-    return fail("repository name is " + std::to_string(name_len) +
-                " characters, the limit is " + std::to_string(kMaxNameLength));
+    return fail("repository name is " + std::to_string(name_len) + " characters, the limit is " +
+                std::to_string(kMaxNameLength));
   if (!ref.tag_ && !ref.digest_) ref.tag_ = std::string(kDefaultTag);
   return ref;
 }

@@ -58,8 +58,7 @@ common::Result<LayoutIndex> ReadLayoutIndex(const std::filesystem::path& dir,
     } else if (depth == 1 && event == Event::array_end) {
       in_manifests = false;
     } else if (in_manifests && depth == 2 &&
-               (event == Event::object_end || event == Event::array_end ||
-                event == Event::value)) {
+               (event == Event::object_end || event == Event::array_end || event == Event::value)) {
       // One entry of "manifests", read whole.
       auto d = oci::DescriptorFromJson(parsed);
       if (!d) {
@@ -156,7 +155,8 @@ class LayoutSource final : public ImageSource {
     const std::string& tags = index.ref_names;
     if (matches.empty())
       return MakeError(Errc::kNotFound, "tag `" + tag_ + "` not in OCI layout `" + dir_.string() +
-                                            "` (it has: " + (tags.empty() ? "nothing" : tags) + ")");
+                                            "` (it has: " + (tags.empty() ? "nothing" : tags) +
+                                            ")");
     if (matches.size() > 1)
       return MakeError(Errc::kInvalidArgument, "OCI layout `" + dir_.string() +
                                                    "` holds several images (" + tags +
@@ -188,7 +188,8 @@ class LayoutSource final : public ImageSource {
     std::vector<std::byte> buf(1 << 20);
     while (off < size) {
       if (cancel != nullptr && cancel->load()) return MakeError(Errc::kCancelled, "cancelled");
-      size_t want = static_cast<size_t>(std::min<int64_t>(size - off, static_cast<int64_t>(buf.size())));
+      size_t want =
+          static_cast<size_t>(std::min<int64_t>(size - off, static_cast<int64_t>(buf.size())));
       ssize_t n = ::pread(fd.get(), buf.data(), want, off);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -213,8 +214,8 @@ class LayoutSource final : public ImageSource {
     return dir_ / "blobs" / std::string(d.algorithm_name()) / d.hex();
   }
 
-  common::Result<FetchedManifest> ReadManifest(const common::Digest& digest,
-                                               std::string media_type, int64_t size) {
+  common::Result<FetchedManifest> ReadManifest(const common::Digest& digest, std::string media_type,
+                                               int64_t size) {
     auto body = common::ReadFile(BlobPath(digest), kMaxManifestSize);
     if (!body) return std::unexpected(body.error().Wrap("read manifest " + digest.str()));
     if (size >= 0 && static_cast<int64_t>(body->size()) != size)
@@ -244,8 +245,8 @@ common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_vi
     std::string dir(rest.substr(0, colon));
     std::string tag(colon == std::string_view::npos ? "" : rest.substr(colon + 1));
     if (dir.empty())
-      return MakeError(Errc::kInvalidArgument, "parse source `" + std::string(text) +
-                                                   "`: empty directory after `oci:`");
+      return MakeError(Errc::kInvalidArgument,
+                       "parse source `" + std::string(text) + "`: empty directory after `oci:`");
     spec.kind = SourceSpec::Kind::kLayout;
     spec.layout_dir = dir;
     spec.layout_tag = tag;
@@ -269,8 +270,9 @@ common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_vi
   }
   if (!name.empty())
     return MakeError(Errc::kInvalidArgument,
-                     "--name `" + std::string(name) + "`: only for oci:DIR sources (an image "
-                     "pulled from a registry is recorded under its reference)");
+                     "--name `" + std::string(name) +
+                         "`: only for oci:DIR sources (an image "
+                         "pulled from a registry is recorded under its reference)");
   ASSIGN_OR_RETURN(spec.ref, ImageRef::Parse(text));
   return spec;
 }
@@ -298,8 +300,9 @@ std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir) {
 }
 
 common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(const ImageRef& ref,
-                                                                 ClientOptions options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<RegistryClient> client, RegistryClient::Create(std::move(options)));
+                                                                ClientOptions options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RegistryClient> client,
+                   RegistryClient::Create(std::move(options)));
   return std::unique_ptr<ImageSource>(std::make_unique<RegistrySource>(ref, std::move(client)));
 }
 

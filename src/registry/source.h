@@ -30,9 +30,9 @@ struct LayoutOrigin {
 // What the user asked to pull: a registry reference or a layout directory.
 struct SourceSpec {
   enum class Kind { kRegistry, kLayout } kind = Kind::kRegistry;
-  ImageRef ref;                     // kRegistry: the reference; kLayout: the name to record
-  std::filesystem::path layout_dir; // kLayout, as given
-  std::string layout_tag;           // kLayout: org.opencontainers.image.ref.name ("" = the only one)
+  ImageRef ref;                      // kRegistry: the reference; kLayout: the name to record
+  std::filesystem::path layout_dir;  // kLayout, as given
+  std::string layout_tag;  // kLayout: org.opencontainers.image.ref.name ("" = the only one)
 };
 
 // Parses "REF" or "oci:DIR[:TAG]". DIR ends at the first ':', as in

@@ -37,7 +37,8 @@ std::string Lower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -161,9 +162,9 @@ size_t WriteCallback(char* data, size_t size, size_t n, void* user) {
       ex->error_body_cut = true;
       return CURL_WRITEFUNC_ERROR;
     }
-    ex->hook_error = common::Error{.code = Errc::kResourceExhausted,
-                                   .message = "response body exceeds " +
-                                              std::to_string(req.max_body) + " bytes"};
+    ex->hook_error = common::Error{
+        .code = Errc::kResourceExhausted,
+        .message = "response body exceeds " + std::to_string(req.max_body) + " bytes"};
     return CURL_WRITEFUNC_ERROR;
   }
   ex->response.body.append(data, len);
@@ -252,7 +253,7 @@ bool IsForbiddenRedirectAddress(const sockaddr* address) {
   if (address->sa_family != AF_INET6) return false;
   const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
   if (IN6_IS_ADDR_LINKLOCAL(&a)) return true;  // fe80::/10
-  static constexpr uint8_t kAwsMetadata[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0,
+  static constexpr uint8_t kAwsMetadata[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
                                                0,    0,    0,    0,    0, 0, 0x02, 0x54};
   if (std::memcmp(a.s6_addr, kAwsMetadata, 16) == 0) return true;
   if (IN6_IS_ADDR_V4MAPPED(&a)) {

@@ -11,6 +11,9 @@
 // Thread-safety: Transport is safe to use from many threads at once; each
 // Perform call takes an easy handle from the pool for its duration.
 
+#include <curl/curl.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -25,9 +28,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <curl/curl.h>
-#include <sys/socket.h>
 
 #include "common/error.h"
 #include "registry/hosts.h"
@@ -111,14 +111,14 @@ struct HttpRequest {
 
 enum class TransportError {
   kNone,
-  kConnect,    // resolve/connect failed or timed out: nothing was sent
-  kTls,        // handshake or certificate problem
-  kCut,        // connection broke during the exchange (send/recv, short body)
-  kStall,      // below the rate floor for the window
-  kCancelled,  // `cancel` was set
-  kHook,       // on_head/on_body (or the body limit) failed: see hook_error
+  kConnect,           // resolve/connect failed or timed out: nothing was sent
+  kTls,               // handshake or certificate problem
+  kCut,               // connection broke during the exchange (send/recv, short body)
+  kStall,             // below the rate floor for the window
+  kCancelled,         // `cancel` was set
+  kHook,              // on_head/on_body (or the body limit) failed: see hook_error
   kForbiddenAddress,  // refuse_link_local: the host resolved to such an address
-  kOther,      // anything else libcurl reports
+  kOther,             // anything else libcurl reports
 };
 
 struct HttpResult {
@@ -164,13 +164,14 @@ class Transport {
   CurlEasy Acquire();
   void Release(CurlEasy easy);
   // System CAs plus `ca_files`, concatenated PEM, cached per list.
-  common::Result<std::shared_ptr<const std::string>> CaBundle(const std::vector<std::string>& ca_files);
+  common::Result<std::shared_ptr<const std::string>> CaBundle(
+      const std::vector<std::string>& ca_files);
 
   TransportOptions options_;
   std::unique_ptr<Share> share_;
   std::string system_ca_file_;
   std::mutex mu_;
-  std::vector<CurlEasy> idle_;  // guarded by mu_
+  std::vector<CurlEasy> idle_;                                            // guarded by mu_
   std::map<std::string, std::shared_ptr<const std::string>> ca_bundles_;  // guarded by mu_
 };
 

@@ -57,7 +57,7 @@ common::Status CopyFileData(const std::string& from, const std::string& to, mode
   if (!in) return std::unexpected(in.error());
   auto out = common::Open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 07777);
   if (!out) return std::unexpected(out.error());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(in->get(), &st) != 0) return ErrnoError("stat `" + from + "`");
   off_t remaining = st.st_size;
   while (remaining > 0) {
@@ -108,7 +108,7 @@ common::Status CopyRec(const std::string& from, const std::string& to,
   }
   for (const auto& n : names) {
     std::string src = from + "/" + n, dst = to + "/" + n;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(src.c_str(), &st) != 0) return ErrnoError("stat `" + src + "`");
     if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
       auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -131,7 +131,8 @@ common::Status CopyRec(const std::string& from, const std::string& to,
       target.resize(static_cast<size_t>(len));
       if (::symlink(target.c_str(), dst.c_str()) != 0) return ErrnoError("symlink `" + dst + "`");
     } else {
-      if (::mknod(dst.c_str(), st.st_mode, st.st_rdev) != 0) return ErrnoError("mknod `" + dst + "`");
+      if (::mknod(dst.c_str(), st.st_mode, st.st_rdev) != 0)
+        return ErrnoError("mknod `" + dst + "`");
     }
     // chown drops security.capability: owner and mode first, xattrs after.
     TRY(CopyMeta(dst, st, S_ISLNK(st.st_mode)));
@@ -180,7 +181,7 @@ common::Status UsageRec(int dir_fd, dev_t dev, std::set<std::pair<dev_t, ino_t>>
   while (dirent* e = ::readdir(dir->get())) {
     std::string n = e->d_name;
     if (n == "." || n == "..") continue;
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (st.st_dev != dev) continue;
     if (seen.insert({st.st_dev, st.st_ino}).second) {
@@ -203,7 +204,7 @@ common::Status CopyTree(const std::filesystem::path& from, const std::filesystem
   std::map<std::pair<dev_t, ino_t>, std::string> links;
   std::vector<DirTime> dir_times;
   TRY(CopyRec(from.string(), to.string(), links, dir_times));
-  struct stat st{};
+  struct stat st {};
   if (::lstat(from.c_str(), &st) != 0) return ErrnoError("stat `" + from.string() + "`");
   TRY(CopyMeta(to.string(), st, false));
   TRY(CopyXattrs(from.string(), to.string()));
@@ -229,7 +230,7 @@ common::Status RemoveTree(const std::filesystem::path& path) {
 common::Result<Usage> TreeUsage(const std::filesystem::path& path) {
   auto fd = common::Open(path.string(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) return std::unexpected(fd.error());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return ErrnoError("stat `" + path.string() + "`");
   Usage u;
   std::set<std::pair<dev_t, ino_t>> seen;

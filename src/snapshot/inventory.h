@@ -25,7 +25,7 @@ struct Row {
   std::string snapshotter;  // "overlayfs" | "native"
   std::string name;
   SnapshotKind kind = SnapshotKind::kActive;
-  int64_t parent_id = 0;    // 0: none
+  int64_t parent_id = 0;  // 0: none
   std::map<std::string, std::string> labels;
   bool synced = true;
   std::string unsynced_boot_id;  // the boot an unsynced commit happened in
@@ -40,7 +40,7 @@ struct Inventory {
   // The AUTOINCREMENT counter when the rows were read: every id handed out
   // so far is at most this; an uncommitted Prepare's directory is last_id + 1.
   int64_t last_id = 0;
-  std::string boot_id;    // the running kernel's (BootId())
+  std::string boot_id;  // the running kernel's (BootId())
 };
 
 // Errors: from SQLite (DataLoss, Unavailable…) and from listing

@@ -76,8 +76,10 @@ std::unexpected<common::Error> BuildError(const std::string& what, int fs_fd, in
                                           std::string_view hint = {}) {
   std::string log = fs_fd >= 0 ? KernelErrors(fs_fd) : std::string();
   auto e = ErrnoError(what, err);
-  if (!log.empty()) e.error().message += " (" + log + ")";
-  else if (!hint.empty()) e.error().message += " (" + std::string(hint) + ")";
+  if (!log.empty())
+    e.error().message += " (" + log + ")";
+  else if (!hint.empty())
+    e.error().message += " (" + std::string(hint) + ")";
   if (err == EINVAL || err == ENOSYS) e.error().code = Errc::kFailedPrecondition;
   return e;
 }
@@ -92,9 +94,9 @@ Result<common::MountGuard> MountOverlayByFsconfig(const MountSpec& m,
   int fd = ::fsopen("overlay", FSOPEN_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    return BuildError(what + ": fsopen", -1, err,
-                      err == ENOSYS ? "options beyond a page need the new mount API, Linux 5.2"
-                                    : "");
+    return BuildError(
+        what + ": fsopen", -1, err,
+        err == ENOSYS ? "options beyond a page need the new mount API, Linux 5.2" : "");
   }
   common::UniqueFd ctx(fd);
   // Read-only as mount(2)'s MS_RDONLY makes it: the superblock ("ro", so
@@ -107,10 +109,10 @@ Result<common::MountGuard> MountOverlayByFsconfig(const MountSpec& m,
     if (o == "ro" || o == "rw" || o.starts_with("lowerdir=")) continue;
     const size_t eq = o.find('=');
     const std::string key = o.substr(0, eq);
-    const int rc = eq == std::string::npos
-                       ? ::fsconfig(ctx.get(), FSCONFIG_SET_FLAG, key.c_str(), nullptr, 0)
-                       : ::fsconfig(ctx.get(), FSCONFIG_SET_STRING, key.c_str(),
-                                    o.c_str() + eq + 1, 0);
+    const int rc =
+        eq == std::string::npos
+            ? ::fsconfig(ctx.get(), FSCONFIG_SET_FLAG, key.c_str(), nullptr, 0)
+            : ::fsconfig(ctx.get(), FSCONFIG_SET_STRING, key.c_str(), o.c_str() + eq + 1, 0);
     if (rc != 0) {
       const int err = errno;
       return BuildError(what + ": option `" + key + "`", ctx.get(), err);
@@ -121,8 +123,10 @@ Result<common::MountGuard> MountOverlayByFsconfig(const MountSpec& m,
       continue;
     const int err = errno;
     std::string_view hint;
-    if (lowers[i].size() > kMaxFsconfigString) hint = "fsconfig takes paths of at most 255 bytes";
-    else if (i == 0 && err == EINVAL) hint = "options beyond a page need lowerdir+, Linux 6.8";
+    if (lowers[i].size() > kMaxFsconfigString)
+      hint = "fsconfig takes paths of at most 255 bytes";
+    else if (i == 0 && err == EINVAL)
+      hint = "options beyond a page need lowerdir+, Linux 6.8";
     return BuildError(what + ": add layer " + std::to_string(i + 1) + " `" + lowers[i] + "`",
                       ctx.get(), err, hint);
   }
@@ -142,8 +146,7 @@ Result<common::MountGuard> MountOverlayByFsconfig(const MountSpec& m,
   return common::MountGuard(target.string());
 }
 
-Result<common::MountGuard> MountOverlay(const MountSpec& m, const fs::path& target,
-                                        bool readonly) {
+Result<common::MountGuard> MountOverlay(const MountSpec& m, const fs::path& target, bool readonly) {
   const std::vector<std::string> lowers = Lowers(m);
   const std::string what = "mount overlay of " + std::to_string(lowers.size()) + " layer" +
                            (lowers.size() == 1 ? "" : "s") + " on `" + target.string() + "`";

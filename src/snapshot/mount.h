@@ -58,7 +58,6 @@ struct MountOptions {
 // TARGET" plus a read-only remount for "ro"). The mount(8) of util-linux
 // 2.38 passes the options to mount(2), so it cannot run the line of an
 // overlay whose options exceed a page.
-[[nodiscard]] std::string MountCommand(const MountSpec& mount,
-                                       const std::filesystem::path& target);
+[[nodiscard]] std::string MountCommand(const MountSpec& mount, const std::filesystem::path& target);
 
 }  // namespace snapshot

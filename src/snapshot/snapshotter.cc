@@ -108,8 +108,9 @@ std::map<std::string, bool> g_probe_cache;
 // the probe's one lower layer always fits mount(2)'s page anyway.
 bool OverlayMountsIn(const fs::path& base) {
   std::string target = (base / "merged").string();
-  std::string data = "lowerdir=" + (base / "lower").string() + ",upperdir=" +
-                     (base / "upper").string() + ",workdir=" + (base / "work").string();
+  std::string data = "lowerdir=" + (base / "lower").string() +
+                     ",upperdir=" + (base / "upper").string() +
+                     ",workdir=" + (base / "work").string();
   pid_t pid = ::fork();
   if (pid < 0) return false;
   if (pid == 0) {
@@ -131,7 +132,7 @@ bool ProbeOverlay(const fs::path& root) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     if (!e.path().filename().string().starts_with("overlay-probe.")) continue;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(e.path().c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime > 3600)
       (void)RemoveTree(e.path());
   }
@@ -168,9 +169,10 @@ bool HasCapSysAdmin() {
 // system the root is on, and this user namespace. "" when one of them
 // cannot be read (then nothing is cached).
 std::string OverlayProbeKey(const fs::path& root) {
-  struct utsname u{};
-  struct statfs sfs{};
-  struct stat st{}, ns{};
+  struct utsname u {};
+  struct statfs sfs {};
+  struct stat st {
+  }, ns{};
   if (::uname(&u) != 0 || ::statfs(root.c_str(), &sfs) != 0 || ::stat(root.c_str(), &st) != 0 ||
       ::stat("/proc/self/ns/user", &ns) != 0)
     return "";
@@ -202,7 +204,10 @@ class SnapshotterImpl final : public Snapshotter {
  public:
   SnapshotterImpl(Kind kind, fs::path root, store::SqliteDb db, std::string boot_id,
                   std::chrono::nanoseconds settle_age)
-      : kind_(kind), root_(std::move(root)), db_(std::move(db)), boot_id_(std::move(boot_id)),
+      : kind_(kind),
+        root_(std::move(root)),
+        db_(std::move(db)),
+        boot_id_(std::move(boot_id)),
         settle_age_(settle_age) {}
 
   Kind kind() const override { return kind_; }
@@ -224,9 +229,9 @@ class SnapshotterImpl final : public Snapshotter {
     std::lock_guard lk(mu_);
     ASSIGN_OR_RETURN(Row row, GetRow(key));
     if (row.info.kind == SnapshotKind::kCommitted)
-      return MakeError(Errc::kFailedPrecondition,
-                       "mounts of snapshot `" + key + "`: committed snapshots are not mountable; "
-                       "make a view of it");
+      return MakeError(Errc::kFailedPrecondition, "mounts of snapshot `" + key +
+                                                      "`: committed snapshots are not mountable; "
+                                                      "make a view of it");
     return MountsFor(row);
   }
 
@@ -234,9 +239,9 @@ class SnapshotterImpl final : public Snapshotter {
     std::lock_guard lk(mu_);
     ASSIGN_OR_RETURN(Row row, GetRow(key));
     if (row.info.kind != SnapshotKind::kActive)
-      return MakeError(Errc::kFailedPrecondition,
-                       "snapshot `" + key + "` is " +
-                           std::string(SnapshotKindName(row.info.kind)) + ", not active");
+      return MakeError(Errc::kFailedPrecondition, "snapshot `" + key + "` is " +
+                                                      std::string(SnapshotKindName(row.info.kind)) +
+                                                      ", not active");
     return FsPath(row.info.id);
   }
 
@@ -279,8 +284,10 @@ class SnapshotterImpl final : public Snapshotter {
                                  "parent_id = ?2, labels = ?3, updated_ns = ?4 WHERE id = ?5",
                                  op));
     TRY(st.Bind(1, name));
-    if (parent_id != 0) TRY(st.Bind(2, parent_id));
-    else TRY(st.BindNull(2));
+    if (parent_id != 0)
+      TRY(st.Bind(2, parent_id));
+    else
+      TRY(st.BindNull(2));
     TRY(st.Bind(3, LabelsToJson(merged)));
     TRY(st.Bind(4, NowNs()));
     TRY(st.Bind(5, row.info.id));
@@ -383,7 +390,7 @@ class SnapshotterImpl final : public Snapshotter {
       // A directory newer than the id counter may be one a concurrent
       // Prepare has made but not yet inserted: those are skipped by age.
       if (numeric && ids.count(id)) continue;
-      struct stat st{};
+      struct stat st {};
       if (::lstat(e.path().c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime < 60 && numeric)
         continue;
       if (auto r = RemoveTree(e.path()); r) ++removed;
@@ -406,10 +413,9 @@ class SnapshotterImpl final : public Snapshotter {
         TRY(db_.Exec("BEGIN IMMEDIATE", op));
         Rollback rb{db_};
         ASSIGN_OR_RETURN(lost, LostIds(op));  // again, under the write lock
-        ASSIGN_OR_RETURN(store::SqliteStmt del,
-                         db_.Prepare("DELETE FROM snapshots WHERE id IN (" +
-                                         std::string(kSelectLost) + ")",
-                                     op));
+        ASSIGN_OR_RETURN(store::SqliteStmt del, db_.Prepare("DELETE FROM snapshots WHERE id IN (" +
+                                                                std::string(kSelectLost) + ")",
+                                                            op));
         TRY(del.Bind(1, boot_id_));
         TRY(del.Run());
         TRY(db_.Exec("COMMIT", op));
@@ -433,10 +439,9 @@ class SnapshotterImpl final : public Snapshotter {
     const int64_t cutoff = NowNs() - settle_age_.count();
     {
       std::lock_guard lk(mu_);
-      ASSIGN_OR_RETURN(store::SqliteStmt q,
-                       db_.Prepare("SELECT count(*) FROM snapshot_unsynced "
-                                   "WHERE boot_id = ?1 AND committed_ns <= ?2",
-                                   op));
+      ASSIGN_OR_RETURN(store::SqliteStmt q, db_.Prepare("SELECT count(*) FROM snapshot_unsynced "
+                                                        "WHERE boot_id = ?1 AND committed_ns <= ?2",
+                                                        op));
       TRY(q.Bind(1, boot_id_));
       TRY(q.Bind(2, cutoff));
       ASSIGN_OR_RETURN(bool row, q.Step());
@@ -509,9 +514,10 @@ class SnapshotterImpl final : public Snapshotter {
 
   // REQUIRES: mu_ held.
   common::Result<Row> GetRow(const std::string& key) {
-    ASSIGN_OR_RETURN(store::SqliteStmt st,
-                     db_.Prepare(std::string(kSelectRow) + "WHERE s.name = ?1 AND s.snapshotter = ?2",
-                                 "stat snapshot `" + key + "`"));
+    ASSIGN_OR_RETURN(
+        store::SqliteStmt st,
+        db_.Prepare(std::string(kSelectRow) + "WHERE s.name = ?1 AND s.snapshotter = ?2",
+                    "stat snapshot `" + key + "`"));
     TRY(st.Bind(1, key));
     TRY(st.Bind(2, std::string(KindName(kind_))));
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -569,8 +575,8 @@ class SnapshotterImpl final : public Snapshotter {
   common::Result<std::vector<MountSpec>> Create(const std::string& key, const std::string& parent,
                                                 SnapshotKind kind,
                                                 const std::map<std::string, std::string>& labels) {
-    std::string op = std::string(kind == SnapshotKind::kView ? "view" : "prepare") +
-                     " snapshot `" + key + "`";
+    std::string op =
+        std::string(kind == SnapshotKind::kView ? "view" : "prepare") + " snapshot `" + key + "`";
     if (key.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty key");
     std::lock_guard lk(mu_);
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
@@ -592,8 +598,10 @@ class SnapshotterImpl final : public Snapshotter {
                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
                                  op));
     TRY(ins.Bind(1, key));
-    if (parent_id != 0) TRY(ins.Bind(2, parent_id));
-    else TRY(ins.BindNull(2));
+    if (parent_id != 0)
+      TRY(ins.Bind(2, parent_id));
+    else
+      TRY(ins.BindNull(2));
     TRY(ins.Bind(3, std::string(SnapshotKindName(kind))));
     TRY(ins.Bind(4, LabelsToJson(labels)));
     TRY(ins.Bind(5, NowNs()));
@@ -617,8 +625,7 @@ class SnapshotterImpl final : public Snapshotter {
         return common::ErrnoError("create `" + FsPath(id).string() + "`");
       if (kind_ == Kind::kOverlay && ::mkdir(WorkPath(id).c_str(), 0700) != 0 && errno != EEXIST)
         return common::ErrnoError("create `" + WorkPath(id).string() + "`");
-      if (kind_ == Kind::kNative && parent_id != 0)
-        TRY(CopyTree(FsPath(parent_id), FsPath(id)));
+      if (kind_ == Kind::kNative && parent_id != 0) TRY(CopyTree(FsPath(parent_id), FsPath(id)));
       return {};
     }();
     if (!made) {
@@ -650,9 +657,12 @@ std::string_view KindName(Kind k) { return k == Kind::kOverlay ? "overlayfs" : "
 
 std::string_view SnapshotKindName(SnapshotKind k) {
   switch (k) {
-    case SnapshotKind::kActive: return "active";
-    case SnapshotKind::kView: return "view";
-    case SnapshotKind::kCommitted: return "committed";
+    case SnapshotKind::kActive:
+      return "active";
+    case SnapshotKind::kView:
+      return "view";
+    case SnapshotKind::kCommitted:
+      return "committed";
   }
   return "active";
 }

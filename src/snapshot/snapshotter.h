@@ -90,7 +90,7 @@ struct Usage {
 // A mount as the runtime-spec describes it (type, source, options); the
 // target is the caller's.
 struct MountSpec {
-  std::string type;     // "overlay" | "bind"
+  std::string type;  // "overlay" | "bind"
   std::string source;
   std::vector<std::string> options;
   // "lowerdir=…,upperdir=…,workdir=…" style data (overlay) or "" (bind).
@@ -141,9 +141,10 @@ class Snapshotter {
   // independent directories (overlay), which lets layers be unpacked in
   // parallel and committed in chain order. Errors: NotFound; AlreadyExists
   // (name taken); FailedPrecondition.
-  [[nodiscard]] virtual common::Status Commit(const std::string& name, const std::string& key,
-                                              const std::map<std::string, std::string>& labels = {},
-                                              const std::optional<std::string>& new_parent = {}) = 0;
+  [[nodiscard]] virtual common::Status Commit(
+      const std::string& name, const std::string& key,
+      const std::map<std::string, std::string>& labels = {},
+      const std::optional<std::string>& new_parent = {}) = 0;
   // Removes a snapshot and its directory. Errors: NotFound;
   // FailedPrecondition when it has children.
   [[nodiscard]] virtual common::Status Remove(const std::string& key) = 0;

@@ -82,12 +82,12 @@ std::filesystem::path ContentStore::IngestPath(const Digest& d) const {
 }
 
 bool ContentStore::Has(const Digest& d) const {
-  struct stat st{};
+  struct stat st {};
   return ::stat(BlobPath(d).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 Result<int64_t> ContentStore::Size(const Digest& d) const {
-  struct stat st{};
+  struct stat st {};
   if (::stat(BlobPath(d).c_str(), &st) != 0) return ErrnoError("stat blob " + d.str());
   return static_cast<int64_t>(st.st_size);
 }
@@ -103,8 +103,8 @@ Result<std::string> ContentStore::ReadBlob(const Digest& d, size_t max_size) con
   ASSIGN_OR_RETURN(std::string data, common::Wrap(common::ReadFile(BlobPath(d), max_size), op));
   Digest got = Digest::Sha256Of(data);
   if (got != d)
-    return MakeError(Errc::kDataLoss, op + ": content has digest " + got.str() +
-                                          "; the store is corrupt");
+    return MakeError(Errc::kDataLoss,
+                     op + ": content has digest " + got.str() + "; the store is corrupt");
   return data;
 }
 
@@ -121,14 +121,14 @@ Result<Ingest> ContentStore::BeginIngest(const Digest& expected, int64_t expecte
   const std::string ipath = IngestPath(expected).string();
   for (;;) {
     if (Has(expected)) return already();
-    ASSIGN_OR_RETURN(UniqueFd fd, common::Wrap(common::Open(ipath, O_RDWR | O_CREAT | O_NOFOLLOW,
-                                                            0644),
-                                               op));
+    ASSIGN_OR_RETURN(UniqueFd fd,
+                     common::Wrap(common::Open(ipath, O_RDWR | O_CREAT | O_NOFOLLOW, 0644), op));
     TRY(common::Wrap(internal::FlockWait(fd.get(), LOCK_EX, cancel, "`" + ipath + "`"), op));
     // The previous holder may have committed (our fd is now the blob's
     // inode), abandoned (unlinked) or been cleaned up while we waited; only
     // a lock on the inode that is still at `ipath` counts.
-    struct stat mine{}, named{};
+    struct stat mine {
+    }, named{};
     if (::fstat(fd.get(), &mine) != 0) return ErrnoError(op + ": stat `" + ipath + "`");
     bool current = ::stat(ipath.c_str(), &named) == 0 && SameFile(mine, named);
     if (Has(expected)) {
@@ -200,12 +200,10 @@ Result<std::vector<Digest>> ContentStore::List() const {
 
 Result<int64_t> ContentStore::CleanIngest(std::chrono::seconds min_age) {
   std::string op = "clean ingest `" + ingest_dir_.string() + "`";
-  ASSIGN_OR_RETURN(UniqueFd dfd, common::Wrap(common::Open(ingest_dir_.string(),
-                                                           O_RDONLY | O_DIRECTORY),
-                                              op));
-  ASSIGN_OR_RETURN(UniqueFd iter_fd, common::Wrap(common::OpenAt(dfd.get(), ".",
-                                                                 O_RDONLY | O_DIRECTORY),
-                                                  op));
+  ASSIGN_OR_RETURN(UniqueFd dfd,
+                   common::Wrap(common::Open(ingest_dir_.string(), O_RDONLY | O_DIRECTORY), op));
+  ASSIGN_OR_RETURN(UniqueFd iter_fd,
+                   common::Wrap(common::OpenAt(dfd.get(), ".", O_RDONLY | O_DIRECTORY), op));
   ASSIGN_OR_RETURN(common::UniqueDir dir, common::UniqueDir::FromFd(std::move(iter_fd)));
   const auto now = std::chrono::system_clock::now();
   int64_t freed = 0;
@@ -226,7 +224,8 @@ Result<int64_t> ContentStore::CleanIngest(std::chrono::seconds min_age) {
     if (!fd) continue;  // raced with a commit or another cleaner
     ASSIGN_OR_RETURN(bool locked, internal::FlockTry(fd->get(), LOCK_EX, "`" + name + "`"));
     if (!locked) continue;  // a writer is active
-    struct stat st{}, named{};
+    struct stat st {
+    }, named{};
     if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     auto mtime = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -277,10 +276,10 @@ Status Ingest::Write(std::string_view data) {
 Status Ingest::Write(std::span<const std::byte> data) {
   TRY(Finished("write"));
   if (static_cast<uint64_t>(data.size()) > static_cast<uint64_t>(expected_size_ - offset_))
-    return MakeError(Errc::kDataLoss,
-                     "write " + expected_.str() + ": " + std::to_string(data.size()) +
-                         " bytes at offset " + std::to_string(offset_) +
-                         " exceed the expected size " + std::to_string(expected_size_));
+    return MakeError(Errc::kDataLoss, "write " + expected_.str() + ": " +
+                                          std::to_string(data.size()) + " bytes at offset " +
+                                          std::to_string(offset_) + " exceed the expected size " +
+                                          std::to_string(expected_size_));
   while (!data.empty()) {
     ssize_t n = ::pwrite(fd_.get(), data.data(), data.size(), offset_);
     if (n < 0) {
@@ -304,8 +303,7 @@ Status Ingest::Write(std::span<const std::byte> data) {
 
 Status Ingest::Restart() {
   TRY(Finished("restart"));
-  if (::ftruncate(fd_.get(), 0) != 0)
-    return ErrnoError("truncate `" + ingest_path_.string() + "`");
+  if (::ftruncate(fd_.get(), 0) != 0) return ErrnoError("truncate `" + ingest_path_.string() + "`");
   offset_ = 0;
   writeback_from_ = 0;
   hash_ = common::Sha256();
@@ -327,8 +325,9 @@ Status Ingest::Commit(DirSync dir_sync) {
   }
   // The streamed hash covers what we wrote; the size on disk must agree too
   // (a truncation behind our back would otherwise go unnoticed).
-  struct stat st{};
-  if (::fstat(fd_.get(), &st) != 0) return ErrnoError(op + ": stat `" + ingest_path_.string() + "`");
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0)
+    return ErrnoError(op + ": stat `" + ingest_path_.string() + "`");
   if (st.st_size != expected_size_) {
     Abandon();
     return MakeError(Errc::kDataLoss, op + ": file has " + std::to_string(st.st_size) +
@@ -342,7 +341,8 @@ Status Ingest::Commit(DirSync dir_sync) {
     return e;
   };
   if (::fchmod(fd_.get(), 0444) != 0) return fail(ErrnoError(op + ": chmod"));
-  if (::fsync(fd_.get()) != 0) return fail(ErrnoError(op + ": fsync `" + ingest_path_.string() + "`"));
+  if (::fsync(fd_.get()) != 0)
+    return fail(ErrnoError(op + ": fsync `" + ingest_path_.string() + "`"));
   if (::rename(ingest_path_.c_str(), blob_path_.c_str()) != 0)
     return fail(ErrnoError(op + ": rename to `" + blob_path_.string() + "`"));
   // Released only after the rename, so a waiter that gets the lock next

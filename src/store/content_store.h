@@ -175,9 +175,8 @@ class Ingest {
 
  private:
   friend class ContentStore;
-  Ingest(common::UniqueFd fd, std::filesystem::path ingest_path,
-         std::filesystem::path blob_path, common::Digest expected, int64_t expected_size,
-         int64_t offset, common::Sha256 hash);
+  Ingest(common::UniqueFd fd, std::filesystem::path ingest_path, std::filesystem::path blob_path,
+         common::Digest expected, int64_t expected_size, int64_t offset, common::Sha256 hash);
   [[nodiscard]] common::Status Finished(std::string_view op) const;
 
   common::UniqueFd fd_;

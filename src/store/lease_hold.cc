@@ -23,9 +23,9 @@ constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr std::chrono::seconds kTempMinAge{60};
 
 bool IsLeaseId(std::string_view id) {
-  return !id.empty() && id.size() <= 64 &&
-         std::all_of(id.begin(), id.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
 }
 
 std::string RandomSuffix() {
@@ -49,7 +49,7 @@ common::Result<bool> Unlocked(const fs::path& path) {
 }
 
 bool OldEnough(const fs::path& path) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return false;
   return ::time(nullptr) - st.st_mtim.tv_sec >= kTempMinAge.count();
 }
@@ -65,9 +65,9 @@ common::Result<LeaseHold> LeaseHold::Take(const fs::path& root, std::string_view
   const fs::path path = dir / std::string(lease);
   const fs::path tmp = dir / (std::string(kTempPrefix) + std::string(lease) + "-" + RandomSuffix());
   const std::string what = "hold lease `" + path.string() + "`";
-  ASSIGN_OR_RETURN(common::UniqueFd fd,
-                   common::Open(tmp.string(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                0600));
+  ASSIGN_OR_RETURN(
+      common::UniqueFd fd,
+      common::Open(tmp.string(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   auto got = internal::FlockTry(fd.get(), LOCK_EX, what);
   if (!got || !*got) {
     ::unlink(tmp.c_str());

@@ -85,8 +85,8 @@ Status Migrate(SqliteDb& db) {
                            std::to_string(version) + " is newer than this gantry supports (" +
                            std::to_string(kMetadataSchemaVersion) + ")");
     if (version < 0)
-      return MakeError(Errc::kDataLoss, op + ": sqlite `" + db.path().string() +
-                                            "`: negative schema version");
+      return MakeError(Errc::kDataLoss,
+                       op + ": sqlite `" + db.path().string() + "`: negative schema version");
     for (int64_t v = version; v < kMetadataSchemaVersion; ++v) {
       TRY(db.Exec(kMigrations[v], op + " to version " + std::to_string(v + 1)));
       TRY(db.Exec("PRAGMA user_version = " + std::to_string(v + 1), op));
@@ -126,9 +126,9 @@ Status CreateDb(const std::filesystem::path& root) {
   const std::string op = "create metadata database";
   const std::filesystem::path path = MetadataDb::DbPath(root);
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = (root / ("metadata.db.new-" + std::to_string(::getpid()) + "-" +
-                                   std::to_string(counter++)))
-                              .string();
+  const std::string tmp =
+      (root / ("metadata.db.new-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+          .string();
   // Also clears what a dead process of the same pid left under this name.
   auto remove_tmp = [&] {
     for (const char* suffix : {"", "-journal", "-wal", "-shm"}) ::unlink((tmp + suffix).c_str());
@@ -222,17 +222,16 @@ Result<Txn> MetadataDb::BeginRead() { return BeginWith("BEGIN DEFERRED"); }
 // The single-operation forms: a read opens a deferred transaction, a write
 // an immediate one that is committed here. The Txn operation names itself
 // in its errors; `op` names the begin and commit steps around it.
-#define GANTRY_READ_OP(op, call)                                        \
-  auto txn = BeginRead();                                               \
-  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));    \
+#define GANTRY_READ_OP(op, call)                                     \
+  auto txn = BeginRead();                                            \
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op)); \
   return txn->call
-#define GANTRY_WRITE_OP(op, call)                                       \
-  auto txn = Begin();                                                   \
-  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));    \
-  auto r = txn->call;                                                   \
-  if (!r) return r;                                                     \
-  if (auto c = txn->Commit(); !c)                                       \
-    return std::unexpected(std::move(c.error()).Wrap(op));              \
+#define GANTRY_WRITE_OP(op, call)                                                        \
+  auto txn = Begin();                                                                    \
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));                     \
+  auto r = txn->call;                                                                    \
+  if (!r) return r;                                                                      \
+  if (auto c = txn->Commit(); !c) return std::unexpected(std::move(c.error()).Wrap(op)); \
   return r
 
 namespace {

@@ -61,9 +61,9 @@ struct ImageRecord {
   // store treats it as an opaque non-empty key; normalising is the
   // registry module's job.
   std::string name;
-  oci::Descriptor target;      // the manifest or index the name points at
-  int64_t created_ns = 0;   // Unix ns; 0 on PutImage means "now"
-  int64_t updated_ns = 0;   // set by PutImage
+  oci::Descriptor target;  // the manifest or index the name points at
+  int64_t created_ns = 0;  // Unix ns; 0 on PutImage means "now"
+  int64_t updated_ns = 0;  // set by PutImage
   std::map<std::string, std::string> labels;
 
   friend bool operator==(const ImageRecord&, const ImageRecord&) = default;
@@ -116,8 +116,7 @@ class Txn {
   // is read, so that a listing of many images holds one in memory. `fn`
   // runs inside the transaction (it must not use the MetadataDb: see
   // Begin); its error stops the walk and is returned as it is.
-  [[nodiscard]] common::Status ForEachImage(
-      const std::function<common::Status(ImageRecord&&)>& fn);
+  [[nodiscard]] common::Status ForEachImage(const std::function<common::Status(ImageRecord&&)>& fn);
   // Errors: NotFound.
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
   // Records whose target digest is `digest`, sorted by name.
@@ -152,16 +151,15 @@ class Txn {
   [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
                                                 std::string_view id);
   // Errors: NotFound when the lease does not hold the resource.
-  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
-                                                   std::string_view kind, std::string_view id);
+  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease, std::string_view kind,
+                                                   std::string_view id);
   // Deletes the lease and its resources (any lease: prune deletes those
   // of dead holders). A caller deleting its own lease releases its hold
   // after the commit. Errors: NotFound.
   [[nodiscard]] common::Status DeleteLease(std::string_view lease);
   // Distinct ids of `kind` held by unexpired leases, sorted.
   // Errors: InvalidArgument for an unknown kind.
-  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
-      std::string_view kind);
+  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(std::string_view kind);
   // Every lease, expired or not, sorted by id.
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
   // Deletes leases whose expiry is at or before now, with their resources.
@@ -216,8 +214,7 @@ class MetadataDb {
   [[nodiscard]] common::Status PutImage(const ImageRecord& record);
   [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
-  [[nodiscard]] common::Status ForEachImage(
-      const std::function<common::Status(ImageRecord&&)>& fn);
+  [[nodiscard]] common::Status ForEachImage(const std::function<common::Status(ImageRecord&&)>& fn);
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
       const common::Digest& digest);
@@ -232,16 +229,15 @@ class MetadataDb {
   [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);
   [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
                                                 std::string_view id);
-  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
-                                                   std::string_view kind, std::string_view id);
+  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease, std::string_view kind,
+                                                   std::string_view id);
   [[nodiscard]] common::Status DeleteLease(std::string_view lease);
   // Ends a lease this process holds: deletes its row (NotFound counts as
   // deleted: a prune collected it after it expired), then releases the
   // hold. On error the hold is kept; dropping it leaves the lease to the
   // next prune. A no-op when `hold` holds nothing.
   [[nodiscard]] common::Status DeleteLease(LeaseHold& hold);
-  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
-      std::string_view kind);
+  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(std::string_view kind);
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
   [[nodiscard]] common::Status DeleteExpiredLeases();
 

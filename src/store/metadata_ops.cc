@@ -25,18 +25,17 @@ constexpr std::string_view kImageColumns =
 std::string Quoted(std::string_view s) { return "`" + std::string(s) + "`"; }
 
 common::Error Corrupt(const SqliteDb& db, std::string_view op, std::string why) {
-  return common::Error{Errc::kDataLoss, 0,
-                       std::string(op) + ": sqlite `" + db.path().string() +
-                           "`: corrupt row: " + std::move(why)};
+  return common::Error{
+      Errc::kDataLoss, 0,
+      std::string(op) + ": sqlite `" + db.path().string() + "`: corrupt row: " + std::move(why)};
 }
 
 std::string AnnotationsJson(const std::map<std::string, std::string>& a) {
   return nlohmann::json(a).dump();
 }
 
-Result<std::map<std::string, std::string>> ParseAnnotations(const SqliteDb& db,
-                                                             std::string_view op,
-                                                             const std::string& text) {
+Result<std::map<std::string, std::string>> ParseAnnotations(const SqliteDb& db, std::string_view op,
+                                                            const std::string& text) {
   if (text == "{}") return std::map<std::string, std::string>();  // most targets: no parse
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
@@ -50,16 +49,14 @@ Result<std::map<std::string, std::string>> ParseAnnotations(const SqliteDb& db,
   return out;
 }
 
-Result<Digest> ParseDigestColumn(const SqliteDb& db, std::string_view op,
-                                 const std::string& text) {
+Result<Digest> ParseDigestColumn(const SqliteDb& db, std::string_view op, const std::string& text) {
   auto d = Digest::Parse(text);
   if (!d) return std::unexpected(Corrupt(db, op, d.error().message));
   return d;
 }
 
 // Reads one images row selected with kImageColumns (labels not included).
-Result<ImageRecord> ImageFromRow(const SqliteDb& db, std::string_view op,
-                                 const SqliteStmt& st) {
+Result<ImageRecord> ImageFromRow(const SqliteDb& db, std::string_view op, const SqliteStmt& st) {
   ASSIGN_OR_RETURN(Digest digest, ParseDigestColumn(db, op, st.ColumnText(2)));
   ASSIGN_OR_RETURN(auto annotations, ParseAnnotations(db, op, st.ColumnText(4)));
   int64_t size = st.ColumnInt(3);
@@ -84,11 +81,12 @@ Result<ImageRecord> ImageFromRow(const SqliteDb& db, std::string_view op,
 // runs per image.
 Status WalkImages(SqliteDb& db, std::string_view op,
                   const std::function<Status(ImageRecord&&)>& fn) {
-  ASSIGN_OR_RETURN(SqliteStmt images,
-                   db.Prepare("SELECT " + std::string(kImageColumns) + " FROM images ORDER BY name",
-                              op));
-  ASSIGN_OR_RETURN(SqliteStmt labels,
-                   db.Prepare("SELECT image, key, value FROM image_labels ORDER BY image, key", op));
+  ASSIGN_OR_RETURN(
+      SqliteStmt images,
+      db.Prepare("SELECT " + std::string(kImageColumns) + " FROM images ORDER BY name", op));
+  ASSIGN_OR_RETURN(
+      SqliteStmt labels,
+      db.Prepare("SELECT image, key, value FROM image_labels ORDER BY image, key", op));
   // The image the current label row is of; nullopt once they are all read.
   std::optional<std::string_view> of;
   auto next_label = [&]() -> Status {
@@ -136,7 +134,8 @@ Result<std::vector<ImageRecord>> QueryImages(SqliteDb& db, std::string_view op,
       ASSIGN_OR_RETURN(ImageRecord r, ImageFromRow(db, op, st));
       out.push_back(std::move(r));
     }
-    if (!st.ColumnIsNull(kKey)) out.back().labels.emplace(st.ColumnText(kKey), st.ColumnText(kValue));
+    if (!st.ColumnIsNull(kKey))
+      out.back().labels.emplace(st.ColumnText(kKey), st.ColumnText(kValue));
   }
   return out;
 }
@@ -183,8 +182,8 @@ int64_t AddTtl(int64_t now_ns, std::chrono::seconds ttl) {
 
 }  // namespace
 
-#define REQUIRE_ACTIVE(op)                                                            \
-  if (state_ == nullptr)                                                              \
+#define REQUIRE_ACTIVE(op) \
+  if (state_ == nullptr)   \
   return MakeError(Errc::kFailedPrecondition, std::string(op) + ": transaction is not active")
 
 // ---- images ----------------------------------------------------------------
@@ -217,10 +216,9 @@ Status Txn::PutImage(const ImageRecord& r) {
   TRY(del.Bind(1, r.name));
   TRY(del.Run());
   if (!r.labels.empty()) {
-    ASSIGN_OR_RETURN(SqliteStmt ins,
-                     db.Prepare("INSERT INTO image_labels (image, key, value) "
-                                "VALUES (?1, ?2, ?3)",
-                                op));
+    ASSIGN_OR_RETURN(SqliteStmt ins, db.Prepare("INSERT INTO image_labels (image, key, value) "
+                                                "VALUES (?1, ?2, ?3)",
+                                                op));
     for (const auto& [k, v] : r.labels) {
       ins.Reset();
       TRY(ins.Bind(1, r.name));
@@ -280,9 +278,9 @@ Status Txn::PutBlob(const Digest& digest, int64_t size, std::string_view media_t
   auto existing = GetBlob(digest);
   if (existing) {
     if (existing->size != size)
-      return MakeError(Errc::kFailedPrecondition,
-                       op + ": already recorded with size " + std::to_string(existing->size) +
-                           ", not " + std::to_string(size));
+      return MakeError(Errc::kFailedPrecondition, op + ": already recorded with size " +
+                                                      std::to_string(existing->size) + ", not " +
+                                                      std::to_string(size));
     return {};
   }
   if (existing.error().code != Errc::kNotFound) return std::unexpected(existing.error());
@@ -384,10 +382,9 @@ Status Txn::RenewLease(std::string_view lease, std::chrono::seconds ttl) {
   return {};
 }
 
-Status Txn::AddLeaseResource(std::string_view lease, std::string_view kind,
-                             std::string_view id) {
-  const std::string op = "add " + std::string(kind) + " " + Quoted(id) + " to lease " +
-                         Quoted(lease);
+Status Txn::AddLeaseResource(std::string_view lease, std::string_view kind, std::string_view id) {
+  const std::string op =
+      "add " + std::string(kind) + " " + Quoted(id) + " to lease " + Quoted(lease);
   REQUIRE_ACTIVE(op);
   TRY(CheckKind(kind, op));
   if (id.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty resource id");
@@ -410,14 +407,13 @@ Status Txn::AddLeaseResource(std::string_view lease, std::string_view kind,
 
 Status Txn::RemoveLeaseResource(std::string_view lease, std::string_view kind,
                                 std::string_view id) {
-  const std::string op = "remove " + std::string(kind) + " " + Quoted(id) + " from lease " +
-                         Quoted(lease);
+  const std::string op =
+      "remove " + std::string(kind) + " " + Quoted(id) + " from lease " + Quoted(lease);
   REQUIRE_ACTIVE(op);
   TRY(CheckKind(kind, op));
-  ASSIGN_OR_RETURN(SqliteStmt st,
-                   state_->db.Prepare("DELETE FROM lease_resources "
-                                      "WHERE lease = ?1 AND kind = ?2 AND id = ?3",
-                                      op));
+  ASSIGN_OR_RETURN(SqliteStmt st, state_->db.Prepare("DELETE FROM lease_resources "
+                                                     "WHERE lease = ?1 AND kind = ?2 AND id = ?3",
+                                                     op));
   TRY(st.Bind(1, lease));
   TRY(st.Bind(2, kind));
   TRY(st.Bind(3, id));
@@ -468,9 +464,8 @@ Result<std::vector<LeaseRecord>> Txn::ListLeases() {
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    out.push_back(LeaseRecord{.id = st.ColumnText(0),
-                              .created_ns = st.ColumnInt(1),
-                              .expires_ns = st.ColumnInt(2)});
+    out.push_back(LeaseRecord{
+        .id = st.ColumnText(0), .created_ns = st.ColumnInt(1), .expires_ns = st.ColumnInt(2)});
   }
   return out;
 }

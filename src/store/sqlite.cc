@@ -12,30 +12,39 @@ using common::Status;
 Errc ErrcFromSqlite(int rc) {
   switch (rc) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:
-    case SQLITE_CONSTRAINT_UNIQUE: return Errc::kAlreadyExists;
-    default: break;
+    case SQLITE_CONSTRAINT_UNIQUE:
+      return Errc::kAlreadyExists;
+    default:
+      break;
   }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Errc::kUnavailable;
+    case SQLITE_LOCKED:
+      return Errc::kUnavailable;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return Errc::kDataLoss;
-    case SQLITE_CONSTRAINT: return Errc::kFailedPrecondition;
+    case SQLITE_NOTADB:
+      return Errc::kDataLoss;
+    case SQLITE_CONSTRAINT:
+      return Errc::kFailedPrecondition;
     case SQLITE_FULL:
-    case SQLITE_NOMEM: return Errc::kResourceExhausted;
+    case SQLITE_NOMEM:
+      return Errc::kResourceExhausted;
     case SQLITE_PERM:
     case SQLITE_READONLY:
-    case SQLITE_AUTH: return Errc::kPermissionDenied;
-    case SQLITE_INTERRUPT: return Errc::kCancelled;
+    case SQLITE_AUTH:
+      return Errc::kPermissionDenied;
+    case SQLITE_INTERRUPT:
+      return Errc::kCancelled;
     case SQLITE_MISMATCH:
     case SQLITE_RANGE:
-    case SQLITE_TOOBIG: return Errc::kInvalidArgument;
-    default: return Errc::kInternal;
+    case SQLITE_TOOBIG:
+      return Errc::kInvalidArgument;
+    default:
+      return Errc::kInternal;
   }
 }
 
-Error SqliteError(sqlite3* db, int rc, std::string_view op,
-                  const std::filesystem::path& db_path) {
+Error SqliteError(sqlite3* db, int rc, std::string_view op, const std::filesystem::path& db_path) {
   std::string path = db_path.string();
   if (db != nullptr) {
     const char* f = sqlite3_db_filename(db, "main");
@@ -53,8 +62,7 @@ Error SqliteError(sqlite3* db, int rc, std::string_view op,
     e.sys_errno = sqlite3_system_errno(db);
     if (e.sys_errno != 0) e.code = common::ErrcFromErrno(e.sys_errno);
   }
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-    cause += " (busy timeout expired)";
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) cause += " (busy timeout expired)";
   e.message = std::string(op) + ": sqlite `" + path + "`: " + cause;
   return e;
 }
@@ -72,9 +80,9 @@ void SqliteDb::Closer::operator()(sqlite3* db) const {
 
 Result<SqliteDb> SqliteDb::Open(const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   SqliteDb db;
   db.db_.reset(raw);  // sqlite3_open_v2 may return a handle even on failure
   db.path_ = path;
@@ -111,8 +119,7 @@ Status SqliteDb::Exec(std::string_view sql, std::string_view op) {
 
 Result<SqliteStmt> SqliteDb::Prepare(std::string_view sql, std::string_view op) {
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s,
-                              nullptr);
+  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(s);
     return std::unexpected(Fail(rc, op));
@@ -133,8 +140,8 @@ Status SqliteStmt::Bind(int index, int64_t value) {
 
 Status SqliteStmt::Bind(int index, std::string_view value) {
   // SQLITE_TRANSIENT: SQLite copies, so the caller's buffer may go away.
-  return Check(sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(),
-                                   SQLITE_TRANSIENT, SQLITE_UTF8));
+  return Check(sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                   SQLITE_UTF8));
 }
 
 Status SqliteStmt::BindNull(int index) { return Check(sqlite3_bind_null(stmt_.get(), index)); }

@@ -22,8 +22,7 @@ common::Result<bool> FlockTry(int fd, int op, std::string_view what) {
   }
 }
 
-common::Status FlockWait(int fd, int op, const std::atomic<bool>* cancel,
-                         std::string_view what) {
+common::Status FlockWait(int fd, int op, const std::atomic<bool>* cancel, std::string_view what) {
   if (cancel == nullptr) {
     for (;;) {
       if (::flock(fd, op) == 0) return {};

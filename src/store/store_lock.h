@@ -36,14 +36,13 @@ class StoreLock {
   // Blocking; with `cancel` set, the wait polls it (see BeginIngest).
   // Errors: Cancelled; I/O errors naming the lock file. Creates `root` if
   // missing.
-  [[nodiscard]] static common::Result<StoreLock> Shared(
-      const std::filesystem::path& root, const std::atomic<bool>* cancel = nullptr);
+  [[nodiscard]] static common::Result<StoreLock> Shared(const std::filesystem::path& root,
+                                                        const std::atomic<bool>* cancel = nullptr);
   [[nodiscard]] static common::Result<StoreLock> Exclusive(
       const std::filesystem::path& root, const std::atomic<bool>* cancel = nullptr);
   // Non-blocking. Errors: Unavailable when a conflicting holder exists.
   [[nodiscard]] static common::Result<StoreLock> TryShared(const std::filesystem::path& root);
-  [[nodiscard]] static common::Result<StoreLock> TryExclusive(
-      const std::filesystem::path& root);
+  [[nodiscard]] static common::Result<StoreLock> TryExclusive(const std::filesystem::path& root);
 
   StoreLock(StoreLock&&) noexcept = default;
   StoreLock& operator=(StoreLock&&) noexcept = default;
@@ -56,9 +55,7 @@ class StoreLock {
     gate_.reset();
   }
 
-  static std::filesystem::path LockPath(const std::filesystem::path& root) {
-    return root / "lock";
-  }
+  static std::filesystem::path LockPath(const std::filesystem::path& root) { return root / "lock"; }
   static std::filesystem::path GatePath(const std::filesystem::path& root) {
     return root / "lock.gate";
   }

@@ -43,8 +43,8 @@ Result<ArchiveReader> OpenTarReader(internal::TarInput& input, internal::Applier
 Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& options) {
   for (const auto* d : {&options.expected_blob_digest, &options.expected_diff_id})
     if (d->has_value() && (*d)->algorithm() != common::DigestAlgorithm::kSha256)
-      return MakeError(Errc::kInvalidArgument,
-                       "unsupported digest algorithm `" + std::string((*d)->algorithm_name()) + "`");
+      return MakeError(Errc::kInvalidArgument, "unsupported digest algorithm `" +
+                                                   std::string((*d)->algorithm_name()) + "`");
 
   internal::Resolver resolver(root_fd, options.use_openat2);
   TRY(resolver.Init());

@@ -121,9 +121,8 @@ inline constexpr size_t kFileQueueFiles = 1024;
 //    zstd --long=28 and up, are refused as corrupt).
 inline constexpr size_t kZstdMaxWindowBytes = 128u << 20;
 // The sum of the fixed buffers (the zstd window comes on top).
-inline constexpr size_t kLayerBufferBytes = kInputBufferBytes +
-                                            kDecodedBlocks * kDecodedBlockBytes +
-                                            kFileQueueBytes + kSmallFileBytes;
+inline constexpr size_t kLayerBufferBytes =
+    kInputBufferBytes + kDecodedBlocks * kDecodedBlockBytes + kFileQueueBytes + kSmallFileBytes;
 // Not counted above, because they are metadata bounded by Limits rather
 // than buffers: libarchive's header buffers (long names and pax headers)
 // and one small record per directory whose mode and times are applied at
@@ -214,8 +213,8 @@ inline constexpr uint64_t kReservedOpenFiles = 64;
 struct Limits {
   int64_t max_entries = 500'000;
   int64_t max_total_bytes = 8LL << 30;  // apparent size of all regular files
-  size_t max_path_length = 4096;         // normalised entry path, link targets
-  size_t max_name_length = 255;          // one path component
+  size_t max_path_length = 4096;        // normalised entry path, link targets
+  size_t max_name_length = 255;         // one path component
 };
 
 struct ApplyOptions {
@@ -254,12 +253,12 @@ struct ApplyOptions {
 };
 
 struct ApplyResult {
-  common::Digest blob_digest;    // sha256 of the bytes read from `in`
-  common::Digest diff_id;        // sha256 of the uncompressed tar stream
-  int64_t compressed_size = 0;   // bytes read from `in`
-  int64_t uncompressed_size = 0; // bytes of the tar stream, incl. trailing bytes
-  int64_t entries = 0;           // tar entries read (incl. whiteouts, skipped)
-  int64_t skipped = 0;           // entries not materialised (see header)
+  common::Digest blob_digest;     // sha256 of the bytes read from `in`
+  common::Digest diff_id;         // sha256 of the uncompressed tar stream
+  int64_t compressed_size = 0;    // bytes read from `in`
+  int64_t uncompressed_size = 0;  // bytes of the tar stream, incl. trailing bytes
+  int64_t entries = 0;            // tar entries read (incl. whiteouts, skipped)
+  int64_t skipped = 0;            // entries not materialised (see header)
   // The most small-file data held for the file thread at once: never more
   // than kFileQueueBytes (0 without ApplyOptions::file_thread).
   int64_t peak_file_queue_bytes = 0;

@@ -92,8 +92,8 @@ Status ConsumeZeroTail(InputBuffer& in, std::string_view codec) {
     auto avail = in.avail();
     for (std::byte b : avail)
       if (b != std::byte{0})
-        return MakeError(Errc::kDataLoss, "trailing garbage after the " + std::string(codec) +
-                                              " stream");
+        return MakeError(Errc::kDataLoss,
+                         "trailing garbage after the " + std::string(codec) + " stream");
     in.Consume(avail.size());
     if (in.eof()) return {};
     TRY(in.Fill());
@@ -135,14 +135,22 @@ class PlainDecoder final : public ByteSource {
 #if GANTRY_HAVE_ISAL
 const char* IsalErrorName(int rc) {
   switch (rc) {
-    case ISAL_INVALID_BLOCK: return "invalid deflate block";
-    case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
-    case ISAL_INVALID_LOOKBACK: return "invalid lookback distance";
-    case ISAL_INVALID_WRAPPER: return "invalid gzip header";
-    case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
-    case ISAL_INCORRECT_CHECKSUM: return "checksum mismatch";
-    case ISAL_NEED_DICT: return "preset dictionary required";
-    default: return "inflate error";
+    case ISAL_INVALID_BLOCK:
+      return "invalid deflate block";
+    case ISAL_INVALID_SYMBOL:
+      return "invalid deflate symbol";
+    case ISAL_INVALID_LOOKBACK:
+      return "invalid lookback distance";
+    case ISAL_INVALID_WRAPPER:
+      return "invalid gzip header";
+    case ISAL_UNSUPPORTED_METHOD:
+      return "unsupported compression method";
+    case ISAL_INCORRECT_CHECKSUM:
+      return "checksum mismatch";
+    case ISAL_NEED_DICT:
+      return "preset dictionary required";
+    default:
+      return "inflate error";
   }
 }
 
@@ -265,7 +273,8 @@ class ZlibGzipDecoder final : public ByteSource {
   Status NextMember() {
     TRY(in_->Ensure(2));
     if (StartsWith(in_->avail(), kGzipMagic)) {
-      if (inflateReset(&zs_) != Z_OK) return MakeError(Errc::kInternal, "gzip: inflateReset failed");
+      if (inflateReset(&zs_) != Z_OK)
+        return MakeError(Errc::kInternal, "gzip: inflateReset failed");
       return {};
     }
     TRY(ConsumeZeroTail(*in_, "gzip"));
@@ -371,9 +380,9 @@ Result<std::unique_ptr<ByteSource>> OpenDecoder(oci::Compression declared, GzipD
   if (found != want) {
     if (in->avail().empty())
       return MakeError(Errc::kDataLoss, "declared " + std::string(want) + " but is empty");
-    return MakeError(Errc::kDataLoss,
-                     "declared " + std::string(want) + " but starts with " +
-                         (found.empty() ? std::string("no known magic") : std::string(found) + " magic"));
+    return MakeError(Errc::kDataLoss, "declared " + std::string(want) + " but starts with " +
+                                          (found.empty() ? std::string("no known magic")
+                                                         : std::string(found) + " magic"));
   }
   if (declared == oci::Compression::kZstd) {
     auto d = std::make_unique<ZstdDecoder>(std::move(in));

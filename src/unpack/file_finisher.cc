@@ -29,7 +29,7 @@ OpenFileBudget& OpenFileBudget::ForProcess() {
   // One per process, like the limit it divides. Sized once: gantry raises
   // the soft limit at start-up, before the first apply.
   static OpenFileBudget budget([] {
-    struct rlimit lim{};
+    struct rlimit lim {};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return OpenFileBudgetFor(0);
     return OpenFileBudgetFor(lim.rlim_cur);
   }());

@@ -86,11 +86,11 @@ class FileFinisher {
   [[nodiscard]] static common::Status Finish(Job& job);
 
   struct Stats {
-    size_t held_bytes = 0;   // file contents queued or being finished now
-    size_t peak_bytes = 0;   // the most ever held at once
-    size_t held_files = 0;   // jobs (open files) queued or being finished now
-    size_t peak_files = 0;   // the most ever held at once
-    size_t finished_inline = 0;  // jobs Submit finished itself (no budget slot)
+    size_t held_bytes = 0;          // file contents queued or being finished now
+    size_t peak_bytes = 0;          // the most ever held at once
+    size_t held_files = 0;          // jobs (open files) queued or being finished now
+    size_t peak_files = 0;          // the most ever held at once
+    size_t finished_inline = 0;     // jobs Submit finished itself (no budget slot)
     bool producer_waiting = false;  // Submit waits for room (or Wait for the end)
   };
   Stats stats();
@@ -110,12 +110,12 @@ class FileFinisher {
   std::condition_variable work_cv_;  // the helper waits for jobs or stop_
   std::condition_variable done_cv_;  // Submit waits for room, Wait for idle_
   std::deque<Job> queue_;
-  size_t queued_bytes_ = 0;          // queued and being finished
-  size_t peak_bytes_ = 0;            // the most queued_bytes_ ever was
-  size_t held_files_ = 0;            // jobs queued and being finished
+  size_t queued_bytes_ = 0;  // queued and being finished
+  size_t peak_bytes_ = 0;    // the most queued_bytes_ ever was
+  size_t held_files_ = 0;    // jobs queued and being finished
   size_t peak_files_ = 0;
   size_t finished_inline_ = 0;
-  bool idle_ = false;                // the helper sleeps with nothing to do
+  bool idle_ = false;  // the helper sleeps with nothing to do
   bool producer_waiting_ = false;
   bool stop_ = false;
   std::optional<common::Error> error_;

@@ -21,8 +21,7 @@ namespace unpack::internal {
 // empty name, absolute path, a ".." component ("path escapes the root"),
 // a component longer than max_name_length, a result longer than
 // max_path_length.
-[[nodiscard]] common::Result<std::string> NormalizePath(std::string_view raw,
-                                                        const Limits& limits);
+[[nodiscard]] common::Result<std::string> NormalizePath(std::string_view raw, const Limits& limits);
 
 // Splits a normalised path into (directory, last component):
 // "a/b/c" -> ("a/b", "c"); "c" -> ("", "c").

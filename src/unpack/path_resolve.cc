@@ -34,16 +34,16 @@ Result<std::string> NormalizePath(std::string_view raw, const Limits& limits) {
     if (c.empty() || c == ".") continue;
     if (c == "..") return MakeError(Errc::kInvalidArgument, "path escapes the root");
     if (c.size() > limits.max_name_length)
-      return MakeError(Errc::kInvalidArgument,
-                       "name too long (" + std::to_string(c.size()) + " bytes, limit " +
-                           std::to_string(limits.max_name_length) + ")");
+      return MakeError(Errc::kInvalidArgument, "name too long (" + std::to_string(c.size()) +
+                                                   " bytes, limit " +
+                                                   std::to_string(limits.max_name_length) + ")");
     if (!out.empty()) out.push_back('/');
     out.append(c);
   }
   if (out.size() > limits.max_path_length)
-    return MakeError(Errc::kInvalidArgument,
-                     "path too long (" + std::to_string(out.size()) + " bytes, limit " +
-                         std::to_string(limits.max_path_length) + ")");
+    return MakeError(Errc::kInvalidArgument, "path too long (" + std::to_string(out.size()) +
+                                                 " bytes, limit " +
+                                                 std::to_string(limits.max_path_length) + ")");
   return out;
 }
 
@@ -56,21 +56,20 @@ std::pair<std::string_view, std::string_view> SplitLast(std::string_view path) {
 // ---- Resolver -----------------------------------------------------------------
 
 Status Resolver::Init() {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(root_fd_, &st) != 0) return ErrnoError("stat the root directory");
-  if (!S_ISDIR(st.st_mode))
-    return MakeError(Errc::kInvalidArgument, "the root is not a directory");
+  if (!S_ISDIR(st.st_mode)) return MakeError(Errc::kInvalidArgument, "the root is not a directory");
   root_dev_ = st.st_dev;
   return {};
 }
 
 Result<UniqueFd> Resolver::OpenDir(std::string_view dir, bool create) {
-  return common::OpenInRoot(
-      root_fd_, dir,
-      {.use_openat2 = use_openat2_,
-       .no_xdev = true,
-       .create = create ? common::InRootOptions::Create::kDirs : common::InRootOptions::Create::kNothing,
-       .directory = true});
+  return common::OpenInRoot(root_fd_, dir,
+                            {.use_openat2 = use_openat2_,
+                             .no_xdev = true,
+                             .create = create ? common::InRootOptions::Create::kDirs
+                                              : common::InRootOptions::Create::kNothing,
+                             .directory = true});
 }
 
 Result<int> Resolver::ParentFd(std::string_view dir, bool create) {
@@ -90,10 +89,11 @@ Status RemoveAllAt(int dirfd, const std::string& name, dev_t dev) {
   int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open `" + common::DisplayPath(name) + "` for removal");
   UniqueFd dir(fd);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(dir.get(), &st) != 0) return ErrnoError("stat `" + common::DisplayPath(name) + "`");
   if (st.st_dev != dev)
-    return ErrnoError("remove `" + common::DisplayPath(name) + "`: refusing to cross a mount point", EXDEV);
+    return ErrnoError("remove `" + common::DisplayPath(name) + "`: refusing to cross a mount point",
+                      EXDEV);
   // Without CAP_DAC_OVERRIDE, a read-only directory's entries cannot be
   // unlinked; it is about to go, so its mode no longer matters.
   if ((st.st_mode & 0700) != 0700 && ::fchmod(dir.get(), 0700) != 0)

@@ -102,8 +102,9 @@ Status Applier::Apply(archive* a, archive_entry* e) {
   const char* p = archive_entry_pathname(e);
   const std::string_view raw = p != nullptr ? p : "";
   Status st = ++entries_ > options_.limits.max_entries
-                  ? MakeError(Errc::kResourceExhausted, "too many entries (limit " +
-                                                            std::to_string(options_.limits.max_entries) + ")")
+                  ? MakeError(Errc::kResourceExhausted,
+                              "too many entries (limit " +
+                                  std::to_string(options_.limits.max_entries) + ")")
                   : ApplyEntry(a, e, raw);
   if (!st && finisher_failed_) return st;
   if (!st) return std::unexpected(std::move(st.error()).Wrap("entry `" + DisplayPath(raw) + "`"));
@@ -138,8 +139,7 @@ Status Applier::ApplyEntry(archive* a, archive_entry* e, std::string_view raw) {
   if (StartsWith(base, ".wh.")) {
     std::string_view target = base.substr(4);
     if (target.empty() || target == "." || target == "..")
-      return MakeError(Errc::kInvalidArgument,
-                       "invalid whiteout of `" + DisplayPath(target) + "`");
+      return MakeError(Errc::kInvalidArgument, "invalid whiteout of `" + DisplayPath(target) + "`");
     return ApplyWhiteout(dir, std::string(target));
   }
 
@@ -171,17 +171,17 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
   const int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
   if (size < 0) return MakeError(Errc::kDataLoss, "negative size");  // a corrupt header
   if (size > options_.limits.max_total_bytes - total_bytes_)
-    return MakeError(Errc::kResourceExhausted,
-                     "files of the layer exceed the size limit (" +
-                         std::to_string(options_.limits.max_total_bytes) + " bytes)");
+    return MakeError(Errc::kResourceExhausted, "files of the layer exceed the size limit (" +
+                                                   std::to_string(options_.limits.max_total_bytes) +
+                                                   " bytes)");
   total_bytes_ += size;
 
   ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
   UniqueFd file;
   for (int attempt = 0;; ++attempt) {
     // O_EXCL|O_NOFOLLOW: never open what is there, least of all a symlink.
-    int fd = ::openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                      0600);
+    int fd =
+        ::openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
       file.reset(fd);
       break;
@@ -190,7 +190,7 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
     TRY(RemoveExisting(pfd, name));
   }
   if (native()) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(file.get(), &st) == 0) NoteInode(st.st_ino);
   }
   if (size <= kFinisherMaxFile && archive_entry_sparse_count(e) == 0 && options_.file_thread)
@@ -278,7 +278,8 @@ Result<std::pair<uid_t, gid_t>> Applier::EntryOwner(archive_entry* e) {
 Status Applier::Chown(archive_entry* e, int dirfd, const char* name, int flags) {
   ASSIGN_OR_RETURN(auto owner, EntryOwner(e));
   const auto [uid, gid] = owner;
-  const int rc = name == nullptr ? ::fchown(dirfd, uid, gid) : ::fchownat(dirfd, name, uid, gid, flags);
+  const int rc =
+      name == nullptr ? ::fchown(dirfd, uid, gid) : ::fchownat(dirfd, name, uid, gid, flags);
   if (rc != 0) return ErrnoError("chown to " + std::to_string(uid) + ":" + std::to_string(gid));
   return {};
 }
@@ -338,8 +339,7 @@ Status Applier::SetNameMetadata(int dirfd, const std::string& name, archive_entr
   if (options_.privileged) TRY(Chown(e, dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW));
   // Only for device nodes and fifos this entry has just created (never a
   // symlink); the directory is private to this apply, so the name is ours.
-  if (set_mode && ::fchmodat(dirfd, name.c_str(), EntryPerm(e), 0) != 0)
-    return ErrnoError("chmod");
+  if (set_mode && ::fchmodat(dirfd, name.c_str(), EntryPerm(e), 0) != 0) return ErrnoError("chmod");
   if (archive_entry_xattr_count(e) > 0)
     LOG(Debug) << "skipping xattrs of a non-regular file" << Kv("name", DisplayPath(name));
   struct timespec times[2];
@@ -372,12 +372,13 @@ Status Applier::Finish() {
     // Removed or replaced by a later entry: its metadata went with it.
     if (!where) {
       if (where.error().code == Errc::kNotFound || where.error().sys_errno == ENOTDIR) continue;
-      return std::unexpected(std::move(where.error()).Wrap("directory `" + DisplayPath(f.path) + "`"));
+      return std::unexpected(
+          std::move(where.error()).Wrap("directory `" + DisplayPath(f.path) + "`"));
     }
     int fd = ::openat(where->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ErrnoError("open directory `" + DisplayPath(f.path) + "`");
     UniqueFd dir(fd);
-    struct stat st{};
+    struct stat st {};
     if (::fstat(dir.get(), &st) != 0) return ErrnoError("stat `" + DisplayPath(f.path) + "`");
     if (st.st_dev != f.dev || st.st_ino != f.ino) continue;
     if (::fchmod(dir.get(), f.mode) != 0) return ErrnoError("chmod `" + DisplayPath(f.path) + "`");
@@ -397,7 +398,7 @@ Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_
   // read-only directory can still receive its children.
   if (::mkdirat(pfd, name.c_str(), 0700) != 0) {
     if (errno != EEXIST) return ErrnoError("create directory");
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("stat");
     if (!S_ISDIR(st.st_mode)) {
       // A directory replacing this layer's whiteout must hide the lower
@@ -410,7 +411,7 @@ Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_
   int fd = ::openat(pfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open directory");
   UniqueFd d(fd);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat");
   TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
   if (make_opaque) TRY(SetOpaqueXattr(d.get()));
@@ -421,7 +422,7 @@ Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_
 
 Status Applier::ApplyRootDir(archive_entry* e) {
   ASSIGN_OR_RETURN(UniqueFd d, common::OpenAt(resolver_.root_fd(), ".", O_RDONLY | O_DIRECTORY));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat the root");
   TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
   DeferDir("", st, e);
@@ -468,7 +469,7 @@ Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std:
     if (tfd.error().code == Errc::kNotFound || tfd.error().sys_errno == ENOTDIR) return not_found();
     return std::unexpected(std::move(tfd.error()).Wrap(what));
   }
-  struct stat tst{};
+  struct stat tst {};
   if (::fstatat(tfd->get(), tname.c_str(), &tst, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return not_found();
     return ErrnoError(what);
@@ -481,7 +482,7 @@ Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std:
     // flags 0: a symlink target is linked itself, never followed.
     if (::linkat(tfd->get(), tname.c_str(), pfd, name.c_str(), 0) == 0) break;
     if (errno != EEXIST || attempt > 0) return ErrnoError("link to " + what);
-    struct stat cur{};
+    struct stat cur {};
     if (::fstatat(pfd, name.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0 && cur.st_dev == tst.st_dev &&
         cur.st_ino == tst.st_ino)
       return {};  // already that file
@@ -501,10 +502,9 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
     return {};
   }
   const mode_t kind = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
-  const dev_t rdev =
-      device ? makedev(static_cast<unsigned>(archive_entry_rdevmajor(e)),
-                       static_cast<unsigned>(archive_entry_rdevminor(e)))
-             : 0;
+  const dev_t rdev = device ? makedev(static_cast<unsigned>(archive_entry_rdevmajor(e)),
+                                      static_cast<unsigned>(archive_entry_rdevminor(e)))
+                            : 0;
   ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
   for (int attempt = 0;; ++attempt) {
     if (::mknodat(pfd, name.c_str(), kind | 0600, rdev) == 0) break;
@@ -534,7 +534,7 @@ void Applier::NoteInode(ino_t ino) {
 
 void Applier::NoteInodeAt(int dirfd, const std::string& name) {
   if (!native()) return;
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) NoteInode(st.st_ino);
 }
 

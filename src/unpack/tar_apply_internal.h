@@ -12,14 +12,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
-#include "unpack/apply.h"
 #include "common/fd.h"
+#include "unpack/apply.h"
 #include "unpack/decompress_internal.h"
 #include "unpack/file_finisher_internal.h"
 #include "unpack/path_internal.h"
@@ -124,7 +124,7 @@ class Applier {
   // kFileQueueFiles held, within the OpenFileBudget (apply.h).
   static constexpr int64_t kFinisherMaxFile = kSmallFileBytes;
   std::unique_ptr<FileFinisher> finisher_;  // made with the first such file
-  bool finisher_failed_ = false;  // its error (naming its file) is the apply's
+  bool finisher_failed_ = false;            // its error (naming its file) is the apply's
 };
 
 // Whether a setxattr `name` taken from a layer is acceptable; sets

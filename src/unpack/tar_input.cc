@@ -27,7 +27,9 @@ constexpr int64_t kMaxTrailingBytes = 16 << 20;
 }  // namespace
 
 TarInput::TarInput(ByteSource& decoded, const std::atomic<bool>* cancel, bool threaded)
-    : decoded_(decoded), cancel_(cancel), threaded_(threaded),
+    : decoded_(decoded),
+      cancel_(cancel),
+      threaded_(threaded),
       blocks_(threaded ? kThreadedBlocks : 1) {
   for (Block& b : blocks_) b.data.resize(kBlockSize);
   if (!threaded_) return;
@@ -36,7 +38,8 @@ TarInput::TarInput(ByteSource& decoded, const std::atomic<bool>* cancel, bool th
     worker_ = std::thread([this] { Work(); });
   } catch (const std::system_error& e) {
     // No thread to be had (RLIMIT_NPROC, memory): decode inline instead.
-    LOG(Warn) << "cannot start the decoder thread, decoding inline" << common::Kv("error", e.what());
+    LOG(Warn) << "cannot start the decoder thread, decoding inline"
+              << common::Kv("error", e.what());
     threaded_ = false;
   }
 }
@@ -124,7 +127,7 @@ Result<TarInput::Block*> TarInput::NextBlock() {
 }
 
 Result<bool> TarInput::Prime() {
-  ASSIGN_OR_RETURN(Block* b, Next());
+  ASSIGN_OR_RETURN(Block * b, Next());
   primed_ = b != nullptr;
   return primed_;
 }
@@ -157,7 +160,7 @@ Status TarInput::Drain() {
     trailing += static_cast<int64_t>(current_->size);
   }
   for (;;) {
-    ASSIGN_OR_RETURN(Block* b, Next());
+    ASSIGN_OR_RETURN(Block * b, Next());
     if (b == nullptr) break;
     trailing += static_cast<int64_t>(b->size);
     if (trailing > kMaxTrailingBytes)

@@ -55,7 +55,7 @@ Status Applier::ApplyWhiteout(std::string_view dir, const std::string& name) {
   // 0/0 character device overlayfs reads, replacing whatever this layer put
   // under that name before.
   ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return {};
     TRY(RemoveExisting(pfd, name));
@@ -103,7 +103,7 @@ Result<bool> Applier::PruneLower(int fd) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(fd));
   bool kept_any = false;
   for (const std::string& n : names) {
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;
       return ErrnoError("stat `" + DisplayPath(n) + "`");

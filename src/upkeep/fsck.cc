@@ -38,13 +38,16 @@ void Failed(FsckReport& out, const common::Error& e) { out.errors.push_back(e.me
 void RemovePartial(const fs::path& path, const std::string& subject, FsckReport& out) {
   auto fd = common::Open(path.string(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   if (!fd) {
-    if (fd.error().code == Errc::kNotFound) out.repairs.push_back({"removed partial download", subject});
-    else Failed(out, fd.error());
+    if (fd.error().code == Errc::kNotFound)
+      out.repairs.push_back({"removed partial download", subject});
+    else
+      Failed(out, fd.error());
     return;
   }
   // As ContentStore::CleanIngest: only with the writer's lock, and only the
   // inode still at the path.
-  struct stat mine{}, named{};
+  struct stat mine {
+  }, named{};
   if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
     out.errors.push_back("remove `" + subject + "`: a pull is writing it");
     return;
@@ -76,8 +79,10 @@ void RepairContent(const FsckScan& s, store::ContentStore& content, store::Metad
       }
       out.repairs.push_back({"deleted corrupt blob", p.subject});
     } else if (p.kind == internal::kBlobMissing && d) {
-      if (auto st = db.DeleteBlob(*d); !st && st.error().code != Errc::kNotFound) Failed(out, st.error());
-      else out.repairs.push_back({"deleted the record of missing blob", p.subject});
+      if (auto st = db.DeleteBlob(*d); !st && st.error().code != Errc::kNotFound)
+        Failed(out, st.error());
+      else
+        out.repairs.push_back({"deleted the record of missing blob", p.subject});
     } else if ((p.kind == internal::kBlobSize || p.kind == internal::kBlobUnrecorded) && d &&
                !corrupt.count(p.subject)) {
       // The file hashed to its digest in this round: its size is the truth.
@@ -87,8 +92,10 @@ void RepairContent(const FsckScan& s, store::ContentStore& content, store::Metad
         continue;
       }
       std::string media_type;
-      if (auto row = s.rows.find(*d); row != s.rows.end()) media_type = row->second.media_type;
-      else if (auto n = s.needed.find(*d); n != s.needed.end()) media_type = n->second.media_type;
+      if (auto row = s.rows.find(*d); row != s.rows.end())
+        media_type = row->second.media_type;
+      else if (auto n = s.needed.find(*d); n != s.needed.end())
+        media_type = n->second.media_type;
       auto txn = db.Begin();
       if (!txn) {
         Failed(out, txn.error());
@@ -106,9 +113,9 @@ void RepairContent(const FsckScan& s, store::ContentStore& content, store::Metad
         Failed(out, st.error());
         continue;
       }
-      out.repairs.push_back({p.kind == internal::kBlobSize ? "corrected the recorded size of blob"
-                                                           : "recorded blob",
-                             p.subject});
+      out.repairs.push_back(
+          {p.kind == internal::kBlobSize ? "corrected the recorded size of blob" : "recorded blob",
+           p.subject});
     } else if (p.kind == internal::kIngestOversize || p.kind == internal::kIngestCorrupt) {
       RemovePartial(s.root / p.subject, p.subject, out);
     } else if (p.kind == internal::kLease) {
@@ -116,12 +123,15 @@ void RepairContent(const FsckScan& s, store::ContentStore& content, store::Metad
       // be using it.
       if (auto st = db.DeleteLease(p.subject); !st && st.error().code != Errc::kNotFound)
         Failed(out, st.error());
-      else out.repairs.push_back({"deleted lease nobody holds", p.subject});
+      else
+        out.repairs.push_back({"deleted lease nobody holds", p.subject});
     } else if (p.kind == internal::kStray) {
       std::error_code ec;
       fs::remove_all(s.root / p.subject, ec);
-      if (ec) out.errors.push_back("remove `" + p.subject + "`: " + ec.message());
-      else out.repairs.push_back({"removed stray", p.subject});
+      if (ec)
+        out.errors.push_back("remove `" + p.subject + "`: " + ec.message());
+      else
+        out.repairs.push_back({"removed stray", p.subject});
     }
   }
   // Images last: their content may have just been deleted above.
@@ -129,8 +139,10 @@ void RepairContent(const FsckScan& s, store::ContentStore& content, store::Metad
   for (const auto& p : problems)
     if (p.kind == internal::kImage) untag.insert(p.subject);
   for (const auto& name : untag) {
-    if (auto st = db.DeleteImage(name); !st && st.error().code != Errc::kNotFound) Failed(out, st.error());
-    else out.repairs.push_back({"untagged image", name});
+    if (auto st = db.DeleteImage(name); !st && st.error().code != Errc::kNotFound)
+      Failed(out, st.error());
+    else
+      out.repairs.push_back({"untagged image", name});
   }
 }
 
@@ -154,8 +166,7 @@ common::Result<FsckReport> Repair(store::ContentStore& content, store::MetadataD
   std::set<FsckProblem> seen;
   constexpr int kRounds = 4;
   for (int round = 0; round <= kRounds; ++round) {
-    ASSIGN_OR_RETURN(FsckScan scan,
-                     common::Wrap(CheckLocked(content, metadata, options), "fsck"));
+    ASSIGN_OR_RETURN(FsckScan scan, common::Wrap(CheckLocked(content, metadata, options), "fsck"));
     if (round == 0) out.checked = scan.report.checked;
     out.notes = scan.report.notes;
     out.remaining = scan.report.problems;

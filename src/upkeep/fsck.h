@@ -85,18 +85,18 @@ struct FsckRepair {
   std::string subject;  // as the problem's
 };
 
-struct FsckNote {       // state the store handles by itself; not a problem
+struct FsckNote {  // state the store handles by itself; not a problem
   std::string what;
   int64_t count = 0;
 };
 
 struct FsckCounts {
-  int blobs = 0;        // blob files and rows
+  int blobs = 0;  // blob files and rows
   int images = 0;
   int snapshots = 0;
-  int ingest = 0;       // partial downloads
+  int ingest = 0;  // partial downloads
   int leases = 0;
-  int mounts = 0;       // mounts that use the store
+  int mounts = 0;  // mounts that use the store
 };
 
 struct FsckReport {

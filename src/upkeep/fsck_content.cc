@@ -101,8 +101,10 @@ class ImageChecker {
                     std::to_string(m->layers.size()) + " layers");
     }
     for (const auto& l : m->layers) {
-      if (!s_.files.count(l.digest)) TRY(Fail("layer " + l.digest.str() + " is missing"));
-      else if (s_.corrupt.count(l.digest)) TRY(Fail("layer " + l.digest.str() + " is corrupt"));
+      if (!s_.files.count(l.digest))
+        TRY(Fail("layer " + l.digest.str() + " is missing"));
+      else if (s_.corrupt.count(l.digest))
+        TRY(Fail("layer " + l.digest.str() + " is corrupt"));
     }
     return {};
   }
@@ -125,7 +127,7 @@ class ImageChecker {
     if (body) return std::optional<std::string>(std::move(*body));
     if (!Unreadable(body.error()))
       return std::unexpected(body.error().Wrap("image `" + rec_.name + "`"));
-    std::string why = body.error().code == Errc::kNotFound ? " is missing"
+    std::string why = body.error().code == Errc::kNotFound   ? " is missing"
                       : body.error().code == Errc::kDataLoss ? " is corrupt"
                                                              : ": " + body.error().message;
     TRY(Fail(std::string(what) + " " + d.str() + why));
@@ -187,15 +189,18 @@ common::Status CheckUse(FsckScan& s) {
   int unused = 0, pulling = 0;
   for (const Digest& d : s.files) {
     if (s.needed.count(d)) continue;
-    if (live.count(d.str())) ++pulling;
-    else ++unused;
+    if (live.count(d.str()))
+      ++pulling;
+    else
+      ++unused;
   }
   s.Note("blobs only leases hold (a pull in progress, or one killed since the last prune)",
          pulling);
   // Which of these it was is not recorded anywhere; say what leaves them.
-  s.Note("blobs no image or pull uses (left by a pull that failed or was killed, or by rmi; "
-         "prune removes them)",
-         unused);
+  s.Note(
+      "blobs no image or pull uses (left by a pull that failed or was killed, or by rmi; "
+      "prune removes them)",
+      unused);
   return {};
 }
 
@@ -210,7 +215,7 @@ common::Status CheckIngest(FsckScan& s) {
       s.Problem(kStray, subject, "not a partial download name");
       continue;
     }
-    struct stat st{};
+    struct stat st {};
     if (::lstat((dir / n).c_str(), &st) != 0) continue;  // committed or cleaned meanwhile
     if (!S_ISREG(st.st_mode)) {
       s.Problem(kStray, subject, "not a regular file");
@@ -244,13 +249,16 @@ common::Status CheckIngest(FsckScan& s) {
       continue;
     }
     ASSIGN_OR_RETURN(Digest got, HashFile(fd->get(), subject));
-    if (got != *d) s.Problem(kIngestCorrupt, subject, "complete, but has digest " + got.str());
-    else ++resumable;
+    if (got != *d)
+      s.Problem(kIngestCorrupt, subject, "complete, but has digest " + got.str());
+    else
+      ++resumable;
   }
   s.Note("partial downloads being written", held);
-  s.Note("partial downloads not being written (resumed by the next pull; prune removes them "
-         "after 24 h)",
-         resumable);
+  s.Note(
+      "partial downloads not being written (resumed by the next pull; prune removes them "
+      "after 24 h)",
+      resumable);
   s.Note("partial downloads of blobs already stored (left by a killed pull; prune removes them)",
          stored);
   return {};
@@ -296,8 +304,10 @@ common::Status CheckLeases(FsckScan& s) {
   s.Note("expired leases, or leases whose holder is gone (prune deletes them)", gone);
   int holds = 0;
   for (const auto& n : names) {
-    if (!IsLeaseName(n)) s.Problem(kStray, "leases/" + n, "not a lease hold file");
-    else if (dead.count(n) && !ids.count(n)) ++holds;
+    if (!IsLeaseName(n))
+      s.Problem(kStray, "leases/" + n, "not a lease hold file");
+    else if (dead.count(n) && !ids.count(n))
+      ++holds;
   }
   s.Note("lease hold files without a lease (their holder is gone; prune removes them)", holds);
   return {};
@@ -326,8 +336,10 @@ common::Result<Digest> HashFile(int fd, const std::string& path, FsckScan* learn
     }
     if (n == 0) break;
     h.Update(buf.data(), static_cast<size_t>(n));
-    if (off == 0 && static_cast<size_t>(n) < buf.size()) small.assign(buf.data(), n);
-    else small.clear();
+    if (off == 0 && static_cast<size_t>(n) < buf.size())
+      small.assign(buf.data(), n);
+    else
+      small.clear();
     off += n;
   }
   Digest d = h.Finish();

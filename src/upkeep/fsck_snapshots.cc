@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 constexpr std::string_view kLabelMountDir = "io.gantry.mount";  // bundle/image_mount.h
 
 struct MountEntry {
-  std::string id;          // the mount's id in the table
-  std::string point;       // mount point
+  std::string id;     // the mount's id in the table
+  std::string point;  // mount point
   std::string fstype;
   std::vector<std::string> dirs;  // overlay lower/upper/work directory paths
 };
@@ -30,8 +30,7 @@ struct MountEntry {
 std::string Unescape(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() &&
-        std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
       out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
       i += 3;
     } else {
@@ -92,7 +91,7 @@ int64_t SnapshotIdOf(const std::string& path, const std::string& snapshots_dir) 
 }
 
 bool IsDir(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -209,17 +208,20 @@ common::Status CheckSnapshots(FsckScan& s) {
         s.Problem(kSnapshotParent, Subject(r.id), Describe(r) + ": its parent chain loops");
     }
     fs::path dir = snapshot::SnapshotDir(s.root, r.id);
-    if (!IsDir(dir / "fs")) missing_dirs[r.id] = Describe(r) + ": `fs` directory is missing";
+    if (!IsDir(dir / "fs"))
+      missing_dirs[r.id] = Describe(r) + ": `fs` directory is missing";
     else if (r.kind == snapshot::SnapshotKind::kActive && r.snapshotter == "overlayfs" &&
              !IsDir(dir / "work"))
       missing_dirs[r.id] = Describe(r) + ": overlay `work` directory is missing";
   }
-  s.Note("snapshots committed in this boot and not yet synced (synced by the next command "
-         "after 30 s)",
-         unsynced);
-  s.Note("extract snapshots (an unpack in progress, or left by a killed one: prune removes "
-         "those)",
-         extract);
+  s.Note(
+      "snapshots committed in this boot and not yet synced (synced by the next command "
+      "after 30 s)",
+      unsynced);
+  s.Note(
+      "extract snapshots (an unpack in progress, or left by a killed one: prune removes "
+      "those)",
+      extract);
   if (!missing_dirs.empty()) {
     // A Remove deletes the row, then the directory: only a row still there
     // without its directory is damage.
@@ -235,16 +237,17 @@ common::Status CheckSnapshots(FsckScan& s) {
     if (numeric && by_id.count(std::stoll(name))) continue;
     // A killed Prepare leaves the directory of the id it was about to take
     // (last_id + 1); a killed Remove leaves that of a row it deleted.
-    if (numeric && std::stoll(name) <= inv.last_id + 1) ++orphans;
-    else s.Problem(kStray, "snapshots/" + name, "no snapshot has this directory");
+    if (numeric && std::stoll(name) <= inv.last_id + 1)
+      ++orphans;
+    else
+      s.Problem(kStray, "snapshots/" + name, "no snapshot has this directory");
   }
   s.Note("snapshot directories without a row (left by a killed process; prune removes them)",
          orphans);
   return CheckMounts(s, inv.rows);
 }
 
-void RepairSnapshots(const FsckScan& s, const std::vector<FsckProblem>& problems,
-                     FsckReport& out) {
+void RepairSnapshots(const FsckScan& s, const std::vector<FsckProblem>& problems, FsckReport& out) {
   std::set<int64_t> broken;
   for (const auto& p : problems) {
     if (p.kind == kMount) {

@@ -37,8 +37,8 @@ common::Result<Marked> Mark(Db& db, const store::ContentStore& content,
 
 // Deletes expired leases and leases whose holder died (store/lease_hold.h),
 // or, in a dry run, finds them and rolls back.
-common::Status ExpireLeases(store::MetadataDb& db, const std::filesystem::path& root,
-                            bool dry_run, GcReport& report) {
+common::Status ExpireLeases(store::MetadataDb& db, const std::filesystem::path& root, bool dry_run,
+                            GcReport& report) {
   ASSIGN_OR_RETURN(std::vector<std::string> abandoned, store::AbandonedLeases(root));
   ASSIGN_OR_RETURN(store::Txn txn, db.Begin());
   ASSIGN_OR_RETURN(std::vector<store::LeaseRecord> before, txn.ListLeases());
@@ -115,9 +115,8 @@ void SweepSnapshots(const std::vector<internal::SnapshotterState>& snaps,
   }
 }
 
-void SweepFiles(store::ContentStore& content,
-                const std::vector<internal::SnapshotterState>& snaps, const GcOptions& options,
-                GcReport& report) {
+void SweepFiles(store::ContentStore& content, const std::vector<internal::SnapshotterState>& snaps,
+                const GcOptions& options, GcReport& report) {
   auto est = internal::EstimateIngest(content, options.ingest_min_age);
   if (!est) {
     report.errors.push_back(est.error().message);
@@ -135,8 +134,10 @@ void SweepFiles(store::ContentStore& content,
   // Every snapshotter of a root shares snapshots/ and Cleanup checks the
   // ids of all of them, so one call covers them all.
   if (!snaps.empty()) {
-    if (auto n = snaps.front().snapshotter->Cleanup(); n) report.orphan_dirs = *n;
-    else report.errors.push_back(n.error().message);
+    if (auto n = snaps.front().snapshotter->Cleanup(); n)
+      report.orphan_dirs = *n;
+    else
+      report.errors.push_back(n.error().message);
   }
 }
 

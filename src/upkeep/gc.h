@@ -91,20 +91,20 @@ struct RemovedSnapshot {
   std::string key;
   std::string parent;
   snapshot::SnapshotKind kind = snapshot::SnapshotKind::kCommitted;
-  int64_t bytes = 0;        // Snapshotter::GetUsage before removal
+  int64_t bytes = 0;  // Snapshotter::GetUsage before removal
 };
 
 struct GcReport {
   bool dry_run = false;
-  std::vector<std::string> untagged;        // image names (`all`)
+  std::vector<std::string> untagged;  // image names (`all`)
   std::vector<RemovedBlob> blobs;
-  std::vector<RemovedSnapshot> snapshots;   // in removal order
-  std::vector<std::string> leases;          // expired or abandoned lease ids deleted
+  std::vector<RemovedSnapshot> snapshots;  // in removal order
+  std::vector<std::string> leases;         // expired or abandoned lease ids deleted
   int ingest_files = 0;
   int64_t ingest_bytes = 0;
-  int orphan_dirs = 0;                      // snapshot directories without a row
-  std::vector<std::string> warnings;        // unreadable image parts
-  std::vector<std::string> errors;          // items that could not be removed
+  int orphan_dirs = 0;                // snapshot directories without a row
+  std::vector<std::string> warnings;  // unreadable image parts
+  std::vector<std::string> errors;    // items that could not be removed
 
   int64_t blob_bytes() const;
   int64_t snapshot_bytes() const;

@@ -28,11 +28,11 @@ namespace upkeep::internal {
 
 // What one image record refers to.
 struct ImageRefs {
-  std::set<common::Digest> blobs;  // target, manifests, config(s), layers
-  std::set<std::string> chains;    // chainIDs of its layers and its recorded top chainID
-  std::set<std::string> tops;      // its top chainID(s): label and config-derived
-  std::string top;                 // preferred top chainID ("" when none is known)
-  std::string config;              // config digest ("" when unknown)
+  std::set<common::Digest> blobs;     // target, manifests, config(s), layers
+  std::set<std::string> chains;       // chainIDs of its layers and its recorded top chainID
+  std::set<std::string> tops;         // its top chainID(s): label and config-derived
+  std::string top;                    // preferred top chainID ("" when none is known)
+  std::string config;                 // config digest ("" when unknown)
   std::vector<std::string> warnings;  // parts that could not be read
 };
 
@@ -93,13 +93,13 @@ struct SnapshotterState {
 [[nodiscard]] int UsersOf(const ImageRefs& refs, const std::vector<SnapshotterState>& snaps);
 
 struct Plan {
-  std::vector<std::string> untag;         // images `all` removes (not in use)
-  std::set<common::Digest> kept_blobs;    // reachable or leased
+  std::vector<std::string> untag;             // images `all` removes (not in use)
+  std::set<common::Digest> kept_blobs;        // reachable or leased
   std::vector<common::Digest> garbage_blobs;  // sorted
   // Parallel to the SnapshotterState list: what each keeps and removes.
   struct Snapshots {
     std::set<std::string> kept;
-    std::vector<snapshot::Info> remove;   // children before parents
+    std::vector<snapshot::Info> remove;  // children before parents
   };
   std::vector<Snapshots> snapshots;
 };
@@ -112,9 +112,9 @@ struct Plan {
 // Ingest files that CleanIngest(min_age) would remove now: not locked by a
 // writer and not written to for `min_age`.
 struct IngestEstimate {
-  int files = 0;           // removable
+  int files = 0;  // removable
   int64_t bytes = 0;
-  int total_files = 0;     // every ingest file
+  int total_files = 0;  // every ingest file
   int64_t total_bytes = 0;
 };
 [[nodiscard]] common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content,

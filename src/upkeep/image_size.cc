@@ -16,11 +16,11 @@ int64_t ImageContentSize(const store::ContentStore& content, const image::Image&
   auto m = oci::ParseManifest(*body, "");
   if (!m) return image.target.size;
   const oci::Descriptor manifest{.media_type = {},
-                                   .digest = mdigest,
-                                   .size = static_cast<int64_t>(body->size()),
-                                   .annotations = {},
-                                   .urls = {},
-                                   .artifact_type = {}};
+                                 .digest = mdigest,
+                                 .size = static_cast<int64_t>(body->size()),
+                                 .annotations = {},
+                                 .urls = {},
+                                 .artifact_type = {}};
   return image::ContentSize(image.target, manifest, m->config.size, m->layers);
 }
 

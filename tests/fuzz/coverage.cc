@@ -23,8 +23,7 @@ extern "C" {
 __attribute__((section("__libfuzzer_extra_counters"), used))
 uint8_t gantry_fuzz_counters[size_t{1} << kCounterBits];
 
-__attribute__((no_sanitize("address", "undefined")))
-void __wrap___sanitizer_cov_trace_pc() {
+__attribute__((no_sanitize("address", "undefined"))) void __wrap___sanitizer_cov_trace_pc() {
   auto pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   // Fibonacci hashing spreads nearby call sites over the whole array.
   uint64_t slot = (static_cast<uint64_t>(pc) * 0x9E3779B97F4A7C15ULL) >> (64 - kCounterBits);

@@ -5,8 +5,8 @@
 
 #include <fcntl.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string_view>
 
@@ -45,8 +45,7 @@ const ConfigDirs& Dirs() {
 
 void WriteHostsToml(const fs::path& dir, std::string_view text) {
   auto fd = common::Open((dir / "hosts.toml").string(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  fuzz::Check(fd.has_value() && common::WriteAll(fd->get(), text).has_value(),
-              "write hosts.toml");
+  fuzz::Check(fd.has_value() && common::WriteAll(fd->get(), text).has_value(), "write hosts.toml");
 }
 
 void CheckHosts(const std::vector<registry::RegistryHost>& hosts) {

@@ -12,7 +12,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check(chain.size() == config->diff_ids.size(), "one chainID per diffID");
   fuzz::Check(chain.empty() || chain.front() == config->diff_ids.front(),
               "the first chainID is the first diffID");
-  (void)oci::PlatformMatch(oci::HostPlatform(),
-                                oci::NormalizePlatform(config->platform));
+  (void)oci::PlatformMatch(oci::HostPlatform(), oci::NormalizePlatform(config->platform));
   return 0;
 }

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto again = registry::ImageRef::Parse(ref->str());
   fuzz::Check(again && *again == *ref, "str() does not parse back to the same reference");
   auto familiar = registry::ImageRef::Parse(ref->familiar());
-  fuzz::Check(familiar && *familiar == *ref, "familiar() does not parse back to the same reference");
+  fuzz::Check(familiar && *familiar == *ref,
+              "familiar() does not parse back to the same reference");
   (void)ref->manifest_reference();
   (void)ref->registry_host();
   return 0;

@@ -32,8 +32,7 @@ TEST(FuzzCorpus, GANTRY_FUZZ_NAME) {
     auto data = common::ReadFile(input);
     ASSERT_TRUE(data.has_value()) << data.error().message;
     std::cerr << "run " << input.filename().string() << std::endl;
-    EXPECT_EQ(LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data->data()),
-                                     data->size()),
+    EXPECT_EQ(LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data->data()), data->size()),
               0)
         << input;
   }

@@ -15,10 +15,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto normal = ociruntime::rt::NormalizeContainerPath(m.destination);
       fuzz::Check(normal && *normal == m.destination, "mount destination is normalised");
     }
-    for (const auto* hooks : {&config->hooks.prestart, &config->hooks.create_runtime,
-                              &config->hooks.create_container, &config->hooks.start_container,
-                              &config->hooks.poststart, &config->hooks.poststop})
-      for (const auto& hook : *hooks) fuzz::Check(hook.path.starts_with('/'), "hook path is absolute");
+    for (const auto* hooks :
+         {&config->hooks.prestart, &config->hooks.create_runtime, &config->hooks.create_container,
+          &config->hooks.start_container, &config->hooks.poststart, &config->hooks.poststop})
+      for (const auto& hook : *hooks)
+        fuzz::Check(hook.path.starts_with('/'), "hook path is absolute");
     // Compiled in memory: an empty cache directory means no cache.
     (void)ociruntime::rt::CompileSeccomp(config->seccomp, {});
   }

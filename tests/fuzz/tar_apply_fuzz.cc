@@ -67,7 +67,7 @@ std::vector<std::string> Names(DIR* dir) {
 // even by an apply that failed part-way.
 bool RemoveAt(int parent_fd, const char* name) {
   fuzz::Check(!std::string_view(name).starts_with(".wh."), "a .wh. entry was created");
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT;
   if (!S_ISDIR(st.st_mode)) return ::unlinkat(parent_fd, name, 0) == 0;
   if ((st.st_mode & 0700) != 0700 && ::fchmodat(parent_fd, name, 0700, 0) != 0) return false;
@@ -94,7 +94,7 @@ std::vector<std::string> List(const std::string& dir) {
 }
 
 bool IsDirectory(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -159,7 +159,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check(List(dir) == std::vector<std::string>{"a", "b", "canary"},
               "the sandbox holds only the roots and the canary");
   fuzz::Check(IsDirectory(dir + "/a") && IsDirectory(dir + "/b"), "the roots are directories");
-  struct stat st{};
+  struct stat st {};
   fuzz::Check(::lstat(canary.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1,
               "the canary is a regular file with one link");
   auto content = common::ReadFile(canary);

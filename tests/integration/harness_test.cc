@@ -37,7 +37,6 @@ constexpr char kManifestAccept[] =
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
-
 fixtures::RegistryOptions Options(bool tls, RegistryAuth auth) {
   fixtures::RegistryOptions o;
   o.tls = tls;

@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/app.h"

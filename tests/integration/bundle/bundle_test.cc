@@ -7,10 +7,9 @@
 
 #include "bundle/bundle.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
-
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -313,7 +312,8 @@ TEST_P(BundleRun, RmUnmountsAndRemovesTheSnapshot) {
 // belongs to host uid 100000.
 TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
   // The container's root (host 100000) must reach the bundle to bind it.
-  fs::permissions(dir_.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(dir_.path(),
+                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   fs::path b = MakeBundle({"--userns", "0:100000:65536", "--", "/bin/sh", "-c",
                            "cat /proc/self/uid_map; id -u; stat -c '%u %g %a' /bin/busybox "
                            "/usr/bin/su-test; touch /made-inside && echo made"});
@@ -322,10 +322,10 @@ TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
   std::istringstream in(r.out);
   std::vector<std::string> words;
   for (std::string w; in >> w;) words.push_back(w);
-  EXPECT_EQ(words, (std::vector<std::string>{"0", "100000", "65536", "0", "0", "0", "755", "0",
-                                             "0", "4755", "made"}))
+  EXPECT_EQ(words, (std::vector<std::string>{"0", "100000", "65536", "0", "0", "0", "755", "0", "0",
+                                             "4755", "made"}))
       << r.out;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::lstat((b / "rootfs/made-inside").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 100000u);
   ASSERT_EQ(::lstat((b / "rootfs/usr/bin/su-test").c_str(), &st), 0);
@@ -333,7 +333,8 @@ TEST_P(BundleRun, UsernsBundleRunsAsMappedRoot) {
   EXPECT_EQ(st.st_mode & 07777, 04755u);  // chown cleared setuid; it was put back
   char caps[64];
   EXPECT_GT(::lgetxattr((b / "rootfs/usr/bin/cap-test").c_str(), "security.capability", caps,
-                        sizeof caps), 0)
+                        sizeof caps),
+            0)
       << "security.capability lost";
 }
 

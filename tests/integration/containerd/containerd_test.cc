@@ -74,8 +74,10 @@ class RuntimeContainerd : public ::testing::TestWithParam<RuntimeParam> {
       binary_ = (dir_.path() / (std::string(GetParam().name) + "-wrapper")).string();
       ASSERT_TRUE(common::AtomicWriteFile(
           binary_,
-          std::string("#!/bin/sh\nexec unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; "
-                      "exec ") + GetParam().binary + " \"$@\"' " + GetParam().binary + " \"$@\"\n",
+          std::string(
+              "#!/bin/sh\nexec unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; "
+              "exec ") +
+              GetParam().binary + " \"$@\"' " + GetParam().binary + " \"$@\"\n",
           0755));
     }
     socket_ = (dir_.path() / "c.sock").string();

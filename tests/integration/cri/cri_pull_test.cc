@@ -14,7 +14,6 @@
 
 #include "common/fs.h"
 #include "fixtures/misbehaving_registry.h"
-
 #include "integration/cri/cri_helpers.h"
 
 namespace critest {
@@ -24,9 +23,8 @@ class CriPull : public CriTest {
  protected:
   void StartPlain() {
     ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry({}, &reg_));
-    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout",
-                                                fixtures::FixtureImageSpec(), "fixture/app:v1",
-                                                &image_));
+    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+        *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &image_));
     ASSERT_NO_FATAL_FAILURE(pulltest::StartProxy(*reg_, &proxy_));
   }
 
@@ -42,8 +40,9 @@ TEST_F(CriPull, TwentyConcurrentPullsOfFourImagesFetchEachBlobOnce) {
   std::vector<std::string> refs;
   for (size_t i = 0; i < images.size(); ++i) {
     const std::string repo = "fixture/img" + std::to_string(i);
-    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / ("layout-" + std::to_string(i)),
-                                                pulltest::SharedBaseSpec(repo), repo + ":v1", &images[i]));
+    ASSERT_NO_FATAL_FAILURE(
+        pulltest::PushImage(*reg_, gantry_->dir() / ("layout-" + std::to_string(i)),
+                            pulltest::SharedBaseSpec(repo), repo + ":v1", &images[i]));
   }
   ASSERT_EQ(images[0].layers[0].digest, images[3].layers[0].digest);
   ASSERT_NO_FATAL_FAILURE(pulltest::StartProxy(*reg_, &proxy_));
@@ -56,12 +55,14 @@ TEST_F(CriPull, TwentyConcurrentPullsOfFourImagesFetchEachBlobOnce) {
   {
     std::vector<std::thread> threads;
     for (size_t c = 0; c < results.size(); ++c)
-      threads.emplace_back([&, c] { results[c] = Pull(*srv_, refs[c % refs.size()], &image_refs[c]); });
+      threads.emplace_back(
+          [&, c] { results[c] = Pull(*srv_, refs[c % refs.size()], &image_refs[c]); });
     for (auto& t : threads) t.join();
   }
   for (size_t c = 0; c < results.size(); ++c) {
     ASSERT_TRUE(results[c].ok()) << refs[c % refs.size()] << ": " << results[c].error_message()
-                                 << "\n" << srv_->LogText();
+                                 << "\n"
+                                 << srv_->LogText();
     EXPECT_EQ(image_refs[c], images[c % refs.size()].config.digest.str());
   }
 
@@ -85,8 +86,8 @@ TEST_F(CriPull, RateFloorCancelsTrickleAndNextPullResumes) {
   proxy_->AddRule({.kind = fixtures::FaultRule::Kind::kTrickle,
                    .path_contains = "/blobs/" + big.digest.str(),
                    .interval = std::chrono::milliseconds(100)});
-  ASSERT_NO_FATAL_FAILURE(CriServer::Start(
-      *gantry_, {"--min-rate", "1024", "--min-rate-window", "2"}, &srv_));
+  ASSERT_NO_FATAL_FAILURE(
+      CriServer::Start(*gantry_, {"--min-rate", "1024", "--min-rate-window", "2"}, &srv_));
   const std::string ref = proxy_->host() + "/fixture/app:v1";
   const auto start = std::chrono::steady_clock::now();
   auto st = Pull(*srv_, ref, nullptr);
@@ -130,7 +131,8 @@ TEST_F(CriPull, RateFloorWaitsForAnotherProcessDownloadingTheSameBlob) {
   ASSERT_TRUE(fixtures::WaitUntil(
       [&] {
         for (const auto& e : proxy_->Log())
-          if (e.path.find(big.digest.str()) != std::string::npos && e.fault == "trickle") return true;
+          if (e.path.find(big.digest.str()) != std::string::npos && e.fault == "trickle")
+            return true;
         return false;
       },
       std::chrono::seconds(30)));
@@ -143,7 +145,8 @@ TEST_F(CriPull, RateFloorWaitsForAnotherProcessDownloadingTheSameBlob) {
   EXPECT_EQ(**rc, 0) << (out ? *out : "");
   auto gets = pulltest::BlobGets(proxy_->Log(), big.digest);
   for (const auto& g : gets)
-    EXPECT_TRUE(g.range.empty() || g.range != "bytes=0-") << "the blob was downloaded once, resumed";
+    EXPECT_TRUE(g.range.empty() || g.range != "bytes=0-")
+        << "the blob was downloaded once, resumed";
   EXPECT_EQ(gets.size(), 2u) << "the CLI's trickled GET and its resume; none from the server";
 }
 
@@ -152,9 +155,8 @@ TEST_F(CriPull, TokenAuthThroughAuthConfigAndWrongPassword) {
   options.auth = fixtures::RegistryAuth::kToken;
   options.anonymous_actions = {};  // no anonymous pulls: credentials are needed
   ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry(options, &reg_));
-  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout",
-                                              fixtures::FixtureImageSpec(), "fixture/app:v1",
-                                              &image_));
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+      *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &image_));
   // The token server is plain http on another loopback port: credentials
   // go there only with --plain-http (docs/registry.md).
   ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {"--plain-http"}, &srv_));
@@ -227,8 +229,8 @@ TEST_F(CriPull, RateFloorStopsAPullWhoseManifestHeadersTrickle) {
   std::string ref;
   ASSERT_NO_FATAL_FAILURE(StartTrickledManifest(&hostile, &ref));
   // The server's floor: 2 s; the registry client's own backstop: 5 s.
-  ASSERT_NO_FATAL_FAILURE(CriServer::Start(
-      *gantry_, {"--min-rate", "1024", "--min-rate-window", "2"}, &srv_));
+  ASSERT_NO_FATAL_FAILURE(
+      CriServer::Start(*gantry_, {"--min-rate", "1024", "--min-rate-window", "2"}, &srv_));
   auto st = Pull(*srv_, ref, nullptr);
   ASSERT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   EXPECT_NE(st.error_message().find("less than 1024 bytes/s for 2 s"), std::string::npos)

@@ -4,6 +4,7 @@
 // RemoveImage is gone for `gantry images`, a config over the limits an
 // older gantry stored is reported, not parsed).
 
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <grpcpp/generic/generic_stub.h>
 #include <nlohmann/json.hpp>
 
 #include "integration/cri/cri_helpers.h"
@@ -29,8 +29,8 @@ class CriRpc : public CriTest {
     spec.user = "1234:5";
     ASSERT_NO_FATAL_FAILURE(
         pulltest::PushImage(*reg_, gantry_->dir() / "layout", spec, "fixture/app:v1", &image_));
-    ASSERT_NO_FATAL_FAILURE(pulltest::PushLayout(*reg_, gantry_->dir() / "layout", "push",
-                                                 "fixture/app:v2"));
+    ASSERT_NO_FATAL_FAILURE(
+        pulltest::PushLayout(*reg_, gantry_->dir() / "layout", "push", "fixture/app:v2"));
     ASSERT_NO_FATAL_FAILURE(CriServer::Start(*gantry_, {}, &srv_));
   }
 
@@ -322,8 +322,8 @@ TEST_F(CriRpc, OtherRuntimeMethodsAreUnimplemented) {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  generic.UnaryCall(ctx.get(), "/runtime.v1.RuntimeService/ListContainers", {}, &request,
-                    &response, [&](grpc::Status s) {
+  generic.UnaryCall(ctx.get(), "/runtime.v1.RuntimeService/ListContainers", {}, &request, &response,
+                    [&](grpc::Status s) {
                       std::lock_guard<std::mutex> l(mu);
                       result = s;
                       done = true;
@@ -351,13 +351,18 @@ TEST_F(CriRpc, EveryRpcWithPythonGrpcio) {
   ASSERT_EQ(probe->exit_code, 0)
       << "python3-grpcio and python3-grpc-tools are not installed: run scripts/setup.sh\n"
       << probe->err;
-  std::vector<std::string> argv = {python, GANTRY_CRI_PY_CLIENT, GANTRY_CRI_PROTO_DIR,
-                                   (gantry_->dir() / "py").string(), srv_->socket().string(),
+  std::vector<std::string> argv = {python,
+                                   GANTRY_CRI_PY_CLIENT,
+                                   GANTRY_CRI_PROTO_DIR,
+                                   (gantry_->dir() / "py").string(),
+                                   srv_->socket().string(),
                                    Ref("v1")};
-  auto run = fixtures::RunCommand(argv, {.env = {}, .cwd = gantry_->dir(), .stdin_data = {},
-                                         .timeout = std::chrono::seconds(120)});
+  auto run = fixtures::RunCommand(
+      argv,
+      {.env = {}, .cwd = gantry_->dir(), .stdin_data = {}, .timeout = std::chrono::seconds(120)});
   ASSERT_TRUE(run) << run.error().message;
-  EXPECT_EQ(run->exit_code, 0) << run->Describe(argv) << "\n" << run->out << "\nserver log:\n"
+  EXPECT_EQ(run->exit_code, 0) << run->Describe(argv) << "\n"
+                               << run->out << "\nserver log:\n"
                                << srv_->LogText();
   EXPECT_NE(run->out.find("all checks passed"), std::string::npos) << run->out;
 }

@@ -3,12 +3,11 @@
 // gantry.v1.PullProgress/Watch and `gantry pull --attach`, for pulls
 // started by the server and by another process.
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <thread>
@@ -128,9 +127,8 @@ class CriProgress : public CriTest {
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(CriTest::SetUp());
     ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry({}, &reg_));
-    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout",
-                                                fixtures::FixtureImageSpec(), "fixture/app:v1",
-                                                &image_));
+    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+        *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &image_));
     ASSERT_NO_FATAL_FAILURE(pulltest::StartProxy(*reg_, &proxy_));
     ref_ = proxy_->host() + "/fixture/app:v1";
   }

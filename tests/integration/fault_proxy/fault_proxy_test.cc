@@ -266,10 +266,10 @@ class FaultProxyTest : public ::testing::Test {
   Digest digest_;
 };
 
-#define START_ALL(auth, push)                         \
-  do {                                                \
+#define START_ALL(auth, push)                          \
+  do {                                                 \
     ASSERT_NO_FATAL_FAILURE(StartAll((auth), (push))); \
-    if (IsSkipped()) return;                          \
+    if (IsSkipped()) return;                           \
   } while (0)
 
 TEST(FaultProxyStartTest, RejectsUpstreamThatIsNotPlainHttp) {
@@ -331,7 +331,8 @@ TEST_F(FaultProxyTest, CutMidwayEndsTransferEarlyAndRangeResumes) {
   EXPECT_EQ(cut.status, 200);
   EXPECT_EQ(cut.body.size(), static_cast<size_t>(kCut));
 
-  Reply rest = Do(BlobUrl(), {.headers = {"Range: bytes=" + std::to_string(cut.body.size()) + "-"}});
+  Reply rest =
+      Do(BlobUrl(), {.headers = {"Range: bytes=" + std::to_string(cut.body.size()) + "-"}});
   ASSERT_EQ(rest.code, CURLE_OK) << rest.Describe();
   EXPECT_EQ(rest.status, 206);
   EXPECT_EQ(Digest::Sha256Of(cut.body + rest.body), digest_);
@@ -349,8 +350,8 @@ TEST_F(FaultProxyTest, CutMidwayEndsTransferEarlyAndRangeResumes) {
 
 TEST_F(FaultProxyTest, StatusRulesAnswer503WithRetryAfterAnd429) {
   START_ALL(RegistryAuth::kNone, true);
-  proxy_->AddRule({.kind = Kind::kStatus, .path_contains = "/blobs/", .status = 503,
-                   .retry_after = 3});
+  proxy_->AddRule(
+      {.kind = Kind::kStatus, .path_contains = "/blobs/", .status = 503, .retry_after = 3});
   proxy_->AddRule({.kind = Kind::kStatus, .path_contains = "/blobs/", .times = 2, .status = 429});
 
   Reply unavailable = Do(BlobUrl(), {});
@@ -471,7 +472,8 @@ TEST_F(FaultProxyTest, RedirectToBlobHostWithoutResendingAuthorization) {
   Reply followed = Do(BlobUrl(), {.headers = {"Authorization: Bearer opaque"}, .follow = true});
   ASSERT_EQ(followed.code, CURLE_OK) << followed.Describe();
   EXPECT_EQ(followed.status, 200);
-  EXPECT_TRUE(followed.effective_url.starts_with(proxy_->blob_base_url())) << followed.effective_url;
+  EXPECT_TRUE(followed.effective_url.starts_with(proxy_->blob_base_url()))
+      << followed.effective_url;
   EXPECT_EQ(Digest::Sha256Of(followed.body), digest_);
 
   std::vector<ProxyLogEntry> log = proxy_->Log();
@@ -491,9 +493,9 @@ TEST_F(FaultProxyTest, RedirectWithUnrestrictedAuthIsLoggedAsAuthorized) {
   START_ALL(RegistryAuth::kNone, true);
   proxy_->AddRule({.kind = Kind::kRedirect, .path_contains = digest_.str()});
 
-  Reply followed = Do(BlobUrl(), {.headers = {"Authorization: Bearer opaque"},
-                                  .follow = true,
-                                  .unrestricted_auth = true});
+  Reply followed =
+      Do(BlobUrl(),
+         {.headers = {"Authorization: Bearer opaque"}, .follow = true, .unrestricted_auth = true});
   ASSERT_EQ(followed.code, CURLE_OK) << followed.Describe();
   EXPECT_EQ(Digest::Sha256Of(followed.body), digest_);
   std::vector<ProxyLogEntry> log = proxy_->Log();
@@ -557,8 +559,11 @@ TEST_F(FaultProxyTest, RedirectBehindTokenAuthUsesTokenOfRedirectedRequest) {
 
 TEST_F(FaultProxyTest, RulesMatchMethodAndPathForTheirNumberOfUses) {
   START_ALL(RegistryAuth::kNone, true);
-  proxy_->AddRule({.kind = Kind::kStatus, .path_contains = "/blobs/", .method = "",
-                   .times = -1, .status = 500});
+  proxy_->AddRule({.kind = Kind::kStatus,
+                   .path_contains = "/blobs/",
+                   .method = "",
+                   .times = -1,
+                   .status = 500});
 
   EXPECT_EQ(Do(BlobUrl(), {.method = "HEAD"}).status, 500);
   EXPECT_EQ(Do(BlobUrl(), {}).status, 500);
@@ -579,16 +584,15 @@ TEST_F(FaultProxyTest, RulesMatchMethodAndPathForTheirNumberOfUses) {
 
 TEST_F(FaultProxyTest, RandomFaultsFollowTheMenuAndAreCounted) {
   START_ALL(RegistryAuth::kNone, true);
-  proxy_->SetRandomFaults({.probability = 1,
-                           .menu = {{.kind = Kind::kStatus, .path_contains = "/blobs/"}}});
+  proxy_->SetRandomFaults(
+      {.probability = 1, .menu = {{.kind = Kind::kStatus, .path_contains = "/blobs/"}}});
   EXPECT_EQ(Do(BlobUrl(), {}).status, 503);
   // No menu entry matches /v2/: it passes through.
   EXPECT_EQ(Do(proxy_->base_url() + "/v2/", {}).status, 200);
 
   // A cut at a random point: fewer bytes than the blob, counted.
-  proxy_->SetRandomFaults({.probability = 1,
-                           .seed = 3,
-                           .menu = {{.kind = Kind::kCutMidway, .bytes = -1}}});
+  proxy_->SetRandomFaults(
+      {.probability = 1, .seed = 3, .menu = {{.kind = Kind::kCutMidway, .bytes = -1}}});
   Reply cut = Do(BlobUrl(), {});
   EXPECT_EQ(cut.code, CURLE_PARTIAL_FILE) << cut.Describe();
   EXPECT_LT(cut.body.size(), kBlobSize);
@@ -628,10 +632,8 @@ TEST_F(FaultProxyTest, RandomFaultsRepeatForTheSameSeed) {
 
 TEST_F(FaultProxyTest, BoundedStallClosesTheConnection) {
   START_ALL(RegistryAuth::kNone, true);
-  proxy_->AddRule({.kind = Kind::kStall,
-                   .path_contains = digest_.str(),
-                   .bytes = 1000,
-                   .stall_for = 200ms});
+  proxy_->AddRule(
+      {.kind = Kind::kStall, .path_contains = digest_.str(), .bytes = 1000, .stall_for = 200ms});
   // No speed floor on the client: only the proxy ends the stall.
   Reply stalled = Do(BlobUrl(), {});
   EXPECT_EQ(stalled.code, CURLE_PARTIAL_FILE) << stalled.Describe();

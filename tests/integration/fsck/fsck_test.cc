@@ -8,8 +8,8 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,7 +46,8 @@ std::set<std::pair<std::string, std::string>> Kinds(const std::vector<upkeep::Fs
 
 std::string Describe(const upkeep::FsckReport& r) {
   std::string s;
-  for (const auto& p : r.problems) s += "problem: " + p.kind + " " + p.subject + ": " + p.detail + "\n";
+  for (const auto& p : r.problems)
+    s += "problem: " + p.kind + " " + p.subject + ": " + p.detail + "\n";
   for (const auto& a : r.repairs) s += "repaired: " + a.action + " " + a.subject + "\n";
   for (const auto& e : r.errors) s += "error: " + e + "\n";
   return s;
@@ -162,7 +163,8 @@ TEST_P(Fsck, StateLeftByKilledProcessesIsNotAProblem) {
     ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, 3000)));
   }  // released: its writer is gone
   ASSERT_TRUE(content_->WriteBlob(common::Digest::Sha256Of("orphan"), "orphan"));
-  std::string key = std::string(image::kExtractKeyPrefix) + "deadbeef-" + a_.chains[2].substr(7, 12);
+  std::string key =
+      std::string(image::kExtractKeyPrefix) + "deadbeef-" + a_.chains[2].substr(7, 12);
   ASSERT_TRUE(sn_->Prepare(key, a_.chains[1], {{std::string(image::kSnapshotLabelExtract), "1"}}));
   ASSERT_TRUE(common::MkdirAll(snapshot::SnapshotDir(root(), LastSnapshotId() + 1) / "fs"));
   {
@@ -201,8 +203,8 @@ TEST_P(Fsck, LeaseNobodyHoldsIsReportedAndDeleted) {
   const int64_t day_ns = int64_t{24} * 3600 * 1000 * 1000 * 1000;
   Sql("INSERT INTO leases (id, created_ns, expires_ns) VALUES ('" + id + "', " +
       std::to_string(now_ns) + ", " + std::to_string(now_ns + day_ns) + ")");
-  Sql("INSERT INTO lease_resources (lease, kind, id) VALUES ('" + id + "', 'content', '" +
-      d.str() + "')");
+  Sql("INSERT INTO lease_resources (lease, kind, id) VALUES ('" + id + "', 'content', '" + d.str() +
+      "')");
   auto running = db_->CreateLease(std::chrono::hours(24));
   ASSERT_TRUE(running) << running.error().message;
 
@@ -294,8 +296,8 @@ TEST_P(Fsck, RecordWithADamagedLabelIsReportedNamingItAndUntagged) {
 TEST_P(Fsck, WrongRecordedSizeIsCorrected) {
   Sql("UPDATE blobs SET size = size + 7 WHERE digest = '" + LayerA3().str() + "'");
   upkeep::FsckReport r = Check();
-  EXPECT_EQ(Kinds(r.problems), (std::set<std::pair<std::string, std::string>>{
-                                   {"blob-size", LayerA3().str()}}))
+  EXPECT_EQ(Kinds(r.problems),
+            (std::set<std::pair<std::string, std::string>>{{"blob-size", LayerA3().str()}}))
       << Describe(r);
   upkeep::FsckReport fixed = RepairExpecting(Kinds(r.problems));
   ExpectRepaired(fixed, "corrected the recorded size of blob", LayerA3().str());
@@ -310,8 +312,8 @@ TEST_P(Fsck, BlobAnImageUsesWithoutARowIsRecorded) {
   const common::Digest config = a_.built.config.digest;
   ASSERT_TRUE(db_->DeleteBlob(config));
   upkeep::FsckReport r = Check();
-  EXPECT_EQ(Kinds(r.problems), (std::set<std::pair<std::string, std::string>>{
-                                   {"blob-unrecorded", config.str()}}))
+  EXPECT_EQ(Kinds(r.problems),
+            (std::set<std::pair<std::string, std::string>>{{"blob-unrecorded", config.str()}}))
       << Describe(r);
   upkeep::FsckReport fixed = RepairExpecting(Kinds(r.problems));
   ExpectRepaired(fixed, "recorded blob", config.str());
@@ -428,8 +430,8 @@ TEST_P(FsckIngest, CompletePartialWithWrongBytesIsRemovedButAGoodPrefixStays) {
   std::ofstream(path, std::ios::binary) << std::string(layer.size, 'z');
   upkeep::FsckReport r = Check();
   const std::string subject = "content/ingest/" + path.filename().string();
-  EXPECT_EQ(Kinds(r.problems), (std::set<std::pair<std::string, std::string>>{
-                                   {"ingest-corrupt", subject}}))
+  EXPECT_EQ(Kinds(r.problems),
+            (std::set<std::pair<std::string, std::string>>{{"ingest-corrupt", subject}}))
       << Describe(r);
   RepairExpecting(Kinds(r.problems));
   EXPECT_FALSE(fs::exists(path));
@@ -461,8 +463,7 @@ TEST_P(Fsck, MountUnderTheStoreIsUnmounted) {
     ~Unmount() { (void)::umount2(p.c_str(), MNT_DETACH); }
   } guard{mnt};
   upkeep::FsckReport r = Check();
-  std::set<std::pair<std::string, std::string>> want = {
-      {"mount", fs::canonical(mnt).string()}};
+  std::set<std::pair<std::string, std::string>> want = {{"mount", fs::canonical(mnt).string()}};
   EXPECT_EQ(Kinds(r.problems), want) << Describe(r);
   EXPECT_EQ(r.checked.mounts, 1);
   upkeep::FsckReport fixed = RepairExpecting(want);
@@ -492,8 +493,8 @@ TEST_P(FsckOverlay, MountOfARemovedSnapshotIsReported) {
   Sql("UPDATE snapshots SET parent_id = NULL WHERE parent_id = " + std::to_string(parent));
   Sql("DELETE FROM snapshots WHERE id = " + std::to_string(parent));
   upkeep::FsckReport r = Check();
-  EXPECT_THAT(Kinds(r.problems), Contains(std::pair<std::string, std::string>{
-                                     "mount", fs::canonical(mnt).string()}))
+  EXPECT_THAT(Kinds(r.problems),
+              Contains(std::pair<std::string, std::string>{"mount", fs::canonical(mnt).string()}))
       << Describe(r);
 }
 
@@ -505,8 +506,9 @@ TEST_P(FsckOverlay, LowerdirPlusMountOfARemovedSnapshotIsReported) {
   auto parent = sn_->FsDir(a_.chains[1]);
   ASSERT_TRUE(top && parent);
   const fs::path table = dir_.path() / "mountinfo";
-  const std::string line = "4242 1 0:99 / /mnt/deep ro,relatime - overlay overlay ro,lowerdir+=" +
-                           top->string() + ",lowerdir+=" + parent->string() + "\n";
+  const std::string line =
+      "4242 1 0:99 / /mnt/deep ro,relatime - overlay overlay ro,lowerdir+=" + top->string() +
+      ",lowerdir+=" + parent->string() + "\n";
   ASSERT_TRUE(common::AtomicWriteFile(table, line));
   auto clean = upkeep::Check(*content_, *db_, {.mountinfo = table});
   ASSERT_TRUE(clean) << clean.error().message;

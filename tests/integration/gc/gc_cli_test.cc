@@ -130,9 +130,9 @@ TEST_P(GcCli, PruneDfSnapshotAndMountWorkTogether) {
   int64_t shared = df["images"][0]["shared_size"].get<int64_t>();
   EXPECT_GT(shared, 0);
   EXPECT_EQ(df["images"][1]["shared_size"].get<int64_t>(), shared);
-  EXPECT_EQ(df["totals"]["images"]["size"].get<int64_t>(),
-            df["images"][0]["size"].get<int64_t>() + df["images"][1]["size"].get<int64_t>() -
-                shared);
+  EXPECT_EQ(
+      df["totals"]["images"]["size"].get<int64_t>(),
+      df["images"][0]["size"].get<int64_t>() + df["images"][1]["size"].get<int64_t>() - shared);
   EXPECT_EQ(df["reclaimable"].get<int64_t>(), 0);
   EXPECT_THAT(Ok({"df"}), HasSubstr("Images space usage"));
 
@@ -210,8 +210,8 @@ TEST_P(GcCli, PruneRacingPullsNeverBreaksThem) {
   Ok({"pull", Layout("b")});
   for (int i = 0; i < 5; ++i) {
     fixtures::SpawnOptions so;
-    so.argv = {GANTRY_BIN, "--root", (dir_.path() / "root").string(), "--snapshotter",
-               GetParam(), "pull", Layout("a")};
+    so.argv = {GANTRY_BIN, "--root",   (dir_.path() / "root").string(), "--snapshotter", GetParam(),
+               "pull",     Layout("a")};
     auto pull = fixtures::Child::Spawn(so);
     ASSERT_TRUE(pull) << pull.error().message;
     // Either order is fine; neither may break the other.

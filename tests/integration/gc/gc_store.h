@@ -34,10 +34,10 @@ std::vector<fixtures::LayerSpec> LayersB();
 
 // The digests an image is made of, as written to the layout.
 struct ImageFacts {
-  std::string name;                     // "localhost/layout:a"
+  std::string name;  // "localhost/layout:a"
   fixtures::BuiltImage built;
-  std::vector<std::string> chains;      // bottom first
-  std::set<common::Digest> blobs;       // manifest, config, layers
+  std::vector<std::string> chains;  // bottom first
+  std::set<common::Digest> blobs;   // manifest, config, layers
 };
 
 class GcStore : public ::testing::TestWithParam<snapshot::Kind> {
@@ -50,10 +50,10 @@ class GcStore : public ::testing::TestWithParam<snapshot::Kind> {
   // Writes another image into the layout under `tag`.
   ImageFacts WriteTag(const std::string& tag, const std::vector<fixtures::LayerSpec>& layers);
 
-  image::UnpackOptions UnpackOpts() const;          // sn_ and db_
-  std::set<common::Digest> Blobs() const;             // content store files
-  std::set<std::string> Committed() const;            // committed snapshot names
-  std::set<std::string> SnapshotNames() const;        // every snapshot name
+  image::UnpackOptions UnpackOpts() const;      // sn_ and db_
+  std::set<common::Digest> Blobs() const;       // content store files
+  std::set<std::string> Committed() const;      // committed snapshot names
+  std::set<std::string> SnapshotNames() const;  // every snapshot name
   // A committed snapshot's usage in bytes (0 when missing).
   int64_t SnapshotBytes(const std::string& name) const;
   int64_t BlobBytes(const std::set<common::Digest>& blobs) const;
@@ -67,8 +67,8 @@ class GcStore : public ::testing::TestWithParam<snapshot::Kind> {
   std::unique_ptr<store::MetadataDb> db_;
   std::unique_ptr<snapshot::Snapshotter> sn_;
   ImageFacts a_, b_;
-  std::set<std::string> shared_chains_;         // c1, c2
-  std::set<common::Digest> shared_blobs_;       // L1, L2
+  std::set<std::string> shared_chains_;    // c1, c2
+  std::set<common::Digest> shared_blobs_;  // L1, L2
 };
 
 std::string KindParamName(const ::testing::TestParamInfo<snapshot::Kind>& info);

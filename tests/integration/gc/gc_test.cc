@@ -205,7 +205,9 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
   opts.max_concurrent_downloads = 1;
   opts.record = image::RecordOf;
   opts.on_event = [&](const image::PullEvent& e) {
-    if (during || e.kind != image::PullEvent::Kind::kLayerDone || e.state != image::LayerState::kDone) return;
+    if (during || e.kind != image::PullEvent::Kind::kLayerDone ||
+        e.state != image::LayerState::kDone)
+      return;
     auto r = upkeep::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});
     EXPECT_TRUE(r) << r.error().message;
     if (r) during = *r;
@@ -272,7 +274,8 @@ TEST_P(GcPrune, AbandonedLeaseIsDeletedHeldOneKept) {
 TEST_P(GcPrune, LeftoverExtractSnapshotIsRemovedLeasedOneKept) {
   std::string leftover = LeftoverExtract(a_.chains[1]);
   std::string leased = std::string(image::kExtractKeyPrefix) + "cafe-running";
-  ASSERT_TRUE(sn_->Prepare(leased, a_.chains[1], {{std::string(image::kSnapshotLabelExtract), "1"}}));
+  ASSERT_TRUE(
+      sn_->Prepare(leased, a_.chains[1], {{std::string(image::kSnapshotLabelExtract), "1"}}));
   auto lease = db_->CreateLease(std::chrono::hours(1));
   ASSERT_TRUE(lease);
   ASSERT_TRUE(db_->AddLeaseResource(lease->lease(), store::kLeaseSnapshot, leased));
@@ -323,7 +326,9 @@ TEST_P(GcPrune, StaleIngestAndOrphanDirectories) {
 
   auto orphan = root() / "snapshots" / "987654";
   ASSERT_TRUE(common::MkdirAll(orphan / "fs"));
-  struct utimbuf old{.actime = ::time(nullptr) - 3600, .modtime = ::time(nullptr) - 3600};
+  struct utimbuf old {
+    .actime = ::time(nullptr) - 3600, .modtime = ::time(nullptr) - 3600
+  };
   ASSERT_EQ(::utime(orphan.c_str(), &old), 0);
   auto r = Prune({.ingest_min_age = std::chrono::seconds(0)});
   EXPECT_EQ(r.ingest_files, 1);
@@ -339,7 +344,8 @@ TEST_P(GcPrune, CollectsTheOtherSnapshotterKindToo) {
       GetParam() == snapshot::Kind::kOverlay ? snapshot::Kind::kNative : snapshot::Kind::kOverlay;
   auto other = snapshot::Open(root(), {.kind = other_kind, .fallback_to_native = false});
   ASSERT_TRUE(other) << other.error().message;
-  ASSERT_TRUE((*other)->Prepare("extract-other-1", "", {{std::string(image::kSnapshotLabelExtract), "1"}}));
+  ASSERT_TRUE(
+      (*other)->Prepare("extract-other-1", "", {{std::string(image::kSnapshotLabelExtract), "1"}}));
   ASSERT_TRUE((*other)->Prepare("bundle-other", ""));
   snapshot::Snapshotter* both[] = {sn_.get(), other->get()};
   auto r = upkeep::Prune(*content_, *db_, std::span<snapshot::Snapshotter* const>(both), {});

@@ -1,12 +1,11 @@
 // Disk usage (upkeep/usage.h): shared layers are counted once, and what it
 // calls reclaimable is what prune then frees.
 
-#include "upkeep/usage.h"
-
 #include <gtest/gtest.h>
 
 #include "gc/gc_store.h"
 #include "upkeep/gc.h"
+#include "upkeep/usage.h"
 
 namespace gctest {
 namespace {

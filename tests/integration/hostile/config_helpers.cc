@@ -52,9 +52,8 @@ std::string ConfigAtTheLimits(const std::string& config) {
   return WithEnv(config, n, EnvRoom(config) / n - 3);
 }
 
-void RecordWithConfig(const pulltest::Gantry& g, const std::string& base,
-                      const std::string& name, const std::string& config,
-                      common::Digest* config_digest) {
+void RecordWithConfig(const pulltest::Gantry& g, const std::string& base, const std::string& name,
+                      const std::string& config, common::Digest* config_digest) {
   auto content = store::ContentStore::Open(g.root());
   ASSERT_TRUE(content) << content.error().message;
   auto db = store::MetadataDb::Open(g.root());

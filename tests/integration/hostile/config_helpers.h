@@ -10,9 +10,8 @@
 //   // `gantry inspect x/y:bad` now finds a config the limits refuse.
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/digest.h"
 #include "integration/pull/pull_helpers.h"
@@ -45,8 +44,7 @@ std::string ConfigAtTheLimits(const std::string& config);
 // through the store's own interfaces, as a pull that accepted the config
 // would have left them (an older gantry's, for a config the limits now
 // refuse). Sets `config_digest`; fails the test on error.
-void RecordWithConfig(const pulltest::Gantry& g, const std::string& base,
-                      const std::string& name, const std::string& config,
-                      common::Digest* config_digest);
+void RecordWithConfig(const pulltest::Gantry& g, const std::string& base, const std::string& name,
+                      const std::string& config, common::Digest* config_digest);
 
 }  // namespace hostiletest

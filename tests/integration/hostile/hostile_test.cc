@@ -20,9 +20,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -63,7 +63,7 @@ std::ostream& operator<<(std::ostream& os, const FileState& s) {
 
 FileState Probe(const fs::path& p) {
   FileState s;
-  struct stat st{};
+  struct stat st {};
   if (::lstat(p.c_str(), &st) != 0) return s;
   s.exists = true;
   s.nlink = st.st_nlink;
@@ -184,16 +184,13 @@ class HostileBase : public ::testing::Test {
   // Runs `gantry pull REF` expecting a rejection whose one error line names
   // `entry` and contains `message`; with `nofile`, under that
   // RLIMIT_NOFILE (soft and hard).
-  void ExpectRejected(const std::string& ref, const std::string& entry,
-                      const std::string& message,
+  void ExpectRejected(const std::string& ref, const std::string& entry, const std::string& message,
                       std::chrono::seconds timeout = std::chrono::seconds(60),
                       uint64_t nofile = 0) const {
     std::vector<std::string> argv = gantry_->Argv({"pull", ref});
     if (nofile != 0) argv = pulltest::WithOpenFileLimit(nofile, argv);
-    auto r = fixtures::RunCommand(argv, {.env = gantry_->Env(),
-                                         .cwd = gantry_->dir(),
-                                         .stdin_data = {},
-                                         .timeout = timeout});
+    auto r = fixtures::RunCommand(
+        argv, {.env = gantry_->Env(), .cwd = gantry_->dir(), .stdin_data = {}, .timeout = timeout});
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_NE(r->exit_code, 0) << "a hostile layer was accepted\n" << Describe(*r);
     std::vector<std::string> errors;
@@ -201,9 +198,10 @@ class HostileBase : public ::testing::Test {
       if (line.starts_with("gantry: ")) errors.push_back(line);
     ASSERT_EQ(errors.size(), 1u) << "want one error line\n" << Describe(*r);
     EXPECT_TRUE(NamesEntry(errors[0], entry))
-        << "the error does not name the entry `" << entry.substr(0, 80) << "`:\n" << errors[0];
-    EXPECT_NE(errors[0].find(message), std::string::npos)
-        << "want `" << message << "` in:\n" << errors[0];
+        << "the error does not name the entry `" << entry.substr(0, 80) << "`:\n"
+        << errors[0];
+    EXPECT_NE(errors[0].find(message), std::string::npos) << "want `" << message << "` in:\n"
+                                                          << errors[0];
   }
 
   std::unique_ptr<Gantry> gantry_;
@@ -244,7 +242,8 @@ TEST_P(HostileCorpus, StaysInsideTheStore) {
                          [&](const HostileLayer& h) { return h.name == c.name; });
   ASSERT_NE(it, corpus->end());
   const HostileLayer& h = *it;
-  if (h.privileged) REQUIRE_ROOT("device nodes; unprivileged, devices are skipped (unpack/apply.h)");
+  if (h.privileged)
+    REQUIRE_ROOT("device nodes; unprivileged, devices are skipped (unpack/apply.h)");
   SCOPED_TRACE(h.name + ": " + h.what);
 
   std::string tar = h.tar;
@@ -266,7 +265,7 @@ TEST_P(HostileCorpus, StaysInsideTheStore) {
     ASSERT_EQ(r->exit_code, 0) << Describe(*r);
     fs::path dir = SnapshotDir(chain.str());
     ASSERT_FALSE(dir.empty());
-    struct stat st{};
+    struct stat st {};
     const fs::path landed = dir / h.landed;
     ASSERT_EQ(::lstat(landed.c_str(), &st), 0) << "the write did not land inside: " << landed;
     EXPECT_TRUE(S_ISREG(st.st_mode)) << landed << " mode " << std::oct << st.st_mode;
@@ -312,8 +311,9 @@ TEST(HostileCorpusFiles, MatchTheGenerator) {
   for (const auto& e : fs::directory_iterator(kTestdata, ec)) {
     if (e.path().extension() != ".tar") continue;
     ++files;
-    EXPECT_TRUE(std::any_of(corpus->begin(), corpus->end(),
-                            [&](const HostileLayer& h) { return h.name + ".tar" == e.path().filename(); }))
+    EXPECT_TRUE(
+        std::any_of(corpus->begin(), corpus->end(),
+                    [&](const HostileLayer& h) { return h.name + ".tar" == e.path().filename(); }))
         << e.path() << " has no generator";
   }
   EXPECT_EQ(files, corpus->size());
@@ -363,14 +363,13 @@ TEST_F(HostileBase, UnprivilegedDeviceIsSkippedNotCreated) {
   ASSERT_EQ(r->exit_code, 0) << Describe(*r);
   EXPECT_NE(r->err.find("skipping device node"), std::string::npos) << r->err;
   EXPECT_NE(r->err.find("dev/disk"), std::string::npos) << "the warning names the entry\n"
-                                                       << r->err;
+                                                        << r->err;
   auto info = gantry_->Run({"--snapshotter", "native", "snapshot", "info", img.diff_ids[0].str()});
   ASSERT_TRUE(info) << info.error().message;
   ASSERT_EQ(info->exit_code, 0) << Describe(*info);
   auto j = nlohmann::json::parse(info->out, nullptr, false);
-  const fs::path dir =
-      gantry_->root() / "snapshots" / std::to_string(j.value("id", -1)) / "fs";
-  struct stat st{};
+  const fs::path dir = gantry_->root() / "snapshots" / std::to_string(j.value("id", -1)) / "fs";
+  struct stat st {};
   EXPECT_NE(::lstat((dir / "dev/disk").c_str(), &st), 0) << "a device node was created";
   auto after = common::ReadFile(dir / "after");
   ASSERT_TRUE(after) << after.error().message;
@@ -422,9 +421,11 @@ class HostileCorrupt : public HostileBase, public ::testing::WithParamInterface<
     ASSERT_EQ(errors.size(), 1u) << "want one error line\n" << Describe(*r);
     ASSERT_EQ(img.layers.size(), 1u);
     EXPECT_NE(errors[0].find("apply layer " + img.layers[0].digest.str() + ": "), std::string::npos)
-        << "the error does not name the layer:\n" << errors[0];
+        << "the error does not name the layer:\n"
+        << errors[0];
     EXPECT_NE(errors[0].find(GetParam().message), std::string::npos)
-        << "want `" << GetParam().message << "` in:\n" << errors[0];
+        << "want `" << GetParam().message << "` in:\n"
+        << errors[0];
   }
 };
 
@@ -453,8 +454,7 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptLayerCase{"random_bytes_as_zstd", fixtures::Compression::kZstd, false,
                          "declared zstd but starts with no known magic"},
         CorruptLayerCase{"zstd_of_non_tar", fixtures::Compression::kZstd, true, "read tar: "},
-        CorruptLayerCase{"random_bytes_as_tar", fixtures::Compression::kNone, false,
-                         "read tar: "}),
+        CorruptLayerCase{"random_bytes_as_tar", fixtures::Compression::kNone, false, "read tar: "}),
     [](const auto& p) { return p.param.name; });
 
 // ---- bombs ------------------------------------------------------------------
@@ -468,7 +468,8 @@ std::string FirstEntryOverLimit(int64_t limit, int per_dir) {
   const int64_t block = per_dir + 1;
   const int64_t dir = limit / block, pos = limit % block;
   char name[64];
-  if (pos == 0) std::snprintf(name, sizeof name, "d%05lld/", static_cast<long long>(dir));
+  if (pos == 0)
+    std::snprintf(name, sizeof name, "d%05lld/", static_cast<long long>(dir));
   else
     std::snprintf(name, sizeof name, "d%05lld/f%08lld", static_cast<long long>(dir),
                   static_cast<long long>(dir * per_dir + pos - 1));
@@ -522,9 +523,9 @@ TEST_F(HostileBomb, MillionEmptyFiles) {
   auto img = WriteLayerImage(Layout(), "million", std::move(layer));
   ASSERT_EQ(img.diff_ids.size(), 1u);
   auto t1 = std::chrono::steady_clock::now();
-  ASSERT_NO_FATAL_FAILURE(
-      ExpectRejected(Ref("million"), FirstEntryOverLimit(500'000, 1000), "too many entries",
-                     std::chrono::seconds(240), /*nofile=*/1024));
+  ASSERT_NO_FATAL_FAILURE(ExpectRejected(Ref("million"), FirstEntryOverLimit(500'000, 1000),
+                                         "too many entries", std::chrono::seconds(240),
+                                         /*nofile=*/1024));
   auto t2 = std::chrono::steady_clock::now();
   std::printf("generate %.1f s (blob %lld bytes), rejected pull %.1f s\n",
               std::chrono::duration<double>(t1 - t0).count(),

@@ -16,11 +16,10 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
@@ -305,20 +304,20 @@ TEST_F(HostileRegistry, SigintDuringTheTokenRetryBackoffExits130) {
 TEST_F(HostileRegistry, ManifestContentLengthOverTheCapIsRefusedAtTheHeaders) {
   // 4 GB announced, 2 KiB/s sent: above the floor, 34 minutes to the cap.
   reg_->Script({.path_contains = "/manifests/v1", .answer = Answer::SlowBody(4'000'000'000, 2048)});
-  ExpectFailedClosed(Pull({Ref()}), 7, "exceeds 4 MiB: response body exceeds 4194304 bytes "
-                                       "(Content-Length: 4000000000)");
+  ExpectFailedClosed(Pull({Ref()}), 7,
+                     "exceeds 4 MiB: response body exceeds 4194304 bytes "
+                     "(Content-Length: 4000000000)");
 }
 
 TEST_F(HostileRegistry, PlatformManifestContentLengthOverTheCapIsRefusedAtTheHeaders) {
   // The tag is an honest index; the manifest it lists is the liar.
-  nlohmann::json index = {
-      {"schemaVersion", 2},
-      {"mediaType", fixtures::kMediaTypeIndex},
-      {"manifests",
-       {{{"mediaType", fixtures::kMediaTypeManifest},
-         {"digest", image_.manifest.digest.str()},
-         {"size", image_.manifest.size},
-         {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}}}}};
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", fixtures::kMediaTypeIndex},
+                          {"manifests",
+                           {{{"mediaType", fixtures::kMediaTypeManifest},
+                             {"digest", image_.manifest.digest.str()},
+                             {"size", image_.manifest.size},
+                             {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}}}}};
   reg_->AddManifest("multi", fixtures::kMediaTypeIndex, index.dump());
   reg_->Script({.path_contains = "/manifests/" + image_.manifest.digest.str(),
                 .answer = Answer::SlowBody(4'000'000'000, 2048)});
@@ -371,9 +370,9 @@ TEST_F(HostileRegistry, ManifestOfTwentyEightThousandLayersIsRefusedBeforeAnyBlo
   reg_->ClearRequests();
   auto refused = Pull({ref});
   std::cout << "peak RSS of the refusal: " << (refused.peak_rss_bytes >> 10) << " KiB\n";
-  ExpectFailedClosed(refused, 7,
-                     "gantry: pull " + ref +
-                         ": manifest has 28000 layers, over the limit of 500 (--max-layers)");
+  ExpectFailedClosed(
+      refused, 7,
+      "gantry: pull " + ref + ": manifest has 28000 layers, over the limit of 500 (--max-layers)");
   EXPECT_EQ(reg_->Count("", "/blobs/"), 0) << "a blob was requested";
 }
 
@@ -481,13 +480,12 @@ TEST_F(HostileRegistry, HttpRealmOfAnHttpsRegistryGetsNoCredentials) {
   options.anonymous_actions = {};  // credentials are needed
   ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry(options, &tls));
   fixtures::BuiltImage pushed;
-  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*tls, gantry_->dir() / "layout",
-                                              fixtures::FixtureImageSpec(), "fixture/app:v1",
-                                              &pushed));
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+      *tls, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &pushed));
   ASSERT_TRUE(tls->CertsDir(gantry_->registry_config()));
   tls->token_server()->ClearRequests();
-  auto r = Pull({"--creds", tls->username() + ":" + tls->password(),
-                 tls->host() + "/fixture/app:v1"});
+  auto r =
+      Pull({"--creds", tls->username() + ":" + tls->password(), tls->host() + "/fixture/app:v1"});
   ExpectFailedClosed(r, 4, "plain http realm for a registry reached over https");
   for (const auto& req : tls->token_server()->requests())
     EXPECT_FALSE(req.had_authorization) << "the password went to " << tls->token_server()->realm();
@@ -532,8 +530,9 @@ TEST_F(HostileRegistry, BlobRedirectToAnotherHostCarriesNoCredentials) {
   reg_->ServeToken();
   const auto& layer = image_.layers[0];
   other_->AddBlob(reg_->Content(layer.digest));
-  reg_->Script({.path_contains = BlobPath(layer.digest),
-                .answer = Answer::Redirect(other_->base_url() + "/v2/cdn/blobs/" + layer.digest.str())});
+  reg_->Script(
+      {.path_contains = BlobPath(layer.digest),
+       .answer = Answer::Redirect(other_->base_url() + "/v2/cdn/blobs/" + layer.digest.str())});
   ASSERT_NO_FATAL_FAILURE(Login());
   auto r = Pull({"--plain-http", Ref()});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
@@ -567,7 +566,8 @@ TEST_F(HostileRegistry, ConfigOfMillionsOfEmptyStringsIsRefusedInBoundedMemory) 
   const common::Digest d = ServeWithConfig("emptyenv", config);
   auto r = Measure({"pull", "--no-unpack", reg_->host() + "/hostile/app:emptyenv"}, {},
                    kConfigExitDeadline);
-  ExpectFailedClosed(r, 2, "config " + d.str() + ": parse image config: more than 100000 JSON values");
+  ExpectFailedClosed(r, 2,
+                     "config " + d.str() + ": parse image config: more than 100000 JSON values");
   std::cout << "peak RSS refusing a " << config.size()
             << "-byte config of empty strings: " << (r.peak_rss_bytes >> 10) << " KiB\n";
 }
@@ -663,14 +663,15 @@ TEST_F(HostileRegistry, IndexListingAnIndexIsRefused) {
   };
   nlohmann::json inner = {{"schemaVersion", 2},
                           {"mediaType", fixtures::kMediaTypeIndex},
-                          {"manifests", {entry(fixtures::kMediaTypeManifest, image_.manifest.digest,
-                                               static_cast<size_t>(image_.manifest.size))}}};
+                          {"manifests",
+                           {entry(fixtures::kMediaTypeManifest, image_.manifest.digest,
+                                  static_cast<size_t>(image_.manifest.size))}}};
   const std::string inner_body = inner.dump();
   const common::Digest inner_digest = reg_->AddManifest("", fixtures::kMediaTypeIndex, inner_body);
-  nlohmann::json outer = {{"schemaVersion", 2},
-                          {"mediaType", fixtures::kMediaTypeIndex},
-                          {"manifests", {entry(fixtures::kMediaTypeManifest, inner_digest,
-                                               inner_body.size())}}};
+  nlohmann::json outer = {
+      {"schemaVersion", 2},
+      {"mediaType", fixtures::kMediaTypeIndex},
+      {"manifests", {entry(fixtures::kMediaTypeManifest, inner_digest, inner_body.size())}}};
   reg_->AddManifest("nested", fixtures::kMediaTypeIndex, outer.dump());
   ExpectFailedClosed(Pull({"--platform", "linux/amd64", reg_->host() + "/hostile/app:nested"}), 2,
                      "manifest");

@@ -3,7 +3,6 @@
 // build tree. The tree installed is the one this test was built in.
 
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +33,9 @@ std::string ReadFile(const fs::path& p) {
 }
 
 fixtures::CommandResult RunCmd(const std::vector<std::string>& argv) {
-  auto r = fixtures::RunCommand(argv, {.env = {}, .cwd = {}, .stdin_data = {},
+  auto r = fixtures::RunCommand(argv, {.env = {},
+                                       .cwd = {},
+                                       .stdin_data = {},
                                        .timeout = std::chrono::minutes(5),
                                        .measure_peak_rss = false});
   EXPECT_TRUE(r) << r.error().message;
@@ -104,8 +105,12 @@ TEST_F(Install, InstalledGantryServeIsTheServerGantryServeRuns) {
   const fs::path socket = dir_->path() / "serve.sock";
   const fs::path log = dir_->path() / "serve.log";
   fixtures::SpawnOptions spawn;
-  spawn.argv = {(prefix_ / "bin/gantry").string(), "--root", (dir_->path() / "root").string(),
-                "serve", "--listen", "unix://" + socket.string()};
+  spawn.argv = {(prefix_ / "bin/gantry").string(),
+                "--root",
+                (dir_->path() / "root").string(),
+                "serve",
+                "--listen",
+                "unix://" + socket.string()};
   spawn.stdout_path = log;
   spawn.stderr_path = log;
   auto child = fixtures::Child::Spawn(spawn);

@@ -22,25 +22,25 @@
 // there is nothing to observe from outside), so it is bounded and drawn,
 // not tuned.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,12 +49,12 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
+#include "fixtures/require.h"
 #include "fixtures/tree_walk.h"
 #include "integration/pull/pull_helpers.h"
-#include "store/metadata.h"
-#include "fixtures/require.h"
 #include "snapshot/mount.h"
 #include "snapshot/snapshotter.h"
+#include "store/metadata.h"
 
 namespace killtest {
 namespace {
@@ -92,8 +92,8 @@ fixtures::ImageSpec KillImageSpec() {
     for (int f = 0; f < 50; ++f) {
       std::string body(1024 + (rng() % 3072), '\0');
       for (auto& c : body) c = static_cast<char>('a' + rng() % 26);
-      many.entries.push_back(fixtures::File(dir + "f" + std::to_string(f), body,
-                                            f % 7 == 0 ? 0755 : 0644));
+      many.entries.push_back(
+          fixtures::File(dir + "f" + std::to_string(f), body, f % 7 == 0 ? 0755 : 0644));
     }
   }
   spec.layers.push_back(std::move(big));
@@ -106,8 +106,10 @@ fixtures::ImageSpec KillImageSpec() {
 std::vector<common::Digest> ChainIds(const std::vector<common::Digest>& diff_ids) {
   std::vector<common::Digest> out;
   for (const auto& d : diff_ids) {
-    if (out.empty()) out.push_back(d);
-    else out.push_back(common::Digest::Sha256Of(out.back().str() + " " + d.str()));
+    if (out.empty())
+      out.push_back(d);
+    else
+      out.push_back(common::Digest::Sha256Of(out.back().str() + " " + d.str()));
   }
   return out;
 }
@@ -215,7 +217,8 @@ class KillTest : public ::testing::Test {
 
   // The snapshotter of a store, as `gantry pull` opened it.
   static std::unique_ptr<snapshot::Snapshotter> OpenSnapshots(const Gantry& g) {
-    auto sn = snapshot::Open(g.root(), {.kind = snapshot::Kind::kOverlay, .fallback_to_native = false});
+    auto sn =
+        snapshot::Open(g.root(), {.kind = snapshot::Kind::kOverlay, .fallback_to_native = false});
     EXPECT_TRUE(sn) << sn.error().message;
     return sn ? std::move(*sn) : nullptr;
   }
@@ -283,10 +286,11 @@ class KillTest : public ::testing::Test {
     e.reference.rootfs = RootfsOf(*sn, e.reference.chains.back().str(), g.dir() / "mnt");
     ASSERT_GT(e.reference.rootfs.size(), 1500u);
     ASSERT_TRUE(e.reference.rootfs.count("opt/random.bin"));
-    std::printf("reference pull: %.0f ms (unpack from %.0f ms), %d requests, %zu layers, "
-                "%zu rootfs entries\n",
-                Ms(e.pull_time), Ms(e.unpack_start), e.requests, e.reference.chains.size(),
-                e.reference.rootfs.size());
+    std::printf(
+        "reference pull: %.0f ms (unpack from %.0f ms), %d requests, %zu layers, "
+        "%zu rootfs entries\n",
+        Ms(e.pull_time), Ms(e.unpack_start), e.requests, e.reference.chains.size(),
+        e.reference.rootfs.size());
   }
 
   // The store after a completed pull: every chain committed with its
@@ -305,10 +309,10 @@ class KillTest : public ::testing::Test {
     for (const auto& i : *list) {
       if (i.kind == snapshot::SnapshotKind::kCommitted) {
         committed[i.name] = i;
-        EXPECT_TRUE(i.name.starts_with("sha256:")) << "committed snapshot not named by chainID: "
-                                                   << i.name;
-        EXPECT_EQ(i.labels.count("io.gantry.extract"), 0u) << "extract snapshot committed: "
-                                                           << i.name;
+        EXPECT_TRUE(i.name.starts_with("sha256:"))
+            << "committed snapshot not named by chainID: " << i.name;
+        EXPECT_EQ(i.labels.count("io.gantry.extract"), 0u)
+            << "extract snapshot committed: " << i.name;
       } else if (i.name.starts_with("extract-")) {
         extract.insert(i.name);
       } else {
@@ -372,18 +376,22 @@ class KillTest : public ::testing::Test {
 enum class Gate { kStart, kRequests, kIngest, kSnapshotDirs };
 const char* GateName(Gate g) {
   switch (g) {
-    case Gate::kStart: return "start";
-    case Gate::kRequests: return "proxy-requests";
-    case Gate::kIngest: return "ingest-file";
-    case Gate::kSnapshotDirs: return "snapshot-dirs";
+    case Gate::kStart:
+      return "start";
+    case Gate::kRequests:
+      return "proxy-requests";
+    case Gate::kIngest:
+      return "ingest-file";
+    case Gate::kSnapshotDirs:
+      return "snapshot-dirs";
   }
   return "?";
 }
 
 struct KillPoint {
   Gate gate = Gate::kStart;
-  int count = 0;            // kRequests, kSnapshotDirs
-  milliseconds delay{0};    // after the gate
+  int count = 0;          // kRequests, kSnapshotDirs
+  milliseconds delay{0};  // after the gate
 };
 
 TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
@@ -408,7 +416,8 @@ TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
         kp.delay = milliseconds(rng_() % (pull_ms * 6 / 5 + 1));
         break;
       case Gate::kRequests:
-        kp.count = 1 + static_cast<int>(rng_() % static_cast<uint64_t>(std::max(1, env_->requests)));
+        kp.count =
+            1 + static_cast<int>(rng_() % static_cast<uint64_t>(std::max(1, env_->requests)));
         kp.delay = milliseconds(rng_() % 20);
         break;
       case Gate::kIngest:
@@ -427,10 +436,14 @@ TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
     ASSERT_TRUE(child) << child.error().message;
     auto reached = [&] {
       switch (kp.gate) {
-        case Gate::kStart: return true;
-        case Gate::kRequests: return static_cast<int>(env_->proxy->Log().size()) >= kp.count;
-        case Gate::kIngest: return CountEntries(ingest) > 0;
-        case Gate::kSnapshotDirs: return CountEntries(snapdirs) >= kp.count;
+        case Gate::kStart:
+          return true;
+        case Gate::kRequests:
+          return static_cast<int>(env_->proxy->Log().size()) >= kp.count;
+        case Gate::kIngest:
+          return CountEntries(ingest) > 0;
+        case Gate::kSnapshotDirs:
+          return CountEntries(snapdirs) >= kp.count;
       }
       return true;
     };
@@ -446,13 +459,13 @@ TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
     ASSERT_TRUE(status) << status.error().message;
     const bool was_killed = *status == 128 + SIGKILL;
     killed += was_killed ? 1 : 0;
-    std::printf("round %2d: gate=%s count=%d delay=%lld ms -> %s at %.0f ms; "
-                "store: %d ingest, %d blobs, %d snapshot dirs, %zu requests\n",
-                round, GateName(kp.gate), kp.count, static_cast<long long>(kp.delay.count()),
-                was_killed ? "killed" : ("exited " + std::to_string(*status)).c_str(),
-                Ms(t_kill - t0), CountEntries(ingest),
-                CountEntries(g->root() / "content" / "blobs" / "sha256"), CountEntries(snapdirs),
-                env_->proxy->Log().size());
+    std::printf(
+        "round %2d: gate=%s count=%d delay=%lld ms -> %s at %.0f ms; "
+        "store: %d ingest, %d blobs, %d snapshot dirs, %zu requests\n",
+        round, GateName(kp.gate), kp.count, static_cast<long long>(kp.delay.count()),
+        was_killed ? "killed" : ("exited " + std::to_string(*status)).c_str(), Ms(t_kill - t0),
+        CountEntries(ingest), CountEntries(g->root() / "content" / "blobs" / "sha256"),
+        CountEntries(snapdirs), env_->proxy->Log().size());
     if (!was_killed) {
       auto err = common::ReadFile(g->dir() / "kill.err");
       EXPECT_EQ(*status, 0) << "the uninterrupted pull failed: " << (err ? *err : "");
@@ -487,7 +500,8 @@ TEST_F(KillTest, KillPullAtRandomPointsThenPullAgain) {
     std::set<std::string> removed;
     for (const auto& s : report["snapshots"]) removed.insert(s.value("key", ""));
     for (const auto& key : leftovers[i])
-      EXPECT_TRUE(removed.count(key)) << "prune kept the extract snapshot " << key << "\n" << r->out;
+      EXPECT_TRUE(removed.count(key)) << "prune kept the extract snapshot " << key << "\n"
+                                      << r->out;
     extract_total += static_cast<int>(leftovers[i].size());
     EXPECT_TRUE(report["blobs"].empty()) << "prune removed the image's content\n" << r->out;
     EXPECT_EQ(report["ingest"].value("files", -1), 0) << r->out;
@@ -516,14 +530,14 @@ TEST_F(KillTest, KillDuringDownloadPruneKeepsYoungPartials) {
   // lands while that partial download is held open.
   const auto& big = pulltest::BiggestLayer(env_->image);
   env_->proxy->AddRule({.kind = fixtures::FaultRule::Kind::kStall,
-                   .path_contains = "/blobs/" + big.digest.str(),
-                   .bytes = 1 << 20});
+                        .path_contains = "/blobs/" + big.digest.str(),
+                        .bytes = 1 << 20});
   auto child = g->Spawn({"pull", "--plain-http", "--no-unpack", env_->ref}, g->dir() / "out",
                         g->dir() / "err");
   ASSERT_TRUE(child) << child.error().message;
-  ASSERT_TRUE(fixtures::WaitUntil(
-      [&] { return pulltest::IngestSize(g->root(), big.digest) >= (1 << 20); },
-      std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      fixtures::WaitUntil([&] { return pulltest::IngestSize(g->root(), big.digest) >= (1 << 20); },
+                          std::chrono::seconds(30)))
       << "no partial download of " << big.digest.str();
   nlohmann::json report = KillThenPrune(*child, *g);
   ASSERT_TRUE(report.is_object());
@@ -641,13 +655,12 @@ TEST_F(KillTest, PullWhoseOutputReaderWentAwayLeavesNoLease) {
   env_->proxy->AddRule({.kind = fixtures::FaultRule::Kind::kTrickle,
                         .path_contains = "/blobs/" + big.digest.str(),
                         .interval = milliseconds(20)});
-  std::vector<std::string> argv = {"bash", "-c",
-                                   "set -o pipefail; \"$@\" | head -c 300 >/dev/null", "pull"};
+  std::vector<std::string> argv = {"bash", "-c", "set -o pipefail; \"$@\" | head -c 300 >/dev/null",
+                                   "pull"};
   for (const auto& a : g->Argv({"pull", "--plain-http", "--json", env_->ref})) argv.push_back(a);
-  auto r = fixtures::RunCommand(argv, {.env = g->Env(),
-                                       .cwd = g->dir(),
-                                       .stdin_data = {},
-                                       .timeout = std::chrono::seconds(60)});
+  auto r = fixtures::RunCommand(
+      argv,
+      {.env = g->Env(), .cwd = g->dir(), .stdin_data = {}, .timeout = std::chrono::seconds(60)});
   env_->proxy->ClearRules();
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->exit_code, 128 + SIGPIPE) << r->Describe(argv);
@@ -684,9 +697,12 @@ TEST_F(KillTest, PruneRacingPullNeverBreaksIt) {
       while (!stop) {
         auto r = g->Run({"prune"});
         std::lock_guard lk(mu);
-        if (!r) failures.push_back(r.error().message);
-        else if (r->exit_code != 0) failures.push_back(Describe(*r));
-        else ++prunes;
+        if (!r)
+          failures.push_back(r.error().message);
+        else if (r->exit_code != 0)
+          failures.push_back(Describe(*r));
+        else
+          ++prunes;
       }
     };
     std::thread a(pruner);

@@ -55,9 +55,9 @@ fixtures::ImageSpec ManyLayers(int n) {
     fixtures::LayerSpec l;
     l.compression = fixtures::Compression::kNone;  // 500 tiny layers: no need to gzip them
     if (i == 0) {
-      l.entries = {fixtures::Dir("layers/"),   fixtures::File("doomed.txt", "doomed\n"),
-                   fixtures::Dir("olddir/"),   fixtures::File("olddir/a", "a\n"),
-                   fixtures::Dir("gone/"),     fixtures::File("gone/x", "x\n")};
+      l.entries = {fixtures::Dir("layers/"), fixtures::File("doomed.txt", "doomed\n"),
+                   fixtures::Dir("olddir/"), fixtures::File("olddir/a", "a\n"),
+                   fixtures::Dir("gone/"),   fixtures::File("gone/x", "x\n")};
     }
     l.entries.push_back(fixtures::File("layers/" + std::to_string(i), std::to_string(i) + "\n"));
     if (i == n / 2) {
@@ -192,15 +192,11 @@ class MountLayers : public ::testing::Test {
 
 // Issue 13: 200 layers failed with "mount overlay … No such file or
 // directory" (exit 3): mount(2) had cut the lowerdir list at one page.
-TEST_F(MountLayers, TwoHundredLayersBeyondOnePageOfOptionsMount) {
-  MountsAndShowsEveryLayer(200);
-}
+TEST_F(MountLayers, TwoHundredLayersBeyondOnePageOfOptionsMount) { MountsAndShowsEveryLayer(200); }
 
 // OVL_MAX_STACK (fs/overlayfs/params.h): overlayfs takes at most 500 lower
 // layers, and gantry sets no lower limit of its own.
-TEST_F(MountLayers, FiveHundredLayersTheKernelLimitMount) {
-  MountsAndShowsEveryLayer(500);
-}
+TEST_F(MountLayers, FiveHundredLayersTheKernelLimitMount) { MountsAndShowsEveryLayer(500); }
 
 TEST_F(MountLayers, FiveHundredOneLayersFailWithOneLineAndLeaveNothing) {
   const std::string ref = PullImage(501);

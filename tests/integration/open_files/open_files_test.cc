@@ -85,7 +85,7 @@ void ExpectCompleteLayer(const fs::path& dir) {
     char name[32];
     std::snprintf(name, sizeof name, "d%05d", d);
     const fs::path sub = dir / name;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(sub.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) ++dirs;
     for (int f = 0; f < kFilesPerDir; ++f) {
       const int64_t i = static_cast<int64_t>(d) * kFilesPerDir + f;
@@ -128,10 +128,9 @@ class OpenFilesPull : public ::testing::Test {
   fixtures::CommandResult PullUnder(const Gantry& g, uint64_t limit) const {
     const std::vector<std::string> argv =
         pulltest::WithOpenFileLimit(limit, g.Argv({"pull", "-q", ref_}));
-    auto r = fixtures::RunCommand(argv, {.env = g.Env(),
-                                         .cwd = g.dir(),
-                                         .stdin_data = {},
-                                         .timeout = std::chrono::seconds(180)});
+    auto r = fixtures::RunCommand(
+        argv,
+        {.env = g.Env(), .cwd = g.dir(), .stdin_data = {}, .timeout = std::chrono::seconds(180)});
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : fixtures::CommandResult{};
   }
@@ -159,8 +158,10 @@ TEST_F(OpenFilesPull, ManySmallFilesPullUnderLimit256TenOfTen) {
     ++ok;
     // Every pull unpacks all of it; the first one is checked file by file.
     const std::string chain = image_.diff_ids[0].str();
-    if (i == 0) ExpectCompleteLayer(pulltest::CommittedSnapshotDir(*store.gantry, chain));
-    else EXPECT_EQ(pulltest::SnapshotKinds(*store.gantry).count(chain), 1u);
+    if (i == 0)
+      ExpectCompleteLayer(pulltest::CommittedSnapshotDir(*store.gantry, chain));
+    else
+      EXPECT_EQ(pulltest::SnapshotKinds(*store.gantry).count(chain), 1u);
   }
   std::printf("%d of %d pulls of %d files under ulimit -n 256 succeeded\n", ok, kPulls, kFiles);
 }
@@ -183,8 +184,8 @@ TEST_F(OpenFilesPull, HundredThousandFilesUnderLimit64SucceedOrFailCleanly) {
     EXPECT_EQ(ErrorLines(r.err).size(), 1u) << "want one error line\n" << Describe(r);
     const auto snapshots = pulltest::SnapshotKinds(g);
     for (const auto& [key, kind] : snapshots)
-      EXPECT_FALSE(key.starts_with("extract-")) << "half-applied snapshot left: " << key << " "
-                                                << kind;
+      EXPECT_FALSE(key.starts_with("extract-"))
+          << "half-applied snapshot left: " << key << " " << kind;
     if (snapshots.count(chain) != 0) ExpectCompleteLayer(pulltest::CommittedSnapshotDir(g, chain));
     EXPECT_TRUE(g.ImageNames().empty()) << "the image was recorded";
   }

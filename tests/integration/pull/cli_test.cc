@@ -304,8 +304,9 @@ TEST(PullCliFlags, MaxLayersTakesAWholeNumberOfOneOrMore) {
   ASSERT_TRUE(g) << g.error().message;
   const std::string socket = "unix://" + (g->dir() / "s.sock").string();
   for (const std::string value : {"0", "-1", "many", "2.5"}) {
-    for (const auto& args : {std::vector<std::string>{"pull", "--max-layers", value, "127.0.0.1:9/a:b"},
-                             std::vector<std::string>{"serve", "--max-layers", value, "--listen", socket}}) {
+    for (const auto& args :
+         {std::vector<std::string>{"pull", "--max-layers", value, "127.0.0.1:9/a:b"},
+          std::vector<std::string>{"serve", "--max-layers", value, "--listen", socket}}) {
       auto r = g->Run(args);
       ASSERT_TRUE(r) << r.error().message;
       EXPECT_EQ(r->exit_code, 2) << Describe(*r);

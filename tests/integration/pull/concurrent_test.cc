@@ -92,12 +92,13 @@ TEST_F(PullConcurrent, MaxConcurrentDownloadsIsHonoured) {
   fixtures::ImageSpec spec;
   for (int i = 0; i < 5; ++i) {
     fixtures::LayerSpec l;
-    l.entries = {fixtures::File("layer" + std::to_string(i) + ".txt",
-                                "layer " + std::to_string(i) + "\n")};
+    l.entries = {
+        fixtures::File("layer" + std::to_string(i) + ".txt", "layer " + std::to_string(i) + "\n")};
     spec.layers.push_back(std::move(l));
   }
   fixtures::BuiltImage img;
-  ASSERT_NO_FATAL_FAILURE(PushImage(*reg, gantry_->dir() / "layout", spec, "fixture/many:v1", &img));
+  ASSERT_NO_FATAL_FAILURE(
+      PushImage(*reg, gantry_->dir() / "layout", spec, "fixture/many:v1", &img));
   std::unique_ptr<fixtures::FaultProxy> proxy;
   ASSERT_NO_FATAL_FAILURE(StartProxy(*reg, &proxy));
   for (int n : {1, 2}) {

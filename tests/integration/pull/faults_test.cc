@@ -298,10 +298,8 @@ TEST_F(PullFaults, WrongBytesFailWithDataLossAndNeverReachTheStore) {
 // stays unreferenced, and fsck's note on it does not claim a killed pull.
 TEST_F(PullFaults, MissingLayerLeavesNoEmptyPartialDownload) {
   ASSERT_NO_FATAL_FAILURE(Start());
-  proxy_->AddRule({.kind = FaultRule::Kind::kStatus,
-                   .path_contains = LayerPath(),
-                   .times = -1,
-                   .status = 404});
+  proxy_->AddRule(
+      {.kind = FaultRule::Kind::kStatus, .path_contains = LayerPath(), .times = -1, .status = 404});
   // One download at a time, the biggest (this layer) first: no other
   // download is under way when it fails.
   auto r = gantry_->Run({"pull", "--max-concurrent-downloads", "1", name_});
@@ -325,7 +323,8 @@ TEST_F(PullFaults, MissingLayerLeavesNoEmptyPartialDownload) {
   ASSERT_TRUE(report.is_object()) << fsck->out;
   std::string unused;
   for (const auto& n : report["info"])
-    if (n.value("what", "").starts_with("blobs no image or pull uses")) unused = n.value("what", "");
+    if (n.value("what", "").starts_with("blobs no image or pull uses"))
+      unused = n.value("what", "");
   ASSERT_FALSE(unused.empty()) << "no note on the failed pull's manifest\n" << fsck->out;
   EXPECT_NE(unused.find("failed"), std::string::npos) << unused;
 }

@@ -131,13 +131,13 @@ TEST_F(PullImagesCli, DigestsAndNoTrunc) {
 
 TEST_F(PullImagesCli, FormatReplacesThePlaceholders) {
   const std::string id = Hex12(image_.config.digest);
-  EXPECT_EQ(Images({"--format", "{{.Repository}}:{{.Tag}} {{.ID}}"}),
-            repo_ + ":v1 " + id + "\n" + repo_ + ":v2 " + id + "\n" + repo_ + ":<none> " + id +
-                "\n");
+  EXPECT_EQ(
+      Images({"--format", "{{.Repository}}:{{.Tag}} {{.ID}}"}),
+      repo_ + ":v1 " + id + "\n" + repo_ + ":v2 " + id + "\n" + repo_ + ":<none> " + id + "\n");
   EXPECT_EQ(Images({"--format", R"({{.Tag}}\t{{.Digest}}\t{{.CreatedAt}})"}),
-            "v1\t" + image_.manifest.digest.str() + "\t2023-11-14 22:13:20 +0000 UTC\n" +
-                "v2\t" + image_.manifest.digest.str() + "\t2023-11-14 22:13:20 +0000 UTC\n" +
-                "<none>\t" + image_.manifest.digest.str() + "\t2023-11-14 22:13:20 +0000 UTC\n");
+            "v1\t" + image_.manifest.digest.str() + "\t2023-11-14 22:13:20 +0000 UTC\n" + "v2\t" +
+                image_.manifest.digest.str() + "\t2023-11-14 22:13:20 +0000 UTC\n" + "<none>\t" +
+                image_.manifest.digest.str() + "\t2023-11-14 22:13:20 +0000 UTC\n");
   const auto lines = Lines(Images({"--format", R"(table {{.Tag}}\t{{.CreatedSince}})"}));
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(Cells(lines[0]), (std::vector<std::string>{"TAG", "CREATED"}));

@@ -29,8 +29,8 @@ class PullLayoutNames : public ::testing::Test {
     ASSERT_TRUE(image) << image.error().message;
     image_ = std::move(*image);
     // Another image, in another layout, for names that must not find it.
-    auto other = fixtures::WriteImage(gantry_->dir() / "other",
-                                      fixtures::FixtureImageSpec(fixtures::Compression::kZstd), "v1");
+    auto other = fixtures::WriteImage(
+        gantry_->dir() / "other", fixtures::FixtureImageSpec(fixtures::Compression::kZstd), "v1");
     ASSERT_TRUE(other) << other.error().message;
     other_ = std::move(*other);
   }
@@ -74,10 +74,10 @@ TEST_F(PullLayoutNames, EveryFormOfTheNameFindsTheImagePulledFromALayout) {
   EXPECT_EQ(gantry_->ImageNames(), std::vector<std::string>{kName});
 
   ExpectInspectFinds(kName, kName, image_);
-  ExpectInspectFinds("names-layout:v1", kName, image_);       // the short form
-  ExpectInspectFinds(Source(), kName, image_);                // the source itself
-  ExpectInspectFinds(Source(""), kName, image_);              // without the tag
-  ExpectInspectFinds("oci:Names_Layout:v1", kName, image_);   // relative to the cwd
+  ExpectInspectFinds("names-layout:v1", kName, image_);      // the short form
+  ExpectInspectFinds(Source(), kName, image_);               // the source itself
+  ExpectInspectFinds(Source(""), kName, image_);             // without the tag
+  ExpectInspectFinds("oci:Names_Layout:v1", kName, image_);  // relative to the cwd
   ExpectInspectFinds("oci:" + layout_.string() + "/:v1", kName, image_);
 
   fixtures::CommandResult u = Expect(0, {"unpack", "names-layout:v1"});
@@ -129,8 +129,8 @@ TEST_F(PullLayoutNames, NameFlagRecordsThatNameAndTheSourceStillFindsIt) {
   EXPECT_TRUE(gantry_->ImageNames().empty());
 
   // Refused: a digest in the name, --name for a registry reference.
-  fixtures::CommandResult d = Expect(
-      2, {"pull", "--name", "app@" + image_.manifest.digest.str(), Source()});
+  fixtures::CommandResult d =
+      Expect(2, {"pull", "--name", "app@" + image_.manifest.digest.str(), Source()});
   EXPECT_NE(d.err.find("cannot hold a digest"), std::string::npos) << d.err;
   fixtures::CommandResult r = Expect(2, {"pull", "--name", "app:v1", "127.0.0.1:1/x:v1"});
   EXPECT_NE(r.err.find("only for oci:DIR sources"), std::string::npos) << r.err;
@@ -159,8 +159,7 @@ TEST_F(PullLayoutNames, RefNameThatIsAReferenceNamesTheImage) {
 TEST_F(PullLayoutNames, ShortNamePrefersDockerHubsImageOverLocalhost) {
   ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {Source()}));
   const std::string other = "oci:" + (gantry_->dir() / "other").string() + ":v1";
-  ASSERT_NO_FATAL_FAILURE(
-      PullOk(*gantry_, {"--name", "docker.io/library/names-layout:v1", other}));
+  ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {"--name", "docker.io/library/names-layout:v1", other}));
   // What a short name meant before an image came from a layout stays.
   ExpectInspectFinds("names-layout:v1", "docker.io/library/names-layout:v1", other_);
   ExpectInspectFinds(kName, kName, image_);
@@ -168,14 +167,13 @@ TEST_F(PullLayoutNames, ShortNamePrefersDockerHubsImageOverLocalhost) {
 }
 
 TEST_F(PullLayoutNames, SeveralImagesOfOneLayoutNeedATag) {
-  auto v2 = fixtures::WriteImage(layout_, fixtures::FixtureImageSpec(fixtures::Compression::kNone),
-                                 "v2");
+  auto v2 =
+      fixtures::WriteImage(layout_, fixtures::FixtureImageSpec(fixtures::Compression::kNone), "v2");
   ASSERT_TRUE(v2) << v2.error().message;
   ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {Source("v1")}));
   ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {Source("v2")}));
   fixtures::CommandResult r = Expect(2, {"inspect", Source("")});
-  EXPECT_NE(r.err.find("names several images pulled from that layout"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("names several images pulled from that layout"), std::string::npos) << r.err;
   ExpectInspectFinds(Source("v2"), "localhost/names-layout:v2", *v2);
   ExpectInspectFinds("names-layout:v2", "localhost/names-layout:v2", *v2);
 }

@@ -198,7 +198,7 @@ void ExpectNoIngestLeft(const fs::path& root) {
 }
 
 int64_t IngestSize(const fs::path& root, const common::Digest& digest) {
-  struct stat st{};
+  struct stat st {};
   const fs::path p = root / "content" / "ingest" / ("sha256-" + digest.hex());
   if (::stat(p.c_str(), &st) != 0) return -1;
   return static_cast<int64_t>(st.st_size);

@@ -28,13 +28,12 @@
 #include "fixtures/fault_proxy.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
-#include "fixtures/require.h"
 #include "fixtures/registry_fixture.h"
+#include "fixtures/require.h"
 
 namespace pulltest {
 
 namespace fs = std::filesystem;
-
 
 // The gantry binary with its own store root and a hermetic environment:
 // --registry-config points at an empty directory of this test (never

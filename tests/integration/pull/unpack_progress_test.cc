@@ -62,7 +62,7 @@ TEST_F(PullUnpackProgress, JsonReportsEachLayerUnpackingInStepsUpToItsSize) {
   std::map<std::string, int64_t> sizes;
   for (const auto& l : image_.layers) sizes[l.digest.str()] = l.size;
   std::map<std::string, std::vector<nlohmann::json>> unpack;  // per layer, in order
-  std::map<std::string, size_t> downloaded_at;                 // index of its layer-done
+  std::map<std::string, size_t> downloaded_at;                // index of its layer-done
   for (size_t i = 0; i < events.size(); ++i) {
     const nlohmann::json& e = events[i];
     const std::string digest = e.value("digest", "");
@@ -98,9 +98,9 @@ TEST_F(PullUnpackProgress, JsonReportsEachLayerUnpackingInStepsUpToItsSize) {
   EXPECT_GE(big.size(), 20u) << r.out;
 
   // The progress record ends with every layer unpacked.
-  auto text = common::ReadFile(gantry_->root() / "progress" /
-                               (common::Digest::Sha256Of(std::string("localhost/layout:v1")).hex() +
-                                ".json"));
+  auto text = common::ReadFile(
+      gantry_->root() / "progress" /
+      (common::Digest::Sha256Of(std::string("localhost/layout:v1")).hex() + ".json"));
   ASSERT_TRUE(text) << text.error().message;
   auto rec = nlohmann::json::parse(*text, nullptr, false);
   ASSERT_TRUE(rec.is_object()) << *text;

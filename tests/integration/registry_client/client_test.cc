@@ -39,7 +39,6 @@ using std::chrono::milliseconds;
 
 constexpr char kRepo[] = "fixture/app";
 
-
 // Time moves only when the client sleeps; sleeps are recorded, not slept.
 class FakeEnv : public common::Env {
  public:
@@ -105,8 +104,8 @@ void Push(const RegistryFixture& reg, const fs::path& work, Pushed* out) {
   argv.insert(argv.end(), flags->begin(), flags->end());
   argv.push_back("oci:" + layout.string() + ":v1");
   argv.push_back("docker://" + reg.host() + "/" + kRepo + ":v1");
-  auto run = fixtures::RunCommand(argv, {.env = {}, .cwd = work, .stdin_data = {},
-                                         .timeout = std::chrono::seconds(120)});
+  auto run = fixtures::RunCommand(
+      argv, {.env = {}, .cwd = work, .stdin_data = {}, .timeout = std::chrono::seconds(120)});
   ASSERT_TRUE(run) << run.error().message;
   ASSERT_EQ(run->exit_code, 0) << run->Describe(argv) << "\n" << reg.LogTail();
   out->image = std::move(*built);
@@ -152,8 +151,7 @@ void WriteFile(const fs::path& p, const std::string& text) {
 class AnonymousRegistryTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!fixtures::FindExecutable("docker-registry") || !fixtures::FindExecutable("skopeo"))
-      return;
+    if (!fixtures::FindExecutable("docker-registry") || !fixtures::FindExecutable("skopeo")) return;
     auto work = common::TempDir::Create("rc-anon");
     ASSERT_TRUE(work) << work.error().message;
     work_ = new common::TempDir(std::move(*work));
@@ -319,8 +317,8 @@ TEST_F(AnonymousRegistryTest, CutMidwayResumesWithoutCountingAnAttempt) {
   const auto& layer = BigLayer();
   ASSERT_GT(layer.size, 4000);
   // More cuts than max_attempts: each brings bytes, so none counts.
-  proxy->AddRule({.kind = FaultRule::Kind::kCutMidway, .path_contains = "/blobs/", .times = 3,
-                  .bytes = 1000});
+  proxy->AddRule(
+      {.kind = FaultRule::Kind::kCutMidway, .path_contains = "/blobs/", .times = 3, .bytes = 1000});
   ClientOptions o = BaseOptions(config_.path(), &env_);
   o.max_attempts = 2;
   auto client = MakeClient(std::move(o));
@@ -340,8 +338,11 @@ TEST_F(AnonymousRegistryTest, CutMidwayResumesWithoutCountingAnAttempt) {
 TEST_F(AnonymousRegistryTest, ServiceUnavailableIsRetriedHonouringRetryAfter) {
   auto proxy = Proxy();
   ASSERT_TRUE(proxy);
-  proxy->AddRule({.kind = FaultRule::Kind::kStatus, .path_contains = "/manifests/", .times = 2,
-                  .status = 503, .retry_after = 7});
+  proxy->AddRule({.kind = FaultRule::Kind::kStatus,
+                  .path_contains = "/manifests/",
+                  .times = 2,
+                  .status = 503,
+                  .retry_after = 7});
   auto client = MakeClient(BaseOptions(config_.path(), &env_));
   auto m = client->GetManifest(Ref(proxy->host()), "v1");
   ASSERT_TRUE(m) << m.error().message;
@@ -353,8 +354,8 @@ TEST_F(AnonymousRegistryTest, ServiceUnavailableIsRetriedHonouringRetryAfter) {
 TEST_F(AnonymousRegistryTest, PersistentTooManyRequestsGivesUpAfterMaxAttempts) {
   auto proxy = Proxy();
   ASSERT_TRUE(proxy);
-  proxy->AddRule({.kind = FaultRule::Kind::kStatus, .path_contains = "/blobs/", .times = -1,
-                  .status = 429});
+  proxy->AddRule(
+      {.kind = FaultRule::Kind::kStatus, .path_contains = "/blobs/", .times = -1, .status = 429});
   ClientOptions o = BaseOptions(config_.path(), &env_);
   o.max_attempts = 3;
   auto client = MakeClient(std::move(o));
@@ -372,8 +373,8 @@ TEST_F(AnonymousRegistryTest, StalledTransferAbortsWithAClearError) {
   auto proxy = Proxy();
   ASSERT_TRUE(proxy);
   const auto& layer = BigLayer();
-  proxy->AddRule({.kind = FaultRule::Kind::kStall, .path_contains = "/blobs/", .times = -1,
-                  .bytes = 10});
+  proxy->AddRule(
+      {.kind = FaultRule::Kind::kStall, .path_contains = "/blobs/", .times = -1, .bytes = 10});
   ClientOptions o = BaseOptions(config_.path(), &env_);
   o.max_attempts = 1;
   o.min_rate_window = std::chrono::seconds(1);
@@ -392,7 +393,9 @@ TEST_F(AnonymousRegistryTest, TrickleDoesNotKeepATransferAlive) {
   auto proxy = Proxy();
   ASSERT_TRUE(proxy);
   const auto& layer = BigLayer();
-  proxy->AddRule({.kind = FaultRule::Kind::kTrickle, .path_contains = "/blobs/", .times = -1,
+  proxy->AddRule({.kind = FaultRule::Kind::kTrickle,
+                  .path_contains = "/blobs/",
+                  .times = -1,
                   .interval = milliseconds(50)});
   ClientOptions o = BaseOptions(config_.path(), &env_);
   o.max_attempts = 1;
@@ -428,8 +431,8 @@ TEST_F(AnonymousRegistryTest, RedirectIsFollowedWithoutRegistryHeaders) {
 TEST_F(AnonymousRegistryTest, ManifestWithWrongBytesIsDataLoss) {
   auto proxy = Proxy();
   ASSERT_TRUE(proxy);
-  proxy->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = "/manifests/",
-                  .times = -1});
+  proxy->AddRule(
+      {.kind = FaultRule::Kind::kWrongBytes, .path_contains = "/manifests/", .times = -1});
   auto client = MakeClient(BaseOptions(config_.path(), &env_));
   auto m = client->GetManifest(Ref(proxy->host()), pushed_->image.manifest.digest.str());
   ASSERT_FALSE(m);
@@ -479,16 +482,18 @@ TEST_F(AnonymousRegistryTest, FailingMirrorsAreSkippedForTheUpstream) {
   ASSERT_TRUE(refused);
   auto broken = Proxy();  // answers 503 to everything
   ASSERT_TRUE(broken);
-  broken->AddRule({.kind = FaultRule::Kind::kStatus, .path_contains = "", .method = "",
-                   .times = -1, .status = 503});
+  broken->AddRule({.kind = FaultRule::Kind::kStatus,
+                   .path_contains = "",
+                   .method = "",
+                   .times = -1,
+                   .status = 503});
   auto empty = Proxy();  // 404 for the blob
   ASSERT_TRUE(empty);
-  empty->AddRule({.kind = FaultRule::Kind::kStatus, .path_contains = "/blobs/", .times = -1,
-                  .status = 404});
+  empty->AddRule(
+      {.kind = FaultRule::Kind::kStatus, .path_contains = "/blobs/", .times = -1, .status = 404});
   WriteFile(config_.path() / reg_->host() / "hosts.toml",
-            "[host.\"http://127.0.0.1:" + std::to_string(*refused) + "\"]\n" +
-                "[host.\"" + broken->base_url() + "\"]\n" +
-                "[host.\"" + empty->base_url() + "\"]\n");
+            "[host.\"http://127.0.0.1:" + std::to_string(*refused) + "\"]\n" + "[host.\"" +
+                broken->base_url() + "\"]\n" + "[host.\"" + empty->base_url() + "\"]\n");
   ClientOptions o = BaseOptions(config_.path(), &env_);
   o.max_attempts = 2;
   auto client = MakeClient(std::move(o));

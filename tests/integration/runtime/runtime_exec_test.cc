@@ -2,11 +2,10 @@
 // gantry-runtime, runc and crun alike: what containerd's shim relies on,
 // observed from inside the container and from the host's cgroup files.
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
@@ -51,7 +50,6 @@ class RuntimeExec : public rttest::RuntimeSuite {
     std::ofstream(p) << process.dump();
     return p;
   }
-
 };
 
 TEST_F(RuntimeExec, RuntimeExecArgsRunInsideWithEnvCwdUser) {
@@ -91,9 +89,9 @@ TEST_F(RuntimeExec, RuntimeExecProcessFileDetachedWritesPid) {
   for (const Runtime& rt : runtimes_) {
     std::string id = StartSleeper(rt, b, "exp");
     fs::path pid_file = dir_.path() / (id + ".exec.pid");
-    auto r = rt.Detached({"exec", "--process", pf.string(), "--detach", "--pid-file",
-                          pid_file.string(), id},
-                         dir_.path() / (id + ".exec.log"));
+    auto r = rt.Detached(
+        {"exec", "--process", pf.string(), "--detach", "--pid-file", pid_file.string(), id},
+        dir_.path() / (id + ".exec.log"));
     ASSERT_EQ(r.exit_code, 0) << rt.name << ": " << r.err;
     auto text = common::ReadFile(pid_file);
     ASSERT_TRUE(text) << rt.name;
@@ -210,9 +208,8 @@ TEST_F(RuntimeExec, RuntimeConsoleSocketEchoesInput) {
     ASSERT_TRUE(master) << why;
     const std::string line = "echo ab$((40+2))cd\n";
     ASSERT_EQ(::write(master.get(), line.data(), line.size()), static_cast<ssize_t>(line.size()));
-    std::string out = rttest::ReadUntil(master.get(), [](const std::string& s) {
-      return s.find("ab42cd") != std::string::npos;
-    });
+    std::string out = rttest::ReadUntil(
+        master.get(), [](const std::string& s) { return s.find("ab42cd") != std::string::npos; });
     // The terminal echoed what was typed, and the shell ran it.
     EXPECT_NE(out.find("echo ab$((40+2))cd"), std::string::npos) << rt.name << ": " << out;
     EXPECT_NE(out.find("ab42cd"), std::string::npos) << rt.name << ": " << out;
@@ -243,7 +240,8 @@ TEST_F(RuntimeExec, RuntimeExecTtyThroughConsoleSocket) {
     ASSERT_TRUE(master) << rt.name << " sent no pty";
     EXPECT_EQ(*exec->Wait(), 0) << rt.name;
     std::string out = rttest::ReadUntil(master.get(), [](const std::string& s) {
-      return s.find("size=") != std::string::npos && s.find('\n', s.find("size=")) != std::string::npos;
+      return s.find("size=") != std::string::npos &&
+             s.find('\n', s.find("size=")) != std::string::npos;
     });
     EXPECT_NE(out.find("tty=/dev/pts/"), std::string::npos) << rt.name << ": " << out;
     EXPECT_NE(out.find("size=33 101"), std::string::npos) << rt.name << ": " << out;
@@ -263,8 +261,8 @@ TEST_F(RuntimeExec, RuntimeForegroundTerminalRelaysStdio) {
   runtimes_ = {rttest::Gantry(dir_.path())};
   for (const Runtime& rt : runtimes_) {
     std::string id = rttest::UniqueId("fg-" + rt.name);
-    auto r = rt.CmdWithInput({"run", "--bundle", b.path().string(), id},
-                             "echo tty=$(tty); exit 3\n");
+    auto r =
+        rt.CmdWithInput({"run", "--bundle", b.path().string(), id}, "echo tty=$(tty); exit 3\n");
     EXPECT_EQ(r.exit_code, 3) << rt.name << ": " << r.out << r.err;
     EXPECT_NE(r.out.find("tty=/dev/pts/"), std::string::npos) << rt.name << ": " << r.out;
   }
@@ -290,8 +288,8 @@ TEST_F(RuntimeExec, RuntimeUserNamespaceMapsRootToTheHostRange) {
     fs::path shared = dir_.path() / ("userns-" + rt.name);
     fs::create_directories(shared);
     // The container's root (host uid 100000) must reach it to bind it.
-    fs::permissions(dir_.path(), fs::perms::owner_all | fs::perms::others_exec |
-                                     fs::perms::group_exec);
+    fs::permissions(dir_.path(),
+                    fs::perms::owner_all | fs::perms::others_exec | fs::perms::group_exec);
     ASSERT_EQ(::chown(shared.c_str(), 100000, 100000), 0);
     rttest::Bundle b = rttest::MakeBundle(
         {"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/made-here"});
@@ -308,9 +306,10 @@ TEST_F(RuntimeExec, RuntimeUserNamespaceMapsRootToTheHostRange) {
     std::istringstream in(r.out);
     std::vector<std::string> words;
     for (std::string w; in >> w;) words.push_back(w);
-    EXPECT_EQ(words, (std::vector<std::string>{"0", "100000", "65536", "0", "100000", "65536", "0"}))
+    EXPECT_EQ(words,
+              (std::vector<std::string>{"0", "100000", "65536", "0", "100000", "65536", "0"}))
         << rt.name << ": " << r.out;
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat((shared / "made-here").c_str(), &st), 0) << rt.name;
     EXPECT_EQ(st.st_uid, 100000u) << rt.name;
     EXPECT_EQ(st.st_gid, 100000u) << rt.name;

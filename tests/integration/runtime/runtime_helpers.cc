@@ -6,9 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -25,10 +24,10 @@ namespace {
 constexpr const char* kBusybox = "/bin/busybox";
 
 constexpr const char* kApplets[] = {
-    "sh",   "echo", "cat",  "id",    "ls",   "sleep", "hostname", "true", "false", "touch",
-    "grep", "wc",   "stat", "awk",   "sort", "pwd",   "env",      "kill", "ps",    "readlink",
-    "test", "[",    "tty",  "mkdir", "rm",   "head",  "tr",       "cut",
-    "stty", "unshare", "chown", "chroot"};
+    "sh",    "echo",  "cat",  "id",       "ls",   "sleep",   "hostname", "true",
+    "false", "touch", "grep", "wc",       "stat", "awk",     "sort",     "pwd",
+    "env",   "kill",  "ps",   "readlink", "test", "[",       "tty",      "mkdir",
+    "rm",    "head",  "tr",   "cut",      "stty", "unshare", "chown",    "chroot"};
 
 // A static ELF has no PT_INTERP program header.
 bool IsStaticBusybox() {
@@ -93,7 +92,8 @@ json DefaultConfig(const std::vector<std::string>& args) {
        {{"terminal", false},
         {"user", {{"uid", 0}, {"gid", 0}}},
         {"args", args},
-        {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+        {"env",
+         {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
         {"cwd", "/"},
         {"capabilities",
          {{"bounding", caps}, {"effective", caps}, {"permitted", caps}, {"ambient", caps}}},
@@ -106,14 +106,19 @@ json DefaultConfig(const std::vector<std::string>& args) {
         mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
         mount("/dev/pts", "devpts", "devpts",
               {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
-        mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+        mount("/dev/shm", "tmpfs", "shm",
+              {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
         mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
         mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "relatime", "ro"})}},
+        mount("/sys/fs/cgroup", "cgroup", "cgroup",
+              {"nosuid", "noexec", "nodev", "relatime", "ro"})}},
       {"linux",
        {{"resources", {{"devices", {{{"allow", false}, {"access", "rwm"}}}}}},
         {"namespaces",
-         {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "ipc"}}, {{"type", "uts"}},
+         {{{"type", "pid"}},
+          {{"type", "network"}},
+          {{"type", "ipc"}},
+          {{"type", "uts"}},
           {{"type", "mount"}}}},
         {"maskedPaths",
          {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -130,9 +135,7 @@ fs::path CopyRootfs(const fs::path& dest) {
   return dest;
 }
 
-void Bundle::Write() const {
-  std::ofstream(dir.path() / "config.json") << config.dump(2);
-}
+void Bundle::Write() const { std::ofstream(dir.path() / "config.json") << config.dump(2); }
 
 Bundle MakeBundle(const std::vector<std::string>& args) {
   auto d = common::TempDir::Create("gantry-rt-bundle");
@@ -157,7 +160,7 @@ fixtures::CommandResult Runtime::Cmd(const std::vector<std::string>& args,
 }
 
 fixtures::CommandResult Runtime::CmdWithInput(const std::vector<std::string>& args,
-                                             const std::string& input) const {
+                                              const std::string& input) const {
   fixtures::RunOptions options;
   options.timeout = std::chrono::seconds(60);
   options.stdin_data = input;
@@ -240,9 +243,9 @@ common::Result<CgroupV2Host> CgroupV2Host::Create(const fs::path& dir) {
   CgroupV2Host host;
   host.root_ = dir / "cgroup2";
   TRY(common::MkdirAll(host.root_));
-  ASSIGN_OR_RETURN(host.mount_, common::Wrap(common::Mount("none", host.root_.string(),
-                                                           "cgroup2", 0, ""),
-                                             "mount cgroup2"));
+  ASSIGN_OR_RETURN(
+      host.mount_,
+      common::Wrap(common::Mount("none", host.root_.string(), "cgroup2", 0, ""), "mount cgroup2"));
   host.subtree_control_ = common::ReadFile(host.root_ / "cgroup.subtree_control").value_or("");
   return host;
 }
@@ -257,8 +260,8 @@ CgroupV2Host::~CgroupV2Host() {
 }
 
 Runtime CgroupV2Host::On(const Runtime& rt) {
-  return InPrivateMountNamespace(rt,
-                                 "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup");
+  return InPrivateMountNamespace(
+      rt, "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup");
 }
 
 common::UniqueFd ListenUnix(const std::string& path) {
@@ -305,8 +308,8 @@ std::string ReadUntil(int fd, const std::function<bool(const std::string&)>& don
   std::string out;
   auto deadline = fixtures::Clock::now() + timeout;
   while (!done(out)) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                      fixtures::Clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - fixtures::Clock::now());
     if (left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;

@@ -7,13 +7,12 @@
 //   crun   — Debian's crun 1.8.1, in a private mount namespace without the
 //            hybrid /sys/fs/cgroup/unified mount it refuses.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>

@@ -1,9 +1,8 @@
 // Lifecycle hooks under gantry-runtime, runc and crun: order, the state on
 // stdin, env, where they run, and failures that leave nothing behind.
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -32,7 +31,6 @@ class RuntimeHooks : public rttest::RuntimeSuite {
             {"env", {"HOOK_ENV=" + kind + "-env", "PATH=/bin:/usr/bin"}},
             {"timeout", 10}};
   }
-
 };
 
 TEST_F(RuntimeHooks, RuntimeHooksRunInOrderWithStateOnStdin) {
@@ -59,7 +57,8 @@ TEST_F(RuntimeHooks, RuntimeHooksRunInOrderWithStateOnStdin) {
                          {"poststop", {Hook("poststop", host)}}};
     b.Write();
     std::string id = rttest::UniqueId("hk-" + rt.name);
-    auto c = rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
+    auto c =
+        rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
     ASSERT_EQ(c.exit_code, 0) << rt.name << ": " << c.err;
     pid_t pid = (*rt.State(id))["pid"];
     auto s = rt.Cmd({"start", id});
@@ -141,10 +140,12 @@ TEST_F(RuntimeHooks, RuntimeFailingPrestartHookLeavesNothing) {
   for (const Runtime& rt : runtimes_) {
     rttest::Bundle b = rttest::MakeBundle({"true"});
     b.config["hooks"] = {
-        {"prestart", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo hook-said-no >&2; exit 3"}}}}}};
+        {"prestart",
+         {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo hook-said-no >&2; exit 3"}}}}}};
     b.Write();
     std::string id = rttest::UniqueId("hkf-" + rt.name);
-    auto c = rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
+    auto c =
+        rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
     EXPECT_NE(c.exit_code, 0) << rt.name;
     EXPECT_NE(c.err.find("hook"), std::string::npos) << rt.name << ": " << c.err;
     if (rt.name == "gantry") {
@@ -164,7 +165,8 @@ TEST_F(RuntimeHooks, RuntimeHookTimeoutFailsCreate) {
   for (const Runtime& rt : runtimes_) {
     std::string id = rttest::UniqueId("hkt-" + rt.name);
     auto start = std::chrono::steady_clock::now();
-    auto c = rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
+    auto c =
+        rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
     EXPECT_NE(c.exit_code, 0) << rt.name;
     EXPECT_LT(std::chrono::steady_clock::now() - start, 30s) << rt.name;
     EXPECT_FALSE(rt.State(id)) << rt.name;

@@ -3,12 +3,11 @@
 // transitions, list, kill --all, delete --force from every state, bad
 // bundles that must fail cleanly, --log JSON lines, --console-socket.
 
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
@@ -41,15 +40,15 @@ class RuntimeLifecycle : public rttest::RuntimeSuite {
   }
 
   // Nothing of container `id` is left: state dir, cgroups, mounts, process.
-  void ExpectGone(const Runtime& rt, const std::string& id, const fs::path& bundle,
-                  pid_t pid = 0) {
+  void ExpectGone(const Runtime& rt, const std::string& id, const fs::path& bundle, pid_t pid = 0) {
     EXPECT_FALSE(rt.State(id)) << rt.name << ": state of " << id << " still there";
     if (rt.name == "gantry") {
       EXPECT_FALSE(fs::exists(dir_.path() / "gantry-root" / id));
     }
     EXPECT_EQ(rttest::CgroupDirsNamed(id), std::vector<std::string>{}) << rt.name;
     EXPECT_EQ(rttest::MountsMentioning(bundle.string()), std::vector<std::string>{}) << rt.name;
-    EXPECT_EQ(rttest::MountsMentioning(rttest::SharedRootfs().string()), std::vector<std::string>{});
+    EXPECT_EQ(rttest::MountsMentioning(rttest::SharedRootfs().string()),
+              std::vector<std::string>{});
     if (pid > 0) {
       bool gone = fixtures::WaitUntil([&] { return Dead(pid); }, std::chrono::seconds(10));
       EXPECT_TRUE(gone) << rt.name << ": init " << pid << " still alive";
@@ -66,12 +65,14 @@ TEST_F(RuntimeLifecycle, RuntimeStateTransitionsCreatedRunningStopped) {
   for (const Runtime& rt : runtimes_) {
     std::string id = rttest::UniqueId("st-" + rt.name);
     fs::path pid_file = dir_.path() / (id + ".pid");
-    auto c = rt.Detached({"create", "--bundle", b.path().string(), "--pid-file", pid_file.string(), id},
-                         dir_.path() / (id + ".log"));
+    auto c =
+        rt.Detached({"create", "--bundle", b.path().string(), "--pid-file", pid_file.string(), id},
+                    dir_.path() / (id + ".log"));
     ASSERT_EQ(c.exit_code, 0) << rt.name << ": " << c.err;
     auto s = rt.State(id);
     ASSERT_TRUE(s) << rt.name;
-    for (const char* key : {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"})
+    for (const char* key :
+         {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"})
       EXPECT_TRUE(s->contains(key)) << rt.name << " state lacks " << key;
     EXPECT_EQ((*s)["id"], id);
     EXPECT_EQ((*s)["status"], "created") << rt.name;
@@ -103,7 +104,8 @@ TEST_F(RuntimeLifecycle, RuntimeStateTransitionsCreatedRunningStopped) {
     EXPECT_EQ(rt.Cmd({"kill", id, "KILL"}).exit_code, 0) << rt.name;
     ASSERT_TRUE(rt.WaitStatus(id, "stopped")) << rt.name;
     EXPECT_EQ((*rt.State(id))["pid"], 0) << rt.name;
-    EXPECT_NE(rt.Cmd({"kill", id, "TERM"}).exit_code, 0) << rt.name << " signalled a stopped container";
+    EXPECT_NE(rt.Cmd({"kill", id, "TERM"}).exit_code, 0)
+        << rt.name << " signalled a stopped container";
     auto d = rt.Cmd({"delete", id});
     EXPECT_EQ(d.exit_code, 0) << rt.name << ": " << d.err;
     ExpectGone(rt, id, b.path(), pid);
@@ -150,7 +152,8 @@ TEST_F(RuntimeLifecycle, RuntimeDeleteForceCleansEveryState) {
   for (const Runtime& rt : runtimes_) {
     for (const char* state : {"created", "running", "stopped"}) {
       std::string id = rttest::UniqueId(std::string("force-") + state + "-" + rt.name);
-      auto c = rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
+      auto c =
+          rt.Detached({"create", "--bundle", b.path().string(), id}, dir_.path() / (id + ".log"));
       ASSERT_EQ(c.exit_code, 0) << rt.name << ": " << c.err;
       pid_t pid = (*rt.State(id))["pid"];
       if (std::string(state) != "created") {
@@ -183,7 +186,9 @@ TEST_F(RuntimeLifecycle, RuntimeBadBundleFailsCleanly) {
        [](rttest::Bundle& b) { std::ofstream(b.path() / "config.json") << "{\"ociVersion\": "; },
        "invalid JSON"},
       {"unknown-ns",
-       [](rttest::Bundle& b) { b.config["linux"]["namespaces"].push_back({{"type", "foo"}}); },
+       [](rttest::Bundle& b) {
+         b.config["linux"]["namespaces"].push_back({{"type", "foo"}});
+       },
        "unknown namespace type `foo`"},
       {"missing-rootfs",
        [](rttest::Bundle& b) { b.config["root"]["path"] = (b.path() / "nope").string(); },
@@ -248,7 +253,8 @@ TEST_F(RuntimeLifecycle, RuntimeLogJsonErrorLine) {
 }
 
 TEST_F(RuntimeLifecycle, RuntimeConsoleSocketReceivesPty) {
-  rttest::Bundle b = rttest::MakeBundle({"sh", "-c", "echo tty=$(tty) out=$(readlink /proc/self/fd/1)"});
+  rttest::Bundle b =
+      rttest::MakeBundle({"sh", "-c", "echo tty=$(tty) out=$(readlink /proc/self/fd/1)"});
   b.config["process"]["terminal"] = true;
   b.Write();
   for (const Runtime& rt : runtimes_) {
@@ -282,7 +288,8 @@ TEST_F(RuntimeLifecycle, RuntimeMountThroughSymlinkStaysInRootfs) {
   fs::create_symlink(host->path(), rootfs / "escape");
   rttest::Bundle b = rttest::MakeBundle({"sh", "-c", "stat -f -c %T /escape/sub"});
   b.config["root"] = {{"path", rootfs.string()}, {"readonly", false}};
-  b.config["mounts"].push_back({{"destination", "/escape/sub"}, {"type", "tmpfs"}, {"source", "tmpfs"}});
+  b.config["mounts"].push_back(
+      {{"destination", "/escape/sub"}, {"type", "tmpfs"}, {"source", "tmpfs"}});
   b.Write();
   std::string id = rttest::UniqueId("symlink");
   auto r = gantry_.Cmd({"run", "--bundle", b.path().string(), id});

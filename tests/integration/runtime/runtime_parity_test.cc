@@ -5,11 +5,10 @@
 // rootfs sits on a shared mount.
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
@@ -67,10 +66,8 @@ TEST_F(RuntimeParity, RuntimeHomeFromContainerPasswdAsRuncSetsIt) {
     bool crun_differs;
   };
   const Case cases[] = {
-      {"uid with an entry", 1000, nullptr, false},
-      {"root", 0, nullptr, false},
-      {"uid without an entry", 1001, nullptr, true},
-      {"HOME given", 1000, "HOME=/given", false},
+      {"uid with an entry", 1000, nullptr, false},   {"root", 0, nullptr, false},
+      {"uid without an entry", 1001, nullptr, true}, {"HOME given", 1000, "HOME=/given", false},
       {"HOME given empty", 1000, "HOME=", true},
   };
   const std::string probe = "echo home=[$HOME] count=$(env | grep -c '^HOME=')";
@@ -95,7 +92,8 @@ TEST_F(RuntimeParity, RuntimeHomeFromContainerPasswdAsRuncSetsIt) {
       exec[rt.name] = e.exit_code == 0 ? e.out : "refused: " + e.err;
       EXPECT_EQ(rt.Cmd({"delete", "--force", id}).exit_code, 0) << rt.name;
     }
-    for (const auto& [name, out] : run) EXPECT_EQ(run["gantry"], out) << c.what << ": run, " << name;
+    for (const auto& [name, out] : run)
+      EXPECT_EQ(run["gantry"], out) << c.what << ": run, " << name;
     for (const auto& [name, out] : exec)
       EXPECT_EQ(exec["gantry"], out) << c.what << ": exec, " << name;
     EXPECT_EQ(run["gantry"], exec["gantry"]) << c.what;
@@ -143,11 +141,12 @@ TEST_F(RuntimeParity, RuntimeRootfsPropagationOnSharedMountAsRuncAndCrun) {
 
   // crun in a mount namespace that keeps the shared mount's propagation.
   std::vector<Runtime> runtimes = {
-      runtimes_[0], runtimes_[1],
+      runtimes_[0],
+      runtimes_[1],
       {"crun",
        {"unshare", "-m", "--propagation", "unchanged", "sh", "-c",
-        "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\" </dev/null", "crun",
-        "--root", (dir_.path() / "crun-shared-root").string()}}};
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\" </dev/null", "crun", "--root",
+        (dir_.path() / "crun-shared-root").string()}}};
   const std::string probe =
       "awk '$5 == \"/\" { t = \"private\"; for (i = 7; $i != \"-\"; i++) "
       "{ if ($i ~ /^shared/) t = \"shared\"; else if ($i ~ /^master/ && t != \"shared\") t = "
@@ -169,9 +168,9 @@ TEST_F(RuntimeParity, RuntimeRootfsPropagationOnSharedMountAsRuncAndCrun) {
     bool runc_agrees, crun_agrees;
   };
   const Case cases[] = {
-      {"", true, false},          {"rslave", true, false},   {"slave", true, true},
-      {"private", true, true},    {"rprivate", true, true},  {"shared", false, true},
-      {"rshared", false, true},   {"unbindable", false, true},
+      {"", true, false},        {"rslave", true, false},     {"slave", true, true},
+      {"private", true, true},  {"rprivate", true, true},    {"shared", false, true},
+      {"rshared", false, true}, {"unbindable", false, true},
   };
   for (const Case& c : cases) {
     rttest::Bundle b = rttest::MakeBundle({"sleep", "1000"});

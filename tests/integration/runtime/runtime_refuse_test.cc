@@ -6,9 +6,8 @@
 // applies it. Each case runs the same bundle under gantry-runtime, runc and
 // crun and compares: run or refuse, and what the container saw.
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -55,9 +54,9 @@ class RuntimeRefuse : public rttest::RuntimeSuite {
     const Outcome& g = seen["gantry"];
     for (const auto& [name, o] : seen) {
       if (name == "gantry" || (name == "crun" && crun_differs)) continue;
-      EXPECT_EQ(g.ran, o.ran) << what << ": gantry " << (g.ran ? "ran" : "refused") << ", "
-                              << name << (o.ran ? " ran" : " refused") << "\ngantry: " << g.err
-                              << "\n" << name << ": " << o.err;
+      EXPECT_EQ(g.ran, o.ran) << what << ": gantry " << (g.ran ? "ran" : "refused") << ", " << name
+                              << (o.ran ? " ran" : " refused") << "\ngantry: " << g.err << "\n"
+                              << name << ": " << o.err;
       if (g.ran && o.ran) {
         EXPECT_EQ(g.out, o.out) << what << ": gantry and " << name << " saw";
       }
@@ -178,8 +177,9 @@ TEST_F(RuntimeRefuse, RuntimeCgroupV2LimitsRefusedOrApplied) {
   std::string controllers = common::ReadFile(host->root() / "cgroup.controllers").value_or("");
   std::vector<Runtime> v2 = {rttest::CgroupV2Host::On(runtimes_[0]),
                              rttest::CgroupV2Host::On(runtimes_[1])};
-  auto has = [&](const char* c) { return (" " + controllers).find(std::string(" ") + c) !=
-                                         std::string::npos; };
+  auto has = [&](const char* c) {
+    return (" " + controllers).find(std::string(" ") + c) != std::string::npos;
+  };
   struct Case {
     const char* what;
     const char* resources;
@@ -193,8 +193,8 @@ TEST_F(RuntimeRefuse, RuntimeCgroupV2LimitsRefusedOrApplied) {
        has("io")},
       {"hugetlb limit", R"({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]})",
        "linux.resources.hugepageLimits", false, has("hugetlb")},
-      {"net_cls class id", R"({"network": {"classID": 1048577}})", "linux.resources.network",
-       true, false},
+      {"net_cls class id", R"({"network": {"classID": 1048577}})", "linux.resources.network", true,
+       false},
       {"blkio leaf weight", R"({"blockIO": {"leafWeight": 500}})",
        "linux.resources.blockIO.leafWeight", true, false},
       {"realtime cpu", R"({"cpu": {"realtimePeriod": 100000, "realtimeRuntime": 1000}})",
@@ -230,8 +230,7 @@ bool AppArmorEnabled() {
 }
 
 TEST_F(RuntimeRefuse, RuntimeSecurityLabelsRefusedWhereRuncRefusesThem) {
-  std::cout << "AppArmor " << (AppArmorEnabled() ? "enabled" : "not enabled")
-            << " on this host\n";
+  std::cout << "AppArmor " << (AppArmorEnabled() ? "enabled" : "not enabled") << " on this host\n";
   struct Case {
     const char* what;
     const char* key;
@@ -247,8 +246,8 @@ TEST_F(RuntimeRefuse, RuntimeSecurityLabelsRefusedWhereRuncRefusesThem) {
        "process.apparmorProfile", false},
       // crun 1.8.1 refuses even an empty profile without AppArmor.
       {"empty AppArmor profile", "apparmorProfile", "", "process.apparmorProfile", true},
-      {"SELinux label", "selinuxLabel", "system_u:system_r:container_t:s0",
-       "process.selinuxLabel", false},
+      {"SELinux label", "selinuxLabel", "system_u:system_r:container_t:s0", "process.selinuxLabel",
+       false},
   };
   for (const Case& c : cases) {
     rttest::Bundle b = rttest::MakeBundle(

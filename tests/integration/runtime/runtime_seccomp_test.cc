@@ -3,13 +3,12 @@
 // in effect) blocking what Docker's blocks, with and without
 // no_new_privs.
 
+#include <gtest/gtest.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <thread>
@@ -31,7 +30,8 @@ TEST_F(RuntimeSeccomp, RuntimeDeniedSyscallReturnsTheChosenErrno) {
   b.config["linux"]["seccomp"] = {
       {"defaultAction", "SCMP_ACT_ALLOW"},
       {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
-      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 42}}}}};
+      {"syscalls",
+       {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 42}}}}};
   b.Write();
   for (const Runtime& rt : runtimes_) {
     auto r = rt.Cmd({"run", "--bundle", b.path().string(), rttest::UniqueId("sc-" + rt.name)});
@@ -51,13 +51,13 @@ TEST_F(RuntimeSeccomp, RuntimeDefaultProfileBlocksUnshareWithoutSysAdmin) {
   for (std::string_view c : caps) cap_list.push_back(c);
   for (bool nnp : {true, false}) {
     for (bool with_profile : {true, false}) {
-      rttest::Bundle b = rttest::MakeBundle(
-          {"sh", "-c", "unshare -U true && echo unshare=ok || echo unshare=denied; "
-                       "chroot / true && echo chroot=ok; echo done"});
+      rttest::Bundle b =
+          rttest::MakeBundle({"sh", "-c",
+                              "unshare -U true && echo unshare=ok || echo unshare=denied; "
+                              "chroot / true && echo chroot=ok; echo done"});
       b.config["process"]["noNewPrivileges"] = nnp;
-      b.config["process"]["capabilities"] = {{"bounding", cap_list},
-                                             {"effective", cap_list},
-                                             {"permitted", cap_list}};
+      b.config["process"]["capabilities"] = {
+          {"bounding", cap_list}, {"effective", cap_list}, {"permitted", cap_list}};
       if (with_profile) b.config["linux"]["seccomp"] = profile;
       b.Write();
       for (const Runtime& rt : runtimes_) {
@@ -75,7 +75,8 @@ TEST_F(RuntimeSeccomp, RuntimeExecGetsTheContainersFilter) {
   rttest::Bundle b = rttest::MakeBundle({"sleep", "1000"});
   b.config["linux"]["seccomp"] = {
       {"defaultAction", "SCMP_ACT_ALLOW"},
-      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 42}}}}};
+      {"syscalls",
+       {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 42}}}}};
   b.Write();
   for (const Runtime& rt : runtimes_) {
     std::string id = rttest::UniqueId("sce-" + rt.name);

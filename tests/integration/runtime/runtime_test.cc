@@ -18,7 +18,6 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
-
 #include "fixtures/require.h"
 #include "integration/runtime/runtime_helpers.h"
 
@@ -30,7 +29,6 @@ namespace fs = std::filesystem;
 
 class RuntimeTest : public rttest::RuntimeSuite {
  protected:
-
   // `run` in the foreground; returns stdout, expecting exit status `want`.
   std::string RunOk(const Runtime& rt, const rttest::Bundle& b, int want = 0) {
     std::string id = rttest::UniqueId("obs-" + rt.name);
@@ -39,7 +37,6 @@ class RuntimeTest : public rttest::RuntimeSuite {
     EXPECT_FALSE(rt.State(id)) << rt.name << " left the container behind";
     return r.out;
   }
-
 };
 
 constexpr const char* kProbe = R"(
@@ -104,8 +101,8 @@ TEST_F(RuntimeTest, RuntimeKeepsTheCallersOpenFileLimitWithoutRlimits) {
   std::vector<Runtime> all;
   for (const Runtime& rt : runtimes_)
     if (rt.name != "runc") all.push_back(rt);
-  all.push_back({"gantry-cli",
-                 {GANTRY_BIN, "runtime", "--root", (dir_.path() / "gantry-root").string()}});
+  all.push_back(
+      {"gantry-cli", {GANTRY_BIN, "runtime", "--root", (dir_.path() / "gantry-root").string()}});
   for (const Runtime& rt : all) {
     Runtime limited{rt.name, {"prlimit", "--nofile=200:4000", "--"}};
     limited.prefix.insert(limited.prefix.end(), rt.prefix.begin(), rt.prefix.end());
@@ -169,10 +166,10 @@ TEST_F(RuntimeTest, RuntimeObserveSameAsPeersFromInside) {
 }
 
 TEST_F(RuntimeTest, RuntimeObserveUserGroupsUmaskCaps) {
-  rttest::Bundle b = rttest::MakeBundle(
-      {"sh", "-c",
-       "echo id=$(id); echo umask=$(umask); echo home=$(pwd); "
-       "awk '/^(Cap|NoNewPrivs)/ {print $1 \"=\" $2}' /proc/self/status"});
+  rttest::Bundle b =
+      rttest::MakeBundle({"sh", "-c",
+                          "echo id=$(id); echo umask=$(umask); echo home=$(pwd); "
+                          "awk '/^(Cap|NoNewPrivs)/ {print $1 \"=\" $2}' /proc/self/status"});
   json& p = b.config["process"];
   p["user"] = {{"uid", 1000}, {"gid", 1000}, {"additionalGids", {10, 20}}, {"umask", 23}};
   p["cwd"] = "/tmp";
@@ -206,12 +203,14 @@ TEST_F(RuntimeTest, RuntimeObserveUserNamespace) {
   l["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
   l["resources"]["memory"] = {{"limit", 33554432}};
   b.Write();
-  struct stat host_null_before{}, host_null_after{};
+  struct stat host_null_before {
+  }, host_null_after{};
   ASSERT_EQ(::stat("/dev/null", &host_null_before), 0);
   std::map<std::string, std::map<std::string, std::string>> seen;
   for (const Runtime& rt : runtimes_) seen[rt.name] = rttest::KeyValues(RunOk(rt, b));
   ASSERT_EQ(::stat("/dev/null", &host_null_after), 0);
-  EXPECT_EQ(host_null_after.st_uid, host_null_before.st_uid) << "the host's /dev/null changed owner";
+  EXPECT_EQ(host_null_after.st_uid, host_null_before.st_uid)
+      << "the host's /dev/null changed owner";
   auto g = seen["gantry"];
   EXPECT_EQ(g["id"], "uid=0(root) gid=0(root)");
   EXPECT_EQ(g["map"], " 0 100000 65536");
@@ -242,9 +241,9 @@ TEST_F(RuntimeTest, RuntimeExitSignalOfForegroundRun) {
     rttest::Bundle b = rttest::MakeBundle({"sleep", "100"});
     if (!c.pid_ns) {
       json& ns = b.config["linux"]["namespaces"];
-      ns.erase(std::remove_if(ns.begin(), ns.end(),
-                              [](const json& n) { return n["type"] == "pid"; }),
-               ns.end());
+      ns.erase(
+          std::remove_if(ns.begin(), ns.end(), [](const json& n) { return n["type"] == "pid"; }),
+          ns.end());
       b.Write();
     }
     for (const Runtime& rt : runtimes_) {
@@ -267,9 +266,10 @@ TEST_F(RuntimeTest, RuntimeExitSignalOfForegroundRun) {
 }
 
 TEST_F(RuntimeTest, RuntimeObserveNoPivotSameView) {
-  rttest::Bundle b = rttest::MakeBundle(
-      {"sh", "-c", "echo pid=$$; echo hostname=$(hostname); echo mounts=$(awk '{print $5}' "
-                   "/proc/self/mountinfo | sort | tr '\\n' ' ')"});
+  rttest::Bundle b =
+      rttest::MakeBundle({"sh", "-c",
+                          "echo pid=$$; echo hostname=$(hostname); echo mounts=$(awk '{print $5}' "
+                          "/proc/self/mountinfo | sort | tr '\\n' ' ')"});
   std::map<std::string, std::string> pivot;
   for (const Runtime& rt : runtimes_) {
     if (rt.name == "crun") continue;  // --no-pivot is a runc flag
@@ -344,7 +344,8 @@ TEST_F(RuntimeTest, CgroupSearchFindsItsCgroupWhileOthersComeAndGo) {
   std::thread churn([&] {
     std::error_code ec;
     while (!stop) {
-      for (int n = 0; n < 32; ++n) fs::create_directories(base / ("c" + std::to_string(n)) / "x", ec);
+      for (int n = 0; n < 32; ++n)
+        fs::create_directories(base / ("c" + std::to_string(n)) / "x", ec);
       for (int n = 0; n < 32; ++n) {
         fs::remove(base / ("c" + std::to_string(n)) / "x", ec);
         fs::remove(base / ("c" + std::to_string(n)), ec);

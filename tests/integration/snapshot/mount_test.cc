@@ -4,9 +4,9 @@
 
 #include "snapshot/mount.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 using common::Errc;
 
 bool ReadOnly(const fs::path& dir) {
-  struct statvfs st{};
+  struct statvfs st {};
   return ::statvfs(dir.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0;
 }
 
@@ -225,7 +225,7 @@ TEST(OverlayProbeCache, KeepsASuccessAndProbesAgainWhenTheAnswerIsStale) {
   const fs::path cache = a->path() / "overlay-supported";
   std::ofstream(cache) << "overlay supported\nkernel 0.0.0\n";
   REQUIRE_OVERLAYFS(OverlaySupported(a->path()), a->path());
-  struct utsname u{};
+  struct utsname u {};
   ASSERT_EQ(::uname(&u), 0);
   const std::string answer = Read(cache);
   EXPECT_TRUE(answer.starts_with(std::string("overlay supported\nkernel ") + u.release + "\n"))
@@ -238,7 +238,7 @@ TEST(OverlayProbeCache, KeepsASuccessAndProbesAgainWhenTheAnswerIsStale) {
                                   {.tv_sec = 1'000'000'000, .tv_nsec = 0}};
   ASSERT_EQ(::utimensat(AT_FDCWD, b->path().c_str(), old, 0), 0);
   EXPECT_TRUE(OverlaySupported(b->path()));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(b->path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000) << "the root was probed";
 }

@@ -162,8 +162,10 @@ TEST_P(SnapshotterSuite, UsageCountsOwnFilesOnly) {
   EXPECT_GE(base->inodes, 1);
   auto top = sn_->GetUsage("top");
   ASSERT_TRUE(top);
-  if (GetParam() == Kind::kOverlay) EXPECT_LT(top->bytes, 1 << 20);
-  else EXPECT_GE(top->bytes, 1 << 20);  // native: a full copy
+  if (GetParam() == Kind::kOverlay)
+    EXPECT_LT(top->bytes, 1 << 20);
+  else
+    EXPECT_GE(top->bytes, 1 << 20);  // native: a full copy
 }
 
 TEST_P(SnapshotterSuite, CleanupRemovesOrphansButNotLiveSnapshots) {
@@ -206,10 +208,14 @@ TEST_P(SnapshotterSuite, ReparentOnCommitOnlyWhereLayersAreIndependent) {
 }
 
 // Opens the same root again as another process would, in boot `boot_id`.
-std::unique_ptr<Snapshotter> Reopen(const fs::path& root, Kind kind, const std::string& boot_id,
-                                    std::chrono::nanoseconds settle_age = std::chrono::seconds(30)) {
-  auto sn = Open(root, {.kind = kind, .fallback_to_native = false, .settle = false,
-                        .settle_age = settle_age, .boot_id = boot_id});
+std::unique_ptr<Snapshotter> Reopen(
+    const fs::path& root, Kind kind, const std::string& boot_id,
+    std::chrono::nanoseconds settle_age = std::chrono::seconds(30)) {
+  auto sn = Open(root, {.kind = kind,
+                        .fallback_to_native = false,
+                        .settle = false,
+                        .settle_age = settle_age,
+                        .boot_id = boot_id});
   EXPECT_TRUE(sn) << sn.error().message;
   return sn ? std::move(*sn) : nullptr;
 }
@@ -273,8 +279,8 @@ TEST_P(SnapshotterSuite, SettleAfterARebootRemovesUnsyncedSnapshotsAndWhatIsBuil
   sn.reset();
 
   // Open (which settles) in another boot.
-  auto opened = Open(dir_.path(), {.kind = GetParam(), .fallback_to_native = false,
-                                   .boot_id = "boot-b"});
+  auto opened =
+      Open(dir_.path(), {.kind = GetParam(), .fallback_to_native = false, .boot_id = "boot-b"});
   ASSERT_TRUE(opened) << opened.error().message;
   auto& after = *opened;
   for (const char* gone : {"mid", "top", "ctr"}) {
@@ -294,8 +300,7 @@ TEST_P(SnapshotterSuite, SettleAfterARebootRemovesUnsyncedSnapshotsAndWhatIsBuil
   EXPECT_EQ(again->removed, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, SnapshotterSuite,
-                         ::testing::Values(Kind::kOverlay, Kind::kNative),
+INSTANTIATE_TEST_SUITE_P(Kinds, SnapshotterSuite, ::testing::Values(Kind::kOverlay, Kind::kNative),
                          [](const auto& p) {
                            return p.param == Kind::kOverlay ? "overlay" : "native";
                          });

@@ -27,8 +27,7 @@ namespace soaktest {
 namespace {
 
 // Operation kinds that must each have run at least once.
-const std::vector<std::string> kKinds = {"pull",     "rmi",        "prune",
-                                         "mount",    "cri_pull",   "cri_remove"};
+const std::vector<std::string> kKinds = {"pull", "rmi", "prune", "mount", "cri_pull", "cri_remove"};
 
 // What is wrong with a soak summary (soak_driver.py's output); empty when
 // it shows every kind of operation, faults, kills, a clean fsck, an end
@@ -43,15 +42,21 @@ std::vector<std::string> SummaryProblems(const std::string& out) {
     std::string w0, w1, w2;
     long n = 0;
     words >> w0 >> w1;
-    if (w0 == "ops" && (words >> w2 >> n) && w2 == "total") totals[w1] = n;
-    else if (w0 == "faults" && w1 == "total" && (words >> n)) faults = n;
-    else if (w0 == "kills" && w1 == "total" && (words >> n)) kills = n;
-    else if (w0 == "real" && w1 == "failures" && (words >> n)) real = n;
-    else if (w0 == "fsck" && w1 == "clean") fsck_clean = true;
+    if (w0 == "ops" && (words >> w2 >> n) && w2 == "total")
+      totals[w1] = n;
+    else if (w0 == "faults" && w1 == "total" && (words >> n))
+      faults = n;
+    else if (w0 == "kills" && w1 == "total" && (words >> n))
+      kills = n;
+    else if (w0 == "real" && w1 == "failures" && (words >> n))
+      real = n;
+    else if (w0 == "fsck" && w1 == "clean")
+      fsck_clean = true;
     else if (w0 == "verify" && w1 == "images" && (words >> verify_images >> w2) &&
              w2 == "pulled+mounted")
       words >> verified;
-    else if (w0 == "soak:" && w1 == "PASS") pass = true;
+    else if (w0 == "soak:" && w1 == "PASS")
+      pass = true;
   }
   std::vector<std::string> problems;
   for (const std::string& k : kKinds)
@@ -68,7 +73,8 @@ std::vector<std::string> SummaryProblems(const std::string& out) {
   return problems;
 }
 
-constexpr char kGoodSummary[] = R"(soak: ran 100 s, seed 1, 3 pull + 1 rmi + 1 prune + 1 mount + 2 CRI workers
+constexpr char kGoodSummary[] =
+    R"(soak: ran 100 s, seed 1, 3 pull + 1 rmi + 1 prune + 1 mount + 2 CRI workers
 ops pull       total    120 ok     80 failed     20 killed    20
 ops rmi        total     50 ok     30 failed     20 killed     0
 ops prune      total     30 ok     25 failed      0 killed     5
@@ -133,7 +139,8 @@ TEST(SoakTest, ShortSoakEndsWithCleanFsckAndEveryTaggedImagePulling) {
   ASSERT_TRUE(r) << r.error().message;
   std::printf("%s", r->out.c_str());
   ASSERT_EQ(r->exit_code, 0) << "bench/soak.sh 100 failed (seed " << seed << "):\n"
-                             << r->out << "\n--- stderr:\n" << r->err;
+                             << r->out << "\n--- stderr:\n"
+                             << r->err;
   for (const std::string& p : SummaryProblems(r->out)) ADD_FAILURE() << p;
 }
 

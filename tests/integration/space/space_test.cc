@@ -61,7 +61,7 @@ std::string ErrorLine(const std::string& err) {
 }
 
 int64_t UsedBytes(const fs::path& p) {
-  struct statvfs v{};
+  struct statvfs v {};
   if (::statvfs(p.c_str(), &v) != 0) return -1;
   return static_cast<int64_t>(v.f_blocks - v.f_bfree) * static_cast<int64_t>(v.f_frsize);
 }
@@ -75,7 +75,8 @@ class SpaceTest : public ::testing::Test {
     ASSERT_TRUE(g) << g.error().message;
     gantry_ = std::make_unique<Gantry>(std::move(*g));
     ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg_));
-    ASSERT_NO_FATAL_FAILURE(PushImage(*reg_, gantry_->dir() / "layout", BigSpec(), "space/big:v1", &img_));
+    ASSERT_NO_FATAL_FAILURE(
+        PushImage(*reg_, gantry_->dir() / "layout", BigSpec(), "space/big:v1", &img_));
     ASSERT_NO_FATAL_FAILURE(PushLayout(*reg_, gantry_->dir() / "layout", "push", "space/big:v2"));
     ASSERT_NO_FATAL_FAILURE(StartProxy(*reg_, &proxy_));
     ASSERT_TRUE(common::MkdirAll(gantry_->root(), 0700));
@@ -88,12 +89,14 @@ class SpaceTest : public ::testing::Test {
   }
 
   void MountStore(const std::string& size) {
-    auto m = common::Mount("tmpfs", gantry_->root().string(), "tmpfs", 0, "size=" + size + ",mode=0700");
+    auto m =
+        common::Mount("tmpfs", gantry_->root().string(), "tmpfs", 0, "size=" + size + ",mode=0700");
     ASSERT_TRUE(m) << m.error().message;
     store_ = std::move(*m);
   }
   void ResizeStore(const std::string& size) {
-    ASSERT_EQ(::mount("tmpfs", gantry_->root().c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()), 0)
+    ASSERT_EQ(
+        ::mount("tmpfs", gantry_->root().c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()), 0)
         << "remount size=" << size << ": " << std::strerror(errno);
   }
 
@@ -236,11 +239,13 @@ TEST_F(SpaceTest, DiskFullWhileUnpackingRecordsNoImageAndNoSnapshot) {
       << r.err;
   EXPECT_TRUE(line.ends_with(": No space left on device")) << r.err;
   EXPECT_EQ(proxy_->CountRequests("GET", "/blobs/"), 0) << "the content was in the store";
-  EXPECT_EQ(gantry_->ImageNames(), std::vector<std::string>{Ref("v1")}) << "v2 must not be recorded";
+  EXPECT_EQ(gantry_->ImageNames(), std::vector<std::string>{Ref("v1")})
+      << "v2 must not be recorded";
   ExpectNoLeftovers();
   EXPECT_EQ(CommittedSnapshots(), 0) << "overlay layers are committed only once all are applied";
   ExpectStoreUsable();
-  EXPECT_LT(UsedBytes(gantry_->root()), used + 1 * kMiB) << "the failed unpack did not free its layers";
+  EXPECT_LT(UsedBytes(gantry_->root()), used + 1 * kMiB)
+      << "the failed unpack did not free its layers";
 
   ASSERT_NO_FATAL_FAILURE(ResizeStore("64m"));
   ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {Ref("v2")}));
@@ -262,8 +267,9 @@ TEST_F(SpaceTest, CriPullImageIsRefusedTooAndSucceedsOnceTheStoreGrew) {
   grpc::Status st = critest::Pull(*srv, Ref("v1"), &image_ref);
   std::cout << "CRI PullImage on an 8 MiB store: " << st.error_message() << "\n";
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
-  EXPECT_NE(st.error_message().find("not enough space in `" + (gantry_->root() / "content").string()),
-            std::string::npos)
+  EXPECT_NE(
+      st.error_message().find("not enough space in `" + (gantry_->root() / "content").string()),
+      std::string::npos)
       << st.error_message();
   EXPECT_EQ(proxy_->CountRequests("GET", "/blobs/"), 0) << "a blob was requested";
   EXPECT_TRUE(critest::List(*srv).empty());

@@ -35,9 +35,12 @@ struct Case {
 std::string CaseName(const Case& c) {
   std::string k = c.kind == snapshot::Kind::kOverlay ? "overlay_" : "native_";
   switch (c.compression) {
-    case fixtures::Compression::kGzip: return k + "gzip";
-    case fixtures::Compression::kZstd: return k + "zstd";
-    case fixtures::Compression::kNone: return k + "none";
+    case fixtures::Compression::kGzip:
+      return k + "gzip";
+    case fixtures::Compression::kZstd:
+      return k + "zstd";
+    case fixtures::Compression::kNone:
+      return k + "none";
   }
   return k;
 }
@@ -127,7 +130,8 @@ TEST_P(UnpackImageTest, RootfsEqualsUmociUnpack) {
   auto theirs = fixtures::WalkTree(bundle / "rootfs");
   ASSERT_TRUE(theirs) << theirs.error().message;
   ASSERT_GT(theirs->size(), 20u);
-  for (const auto& d : fixtures::DiffTrees(*theirs, *ours)) ADD_FAILURE() << "umoci vs gantry: " << d;
+  for (const auto& d : fixtures::DiffTrees(*theirs, *ours))
+    ADD_FAILURE() << "umoci vs gantry: " << d;
   for (const auto& [path, e] : *ours) EXPECT_EQ(path.find(".wh."), std::string::npos) << path;
 
   // A second unpack finds every chain and applies nothing.

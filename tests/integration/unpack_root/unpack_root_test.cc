@@ -11,8 +11,8 @@
 
 #include "common/digest.h"
 #include "common/fd.h"
-#include "unit/unpack/test_util.h"
 #include "fixtures/require.h"
+#include "unit/unpack/test_util.h"
 
 namespace unpack {
 namespace {
@@ -61,15 +61,14 @@ std::string CapNetBindService() {
   const uint32_t words[5] = {0x02000001, 1u << 10, 0, 0, 0};
   std::string out;
   for (uint32_t w : words)
-    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((w >> shift) & 0xff));
+    for (int shift = 0; shift < 32; shift += 8)
+      out.push_back(static_cast<char>((w >> shift) & 0xff));
   return out;
 }
 
 class UnpackRootTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    REQUIRE_ROOT("chown, mknod, trusted.* xattrs, mounts");
-  }
+  void SetUp() override { REQUIRE_ROOT("chown, mknod, trusted.* xattrs, mounts"); }
 
   void MustApply(const std::vector<TarEntry>& entries, ApplyOptions o = Privileged()) {
     auto r = box_.Apply(Tar(entries), o);
@@ -80,7 +79,7 @@ class UnpackRootTest : public ::testing::Test {
 };
 
 TEST_F(UnpackRootTest, OwnershipIsAppliedWithoutFollowingSymlinks) {
-  struct stat passwd{};
+  struct stat passwd {};
   ASSERT_EQ(::stat("/etc/passwd", &passwd), 0);
   TarEntry fifo = Node(TarEntry::Type::kFifo, "fifo", 0, 0, 0640);
   MustApply({Owned(File("f", "x", 0640), 1000, 1001), Owned(Dir("d", 0750), 1002, 1003),
@@ -91,7 +90,7 @@ TEST_F(UnpackRootTest, OwnershipIsAppliedWithoutFollowingSymlinks) {
   EXPECT_EQ(Lstat(box_.root() / "d")->st_mode & 07777, 0750u);
   EXPECT_EQ(Lstat(box_.root() / "s")->st_uid, 1234u);
   EXPECT_EQ(Lstat(box_.root() / "fifo")->st_gid, 8u);
-  struct stat after{};
+  struct stat after {};
   ASSERT_EQ(::stat("/etc/passwd", &after), 0);
   EXPECT_EQ(after.st_uid, passwd.st_uid);
   EXPECT_EQ(after.st_ctim.tv_sec, passwd.st_ctim.tv_sec);
@@ -144,8 +143,8 @@ TEST_F(UnpackRootTest, OverlayAttributesAreNeverTakenFromTheLayer) {
 }
 
 TEST_F(UnpackRootTest, OverlayWhiteoutsAndOpaqueDirectories) {
-  MustApply({Whiteout("gone"), Dir("d"), File("d/early", "e"), OpaqueMarker("d"), File("d/late", "l"),
-             Whiteout("b"), Dir("b"), File("b/new", "n")});
+  MustApply({Whiteout("gone"), Dir("d"), File("d/early", "e"), OpaqueMarker("d"),
+             File("d/late", "l"), Whiteout("b"), Dir("b"), File("b/new", "n")});
   EXPECT_TRUE(IsOverlayWhiteout(box_.root() / "gone"));
   EXPECT_EQ(Lstat(box_.root() / "gone")->st_uid, 0u);
   EXPECT_EQ(GetXattr(box_.root() / "d", "trusted.overlay.opaque"), "y");
@@ -215,8 +214,8 @@ TEST_F(UnpackFixtureRootTest, OverlayMountOfTheLayersEqualsTheNativeRootfs) {
   }
   auto mnt = common::TempDir::Create("unpack-mnt");
   ASSERT_TRUE(mnt);
-  auto guard = common::Mount("overlay", mnt->path().string(), "overlay", MS_RDONLY,
-                             "lowerdir=" + lowerdir);
+  auto guard =
+      common::Mount("overlay", mnt->path().string(), "overlay", MS_RDONLY, "lowerdir=" + lowerdir);
   REQUIRE_OVERLAYFS(guard, (guard ? "" : guard.error().message));
   const std::vector<std::string> xattrs = {"user.fixture", "security.capability"};
   auto merged = testing::Tree(mnt->path(), xattrs);

@@ -216,7 +216,8 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 }
 
 TEST(SpecSeccomp, DefaultProfileGatesNamespaceCallsOnSysAdmin) {
-  std::vector<std::string_view> caps(std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities));
+  std::vector<std::string_view> caps(std::begin(kDefaultCapabilities),
+                                     std::end(kDefaultCapabilities));
   json p = DefaultSeccomp(caps);
   EXPECT_EQ(p["defaultAction"], "SCMP_ACT_ERRNO");
   EXPECT_EQ(p["defaultErrnoRet"], 1);
@@ -247,7 +248,8 @@ TEST(SpecSeccomp, MakeSpecWritesTheDefaultProfile) {
   ASSERT_TRUE(d);
   auto s = MakeSpec({.cmd = {"/bin/sh"}}, {}, d->path());
   ASSERT_TRUE(s) << s.error().message;
-  std::vector<std::string_view> caps(std::begin(kDefaultCapabilities), std::end(kDefaultCapabilities));
+  std::vector<std::string_view> caps(std::begin(kDefaultCapabilities),
+                                     std::end(kDefaultCapabilities));
   EXPECT_EQ((*s)["linux"]["seccomp"], DefaultSeccomp(caps));
 }
 

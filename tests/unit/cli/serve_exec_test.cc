@@ -42,7 +42,9 @@ class ServeExec : public ::testing::Test {
   }
 
   fixtures::CommandResult Run(const std::vector<std::string>& argv) {
-    auto r = fixtures::RunCommand(argv, {.env = {}, .cwd = {}, .stdin_data = {},
+    auto r = fixtures::RunCommand(argv, {.env = {},
+                                         .cwd = {},
+                                         .stdin_data = {},
                                          .timeout = std::chrono::seconds(30),
                                          .measure_peak_rss = false});
     EXPECT_TRUE(r) << r.error().message;
@@ -54,8 +56,8 @@ class ServeExec : public ::testing::Test {
 };
 
 TEST_F(ServeExec, WithoutGantryServeBesideItFailsWithOneLineNamingThePath) {
-  auto r = Run({gantry_.string(), "--root", (dir_.path() / "root").string(), "serve",
-                "--listen", "unix://" + (dir_.path() / "s.sock").string()});
+  auto r = Run({gantry_.string(), "--root", (dir_.path() / "root").string(), "serve", "--listen",
+                "unix://" + (dir_.path() / "s.sock").string()});
   EXPECT_NE(r.exit_code, 0);
   auto lines = Lines(r.err);
   ASSERT_EQ(lines.size(), 1u) << r.err;
@@ -96,9 +98,15 @@ TEST_F(ServeExec, PassesTheWholeCommandLineThroughUnchangedAndKeepsThePid) {
            "exit 7\n";
   }
   fs::permissions(fake, fs::perms::owner_all);
-  const std::vector<std::string> args = {"--root", (dir_.path() / "root").string(),
-                                         "--log-level", "debug", "serve",
-                                         "--listen", "unix:///x.sock", "--pinned", "a b"};
+  const std::vector<std::string> args = {"--root",
+                                         (dir_.path() / "root").string(),
+                                         "--log-level",
+                                         "debug",
+                                         "serve",
+                                         "--listen",
+                                         "unix:///x.sock",
+                                         "--pinned",
+                                         "a b"};
   fixtures::SpawnOptions spawn;
   spawn.argv = {gantry_.string()};
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());

@@ -1,7 +1,7 @@
 #include "common/fs.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -22,7 +22,7 @@ TEST(FsTest, AtomicWriteReplacesContentAndLeavesNoTemp) {
   auto got = ReadFile(p);
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, "second");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(p.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   size_t entries = 0;

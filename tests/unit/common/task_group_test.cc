@@ -60,12 +60,13 @@ TEST(RunJobs, MeanwhileRunsOnTheCallerAndItsErrorStopsTheJobs) {
   std::atomic<bool> stop{false};
   const auto caller = std::this_thread::get_id();
   std::atomic<bool> job_on_caller{false};
-  auto st = RunJobs(4, {.threads = 2,
-                        .stop = &stop,
-                        .meanwhile = [&]() -> Status {
-                          EXPECT_EQ(std::this_thread::get_id(), caller);
-                          return MakeError(Errc::kInvalidArgument, "meanwhile failed");
-                        }},
+  auto st = RunJobs(4,
+                    {.threads = 2,
+                     .stop = &stop,
+                     .meanwhile = [&]() -> Status {
+                       EXPECT_EQ(std::this_thread::get_id(), caller);
+                       return MakeError(Errc::kInvalidArgument, "meanwhile failed");
+                     }},
                     [&](size_t) -> Status {
                       if (std::this_thread::get_id() == caller) job_on_caller = true;
                       // Each job waits until the failure of `meanwhile`
@@ -85,11 +86,12 @@ TEST(RunJobs, CancelledIsPolledAndSetsStopForTheRunningJobs) {
   auto st = RunJobs(2,
                     {.threads = 2,
                      .stop = &stop,
-                     .cancelled = [&] {
-                       // Cancel once both jobs are waiting for it.
-                       if (waiting.load() == 2) cancel = true;
-                       return cancel.load();
-                     },
+                     .cancelled =
+                         [&] {
+                           // Cancel once both jobs are waiting for it.
+                           if (waiting.load() == 2) cancel = true;
+                           return cancel.load();
+                         },
                      .poll = std::chrono::milliseconds(1)},
                     [&](size_t) -> Status {
                       ++waiting;
@@ -103,10 +105,12 @@ TEST(RunJobs, CancelledIsPolledAndSetsStopForTheRunningJobs) {
 
 TEST(RunJobs, NoJobsIsSuccessAndMeanwhileStillRuns) {
   bool ran = false;
-  auto st = RunJobs(0, {.threads = 4, .meanwhile = [&]() -> Status {
-                          ran = true;
-                          return {};
-                        }},
+  auto st = RunJobs(0,
+                    {.threads = 4,
+                     .meanwhile = [&]() -> Status {
+                       ran = true;
+                       return {};
+                     }},
                     [](size_t) -> Status { return MakeError(Errc::kInternal, "no job exists"); });
   EXPECT_TRUE(st);
   EXPECT_TRUE(ran);

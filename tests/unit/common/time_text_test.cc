@@ -11,8 +11,8 @@ using namespace std::chrono;
 using namespace std::chrono_literals;
 
 WallTime At(int y, unsigned m, unsigned d, int hh = 0, int mm = 0, int ss = 0) {
-  return time_point_cast<system_clock::duration>(sys_days(year(y) / month(m) / day(d)) +
-                                                 hours(hh) + minutes(mm) + seconds(ss));
+  return time_point_cast<system_clock::duration>(sys_days(year(y) / month(m) / day(d)) + hours(hh) +
+                                                 minutes(mm) + seconds(ss));
 }
 
 TEST(ParseRfc3339Test, AcceptsUtcFractionsAndOffsets) {
@@ -24,8 +24,7 @@ TEST(ParseRfc3339Test, AcceptsUtcFractionsAndOffsets) {
   EXPECT_EQ(ParseRfc3339("2023-11-14T22:13:20.5Z"), At(2023, 11, 14, 22, 13, 20) + 500ms);
   // Go writes nanoseconds; digits past them are dropped.
   EXPECT_EQ(ParseRfc3339("2023-11-14T22:13:20.123456789123Z"),
-            At(2023, 11, 14, 22, 13, 20) +
-                duration_cast<system_clock::duration>(123456789ns));
+            At(2023, 11, 14, 22, 13, 20) + duration_cast<system_clock::duration>(123456789ns));
   EXPECT_EQ(ParseRfc3339("1970-01-01T00:00:00Z"), WallTime{});
   EXPECT_EQ(ParseRfc3339("2024-02-29T00:00:00Z"), At(2024, 2, 29));
 }

@@ -6,10 +6,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -53,8 +52,8 @@ exit 2
 std::string Sanitize(std::string_view server) {
   std::string out(server);
   for (char& c : out) {
-    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '.';
+    bool keep =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.';
     if (!keep) c = '_';
   }
   return out;
@@ -154,9 +153,10 @@ TEST_F(CredentialsTest, UsernamePasswordFields) {
 }
 
 TEST_F(CredentialsTest, AuthWinsOverSeparateFields) {
-  WriteDocker({{"auths",
-                {{"reg.example",
-                  {{"auth", ci::Base64Encode("u1:p1")}, {"username", "u2"}, {"password", "p2"}}}}}});
+  WriteDocker(
+      {{"auths",
+        {{"reg.example",
+          {{"auth", ci::Base64Encode("u1:p1")}, {"username", "u2"}, {"password", "p2"}}}}}});
   EXPECT_EQ(MustLookup("reg.example"), UserPass("u1", "p1"));
 }
 
@@ -179,9 +179,10 @@ TEST_F(CredentialsTest, EmptyEntryIsNoCredentials) {
 }
 
 TEST_F(CredentialsTest, DockerHubAliases) {
-  WriteDocker({{"auths", {{"https://index.docker.io/v1/", {{"auth", ci::Base64Encode("hub:pw")}}}}}});
-  for (std::string_view host : {"docker.io", "index.docker.io", "registry-1.docker.io",
-                                "https://index.docker.io/v1/"})
+  WriteDocker(
+      {{"auths", {{"https://index.docker.io/v1/", {{"auth", ci::Base64Encode("hub:pw")}}}}}});
+  for (std::string_view host :
+       {"docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"})
     EXPECT_EQ(MustLookup(host), UserPass("hub", "pw")) << host;
 }
 
@@ -251,7 +252,8 @@ TEST_F(CredentialsTest, WrongShapesAreInvalidArgument) {
       {"entry not object", {{"auths", {{"reg.example", 1}}}}},
       {"auth not string", {{"auths", {{"reg.example", {{"auth", 5}}}}}}},
       {"auth not base64", {{"auths", {{"reg.example", {{"auth", "!!!"}}}}}}},
-      {"auth without colon", {{"auths", {{"reg.example", {{"auth", ci::Base64Encode("nocolon")}}}}}}},
+      {"auth without colon",
+       {{"auths", {{"reg.example", {{"auth", ci::Base64Encode("nocolon")}}}}}}},
       {"credsStore not string", {{"credsStore", 1}}},
       {"credHelpers not object", {{"credHelpers", "x"}}},
       {"helper name with slash", {{"credsStore", "../../bin/sh"}}},
@@ -295,8 +297,7 @@ TEST_F(CredentialsTest, HelperTokenUsernameMeansIdentityToken) {
   EXPECT_TRUE(c->username.empty());
   EXPECT_TRUE(c->password.empty());
   // Docker Hub is asked for under docker's server URL.
-  EXPECT_NE(CallLog().find("fake get https://index.docker.io/v1/"), std::string::npos)
-      << CallLog();
+  EXPECT_NE(CallLog().find("fake get https://index.docker.io/v1/"), std::string::npos) << CallLog();
 }
 
 TEST_F(CredentialsTest, CredHelpersTakePrecedenceOverCredsStore) {
@@ -375,8 +376,7 @@ TEST_F(CredentialsTest, ChildThatIgnoresItsInputDoesNotRaiseSigpipe) {
 }
 
 TEST_F(CredentialsTest, RunProcessCapturesBothStreams) {
-  auto r = ci::RunProcess(
-      {.argv = {"/bin/sh", "-c", "cat; echo err >&2"}, .input = "hello"});
+  auto r = ci::RunProcess({.argv = {"/bin/sh", "-c", "cat; echo err >&2"}, .input = "hello"});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->exit_status, 0);
   EXPECT_EQ(r->out, "hello");
@@ -406,7 +406,7 @@ TEST_F(CredentialsTest, LoginPreservesOtherKeysAndSetsMode0600) {
   for (auto it = got.begin(); it != got.end(); ++it) keys.push_back(it.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"psFormat", "auths", "proxies", "experimental"}));
 
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(docker_config_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(MustLookup("127.0.0.1:5000"), UserPass("alice", "pw"));
@@ -415,7 +415,7 @@ TEST_F(CredentialsTest, LoginPreservesOtherKeysAndSetsMode0600) {
 TEST_F(CredentialsTest, LoginCreatesDirectory0700) {
   docker_config_ = dir_.path() / "fresh" / ".docker" / "config.json";
   ASSERT_TRUE(Store().Login("docker.io", UserPass("hub", "pw")));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(docker_config_.parent_path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat(docker_config_.c_str(), &st), 0);

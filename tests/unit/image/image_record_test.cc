@@ -81,7 +81,8 @@ TEST(ImageRecord, RoundTripsAnImageWithoutOptionalFacts) {
   img.target = Index();
   img.config = D("config");
   const store::ImageRecord rec = ToRecord(img);
-  EXPECT_EQ(rec.labels, (std::map<std::string, std::string>{{"io.gantry.config", D("config").str()}}));
+  EXPECT_EQ(rec.labels,
+            (std::map<std::string, std::string>{{"io.gantry.config", D("config").str()}}));
   auto back = FromRecord(rec);
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back, img);

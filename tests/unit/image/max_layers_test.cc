@@ -44,19 +44,19 @@ class PullMaxLayers : public ::testing::Test {
       layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
                         {"digest", common::Digest::Sha256Of(std::to_string(i)).str()},
                         {"size", 10}});
-    const std::string manifest =
-        nlohmann::json{{"schemaVersion", 2},
-                       {"mediaType", kManifestType},
-                       {"config",
-                        {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                         {"digest", common::Digest::Sha256Of("config").str()},
-                         {"size", 6}}},
-                       {"layers", layers}}
-            .dump();
+    const std::string manifest = nlohmann::json{
+        {"schemaVersion", 2},
+        {"mediaType", kManifestType},
+        {"config",
+         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+          {"digest", common::Digest::Sha256Of("config").str()},
+          {"size", 6}}},
+        {"layers", layers}}.dump();
     const common::Digest digest = common::Digest::Sha256Of(manifest);
     ASSERT_TRUE(common::MkdirAll(Layout() / "blobs" / "sha256"));
     ASSERT_TRUE(common::AtomicWriteFile(Layout() / "blobs" / "sha256" / digest.hex(), manifest));
-    ASSERT_TRUE(common::AtomicWriteFile(Layout() / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
+    ASSERT_TRUE(
+        common::AtomicWriteFile(Layout() / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
     const nlohmann::json index = {
         {"schemaVersion", 2},
         {"manifests",
@@ -117,8 +117,8 @@ TEST_F(PullMaxLayers, AtTheLimitThePullGoesOnToTheBlobs) {
   ASSERT_NO_FATAL_FAILURE(WriteLayout(500));
   auto r = PullLayout();
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, common::Errc::kNotFound) << "the layout has no blobs: "
-                                                     << r.error().message;
+  EXPECT_EQ(r.error().code, common::Errc::kNotFound)
+      << "the layout has no blobs: " << r.error().message;
 }
 
 TEST_F(PullMaxLayers, RaisedLimitLetsMoreLayersThrough) {

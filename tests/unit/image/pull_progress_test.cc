@@ -34,15 +34,22 @@ std::vector<oci::Descriptor> Layers(int n) {
 }
 
 image::PullEvent Resolved(const std::vector<oci::Descriptor>& layers) {
-  return {.kind = Kind::kResolved, .digest = common::Digest::Sha256Of("manifest"), .layers = layers};
+  return {
+      .kind = Kind::kResolved, .digest = common::Digest::Sha256Of("manifest"), .layers = layers};
 }
 
 image::PullEvent Start(const oci::Descriptor& d) {
-  return {.kind = Kind::kLayerStart, .digest = d.digest, .total = d.size, .state = image::LayerState::kWaiting};
+  return {.kind = Kind::kLayerStart,
+          .digest = d.digest,
+          .total = d.size,
+          .state = image::LayerState::kWaiting};
 }
 
 image::PullEvent Done(const oci::Descriptor& d) {
-  return {.kind = Kind::kLayerDone, .digest = d.digest, .current = d.size, .total = d.size,
+  return {.kind = Kind::kLayerDone,
+          .digest = d.digest,
+          .current = d.size,
+          .total = d.size,
           .state = image::LayerState::kDone};
 }
 
@@ -153,7 +160,8 @@ TEST_F(ProgressRecorderTest, ZeroIntervalWritesEveryEvent) {
     const PullProgress p = Read();
     ASSERT_EQ(p.layers.size(), layers.size());
     for (size_t j = 0; j < layers.size(); ++j)
-      EXPECT_EQ(p.layers[j].state, j <= i ? image::LayerState::kDone : image::LayerState::kWaiting) << "after layer " << i;
+      EXPECT_EQ(p.layers[j].state, j <= i ? image::LayerState::kDone : image::LayerState::kWaiting)
+          << "after layer " << i;
   }
   EXPECT_EQ(rec.writes(), 1 + 1 + 3);
 }

@@ -15,7 +15,7 @@ constexpr char kTar[] = "application/vnd.oci.image.layer.v1.tar";
 constexpr char kConfig[] = "application/vnd.oci.image.config.v1+json";
 
 oci::Descriptor Desc(const std::string& seed, int64_t size, std::string media_type,
-                       std::map<std::string, std::string> annotations = {}) {
+                     std::map<std::string, std::string> annotations = {}) {
   oci::Descriptor d;
   d.media_type = std::move(media_type);
   d.digest = common::Digest::Sha256Of(seed);
@@ -53,12 +53,12 @@ TEST(SpaceNeed, APartialLargerThanTheBlobCountsAsTheWholeBlob) {
 }
 
 TEST(SpaceNeed, UnpackedSizeOnlyWhereStated) {
-  auto annotated = Desc("annotated", 10 * kMiB, kGzip,
-                        {{std::string(kAnnotationUncompressedSize), "41943040"}});
+  auto annotated =
+      Desc("annotated", 10 * kMiB, kGzip, {{std::string(kAnnotationUncompressedSize), "41943040"}});
   auto plain = Desc("plain", 3 * kMiB, kTar);
   auto unknown = Desc("unknown", 7 * kMiB, kGzip);
-  auto malformed = Desc("malformed", 7 * kMiB, kGzip,
-                        {{std::string(kAnnotationUncompressedSize), "12MB"}});
+  auto malformed =
+      Desc("malformed", 7 * kMiB, kGzip, {{std::string(kAnnotationUncompressedSize), "12MB"}});
   SpaceNeed need = ComputeSpaceNeed({annotated, plain, unknown, malformed},
                                     {annotated, plain, unknown, malformed}, {});
   EXPECT_EQ(need.unpack, 40 * kMiB + 3 * kMiB);
@@ -77,8 +77,8 @@ TEST(SpaceNeed, LayersAlreadyUnpackedAreLeftOutByTheCaller) {
 TEST(SpaceDecision, OneFileSystemAddsDownloadAndUnpack) {
   SpaceNeed need{.download = 100 * kMiB, .unpack = 200 * kMiB};
   FsSpace fs{.path = "/store", .fs_id = 7, .free = 310 * kMiB};
-  SpaceVerdict v = DecideSpace(need, fs, FsSpace{.path = "/store/snapshots", .fs_id = 7, .free = 310 * kMiB},
-                               16 * kMiB);
+  SpaceVerdict v = DecideSpace(
+      need, fs, FsSpace{.path = "/store/snapshots", .fs_id = 7, .free = 310 * kMiB}, 16 * kMiB);
   EXPECT_FALSE(v.enough);
   EXPECT_EQ(v.path, "/store");
   EXPECT_EQ(v.need, 316 * kMiB);
@@ -114,8 +114,8 @@ TEST(SpaceDecision, TwoFileSystemsAreCheckedEachForItsPart) {
 
 TEST(SpaceDecision, TheRefusalIsOneLineNamingPathNeedFreeAndTheOverride) {
   SpaceNeed need{.download = 1229 * kMiB, .unpack = 0, .unknown_unpack = 2};
-  SpaceVerdict v{.enough = false, .path = "/var/lib/gantry/content", .need = 1245 * kMiB,
-                 .free = 300 * kMiB};
+  SpaceVerdict v{
+      .enough = false, .path = "/var/lib/gantry/content", .need = 1245 * kMiB, .free = 300 * kMiB};
   EXPECT_EQ(DescribeShortage(v, need),
             "not enough space in `/var/lib/gantry/content`: need 1.2 GiB, 300.0 MiB free (not "
             "counting the unpacked size of 2 layers, which the manifest does not state) "

@@ -2,11 +2,10 @@
 // reported in one line naming it before the process aborts; the stubs load
 // the real library and return what it returns.
 
-#include <gtest/gtest.h>
-
-#include <openssl/evp.h>
-
 #include "lazylib/lazy_library.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 namespace {
 

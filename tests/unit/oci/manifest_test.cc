@@ -4,9 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace oci {
 namespace {
@@ -105,9 +104,9 @@ TEST(ManifestTest, SelectsPlatforms) {
     return e ? e->descriptor.digest.str() : e.error().message;
   };
   EXPECT_EQ(pick("linux/amd64"), D('d'));
-  EXPECT_EQ(pick("linux/arm64"), D('e'));      // v8 is arm64's default variant
+  EXPECT_EQ(pick("linux/arm64"), D('e'));  // v8 is arm64's default variant
   EXPECT_EQ(pick("linux/aarch64"), D('e'));
-  EXPECT_EQ(pick("linux/arm/v7"), D('f'));     // v7 runs v6
+  EXPECT_EQ(pick("linux/arm/v7"), D('f'));  // v7 runs v6
   EXPECT_NE(pick("linux/arm/v5").find("no manifest for platform linux/arm/v5"), std::string::npos);
   EXPECT_NE(pick("linux/s390x").find("linux/amd64, linux/arm64/v8"), std::string::npos);
 }
@@ -262,7 +261,8 @@ TEST(ManifestTest, LayerCompressionOfLayerMediaTypes) {
     ASSERT_TRUE(c) << media_type << ": " << c.error().message;
     EXPECT_EQ(*c, want) << media_type;
   }
-  for (std::string_view not_a_layer : {media::kOciConfig, media::kOciManifest, std::string_view("")}) {
+  for (std::string_view not_a_layer :
+       {media::kOciConfig, media::kOciManifest, std::string_view("")}) {
     auto c = LayerCompressionOf(not_a_layer);
     ASSERT_FALSE(c) << not_a_layer;
     EXPECT_EQ(c.error().code, common::Errc::kInvalidArgument);

@@ -17,7 +17,7 @@ struct Valid {
   std::string input;
   std::string domain;
   std::string path;
-  std::string tag;     // "" for none
+  std::string tag;  // "" for none
   bool has_digest;
   std::string normalised;
 };
@@ -57,8 +57,7 @@ INSTANTIATE_TEST_SUITE_P(
         Valid{"user/app", "docker.io", "user/app", "latest", false, "docker.io/user/app:latest"},
         Valid{"user/app:v2", "docker.io", "user/app", "v2", false, "docker.io/user/app:v2"},
         Valid{"ghcr.io/org/app:v1", "ghcr.io", "org/app", "v1", false, "ghcr.io/org/app:v1"},
-        Valid{"quay.io/a/b/c/d", "quay.io", "a/b/c/d", "latest", false,
-              "quay.io/a/b/c/d:latest"},
+        Valid{"quay.io/a/b/c/d", "quay.io", "a/b/c/d", "latest", false, "quay.io/a/b/c/d:latest"},
         Valid{"localhost/x", "localhost", "x", "latest", false, "localhost/x:latest"},
         Valid{"localhost:5000/x:t", "localhost:5000", "x", "t", false, "localhost:5000/x:t"},
         Valid{"127.0.0.1:5000/ns/name:tag", "127.0.0.1:5000", "ns/name", "tag", false,
@@ -78,10 +77,9 @@ INSTANTIATE_TEST_SUITE_P(
         Valid{"x:_tag", "docker.io", "library/x", "_tag", false, "docker.io/library/x:_tag"},
         Valid{"x:A.b-C_d", "docker.io", "library/x", "A.b-C_d", false,
               "docker.io/library/x:A.b-C_d"},
-        Valid{"x:" + std::string(128, 't'), "docker.io", "library/x", std::string(128, 't'),
-              false, "docker.io/library/x:" + std::string(128, 't')},
-        Valid{"Example.COM/app", "Example.COM", "app", "latest", false,
-              "Example.COM/app:latest"},
+        Valid{"x:" + std::string(128, 't'), "docker.io", "library/x", std::string(128, 't'), false,
+              "docker.io/library/x:" + std::string(128, 't')},
+        Valid{"Example.COM/app", "Example.COM", "app", "latest", false, "Example.COM/app:latest"},
         Valid{"my-registry.local:443/team/app:2024.01", "my-registry.local:443", "team/app",
               "2024.01", false, "my-registry.local:443/team/app:2024.01"},
         Valid{"0/1", "docker.io", "0/1", "latest", false, "docker.io/0/1:latest"},
@@ -113,34 +111,21 @@ TEST_P(ReferenceInvalid, RejectedWithReason) {
 INSTANTIATE_TEST_SUITE_P(
     Table, ReferenceInvalid,
     ::testing::Values(
-        Invalid{"", "empty reference"},
-        Invalid{"Busybox", "lower-case"},
-        Invalid{"library/BusyBox", "lower-case"},
-        Invalid{"ghcr.io/Org/app", "lower-case"},
+        Invalid{"", "empty reference"}, Invalid{"Busybox", "lower-case"},
+        Invalid{"library/BusyBox", "lower-case"}, Invalid{"ghcr.io/Org/app", "lower-case"},
         Invalid{"docker.io/" + std::string(250, 'a'), "the limit is 255"},
-        Invalid{"x:" + std::string(129, 't'), "the limit is 128"},
-        Invalid{"x:", "empty tag"},
-        Invalid{"x:-tag", "must start with"},
-        Invalid{"x:ta/g", "must be numeric"},
-        Invalid{"x:t@g", "invalid digest"},
-        Invalid{"x@sha256:abc", "needs 64 hex"},
+        Invalid{"x:" + std::string(129, 't'), "the limit is 128"}, Invalid{"x:", "empty tag"},
+        Invalid{"x:-tag", "must start with"}, Invalid{"x:ta/g", "must be numeric"},
+        Invalid{"x:t@g", "invalid digest"}, Invalid{"x@sha256:abc", "needs 64 hex"},
         Invalid{"x@md5:d41d8cd98f00b204e9800998ecf8427e", "unsupported algorithm"},
-        Invalid{"-x", "must start and end"},
-        Invalid{"x-", "must start and end"},
-        Invalid{"a//b", "empty path component"},
-        Invalid{"a/b/", "empty path component"},
-        Invalid{"a..b", "invalid separator"},
-        Invalid{"a___b", "invalid separator"},
-        Invalid{"a b", "whitespace"},
-        Invalid{"ex ample.com/a", "whitespace"},
-        Invalid{"host:port/x", "must be numeric"},
-        Invalid{"host:99999/x", "out of range"},
-        Invalid{"host:/x", "empty port"},
-        Invalid{"-bad.com/x", "must start and end with a letter"},
-        Invalid{"bad_host.com/x", "invalid character"},
-        Invalid{"[::1/x", "unterminated IPv6"},
-        Invalid{kHex, "image id"},
-        Invalid{"localhost/", "empty repository path"},
+        Invalid{"-x", "must start and end"}, Invalid{"x-", "must start and end"},
+        Invalid{"a//b", "empty path component"}, Invalid{"a/b/", "empty path component"},
+        Invalid{"a..b", "invalid separator"}, Invalid{"a___b", "invalid separator"},
+        Invalid{"a b", "whitespace"}, Invalid{"ex ample.com/a", "whitespace"},
+        Invalid{"host:port/x", "must be numeric"}, Invalid{"host:99999/x", "out of range"},
+        Invalid{"host:/x", "empty port"}, Invalid{"-bad.com/x", "must start and end with a letter"},
+        Invalid{"bad_host.com/x", "invalid character"}, Invalid{"[::1/x", "unterminated IPv6"},
+        Invalid{kHex, "image id"}, Invalid{"localhost/", "empty repository path"},
         Invalid{"x!y", "invalid character"}));
 
 TEST(ReferenceTest, FamiliarFormDropsDefaults) {

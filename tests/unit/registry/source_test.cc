@@ -16,10 +16,12 @@ void WriteIndex(const std::filesystem::path& dir, const std::vector<std::string>
   std::string manifests;
   for (size_t i = 0; i < ref_names.size(); ++i) {
     if (i > 0) manifests += ",";
-    manifests += R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","size":2,"digest":")" +
-                 common::Digest::Sha256Of(std::to_string(i)).str() + "\"";
+    manifests +=
+        R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","size":2,"digest":")" +
+        common::Digest::Sha256Of(std::to_string(i)).str() + "\"";
     if (!ref_names[i].empty())
-      manifests += R"(,"annotations":{"org.opencontainers.image.ref.name":")" + ref_names[i] + "\"}";
+      manifests +=
+          R"(,"annotations":{"org.opencontainers.image.ref.name":")" + ref_names[i] + "\"}";
     manifests += "}";
   }
   ASSERT_TRUE(common::MkdirAll(dir));

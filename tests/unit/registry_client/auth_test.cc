@@ -44,42 +44,63 @@ TEST_P(WwwAuthenticateTest, Parses) {
 INSTANTIATE_TEST_SUITE_P(
     Table, WwwAuthenticateTest,
     ::testing::Values(
-        ChallengeCase{"BearerDistribution",
-                      R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull")",
+        ChallengeCase{
+            "BearerDistribution",
+            R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull")",
+            true,
+            {{"bearer",
+              {{"realm", "https://auth.docker.io/token"},
+               {"service", "registry.docker.io"},
+               {"scope", "repository:library/alpine:pull"}}}}},
+        ChallengeCase{"BasicRealm",
+                      R"(Basic realm="Registry Realm")",
                       true,
-                      {{"bearer",
-                        {{"realm", "https://auth.docker.io/token"},
-                         {"service", "registry.docker.io"},
-                         {"scope", "repository:library/alpine:pull"}}}}},
-        ChallengeCase{"BasicRealm", R"(Basic realm="Registry Realm")", true,
                       {{"basic", {{"realm", "Registry Realm"}}}}},
-        ChallengeCase{"SchemeCaseInsensitive", R"(BEARER Realm="r")", true,
-                      {{"bearer", {{"realm", "r"}}}}},
+        ChallengeCase{
+            "SchemeCaseInsensitive", R"(BEARER Realm="r")", true, {{"bearer", {{"realm", "r"}}}}},
         ChallengeCase{"TokenValues", "Bearer realm=https://x/token, service=svc", false, {}},
-        ChallengeCase{"UnquotedToken", "Bearer service=svc,error=invalid_token", true,
+        ChallengeCase{"UnquotedToken",
+                      "Bearer service=svc,error=invalid_token",
+                      true,
                       {{"bearer", {{"service", "svc"}, {"error", "invalid_token"}}}}},
         ChallengeCase{"SpacesAroundEqualsAndCommas",
-                      R"(Bearer realm = "r" ,  service= "s",scope ="a b")", true,
+                      R"(Bearer realm = "r" ,  service= "s",scope ="a b")",
+                      true,
                       {{"bearer", {{"realm", "r"}, {"service", "s"}, {"scope", "a b"}}}}},
-        ChallengeCase{"EscapesInQuotedString", R"(Bearer realm="a\"b\\c\d")", true,
+        ChallengeCase{"EscapesInQuotedString",
+                      R"(Bearer realm="a\"b\\c\d")",
+                      true,
                       {{"bearer", {{"realm", "a\"b\\cd"}}}}},
-        ChallengeCase{"CommaInsideQuotes", R"(Bearer scope="repository:a:pull,push",realm="r")",
-                      true, {{"bearer", {{"scope", "repository:a:pull,push"}, {"realm", "r"}}}}},
-        ChallengeCase{"TwoChallenges", R"(Basic realm="b", Bearer realm="r",service="s")", true,
-                      {{"basic", {{"realm", "b"}}}, {"bearer", {{"realm", "r"}, {"service", "s"}}}}},
+        ChallengeCase{"CommaInsideQuotes",
+                      R"(Bearer scope="repository:a:pull,push",realm="r")",
+                      true,
+                      {{"bearer", {{"scope", "repository:a:pull,push"}, {"realm", "r"}}}}},
+        ChallengeCase{
+            "TwoChallenges",
+            R"(Basic realm="b", Bearer realm="r",service="s")",
+            true,
+            {{"basic", {{"realm", "b"}}}, {"bearer", {{"realm", "r"}, {"service", "s"}}}}},
         ChallengeCase{"SchemeOnly", "Bearer", true, {{"bearer", {}}}},
-        ChallengeCase{"SchemeOnlyThenAnother", R"(Negotiate, Basic realm="x")", true,
+        ChallengeCase{"SchemeOnlyThenAnother",
+                      R"(Negotiate, Basic realm="x")",
+                      true,
                       {{"negotiate", {}}, {"basic", {{"realm", "x"}}}}},
-        ChallengeCase{"Token68", R"(Negotiate YWJjZA==, Basic realm="x")", true,
+        ChallengeCase{"Token68",
+                      R"(Negotiate YWJjZA==, Basic realm="x")",
+                      true,
                       {{"negotiate", {{"", "YWJjZA=="}}}, {"basic", {{"realm", "x"}}}}},
-        ChallengeCase{"EmptyQuotedValue", R"(Bearer realm="",service="s")", true,
+        ChallengeCase{"EmptyQuotedValue",
+                      R"(Bearer realm="",service="s")",
+                      true,
                       {{"bearer", {{"realm", ""}, {"service", "s"}}}}},
-        ChallengeCase{"ParamNamesLowerCased", R"(Bearer REALM="r",Service="s")", true,
+        ChallengeCase{"ParamNamesLowerCased",
+                      R"(Bearer REALM="r",Service="s")",
+                      true,
                       {{"bearer", {{"realm", "r"}, {"service", "s"}}}}},
-        ChallengeCase{"TrailingComma", R"(Bearer realm="r",)", true, {{"bearer", {{"realm", "r"}}}}},
+        ChallengeCase{
+            "TrailingComma", R"(Bearer realm="r",)", true, {{"bearer", {{"realm", "r"}}}}},
         // Malformed.
-        ChallengeCase{"Empty", "", false, {}},
-        ChallengeCase{"OnlySpaces", "   ", false, {}},
+        ChallengeCase{"Empty", "", false, {}}, ChallengeCase{"OnlySpaces", "   ", false, {}},
         ChallengeCase{"UnterminatedQuote", R"(Bearer realm="https://x)", false, {}},
         ChallengeCase{"MissingValue", "Bearer realm=", false, {}},
         ChallengeCase{"MissingValueBeforeComma", R"(Bearer realm=,service="s")", false, {}},
@@ -204,7 +225,8 @@ TEST(AuthorizerTest, BearerTokenIsCachedPerScopeUntilExpiry) {
 TEST(AuthorizerTest, BasicCredentialsGoToTheTokenServer) {
   AuthorizerFixture f;
   auto creds = Creds(UserPass("u", "p"));
-  auto h = f.auth.OnChallenge("h", "repository:a:pull", {R"(Bearer realm="https://t/token?x=1")"}, creds);
+  auto h = f.auth.OnChallenge("h", "repository:a:pull", {R"(Bearer realm="https://t/token?x=1")"},
+                              creds);
   ASSERT_TRUE(h) << h.error().message;
   ASSERT_EQ(f.sent.size(), 1u);
   EXPECT_EQ(f.sent[0].url, "https://t/token?x=1&scope=repository%3Aa%3Apull");
@@ -220,8 +242,8 @@ TEST(CredentialsRealmRuleTest, HttpsRealmsAnywhereHttpOnlyToConfiguredLoopback) 
   EXPECT_TRUE(CheckCredentialsMayGoTo("http", "http://127.0.0.1:5001/token", configured));
 
   for (const auto& [scheme, realm] : std::vector<std::pair<std::string, std::string>>{
-           {"https", "http://127.0.0.1:5001/token"},  // an https registry's http realm
-           {"http", "http://127.0.0.1:5002/token"},   // loopback, not configured
+           {"https", "http://127.0.0.1:5001/token"},   // an https registry's http realm
+           {"http", "http://127.0.0.1:5002/token"},    // loopback, not configured
            {"http", "http://auth.example.com/token"},  // across the network
            {"http", "http://10.0.0.1:5001/token"}}) {
     auto st = CheckCredentialsMayGoTo(scheme, realm, configured);
@@ -244,8 +266,9 @@ TEST(AuthorizerTest, CredentialsAreKeptFromARealmTheRuleRefuses) {
   EXPECT_EQ(h.error().code, common::Errc::kUnauthenticated);
   EXPECT_TRUE(f.sent.empty()) << "no token request at all";
   // Without credentials there is nothing to keep: the anonymous request goes.
-  auto anonymous = f.auth.OnChallenge("h", "s", {R"(Bearer realm="http://127.0.0.1:9/token")"},
-                                      Creds(std::nullopt), {.registry_scheme = "https", .cancel = nullptr});
+  auto anonymous =
+      f.auth.OnChallenge("h", "s", {R"(Bearer realm="http://127.0.0.1:9/token")"},
+                         Creds(std::nullopt), {.registry_scheme = "https", .cancel = nullptr});
   ASSERT_TRUE(anonymous) << anonymous.error().message;
   ASSERT_EQ(f.sent.size(), 1u);
   EXPECT_TRUE(f.sent[0].headers.empty());
@@ -296,8 +319,12 @@ TEST(AuthorizerTest, PrefersBearerAmongSeveralChallenges) {
 
 TEST(AuthorizerTest, UnusableChallengesAreUnauthenticated) {
   AuthorizerFixture f;
-  for (const std::vector<std::string>& c : std::vector<std::vector<std::string>>{
-           {}, {"Negotiate"}, {R"(Bearer service="x")"}, {R"(Bearer realm="ftp://x")"}, {"Bearer realm=\"x"}}) {
+  for (const std::vector<std::string>& c :
+       std::vector<std::vector<std::string>>{{},
+                                             {"Negotiate"},
+                                             {R"(Bearer service="x")"},
+                                             {R"(Bearer realm="ftp://x")"},
+                                             {"Bearer realm=\"x"}}) {
     auto h = f.auth.OnChallenge("h", "s", c, Creds(std::nullopt));
     ASSERT_FALSE(h);
     EXPECT_EQ(h.error().code, common::Errc::kUnauthenticated) << h.error().message;

@@ -59,7 +59,8 @@ TEST_F(HostsTest, DockerHubMapsToRegistry1) {
 }
 
 TEST_F(HostsTest, LoopbackDefaultsToPlainHttp) {
-  for (const char* d : {"localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "localhost"}) {
+  for (const char* d :
+       {"localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "localhost"}) {
     auto hosts = Resolve(d);
     ASSERT_EQ(hosts.size(), 1u) << d;
     EXPECT_EQ(hosts[0].scheme, "http") << d;
@@ -86,8 +87,8 @@ TEST_F(HostsTest, CertsDirMakesLoopbackHttpsWithCaAndClientPair) {
   auto hosts = Resolve("127.0.0.1:5443");
   ASSERT_EQ(hosts.size(), 1u);
   EXPECT_EQ(hosts[0].scheme, "https");
-  EXPECT_EQ(hosts[0].tls.ca_files,
-            (std::vector<std::string>{P("first/127.0.0.1:5443/b.crt"), P("first/127.0.0.1:5443/ca.crt")}));
+  EXPECT_EQ(hosts[0].tls.ca_files, (std::vector<std::string>{P("first/127.0.0.1:5443/b.crt"),
+                                                             P("first/127.0.0.1:5443/ca.crt")}));
   EXPECT_EQ(hosts[0].tls.client_cert, P("first/127.0.0.1:5443/client.cert"));
   EXPECT_EQ(hosts[0].tls.client_key, P("first/127.0.0.1:5443/client.key"));
 }
@@ -280,11 +281,11 @@ TEST_P(HostsBadTomlTest, IsInvalidArgumentNamingTheFile) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, HostsBadTomlTest,
-    ::testing::Values(BadToml{"Syntax", "server = \n"},
-                      BadToml{"ServerNotString", "server = 5\n"},
+    ::testing::Values(BadToml{"Syntax", "server = \n"}, BadToml{"ServerNotString", "server = 5\n"},
                       BadToml{"ServerNoScheme", "server = \"r.example\"\n"},
                       BadToml{"FtpMirror", "[host.\"ftp://m\"]\n"},
-                      BadToml{"UnknownCapability", "[host.\"https://m\"]\ncapabilities = [\"fly\"]\n"},
+                      BadToml{"UnknownCapability",
+                              "[host.\"https://m\"]\ncapabilities = [\"fly\"]\n"},
                       BadToml{"CaNotString", "ca = 1\n"},
                       BadToml{"SkipVerifyNotBool", "skip_verify = \"yes\"\n"},
                       BadToml{"ClientTriple", "client = [[\"a\", \"b\", \"c\"]]\n"},

@@ -33,9 +33,10 @@ TEST(RetryAfterTest, PastDateIsZero) {
 }
 
 TEST(RetryAfterTest, Malformed) {
-  for (const char* v : {"", " ", "-1", "1.5", "soon", "Tue, 02 Jan 2024 03:04:35", "Tue, 32 Jan 2024 03:04:35 GMT",
-                        "Tue, 02 Foo 2024 03:04:35 GMT", "Tue, 02 Jan 2024 25:04:35 GMT", "12abc",
-                        "Tue, 02 Jan 2024 03:04:35 GMT extra"}) {
+  for (const char* v :
+       {"", " ", "-1", "1.5", "soon", "Tue, 02 Jan 2024 03:04:35", "Tue, 32 Jan 2024 03:04:35 GMT",
+        "Tue, 02 Foo 2024 03:04:35 GMT", "Tue, 02 Jan 2024 25:04:35 GMT", "12abc",
+        "Tue, 02 Jan 2024 03:04:35 GMT extra"}) {
     EXPECT_EQ(ParseRetryAfter(v, kNow), std::nullopt) << "`" << v << "`";
   }
 }
@@ -59,16 +60,23 @@ class RecordingEnv : public common::Env {
 
 TEST(BackoffTest, ExponentialScheduleWithoutJitterIsExact) {
   RecordingEnv env;
-  Backoff b({.initial = milliseconds(250), .multiplier = 2.0, .max_delay = milliseconds(1500), .jitter = 0.0},
+  Backoff b({.initial = milliseconds(250),
+             .multiplier = 2.0,
+             .max_delay = milliseconds(1500),
+             .jitter = 0.0},
             &env, 1);
   std::vector<milliseconds> got;
   for (int retry = 1; retry <= 5; ++retry) got.push_back(b.Delay(retry, std::nullopt));
-  EXPECT_EQ(got, (std::vector<milliseconds>{milliseconds(250), milliseconds(500), milliseconds(1000),
-                                            milliseconds(1500), milliseconds(1500)}));
+  EXPECT_EQ(got,
+            (std::vector<milliseconds>{milliseconds(250), milliseconds(500), milliseconds(1000),
+                                       milliseconds(1500), milliseconds(1500)}));
 }
 
 TEST(BackoffTest, JitterStaysWithinBoundsAndIsSeeded) {
-  BackoffPolicy p{.initial = milliseconds(1000), .multiplier = 2.0, .max_delay = milliseconds(8000), .jitter = 0.5};
+  BackoffPolicy p{.initial = milliseconds(1000),
+                  .multiplier = 2.0,
+                  .max_delay = milliseconds(8000),
+                  .jitter = 0.5};
   Backoff a(p, nullptr, 42), b(p, nullptr, 42);
   for (int retry = 1; retry <= 6; ++retry) {
     milliseconds full = std::min(milliseconds(1000 << (retry - 1)), milliseconds(8000));

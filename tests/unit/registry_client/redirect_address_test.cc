@@ -2,9 +2,8 @@
 // link-local and cloud metadata ones, also written as IPv4-mapped IPv6.
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include <string>
 
@@ -25,16 +24,16 @@ bool Forbidden(const std::string& text) {
 }
 
 TEST(ForbiddenRedirectAddressTest, LinkLocalAndMetadataAddresses) {
-  for (const char* a : {"169.254.169.254", "169.254.0.1", "169.254.255.255", "100.100.100.200",
-                        "fe80::1", "febf::ffff", "fd00:ec2::254", "::ffff:169.254.169.254",
-                        "::ffff:100.100.100.200"})
+  for (const char* a :
+       {"169.254.169.254", "169.254.0.1", "169.254.255.255", "100.100.100.200", "fe80::1",
+        "febf::ffff", "fd00:ec2::254", "::ffff:169.254.169.254", "::ffff:100.100.100.200"})
     EXPECT_TRUE(Forbidden(a)) << a;
 }
 
 TEST(ForbiddenRedirectAddressTest, OrdinaryAddressesIncludingLoopbackAndPrivate) {
-  for (const char* a : {"127.0.0.1", "10.0.0.1", "192.168.1.1", "169.253.255.255", "169.255.0.1",
-                        "100.100.100.201", "8.8.8.8", "::1", "fec0::1", "2001:db8::1",
-                        "fd00:ec2::253", "::ffff:127.0.0.1"})
+  for (const char* a :
+       {"127.0.0.1", "10.0.0.1", "192.168.1.1", "169.253.255.255", "169.255.0.1", "100.100.100.201",
+        "8.8.8.8", "::1", "fec0::1", "2001:db8::1", "fd00:ec2::253", "::ffff:127.0.0.1"})
     EXPECT_FALSE(Forbidden(a)) << a;
 }
 

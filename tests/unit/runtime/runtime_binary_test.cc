@@ -48,8 +48,8 @@ TEST(GantryRuntimeBinary, NeedsNoStoreSqliteCurlOrGrpc) {
   for (const auto& line : Lines(RunTool("readelf", {"-d", "-W", GANTRY_RUNTIME_BIN}))) {
     if (line.find("(NEEDED)") == std::string::npos) continue;
     ++needed;
-    for (const char* lib : {"libsqlite3", "libcurl", "libarchive", "libcrypto", "libssl",
-                            "libzstd", "libz.", "libgrpc", "libprotobuf", "libabsl"})
+    for (const char* lib : {"libsqlite3", "libcurl", "libarchive", "libcrypto", "libssl", "libzstd",
+                            "libz.", "libgrpc", "libprotobuf", "libabsl"})
       EXPECT_EQ(line.find(lib), std::string::npos) << line;
   }
   EXPECT_GT(needed, 0);

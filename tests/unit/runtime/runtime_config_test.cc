@@ -1,10 +1,11 @@
 // config.json parsing and validation (runtime_config.h), container paths,
 // signal names and container ids.
 
-#include <sched.h>
-#include <sys/mount.h>
+#include "ociruntime/runtime_config.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
 
 #include <csignal>
 #include <filesystem>
@@ -13,7 +14,6 @@
 
 #include "common/fd.h"
 #include "ociruntime/runtime.h"
-#include "ociruntime/runtime_config.h"
 #include "ociruntime/runtime_state.h"
 
 namespace {
@@ -89,11 +89,17 @@ TEST_F(RuntimeConfigTest, BadBundlesNameTheProblem) {
       {[](json& c) { c["process"]["args"] = json::array(); }, "process.args: must not be empty"},
       {[](json& c) { c["process"].erase("args"); }, "process.args: must not be empty"},
       {[](json& c) { c["process"]["args"] = "sh"; }, "process.args: expected array, got string"},
-      {[](json& c) { c["linux"]["namespaces"].push_back({{"type", "foo"}}); },
+      {[](json& c) {
+         c["linux"]["namespaces"].push_back({{"type", "foo"}});
+       },
        "unknown namespace type `foo`"},
-      {[](json& c) { c["linux"]["namespaces"].push_back({{"type", "pid"}}); },
+      {[](json& c) {
+         c["linux"]["namespaces"].push_back({{"type", "pid"}});
+       },
        "duplicate namespace type `pid`"},
-      {[](json& c) { c["linux"]["namespaces"].push_back({{"type", "user"}}); },
+      {[](json& c) {
+         c["linux"]["namespaces"].push_back({{"type", "user"}});
+       },
        "needs uidMappings and gidMappings"},
       {[](json& c) { c["linux"]["namespaces"] = json::array(); }, "a mount namespace is required"},
       {[](json& c) { c["root"]["path"] = "missing"; }, "does not exist"},
@@ -105,14 +111,21 @@ TEST_F(RuntimeConfigTest, BadBundlesNameTheProblem) {
          c["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 10}, {"hard", 5}}};
        },
        "soft limit above the hard limit"},
-      {[](json& c) { c["process"]["rlimits"] = {{{"type", "RLIMIT_FOO"}}}; },
+      {[](json& c) {
+         c["process"]["rlimits"] = {{{"type", "RLIMIT_FOO"}}};
+       },
        "unknown rlimit `RLIMIT_FOO`"},
       {[](json& c) { c["process"]["cwd"] = "tmp"; }, "process.cwd: must be an absolute path"},
       {[](json& c) { c["process"]["oomScoreAdj"] = 2000; }, "oomScoreAdj"},
-      {[](json& c) { c["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}}; },
+      {[](json& c) {
+         c["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+       },
        "not namespaced"},
       {[](json& c) { c["hostname"] = "x"; }, "needs a new uts namespace"},
-      {[](json& c) { c["process"]["user"] = {{"uid", -1}}; }, "expected non-negative integer"},
+      {[](json& c) {
+         c["process"]["user"] = {{"uid", -1}};
+       },
+       "expected non-negative integer"},
   };
   for (const Case& k : cases) {
     SetUp();
@@ -191,9 +204,10 @@ TEST(RuntimeState, StateJsonRoundTrip) {
 namespace {
 
 TEST_F(RuntimeConfigTest, HooksParseWithArgsEnvAndTimeout) {
-  config_["hooks"] = {{"prestart", {{{"path", "/bin/true"}, {"args", {"true", "x"}},
-                                     {"env", {"A=1"}}, {"timeout", 5}}}},
-                      {"poststop", {{{"path", "/bin/false"}}}}};
+  config_["hooks"] = {
+      {"prestart",
+       {{{"path", "/bin/true"}, {"args", {"true", "x"}}, {"env", {"A=1"}}, {"timeout", 5}}}},
+      {"poststop", {{{"path", "/bin/false"}}}}};
   auto c = Parse();
   ASSERT_TRUE(c) << c.error().message;
   ASSERT_EQ(c->hooks.prestart.size(), 1u);
@@ -217,7 +231,8 @@ TEST_F(RuntimeConfigTest, SeccompCompilesToBpf) {
       {"defaultAction", "SCMP_ACT_ALLOW"},
       {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"}},
       {"syscalls",
-       {{{"names", {"getcwd", "no_such_syscall_name"}}, {"action", "SCMP_ACT_ERRNO"},
+       {{{"names", {"getcwd", "no_such_syscall_name"}},
+         {"action", "SCMP_ACT_ERRNO"},
          {"errnoRet", 42}},
         {{"names", {"personality"}},
          {"action", "SCMP_ACT_ERRNO"},
@@ -249,8 +264,10 @@ TEST_F(RuntimeConfigTest, SeccompErrorsNameTheField) {
   EXPECT_NE(ErrorOf().find("linux.seccomp.defaultAction"), std::string::npos) << ErrorOf();
   config_["linux"]["seccomp"] = {
       {"defaultAction", "SCMP_ACT_ALLOW"},
-      {"syscalls", {{{"names", {"read"}}, {"action", "SCMP_ACT_ERRNO"},
-                     {"args", {{{"index", 0}, {"value", 1}, {"op", "SCMP_CMP_ABOUT"}}}}}}}};
+      {"syscalls",
+       {{{"names", {"read"}},
+         {"action", "SCMP_ACT_ERRNO"},
+         {"args", {{{"index", 0}, {"value", 1}, {"op", "SCMP_CMP_ABOUT"}}}}}}}};
   EXPECT_NE(ErrorOf().find("unknown operator"), std::string::npos) << ErrorOf();
   config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
                                  {"architectures", {"SCMP_ARCH_PDP11"}}};

@@ -1,13 +1,12 @@
 #include "store/content_store.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -63,8 +62,11 @@ bool WaitForBlockedFlock(pid_t pid) {
 
 // Reads one byte from `fd` within the deadline.
 bool ReadByte(int fd, char* out) {
-  struct pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
-  int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline).count());
+  struct pollfd p {
+    .fd = fd, .events = POLLIN, .revents = 0
+  };
+  int ms =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline).count());
   if (::poll(&p, 1, ms) != 1) return false;
   return ::read(fd, out, 1) == 1;
 }
@@ -140,7 +142,7 @@ TEST_F(ContentStoreTest, IngestWriteCommitMakesReadOnlyVerifiedBlob) {
   auto got = cs().ReadBlob(d);
   ASSERT_TRUE(got) << got.error().message;
   EXPECT_EQ(*got, data);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(cs().BlobPath(d).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0444u);
   EXPECT_EQ(cs().BlobPath(d), blobs_dir() / d.hex());
@@ -505,8 +507,8 @@ enum ChildExit { kWrote = 10, kSawExisting = 20, kFailed = 1 };
 // In a forked child: ingest `data` under `d`, exiting with kWrote or
 // kSawExisting. `locked_fd` (if >= 0) gets one byte once the lock is held,
 // and `go_fd` (if >= 0) is read before writing the second half.
-[[noreturn]] void ChildIngest(const ContentStore& store, const Digest& d,
-                              const std::string& data, int locked_fd, int go_fd) {
+[[noreturn]] void ChildIngest(const ContentStore& store, const Digest& d, const std::string& data,
+                              int locked_fd, int go_fd) {
   ContentStore cs = store;
   auto ing = cs.BeginIngest(d, static_cast<int64_t>(data.size()));
   if (!ing) ::_exit(ing.error().code == Errc::kAlreadyExists ? kSawExisting : kFailed);
@@ -562,7 +564,9 @@ TEST_F(ContentStoreTest, RacingProcessesWriteExactlyOnce) {
       start.w.reset();
       char c;
       // EOF on the start pipe releases every child at once.
-      struct pollfd pf{.fd = start.r.get(), .events = POLLIN, .revents = 0};
+      struct pollfd pf {
+        .fd = start.r.get(), .events = POLLIN, .revents = 0
+      };
       if (::poll(&pf, 1, 20000) != 1 || ::read(start.r.get(), &c, 1) != 0) ::_exit(kFailed);
       ChildIngest(cs(), d, data, -1, -1);
     }
@@ -572,9 +576,12 @@ TEST_F(ContentStoreTest, RacingProcessesWriteExactlyOnce) {
   int wrote = 0, existing = 0;
   for (pid_t p : kids) {
     int code = WaitChild(p);
-    if (code == kWrote) ++wrote;
-    else if (code == kSawExisting) ++existing;
-    else ADD_FAILURE() << "child exited with " << code;
+    if (code == kWrote)
+      ++wrote;
+    else if (code == kSawExisting)
+      ++existing;
+    else
+      ADD_FAILURE() << "child exited with " << code;
   }
   EXPECT_EQ(wrote, 1);
   EXPECT_EQ(existing, kProcs - 1);

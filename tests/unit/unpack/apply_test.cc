@@ -65,10 +65,10 @@ void MustApply(const Sandbox& box, const std::vector<TarEntry>& entries,
 
 TEST(UnpackApplyTest, FilesDirsSymlinksAndFifos) {
   Sandbox box;
-  MustApply(box, {Dir("etc/", 0750), File("etc/hosts", "127.0.0.1 localhost\n", 0640),
-                  File("./bin/tool", "#!/bin/sh\n", 0755), Symlink("etc/link", "hosts"),
-                  Symlink("abs", "/etc/hosts"),
-                  Special(TarEntry::Type::kFifo, "run/fifo", 0, 0, 0620)});
+  MustApply(box,
+            {Dir("etc/", 0750), File("etc/hosts", "127.0.0.1 localhost\n", 0640),
+             File("./bin/tool", "#!/bin/sh\n", 0755), Symlink("etc/link", "hosts"),
+             Symlink("abs", "/etc/hosts"), Special(TarEntry::Type::kFifo, "run/fifo", 0, 0, 0620)});
   EXPECT_EQ(ReadAll(box.root() / "etc/hosts"), "127.0.0.1 localhost\n");
   EXPECT_EQ(Lstat(box.root() / "etc/hosts")->st_mode & 07777, 0640u);
   EXPECT_EQ(Lstat(box.root() / "etc")->st_mode & 07777, 0750u);
@@ -133,8 +133,8 @@ TEST(UnpackApplyTest, DirectoryTimesAndModesAreAppliedAfterTheirChildren) {
 
 TEST(UnpackApplyTest, ALaterEntryForTheSameDirectoryWins) {
   Sandbox box;
-  MustApply(box, {WithMtime(Dir("d", 0700), 1000), File("d/f", "x"),
-                  WithMtime(Dir("d", 0755), 2000)});
+  MustApply(box,
+            {WithMtime(Dir("d", 0700), 1000), File("d/f", "x"), WithMtime(Dir("d", 0755), 2000)});
   EXPECT_EQ(Lstat(box.root() / "d")->st_mtime, 2000);
   EXPECT_EQ(Lstat(box.root() / "d")->st_mode & 07777, 0755u);
   EXPECT_EQ(ReadAll(box.root() / "d/f"), "x") << "a directory over a directory keeps its content";
@@ -142,9 +142,11 @@ TEST(UnpackApplyTest, ALaterEntryForTheSameDirectoryWins) {
 
 TEST(UnpackApplyTest, UnprivilegedSetsUserXattrsOnlyAndNeverOverlayOnes) {
   Sandbox box;
-  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
+  if (!testing::UserXattrsSupported(box.dir()))
+    GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
   TarEntry f = File("f", "x");
-  f.xattrs = {{"user.mime", "text/plain"}, {"trusted.secret", "1"},
+  f.xattrs = {{"user.mime", "text/plain"},
+              {"trusted.secret", "1"},
               {"security.capability", std::string("\x01\x00\x00\x02", 4)},
               {"user.overlay.opaque", "y"}};
   TarEntry d = Dir("d");
@@ -178,8 +180,7 @@ TEST(UnpackApplyTest, SparseFileKeepsItsHoles) {
   Sandbox box;
   const int64_t size = 64 << 20;
   const std::string a(4096, 'A'), b(5000, 'B');
-  std::string tar = testing::SparseTar({Dir("d")}, "d/sparse", size,
-                                       {{0, a}, {32 << 20, b}});
+  std::string tar = testing::SparseTar({Dir("d")}, "d/sparse", size, {{0, a}, {32 << 20, b}});
   auto r = box.Apply(tar, Unprivileged());
   ASSERT_TRUE(r) << r.error().message;
   auto st = Lstat(box.root() / "d/sparse");
@@ -214,11 +215,11 @@ TEST(UnpackApplyTest, SparseFileWithHugeApparentSizeHitsTheTotalLimit) {
 TEST(UnpackApplyTest, ReplacingEntriesOfAnotherType) {
   Sandbox box;
   MustApply(box, {File("file-then-dir", "x"), Dir("file-then-dir", 0711),
-                  File("file-then-dir/inner", "in"),
-                  Dir("dir-then-file"), File("dir-then-file/a/b", "deep"), File("dir-then-file", "flat"),
-                  Symlink("link-then-dir", "/"), Dir("link-then-dir"),
-                  File("file-then-link", "x"), Symlink("file-then-link", "target"),
-                  Dir("dir-then-link"), File("dir-then-link/x", "x"), Symlink("dir-then-link", "/tmp")});
+                  File("file-then-dir/inner", "in"), Dir("dir-then-file"),
+                  File("dir-then-file/a/b", "deep"), File("dir-then-file", "flat"),
+                  Symlink("link-then-dir", "/"), Dir("link-then-dir"), File("file-then-link", "x"),
+                  Symlink("file-then-link", "target"), Dir("dir-then-link"),
+                  File("dir-then-link/x", "x"), Symlink("dir-then-link", "/tmp")});
   EXPECT_TRUE(S_ISDIR(Lstat(box.root() / "file-then-dir")->st_mode));
   EXPECT_EQ(Lstat(box.root() / "file-then-dir")->st_mode & 07777, 0711u);
   EXPECT_EQ(ReadAll(box.root() / "file-then-dir/inner"), "in");
@@ -267,12 +268,14 @@ TEST_P(UnpackSymlinkedParentTest, IsFollowedInsideTheRoot) {
   Sandbox box;
   ApplyOptions o = Unprivileged(WhiteoutMode::kNative);
   o.use_openat2 = GetParam();
-  MustApply(box, {Dir("usr"), Dir("usr/lib"), Symlink("lib", "usr/lib"), Symlink("lib64", "/usr/lib"),
-                  Symlink("usr/lib/up", "../../../../..")},
+  MustApply(box,
+            {Dir("usr"), Dir("usr/lib"), Symlink("lib", "usr/lib"), Symlink("lib64", "/usr/lib"),
+             Symlink("usr/lib/up", "../../../../..")},
             o);
-  MustApply(box, {File("lib/x86_64-linux-gnu/libc.so.6", "libc"), File("lib64/ld.so", "ld"),
-                  File("lib/up/usr/escaped", "kept inside"), Symlink("dangling", "usr/made/by/link"),
-                  File("dangling/f", "through a dangling link")},
+  MustApply(box,
+            {File("lib/x86_64-linux-gnu/libc.so.6", "libc"), File("lib64/ld.so", "ld"),
+             File("lib/up/usr/escaped", "kept inside"), Symlink("dangling", "usr/made/by/link"),
+             File("dangling/f", "through a dangling link")},
             o);
   EXPECT_EQ(ReadAll(box.root() / "usr/lib/x86_64-linux-gnu/libc.so.6"), "libc");
   EXPECT_EQ(ReadAll(box.root() / "usr/lib/ld.so"), "ld");
@@ -291,13 +294,18 @@ INSTANTIATE_TEST_SUITE_P(Resolvers, UnpackSymlinkedParentTest, ::testing::Bool()
 // to it, a replacement of its name, a whiteout of it), a file above the
 // helper's size bound, and user xattrs.
 TEST(UnpackApplyTest, FileThreadGivesTheSameTree) {
-  std::vector<TarEntry> entries = {Dir("d/"), File("d/a", "alpha", 04755), File("d/b", "beta", 0600),
-                                   Hardlink("d/a-link", "d/a"), File("d/b", "beta replaced", 0640),
-                                   File("d/gone", "x"), File("d/.wh.gone", ""),
+  std::vector<TarEntry> entries = {Dir("d/"),
+                                   File("d/a", "alpha", 04755),
+                                   File("d/b", "beta", 0600),
+                                   Hardlink("d/a-link", "d/a"),
+                                   File("d/b", "beta replaced", 0640),
+                                   File("d/gone", "x"),
+                                   File("d/.wh.gone", ""),
                                    File("big", std::string((1 << 20) + 17, 'z'))};
   for (int i = 0; i < 300; ++i)
-    entries.push_back(WithMtime(File("many/f" + std::to_string(i), std::string(i * 7, 'q'), 0644 + (i % 2) * 0111),
-                                1700000000 + i));
+    entries.push_back(WithMtime(
+        File("many/f" + std::to_string(i), std::string(i * 7, 'q'), 0644 + (i % 2) * 0111),
+        1700000000 + i));
   entries.insert(entries.begin() + 1, Dir("many/"));
   TarEntry x = File("d/x", "with xattr");
   x.xattrs["user.gantry.test"] = "v1";
@@ -311,8 +319,9 @@ TEST(UnpackApplyTest, FileThreadGivesTheSameTree) {
     auto r = box.Apply(Tar(entries), o);
     ASSERT_TRUE(r) << r.error().message;
     const bool xattrs = testing::UserXattrsSupported(box.dir());
-    trees[threaded] = testing::Tree(box.root(), xattrs ? std::vector<std::string>{"user.gantry.test"}
-                                                        : std::vector<std::string>{});
+    trees[threaded] =
+        testing::Tree(box.root(), xattrs ? std::vector<std::string>{"user.gantry.test"}
+                                         : std::vector<std::string>{});
     auto a = Lstat(box.root() / "d/a"), link = Lstat(box.root() / "d/a-link");
     ASSERT_TRUE(a && link);
     EXPECT_EQ(a->st_ino, link->st_ino);
@@ -331,13 +340,13 @@ TEST(UnpackApplyTest, FileThreadGivesTheSameTree) {
 // with that file's name, not the name of the entry being read meanwhile.
 TEST(UnpackApplyTest, FileThreadErrorNamesItsFile) {
   // Writes beyond RLIMIT_FSIZE fail with EFBIG (SIGXFSZ ignored).
-  struct rlimit old{};
+  struct rlimit old {};
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
   auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
   for (bool threaded : {false, true}) {
     Sandbox box;
-    std::string tar = Tar({File("small", "ok"), File("toobig", std::string(64 * 1024, 'x')),
-                           File("after", "fine")});
+    std::string tar = Tar(
+        {File("small", "ok"), File("toobig", std::string(64 * 1024, 'x')), File("after", "fine")});
     ApplyOptions o = Unprivileged();
     o.file_thread = threaded;
     struct rlimit lim = old;

@@ -70,23 +70,25 @@ TEST_P(UnpackCodecTest, RoundTripsAndReportsBothDigests) {
   EXPECT_EQ(ReadAll(box.root() / "d/small"), "hello\n");
   auto big = ReadAll(box.root() / "d/big");
   ASSERT_TRUE(big);
-  EXPECT_EQ(Digest::Sha256Of(*big), Digest::Sha256Of(Noise(3 << 20, 1) + std::string(2 << 20, 'z')));
+  EXPECT_EQ(Digest::Sha256Of(*big),
+            Digest::Sha256Of(Noise(3 << 20, 1) + std::string(2 << 20, 'z')));
   EXPECT_EQ(ReadAll(box.root() / "empty"), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Codecs, UnpackCodecTest,
-    ::testing::Values(CodecCase{"plain", Compression::kNone, GzipDecoder::kIsal, 1 << 20},
-                      CodecCase{"plain_small_reads", Compression::kNone, GzipDecoder::kIsal, 997},
-                      CodecCase{"gzip_isal", Compression::kGzip, GzipDecoder::kIsal, 1 << 20},
-                      CodecCase{"gzip_isal_small_reads", Compression::kGzip, GzipDecoder::kIsal, 61},
-                      CodecCase{"gzip_zlib", Compression::kGzip, GzipDecoder::kZlib, 1 << 20},
-                      CodecCase{"gzip_zlib_small_reads", Compression::kGzip, GzipDecoder::kZlib, 61},
-                      CodecCase{"zstd", Compression::kZstd, GzipDecoder::kIsal, 1 << 20},
-                      CodecCase{"zstd_small_reads", Compression::kZstd, GzipDecoder::kIsal, 61},
-                      CodecCase{"plain_inline", Compression::kNone, GzipDecoder::kIsal, 4096, false},
-                      CodecCase{"gzip_isal_inline", Compression::kGzip, GzipDecoder::kIsal, 4096, false},
-                      CodecCase{"zstd_inline", Compression::kZstd, GzipDecoder::kIsal, 4096, false}),
+    ::testing::Values(
+        CodecCase{"plain", Compression::kNone, GzipDecoder::kIsal, 1 << 20},
+        CodecCase{"plain_small_reads", Compression::kNone, GzipDecoder::kIsal, 997},
+        CodecCase{"gzip_isal", Compression::kGzip, GzipDecoder::kIsal, 1 << 20},
+        CodecCase{"gzip_isal_small_reads", Compression::kGzip, GzipDecoder::kIsal, 61},
+        CodecCase{"gzip_zlib", Compression::kGzip, GzipDecoder::kZlib, 1 << 20},
+        CodecCase{"gzip_zlib_small_reads", Compression::kGzip, GzipDecoder::kZlib, 61},
+        CodecCase{"zstd", Compression::kZstd, GzipDecoder::kIsal, 1 << 20},
+        CodecCase{"zstd_small_reads", Compression::kZstd, GzipDecoder::kIsal, 61},
+        CodecCase{"plain_inline", Compression::kNone, GzipDecoder::kIsal, 4096, false},
+        CodecCase{"gzip_isal_inline", Compression::kGzip, GzipDecoder::kIsal, 4096, false},
+        CodecCase{"zstd_inline", Compression::kZstd, GzipDecoder::kIsal, 4096, false}),
     [](const auto& p) { return std::string(p.param.name); });
 
 class UnpackGzipDecoderTest : public ::testing::TestWithParam<GzipDecoder> {
@@ -115,8 +117,8 @@ TEST_P(UnpackGzipDecoderTest, MultiMemberStreamIsOneTar) {
 }
 
 TEST_P(UnpackGzipDecoderTest, TrailingZerosAreHashedAndAccepted) {
-  const std::string blob = Blob({File("a", "x")}, fixtures::Compression::kGzip) +
-                           std::string(4096, '\0');
+  const std::string blob =
+      Blob({File("a", "x")}, fixtures::Compression::kGzip) + std::string(4096, '\0');
   Sandbox box;
   auto r = box.Apply(blob, Options(), 100);
   ASSERT_TRUE(r) << r.error().message;
@@ -213,8 +215,12 @@ struct CorruptCase {
   const char* message;  // in the error, after "apply layer <digest>: "
 };
 
-std::string Gz(const std::string& data) { return *fixtures::Compress(data, fixtures::Compression::kGzip); }
-std::string Zst(const std::string& data) { return *fixtures::Compress(data, fixtures::Compression::kZstd); }
+std::string Gz(const std::string& data) {
+  return *fixtures::Compress(data, fixtures::Compression::kGzip);
+}
+std::string Zst(const std::string& data) {
+  return *fixtures::Compress(data, fixtures::Compression::kZstd);
+}
 std::string Cut(std::string s, size_t drop) {
   s.resize(s.size() - drop);
   return s;
@@ -235,8 +241,10 @@ std::vector<CorruptCase> CorruptCases() {
       {"random_as_tar", Compression::kNone, noise, "read tar: "},
       {"zstd_as_gzip", Compression::kGzip, Zst(tar), "declared gzip but starts with zstd magic"},
       {"gzip_as_zstd", Compression::kZstd, Gz(tar), "declared zstd but starts with gzip magic"},
-      {"gzip_as_tar", Compression::kNone, Gz(tar), "declared uncompressed but starts with gzip magic"},
-      {"zstd_as_tar", Compression::kNone, Zst(tar), "declared uncompressed but starts with zstd magic"},
+      {"gzip_as_tar", Compression::kNone, Gz(tar),
+       "declared uncompressed but starts with gzip magic"},
+      {"zstd_as_tar", Compression::kNone, Zst(tar),
+       "declared uncompressed but starts with zstd magic"},
       {"empty_as_gzip", Compression::kGzip, "", "declared gzip but is empty"},
       {"empty_as_zstd", Compression::kZstd, "", "declared zstd but is empty"},
       {"gzip_of_non_tar", Compression::kGzip, Gz(noise), "read tar: "},
@@ -244,7 +252,8 @@ std::vector<CorruptCase> CorruptCases() {
       {"gzip_truncated", Compression::kGzip, Cut(Gz(tar), 100), "truncated gzip stream"},
       {"zstd_truncated", Compression::kZstd, Cut(Zst(tar), 100), "truncated zstd stream"},
       {"gzip_header_only", Compression::kGzip, Gz(tar).substr(0, 10), "truncated gzip stream"},
-      {"gzip_bad_deflate", Compression::kGzip, Gz(tar).substr(0, 10) + noise, "corrupt gzip stream"},
+      {"gzip_bad_deflate", Compression::kGzip, Gz(tar).substr(0, 10) + noise,
+       "corrupt gzip stream"},
       {"zstd_bad_frame", Compression::kZstd, Zst(tar).substr(0, 4) + noise, "corrupt zstd stream"},
       {"tar_truncated", Compression::kNone, Cut(tar, 40000), "read data: "},
       {"tar_bad_checksum", Compression::kNone, BadChecksumTar(), "read tar: "},

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "unit/unpack/test_util.h"
 #include "fixtures/require.h"
+#include "unit/unpack/test_util.h"
 
 namespace unpack {
 namespace {
@@ -68,7 +68,8 @@ TEST_P(UnpackFixtureImageTest, NativeRootfsHasEveryLayerApplied) {
   EXPECT_TRUE(S_ISDIR(Lstat(root / "etc/conf")->st_mode));
   EXPECT_TRUE(fs::is_empty(root / "etc/conf"));
   std::vector<std::string> cache;
-  for (const auto& e : fs::directory_iterator(root / "var/cache")) cache.push_back(e.path().filename());
+  for (const auto& e : fs::directory_iterator(root / "var/cache"))
+    cache.push_back(e.path().filename());
   EXPECT_EQ(cache, std::vector<std::string>{"new"});
 
   // Hardlinks of layer 2 share their inode.
@@ -117,9 +118,12 @@ INSTANTIATE_TEST_SUITE_P(Compressions, UnpackFixtureImageTest,
                                            fixtures::Compression::kNone),
                          [](const auto& p) {
                            switch (p.param) {
-                             case fixtures::Compression::kGzip: return "gzip";
-                             case fixtures::Compression::kZstd: return "zstd";
-                             case fixtures::Compression::kNone: return "none";
+                             case fixtures::Compression::kGzip:
+                               return "gzip";
+                             case fixtures::Compression::kZstd:
+                               return "zstd";
+                             case fixtures::Compression::kNone:
+                               return "none";
                            }
                            return "unknown";
                          });

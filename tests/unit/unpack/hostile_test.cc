@@ -114,8 +114,8 @@ std::vector<HostileCase> Cases() {
             "path escapes the root"),
       Fails("dot_slash_dotdot", {File("./../x", "x")}, Errc::kInvalidArgument,
             "path escapes the root"),
-      Fails("dotdot_with_newline_stays_one_line", {File("../a\nb`c", "x")},
-            Errc::kInvalidArgument, "=apply layer: entry `../a\\x0ab\\x60c`: path escapes the root"),
+      Fails("dotdot_with_newline_stays_one_line", {File("../a\nb`c", "x")}, Errc::kInvalidArgument,
+            "=apply layer: entry `../a\\x0ab\\x60c`: path escapes the root"),
       Fails("root_as_file", {File(".", "x")}, Errc::kInvalidArgument,
             "the root can only be a directory"),
       Fails("root_as_symlink", {Symlink(".", "/etc")}, Errc::kInvalidArgument,
@@ -125,7 +125,8 @@ std::vector<HostileCase> Cases() {
       Fails("path_too_long", {File(long_path, "x")}, Errc::kInvalidArgument, "path too long"),
 
       // Writing through symlinks lands inside the root.
-      Succeeds("symlink_to_root_then_write", {Symlink("evil", "/"), File("evil/etc/passwd", "pwned")},
+      Succeeds("symlink_to_root_then_write",
+               {Symlink("evil", "/"), File("evil/etc/passwd", "pwned")},
                [](const fs::path& root) {
                  EXPECT_EQ(ReadAll(root / "etc/passwd"), "pwned");
                  EXPECT_TRUE(S_ISLNK(Lstat(root / "evil")->st_mode));
@@ -134,11 +135,10 @@ std::vector<HostileCase> Cases() {
                [](const fs::path& root) { EXPECT_EQ(ReadAll(root / "canary"), "pwned"); }),
       Succeeds("symlink_parent_then_write", {Symlink("d", ".."), File("d/canary", "pwned")},
                [](const fs::path& root) { EXPECT_EQ(ReadAll(root / "canary"), "pwned"); }),
-      Succeeds("absolute_symlink_chain",
-               {Symlink("a", "/b"), Symlink("b", "/../../../tmp"), File("a/gantry-unpack-escape", "x")},
-               [](const fs::path& root) {
-                 EXPECT_EQ(ReadAll(root / "tmp/gantry-unpack-escape"), "x");
-               }),
+      Succeeds(
+          "absolute_symlink_chain",
+          {Symlink("a", "/b"), Symlink("b", "/../../../tmp"), File("a/gantry-unpack-escape", "x")},
+          [](const fs::path& root) { EXPECT_EQ(ReadAll(root / "tmp/gantry-unpack-escape"), "x"); }),
       Succeeds("file_over_symlink_replaces_the_link",
                {Symlink("c", "../canary"), File("c", "pwned")},
                [](const fs::path& root) {
@@ -245,10 +245,11 @@ std::vector<HostileCase> Cases() {
                        {File("1", ""), File("2", ""), File("3", ""), File("4", ""), File("5", "")},
                        Errc::kResourceExhausted, "entry `4`: too many entries (limit 3)"),
                  few_entries),
-      WithLimits(Fails("total_size", {File("a", std::string(600, 'a')), File("b", std::string(600, 'b'))},
-                       Errc::kResourceExhausted,
-                       "entry `b`: files of the layer exceed the size limit (1000 bytes)"),
-                 small_total),
+      WithLimits(
+          Fails("total_size", {File("a", std::string(600, 'a')), File("b", std::string(600, 'b'))},
+                Errc::kResourceExhausted,
+                "entry `b`: files of the layer exceed the size limit (1000 bytes)"),
+          small_total),
   };
   // Every escape attempt through symlinks again, applied to a native
   // snapshot (lower layers present).

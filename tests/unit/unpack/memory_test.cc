@@ -5,8 +5,8 @@
 // an OpenFileBudget (apply-level budget tests: open_files_test.cc).
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -140,12 +140,14 @@ TEST(LayerMemory, FileQueueStopsTheTarReaderAtItsCapWhileTheDiskIsSlow) {
   finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); });
 
   Producer producer(*finisher, kFiles, [&](int i) {
-    return MakeJob(tmp->path(), "f" + std::to_string(i), Bytes(kFileSize, static_cast<uint32_t>(i)));
+    return MakeJob(tmp->path(), "f" + std::to_string(i),
+                   Bytes(kFileSize, static_cast<uint32_t>(i)));
   });
 
   // The helper took the first file and stands at the gate; the producer
   // fills the queue up to the cap and then has to wait.
-  ASSERT_TRUE(Eventually([&] { return gate.arrivals() >= 1 && finisher->stats().producer_waiting; }));
+  ASSERT_TRUE(
+      Eventually([&] { return gate.arrivals() >= 1 && finisher->stats().producer_waiting; }));
   FileFinisher::Stats held = finisher->stats();
   EXPECT_LE(held.held_bytes, kFileQueueBytes);
   EXPECT_GT(held.held_bytes, kFileQueueBytes - kFileSize);
@@ -199,7 +201,8 @@ TEST(LayerMemory, AFileLargerThanTheCapIsAdmittedAlone) {
   ASSERT_TRUE(tmp) << tmp.error().message;
   FileFinisher finisher(1000);
   for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(finisher.Submit(MakeJob(tmp->path(), "f" + std::to_string(i), std::string(4000, 'x'))));
+    ASSERT_TRUE(
+        finisher.Submit(MakeJob(tmp->path(), "f" + std::to_string(i), std::string(4000, 'x'))));
   ASSERT_TRUE(finisher.Wait());
   EXPECT_EQ(finisher.stats().peak_bytes, 4000u);
 }
@@ -262,7 +265,8 @@ TEST(LayerOpenFiles, TheCountBoundIsReportedAndHeld) {
   Gate gate;
   OpenFileBudget budget(1000);
   std::optional<FileFinisher> finisher;
-  finisher.emplace(kFileQueueBytes, [&] { gate.Pass(); }, /*max_files=*/8, &budget);
+  finisher.emplace(
+      kFileQueueBytes, [&] { gate.Pass(); }, /*max_files=*/8, &budget);
   std::thread producer([&] {
     for (int i = 0; i < 40; ++i)
       ASSERT_TRUE(finisher->Submit(MakeJob(tmp->path(), "f" + std::to_string(i), "")));

@@ -3,8 +3,8 @@
 // at most kFileQueueFiles per apply (apply.h, "Open files"; issue 13). The
 // file thread's own bounds, with the disk held at a gate: memory_test.cc.
 
-#include <sys/resource.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <memory>
 #include <optional>

@@ -126,8 +126,7 @@ TEST_P(UnpackResolverTest, ReportsErrors) {
 
 TEST_P(UnpackResolverTest, CreatesMissingDirectoriesInsideTheRoot) {
   EXPECT_EQ(Resolve("new/a/b", true), "new/a/b");
-  EXPECT_EQ(fs::status(box_.root() / "new/a").permissions() & fs::perms::all,
-            fs::perms(0755));
+  EXPECT_EQ(fs::status(box_.root() / "new/a").permissions() & fs::perms::all, fs::perms(0755));
   EXPECT_EQ(Resolve("to-root/made", true), "made");
   EXPECT_EQ(Resolve("usr/up/up-made", true), "up-made");
   EXPECT_EQ(Resolve("dangling/x", true), "missing/dir/x");
@@ -154,7 +153,7 @@ TEST(UnpackRemoveAllAtTest, RemovesTreesWithoutFollowingSymlinks) {
   std::ofstream(box.root() / "t/a/b/f") << "x";
   fs::create_directory_symlink(box.dir(), box.root() / "t/out");
   fs::permissions(box.root() / "t/a", fs::perms(0500));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(box.root().c_str(), &st), 0);
   ASSERT_TRUE(RemoveAllAt(box.root_fd(), "t", st.st_dev));
   EXPECT_FALSE(fs::exists(box.root() / "t"));

@@ -82,9 +82,12 @@ std::string Blob(const std::vector<fixtures::TarEntry>& entries, fixtures::Compr
 
 fixtures::Compression ToFixture(Compression c) {
   switch (c) {
-    case Compression::kNone: return fixtures::Compression::kNone;
-    case Compression::kGzip: return fixtures::Compression::kGzip;
-    case Compression::kZstd: return fixtures::Compression::kZstd;
+    case Compression::kNone:
+      return fixtures::Compression::kNone;
+    case Compression::kGzip:
+      return fixtures::Compression::kGzip;
+    case Compression::kZstd:
+      return fixtures::Compression::kZstd;
   }
   return fixtures::Compression::kNone;
 }
@@ -176,7 +179,7 @@ std::optional<std::string> ReadAll(const fs::path& p) {
 }
 
 std::optional<struct stat> Lstat(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(p.c_str(), &st) != 0) return std::nullopt;
   return st;
 }
@@ -209,11 +212,12 @@ bool IsOverlayWhiteout(const fs::path& p) {
   return st && S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
-std::map<std::string, std::string> Tree(const fs::path& dir, const std::vector<std::string>& xattrs) {
+std::map<std::string, std::string> Tree(const fs::path& dir,
+                                        const std::vector<std::string>& xattrs) {
   std::map<std::string, std::string> out;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::path& p = it->path();
     auto st = Lstat(p);
     if (!st) continue;
@@ -230,14 +234,16 @@ std::map<std::string, std::string> Tree(const fs::path& dir, const std::vector<s
          << ":" << st->st_gid;
     if (type == S_IFREG) {
       auto data = ReadAll(p);
-      line << " size=" << st->st_size << " sha256=" << (data ? common::Digest::Sha256Of(*data).short_hex() : "?");
+      line << " size=" << st->st_size
+           << " sha256=" << (data ? common::Digest::Sha256Of(*data).short_hex() : "?");
     }
     if (type == S_IFLNK) line << " -> " << fs::read_symlink(p, ec).string();
     if (type == S_IFCHR || type == S_IFBLK)
       line << " rdev=" << major(st->st_rdev) << ":" << minor(st->st_rdev);
     if (type != S_IFLNK)
       for (const auto& x : xattrs)
-        if (auto v = GetXattr(p, x)) line << " " << x << "=" << common::Digest::Sha256Of(*v).short_hex(8);
+        if (auto v = GetXattr(p, x))
+          line << " " << x << "=" << common::Digest::Sha256Of(*v).short_hex(8);
     out[p.lexically_relative(dir).string()] = line.str();
   }
   return out;

@@ -43,18 +43,35 @@ void ExpectNoWhiteoutNames(const fs::path& dir) {
 }
 
 std::vector<TarEntry> LowerLayer() {
-  return {File("keep", "keep"), File("a", "a"), Dir("b"), File("b/c", "c"), Dir("b/d"),
-          File("b/d/e", "e"), Dir("t"), File("t/x", "x"), Symlink("l", "t"),
-          Dir("usr"), Dir("usr/lib"), File("usr/lib/old", "old"), Symlink("lib", "usr/lib"),
-          Dir("d"), File("d/old1", "1"), Dir("d/sub"), File("d/sub/old2", "2"),
-          Dir("d/x"), Dir("d/x/y"), File("d/x/y/old3", "3"), File("d/x/old4", "4")};
+  return {File("keep", "keep"),
+          File("a", "a"),
+          Dir("b"),
+          File("b/c", "c"),
+          Dir("b/d"),
+          File("b/d/e", "e"),
+          Dir("t"),
+          File("t/x", "x"),
+          Symlink("l", "t"),
+          Dir("usr"),
+          Dir("usr/lib"),
+          File("usr/lib/old", "old"),
+          Symlink("lib", "usr/lib"),
+          Dir("d"),
+          File("d/old1", "1"),
+          Dir("d/sub"),
+          File("d/sub/old2", "2"),
+          Dir("d/x"),
+          Dir("d/x/y"),
+          File("d/x/y/old3", "3"),
+          File("d/x/old4", "4")};
 }
 
 TEST(UnpackNativeWhiteoutTest, WhiteoutsDeleteLowerEntries) {
   Sandbox box;
   MustApply(box, LowerLayer(), WhiteoutMode::kNative);
-  MustApply(box, {Whiteout("a"), Whiteout("b"), Whiteout("l"), Whiteout("missing"),
-                  Whiteout("no/such/dir/x"), Whiteout("keep/x"), Whiteout("lib/old")},
+  MustApply(box,
+            {Whiteout("a"), Whiteout("b"), Whiteout("l"), Whiteout("missing"),
+             Whiteout("no/such/dir/x"), Whiteout("keep/x"), Whiteout("lib/old")},
             WhiteoutMode::kNative);
   EXPECT_FALSE(Lstat(box.root() / "a"));
   EXPECT_FALSE(Lstat(box.root() / "b"));
@@ -80,8 +97,8 @@ TEST(UnpackNativeWhiteoutTest, OpaqueMarkerAfterSiblingsKeepsThisLayersEntries) 
   MustApply(box, LowerLayer(), WhiteoutMode::kNative);
   MustApply(box,
             {Dir("d"), File("d/early", "e"), Dir("d/sub"), File("d/sub/early2", "e2"),
-             File("d/x/y/new", "implicit parents"), File("d/old1", "rewritten"),
-             OpaqueMarker("d"), File("d/late", "l")},
+             File("d/x/y/new", "implicit parents"), File("d/old1", "rewritten"), OpaqueMarker("d"),
+             File("d/late", "l")},
             WhiteoutMode::kNative);
   EXPECT_EQ(Paths(box.root() / "d"),
             (std::vector<std::string>{"early", "late", "old1", "sub", "sub/early2", "x", "x/y",
@@ -108,9 +125,11 @@ TEST(UnpackNativeWhiteoutTest, WhiteoutThenRecreateReplacesTheDirectory) {
 
 TEST(UnpackOverlayWhiteoutTest, WhiteoutsBecomeCharacterDevices) {
   Sandbox box;
-  if (!CanCreateWhiteouts(box.dir())) GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts (0/0 char devices)";
-  MustApply(box, {File("a", "layer content"), Whiteout("a"), Whiteout("gone/deep"),
-                  Dir("b"), File("b/x", "x"), Whiteout("b")},
+  if (!CanCreateWhiteouts(box.dir()))
+    GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts (0/0 char devices)";
+  MustApply(box,
+            {File("a", "layer content"), Whiteout("a"), Whiteout("gone/deep"), Dir("b"),
+             File("b/x", "x"), Whiteout("b")},
             WhiteoutMode::kOverlay);
   EXPECT_TRUE(IsOverlayWhiteout(box.root() / "a"));
   EXPECT_TRUE(IsOverlayWhiteout(box.root() / "gone/deep"));
@@ -121,9 +140,11 @@ TEST(UnpackOverlayWhiteoutTest, WhiteoutsBecomeCharacterDevices) {
 
 TEST(UnpackOverlayWhiteoutTest, OpaqueDirectoriesGetTheUserXattrWhenUnprivileged) {
   Sandbox box;
-  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
-  MustApply(box, {Dir("d"), File("d/early", "e"), OpaqueMarker("d"), File("d/late", "l"),
-                  OpaqueMarker("implicit/dir")},
+  if (!testing::UserXattrsSupported(box.dir()))
+    GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
+  MustApply(box,
+            {Dir("d"), File("d/early", "e"), OpaqueMarker("d"), File("d/late", "l"),
+             OpaqueMarker("implicit/dir")},
             WhiteoutMode::kOverlay);
   EXPECT_EQ(GetXattr(box.root() / "d", "user.overlay.opaque"), "y");
   EXPECT_FALSE(GetXattr(box.root() / "d", "trusted.overlay.opaque"));
@@ -134,8 +155,10 @@ TEST(UnpackOverlayWhiteoutTest, OpaqueDirectoriesGetTheUserXattrWhenUnprivileged
 
 TEST(UnpackOverlayWhiteoutTest, DirectoryReplacingAWhiteoutIsOpaque) {
   Sandbox box;
-  if (!CanCreateWhiteouts(box.dir())) GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts (0/0 char devices)";
-  if (!testing::UserXattrsSupported(box.dir())) GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
+  if (!CanCreateWhiteouts(box.dir()))
+    GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts (0/0 char devices)";
+  if (!testing::UserXattrsSupported(box.dir()))
+    GTEST_SKIP() << "the file system under $TMPDIR has no user xattrs";
   MustApply(box, {Whiteout("b"), Dir("b"), File("b/new", "n"), Dir("plain")},
             WhiteoutMode::kOverlay);
   EXPECT_TRUE(S_ISDIR(Lstat(box.root() / "b")->st_mode));
