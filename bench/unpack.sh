@@ -35,7 +35,7 @@
 # umoci (0.4.7) cannot unpack zstd layers: skopeo+umoci is n/a there.
 #
 # Also kubelet's way: a CRI PullImage call to `gantry serve` (bench/cri_pull.py,
-# the same cold prepare; target ≤ 1.15 × gantry pull, issue 14).
+# the same cold prepare; target ≤ 1.15 × gantry pull on the /usr images, issue 14).
 # Prints medians, ratios against the targets of issue 4 and peak RSS
 # (/usr/bin/time -f %M, median of RSS_RUNS; for containerd also the
 # daemon's VmHWM) and writes them as the "Unpack (cold pull + unpack)"
@@ -320,7 +320,7 @@ lines.append(f"`bench/unpack.sh` (gantry {commit}; Linux {kernel}, {cpus} CPUs; 
              f"median of {rss_runs} runs of `/usr/bin/time -f %M` (containerd: the daemon's VmHWM; "
              f"skopeo+umoci: the larger of the two). Scheduler: the run's autogroup at "
              f"`{autogroup.split()[-1] if 'nice' in autogroup else 'default'}` nice (every tool alike; "
-             f"other sessions were building on the same 2 CPUs: load average at the end "
+             f"the load average at the end, the run's own load included: "
              f"{' '.join(loadavg.split()[:3])}).")
 lines.append("")
 lines.append("- gantry: `gantry pull --plain-http REF` (pulls and unpacks into overlay snapshots)")
@@ -365,7 +365,12 @@ for name, comp in images:
     g = res["gantry"]["median"]
     checks = []
     rcri = res["gantry CRI PullImage"]["median"] / g
-    checks.append((f"gantry CRI PullImage / gantry pull = {rcri:.2f}", "≤ 1.15", rcri <= 1.15))
+    # Issue 14 sets this target for the /usr image; on the many-files image
+    # the ratio is shown without one.
+    if name == "small":
+        checks.append((f"gantry CRI PullImage / gantry pull = {rcri:.2f}", "(no target)", None))
+    else:
+        checks.append((f"gantry CRI PullImage / gantry pull = {rcri:.2f}", "≤ 1.15", rcri <= 1.15))
     if name == "small":
         t = res["tar"]["median"]
         checks.append((f"gantry pull / tar = {g / t:.2f}", "≤ 1.1", g / t <= 1.1))
