@@ -54,7 +54,7 @@ Response Internal(const common::Error& e) {
 
 std::string Quoted(const common::Digest& d) { return "\"" + d.str() + "\""; }
 
-struct OpenBlob {
+struct OpenedBlob {
   common::UniqueFd fd;
   int64_t size = 0;
 };
@@ -100,15 +100,15 @@ namespace {
 
 // Opens a committed blob: a regular file under content/blobs/, named by
 // a parsed digest (no path from the request reaches the file system).
-common::Result<OpenBlob> OpenCommitted(const store::ContentStore& content,
-                                       const common::Digest& digest) {
+common::Result<OpenedBlob> OpenCommitted(const store::ContentStore& content,
+                                         const common::Digest& digest) {
   ASSIGN_OR_RETURN(common::UniqueFd fd, content.OpenBlob(digest));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return common::ErrnoError("stat blob " + digest.str());
   if (!S_ISREG(st.st_mode))
     return common::MakeError(
         Errc::kDataLoss, "blob " + digest.str() + " is not a regular file; the store is corrupt");
-  return OpenBlob{std::move(fd), static_cast<int64_t>(st.st_size)};
+  return OpenedBlob{std::move(fd), static_cast<int64_t>(st.st_size)};
 }
 
 // The manifest or index `digest` of `media_type` and `size`, as stored.

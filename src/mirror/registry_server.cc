@@ -178,7 +178,7 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
   req.n = Lookup(connection, MHD_GET_ARGUMENT_KIND, "n");
   req.last = Lookup(connection, MHD_GET_ARGUMENT_KIND, "last");
   req.range = Lookup(connection, MHD_HEADER_KIND, "Range");
-  MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectAccept, &req.accept);
+  (void)MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectAccept, &req.accept);
 
   Response resp = impl->handler->Serve(req);
   if (!resp.internal_error.empty()) {
