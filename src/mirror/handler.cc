@@ -167,10 +167,11 @@ Response Handler::Manifest(const Request& request, const Route& route) {
   if (!rec && rec.error().code == Errc::kNotFound)
     return Fail(404, "MANIFEST_UNKNOWN", key + " is not in the store");
   if (!rec) return Internal(rec.error());
-  auto img = image::FromRecord(*rec);
-  if (!img) return Internal(img.error());
-  return ServeManifest(content_, request, img->target.digest, img->target.media_type,
-                       img->target.size);
+  // Only the record's target is needed: FromRecordColumns reads no label,
+  // so a record whose labels are damaged still serves what it points at.
+  const image::Image img = image::FromRecordColumns(*rec);
+  return ServeManifest(content_, request, img.target.digest, img.target.media_type,
+                       img.target.size);
 }
 
 Response Handler::Blob(const Request& request, const Route& route) {

@@ -85,7 +85,10 @@ namespace {
 
 // A bound, listening TCP socket; `a.port` becomes the bound port.
 common::Result<common::UniqueFd> Listen(ListenAddress& a) {
-  common::UniqueFd fd(::socket(a.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  // Non-blocking: MHD's worker threads all accept on it, and one that
+  // loses the race must not block in accept(2).
+  common::UniqueFd fd(
+      ::socket(a.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return common::ErrnoError("socket for `" + a.str() + "`");
   int one = 1;
   // A restarted server rebinds its port while old connections linger in TIME_WAIT.
