@@ -10,6 +10,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev
   nlohmann-json3-dev libsqlite3-dev libcli11-dev libtomlplusplus-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libmicrohttpd-dev  # the registry door (src/mirror/)
   libcap-dev libseccomp-dev
   libgtest-dev libgmock-dev
   # the source format (.clang-format, checked by the unit test FormatCheck)

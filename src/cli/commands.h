@@ -22,6 +22,7 @@ void RegisterSnapshot(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);    // mount and umount
 void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);   // bundle and bundle rm
 void RegisterRuntime(CLI::App& app, GlobalOptions& global, int& exit_code);  // = gantry-runtime
+void RegisterContainerdConfig(CLI::App& app, GlobalOptions& global, int& exit_code);
 // `gantry serve`: its flags (serve_flags.h), and a callback that execs the
 // gantry-serve executable beside this one with `argv` (main's, unchanged).
 void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code, char** argv);
@@ -41,6 +42,7 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterMount(app, global, exit_code);
   RegisterBundle(app, global, exit_code);
   RegisterRuntime(app, global, exit_code);
+  RegisterContainerdConfig(app, global, exit_code);
 }
 
 }  // namespace cli

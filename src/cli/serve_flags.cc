@@ -6,7 +6,9 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
   auto* cmd = app.add_subcommand(
       "serve",
       "Serve the Kubernetes CRI ImageService (runtime.v1) and gantry.v1.PullProgress over gRPC "
-      "on a Unix socket, on the same store as the other commands");
+      "on a Unix socket, on the same store as the other commands; with --registry-listen, also "
+      "serve that store read-only as an OCI distribution registry over HTTP (a node-local pull "
+      "mirror for containerd, CRI-O, podman and skopeo)");
   cmd->footer(
       "Image.size is the image's content in the store: its index or manifest, the platform "
       "manifest, the config and the compressed layers (layers shared with other images counted "
@@ -14,6 +16,14 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "Pulls: callers of the same image share one pull; a pull that stays under --min-rate "
       "bytes/s for --min-rate-window seconds is cancelled (UNAVAILABLE) and its partial blobs "
       "kept for the next pull to resume. SIGTERM or SIGINT stops the server gracefully.\n"
+      "The registry door (--registry-listen HOST:PORT, plain HTTP, no authentication): GET and "
+      "HEAD of /v2/, /v2/NAME/manifests/TAG|DIGEST, /v2/NAME/blobs/DIGEST (Range honoured) and "
+      "/v2/NAME/tags/list; other methods are refused (405). NAME is the image's full name "
+      "(docker.io/library/alpine), or its path when the client sends ?ns=HOST as containerd does "
+      "for mirrors; an image not in the store answers 404 at once, so that the client falls "
+      "through to its next host. HOST must be a loopback address unless --registry-allow-remote "
+      "is given; port 0 picks a free port, logged as `registry door serving address=…`. The CRI "
+      "socket (--listen) is served either way. See docs/containerd.md.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
   cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
@@ -36,6 +46,14 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
   cmd->add_flag("--ignore-space-check", f.ignore_space_check,
                 "Pull even when the store's file system looks too small for the image (by default "
                 "a pull that cannot fit fails with RESOURCE_EXHAUSTED before downloading)");
+  auto* door = cmd->add_option(
+      "--registry-listen", f.registry_listen,
+      "Also serve the store read-only as an OCI distribution registry on HOST:PORT (plain HTTP; "
+      "HOST an IP address, [IPv6] or localhost; loopback only unless --registry-allow-remote)");
+  cmd->add_flag("--registry-allow-remote", f.registry_allow_remote,
+                "Allow --registry-listen on an address other than loopback: every image in the "
+                "store is then readable, without authentication, by whoever reaches that port")
+      ->needs(door);
   AddRegistryFlags(cmd, f.registry);
   return cmd;
 }

@@ -22,6 +22,9 @@ struct ServeFlags {
   std::vector<std::string> pinned;
   bool no_unpack = false;
   bool ignore_space_check = false;
+  // The registry door (mirror/registry_server.h): "" serves none.
+  std::string registry_listen;
+  bool registry_allow_remote = false;
   RegistryFlags registry;
 };
 

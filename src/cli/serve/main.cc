@@ -1,7 +1,15 @@
 // gantry-serve: the CRI ImageService (runtime.v1) and gantry.v1.PullProgress
-// over gRPC on a Unix socket. `gantry serve …` execs it with its own command
-// line, so it takes gantry's: the global options, then `serve` and its flags
-// (cli/serve_flags.h). It is the only executable that links gRPC.
+// over gRPC on a Unix socket, and with --registry-listen the registry door
+// (mirror/registry_server.h) in the same process. `gantry serve …` execs it
+// with its own command line, so it takes gantry's: the global options, then
+// `serve` and its flags (cli/serve_flags.h). It is the only executable that
+// links gRPC or an HTTP server.
+//
+// The CRI socket is served whether or not the door is: `gantry serve` is
+// the CRI server, and the door is added to it (one process, one
+// lifecycle for systemd). A node that wants only the
+// mirror ignores the socket; making it optional would be a second mode of
+// the command to document and test for no gain in what runs.
 
 #include <signal.h>
 
@@ -13,6 +21,7 @@
 #include "cli/serve_flags.h"
 #include "common/log.h"
 #include "criimage/server.h"
+#include "mirror/registry_server.h"
 
 namespace {
 
@@ -25,6 +34,17 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   } catch (const std::exception&) {
     std::cerr << "gantry: --socket-mode `" << f.socket_mode << "`: not an octal mode\n";
     return cli::kExitUsage;
+  }
+  if (!f.registry_listen.empty()) {
+    // Checked before anything starts, with the flags' own names.
+    auto address = mirror::ParseListenAddress(f.registry_listen);
+    if (!address) return cli::ReportError(address.error().Wrap("--registry-listen"));
+    if (!address->loopback && !f.registry_allow_remote) {
+      std::cerr << "gantry: --registry-listen `" << f.registry_listen
+                << "`: not a loopback address; the door has no authentication, so serving the "
+                   "store to other machines needs --registry-allow-remote\n";
+      return cli::kExitUsage;
+    }
   }
   auto client = cli::MakeClientOptions(global, f.registry);
   if (!client) return cli::ReportError(client.error());
@@ -53,9 +73,26 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .listen_fd = criimage::SystemdListenFd(),
   });
   if (!server) return cli::ReportError(server.error().Wrap("serve"));
+  std::unique_ptr<mirror::RegistryServer> door;
+  if (!f.registry_listen.empty()) {
+    auto started = mirror::RegistryServer::Start({
+        .root = global.root,
+        .listen = f.registry_listen,
+        .allow_remote = f.registry_allow_remote,
+        .threads = 4,
+        .max_connections = 256,
+        .idle_timeout = std::chrono::seconds(60),
+    });
+    if (!started) {
+      (*server)->Shutdown();
+      return cli::ReportError(started.error().Wrap("serve: registry door"));
+    }
+    door = std::move(*started);
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   LOG(Info) << "stopping" << common::Kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (door) door->Shutdown();
   (*server)->Shutdown();
   return cli::kExitOk;
 }

@@ -1,6 +1,7 @@
 // `gantry serve` runs the gantry-serve executable found beside gantry, and
 // gantry itself does not load gRPC, protobuf or abseil (issue 14: the
-// everyday commands paid ~29 ms of start-up for them). The binaries under
+// everyday commands paid ~29 ms of start-up for them), nor the registry
+// door's HTTP server (libmicrohttpd). The binaries under
 // test are the build tree's; copies in a temp dir stand for installs.
 
 #include <gtest/gtest.h>
@@ -72,8 +73,9 @@ TEST_F(ServeExec, HelpListsTheServeFlagsWithoutGantryServe) {
            {gantry_.string(), "serve", "--help"}, {gantry_.string(), "help", "serve"}}) {
     auto r = Run(argv);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    for (const char* flag : {"--listen", "--socket-mode", "--max-parallel-pulls", "--pinned",
-                             "--min-rate", "--max-layers"})
+    for (const char* flag :
+         {"--listen", "--socket-mode", "--max-parallel-pulls", "--pinned", "--min-rate",
+          "--max-layers", "--registry-listen", "--registry-allow-remote"})
       EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " in\n" << r.out;
   }
   auto top = Run({gantry_.string(), "--help"});
@@ -139,7 +141,8 @@ TEST(GantryBinary, NeedsNoGrpcProtobufOrAbseil) {
   for (const auto& line : Lines(r->out)) {
     if (line.find("(NEEDED)") == std::string::npos) continue;
     ++needed;
-    for (const char* lib : {"libgrpc", "libgpr", "libprotobuf", "libabsl", "libupb"})
+    for (const char* lib :
+         {"libgrpc", "libgpr", "libprotobuf", "libabsl", "libupb", "libmicrohttpd"})
       EXPECT_EQ(line.find(lib), std::string::npos) << line;
   }
   EXPECT_GT(needed, 0) << r->out;
