@@ -15,23 +15,34 @@ namespace cli {
 namespace {
 
 nlohmann::json TotalsJson(const upkeep::UsageTotals& t) {
-  return {{"count", t.count}, {"active", t.active}, {"size", t.bytes},
-          {"reclaimable", t.reclaimable}};
+  return {
+      {"count", t.count}, {"active", t.active}, {"size", t.bytes}, {"reclaimable", t.reclaimable}};
 }
 
 nlohmann::json UsageJson(const upkeep::DiskUsage& u) {
   auto images = nlohmann::json::array();
   for (const auto& i : u.images)
-    images.push_back({{"name", i.name}, {"id", i.id}, {"created_ns", i.created_ns},
-                      {"content_size", i.content_bytes}, {"snapshot_size", i.snapshot_bytes},
-                      {"size", i.size}, {"shared_size", i.shared}, {"unique_size", i.unique},
-                      {"unpacked", i.unpacked}, {"containers", i.containers}});
+    images.push_back({{"name", i.name},
+                      {"id", i.id},
+                      {"created_ns", i.created_ns},
+                      {"content_size", i.content_bytes},
+                      {"snapshot_size", i.snapshot_bytes},
+                      {"size", i.size},
+                      {"shared_size", i.shared},
+                      {"unique_size", i.unique},
+                      {"unpacked", i.unpacked},
+                      {"containers", i.containers}});
   auto snaps = nlohmann::json::array();
   for (const auto& s : u.snapshots)
-    snaps.push_back({{"snapshotter", s.snapshotter}, {"key", s.info.name},
-                     {"kind", snapshot::SnapshotKindName(s.info.kind)}, {"parent", s.info.parent},
-                     {"size", s.usage.bytes}, {"inodes", s.usage.inodes}, {"images", s.images},
-                     {"reclaimable", s.reclaimable}});
+    snaps.push_back({{"snapshotter", s.snapshotter},
+                     {"key", s.info.name},
+                     {"kind", snapshot::SnapshotKindName(s.info.kind)},
+                     {"parent", s.info.parent},
+                     {"size", s.usage.bytes},
+                     {"inodes", s.usage.inodes},
+                     {"images", s.images},
+                     {"reclaimable", s.reclaimable},
+                     {"containerd", s.containerd}});
   nlohmann::json totals = TotalsJson(u.images_total);
   totals["shared"] = u.images_shared;
   totals["unique"] = u.images_unique;
@@ -42,6 +53,7 @@ nlohmann::json UsageJson(const upkeep::DiskUsage& u) {
             {"snapshots", TotalsJson(u.snapshots_total)},
             {"content", TotalsJson(u.content_total)},
             {"ingest", TotalsJson(u.ingest_total)}}},
+          {"containerd", {{"snapshots", u.containerd_snapshots}, {"size", u.containerd_bytes}}},
           {"reclaimable", u.reclaimable},
           {"reclaimable_all", u.reclaimable_all},
           {"warnings", u.warnings}};
@@ -85,13 +97,18 @@ void PrintUsage(const upkeep::DiskUsage& u) {
               "SNAPSHOTTER", "SIZE", "INODES", "IMAGES", "RECLAIMABLE");
   for (const auto& s : u.snapshots)
     std::printf("%-28s %-10s %-11s %-10s %-8lld %-7d %s\n", Short(s.info.name).c_str(),
-                std::string(snapshot::SnapshotKindName(s.info.kind)).c_str(),
-                s.snapshotter.c_str(), HumanBytes(s.usage.bytes).c_str(),
-                static_cast<long long>(s.usage.inodes), s.images, s.reclaimable ? "yes" : "no");
+                std::string(snapshot::SnapshotKindName(s.info.kind)).c_str(), s.snapshotter.c_str(),
+                HumanBytes(s.usage.bytes).c_str(), static_cast<long long>(s.usage.inodes), s.images,
+                s.reclaimable  ? "yes"
+                : s.containerd ? "no (held by containerd)"
+                               : "no");
 
   std::printf("\nImages use %s: %s shared between images (counted once), %s unique.\n",
               HumanBytes(u.images_total.bytes).c_str(), HumanBytes(u.images_shared).c_str(),
               HumanBytes(u.images_unique).c_str());
+  if (u.containerd_snapshots > 0)
+    std::printf("Held by containerd (the snapshotter door): %d snapshots, %s.\n",
+                u.containerd_snapshots, HumanBytes(u.containerd_bytes).c_str());
   std::printf("`gantry prune` would free %s; `gantry prune --all` would free %s.\n",
               HumanBytes(u.reclaimable).c_str(), HumanBytes(u.reclaimable_all).c_str());
 }
@@ -103,8 +120,10 @@ int Run(const GlobalOptions& global, bool json) {
   if (!sns) return ReportError(sns.error());
   auto u = upkeep::ComputeUsage(*s->content, *s->metadata, sns->all);
   if (!u) return ReportError(u.error().Wrap("df"));
-  if (json) std::cout << UsageJson(*u).dump(2) << "\n";
-  else PrintUsage(*u);
+  if (json)
+    std::cout << UsageJson(*u).dump(2) << "\n";
+  else
+    PrintUsage(*u);
   std::fflush(stdout);
   for (const auto& w : u->warnings) std::cerr << "gantry: warning: " << w << "\n";
   return kExitOk;

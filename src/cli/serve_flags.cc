@@ -14,13 +14,20 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "Pulls: callers of the same image share one pull; a pull that stays under --min-rate "
       "bytes/s for --min-rate-window seconds is cancelled (UNAVAILABLE) and its partial blobs "
       "kept for the next pull to resume. SIGTERM or SIGINT stops the server gracefully.\n"
+      "Snapshotter door: with --snapshotter-listen, containerd can use gantry as a proxy "
+      "snapshotter ([proxy_plugins.gantry] type = \"snapshot\", address = the socket): layers "
+      "gantry has are not fetched again (the remote-snapshot protocol of `ctr-remote images "
+      "rpull` and the CRI plugin), layers containerd unpacks become gantry's, and what "
+      "containerd holds is never pruned.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
-  cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")
-      ->default_str(f.listen);
-  cmd->add_option("--socket-mode", f.socket_mode, "Permissions of the socket (octal)")
+  cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
+  cmd->add_option("--snapshotter-listen", f.snapshotter_listen,
+                  "Also serve containerd's snapshots API (a proxy snapshotter over gantry's "
+                  "snapshots) on this socket (unix:///path); see docs/containerd.md");
+  cmd->add_option("--socket-mode", f.socket_mode, "Permissions of the sockets (octal)")
       ->default_str(f.socket_mode);
-  cmd->add_option("--socket-group", f.socket_group, "Group owning the socket (name or gid)");
+  cmd->add_option("--socket-group", f.socket_group, "Group owning the sockets (name or gid)");
   cmd->add_option("--max-parallel-pulls", f.max_parallel_pulls,
                   "Different images pulled at once (more wait their turn)")
       ->default_str("3")

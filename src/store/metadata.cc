@@ -63,8 +63,27 @@ CREATE TABLE lease_resources (
 CREATE INDEX lease_resources_by_kind ON lease_resources (kind, id);
 )sql";
 
+// Version 2: the snapshots containerd names through the snapshotter door
+// (src/ctrsnap/door.h): containerd's backend key, the gantry snapshot it
+// stands for, and containerd's parent name and labels. Keep docs/store.md
+// in step with this text.
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE containerd_snapshots (
+  snapshotter TEXT NOT NULL,
+  name        TEXT NOT NULL CHECK (name <> ''),
+  target      TEXT NOT NULL CHECK (target <> ''),
+  parent      TEXT NOT NULL DEFAULT '',
+  labels      TEXT NOT NULL DEFAULT '{}',
+  created_ns  INTEGER NOT NULL,
+  updated_ns  INTEGER NOT NULL,
+  PRIMARY KEY (snapshotter, name)
+) WITHOUT ROWID;
+CREATE INDEX containerd_snapshots_by_target ON containerd_snapshots (snapshotter, target);
+CREATE INDEX containerd_snapshots_by_parent ON containerd_snapshots (snapshotter, parent);
+)sql";
+
 // Migrations[i] takes the schema from version i to i + 1.
-constexpr std::string_view kMigrations[] = {kSchemaV1};
+constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(std::size(kMigrations) == kMetadataSchemaVersion);
 
 Result<int64_t> QueryInt(SqliteDb& db, std::string_view sql, std::string_view op) {
@@ -85,8 +104,8 @@ Status Migrate(SqliteDb& db) {
                            std::to_string(version) + " is newer than this gantry supports (" +
                            std::to_string(kMetadataSchemaVersion) + ")");
     if (version < 0)
-      return MakeError(Errc::kDataLoss, op + ": sqlite `" + db.path().string() +
-                                            "`: negative schema version");
+      return MakeError(Errc::kDataLoss,
+                       op + ": sqlite `" + db.path().string() + "`: negative schema version");
     for (int64_t v = version; v < kMetadataSchemaVersion; ++v) {
       TRY(db.Exec(kMigrations[v], op + " to version " + std::to_string(v + 1)));
       TRY(db.Exec("PRAGMA user_version = " + std::to_string(v + 1), op));
@@ -126,9 +145,9 @@ Status CreateDb(const std::filesystem::path& root) {
   const std::string op = "create metadata database";
   const std::filesystem::path path = MetadataDb::DbPath(root);
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = (root / ("metadata.db.new-" + std::to_string(::getpid()) + "-" +
-                                   std::to_string(counter++)))
-                              .string();
+  const std::string tmp =
+      (root / ("metadata.db.new-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+          .string();
   // Also clears what a dead process of the same pid left under this name.
   auto remove_tmp = [&] {
     for (const char* suffix : {"", "-journal", "-wal", "-shm"}) ::unlink((tmp + suffix).c_str());
@@ -222,17 +241,16 @@ Result<Txn> MetadataDb::BeginRead() { return BeginWith("BEGIN DEFERRED"); }
 // The single-operation forms: a read opens a deferred transaction, a write
 // an immediate one that is committed here. The Txn operation names itself
 // in its errors; `op` names the begin and commit steps around it.
-#define GANTRY_READ_OP(op, call)                                        \
-  auto txn = BeginRead();                                               \
-  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));    \
+#define GANTRY_READ_OP(op, call)                                     \
+  auto txn = BeginRead();                                            \
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op)); \
   return txn->call
-#define GANTRY_WRITE_OP(op, call)                                       \
-  auto txn = Begin();                                                   \
-  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));    \
-  auto r = txn->call;                                                   \
-  if (!r) return r;                                                     \
-  if (auto c = txn->Commit(); !c)                                       \
-    return std::unexpected(std::move(c.error()).Wrap(op));              \
+#define GANTRY_WRITE_OP(op, call)                                                        \
+  auto txn = Begin();                                                                    \
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap(op));                     \
+  auto r = txn->call;                                                                    \
+  if (!r) return r;                                                                      \
+  if (auto c = txn->Commit(); !c) return std::unexpected(std::move(c.error()).Wrap(op)); \
   return r
 
 namespace {
@@ -297,6 +315,20 @@ Status MetadataDb::DeleteLease(LeaseHold& hold) {
 }
 Result<std::vector<std::string>> MetadataDb::LeasedResources(std::string_view kind) {
   GANTRY_READ_OP("list leased " + std::string(kind) + " resources", LeasedResources(kind));
+}
+Status MetadataDb::PutContainerdSnapshot(const ContainerdSnapshotRecord& record) {
+  GANTRY_WRITE_OP("put containerd snapshot " + Q(record.name), PutContainerdSnapshot(record));
+}
+Result<ContainerdSnapshotRecord> MetadataDb::GetContainerdSnapshot(std::string_view snapshotter,
+                                                                   std::string_view name) {
+  GANTRY_READ_OP("get containerd snapshot " + Q(name), GetContainerdSnapshot(snapshotter, name));
+}
+Status MetadataDb::DeleteContainerdSnapshot(std::string_view snapshotter, std::string_view name) {
+  GANTRY_WRITE_OP("delete containerd snapshot " + Q(name),
+                  DeleteContainerdSnapshot(snapshotter, name));
+}
+Result<std::vector<ContainerdSnapshotRecord>> MetadataDb::ListContainerdSnapshots() {
+  GANTRY_READ_OP("list containerd snapshots", ListContainerdSnapshots());
 }
 Result<std::vector<LeaseRecord>> MetadataDb::ListLeases() {
   GANTRY_READ_OP("list leases", ListLeases());

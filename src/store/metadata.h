@@ -50,7 +50,7 @@
 
 namespace store {
 
-inline constexpr int kMetadataSchemaVersion = 1;
+inline constexpr int kMetadataSchemaVersion = 2;
 
 // Lease resource kinds.
 inline constexpr std::string_view kLeaseContent = "content";    // id: a digest string
@@ -61,9 +61,9 @@ struct ImageRecord {
   // store treats it as an opaque non-empty key; normalising is the
   // registry module's job.
   std::string name;
-  oci::Descriptor target;      // the manifest or index the name points at
-  int64_t created_ns = 0;   // Unix ns; 0 on PutImage means "now"
-  int64_t updated_ns = 0;   // set by PutImage
+  oci::Descriptor target;  // the manifest or index the name points at
+  int64_t created_ns = 0;  // Unix ns; 0 on PutImage means "now"
+  int64_t updated_ns = 0;  // set by PutImage
   std::map<std::string, std::string> labels;
 
   friend bool operator==(const ImageRecord&, const ImageRecord&) = default;
@@ -82,6 +82,22 @@ struct LeaseRecord {
   std::string id;
   int64_t created_ns = 0;
   int64_t expires_ns = 0;
+};
+
+// A snapshot containerd names through the snapshotter door
+// (src/ctrsnap/door.h): while the row exists, containerd holds `target`
+// and garbage collection keeps it (with its parent chain).
+struct ContainerdSnapshotRecord {
+  std::string snapshotter;  // the gantry snapshotter: "overlayfs" | "native"
+  std::string name;         // containerd's key for it ("<namespace>/<n>/<key>", or a chainID)
+  std::string target;       // the gantry snapshot's name
+  std::string parent;       // containerd's name of its parent; "" for none
+  std::map<std::string, std::string> labels;  // containerd's labels
+  int64_t created_ns = 0;  // 0 on Put means "now" (an existing row keeps its own)
+  int64_t updated_ns = 0;  // set by Put
+
+  friend bool operator==(const ContainerdSnapshotRecord&,
+                         const ContainerdSnapshotRecord&) = default;
 };
 
 struct MetadataDbState;  // internal
@@ -116,8 +132,7 @@ class Txn {
   // is read, so that a listing of many images holds one in memory. `fn`
   // runs inside the transaction (it must not use the MetadataDb: see
   // Begin); its error stops the walk and is returned as it is.
-  [[nodiscard]] common::Status ForEachImage(
-      const std::function<common::Status(ImageRecord&&)>& fn);
+  [[nodiscard]] common::Status ForEachImage(const std::function<common::Status(ImageRecord&&)>& fn);
   // Errors: NotFound.
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
   // Records whose target digest is `digest`, sorted by name.
@@ -152,20 +167,32 @@ class Txn {
   [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
                                                 std::string_view id);
   // Errors: NotFound when the lease does not hold the resource.
-  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
-                                                   std::string_view kind, std::string_view id);
+  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease, std::string_view kind,
+                                                   std::string_view id);
   // Deletes the lease and its resources (any lease: prune deletes those
   // of dead holders). A caller deleting its own lease releases its hold
   // after the commit. Errors: NotFound.
   [[nodiscard]] common::Status DeleteLease(std::string_view lease);
   // Distinct ids of `kind` held by unexpired leases, sorted.
   // Errors: InvalidArgument for an unknown kind.
-  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
-      std::string_view kind);
+  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(std::string_view kind);
   // Every lease, expired or not, sorted by id.
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
   // Deletes leases whose expiry is at or before now, with their resources.
   [[nodiscard]] common::Status DeleteExpiredLeases();
+
+  // ---- containerd's snapshots (the snapshotter door)
+  // Upsert by (snapshotter, name). Errors: InvalidArgument for an empty
+  // snapshotter, name or target.
+  [[nodiscard]] common::Status PutContainerdSnapshot(const ContainerdSnapshotRecord& record);
+  // Errors: NotFound.
+  [[nodiscard]] common::Result<ContainerdSnapshotRecord> GetContainerdSnapshot(
+      std::string_view snapshotter, std::string_view name);
+  // Errors: NotFound.
+  [[nodiscard]] common::Status DeleteContainerdSnapshot(std::string_view snapshotter,
+                                                        std::string_view name);
+  // Every row, sorted by snapshotter, then name.
+  [[nodiscard]] common::Result<std::vector<ContainerdSnapshotRecord>> ListContainerdSnapshots();
 
  private:
   friend class MetadataDb;
@@ -216,8 +243,7 @@ class MetadataDb {
   [[nodiscard]] common::Status PutImage(const ImageRecord& record);
   [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
-  [[nodiscard]] common::Status ForEachImage(
-      const std::function<common::Status(ImageRecord&&)>& fn);
+  [[nodiscard]] common::Status ForEachImage(const std::function<common::Status(ImageRecord&&)>& fn);
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
       const common::Digest& digest);
@@ -232,18 +258,24 @@ class MetadataDb {
   [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);
   [[nodiscard]] common::Status AddLeaseResource(std::string_view lease, std::string_view kind,
                                                 std::string_view id);
-  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease,
-                                                   std::string_view kind, std::string_view id);
+  [[nodiscard]] common::Status RemoveLeaseResource(std::string_view lease, std::string_view kind,
+                                                   std::string_view id);
   [[nodiscard]] common::Status DeleteLease(std::string_view lease);
   // Ends a lease this process holds: deletes its row (NotFound counts as
   // deleted: a prune collected it after it expired), then releases the
   // hold. On error the hold is kept; dropping it leaves the lease to the
   // next prune. A no-op when `hold` holds nothing.
   [[nodiscard]] common::Status DeleteLease(LeaseHold& hold);
-  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(
-      std::string_view kind);
+  [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(std::string_view kind);
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
   [[nodiscard]] common::Status DeleteExpiredLeases();
+
+  [[nodiscard]] common::Status PutContainerdSnapshot(const ContainerdSnapshotRecord& record);
+  [[nodiscard]] common::Result<ContainerdSnapshotRecord> GetContainerdSnapshot(
+      std::string_view snapshotter, std::string_view name);
+  [[nodiscard]] common::Status DeleteContainerdSnapshot(std::string_view snapshotter,
+                                                        std::string_view name);
+  [[nodiscard]] common::Result<std::vector<ContainerdSnapshotRecord>> ListContainerdSnapshots();
 
   // SQLite's `PRAGMA data_version`: changes whenever another connection
   // (another MetadataDb, or another process) has committed since the last

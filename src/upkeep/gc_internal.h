@@ -28,11 +28,11 @@ namespace upkeep::internal {
 
 // What one image record refers to.
 struct ImageRefs {
-  std::set<common::Digest> blobs;  // target, manifests, config(s), layers
-  std::set<std::string> chains;    // chainIDs of its layers and its recorded top chainID
-  std::set<std::string> tops;      // its top chainID(s): label and config-derived
-  std::string top;                 // preferred top chainID ("" when none is known)
-  std::string config;              // config digest ("" when unknown)
+  std::set<common::Digest> blobs;     // target, manifests, config(s), layers
+  std::set<std::string> chains;       // chainIDs of its layers and its recorded top chainID
+  std::set<std::string> tops;         // its top chainID(s): label and config-derived
+  std::string top;                    // preferred top chainID ("" when none is known)
+  std::string config;                 // config digest ("" when unknown)
   std::vector<std::string> warnings;  // parts that could not be read
 };
 
@@ -48,6 +48,9 @@ struct StoreState {
   std::vector<store::ImageRecord> images;
   std::set<std::string> leased_content;    // digest strings
   std::set<std::string> leased_snapshots;  // snapshot keys
+  // Snapshots containerd holds through the snapshotter door
+  // (ctrsnap/door.h): roots until containerd removes them.
+  std::set<std::string> containerd_snapshots;  // gantry snapshot names
   std::map<common::Digest, store::BlobRecord> blob_rows;
   std::set<common::Digest> blob_files;
 };
@@ -63,6 +66,8 @@ template <class Db>
   ASSIGN_OR_RETURN(std::vector<std::string> ls, db.LeasedResources(store::kLeaseSnapshot));
   s.leased_content.insert(lc.begin(), lc.end());
   s.leased_snapshots.insert(ls.begin(), ls.end());
+  ASSIGN_OR_RETURN(std::vector<store::ContainerdSnapshotRecord> held, db.ListContainerdSnapshots());
+  for (const auto& h : held) s.containerd_snapshots.insert(h.target);
   ASSIGN_OR_RETURN(std::vector<store::BlobRecord> rows, db.ListBlobs());
   for (auto& r : rows) s.blob_rows.emplace(r.digest, std::move(r));
   ASSIGN_OR_RETURN(std::vector<common::Digest> files, content.List());
@@ -93,13 +98,13 @@ struct SnapshotterState {
 [[nodiscard]] int UsersOf(const ImageRefs& refs, const std::vector<SnapshotterState>& snaps);
 
 struct Plan {
-  std::vector<std::string> untag;         // images `all` removes (not in use)
-  std::set<common::Digest> kept_blobs;    // reachable or leased
+  std::vector<std::string> untag;             // images `all` removes (not in use)
+  std::set<common::Digest> kept_blobs;        // reachable or leased
   std::vector<common::Digest> garbage_blobs;  // sorted
   // Parallel to the SnapshotterState list: what each keeps and removes.
   struct Snapshots {
     std::set<std::string> kept;
-    std::vector<snapshot::Info> remove;   // children before parents
+    std::vector<snapshot::Info> remove;  // children before parents
   };
   std::vector<Snapshots> snapshots;
 };
@@ -112,9 +117,9 @@ struct Plan {
 // Ingest files that CleanIngest(min_age) would remove now: not locked by a
 // writer and not written to for `min_age`.
 struct IngestEstimate {
-  int files = 0;           // removable
+  int files = 0;  // removable
   int64_t bytes = 0;
-  int total_files = 0;     // every ingest file
+  int total_files = 0;  // every ingest file
   int64_t total_bytes = 0;
 };
 [[nodiscard]] common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content,

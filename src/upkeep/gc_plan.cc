@@ -157,9 +157,12 @@ bool Unreadable(const common::Error& e) {
     case Errc::kNotFound:
     case Errc::kDataLoss:
     case Errc::kInvalidArgument:
-    case Errc::kUnimplemented: return true;
-    case Errc::kResourceExhausted: return e.sys_errno == 0;  // over the size limit
-    default: return false;
+    case Errc::kUnimplemented:
+      return true;
+    case Errc::kResourceExhausted:
+      return e.sys_errno == 0;  // over the size limit
+    default:
+      return false;
   }
 }
 
@@ -217,7 +220,11 @@ Plan MakePlan(const StoreState& state, const std::map<std::string, ImageRefs>& r
   for (const auto& r : state.images) {
     auto it = refs.find(r.name);
     if (it == refs.end()) continue;  // REQUIRES says it is there; keep nothing unknown
-    if (all && UsersOf(it->second, snaps) == 0) {
+    // An image whose top layer containerd holds is in use as well.
+    const bool held =
+        std::any_of(it->second.tops.begin(), it->second.tops.end(),
+                    [&](const std::string& t) { return state.containerd_snapshots.count(t) != 0; });
+    if (all && !held && UsersOf(it->second, snaps) == 0) {
       p.untag.push_back(r.name);
       continue;
     }
@@ -237,7 +244,9 @@ Plan MakePlan(const StoreState& state, const std::map<std::string, ImageRefs>& r
     std::map<std::string, const snapshot::Info*> by_name;
     for (const auto& i : s.infos) by_name[i.name] = &i;
     std::vector<std::string> roots(state.leased_snapshots.begin(), state.leased_snapshots.end());
-    for (const ImageRefs* r : kept_images) roots.insert(roots.end(), r->chains.begin(), r->chains.end());
+    roots.insert(roots.end(), state.containerd_snapshots.begin(), state.containerd_snapshots.end());
+    for (const ImageRefs* r : kept_images)
+      roots.insert(roots.end(), r->chains.begin(), r->chains.end());
     for (const auto& i : s.infos)
       if (IsUser(i)) roots.push_back(i.name);
     // Kept snapshots keep their whole parent chain.
@@ -278,7 +287,7 @@ common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content
       continue;
     auto fd = common::Open(it->path().string(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     if (!fd) continue;
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     ++est.total_files;
     est.total_bytes += st.st_size;
@@ -287,7 +296,8 @@ common::Result<IngestEstimate> EstimateIngest(const store::ContentStore& content
     if (::flock(fd->get(), LOCK_SH | LOCK_NB) != 0) continue;
     auto mtime = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+            std::chrono::seconds(st.st_mtim.tv_sec) +
+            std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
     if (st.st_size > 0 && now - mtime < min_age) continue;  // as CleanIngest
     ++est.files;
     est.bytes += st.st_size;

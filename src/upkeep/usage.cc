@@ -80,8 +80,10 @@ common::Result<DiskUsage> ComputeUsage(const store::ContentStore& content,
     sizes.blobs[d] = *size;
     ++u.content_total.count;
     u.content_total.bytes += *size;
-    if (garbage.count(d)) u.content_total.reclaimable += *size;
-    else ++u.content_total.active;
+    if (garbage.count(d))
+      u.content_total.reclaimable += *size;
+    else
+      ++u.content_total.active;
   }
 
   std::vector<std::map<std::string, const snapshot::Info*>> by_name(snaps.size());
@@ -98,13 +100,23 @@ common::Result<DiskUsage> ComputeUsage(const store::ContentStore& content,
       }
       sizes.snapshots[i][info.name] = usage->bytes;
       bool reclaimable = !plan.snapshots[i].kept.count(info.name);
-      u.snapshots.push_back({.snapshotter = kind, .info = info, .usage = *usage,
-                             .reclaimable = reclaimable});
+      const bool held = state.containerd_snapshots.count(info.name) != 0;
+      u.snapshots.push_back({.snapshotter = kind,
+                             .info = info,
+                             .usage = *usage,
+                             .reclaimable = reclaimable,
+                             .containerd = held});
+      if (held) {
+        ++u.containerd_snapshots;
+        u.containerd_bytes += usage->bytes;
+      }
       snapshotter_of.push_back(i);
       ++u.snapshots_total.count;
       u.snapshots_total.bytes += usage->bytes;
-      if (reclaimable) u.snapshots_total.reclaimable += usage->bytes;
-      else ++u.snapshots_total.active;
+      if (reclaimable)
+        u.snapshots_total.reclaimable += usage->bytes;
+      else
+        ++u.snapshots_total.active;
     }
   }
 

@@ -41,23 +41,24 @@ struct UsageOptions {
 
 struct ImageUsage {
   std::string name;
-  std::string id;               // config digest; "" when unknown
+  std::string id;  // config digest; "" when unknown
   int64_t created_ns = 0;
-  int64_t content_bytes = 0;    // its blobs
-  int64_t snapshot_bytes = 0;   // its committed snapshots
-  int64_t size = 0;             // content_bytes + snapshot_bytes
-  int64_t shared = 0;           // the part another image record also uses
-  int64_t unique = 0;           // size - shared
-  bool unpacked = false;        // its top chainID has a committed snapshot
-  int containers = 0;           // active snapshots and views on its top chainID
+  int64_t content_bytes = 0;   // its blobs
+  int64_t snapshot_bytes = 0;  // its committed snapshots
+  int64_t size = 0;            // content_bytes + snapshot_bytes
+  int64_t shared = 0;          // the part another image record also uses
+  int64_t unique = 0;          // size - shared
+  bool unpacked = false;       // its top chainID has a committed snapshot
+  int containers = 0;          // active snapshots and views on its top chainID
 };
 
 struct SnapshotUsage {
-  std::string snapshotter;      // "overlayfs" | "native"
+  std::string snapshotter;  // "overlayfs" | "native"
   snapshot::Info info;
   snapshot::Usage usage;
-  int images = 0;               // image records whose chain includes it
-  bool reclaimable = false;     // `gantry prune` removes it
+  int images = 0;            // image records whose chain includes it
+  bool reclaimable = false;  // `gantry prune` removes it
+  bool containerd = false;   // held by containerd (the snapshotter door, ctrsnap/door.h)
 };
 
 // One row of the summary: how many, how many in use, bytes, and the bytes
@@ -76,15 +77,18 @@ struct DiskUsage {
   // everything the images use, shared parts once; reclaimable: what
   // `prune --all` frees on top of `prune`.
   UsageTotals images_total;
-  int64_t images_shared = 0;             // bytes used by two or more images, once
-  int64_t images_unique = 0;             // images_total.bytes - images_shared
+  int64_t images_shared = 0;  // bytes used by two or more images, once
+  int64_t images_unique = 0;  // images_total.bytes - images_shared
   // active: kept by prune; reclaimable: removed by prune.
   UsageTotals snapshots_total;
-  UsageTotals content_total;             // blob files
-  UsageTotals ingest_total;              // partial downloads; active: held by a writer or young
-  int64_t reclaimable = 0;               // `gantry prune`: blobs + snapshots + ingest
-  int64_t reclaimable_all = 0;           // `gantry prune --all`
-  std::vector<std::string> warnings;     // unreadable image parts
+  // Snapshots containerd holds through the snapshotter door: count, bytes.
+  int containerd_snapshots = 0;
+  int64_t containerd_bytes = 0;
+  UsageTotals content_total;          // blob files
+  UsageTotals ingest_total;           // partial downloads; active: held by a writer or young
+  int64_t reclaimable = 0;            // `gantry prune`: blobs + snapshots + ingest
+  int64_t reclaimable_all = 0;        // `gantry prune --all`
+  std::vector<std::string> warnings;  // unreadable image parts
 };
 
 [[nodiscard]] common::Result<DiskUsage> ComputeUsage(

@@ -126,6 +126,28 @@ TEST_P(GcPrune, RmiThenPruneKeepsSharedChainsAndFreesTheRest) {
   EXPECT_EQ(u->layers_applied, 0);
 }
 
+// The snapshotter door (ctrsnap/door.h): what containerd holds is a root
+// whatever happens to the image record, until containerd removes it.
+TEST_P(GcPrune, ContainerdHoldKeepsTheChainThroughRmiAndPruneAll) {
+  const std::string kind(snapshot::KindName(sn_->kind()));
+  ASSERT_TRUE(db_->PutContainerdSnapshot({.snapshotter = kind,
+                                          .name = "default/7/" + a_.chains[2],
+                                          .target = a_.chains[2],
+                                          .parent = "default/5/" + a_.chains[1]}));
+  ASSERT_TRUE(db_->DeleteImage(a_.name));
+  ASSERT_TRUE(db_->DeleteImage(b_.name));
+
+  auto r = Prune({.all = true});
+  EXPECT_EQ(SnapshotSet(r), (std::set<std::string>{b_.chains[2]}))
+      << "only B's own top layer is free; A's chain is containerd's";
+  for (const auto& c : a_.chains) EXPECT_TRUE(Committed().count(c)) << c;
+
+  ASSERT_TRUE(db_->DeleteContainerdSnapshot(kind, "default/7/" + a_.chains[2]));
+  r = Prune({.all = true});
+  EXPECT_EQ(SnapshotSet(r), (std::set<std::string>{a_.chains.begin(), a_.chains.end()}));
+  EXPECT_THAT(Committed(), IsEmpty());
+}
+
 TEST_P(GcPrune, RecordWithADamagedLabelWarnsAndKeepsWhatItsTargetReaches) {
   auto rec = db_->GetImage(a_.name);
   ASSERT_TRUE(rec) << rec.error().message;
@@ -205,7 +227,9 @@ TEST_P(GcPrune, LeaseProtectsAPullInProgress) {
   opts.max_concurrent_downloads = 1;
   opts.record = image::RecordOf;
   opts.on_event = [&](const image::PullEvent& e) {
-    if (during || e.kind != image::PullEvent::Kind::kLayerDone || e.state != image::LayerState::kDone) return;
+    if (during || e.kind != image::PullEvent::Kind::kLayerDone ||
+        e.state != image::LayerState::kDone)
+      return;
     auto r = upkeep::Prune(*content_, *db2, *sn_, {.ingest_min_age = std::chrono::seconds(0)});
     EXPECT_TRUE(r) << r.error().message;
     if (r) during = *r;
@@ -272,7 +296,8 @@ TEST_P(GcPrune, AbandonedLeaseIsDeletedHeldOneKept) {
 TEST_P(GcPrune, LeftoverExtractSnapshotIsRemovedLeasedOneKept) {
   std::string leftover = LeftoverExtract(a_.chains[1]);
   std::string leased = std::string(image::kExtractKeyPrefix) + "cafe-running";
-  ASSERT_TRUE(sn_->Prepare(leased, a_.chains[1], {{std::string(image::kSnapshotLabelExtract), "1"}}));
+  ASSERT_TRUE(
+      sn_->Prepare(leased, a_.chains[1], {{std::string(image::kSnapshotLabelExtract), "1"}}));
   auto lease = db_->CreateLease(std::chrono::hours(1));
   ASSERT_TRUE(lease);
   ASSERT_TRUE(db_->AddLeaseResource(lease->lease(), store::kLeaseSnapshot, leased));
@@ -323,7 +348,9 @@ TEST_P(GcPrune, StaleIngestAndOrphanDirectories) {
 
   auto orphan = root() / "snapshots" / "987654";
   ASSERT_TRUE(common::MkdirAll(orphan / "fs"));
-  struct utimbuf old{.actime = ::time(nullptr) - 3600, .modtime = ::time(nullptr) - 3600};
+  struct utimbuf old {
+    .actime = ::time(nullptr) - 3600, .modtime = ::time(nullptr) - 3600
+  };
   ASSERT_EQ(::utime(orphan.c_str(), &old), 0);
   auto r = Prune({.ingest_min_age = std::chrono::seconds(0)});
   EXPECT_EQ(r.ingest_files, 1);
@@ -339,7 +366,8 @@ TEST_P(GcPrune, CollectsTheOtherSnapshotterKindToo) {
       GetParam() == snapshot::Kind::kOverlay ? snapshot::Kind::kNative : snapshot::Kind::kOverlay;
   auto other = snapshot::Open(root(), {.kind = other_kind, .fallback_to_native = false});
   ASSERT_TRUE(other) << other.error().message;
-  ASSERT_TRUE((*other)->Prepare("extract-other-1", "", {{std::string(image::kSnapshotLabelExtract), "1"}}));
+  ASSERT_TRUE(
+      (*other)->Prepare("extract-other-1", "", {{std::string(image::kSnapshotLabelExtract), "1"}}));
   ASSERT_TRUE((*other)->Prepare("bundle-other", ""));
   snapshot::Snapshotter* both[] = {sn_.get(), other->get()};
   auto r = upkeep::Prune(*content_, *db_, std::span<snapshot::Snapshotter* const>(both), {});

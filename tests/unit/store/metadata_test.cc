@@ -1,8 +1,7 @@
 #include "store/metadata.h"
 
-#include <sqlite3.h>
-
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,8 +40,10 @@ int64_t RawQuery(const fs::path& db_path, const std::string& sql) {
     ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
   } else {
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) out = sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    if (rc == SQLITE_ROW)
+      out = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
   }
   sqlite3_finalize(st);
   sqlite3_close(db);
@@ -72,11 +73,12 @@ class StoreMetadataTest : public ::testing::Test {
 
   MetadataDb::Options Opts() {
     return MetadataDb::Options{
-        .now = [this] {
-          return std::chrono::system_clock::time_point(
-              std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                  std::chrono::nanoseconds(now_ns_.load())));
-        },
+        .now =
+            [this] {
+              return std::chrono::system_clock::time_point(
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                      std::chrono::nanoseconds(now_ns_.load())));
+            },
         .busy_timeout = 10s};
   }
   common::Result<MetadataDb> Open() { return MetadataDb::Open(root_, Opts()); }
@@ -142,8 +144,8 @@ TEST_F(StoreMetadataTest, PutImageUpsertsKeepingCreatedAndReplacingLabels) {
 }
 
 TEST_F(StoreMetadataTest, ExplicitCreatedIsKeptForNewRows) {
-  ImageRecord r{.name = "x/y:z", .target = Manifest("m"), .created_ns = 5, .updated_ns = 0,
-                .labels = {}};
+  ImageRecord r{
+      .name = "x/y:z", .target = Manifest("m"), .created_ns = 5, .updated_ns = 0, .labels = {}};
   ASSERT_TRUE(db().PutImage(r));
   auto got = db().GetImage("x/y:z");
   ASSERT_TRUE(got);
@@ -158,7 +160,10 @@ TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
   EXPECT_NE(missing.error().message.find("nope:1"), std::string::npos);
   EXPECT_EQ(db().DeleteImage("nope:1").error().code, Errc::kNotFound);
 
-  ImageRecord r{.name = "a/b:c", .target = Manifest("m"), .created_ns = 0, .updated_ns = 0,
+  ImageRecord r{.name = "a/b:c",
+                .target = Manifest("m"),
+                .created_ns = 0,
+                .updated_ns = 0,
                 .labels = {{"k", "v"}}};
   ASSERT_TRUE(db().PutImage(r));
   EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM image_labels"), 1);
@@ -168,8 +173,8 @@ TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
 }
 
 TEST_F(StoreMetadataTest, PutImageRejectsEmptyName) {
-  ImageRecord r{.name = "", .target = Manifest("m"), .created_ns = 0, .updated_ns = 0,
-                .labels = {}};
+  ImageRecord r{
+      .name = "", .target = Manifest("m"), .created_ns = 0, .updated_ns = 0, .labels = {}};
   auto st = db().PutImage(r);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Errc::kInvalidArgument);
@@ -179,11 +184,17 @@ TEST_F(StoreMetadataTest, ListAndImagesByTarget) {
   oci::Descriptor shared = Manifest("shared");
   for (const std::string& name :
        std::vector<std::string>{"z/img:1", "a/img:1", "m/img@" + shared.digest.str()}) {
-    ASSERT_TRUE(db().PutImage({.name = name, .target = shared, .created_ns = 0,
-                               .updated_ns = 0, .labels = {{"n", name}}}));
+    ASSERT_TRUE(db().PutImage({.name = name,
+                               .target = shared,
+                               .created_ns = 0,
+                               .updated_ns = 0,
+                               .labels = {{"n", name}}}));
   }
-  ASSERT_TRUE(db().PutImage({.name = "other:1", .target = Manifest("other"), .created_ns = 0,
-                             .updated_ns = 0, .labels = {}}));
+  ASSERT_TRUE(db().PutImage({.name = "other:1",
+                             .target = Manifest("other"),
+                             .created_ns = 0,
+                             .updated_ns = 0,
+                             .labels = {}}));
   auto all = db().ListImages();
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 4u);
@@ -213,8 +224,11 @@ TEST_F(StoreMetadataTest, ListImagesGivesEachRecordItsOwnLabels) {
       {"e/one:2", {{"k", "e"}}}};
   // Inserted out of order: the listing is by name, not by insertion.
   for (auto it = want.rbegin(); it != want.rend(); ++it)
-    ASSERT_TRUE(db().PutImage({.name = it->first, .target = Manifest(it->first), .created_ns = 0,
-                               .updated_ns = 0, .labels = it->second}));
+    ASSERT_TRUE(db().PutImage({.name = it->first,
+                               .target = Manifest(it->first),
+                               .created_ns = 0,
+                               .updated_ns = 0,
+                               .labels = it->second}));
   auto all = db().ListImages();
   ASSERT_TRUE(all) << all.error().message;
   ASSERT_EQ(all->size(), want.size());
@@ -294,8 +308,8 @@ TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
   ASSERT_TRUE(leases);
   ASSERT_EQ(leases->size(), 1u);
   EXPECT_EQ((*leases)[0].id, other->lease());
-  EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM lease_resources WHERE lease = '" +
-                                      lease->lease() + "'"),
+  EXPECT_EQ(RawQuery(db().path(),
+                     "SELECT count(*) FROM lease_resources WHERE lease = '" + lease->lease() + "'"),
             0);
 
   ASSERT_TRUE(db().RenewLease(other->lease(), 7200s));
@@ -365,7 +379,10 @@ TEST_F(StoreMetadataTest, EveryLeaseIsCreatedWithItsHold) {
 }
 
 TEST_F(StoreMetadataTest, TxnRollsBackUnlessCommitted) {
-  ImageRecord r{.name = "t/x:1", .target = Manifest("m"), .created_ns = 0, .updated_ns = 0,
+  ImageRecord r{.name = "t/x:1",
+                .target = Manifest("m"),
+                .created_ns = 0,
+                .updated_ns = 0,
                 .labels = {{"k", "v"}}};
   {
     auto txn = db().Begin();
@@ -403,13 +420,19 @@ TEST_F(StoreMetadataTest, NestedUseOnTheTxnThreadFailsInsteadOfDeadlocking) {
 TEST_F(StoreMetadataTest, OtherThreadWaitsForTxnOnSameConnection) {
   auto txn = db().Begin();
   ASSERT_TRUE(txn);
-  ASSERT_TRUE(txn->PutImage({.name = "first:1", .target = Manifest("1"), .created_ns = 0,
-                             .updated_ns = 0, .labels = {}}));
+  ASSERT_TRUE(txn->PutImage({.name = "first:1",
+                             .target = Manifest("1"),
+                             .created_ns = 0,
+                             .updated_ns = 0,
+                             .labels = {}}));
   std::atomic<bool> done{false};
   common::Status other_st;
   std::thread t([&] {
-    other_st = db().PutImage({.name = "second:1", .target = Manifest("2"), .created_ns = 0,
-                              .updated_ns = 0, .labels = {}});
+    other_st = db().PutImage({.name = "second:1",
+                              .target = Manifest("2"),
+                              .created_ns = 0,
+                              .updated_ns = 0,
+                              .labels = {}});
     done = true;
   });
   // The other thread cannot get past the connection mutex until we finish.
@@ -426,8 +449,11 @@ common::Status WriteOne(MetadataDb& conn, const std::string& name) {
   Digest d = Digest::Sha256Of(name);
   {
     ASSIGN_OR_RETURN(Txn txn, conn.Begin());
-    TRY(txn.PutImage({.name = name, .target = Manifest(name), .created_ns = 0,
-                      .updated_ns = 0, .labels = {{"n", name}}}));
+    TRY(txn.PutImage({.name = name,
+                      .target = Manifest(name),
+                      .created_ns = 0,
+                      .updated_ns = 0,
+                      .labels = {{"n", name}}}));
     TRY(txn.PutBlob(d, 1, "x"));
     TRY(txn.Commit());
   }
@@ -477,12 +503,11 @@ TEST_F(StoreMetadataTest, LockHeldPastBusyTimeoutIsUnavailable) {
   ASSERT_TRUE(impatient);
   auto txn = db().Begin();  // holds the database write lock
   ASSERT_TRUE(txn);
-  auto st = impatient->PutImage({.name = "x:1", .target = Manifest("x"), .created_ns = 0,
-                                 .updated_ns = 0, .labels = {}});
+  auto st = impatient->PutImage(
+      {.name = "x:1", .target = Manifest("x"), .created_ns = 0, .updated_ns = 0, .labels = {}});
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Errc::kUnavailable);
-  EXPECT_NE(st.error().message.find(db().path().string()), std::string::npos)
-      << st.error().message;
+  EXPECT_NE(st.error().message.find(db().path().string()), std::string::npos) << st.error().message;
   EXPECT_NE(st.error().message.find("put image"), std::string::npos) << st.error().message;
   // Readers are not blocked by a writer in WAL mode.
   EXPECT_TRUE(impatient->ListImages());
@@ -508,7 +533,7 @@ TEST_F(StoreMetadataTest, ConcurrentFirstOpensOfAFreshRootAllSucceed) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), kThreads) << err;
-  EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "PRAGMA user_version"), 1);
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "PRAGMA user_version"), kMetadataSchemaVersion);
 }
 
 TEST_F(StoreMetadataTest, FreshRootGetsACompleteDatabaseAndNoTemporaryFiles) {
@@ -538,8 +563,11 @@ TEST_F(StoreMetadataTest, FreshRootGetsACompleteDatabaseAndNoTemporaryFiles) {
 }
 
 TEST_F(StoreMetadataTest, ReopenPersists) {
-  ImageRecord r{.name = "docker.io/library/alpine:3.20", .target = Manifest("alpine"),
-                .created_ns = 0, .updated_ns = 0, .labels = {{"k", "v"}}};
+  ImageRecord r{.name = "docker.io/library/alpine:3.20",
+                .target = Manifest("alpine"),
+                .created_ns = 0,
+                .updated_ns = 0,
+                .labels = {{"k", "v"}}};
   ASSERT_TRUE(db().PutImage(r));
   ASSERT_TRUE(db().PutBlob(r.target.digest, r.target.size, r.target.media_type));
   auto lease = db().CreateLease(60s);
