@@ -147,7 +147,9 @@ class CtrsnapContainerd : public ::testing::Test {
     }
   }
 
-  int HeldCount() { return Df()["containerd"].value("snapshots", -1); }
+  int HeldCount() {
+    return Df().value("containerd", nlohmann::json::object()).value("snapshots", -1);
+  }
 
   void RunPrints(const std::string& id) {
     auto r = Ctr(
