@@ -87,10 +87,10 @@ namespace ctrsnap {
 
 // containerd's view of one snapshot.
 struct Info {
-  std::string name;
-  std::string parent;  // containerd's name of it; "" for none
+  std::string name = {};
+  std::string parent = {};  // containerd's name of it; "" for none
   snapshot::SnapshotKind kind = snapshot::SnapshotKind::kActive;
-  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> labels = {};
   int64_t created_ns = 0;
   int64_t updated_ns = 0;
 };

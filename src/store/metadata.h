@@ -91,8 +91,8 @@ struct ContainerdSnapshotRecord {
   std::string snapshotter;  // the gantry snapshotter: "overlayfs" | "native"
   std::string name;         // containerd's key for it ("<namespace>/<n>/<key>", or a chainID)
   std::string target;       // the gantry snapshot's name
-  std::string parent;       // containerd's name of its parent; "" for none
-  std::map<std::string, std::string> labels;  // containerd's labels
+  std::string parent = {};  // containerd's name of its parent; "" for none
+  std::map<std::string, std::string> labels = {};  // containerd's labels
   int64_t created_ns = 0;  // 0 on Put means "now" (an existing row keeps its own)
   int64_t updated_ns = 0;  // set by Put
 
