@@ -19,6 +19,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   # real peers and test tools
   docker-registry skopeo umoci runc crun containerd busybox-static
+  stargz-snapshotter  # ctr-remote: containerd's remote-snapshot pull path (snapshotter door tests)
   openssl apache2-utils python3 python3-grpcio python3-grpc-tools
   hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps curl
   systemd  # systemd-socket-activate: the CRI socket-activation test

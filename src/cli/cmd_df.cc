@@ -41,7 +41,8 @@ nlohmann::json UsageJson(const upkeep::DiskUsage& u) {
                      {"size", s.usage.bytes},
                      {"inodes", s.usage.inodes},
                      {"images", s.images},
-                     {"reclaimable", s.reclaimable}});
+                     {"reclaimable", s.reclaimable},
+                     {"containerd", s.containerd}});
   nlohmann::json totals = TotalsJson(u.images_total);
   totals["shared"] = u.images_shared;
   totals["unique"] = u.images_unique;
@@ -52,6 +53,7 @@ nlohmann::json UsageJson(const upkeep::DiskUsage& u) {
             {"snapshots", TotalsJson(u.snapshots_total)},
             {"content", TotalsJson(u.content_total)},
             {"ingest", TotalsJson(u.ingest_total)}}},
+          {"containerd", {{"snapshots", u.containerd_snapshots}, {"size", u.containerd_bytes}}},
           {"reclaimable", u.reclaimable},
           {"reclaimable_all", u.reclaimable_all},
           {"warnings", u.warnings}};
@@ -97,11 +99,16 @@ void PrintUsage(const upkeep::DiskUsage& u) {
     std::printf("%-28s %-10s %-11s %-10s %-8lld %-7d %s\n", Short(s.info.name).c_str(),
                 std::string(snapshot::SnapshotKindName(s.info.kind)).c_str(), s.snapshotter.c_str(),
                 HumanBytes(s.usage.bytes).c_str(), static_cast<long long>(s.usage.inodes), s.images,
-                s.reclaimable ? "yes" : "no");
+                s.reclaimable  ? "yes"
+                : s.containerd ? "no (held by containerd)"
+                               : "no");
 
   std::printf("\nImages use %s: %s shared between images (counted once), %s unique.\n",
               HumanBytes(u.images_total.bytes).c_str(), HumanBytes(u.images_shared).c_str(),
               HumanBytes(u.images_unique).c_str());
+  if (u.containerd_snapshots > 0)
+    std::printf("Held by containerd (the snapshotter door): %d snapshots, %s.\n",
+                u.containerd_snapshots, HumanBytes(u.containerd_bytes).c_str());
   std::printf("`gantry prune` would free %s; `gantry prune --all` would free %s.\n",
               HumanBytes(u.reclaimable).c_str(), HumanBytes(u.reclaimable_all).c_str());
 }

@@ -24,12 +24,20 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "through to its next host. HOST must be a loopback address unless --registry-allow-remote "
       "is given; port 0 picks a free port, logged as `registry door serving address=…`. The CRI "
       "socket (--listen) is served either way. See docs/containerd.md.\n"
+      "Snapshotter door: with --snapshotter-listen, containerd can use gantry as a proxy "
+      "snapshotter ([proxy_plugins.gantry] type = \"snapshot\", address = the socket): layers "
+      "gantry has are not fetched again (the remote-snapshot protocol of `ctr-remote images "
+      "rpull` and the CRI plugin), layers containerd unpacks become gantry's, and what "
+      "containerd holds is never pruned.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
   cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
-  cmd->add_option("--socket-mode", f.socket_mode, "Permissions of the socket (octal)")
+  cmd->add_option("--snapshotter-listen", f.snapshotter_listen,
+                  "Also serve containerd's snapshots API (a proxy snapshotter over gantry's "
+                  "snapshots) on this socket (unix:///path); see docs/containerd.md");
+  cmd->add_option("--socket-mode", f.socket_mode, "Permissions of the sockets (octal)")
       ->default_str(f.socket_mode);
-  cmd->add_option("--socket-group", f.socket_group, "Group owning the socket (name or gid)");
+  cmd->add_option("--socket-group", f.socket_group, "Group owning the sockets (name or gid)");
   cmd->add_option("--max-parallel-pulls", f.max_parallel_pulls,
                   "Different images pulled at once (more wait their turn)")
       ->default_str("3")

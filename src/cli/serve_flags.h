@@ -16,6 +16,7 @@ struct ServeFlags {
   std::string listen = "unix:///run/gantry/gantry.sock";
   std::string socket_mode = "0660";
   std::string socket_group;
+  std::string snapshotter_listen;  // "": the snapshotter door is closed
   int max_parallel_pulls = 3;
   int max_concurrent = 3;
   int max_layers = image::kDefaultMaxLayers;

@@ -113,6 +113,11 @@ struct Server::Impl {
   std::unique_ptr<ImageServiceImpl> image_service;
   std::unique_ptr<RuntimeServiceImpl> runtime_service;
   std::unique_ptr<PullProgressImpl> progress_service;
+  // The snapshotter door (ServeOptions::snapshotter_listen).
+  std::filesystem::path snapshotter_socket;
+  std::unique_ptr<store::MetadataDb> door_db;
+  std::unique_ptr<ctrsnap::Door> door;
+  std::unique_ptr<SnapshotsServiceImpl> snapshots_service;
   std::unique_ptr<grpc::Server> grpc;
   // Socket activation: connections accepted on options.listen_fd are
   // handed to gRPC; `wake` stops the acceptor.
@@ -140,6 +145,15 @@ struct Server::Impl {
 common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   auto impl = std::make_unique<Impl>();
   ASSIGN_OR_RETURN(impl->socket, SocketPath(options.listen));
+  if (!options.snapshotter_listen.empty()) {
+    ASSIGN_OR_RETURN(impl->snapshotter_socket,
+                     common::Wrap(SocketPath(options.snapshotter_listen), "snapshotter socket"));
+    if (impl->snapshotter_socket == impl->socket)
+      return common::MakeError(common::Errc::kInvalidArgument,
+                               "the snapshotter socket `" + impl->socket.string() +
+                                   "` is the CRI socket; the Snapshots service is served on a "
+                                   "socket of its own");
+  }
   std::optional<gid_t> gid;
   if (!options.socket_group.empty()) {
     ASSIGN_OR_RETURN(gid, GroupId(options.socket_group));
@@ -179,6 +193,12 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   impl->image_service = std::make_unique<ImageServiceImpl>(&impl->state);
   impl->runtime_service = std::make_unique<RuntimeServiceImpl>();
   impl->progress_service = std::make_unique<PullProgressImpl>(&impl->state);
+  if (!impl->snapshotter_socket.empty()) {
+    ASSIGN_OR_RETURN(store::MetadataDb ddb, store::MetadataDb::Open(options.root));
+    impl->door_db = std::make_unique<store::MetadataDb>(std::move(ddb));
+    impl->door = std::make_unique<ctrsnap::Door>(options.root, *all.front(), *impl->door_db);
+    impl->snapshots_service = std::make_unique<SnapshotsServiceImpl>(impl->door.get());
+  }
 
   const bool activated = options.listen_fd >= 0;
   if (!activated) TRY(PrepareSocket(impl->socket));
@@ -188,6 +208,12 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   builder.RegisterService(impl->image_service.get());
   builder.RegisterService(impl->runtime_service.get());
   builder.RegisterService(impl->progress_service.get());
+  if (impl->snapshots_service) {
+    TRY(PrepareSocket(impl->snapshotter_socket));
+    builder.AddListeningPort("unix:" + impl->snapshotter_socket.string(),
+                             grpc::InsecureServerCredentials());
+    builder.RegisterService(impl->snapshots_service.get());
+  }
   // The socket must never be reachable with looser permissions than asked:
   // bind under a umask that leaves it owner-only, then widen to the mode.
   const mode_t old_umask = ::umask(0177);
@@ -197,6 +223,14 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
     return common::MakeError(common::Errc::kUnavailable,
                              "listen on " + impl->socket.string() + ": gRPC server did not start");
   impl->options = std::move(options);
+  if (!impl->snapshotter_socket.empty()) {
+    const std::string path = impl->snapshotter_socket.string();
+    if (gid && ::chown(path.c_str(), static_cast<uid_t>(-1), *gid) != 0)
+      return common::ErrnoError("chown `" + path + "`");
+    if (::chmod(path.c_str(), impl->options.socket_mode) != 0)
+      return common::ErrnoError("chmod `" + path + "`");
+    LOG(Info) << "serving containerd's snapshots API" << common::Kv("socket", path);
+  }
   if (activated) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return common::ErrnoError("pipe");
@@ -223,6 +257,10 @@ Server::~Server() { Shutdown(); }
 
 const std::filesystem::path& Server::socket_path() const { return impl_->socket; }
 
+const std::filesystem::path& Server::snapshotter_socket_path() const {
+  return impl_->snapshotter_socket;
+}
+
 void Server::Shutdown(std::chrono::milliseconds grace) {
   if (impl_->stopped) return;
   impl_->stopped = true;
@@ -237,6 +275,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   impl_->reclaimer.reset();  // stops a collection in progress
   // An activation socket belongs to systemd.
   if (impl_->options.listen_fd < 0) ::unlink(impl_->socket.c_str());
+  if (!impl_->snapshotter_socket.empty()) ::unlink(impl_->snapshotter_socket.c_str());
   LOG(Info) << "stopped" << common::Kv("socket", impl_->socket.string());
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // `gantry serve`: the CRI ImageService (runtime.v1), RuntimeService.Version
-// and gantry.v1.PullProgress over gRPC on a Unix socket.
+// and gantry.v1.PullProgress over gRPC on a Unix socket; with
+// `snapshotter_listen`, containerd's Snapshots API too (the snapshotter
+// door, ctrsnap/door.h).
 //
 //   ASSIGN_OR_RETURN(auto server, criimage::Server::Start({
 //       .root = root, .listen = "unix:///run/gantry/gantry.sock"}));
@@ -56,6 +58,12 @@ struct ServeOptions {
   // Refuse a pull before its download when the store cannot hold it
   // (image/space.h); false: --ignore-space-check.
   bool check_space = true;
+  // Also serve containerd's proxy-snapshotter API
+  // (containerd.services.snapshots.v1.Snapshots, src/ctrsnap/door.h) on
+  // this socket ("unix:///path"; same rules, mode and group as `listen`),
+  // over the unpack snapshotter. The service is then reachable on both
+  // sockets. "": not served.
+  std::string snapshotter_listen;
   // An already listening Unix socket to serve on instead of creating
   // `listen` (systemd socket activation; mode and group are then the
   // socket unit's). -1: none.
@@ -84,6 +92,8 @@ class Server {
   // cancels them), removes the socket. Idempotent.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(2));
   const std::filesystem::path& socket_path() const;
+  // The snapshotter door's socket; empty when not served.
+  const std::filesystem::path& snapshotter_socket_path() const;
 
   struct Impl;
 

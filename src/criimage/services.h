@@ -7,10 +7,12 @@
 #include <memory>
 
 #include "criimage/catalog.h"
+#include "criimage/containerd_snapshots.grpc.pb.h"
 #include "criimage/cri_image.grpc.pb.h"
 #include "criimage/gantry_progress.grpc.pb.h"
 #include "criimage/pull_manager.h"
 #include "criimage/reclaimer.h"
+#include "ctrsnap/door.h"
 
 namespace criimage {
 
@@ -59,6 +61,46 @@ class PullProgressImpl final : public gantry::v1::PullProgress::Service {
 
  private:
   ServiceState* s_;
+};
+
+// containerd's proxy-snapshotter API (snapshots_service.cc) over the door.
+class SnapshotsServiceImpl final : public containerd::services::snapshots::v1::Snapshots::Service {
+ public:
+  explicit SnapshotsServiceImpl(ctrsnap::Door* door) : door_(door) {}
+  grpc::Status Prepare(grpc::ServerContext* ctx,
+                       const containerd::services::snapshots::v1::PrepareSnapshotRequest* req,
+                       containerd::services::snapshots::v1::PrepareSnapshotResponse* resp) override;
+  grpc::Status View(grpc::ServerContext* ctx,
+                    const containerd::services::snapshots::v1::ViewSnapshotRequest* req,
+                    containerd::services::snapshots::v1::ViewSnapshotResponse* resp) override;
+  grpc::Status Mounts(grpc::ServerContext* ctx,
+                      const containerd::services::snapshots::v1::MountsRequest* req,
+                      containerd::services::snapshots::v1::MountsResponse* resp) override;
+  grpc::Status Commit(grpc::ServerContext* ctx,
+                      const containerd::services::snapshots::v1::CommitSnapshotRequest* req,
+                      google::protobuf::Empty* resp) override;
+  grpc::Status Remove(grpc::ServerContext* ctx,
+                      const containerd::services::snapshots::v1::RemoveSnapshotRequest* req,
+                      google::protobuf::Empty* resp) override;
+  grpc::Status Stat(grpc::ServerContext* ctx,
+                    const containerd::services::snapshots::v1::StatSnapshotRequest* req,
+                    containerd::services::snapshots::v1::StatSnapshotResponse* resp) override;
+  grpc::Status Update(grpc::ServerContext* ctx,
+                      const containerd::services::snapshots::v1::UpdateSnapshotRequest* req,
+                      containerd::services::snapshots::v1::UpdateSnapshotResponse* resp) override;
+  grpc::Status List(
+      grpc::ServerContext* ctx,
+      const containerd::services::snapshots::v1::ListSnapshotsRequest* req,
+      grpc::ServerWriter<containerd::services::snapshots::v1::ListSnapshotsResponse>* w) override;
+  grpc::Status Usage(grpc::ServerContext* ctx,
+                     const containerd::services::snapshots::v1::UsageRequest* req,
+                     containerd::services::snapshots::v1::UsageResponse* resp) override;
+  grpc::Status Cleanup(grpc::ServerContext* ctx,
+                       const containerd::services::snapshots::v1::CleanupRequest* req,
+                       google::protobuf::Empty* resp) override;
+
+ private:
+  ctrsnap::Door* door_;
 };
 
 }  // namespace criimage

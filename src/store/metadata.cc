@@ -63,8 +63,27 @@ CREATE TABLE lease_resources (
 CREATE INDEX lease_resources_by_kind ON lease_resources (kind, id);
 )sql";
 
+// Version 2: the snapshots containerd names through the snapshotter door
+// (src/ctrsnap/door.h): containerd's backend key, the gantry snapshot it
+// stands for, and containerd's parent name and labels. Keep docs/store.md
+// in step with this text.
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE containerd_snapshots (
+  snapshotter TEXT NOT NULL,
+  name        TEXT NOT NULL CHECK (name <> ''),
+  target      TEXT NOT NULL CHECK (target <> ''),
+  parent      TEXT NOT NULL DEFAULT '',
+  labels      TEXT NOT NULL DEFAULT '{}',
+  created_ns  INTEGER NOT NULL,
+  updated_ns  INTEGER NOT NULL,
+  PRIMARY KEY (snapshotter, name)
+) WITHOUT ROWID;
+CREATE INDEX containerd_snapshots_by_target ON containerd_snapshots (snapshotter, target);
+CREATE INDEX containerd_snapshots_by_parent ON containerd_snapshots (snapshotter, parent);
+)sql";
+
 // Migrations[i] takes the schema from version i to i + 1.
-constexpr std::string_view kMigrations[] = {kSchemaV1};
+constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(std::size(kMigrations) == kMetadataSchemaVersion);
 
 Result<int64_t> QueryInt(SqliteDb& db, std::string_view sql, std::string_view op) {
@@ -296,6 +315,20 @@ Status MetadataDb::DeleteLease(LeaseHold& hold) {
 }
 Result<std::vector<std::string>> MetadataDb::LeasedResources(std::string_view kind) {
   GANTRY_READ_OP("list leased " + std::string(kind) + " resources", LeasedResources(kind));
+}
+Status MetadataDb::PutContainerdSnapshot(const ContainerdSnapshotRecord& record) {
+  GANTRY_WRITE_OP("put containerd snapshot " + Q(record.name), PutContainerdSnapshot(record));
+}
+Result<ContainerdSnapshotRecord> MetadataDb::GetContainerdSnapshot(std::string_view snapshotter,
+                                                                   std::string_view name) {
+  GANTRY_READ_OP("get containerd snapshot " + Q(name), GetContainerdSnapshot(snapshotter, name));
+}
+Status MetadataDb::DeleteContainerdSnapshot(std::string_view snapshotter, std::string_view name) {
+  GANTRY_WRITE_OP("delete containerd snapshot " + Q(name),
+                  DeleteContainerdSnapshot(snapshotter, name));
+}
+Result<std::vector<ContainerdSnapshotRecord>> MetadataDb::ListContainerdSnapshots() {
+  GANTRY_READ_OP("list containerd snapshots", ListContainerdSnapshots());
 }
 Result<std::vector<LeaseRecord>> MetadataDb::ListLeases() {
   GANTRY_READ_OP("list leases", ListLeases());

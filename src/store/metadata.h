@@ -50,7 +50,7 @@
 
 namespace store {
 
-inline constexpr int kMetadataSchemaVersion = 1;
+inline constexpr int kMetadataSchemaVersion = 2;
 
 // Lease resource kinds.
 inline constexpr std::string_view kLeaseContent = "content";    // id: a digest string
@@ -82,6 +82,22 @@ struct LeaseRecord {
   std::string id;
   int64_t created_ns = 0;
   int64_t expires_ns = 0;
+};
+
+// A snapshot containerd names through the snapshotter door
+// (src/ctrsnap/door.h): while the row exists, containerd holds `target`
+// and garbage collection keeps it (with its parent chain).
+struct ContainerdSnapshotRecord {
+  std::string snapshotter;  // the gantry snapshotter: "overlayfs" | "native"
+  std::string name;         // containerd's key for it ("<namespace>/<n>/<key>", or a chainID)
+  std::string target;       // the gantry snapshot's name
+  std::string parent = {};  // containerd's name of its parent; "" for none
+  std::map<std::string, std::string> labels = {};  // containerd's labels
+  int64_t created_ns = 0;  // 0 on Put means "now" (an existing row keeps its own)
+  int64_t updated_ns = 0;  // set by Put
+
+  friend bool operator==(const ContainerdSnapshotRecord&,
+                         const ContainerdSnapshotRecord&) = default;
 };
 
 struct MetadataDbState;  // internal
@@ -165,6 +181,19 @@ class Txn {
   // Deletes leases whose expiry is at or before now, with their resources.
   [[nodiscard]] common::Status DeleteExpiredLeases();
 
+  // ---- containerd's snapshots (the snapshotter door)
+  // Upsert by (snapshotter, name). Errors: InvalidArgument for an empty
+  // snapshotter, name or target.
+  [[nodiscard]] common::Status PutContainerdSnapshot(const ContainerdSnapshotRecord& record);
+  // Errors: NotFound.
+  [[nodiscard]] common::Result<ContainerdSnapshotRecord> GetContainerdSnapshot(
+      std::string_view snapshotter, std::string_view name);
+  // Errors: NotFound.
+  [[nodiscard]] common::Status DeleteContainerdSnapshot(std::string_view snapshotter,
+                                                        std::string_view name);
+  // Every row, sorted by snapshotter, then name.
+  [[nodiscard]] common::Result<std::vector<ContainerdSnapshotRecord>> ListContainerdSnapshots();
+
  private:
   friend class MetadataDb;
   Txn(MetadataDbState* state, std::unique_lock<std::mutex> lock);
@@ -240,6 +269,13 @@ class MetadataDb {
   [[nodiscard]] common::Result<std::vector<std::string>> LeasedResources(std::string_view kind);
   [[nodiscard]] common::Result<std::vector<LeaseRecord>> ListLeases();
   [[nodiscard]] common::Status DeleteExpiredLeases();
+
+  [[nodiscard]] common::Status PutContainerdSnapshot(const ContainerdSnapshotRecord& record);
+  [[nodiscard]] common::Result<ContainerdSnapshotRecord> GetContainerdSnapshot(
+      std::string_view snapshotter, std::string_view name);
+  [[nodiscard]] common::Status DeleteContainerdSnapshot(std::string_view snapshotter,
+                                                        std::string_view name);
+  [[nodiscard]] common::Result<std::vector<ContainerdSnapshotRecord>> ListContainerdSnapshots();
 
   // SQLite's `PRAGMA data_version`: changes whenever another connection
   // (another MetadataDb, or another process) has committed since the last

@@ -48,6 +48,9 @@ struct StoreState {
   std::vector<store::ImageRecord> images;
   std::set<std::string> leased_content;    // digest strings
   std::set<std::string> leased_snapshots;  // snapshot keys
+  // Snapshots containerd holds through the snapshotter door
+  // (ctrsnap/door.h): roots until containerd removes them.
+  std::set<std::string> containerd_snapshots;  // gantry snapshot names
   std::map<common::Digest, store::BlobRecord> blob_rows;
   std::set<common::Digest> blob_files;
 };
@@ -63,6 +66,8 @@ template <class Db>
   ASSIGN_OR_RETURN(std::vector<std::string> ls, db.LeasedResources(store::kLeaseSnapshot));
   s.leased_content.insert(lc.begin(), lc.end());
   s.leased_snapshots.insert(ls.begin(), ls.end());
+  ASSIGN_OR_RETURN(std::vector<store::ContainerdSnapshotRecord> held, db.ListContainerdSnapshots());
+  for (const auto& h : held) s.containerd_snapshots.insert(h.target);
   ASSIGN_OR_RETURN(std::vector<store::BlobRecord> rows, db.ListBlobs());
   for (auto& r : rows) s.blob_rows.emplace(r.digest, std::move(r));
   ASSIGN_OR_RETURN(std::vector<common::Digest> files, content.List());

@@ -220,7 +220,11 @@ Plan MakePlan(const StoreState& state, const std::map<std::string, ImageRefs>& r
   for (const auto& r : state.images) {
     auto it = refs.find(r.name);
     if (it == refs.end()) continue;  // REQUIRES says it is there; keep nothing unknown
-    if (all && UsersOf(it->second, snaps) == 0) {
+    // An image whose top layer containerd holds is in use as well.
+    const bool held =
+        std::any_of(it->second.tops.begin(), it->second.tops.end(),
+                    [&](const std::string& t) { return state.containerd_snapshots.count(t) != 0; });
+    if (all && !held && UsersOf(it->second, snaps) == 0) {
       p.untag.push_back(r.name);
       continue;
     }
@@ -240,6 +244,7 @@ Plan MakePlan(const StoreState& state, const std::map<std::string, ImageRefs>& r
     std::map<std::string, const snapshot::Info*> by_name;
     for (const auto& i : s.infos) by_name[i.name] = &i;
     std::vector<std::string> roots(state.leased_snapshots.begin(), state.leased_snapshots.end());
+    roots.insert(roots.end(), state.containerd_snapshots.begin(), state.containerd_snapshots.end());
     for (const ImageRefs* r : kept_images)
       roots.insert(roots.end(), r->chains.begin(), r->chains.end());
     for (const auto& i : s.infos)

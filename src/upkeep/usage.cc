@@ -100,8 +100,16 @@ common::Result<DiskUsage> ComputeUsage(const store::ContentStore& content,
       }
       sizes.snapshots[i][info.name] = usage->bytes;
       bool reclaimable = !plan.snapshots[i].kept.count(info.name);
-      u.snapshots.push_back(
-          {.snapshotter = kind, .info = info, .usage = *usage, .reclaimable = reclaimable});
+      const bool held = state.containerd_snapshots.count(info.name) != 0;
+      u.snapshots.push_back({.snapshotter = kind,
+                             .info = info,
+                             .usage = *usage,
+                             .reclaimable = reclaimable,
+                             .containerd = held});
+      if (held) {
+        ++u.containerd_snapshots;
+        u.containerd_bytes += usage->bytes;
+      }
       snapshotter_of.push_back(i);
       ++u.snapshots_total.count;
       u.snapshots_total.bytes += usage->bytes;

@@ -58,6 +58,7 @@ struct SnapshotUsage {
   snapshot::Usage usage;
   int images = 0;            // image records whose chain includes it
   bool reclaimable = false;  // `gantry prune` removes it
+  bool containerd = false;   // held by containerd (the snapshotter door, ctrsnap/door.h)
 };
 
 // One row of the summary: how many, how many in use, bytes, and the bytes
@@ -80,6 +81,9 @@ struct DiskUsage {
   int64_t images_unique = 0;  // images_total.bytes - images_shared
   // active: kept by prune; reclaimable: removed by prune.
   UsageTotals snapshots_total;
+  // Snapshots containerd holds through the snapshotter door: count, bytes.
+  int containerd_snapshots = 0;
+  int64_t containerd_bytes = 0;
   UsageTotals content_total;          // blob files
   UsageTotals ingest_total;           // partial downloads; active: held by a writer or young
   int64_t reclaimable = 0;            // `gantry prune`: blobs + snapshots + ingest

@@ -70,6 +70,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .unpack = !f.no_unpack,
       .snapshotter = global.snapshotter,
       .check_space = !f.ignore_space_check,
+      .snapshotter_listen = f.snapshotter_listen,
       .listen_fd = criimage::SystemdListenFd(),
   });
   if (!server) return cli::ReportError(server.error().Wrap("serve"));

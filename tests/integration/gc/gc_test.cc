@@ -126,6 +126,28 @@ TEST_P(GcPrune, RmiThenPruneKeepsSharedChainsAndFreesTheRest) {
   EXPECT_EQ(u->layers_applied, 0);
 }
 
+// The snapshotter door (ctrsnap/door.h): what containerd holds is a root
+// whatever happens to the image record, until containerd removes it.
+TEST_P(GcPrune, ContainerdHoldKeepsTheChainThroughRmiAndPruneAll) {
+  const std::string kind(snapshot::KindName(sn_->kind()));
+  ASSERT_TRUE(db_->PutContainerdSnapshot({.snapshotter = kind,
+                                          .name = "default/7/" + a_.chains[2],
+                                          .target = a_.chains[2],
+                                          .parent = "default/5/" + a_.chains[1]}));
+  ASSERT_TRUE(db_->DeleteImage(a_.name));
+  ASSERT_TRUE(db_->DeleteImage(b_.name));
+
+  auto r = Prune({.all = true});
+  EXPECT_EQ(SnapshotSet(r), (std::set<std::string>{b_.chains[2]}))
+      << "only B's own top layer is free; A's chain is containerd's";
+  for (const auto& c : a_.chains) EXPECT_TRUE(Committed().count(c)) << c;
+
+  ASSERT_TRUE(db_->DeleteContainerdSnapshot(kind, "default/7/" + a_.chains[2]));
+  r = Prune({.all = true});
+  EXPECT_EQ(SnapshotSet(r), (std::set<std::string>{a_.chains.begin(), a_.chains.end()}));
+  EXPECT_THAT(Committed(), IsEmpty());
+}
+
 TEST_P(GcPrune, RecordWithADamagedLabelWarnsAndKeepsWhatItsTargetReaches) {
   auto rec = db_->GetImage(a_.name);
   ASSERT_TRUE(rec) << rec.error().message;

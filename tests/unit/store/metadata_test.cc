@@ -533,7 +533,7 @@ TEST_F(StoreMetadataTest, ConcurrentFirstOpensOfAFreshRootAllSucceed) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), kThreads) << err;
-  EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "PRAGMA user_version"), 1);
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(fresh), "PRAGMA user_version"), kMetadataSchemaVersion);
 }
 
 TEST_F(StoreMetadataTest, FreshRootGetsACompleteDatabaseAndNoTemporaryFiles) {

@@ -1,0 +1,17 @@
+# The snapshotter door against a real containerd 1.6 (Debian's), started by
+# the test on its own root, state and socket with gantry as a proxy
+# snapshotter ([proxy_plugins.gantry] pointing at the `gantry serve
+# --snapshotter-listen` the test started), pulling the fixture image from
+# the registry fixture through the counting fault proxy with `ctr` and
+# `ctr-remote` (Debian's stargz-snapshotter). Suite CtrsnapContainerd;
+# needs root, containerd, ctr, ctr-remote, runc and the shim.
+if(TARGET gantry_criproto)
+  gantry_test(ctrsnap_root_test LABELS "integration;root"
+    SOURCES
+      ${CMAKE_CURRENT_LIST_DIR}/pull/pull_helpers.cc
+      ${CMAKE_CURRENT_LIST_DIR}/cri/cri_helpers.cc
+      ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_test.cc
+    LIBS gantry_criproto gantry_oci gantry_registry gantry_store gantry_testfixtures)
+  add_dependencies(ctrsnap_root_test gantry)
+  target_compile_definitions(ctrsnap_root_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")
+endif()
