@@ -3,7 +3,7 @@
 # image gantry already has, through gantry's two doors, against containerd
 # pulling the same image itself from the same local registry, in the same run.
 #
-#   bench/containerd.sh                 # BUILD_DIR=build, ROUNDS=2, RUNS=3, RSS_RUNS=3
+#   bench/containerd.sh                 # BUILD_DIR=build, ROUNDS=2, RUNS=3, RSS_RUNS=3, RUN_RUNS=5
 #   ROUNDS=1 RUNS=5 bench/containerd.sh
 #   RESULTS=none bench/containerd.sh    # do not touch bench/RESULTS.md
 #   BENCH_NICE=0 bench/containerd.sh    # keep the session's CPU share as is
@@ -29,6 +29,13 @@
 #  - containerd alone: `ctr images pull --plain-http --snapshotter overlayfs
 #    REF` straight from the docker-registry (downloads and unpacks). It is
 #    the peer of both doors.
+#  - fetch only: `ctr content fetch` through the registry door and straight
+#    from the docker-registry: the download alone, the part of a pull the
+#    registry door replaces;
+#  - ctr run: after an untimed pull (rpull through the snapshotter door, or
+#    containerd's own pull), `ctr run --rm --snapshotter gantry|overlayfs REF
+#    ID /usr/sbin/ldconfig --version` (the image's one static program), timed
+#    to its first line of output and to its return, RUN_RUNS runs each.
 #
 # Cold runs: containerd is stopped, its root deleted and a fresh daemon
 # started before every run (its own config: root on the mount, state and
@@ -58,6 +65,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 ROUNDS=${ROUNDS:-2}
 RUNS=${RUNS:-3}
 RSS_RUNS=${RSS_RUNS:-3}
+RUN_RUNS=${RUN_RUNS:-5}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 BENCH_NICE=${BENCH_NICE:--10}
 if [ $((ROUNDS * RUNS)) -lt 5 ]; then echo "containerd.sh: ROUNDS x RUNS must be at least 5" >&2; exit 1; fi
@@ -217,6 +225,11 @@ CTR="ctr -a $CTRD_SOCK -n bench"
 SNAP_CMD="ctr-remote -a $CTRD_SOCK -n bench images rpull --plain-http --snapshotter gantry $REF"
 DOOR_CMD="$CTR images pull --plain-http --hosts-dir $HOSTS_DIR $REF"
 PLAIN_CMD="$CTR images pull --plain-http --snapshotter overlayfs $REF"
+# Fetch only (no unpack): what the registry door changes in a pull.
+DOOR_FETCH_CMD="$CTR content fetch --plain-http --hosts-dir $HOSTS_DIR $REF"
+PLAIN_FETCH_CMD="$CTR content fetch --plain-http $REF"
+# After the pull: a container on the image; /usr/sbin/ldconfig is static.
+RUN_ARGS="$REF bench-run /usr/sbin/ldconfig --version"
 
 CONTENT="$CTRD_ROOT/io.containerd.content.v1.content/blobs/sha256"
 OVERLAY_FS="$CTRD_ROOT/io.containerd.snapshotter.v1.overlayfs/snapshots"
@@ -272,22 +285,61 @@ echo "containerd alone: $(elapsed "$start" "$end") s; $plain_files regular files
 [ "$door_files" -eq "$plain_files" ] || bench_die "registry door and docker-registry pulls unpacked different trees"
 echo "UNPACKED_FILES=$plain_files" >>"$WORK/sanity.env"
 
+# Time to first output of a container on the pulled image: the process
+# output is read until its first line (containerd's create, the snapshot's
+# mounts, runc, the shim), then `ctr run --rm` is waited for (delete
+# included). The pull before it is not timed; the runs alternate which
+# snapshotter goes first.
+bench_step "ctr run --rm on the pulled image: time to first output ($RUN_RUNS cold runs per snapshotter)"
+python3 - "$OUT_DIR/containerd-run.json" "$RUN_RUNS" \
+  "$GANTRY_PREP && $SNAP_CMD >/dev/null" "$CTR run --rm --snapshotter gantry $RUN_ARGS" \
+  "$CTRD_PREP && $PLAIN_CMD >/dev/null" "$CTR run --rm --snapshotter overlayfs $RUN_ARGS" <<'PY'
+import json, shlex, subprocess, sys, time
+
+out, runs = sys.argv[1], int(sys.argv[2])
+pairs = [("gantry", sys.argv[3], sys.argv[4]), ("overlayfs", sys.argv[5], sys.argv[6])]
+res = {}
+for i in range(runs):
+    for name, prep, cmd in (pairs if i % 2 == 0 else pairs[::-1]):
+        subprocess.run(prep, shell=True, check=True)
+        t0 = time.perf_counter()
+        p = subprocess.Popen(shlex.split(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        t1 = time.perf_counter()
+        rest, err = p.communicate()
+        t2 = time.perf_counter()
+        if p.returncode != 0 or "ldconfig" not in line:
+            res = {"error": f"`{cmd}` (after `{prep}`) failed: exit {p.returncode}: {line}{rest}{err}"}
+            print(res["error"], file=sys.stderr)
+            json.dump(res, open(out, "w"), indent=1)
+            sys.exit(0)
+        r = res.setdefault(name, {"first_output": [], "total": []})
+        r["first_output"].append(t1 - t0)
+        r["total"].append(t2 - t0)
+json.dump(res, open(out, "w"), indent=1)
+PY
+
 # ---- timing --------------------------------------------------------------------------
 UPTIME_BEFORE=$(uptime)
 bench_step "hyperfine: $ROUNDS rounds x $RUNS cold runs each, rotating the order"
-cmds=("snapshotter door" "registry door" "containerd alone")
-declare -A CMD_OF=(["snapshotter door"]=$SNAP_CMD ["registry door"]=$DOOR_CMD ["containerd alone"]=$PLAIN_CMD)
-declare -A PREP_OF=(["snapshotter door"]=$GANTRY_PREP ["registry door"]=$GANTRY_PREP ["containerd alone"]=$CTRD_PREP)
+cmds=("snapshotter door" "registry door" "containerd alone" "registry door, fetch only"
+      "containerd alone, fetch only")
+declare -A CMD_OF=(["snapshotter door"]=$SNAP_CMD ["registry door"]=$DOOR_CMD ["containerd alone"]=$PLAIN_CMD
+                   ["registry door, fetch only"]=$DOOR_FETCH_CMD
+                   ["containerd alone, fetch only"]=$PLAIN_FETCH_CMD)
+declare -A PREP_OF=(["snapshotter door"]=$GANTRY_PREP ["registry door"]=$GANTRY_PREP ["containerd alone"]=$CTRD_PREP
+                    ["registry door, fetch only"]=$GANTRY_PREP ["containerd alone, fetch only"]=$CTRD_PREP)
 for r in $(seq 1 "$ROUNDS"); do
   args=()
-  for i in 0 1 2; do
-    c=${cmds[$(((i + r - 1) % 3))]}
+  for i in $(seq 0 $((${#cmds[@]} - 1))); do
+    c=${cmds[$(((i + r - 1) % ${#cmds[@]}))]}
     args+=(-n "$c" --prepare "${PREP_OF[$c]}" "${CMD_OF[$c]}")
   done
   hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$OUT_DIR/containerd-$r.json" \
     "${args[@]}" >&2
 done
 UPTIME_AFTER=$(uptime)
+
 
 # gantry-serve's peak RSS: VmHWM right after start (and the store's pull),
 # then after containerd's pull through each door.
@@ -315,11 +367,44 @@ python3 - "$SECTION" "$WORK/image.env" "$WORK/sanity.env" "$WORK/hwm" \
   "$(containerd --version | awk '{print $3}')" "$(dpkg-query -W -f '${Version}' stargz-snapshotter)" \
   "$(dpkg-query -W -f '${Version}' docker-registry)" \
   "$(cat /proc/self/autogroup 2>/dev/null || echo none)" "$UPTIME_BEFORE" "$UPTIME_AFTER" \
-  "$ROUNDS" "$RUNS" "$RSS_RUNS" "$OUT_DIR/containerd-summary.json" "${JSONS[@]}" <<'PY'
-import json, statistics, sys
+  "$ROUNDS" "$RUNS" "$RSS_RUNS" "$RUN_RUNS" "$OUT_DIR" "${JSONS[@]}" <<'PY'
+import json, os, re, statistics, sys
+from datetime import datetime
 
 (section, image_env, sanity_env, hwm_file, commit, kernel, cpus, v_ctrd, v_stargz, v_reg,
- autogroup, up_before, up_after, rounds, runs, rss_runs, summary, *jsons) = sys.argv[1:]
+ autogroup, up_before, up_after, rounds, runs, rss_runs, run_runs, out_dir, *jsons) = sys.argv[1:]
+summary = os.path.join(out_dir, "containerd-summary.json")
+run = json.load(open(os.path.join(out_dir, "containerd-run.json")))
+
+# containerd's debug log of the sanity run of each pull: the phases.
+def events(name):
+    ev = []
+    for line in open(os.path.join(out_dir, f"containerd-{name}.log")):
+        m = re.match(r'time="([^"]+)" level=\w+ msg=(?:"([^"]*)"|(\S+))', line)
+        if not m:
+            continue
+        ts = m.group(1)[:26] + "+00:00"  # microseconds are enough
+        d = re.search(r' d=([0-9.]+)(ms|s) ', line)
+        ev.append((datetime.fromisoformat(ts.replace("Z", "")).timestamp(), m.group(2) or m.group(3),
+                   (float(d.group(1)) / (1000 if d.group(2) == "ms" else 1)) if d else None))
+    return ev
+
+def first(ev, msg):
+    return next(t for t, m, _ in ev if m == msg)
+
+def last(ev, msg):
+    return [t for t, m, _ in ev if m == msg][-1]
+
+phases = {}
+for name in ("containerd-alone", "registry-door"):
+    ev = events(name if name != "containerd-alone" else "plain")
+    t0, img_t, end = first(ev, "(*service).Write started"), first(ev, "create image"), last(ev, "commit snapshot")
+    applied = sum(d for _, m, d in ev if m == "diff applied")
+    phases[name] = (img_t - t0, end - img_t, applied)
+ev = events("snapshotter-door")
+t0 = first(ev, "(*service).Write started")
+prep0 = first(ev, "prepare snapshot")
+phases["snapshotter-door"] = (prep0 - t0, first(ev, "create image") - prep0)
 
 def env(path):
     return dict(l.strip().split("=", 1) for l in open(path) if "=" in l)
@@ -344,8 +429,10 @@ def load(u):
 
 snap, door, plain = (stats[k]["median"] for k in ("snapshotter door", "registry door", "containerd alone"))
 r_snap, r_door = snap / plain, door / plain
+r_fetch = stats["registry door, fetch only"]["median"] / stats["containerd alone, fetch only"]["median"]
 ok_snap, ok_door = r_snap <= 0.1, r_door <= 1.0
 json.dump({"results": stats, "ratio_snapshotter_door": r_snap, "ratio_registry_door": r_door,
+           "ratio_registry_door_fetch_only": r_fetch, "ctr_run": run, "debug_log_phases_s": phases,
            "serve_vmhwm_mib": hwm, "serve_vmhwm_idle_mib": idle,
            "uptime_before": up_before, "uptime_after": up_after}, open(summary, "w"), indent=1)
 
@@ -378,6 +465,13 @@ L.append("- **registry door**: `ctr images pull --plain-http --hosts-dir DIR REF
 L.append("- **containerd alone**: `ctr images pull --plain-http --snapshotter overlayfs REF` straight from "
          "the docker-registry serving the same blobs (downloads, verifies, unpacks). The peer of both "
          "doors.")
+L.append("- **…, fetch only**: `ctr content fetch` instead of `ctr images pull`, through the registry door "
+         "and straight from the docker-registry: the download alone, the part of a pull the registry door "
+         "replaces (no unpack).")
+L.append(f"- **ctr run**: after a pull (snapshotter door rpull, or containerd's own pull; not timed), "
+         f"`ctr run --rm --snapshotter gantry|overlayfs REF ID /usr/sbin/ldconfig --version` (the "
+         f"image's one static program): time to its first line of output, and until `ctr run --rm` "
+         f"returns (container and task deleted); {run_runs} cold runs each, alternating.")
 L.append("")
 L.append(f"Cold runs: before every run containerd is stopped, its root deleted and a fresh daemon "
          f"started (CRI plugin disabled, own root, state and sockets); before every run of a door, "
@@ -393,17 +487,44 @@ L.append(f"Cold runs: before every run containerd is stopped, its root deleted a
 L.append("")
 L.append("| command | median | min | max | CPU of ctr (user+sys) |")
 L.append("| --- | ---: | ---: | ---: | ---: |")
-for k in ("snapshotter door", "registry door", "containerd alone"):
+for k in ("snapshotter door", "registry door", "containerd alone", "registry door, fetch only",
+          "containerd alone, fetch only"):
     s = stats[k]
     L.append(f"| {k} | {s['median']:.3f} s | {s['min']:.3f} s | {s['max']:.3f} s | "
              f"{statistics.median(cpu[k]):.2f} s |")
 L.append("")
 L.append(f"- snapshotter door / containerd alone = {r_snap:.3f} (target ≤ 0.1): {verdict(ok_snap)}")
 L.append(f"- registry door / containerd alone = {r_door:.2f} (target ≤ 1.0): {verdict(ok_door)}")
+L.append(f"- registry door, fetch only / containerd alone, fetch only = {r_fetch:.2f} (no target: the "
+         f"download alone, where the two registries differ)")
 med = lambda v: statistics.median(v) if v else float("nan")
 L.append(f"- gantry-serve peak RSS (VmHWM, median of {rss_runs} cold runs): {med(idle):.1f} MiB after "
          f"start, {med(hwm['registry']):.1f} MiB after containerd's pull through the registry door, "
          f"{med(hwm['snapshotter']):.1f} MiB after the rpull through the snapshotter door")
+L.append("")
+if "error" in run:
+    L.append(f"ctr run failed: {run['error']}")
+else:
+    L.append("| ctr run --rm after the pull | first output (median) | min | max | until ctr returns (median) |")
+    L.append("| --- | ---: | ---: | ---: | ---: |")
+    for k in ("gantry", "overlayfs"):
+        f, t = run[k]["first_output"], run[k]["total"]
+        L.append(f"| --snapshotter {k} | {statistics.median(f):.3f} s | {min(f):.3f} s | {max(f):.3f} s | "
+                 f"{statistics.median(t):.3f} s |")
+L.append("")
+fs, us = phases["snapshotter-door"], phases["registry-door"]
+ps = phases["containerd-alone"]
+L.append("Where the time goes, from containerd's debug log of one (sanity) run of each pull, the clock "
+         "starting at containerd's first content write (the manifest; before it `ctr` starts and "
+         "resolves the tag): "
+         f"the snapshotter door's rpull spends {fs[0]:.2f} s fetching manifest and config and "
+         f"{fs[1]:.2f} s on the {img['IMAGE_LAYERS']} remote-snapshot Prepare/Stat/List rounds until "
+         f"the image record; the registry door's pull {us[0]:.2f} s downloading (all blobs, "
+         f"in parallel) and {us[1]:.2f} s unpacking, of which containerd's diff apply "
+         f"(gzip through pigz, tar into overlayfs, one layer after the other) is {us[2]:.2f} s; "
+         f"containerd alone {ps[0]:.2f} s downloading and {ps[1]:.2f} s unpacking ({ps[2]:.2f} s "
+         f"applying)." + (" containerd's own unpack is most of either pull: the registry door cannot "
+                          "shorten it, the snapshotter door skips it." if us[1] > us[0] and ps[1] > ps[0] else ""))
 L.append("")
 open(section, "w").write("\n".join(L) + "\n")
 print("\n".join(L[L.index("| command | median | min | max | CPU of ctr (user+sys) |"):]))
