@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/fd.h"
 #include "integration/cri/cri_helpers.h"
@@ -251,6 +252,61 @@ TEST_F(CtrsnapContainerd, PruneNeverTakesWhatContainerdHoldsAndFreesItOnceReleas
   for (const auto& c : chains_) EXPECT_FALSE(committed.count(c)) << c << " outlived its holders";
   auto fsck = Gantry({"fsck"});
   EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+}
+
+// One store, many writers: containerd unpacking through the door, a CLI
+// pull, a CRI pull of gantry serve and prunes, all on the same layers at
+// once, twice over. Every call succeeds, each chain ends up committed once
+// (containerd's copy of a chain gantry got meanwhile is dropped, or the
+// other way round), the image runs and fsck is clean.
+TEST_F(CtrsnapContainerd, ContainerdCliCriAndPruneAtOnceLeaveOneCopyOfEachChain) {
+  const std::string gantry_ref = reg_->host() + "/fixture/app:v1";
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    fixtures::CommandResult ctr_pull, cli_pull, prunes[3];
+    grpc::Status cri;
+    std::string image_ref;
+    {
+      std::vector<std::thread> writers;
+      writers.emplace_back([&] {
+        ctr_pull = Ctr({"images", "pull", "--plain-http", "--snapshotter", "gantry", ref_});
+      });
+      writers.emplace_back([&] { cli_pull = Gantry({"pull", gantry_ref}); });
+      writers.emplace_back([&] { cri = critest::Pull(*serve_, ref_, &image_ref); });
+      writers.emplace_back([&] {
+        for (auto& p : prunes) p = Gantry({"prune"});
+      });
+      for (auto& t : writers) t.join();
+    }
+    ASSERT_EQ(ctr_pull.exit_code, 0) << ctr_pull.out << ctr_pull.err << Logs();
+    ASSERT_EQ(cli_pull.exit_code, 0) << cli_pull.out << cli_pull.err;
+    ASSERT_TRUE(cri.ok()) << cri.error_message() << Logs();
+    for (const auto& p : prunes) EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+
+    std::set<std::string> committed, held;
+    Snapshots(&committed, &held);
+    for (const auto& c : chains_) {
+      EXPECT_TRUE(committed.count(c)) << c << Logs();
+      EXPECT_TRUE(held.count(c)) << c;
+    }
+    EXPECT_EQ(committed.size(), chains_.size()) << "one copy of each chain: " << Df().dump();
+    ASSERT_NO_FATAL_FAILURE(RunPrints("mix" + std::to_string(round)));
+    auto fsck = Gantry({"fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.out << fsck.err;
+
+    // Everyone lets go before the next round: it starts from nothing again.
+    ASSERT_EQ(Ctr({"images", "rm", "--sync", ref_}).exit_code, 0);
+    ASSERT_TRUE(fixtures::WaitUntil([&] { return HeldCount() == 0; }, 30s, 200ms))
+        << Df().dump() << Logs();
+    ASSERT_EQ(Gantry({"rmi", gantry_ref}).exit_code, 0);
+    ASSERT_EQ(Gantry({"rmi", ref_}).exit_code, 0);
+    auto prune = Gantry({"prune"});
+    ASSERT_EQ(prune.exit_code, 0) << prune.out << prune.err;
+    committed.clear();
+    held.clear();
+    Snapshots(&committed, &held);
+    EXPECT_TRUE(committed.empty()) << Df().dump();
+  }
 }
 
 }  // namespace
