@@ -33,11 +33,10 @@ using namespace std::chrono_literals;
 
 constexpr char kPython[] = "/usr/bin/python3";
 
+// The file's text, or the error reading it (for failure messages).
 std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = common::ReadFile(p);
+  return text ? *text : text.error().message;
 }
 
 // A smaller variant of bench/lib.sh's /usr bench image (bench_usr_image:
