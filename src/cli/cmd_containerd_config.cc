@@ -1,10 +1,11 @@
-// gantry containerd-config [--mirror URL]... [--certs-dir DIR] [REGISTRY...]:
-// prints what a node's containerd needs to pull through gantry's registry
-// door: the CRI plugin's config_path fragment and one hosts.toml per
-// registry (registry/hosts_toml.h), each under the path it goes to. By
-// default the registries are those of the images in the store. Nothing
-// is written: the operator (or a config-management tool) puts the files
-// in place. The snapshotter door's fragment is not part of it yet.
+// gantry containerd-config [--snapshotter-socket PATH] [--mirror URL]...
+//                          [--certs-dir DIR] [REGISTRY...]:
+// prints what a node's containerd needs to use gantry's two doors: one
+// config.toml fragment (the proxy snapshotter, the CRI plugin's
+// snapshotter and registry config_path) and one hosts.toml per registry
+// (registry/hosts_toml.h), each under the path it goes to. By default the
+// registries are those of the images in the store. Nothing is written:
+// the operator (or a config-management tool) puts the files in place.
 
 #include <iostream>
 #include <set>
@@ -19,15 +20,14 @@ namespace {
 
 struct ContainerdConfigFlags {
   std::vector<std::string> mirrors;
-  std::string certs_dir = "/etc/containerd/certs.d";
+  registry::ContainerdConfigOptions config;
   std::vector<std::string> registries;
 };
 
 int Run(const GlobalOptions& global, const ContainerdConfigFlags& f) {
-  // It goes into a TOML string and comment lines as it is.
-  if (f.certs_dir.empty() || f.certs_dir.find_first_of("\"\\\n\r\t") != std::string::npos) {
-    std::cerr << "gantry: containerd-config: --certs-dir `" << f.certs_dir
-              << "`: empty, or holds a quote, backslash or control character\n";
+  auto config = registry::ContainerdConfigToml(f.config);
+  if (!config) {
+    std::cerr << "gantry: containerd-config: " << config.error().message << "\n";
     return kExitUsage;
   }
   std::vector<std::string> mirrors = f.mirrors;
@@ -47,15 +47,11 @@ int Run(const GlobalOptions& global, const ContainerdConfigFlags& f) {
       return kExitUsage;
     }
   }
-  std::string out =
-      "# /etc/containerd/config.toml (version 2): the CRI plugin reads the "
-      "hosts.toml files below\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
-      "  config_path = \"" +
-      f.certs_dir + "\"\n";
+  std::string out = "# /etc/containerd/config.toml\n" + *config;
   for (const std::string& r : registries) {
     auto toml = registry::MirrorHostsToml(r, mirrors);
     if (!toml) return ReportError(toml.error().Wrap("containerd-config"));
-    out += "\n# " + f.certs_dir + "/" + r + "/hosts.toml\n" + *toml;
+    out += "\n# " + f.config.certs_dir + "/" + r + "/hosts.toml\n" + *toml;
   }
   std::cout << out;
   return kExitOk;
@@ -67,21 +63,28 @@ void RegisterContainerdConfig(CLI::App& app, GlobalOptions& global, int& exit_co
   auto f = std::make_shared<ContainerdConfigFlags>();
   auto* cmd = app.add_subcommand(
       "containerd-config",
-      "Print containerd's configuration for pulling through gantry's registry door: the CRI "
-      "plugin's config_path and one hosts.toml per registry (the mirror first, the registry "
-      "itself as the fallback)");
+      "Print containerd's configuration for gantry's doors: one config.toml fragment (version 2: "
+      "gantry's snapshotter door as the proxy snapshotter `gantry`, the CRI plugin's snapshotter "
+      "and registry config_path) and one hosts.toml per registry (gantry's registry door first, "
+      "the registry itself as the fallback)");
   cmd->footer(
-      "Each hosts.toml is printed after a comment line naming the file it goes to. Registries "
-      "default to those of the images in the store. containerd tries the mirror first and moves "
-      "on to the registry when the mirror answers 404, which the door does for anything the store "
-      "lacks. See docs/containerd.md.");
+      "The config.toml fragment and each hosts.toml are printed after a comment line naming the "
+      "file they go to; merge the fragment into containerd's config.toml. Registries default to "
+      "those of the images in the store. containerd tries the mirror first and moves on to the "
+      "registry when the mirror answers 404, which the door does for anything the store lacks. "
+      "See docs/containerd.md.");
+  cmd->add_option("--snapshotter-socket", f->config.snapshotter_socket,
+                  "Socket of gantry's snapshotter door (`gantry serve --snapshotter-listen "
+                  "unix://PATH`)")
+      ->default_str(f->config.snapshotter_socket);
   cmd->add_option("--mirror", f->mirrors,
                   "URL of gantry's registry door (`gantry serve --registry-listen`); repeatable, "
                   "tried in order")
       ->default_str("http://127.0.0.1:5050")
       ->allow_extra_args(false);  // one URL per --mirror: the registries follow
-  cmd->add_option("--certs-dir", f->certs_dir, "containerd's config_path directory")
-      ->default_str(f->certs_dir);
+  cmd->add_option("--certs-dir", f->config.certs_dir,
+                  "containerd's registry config_path directory (absolute)")
+      ->default_str(f->config.certs_dir);
   cmd->add_option(
       "registry", f->registries,
       "Registry hosts (docker.io, ghcr.io, 127.0.0.1:5000); default: those in the store");

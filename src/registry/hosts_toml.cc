@@ -1,5 +1,7 @@
 #include "registry/hosts_toml.h"
 
+#include <algorithm>
+
 #include "registry/hosts.h"
 #include "registry/reference.h"
 
@@ -26,6 +28,19 @@ common::Status CheckMirrorUrl(std::string_view url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == '"' || c == '\\' || c == 0x7f || c == '?' ||
         c == '#' || c == '@')
       return fail("must be scheme://host[:port][/path]");
+  return {};
+}
+
+common::Status CheckTomlPath(std::string_view what, std::string_view path) {
+  bool plain =
+      !path.empty() && path.front() == '/' && std::none_of(path.begin(), path.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"' || c == '\\';
+      });
+  if (!plain)
+    return MakeError(
+        Errc::kInvalidArgument,
+        std::string(what) + " `" + std::string(path) +
+            "`: not an absolute path, or holds a quote, backslash or control character");
   return {};
 }
 
@@ -56,6 +71,17 @@ common::Result<std::string> MirrorHostsToml(std::string_view domain,
     out += "\n[host.\"" + m + "\"]\n  capabilities = [\"pull\", \"resolve\"]\n";
   }
   return out;
+}
+
+common::Result<std::string> ContainerdConfigToml(const ContainerdConfigOptions& options) {
+  TRY(CheckTomlPath("snapshotter socket", options.snapshotter_socket));
+  TRY(CheckTomlPath("certs dir", options.certs_dir));
+  const std::string name = kContainerdSnapshotterName;
+  return "version = 2\n\n[proxy_plugins." + name + "]\n  type = \"snapshot\"\n  address = \"" +
+         options.snapshotter_socket +
+         "\"\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"" + name +
+         "\"\n\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"" +
+         options.certs_dir + "\"\n";
 }
 
 }  // namespace registry

@@ -4,14 +4,20 @@
 # --snapshotter-listen` the test started), pulling the fixture image from
 # the registry fixture through the counting fault proxy with `ctr` and
 # `ctr-remote` (Debian's stargz-snapshotter). Suite CtrsnapContainerd;
-# needs root, containerd, ctr, ctr-remote, runc and the shim.
+# needs root, containerd, ctr, ctr-remote, runc and the shim. Suite
+# CtrsnapCri: containerd's CRI plugin, configured by `gantry
+# containerd-config`, driven by cri/cri_client.py (python3-grpcio).
 if(TARGET gantry_criproto)
   gantry_test(ctrsnap_root_test LABELS "integration;root"
     SOURCES
       ${CMAKE_CURRENT_LIST_DIR}/pull/pull_helpers.cc
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_helpers.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_test.cc
+      ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrcri_test.cc
     LIBS gantry_criproto gantry_oci gantry_registry gantry_store gantry_testfixtures)
   add_dependencies(ctrsnap_root_test gantry)
-  target_compile_definitions(ctrsnap_root_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")
+  target_compile_definitions(ctrsnap_root_test PRIVATE
+    GANTRY_BIN="$<TARGET_FILE:gantry>"
+    GANTRY_CRI_PROTO_DIR="${PROJECT_SOURCE_DIR}/src/criimage/proto"
+    GANTRY_CRI_PY_CLIENT="${CMAKE_CURRENT_LIST_DIR}/cri/cri_client.py")
 endif()

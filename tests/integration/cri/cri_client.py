@@ -1,14 +1,24 @@
 #!/usr/bin/python3
-"""An independent CRI client for `gantry serve`: Python grpcio (Debian's
-python3-grpcio) with stubs generated at test time from gantry's .proto by
-python3-grpc-tools (grpc_tools.protoc).
+"""An independent CRI client: Python grpcio (Debian's python3-grpcio) with
+stubs generated at test time from gantry's .proto (and the test's
+cri_runtime_test.proto beside this file) by python3-grpc-tools
+(grpc_tools.protoc).
 
 Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET IMAGE_REF
-
-Drives every RPC (Version, ImageFsInfo, PullImage, ListImages with and
-without a filter, StreamImages, ImageStatus plain/verbose/unknown/empty,
-RemoveImage twice, an unserved RuntimeService method) and prints one line
-per check; exits 1 with the failed check on stderr.
+  `gantry serve`'s CRI: drives every RPC (Version, ImageFsInfo, PullImage,
+  ListImages with and without a filter, StreamImages, ImageStatus
+  plain/verbose/unknown/empty, RemoveImage twice, an unserved
+  RuntimeService method) and prints one line per check.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pull IMAGE_REF
+  any CRI ImageService (containerd's CRI plugin): PullImage, then
+  ImageStatus; prints `image_ref ID`.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pod IMAGE_REF LOG_DIR CMD...
+  containerd's CRI plugin: a pod sandbox with the host's network (no CNI
+  needed), one container of IMAGE_REF running CMD with its log in
+  LOG_DIR/c.log, waits (60 s at most) until it exits, prints
+  `exit_code N` and `log_path PATH`, then removes the container and the
+  sandbox.
+Each exits 1 with the failed check on stderr.
 """
 
 import json
@@ -27,24 +37,124 @@ def check(cond, msg):
     print("ok: " + msg)
 
 
-def main():
-    proto_dir, out_dir, socket, image = sys.argv[1:5]
+def stubs(proto_dir, out_dir, socket):
+    """Generates the stubs, connects; returns (grpc, channel, pb, pbg, rtpb)."""
     try:
         import grpc
         from grpc_tools import protoc
     except ImportError as e:
         fail("python3-grpcio and python3-grpc-tools are needed (scripts/setup.sh): %s" % e)
     os.makedirs(out_dir, exist_ok=True)
-    rc = protoc.main(["grpc_tools.protoc", "-I" + proto_dir, "--python_out=" + out_dir,
-                      "--grpc_python_out=" + out_dir,
-                      os.path.join(proto_dir, "cri_image.proto")])
-    check(rc == 0, "grpc_tools.protoc generated the stubs")
+    here = os.path.dirname(os.path.abspath(__file__))
+    for proto in (os.path.join(proto_dir, "cri_image.proto"),
+                  os.path.join(here, "cri_runtime_test.proto")):
+        rc = protoc.main(["grpc_tools.protoc", "-I" + proto_dir, "-I" + here,
+                          "--python_out=" + out_dir, "--grpc_python_out=" + out_dir, proto])
+        check(rc == 0, "grpc_tools.protoc generated the stubs of " + os.path.basename(proto))
     sys.path.insert(0, out_dir)
     import cri_image_pb2 as pb
     import cri_image_pb2_grpc as pbg
+    import cri_runtime_test_pb2 as rtpb
 
     channel = grpc.insecure_channel("unix:" + socket)
     grpc.channel_ready_future(channel).result(timeout=30)
+    return grpc, channel, pb, pbg, rtpb
+
+
+def call(channel, method, request, response_type, timeout=60):
+    """A RuntimeService method by path (cri_runtime_test.proto declares no service)."""
+    rpc = channel.unary_unary("/runtime.v1.RuntimeService/" + method,
+                              request_serializer=lambda m: m.SerializeToString(),
+                              response_deserializer=response_type.FromString)
+    return rpc(request, timeout=timeout)
+
+
+def pull(channel, pb, pbg, image):
+    images = pbg.ImageServiceStub(channel)
+    ref = images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)),
+                           timeout=120).image_ref
+    st = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)), timeout=30)
+    check(st.HasField("image") and st.image.id == ref, "PullImage " + image + " then ImageStatus")
+    return ref
+
+
+def run_pod(grpc, channel, pb, pbg, rtpb, image, log_dir, cmd):
+    import time
+    pull(channel, pb, pbg, image)
+    sandbox = pb.PodSandboxConfig(
+        metadata=pb.PodSandboxMetadata(name="p", uid="u-%d" % os.getpid(), namespace="gantry",
+                                       attempt=1),
+        log_directory=log_dir,
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER,
+                                                 ipc=pb.POD))))
+    try:
+        sid = call(channel, "RunPodSandbox", rtpb.RunPodSandboxRequest(config=sandbox),
+                   rtpb.RunPodSandboxResponse, timeout=120).pod_sandbox_id
+    except grpc.RpcError as e:
+        fail("RunPodSandbox: %s: %s" % (e.code(), e.details()))
+    check(sid != "", "RunPodSandbox (host network) answers " + sid)
+    try:
+        config = rtpb.ContainerConfig(metadata=rtpb.ContainerMetadata(name="c"),
+                                      image=pb.ImageSpec(image=image), command=cmd,
+                                      log_path="c.log")
+        cid = call(channel, "CreateContainer",
+                   rtpb.CreateContainerRequest(pod_sandbox_id=sid, config=config,
+                                               sandbox_config=sandbox),
+                   rtpb.CreateContainerResponse).container_id
+        check(cid != "", "CreateContainer answers " + cid)
+        call(channel, "StartContainer", rtpb.StartContainerRequest(container_id=cid),
+             rtpb.StartContainerResponse)
+        check(True, "StartContainer")
+        deadline = time.monotonic() + 60
+        while True:
+            status = call(channel, "ContainerStatus", rtpb.ContainerStatusRequest(container_id=cid),
+                          rtpb.ContainerStatusResponse).status
+            if status.state == rtpb.CONTAINER_EXITED or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # polling the state with a deadline
+        check(status.state == rtpb.CONTAINER_EXITED,
+              "the container exits (state %d, reason %s %s)" % (status.state, status.reason,
+                                                               status.message))
+        print("exit_code %d" % status.exit_code)
+        print("log_path " + status.log_path)
+        call(channel, "RemoveContainer", rtpb.RemoveContainerRequest(container_id=cid),
+             rtpb.RemoveContainerResponse)
+    finally:
+        call(channel, "StopPodSandbox", rtpb.StopPodSandboxRequest(pod_sandbox_id=sid),
+             rtpb.StopPodSandboxResponse)
+        call(channel, "RemovePodSandbox", rtpb.RemovePodSandboxRequest(pod_sandbox_id=sid),
+             rtpb.RemovePodSandboxResponse)
+    check(True, "RemoveContainer, StopPodSandbox, RemovePodSandbox")
+
+
+def wait_ready(grpc, channel, pb, pbg):
+    """containerd's CRI plugin answers "not initialized yet" for a moment after it starts."""
+    import time
+    images = pbg.ImageServiceStub(channel)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            images.ImageFsInfo(pb.ImageFsInfoRequest(), timeout=30)
+            return
+        except grpc.RpcError as e:
+            if time.monotonic() > deadline:
+                fail("the CRI service is not ready: %s: %s" % (e.code(), e.details()))
+        time.sleep(0.1)  # polling readiness with a deadline
+
+
+def main():
+    proto_dir, out_dir, socket = sys.argv[1:4]
+    grpc, channel, pb, pbg, rtpb = stubs(proto_dir, out_dir, socket)
+    if sys.argv[4] in ("pull", "pod"):
+        wait_ready(grpc, channel, pb, pbg)
+    if sys.argv[4] == "pull":
+        print("image_ref " + pull(channel, pb, pbg, sys.argv[5]))
+        return
+    if sys.argv[4] == "pod":
+        run_pod(grpc, channel, pb, pbg, rtpb, sys.argv[5], sys.argv[6], sys.argv[7:])
+        return
+    image = sys.argv[4]
     rt = pbg.RuntimeServiceStub(channel)
     images = pbg.ImageServiceStub(channel)
 

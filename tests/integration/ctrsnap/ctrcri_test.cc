@@ -1,0 +1,350 @@
+// The snapshotter door under containerd's CRI plugin: Debian's containerd
+// 1.6, started by the test on its own root, state directory and socket
+// with the CRI plugin enabled and configured by what `gantry
+// containerd-config` prints (the proxy snapshotter `gantry` on the socket
+// of the `gantry serve --snapshotter-listen` the test started, the CRI
+// plugin's snapshotter and registry config_path, the hosts.toml files),
+// driven by the project's Python grpcio CRI client (cri_client.py) as
+// kubelet drives it: PullImage, then a pod sandbox with the host's network
+// (no CNI) and a container whose output is read from the log file
+// containerd writes. Images come from the registry fixture behind the
+// counting fault proxy, after `gantry pull` put them in gantry's store.
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/fd.h"
+#include "common/fs.h"
+#include "integration/cri/cri_helpers.h"
+
+namespace ctrcritest {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kPython[] = "/usr/bin/python3";
+
+// The file's text, or the error reading it (for failure messages).
+std::string ReadText(const fs::path& p) {
+  auto text = common::ReadFile(p);
+  return text ? *text : text.error().message;
+}
+
+// A smaller variant of bench/lib.sh's /usr bench image (bench_usr_image:
+// four layers of /usr slices, >= 100 MB), to keep the test's run time
+// small: the fixture's busybox base layer, then three layers of /usr
+// slices of this machine (about 30 MB uncompressed in all), each a
+// directory tree read from the host as it is (regular files, directories
+// and symlinks, with their modes and owners).
+fixtures::LayerSpec HostTreeLayer(const std::vector<std::string>& dirs) {
+  fixtures::LayerSpec layer;
+  std::set<std::string> seen;
+  auto add_parents = [&](const std::string& rel) {
+    for (size_t i = rel.find('/'); i != std::string::npos; i = rel.find('/', i + 1)) {
+      std::string parent = rel.substr(0, i) + "/";
+      if (seen.insert(parent).second) layer.entries.push_back(fixtures::Dir(parent));
+    }
+  };
+  for (const std::string& top : dirs) {
+    std::vector<fs::path> paths;
+    std::error_code ec;
+    // A slice this machine lacks (a minimal install without man pages) is
+    // left out; the layers' sizes are not what the test checks.
+    for (fs::recursive_directory_iterator it("/" + top, ec), end; !ec && it != end;
+         it.increment(ec))
+      paths.push_back(it->path());
+    if (paths.empty()) continue;
+    std::sort(paths.begin(), paths.end());
+    add_parents(top + "/");
+    for (const fs::path& p : paths) {
+      struct stat st;
+      if (::lstat(p.c_str(), &st) != 0) continue;
+      std::string rel = p.string().substr(1);
+      fixtures::TarEntry e;
+      if (S_ISDIR(st.st_mode)) {
+        e = fixtures::Dir(rel + "/", st.st_mode & 07777);
+        seen.insert(rel + "/");
+      } else if (S_ISREG(st.st_mode)) {
+        e.path = rel;
+        e.content_from = p;
+        e.mode = st.st_mode & 07777;
+      } else if (S_ISLNK(st.st_mode)) {
+        e = fixtures::Symlink(rel, fs::read_symlink(p).string());
+      } else {
+        continue;
+      }
+      e.uid = st.st_uid;
+      e.gid = st.st_gid;
+      layer.entries.push_back(std::move(e));
+    }
+  }
+  return layer;
+}
+
+class CtrsnapCri : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_ROOT("containerd, mounts");
+    REQUIRE_TOOLS("containerd", "ctr", "containerd-shim-runc-v2", "runc", "docker-registry",
+                  "skopeo");
+    REQUIRE_BUSYBOX();
+    auto probe = fixtures::RunCommand({kPython, "-c", "import grpc, grpc_tools.protoc"}, {});
+    ASSERT_TRUE(probe && probe->exit_code == 0)
+        << "python3-grpcio and python3-grpc-tools are not installed: run scripts/setup.sh";
+    auto g = pulltest::Gantry::Create();
+    ASSERT_TRUE(g) << g.error().message;
+    gantry_ = std::make_unique<pulltest::Gantry>(std::move(*g));
+    ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry({}, &reg_));
+    ASSERT_NO_FATAL_FAILURE(pulltest::StartProxy(*reg_, &proxy_));
+
+    auto d = common::TempDir::Create("gcri");
+    ASSERT_TRUE(d) << d.error().message;
+    dir_ = std::move(*d);
+    const fs::path snap_socket = dir_.path() / "s.sock";
+    ASSERT_NO_FATAL_FAILURE(critest::CriServer::Start(
+        *gantry_, {"--snapshotter-listen", "unix://" + snap_socket.string()}, &serve_));
+
+    // containerd's configuration is what `gantry containerd-config` prints
+    // (the proxy plugin, the CRI plugin's snapshotter and registry
+    // config_path, one hosts.toml), plus what this test's containerd needs
+    // of its own. The hosts.toml's mirror is the proxy itself, so that
+    // every request containerd sends is counted.
+    const fs::path certs = dir_.path() / "certs.d";
+    auto cc =
+        Gantry({"containerd-config", "--snapshotter-socket", snap_socket.string(), "--certs-dir",
+                certs.string(), "--mirror", "http://" + proxy_->host(), proxy_->host()});
+    ASSERT_EQ(cc.exit_code, 0) << cc.out << cc.err;
+    std::string fragment;
+    ASSERT_NO_FATAL_FAILURE(InstallPrinted(cc.out, certs, &fragment));
+    ASSERT_TRUE(fs::exists(certs / proxy_->host() / "hosts.toml")) << cc.out;
+
+    socket_ = (dir_.path() / "c.sock").string();
+    fs::create_directories(dir_.path() / "cni");
+    std::ofstream(dir_.path() / "config.toml")
+        << "root = \"" << (dir_.path() / "root").string() << "\"\n"
+        << "state = \"" << (dir_.path() / "state").string() << "\"\n"
+        << fragment  // starts with `version = 2`, then its tables
+        << "\n[grpc]\n  address = \"" << socket_ << "\"\n"
+        << "[ttrpc]\n  address = \"" << socket_ << ".ttrpc\"\n"
+        << "[debug]\n  address = \"\"\n  level = \"debug\"\n[metrics]\n  address = \"\"\n"
+        // No CNI: pods use the host's network. No AppArmor profile. This
+        // machine runs in a container whose processes may not lower their
+        // oom_score_adj below their own (runc fails "failed to update
+        // /proc/self/oom_score_adj: Permission denied" for the sandbox's
+        // -998), so the CRI plugin clamps it to containerd's.
+        << "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+        << "  sandbox_image = \"" << proxy_->host() << "/fixture/pause:v1\"\n"
+        << "  disable_apparmor = true\n  restrict_oom_score_adj = true\n"
+        << "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
+        << "  bin_dir = \"" << (dir_.path() / "cni").string() << "\"\n"
+        << "  conf_dir = \"" << (dir_.path() / "cni").string() << "\"\n";
+    fixtures::SpawnOptions so;
+    so.argv = {"containerd", "--config", (dir_.path() / "config.toml").string()};
+    so.stdout_path = so.stderr_path = dir_.path() / "containerd.log";
+    auto child = fixtures::Child::Spawn(so);
+    ASSERT_TRUE(child) << child.error().message;
+    containerd_ = std::move(*child);
+    bool up = fixtures::WaitUntil([&] { return Ctr({"version"}).exit_code == 0; }, 30s, 50ms);
+    ASSERT_TRUE(up) << "containerd did not answer:\n" << ReadText(dir_.path() / "containerd.log");
+  }
+
+  void TearDown() override {
+    if (containerd_.valid()) {
+      // What a failed test left running: containers and sandboxes alike
+      // are tasks of the namespace k8s.io.
+      std::istringstream in(Ctr({"containers", "ls", "-q"}).out);
+      for (std::string id; std::getline(in, id);) {
+        if (id.empty()) continue;
+        (void)Ctr({"tasks", "kill", "-s", "SIGKILL", id});
+        (void)Ctr({"tasks", "rm", "-f", id});
+        (void)Ctr({"containers", "rm", id});
+      }
+      (void)containerd_.Terminate(10s);
+    }
+    // The CRI plugin mounts each sandbox's /dev/shm under its state
+    // directory; a sandbox the test could not remove leaves it mounted.
+    if (!dir_.path().empty()) {
+      std::istringstream mounts(ReadText("/proc/mounts"));
+      std::vector<std::string> ours;
+      for (std::string line; std::getline(mounts, line);) {
+        std::istringstream f(line);
+        std::string src, target;
+        f >> src >> target;
+        if (target.rfind(dir_.path().string() + "/", 0) == 0) ours.push_back(target);
+      }
+      for (auto it = ours.rbegin(); it != ours.rend(); ++it)
+        (void)::umount2(it->c_str(), MNT_DETACH);
+    }
+    serve_.reset();  // after containerd: it talks to the door until it stops
+  }
+
+  // Splits what `gantry containerd-config` printed at its "# PATH" comment
+  // lines: the config.toml fragment into `fragment`, each hosts.toml
+  // (which must go under `certs`) written where its comment says.
+  void InstallPrinted(const std::string& printed, const fs::path& certs, std::string* fragment) {
+    std::istringstream in(printed);
+    std::string path, text;
+    auto flush = [&] {
+      if (path.empty()) return;
+      if (path == "/etc/containerd/config.toml") {
+        *fragment = text;
+        return;
+      }
+      ASSERT_EQ(path.rfind(certs.string() + "/", 0), 0u) << path;
+      fs::create_directories(fs::path(path).parent_path());
+      ASSERT_TRUE(common::AtomicWriteFile(path, text, 0644));
+    };
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("# /", 0) == 0) {
+        ASSERT_NO_FATAL_FAILURE(flush());
+        path = line.substr(2);
+        text.clear();
+        continue;
+      }
+      text += line + "\n";
+    }
+    ASSERT_NO_FATAL_FAILURE(flush());
+    ASSERT_EQ(fragment->rfind("version = 2\n", 0), 0u) << printed;
+  }
+
+  fixtures::CommandResult Run(const std::vector<std::string>& argv) {
+    fixtures::RunOptions options;
+    options.timeout = 180s;
+    auto r = fixtures::RunCommand(argv, options);
+    if (!r) {
+      fixtures::CommandResult f;
+      f.exit_code = -1;
+      f.err = r.error().message;
+      return f;
+    }
+    return *r;
+  }
+  fixtures::CommandResult Ctr(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", "k8s.io"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Run(argv);
+  }
+  fixtures::CommandResult Gantry(const std::vector<std::string>& args) {
+    auto r = gantry_->Run(args);
+    if (!r) {
+      fixtures::CommandResult f;
+      f.exit_code = -1;
+      f.err = r.error().message;
+      return f;
+    }
+    return *r;
+  }
+  // cri_client.py MODE ARGS… against containerd's CRI socket.
+  fixtures::CommandResult Cri(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {kPython, GANTRY_CRI_PY_CLIENT, GANTRY_CRI_PROTO_DIR,
+                                     (dir_.path() / "py").string(), socket_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Run(argv);
+  }
+
+  std::string Logs() {
+    return "\n--- gantry serve:\n" + serve_->LogText() + "\n--- containerd:\n" +
+           ReadText(dir_.path() / "containerd.log");
+  }
+
+  // No layer blob of `img` was fetched from the registry since ClearLog,
+  // and containerd's requests did reach it (through the proxy).
+  void ExpectNoLayerGets(const fixtures::BuiltImage& img) {
+    EXPECT_GT(proxy_->CountRequests("", "/manifests/"), 0) << "containerd went through the proxy";
+    for (const auto& l : img.layers)
+      EXPECT_EQ(proxy_->CountRequests("GET", l.digest.str()), 0) << "layer " << l.digest.str();
+  }
+
+  int HeldCount() {
+    auto r = Gantry({"df", "--json"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_object()) return -1;
+    return j.value("containerd", nlohmann::json::object()).value("snapshots", -1);
+  }
+
+  std::unique_ptr<pulltest::Gantry> gantry_;
+  std::unique_ptr<fixtures::RegistryFixture> reg_;
+  std::unique_ptr<fixtures::FaultProxy> proxy_;
+  common::TempDir dir_;
+  std::unique_ptr<critest::CriServer> serve_;
+  std::string socket_;
+  fixtures::Child containerd_;
+};
+
+TEST_F(CtrsnapCri, PullImageOfAnImageGantryHasFetchesNoLayerBlobAndAPodRunsIt) {
+  fixtures::BuiltImage app, pause;
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+      *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &app));
+  // The sandbox ("pause") image: the fixture's layers, a process that stays.
+  fixtures::ImageSpec pause_spec = fixtures::FixtureImageSpec();
+  pause_spec.cmd = {"/bin/sleep", "3600"};
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout", pause_spec,
+                                              "fixture/pause:v1", &pause));
+  for (const char* name : {"/fixture/app:v1", "/fixture/pause:v1"}) {
+    auto gp = Gantry({"pull", reg_->host() + name});
+    ASSERT_EQ(gp.exit_code, 0) << gp.out << gp.err;
+  }
+  proxy_->ClearLog();
+
+  const std::string ref = proxy_->host() + "/fixture/app:v1";
+  auto pulled = Cri({"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err << Logs();
+  EXPECT_NE(pulled.out.find("image_ref sha256:" + app.config.digest.hex()), std::string::npos)
+      << pulled.out;
+  ExpectNoLayerGets(app);
+  EXPECT_GT(HeldCount(), 0) << "containerd holds the chains through the door";
+
+  // A pod: the sandbox (its image pulled by the CRI plugin itself) and a
+  // container of the image pulled above, both on gantry's snapshots.
+  const fs::path logs = dir_.path() / "pod-logs";
+  fs::create_directories(logs);
+  auto pod = Cri({"pod", ref, logs.string(), "sh", "-c", "echo hello-$((6*7))"});
+  ASSERT_EQ(pod.exit_code, 0) << pod.out << pod.err << Logs();
+  EXPECT_NE(pod.out.find("exit_code 0\n"), std::string::npos) << pod.out;
+  // CRI log format: "<RFC 3339 time> stdout F <line>".
+  std::string log = ReadText(logs / "c.log");
+  EXPECT_NE(log.find(" stdout F hello-42\n"), std::string::npos) << log << pod.out;
+  ExpectNoLayerGets(pause);
+}
+
+TEST_F(CtrsnapCri, PullImageOfTheUsrImageGantryHasFetchesNoLayerBlobAndCtrRunsIt) {
+  fixtures::ImageSpec spec;
+  spec.layers.push_back(fixtures::FixtureImageSpec().layers[0]);  // busybox, /usr/bin/env
+  for (const auto& slice : std::vector<std::vector<std::string>>{
+           {"usr/sbin"},
+           {"usr/lib/python3.11/email", "usr/lib/python3.11/json", "usr/lib/python3.11/asyncio",
+            "usr/lib/python3.11/encodings"},
+           {"usr/share/man/man5", "usr/share/man/man8"}})
+    spec.layers.push_back(HostTreeLayer(slice));
+  fixtures::BuiltImage usr;
+  ASSERT_NO_FATAL_FAILURE(
+      pulltest::PushImage(*reg_, gantry_->dir() / "layout", spec, "bench/usr:v1", &usr));
+  auto gp = Gantry({"pull", reg_->host() + "/bench/usr:v1"});
+  ASSERT_EQ(gp.exit_code, 0) << gp.out << gp.err;
+  proxy_->ClearLog();
+
+  const std::string ref = proxy_->host() + "/bench/usr:v1";
+  auto pulled = Cri({"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err << Logs();
+  ExpectNoLayerGets(usr);
+
+  // ctr runs the image the CRI plugin pulled (namespace k8s.io).
+  auto r = Ctr({"run", "--rm", "--snapshotter", "gantry", ref, "usr1", "sh", "-c",
+                "/usr/bin/env && test -f /usr/lib/python3.11/json/__init__.py && "
+                "test -f /usr/sbin/runc && echo usr-ok"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Logs();
+  EXPECT_NE(r.out.find("PATH=/usr/local/sbin:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("usr-ok\n"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace ctrcritest
