@@ -235,7 +235,7 @@ TEST_F(CtrsnapCrash, ServeKilledAtAPrepareLeavesNothingContainerdOrFsckTripsOn) 
   // Layer k's blob stalls: containerd's unpacker has committed layers
   // below k and prepared layer k, and waits for its bytes. gantry serve
   // dies there; the client too (its pull waits on a stalled download).
-  for (size_t k : {size_t{0}, size_t{1}, size_t{3}}) {
+  for (size_t k : {size_t{1}, size_t{3}}) {
     SCOPED_TRACE("killed at the prepare of layer " + std::to_string(k + 1));
     proxy_->AddRule({.kind = fixtures::FaultRule::Kind::kStall,
                      .path_contains = "/blobs/" + img_.layers[k].digest.str()});
@@ -263,7 +263,7 @@ TEST_F(CtrsnapCrash, ServeKilledAtAPrepareLeavesNothingContainerdOrFsckTripsOn) 
 TEST_F(CtrsnapCrash, ServeKilledWhileContainerdUnpacksLeavesNothingContainerdOrFsckTripsOn) {
   // No stall: the kill lands wherever the unpack is when gantry first
   // shows one of its snapshots (a Prepare, an apply, a Commit).
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 1; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     fixtures::Child client = StartPull("free" + std::to_string(round) + ".log");
     ASSERT_TRUE(client.valid());
