@@ -111,8 +111,10 @@ common::Result<std::vector<snapshot::MountSpec>> Door::Create(
                          op + ": parent snapshot " + Q(parent) + " does not exist");
       return std::unexpected(pi.error().Wrap(op));
     }
+    // containerd's storage answers InvalidArgument here (not
+    // FailedPrecondition, its code for a Commit of what is not active).
     if (pi->kind != SnapshotKind::kCommitted)
-      return MakeError(Errc::kFailedPrecondition,
+      return MakeError(Errc::kInvalidArgument,
                        op + ": parent snapshot " + Q(parent) + " is not committed");
   }
 
@@ -406,6 +408,30 @@ common::Status Door::Cleanup() {
       return std::unexpected(st.error().Wrap(op));
     LOG(Info) << "dropped containerd's name of a snapshot that is gone"
               << common::Kv("name", r.name) << common::Kv("snapshot", r.target);
+  }
+  // Active snapshots and views under a containerd key without a row: a
+  // Prepare or View killed between its two steps, which containerd saw
+  // fail and never names. The same age rule keeps a call of another
+  // process that is between its steps; gantry's own snapshots (bundles,
+  // mounts, extracts) carry io.gantry.* labels and are never touched.
+  auto gantrys = [](const snapshot::Info& i) {
+    for (const auto& [k, v] : i.labels)
+      if (k.starts_with("io.gantry.")) return true;
+    return false;
+  };
+  ASSIGN_OR_RETURN(std::vector<snapshot::Info> all, common::Wrap(sn_.List(), op));
+  for (const auto& i : all) {
+    if (i.kind == SnapshotKind::kCommitted || i.created_ns > cutoff || !ParseCtrKey(i.name) ||
+        gantrys(i))
+      continue;
+    ASSIGN_OR_RETURN(std::optional<store::ContainerdSnapshotRecord> row, Row(i.name));
+    if (row) continue;
+    if (auto rm = sn_.Remove(i.name); !rm) {
+      LOG(Info) << "a snapshot containerd never named is kept" << common::Kv("snapshot", i.name)
+                << common::Kv("reason", rm.error().message);
+      continue;
+    }
+    LOG(Info) << "removed a snapshot containerd never named" << common::Kv("snapshot", i.name);
   }
   return {};
 }

@@ -53,8 +53,8 @@
 // Errors follow containerd's errdefs: NotFound (key or parent unknown),
 // AlreadyExists (key or name taken; a chain already there),
 // FailedPrecondition (Commit of a snapshot that is not active; Remove of a
-// snapshot with children; a parent that is not committed), InvalidArgument
-// (an empty key, a label over 4 KiB, a bad filter, an Update of another
+// snapshot with children), InvalidArgument (an empty key, a parent that is
+// not committed, a label over 4 KiB, a bad filter, an Update of another
 // field than labels).
 //
 // Locks: each call that changes the store takes the store's shared lock
@@ -65,9 +65,9 @@
 //
 // Crashes: the gantry snapshot changes first, then the row. A process
 // killed between the two leaves an active snapshot under containerd's key
-// with no row (a GC root until `gantry snapshot rm`), or a committed
-// chain without a hold (for gantry's GC); containerd saw the call fail
-// and never names either.
+// with no row (a GC root until containerd's next garbage collection calls
+// Cleanup, or `gantry snapshot rm`), or a committed chain without a hold
+// (for gantry's GC); containerd saw the call fail and never names either.
 //
 // Thread-safety: all methods may be called from several threads.
 
@@ -123,7 +123,9 @@ class Door {
                                     const std::function<common::Status(const Info&)>& fn);
   [[nodiscard]] common::Result<snapshot::Usage> Usage(const std::string& key);
   // Removes what a crash left: snapshot directories without a row
-  // (Snapshotter::Cleanup) and rows whose gantry snapshot is gone.
+  // (Snapshotter::Cleanup); rows whose gantry snapshot is gone, and active
+  // snapshots and views named by a containerd key that no row names (a
+  // Prepare killed between its two steps), both once a minute old.
   [[nodiscard]] common::Status Cleanup();
 
   const std::string& snapshotter_name() const { return kind_; }
