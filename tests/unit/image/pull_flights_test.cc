@@ -184,9 +184,10 @@ TEST_F(PullFlightsTest, ShutdownCancelsFollowers) {
 }
 
 TEST_F(PullFlightsTest, ManifestsArePublishedUntilThePullEnds) {
-  oci::Descriptor index{.media_type = "application/vnd.oci.image.index.v1+json",
-                        .digest = common::Digest::Sha256Of("index"),
-                        .size = 5};
+  oci::Descriptor index;
+  index.media_type = "application/vnd.oci.image.index.v1+json";
+  index.digest = common::Digest::Sha256Of("index");
+  index.size = 5;
   {
     PullFlights::Publisher pub(&flights_, "127.0.0.1:5000/x:1");
     pub.ManifestStored(index, /*target=*/true);
@@ -204,9 +205,10 @@ TEST_F(PullFlightsTest, ManifestsArePublishedUntilThePullEnds) {
 TEST_F(PullFlightsTest, PullThroughAnswersOnceTheManifestIsStoredWithOnePull) {
   auto ref = registry::ImageRef::Parse("127.0.0.1:5000/x:1");
   ASSERT_TRUE(ref);
-  oci::Descriptor target{.media_type = "application/vnd.oci.image.manifest.v1+json",
-                         .digest = common::Digest::Sha256Of("manifest"),
-                         .size = 8};
+  oci::Descriptor target;
+  target.media_type = "application/vnd.oci.image.manifest.v1+json";
+  target.digest = common::Digest::Sha256Of("manifest");
+  target.size = 8;
   std::atomic<int> pulls{0};
   std::mutex mu;
   std::condition_variable cv;
