@@ -406,6 +406,12 @@ class Fetcher {
                     .total = d.size,
                     .state = LayerState::kExists});
       Record(d);
+      // Followers that were waiting for it read the committed file.
+      if (options_.flights != nullptr) {
+        common::UniqueFd readable(
+            ::open(content_.BlobPath(d.digest).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        if (readable) published_.Writing(d.digest, std::move(readable), d.size);
+      }
       published_.Done(d.digest, {});
       return common::Status{};
     };

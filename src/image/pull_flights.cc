@@ -177,6 +177,9 @@ common::Result<size_t> PullFlights::Follower::Read(std::span<std::byte> buf) {
       }
       const bool done = f.state == BlobFlight::State::kDone;
       if (done && pos_ >= size) return 0;
+      if (done && !f.file)
+        return MakeError(Errc::kUnavailable, "follow blob " + f.desc.digest.str() +
+                                                 ": it was stored with no file to read");
       // The last byte waits for the verification: a body that looks whole
       // is one that is right.
       const int64_t readable = done ? size : std::min(f.offset, size - 1);
