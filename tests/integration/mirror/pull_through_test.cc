@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/fs.h"
 #include "fixtures/require.h"
 #include "integration/mirror/mirror_helpers.h"
 
