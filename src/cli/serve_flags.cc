@@ -21,7 +21,12 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "/v2/NAME/tags/list; other methods are refused (405). NAME is the image's full name "
       "(docker.io/library/alpine), or its path when the client sends ?ns=HOST as containerd does "
       "for mirrors; an image not in the store answers 404 at once, so that the client falls "
-      "through to its next host. HOST must be a loopback address unless --registry-allow-remote "
+      "through to its next host, unless --registry-pull-through is given: then a manifest the "
+      "store lacks (by tag or digest, for a NAME that says its registry) is pulled with the "
+      "same pipeline, options and single flight as PullImage, answered once the manifest is "
+      "stored, and its blobs are streamed to clients as they download (a second client of a "
+      "blob follows the same download); a pull that fails answers 404. HOST must be a loopback "
+      "address unless --registry-allow-remote "
       "is given; port 0 picks a free port, logged as `registry door serving address=…`. The CRI "
       "socket (--listen) is served either way. See docs/containerd.md.\n"
       "Snapshotter door: with --snapshotter-listen, containerd can use gantry as a proxy "
@@ -61,6 +66,11 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
   cmd->add_flag("--registry-allow-remote", f.registry_allow_remote,
                 "Allow --registry-listen on an address other than loopback: every image in the "
                 "store is then readable, without authentication, by whoever reaches that port")
+      ->needs(door);
+  cmd->add_flag("--registry-pull-through", f.registry_pull_through,
+                "Pull an image the store lacks when the registry door is asked for it (as "
+                "PullImage would), and stream its blobs to the client as they arrive, instead of "
+                "answering 404")
       ->needs(door);
   AddRegistryFlags(cmd, f.registry);
   return cmd;

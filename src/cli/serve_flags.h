@@ -26,6 +26,7 @@ struct ServeFlags {
   // The registry door (mirror/registry_server.h): "" serves none.
   std::string registry_listen;
   bool registry_allow_remote = false;
+  bool registry_pull_through = false;  // needs registry_listen
   RegistryFlags registry;
 };
 

@@ -139,6 +139,7 @@ common::Result<image::FetchResult> PullManager::PullOne(
   opts.rate_floor = image::RateFloor{.bytes_per_sec = options_.min_rate_bytes_per_sec,
                                      .window = options_.min_rate_window};
   opts.cancel = &f->cancel;
+  opts.flights = options_.flights;
   ASSIGN_OR_RETURN(
       image::PulledImage pulled,
       image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_}, opts));

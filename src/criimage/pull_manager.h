@@ -54,6 +54,9 @@ struct PullManagerOptions {
   // (image::Unpack), as `gantry pull` does; null: content only.
   snapshot::Snapshotter* snapshotter = nullptr;
   bool check_space = true;
+  // Where pulls publish what they bring in (image/pull_flights.h), for the
+  // registry door's pull-through; null: nowhere.
+  image::PullFlights* flights = nullptr;
 };
 
 class PullManager {

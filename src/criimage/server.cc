@@ -185,7 +185,8 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .min_rate_bytes_per_sec = options.min_rate_bytes_per_sec,
                          .min_rate_window = options.min_rate_window,
                          .snapshotter = options.unpack ? all.front() : nullptr,
-                         .check_space = options.check_space});
+                         .check_space = options.check_space,
+                         .flights = options.flights});
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
                              .pulls = impl->pulls.get(),
@@ -259,6 +260,11 @@ const std::filesystem::path& Server::socket_path() const { return impl_->socket;
 
 const std::filesystem::path& Server::snapshotter_socket_path() const {
   return impl_->snapshotter_socket;
+}
+
+common::Result<oci::Descriptor> Server::Pull(const registry::ImageRef& ref) {
+  ASSIGN_OR_RETURN(image::FetchResult r, impl_->pulls->Pull(ref, std::nullopt, {}));
+  return r.target;
 }
 
 void Server::Shutdown(std::chrono::milliseconds grace) {

@@ -34,6 +34,7 @@
 
 #include "common/error.h"
 #include "image/fetch.h"
+#include "image/pull_flights.h"
 #include "registry/client.h"
 
 namespace criimage {
@@ -64,6 +65,10 @@ struct ServeOptions {
   // over the unpack snapshotter. The service is then reachable on both
   // sockets. "": not served.
   std::string snapshotter_listen;
+  // Where pulls publish the manifests and blobs they bring in, for the
+  // registry door's pull-through (image/pull_flights.h); null: nowhere.
+  // REQUIRES: outlives the server.
+  image::PullFlights* flights = nullptr;
   // An already listening Unix socket to serve on instead of creating
   // `listen` (systemd socket activation; mode and group are then the
   // socket unit's). -1: none.
@@ -94,6 +99,13 @@ class Server {
   const std::filesystem::path& socket_path() const;
   // The snapshotter door's socket; empty when not served.
   const std::filesystem::path& snapshotter_socket_path() const;
+
+  // Pulls `ref` as a PullImage without AuthConfig does, through the same
+  // single-flight pull manager (a PullImage of the same image at the same
+  // time shares the one download), and returns what the reference
+  // resolved to. For the registry door's pull-through. Errors: the pull's;
+  // Cancelled once Shutdown has begun.
+  [[nodiscard]] common::Result<oci::Descriptor> Pull(const registry::ImageRef& ref);
 
   struct Impl;
 

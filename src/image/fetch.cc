@@ -1,5 +1,7 @@
 #include "image/fetch.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -10,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/task_group.h"
+#include "image/pull_flights.h"
 
 namespace image {
 namespace {
@@ -43,8 +46,14 @@ class Events {
 class IngestSink final : public registry::BlobSink {
  public:
   IngestSink(store::Ingest& ingest, const oci::Descriptor& desc, Events& events,
-             const FetchOptions& options, std::atomic<int64_t>& downloaded)
-      : ingest_(ingest), desc_(desc), events_(events), options_(options), downloaded_(downloaded) {}
+             const FetchOptions& options, std::atomic<int64_t>& downloaded,
+             PullFlights::Publisher& published)
+      : ingest_(ingest),
+        desc_(desc),
+        events_(events),
+        options_(options),
+        downloaded_(downloaded),
+        published_(published) {}
 
   int64_t offset() const override { return ingest_.offset(); }
 
@@ -52,6 +61,7 @@ class IngestSink final : public registry::BlobSink {
     if (options_.cancel != nullptr && options_.cancel->load())
       return MakeError(Errc::kCancelled, "pull cancelled");
     TRY(ingest_.Write(data));
+    published_.Progress(desc_.digest, ingest_.offset());
     counted_ += static_cast<int64_t>(data.size());
     downloaded_ += static_cast<int64_t>(data.size());
     auto now = steady_clock::now();
@@ -73,7 +83,9 @@ class IngestSink final : public registry::BlobSink {
     // earlier pull never was.
     downloaded_ -= counted_;
     counted_ = 0;
-    return ingest_.Restart();
+    TRY(ingest_.Restart());
+    published_.Progress(desc_.digest, 0);
+    return {};
   }
 
  private:
@@ -82,6 +94,7 @@ class IngestSink final : public registry::BlobSink {
   Events& events_;
   const FetchOptions& options_;
   std::atomic<int64_t>& downloaded_;
+  PullFlights::Publisher& published_;
   int64_t counted_ = 0;  // bytes of this blob added to downloaded_
   steady_clock::time_point last_event_{};
 };
@@ -103,7 +116,8 @@ class Fetcher {
         src_(src),
         name_(name),
         options_(options),
-        events_(options, name) {}
+        events_(options, name),
+        published_(options.flights, name) {}
 
   common::Result<FetchResult> Run() {
     auto r = RunLeased();
@@ -191,9 +205,14 @@ class Fetcher {
     // nothing to lease; until its record exists, what it found is kept
     // from a prune by the store lock its caller holds (store/store_lock.h).
     if (!AllInStore(leased)) TRY(Lease(leased));
+    // Expected before the manifests are published: a reader that has a
+    // manifest finds each of its blobs in the store or in flight.
+    for (const oci::Descriptor& d : blobs)
+      if (!content_.Has(d.digest)) published_.Expect(d);
     TRY(FetchAll(blobs, [&]() -> common::Status {
-      TRY(StoreSmall(out.target, top.body));
-      if (kind == oci::ManifestKind::kIndex) TRY(StoreSmall(out.manifest, platform_manifest.body));
+      TRY(StoreSmall(out.target, top.body, /*target=*/true));
+      if (kind == oci::ManifestKind::kIndex)
+        TRY(StoreSmall(out.manifest, platform_manifest.body, /*target=*/false));
       return {};
     }));
     ASSIGN_OR_RETURN(std::string config_body, content_.ReadBlob(manifest.config.digest));
@@ -317,12 +336,16 @@ class Fetcher {
 
   // Manifests and indexes arrive whole; they go into the store like any
   // blob, through an ingest, so the same rules hold.
-  common::Status StoreSmall(const oci::Descriptor& d, const std::string& body) {
+  common::Status StoreSmall(const oci::Descriptor& d, const std::string& body, bool target) {
     Record(d);
-    if (content_.Has(d.digest)) return {};
+    auto stored = [&] {
+      published_.ManifestStored(d, target);
+      return common::Status{};
+    };
+    if (content_.Has(d.digest)) return stored();
     auto ing = content_.BeginIngest(d.digest, d.size, options_.cancel);
     if (!ing) {
-      if (ing.error().code == Errc::kAlreadyExists) return {};
+      if (ing.error().code == Errc::kAlreadyExists) return stored();
       return std::unexpected(ing.error());
     }
     stored_ = true;
@@ -332,7 +355,8 @@ class Fetcher {
       return ing->Commit(store::Ingest::DirSync::kDeferred);
     }();
     if (!st && common::IsNoSpace(st.error())) ing->Abandon();
-    return st;
+    if (!st) return st;
+    return stored();
   }
 
   // Downloads `descs` on up to max_concurrent_downloads threads, each blob
@@ -382,27 +406,45 @@ class Fetcher {
                     .total = d.size,
                     .state = LayerState::kExists});
       Record(d);
+      // Followers that were waiting for it read the committed file.
+      if (options_.flights != nullptr) {
+        common::UniqueFd readable(
+            ::open(content_.BlobPath(d.digest).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        if (readable) published_.Writing(d.digest, std::move(readable), d.size);
+      }
+      published_.Done(d.digest, {});
       return common::Status{};
     };
     if (content_.Has(d.digest)) return exists();
     auto ing = content_.BeginIngest(d.digest, d.size, &stop_);
     if (!ing) {
       if (ing.error().code == Errc::kAlreadyExists) return exists();
-      return std::unexpected(ing.error().Wrap("fetch blob " + d.digest.str()));
+      common::Status failed = std::unexpected(ing.error().Wrap("fetch blob " + d.digest.str()));
+      published_.Done(d.digest, failed);
+      return failed;
+    }
+    if (options_.flights != nullptr) {
+      // Followers read the partial through their own descriptor of it,
+      // which stays valid across the commit's rename.
+      common::UniqueFd readable(
+          ::open(content_.IngestPath(d.digest).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+      if (readable) published_.Writing(d.digest, std::move(readable), ing->offset());
     }
     events_.Emit({.kind = PullEvent::Kind::kLayerProgress,
                   .digest = d.digest,
                   .current = ing->offset(),
                   .total = d.size,
                   .state = ing->offset() > 0 ? LayerState::kResumed : LayerState::kDownloading});
-    IngestSink sink(*ing, d, events_, options_, downloaded_);
+    IngestSink sink(*ing, d, events_, options_, downloaded_, published_);
     // A full disk: this partial and those of the other downloads of this
     // pull (stopped through stop_, after disk_full_ is set) are deleted,
     // so that failing leaves the space as it was, not full.
     auto fail = [&](const common::Error& e, const std::string& what) -> common::Status {
       if (common::IsNoSpace(e)) disk_full_ = true;
       if (disk_full_) ing->Abandon();
-      return std::unexpected(e.Wrap(what));
+      common::Status failed = std::unexpected(e.Wrap(what));
+      published_.Done(d.digest, failed);
+      return failed;
     };
     auto st = src_.FetchBlob(d.digest, d.size, sink, &stop_);
     if (!st) return fail(st.error(), "fetch blob " + d.digest.str());
@@ -410,6 +452,7 @@ class Fetcher {
       return fail(c.error(), "fetch blob " + d.digest.str() + " from " + src_.Describe());
     ++fetched_;
     Record(d);
+    published_.Done(d.digest, {});
     events_.Emit({.kind = PullEvent::Kind::kLayerDone,
                   .digest = d.digest,
                   .current = d.size,
@@ -432,6 +475,8 @@ class Fetcher {
   std::atomic<int64_t> downloaded_{0};
   std::atomic<int> fetched_{0};
   std::atomic<bool> stored_{false};  // StoreSmall began to write a manifest
+  // Last: withdrawn (its blobs failed unless done) once the pull has ended.
+  PullFlights::Publisher published_;
 };
 
 }  // namespace

@@ -130,6 +130,7 @@ struct PullEvent {
 };
 
 struct FetchResult;
+class PullFlights;
 
 // The default of FetchOptions::max_layers: overlayfs stacks at most 500
 // lower layers (OVL_MAX_STACK), so an image with more cannot be mounted.
@@ -168,6 +169,10 @@ struct FetchOptions {
   // (image/pull.h) also finishes the layers' unpack here, so that an
   // image whose unpack failed (a full disk) is never listed.
   std::function<common::Result<store::ImageRecord>(const FetchResult&)> record{};
+  // Publishes the manifests as they are stored and the blobs as they
+  // download, for readers in this process (image/pull_flights.h); null:
+  // nothing is published.
+  PullFlights* flights = nullptr;
 };
 
 struct FetchResult {

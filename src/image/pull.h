@@ -98,6 +98,9 @@ struct PullImageOptions {
   // Every download event and, when it unpacks, every kLayerUnpack event
   // (its `ref` set to the image's name), one at a time.
   std::function<void(const PullEvent&)> on_event{};
+  // FetchOptions::flights: where the pull publishes what it is bringing in
+  // (image/pull_flights.h); null: nowhere.
+  PullFlights* flights = nullptr;
 };
 
 struct PulledImage {

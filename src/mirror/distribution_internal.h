@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "image/pull_flights.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
 
@@ -107,12 +108,16 @@ struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   // The body: `body`, or when `fd` is valid [offset, offset + length) of
-  // that file (a committed blob, opened before the answer was chosen).
+  // that file (a committed blob, opened before the answer was chosen), or
+  // when `follow` is set the `length` bytes of a blob a pull is
+  // downloading, as they arrive (image/pull_flights.h).
   std::string body;
   common::UniqueFd fd;
   int64_t offset = 0;
   int64_t length = 0;
-  // For the access log: what went wrong inside the store (empty otherwise).
+  std::optional<image::PullFlights::Follower> follow;
+  // For the access log: what went wrong inside the store, or why the
+  // pull-through could not bring the image (empty otherwise).
   std::string internal_error;
 
   // The header's value, "" when absent (names compared case-insensitively).
@@ -121,25 +126,33 @@ struct Response {
 
 // Answers requests from one store. Holds its own metadata connection;
 // takes no store lock (see handler.cc for why none is needed).
+// With `through` (pull-through), a manifest the store lacks is pulled
+// (and waited for until stored), and a blob in flight is followed.
 // Thread-safety: Serve may be called from any number of threads at once.
 class Handler {
  public:
   // Errors: as store::ContentStore::Open and store::MetadataDb::Open.
-  [[nodiscard]] static common::Result<Handler> Open(const std::filesystem::path& root);
+  // `through` may be null (no pull-through); REQUIRES: it outlives the
+  // handler.
+  [[nodiscard]] static common::Result<Handler> Open(const std::filesystem::path& root,
+                                                    image::PullThrough* through = nullptr);
 
   // Never fails: errors are answers. HEAD gets the same status and
   // headers as GET; the HTTP layer sends no body for it.
   [[nodiscard]] Response Serve(const Request& request);
 
  private:
-  Handler(store::ContentStore content, store::MetadataDb db)
-      : content_(std::move(content)), db_(std::move(db)) {}
+  Handler(store::ContentStore content, store::MetadataDb db, image::PullThrough* through)
+      : content_(std::move(content)), db_(std::move(db)), through_(through) {}
   Response Manifest(const Request& request, const Route& route);
+  // The manifest `ref` names, pulled through.
+  Response PullManifest(const Request& request, const std::string& ref);
   Response Blob(const Request& request, const Route& route);
   Response Tags(const Request& request, const Route& route);
 
   store::ContentStore content_;
   store::MetadataDb db_;
+  image::PullThrough* through_;
 };
 
 }  // namespace mirror

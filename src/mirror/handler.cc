@@ -23,6 +23,7 @@
 #include "common/digest.h"
 #include "image/image_record.h"
 #include "mirror/distribution_internal.h"
+#include "registry/reference.h"
 
 namespace mirror {
 namespace {
@@ -61,10 +62,11 @@ struct OpenedBlob {
 
 }  // namespace
 
-common::Result<Handler> Handler::Open(const std::filesystem::path& root) {
+common::Result<Handler> Handler::Open(const std::filesystem::path& root,
+                                      image::PullThrough* through) {
   ASSIGN_OR_RETURN(store::ContentStore content, store::ContentStore::Open(root));
   ASSIGN_OR_RETURN(store::MetadataDb db, store::MetadataDb::Open(root));
-  return Handler(std::move(content), std::move(db));
+  return Handler(std::move(content), std::move(db), through);
 }
 
 Response Handler::Serve(const Request& request) {
@@ -147,8 +149,15 @@ Response Handler::Manifest(const Request& request, const Route& route) {
     auto digest = common::Digest::Parse(ref);
     if (!digest) return Fail(400, "DIGEST_INVALID", digest.error().message);
     auto row = db_.GetBlob(*digest);
-    if (!row && row.error().code == Errc::kNotFound)
+    if (!row && row.error().code == Errc::kNotFound) {
+      // A pull in progress has stored it, and records it only at its end.
+      if (through_ != nullptr) {
+        if (auto d = through_->flights().FindManifest(*digest))
+          return ServeManifest(content_, request, d->digest, d->media_type, d->size);
+        if (*repo) return PullManifest(request, **repo + "@" + digest->str());
+      }
       return Fail(404, "MANIFEST_UNKNOWN", "manifest " + digest->str() + " is not in the store");
+    }
     if (!row) return Internal(row.error());
     if (!IsManifestMediaType(row->media_type))
       return Fail(404, "MANIFEST_UNKNOWN",
@@ -164,14 +173,36 @@ Response Handler::Manifest(const Request& request, const Route& route) {
                     "` does not name its registry: ask with ?ns=HOST or for HOST/" + route.name);
   const std::string key = **repo + ":" + ref;
   auto rec = db_.GetImage(key);
-  if (!rec && rec.error().code == Errc::kNotFound)
+  if (!rec && rec.error().code == Errc::kNotFound) {
+    if (through_ != nullptr) return PullManifest(request, key);
     return Fail(404, "MANIFEST_UNKNOWN", key + " is not in the store");
+  }
   if (!rec) return Internal(rec.error());
   // Only the record's target is needed: FromRecordColumns reads no label,
   // so a record whose labels are damaged still serves what it points at.
   const image::Image img = image::FromRecordColumns(*rec);
   return ServeManifest(content_, request, img.target.digest, img.target.media_type,
                        img.target.size);
+}
+
+// Every failure of the pull is a 404: containerd tries its next host
+// (the registry itself, which then gives the client its own answer) only
+// on 404, whatever else went wrong.
+Response Handler::PullManifest(const Request& request, const std::string& ref) {
+  auto parsed = registry::ImageRef::Parse(ref);
+  if (!parsed) return Fail(404, "MANIFEST_UNKNOWN", parsed.error().message);
+  auto d = through_->Manifest(*parsed);
+  if (!d) {
+    Response r =
+        Fail(404, "MANIFEST_UNKNOWN",
+             parsed->str() + " is not in the store, and pulling it failed: " + d.error().message);
+    r.internal_error = "pull-through: " + d.error().message;
+    return r;
+  }
+  if (!IsManifestMediaType(d->media_type))
+    return Fail(404, "MANIFEST_UNKNOWN",
+                d->digest.str() + " is not a manifest or index (" + d->media_type + ")");
+  return ServeManifest(content_, request, d->digest, d->media_type, d->size);
 }
 
 Response Handler::Blob(const Request& request, const Route& route) {
@@ -181,6 +212,21 @@ Response Handler::Blob(const Request& request, const Route& route) {
   if (!repo) return ErrorResponse(repo.error());
   auto digest = common::Digest::Parse(route.reference);
   if (!digest) return Fail(400, "DIGEST_INVALID", digest.error().message);
+  // In flight first: a blob leaves the table only once committed, so
+  // looking in the store second misses nothing.
+  if (through_ != nullptr) {
+    if (auto follower = through_->flights().Follow(*digest)) {
+      // The whole blob as it arrives; a Range is ignored (RFC 9110 allows
+      // it), the client gets 200 and every byte.
+      Response r;
+      r.headers = {{"Content-Type", "application/octet-stream"},
+                   {"Docker-Content-Digest", digest->str()},
+                   {"Etag", Quoted(*digest)}};
+      r.length = follower->size();
+      r.follow = std::move(follower);
+      return r;
+    }
+  }
   auto blob = OpenCommitted(content_, *digest);
   if (!blob && blob.error().code == Errc::kNotFound)
     return Fail(404, "BLOB_UNKNOWN", "blob " + digest->str() + " is not in the store");

@@ -155,7 +155,31 @@ std::optional<std::string> Lookup(MHD_Connection* c, MHD_ValueKind kind, const c
   return std::string(v);
 }
 
+// MHD's content reader for a blob in flight: blocks (on its connection's
+// own thread) until the download has more bytes. An error makes MHD close
+// the connection mid-body.
+ssize_t ReadFollower(void* cls, uint64_t /*pos*/, char* buf, size_t max) {
+  auto* f = static_cast<image::PullFlights::Follower*>(cls);
+  auto n = f->Read(std::as_writable_bytes(std::span(buf, max)));
+  if (!n) {
+    LOG(Warn) << "registry door: blob download failed while streaming; connection cut"
+              << common::Kv("error", n.error().message);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  if (*n == 0) return MHD_CONTENT_READER_END_OF_STREAM;
+  return static_cast<ssize_t>(*n);
+}
+
+void FreeFollower(void* cls) { delete static_cast<image::PullFlights::Follower*>(cls); }
+
 MHD_Response* BuildResponse(Response& resp) {
+  if (resp.follow) {
+    auto* f = new image::PullFlights::Follower(std::move(*resp.follow));
+    MHD_Response* r = MHD_create_response_from_callback(static_cast<uint64_t>(resp.length),
+                                                        64 * 1024, &ReadFollower, f, &FreeFollower);
+    if (r == nullptr) delete f;
+    return r;
+  }
   if (resp.fd.valid() && resp.length > 0) {
     // MHD owns the descriptor from here and closes it with the response.
     int fd = resp.fd.release();
@@ -192,7 +216,8 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
     LOG(Debug) << "registry door: request" << common::Kv("method", Printable(req.method))
                << common::Kv("path", Printable(req.path))
                << common::Kv("ns", Printable(req.ns.value_or("")))
-               << common::Kv("status", resp.status);
+               << common::Kv("status", resp.status)
+               << common::Kv("in_flight", resp.follow ? "yes" : "no");
   }
   MHD_Response* r = BuildResponse(resp);
   if (r == nullptr) return MHD_NO;  // out of memory: MHD closes the connection
@@ -219,7 +244,7 @@ common::Result<std::unique_ptr<RegistryServer>> RegistryServer::Start(
                                  "`: not a loopback address, and serving the store to other "
                                  "machines was not allowed");
   auto impl = std::make_unique<Impl>();
-  ASSIGN_OR_RETURN(Handler handler, Handler::Open(options.root));
+  ASSIGN_OR_RETURN(Handler handler, Handler::Open(options.root, options.pull_through));
   impl->handler = std::make_unique<Handler>(std::move(handler));
   ASSIGN_OR_RETURN(common::UniqueFd listen_fd, Listen(address));
   impl->address = address;
@@ -241,10 +266,14 @@ common::Result<std::unique_ptr<RegistryServer>> RegistryServer::Start(
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (address.ipv6) flags |= MHD_USE_IPv6;
+  // A pull-through answer may wait for a download: on a pool thread it
+  // would stall every other connection of that thread.
+  const bool per_connection = impl->options.pull_through != nullptr;
+  if (per_connection) flags |= MHD_USE_THREAD_PER_CONNECTION;
   impl->daemon = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &OnRequest, impl.get(), MHD_OPTION_EXTERNAL_LOGGER, &OnMhdLog,
       nullptr, MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_THREAD_POOL_SIZE,
-      std::max(1u, impl->options.threads), MHD_OPTION_CONNECTION_LIMIT,
+      per_connection ? 1u : std::max(1u, impl->options.threads), MHD_OPTION_CONNECTION_LIMIT,
       std::max(1u, impl->options.max_connections), MHD_OPTION_CONNECTION_TIMEOUT,
       static_cast<unsigned>(impl->options.idle_timeout.count()), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       static_cast<size_t>(32 * 1024), MHD_OPTION_END);
@@ -268,6 +297,8 @@ void RegistryServer::Shutdown(std::chrono::milliseconds grace) {
     if (info == nullptr || info->num_connections == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Responses still waiting for a pull end now (their connections are cut).
+  if (impl_->options.pull_through != nullptr) impl_->options.pull_through->flights().Shutdown();
   MHD_stop_daemon(impl_->daemon);
   impl_->daemon = nullptr;
   // MHD hands the listening socket back on quiesce; it may be closed only

@@ -59,6 +59,24 @@
 // usual; a blob opened for a response stays readable to its end even if
 // a prune deletes it meanwhile.
 //
+// Pull-through (RegistryServerOptions::pull_through). A manifest request
+// (by tag, or by digest) that the store cannot answer, for a name that
+// says its registry, starts a pull of that reference through the
+// process's one pull pipeline (image::PullThrough; `gantry serve` gives
+// it the CRI server's pull manager, so a PullImage of the same image at
+// the same time shares the download), and is answered as soon as the
+// pull has stored that manifest, not when the pull ends. Blob requests
+// for a blob that pull (or any pull of the process) is downloading are
+// streamed from the partial download as its bytes arrive
+// (image::PullFlights::Follow): 200 with Content-Length (the descriptor's
+// size), a Range header ignored; the last byte goes out only once the
+// blob is verified, and a download that fails cuts the connection, so a
+// client never gets a body that looks complete and is not. Any failure of
+// the pull before the manifest is stored (the registry has no such image,
+// cannot be reached, refuses the credentials, or the manifest took longer
+// than the wait) answers 404 MANIFEST_UNKNOWN and logs one line:
+// containerd goes on to its next host only on a 404.
+//
 // Limits: request headers (with the URL) over 32 KiB are refused by the
 // HTTP layer with a 4xx; idle connections close after `idle_timeout`;
 // at most `max_connections` at once.
@@ -74,6 +92,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "image/pull_flights.h"
 
 namespace mirror {
 
@@ -104,6 +123,11 @@ struct RegistryServerOptions {
   unsigned threads = 4;  // worker threads (each serves many connections)
   unsigned max_connections = 256;
   std::chrono::seconds idle_timeout{60};
+  // Pull-through (`--registry-pull-through`): what the store lacks is
+  // pulled through this, see "Pull-through" above; null: 404 at once.
+  // Connections then get a thread each (a response may wait for a
+  // download), `threads` is not used. REQUIRES: outlives the server.
+  image::PullThrough* pull_through = nullptr;
 };
 
 class RegistryServer {

@@ -8,6 +8,7 @@ gantry_test(mirror_integration_test LABELS integration
     ${CMAKE_CURRENT_LIST_DIR}/pull/pull_helpers.cc
     ${CMAKE_CURRENT_LIST_DIR}/mirror/mirror_helpers.cc
     ${CMAKE_CURRENT_LIST_DIR}/mirror/door_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/mirror/pull_through_test.cc
   LIBS gantry_registry gantry_store gantry_testfixtures)
 add_dependencies(mirror_integration_test gantry)
 target_compile_definitions(mirror_integration_test PRIVATE GANTRY_BIN="$<TARGET_FILE:gantry>")

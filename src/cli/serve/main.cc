@@ -21,6 +21,7 @@
 #include "cli/serve_flags.h"
 #include "common/log.h"
 #include "criimage/server.h"
+#include "image/pull_flights.h"
 #include "mirror/registry_server.h"
 
 namespace {
@@ -55,6 +56,8 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // The pulls' in-flight table, which the door's pull-through reads.
+  image::PullFlights flights;
   auto server = criimage::Server::Start({
       .root = global.root,
       .listen = f.listen,
@@ -71,9 +74,20 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .snapshotter = global.snapshotter,
       .check_space = !f.ignore_space_check,
       .snapshotter_listen = f.snapshotter_listen,
+      .flights = f.registry_pull_through ? &flights : nullptr,
       .listen_fd = criimage::SystemdListenFd(),
   });
   if (!server) return cli::ReportError(server.error().Wrap("serve"));
+  // Pull-through pulls go through the CRI server's pull manager: the same
+  // options and one flight with PullImage. Declared after the server and
+  // before the door: destroyed after the door stops, once the server's
+  // Shutdown has cancelled the pulls it waits for.
+  std::unique_ptr<image::PullThrough> through;
+  if (f.registry_pull_through) {
+    criimage::Server* cri = server->get();
+    through = std::make_unique<image::PullThrough>(
+        flights, [cri](const registry::ImageRef& ref) { return cri->Pull(ref); });
+  }
   std::unique_ptr<mirror::RegistryServer> door;
   if (!f.registry_listen.empty()) {
     auto started = mirror::RegistryServer::Start({
@@ -83,6 +97,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
         .threads = 4,
         .max_connections = 256,
         .idle_timeout = std::chrono::seconds(60),
+        .pull_through = through.get(),
     });
     if (!started) {
       (*server)->Shutdown();

@@ -294,6 +294,13 @@ TEST_F(MirrorServeFlags, BadAddressesAreUsageErrors) {
   EXPECT_EQ(r.exit_code, 2) << pulltest::Describe(r);
 }
 
+TEST_F(MirrorServeFlags, PullThroughWithoutTheDoorIsAUsageError) {
+  auto r = Serve({"--registry-pull-through"});
+  EXPECT_EQ(r.exit_code, 2) << pulltest::Describe(r);
+  EXPECT_NE(r.err.find("--registry-listen"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(gantry_->dir() / "g.sock"));
+}
+
 TEST_F(MirrorServeFlags, APortInUseFailsOnceAndLeavesNoSocket) {
   // Hold a loopback port ourselves.
   common::UniqueFd held(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
