@@ -157,8 +157,7 @@ TEST_F(UnpackRootTest, OverlayWhiteoutsAndOpaqueDirectories) {
 class UnpackFixtureRootTest : public UnpackRootTest {
  protected:
   void SetUp() override {
-    UnpackRootTest::SetUp();
-    if (IsSkipped()) return;
+    ASSERT_NO_FATAL_FAILURE(UnpackRootTest::SetUp());
     REQUIRE_BUSYBOX();
     auto layout = common::TempDir::Create("unpack-layout");
     ASSERT_TRUE(layout) << layout.error().message;
