@@ -120,13 +120,11 @@ struct RegistryServerOptions {
   // is refused: the door has no authentication, and every image in the
   // store becomes readable by whoever reaches the port.
   bool allow_remote = false;
-  unsigned threads = 4;  // worker threads (each serves many connections)
-  unsigned max_connections = 256;
+  unsigned max_connections = 256;  // each served on a thread of its own
   std::chrono::seconds idle_timeout{60};
   // Pull-through (`--registry-pull-through`): what the store lacks is
   // pulled through this, see "Pull-through" above; null: 404 at once.
-  // Connections then get a thread each (a response may wait for a
-  // download), `threads` is not used. REQUIRES: outlives the server.
+  // REQUIRES: outlives the server.
   image::PullThrough* pull_through = nullptr;
 };
 

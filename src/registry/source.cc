@@ -180,29 +180,8 @@ class LayoutSource final : public ImageSource {
                            const std::atomic<bool>* cancel) override {
     auto path = BlobPath(digest);
     ASSIGN_OR_RETURN(common::UniqueFd fd, common::Open(path.string(), O_RDONLY));
-    int64_t off = sink.offset();
-    if (off > size) {
-      TRY(sink.Restart());
-      off = 0;
-    }
-    std::vector<std::byte> buf(1 << 20);
-    while (off < size) {
-      if (cancel != nullptr && cancel->load()) return MakeError(Errc::kCancelled, "cancelled");
-      size_t want =
-          static_cast<size_t>(std::min<int64_t>(size - off, static_cast<int64_t>(buf.size())));
-      ssize_t n = ::pread(fd.get(), buf.data(), want, off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return common::ErrnoError("read `" + path.string() + "`");
-      }
-      if (n == 0)
-        return MakeError(Errc::kDataLoss, "blob " + digest.str() + " in `" + dir_.string() +
-                                              "` is shorter than its descriptor's " +
-                                              std::to_string(size) + " bytes");
-      TRY(sink.Write(std::span<const std::byte>(buf.data(), static_cast<size_t>(n))));
-      off += n;
-    }
-    return {};
+    return StreamFileBlob(fd.get(), size, sink, cancel,
+                          "blob " + digest.str() + " in `" + dir_.string() + "`");
   }
 
   std::string Describe() const override {
@@ -297,6 +276,32 @@ std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir) {
   std::string s = canon.lexically_normal().string();
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
+}
+
+common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink, const std::atomic<bool>* cancel,
+                              const std::string& what) {
+  int64_t off = sink.offset();
+  if (off > size) {
+    TRY(sink.Restart());
+    off = 0;
+  }
+  std::vector<std::byte> buf(static_cast<size_t>(std::min<int64_t>(size - off, 1 << 20)));
+  while (off < size) {
+    if (cancel != nullptr && cancel->load()) return MakeError(Errc::kCancelled, "cancelled");
+    size_t want =
+        static_cast<size_t>(std::min<int64_t>(size - off, static_cast<int64_t>(buf.size())));
+    ssize_t n = ::pread(fd, buf.data(), want, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return common::ErrnoError("read " + what);
+    }
+    if (n == 0)
+      return MakeError(Errc::kDataLoss, what + " is shorter than its descriptor's " +
+                                            std::to_string(size) + " bytes");
+    TRY(sink.Write(std::span<const std::byte>(buf.data(), static_cast<size_t>(n))));
+    off += n;
+  }
+  return {};
 }
 
 common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(const ImageRef& ref,

@@ -93,6 +93,15 @@ class ImageSource {
   virtual std::optional<LayoutOrigin> Origin() const { return std::nullopt; }
 };
 
+// For sources whose blobs are local files: streams bytes [sink.offset(),
+// size) of the open file `fd` into `sink` (from 0, after sink.Restart(),
+// when the sink holds more than `size`). `what` names the blob in errors
+// ("blob sha256:… in `DIR`"): I/O errors, DataLoss when the file is
+// shorter than `size`, Cancelled.
+[[nodiscard]] common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink,
+                                            const std::atomic<bool>* cancel,
+                                            const std::string& what);
+
 [[nodiscard]] common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(
     const ImageRef& ref, ClientOptions options);
 [[nodiscard]] common::Result<std::unique_ptr<ImageSource>> OpenLayoutSource(

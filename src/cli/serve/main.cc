@@ -94,7 +94,6 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
         .root = global.root,
         .listen = f.registry_listen,
         .allow_remote = f.registry_allow_remote,
-        .threads = 4,
         .max_connections = 256,
         .idle_timeout = std::chrono::seconds(60),
         .pull_through = through.get(),
