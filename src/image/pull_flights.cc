@@ -91,16 +91,18 @@ void PullFlights::Publisher::Expect(const oci::Descriptor& blob) {
   blobs_[blob.digest] = f;
 }
 
+std::shared_ptr<PullFlights::BlobFlight> PullFlights::Publisher::Find(
+    const common::Digest& digest) {
+  if (flights_ == nullptr) return nullptr;
+  std::lock_guard own(mu_);
+  auto it = blobs_.find(digest);
+  return it == blobs_.end() ? nullptr : it->second;
+}
+
 void PullFlights::Publisher::Writing(const common::Digest& digest, common::UniqueFd readable,
                                      int64_t offset) {
-  if (flights_ == nullptr) return;
-  std::shared_ptr<BlobFlight> f;
-  {
-    std::lock_guard own(mu_);
-    auto it = blobs_.find(digest);
-    if (it == blobs_.end()) return;
-    f = it->second;
-  }
+  std::shared_ptr<BlobFlight> f = Find(digest);
+  if (!f) return;
   std::lock_guard l(f->mu);
   f->file = std::make_shared<common::UniqueFd>(std::move(readable));
   f->offset = offset;
@@ -108,14 +110,8 @@ void PullFlights::Publisher::Writing(const common::Digest& digest, common::Uniqu
 }
 
 void PullFlights::Publisher::Progress(const common::Digest& digest, int64_t offset) {
-  if (flights_ == nullptr) return;
-  std::shared_ptr<BlobFlight> f;
-  {
-    std::lock_guard own(mu_);
-    auto it = blobs_.find(digest);
-    if (it == blobs_.end()) return;
-    f = it->second;
-  }
+  std::shared_ptr<BlobFlight> f = Find(digest);
+  if (!f) return;
   std::lock_guard l(f->mu);
   f->offset = offset;
   f->cv.notify_all();

@@ -106,6 +106,9 @@ class PullFlights {
     void ManifestStored(const oci::Descriptor& manifest, bool target);
 
    private:
+    // The flight of `digest` this pull publishes, null when none.
+    std::shared_ptr<BlobFlight> Find(const common::Digest& digest);
+
     PullFlights* flights_;
     std::string name_;
     std::mutex mu_;                                                // guards the two fields below

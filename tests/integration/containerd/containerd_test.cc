@@ -4,6 +4,8 @@
 // `ctr run --runc-binary`. The same steps run with runc and crun as the
 // runtime binary, and must be observed the same way.
 
+#include "fixtures/containerd.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -80,24 +82,10 @@ class RuntimeContainerd : public ::testing::TestWithParam<RuntimeParam> {
               GetParam().binary + " \"$@\"' " + GetParam().binary + " \"$@\"\n",
           0755));
     }
-    socket_ = (dir_.path() / "c.sock").string();
-    ns_ = "gt" + std::to_string(::getpid());
-    std::ofstream(dir_.path() / "config.toml")
-        << "version = 2\n"
-        << "root = \"" << (dir_.path() / "root").string() << "\"\n"
-        << "state = \"" << (dir_.path() / "state").string() << "\"\n"
-        << "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
-        << "[grpc]\n  address = \"" << socket_ << "\"\n"
-        << "[ttrpc]\n  address = \"" << socket_ << ".ttrpc\"\n"
-        << "[debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n";
-    fixtures::SpawnOptions so;
-    so.argv = {"containerd", "--config", (dir_.path() / "config.toml").string()};
-    so.stdout_path = so.stderr_path = dir_.path() / "containerd.log";
-    auto child = fixtures::Child::Spawn(so);
-    ASSERT_TRUE(child) << child.error().message;
-    containerd_ = std::move(*child);
-    bool up = fixtures::WaitUntil([&] { return Ctr({"version"}).exit_code == 0; }, 30s, 50ms);
-    ASSERT_TRUE(up) << "containerd did not answer:\n" << ReadText(dir_.path() / "containerd.log");
+    auto started =
+        fixtures::Containerd::Start({.dir = dir_.path(), .ns = "gt" + std::to_string(::getpid())});
+    ASSERT_TRUE(started) << started.error().message;
+    containerd_ = std::move(*started);
 
     fs::path layout = dir_.path() / "layout";
     auto img = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "latest");
@@ -113,35 +101,16 @@ class RuntimeContainerd : public ::testing::TestWithParam<RuntimeParam> {
   }
 
   void TearDown() override {
-    if (!containerd_.valid()) return;
-    // Whatever a failed test left: tasks killed, containers removed.
-    auto tasks = Ctr({"containers", "ls", "-q"});
-    std::istringstream in(tasks.out);
-    for (std::string id; std::getline(in, id);) {
-      if (id.empty()) continue;
-      (void)Ctr({"tasks", "kill", "-s", "SIGKILL", id});
-      (void)Ctr({"tasks", "rm", "-f", id});
-      (void)Ctr({"containers", "rm", id});
-    }
+    if (!containerd_) return;
     (void)Ctr({"images", "rm", kImage});
-    (void)containerd_.Terminate(10s);
-    // The overlay snapshots containerd mounted are gone with their tasks;
-    // its root may hold nothing mounted before the directory goes.
+    // Whatever a failed test left goes with containerd: tasks killed,
+    // containers removed, nothing left mounted under its root.
+    containerd_.reset();
   }
 
-  fixtures::CommandResult Ctr(std::vector<std::string> args,
+  fixtures::CommandResult Ctr(const std::vector<std::string>& args,
                               std::chrono::milliseconds timeout = 60s) {
-    std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", ns_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    fixtures::RunOptions options;
-    options.timeout = timeout;
-    auto r = fixtures::RunCommand(argv, options);
-    if (!r) {
-      fixtures::CommandResult f;
-      f.err = r.error().message;
-      return f;
-    }
-    return *r;
+    return containerd_->Ctr(args, timeout);
   }
 
   // ctr run/task flags selecting the runtime under test and its state root.
@@ -175,13 +144,12 @@ class RuntimeContainerd : public ::testing::TestWithParam<RuntimeParam> {
 
   // containerd's cgroupsPath is /<namespace>/<id>.
   fs::path CgroupDir(const std::string& controller, const std::string& id) const {
-    return fs::path("/sys/fs/cgroup") / controller / ns_ / id;
+    return fs::path("/sys/fs/cgroup") / controller / containerd_->ns() / id;
   }
 
   common::TempDir dir_;
   std::string binary_;  // what the shim runs
-  std::string socket_, ns_;
-  fixtures::Child containerd_;
+  std::unique_ptr<fixtures::Containerd> containerd_;
 };
 
 TEST_P(RuntimeContainerd, RunPrintsOutputAndExitCode) {
@@ -246,7 +214,7 @@ TEST_P(RuntimeContainerd, ExecPsPauseResumeKillDelete) {
   r = Ctr({"containers", "rm", id});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_FALSE(fs::exists(CgroupDir("memory", id)));
-  EXPECT_FALSE(fs::exists(dir_.path() / "rr" / ns_ / id));
+  EXPECT_FALSE(fs::exists(dir_.path() / "rr" / containerd_->ns() / id));
 }
 
 TEST_P(RuntimeContainerd, ForceDeleteOfRunningTask) {

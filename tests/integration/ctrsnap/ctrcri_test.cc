@@ -23,6 +23,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "fixtures/containerd.h"
 #include "integration/cri/cri_helpers.h"
 
 namespace ctrcritest {
@@ -127,63 +128,32 @@ class CtrsnapCri : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(InstallPrinted(cc.out, certs, &fragment));
     ASSERT_TRUE(fs::exists(certs / proxy_->host() / "hosts.toml")) << cc.out;
 
-    socket_ = (dir_.path() / "c.sock").string();
     fs::create_directories(dir_.path() / "cni");
-    std::ofstream(dir_.path() / "config.toml")
-        << "root = \"" << (dir_.path() / "root").string() << "\"\n"
-        << "state = \"" << (dir_.path() / "state").string() << "\"\n"
-        << fragment  // starts with `version = 2`, then its tables
-        << "\n[grpc]\n  address = \"" << socket_ << "\"\n"
-        << "[ttrpc]\n  address = \"" << socket_ << ".ttrpc\"\n"
-        << "[debug]\n  address = \"\"\n  level = \"debug\"\n[metrics]\n  address = \"\"\n"
-        // No CNI: pods use the host's network. No AppArmor profile. This
-        // machine runs in a container whose processes may not lower their
-        // oom_score_adj below their own (runc fails "failed to update
-        // /proc/self/oom_score_adj: Permission denied" for the sandbox's
-        // -998), so the CRI plugin clamps it to containerd's.
-        << "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
-        << "  sandbox_image = \"" << proxy_->host() << "/fixture/pause:v1\"\n"
-        << "  disable_apparmor = true\n  restrict_oom_score_adj = true\n"
-        << "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
-        << "  bin_dir = \"" << (dir_.path() / "cni").string() << "\"\n"
-        << "  conf_dir = \"" << (dir_.path() / "cni").string() << "\"\n";
-    fixtures::SpawnOptions so;
-    so.argv = {"containerd", "--config", (dir_.path() / "config.toml").string()};
-    so.stdout_path = so.stderr_path = dir_.path() / "containerd.log";
-    auto child = fixtures::Child::Spawn(so);
-    ASSERT_TRUE(child) << child.error().message;
-    containerd_ = std::move(*child);
-    bool up = fixtures::WaitUntil([&] { return Ctr({"version"}).exit_code == 0; }, 30s, 50ms);
-    ASSERT_TRUE(up) << "containerd did not answer:\n" << ReadText(dir_.path() / "containerd.log");
+    auto started = fixtures::Containerd::Start(
+        {.dir = dir_.path(),
+         .config = fragment  // starts with `version = 2`, then its tables
+                   // No CNI: pods use the host's network. No AppArmor profile. This
+                   // machine runs in a container whose processes may not lower their
+                   // oom_score_adj below their own (runc fails "failed to update
+                   // /proc/self/oom_score_adj: Permission denied" for the sandbox's
+                   // -998), so the CRI plugin clamps it to containerd's.
+                   + "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n" + "  sandbox_image = \"" +
+                   proxy_->host() + "/fixture/pause:v1\"\n" +
+                   "  disable_apparmor = true\n  restrict_oom_score_adj = true\n" +
+                   "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n" + "  bin_dir = \"" +
+                   (dir_.path() / "cni").string() + "\"\n" + "  conf_dir = \"" +
+                   (dir_.path() / "cni").string() + "\"\n",
+         .cri = true,
+         .debug_log = true,
+         .ns = "k8s.io"});
+    ASSERT_TRUE(started) << started.error().message;
+    containerd_ = std::move(*started);
   }
 
   void TearDown() override {
-    if (containerd_.valid()) {
-      // What a failed test left running: containers and sandboxes alike
-      // are tasks of the namespace k8s.io.
-      std::istringstream in(Ctr({"containers", "ls", "-q"}).out);
-      for (std::string id; std::getline(in, id);) {
-        if (id.empty()) continue;
-        (void)Ctr({"tasks", "kill", "-s", "SIGKILL", id});
-        (void)Ctr({"tasks", "rm", "-f", id});
-        (void)Ctr({"containers", "rm", id});
-      }
-      (void)containerd_.Terminate(10s);
-    }
-    // The CRI plugin mounts each sandbox's /dev/shm under its state
-    // directory; a sandbox the test could not remove leaves it mounted.
-    if (!dir_.path().empty()) {
-      std::istringstream mounts(ReadText("/proc/mounts"));
-      std::vector<std::string> ours;
-      for (std::string line; std::getline(mounts, line);) {
-        std::istringstream f(line);
-        std::string src, target;
-        f >> src >> target;
-        if (target.rfind(dir_.path().string() + "/", 0) == 0) ours.push_back(target);
-      }
-      for (auto it = ours.rbegin(); it != ours.rend(); ++it)
-        (void)::umount2(it->c_str(), MNT_DETACH);
-    }
+    // What a failed test left running: containers and sandboxes alike are
+    // tasks of the namespace k8s.io; their mounts go with containerd.
+    containerd_.reset();
     serve_.reset();  // after containerd: it talks to the door until it stops
   }
 
@@ -229,9 +199,7 @@ class CtrsnapCri : public ::testing::Test {
     return *r;
   }
   fixtures::CommandResult Ctr(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", "k8s.io"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv);
+    return containerd_->Ctr(args);
   }
   fixtures::CommandResult Gantry(const std::vector<std::string>& args) {
     auto r = gantry_->Run(args);
@@ -246,14 +214,13 @@ class CtrsnapCri : public ::testing::Test {
   // cri_client.py MODE ARGS… against containerd's CRI socket.
   fixtures::CommandResult Cri(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {kPython, GANTRY_CRI_PY_CLIENT, GANTRY_CRI_PROTO_DIR,
-                                     (dir_.path() / "py").string(), socket_};
+                                     (dir_.path() / "py").string(), containerd_->address()};
     argv.insert(argv.end(), args.begin(), args.end());
     return Run(argv);
   }
 
   std::string Logs() {
-    return "\n--- gantry serve:\n" + serve_->LogText() + "\n--- containerd:\n" +
-           ReadText(dir_.path() / "containerd.log");
+    return "\n--- gantry serve:\n" + serve_->LogText() + "\n--- containerd:\n" + containerd_->Log();
   }
 
   // No layer blob of `img` was fetched from the registry since ClearLog,
@@ -276,8 +243,7 @@ class CtrsnapCri : public ::testing::Test {
   std::unique_ptr<fixtures::FaultProxy> proxy_;
   common::TempDir dir_;
   std::unique_ptr<critest::CriServer> serve_;
-  std::string socket_;
-  fixtures::Child containerd_;
+  std::unique_ptr<fixtures::Containerd> containerd_;
 };
 
 TEST_F(CtrsnapCri, PullImageOfAnImageGantryHasFetchesNoLayerBlobAndAPodRunsIt) {

@@ -40,41 +40,21 @@ void ContainerdFixture::SetUp() {
   snap_socket_ = dir_.path() / "s.sock";
   ASSERT_NO_FATAL_FAILURE(StartServe());
 
-  socket_ = (dir_.path() / "c.sock").string();
-  ns_ = "gs" + std::to_string(::getpid());
-  std::ofstream(dir_.path() / "config.toml")
-      << "version = 2\n"
-      << "root = \"" << (dir_.path() / "root").string() << "\"\n"
-      << "state = \"" << (dir_.path() / "state").string() << "\"\n"
-      << "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
-      << "[grpc]\n  address = \"" << socket_ << "\"\n"
-      << "[ttrpc]\n  address = \"" << socket_ << ".ttrpc\"\n"
-      << "[debug]\n  address = \"\"\n  level = \"debug\"\n[metrics]\n  address = \"\"\n"
-      << "[proxy_plugins.gantry]\n  type = \"snapshot\"\n  address = \"" << snap_socket_.string()
-      << "\"\n";
-  fixtures::SpawnOptions so;
-  so.argv = {"containerd", "--config", (dir_.path() / "config.toml").string()};
-  so.stdout_path = so.stderr_path = dir_.path() / "containerd.log";
-  auto child = fixtures::Child::Spawn(so);
-  ASSERT_TRUE(child) << child.error().message;
-  containerd_ = std::move(*child);
-  bool up = fixtures::WaitUntil([&] { return Ctr({"version"}).exit_code == 0; }, 30s, 50ms);
-  ASSERT_TRUE(up) << "containerd did not answer:\n" << ReadText(dir_.path() / "containerd.log");
+  auto started = fixtures::Containerd::Start(
+      {.dir = dir_.path(),
+       .config = "[proxy_plugins.gantry]\n  type = \"snapshot\"\n  address = \"" +
+                 snap_socket_.string() + "\"\n",
+       .debug_log = true,
+       .ns = "gs" + std::to_string(::getpid())});
+  ASSERT_TRUE(started) << started.error().message;
+  containerd_ = std::move(*started);
   ref_ = proxy_->host() + "/fixture/app:v1";
 }
 
 void ContainerdFixture::TearDown() {
-  if (containerd_.valid()) {
-    auto tasks = Ctr({"containers", "ls", "-q"});
-    std::istringstream in(tasks.out);
-    for (std::string id; std::getline(in, id);) {
-      if (id.empty()) continue;
-      (void)Ctr({"tasks", "kill", "-s", "SIGKILL", id});
-      (void)Ctr({"tasks", "rm", "-f", id});
-      (void)Ctr({"containers", "rm", id});
-    }
+  if (containerd_) {
     (void)Ctr({"images", "rm", "--sync", ref_});
-    (void)containerd_.Terminate(10s);
+    containerd_.reset();
   }
   serve_.reset();  // after containerd: it talks to the door until it stops
 }
@@ -99,28 +79,18 @@ void ContainerdFixture::KillServe() {
 
 std::vector<std::string> ContainerdFixture::ToolArgv(const std::string& tool,
                                                      const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {tool, "--address", socket_, "--namespace", ns_};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
+  return containerd_->ToolArgv(tool, args);
 }
 
 fixtures::CommandResult ContainerdFixture::Tool(const std::string& tool,
                                                 const std::vector<std::string>& args,
                                                 std::chrono::milliseconds timeout) {
-  fixtures::RunOptions options;
-  options.timeout = timeout;
-  auto r = fixtures::RunCommand(ToolArgv(tool, args), options);
-  if (!r) {
-    fixtures::CommandResult f;
-    f.err = r.error().message;
-    return f;
-  }
-  return *r;
+  return containerd_->Tool(tool, args, timeout);
 }
 
 std::string ContainerdFixture::Logs() {
   return "\n--- gantry serve:\n" + (serve_ ? serve_->LogText() : std::string("(not running)")) +
-         "\n--- containerd:\n" + ReadText(dir_.path() / "containerd.log");
+         "\n--- containerd:\n" + (containerd_ ? containerd_->Log() : std::string("(not running)"));
 }
 
 fixtures::CommandResult ContainerdFixture::Gantry(const std::vector<std::string>& args) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "fixtures/containerd.h"
 #include "fixtures/image_builder.h"
 #include "integration/cri/cri_helpers.h"
 
@@ -80,8 +81,8 @@ class ContainerdFixture : public ::testing::Test {
   fs::path snap_socket_;
   std::unique_ptr<critest::CriServer> serve_;
   int serve_starts_ = 0;
-  std::string socket_, ns_, ref_;
-  fixtures::Child containerd_;
+  std::string ref_;
+  std::unique_ptr<fixtures::Containerd> containerd_;
 };
 
 }  // namespace ctrsnaptest

@@ -15,6 +15,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "fixtures/containerd.h"
 #include "integration/mirror/mirror_helpers.h"
 
 namespace mirrortest {
@@ -38,24 +39,10 @@ class MirrorContainerd : public ::testing::Test {
     auto d = common::TempDir::Create("gantry-ctdm");
     ASSERT_TRUE(d) << d.error().message;
     dir_ = std::move(*d);
-    socket_ = (dir_.path() / "c.sock").string();
-    ns_ = "gm" + std::to_string(::getpid());
-    std::ofstream(dir_.path() / "config.toml")
-        << "version = 2\n"
-        << "root = \"" << (dir_.path() / "root").string() << "\"\n"
-        << "state = \"" << (dir_.path() / "state").string() << "\"\n"
-        << "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
-        << "[grpc]\n  address = \"" << socket_ << "\"\n"
-        << "[ttrpc]\n  address = \"" << socket_ << ".ttrpc\"\n"
-        << "[debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n";
-    fixtures::SpawnOptions so;
-    so.argv = {"containerd", "--config", (dir_.path() / "config.toml").string()};
-    so.stdout_path = so.stderr_path = dir_.path() / "containerd.log";
-    auto child = fixtures::Child::Spawn(so);
-    ASSERT_TRUE(child) << child.error().message;
-    containerd_ = std::move(*child);
-    bool up = fixtures::WaitUntil([&] { return Ctr({"version"}).exit_code == 0; }, 30s, 50ms);
-    ASSERT_TRUE(up) << "containerd did not answer:\n" << ContainerdLog();
+    auto started =
+        fixtures::Containerd::Start({.dir = dir_.path(), .ns = "gm" + std::to_string(::getpid())});
+    ASSERT_TRUE(started) << started.error().message;
+    containerd_ = std::move(*started);
 
     hosts_dir_ = dir_.path() / "hosts";
     ASSERT_TRUE(common::MkdirAll(hosts_dir_ / kHost, 0755));
@@ -67,25 +54,14 @@ class MirrorContainerd : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (!containerd_.valid()) return;
+    if (!containerd_) return;
     for (const char* repo : {kRepo, "fixture/other"})
       (void)Ctr({"images", "rm", std::string(kHost) + "/" + repo + ":" + kTag});
-    (void)containerd_.Terminate(10s);
+    containerd_.reset();
   }
 
-  fixtures::CommandResult Ctr(std::vector<std::string> args,
-                              std::chrono::milliseconds timeout = 120s) {
-    std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", ns_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    fixtures::RunOptions options;
-    options.timeout = timeout;
-    auto r = fixtures::RunCommand(argv, options);
-    if (!r) {
-      fixtures::CommandResult f;
-      f.err = r.error().message;
-      return f;
-    }
-    return *r;
+  fixtures::CommandResult Ctr(const std::vector<std::string>& args) {
+    return containerd_->Ctr(args);
   }
 
   fixtures::CommandResult Pull(const std::string& repo) {
@@ -93,13 +69,10 @@ class MirrorContainerd : public ::testing::Test {
                 std::string(kHost) + "/" + repo + ":" + kTag});
   }
 
-  std::string ContainerdLog() const {
-    auto t = common::ReadFile(dir_.path() / "containerd.log");
-    return t ? *t : t.error().message;
-  }
+  std::string ContainerdLog() const { return containerd_->Log(); }
 
   fs::path ContentBlobs() const {
-    return dir_.path() / "root" / "io.containerd.content.v1.content" / "blobs" / "sha256";
+    return containerd_->root() / "io.containerd.content.v1.content" / "blobs" / "sha256";
   }
 
   // Destroyed from the last: containerd stops first, then its directory
@@ -109,8 +82,7 @@ class MirrorContainerd : public ::testing::Test {
   std::unique_ptr<Door> door_;
   common::TempDir dir_;
   fs::path hosts_dir_;
-  std::string socket_, ns_;
-  fixtures::Child containerd_;
+  std::unique_ptr<fixtures::Containerd> containerd_;
 };
 
 TEST_F(MirrorContainerd, PullsAGantryImageFromTheDoorWithTheUpstreamStopped) {
