@@ -55,6 +55,15 @@ Response Internal(const common::Error& e) {
 
 std::string Quoted(const common::Digest& d) { return "\"" + d.str() + "\""; }
 
+// A 200 for a blob, its length and body still to set.
+Response BlobResponse(const common::Digest& digest) {
+  Response r;
+  r.headers = {{"Content-Type", "application/octet-stream"},
+               {"Docker-Content-Digest", digest.str()},
+               {"Etag", Quoted(digest)}};
+  return r;
+}
+
 struct OpenedBlob {
   common::UniqueFd fd;
   int64_t size = 0;
@@ -218,10 +227,7 @@ Response Handler::Blob(const Request& request, const Route& route) {
     if (auto follower = through_->flights().Follow(*digest)) {
       // The whole blob as it arrives; a Range is ignored (RFC 9110 allows
       // it), the client gets 200 and every byte.
-      Response r;
-      r.headers = {{"Content-Type", "application/octet-stream"},
-                   {"Docker-Content-Digest", digest->str()},
-                   {"Etag", Quoted(*digest)}};
+      Response r = BlobResponse(*digest);
       r.length = follower->size();
       r.follow = std::move(follower);
       return r;
@@ -240,11 +246,8 @@ Response Handler::Blob(const Request& request, const Route& route) {
     r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
     return r;
   }
-  Response r;
-  r.headers = {{"Content-Type", "application/octet-stream"},
-               {"Docker-Content-Digest", digest->str()},
-               {"Etag", Quoted(*digest)},
-               {"Accept-Ranges", "bytes"}};
+  Response r = BlobResponse(*digest);
+  r.headers.emplace_back("Accept-Ranges", "bytes");
   r.fd = std::move(blob->fd);
   if (range.kind == RangeRequest::Kind::kPartial) {
     r.status = 206;
