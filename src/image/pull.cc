@@ -227,14 +227,14 @@ common::Result<FetchResult> PullWithFloor(
   const auto tick = std::clamp<std::chrono::milliseconds>(
       std::chrono::duration_cast<std::chrono::milliseconds>(window / 8),
       std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
-  constexpr std::chrono::milliseconds kCancelPoll{50};
+  constexpr std::chrono::milliseconds kWaitPoll{50};
   auto last_sample = Clock::now();
   std::deque<std::pair<Clock::time_point, int64_t>> samples{{last_sample, 0}};
   bool too_slow = false;
   {
     std::unique_lock l(mu);
     while (!done) {
-      cv.wait_for(l, std::min(tick, kCancelPoll));
+      cv.wait_for(l, std::min(tick, kWaitPoll));
       if (done) break;
       if (cancel != nullptr && cancel->load()) stop = true;
       const auto now = Clock::now();

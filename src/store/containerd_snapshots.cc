@@ -18,8 +18,6 @@ using common::Status;
 constexpr std::string_view kColumns =
     "snapshotter, name, target, parent, labels, created_ns, updated_ns";
 
-std::string Quoted(std::string_view s) { return "`" + std::string(s) + "`"; }
-
 Result<ContainerdSnapshotRecord> ReadRecord(const SqliteDb& db, SqliteStmt& st,
                                             std::string_view op) {
   ContainerdSnapshotRecord r;

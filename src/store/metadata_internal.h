@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "store/metadata.h"
@@ -28,5 +30,8 @@ struct MetadataDbState {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   }
 };
+
+// A name as messages quote it: `name`.
+inline std::string Quoted(std::string_view s) { return "`" + std::string(s) + "`"; }
 
 }  // namespace store

@@ -22,8 +22,6 @@ namespace {
 constexpr std::string_view kImageColumns =
     "name, media_type, digest, size, annotations, created_ns, updated_ns";
 
-std::string Quoted(std::string_view s) { return "`" + std::string(s) + "`"; }
-
 common::Error Corrupt(const SqliteDb& db, std::string_view op, std::string why) {
   return common::Error{
       Errc::kDataLoss, 0,

@@ -128,24 +128,21 @@ class CtrsnapCri : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(InstallPrinted(cc.out, certs, &fragment));
     ASSERT_TRUE(fs::exists(certs / proxy_->host() / "hosts.toml")) << cc.out;
 
-    fs::create_directories(dir_.path() / "cni");
+    // No CNI: pods use the host's network. No AppArmor profile. This
+    // machine runs in a container whose processes may not lower their
+    // oom_score_adj below their own (runc fails "failed to update
+    // /proc/self/oom_score_adj: Permission denied" for the sandbox's
+    // -998), so the CRI plugin clamps it to containerd's.
+    const std::string cni = (dir_.path() / "cni").string();
+    fs::create_directories(cni);
+    std::string config = fragment;  // starts with `version = 2`, then its tables
+    config += "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n";
+    config += "  sandbox_image = \"" + proxy_->host() + "/fixture/pause:v1\"\n";
+    config += "  disable_apparmor = true\n  restrict_oom_score_adj = true\n";
+    config += "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n";
+    config += "  bin_dir = \"" + cni + "\"\n  conf_dir = \"" + cni + "\"\n";
     auto started = fixtures::Containerd::Start(
-        {.dir = dir_.path(),
-         .config = fragment  // starts with `version = 2`, then its tables
-                   // No CNI: pods use the host's network. No AppArmor profile. This
-                   // machine runs in a container whose processes may not lower their
-                   // oom_score_adj below their own (runc fails "failed to update
-                   // /proc/self/oom_score_adj: Permission denied" for the sandbox's
-                   // -998), so the CRI plugin clamps it to containerd's.
-                   + "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n" + "  sandbox_image = \"" +
-                   proxy_->host() + "/fixture/pause:v1\"\n" +
-                   "  disable_apparmor = true\n  restrict_oom_score_adj = true\n" +
-                   "[plugins.\"io.containerd.grpc.v1.cri\".cni]\n" + "  bin_dir = \"" +
-                   (dir_.path() / "cni").string() + "\"\n" + "  conf_dir = \"" +
-                   (dir_.path() / "cni").string() + "\"\n",
-         .cri = true,
-         .debug_log = true,
-         .ns = "k8s.io"});
+        {.dir = dir_.path(), .config = config, .cri = true, .debug_log = true, .ns = "k8s.io"});
     ASSERT_TRUE(started) << started.error().message;
     containerd_ = std::move(*started);
   }

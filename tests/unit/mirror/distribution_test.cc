@@ -241,7 +241,6 @@ TEST(MirrorListen, NonLoopbackIsRefusedUnlessAllowed) {
   auto s = RegistryServer::Start({.root = "/nonexistent-never-opened",
                                   .listen = "0.0.0.0:0",
                                   .allow_remote = false,
-                                  .threads = 1,
                                   .max_connections = 1,
                                   .idle_timeout = std::chrono::seconds(1)});
   ASSERT_FALSE(s);
