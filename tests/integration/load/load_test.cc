@@ -144,9 +144,9 @@ class LoadTest : public ::testing::Test {
 
   // A load that must fail: one line on stderr naming `file` and `entry`,
   // nothing recorded, fsck clean.
-  void ExpectRefused(const fs::path& file, const std::string& entry) {
+  void ExpectRefused(const fs::path& file, const std::string& entry, int exit_code) {
     auto r = Run(*g_, {"load", "-i", file.string()});
-    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_EQ(r.exit_code, exit_code) << r.out << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(file.string()), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(entry), std::string::npos) << r.err;
@@ -235,7 +235,7 @@ TEST_F(LoadTest, TruncatedArchiveIsRefused) {
   std::string bytes = *common::ReadFile(docker_, 1 << 30);
   auto file = g_->dir() / "cut.tar";
   ASSERT_TRUE(common::AtomicWriteFile(file, bytes.substr(0, bytes.size() / 2)));
-  ExpectRefused(file, "truncated");
+  ExpectRefused(file, "truncated", 6);
 }
 
 TEST_F(LoadTest, MissingLayerIsRefused) {
@@ -245,7 +245,7 @@ TEST_F(LoadTest, MissingLayerIsRefused) {
   Entry(entries, "manifest.json") = m.dump();
   auto file = g_->dir() / "missing.tar";
   ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
-  ExpectRefused(file, "nope/layer.tar");
+  ExpectRefused(file, "nope/layer.tar", 3);
 }
 
 TEST_F(LoadTest, EscapingEntryNameIsRefused) {
@@ -254,7 +254,7 @@ TEST_F(LoadTest, EscapingEntryNameIsRefused) {
     entries.emplace_back(evil, "x");
     auto file = g_->dir() / "escape.tar";
     ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
-    ExpectRefused(file, evil);
+    ExpectRefused(file, evil, 2);
     EXPECT_FALSE(fs::exists(g_->dir() / "evil"));
     EXPECT_FALSE(fs::exists(g_->root().parent_path() / "evil"));
   }
@@ -267,7 +267,7 @@ TEST_F(LoadTest, DuplicateTagsAreRefused) {
   Entry(entries, "manifest.json") = m.dump();
   auto file = g_->dir() / "dup.tar";
   ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
-  ExpectRefused(file, "docker.io/fixture/app:v1");
+  ExpectRefused(file, "docker.io/fixture/app:v1", 2);
 }
 
 TEST_F(LoadTest, DiffIdMismatchIsRefused) {
@@ -284,7 +284,7 @@ TEST_F(LoadTest, DiffIdMismatchIsRefused) {
   auto file = g_->dir() / "diffid.tar";
   ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
   std::string layer = m[0]["Layers"][0];
-  ExpectRefused(file, layer);
+  ExpectRefused(file, layer, 6);
 }
 
 TEST_F(LoadTest, StandardInputIsNotReadYet) {
