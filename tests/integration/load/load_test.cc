@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -229,6 +230,35 @@ TEST_F(LoadTest, EveryTagOfEveryImageIsRecorded) {
             "Loaded image: docker.io/fixture/app:v1\nLoaded image: quay.io/org/app:v2\n"
             "Loaded image: docker.io/fixture/other:v3\n");
   EXPECT_EQ(g_->ImageNames().size(), 3u);
+
+  // The same archive as a pull source: an image by one of its RepoTags,
+  // or by position.
+  auto other = Gantry::Create();
+  ASSERT_TRUE(other) << other.error().message;
+  ASSERT_NO_FATAL_FAILURE(
+      PullOk(*other, {"docker-archive:" + file.string() + ":quay.io/org/app:v2"}));
+  ASSERT_NO_FATAL_FAILURE(
+      PullOk(*other, {"--name", "picked:1", "docker-archive:" + file.string() + ":@1"}));
+  auto several = other->Run({"pull", "docker-archive:" + file.string()});
+  ASSERT_TRUE(several);
+  EXPECT_EQ(several->exit_code, 2) << several->err;
+  EXPECT_NE(several->err.find("holds 2 images"), std::string::npos) << several->err;
+  auto names = other->ImageNames();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"localhost/picked:1", "quay.io/org/app:v2"}));
+}
+
+TEST_F(LoadTest, AnImageWithoutNameGetsOneFromTheFileAndItsIdIsPrinted) {
+  auto entries = ReadArchive(docker_);
+  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
+  m[0].erase("RepoTags");
+  Entry(entries, "manifest.json") = m.dump();
+  auto file = g_->dir() / "No_Tags.tar";
+  ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
+  auto r = Run(*g_, {"load", "-i", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Loaded image: localhost/no-tags-tar:latest\nLoaded image ID: " +
+                       image_->config.digest.str() + "\n");
 }
 
 TEST_F(LoadTest, TruncatedArchiveIsRefused) {
