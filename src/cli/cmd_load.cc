@@ -88,7 +88,9 @@ void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "(BASE from the file name; `:N`, its position, when several lack a name) and its ID "
       "printed too. A name given to two images of the archive fails the load before anything "
       "is recorded. The same archives are pull sources: gantry pull docker-archive:FILE[:REF] "
-      "and oci-archive:FILE[:TAG] (FILE ends at the first ':'; REF/TAG may be @N).");
+      "and oci-archive:FILE[:TAG] (FILE ends at the first ':'; REF/TAG may be @N). Not yet: "
+      "reading the archive from "
+      "standard input (`docker save app | gantry load`).");
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
 }
 
