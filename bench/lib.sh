@@ -289,3 +289,23 @@ bench_scratch_fs() {
 bench_rss_median() {
   python3 -c 'import statistics,sys; print(f"{statistics.median(int(l) for l in open(sys.argv[1]) if l.strip())/1024:.1f}")' "$1"
 }
+
+# bench_write_section RESULTS FILE HEADING: replaces the section of RESULTS
+# that starts with the line HEADING ("## …", up to the next "## " heading)
+# by the contents of FILE, or appends it; other sections stay as they are.
+bench_write_section() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import os, sys
+path, section, head = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n", sys.argv[3]
+text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+lines = text.splitlines(keepends=True)
+start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == head), None)
+if start is None:
+    text = text.rstrip("\n") + "\n\n" + section
+else:
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    rest = "".join(lines[end:])
+    text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
+open(path, "w").write(text)
+PY
+}

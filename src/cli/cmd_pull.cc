@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "archive/archive_source.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/registry_flags.h"
@@ -80,6 +81,11 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   IgnoreSigpipe();
   auto spec = registry::ParseSourceSpec(f.ref, f.name);
   if (!spec) return ReportError(spec.error());
+  // An archive's only image carries its name inside the archive.
+  if ((spec->kind == registry::SourceSpec::Kind::kDockerArchive ||
+       spec->kind == registry::SourceSpec::Kind::kOciArchive) &&
+      f.name.empty() && spec->layout_tag.empty())
+    if (auto named = archive::ArchiveImageName(*spec)) spec->ref = *named;
   image::PullImageOptions opts{.source = *spec};
   if (!f.platform.empty()) {
     auto p = oci::ParsePlatform(f.platform);
@@ -131,10 +137,12 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* cmd =
       app.add_subcommand("pull", "Pull an image from a registry or an OCI layout into the store");
   cmd->add_option("image", f->ref,
-                  "Reference (busybox, host:port/ns/name:tag@sha256:...) or oci:DIR[:TAG]")
+                  "Reference (busybox, host:port/ns/name:tag@sha256:...), oci:DIR[:TAG], "
+                  "oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]")
       ->required();
   cmd->add_option("--name", f->name,
-                  "oci: sources only: record the image under NAME (a NAME that names no registry "
+                  "oci:, oci-archive: and docker-archive: sources only: record the image under "
+                  "NAME (a NAME that names no registry "
                   "goes under localhost/: app:v1 is localhost/app:v1)");
   cmd->footer(
       "An image pulled from oci:DIR[:TAG] is recorded under (first that applies): --name; TAG "

@@ -11,6 +11,7 @@ namespace cli {
 
 void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterUnpack(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterImages(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterInspect(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterRmi(CLI::App& app, GlobalOptions& global, int& exit_code);
@@ -31,6 +32,7 @@ void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code, char** 
 inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code) {
   RegisterPull(app, global, exit_code);
   RegisterUnpack(app, global, exit_code);
+  RegisterLoad(app, global, exit_code);
   RegisterImages(app, global, exit_code);
   RegisterInspect(app, global, exit_code);
   RegisterRmi(app, global, exit_code);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 
+#include "archive/archive_source.h"
 #include "common/log.h"
 #include "common/task_group.h"
 #include "image/pull_flights.h"
@@ -499,7 +500,12 @@ common::Result<FetchResult> FetchFrom(store::ContentStore& content, store::Metad
 common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataDb& metadata,
                                   const registry::SourceSpec& source, const FetchOptions& options) {
   std::unique_ptr<registry::ImageSource> src;
-  if (source.kind == registry::SourceSpec::Kind::kLayout) {
+  if (source.kind == registry::SourceSpec::Kind::kDockerArchive ||
+      source.kind == registry::SourceSpec::Kind::kOciArchive) {
+    auto s = archive::OpenArchiveSource(source);
+    if (!s) return std::unexpected(s.error().Wrap("pull " + source.ref.str()));
+    src = std::move(*s);
+  } else if (source.kind == registry::SourceSpec::Kind::kLayout) {
     auto s = registry::OpenLayoutSource(source.layout_dir, source.layout_tag);
     if (!s) return std::unexpected(s.error().Wrap("pull oci:" + source.layout_dir.string()));
     src = std::move(*s);

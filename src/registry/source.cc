@@ -218,15 +218,35 @@ class LayoutSource final : public ImageSource {
 common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_view name) {
   SourceSpec spec;
   auto what = [&] { return "name image from `" + std::string(text) + "`"; };
-  if (text.starts_with("oci:")) {
-    std::string_view rest = text.substr(4);
+  if (text.starts_with("docker-archive:")) {
+    std::string_view rest = text.substr(15);
+    size_t colon = rest.find(':');
+    spec.kind = SourceSpec::Kind::kDockerArchive;
+    spec.layout_dir = std::string(rest.substr(0, colon));
+    spec.layout_tag = colon == std::string_view::npos ? "" : std::string(rest.substr(colon + 1));
+    if (spec.layout_dir.empty())
+      return MakeError(Errc::kInvalidArgument, "parse source `" + std::string(text) +
+                                                   "`: empty file after `docker-archive:`");
+    common::Result<ImageRef> ref = !name.empty() ? LocalImageName(name)
+                                   : spec.layout_tag.empty() || spec.layout_tag.starts_with('@')
+                                       ? LayoutDefaultName(spec.layout_dir, "")
+                                       : ImageRef::Parse(spec.layout_tag);
+    if (!ref) return std::unexpected(ref.error().Wrap(name.empty() ? what() : "--name"));
+    spec.ref = std::move(*ref);
+    return spec;
+  }
+  const bool oci_archive = text.starts_with("oci-archive:");
+  if (text.starts_with("oci:") || oci_archive) {
+    std::string_view rest = text.substr(oci_archive ? 12 : 4);
     size_t colon = rest.find(':');
     std::string dir(rest.substr(0, colon));
     std::string tag(colon == std::string_view::npos ? "" : rest.substr(colon + 1));
     if (dir.empty())
       return MakeError(Errc::kInvalidArgument,
-                       "parse source `" + std::string(text) + "`: empty directory after `oci:`");
-    spec.kind = SourceSpec::Kind::kLayout;
+                       "parse source `" + std::string(text) +
+                           (oci_archive ? "`: empty file after `oci-archive:`"
+                                        : "`: empty directory after `oci:`"));
+    spec.kind = oci_archive ? SourceSpec::Kind::kOciArchive : SourceSpec::Kind::kLayout;
     spec.layout_dir = dir;
     spec.layout_tag = tag;
     if (!name.empty()) {
@@ -235,8 +255,8 @@ common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_vi
       spec.ref = std::move(*ref);
       return spec;
     }
-    std::string ref_name = tag;
-    if (ref_name.empty()) {
+    std::string ref_name = tag.starts_with('@') ? "" : tag;
+    if (ref_name.empty() && !oci_archive) {
       // The only image's annotation; a layout that cannot be read or holds
       // several images fails the pull itself, with the reason.
       if (auto index = ReadLayoutIndex(dir, ""); index && index->matches.size() == 1)
@@ -248,10 +268,11 @@ common::Result<SourceSpec> ParseSourceSpec(std::string_view text, std::string_vi
     return spec;
   }
   if (!name.empty())
-    return MakeError(Errc::kInvalidArgument,
-                     "--name `" + std::string(name) +
-                         "`: only for oci:DIR sources (an image "
-                         "pulled from a registry is recorded under its reference)");
+    return MakeError(
+        Errc::kInvalidArgument,
+        "--name `" + std::string(name) +
+            "`: only for oci:DIR sources and archives (oci-archive:, docker-archive:; an image "
+            "pulled from a registry is recorded under its reference)");
   ASSIGN_OR_RETURN(spec.ref, ImageRef::Parse(text));
   return spec;
 }
@@ -279,7 +300,7 @@ std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir) {
 }
 
 common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink, const std::atomic<bool>* cancel,
-                              const std::string& what) {
+                              const std::string& what, int64_t file_offset) {
   int64_t off = sink.offset();
   if (off > size) {
     TRY(sink.Restart());
@@ -290,7 +311,7 @@ common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink, const std::a
     if (cancel != nullptr && cancel->load()) return MakeError(Errc::kCancelled, "cancelled");
     size_t want =
         static_cast<size_t>(std::min<int64_t>(size - off, static_cast<int64_t>(buf.size())));
-    ssize_t n = ::pread(fd, buf.data(), want, off);
+    ssize_t n = ::pread(fd, buf.data(), want, file_offset + off);
     if (n < 0) {
       if (errno == EINTR) continue;
       return common::ErrnoError("read " + what);

@@ -27,15 +27,20 @@ struct LayoutOrigin {
   std::string ref_name;
 };
 
-// What the user asked to pull: a registry reference or a layout directory.
+// What the user asked to pull: a registry reference, a layout directory, or
+// an image archive file (archive/archive_source.h opens those).
 struct SourceSpec {
-  enum class Kind { kRegistry, kLayout } kind = Kind::kRegistry;
-  ImageRef ref;                      // kRegistry: the reference; kLayout: the name to record
-  std::filesystem::path layout_dir;  // kLayout, as given
-  std::string layout_tag;  // kLayout: org.opencontainers.image.ref.name ("" = the only one)
+  enum class Kind { kRegistry, kLayout, kDockerArchive, kOciArchive } kind = Kind::kRegistry;
+  ImageRef ref;                      // kRegistry: the reference; the others: the name to record
+  std::filesystem::path layout_dir;  // kLayout: the directory; the archives: the file, as given
+  // kLayout, kOciArchive: org.opencontainers.image.ref.name ("" = the only
+  // one); kDockerArchive: a RepoTag; the archives also take "@N", the N-th
+  // image (archive/archive_source.h).
+  std::string layout_tag;
 };
 
-// Parses "REF" or "oci:DIR[:TAG]". DIR ends at the first ':', as in
+// Parses "REF", "oci:DIR[:TAG]", "oci-archive:FILE[:TAG]" or
+// "docker-archive:FILE[:REF]" (as skopeo does). DIR ends at the first ':', as in
 // skopeo's and podman's oci: transport, so that TAG may itself be a
 // reference (`oci:DIR:quay.io/org/app:v1`); a directory whose path holds a
 // ':' cannot be named. TAG selects the image whose
@@ -57,6 +62,12 @@ struct SourceSpec {
 // name that is neither a tag nor a reference, or `name` with a registry
 // reference (which is always recorded under itself). An unreadable layout
 // is not an error here (the name falls back to rule 3; the pull reports it).
+// oci-archive:FILE[:TAG] is named as a layout by rules 1-3 (FILE's base name
+// for BASE), except that without TAG this function does not read FILE
+// (archive::ArchiveImageName does). docker-archive:FILE[:REF] is recorded
+// under `name`, else REF read as a docker reference (RepoTags are: `app:v1`
+// is docker.io/library/app:v1), else `localhost/BASE:latest`; "@N" selects
+// an image by position and names nothing.
 [[nodiscard]] common::Result<SourceSpec> ParseSourceSpec(std::string_view text,
                                                          std::string_view name = {});
 
@@ -98,9 +109,10 @@ class ImageSource {
 // when the sink holds more than `size`). `what` names the blob in errors
 // ("blob sha256:… in `DIR`"): I/O errors, DataLoss when the file is
 // shorter than `size`, Cancelled.
+// The blob starts at `file_offset` in the file (an archive's entry).
 [[nodiscard]] common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink,
                                             const std::atomic<bool>* cancel,
-                                            const std::string& what);
+                                            const std::string& what, int64_t file_offset = 0);
 
 [[nodiscard]] common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(
     const ImageRef& ref, ClientOptions options);

@@ -1,0 +1,575 @@
+#include "archive/archive_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "archive/tar_index.h"
+#include "common/digest.h"
+#include "common/fd.h"
+#include "common/fs.h"
+#include "oci/descriptor.h"
+#include "oci/manifest.h"
+
+namespace archive {
+namespace {
+
+using common::Errc;
+using common::MakeError;
+using registry::SourceSpec;
+
+constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+// manifest.json and index.json: a few hundred bytes per image.
+constexpr size_t kMaxListSize = 16u << 20;
+
+// An archive file open for preads, with its entries.
+class TarFile {
+ public:
+  static common::Result<std::shared_ptr<TarFile>> Open(const std::filesystem::path& path) {
+    ASSIGN_OR_RETURN(common::UniqueFd fd, common::Open(path.string(), O_RDONLY));
+    auto f = std::make_shared<TarFile>();
+    f->path_ = path.string();
+    ASSIGN_OR_RETURN(f->index_, IndexTar(fd.get(), f->path_));
+    f->fd_ = std::move(fd);
+    return f;
+  }
+
+  const std::string& path() const { return path_; }
+  const TarEntry* Find(std::string_view name) const {
+    auto it = index_.find(std::string(name));
+    return it == index_.end() ? nullptr : &it->second;
+  }
+  bool Has(std::string_view name) const { return Find(name) != nullptr; }
+
+  // The entry `name`, or NotFound naming `role` ("layer", "config").
+  common::Result<const TarEntry*> Need(std::string_view name, std::string_view role) const {
+    std::string clean(name);
+    while (clean.starts_with("./")) clean.erase(0, 2);
+    const TarEntry* e = Find(clean);
+    if (e == nullptr)
+      return MakeError(Errc::kNotFound, "archive `" + path_ + "`: " + std::string(role) + " `" +
+                                            std::string(name) + "` is not in the archive");
+    return e;
+  }
+
+  common::Result<std::string> Read(const TarEntry& e, size_t max) const {
+    if (e.size > static_cast<int64_t>(max))
+      return MakeError(Errc::kInvalidArgument, "archive `" + path_ + "`: entry `" + e.name +
+                                                   "` is over " + std::to_string(max) + " bytes");
+    std::string out(static_cast<size_t>(e.size), '\0');
+    size_t got = 0;
+    while (got < out.size()) {
+      ssize_t n = ::pread(fd_.get(), out.data() + got, out.size() - got,
+                          e.offset + static_cast<int64_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return common::ErrnoError("read `" + path_ + "` entry `" + e.name + "`");
+      if (n == 0)
+        return MakeError(Errc::kDataLoss,
+                         "archive `" + path_ + "` is truncated (in entry `" + e.name + "`)");
+      got += static_cast<size_t>(n);
+    }
+    return out;
+  }
+
+  common::Status Stream(const TarEntry& e, int64_t size, registry::BlobSink& sink,
+                        const std::atomic<bool>* cancel) const {
+    return registry::StreamFileBlob(fd_.get(), std::min(size, e.size), sink, cancel,
+                                    "entry `" + e.name + "` of archive `" + path_ + "`", e.offset);
+  }
+
+  // The first bytes of an entry, to tell plain tar from gzip and zstd.
+  std::string Head(const TarEntry& e) const {
+    std::string b(4, '\0');
+    ssize_t n = ::pread(fd_.get(), b.data(), b.size(), e.offset);
+    b.resize(n > 0 ? static_cast<size_t>(std::min<int64_t>(n, e.size)) : 0);
+    return b;
+  }
+
+  // The sha256 state after the first `len` bytes of an entry.
+  common::Result<common::Sha256> HashPrefix(const TarEntry& e, int64_t len) const {
+    common::Sha256 h;
+    std::vector<char> buf(1 << 20);
+    int64_t off = 0;
+    while (off < len) {
+      ssize_t n =
+          ::pread(fd_.get(), buf.data(),
+                  static_cast<size_t>(std::min<int64_t>(len - off, buf.size())), e.offset + off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return common::ErrnoError("read `" + path_ + "` entry `" + e.name + "`");
+      if (n == 0)
+        return MakeError(Errc::kDataLoss,
+                         "archive `" + path_ + "` is truncated (in entry `" + e.name + "`)");
+      h.Update(buf.data(), static_cast<size_t>(n));
+      off += n;
+    }
+    return h;
+  }
+
+ private:
+  std::string path_;
+  common::UniqueFd fd_;
+  TarIndex index_;
+};
+
+common::Result<nlohmann::json> ReadJson(const TarFile& f, std::string_view name) {
+  ASSIGN_OR_RETURN(const TarEntry* e, f.Need(name, "file"));
+  ASSIGN_OR_RETURN(std::string text, f.Read(*e, kMaxListSize));
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return MakeError(Errc::kInvalidArgument,
+                     "archive `" + f.path() + "`: `" + std::string(name) + "` is not JSON");
+  return j;
+}
+
+// "@N" → N; nullopt for anything else.
+std::optional<size_t> Position(std::string_view sel) {
+  if (!sel.starts_with('@') || sel.size() < 2 || sel.size() > 10) return std::nullopt;
+  size_t n = 0;
+  for (char c : sel.substr(1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<size_t>(c - '0');
+  }
+  return n;
+}
+
+// Picks one of `count` images by `sel` ("", "@N", or a name `matches`
+// accepts). `names` lists them for the message.
+common::Result<size_t> Select(const std::string& file, std::string_view sel, size_t count,
+                              const std::function<bool(size_t)>& matches,
+                              const std::string& names) {
+  auto where = "archive `" + file + "`";
+  if (count == 0) return MakeError(Errc::kNotFound, where + " holds no image");
+  if (sel.empty()) {
+    if (count == 1) return size_t{0};
+    return MakeError(Errc::kInvalidArgument, where + " holds " + std::to_string(count) +
+                                                 " images (" + names +
+                                                 "); name one as FILE:NAME "
+                                                 "or FILE:@N");
+  }
+  if (auto n = Position(sel)) {
+    if (*n < count) return *n;
+    return MakeError(Errc::kNotFound, where + " has no image @" + std::to_string(*n) + " (it has " +
+                                          std::to_string(count) + ")");
+  }
+  for (size_t i = 0; i < count; ++i)
+    if (matches(i)) return i;
+  return MakeError(Errc::kNotFound,
+                   where + " has no image `" + std::string(sel) + "` (it has: " + names + ")");
+}
+
+// --- docker-archive ---------------------------------------------------------
+
+struct DockerEntry {
+  std::string config;
+  std::vector<std::string> repo_tags;
+  std::vector<std::string> layers;
+};
+
+common::Result<std::vector<DockerEntry>> ReadDockerManifest(const TarFile& f) {
+  ASSIGN_OR_RETURN(nlohmann::json j, ReadJson(f, "manifest.json"));
+  auto bad = [&](const std::string& why) {
+    return MakeError(Errc::kInvalidArgument, "archive `" + f.path() + "`: manifest.json: " + why);
+  };
+  if (!j.is_array()) return bad("not an array");
+  std::vector<DockerEntry> out;
+  for (const auto& e : j) {
+    if (!e.is_object() || !e.contains("Config") || !e["Config"].is_string())
+      return bad("an entry without Config");
+    DockerEntry d{.config = e["Config"].get<std::string>(), .repo_tags = {}, .layers = {}};
+    for (const char* key : {"RepoTags", "Layers"}) {
+      if (!e.contains(key) || e[key].is_null()) continue;
+      if (!e[key].is_array()) return bad(std::string(key) + " is not an array");
+      for (const auto& v : e[key]) {
+        if (!v.is_string()) return bad(std::string(key) + " holds a non-string");
+        (std::string_view(key) == "Layers" ? d.layers : d.repo_tags)
+            .push_back(v.get<std::string>());
+      }
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// The sha256 an entry's name states: `<hex>.tar`, `<hex>.json`,
+// `blobs/sha256/<hex>` (skopeo and docker 25+ name blobs by digest).
+std::optional<common::Digest> NamedDigest(std::string_view name) {
+  if (name.starts_with("blobs/sha256/")) name.remove_prefix(13);
+  if (name.ends_with(".tar") || name.ends_with(".json")) name = name.substr(0, name.rfind('.'));
+  if (name.size() != 64) return std::nullopt;
+  auto d = common::Digest::Parse("sha256:" + std::string(name));
+  return d ? std::optional(*d) : std::nullopt;
+}
+
+std::string LayerMediaType(std::string_view head) {
+  if (head.starts_with("\x1f\x8b")) return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (head.starts_with("\x28\xb5\x2f\xfd")) return "application/vnd.oci.image.layer.v1.tar+zstd";
+  return "application/vnd.oci.image.layer.v1.tar";
+}
+
+std::string NormalName(const std::string& tag) {
+  auto r = registry::ImageRef::Parse(tag);
+  return r ? r->str() : tag;
+}
+
+// Passes bytes on to `next`, hashing them, and holds back the bytes that
+// would complete the blob unless they give `want`: a blob whose stated
+// digest is wrong then never completes in the store (it stays a partial
+// download, which a resume hashes again from the archive).
+class VerifyingSink final : public registry::BlobSink {
+ public:
+  VerifyingSink(registry::BlobSink& next, common::Sha256 hash, int64_t total, common::Digest want)
+      : next_(next), hash_(std::move(hash)), total_(total), want_(std::move(want)) {}
+  int64_t offset() const override { return next_.offset(); }
+  common::Status Write(std::span<const std::byte> data) override {
+    hash_.Update(data);
+    if (next_.offset() + static_cast<int64_t>(data.size()) >= total_) {
+      got_ = hash_.Finish();
+      if (*got_ != want_) return MakeError(Errc::kDataLoss, "");
+    }
+    return next_.Write(data);
+  }
+  common::Status Restart() override {
+    hash_ = common::Sha256();
+    return next_.Restart();
+  }
+  const std::optional<common::Digest>& got() const { return got_; }
+
+ private:
+  registry::BlobSink& next_;
+  common::Sha256 hash_;
+  int64_t total_;
+  common::Digest want_;
+  std::optional<common::Digest> got_;
+};
+
+// A source that serves one built manifest and entries of the archive by
+// digest.
+class TarBlobSource : public registry::ImageSource {
+ public:
+  TarBlobSource(std::shared_ptr<TarFile> file, std::string describe)
+      : file_(std::move(file)), describe_(std::move(describe)) {}
+
+  common::Status FetchBlob(const common::Digest& digest, int64_t size, registry::BlobSink& sink,
+                           const std::atomic<bool>* cancel) override {
+    auto it = blobs_.find(digest);
+    if (it == blobs_.end())
+      return MakeError(Errc::kNotFound, "blob " + digest.str() + " is not in " + describe_);
+    const TarEntry& e = *it->second;
+    if (!stated_.contains(digest)) return file_->Stream(e, size, sink, cancel);
+    // A digest the archive only states (a diffID, a file name): hashed on
+    // the way (a resumed partial's bytes re-read from the archive), so that
+    // a wrong one fails naming the entry, with nothing committed.
+    int64_t total = std::min(size, e.size);
+    int64_t held = sink.offset() <= total ? sink.offset() : 0;
+    if (held != sink.offset()) TRY(sink.Restart());
+    ASSIGN_OR_RETURN(common::Sha256 seed, file_->HashPrefix(e, held));
+    VerifyingSink verifying(sink, std::move(seed), total, digest);
+    auto st = file_->Stream(e, size, verifying, cancel);
+    if (!st && verifying.got() && *verifying.got() != digest)
+      return MakeError(Errc::kDataLoss, "archive `" + file_->path() + "` entry `" + e.name +
+                                            "` has digest " + verifying.got()->str() + ", not " +
+                                            digest.str() + " (its diffID or name)");
+    if (!st) return st;
+    return {};
+  }
+  std::string Describe() const override { return describe_; }
+
+ protected:
+  std::shared_ptr<TarFile> file_;
+  std::string describe_;
+  std::map<common::Digest, const TarEntry*> blobs_;
+  std::set<common::Digest> stated_;  // digests taken from the archive's word
+};
+
+class DockerArchiveSource final : public TarBlobSource {
+ public:
+  using TarBlobSource::TarBlobSource;
+
+  common::Status Build(const DockerEntry& d) {
+    auto where = [&](const std::string& entry) {
+      return "archive `" + file_->path() + "` entry `" + entry + "`";
+    };
+    ASSIGN_OR_RETURN(const TarEntry* ce, file_->Need(d.config, "config"));
+    ASSIGN_OR_RETURN(std::string config, file_->Read(*ce, oci::kMaxConfigSize));
+    auto parsed = oci::ParseImageConfig(config);
+    if (!parsed) return std::unexpected(parsed.error().Wrap(where(d.config)));
+    if (parsed->diff_ids.size() != d.layers.size())
+      return MakeError(Errc::kInvalidArgument, where(d.config) + ": the config lists " +
+                                                   std::to_string(parsed->diff_ids.size()) +
+                                                   " diffIDs, manifest.json " +
+                                                   std::to_string(d.layers.size()) + " layers");
+    common::Digest config_digest = common::Digest::Sha256Of(config);
+    blobs_[config_digest] = ce;
+    nlohmann::json layers = nlohmann::json::array();
+    for (size_t i = 0; i < d.layers.size(); ++i) {
+      ASSIGN_OR_RETURN(const TarEntry* le, file_->Need(d.layers[i], "layer"));
+      std::string media_type = LayerMediaType(file_->Head(*le));
+      std::optional<common::Digest> digest;
+      if (media_type.ends_with(".tar"))
+        digest = parsed->diff_ids[i];
+      else
+        digest = NamedDigest(le->name);
+      if (digest) {
+        stated_.insert(*digest);
+      } else {
+        auto h = file_->HashPrefix(*le, le->size);
+        if (!h) return std::unexpected(h.error());
+        digest = h->Finish();
+      }
+      blobs_[*digest] = le;
+      layers.push_back({{"mediaType", media_type}, {"digest", digest->str()}, {"size", le->size}});
+    }
+    nlohmann::json m = {{"schemaVersion", 2},
+                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"config",
+                         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                          {"digest", config_digest.str()},
+                          {"size", static_cast<int64_t>(config.size())}}},
+                        {"layers", std::move(layers)}};
+    std::string body = m.dump();
+    common::Digest digest = common::Digest::Sha256Of(body);
+    manifest_ = registry::FetchedManifest{"application/vnd.oci.image.manifest.v1+json",
+                                          std::move(body), digest};
+    return {};
+  }
+
+  common::Result<registry::FetchedManifest> ResolveTop(const std::atomic<bool>*) override {
+    return manifest_;
+  }
+  common::Result<registry::FetchedManifest> GetManifest(const common::Digest& digest,
+                                                        std::string_view,
+                                                        const std::atomic<bool>*) override {
+    if (digest != manifest_.digest)
+      return MakeError(Errc::kNotFound, "manifest " + digest.str() + " is not in " + describe_);
+    return manifest_;
+  }
+
+ private:
+  registry::FetchedManifest manifest_;
+};
+
+// --- oci-archive -------------------------------------------------------------
+
+struct OciEntry {
+  oci::Descriptor desc;
+  std::string ref_name;
+};
+
+common::Result<std::vector<OciEntry>> ReadOciIndex(const TarFile& f) {
+  if (!f.Has("oci-layout"))
+    return MakeError(Errc::kInvalidArgument, "archive `" + f.path() +
+                                                 "` is neither a docker-archive (no manifest.json) "
+                                                 "nor an OCI layout (no oci-layout)");
+  ASSIGN_OR_RETURN(nlohmann::json j, ReadJson(f, "index.json"));
+  if (!j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+    return MakeError(Errc::kInvalidArgument,
+                     "archive `" + f.path() + "`: index.json is not an OCI index");
+  std::vector<OciEntry> out;
+  for (const auto& e : j["manifests"]) {
+    auto d = oci::DescriptorFromJson(e);
+    if (!d) return std::unexpected(d.error().Wrap("archive `" + f.path() + "`: index.json"));
+    auto it = d->annotations.find(std::string(kRefNameAnnotation));
+    std::string name = it == d->annotations.end() ? "" : it->second;
+    out.push_back({std::move(*d), std::move(name)});
+  }
+  return out;
+}
+
+std::string BlobName(const common::Digest& d) {
+  return "blobs/" + std::string(d.algorithm_name()) + "/" + d.hex();
+}
+
+class OciArchiveSource final : public TarBlobSource {
+ public:
+  OciArchiveSource(std::shared_ptr<TarFile> file, std::string describe, oci::Descriptor top)
+      : TarBlobSource(std::move(file), std::move(describe)), top_(std::move(top)) {}
+
+  common::Result<registry::FetchedManifest> ResolveTop(const std::atomic<bool>*) override {
+    return Read(top_.digest, top_.media_type, top_.size);
+  }
+  common::Result<registry::FetchedManifest> GetManifest(const common::Digest& digest,
+                                                        std::string_view media_type,
+                                                        const std::atomic<bool>*) override {
+    return Read(digest, std::string(media_type), -1);
+  }
+  common::Status FetchBlob(const common::Digest& digest, int64_t size, registry::BlobSink& sink,
+                           const std::atomic<bool>* cancel) override {
+    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(BlobName(digest), "blob"));
+    return file_->Stream(*e, size, sink, cancel);
+  }
+
+ private:
+  common::Result<registry::FetchedManifest> Read(const common::Digest& digest,
+                                                 std::string media_type, int64_t size) {
+    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(BlobName(digest), "manifest"));
+    ASSIGN_OR_RETURN(std::string body, file_->Read(*e, registry::kMaxManifestSize));
+    auto where = "archive `" + file_->path() + "` entry `" + e->name + "`";
+    if (size >= 0 && static_cast<int64_t>(body.size()) != size)
+      return MakeError(Errc::kDataLoss, where + " has " + std::to_string(body.size()) +
+                                            " bytes, its descriptor says " + std::to_string(size));
+    if (auto got = common::Digest::Sha256Of(body); got != digest)
+      return MakeError(Errc::kDataLoss, where + " has digest " + got.str());
+    return registry::FetchedManifest{std::move(media_type), std::move(body), digest};
+  }
+
+  oci::Descriptor top_;
+};
+
+std::string Describe(const SourceSpec& spec) {
+  std::string kind =
+      spec.kind == SourceSpec::Kind::kDockerArchive ? "docker-archive:" : "oci-archive:";
+  return kind + spec.layout_dir.string() + (spec.layout_tag.empty() ? "" : ":" + spec.layout_tag);
+}
+
+template <class T>
+std::string Join(const std::vector<T>& items, const std::function<std::string(const T&)>& name) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + name(i);
+  return out;
+}
+
+std::string DockerNames(const DockerEntry& d) {
+  return d.repo_tags.empty() ? "(untagged)"
+                             : Join<std::string>(d.repo_tags, [](const auto& s) { return s; });
+}
+
+}  // namespace
+
+common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(const SourceSpec& spec) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TarFile> file, TarFile::Open(spec.layout_dir));
+  const std::string& sel = spec.layout_tag;
+  if (spec.kind == SourceSpec::Kind::kDockerArchive) {
+    ASSIGN_OR_RETURN(std::vector<DockerEntry> entries, ReadDockerManifest(*file));
+    std::string want = NormalName(sel);
+    ASSIGN_OR_RETURN(size_t i, Select(
+                                   file->path(), sel, entries.size(),
+                                   [&](size_t k) {
+                                     for (const auto& t : entries[k].repo_tags)
+                                       if (NormalName(t) == want) return true;
+                                     return false;
+                                   },
+                                   Join<DockerEntry>(entries, DockerNames)));
+    auto src = std::make_unique<DockerArchiveSource>(file, Describe(spec));
+    TRY(src->Build(entries[i]));
+    return std::unique_ptr<registry::ImageSource>(std::move(src));
+  }
+  ASSIGN_OR_RETURN(std::vector<OciEntry> entries, ReadOciIndex(*file));
+  ASSIGN_OR_RETURN(size_t i, Select(
+                                 file->path(), sel, entries.size(),
+                                 [&](size_t k) { return entries[k].ref_name == sel; },
+                                 Join<OciEntry>(entries, [](const OciEntry& e) {
+                                   return e.ref_name.empty() ? "(untagged)" : e.ref_name;
+                                 })));
+  return std::unique_ptr<registry::ImageSource>(
+      std::make_unique<OciArchiveSource>(file, Describe(spec), entries[i].desc));
+}
+
+std::optional<registry::ImageRef> ArchiveImageName(const SourceSpec& spec) {
+  auto file = TarFile::Open(spec.layout_dir);
+  if (!file) return std::nullopt;
+  if (spec.kind == SourceSpec::Kind::kDockerArchive) {
+    auto entries = ReadDockerManifest(**file);
+    if (!entries || entries->size() != 1 || (*entries)[0].repo_tags.empty()) return std::nullopt;
+    auto r = registry::ImageRef::Parse((*entries)[0].repo_tags[0]);
+    return r ? std::optional(*r) : std::nullopt;
+  }
+  auto entries = ReadOciIndex(**file);
+  if (!entries || entries->size() != 1 || (*entries)[0].ref_name.empty()) return std::nullopt;
+  auto s = registry::ParseSourceSpec("oci-archive:" + spec.layout_dir.string() + ":" +
+                                     (*entries)[0].ref_name);
+  return s ? std::optional(s->ref) : std::nullopt;
+}
+
+common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path& input,
+                                                    std::string_view name) {
+  // One image: its names, or none.
+  struct Found {
+    std::vector<std::string> names;  // as ParseSourceSpec takes them after FILE:
+    std::string selector;
+  };
+  std::vector<Found> found;
+  std::string prefix;
+  SourceSpec::Kind kind;
+  if (std::filesystem::is_directory(input)) {
+    // An OCI layout directory: the existing oci: source, by ref name.
+    kind = SourceSpec::Kind::kLayout;
+    prefix = "oci:";
+    // Each entry by its ref name; the layout source selects by it.
+    auto text = common::ReadFile(input / "index.json", kMaxListSize);
+    if (!text) return std::unexpected(text.error().Wrap("load `" + input.string() + "`"));
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("manifests") ||
+        !j["manifests"].is_array())
+      return MakeError(Errc::kInvalidArgument,
+                       "load `" + input.string() + "`: index.json is not an OCI index");
+    for (const auto& e : j["manifests"]) {
+      std::string ref_name;
+      if (e.is_object() && e.contains("annotations") && e["annotations"].is_object() &&
+          e["annotations"].contains(kRefNameAnnotation) &&
+          e["annotations"][kRefNameAnnotation].is_string())
+        ref_name = e["annotations"][kRefNameAnnotation].get<std::string>();
+      if (ref_name.empty() && j["manifests"].size() > 1)
+        return MakeError(Errc::kInvalidArgument,
+                         "load `" + input.string() +
+                             "`: an image of the layout has no ref name; load it with gantry pull "
+                             "oci:DIR");
+      found.push_back(
+          {ref_name.empty() ? std::vector<std::string>{} : std::vector{ref_name}, ref_name});
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::shared_ptr<TarFile> file, TarFile::Open(input));
+    if (file->Has("manifest.json")) {
+      kind = SourceSpec::Kind::kDockerArchive;
+      prefix = "docker-archive:";
+      ASSIGN_OR_RETURN(std::vector<DockerEntry> entries, ReadDockerManifest(*file));
+      for (size_t i = 0; i < entries.size(); ++i)
+        found.push_back({entries[i].repo_tags, "@" + std::to_string(i)});
+    } else {
+      kind = SourceSpec::Kind::kOciArchive;
+      prefix = "oci-archive:";
+      ASSIGN_OR_RETURN(std::vector<OciEntry> entries, ReadOciIndex(*file));
+      for (size_t i = 0; i < entries.size(); ++i)
+        found.push_back({entries[i].ref_name.empty() ? std::vector<std::string>{}
+                                                     : std::vector{entries[i].ref_name},
+                         "@" + std::to_string(i)});
+    }
+  }
+  if (!name.empty() && found.size() != 1)
+    return MakeError(Errc::kInvalidArgument,
+                     "load `" + input.string() +
+                         "`: --name needs an archive of one image (it holds " +
+                         std::to_string(found.size()) + ")");
+  size_t untagged = 0;
+  for (const auto& f : found) untagged += f.names.empty() ? 1 : 0;
+  std::vector<LoadItem> out;
+  std::map<std::string, size_t> owner;  // name recorded → image
+  for (size_t i = 0; i < found.size(); ++i) {
+    std::vector<std::string> names = found[i].names;
+    bool is_untagged = names.empty() || !name.empty();
+    if (is_untagged) names = {""};
+    for (const auto& n : names) {
+      std::string text = prefix + input.string();
+      if (!n.empty()) text += ":" + n;
+      ASSIGN_OR_RETURN(SourceSpec spec, registry::ParseSourceSpec(text, name));
+      if (name.empty() && n.empty() && untagged > 1) {
+        auto r = registry::ImageRef::Parse(spec.ref.str().substr(0, spec.ref.str().rfind(':')) +
+                                           ":" + std::to_string(i));
+        if (r) spec.ref = *r;
+      }
+      spec.kind = kind;
+      spec.layout_tag = found[i].selector;
+      auto [it, fresh] = owner.emplace(spec.ref.str(), i);
+      if (!fresh && it->second != i)
+        return MakeError(Errc::kInvalidArgument, "load `" + input.string() + "`: the name `" +
+                                                     spec.ref.str() +
+                                                     "` is given to two images of the archive");
+      if (fresh) out.push_back({std::move(spec), is_untagged});
+    }
+  }
+  return out;
+}
+
+}  // namespace archive

@@ -1,0 +1,97 @@
+// gantry load [-i FILE|DIR] [--name NAME]
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "archive/archive_source.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/registry_flags.h"
+#include "cli/store_open.h"
+#include "image/pull.h"
+
+namespace cli {
+namespace {
+
+struct LoadFlags {
+  std::string input;
+  std::string name;
+  int max_layers = image::kDefaultMaxLayers;
+  bool quiet = false;
+  bool no_unpack = false;
+  bool ignore_space_check = false;
+};
+
+int Run(const GlobalOptions& global, const LoadFlags& f) {
+  const std::atomic<bool>* cancel = CancelOnSignals();
+  IgnoreSigpipe();
+  if (f.input.empty() || f.input == "-") {
+    // TODO(issue 17): stream an archive from a pipe into the content store.
+    return ReportError(common::Error{
+        common::Errc::kUnimplemented, 0,
+        std::string("load: reading an archive from ") +
+            (f.input.empty() && isatty(STDIN_FILENO) == 0 ? "standard input" : "a terminal") +
+            " is not supported yet; give the archive with -i FILE"});
+  }
+  auto items = archive::ListLoadItems(f.input, f.name);
+  if (!items) return ReportError(items.error());
+  auto s = OpenStore(global);
+  if (!s) return ReportError(s.error());
+  std::unique_ptr<snapshot::Snapshotter> sn;
+  if (!f.no_unpack) {
+    auto opened = OpenSnapshotter(global);
+    if (!opened) return ReportError(opened.error());
+    sn = std::move(*opened);
+  }
+  // Each name through the one pull pipeline: the second name of an image
+  // finds every blob and layer present and only writes its record.
+  for (const archive::LoadItem& item : *items) {
+    image::PullImageOptions opts{.source = item.spec};
+    opts.max_layers = f.max_layers;
+    opts.check_space = !f.ignore_space_check;
+    opts.cancel = cancel;
+    opts.snapshotter = sn.get();
+    auto r = image::PullImage(
+        {.root = global.root, .content = s->content.get(), .metadata = s->metadata.get()}, opts);
+    if (!r) return ReportError(r.error().Wrap("load `" + f.input + "`"));
+    if (f.quiet) continue;
+    std::cout << "Loaded image: " << r->pull.name << "\n";
+    if (item.untagged) std::cout << "Loaded image ID: " << r->pull.config.digest.str() << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code) {
+  auto f = std::make_shared<LoadFlags>();
+  auto* cmd = app.add_subcommand(
+      "load", "Load every image of a docker-archive, an oci-archive or an OCI layout directory");
+  cmd->add_option("--input,-i", f->input,
+                  "The archive (docker save, skopeo/podman docker-archive: or oci-archive:) or an "
+                  "OCI layout directory");
+  cmd->add_option("--name", f->name,
+                  "Record the archive's only image under NAME (a NAME that names no registry goes "
+                  "under localhost/)");
+  AddMaxLayersFlag(cmd, f->max_layers);
+  cmd->add_flag("--quiet,-q", f->quiet, "Print nothing but errors");
+  cmd->add_flag("--no-unpack", f->no_unpack, "Only store the blobs; do not unpack into snapshots");
+  cmd->add_flag("--ignore-space-check", f->ignore_space_check,
+                "Load even when the store's file system looks too small");
+  cmd->footer(
+      "Every image and every tag of the archive is recorded, each through the same pipeline "
+      "as gantry pull (blobs verified, layers unpacked in parallel as they are read), and "
+      "printed as `Loaded image: NAME`. RepoTags of a docker-archive are docker references "
+      "(app:v1 is docker.io/library/app:v1); an oci-archive's ref names are named as gantry "
+      "pull names oci:DIR:TAG. An image without a name is recorded as localhost/BASE:latest "
+      "(BASE from the file name; `:N`, its position, when several lack a name) and its ID "
+      "printed too. A name given to two images of the archive fails the load before anything "
+      "is recorded. The same archives are pull sources: gantry pull docker-archive:FILE[:REF] "
+      "and oci-archive:FILE[:TAG] (FILE ends at the first ':'; REF/TAG may be @N). Not yet: "
+      "reading the archive from "
+      "standard input (`docker save app | gantry load`).");
+  cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
+}
+
+}  // namespace cli

@@ -1,0 +1,4 @@
+gantry_test(archive_unit_test LABELS unit
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/archive/tar_index_test.cc
+  LIBS gantry_archive gantry_testfixtures)
