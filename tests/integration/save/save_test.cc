@@ -38,14 +38,14 @@ class SaveTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(StartRegistry({}, &reg_));
     auto g = Gantry::Create();
     ASSERT_TRUE(g) << g.error().message;
-    g_ = std::make_unique<Gantry>(std::move(*g));
+    g_ = std::make_unique<pulltest::Gantry>(std::move(*g));
     ASSERT_NO_FATAL_FAILURE(
         PushImage(*reg_, g_->dir() / "src", fixtures::FixtureImageSpec(), "fixture/app:v1", &img_));
     ref_ = reg_->host() + "/fixture/app:v1";
     ASSERT_NO_FATAL_FAILURE(PullOk(*g_, {ref_}));
   }
 
-  fixtures::CommandResult Gantry(const std::vector<std::string>& args, int want = 0) {
+  fixtures::CommandResult Cli(const std::vector<std::string>& args, int want = 0) {
     auto r = g_->Run(args);
     EXPECT_TRUE(r) << r.error().message;
     if (!r) return {};
@@ -59,10 +59,10 @@ class SaveTest : public ::testing::Test {
     Tool({"umoci", "unpack", "--image", layout_ref, bundle.string()});
     const fs::path mnt = g_->dir() / "mnt";
     fs::create_directories(mnt);
-    Gantry({"mount", ref_, mnt.string()});
+    Cli({"mount", ref_, mnt.string()});
     auto ours = fixtures::WalkTree(mnt);
     auto theirs = fixtures::WalkTree(bundle / "rootfs");
-    Gantry({"umount", mnt.string()});
+    Cli({"umount", mnt.string()});
     ASSERT_TRUE(ours) << ours.error().message;
     ASSERT_TRUE(theirs) << theirs.error().message;
     ASSERT_GT(theirs->size(), 20u);
@@ -90,7 +90,7 @@ class SaveTest : public ::testing::Test {
 
 TEST_F(SaveTest, DockerArchiveLoadsInSkopeoAndUnpacksToTheSameTree) {
   const fs::path tar = g_->dir() / "app.tar";
-  Gantry({"save", "-o", tar.string(), ref_});
+  Cli({"save", "-o", tar.string(), ref_});
   EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + tar.string()), img_.config.digest.str());
   const fs::path oci = g_->dir() / "from-docker-archive";
   Tool({"skopeo", "copy", "docker-archive:" + tar.string(), "oci:" + oci.string() + ":tag"});
@@ -108,7 +108,7 @@ TEST_F(SaveTest, DockerArchiveLoadsInSkopeoAndUnpacksToTheSameTree) {
 
   // Deterministic: a second save is the same bytes.
   const fs::path again = g_->dir() / "again.tar";
-  Gantry({"save", "-o", again.string(), ref_});
+  Cli({"save", "-o", again.string(), ref_});
   EXPECT_TRUE(Slurp(tar) == Slurp(again)) << "two saves differ";
   // And to standard output too.
   auto out = g_->Run({"save", ref_});
@@ -119,7 +119,7 @@ TEST_F(SaveTest, DockerArchiveLoadsInSkopeoAndUnpacksToTheSameTree) {
 
 TEST_F(SaveTest, OciArchiveLoadsInSkopeoAndUnpacksToTheSameTree) {
   const fs::path tar = g_->dir() / "app-oci.tar";
-  Gantry({"save", "--format", "oci-archive", "-o", tar.string(), ref_});
+  Cli({"save", "--format", "oci-archive", "-o", tar.string(), ref_});
   // The ref name is the store name (DIR ends at the first ':').
   const std::string src = "oci-archive:" + tar.string() + ":" + ref_;
   EXPECT_EQ(SkopeoConfigDigest(src), img_.config.digest.str());
@@ -127,13 +127,13 @@ TEST_F(SaveTest, OciArchiveLoadsInSkopeoAndUnpacksToTheSameTree) {
   Tool({"skopeo", "copy", src, "oci:" + oci.string() + ":tag"});
   ASSERT_NO_FATAL_FAILURE(ExpectSameTree(oci.string() + ":tag"));
   const fs::path again = g_->dir() / "again.tar";
-  Gantry({"save", "--format", "oci-archive", "-o", again.string(), ref_});
+  Cli({"save", "--format", "oci-archive", "-o", again.string(), ref_});
   EXPECT_TRUE(Slurp(tar) == Slurp(again)) << "two saves differ";
 }
 
 TEST_F(SaveTest, OciDirKeepsTheRegistryManifestDigest) {
   const fs::path dir = g_->dir() / "layout";
-  Gantry({"save", "--format", "oci-dir", "-o", dir.string(), ref_});
+  Cli({"save", "--format", "oci-dir", "-o", dir.string(), ref_});
   auto index = nlohmann::json::parse(Slurp(dir / "index.json"), nullptr, false);
   ASSERT_TRUE(index.is_object()) << Slurp(dir / "index.json");
   ASSERT_EQ(index["manifests"].size(), 1u) << index;
@@ -141,7 +141,7 @@ TEST_F(SaveTest, OciDirKeepsTheRegistryManifestDigest) {
   EXPECT_EQ(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], ref_);
   EXPECT_EQ(SkopeoConfigDigest("oci:" + dir.string() + ":" + ref_), img_.config.digest.str());
   // Saving again into the layout replaces the entry, keeps one.
-  Gantry({"save", "--format", "oci-dir", "-o", dir.string(), ref_});
+  Cli({"save", "--format", "oci-dir", "-o", dir.string(), ref_});
   index = nlohmann::json::parse(Slurp(dir / "index.json"), nullptr, false);
   EXPECT_EQ(index["manifests"].size(), 1u) << index;
 }
@@ -156,7 +156,7 @@ TEST_F(SaveTest, ImagesSharingLayersWriteEachLayerOnce) {
   ASSERT_NO_FATAL_FAILURE(PullOk(*g_, {ra}));
   ASSERT_NO_FATAL_FAILURE(PullOk(*g_, {rb}));
   const fs::path tar = g_->dir() / "two.tar";
-  Gantry({"save", "-o", tar.string(), ra, rb});
+  Cli({"save", "-o", tar.string(), ra, rb});
   fixtures::CommandResult list = Tool({"tar", "-tf", tar.string()});
   std::set<common::Digest> want(a.diff_ids.begin(), a.diff_ids.end());
   want.insert(b.diff_ids.begin(), b.diff_ids.end());
@@ -167,20 +167,39 @@ TEST_F(SaveTest, ImagesSharingLayersWriteEachLayerOnce) {
   EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + tar.string() + ":" + rb), b.config.digest.str());
 }
 
+TEST_F(SaveTest, OneLayerInTwoCompressionsIsWrittenOnce) {
+  // The same image with zstd layers: other blobs, the same diffIDs.
+  fixtures::BuiltImage z;
+  ASSERT_NO_FATAL_FAILURE(PushImage(*reg_, g_->dir() / "z",
+                                    fixtures::FixtureImageSpec(fixtures::Compression::kZstd),
+                                    "fixture/app:zstd", &z));
+  ASSERT_EQ(z.diff_ids, img_.diff_ids);
+  const std::string rz = reg_->host() + "/fixture/app:zstd";
+  ASSERT_NO_FATAL_FAILURE(PullOk(*g_, {rz}));
+  const fs::path tar = g_->dir() / "both.tar";
+  Cli({"save", "-o", tar.string(), ref_, rz});
+  fixtures::CommandResult list = Tool({"tar", "-tf", tar.string()});
+  const std::set<common::Digest> want(img_.diff_ids.begin(), img_.diff_ids.end());
+  int tars = 0;
+  for (size_t p = 0; (p = list.out.find(".tar\n", p)) != std::string::npos; ++p) ++tars;
+  EXPECT_EQ(tars, static_cast<int>(want.size())) << list.out;
+  EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + tar.string() + ":" + rz), z.config.digest.str());
+}
+
 TEST_F(SaveTest, CopyRegistryToLayoutToArchivesReadsInSkopeo) {
   const fs::path dir = g_->dir() / "copy-layout";
-  Gantry({"copy", "docker://" + ref_, "oci:" + dir.string() + ":v1"});
+  Cli({"copy", "docker://" + ref_, "oci:" + dir.string() + ":v1"});
   EXPECT_EQ(SkopeoConfigDigest("oci:" + dir.string() + ":v1"), img_.config.digest.str());
   auto index = nlohmann::json::parse(Slurp(dir / "index.json"), nullptr, false);
   ASSERT_TRUE(index.is_object());
   EXPECT_EQ(index["manifests"][0]["digest"], img_.manifest.digest.str());
 
   const fs::path oa = g_->dir() / "copy.oci.tar";
-  Gantry({"copy", "oci:" + dir.string() + ":v1", "oci-archive:" + oa.string() + ":v1"});
+  Cli({"copy", "oci:" + dir.string() + ":v1", "oci-archive:" + oa.string() + ":v1"});
   EXPECT_EQ(SkopeoConfigDigest("oci-archive:" + oa.string() + ":v1"), img_.config.digest.str());
 
   const fs::path da = g_->dir() / "copy.docker.tar";
-  Gantry({"copy", "oci:" + dir.string() + ":v1", "docker-archive:" + da.string() + ":app:v1"});
+  Cli({"copy", "oci:" + dir.string() + ":v1", "docker-archive:" + da.string() + ":app:v1"});
   EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + da.string()), img_.config.digest.str());
   const fs::path back = g_->dir() / "back";
   Tool({"skopeo", "copy", "docker-archive:" + da.string(), "oci:" + back.string() + ":tag"});
@@ -188,7 +207,7 @@ TEST_F(SaveTest, CopyRegistryToLayoutToArchivesReadsInSkopeo) {
 
   // gantry: as a source reads the store.
   const fs::path fromstore = g_->dir() / "from-store";
-  Gantry({"copy", "gantry:" + ref_, "oci:" + fromstore.string() + ":s"});
+  Cli({"copy", "gantry:" + ref_, "oci:" + fromstore.string() + ":s"});
   EXPECT_EQ(SkopeoConfigDigest("oci:" + fromstore.string() + ":s"), img_.config.digest.str());
 }
 
@@ -196,17 +215,17 @@ TEST_F(SaveTest, BadInputFailsAndLeavesNothing) {
   const fs::path out = g_->dir() / "out";
   fs::create_directories(out);
   // An unknown image: nothing written.
-  fixtures::CommandResult r = Gantry({"save", "-o", (out / "x.tar").string(), "no/such:image"}, 3);
+  fixtures::CommandResult r = Cli({"save", "-o", (out / "x.tar").string(), "no/such:image"}, 3);
   EXPECT_NE(r.err.find("no/such"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::is_empty(out));
   // An unwritable path (its parent is a file): one line, nothing left.
   std::ofstream(out / "file") << "x";
-  r = Gantry({"save", "-o", (out / "file" / "x.tar").string(), ref_}, 1);
+  r = Cli({"save", "-o", (out / "file" / "x.tar").string(), ref_}, 1);
   EXPECT_NE(r.err.find("x.tar"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
   // Transports of other tools are refused by name.
-  r = Gantry({"copy", "containers-storage:x", "oci:" + (out / "l").string()}, 2);
+  r = Cli({"copy", "containers-storage:x", "oci:" + (out / "l").string()}, 2);
   EXPECT_NE(r.err.find("containers-storage"), std::string::npos) << r.err;
 
   // An index to a docker-archive: choose a platform.
@@ -219,15 +238,15 @@ TEST_F(SaveTest, BadInputFailsAndLeavesNothing) {
   ASSERT_TRUE(a64) << a64.error().message;
   ASSERT_TRUE(fixtures::WriteIndex(
       layout, {{*amd, "linux", "amd64", ""}, {*a64, "linux", "arm64", ""}}, "multi"));
-  r = Gantry({"copy", "--all", "oci:" + layout.string() + ":multi",
-              "docker-archive:" + (out / "multi.tar").string()},
-             2);
+  r = Cli({"copy", "--all", "oci:" + layout.string() + ":multi",
+           "docker-archive:" + (out / "multi.tar").string()},
+          2);
   EXPECT_NE(r.err.find("--platform"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out / "multi.tar"));
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
   // With a platform it works.
-  Gantry({"copy", "--platform", "linux/arm64", "oci:" + layout.string() + ":multi",
-          "docker-archive:" + (out / "multi.tar").string()});
+  Cli({"copy", "--platform", "linux/arm64", "oci:" + layout.string() + ":multi",
+       "docker-archive:" + (out / "multi.tar").string()});
   EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + (out / "multi.tar").string()),
             a64->config.digest.str());
 }
