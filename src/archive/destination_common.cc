@@ -45,6 +45,24 @@ common::Status VerifyingWriter::Finish(const std::atomic<bool>*) {
   return Done();
 }
 
+common::Status FdWriter::Put(std::span<const std::byte> data) {
+  return common::WriteAll(
+      fd_.get(), std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+}
+
+common::Status FdWriter::Rewind() {
+  if (::ftruncate(fd_.get(), 0) != 0 || ::lseek(fd_.get(), 0, SEEK_SET) != 0)
+    return common::ErrnoError("truncate the file of blob " + blob().digest.str(), errno);
+  return {};
+}
+
+common::Status TarOutput::Commit(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> files) {
+  for (const auto& [name, body] : files) TRY(tar_.File(name, body));
+  TRY(tar_.Close());
+  return out_.Commit();
+}
+
 common::Result<OutputFile> OutputFile::Create(const std::filesystem::path& path) {
   OutputFile out;
   if (path == "-") {

@@ -2,11 +2,14 @@
 // Pieces the file and directory destinations (destinations.h) share.
 
 #include <filesystem>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "archive/tar_writer_internal.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/fd.h"
@@ -45,14 +48,36 @@ class VerifyingWriter : public registry::BlobWriter {
   common::Sha256 sha_;
 };
 
+// A VerifyingWriter into a file (not owned by anyone else): Put appends,
+// Rewind truncates it.
+class FdWriter : public VerifyingWriter {
+ public:
+  FdWriter(oci::Descriptor blob, std::string where, common::UniqueFd fd)
+      : VerifyingWriter(std::move(blob), std::move(where)), fd_(std::move(fd)) {}
+
+ protected:
+  int fd() const { return fd_.get(); }
+  common::Status Put(std::span<const std::byte> data) override;
+  common::Status Rewind() override;
+
+ private:
+  common::UniqueFd fd_;
+};
+
 // The file an archive is written to: a temporary file beside `path`,
 // renamed into place by Commit and removed by the destructor otherwise;
 // or standard output when `path` is "-".
 class OutputFile {
  public:
   [[nodiscard]] static common::Result<OutputFile> Create(const std::filesystem::path& path);
-  OutputFile(OutputFile&&) noexcept = default;
-  OutputFile& operator=(OutputFile&&) noexcept = default;
+  // The moved-from file no longer removes the temporary file.
+  OutputFile(OutputFile&& o) noexcept
+      : path_(std::move(o.path_)),
+        temp_(std::exchange(o.temp_, {})),
+        fd_(std::move(o.fd_)),
+        stdout_(o.stdout_),
+        committed_(o.committed_) {}
+  OutputFile& operator=(OutputFile&&) = delete;
   ~OutputFile();
 
   int fd() const { return stdout_ ? 1 : fd_.get(); }
@@ -70,6 +95,25 @@ class OutputFile {
   common::UniqueFd fd_;
   bool stdout_ = false;
   bool committed_ = false;
+};
+
+// An archive being written: a tar stream into an OutputFile.
+class TarOutput {
+ public:
+  explicit TarOutput(OutputFile out)
+      : out_(std::move(out)), tar_(out_.fd(), "`" + out_.Describe() + "`") {}
+  TarOutput(const TarOutput&) = delete;
+  TarOutput& operator=(const TarOutput&) = delete;
+
+  TarWriter& tar() { return tar_; }
+  const OutputFile& file() const { return out_; }
+  // Writes `files` (name, body) in order, ends the tar and commits the file.
+  [[nodiscard]] common::Status Commit(
+      std::initializer_list<std::pair<std::string_view, std::string_view>> files);
+
+ private:
+  OutputFile out_;
+  TarWriter tar_;
 };
 
 // The index.json entries of `images` (one per name; `tag`, when set,

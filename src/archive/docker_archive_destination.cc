@@ -94,37 +94,27 @@ class ConfigWriter final : public internal::VerifyingWriter {
 
 // Receives a layer into a temporary file; at Finish decompresses it,
 // checks its diffID and appends it as <diffID hex>.tar.
-class LayerWriter final : public internal::VerifyingWriter {
+class LayerWriter final : public internal::FdWriter {
  public:
   LayerWriter(oci::Descriptor blob, std::string where, oci::Compression compression,
               common::UniqueFd spool, fs::path spool_dir, internal::TarWriter& tar,
               Contents& contents)
-      : VerifyingWriter(std::move(blob), std::move(where)),
+      : FdWriter(std::move(blob), std::move(where), std::move(spool)),
         compression_(compression),
-        spool_(std::move(spool)),
         spool_dir_(std::move(spool_dir)),
         tar_(tar),
         contents_(contents) {}
 
  protected:
-  common::Status Put(std::span<const std::byte> data) override {
-    return common::WriteAll(
-        spool_.get(), std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
-  }
-  common::Status Rewind() override {
-    if (::ftruncate(spool_.get(), 0) != 0 || ::lseek(spool_.get(), 0, SEEK_SET) != 0)
-      return common::ErrnoError("truncate a temporary file", errno);
-    return {};
-  }
   common::Status Done() override {
     auto wrap = [&](const common::Error& e) {
       return std::unexpected(e.Wrap("layer " + blob().digest.str()));
     };
-    if (::lseek(spool_.get(), 0, SEEK_SET) != 0)
+    if (::lseek(fd(), 0, SEEK_SET) != 0)
       return wrap(common::ErrnoError("seek a temporary file", errno).error());
     // The tar itself: the spool when uncompressed, else its decompression.
     common::UniqueFd decoded_fd;
-    int tar_fd = spool_.get();
+    int tar_fd = fd();
     common::Digest diff_id = blob().digest;
     int64_t size = blob().size;
     if (compression_ != oci::Compression::kNone) {
@@ -155,7 +145,7 @@ class LayerWriter final : public internal::VerifyingWriter {
  private:
   // Decompresses the spool into `out`: the diffID and the size.
   common::Result<std::pair<common::Digest, int64_t>> Decode(int out) {
-    unpack::FdSource src(spool_.get());
+    unpack::FdSource src(fd());
     ASSIGN_OR_RETURN(std::unique_ptr<unpack::ByteSource> decoder,
                      unpack::internal::OpenDecoder(compression_, unpack::GzipDecoder::kIsal, src));
     common::Sha256 sha;
@@ -183,7 +173,6 @@ class LayerWriter final : public internal::VerifyingWriter {
   }
 
   oci::Compression compression_;
-  common::UniqueFd spool_;
   fs::path spool_dir_;
   internal::TarWriter& tar_;
   Contents& contents_;
@@ -192,7 +181,7 @@ class LayerWriter final : public internal::VerifyingWriter {
 class DockerArchiveDestination final : public registry::ImageDestination {
  public:
   DockerArchiveDestination(internal::OutputFile out, std::string ref)
-      : out_(std::move(out)), tar_(out_.fd(), "`" + out_.Describe() + "`"), ref_(std::move(ref)) {}
+      : out_(std::move(out)), tar_(out_.tar()), ref_(std::move(ref)) {}
 
   common::Result<bool> HasBlob(const oci::Descriptor& blob, std::string_view,
                                const std::atomic<bool>*) override {
@@ -209,9 +198,9 @@ class DockerArchiveDestination final : public registry::ImageDestination {
     if (!compression)
       return std::unique_ptr<registry::BlobWriter>(
           std::make_unique<ConfigWriter>(blob, Describe(), tar_, contents_));
-    ASSIGN_OR_RETURN(common::UniqueFd spool, SpoolFile(out_.SpoolDir()));
+    ASSIGN_OR_RETURN(common::UniqueFd spool, SpoolFile(out_.file().SpoolDir()));
     return std::unique_ptr<registry::BlobWriter>(std::make_unique<LayerWriter>(
-        blob, Describe(), *compression, std::move(spool), out_.SpoolDir(), tar_, contents_));
+        blob, Describe(), *compression, std::move(spool), out_.file().SpoolDir(), tar_, contents_));
   }
 
   common::Status PutManifest(const registry::FetchedManifest& manifest,
@@ -271,20 +260,17 @@ class DockerArchiveDestination final : public registry::ImageDestination {
                           {"RepoTags", std::move(tags)},
                           {"Layers", std::move(layers)}});
     }
-    TRY(tar_.File("manifest.json", manifest.dump()));
-    TRY(tar_.File("repositories", repositories.dump()));
-    TRY(tar_.Close());
-    return out_.Commit();
+    return out_.Commit({{"manifest.json", manifest.dump()}, {"repositories", repositories.dump()}});
   }
 
   bool ParallelBlobs() const override { return false; }
   std::string Describe() const override {
-    return "docker-archive:" + out_.Describe() + (ref_.empty() ? "" : ":" + ref_);
+    return "docker-archive:" + out_.file().Describe() + (ref_.empty() ? "" : ":" + ref_);
   }
 
  private:
-  internal::OutputFile out_;
-  internal::TarWriter tar_;
+  internal::TarOutput out_;
+  internal::TarWriter& tar_;
   std::string ref_;
   Contents contents_;
 };

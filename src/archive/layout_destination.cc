@@ -18,30 +18,20 @@ namespace fs = std::filesystem;
 
 // A blob written to blobs/sha256/.<hex>.XXXXXX.tmp, renamed to <hex> once
 // verified; the temporary file is removed otherwise.
-class LayoutBlobWriter final : public internal::VerifyingWriter {
+class LayoutBlobWriter final : public internal::FdWriter {
  public:
   LayoutBlobWriter(oci::Descriptor blob, std::string where, fs::path final_path, std::string temp,
                    common::UniqueFd fd)
-      : VerifyingWriter(std::move(blob), std::move(where)),
+      : FdWriter(std::move(blob), std::move(where), std::move(fd)),
         final_(std::move(final_path)),
-        temp_(std::move(temp)),
-        fd_(std::move(fd)) {}
+        temp_(std::move(temp)) {}
   ~LayoutBlobWriter() override {
     if (!temp_.empty()) ::unlink(temp_.c_str());
   }
 
  protected:
-  common::Status Put(std::span<const std::byte> data) override {
-    return common::WriteAll(
-        fd_.get(), std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
-  }
-  common::Status Rewind() override {
-    if (::ftruncate(fd_.get(), 0) != 0 || ::lseek(fd_.get(), 0, SEEK_SET) != 0)
-      return common::ErrnoError("truncate `" + temp_ + "`", errno);
-    return {};
-  }
   common::Status Done() override {
-    if (::fsync(fd_.get()) != 0) return common::ErrnoError("fsync `" + temp_ + "`", errno);
+    if (::fsync(fd()) != 0) return common::ErrnoError("fsync `" + temp_ + "`", errno);
     if (::rename(temp_.c_str(), final_.c_str()) != 0)
       return common::ErrnoError("rename `" + temp_ + "`", errno);
     temp_.clear();
@@ -51,7 +41,6 @@ class LayoutBlobWriter final : public internal::VerifyingWriter {
  private:
   fs::path final_;
   std::string temp_;
-  common::UniqueFd fd_;
 };
 
 class LayoutDestination final : public registry::ImageDestination {

@@ -43,7 +43,7 @@ class EntryWriter final : public internal::VerifyingWriter {
 class OciArchiveDestination final : public registry::ImageDestination {
  public:
   OciArchiveDestination(internal::OutputFile out, std::string tag)
-      : out_(std::move(out)), tar_(out_.fd(), "`" + out_.Describe() + "`"), tag_(std::move(tag)) {}
+      : out_(std::move(out)), tar_(out_.tar()), tag_(std::move(tag)) {}
 
   common::Result<bool> HasBlob(const oci::Descriptor& blob, std::string_view,
                                const std::atomic<bool>*) override {
@@ -72,15 +72,12 @@ class OciArchiveDestination final : public registry::ImageDestination {
     auto index = internal::LayoutIndexJson("", images, tag_);
     if (!index) return std::unexpected(index.error().Wrap(Describe()));
     TRY(Directories());
-    TRY(tar_.File("index.json", *index));
-    TRY(tar_.File("oci-layout", internal::kOciLayoutBody));
-    TRY(tar_.Close());
-    return out_.Commit();
+    return out_.Commit({{"index.json", *index}, {"oci-layout", internal::kOciLayoutBody}});
   }
 
   bool ParallelBlobs() const override { return false; }
   std::string Describe() const override {
-    return "oci-archive:" + out_.Describe() + (tag_.empty() ? "" : ":" + tag_);
+    return "oci-archive:" + out_.file().Describe() + (tag_.empty() ? "" : ":" + tag_);
   }
 
  private:
@@ -92,8 +89,8 @@ class OciArchiveDestination final : public registry::ImageDestination {
     return tar_.Directory("blobs/sha256/");
   }
 
-  internal::OutputFile out_;
-  internal::TarWriter tar_;
+  internal::TarOutput out_;
+  internal::TarWriter& tar_;
   std::string tag_;
   std::set<common::Digest> written_;
   bool dirs_written_ = false;
