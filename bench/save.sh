@@ -10,7 +10,8 @@
 #
 # Timing as bench/pull.sh: ROUNDS hyperfine invocations alternating which
 # tool goes first, times merged; prints the medians and the ratio
-# gantry/skopeo, and whether the two archives hold the same layer tars.
+# gantry/skopeo, and checks that both archives hold the same <diffID>.tar
+# layers (skopeo adds legacy <id>/layer.tar links to them).
 # Needs root (loop mount). Not part of ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +47,8 @@ step "sanity: one save each; the same layer tars"
 sh -c "$PREPARE"
 $GANTRY_CMD
 $SKOPEO_CMD
-tar -tf "$MNT/gantry.tar" | grep '\.tar$' | sort >"$WORK/g.list"
-tar -tf "$MNT/skopeo.tar" | grep '\.tar$' | sort >"$WORK/s.list"
+tar -tf "$MNT/gantry.tar" | grep -E '^[0-9a-f]{64}\.tar$' | sort >"$WORK/g.list"
+tar -tf "$MNT/skopeo.tar" | grep -E '^[0-9a-f]{64}\.tar$' | sort >"$WORK/s.list"
 if ! cmp -s "$WORK/g.list" "$WORK/s.list"; then
   diff "$WORK/g.list" "$WORK/s.list" >&2 || true
   bench_die "the archives hold different layer tars"

@@ -70,10 +70,14 @@ common::Result<Transport> ParseTransport(std::string_view text) {
     Transport t{.kind = p.kind};
     if (p.kind == Transport::Kind::kRegistry || p.kind == Transport::Kind::kStore) {
       if (rest.empty()) return bad("no reference after the transport");
-      auto ref = registry::ImageRef::Parse(rest);
-      if (!ref) return bad(ref.error().message);
-      t.ref = *ref;
       t.tag = std::string(rest);
+      auto ref = registry::ImageRef::Parse(rest);
+      // gantry:NAME takes whatever names a store image (a short name, an
+      // id): the store's lookup judges it.
+      if (ref)
+        t.ref = *ref;
+      else if (p.kind == Transport::Kind::kRegistry)
+        return bad(ref.error().message);
       return t;
     }
     const size_t colon = rest.find(':');

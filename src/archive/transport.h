@@ -31,7 +31,7 @@ namespace archives {
 
 struct Transport {
   enum class Kind { kRegistry, kOciDir, kOciArchive, kDockerArchive, kStore } kind{};
-  registry::ImageRef ref{};      // kRegistry, kStore
+  registry::ImageRef ref{};      // kRegistry; kStore when NAME parses as a reference
   std::filesystem::path path{};  // kOciDir, kOciArchive, kDockerArchive ("-": stdin/stdout)
   std::string tag{};  // TAG or REF after the path ("" = none); kRegistry, kStore: as typed
 };
