@@ -224,6 +224,18 @@ TEST_F(SaveTest, BadInputFailsAndLeavesNothing) {
   EXPECT_NE(r.err.find("x.tar"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
+  // Standard output a terminal (script(1) gives it a pty): refused.
+  {
+    std::string cmd;
+    for (const std::string& a : g_->Argv({"save", ref_})) cmd += "'" + a + "' ";
+    fixtures::RunOptions opts;
+    opts.env = g_->Env();
+    auto t = fixtures::RunCommand({"script", "-qec", cmd, "/dev/null"}, opts);
+    ASSERT_TRUE(t) << t.error().message;
+    EXPECT_EQ(t->exit_code, 2) << t->out << t->err;
+    EXPECT_NE(t->out.find("refusing to write an archive to a terminal"), std::string::npos)
+        << t->out;
+  }
   // Transports of other tools are refused by name.
   r = Cli({"copy", "containers-storage:x", "oci:" + (out / "l").string()}, 2);
   EXPECT_NE(r.err.find("containers-storage"), std::string::npos) << r.err;
