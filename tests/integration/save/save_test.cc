@@ -146,6 +146,43 @@ TEST_F(SaveTest, OciDirKeepsTheRegistryManifestDigest) {
   EXPECT_EQ(index["manifests"].size(), 1u) << index;
 }
 
+TEST_F(SaveTest, AnImagePulledByIndexIsSavedAsItsPlatformManifest) {
+  // An index of arm64 and amd64, pulled for arm64: the store holds that
+  // manifest whole, whatever this host is.
+  const fs::path layout = g_->dir() / "multi";
+  auto amd = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "");
+  ASSERT_TRUE(amd) << amd.error().message;
+  auto arm = fixtures::WriteImage(
+      layout, fixtures::FixtureImageSpec(fixtures::Compression::kGzip, "arm64"), "");
+  ASSERT_TRUE(arm) << arm.error().message;
+  ASSERT_TRUE(fixtures::WriteIndex(
+      layout, {{*amd, "linux", "amd64", ""}, {*arm, "linux", "arm64", ""}}, "multi"));
+  ASSERT_NO_FATAL_FAILURE(PushLayout(*reg_, layout, "multi", "fixture/multi:v1"));
+  const std::string ref = reg_->host() + "/fixture/multi:v1";
+  ASSERT_NO_FATAL_FAILURE(PullOk(*g_, {"--no-unpack", "--platform", "linux/arm64", ref}));
+  const fs::path dir = g_->dir() / "saved";
+  Cli({"save", "--format", "oci-dir", "-o", dir.string(), ref});
+  auto index = nlohmann::json::parse(Slurp(dir / "index.json"), nullptr, false);
+  ASSERT_TRUE(index.is_object());
+  ASSERT_EQ(index["manifests"].size(), 1u) << index;
+  EXPECT_EQ(index["manifests"][0]["digest"], arm->manifest.digest.str());
+  EXPECT_EQ(SkopeoConfigDigest("oci:" + dir.string() + ":" + ref), arm->config.digest.str());
+}
+
+TEST_F(SaveTest, CopyIntoTheStorePullsAndOutOfItReads) {
+  const fs::path dir = g_->dir() / "l";
+  Cli({"copy", "docker://" + ref_, "oci:" + dir.string() + ":v1"});
+  fixtures::CommandResult r =
+      Cli({"copy", "oci:" + dir.string() + ":v1", "gantry:localhost/copied:v1"});
+  EXPECT_EQ(r.out, "localhost/copied:v1\n");
+  const std::vector<std::string> names = g_->ImageNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), "localhost/copied:v1"), names.end());
+  // By its short name, out again.
+  const fs::path out = g_->dir() / "out.tar";
+  Cli({"copy", "gantry:copied:v1", "docker-archive:" + out.string()});
+  EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + out.string()), img_.config.digest.str());
+}
+
 TEST_F(SaveTest, ImagesSharingLayersWriteEachLayerOnce) {
   fixtures::BuiltImage a, b;
   ASSERT_NO_FATAL_FAILURE(
