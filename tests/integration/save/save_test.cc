@@ -81,6 +81,21 @@ class SaveTest : public ::testing::Test {
     return j["config"].value("digest", "");
   }
 
+  // The fixture image for amd64 and arm64 in `layout`, and an index of
+  // both tagged "multi".
+  static void WriteTwoPlatforms(const fs::path& layout, fixtures::BuiltImage* amd,
+                                fixtures::BuiltImage* arm) {
+    auto a = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "");
+    ASSERT_TRUE(a) << a.error().message;
+    auto b = fixtures::WriteImage(
+        layout, fixtures::FixtureImageSpec(fixtures::Compression::kGzip, "arm64"), "");
+    ASSERT_TRUE(b) << b.error().message;
+    ASSERT_TRUE(fixtures::WriteIndex(
+        layout, {{*a, "linux", "amd64", ""}, {*b, "linux", "arm64", ""}}, "multi"));
+    *amd = *a;
+    *arm = *b;
+  }
+
   std::unique_ptr<fixtures::RegistryFixture> reg_;
   std::unique_ptr<pulltest::Gantry> g_;
   fixtures::BuiltImage img_;
@@ -150,13 +165,8 @@ TEST_F(SaveTest, AnImagePulledByIndexIsSavedAsItsPlatformManifest) {
   // An index of arm64 and amd64, pulled for arm64: the store holds that
   // manifest whole, whatever this host is.
   const fs::path layout = g_->dir() / "multi";
-  auto amd = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "");
-  ASSERT_TRUE(amd) << amd.error().message;
-  auto arm = fixtures::WriteImage(
-      layout, fixtures::FixtureImageSpec(fixtures::Compression::kGzip, "arm64"), "");
-  ASSERT_TRUE(arm) << arm.error().message;
-  ASSERT_TRUE(fixtures::WriteIndex(
-      layout, {{*amd, "linux", "amd64", ""}, {*arm, "linux", "arm64", ""}}, "multi"));
+  fixtures::BuiltImage amd, arm;
+  ASSERT_NO_FATAL_FAILURE(WriteTwoPlatforms(layout, &amd, &arm));
   ASSERT_NO_FATAL_FAILURE(PushLayout(*reg_, layout, "multi", "fixture/multi:v1"));
   const std::string ref = reg_->host() + "/fixture/multi:v1";
   ASSERT_NO_FATAL_FAILURE(PullOk(*g_, {"--no-unpack", "--platform", "linux/arm64", ref}));
@@ -165,8 +175,8 @@ TEST_F(SaveTest, AnImagePulledByIndexIsSavedAsItsPlatformManifest) {
   auto index = nlohmann::json::parse(Slurp(dir / "index.json"), nullptr, false);
   ASSERT_TRUE(index.is_object());
   ASSERT_EQ(index["manifests"].size(), 1u) << index;
-  EXPECT_EQ(index["manifests"][0]["digest"], arm->manifest.digest.str());
-  EXPECT_EQ(SkopeoConfigDigest("oci:" + dir.string() + ":" + ref), arm->config.digest.str());
+  EXPECT_EQ(index["manifests"][0]["digest"], arm.manifest.digest.str());
+  EXPECT_EQ(SkopeoConfigDigest("oci:" + dir.string() + ":" + ref), arm.config.digest.str());
 }
 
 TEST_F(SaveTest, CopyIntoTheStorePullsAndOutOfItReads) {
@@ -278,15 +288,9 @@ TEST_F(SaveTest, BadInputFailsAndLeavesNothing) {
   EXPECT_NE(r.err.find("containers-storage"), std::string::npos) << r.err;
 
   // An index to a docker-archive: choose a platform.
-  fixtures::BuiltImage arm;
   const fs::path layout = g_->dir() / "multi";
-  auto amd = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "");
-  ASSERT_TRUE(amd) << amd.error().message;
-  auto a64 = fixtures::WriteImage(
-      layout, fixtures::FixtureImageSpec(fixtures::Compression::kGzip, "arm64"), "");
-  ASSERT_TRUE(a64) << a64.error().message;
-  ASSERT_TRUE(fixtures::WriteIndex(
-      layout, {{*amd, "linux", "amd64", ""}, {*a64, "linux", "arm64", ""}}, "multi"));
+  fixtures::BuiltImage amd, a64;
+  ASSERT_NO_FATAL_FAILURE(WriteTwoPlatforms(layout, &amd, &a64));
   r = Cli({"copy", "--all", "oci:" + layout.string() + ":multi",
            "docker-archive:" + (out / "multi.tar").string()},
           2);
@@ -297,7 +301,7 @@ TEST_F(SaveTest, BadInputFailsAndLeavesNothing) {
   Cli({"copy", "--platform", "linux/arm64", "oci:" + layout.string() + ":multi",
        "docker-archive:" + (out / "multi.tar").string()});
   EXPECT_EQ(SkopeoConfigDigest("docker-archive:" + (out / "multi.tar").string()),
-            a64->config.digest.str());
+            a64.config.digest.str());
 }
 
 }  // namespace
