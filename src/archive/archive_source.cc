@@ -14,7 +14,7 @@
 #include "oci/descriptor.h"
 #include "oci/manifest.h"
 
-namespace archive {
+namespace archives {
 namespace {
 
 using common::Errc;
@@ -378,10 +378,6 @@ common::Result<std::vector<OciEntry>> ReadOciIndex(const TarFile& f) {
   return out;
 }
 
-std::string BlobName(const common::Digest& d) {
-  return "blobs/" + std::string(d.algorithm_name()) + "/" + d.hex();
-}
-
 class OciArchiveSource final : public TarBlobSource {
  public:
   OciArchiveSource(std::shared_ptr<TarFile> file, std::string describe, oci::Descriptor top)
@@ -397,14 +393,14 @@ class OciArchiveSource final : public TarBlobSource {
   }
   common::Status FetchBlob(const common::Digest& digest, int64_t size, registry::BlobSink& sink,
                            const std::atomic<bool>* cancel) override {
-    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(BlobName(digest), "blob"));
+    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(LayoutBlobName(digest), "blob"));
     return file_->Stream(*e, size, sink, cancel);
   }
 
  private:
   common::Result<registry::FetchedManifest> Read(const common::Digest& digest,
                                                  std::string media_type, int64_t size) {
-    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(BlobName(digest), "manifest"));
+    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(LayoutBlobName(digest), "manifest"));
     ASSIGN_OR_RETURN(std::string body, file_->Read(*e, registry::kMaxManifestSize));
     auto where = "archive `" + file_->path() + "` entry `" + e->name + "`";
     if (size >= 0 && static_cast<int64_t>(body.size()) != size)
@@ -572,4 +568,4 @@ common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path&
   return out;
 }
 
-}  // namespace archive
+}  // namespace archives

@@ -47,7 +47,7 @@
 #include "common/error.h"
 #include "registry/source.h"
 
-namespace archive {
+namespace archives {
 
 // Opens the image that `spec` (kind kDockerArchive or kOciArchive) names.
 [[nodiscard]] common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(
@@ -76,4 +76,4 @@ struct LoadItem {
 [[nodiscard]] common::Result<std::vector<LoadItem>> ListLoadItems(
     const std::filesystem::path& input, std::string_view name);
 
-}  // namespace archive
+}  // namespace archives

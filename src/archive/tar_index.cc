@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-namespace archive {
+namespace archives {
 namespace {
 
 using common::Errc;
@@ -227,4 +227,8 @@ common::Result<TarIndex> IndexTar(int fd, const std::string& what) {
   return index;
 }
 
-}  // namespace archive
+std::string LayoutBlobName(const common::Digest& digest) {
+  return "blobs/" + std::string(digest.algorithm_name()) + "/" + digest.hex();
+}
+
+}  // namespace archives

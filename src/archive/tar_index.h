@@ -20,9 +20,10 @@
 #include <string>
 #include <string_view>
 
+#include "common/digest.h"
 #include "common/error.h"
 
-namespace archive {
+namespace archives {
 
 struct TarEntry {
   std::string name;    // normalised
@@ -54,4 +55,8 @@ using BodyReader = std::function<common::Result<size_t>(void* buf, size_t n)>;
 // from offset 0. `what` names the archive in errors. Errors: WalkTar's.
 [[nodiscard]] common::Result<TarIndex> IndexTar(int fd, const std::string& what);
 
-}  // namespace archive
+// The entry name of a blob in an OCI image layout (and its tar):
+// "blobs/<algorithm>/<hex>".
+std::string LayoutBlobName(const common::Digest& digest);
+
+}  // namespace archives

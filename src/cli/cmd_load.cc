@@ -34,7 +34,7 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
             (f.input.empty() && isatty(STDIN_FILENO) == 0 ? "standard input" : "a terminal") +
             " is not supported yet; give the archive with -i FILE"});
   }
-  auto items = archive::ListLoadItems(f.input, f.name);
+  auto items = archives::ListLoadItems(f.input, f.name);
   if (!items) return ReportError(items.error());
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
@@ -46,7 +46,7 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
   }
   // Each name through the one pull pipeline: the second name of an image
   // finds every blob and layer present and only writes its record.
-  for (const archive::LoadItem& item : *items) {
+  for (const archives::LoadItem& item : *items) {
     image::PullImageOptions opts{.source = item.spec};
     opts.max_layers = f.max_layers;
     opts.check_space = !f.ignore_space_check;

@@ -85,7 +85,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   if ((spec->kind == registry::SourceSpec::Kind::kDockerArchive ||
        spec->kind == registry::SourceSpec::Kind::kOciArchive) &&
       f.name.empty() && spec->layout_tag.empty())
-    if (auto named = archive::ArchiveImageName(*spec)) spec->ref = *named;
+    if (auto named = archives::ArchiveImageName(*spec)) spec->ref = *named;
   image::PullImageOptions opts{.source = *spec};
   if (!f.platform.empty()) {
     auto p = oci::ParsePlatform(f.platform);

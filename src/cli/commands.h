@@ -24,6 +24,8 @@ void RegisterMount(CLI::App& app, GlobalOptions& global, int& exit_code);    // 
 void RegisterBundle(CLI::App& app, GlobalOptions& global, int& exit_code);   // bundle and bundle rm
 void RegisterRuntime(CLI::App& app, GlobalOptions& global, int& exit_code);  // = gantry-runtime
 void RegisterContainerdConfig(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterSave(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterCopy(CLI::App& app, GlobalOptions& global, int& exit_code);
 // `gantry serve`: its flags (serve_flags.h), and a callback that execs the
 // gantry-serve executable beside this one with `argv` (main's, unchanged).
 void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code, char** argv);
@@ -45,6 +47,8 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterBundle(app, global, exit_code);
   RegisterRuntime(app, global, exit_code);
   RegisterContainerdConfig(app, global, exit_code);
+  RegisterSave(app, global, exit_code);
+  RegisterCopy(app, global, exit_code);
 }
 
 }  // namespace cli

@@ -502,7 +502,7 @@ common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataD
   std::unique_ptr<registry::ImageSource> src;
   if (source.kind == registry::SourceSpec::Kind::kDockerArchive ||
       source.kind == registry::SourceSpec::Kind::kOciArchive) {
-    auto s = archive::OpenArchiveSource(source);
+    auto s = archives::OpenArchiveSource(source);
     if (!s) return std::unexpected(s.error().Wrap("pull " + source.ref.str()));
     src = std::move(*s);
   } else if (source.kind == registry::SourceSpec::Kind::kLayout) {

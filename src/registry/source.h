@@ -64,7 +64,7 @@ struct SourceSpec {
 // is not an error here (the name falls back to rule 3; the pull reports it).
 // oci-archive:FILE[:TAG] is named as a layout by rules 1-3 (FILE's base name
 // for BASE), except that without TAG this function does not read FILE
-// (archive::ArchiveImageName does). docker-archive:FILE[:REF] is recorded
+// (archives::ArchiveImageName does). docker-archive:FILE[:REF] is recorded
 // under `name`, else REF read as a docker reference (RepoTags are: `app:v1`
 // is docker.io/library/app:v1), else `localhost/BASE:latest`; "@N" selects
 // an image by position and names nothing.

@@ -28,20 +28,20 @@ std::vector<std::pair<std::string, std::string>> ReadArchive(const fs::path& fil
   auto fd = common::Open(file.string(), O_RDONLY);
   EXPECT_TRUE(fd) << fd.error().message;
   if (!fd) return out;
-  auto st = archive::WalkTar(fd->get(), file.string(),
-                             [&](const archive::TarEntry& e, const archive::BodyReader& read) {
-                               if (e.type != '0') return common::Status{};
-                               std::string body(static_cast<size_t>(e.size), '\0');
-                               size_t got = 0;
-                               while (got < body.size()) {
-                                 auto n = read(body.data() + got, body.size() - got);
-                                 if (!n) return common::Status(std::unexpected(n.error()));
-                                 if (*n == 0) break;
-                                 got += *n;
-                               }
-                               out.emplace_back(e.name, std::move(body));
-                               return common::Status{};
-                             });
+  auto st = archives::WalkTar(fd->get(), file.string(),
+                              [&](const archives::TarEntry& e, const archives::BodyReader& read) {
+                                if (e.type != '0') return common::Status{};
+                                std::string body(static_cast<size_t>(e.size), '\0');
+                                size_t got = 0;
+                                while (got < body.size()) {
+                                  auto n = read(body.data() + got, body.size() - got);
+                                  if (!n) return common::Status(std::unexpected(n.error()));
+                                  if (*n == 0) break;
+                                  got += *n;
+                                }
+                                out.emplace_back(e.name, std::move(body));
+                                return common::Status{};
+                              });
   EXPECT_TRUE(st) << st.error().message;
   return out;
 }

@@ -14,7 +14,7 @@
 #include "fixtures/image_builder.h"
 #include "registry/source.h"
 
-namespace archive {
+namespace archives {
 namespace {
 
 class TarIndexTest : public ::testing::Test {
@@ -114,10 +114,10 @@ TEST(ArchiveSpec, ParsesLikeSkopeo) {
   ASSERT_TRUE(named);
   EXPECT_EQ(named->layout_tag, "@1");
   EXPECT_EQ(named->ref.str(), "localhost/app:v9");
-  auto empty = registry::ParseSourceSpec("docker-archive::a");
+  auto empty = registry::ParseSourceSpec("docker-archives::a");
   ASSERT_FALSE(empty);
   EXPECT_NE(empty.error().message.find("empty file"), std::string::npos);
 }
 
 }  // namespace
-}  // namespace archive
+}  // namespace archives
