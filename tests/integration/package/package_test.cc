@@ -3,7 +3,8 @@
 // (control fields, contents), its Depends checked against the libraries
 // its executables link, and its gantry run from a fresh root that holds
 // only the package's files and the host's /usr/lib (read-only bind mounts
-// in a private mount namespace, so nothing is left mounted). Suite Package.
+// in a private mount namespace, so nothing is left mounted). One test,
+// Package.BuildsChecksInstallsAndRuns, its checks in the order below.
 // Needs root (mount, chroot).
 
 #include <gtest/gtest.h>
@@ -69,12 +70,19 @@ class Package : public ::testing::Test {
     return v;
   }
 
+  // The checks, run by the one test below.
+  void ControlFieldsNameThePackage();
+  void DependsCoversEveryLinkedLibrary();
+  void InstallsEverythingUnderUsr();
+  void InstalledPageRendersAndCompletionParses();
+  void InstalledGantryRunsInAFreshRoot();
+
   static inline common::TempDir* dir_ = nullptr;
   static inline fs::path deb_, extracted_;
   static inline std::string version_, log_;
 };
 
-TEST_F(Package, ControlFieldsNameThePackage) {
+void Package::ControlFieldsNameThePackage() {
   EXPECT_EQ(Field("Package"), "gantry");
   EXPECT_EQ(Field("Version"), version_);
   EXPECT_EQ(Field("Architecture"), "amd64");
@@ -84,7 +92,7 @@ TEST_F(Package, ControlFieldsNameThePackage) {
 
 // Every shared library an executable of the package links (NEEDED) is
 // owned by a Debian package that Depends names.
-TEST_F(Package, DependsCoversEveryLinkedLibrary) {
+void Package::DependsCoversEveryLinkedLibrary() {
   const std::string depends = Field("Depends");
   ASSERT_NE(depends.find("libc6"), std::string::npos) << depends;
   const std::string script = R"sh(
@@ -119,7 +127,7 @@ done
   EXPECT_GT(checked, 3) << r.out;
 }
 
-TEST_F(Package, InstallsEverythingUnderUsr) {
+void Package::InstallsEverythingUnderUsr() {
   const fs::path usr = extracted_ / "usr";
   for (const char* f :
        {"bin/gantry", "bin/gantry-serve", "bin/gantry-runtime", "lib/systemd/system/gantry.service",
@@ -136,7 +144,7 @@ TEST_F(Package, InstallsEverythingUnderUsr) {
     EXPECT_EQ(e.path().filename(), "usr") << e.path();
 }
 
-TEST_F(Package, InstalledPageRendersAndCompletionParses) {
+void Package::InstalledPageRendersAndCompletionParses() {
   auto man = Cmd({"sh", "-c", "MANWIDTH=80 man -l \"$1\"", "sh",
                   (extracted_ / "usr/share/man/man1/gantry-pull.1.gz").string()});
   EXPECT_EQ(man.exit_code, 0) << man.err;
@@ -150,7 +158,7 @@ TEST_F(Package, InstalledPageRendersAndCompletionParses) {
 // /usr/lib and /usr/lib64 (the libraries Depends names), read-only: the
 // installed gantry runs from there, so a file or a library the package
 // needs and does not carry (or depend on) fails here.
-TEST_F(Package, InstalledGantryRunsInAFreshRoot) {
+void Package::InstalledGantryRunsInAFreshRoot() {
   const std::string script = R"sh(
 set -eu
 pkg=$1 root=$2
@@ -173,6 +181,30 @@ echo "== runtime"; chroot "$root" /usr/bin/gantry-runtime --version
   EXPECT_NE(r.out.find("gantry " + version_), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Subcommands:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("pull"), std::string::npos) << r.out;
+}
+
+// One test, so that a ctest run (a process per test) makes one package.
+TEST_F(Package, BuildsChecksInstallsAndRuns) {
+  {
+    SCOPED_TRACE("ControlFieldsNameThePackage");
+    ControlFieldsNameThePackage();
+  }
+  {
+    SCOPED_TRACE("DependsCoversEveryLinkedLibrary");
+    DependsCoversEveryLinkedLibrary();
+  }
+  {
+    SCOPED_TRACE("InstallsEverythingUnderUsr");
+    InstallsEverythingUnderUsr();
+  }
+  {
+    SCOPED_TRACE("InstalledPageRendersAndCompletionParses");
+    InstalledPageRendersAndCompletionParses();
+  }
+  {
+    SCOPED_TRACE("InstalledGantryRunsInAFreshRoot");
+    InstalledGantryRunsInAFreshRoot();
+  }
 }
 
 }  // namespace
