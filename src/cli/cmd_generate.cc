@@ -149,12 +149,15 @@ void WriteManPage(const fs::path& dir, const Command& c, const CLI::App* top) {
   m << ".SH NAME\n" << Roff(name) << " \\- " << Roff(what) << "\n";
   m << ".SH SYNOPSIS\n.B gantry" << (c.words.empty() ? "" : " " + Roff(Join(c.words, " ")))
     << "\n[\\fIOPTIONS\\fR]";
-  if (!Children(c.app).empty()) m << " \\fICOMMAND\\fR";
+  // A command with both (bundle: `bundle REF DIR`, `bundle rm DIR`) takes
+  // one of its subcommands or its own arguments.
+  if (!Children(c.app).empty())
+    m << (Positionals(c.app).empty() ? " \\fICOMMAND\\fR" : " [\\fICOMMAND\\fR]");
   for (const CLI::Option* p : Positionals(c.app))
     m << " " << (p->get_required() ? "" : "[") << "\\fI" << Roff(p->get_name()) << "\\fR"
       << (p->get_expected_max() > 1 ? "..." : "") << (p->get_required() ? "" : "]");
   if (c.app->get_prefix_command()) m << " [\\fIARGS\\fR...]";
-  m << "\n.SH DESCRIPTION\n" << Roff(c.app->get_description()) << "\n";
+  m << "\n.SH DESCRIPTION\n" << Roff(what) << "\n";
   if (c.app->get_prefix_command())
     m << ".PP\nEverything after the command is passed to it unparsed; see "
          "\\fBgantry\\-runtime\\fR(1).\n";
