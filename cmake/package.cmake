@@ -28,6 +28,30 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/gantry/gantry")
 # Depends from the libraries the executables link (dpkg-shlibdeps, from
-# dpkg-dev; scripts/setup.sh installs it).
+# dpkg-dev; scripts/setup.sh installs it), plus the packages of the
+# libraries gantry dlopen()s at first use (src/lazylib: libcurl, libarchive,
+# libcrypto), which dpkg-shlibdeps cannot see as they are not NEEDED: the
+# owners of the very libraries the build linked its stubs against.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+list(GET CURL_LIBRARIES 0 lazy_curl)
+set(GANTRY_LAZY_LIBRARIES "")
+set(lazy_packages "")
+foreach(lib ${lazy_curl} ${archive_library} ${OPENSSL_CRYPTO_LIBRARY})
+  get_filename_component(real "${lib}" REALPATH)
+  list(APPEND GANTRY_LAZY_LIBRARIES "${real}")
+  # Merged /usr: dpkg may list the file under /lib or /usr/lib.
+  string(REGEX REPLACE "^/usr/" "/" other "${real}")
+  execute_process(COMMAND dpkg-query -S "${real}" OUTPUT_VARIABLE owner RESULT_VARIABLE rc
+                  ERROR_QUIET)
+  if(NOT rc EQUAL 0)
+    execute_process(COMMAND dpkg-query -S "${other}" OUTPUT_VARIABLE owner RESULT_VARIABLE rc
+                    ERROR_QUIET)
+  endif()
+  if(rc EQUAL 0 AND owner MATCHES "^([^:, ]+)")
+    list(APPEND lazy_packages "${CMAKE_MATCH_1}")
+  else()
+    message(WARNING "package: no Debian package owns ${real}; the .deb will not depend on it")
+  endif()
+endforeach()
+list(JOIN lazy_packages ", " CPACK_DEBIAN_PACKAGE_DEPENDS)
 include(CPack)

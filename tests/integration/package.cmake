@@ -15,4 +15,7 @@ add_dependencies(package_test gantry gantry-runtime docs)
 if(TARGET gantry-serve)
   add_dependencies(package_test gantry-serve)
 endif()
-target_compile_definitions(package_test PRIVATE GANTRY_CPACK="${CMAKE_CPACK_COMMAND}")
+# The libraries gantry dlopen()s (cmake/package.cmake), "a:b:c".
+list(JOIN GANTRY_LAZY_LIBRARIES ":" lazy_libraries)
+target_compile_definitions(package_test PRIVATE GANTRY_CPACK="${CMAKE_CPACK_COMMAND}"
+  GANTRY_LAZY_LIBRARIES="${lazy_libraries}")
