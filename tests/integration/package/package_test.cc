@@ -32,11 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fixtures::CommandResult Cmd(const std::vector<std::string>& argv) {
-  auto r = fixtures::RunCommand(argv, {.env = {},
-                                       .cwd = {},
-                                       .stdin_data = {},
-                                       .timeout = std::chrono::minutes(5),
-                                       .measure_peak_rss = false});
+  auto r = fixtures::RunCommand(argv);  // killed after RunOptions' default 2 minutes
   EXPECT_TRUE(r) << r.error().message;
   return r ? *r : fixtures::CommandResult{};
 }
