@@ -7,7 +7,9 @@
 #   build/docs/completions/gantry (bash), build/docs/completions/_gantry (zsh)
 # Installed to share/man/man1, share/bash-completion/completions/gantry and
 # share/zsh/vendor-completions/_gantry.
-if(NOT TARGET gantry)
+# Not in the fuzz build (scripts/fuzz.sh), whose instrumented gantry is not
+# meant to run.
+if(NOT TARGET gantry OR GANTRY_FUZZ)
   return()
 endif()
 set(GANTRY_DOCS_DIR ${PROJECT_BINARY_DIR}/docs)
