@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/demo.sh and bench/ (sourced, not run).
+# Helpers shared by scripts/demo.sh, scripts/package.sh and bench/ (sourced,
+# not run).
 
 REG_PID=""
 REG_PORT=""
@@ -38,4 +39,30 @@ registry_push() {
   local ref="127.0.0.1:$REG_PORT/$3"
   skopeo copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$ref" >&2
   echo "$ref"
+}
+
+# build_step LOG TITLE COMMAND...: prints "== TITLE", runs COMMAND with its
+# output appended to LOG and, for ninja's "[n/N] …" lines, prints a
+# progress line at each tenth of the build. On failure prints the end of
+# LOG and keeps it, and returns non-zero.
+build_step() {
+  local log=$1 title=$2 start=$SECONDS
+  shift 2
+  echo "== $title"
+  # The command's own status, whatever the caller's errexit and pipefail.
+  { if "$@" 2>&1; then echo 0 >"$log.rc"; else echo $? >"$log.rc"; fi; } | tee -a "$log" | awk '
+      /^\[[0-9]+\/[0-9]+\]/ {
+        split(substr($0, 2, index($0, "]") - 2), n, "/")
+        tenth = int(n[1] * 10 / n[2])
+        if (tenth > shown) { shown = tenth; printf "   %3d%%  [%d/%d]\n", tenth * 10, n[1], n[2]; fflush() }
+      }'
+  local rc
+  rc=$(cat "$log.rc")
+  rm -f "$log.rc"
+  if [ "$rc" != 0 ]; then
+    tail -n 30 "$log" >&2
+    echo "failed (exit $rc): $title (whole log kept: $log)" >&2
+    return 1
+  fi
+  echo "   done in $((SECONDS - start)) s"
 }

@@ -24,6 +24,7 @@ PACKAGES=(
   hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps curl
   strace  # bench/containerd.sh: the registries' system calls during a fetch
   systemd  # systemd-socket-activate: the CRI socket-activation test
+  dpkg-dev man-db zsh  # the .deb: cpack's dpkg-shlibdeps; the package tests render a page (man -l) and check the zsh completion
 )
 
 missing=()

@@ -24,7 +24,15 @@ std::filesystem::path DefaultRoot() {
   return "/var/lib/gantry";
 }
 
+std::string_view Version() { return GANTRY_VERSION; }
+
 void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
+  // Inherited by every subcommand added after this (nested ones too): an
+  // option a subcommand does not know goes up to its parent, so the global
+  // options are accepted after the subcommand as well, as podman accepts
+  // them (`gantry pull --root X REF`, `gantry snapshot ls --root X`).
+  // `gantry runtime` takes everything after it unparsed (runc's own --root).
+  app.fallthrough();
   app.set_version_flag("--version,-V", std::string("gantry ") + GANTRY_VERSION);
   global.root = DefaultRoot();
   app.add_option("--root", global.root, "Store root directory")->default_str(global.root.string());

@@ -28,6 +28,9 @@ struct GlobalOptions {
 // otherwise.
 std::filesystem::path DefaultRoot();
 
+// The version `--version` prints ("0.1.0").
+std::string_view Version();
+
 // Adds --version and the global options (--root, --log-level,
 // --registry-config, --snapshotter) bound to `global`, which it fills with
 // their defaults. `gantry` and `gantry-serve` both call it, so that

@@ -29,6 +29,9 @@ void RegisterCopy(CLI::App& app, GlobalOptions& global, int& exit_code);
 // `gantry serve`: its flags (serve_flags.h), and a callback that execs the
 // gantry-serve executable beside this one with `argv` (main's, unchanged).
 void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code, char** argv);
+// The hidden `gantry __generate man|bash|zsh DIR` (man pages and shell
+// completions from the tree of `app`); registered last, after every command.
+void RegisterGenerate(CLI::App& app, int& exit_code);
 
 // Every subcommand but `serve`, which needs main's argv.
 inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_code) {

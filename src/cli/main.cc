@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
 
   cli::RegisterCommands(app, global, exit_code);
   cli::RegisterServe(app, global, exit_code, argv);
+  cli::RegisterGenerate(app, exit_code);
 
   app.parse_complete_callback([&] {
     // Before any command runs (the unpacker sizes its budget of open files

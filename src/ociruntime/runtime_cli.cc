@@ -183,6 +183,16 @@ constexpr std::string_view kUsage =
     "  events --stats ID\n"
     "  features\n";
 
+}  // namespace
+
+std::string RuntimeUsage(std::string_view prog) {
+  std::string usage(kUsage);
+  usage.replace(usage.find("%s"), 2, prog);
+  return usage;
+}
+
+namespace {
+
 void PrintTable(const std::vector<ContainerInfo>& list) {
   // runc's tabwriter: cells padded to max(12, width + 3).
   std::vector<std::array<std::string, 6>> rows = {

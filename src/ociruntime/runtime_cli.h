@@ -24,4 +24,8 @@ namespace ociruntime {
 // `args` excludes the program name; `prog` names it in messages.
 [[nodiscard]] int RuntimeMain(const std::vector<std::string>& args, std::string_view prog);
 
+// The usage text `prog --help` prints (the command list above), for the
+// generated man page and completions (`gantry __generate`).
+[[nodiscard]] std::string RuntimeUsage(std::string_view prog);
+
 }  // namespace ociruntime
