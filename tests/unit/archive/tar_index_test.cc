@@ -114,7 +114,7 @@ TEST(ArchiveSpec, ParsesLikeSkopeo) {
   ASSERT_TRUE(named);
   EXPECT_EQ(named->layout_tag, "@1");
   EXPECT_EQ(named->ref.str(), "localhost/app:v9");
-  auto empty = registry::ParseSourceSpec("docker-archives::a");
+  auto empty = registry::ParseSourceSpec("docker-archive::a");
   ASSERT_FALSE(empty);
   EXPECT_NE(empty.error().message.find("empty file"), std::string::npos);
 }
