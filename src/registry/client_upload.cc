@@ -75,12 +75,15 @@ std::string Absolute(const RegistryHost& host, const std::string& location) {
 // One request of an upload, with the retries of pulls when `retry` (429,
 // 5xx, connection errors, cuts, with backoff). 2xx answers come back; any
 // other is a worded error. `what` names the object.
+// `mount_from`: a repository whose pull the token must also grant.
 template <class Impl>
 Result<HttpResponse> PushExchange(Impl& impl, const ImageRef& repo, HttpRequest req,
-                                  const std::string& what, bool retry) {
+                                  const std::string& what, bool retry,
+                                  std::string_view mount_from = {}) {
   ASSIGN_OR_RETURN(RegistryHost host, PushHost(impl, repo));
   Target target = impl.MakeTarget(repo, host);
   target.scope = "repository:" + repo.path() + ":pull,push";
+  if (!mount_from.empty()) target.scope += " repository:" + std::string(mount_from) + ":pull";
   impl.ApplyLimits(req);
   Backoff backoff = impl.MakeBackoff();
   for (int attempt = 1;; ++attempt) {
@@ -148,8 +151,9 @@ Result<std::optional<RegistryClient::UploadSession>> RegistryClient::StartUpload
   if (!mount_from.empty())
     req.url += "?mount=" + QueryEscape(digest.str()) + "&from=" + QueryEscape(mount_from);
   req.cancel = cancel;
-  ASSIGN_OR_RETURN(HttpResponse resp, PushExchange(*impl_, repo, std::move(req),
-                                                   "upload of blob " + digest.str(), true));
+  ASSIGN_OR_RETURN(HttpResponse resp,
+                   PushExchange(*impl_, repo, std::move(req), "upload of blob " + digest.str(),
+                                true, mount_from));
   if (resp.status == 201 && !mount_from.empty()) return std::nullopt;
   std::string location = resp.Header("location");
   if (location.empty())

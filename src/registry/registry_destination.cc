@@ -106,11 +106,20 @@ class RegistryDestination final : public ImageDestination {
     // upload session (a second push moves only manifests).
     ASSIGN_OR_RETURN(bool there, client_->BlobExists(ref_, blob.digest, cancel));
     if (there || mount_from.empty() || mount_from == ref_.path()) return there;
-    ASSIGN_OR_RETURN(std::optional<Session> session,
-                     client_->StartUpload(ref_, blob.digest, mount_from, cancel));
-    if (!session) return true;
+    auto session = client_->StartUpload(ref_, blob.digest, mount_from, cancel);
+    if (!session) {
+      // A registry may refuse the mount (no pull right on `mount_from`);
+      // the blob is then uploaded as any other.
+      const common::Errc code = session.error().code;
+      if (code != Errc::kUnauthenticated && code != Errc::kPermissionDenied)
+        return std::unexpected(std::move(session.error()));
+      LOG(Debug) << "mount refused, uploading" << common::Kv("digest", blob.digest.str())
+                 << common::Kv("error", session.error().message);
+      return false;
+    }
+    if (!*session) return true;
     std::lock_guard lock(mu_);
-    opened_[blob.digest.str()] = std::move(*session);
+    opened_[blob.digest.str()] = std::move(**session);
     return false;
   }
 
