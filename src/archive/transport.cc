@@ -5,6 +5,7 @@
 
 #include "archive/archive_source.h"
 #include "archive/destinations.h"
+#include "registry/registry_destination.h"
 
 namespace archives {
 namespace {
@@ -13,11 +14,6 @@ using common::Errc;
 using common::MakeError;
 namespace fs = std::filesystem;
 
-// The pieces of issue 17 that other branches bring: each is the one place
-// to wire its implementation when it arrives.
-std::unexpected<common::Error> NotBuiltIn(std::string_view what) {
-  return MakeError(Errc::kUnimplemented, std::string(what) + " is not built in");
-}
 // An archive source, through the pull sources' own parser and opener.
 common::Result<std::unique_ptr<registry::ImageSource>> OpenArchive(std::string_view prefix,
                                                                    const fs::path& path,
@@ -26,18 +22,6 @@ common::Result<std::unique_ptr<registry::ImageSource>> OpenArchive(std::string_v
                    registry::ParseSourceSpec(std::string(prefix) + path.string() +
                                              (tag.empty() ? "" : ":" + tag)));
   return OpenArchiveSource(spec);
-}
-common::Result<std::unique_ptr<registry::ImageSource>> OpenDockerArchiveSource(
-    const fs::path& path, const std::string& tag) {
-  return OpenArchive("docker-archive:", path, tag);
-}
-common::Result<std::unique_ptr<registry::ImageSource>> OpenOciArchiveSource(
-    const fs::path& path, const std::string& tag) {
-  return OpenArchive("oci-archive:", path, tag);
-}
-common::Result<std::unique_ptr<registry::ImageDestination>> OpenRegistryDestination(
-    const registry::ImageRef&, const registry::ClientOptions&) {
-  return NotBuiltIn("writing to a registry (docker://)");
 }
 
 struct Prefix {
@@ -110,9 +94,9 @@ common::Result<std::unique_ptr<registry::ImageSource>> OpenTransportSource(
     case Transport::Kind::kOciDir:
       return registry::OpenLayoutSource(t.path, t.tag);
     case Transport::Kind::kOciArchive:
-      return OpenOciArchiveSource(t.path, t.tag);
+      return OpenArchive("oci-archive:", t.path, t.tag);
     case Transport::Kind::kDockerArchive:
-      return OpenDockerArchiveSource(t.path, t.tag);
+      return OpenArchive("docker-archive:", t.path, t.tag);
     case Transport::Kind::kStore:
       break;
   }
@@ -126,7 +110,7 @@ common::Result<std::unique_ptr<registry::ImageDestination>> OpenTransportDestina
       if (t.ref.digest())
         return MakeError(Errc::kInvalidArgument,
                          "copy to `" + t.ref.str() + "`: a destination needs a tag, not a digest");
-      return OpenRegistryDestination(t.ref, client);
+      return registry::OpenRegistryDestination(t.ref, client);
     case Transport::Kind::kOciDir:
       return OpenLayoutDestination(t.path, t.tag);
     case Transport::Kind::kOciArchive:

@@ -15,6 +15,8 @@ void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterImages(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterInspect(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterRmi(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterPush(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterTag(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterLogin(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterDf(CLI::App& app, GlobalOptions& global, int& exit_code);
@@ -41,6 +43,8 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterImages(app, global, exit_code);
   RegisterInspect(app, global, exit_code);
   RegisterRmi(app, global, exit_code);
+  RegisterPush(app, global, exit_code);
+  RegisterTag(app, global, exit_code);
   RegisterLogin(app, global, exit_code);
   RegisterPrune(app, global, exit_code);
   RegisterDf(app, global, exit_code);

@@ -344,7 +344,17 @@ Result<std::string> Authorizer::FetchToken(const std::string& host, const HostAu
     req.cancel = context.cancel;
     std::string params;
     if (!auth.service.empty()) params += "service=" + UrlEncode(auth.service) + "&";
-    params += "scope=" + UrlEncode(scope);
+    // Several scopes, space-separated (a push that mounts from another
+    // repository), go as one scope parameter each.
+    std::string_view sep;
+    for (size_t from = 0; from <= scope.size();) {
+      size_t end = std::min(scope.find(' ', from), scope.size());
+      if (end > from) {
+        params += std::string(sep) + "scope=" + UrlEncode(scope.substr(from, end - from));
+        sep = "&";
+      }
+      from = end + 1;
+    }
     if (c && !c->identity_token.empty()) {
       req.method = "POST";
       req.url = auth.realm;

@@ -1,7 +1,8 @@
 #pragma once
 // Registry authentication: WWW-Authenticate parsing, Docker's token
 // protocol (https://distribution.github.io/distribution/spec/auth/token/),
-// Basic auth, and a cache of tokens per (host, scope).
+// Basic auth, and a cache of tokens per (host, scope). A scope may be
+// several, space-separated: each goes as its own `scope` parameter.
 //
 // Flow: a request gets a 401 with `WWW-Authenticate: Bearer realm="…",
 // service="…"`; the Authorizer asks the realm for a token with

@@ -87,6 +87,11 @@ struct ClientOptions {
   BackoffPolicy backoff;       // retry delays
   // Let redirects lead to link-local and cloud metadata addresses.
   bool allow_link_local_redirects = false;
+  // Uploads: bytes per PATCH; a blob no larger goes in the final PUT
+  // alone. 16 MiB: few requests per layer, little memory per upload (one
+  // chunk buffered per blob in flight), and a cut costs at most one chunk
+  // when the registry keeps none of a broken PATCH. Tests set less.
+  int64_t upload_chunk_bytes = 16 << 20;
 };
 
 struct FetchedManifest {
@@ -139,6 +144,64 @@ class RegistryClient {
   [[nodiscard]] common::Status FetchBlob(const ImageRef& repo, const common::Digest& digest,
                                          int64_t size, BlobSink& sink,
                                          const std::atomic<bool>* cancel = nullptr);
+
+  // --- Uploads (client_upload.cc): the push side of the distribution API.
+  // They go to the registry itself, never to a mirror: the first host of
+  // the domain with push capability (hosts.toml `capabilities`; the
+  // upstream has it by default). Token auth asks for scope
+  // "repository:<path>:pull,push". Credentials, TLS, redirects, the rate
+  // floor and retries (429/5xx/connection errors with backoff) as for
+  // pulls, except that a PATCH is not retried: its caller asks
+  // UploadStatus what the registry holds and resumes from there.
+  // Errors as for pulls; a 4xx refusal of an upload or manifest
+  // (DIGEST_INVALID, SIZE_INVALID, MANIFEST_BLOB_UNKNOWN…) is
+  // FailedPrecondition, except 400 DIGEST_INVALID/SIZE_INVALID: DataLoss.
+
+  // An upload session: where the next request goes and how many bytes
+  // the registry holds.
+  struct UploadSession {
+    std::string location;  // absolute URL, as the registry last named it
+    int64_t offset = 0;
+  };
+
+  // HEAD <path>/blobs/<digest>: true for 200, false for 404.
+  [[nodiscard]] common::Result<bool> BlobExists(const ImageRef& repo, const common::Digest& digest,
+                                                const std::atomic<bool>* cancel = nullptr);
+
+  // POST <path>/blobs/uploads/, with ?mount=<digest>&from=<mount_from>
+  // when `mount_from` is not empty. nullopt when the registry mounted the
+  // blob (201); else a session at offset 0 (202; a registry that does not
+  // mount answers so too).
+  [[nodiscard]] common::Result<std::optional<UploadSession>> StartUpload(
+      const ImageRef& repo, const common::Digest& digest, std::string_view mount_from,
+      const std::atomic<bool>* cancel = nullptr);
+
+  // PATCH `data` with Content-Range at session.offset; on success the
+  // session's location and offset advance. Not retried: Unavailable for a
+  // cut, a stall or a 5xx/429 (after waiting the backoff for the latter),
+  // after which the caller calls UploadStatus.
+  [[nodiscard]] common::Status UploadChunk(const ImageRef& repo, UploadSession& session,
+                                           std::string data,
+                                           const std::atomic<bool>* cancel = nullptr);
+
+  // GET the session's location: sets session.offset from the registry's
+  // Range header ("0-<last>"; none: 0). NotFound when the session is gone.
+  [[nodiscard]] common::Status UploadStatus(const ImageRef& repo, UploadSession& session,
+                                            const std::atomic<bool>* cancel = nullptr);
+
+  // PUT <location>?digest=<digest> with `data` (the last bytes, may be
+  // empty): the registry checks the digest and makes the blob present.
+  [[nodiscard]] common::Status FinishUpload(const ImageRef& repo, const UploadSession& session,
+                                            const common::Digest& digest, std::string data,
+                                            const std::atomic<bool>* cancel = nullptr);
+
+  // PUT <path>/manifests/<reference> (a tag or the body's digest) with
+  // Content-Type `media_type`.
+  [[nodiscard]] common::Status PutManifest(const ImageRef& repo, std::string_view reference,
+                                           const std::string& media_type, std::string body,
+                                           const std::atomic<bool>* cancel = nullptr);
+
+  int64_t upload_chunk_bytes() const;
 
   // The endpoints used for `domain` (resolved once, then cached).
   [[nodiscard]] common::Result<std::vector<RegistryHost>> HostsFor(std::string_view domain);

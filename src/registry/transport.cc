@@ -85,6 +85,8 @@ bool OnHeadComplete(Exchange& ex) {
     }
     return true;
   }
+  // A HEAD answer announces the length of a body it does not carry.
+  if (req.method == "HEAD") return true;
   if (auto len = ex.response.ContentLength(); len && *len > req.max_body) {
     ex.hook_error = common::Error{
         .code = Errc::kResourceExhausted,
@@ -409,8 +411,11 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   }
   CurlSlist headers;
   for (const std::string& h : request.headers) headers.Append(h);
-  // libcurl adds "Expect: 100-continue" to POSTs; token servers need none.
-  if (request.method == "POST") headers.Append("Expect:");
+  // libcurl adds "Expect: 100-continue" to requests with a body; token
+  // servers and registries need none.
+  const bool has_body =
+      request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
+  if (has_body) headers.Append("Expect:");
 
   CurlEasy easy = Acquire();
   CURL* c = easy.get();
@@ -446,10 +451,14 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, &OpenSocketCallback);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ex);
-  if (request.method == "POST") {
+  if (has_body) {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+    if (request.method != "POST")
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   }
@@ -511,6 +520,8 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, nullptr);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, nullptr);
+  curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
   Release(std::move(easy));
   return result;
 }

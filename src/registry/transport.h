@@ -80,10 +80,10 @@ struct HttpResponse {
 };
 
 struct HttpRequest {
-  std::string method = "GET";  // "GET" or "POST"
+  std::string method = "GET";  // "GET", "HEAD", or "POST", "PUT", "PATCH" with `body`
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
-  std::string body;                  // POST body
+  std::string body;                  // POST/PUT/PATCH body
   const TlsConfig* tls = nullptr;    // null: system CAs, verification on
   // Limit for a buffered 2xx body; more fails with ResourceExhausted, at
   // the headers already when Content-Length announces more.
