@@ -309,3 +309,27 @@ else:
 open(path, "w").write(text)
 PY
 }
+
+# hyperfine of gantry against skopeo: ROUNDS rounds of RUNS runs each, the
+# order alternating every round (hyperfine runs all runs of one command,
+# then the other's, and on a shared machine the load drifts in between);
+# each round's JSON is $OUT_DIR/NAME-hyperfine-R.json, and JSONS lists them
+# for the caller to merge.
+#   bench_rounds NAME GANTRY_CMD SKOPEO_CMD PREPARE
+bench_rounds() {
+  local name=$1 gantry_cmd=$2 skopeo_cmd=$3 prepare=$4 r json
+  local -a first second
+  JSONS=()
+  for r in $(seq 1 "$ROUNDS"); do
+    json="$OUT_DIR/$name-hyperfine-$r.json"
+    JSONS+=("$json")
+    first=(-n gantry "$gantry_cmd")
+    second=(-n skopeo "$skopeo_cmd")
+    if [ $((r % 2)) -eq 0 ]; then
+      first=(-n skopeo "$skopeo_cmd")
+      second=(-n gantry "$gantry_cmd")
+    fi
+    hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$prepare" \
+      --export-json "$json" "${first[@]}" "${second[@]}" >&2
+  done
+}

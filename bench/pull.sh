@@ -78,19 +78,7 @@ echo "gantry store: $(du -sb "$STORE/content/blobs" | cut -f1) bytes of blobs; s
 # machine the load drifts in between. So the runs are split into ROUNDS
 # rounds that alternate which tool goes first, and the times are merged.
 step "hyperfine ($ROUNDS rounds x $RUNS runs each, cold destination)"
-JSONS=()
-for r in $(seq 1 "$ROUNDS"); do
-  json="$OUT_DIR/pull-hyperfine-$r.json"
-  JSONS+=("$json")
-  first=(-n gantry "$GANTRY_CMD")
-  second=(-n skopeo "$SKOPEO_CMD")
-  if [ $((r % 2)) -eq 0 ]; then
-    first=(-n skopeo "$SKOPEO_CMD")
-    second=(-n gantry "$GANTRY_CMD")
-  fi
-  hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
-    --export-json "$json" "${first[@]}" "${second[@]}" >&2
-done
+bench_rounds pull "$GANTRY_CMD" "$SKOPEO_CMD" "$PREPARE"
 
 step "peak RSS (/usr/bin/time -f %M, $RSS_RUNS runs each, cold destination)"
 : >"$WORK/rss-gantry"

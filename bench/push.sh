@@ -74,19 +74,7 @@ sh -c "$PREPARE"
 $SKOPEO_CMD
 
 step "hyperfine ($ROUNDS rounds x $RUNS runs each, empty destination)"
-JSONS=()
-for r in $(seq 1 "$ROUNDS"); do
-  json="$OUT_DIR/push-hyperfine-$r.json"
-  JSONS+=("$json")
-  first=(-n gantry "$GANTRY_CMD")
-  second=(-n skopeo "$SKOPEO_CMD")
-  if [ $((r % 2)) -eq 0 ]; then
-    first=(-n skopeo "$SKOPEO_CMD")
-    second=(-n gantry "$GANTRY_CMD")
-  fi
-  hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
-    --export-json "$json" "${first[@]}" "${second[@]}" >&2
-done
+bench_rounds push "$GANTRY_CMD" "$SKOPEO_CMD" "$PREPARE"
 
 step "summary"
 python3 - "$OUT_DIR/push-summary.json" "$IMAGE_LAYERS" "$IMAGE_PACKED" "$LOAD_BEFORE" \

@@ -56,19 +56,7 @@ fi
 echo "archives: gantry $(stat -c %s "$MNT/gantry.tar") bytes, skopeo $(stat -c %s "$MNT/skopeo.tar") bytes" >&2
 
 step "hyperfine ($ROUNDS rounds x $RUNS runs each)"
-JSONS=()
-for r in $(seq 1 "$ROUNDS"); do
-  json="$OUT_DIR/save-hyperfine-$r.json"
-  JSONS+=("$json")
-  first=(-n gantry "$GANTRY_CMD")
-  second=(-n skopeo "$SKOPEO_CMD")
-  if [ $((r % 2)) -eq 0 ]; then
-    first=(-n skopeo "$SKOPEO_CMD")
-    second=(-n gantry "$GANTRY_CMD")
-  fi
-  hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$PREPARE" \
-    --export-json "$json" "${first[@]}" "${second[@]}" >&2
-done
+bench_rounds save "$GANTRY_CMD" "$SKOPEO_CMD" "$PREPARE"
 
 step "summary"
 python3 - "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "${JSONS[@]}" <<'PY'

@@ -49,13 +49,10 @@ int IntoStore(const GlobalOptions& global, const CopyFlags& f, const Transport& 
   auto spec = StoreSourceSpec(src, dst);
   if (!spec) return ReportError(spec.error());
   opts.source = *spec;
-  auto s = OpenStore(global);
-  if (!s) return ReportError(s.error());
-  auto sn = OpenSnapshotter(global);
-  if (!sn) return ReportError(sn.error());
-  opts.snapshotter = sn->get();
-  auto r = image::PullImage(
-      {.root = global.root, .content = s->content.get(), .metadata = s->metadata.get()}, opts);
+  auto t = OpenPullTarget(global, /*unpack=*/true);
+  if (!t) return ReportError(t.error());
+  opts.snapshotter = t->snapshotter.get();
+  auto r = image::PullImage(t->store, opts);
   if (!r) return ReportError(r.error().Wrap("copy " + f.src + " to " + f.dst));
   std::cout << r->pull.name << "\n";
   return kExitOk;

@@ -36,14 +36,8 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
   }
   auto items = archives::ListLoadItems(f.input, f.name);
   if (!items) return ReportError(items.error());
-  auto s = OpenStore(global);
-  if (!s) return ReportError(s.error());
-  std::unique_ptr<snapshot::Snapshotter> sn;
-  if (!f.no_unpack) {
-    auto opened = OpenSnapshotter(global);
-    if (!opened) return ReportError(opened.error());
-    sn = std::move(*opened);
-  }
+  auto t = OpenPullTarget(global, !f.no_unpack);
+  if (!t) return ReportError(t.error());
   // Each name through the one pull pipeline: the second name of an image
   // finds every blob and layer present and only writes its record.
   for (const archives::LoadItem& item : *items) {
@@ -51,9 +45,8 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
     opts.max_layers = f.max_layers;
     opts.check_space = !f.ignore_space_check;
     opts.cancel = cancel;
-    opts.snapshotter = sn.get();
-    auto r = image::PullImage(
-        {.root = global.root, .content = s->content.get(), .metadata = s->metadata.get()}, opts);
+    opts.snapshotter = t->snapshotter.get();
+    auto r = image::PullImage(t->store, opts);
     if (!r) return ReportError(r.error().Wrap("load `" + f.input + "`"));
     if (f.quiet) continue;
     std::cout << "Loaded image: " << r->pull.name << "\n";

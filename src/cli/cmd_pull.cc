@@ -105,24 +105,17 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   ProgressPrinter printer(mode, stdout, OutputClosed);
   opts.on_event = [&](const image::PullEvent& e) { printer.OnEvent(e); };
 
-  auto s = OpenStore(global);
-  if (!s) return ReportError(s.error());
-  std::unique_ptr<snapshot::Snapshotter> sn;
-  if (!f.no_unpack) {
-    auto opened = OpenSnapshotter(global);
-    if (!opened) return ReportError(opened.error());
-    sn = std::move(*opened);
-    opts.snapshotter = sn.get();
-  }
-  auto r = image::PullImage(
-      {.root = global.root, .content = s->content.get(), .metadata = s->metadata.get()}, opts);
+  auto t = OpenPullTarget(global, !f.no_unpack);
+  if (!t) return ReportError(t.error());
+  opts.snapshotter = t->snapshotter.get();
+  auto r = image::PullImage(t->store, opts);
   if (!r && OutputWasClosed()) {
     std::cerr << "gantry: " << r.error().message << " (stdout closed: broken pipe)\n";
     return kExitBrokenPipe;
   }
   if (!r) return ReportError(r.error());
   if (r->unpack && (mode == ProgressMode::kTty || mode == ProgressMode::kPlain))
-    PrintUnpackSummary(stdout, r->pull.name, *sn, *r->unpack);
+    PrintUnpackSummary(stdout, r->pull.name, *t->snapshotter, *r->unpack);
   if (mode == ProgressMode::kQuiet)
     std::cout << r->pull.target.digest.str() << "\n";
   else if (mode != ProgressMode::kJson)

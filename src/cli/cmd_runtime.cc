@@ -13,6 +13,9 @@ void RegisterRuntime(CLI::App& app, GlobalOptions& /*global*/, int& exit_code) {
       "OCI runtime with runc's command line: create, start, state, kill, delete, run, "
       "list, ps (also installed as gantry-runtime)");
   sub->prefix_command();
+  // Not the global options' fallthrough (app.cc): `gantry runtime --root X`
+  // is the runtime's own state root, as with runc, not the store's.
+  sub->fallthrough(false);
   sub->set_help_flag();  // `gantry runtime --help` reaches the runtime's own usage
   sub->callback([sub, &exit_code] {
     exit_code = ociruntime::RuntimeMain(sub->remaining(), "gantry runtime");

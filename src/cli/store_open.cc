@@ -25,6 +25,17 @@ common::Result<std::unique_ptr<snapshot::Snapshotter>> OpenSnapshotter(
   return common::Wrap(snapshot::Open(global.root, o), "open snapshotter " + global.snapshotter);
 }
 
+common::Result<PullTarget> OpenPullTarget(const GlobalOptions& global, bool unpack) {
+  PullTarget t;
+  ASSIGN_OR_RETURN(t.opened, OpenStore(global));
+  if (unpack) {
+    ASSIGN_OR_RETURN(t.snapshotter, OpenSnapshotter(global));
+  }
+  t.store = {
+      .root = global.root, .content = t.opened.content.get(), .metadata = t.opened.metadata.get()};
+  return t;
+}
+
 common::Result<OpenedSnapshotters> OpenAllSnapshotters(const GlobalOptions& global) {
   OpenedSnapshotters out;
   ASSIGN_OR_RETURN(out.owned, snapshot::OpenAll(global.root, global.snapshotter == "native"

@@ -6,6 +6,7 @@
 
 #include "cli/app.h"
 #include "common/error.h"
+#include "image/pull.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -24,6 +25,15 @@ struct OpenedStore {
 // a logged warning, where overlay cannot be mounted under the root.
 [[nodiscard]] common::Result<std::unique_ptr<snapshot::Snapshotter>> OpenSnapshotter(
     const GlobalOptions& global);
+
+// What a command that brings images into the store (pull, load, copy to
+// gantry:) opens: the store and, when it unpacks, the snapshotter.
+struct PullTarget {
+  OpenedStore opened;
+  std::unique_ptr<snapshot::Snapshotter> snapshotter;  // null when not unpacking
+  image::PullStore store;                              // the pipeline's view of `opened`
+};
+[[nodiscard]] common::Result<PullTarget> OpenPullTarget(const GlobalOptions& global, bool unpack);
 
 // Every snapshotter usable on this root, --snapshotter's first: commands
 // that look at the whole store (prune, df, umount) see the snapshots of
