@@ -42,13 +42,6 @@ std::string SkopeoDigest(const fixtures::RegistryFixture& reg, const std::string
   return common::Digest::Sha256Of(run->out).str();
 }
 
-int Count(const std::vector<fixtures::ProxyLogEntry>& log, std::string_view method,
-          std::string_view path_contains) {
-  int n = 0;
-  for (const auto& e : log) n += e.method == method && e.path.find(path_contains) != e.path.npos;
-  return n;
-}
-
 class PushTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -128,16 +121,18 @@ TEST_F(PushTest, MountsFromTheSameRegistryAndRepushMovesOnlyTheManifest) {
   ASSERT_NO_FATAL_FAILURE(PushOk(proxy->host() + "/fixture/app:v1", dest, image_.manifest.digest));
   auto log = proxy->Log();
   const int blobs = 1 + static_cast<int>(image_.layers.size());
-  EXPECT_EQ(Count(log, "POST", "/v2/other/app/blobs/uploads/"), blobs) << "one mount per blob";
-  EXPECT_EQ(Count(log, "PATCH", "/blobs/uploads/"), 0) << "mounted blobs send no bytes";
-  EXPECT_EQ(Count(log, "PUT", "/blobs/uploads/"), 0);
+  EXPECT_EQ(proxy->CountRequests("POST", "/v2/other/app/blobs/uploads/"), blobs)
+      << "one mount per blob";
+  EXPECT_EQ(proxy->CountRequests("PATCH", "/blobs/uploads/"), 0) << "mounted blobs send no bytes";
+  EXPECT_EQ(proxy->CountRequests("PUT", "/blobs/uploads/"), 0);
   EXPECT_EQ(SkopeoDigest(*reg_, reg_->host() + "/other/app:v2"), image_.manifest.digest.str());
 
   proxy->ClearLog();
   ASSERT_NO_FATAL_FAILURE(PushOk(proxy->host() + "/fixture/app:v1", dest, image_.manifest.digest));
   log = proxy->Log();
-  EXPECT_EQ(Count(log, "HEAD", "/v2/other/app/blobs/"), blobs);
-  EXPECT_EQ(Count(log, "PUT", "/v2/other/app/manifests/"), 2) << "by digest, then the tag";
+  EXPECT_EQ(proxy->CountRequests("HEAD", "/v2/other/app/blobs/"), blobs);
+  EXPECT_EQ(proxy->CountRequests("PUT", "/v2/other/app/manifests/"), 2)
+      << "by digest, then the tag";
   EXPECT_EQ(static_cast<int>(log.size()), blobs + 2) << "nothing but HEADs and the manifest";
 }
 
