@@ -580,21 +580,7 @@ PY
 
 if [ "$RESULTS" != none ]; then
   # Replace our section (up to the next "## " heading) or append it.
-  python3 - "$RESULTS" "$SECTION" <<'PY'
-import os, sys
-path, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-head = "## containerd doors (issue 15)"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-lines = text.splitlines(keepends=True)
-start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == head), None)
-if start is None:
-    text = text.rstrip("\n") + "\n\n" + section
-else:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    rest = "".join(lines[end:])
-    text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-open(path, "w").write(text)
-PY
+  bench_write_section "$RESULTS" "$SECTION" "## containerd doors (issue 15)"
   echo "written: $RESULTS (section \"containerd doors (issue 15)\")" >&2
 fi
 echo "hyperfine JSON: $OUT_DIR/containerd-*.json; debug logs: $OUT_DIR/containerd-*.log" >&2

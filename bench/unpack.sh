@@ -429,21 +429,7 @@ PY
 if [ "$RESULTS" != none ]; then
   # Replace our section (up to the next "## " heading) or append it; the
   # other sections stay as they are.
-  python3 - "$RESULTS" "$SECTION" <<'PY'
-import os, sys
-path, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-head = "## Unpack (cold pull + unpack)"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-lines = text.splitlines(keepends=True)
-start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == head), None)
-if start is None:
-    text = text.rstrip("\n") + "\n\n" + section
-else:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    rest = "".join(lines[end:])
-    text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-open(path, "w").write(text)
-PY
+  bench_write_section "$RESULTS" "$SECTION" "## Unpack (cold pull + unpack)"
   echo "written: $RESULTS (section \"Unpack (cold pull + unpack)\")" >&2
 fi
 echo "hyperfine JSON: $OUT_DIR/unpack-*.json" >&2
