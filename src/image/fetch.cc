@@ -450,7 +450,8 @@ class Fetcher {
     auto st = src_.FetchBlob(d.digest, d.size, sink, &stop_);
     if (!st) return fail(st.error(), "fetch blob " + d.digest.str());
     if (auto c = ing->Commit(store::Ingest::DirSync::kDeferred); !c)
-      return fail(c.error(), "fetch blob " + d.digest.str() + " from " + src_.Describe());
+      return fail(c.error(),
+                  "fetch blob " + d.digest.str() + " from " + src_.DescribeBlob(d.digest));
     ++fetched_;
     Record(d);
     published_.Done(d.digest, {});

@@ -99,6 +99,9 @@ class ImageSource {
                                                  const std::atomic<bool>* cancel) = 0;
   // For messages: "127.0.0.1:5000/fixture/app:v1" or "oci:/path:tag".
   virtual std::string Describe() const = 0;
+  // For messages about one blob whose bytes proved wrong: where the
+  // source keeps it (an archive: its entry); by default Describe().
+  virtual std::string DescribeBlob(const common::Digest&) const { return Describe(); }
   // Once ResolveTop succeeded: where the image came from, for sources that
   // have no reference of their own (a layout); nullopt for a registry.
   virtual std::optional<LayoutOrigin> Origin() const { return std::nullopt; }

@@ -48,7 +48,10 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
 
   internal::Resolver resolver(root_fd, options.use_openat2);
   TRY(resolver.Init());
-  internal::HashingSource compressed(in);
+  // An uncompressed layer's bytes are its tar stream: hashed once, as the
+  // stream, its digest and its diffID are the same.
+  const bool plain = options.compression == oci::Compression::kNone;
+  internal::HashingSource compressed(in, /*hash=*/!plain);
   ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> decoded,
                    internal::OpenDecoder(options.compression, options.gzip_decoder, compressed));
   internal::TarInput input(*decoded, options.cancel, options.decode_thread);
@@ -79,8 +82,8 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   ApplyResult result;
   result.compressed_size = compressed.size();
   result.uncompressed_size = input.size();
-  result.blob_digest = compressed.Finish();
   result.diff_id = input.Finish();
+  result.blob_digest = plain ? result.diff_id : compressed.Finish();
   if (options.expected_blob_digest && *options.expected_blob_digest != result.blob_digest)
     return MakeError(Errc::kDataLoss, "blob digest mismatch: expected " +
                                           options.expected_blob_digest->str() + ", got " +

@@ -358,7 +358,8 @@ class ZstdDecoder final : public ByteSource {
 Result<size_t> HashingSource::Read(std::span<std::byte> buf) {
   ASSIGN_OR_RETURN(size_t n, in_.Read(buf));
   if (n > buf.size()) return MakeError(Errc::kInternal, "byte source returned more than asked");
-  sha_.Update(buf.first(n));
+  if (hash_) sha_.Update(buf.first(n));
+  size_ += static_cast<int64_t>(n);
   return n;
 }
 

@@ -26,13 +26,18 @@ namespace unpack::internal {
 // Hashes and counts every byte read from `in` (not owned).
 class HashingSource final : public ByteSource {
  public:
-  explicit HashingSource(ByteSource& in) : in_(in) {}
+  // hash = false only counts: for an uncompressed layer, whose stream is
+  // hashed once already as the tar stream (its diffID is its digest).
+  explicit HashingSource(ByteSource& in, bool hash = true) : in_(in), hash_(hash) {}
   [[nodiscard]] common::Result<size_t> Read(std::span<std::byte> buf) override;
-  int64_t size() const { return static_cast<int64_t>(sha_.size()); }
+  int64_t size() const { return size_; }
+  // REQUIRES: constructed with hash = true.
   [[nodiscard]] common::Digest Finish() { return sha_.Finish(); }
 
  private:
   ByteSource& in_;
+  bool hash_;
+  int64_t size_ = 0;
   common::Sha256 sha_;
 };
 
