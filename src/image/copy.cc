@@ -23,6 +23,14 @@ class CountingSink final : public registry::BlobSink {
     on_bytes_(writer_.offset());
     return {};
   }
+  common::Status WriteFromFile(int fd, int64_t file_offset, int64_t size,
+                               const std::atomic<bool>* cancel, const std::string& what) override {
+    // The writer's own way with a file (a registry streams it), counted
+    // as far as it got.
+    common::Status st = writer_.WriteFromFile(fd, file_offset, size, cancel, what);
+    on_bytes_(writer_.offset());
+    return st;
+  }
   common::Status Restart() override { return writer_.Restart(); }
 
  private:

@@ -87,10 +87,15 @@ struct ClientOptions {
   BackoffPolicy backoff;       // retry delays
   // Let redirects lead to link-local and cloud metadata addresses.
   bool allow_link_local_redirects = false;
-  // Uploads: bytes per PATCH; a blob no larger goes in the final PUT
-  // alone. 16 MiB: few requests per layer, little memory per upload (one
-  // chunk buffered per blob in flight), and a cut costs at most one chunk
-  // when the registry keeps none of a broken PATCH. Tests set less.
+  // Uploads: bytes per PATCH. A blob written through BlobSink::Write is
+  // buffered a chunk at a time (one chunk in memory per blob in flight)
+  // and, when no larger than a chunk, goes in the final PUT alone. A blob
+  // handed over as a file (WriteFromFile: pushes from the store, a layout,
+  // an archive) is streamed from the file, a chunk per PATCH, without a
+  // buffer, and only when under 1 MiB goes in the PUT. 16 MiB: few
+  // requests per layer, little memory for buffered uploads, and a cut
+  // costs at most one chunk when the registry keeps none of a broken
+  // PATCH. Tests set less.
   int64_t upload_chunk_bytes = 16 << 20;
 };
 
@@ -112,6 +117,15 @@ class BlobSink {
   virtual common::Status Write(std::span<const std::byte> data) = 0;
   // Drops everything (the server ignored Range); offset() is 0 after.
   virtual common::Status Restart() = 0;
+  // Appends `size` bytes of the open file `fd` starting at `file_offset`:
+  // how a source whose blob is a local file (the store, a layout, an
+  // archive entry) hands it over, so that a sink able to send a file as it
+  // is (a registry upload streams it as the request body) need not have it
+  // copied through Write. The default preads it in 1 MiB pieces into
+  // Write. `what` names the file in errors: DataLoss when it ends early
+  // ("`what` is shorter than …"), read errors; Cancelled.
+  virtual common::Status WriteFromFile(int fd, int64_t file_offset, int64_t size,
+                                       const std::atomic<bool>* cancel, const std::string& what);
 };
 
 class RegistryClient {
@@ -183,6 +197,13 @@ class RegistryClient {
   [[nodiscard]] common::Status UploadChunk(const ImageRef& repo, UploadSession& session,
                                            std::string data,
                                            const std::atomic<bool>* cancel = nullptr);
+  // The same with the body streamed from `size` bytes of the open file
+  // `fd` at `file_offset` (pread; nothing buffered). A file shorter than
+  // that, or unreadable, fails with DataLoss or the read error (the
+  // registry may hold part of the chunk: UploadStatus tells).
+  [[nodiscard]] common::Status UploadFileChunk(const ImageRef& repo, UploadSession& session, int fd,
+                                               int64_t file_offset, int64_t size,
+                                               const std::atomic<bool>* cancel = nullptr);
 
   // GET the session's location: sets session.offset from the registry's
   // Range header ("0-<last>"; none: 0). NotFound when the session is gone.

@@ -126,6 +126,24 @@ Result<std::string> PushBaseUrl(Impl& impl, const ImageRef& repo) {
   return host.base_url() + "/" + repo.path();
 }
 
+// PATCH `size` bytes at session.offset, the body already in `req`.
+template <class Impl>
+Status Patch(Impl& impl, const ImageRef& repo, RegistryClient::UploadSession& session,
+             HttpRequest req, int64_t size) {
+  ASSIGN_OR_RETURN(RegistryHost host, PushHost(impl, repo));
+  req.method = "PATCH";
+  req.url = session.location;
+  req.headers = {"Content-Type: application/octet-stream",
+                 "Content-Range: " + std::to_string(session.offset) + "-" +
+                     std::to_string(session.offset + size - 1)};
+  ASSIGN_OR_RETURN(HttpResponse resp,
+                   PushExchange(impl, repo, std::move(req), "upload to " + repo.name(), false));
+  if (std::string location = resp.Header("location"); !location.empty())
+    session.location = Absolute(host, location);
+  session.offset += size;
+  return {};
+}
+
 }  // namespace
 
 Result<bool> RegistryClient::BlobExists(const ImageRef& repo, const common::Digest& digest,
@@ -165,22 +183,21 @@ Result<std::optional<RegistryClient::UploadSession>> RegistryClient::StartUpload
 Status RegistryClient::UploadChunk(const ImageRef& repo, UploadSession& session, std::string data,
                                    const std::atomic<bool>* cancel) {
   if (data.empty()) return {};
-  ASSIGN_OR_RETURN(RegistryHost host, PushHost(*impl_, repo));
   const int64_t size = static_cast<int64_t>(data.size());
   HttpRequest req;
-  req.method = "PATCH";
-  req.url = session.location;
-  req.headers = {"Content-Type: application/octet-stream",
-                 "Content-Range: " + std::to_string(session.offset) + "-" +
-                     std::to_string(session.offset + size - 1)};
   req.body = std::move(data);
   req.cancel = cancel;
-  ASSIGN_OR_RETURN(HttpResponse resp,
-                   PushExchange(*impl_, repo, std::move(req), "upload to " + repo.name(), false));
-  if (std::string location = resp.Header("location"); !location.empty())
-    session.location = Absolute(host, location);
-  session.offset += size;
-  return {};
+  return Patch(*impl_, repo, session, std::move(req), size);
+}
+
+Status RegistryClient::UploadFileChunk(const ImageRef& repo, UploadSession& session, int fd,
+                                       int64_t file_offset, int64_t size,
+                                       const std::atomic<bool>* cancel) {
+  if (size <= 0) return {};
+  HttpRequest req;
+  req.body_file = {.fd = fd, .offset = file_offset, .size = size};
+  req.cancel = cancel;
+  return Patch(*impl_, repo, session, std::move(req), size);
 }
 
 Status RegistryClient::UploadStatus(const ImageRef& repo, UploadSession& session,

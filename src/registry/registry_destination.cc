@@ -18,6 +18,10 @@ using Session = RegistryClient::UploadSession;
 
 class RegistryBlobWriter final : public BlobWriter {
  public:
+  // Blobs no larger than this (or than a chunk, when chunks are smaller)
+  // go in one PUT even when handed over as a file.
+  static constexpr int64_t kStreamFrom = 1 << 20;
+
   RegistryBlobWriter(RegistryClient& client, const ImageRef& repo, oci::Descriptor blob,
                      Session session, const std::atomic<bool>* cancel)
       : client_(client),
@@ -39,6 +43,27 @@ class RegistryBlobWriter final : public BlobWriter {
     // A blob larger than a chunk goes all in PATCHes, so that Finish has
     // nothing left to lose to a cut; a smaller one waits for Finish's PUT.
     if (offset() == blob_.size && session_.offset > 0) TRY(SendChunk());
+    return {};
+  }
+
+  // A large blob's bytes go from the file straight into PATCH bodies, a
+  // chunk per request; a small one (or one whose start was buffered
+  // already) takes the buffered way and goes in Finish's PUT.
+  Status WriteFromFile(int fd, int64_t file_offset, int64_t size, const std::atomic<bool>* cancel,
+                       const std::string& what) override {
+    if (!buffer_.empty() || blob_.size <= std::min(kStreamFrom, chunk_))
+      return BlobSink::WriteFromFile(fd, file_offset, size, cancel, what);
+    if (offset() + size > blob_.size)
+      return MakeError(Errc::kDataLoss, "blob " + blob_.digest.str() + " is longer than its " +
+                                            std::to_string(blob_.size) + " bytes");
+    while (size > 0) {
+      const int64_t n = std::min(size, chunk_);
+      const int64_t before = session_.offset;
+      Status sent = client_.UploadFileChunk(repo_, session_, fd, file_offset, n, cancel);
+      if (!sent) return Resync(std::move(sent));
+      file_offset += session_.offset - before;
+      size -= session_.offset - before;
+    }
     return {};
   }
 
@@ -68,13 +93,25 @@ class RegistryBlobWriter final : public BlobWriter {
         client_.UploadChunk(repo_, session_, std::exchange(buffer_, std::move(rest)), cancel_);
     if (sent) return {};
     buffer_.clear();
-    if (sent.error().code != Errc::kUnavailable) return sent;
-    // Resume from what the registry holds; the copier fetches the rest.
-    Status status = client_.UploadStatus(repo_, session_, cancel_);
+    return Resync(std::move(sent));
+  }
+
+  // After a failed PATCH: unless it is final, learn what the registry
+  // holds, so that the copier resumes from there (Unavailable). A session
+  // the registry dropped (404: docker-registry cancels an upload whose
+  // state no longer matches what it holds, as after a PATCH cut midway)
+  // is replaced by a new one, from 0.
+  Status Resync(Status sent) {
+    const Errc code = sent.error().code;
+    if (code != Errc::kUnavailable && code != Errc::kNotFound) return sent;
+    Status status =
+        code == Errc::kNotFound ? NewSession() : client_.UploadStatus(repo_, session_, cancel_);
     if (!status && status.error().code == Errc::kNotFound) status = NewSession();
     if (!status) return status;
     LOG(Warn) << "blob upload broke, resuming" << common::Kv("digest", blob_.digest.str())
               << common::Kv("offset", session_.offset) << common::Kv("error", sent.error().message);
+    if (code == Errc::kNotFound)
+      return MakeError(Errc::kUnavailable, sent.error().message + " (a new upload starts over)");
     return sent;
   }
 

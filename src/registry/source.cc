@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -299,6 +300,27 @@ std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir) {
   return s;
 }
 
+common::Status BlobSink::WriteFromFile(int fd, int64_t file_offset, int64_t size,
+                                       const std::atomic<bool>* cancel, const std::string& what) {
+  std::vector<std::byte> buf(static_cast<size_t>(std::clamp<int64_t>(size, 0, 1 << 20)));
+  for (int64_t done = 0; done < size;) {
+    if (cancel != nullptr && cancel->load()) return MakeError(Errc::kCancelled, "cancelled");
+    size_t want =
+        static_cast<size_t>(std::min<int64_t>(size - done, static_cast<int64_t>(buf.size())));
+    ssize_t n = ::pread(fd, buf.data(), want, file_offset + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return common::ErrnoError("read " + what);
+    }
+    if (n == 0)
+      return MakeError(Errc::kDataLoss, what + " is shorter than its descriptor's " +
+                                            std::to_string(offset() + size - done) + " bytes");
+    TRY(Write(std::span<const std::byte>(buf.data(), static_cast<size_t>(n))));
+    done += n;
+  }
+  return {};
+}
+
 common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink, const std::atomic<bool>* cancel,
                               const std::string& what, int64_t file_offset) {
   int64_t off = sink.offset();
@@ -306,23 +328,8 @@ common::Status StreamFileBlob(int fd, int64_t size, BlobSink& sink, const std::a
     TRY(sink.Restart());
     off = 0;
   }
-  std::vector<std::byte> buf(static_cast<size_t>(std::min<int64_t>(size - off, 1 << 20)));
-  while (off < size) {
-    if (cancel != nullptr && cancel->load()) return MakeError(Errc::kCancelled, "cancelled");
-    size_t want =
-        static_cast<size_t>(std::min<int64_t>(size - off, static_cast<int64_t>(buf.size())));
-    ssize_t n = ::pread(fd, buf.data(), want, file_offset + off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return common::ErrnoError("read " + what);
-    }
-    if (n == 0)
-      return MakeError(Errc::kDataLoss, what + " is shorter than its descriptor's " +
-                                            std::to_string(size) + " bytes");
-    TRY(sink.Write(std::span<const std::byte>(buf.data(), static_cast<size_t>(n))));
-    off += n;
-  }
-  return {};
+  if (off == size) return {};
+  return sink.WriteFromFile(fd, file_offset + off, size - off, cancel, what);
 }
 
 common::Result<std::unique_ptr<ImageSource>> OpenRegistrySource(const ImageRef& ref,

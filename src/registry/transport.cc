@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -27,6 +28,9 @@ constexpr size_t kMaxCaFile = 8u << 20;
 // a blob download several times over; idle handles keep theirs, so it
 // stays well below the memory a pull may use.
 constexpr long kReceiveBuffer = 512L << 10;
+// libcurl's upload buffer for a body_file request (default 64 KiB): one
+// pread and one send() per fill.
+constexpr long kFileBodyBuffer = 512L << 10;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -56,6 +60,7 @@ struct Exchange {
   // purpose: the response is complete for our needs.
   bool error_body_cut = false;
   std::string forbidden_address;  // what refuse_link_local refused
+  int64_t file_body_sent = 0;     // bytes of request->body_file handed to libcurl
 };
 
 std::string_view UrlHost(std::string_view url) {
@@ -180,6 +185,40 @@ int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
     return 1;
   }
   return 0;
+}
+
+// CURLOPT_READFUNCTION for a body_file request: the next bytes of the
+// file, read straight into libcurl's upload buffer.
+size_t ReadFileBody(char* buffer, size_t size, size_t nitems, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  const HttpRequest::FileBody& file = ex->request->body_file;
+  const int64_t left = file.size - ex->file_body_sent;
+  if (left <= 0) return 0;
+  const size_t want =
+      static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(size * nitems)));
+  for (;;) {
+    ssize_t n = ::pread(file.fd, buffer, want, file.offset + ex->file_body_sent);
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) {
+      ex->file_body_sent += n;
+      return static_cast<size_t>(n);
+    }
+    ex->hook_error = n < 0 ? common::ErrnoError("read the request body").error()
+                           : common::Error{common::Errc::kDataLoss, 0,
+                                           "the request body's file ended " + std::to_string(left) +
+                                               " bytes early"};
+    return CURL_READFUNC_ABORT;
+  }
+}
+
+// CURLOPT_SEEKFUNCTION for a body_file request: libcurl rewinds the body
+// to send the request again (a reused connection that turned out dead).
+int SeekFileBody(void* user, curl_off_t offset, int origin) {
+  auto* ex = static_cast<Exchange*>(user);
+  if (origin != SEEK_SET || offset < 0 || offset > ex->request->body_file.size)
+    return CURL_SEEKFUNC_CANTSEEK;
+  ex->file_body_sent = offset;
+  return CURL_SEEKFUNC_OK;
 }
 
 // CURLOPT_OPENSOCKETFUNCTION: sees every address libcurl is about to
@@ -451,7 +490,19 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, &OpenSocketCallback);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ex);
-  if (has_body) {
+  if (has_body && request.body_file.fd >= 0) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body_file.size));
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, &ReadFileBody);
+    curl_easy_setopt(c, CURLOPT_READDATA, &ex);
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &SeekFileBody);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &ex);
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, kFileBodyBuffer);
+    if (request.method != "POST")
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  } else if (has_body) {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
@@ -522,6 +573,10 @@ Result<HttpResult> Transport::Perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, nullptr);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, nullptr);
   curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+  curl_easy_setopt(c, CURLOPT_READFUNCTION, nullptr);
+  curl_easy_setopt(c, CURLOPT_READDATA, nullptr);
+  curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, nullptr);
+  curl_easy_setopt(c, CURLOPT_SEEKDATA, nullptr);
   Release(std::move(easy));
   return result;
 }

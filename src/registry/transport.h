@@ -84,7 +84,15 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string body;                  // POST/PUT/PATCH body
-  const TlsConfig* tls = nullptr;    // null: system CAs, verification on
+  // Instead of `body` when body_file.fd >= 0: the body is `size` bytes of
+  // this open file from `offset`, read (pread) as libcurl sends them. A
+  // file that ends early aborts the exchange (kCut).
+  struct FileBody {
+    int fd = -1;
+    int64_t offset = 0;
+    int64_t size = 0;
+  } body_file;
+  const TlsConfig* tls = nullptr;  // null: system CAs, verification on
   // Limit for a buffered 2xx body; more fails with ResourceExhausted, at
   // the headers already when Content-Length announces more.
   size_t max_body = 1u << 20;

@@ -198,6 +198,104 @@ TEST_F(PushTest, ResumesACutUploadFromWhatTheRegistryHolds) {
   pulltest::ExpectBlobsInStore(gantry_->root(), pulltest::ImageDigests(image_));
 }
 
+// Pushes from local files (an OCI layout here; the store and archives
+// alike) stream each blob larger than a chunk from its file, a chunk per
+// PATCH. These copy the fixture's layout through the proxy with a chunk
+// of a third of the biggest layer (the first one) and `rule` in place,
+// and return the Content-Range of every PATCH, in order.
+class StreamedPushTest : public PushTest {
+ protected:
+  void SetUp() override {
+    PushTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    layout_ = gantry_->dir() / "layout";
+    ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry({}, &reg_));
+    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, layout_, fixtures::FixtureImageSpec(),
+                                                "fixture/app:v1", &image_));
+    ASSERT_NO_FATAL_FAILURE(pulltest::StartProxy(*reg_, &proxy_));
+    const fixtures::BlobInfo& big = pulltest::BiggestLayer(image_);
+    ASSERT_EQ(big.digest, image_.layers[0].digest) << "the biggest layer goes first";
+    chunk_ = big.size / 3 + 1;  // three PATCHes for it
+    ASSERT_GT(chunk_, 4096);
+  }
+
+  std::vector<std::string> CopyWith(const fixtures::FaultRule& rule) {
+    auto dst_ref = registry::ImageRef::Parse(proxy_->host() + "/streamed/app:v1");
+    EXPECT_TRUE(dst_ref);
+    auto source = registry::OpenLayoutSource(layout_, "push");
+    EXPECT_TRUE(source) << source.error().message;
+    registry::ClientOptions dst_options;
+    dst_options.upload_chunk_bytes = chunk_;
+    dst_options.backoff.initial = std::chrono::milliseconds(1);
+    auto dest = registry::OpenRegistryDestination(*dst_ref, dst_options);
+    EXPECT_TRUE(dest) << dest.error().message;
+    if (!dst_ref || !source || !dest) return {};
+    proxy_->AddRule(rule);
+    auto copied = image::CopyImage(**source, **dest, {.max_parallel = 1});
+    EXPECT_TRUE(copied) << copied.error().message;
+    if (!copied) return {};
+    registry::DestinationImage out{.top = copied->top, .names = {}};
+    EXPECT_TRUE((*dest)->Commit(std::span(&out, 1), nullptr));
+    EXPECT_EQ(proxy_->Stats().faults["cut_upload"], 1);
+    // What the registry holds is whole: skopeo reads the pushed manifest,
+    // and a pull verifies every blob.
+    EXPECT_EQ(SkopeoDigest(*reg_, reg_->host() + "/streamed/app:v1"), image_.manifest.digest.str());
+    pulltest::PullOk(*gantry_, {reg_->host() + "/streamed/app:v1"});
+    pulltest::ExpectBlobsInStore(gantry_->root(), pulltest::ImageDigests(image_));
+    std::vector<std::string> ranges;
+    for (const fixtures::ProxyLogEntry& e : proxy_->Log())
+      if (e.method == "PATCH") ranges.push_back(e.content_range);
+    return ranges;
+  }
+
+  // "A-B" for the PATCH of bytes [from, from + n) of a blob.
+  static std::string Range(int64_t from, int64_t n) {
+    return std::to_string(from) + "-" + std::to_string(from + n - 1);
+  }
+
+  fs::path layout_;
+  std::unique_ptr<fixtures::FaultProxy> proxy_;
+  int64_t chunk_ = 0;
+};
+
+// A PATCH cut before the registry got any of it: the upload resumes from
+// the registry's offset (the chunk before), reading the file from there.
+TEST_F(StreamedPushTest, ResumesFromTheRegistrysOffsetAfterACut) {
+  const int64_t big = image_.layers[0].size;
+  auto ranges = CopyWith({.kind = fixtures::FaultRule::Kind::kCutUpload,
+                          .path_contains = "/blobs/uploads/",
+                          .method = "PATCH",
+                          .skip = 1,  // the second PATCH of the biggest layer
+                          .bytes = 0});
+  ASSERT_GE(ranges.size(), 4u);
+  EXPECT_EQ(ranges[0], Range(0, chunk_));
+  EXPECT_EQ(ranges[1], Range(chunk_, chunk_)) << "cut";
+  EXPECT_EQ(ranges[2], Range(chunk_, chunk_)) << "sent again from the registry's offset";
+  EXPECT_EQ(ranges[3], Range(2 * chunk_, big - 2 * chunk_));
+}
+
+// A PATCH cut after the registry took part of it: docker-registry then
+// cancels the upload (its state no longer matches what it holds), and the
+// blob is sent again in a new session, from 0.
+TEST_F(StreamedPushTest, StartsOverWhenTheRegistryCancelledACutUpload) {
+  const int64_t big = image_.layers[0].size;
+  const int64_t blobs = 1 + static_cast<int64_t>(image_.layers.size());
+  auto ranges = CopyWith({.kind = fixtures::FaultRule::Kind::kCutUpload,
+                          .path_contains = "/blobs/uploads/",
+                          .method = "PATCH",
+                          .bytes = chunk_ / 2});
+  // libcurl may send the cut PATCH once more by itself (its connection
+  // was reused): the registry refuses that one, the session being gone.
+  ASSERT_GE(ranges.size(), 4u);
+  ASSERT_LE(ranges.size(), 5u);
+  EXPECT_EQ(ranges[0], Range(0, chunk_)) << "cut, half of it taken";
+  const size_t n = ranges.size();
+  EXPECT_EQ(ranges[n - 3], Range(0, chunk_)) << "a new session starts at 0";
+  EXPECT_EQ(ranges[n - 2], Range(chunk_, chunk_));
+  EXPECT_EQ(ranges[n - 1], Range(2 * chunk_, big - 2 * chunk_));
+  EXPECT_EQ(proxy_->CountRequests("POST", "/blobs/uploads/"), blobs + 1) << "one more session";
+}
+
 TEST_F(PushTest, CopiesAnIndexWholeBetweenRegistries) {
   ASSERT_NO_FATAL_FAILURE(pulltest::StartRegistry({}, &reg_));
   const fs::path layout = gantry_->dir() / "multi";
