@@ -100,7 +100,8 @@ void RegisterPush(CLI::App& app, GlobalOptions& global, int& exit_code) {
                   "Registry reference to push to (default: the image's own name)");
   cmd->footer(
       "Blobs the registry already has are not sent (HEAD), blobs in another repository of the "
-      "same registry are mounted, layers go in 16 MiB chunks and a broken upload resumes where "
+      "same registry are mounted, layers stream from the store in PATCH requests of up to 16 MiB "
+      "and a broken upload resumes where "
       "the registry says it stopped. An image pulled from an index for one platform is pushed "
       "as that platform's manifest (a note on stderr says so); an image whose index and every "
       "manifest are in the store is pushed as the index, with the same digest. Mirrors are "

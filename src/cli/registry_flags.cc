@@ -15,10 +15,11 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
       ->default_str("true");
   cmd->add_option("--creds", flags.creds, "Registry credentials USER:PASS");
   cmd->add_option("--min-rate", flags.min_rate,
-                  "Abort a download slower than this many bytes/s for --min-rate-window")
+                  "Abort a transfer (download or upload) slower than this many bytes/s for "
+                  "--min-rate-window")
       ->default_str(std::to_string(flags.min_rate));
   cmd->add_option("--min-rate-window", flags.min_rate_window_s,
-                  "Seconds a download may stay under --min-rate")
+                  "Seconds a transfer may stay under --min-rate")
       ->default_str(std::to_string(flags.min_rate_window_s));
   cmd->add_flag("--allow-link-local-redirects", flags.allow_link_local_redirects,
                 "Let registry redirects and token realms lead to link-local and cloud metadata "
