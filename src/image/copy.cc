@@ -1,6 +1,7 @@
 #include "image/copy.h"
 
 #include <mutex>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -103,11 +104,9 @@ class Copier {
     }
     // A blob listed twice in one manifest moves once.
     std::vector<oci::Descriptor> unique;
-    for (const oci::Descriptor& b : blobs) {
-      bool seen = false;
-      for (const oci::Descriptor& u : unique) seen = seen || u.digest == b.digest;
-      if (!seen) unique.push_back(b);
-    }
+    std::set<common::Digest> seen;
+    for (const oci::Descriptor& b : blobs)
+      if (seen.insert(b.digest).second) unique.push_back(b);
     std::atomic<bool> stop{false};
     const int threads = destination_.ParallelBlobs() ? options_.max_parallel : 1;
     TRY(common::RunJobs(unique.size(), {.threads = threads, .stop = &stop},
