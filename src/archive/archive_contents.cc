@@ -90,8 +90,8 @@ common::Result<std::shared_ptr<ArchiveContents>> ArchiveContents::ReadStream(
       if (auto st = file.Write(chunk); !st) return std::unexpected(st.error().Wrap(where(e.name)));
       left -= static_cast<int64_t>(n);
     }
-    ContentEntry entry{.name = e.name, .fd = file.fd(), .offset = offset, .size = e.size,
-                       .sha256 = {}};
+    ContentEntry entry{
+        .name = e.name, .fd = file.fd(), .offset = offset, .size = e.size, .sha256 = {}};
     entry.sha256 = small ? hash.Finish() : own->Finish();
     c->entries_[e.name] = std::move(entry);
     if (own) c->ingests_.insert_or_assign(e.name, std::move(*own));

@@ -62,8 +62,8 @@ class ArchiveContents {
       const std::filesystem::path& path);
   // The same over an open regular file (`gantry load < FILE`), read from
   // offset 0; `what` names it in errors.
-  [[nodiscard]] static common::Result<std::shared_ptr<ArchiveContents>> OpenFd(
-      common::UniqueFd fd, std::string what);
+  [[nodiscard]] static common::Result<std::shared_ptr<ArchiveContents>> OpenFd(common::UniqueFd fd,
+                                                                               std::string what);
 
   // Reads the archive from `fd` to its end marker. `what` names it in errors
   // ("standard input"); `content` holds the entries' files (it must
@@ -91,14 +91,12 @@ class ArchiveContents {
   // DataLoss when the file ends early; I/O errors.
   [[nodiscard]] common::Result<std::string> Read(const ContentEntry& e, size_t max) const;
   // The first min(size, e.size) bytes into `sink` (registry::StreamFileBlob).
-  [[nodiscard]] common::Status Stream(const ContentEntry& e, int64_t size,
-                                      registry::BlobSink& sink,
+  [[nodiscard]] common::Status Stream(const ContentEntry& e, int64_t size, registry::BlobSink& sink,
                                       const std::atomic<bool>* cancel) const;
   // Up to the first 4 bytes, to tell plain tar from gzip and zstd.
   std::string Head(const ContentEntry& e) const;
   // The sha256 state after the first `len` bytes.
-  [[nodiscard]] common::Result<common::Sha256> HashPrefix(const ContentEntry& e,
-                                                          int64_t len) const;
+  [[nodiscard]] common::Result<common::Sha256> HashPrefix(const ContentEntry& e, int64_t len) const;
   // The entry's sha256: the known one, else hashed from the file.
   [[nodiscard]] common::Result<common::Digest> DigestOf(const ContentEntry& e) const;
 
@@ -114,8 +112,8 @@ class ArchiveContents {
 
   std::string what_;
   std::map<std::string, ContentEntry, std::less<>> entries_;
-  common::UniqueFd file_;                     // OpenFile: the archive
-  store::ContentStore* content_ = nullptr;    // ReadStream: the store
+  common::UniqueFd file_;                                             // OpenFile: the archive
+  store::ContentStore* content_ = nullptr;                            // ReadStream: the store
   std::map<std::string, store::UnnamedIngest, std::less<>> ingests_;  // by entry name
   std::optional<store::UnnamedIngest> small_;  // the file small entries share
 };

@@ -484,9 +484,9 @@ common::Result<std::vector<LoadItem>> NameLoadItems(const FoundImages& found,
       spec.layout_tag = found.images[i].selector;
       auto [it, fresh] = owner.emplace(spec.ref.str(), i);
       if (!fresh && it->second != i)
-        return MakeError(Errc::kInvalidArgument,
-                         "load `" + what + "`: the name `" + spec.ref.str() +
-                             "` is given to two images of the archive");
+        return MakeError(Errc::kInvalidArgument, "load `" + what + "`: the name `" +
+                                                     spec.ref.str() +
+                                                     "` is given to two images of the archive");
       if (fresh) out.push_back({std::move(spec), is_untagged});
     }
   }
@@ -508,8 +508,7 @@ common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path&
   auto text = common::ReadFile(input / "index.json", kMaxListSize);
   if (!text) return std::unexpected(text.error().Wrap("load `" + input.string() + "`"));
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") ||
-      !j["manifests"].is_array())
+  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
     return MakeError(Errc::kInvalidArgument,
                      "load `" + input.string() + "`: index.json is not an OCI index");
   for (const auto& e : j["manifests"]) {
@@ -530,8 +529,7 @@ common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path&
 }
 
 common::Result<std::vector<LoadItem>> ListLoadItems(const ArchiveContents& contents,
-                                                    std::string_view base,
-                                                    std::string_view name) {
+                                                    std::string_view base, std::string_view name) {
   ASSIGN_OR_RETURN(FoundImages found, FindArchiveImages(contents));
   return NameLoadItems(found, std::string(base), contents.what(), name);
 }

@@ -50,15 +50,15 @@ int RunStdin(const GlobalOptions& global, const LoadFlags& f, const std::atomic<
         "(docker save IMAGE | gantry load)"});
   auto t = OpenPullTarget(global, !f.no_unpack);
   if (!t) return ReportError(t.error());
-  image::LoadStreamOptions opts{.fd = STDIN_FILENO,
-                                .what = "standard input",
-                                .base = "stdin",
-                                .name = f.name,
-                                .pull = PullOptions(f, *t, cancel),
-                                .on_loaded = [&f](const archives::LoadItem& item,
-                                                  const image::PulledImage& r) {
-                                  PrintLoaded(f, item, r);
-                                }};
+  image::LoadStreamOptions opts{
+      .fd = STDIN_FILENO,
+      .what = "standard input",
+      .base = "stdin",
+      .name = f.name,
+      .pull = PullOptions(f, *t, cancel),
+      .on_loaded = [&f](const archives::LoadItem& item, const image::PulledImage& r) {
+        PrintLoaded(f, item, r);
+      }};
   auto st = image::LoadStream(t->store, opts);
   if (!st) return ReportError(st.error());
   return kExitOk;

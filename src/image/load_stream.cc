@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "archive/archive_contents.h"
+#include "store/store_lock.h"
 
 namespace image {
 namespace {
@@ -49,6 +50,13 @@ common::Status LoadStream(const PullStore& store, const LoadStreamOptions& optio
   }
 
   if (contents->streamed()) {
+    // Under the shared lock, as a pull writes blobs, so that no garbage
+    // collection sees them half-named. It is released before the pulls
+    // (which take it themselves): a collection in between may delete the
+    // new, still unreferenced blobs, and the pulls then store them again
+    // from the same files.
+    auto lock = store::StoreLock::Shared(store.root, options.pull.cancel);
+    if (!lock) return std::unexpected(lock.error().Wrap("load `" + options.what + "`"));
     for (const archives::ContentEntry* e : blobs)
       TRY(contents->CommitEntry(*e, store::Ingest::DirSync::kDeferred));
     if (!blobs.empty()) TRY(store.content->SyncBlobs());

@@ -14,7 +14,8 @@
 //     each as a source and checks that every blob it uses is there and, for
 //     a layer whose diffID or name states its digest, that it has it;
 //  3. gives those blobs their names in the store (a link each, no copy;
-//     one fsync of blobs/ for all);
+//     one fsync of blobs/ for all), under the store's shared lock, which
+//     it releases before the pulls take it; the caller must not hold it;
 //  4. runs PullImage for each name, over the opened source: the pipeline
 //     finds the blobs present, unpacks the layers, checks the diffIDs and
 //     records the image, as for any pull.
@@ -26,7 +27,7 @@
 // recorded, as with a file.
 //
 // A prune between 3 and 4 may delete the new blobs (no record holds them
-// yet): the pull then stores them again from the same files.
+// yet): the pulls then store them again from the same files.
 //
 // Errors: ReadStream's and ListLoadItems' (naming `what`); OpenArchiveImage's
 // and BlobEntries'; the store's; PullImage's. Thread-safety: as PullImage.
@@ -41,10 +42,10 @@
 namespace image {
 
 struct LoadStreamOptions {
-  int fd = 0;                            // the stream; read to the archive's end; not closed
-  std::string what = "standard input";   // the stream in errors
-  std::string base = "stdin";            // `localhost/BASE:latest` for untagged images
-  std::string name;                      // --name: the only image's name
+  int fd = 0;                           // the stream; read to the archive's end; not closed
+  std::string what = "standard input";  // the stream in errors
+  std::string base = "stdin";           // `localhost/BASE:latest` for untagged images
+  std::string name;                     // --name: the only image's name
   // Each image's pull: everything but `source` and `opened_source`, which
   // LoadStream sets. Its `platform` also chooses what an index commits.
   PullImageOptions pull{};

@@ -85,7 +85,7 @@ struct RateFloor {
 };
 
 struct PullImageOptions {
-  registry::SourceSpec source{};            // a registry reference or an oci: layout
+  registry::SourceSpec source{};  // a registry reference or an oci: layout
   // An image source the caller already opened (an archive read from a
   // pipe, image/load_stream.h): used instead of opening `source`, whose
   // `ref` still names the image record.

@@ -65,6 +65,21 @@ std::string& Entry(std::vector<std::pair<std::string, std::string>>& entries,
   return none;
 }
 
+// Gives the archive's first image a config whose first diffID is wrong;
+// returns the name of the layer it no longer matches.
+std::string BreakFirstDiffId(std::vector<std::pair<std::string, std::string>>& entries) {
+  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
+  std::string config_name = m[0]["Config"];
+  auto config = nlohmann::json::parse(Entry(entries, config_name));
+  config["rootfs"]["diff_ids"][0] = common::Digest::Sha256Of("not the layer").str();
+  std::string body = config.dump();
+  std::string new_name = common::Digest::Sha256Of(body).hex() + ".json";
+  entries.emplace_back(new_name, body);
+  m[0]["Config"] = new_name;
+  Entry(entries, "manifest.json") = m.dump();
+  return m[0]["Layers"][0];
+}
+
 class LoadTest : public ::testing::Test {
  protected:
   // One registry, image and pair of archives for the whole suite: skopeo
@@ -302,18 +317,9 @@ TEST_F(LoadTest, DuplicateTagsAreRefused) {
 
 TEST_F(LoadTest, DiffIdMismatchIsRefused) {
   auto entries = ReadArchive(docker_);
-  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
-  std::string config_name = m[0]["Config"];
-  auto config = nlohmann::json::parse(Entry(entries, config_name));
-  config["rootfs"]["diff_ids"][0] = common::Digest::Sha256Of("not the layer").str();
-  std::string body = config.dump();
-  std::string new_name = common::Digest::Sha256Of(body).hex() + ".json";
-  entries.emplace_back(new_name, body);
-  m[0]["Config"] = new_name;
-  Entry(entries, "manifest.json") = m.dump();
+  std::string layer = BreakFirstDiffId(entries);
   auto file = g_->dir() / "diffid.tar";
   ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
-  std::string layer = m[0]["Layers"][0];
   ExpectRefused(file, layer, 6);
 }
 
@@ -432,10 +438,9 @@ TEST_F(LoadStdinTest, RedirectedFileIsReadInPlace) {
   std::vector<std::string> argv = {"sh", "-c", "exec \"$@\" < \"$0\"", docker_.string()};
   auto g = g_->Argv({"load"});
   argv.insert(argv.end(), g.begin(), g.end());
-  auto r = fixtures::RunCommand(argv, {.env = g_->Env(),
-                                       .cwd = g_->dir(),
-                                       .stdin_data = {},
-                                       .timeout = std::chrono::seconds(60)});
+  auto r = fixtures::RunCommand(
+      argv,
+      {.env = g_->Env(), .cwd = g_->dir(), .stdin_data = {}, .timeout = std::chrono::seconds(60)});
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->exit_code, 0) << r->err;
   EXPECT_EQ(r->out, "Loaded image: docker.io/fixture/app:v1\n");
@@ -487,16 +492,7 @@ TEST_F(LoadStdinTest, DuplicateTagsLeaveTheStoreAsItWas) {
 // that here too the store is as it was (no blob, no image).
 TEST_F(LoadStdinTest, DiffIdMismatchLeavesTheStoreAsItWas) {
   auto entries = ReadArchive(docker_);
-  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
-  std::string config_name = m[0]["Config"];
-  auto config = nlohmann::json::parse(Entry(entries, config_name));
-  config["rootfs"]["diff_ids"][0] = common::Digest::Sha256Of("not the layer").str();
-  std::string body = config.dump();
-  std::string new_name = common::Digest::Sha256Of(body).hex() + ".json";
-  entries.emplace_back(new_name, body);
-  m[0]["Config"] = new_name;
-  Entry(entries, "manifest.json") = m.dump();
-  std::string layer = m[0]["Layers"][0];
+  std::string layer = BreakFirstDiffId(entries);
   ExpectStreamRefused(Tar(entries), layer, 6);
 }
 
