@@ -1,11 +1,17 @@
 #include "archive/archive_contents.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "archive/tar_index.h"
+#include "unpack/apply.h"
 
 namespace archives {
 
@@ -30,6 +36,105 @@ common::Status PreadFull(int fd, char* buf, size_t n, int64_t offset, const std:
     got += static_cast<size_t>(r);
   }
   return {};
+}
+
+// Inflates a gzip stream into a pipe on a thread of its own, so that the
+// tar walker, which reads a file descriptor, reads the tar inside.
+class PipedGunzip {
+ public:
+  static common::Result<std::unique_ptr<PipedGunzip>> Start(int in) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return common::ErrnoError("pipe");
+    std::unique_ptr<PipedGunzip> g(new PipedGunzip(in, common::UniqueFd(fds[0])));
+    g->worker_ = std::thread(
+        [p = g.get(), w = common::UniqueFd(fds[1])]() mutable { p->Run(std::move(w)); });
+    return g;
+  }
+  ~PipedGunzip() { (void)Finish(); }
+  PipedGunzip(const PipedGunzip&) = delete;
+  PipedGunzip& operator=(const PipedGunzip&) = delete;
+
+  int fd() const { return read_.get(); }
+
+  // Stops reading the tar: the thread's next write fails (EPIPE) and it
+  // ends. Returns its error, if any but that one.
+  std::optional<common::Error> Finish() {
+    read_.reset();
+    if (worker_.joinable()) worker_.join();
+    return std::move(error_);
+  }
+
+ private:
+  PipedGunzip(int in, common::UniqueFd read) : in_(in), read_(std::move(read)) {}
+
+  void Run(common::UniqueFd w) {
+    // A write to the pipe once the walker has closed it must fail with
+    // EPIPE, not kill the process; SIGPIPE is thread-directed, so blocking
+    // it here is enough.
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
+    unpack::FdSource src(in_);
+    auto dec = unpack::Decompress(oci::Compression::kGzip, src);
+    if (!dec) {
+      error_ = std::move(dec.error());
+      return;
+    }
+    std::vector<std::byte> buf(kStreamChunk);
+    for (;;) {
+      auto n = (*dec)->Read(buf);
+      if (!n) {
+        error_ = std::move(n.error());
+        return;
+      }
+      if (*n == 0) return;
+      size_t off = 0;
+      while (off < *n) {
+        ssize_t k = ::write(w.get(), buf.data() + off, *n - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno == EPIPE) return;  // the walker is done
+        if (k < 0) {
+          error_ = common::ErrnoError("write decompressed archive").error();
+          return;
+        }
+        off += static_cast<size_t>(k);
+      }
+    }
+  }
+
+  int in_;
+  common::UniqueFd read_;
+  std::thread worker_;
+  std::optional<common::Error> error_;  // the thread's; read after join
+};
+
+// The first byte of `fd`, left unread: pread for a file, tee(2) into a
+// scratch pipe for a pipe, MSG_PEEK for a socket. Empty at the end of the
+// stream or when the descriptor is none of these. One byte is enough to
+// tell a gzip stream (0x1f) from a tar (whose first entry's name is text);
+// the inflater checks the whole magic.
+common::Result<std::string> PeekByte(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return common::ErrnoError("stat");
+  char c = 0;
+  ssize_t n = 0;
+  if (S_ISREG(st.st_mode)) {
+    off_t at = ::lseek(fd, 0, SEEK_CUR);
+    n = at < 0 ? -1 : ::pread(fd, &c, 1, at);
+  } else if (S_ISSOCK(st.st_mode)) {
+    do n = ::recv(fd, &c, 1, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+  } else if (S_ISFIFO(st.st_mode)) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return common::ErrnoError("pipe");
+    common::UniqueFd pr(p[0]), pw(p[1]);
+    do n = ::tee(fd, pw.get(), 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) n = ::read(pr.get(), &c, 1);
+  }
+  if (n < 0) return common::ErrnoError("peek");
+  return n == 0 ? std::string() : std::string(1, c);
 }
 
 }  // namespace
@@ -97,8 +202,25 @@ common::Result<std::shared_ptr<ArchiveContents>> ArchiveContents::ReadStream(
     if (own) c->ingests_.insert_or_assign(e.name, std::move(*own));
     return {};
   };
-  TRY(WalkTar(fd, c->what_, on_entry));
+  ASSIGN_OR_RETURN(bool gzip, IsGzip(fd));
+  std::unique_ptr<PipedGunzip> gunzip;
+  if (gzip) {
+    ASSIGN_OR_RETURN(gunzip, PipedGunzip::Start(fd));
+  }
+  auto walked = WalkTar(gunzip ? gunzip->fd() : fd, c->what_, on_entry);
+  if (gunzip) {
+    // A corrupt gzip stream makes the tar look truncated: its own error
+    // says why.
+    if (auto e = gunzip->Finish())
+      return std::unexpected(std::move(*e).Wrap("decompress archive `" + c->what_ + "`"));
+  }
+  TRY(walked);
   return c;
+}
+
+common::Result<bool> ArchiveContents::IsGzip(int fd) {
+  ASSIGN_OR_RETURN(std::string head, PeekByte(fd));
+  return head == "\x1f";
 }
 
 const ContentEntry* ArchiveContents::Find(std::string_view name) const {

@@ -65,13 +65,20 @@ class ArchiveContents {
   [[nodiscard]] static common::Result<std::shared_ptr<ArchiveContents>> OpenFd(common::UniqueFd fd,
                                                                                std::string what);
 
-  // Reads the archive from `fd` to its end marker. `what` names it in errors
+  // Reads the archive from `fd` to its end marker; a gzip-compressed
+  // archive (`docker save x | gzip`, which docker load accepts) is inflated
+  // on the way, on a thread of its own. `what` names it in errors
   // ("standard input"); `content` holds the entries' files (it must
   // outlive the result); `cancel` (may be null) is polled between reads.
   // Errors: the tar walker's (DataLoss when truncated, InvalidArgument for
-  // a bad header or an escaping name), Cancelled, the store's I/O errors.
+  // a bad header or an escaping name), Cancelled, the store's I/O errors;
+  // the inflater's (DataLoss "decompress archive `W`: …" for corrupt gzip).
   [[nodiscard]] static common::Result<std::shared_ptr<ArchiveContents>> ReadStream(
       int fd, std::string what, store::ContentStore& content, const std::atomic<bool>* cancel);
+
+  // True when the stream on `fd` starts as gzip does (its first byte,
+  // left unread). Errors: from fstat, tee or recv.
+  [[nodiscard]] static common::Result<bool> IsGzip(int fd);
 
   ArchiveContents(const ArchiveContents&) = delete;
   ArchiveContents& operator=(const ArchiveContents&) = delete;

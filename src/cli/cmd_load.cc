@@ -1,7 +1,9 @@
 // gantry load [-i FILE|DIR|-] [--name NAME]
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "archive/archive_source.h"
@@ -9,6 +11,7 @@
 #include "cli/progress.h"
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
+#include "common/fd.h"
 #include "image/load_stream.h"
 #include "image/pull.h"
 
@@ -41,19 +44,16 @@ image::PullImageOptions PullOptions(const LoadFlags& f, const PullTarget& t,
 }
 
 // No -i, or `-i -`: the archive comes on standard input, streamed from a
-// pipe, read in place from a redirected file (image/load_stream.h).
-int RunStdin(const GlobalOptions& global, const LoadFlags& f, const std::atomic<bool>* cancel) {
-  if (isatty(STDIN_FILENO) != 0)
-    return ReportError(common::Error{
-        common::Errc::kInvalidArgument, 0,
-        "load: standard input is a terminal; give the archive with -i FILE or through a pipe "
-        "(docker save IMAGE | gantry load)"});
+// pipe, read in place from a redirected file (image/load_stream.h); a
+// gzip-compressed FILE goes the same way, as `fd`.
+int RunStream(const GlobalOptions& global, const LoadFlags& f, const std::atomic<bool>* cancel,
+              int fd, const std::string& what, const std::string& base) {
   auto t = OpenPullTarget(global, !f.no_unpack);
   if (!t) return ReportError(t.error());
   image::LoadStreamOptions opts{
-      .fd = STDIN_FILENO,
-      .what = "standard input",
-      .base = "stdin",
+      .fd = fd,
+      .what = what,
+      .base = base,
       .name = f.name,
       .pull = PullOptions(f, *t, cancel),
       .on_loaded = [&f](const archives::LoadItem& item, const image::PulledImage& r) {
@@ -67,7 +67,21 @@ int RunStdin(const GlobalOptions& global, const LoadFlags& f, const std::atomic<
 int Run(const GlobalOptions& global, const LoadFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
   IgnoreSigpipe();
-  if (f.input.empty() || f.input == "-") return RunStdin(global, f, cancel);
+  if (f.input.empty() || f.input == "-") {
+    if (isatty(STDIN_FILENO) != 0)
+      return ReportError(common::Error{
+          common::Errc::kInvalidArgument, 0,
+          "load: standard input is a terminal; give the archive with -i FILE or through a pipe "
+          "(docker save IMAGE | gantry load)"});
+    return RunStream(global, f, cancel, STDIN_FILENO, "standard input", "stdin");
+  }
+  if (!std::filesystem::is_directory(f.input)) {
+    auto fd = common::Open(f.input, O_RDONLY);
+    if (!fd) return ReportError(fd.error().Wrap("load `" + f.input + "`"));
+    auto gzip = archives::ArchiveContents::IsGzip(fd->get());
+    if (!gzip) return ReportError(gzip.error().Wrap("load `" + f.input + "`"));
+    if (*gzip) return RunStream(global, f, cancel, fd->get(), f.input, f.input);
+  }
   auto items = archives::ListLoadItems(f.input, f.name);
   if (!items) return ReportError(items.error());
   auto t = OpenPullTarget(global, !f.no_unpack);
@@ -113,7 +127,8 @@ void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "and oci-archive:FILE[:TAG] (FILE ends at the first ':'; REF/TAG may be @N). Without -i "
       "(or with -i -) the archive is read from standard input: `docker save app | gantry load` "
       "streams it into the store once, without a temporary copy, every blob verified; images "
-      "without a name are then recorded as localhost/stdin:latest.");
+      "without a name are then recorded as localhost/stdin:latest. A gzip-compressed archive "
+      "(docker save app | gzip) is accepted on standard input and as FILE.");
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
 }
 

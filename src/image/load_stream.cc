@@ -15,12 +15,18 @@ namespace image {
 namespace {
 
 // A regular file is read in place, as `-i FILE` reads it; anything else
-// (a pipe, a socket) is streamed into the store.
+// (a pipe, a socket), and a gzip file, is streamed into the store.
 common::Result<std::shared_ptr<archives::ArchiveContents>> Open(const PullStore& store,
                                                                 const LoadStreamOptions& o) {
   struct stat st {};
   if (::fstat(o.fd, &st) != 0) return common::ErrnoError("stat `" + o.what + "`");
-  if (!S_ISREG(st.st_mode))
+  bool stream = !S_ISREG(st.st_mode);
+  if (!stream) {
+    // A compressed file cannot be read in place: it is inflated as a
+    // stream is.
+    ASSIGN_OR_RETURN(stream, archives::ArchiveContents::IsGzip(o.fd));
+  }
+  if (stream)
     return archives::ArchiveContents::ReadStream(o.fd, o.what, *store.content, o.pull.cancel);
   int copy = ::fcntl(o.fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return common::ErrnoError("duplicate `" + o.what + "`");

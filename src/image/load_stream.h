@@ -3,7 +3,9 @@
 // pipe, through the one pull pipeline (image/pull.h), as `gantry load -i
 // FILE` loads a file. A regular file on the descriptor (`gantry load <
 // FILE`) is read in place instead, as -i FILE reads it (steps 1 and 3 are
-// then skipped: nothing is copied, the pulls store the blobs).
+// then skipped: nothing is copied, the pulls store the blobs), unless it is
+// gzip-compressed. A gzip stream or file (`docker save x | gzip`, which
+// docker load accepts) is inflated on the way (ArchiveContents::ReadStream).
 //
 // In order, LoadStream:
 //  1. reads the archive to its end (archives::ArchiveContents::ReadStream):

@@ -447,6 +447,37 @@ TEST_F(LoadStdinTest, RedirectedFileIsReadInPlace) {
   ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
 }
 
+// `docker save app | gzip | gantry load`, as docker load accepts it, and
+// the same as a FILE: inflated on the way, the same records.
+TEST_F(LoadStdinTest, GzipArchiveOnAPipeAndAsAFile) {
+  auto gz = fixtures::Compress(Bytes(docker_), fixtures::Compression::kGzip);
+  ASSERT_TRUE(gz) << gz.error().message;
+  auto r = Pipe(*gz);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Loaded image: docker.io/fixture/app:v1\n");
+  ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
+  ExpectNoIngestLeft(g_->root());
+
+  auto file = Gantry::Create();
+  ASSERT_TRUE(file) << file.error().message;
+  auto path = file->dir() / "app.tar.gz";
+  ASSERT_TRUE(common::AtomicWriteFile(path, *gz));
+  auto f = Run(*file, {"load", "-i", path.string()});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_EQ(f.out, r.out);
+  EXPECT_EQ(Records(*g_), Records(*file));
+  ExpectNoIngestLeft(file->root());
+}
+
+TEST_F(LoadStdinTest, CorruptGzipLeavesTheStoreAsItWas) {
+  auto gz = fixtures::Compress(Bytes(docker_), fixtures::Compression::kGzip);
+  ASSERT_TRUE(gz) << gz.error().message;
+  std::string bad = *gz;
+  for (size_t i = bad.size() / 3; i < bad.size() / 3 + 64; ++i) bad[i] = static_cast<char>(~bad[i]);
+  ExpectStreamRefused(bad, "gzip", 6);
+  ExpectStreamRefused(gz->substr(0, gz->size() / 2), "truncated", 6);
+}
+
 TEST_F(LoadStdinTest, UntaggedImageIsNamedAfterStdin) {
   auto entries = ReadArchive(docker_);
   auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));

@@ -5,6 +5,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -49,6 +51,11 @@ class ArchiveContentsTest : public ::testing::Test {
     if (::pipe2(fds, O_CLOEXEC) != 0) return common::ErrnoError("pipe");
     common::UniqueFd r(fds[0]), w(fds[1]);
     std::thread writer([&] {
+      // EPIPE, not SIGPIPE, once a failed read closed the pipe.
+      sigset_t pipe_only;
+      sigemptyset(&pipe_only);
+      sigaddset(&pipe_only, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
       size_t off = 0;
       while (off < bytes.size()) {
         ssize_t n = ::write(w.get(), bytes.data() + off, bytes.size() - off);
@@ -128,6 +135,36 @@ TEST_F(ArchiveContentsTest, CommitLinksLargeEntriesAndWritesSmallOnes) {
   auto st = (*file)->CommitEntry(*(*file)->Find("small.json"), store::Ingest::DirSync::kNow);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, common::Errc::kFailedPrecondition);
+}
+
+TEST_F(ArchiveContentsTest, GzipStreamIsInflatedOnTheWay) {
+  auto gz = fixtures::Compress(tar_, fixtures::Compression::kGzip);
+  ASSERT_TRUE(gz) << gz.error().message;
+  auto c = Stream(*gz);
+  ASSERT_TRUE(c) << c.error().message;
+  const ContentEntry* big = (*c)->Find("big/layer.tar");
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(*big->sha256, common::Digest::Sha256Of(big_));
+  EXPECT_EQ(*(*c)->Read(*(*c)->Find("small.json"), 1024), small_);
+
+  auto path = dir_.path() / "a.tar.gz";
+  ASSERT_TRUE(common::AtomicWriteFile(path, *gz));
+  auto fd = common::Open(path.string(), O_RDONLY);
+  ASSERT_TRUE(fd);
+  EXPECT_TRUE(*ArchiveContents::IsGzip(fd->get()));
+  EXPECT_EQ(::lseek(fd->get(), 0, SEEK_CUR), 0) << "the peek reads nothing";
+  ASSERT_TRUE(common::AtomicWriteFile(path, tar_));
+  auto plain = common::Open(path.string(), O_RDONLY);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(*ArchiveContents::IsGzip(plain->get()));
+
+  std::string cut = gz->substr(0, gz->size() / 2);
+  auto bad = Stream(cut);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, common::Errc::kDataLoss);
+  EXPECT_NE(bad.error().message.find("decompress archive `standard input`"), std::string::npos)
+      << bad.error().message;
+  EXPECT_EQ(CountFiles(content_dir()), 0u);
 }
 
 TEST_F(ArchiveContentsTest, TruncatedStreamLeavesNothing) {
