@@ -378,6 +378,28 @@ class LoadStdinTest : public LoadTest {
     EXPECT_EQ(fsck.exit_code, 0) << r.err << "\n" << fsck.out << fsck.err;
   }
 
+  // Pipes `bytes` into `gantry load`, which must record `name` as the
+  // registry pull does; `file` loaded with -i into a fresh store (`*out`)
+  // must record the same config and target, and the same layers.
+  void ExpectPipedLikeFile(const std::string& bytes, const fs::path& file, const std::string& name,
+                           std::unique_ptr<Gantry>* out) {
+    auto r = Pipe(bytes);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "Loaded image: " + name + "\n");
+    ExpectSameAsRegistryPull(name);
+    ExpectNoIngestLeft(g_->root());
+    auto other = Gantry::Create();
+    ASSERT_TRUE(other) << other.error().message;
+    *out = std::make_unique<Gantry>(std::move(*other));
+    ASSERT_EQ(Run(**out, {"load", "-i", file.string()}).exit_code, 0);
+    auto mine = g_->ImagesJson(), theirs = (*out)->ImagesJson();
+    ASSERT_EQ(mine.size(), 1u);
+    ASSERT_EQ(theirs.size(), 1u);
+    EXPECT_EQ(mine[0]["config"], theirs[0]["config"]);
+    EXPECT_EQ(mine[0]["target"], theirs[0]["target"]);
+    EXPECT_EQ(SnapshotKinds(*g_), SnapshotKinds(**out));
+  }
+
   static std::string Bytes(const fs::path& file) { return *common::ReadFile(file, 1 << 30); }
 
   // `entries` as a tar, in memory.
@@ -391,45 +413,24 @@ class LoadStdinTest : public LoadTest {
 };
 
 TEST_F(LoadStdinTest, PipedDockerArchiveEqualsTheFileLoad) {
-  auto r = Pipe(Bytes(docker_));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "Loaded image: docker.io/fixture/app:v1\n");
-  ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
-  ExpectNoIngestLeft(g_->root());
-
-  auto file = Gantry::Create();
-  ASSERT_TRUE(file) << file.error().message;
-  auto f = Run(*file, {"load", "-i", docker_.string()});
-  ASSERT_EQ(f.exit_code, 0) << f.err;
-  EXPECT_EQ(f.out, r.out);
+  std::unique_ptr<Gantry> file;
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectPipedLikeFile(Bytes(docker_), docker_, "docker.io/fixture/app:v1", &file));
   EXPECT_EQ(Records(*g_), Records(*file));
-  EXPECT_EQ(SnapshotKinds(*g_), SnapshotKinds(*file));
 
   // `-i -` is the same, and a second load finds everything present.
   auto again = Pipe(Bytes(docker_), {"-i", "-"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(again.out, r.out);
+  EXPECT_EQ(again.out, "Loaded image: docker.io/fixture/app:v1\n");
   EXPECT_EQ(Records(*g_), Records(*file));
   ExpectNoIngestLeft(g_->root());
 }
 
 TEST_F(LoadStdinTest, PipedOciArchiveEqualsTheFileLoad) {
-  auto r = Pipe(Bytes(oci_));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
   // An oci-archive's ref names are named after the file; stdin has none.
-  EXPECT_EQ(r.out, "Loaded image: localhost/stdin:v1\n");
-  ExpectSameAsRegistryPull("localhost/stdin:v1");
-  ExpectNoIngestLeft(g_->root());
-
-  auto file = Gantry::Create();
-  ASSERT_TRUE(file) << file.error().message;
-  ASSERT_EQ(Run(*file, {"load", "-i", oci_.string()}).exit_code, 0);
-  auto mine = g_->ImagesJson(), theirs = file->ImagesJson();
-  ASSERT_EQ(mine.size(), 1u);
-  ASSERT_EQ(theirs.size(), 1u);
-  EXPECT_EQ(mine[0]["config"], theirs[0]["config"]);
-  EXPECT_EQ(mine[0]["target"], theirs[0]["target"]);
-  EXPECT_EQ(SnapshotKinds(*g_), SnapshotKinds(*file));
+  std::unique_ptr<Gantry> file;
+  ASSERT_NO_FATAL_FAILURE(ExpectPipedLikeFile(Bytes(oci_), oci_, "localhost/stdin:v1", &file));
+  EXPECT_EQ(file->ImageNames(), std::vector<std::string>{"localhost/app-oci-tar:v1"});
   EXPECT_EQ(StoreFiles(g_->root()).size(), StoreFiles(file->root()).size());
 }
 
@@ -452,19 +453,10 @@ TEST_F(LoadStdinTest, RedirectedFileIsReadInPlace) {
 TEST_F(LoadStdinTest, GzipArchiveOnAPipeAndAsAFile) {
   auto gz = fixtures::Compress(Bytes(docker_), fixtures::Compression::kGzip);
   ASSERT_TRUE(gz) << gz.error().message;
-  auto r = Pipe(*gz);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "Loaded image: docker.io/fixture/app:v1\n");
-  ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
-  ExpectNoIngestLeft(g_->root());
-
-  auto file = Gantry::Create();
-  ASSERT_TRUE(file) << file.error().message;
-  auto path = file->dir() / "app.tar.gz";
+  auto path = g_->dir() / "app.tar.gz";
   ASSERT_TRUE(common::AtomicWriteFile(path, *gz));
-  auto f = Run(*file, {"load", "-i", path.string()});
-  ASSERT_EQ(f.exit_code, 0) << f.err;
-  EXPECT_EQ(f.out, r.out);
+  std::unique_ptr<Gantry> file;
+  ASSERT_NO_FATAL_FAILURE(ExpectPipedLikeFile(*gz, path, "docker.io/fixture/app:v1", &file));
   EXPECT_EQ(Records(*g_), Records(*file));
   ExpectNoIngestLeft(file->root());
 }
