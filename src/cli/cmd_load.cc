@@ -106,7 +106,7 @@ void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "load", "Load every image of a docker-archive, an oci-archive or an OCI layout directory");
   cmd->add_option("--input,-i", f->input,
                   "The archive (docker save, skopeo/podman docker-archive: or oci-archive:) or an "
-                  "OCI layout directory");
+                  "OCI layout directory; - or none: standard input (a pipe, or a file redirected)");
   cmd->add_option("--name", f->name,
                   "Record the archive's only image under NAME (a NAME that names no registry goes "
                   "under localhost/)");

@@ -378,6 +378,17 @@ class LoadStdinTest : public LoadTest {
     EXPECT_EQ(fsck.exit_code, 0) << r.err << "\n" << fsck.out << fsck.err;
   }
 
+  // `gantry load < FILE`, through sh.
+  common::Result<fixtures::CommandResult> LoadFrom(const fs::path& file) {
+    std::vector<std::string> argv = {"sh", "-c", "exec \"$@\" < \"$0\"", file.string()};
+    auto g = g_->Argv({"load"});
+    argv.insert(argv.end(), g.begin(), g.end());
+    return fixtures::RunCommand(argv, {.env = g_->Env(),
+                                       .cwd = g_->dir(),
+                                       .stdin_data = {},
+                                       .timeout = std::chrono::seconds(60)});
+  }
+
   // Pipes `bytes` into `gantry load`, which must record `name` as the
   // registry pull does; `file` loaded with -i into a fresh store (`*out`)
   // must record the same config and target, and the same layers.
@@ -436,16 +447,26 @@ TEST_F(LoadStdinTest, PipedOciArchiveEqualsTheFileLoad) {
 
 TEST_F(LoadStdinTest, RedirectedFileIsReadInPlace) {
   // `gantry load < FILE`: standard input is the file itself.
-  std::vector<std::string> argv = {"sh", "-c", "exec \"$@\" < \"$0\"", docker_.string()};
-  auto g = g_->Argv({"load"});
-  argv.insert(argv.end(), g.begin(), g.end());
-  auto r = fixtures::RunCommand(
-      argv,
-      {.env = g_->Env(), .cwd = g_->dir(), .stdin_data = {}, .timeout = std::chrono::seconds(60)});
+  auto r = LoadFrom(docker_);
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->exit_code, 0) << r->err;
   EXPECT_EQ(r->out, "Loaded image: docker.io/fixture/app:v1\n");
   ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
+}
+
+TEST_F(LoadStdinTest, TerminalIsRefused) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  common::UniqueFd pty(master);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  std::string tty = ::ptsname(master);
+  auto r = LoadFrom(tty);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_EQ(r->err,
+            "gantry: load: standard input is a terminal; give the archive with -i FILE or through "
+            "a pipe (docker save IMAGE | gantry load)\n");
 }
 
 // `docker save app | gzip | gantry load`, as docker load accepts it, and
