@@ -76,11 +76,11 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
     return RunStream(global, f, cancel, STDIN_FILENO, "standard input", "stdin");
   }
   if (!std::filesystem::is_directory(f.input)) {
+    // A compressed archive cannot be read in place: it is streamed, as a
+    // pipe is. A file that cannot be opened is reported as below.
     auto fd = common::Open(f.input, O_RDONLY);
-    if (!fd) return ReportError(fd.error().Wrap("load `" + f.input + "`"));
-    auto gzip = archives::ArchiveContents::IsGzip(fd->get());
-    if (!gzip) return ReportError(gzip.error().Wrap("load `" + f.input + "`"));
-    if (*gzip) return RunStream(global, f, cancel, fd->get(), f.input, f.input);
+    auto gzip = fd ? archives::ArchiveContents::IsGzip(fd->get()) : common::Result<bool>(false);
+    if (gzip && *gzip) return RunStream(global, f, cancel, fd->get(), f.input, f.input);
   }
   auto items = archives::ListLoadItems(f.input, f.name);
   if (!items) return ReportError(items.error());
