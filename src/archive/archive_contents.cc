@@ -110,11 +110,11 @@ class PipedGunzip {
 };
 
 // The first byte of `fd`, left unread: pread for a file, tee(2) into a
-// scratch pipe for a pipe, MSG_PEEK for a socket. Empty at the end of the
+// scratch pipe for a pipe, MSG_PEEK for a socket. -1 at the end of the
 // stream or when the descriptor is none of these. One byte is enough to
 // tell a gzip stream (0x1f) from a tar (whose first entry's name is text);
 // the inflater checks the whole magic.
-common::Result<std::string> PeekByte(int fd) {
+common::Result<int> PeekByte(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return common::ErrnoError("stat");
   char c = 0;
@@ -134,7 +134,7 @@ common::Result<std::string> PeekByte(int fd) {
     if (n > 0) n = ::read(pr.get(), &c, 1);
   }
   if (n < 0) return common::ErrnoError("peek");
-  return n == 0 ? std::string() : std::string(1, c);
+  return n == 0 ? -1 : static_cast<unsigned char>(c);
 }
 
 }  // namespace
@@ -199,7 +199,11 @@ common::Result<std::shared_ptr<ArchiveContents>> ArchiveContents::ReadStream(
         .name = e.name, .fd = file.fd(), .offset = offset, .size = e.size, .sha256 = {}};
     entry.sha256 = small ? hash.Finish() : own->Finish();
     c->entries_[e.name] = std::move(entry);
-    if (own) c->ingests_.insert_or_assign(e.name, std::move(*own));
+    // A later entry of the name replaces the earlier one, file and all.
+    if (own)
+      c->ingests_.insert_or_assign(e.name, std::move(*own));
+    else
+      c->ingests_.erase(e.name);
     return {};
   };
   ASSIGN_OR_RETURN(bool gzip, IsGzip(fd));
@@ -219,8 +223,8 @@ common::Result<std::shared_ptr<ArchiveContents>> ArchiveContents::ReadStream(
 }
 
 common::Result<bool> ArchiveContents::IsGzip(int fd) {
-  ASSIGN_OR_RETURN(std::string head, PeekByte(fd));
-  return head == "\x1f";
+  ASSIGN_OR_RETURN(int head, PeekByte(fd));
+  return head == 0x1f;
 }
 
 const ContentEntry* ArchiveContents::Find(std::string_view name) const {

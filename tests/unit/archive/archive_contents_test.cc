@@ -167,6 +167,24 @@ TEST_F(ArchiveContentsTest, GzipStreamIsInflatedOnTheWay) {
   EXPECT_EQ(CountFiles(content_dir()), 0u);
 }
 
+// As tar extraction does: the last entry of a name is the one, whichever
+// file (its own or the shared one of small entries) it went into.
+TEST_F(ArchiveContentsTest, ALaterEntryReplacesAnEarlierOne) {
+  auto t = fixtures::BuildTar({fixtures::File("x", big_), fixtures::File("x", small_),
+                               fixtures::File("y", small_), fixtures::File("y", big_)});
+  ASSERT_TRUE(t);
+  auto c = Stream(*t);
+  ASSERT_TRUE(c) << c.error().message;
+  for (const auto& [name, want] : {std::pair{"x", small_}, std::pair{"y", big_}}) {
+    const ContentEntry* e = (*c)->Find(name);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(*e->sha256, common::Digest::Sha256Of(want)) << name;
+    ASSERT_TRUE((*c)->CommitEntry(*e, store::Ingest::DirSync::kNow));
+    EXPECT_EQ(*cs_->ReadBlob(*e->sha256, 8 << 20), want) << name;
+  }
+  EXPECT_EQ(CountFiles(content_dir()), 2u);
+}
+
 TEST_F(ArchiveContentsTest, TruncatedStreamLeavesNothing) {
   auto c = Stream(tar_.substr(0, tar_.size() / 2));
   ASSERT_FALSE(c);
