@@ -1,6 +1,7 @@
 // gantry load [-i FILE|DIR|-] [--name NAME]
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -76,11 +77,14 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
     return RunStream(global, f, cancel, STDIN_FILENO, "standard input", "stdin");
   }
   if (!std::filesystem::is_directory(f.input)) {
-    // A compressed archive cannot be read in place: it is streamed, as a
-    // pipe is. A file that cannot be opened is reported as below.
+    // A compressed archive cannot be read in place, nor can a pipe
+    // (`-i <(docker save app)`): both are streamed. A file that cannot be
+    // opened is reported as below.
     auto fd = common::Open(f.input, O_RDONLY);
+    struct stat st {};
+    bool pipe = fd && ::fstat(fd->get(), &st) == 0 && !S_ISREG(st.st_mode);
     auto gzip = fd ? archives::ArchiveContents::IsGzip(fd->get()) : common::Result<bool>(false);
-    if (gzip && *gzip) return RunStream(global, f, cancel, fd->get(), f.input, f.input);
+    if (pipe || (gzip && *gzip)) return RunStream(global, f, cancel, fd->get(), f.input, f.input);
   }
   auto items = archives::ListLoadItems(f.input, f.name);
   if (!items) return ReportError(items.error());

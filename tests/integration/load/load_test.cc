@@ -378,10 +378,14 @@ class LoadStdinTest : public LoadTest {
     EXPECT_EQ(fsck.exit_code, 0) << r.err << "\n" << fsck.out << fsck.err;
   }
 
-  // `gantry load < FILE`, through sh.
-  common::Result<fixtures::CommandResult> LoadFrom(const fs::path& file) {
-    std::vector<std::string> argv = {"sh", "-c", "exec \"$@\" < \"$0\"", file.string()};
-    auto g = g_->Argv({"load"});
+  // `gantry load ARGS < FILE`, or with `script` `cat "$0" | "$@"`, through sh.
+  common::Result<fixtures::CommandResult> LoadFrom(
+      const fs::path& file, const std::vector<std::string>& args = {},
+      const std::string& script = "exec \"$@\" < \"$0\"") {
+    std::vector<std::string> argv = {"sh", "-c", script, file.string()};
+    std::vector<std::string> load = {"load"};
+    load.insert(load.end(), args.begin(), args.end());
+    auto g = g_->Argv(load);
     argv.insert(argv.end(), g.begin(), g.end());
     return fixtures::RunCommand(argv, {.env = g_->Env(),
                                        .cwd = g_->dir(),
@@ -452,6 +456,16 @@ TEST_F(LoadStdinTest, RedirectedFileIsReadInPlace) {
   ASSERT_EQ(r->exit_code, 0) << r->err;
   EXPECT_EQ(r->out, "Loaded image: docker.io/fixture/app:v1\n");
   ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
+}
+
+// `gantry load -i <(docker save app)` in bash: FILE is a pipe.
+TEST_F(LoadStdinTest, AFileThatIsAPipeIsStreamed) {
+  auto r = LoadFrom(docker_, {"-i", "/dev/stdin"}, "cat \"$0\" | \"$@\"");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, "Loaded image: docker.io/fixture/app:v1\n");
+  ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
+  ExpectNoIngestLeft(g_->root());
 }
 
 TEST_F(LoadStdinTest, TerminalIsRefused) {
