@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "archive/archive_contents.h"
 #include "archive/tar_index.h"
 #include "common/digest.h"
 #include "common/fd.h"
@@ -25,102 +26,13 @@ constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.na
 // manifest.json and index.json: a few hundred bytes per image.
 constexpr size_t kMaxListSize = 16u << 20;
 
-// An archive file open for preads, with its entries.
-class TarFile {
- public:
-  static common::Result<std::shared_ptr<TarFile>> Open(const std::filesystem::path& path) {
-    ASSIGN_OR_RETURN(common::UniqueFd fd, common::Open(path.string(), O_RDONLY));
-    auto f = std::make_shared<TarFile>();
-    f->path_ = path.string();
-    ASSIGN_OR_RETURN(f->index_, IndexTar(fd.get(), f->path_));
-    f->fd_ = std::move(fd);
-    return f;
-  }
-
-  const std::string& path() const { return path_; }
-  const TarEntry* Find(std::string_view name) const {
-    auto it = index_.find(std::string(name));
-    return it == index_.end() ? nullptr : &it->second;
-  }
-  bool Has(std::string_view name) const { return Find(name) != nullptr; }
-
-  // The entry `name`, or NotFound naming `role` ("layer", "config").
-  common::Result<const TarEntry*> Need(std::string_view name, std::string_view role) const {
-    std::string clean(name);
-    while (clean.starts_with("./")) clean.erase(0, 2);
-    const TarEntry* e = Find(clean);
-    if (e == nullptr)
-      return MakeError(Errc::kNotFound, "archive `" + path_ + "`: " + std::string(role) + " `" +
-                                            std::string(name) + "` is not in the archive");
-    return e;
-  }
-
-  common::Result<std::string> Read(const TarEntry& e, size_t max) const {
-    if (e.size > static_cast<int64_t>(max))
-      return MakeError(Errc::kInvalidArgument, "archive `" + path_ + "`: entry `" + e.name +
-                                                   "` is over " + std::to_string(max) + " bytes");
-    std::string out(static_cast<size_t>(e.size), '\0');
-    size_t got = 0;
-    while (got < out.size()) {
-      ssize_t n = ::pread(fd_.get(), out.data() + got, out.size() - got,
-                          e.offset + static_cast<int64_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return common::ErrnoError("read `" + path_ + "` entry `" + e.name + "`");
-      if (n == 0)
-        return MakeError(Errc::kDataLoss,
-                         "archive `" + path_ + "` is truncated (in entry `" + e.name + "`)");
-      got += static_cast<size_t>(n);
-    }
-    return out;
-  }
-
-  common::Status Stream(const TarEntry& e, int64_t size, registry::BlobSink& sink,
-                        const std::atomic<bool>* cancel) const {
-    return registry::StreamFileBlob(fd_.get(), std::min(size, e.size), sink, cancel,
-                                    "entry `" + e.name + "` of archive `" + path_ + "`", e.offset);
-  }
-
-  // The first bytes of an entry, to tell plain tar from gzip and zstd.
-  std::string Head(const TarEntry& e) const {
-    std::string b(4, '\0');
-    ssize_t n = ::pread(fd_.get(), b.data(), b.size(), e.offset);
-    b.resize(n > 0 ? static_cast<size_t>(std::min<int64_t>(n, e.size)) : 0);
-    return b;
-  }
-
-  // The sha256 state after the first `len` bytes of an entry.
-  common::Result<common::Sha256> HashPrefix(const TarEntry& e, int64_t len) const {
-    common::Sha256 h;
-    std::vector<char> buf(1 << 20);
-    int64_t off = 0;
-    while (off < len) {
-      ssize_t n =
-          ::pread(fd_.get(), buf.data(),
-                  static_cast<size_t>(std::min<int64_t>(len - off, buf.size())), e.offset + off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return common::ErrnoError("read `" + path_ + "` entry `" + e.name + "`");
-      if (n == 0)
-        return MakeError(Errc::kDataLoss,
-                         "archive `" + path_ + "` is truncated (in entry `" + e.name + "`)");
-      h.Update(buf.data(), static_cast<size_t>(n));
-      off += n;
-    }
-    return h;
-  }
-
- private:
-  std::string path_;
-  common::UniqueFd fd_;
-  TarIndex index_;
-};
-
-common::Result<nlohmann::json> ReadJson(const TarFile& f, std::string_view name) {
-  ASSIGN_OR_RETURN(const TarEntry* e, f.Need(name, "file"));
+common::Result<nlohmann::json> ReadJson(const ArchiveContents& f, std::string_view name) {
+  ASSIGN_OR_RETURN(const ContentEntry* e, f.Need(name, "file"));
   ASSIGN_OR_RETURN(std::string text, f.Read(*e, kMaxListSize));
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
     return MakeError(Errc::kInvalidArgument,
-                     "archive `" + f.path() + "`: `" + std::string(name) + "` is not JSON");
+                     "archive `" + f.what() + "`: `" + std::string(name) + "` is not JSON");
   return j;
 }
 
@@ -168,10 +80,10 @@ struct DockerEntry {
   std::vector<std::string> layers;
 };
 
-common::Result<std::vector<DockerEntry>> ReadDockerManifest(const TarFile& f) {
+common::Result<std::vector<DockerEntry>> ReadDockerManifest(const ArchiveContents& f) {
   ASSIGN_OR_RETURN(nlohmann::json j, ReadJson(f, "manifest.json"));
   auto bad = [&](const std::string& why) {
-    return MakeError(Errc::kInvalidArgument, "archive `" + f.path() + "`: manifest.json: " + why);
+    return MakeError(Errc::kInvalidArgument, "archive `" + f.what() + "`: manifest.json: " + why);
   };
   if (!j.is_array()) return bad("not an array");
   std::vector<DockerEntry> out;
@@ -214,11 +126,27 @@ std::string NormalName(const std::string& tag) {
   return r ? r->str() : tag;
 }
 
+// An entry whose bytes do not have the digest the archive states for them.
+std::unexpected<common::Error> WrongDigest(const ArchiveContents& f, const ContentEntry& e,
+                                           const common::Digest& got,
+                                           const common::Digest& stated) {
+  return MakeError(Errc::kDataLoss, "archive `" + f.what() + "` entry `" + e.name +
+                                        "` has digest " + got.str() + ", not " + stated.str() +
+                                        " (its diffID or name)");
+}
+
+std::unexpected<common::Error> WrongSize(const ArchiveContents& f, const ContentEntry& e,
+                                         int64_t got, int64_t stated) {
+  return MakeError(Errc::kDataLoss, "archive `" + f.what() + "` entry `" + e.name + "` has " +
+                                        std::to_string(got) + " bytes, its descriptor says " +
+                                        std::to_string(stated));
+}
+
 // A source that serves one built manifest and entries of the archive by
 // digest.
-class TarBlobSource : public registry::ImageSource {
+class TarBlobSource : public ArchiveImage {
  public:
-  TarBlobSource(std::shared_ptr<TarFile> file, std::string describe)
+  TarBlobSource(std::shared_ptr<ArchiveContents> file, std::string describe)
       : file_(std::move(file)), describe_(std::move(describe)) {}
 
   // A digest the archive only states (a diffID, a file name) is not
@@ -235,16 +163,22 @@ class TarBlobSource : public registry::ImageSource {
   std::string DescribeBlob(const common::Digest& digest) const override {
     auto it = blobs_.find(digest);
     if (it == blobs_.end()) return describe_;
-    return "archive `" + file_->path() + "` entry `" + it->second->name + "`" +
+    return "archive `" + file_->what() + "` entry `" + it->second->name + "`" +
            (stated_.contains(digest) ? " (the digest is the archive's word: its diffID or name)"
                                      : "");
   }
   std::string Describe() const override { return describe_; }
 
+  common::Result<std::vector<const ContentEntry*>> BlobEntries(const oci::Platform&) override {
+    std::vector<const ContentEntry*> out;
+    for (const auto& [digest, e] : blobs_) out.push_back(e);
+    return out;
+  }
+
  protected:
-  std::shared_ptr<TarFile> file_;
+  std::shared_ptr<ArchiveContents> file_;
   std::string describe_;
-  std::map<common::Digest, const TarEntry*> blobs_;
+  std::map<common::Digest, const ContentEntry*> blobs_;
   std::set<common::Digest> stated_;  // digests taken from the archive's word
 };
 
@@ -254,9 +188,9 @@ class DockerArchiveSource final : public TarBlobSource {
 
   common::Status Build(const DockerEntry& d) {
     auto where = [&](const std::string& entry) {
-      return "archive `" + file_->path() + "` entry `" + entry + "`";
+      return "archive `" + file_->what() + "` entry `" + entry + "`";
     };
-    ASSIGN_OR_RETURN(const TarEntry* ce, file_->Need(d.config, "config"));
+    ASSIGN_OR_RETURN(const ContentEntry* ce, file_->Need(d.config, "config"));
     ASSIGN_OR_RETURN(std::string config, file_->Read(*ce, oci::kMaxConfigSize));
     auto parsed = oci::ParseImageConfig(config);
     if (!parsed) return std::unexpected(parsed.error().Wrap(where(d.config)));
@@ -269,14 +203,18 @@ class DockerArchiveSource final : public TarBlobSource {
     blobs_[config_digest] = ce;
     nlohmann::json layers = nlohmann::json::array();
     for (size_t i = 0; i < d.layers.size(); ++i) {
-      ASSIGN_OR_RETURN(const TarEntry* le, file_->Need(d.layers[i], "layer"));
+      ASSIGN_OR_RETURN(const ContentEntry* le, file_->Need(d.layers[i], "layer"));
       std::string media_type = LayerMediaType(file_->Head(*le));
+      std::optional<common::Digest> stated =
+          media_type.ends_with(".tar") ? std::optional(parsed->diff_ids[i]) : NamedDigest(le->name);
       std::optional<common::Digest> digest;
-      if (media_type.ends_with(".tar"))
-        digest = parsed->diff_ids[i];
-      else
-        digest = NamedDigest(le->name);
-      if (digest) {
+      if (le->sha256) {
+        // Read from a stream, hashed on the way: a wrong diffID or name
+        // fails now, before anything reaches the store.
+        if (stated && *stated != *le->sha256) return WrongDigest(*file_, *le, *le->sha256, *stated);
+        digest = le->sha256;
+      } else if (stated) {
+        digest = stated;
         stated_.insert(*digest);
       } else {
         auto h = file_->HashPrefix(*le, le->size);
@@ -322,19 +260,19 @@ struct OciEntry {
   std::string ref_name;
 };
 
-common::Result<std::vector<OciEntry>> ReadOciIndex(const TarFile& f) {
+common::Result<std::vector<OciEntry>> ReadOciIndex(const ArchiveContents& f) {
   if (!f.Has("oci-layout"))
-    return MakeError(Errc::kInvalidArgument, "archive `" + f.path() +
+    return MakeError(Errc::kInvalidArgument, "archive `" + f.what() +
                                                  "` is neither a docker-archive (no manifest.json) "
                                                  "nor an OCI layout (no oci-layout)");
   ASSIGN_OR_RETURN(nlohmann::json j, ReadJson(f, "index.json"));
   if (!j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
     return MakeError(Errc::kInvalidArgument,
-                     "archive `" + f.path() + "`: index.json is not an OCI index");
+                     "archive `" + f.what() + "`: index.json is not an OCI index");
   std::vector<OciEntry> out;
   for (const auto& e : j["manifests"]) {
     auto d = oci::DescriptorFromJson(e);
-    if (!d) return std::unexpected(d.error().Wrap("archive `" + f.path() + "`: index.json"));
+    if (!d) return std::unexpected(d.error().Wrap("archive `" + f.what() + "`: index.json"));
     auto it = d->annotations.find(std::string(kRefNameAnnotation));
     std::string name = it == d->annotations.end() ? "" : it->second;
     out.push_back({std::move(*d), std::move(name)});
@@ -344,7 +282,7 @@ common::Result<std::vector<OciEntry>> ReadOciIndex(const TarFile& f) {
 
 class OciArchiveSource final : public TarBlobSource {
  public:
-  OciArchiveSource(std::shared_ptr<TarFile> file, std::string describe, oci::Descriptor top)
+  OciArchiveSource(std::shared_ptr<ArchiveContents> file, std::string describe, oci::Descriptor top)
       : TarBlobSource(std::move(file), std::move(describe)), top_(std::move(top)) {}
 
   common::Result<registry::FetchedManifest> ResolveTop(const std::atomic<bool>*) override {
@@ -357,19 +295,49 @@ class OciArchiveSource final : public TarBlobSource {
   }
   common::Status FetchBlob(const common::Digest& digest, int64_t size, registry::BlobSink& sink,
                            const std::atomic<bool>* cancel) override {
-    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(LayoutBlobName(digest), "blob"));
+    ASSIGN_OR_RETURN(const ContentEntry* e, file_->Need(LayoutBlobName(digest), "blob"));
     return file_->Stream(*e, size, sink, cancel);
+  }
+
+  // The top manifest, the platform's manifest when the top is an index, its
+  // config and its layers; each present and, when its digest is known (a
+  // streamed archive), equal to the one its descriptor states.
+  common::Result<std::vector<const ContentEntry*>> BlobEntries(
+      const oci::Platform& platform) override {
+    std::vector<const ContentEntry*> out;
+    ASSIGN_OR_RETURN(registry::FetchedManifest m, Read(top_.digest, top_.media_type, top_.size));
+    ASSIGN_OR_RETURN(const ContentEntry* top, file_->Need(LayoutBlobName(top_.digest), "manifest"));
+    out.push_back(top);
+    ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(m.media_type));
+    if (kind == oci::ManifestKind::kIndex) {
+      ASSIGN_OR_RETURN(oci::Index idx, oci::ParseIndex(m.body, m.media_type));
+      auto entry = oci::SelectPlatform(idx, platform);
+      if (!entry) return std::unexpected(entry.error().Wrap(describe_));
+      const oci::Descriptor& d = entry->descriptor;
+      ASSIGN_OR_RETURN(m, Read(d.digest, d.media_type, d.size));
+      ASSIGN_OR_RETURN(const ContentEntry* e, file_->Need(LayoutBlobName(d.digest), "manifest"));
+      out.push_back(e);
+    }
+    ASSIGN_OR_RETURN(oci::Manifest manifest, oci::ParseManifest(m.body, m.media_type));
+    std::vector<oci::Descriptor> blobs = {manifest.config};
+    blobs.insert(blobs.end(), manifest.layers.begin(), manifest.layers.end());
+    for (const oci::Descriptor& d : blobs) {
+      ASSIGN_OR_RETURN(const ContentEntry* e, file_->Need(LayoutBlobName(d.digest), "blob"));
+      if (e->sha256 && *e->sha256 != d.digest) return WrongDigest(*file_, *e, *e->sha256, d.digest);
+      if (e->size != d.size) return WrongSize(*file_, *e, e->size, d.size);
+      out.push_back(e);
+    }
+    return out;
   }
 
  private:
   common::Result<registry::FetchedManifest> Read(const common::Digest& digest,
                                                  std::string media_type, int64_t size) {
-    ASSIGN_OR_RETURN(const TarEntry* e, file_->Need(LayoutBlobName(digest), "manifest"));
+    ASSIGN_OR_RETURN(const ContentEntry* e, file_->Need(LayoutBlobName(digest), "manifest"));
     ASSIGN_OR_RETURN(std::string body, file_->Read(*e, registry::kMaxManifestSize));
-    auto where = "archive `" + file_->path() + "` entry `" + e->name + "`";
+    auto where = "archive `" + file_->what() + "` entry `" + e->name + "`";
     if (size >= 0 && static_cast<int64_t>(body.size()) != size)
-      return MakeError(Errc::kDataLoss, where + " has " + std::to_string(body.size()) +
-                                            " bytes, its descriptor says " + std::to_string(size));
+      return WrongSize(*file_, *e, static_cast<int64_t>(body.size()), size);
     if (auto got = common::Digest::Sha256Of(body); got != digest)
       return MakeError(Errc::kDataLoss, where + " has digest " + got.str());
     return registry::FetchedManifest{std::move(media_type), std::move(body), digest};
@@ -398,14 +366,14 @@ std::string DockerNames(const DockerEntry& d) {
 
 }  // namespace
 
-common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(const SourceSpec& spec) {
-  ASSIGN_OR_RETURN(std::shared_ptr<TarFile> file, TarFile::Open(spec.layout_dir));
+common::Result<std::unique_ptr<ArchiveImage>> OpenArchiveImage(
+    std::shared_ptr<ArchiveContents> file, const SourceSpec& spec) {
   const std::string& sel = spec.layout_tag;
   if (spec.kind == SourceSpec::Kind::kDockerArchive) {
     ASSIGN_OR_RETURN(std::vector<DockerEntry> entries, ReadDockerManifest(*file));
     std::string want = NormalName(sel);
     ASSIGN_OR_RETURN(size_t i, Select(
-                                   file->path(), sel, entries.size(),
+                                   file->what(), sel, entries.size(),
                                    [&](size_t k) {
                                      for (const auto& t : entries[k].repo_tags)
                                        if (NormalName(t) == want) return true;
@@ -414,21 +382,28 @@ common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(const S
                                    Join<DockerEntry>(entries, DockerNames)));
     auto src = std::make_unique<DockerArchiveSource>(file, Describe(spec));
     TRY(src->Build(entries[i]));
-    return std::unique_ptr<registry::ImageSource>(std::move(src));
+    return std::unique_ptr<ArchiveImage>(std::move(src));
   }
   ASSIGN_OR_RETURN(std::vector<OciEntry> entries, ReadOciIndex(*file));
   ASSIGN_OR_RETURN(size_t i, Select(
-                                 file->path(), sel, entries.size(),
+                                 file->what(), sel, entries.size(),
                                  [&](size_t k) { return entries[k].ref_name == sel; },
                                  Join<OciEntry>(entries, [](const OciEntry& e) {
                                    return e.ref_name.empty() ? "(untagged)" : e.ref_name;
                                  })));
-  return std::unique_ptr<registry::ImageSource>(
+  return std::unique_ptr<ArchiveImage>(
       std::make_unique<OciArchiveSource>(file, Describe(spec), entries[i].desc));
 }
 
+common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(const SourceSpec& spec) {
+  ASSIGN_OR_RETURN(std::shared_ptr<ArchiveContents> file,
+                   ArchiveContents::OpenFile(spec.layout_dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<ArchiveImage> image, OpenArchiveImage(std::move(file), spec));
+  return std::unique_ptr<registry::ImageSource>(std::move(image));
+}
+
 std::optional<registry::ImageRef> ArchiveImageName(const SourceSpec& spec) {
-  auto file = TarFile::Open(spec.layout_dir);
+  auto file = ArchiveContents::OpenFile(spec.layout_dir);
   if (!file) return std::nullopt;
   if (spec.kind == SourceSpec::Kind::kDockerArchive) {
     auto entries = ReadDockerManifest(**file);
@@ -443,75 +418,61 @@ std::optional<registry::ImageRef> ArchiveImageName(const SourceSpec& spec) {
   return s ? std::optional(s->ref) : std::nullopt;
 }
 
-common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path& input,
-                                                    std::string_view name) {
-  // One image: its names, or none.
-  struct Found {
-    std::vector<std::string> names;  // as ParseSourceSpec takes them after FILE:
-    std::string selector;
-  };
-  std::vector<Found> found;
-  std::string prefix;
+namespace {
+
+// One image of an archive: its names, or none.
+struct FoundImage {
+  std::vector<std::string> names;  // as ParseSourceSpec takes them after FILE:
+  std::string selector;
+};
+
+struct FoundImages {
   SourceSpec::Kind kind;
-  if (std::filesystem::is_directory(input)) {
-    // An OCI layout directory: the existing oci: source, by ref name.
-    kind = SourceSpec::Kind::kLayout;
-    prefix = "oci:";
-    // Each entry by its ref name; the layout source selects by it.
-    auto text = common::ReadFile(input / "index.json", kMaxListSize);
-    if (!text) return std::unexpected(text.error().Wrap("load `" + input.string() + "`"));
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("manifests") ||
-        !j["manifests"].is_array())
-      return MakeError(Errc::kInvalidArgument,
-                       "load `" + input.string() + "`: index.json is not an OCI index");
-    for (const auto& e : j["manifests"]) {
-      std::string ref_name;
-      if (e.is_object() && e.contains("annotations") && e["annotations"].is_object() &&
-          e["annotations"].contains(kRefNameAnnotation) &&
-          e["annotations"][kRefNameAnnotation].is_string())
-        ref_name = e["annotations"][kRefNameAnnotation].get<std::string>();
-      if (ref_name.empty() && j["manifests"].size() > 1)
-        return MakeError(Errc::kInvalidArgument,
-                         "load `" + input.string() +
-                             "`: an image of the layout has no ref name; load it with gantry pull "
-                             "oci:DIR");
-      found.push_back(
-          {ref_name.empty() ? std::vector<std::string>{} : std::vector{ref_name}, ref_name});
-    }
-  } else {
-    ASSIGN_OR_RETURN(std::shared_ptr<TarFile> file, TarFile::Open(input));
-    if (file->Has("manifest.json")) {
-      kind = SourceSpec::Kind::kDockerArchive;
-      prefix = "docker-archive:";
-      ASSIGN_OR_RETURN(std::vector<DockerEntry> entries, ReadDockerManifest(*file));
-      for (size_t i = 0; i < entries.size(); ++i)
-        found.push_back({entries[i].repo_tags, "@" + std::to_string(i)});
-    } else {
-      kind = SourceSpec::Kind::kOciArchive;
-      prefix = "oci-archive:";
-      ASSIGN_OR_RETURN(std::vector<OciEntry> entries, ReadOciIndex(*file));
-      for (size_t i = 0; i < entries.size(); ++i)
-        found.push_back({entries[i].ref_name.empty() ? std::vector<std::string>{}
-                                                     : std::vector{entries[i].ref_name},
-                         "@" + std::to_string(i)});
-    }
+  std::string prefix;  // "docker-archive:", …
+  std::vector<FoundImage> images;
+};
+
+// A docker-archive when it has manifest.json, else an oci-archive.
+common::Result<FoundImages> FindArchiveImages(const ArchiveContents& file) {
+  FoundImages out;
+  if (file.Has("manifest.json")) {
+    out.kind = SourceSpec::Kind::kDockerArchive;
+    out.prefix = "docker-archive:";
+    ASSIGN_OR_RETURN(std::vector<DockerEntry> entries, ReadDockerManifest(file));
+    for (size_t i = 0; i < entries.size(); ++i)
+      out.images.push_back({entries[i].repo_tags, "@" + std::to_string(i)});
+    return out;
   }
-  if (!name.empty() && found.size() != 1)
+  out.kind = SourceSpec::Kind::kOciArchive;
+  out.prefix = "oci-archive:";
+  ASSIGN_OR_RETURN(std::vector<OciEntry> entries, ReadOciIndex(file));
+  for (size_t i = 0; i < entries.size(); ++i)
+    out.images.push_back({entries[i].ref_name.empty() ? std::vector<std::string>{}
+                                                      : std::vector{entries[i].ref_name},
+                          "@" + std::to_string(i)});
+  return out;
+}
+
+// The load items of `found`: `input` is the FILE of their source specs
+// (it names untagged images), `what` the input in errors.
+common::Result<std::vector<LoadItem>> NameLoadItems(const FoundImages& found,
+                                                    const std::string& input,
+                                                    const std::string& what,
+                                                    std::string_view name) {
+  if (!name.empty() && found.images.size() != 1)
     return MakeError(Errc::kInvalidArgument,
-                     "load `" + input.string() +
-                         "`: --name needs an archive of one image (it holds " +
-                         std::to_string(found.size()) + ")");
+                     "load `" + what + "`: --name needs an archive of one image (it holds " +
+                         std::to_string(found.images.size()) + ")");
   size_t untagged = 0;
-  for (const auto& f : found) untagged += f.names.empty() ? 1 : 0;
+  for (const auto& f : found.images) untagged += f.names.empty() ? 1 : 0;
   std::vector<LoadItem> out;
   std::map<std::string, size_t> owner;  // name recorded → image
-  for (size_t i = 0; i < found.size(); ++i) {
-    std::vector<std::string> names = found[i].names;
+  for (size_t i = 0; i < found.images.size(); ++i) {
+    std::vector<std::string> names = found.images[i].names;
     bool is_untagged = names.empty() || !name.empty();
     if (is_untagged) names = {""};
     for (const auto& n : names) {
-      std::string text = prefix + input.string();
+      std::string text = found.prefix + input;
       if (!n.empty()) text += ":" + n;
       ASSIGN_OR_RETURN(SourceSpec spec, registry::ParseSourceSpec(text, name));
       if (name.empty() && n.empty() && untagged > 1) {
@@ -519,17 +480,58 @@ common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path&
                                            ":" + std::to_string(i));
         if (r) spec.ref = *r;
       }
-      spec.kind = kind;
-      spec.layout_tag = found[i].selector;
+      spec.kind = found.kind;
+      spec.layout_tag = found.images[i].selector;
       auto [it, fresh] = owner.emplace(spec.ref.str(), i);
       if (!fresh && it->second != i)
-        return MakeError(Errc::kInvalidArgument, "load `" + input.string() + "`: the name `" +
+        return MakeError(Errc::kInvalidArgument, "load `" + what + "`: the name `" +
                                                      spec.ref.str() +
                                                      "` is given to two images of the archive");
       if (fresh) out.push_back({std::move(spec), is_untagged});
     }
   }
   return out;
+}
+
+}  // namespace
+
+common::Result<std::vector<LoadItem>> ListLoadItems(const std::filesystem::path& input,
+                                                    std::string_view name) {
+  if (!std::filesystem::is_directory(input)) {
+    ASSIGN_OR_RETURN(std::shared_ptr<ArchiveContents> file, ArchiveContents::OpenFile(input));
+    ASSIGN_OR_RETURN(FoundImages found, FindArchiveImages(*file));
+    return NameLoadItems(found, input.string(), input.string(), name);
+  }
+  // An OCI layout directory: the existing oci: source, each entry by its
+  // ref name (the layout source selects by it).
+  FoundImages found{.kind = SourceSpec::Kind::kLayout, .prefix = "oci:", .images = {}};
+  auto text = common::ReadFile(input / "index.json", kMaxListSize);
+  if (!text) return std::unexpected(text.error().Wrap("load `" + input.string() + "`"));
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+    return MakeError(Errc::kInvalidArgument,
+                     "load `" + input.string() + "`: index.json is not an OCI index");
+  for (const auto& e : j["manifests"]) {
+    std::string ref_name;
+    if (e.is_object() && e.contains("annotations") && e["annotations"].is_object() &&
+        e["annotations"].contains(kRefNameAnnotation) &&
+        e["annotations"][kRefNameAnnotation].is_string())
+      ref_name = e["annotations"][kRefNameAnnotation].get<std::string>();
+    if (ref_name.empty() && j["manifests"].size() > 1)
+      return MakeError(Errc::kInvalidArgument,
+                       "load `" + input.string() +
+                           "`: an image of the layout has no ref name; load it with gantry pull "
+                           "oci:DIR");
+    found.images.push_back(
+        {ref_name.empty() ? std::vector<std::string>{} : std::vector{ref_name}, ref_name});
+  }
+  return NameLoadItems(found, input.string(), input.string(), name);
+}
+
+common::Result<std::vector<LoadItem>> ListLoadItems(const ArchiveContents& contents,
+                                                    std::string_view base, std::string_view name) {
+  ASSIGN_OR_RETURN(FoundImages found, FindArchiveImages(contents));
+  return NameLoadItems(found, std::string(base), contents.what(), name);
 }
 
 }  // namespace archives

@@ -3,9 +3,10 @@
 // `gantry pull docker-archive:FILE[:REF]`, `gantry pull oci-archive:FILE[:TAG]`
 // and `gantry load` all run through the one pull pipeline (image/pull.h).
 //
-// The archive is a file: its tar headers are read once (archive/tar_index.h)
-// and every blob is then pread from its entry, so that layers apply in
-// parallel while they are read, as a pull does; nothing is copied.
+// The archive is a file, or what was read from a pipe
+// (archive/archive_contents.h): every blob is pread from its entry, so
+// that layers apply in parallel while they are read, as a pull does;
+// nothing is copied.
 //
 // docker-archive (`docker save`, `skopeo copy … docker-archive:`,
 // `podman save`): manifest.json lists images, each with Config (the config
@@ -20,7 +21,9 @@
 // layer's digest is its diffID (the config's rootfs.diff_ids[i]); a layer
 // file named by a sha256 hex (`<hex>.tar`, `blobs/sha256/<hex>`) is taken
 // to have that digest; only other compressed layers are hashed when the
-// source opens. Every byte is verified as it is stored (a wrong name or
+// source opens; in a streamed archive every entry's sha256 is known, and a
+// layer whose stated digest differs from it fails when the source opens
+// (DataLoss naming the entry). Every byte is verified as it is stored (a wrong name or
 // diffID fails the pull: DataLoss), and the unpack checks the diffIDs.
 //
 // Selectors (SourceSpec::layout_tag): "" — the archive must hold one image;
@@ -44,10 +47,33 @@
 #include <string_view>
 #include <vector>
 
+#include "archive/archive_contents.h"
 #include "common/error.h"
+#include "oci/manifest.h"
 #include "registry/source.h"
 
 namespace archives {
+
+// An archive's image as a pull source, that also tells which entries hold
+// its blobs.
+class ArchiveImage : public registry::ImageSource {
+ public:
+  // The entries that hold the blobs a pull of the image for `platform`
+  // stores: for a docker-archive its config and layers; for an oci-archive
+  // its manifests (top, then the platform's when the top is an index), its
+  // config and its layers. Each is checked present, and equal to its
+  // descriptor where its digest is known. Errors: NotFound naming a
+  // missing entry; DataLoss for a wrong size or digest; the platform
+  // selection's.
+  [[nodiscard]] virtual common::Result<std::vector<const ContentEntry*>> BlobEntries(
+      const oci::Platform& platform) = 0;
+};
+
+// The image that `spec` (kind kDockerArchive or kOciArchive) selects in
+// `contents` (its layout_dir is only used in Describe()). Errors: as
+// OpenArchiveSource.
+[[nodiscard]] common::Result<std::unique_ptr<ArchiveImage>> OpenArchiveImage(
+    std::shared_ptr<ArchiveContents> contents, const registry::SourceSpec& spec);
 
 // Opens the image that `spec` (kind kDockerArchive or kOciArchive) names.
 [[nodiscard]] common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(
@@ -75,5 +101,12 @@ struct LoadItem {
 // images.
 [[nodiscard]] common::Result<std::vector<LoadItem>> ListLoadItems(
     const std::filesystem::path& input, std::string_view name);
+// The same for an archive already read (from a stream): `base` stands for
+// the file name (`localhost/BASE:latest`, and FILE in the specs), errors
+// name contents.what(). Sources of the items are opened with
+// OpenArchiveImage on the same contents.
+[[nodiscard]] common::Result<std::vector<LoadItem>> ListLoadItems(const ArchiveContents& contents,
+                                                                  std::string_view base,
+                                                                  std::string_view name);
 
 }  // namespace archives

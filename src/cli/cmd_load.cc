@@ -1,7 +1,10 @@
-// gantry load [-i FILE|DIR] [--name NAME]
+// gantry load [-i FILE|DIR|-] [--name NAME]
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "archive/archive_source.h"
@@ -9,6 +12,8 @@
 #include "cli/progress.h"
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
+#include "common/fd.h"
+#include "image/load_stream.h"
 #include "image/pull.h"
 
 namespace cli {
@@ -23,16 +28,63 @@ struct LoadFlags {
   bool ignore_space_check = false;
 };
 
+void PrintLoaded(const LoadFlags& f, const archives::LoadItem& item, const image::PulledImage& r) {
+  if (f.quiet) return;
+  std::cout << "Loaded image: " << r.pull.name << "\n";
+  if (item.untagged) std::cout << "Loaded image ID: " << r.pull.config.digest.str() << "\n";
+}
+
+image::PullImageOptions PullOptions(const LoadFlags& f, const PullTarget& t,
+                                    const std::atomic<bool>* cancel) {
+  image::PullImageOptions opts;
+  opts.max_layers = f.max_layers;
+  opts.check_space = !f.ignore_space_check;
+  opts.cancel = cancel;
+  opts.snapshotter = t.snapshotter.get();
+  return opts;
+}
+
+// No -i, or `-i -`: the archive comes on standard input, streamed from a
+// pipe, read in place from a redirected file (image/load_stream.h); a
+// gzip-compressed FILE goes the same way, as `fd`.
+int RunStream(const GlobalOptions& global, const LoadFlags& f, const std::atomic<bool>* cancel,
+              int fd, const std::string& what, const std::string& base) {
+  auto t = OpenPullTarget(global, !f.no_unpack);
+  if (!t) return ReportError(t.error());
+  image::LoadStreamOptions opts{
+      .fd = fd,
+      .what = what,
+      .base = base,
+      .name = f.name,
+      .pull = PullOptions(f, *t, cancel),
+      .on_loaded = [&f](const archives::LoadItem& item, const image::PulledImage& r) {
+        PrintLoaded(f, item, r);
+      }};
+  auto st = image::LoadStream(t->store, opts);
+  if (!st) return ReportError(st.error());
+  return kExitOk;
+}
+
 int Run(const GlobalOptions& global, const LoadFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
   IgnoreSigpipe();
   if (f.input.empty() || f.input == "-") {
-    // TODO(issue 17): stream an archive from a pipe into the content store.
-    return ReportError(common::Error{
-        common::Errc::kUnimplemented, 0,
-        std::string("load: reading an archive from ") +
-            (f.input.empty() && isatty(STDIN_FILENO) == 0 ? "standard input" : "a terminal") +
-            " is not supported yet; give the archive with -i FILE"});
+    if (isatty(STDIN_FILENO) != 0)
+      return ReportError(common::Error{
+          common::Errc::kInvalidArgument, 0,
+          "load: standard input is a terminal; give the archive with -i FILE or through a pipe "
+          "(docker save IMAGE | gantry load)"});
+    return RunStream(global, f, cancel, STDIN_FILENO, "standard input", "stdin");
+  }
+  if (!std::filesystem::is_directory(f.input)) {
+    // A compressed archive cannot be read in place, nor can a pipe
+    // (`-i <(docker save app)`): both are streamed. A file that cannot be
+    // opened is reported as below.
+    auto fd = common::Open(f.input, O_RDONLY);
+    struct stat st {};
+    bool pipe = fd && ::fstat(fd->get(), &st) == 0 && !S_ISREG(st.st_mode);
+    auto gzip = fd ? archives::ArchiveContents::IsGzip(fd->get()) : common::Result<bool>(false);
+    if (pipe || (gzip && *gzip)) return RunStream(global, f, cancel, fd->get(), f.input, f.input);
   }
   auto items = archives::ListLoadItems(f.input, f.name);
   if (!items) return ReportError(items.error());
@@ -41,16 +93,11 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
   // Each name through the one pull pipeline: the second name of an image
   // finds every blob and layer present and only writes its record.
   for (const archives::LoadItem& item : *items) {
-    image::PullImageOptions opts{.source = item.spec};
-    opts.max_layers = f.max_layers;
-    opts.check_space = !f.ignore_space_check;
-    opts.cancel = cancel;
-    opts.snapshotter = t->snapshotter.get();
+    image::PullImageOptions opts = PullOptions(f, *t, cancel);
+    opts.source = item.spec;
     auto r = image::PullImage(t->store, opts);
     if (!r) return ReportError(r.error().Wrap("load `" + f.input + "`"));
-    if (f.quiet) continue;
-    std::cout << "Loaded image: " << r->pull.name << "\n";
-    if (item.untagged) std::cout << "Loaded image ID: " << r->pull.config.digest.str() << "\n";
+    PrintLoaded(f, item, *r);
   }
   return kExitOk;
 }
@@ -63,7 +110,7 @@ void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "load", "Load every image of a docker-archive, an oci-archive or an OCI layout directory");
   cmd->add_option("--input,-i", f->input,
                   "The archive (docker save, skopeo/podman docker-archive: or oci-archive:) or an "
-                  "OCI layout directory");
+                  "OCI layout directory; - or none: standard input (a pipe, or a file redirected)");
   cmd->add_option("--name", f->name,
                   "Record the archive's only image under NAME (a NAME that names no registry goes "
                   "under localhost/)");
@@ -81,9 +128,11 @@ void RegisterLoad(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "(BASE from the file name; `:N`, its position, when several lack a name) and its ID "
       "printed too. A name given to two images of the archive fails the load before anything "
       "is recorded. The same archives are pull sources: gantry pull docker-archive:FILE[:REF] "
-      "and oci-archive:FILE[:TAG] (FILE ends at the first ':'; REF/TAG may be @N). Not yet: "
-      "reading the archive from "
-      "standard input (`docker save app | gantry load`).");
+      "and oci-archive:FILE[:TAG] (FILE ends at the first ':'; REF/TAG may be @N). Without -i "
+      "(or with -i -) the archive is read from standard input: `docker save app | gantry load` "
+      "streams it into the store once, without a temporary copy, every blob verified; images "
+      "without a name are then recorded as localhost/stdin:latest. A gzip-compressed archive "
+      "(docker save app | gzip) is accepted on standard input and as FILE.");
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });
 }
 

@@ -352,7 +352,11 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
     if (feed) feed->OnEvent(e);
   };
 
-  auto pull = [&] { return Fetch(*store.content, *store.metadata, options.source, po); };
+  auto pull = [&] {
+    if (options.opened_source)
+      return FetchFrom(*store.content, *store.metadata, *options.opened_source, name, po);
+    return Fetch(*store.content, *store.metadata, options.source, po);
+  };
   auto pulled = options.rate_floor
                     ? PullWithFloor(name, *options.rate_floor, meter, options.cancel, stop, pull)
                     : pull();

@@ -55,6 +55,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -84,7 +85,11 @@ struct RateFloor {
 };
 
 struct PullImageOptions {
-  registry::SourceSpec source{};            // a registry reference or an oci: layout
+  registry::SourceSpec source{};  // a registry reference or an oci: layout
+  // An image source the caller already opened (an archive read from a
+  // pipe, image/load_stream.h): used instead of opening `source`, whose
+  // `ref` still names the image record.
+  std::shared_ptr<registry::ImageSource> opened_source{};
   std::optional<oci::Platform> platform{};  // default: the host's
   registry::ClientOptions client{};         // transport, auth, mirrors
   int max_concurrent_downloads = 3;

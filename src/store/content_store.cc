@@ -155,6 +155,17 @@ Result<Ingest> ContentStore::BeginIngest(const Digest& expected, int64_t expecte
   }
 }
 
+Result<UnnamedIngest> ContentStore::BeginUnnamedIngest() const {
+  const std::string op = "create unnamed ingest file in `" + ingest_dir_.string() + "`";
+  int fd = ::open(ingest_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == EOPNOTSUPP || errno == EISDIR)
+      return MakeError(Errc::kUnimplemented, op + ": the file system has no O_TMPFILE");
+    return ErrnoError(op);
+  }
+  return UnnamedIngest(UniqueFd(fd), blobs_dir_ / "sha256");
+}
+
 Status ContentStore::WriteBlob(const Digest& expected, std::string_view data,
                                const std::atomic<bool>* cancel) {
   auto ing = BeginIngest(expected, static_cast<int64_t>(data.size()), cancel);
@@ -350,6 +361,57 @@ Status Ingest::Commit(DirSync dir_sync) {
   fd_.reset();
   if (dir_sync == DirSync::kDeferred) return {};
   return common::Wrap(common::FsyncDir(blob_path_.parent_path()), op);
+}
+
+// ---- UnnamedIngest ---------------------------------------------------------
+
+UnnamedIngest::UnnamedIngest(UniqueFd fd, std::filesystem::path blobs_dir)
+    : fd_(std::move(fd)), blobs_dir_(std::move(blobs_dir)) {}
+
+Status UnnamedIngest::Write(std::span<const std::byte> data) {
+  if (digest_)
+    return MakeError(Errc::kFailedPrecondition, "write unnamed ingest: it is already finished");
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd_.get(), data.data(), data.size(), size_);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write unnamed ingest file");
+    }
+    if (n == 0) return ErrnoError("write unnamed ingest file", EIO);
+    hash_.Update(data.first(static_cast<size_t>(n)));
+    size_ += n;
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  if (size_ - writeback_from_ >= Ingest::kWriteBehind) {
+    // A hint, as in Ingest::Write: Commit's fsync reports what failed.
+    (void)::sync_file_range(fd_.get(), writeback_from_, size_ - writeback_from_,
+                            SYNC_FILE_RANGE_WRITE);
+    writeback_from_ = size_;
+  }
+  return {};
+}
+
+const Digest& UnnamedIngest::Finish() {
+  if (!digest_) digest_ = hash_.Finish();
+  return *digest_;
+}
+
+Status UnnamedIngest::Commit(Ingest::DirSync dir_sync) {
+  if (committed_) return {};
+  const Digest& d = Finish();
+  const std::string op = "commit " + d.str();
+  const std::filesystem::path blob = blobs_dir_ / d.hex();
+  if (::fchmod(fd_.get(), 0444) != 0) return ErrnoError(op + ": chmod");
+  if (::fsync(fd_.get()) != 0) return ErrnoError(op + ": fsync");
+  // An O_TMPFILE file gets its name through its /proc link; AT_EMPTY_PATH
+  // would do without /proc but needs CAP_DAC_READ_SEARCH.
+  std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, blob.c_str(), AT_SYMLINK_FOLLOW) != 0 &&
+      errno != EEXIST)
+    return ErrnoError(op + ": link to `" + blob.string() + "`");
+  committed_ = true;
+  if (dir_sync == Ingest::DirSync::kDeferred) return {};
+  return common::Wrap(common::FsyncDir(blobs_dir_), op);
 }
 
 void Ingest::Abandon() {

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,6 +44,7 @@
 namespace store {
 
 class Ingest;
+class UnnamedIngest;
 
 // Thread-safety: every method may be called from any thread; the object
 // holds only paths. Several processes may share one root.
@@ -86,6 +88,15 @@ class ContentStore {
   [[nodiscard]] common::Result<Ingest> BeginIngest(const common::Digest& expected,
                                                    int64_t expected_size,
                                                    const std::atomic<bool>* cancel = nullptr);
+
+  // Starts writing a blob whose digest is not known yet (an archive read
+  // from a pipe: its entries are only named after they have been read). The
+  // file is created with O_TMPFILE in content/ingest/: it has no name until
+  // UnnamedIngest::Commit links it under its digest, so a process killed
+  // before that leaves nothing behind, and nothing needs cleaning.
+  // Errors: Unimplemented when the file system has no O_TMPFILE
+  // (EOPNOTSUPP, EISDIR on old kernels); I/O errors.
+  [[nodiscard]] common::Result<UnnamedIngest> BeginUnnamedIngest() const;
 
   // Writes a small blob held in memory (manifest, config) through an
   // ingest. Succeeds without writing when the blob is already present.
@@ -187,6 +198,68 @@ class Ingest {
   int64_t offset_ = 0;
   int64_t writeback_from_ = 0;  // start of the range not yet handed to writeback
   common::Sha256 hash_;
+};
+
+// A blob being written before its digest is known (ContentStore::
+// BeginUnnamedIngest): an anonymous file, hashed as it is written. Readers
+// may pread it through fd() while it is written and after it is committed
+// (the blob is the same inode). Move-only; the destructor closes the file,
+// which the kernel then frees unless Commit linked it.
+// Thread-safety: none for Write/Finish/Commit; concurrent preads on fd()
+// are safe.
+//
+//   ASSIGN_OR_RETURN(store::UnnamedIngest ing, cs.BeginUnnamedIngest());
+//   for (each chunk) TRY(ing.Write(chunk));
+//   common::Digest d = ing.Finish();        // no more writes
+//   if (d == wanted) TRY(ing.Commit(store::Ingest::DirSync::kDeferred));
+//   TRY(cs.SyncBlobs());
+class UnnamedIngest {
+ public:
+  UnnamedIngest(UnnamedIngest&&) noexcept = default;
+  UnnamedIngest& operator=(UnnamedIngest&&) noexcept = default;
+  UnnamedIngest(const UnnamedIngest&) = delete;
+  UnnamedIngest& operator=(const UnnamedIngest&) = delete;
+  ~UnnamedIngest() = default;
+
+  // The file, for preads. Valid for the object's life.
+  int fd() const { return fd_.get(); }
+  // Bytes written so far.
+  int64_t size() const { return size_; }
+
+  // Appends `data` and hashes it, handing full ranges to writeback as
+  // Ingest::Write does. Errors: FailedPrecondition after Finish; I/O errors
+  // (ENOSPC: ResourceExhausted).
+  [[nodiscard]] common::Status Write(std::span<const std::byte> data);
+
+  // Ends the writes and returns the digest of every byte written. Calling
+  // it again returns the same digest.
+  const common::Digest& Finish();
+  // The digest once Finish was called, else nullopt.
+  const std::optional<common::Digest>& digest() const { return digest_; }
+
+  // Finishes if needed, fsyncs the file, makes it read-only (0444) and links
+  // it at the blob path of its digest (linkat of /proc/self/fd/N with
+  // AT_SYMLINK_FOLLOW, as O_TMPFILE files are given a name). A blob already
+  // there is success: another writer committed the same verified bytes,
+  // and this file is left to be freed. kNow then fsyncs blobs/sha256/;
+  // kDeferred leaves it to one ContentStore::SyncBlobs() (a crash before it
+  // may lose the name, never expose wrong bytes). The object stays usable
+  // for reads; a second Commit does nothing.
+  // Errors: I/O errors (fsync, link); PermissionDenied when /proc is not
+  // mounted (linkat of /proc/self/fd needs it).
+  [[nodiscard]] common::Status Commit(Ingest::DirSync dir_sync = Ingest::DirSync::kNow);
+
+ private:
+  friend class ContentStore;
+  UnnamedIngest(common::UniqueFd fd, std::filesystem::path blobs_dir);
+
+  common::UniqueFd fd_;
+  std::filesystem::path blobs_dir_;  // <root>/content/blobs/sha256
+  int64_t size_ = 0;
+  int64_t writeback_from_ = 0;
+  common::Sha256 hash_;
+  std::optional<common::Digest> digest_;
+  bool committed_ = false;
 };
 
 }  // namespace store

@@ -112,6 +112,11 @@ common::Result<size_t> FdSource::Read(std::span<std::byte> buf) {
   }
 }
 
+common::Result<std::unique_ptr<ByteSource>> Decompress(oci::Compression compression,
+                                                       ByteSource& src) {
+  return internal::OpenDecoder(compression, GzipDecoder::kIsal, src);
+}
+
 common::Result<ApplyResult> ApplyLayer(ByteSource& in, int root_fd, const ApplyOptions& options) {
   std::string context = "apply layer";
   if (options.expected_blob_digest) context += " " + options.expected_blob_digest->str();

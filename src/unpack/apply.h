@@ -85,6 +85,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -168,6 +169,15 @@ class FdSource final : public ByteSource {
  private:
   int fd_;
 };
+
+// The decompressed stream of `src` (not owned; must outlive the result),
+// decoded as ApplyLayer decodes a layer: the first bytes must be
+// `compression`'s magic; gzip (igzip where built with ISA-L) may hold
+// several members; zeros may follow the last member or frame. Not
+// thread-safe: one reader. Errors: DataLoss for a magic mismatch, an empty
+// stream, corrupt or truncated data; the errors of `src`.
+[[nodiscard]] common::Result<std::unique_ptr<ByteSource>> Decompress(oci::Compression compression,
+                                                                     ByteSource& src);
 
 // The files that the file threads of all the applies of a process may
 // hold open at once. RLIMIT_NOFILE counts a process's descriptors, and a

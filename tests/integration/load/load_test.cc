@@ -65,6 +65,21 @@ std::string& Entry(std::vector<std::pair<std::string, std::string>>& entries,
   return none;
 }
 
+// Gives the archive's first image a config whose first diffID is wrong;
+// returns the name of the layer it no longer matches.
+std::string BreakFirstDiffId(std::vector<std::pair<std::string, std::string>>& entries) {
+  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
+  std::string config_name = m[0]["Config"];
+  auto config = nlohmann::json::parse(Entry(entries, config_name));
+  config["rootfs"]["diff_ids"][0] = common::Digest::Sha256Of("not the layer").str();
+  std::string body = config.dump();
+  std::string new_name = common::Digest::Sha256Of(body).hex() + ".json";
+  entries.emplace_back(new_name, body);
+  m[0]["Config"] = new_name;
+  Entry(entries, "manifest.json") = m.dump();
+  return m[0]["Layers"][0];
+}
+
 class LoadTest : public ::testing::Test {
  protected:
   // One registry, image and pair of archives for the whole suite: skopeo
@@ -302,26 +317,241 @@ TEST_F(LoadTest, DuplicateTagsAreRefused) {
 
 TEST_F(LoadTest, DiffIdMismatchIsRefused) {
   auto entries = ReadArchive(docker_);
-  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
-  std::string config_name = m[0]["Config"];
-  auto config = nlohmann::json::parse(Entry(entries, config_name));
-  config["rootfs"]["diff_ids"][0] = common::Digest::Sha256Of("not the layer").str();
-  std::string body = config.dump();
-  std::string new_name = common::Digest::Sha256Of(body).hex() + ".json";
-  entries.emplace_back(new_name, body);
-  m[0]["Config"] = new_name;
-  Entry(entries, "manifest.json") = m.dump();
+  std::string layer = BreakFirstDiffId(entries);
   auto file = g_->dir() / "diffid.tar";
   ASSERT_NO_FATAL_FAILURE(WriteArchive(file, entries));
-  std::string layer = m[0]["Layers"][0];
   ExpectRefused(file, layer, 6);
 }
 
-TEST_F(LoadTest, StandardInputIsNotReadYet) {
-  auto r = g_->Run({"load"}, "not an archive");
+// --- the archive on standard input ----------------------------------------
+
+// The files under content/blobs and content/ingest of `root`.
+std::vector<std::string> StoreFiles(const fs::path& root) {
+  std::vector<std::string> out;
+  for (const char* dir : {"content/blobs", "content/ingest"}) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root / dir, ec);
+         it != fs::recursive_directory_iterator(); ++it)
+      if (it->is_regular_file()) out.push_back(it->path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// What `gantry images --json` says of each image: name, config, target.
+std::vector<std::string> Records(const Gantry& g) {
+  std::vector<std::string> out;
+  for (const auto& i : g.ImagesJson())
+    out.push_back(i["name"].get<std::string>() + " " + i["config"].get<std::string>() + " " +
+                  i["target"]["digest"].get<std::string>());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class LoadStdinTest : public LoadTest {
+ protected:
+  // `gantry load` with `bytes` written into its standard input (a pipe).
+  fixtures::CommandResult Pipe(const std::string& bytes, std::vector<std::string> args = {}) {
+    args.insert(args.begin(), "load");
+    return Run(*g_, args, bytes);
+  }
+  fixtures::CommandResult Run(const Gantry& g, const std::vector<std::string>& args,
+                              const std::string& bytes = {}) {
+    auto r = g.Run(args, bytes);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : fixtures::CommandResult{};
+  }
+
+  // A streamed load that must fail: one line naming standard input and
+  // `entry`, the store as it was (no image, no file under content/blobs or
+  // content/ingest), fsck clean.
+  void ExpectStreamRefused(const std::string& bytes, const std::string& entry, int exit_code) {
+    auto before = StoreFiles(g_->root());
+    auto r = Pipe(bytes);
+    EXPECT_EQ(r.exit_code, exit_code) << r.out << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("standard input"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(entry), std::string::npos) << r.err;
+    EXPECT_TRUE(g_->ImageNames().empty());
+    EXPECT_EQ(StoreFiles(g_->root()), before);
+    auto fsck = LoadTest::Run(*g_, {"fsck"});
+    EXPECT_EQ(fsck.exit_code, 0) << r.err << "\n" << fsck.out << fsck.err;
+  }
+
+  // `gantry load ARGS < FILE`, or with `script` `cat "$0" | "$@"`, through sh.
+  common::Result<fixtures::CommandResult> LoadFrom(
+      const fs::path& file, const std::vector<std::string>& args = {},
+      const std::string& script = "exec \"$@\" < \"$0\"") {
+    std::vector<std::string> argv = {"sh", "-c", script, file.string()};
+    std::vector<std::string> load = {"load"};
+    load.insert(load.end(), args.begin(), args.end());
+    auto g = g_->Argv(load);
+    argv.insert(argv.end(), g.begin(), g.end());
+    return fixtures::RunCommand(argv, {.env = g_->Env(),
+                                       .cwd = g_->dir(),
+                                       .stdin_data = {},
+                                       .timeout = std::chrono::seconds(60)});
+  }
+
+  // Pipes `bytes` into `gantry load`, which must record `name` as the
+  // registry pull does; `file` loaded with -i into a fresh store (`*out`)
+  // must record the same config and target, and the same layers.
+  void ExpectPipedLikeFile(const std::string& bytes, const fs::path& file, const std::string& name,
+                           std::unique_ptr<Gantry>* out) {
+    auto r = Pipe(bytes);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "Loaded image: " + name + "\n");
+    ExpectSameAsRegistryPull(name);
+    ExpectNoIngestLeft(g_->root());
+    auto other = Gantry::Create();
+    ASSERT_TRUE(other) << other.error().message;
+    *out = std::make_unique<Gantry>(std::move(*other));
+    ASSERT_EQ(Run(**out, {"load", "-i", file.string()}).exit_code, 0);
+    auto mine = g_->ImagesJson(), theirs = (*out)->ImagesJson();
+    ASSERT_EQ(mine.size(), 1u);
+    ASSERT_EQ(theirs.size(), 1u);
+    EXPECT_EQ(mine[0]["config"], theirs[0]["config"]);
+    EXPECT_EQ(mine[0]["target"], theirs[0]["target"]);
+    EXPECT_EQ(SnapshotKinds(*g_), SnapshotKinds(**out));
+  }
+
+  static std::string Bytes(const fs::path& file) { return *common::ReadFile(file, 1 << 30); }
+
+  // `entries` as a tar, in memory.
+  static std::string Tar(const std::vector<std::pair<std::string, std::string>>& entries) {
+    std::vector<fixtures::TarEntry> tar;
+    for (const auto& [name, body] : entries) tar.push_back(fixtures::File(name, body));
+    auto bytes = fixtures::BuildTar(tar);
+    EXPECT_TRUE(bytes) << bytes.error().message;
+    return bytes ? *bytes : std::string();
+  }
+};
+
+TEST_F(LoadStdinTest, PipedDockerArchiveEqualsTheFileLoad) {
+  std::unique_ptr<Gantry> file;
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectPipedLikeFile(Bytes(docker_), docker_, "docker.io/fixture/app:v1", &file));
+  EXPECT_EQ(Records(*g_), Records(*file));
+
+  // `-i -` is the same, and a second load finds everything present.
+  auto again = Pipe(Bytes(docker_), {"-i", "-"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "Loaded image: docker.io/fixture/app:v1\n");
+  EXPECT_EQ(Records(*g_), Records(*file));
+  ExpectNoIngestLeft(g_->root());
+}
+
+TEST_F(LoadStdinTest, PipedOciArchiveEqualsTheFileLoad) {
+  // An oci-archive's ref names are named after the file; stdin has none.
+  std::unique_ptr<Gantry> file;
+  ASSERT_NO_FATAL_FAILURE(ExpectPipedLikeFile(Bytes(oci_), oci_, "localhost/stdin:v1", &file));
+  EXPECT_EQ(file->ImageNames(), std::vector<std::string>{"localhost/app-oci-tar:v1"});
+  EXPECT_EQ(StoreFiles(g_->root()).size(), StoreFiles(file->root()).size());
+}
+
+TEST_F(LoadStdinTest, RedirectedFileIsReadInPlace) {
+  // `gantry load < FILE`: standard input is the file itself.
+  auto r = LoadFrom(docker_);
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_NE(r->exit_code, 0);
-  EXPECT_NE(r->err.find("-i FILE"), std::string::npos) << r->err;
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, "Loaded image: docker.io/fixture/app:v1\n");
+  ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
+}
+
+// `gantry load -i <(docker save app)` in bash: FILE is a pipe.
+TEST_F(LoadStdinTest, AFileThatIsAPipeIsStreamed) {
+  auto r = LoadFrom(docker_, {"-i", "/dev/stdin"}, "cat \"$0\" | \"$@\"");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, "Loaded image: docker.io/fixture/app:v1\n");
+  ExpectSameAsRegistryPull("docker.io/fixture/app:v1");
+  ExpectNoIngestLeft(g_->root());
+}
+
+TEST_F(LoadStdinTest, TerminalIsRefused) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  common::UniqueFd pty(master);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  std::string tty = ::ptsname(master);
+  auto r = LoadFrom(tty);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_EQ(r->err,
+            "gantry: load: standard input is a terminal; give the archive with -i FILE or through "
+            "a pipe (docker save IMAGE | gantry load)\n");
+}
+
+// `docker save app | gzip | gantry load`, as docker load accepts it, and
+// the same as a FILE: inflated on the way, the same records.
+TEST_F(LoadStdinTest, GzipArchiveOnAPipeAndAsAFile) {
+  auto gz = fixtures::Compress(Bytes(docker_), fixtures::Compression::kGzip);
+  ASSERT_TRUE(gz) << gz.error().message;
+  auto path = g_->dir() / "app.tar.gz";
+  ASSERT_TRUE(common::AtomicWriteFile(path, *gz));
+  std::unique_ptr<Gantry> file;
+  ASSERT_NO_FATAL_FAILURE(ExpectPipedLikeFile(*gz, path, "docker.io/fixture/app:v1", &file));
+  EXPECT_EQ(Records(*g_), Records(*file));
+  ExpectNoIngestLeft(file->root());
+}
+
+TEST_F(LoadStdinTest, CorruptGzipLeavesTheStoreAsItWas) {
+  auto gz = fixtures::Compress(Bytes(docker_), fixtures::Compression::kGzip);
+  ASSERT_TRUE(gz) << gz.error().message;
+  std::string bad = *gz;
+  for (size_t i = bad.size() / 3; i < bad.size() / 3 + 64; ++i) bad[i] = static_cast<char>(~bad[i]);
+  ExpectStreamRefused(bad, "gzip", 6);
+  ExpectStreamRefused(gz->substr(0, gz->size() / 2), "truncated", 6);
+}
+
+TEST_F(LoadStdinTest, UntaggedImageIsNamedAfterStdin) {
+  auto entries = ReadArchive(docker_);
+  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
+  m[0].erase("RepoTags");
+  Entry(entries, "manifest.json") = m.dump();
+  auto r = Pipe(Tar(entries));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Loaded image: localhost/stdin:latest\nLoaded image ID: " +
+                       image_->config.digest.str() + "\n");
+}
+
+TEST_F(LoadStdinTest, TruncatedStreamLeavesTheStoreAsItWas) {
+  std::string bytes = Bytes(docker_);
+  ExpectStreamRefused(bytes.substr(0, bytes.size() / 2), "truncated", 6);
+}
+
+TEST_F(LoadStdinTest, MissingLayerLeavesTheStoreAsItWas) {
+  auto entries = ReadArchive(docker_);
+  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
+  m[0]["Layers"][0] = "nope/layer.tar";
+  Entry(entries, "manifest.json") = m.dump();
+  ExpectStreamRefused(Tar(entries), "nope/layer.tar", 3);
+}
+
+TEST_F(LoadStdinTest, EscapingEntryNameLeavesTheStoreAsItWas) {
+  auto entries = ReadArchive(docker_);
+  entries.emplace_back("../evil", "x");
+  ExpectStreamRefused(Tar(entries), "../evil", 2);
+  EXPECT_FALSE(fs::exists(g_->dir() / "evil"));
+  EXPECT_FALSE(fs::exists(g_->root().parent_path() / "evil"));
+}
+
+TEST_F(LoadStdinTest, DuplicateTagsLeaveTheStoreAsItWas) {
+  auto entries = ReadArchive(docker_);
+  auto m = nlohmann::json::parse(Entry(entries, "manifest.json"));
+  m.push_back(m[0]);
+  Entry(entries, "manifest.json") = m.dump();
+  ExpectStreamRefused(Tar(entries), "docker.io/fixture/app:v1", 2);
+}
+
+// The fixture's layers are plain tars, whose digest is their diffID: the
+// mismatch is found as the source opens, before any blob is committed, so
+// that here too the store is as it was (no blob, no image).
+TEST_F(LoadStdinTest, DiffIdMismatchLeavesTheStoreAsItWas) {
+  auto entries = ReadArchive(docker_);
+  std::string layer = BreakFirstDiffId(entries);
+  ExpectStreamRefused(Tar(entries), layer, 6);
 }
 
 }  // namespace
