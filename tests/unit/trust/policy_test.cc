@@ -15,17 +15,14 @@
 #include "common/fs.h"
 #include "trust/config_internal.h"
 #include "trust/scope.h"
+#include "unit/trust/ref.h"
 
 namespace trust {
 namespace {
 
 using common::Errc;
 
-registry::ImageRef Ref(const std::string& text) {
-  auto r = registry::ImageRef::Parse(text);
-  EXPECT_TRUE(r) << text;
-  return r ? *r : registry::ImageRef();
-}
+using test_refs::Ref;
 
 // The "reasonably locked-down system" of containers-policy.json(5).
 constexpr const char* kManPageExample = R"({

@@ -11,17 +11,14 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "unit/trust/ref.h"
 
 namespace trust {
 namespace {
 
 using common::Errc;
 
-registry::ImageRef Ref(const std::string& text) {
-  auto r = registry::ImageRef::Parse(text);
-  EXPECT_TRUE(r) << text;
-  return r ? *r : registry::ImageRef();
-}
+using test_refs::Ref;
 
 class RegistriesDTest : public ::testing::Test {
  protected:
