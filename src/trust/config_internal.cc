@@ -6,7 +6,31 @@
 
 namespace trust::internal {
 
-std::string Quoted(std::string_view text) { return nlohmann::json(std::string(text)).dump(); }
+std::string Quoted(std::string_view text) {
+  // Invalid UTF-8 cannot come from the parsers (both check it), but a
+  // message must never throw: replace rather than fail.
+  return nlohmann::json(std::string(text))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string OneLine(std::string message) {
+  std::string out;
+  out.reserve(message.size());
+  for (char c : message) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
 
 std::string MemberPath(std::string_view path, std::string_view key) {
   bool plain = !key.empty() && !(key.front() >= '0' && key.front() <= '9');

@@ -18,6 +18,10 @@ namespace trust::internal {
 // A key quoted for a message: "\"keyPth\"" with JSON escapes.
 [[nodiscard]] std::string Quoted(std::string_view text);
 
+// `message` with control characters (a newline in a scope key, say)
+// written as escapes, so that an error stays one line.
+[[nodiscard]] std::string OneLine(std::string message);
+
 // Standard base64 with padding (RFC 4648 §4), the whole input; nullopt
 // when it is not.
 [[nodiscard]] std::optional<std::string> DecodeBase64(std::string_view text);

@@ -373,10 +373,15 @@ const Requirements& Policy::RequirementsFor(const registry::ImageRef& image) con
 
 Result<Policy> ParsePolicy(std::string_view text, std::string_view what) {
   std::string context = "parse policy `" + std::string(what) + "`";
+  auto fail = [&](Error e) {
+    e = std::move(e).Wrap(context);
+    e.message = internal::OneLine(std::move(e.message));
+    return std::unexpected(std::move(e));
+  };
   auto doc = internal::ParseStrictJson(text);
-  if (!doc) return std::unexpected(std::move(doc.error()).Wrap(context));
+  if (!doc) return fail(std::move(doc.error()));
   auto policy = PolicyReader().Read(*doc);
-  if (!policy) return std::unexpected(std::move(policy.error()).Wrap(context));
+  if (!policy) return fail(std::move(policy.error()));
   return policy;
 }
 

@@ -218,14 +218,14 @@ bool RegistriesD::UseSigstoreAttachments(const registry::ImageRef& image) const 
 
 Result<RegistriesD> ParseRegistriesFile(std::string_view text, std::string_view file) {
   std::string context = "parse registries.d file `" + std::string(file) + "`";
-  auto fail = [&](std::string why) {
-    return common::MakeError(Errc::kInvalidArgument, context + ": " + why);
+  auto fail = [&](const std::string& why) {
+    return common::MakeError(Errc::kInvalidArgument, internal::OneLine(context + ": " + why));
   };
   YamlDocument doc;
   doc.SetInput(text);
   if (!doc.Load()) return fail(doc.Problem());
   auto parsed = RegistriesReader(doc).Read(doc.Root());
-  if (!parsed) return std::unexpected(std::move(parsed.error()).Wrap(context));
+  if (!parsed) return fail(parsed.error().message);
   // containers/image reads the first document only; a second one would be
   // silently ignored there, so refuse it.
   if (doc.Root() != nullptr) {
@@ -240,12 +240,13 @@ Result<RegistriesD> ParseRegistriesFile(std::string_view text, std::string_view 
 Result<RegistriesD> LoadRegistriesD(const std::filesystem::path& dir) {
   std::string context = "load registries.d `" + dir.string() + "`";
   std::error_code ec;
-  auto it = std::filesystem::directory_iterator(dir, ec);
+  std::filesystem::directory_iterator it(dir, ec);
   if (ec == std::errc::no_such_file_or_directory) return RegistriesD{};
-  if (ec) return common::ErrnoError("read directory `" + dir.string() + "`", ec.value());
   std::vector<std::filesystem::path> files;
-  for (const auto& entry : it)
-    if (entry.path().filename().string().ends_with(".yaml")) files.push_back(entry.path());
+  // The error_code forms throughout: no exception leaves the module.
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    if (it->path().filename().string().ends_with(".yaml")) files.push_back(it->path());
+  if (ec) return common::ErrnoError("read directory `" + dir.string() + "`", ec.value());
   std::sort(files.begin(), files.end());
 
   RegistriesD merged;

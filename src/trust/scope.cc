@@ -31,9 +31,10 @@ std::string WildcardDomainProblem(std::string_view domain) {
 std::string HostProblem(std::string_view host) {
   std::string probe = std::string(host) + "/x";
   auto ref = registry::ImageRef::Parse(probe);
-  if (!registry::NamesRegistry(probe) || !ref)
+  if (!registry::NamesRegistry(probe))
     return "`" + std::string(host) + "` is not a registry host (write names fully expanded: " +
            "docker.io/library/busybox, not busybox)";
+  if (!ref) return "`" + std::string(host) + "` is not a valid registry host[:port]";
   if (ref->domain() != host)
     return "`" + std::string(host) + "` is not in the canonical form `" + ref->domain() + "`";
   return {};

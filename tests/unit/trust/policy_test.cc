@@ -424,6 +424,12 @@ TEST(Policy, MalformedInputNamesSourceAndPath) {
        "at $.transports.docker[\"quay.io\"]: the list of requirements must not be empty"},
       {R"({"default": [{"type": "reject"}], "transports": {"docker": {"quay.io": [{"type": "reject"}], "quay.io": [{"type": "reject"}]}}})",
        "at $.transports.docker: duplicate key \"quay.io\""},
+      {R"({"default": [{"type": "reject"}], "transports": {"docker": {"a\nb.io": [{"type": "reject"}]}}})",
+       "at $.transports.docker[\"a\\nb.io\"]: invalid scope: `a\\nb.io` is not a valid registry "
+       "host[:port]"},
+      {R"({"default": [{"type": "reject"}], "transports": {"docker": {"example.com:99999": [{"type": "reject"}]}}})",
+       "at $.transports.docker[\"example.com:99999\"]: invalid scope: `example.com:99999` is not a "
+       "valid registry host[:port]"},
       {R"({"default": [{"type": "reject"}], "transports": {"dir": {"/x": [{"type": "nope"}]}}})",
        "at $.transports.dir[\"/x\"][0].type: unknown requirement type \"nope\""},
   };

@@ -191,6 +191,9 @@ TEST(RegistriesDParse, MalformedInputNamesFileAndPath) {
        "at $.docker[\"\"] (line 2): invalid scope: `` is not a registry host (write names fully "
        "expanded: docker.io/library/busybox, not busybox)"},
       {"docker:\n  [a]: {}\n", "at $.docker (line 2): a key must be a plain string"},
+      {"docker:\n  \"a\\tb.io\": {}\n",
+       "at $.docker[\"a\\tb.io\"] (line 2): invalid scope: `a\\x09b.io` is not a valid registry "
+       "host[:port]"},
       {"default-docker:\n  lookaside: https://a\n---\ndocker: {}\n", "more than one YAML document"},
   };
   for (const auto& c : cases) {
