@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 #include <system_error>
 #include <vector>
 
@@ -132,15 +133,13 @@ class RegistriesReader {
   template <class Fn>
   common::Status ForEachPair(yaml_node_t* n, std::string_view path, Fn&& fn) {
     if (n->type != YAML_MAPPING_NODE) return Fail(n, path, "expected a mapping");
-    std::vector<std::string_view> seen;
+    std::set<std::string_view> seen;
     for (yaml_node_pair_t* p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; ++p) {
       yaml_node_t* key = doc_.Node(p->key);
       yaml_node_t* value = doc_.Node(p->value);
-      if (key->type != YAML_SCALAR_NODE) return Fail(key, path, "a key must be a plain string");
+      if (key->type != YAML_SCALAR_NODE) return Fail(key, path, "a key must be a string");
       std::string_view k = ScalarText(key);
-      if (std::find(seen.begin(), seen.end(), k) != seen.end())
-        return Fail(key, path, "duplicate key " + Quoted(k));
-      seen.push_back(k);
+      if (!seen.insert(k).second) return Fail(key, path, "duplicate key " + Quoted(k));
       TRY(fn(k, key, value));
     }
     return {};

@@ -190,7 +190,7 @@ TEST(RegistriesDParse, MalformedInputNamesFileAndPath) {
       {"docker:\n  \"\":\n    lookaside: https://a\n",
        "at $.docker[\"\"] (line 2): invalid scope: `` is not a registry host (write names fully "
        "expanded: docker.io/library/busybox, not busybox)"},
-      {"docker:\n  [a]: {}\n", "at $.docker (line 2): a key must be a plain string"},
+      {"docker:\n  [a]: {}\n", "at $.docker (line 2): a key must be a string"},
       {"docker:\n  \"a\\tb.io\": {}\n",
        "at $.docker[\"a\\tb.io\"] (line 2): invalid scope: `a\\x09b.io` is not a valid registry "
        "host[:port]"},
