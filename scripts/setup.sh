@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libsqlite3-dev libcli11-dev libtomlplusplus-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libmicrohttpd-dev  # the registry door (src/mirror/)
+  libyaml-dev  # registries.d (src/trust/)
   libcap-dev libseccomp-dev
   libgtest-dev libgmock-dev
   # the source format (.clang-format, checked by the unit test FormatCheck)

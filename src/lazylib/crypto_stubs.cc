@@ -38,3 +38,4 @@ CRYPTO_STUB(int, EVP_Digest,
              const EVP_MD* type, ENGINE* impl),
             (data, count, md, size, type, impl))
 CRYPTO_STUB(int, EVP_EncodeBlock, (unsigned char* t, const unsigned char* f, int n), (t, f, n))
+CRYPTO_STUB(int, EVP_DecodeBlock, (unsigned char* t, const unsigned char* f, int n), (t, f, n))
