@@ -69,29 +69,37 @@ B=$("$GANTRY" --root "$STORE" images --json | python3 -c 'import json,sys; print
 [ "$A" = "$B" ] || bench_die "load recorded config $A, pull $B"
 
 bench_step "hyperfine ($RUNS cold runs each)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 hyperfine --style basic --runs "$RUNS" --export-json "$OUT_DIR/load.json" --prepare "$PREP" \
   -n "gantry load" "$GANTRY --root $STORE load -q -i $ARCHIVE" \
+  -n "gantry load (pipe)" "cat $ARCHIVE | $GANTRY --root $STORE load -q" \
   -n "gantry pull" "$GANTRY --root $STORE pull --plain-http --quiet $REF" >&2
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 SECTION="$WORK/section.md"
-python3 - "$OUT_DIR/load.json" "$RUNS" "$LAYERS" "$ARCHIVE_BYTES" "$(nproc)" >"$SECTION" <<'PY'
+python3 - "$OUT_DIR/load.json" "$RUNS" "$LAYERS" "$ARCHIVE_BYTES" "$(nproc)" \
+  "$LOAD_BEFORE" "$LOAD_AFTER" >"$SECTION" <<'PY'
 import json, statistics, sys, time
 res = {r["command"]: statistics.median(r["times"]) for r in json.load(open(sys.argv[1]))["results"]}
 runs, layers, size, cpus = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-load, pull = res["gantry load"], res["gantry pull"]
+load_before, load_after = sys.argv[6], sys.argv[7]
+load, pipe, pull = res["gantry load"], res["gantry load (pipe)"], res["gantry pull"]
 ratio = load / pull
 print("## Load (docker-archive)\n")
 print(f"`bench/load.sh`, {time.strftime('%Y-%m-%d')}, {cpus} CPUs, hyperfine {runs} cold runs each "
       "(store deleted and synced before each run; stores on a fresh journaled ext4 loop mount). "
       "The /usr bench image (4 layers) as a docker-archive written by `skopeo copy docker://… "
       f"docker-archive:` ({size / 1e6:.0f} MB; layers stored as {layers}) against `gantry pull` "
-      "of the same image from docker-registry on 127.0.0.1; both unpack into overlay snapshots. "
-      "Taken while other sessions built and tested on the same 2 CPUs: compare within this run only.\n")
+      "of the same image from docker-registry on 127.0.0.1; all unpack into overlay snapshots. "
+      "`gantry load (pipe)` is `cat FILE | gantry load`, the archive streamed from a pipe. "
+      f"Load average before/after the timed runs: {load_before} / {load_after}.\n")
 print("| command | median s |")
 print("| --- | --- |")
 print(f"| gantry load -i FILE | {load:.2f} |")
+print(f"| cat FILE \\| gantry load | {pipe:.2f} |")
 print(f"| gantry pull REF | {pull:.2f} |")
-print(f"\nload / pull = **{ratio:.2f}** (target ≤ 1.0: {'met' if ratio <= 1.0 else 'NOT met'})")
+print(f"\nload / pull = **{ratio:.2f}** (target ≤ 1.0: {'met' if ratio <= 1.0 else 'NOT met'}); "
+      f"piped load / pull = {pipe / pull:.2f}")
 PY
 cat "$SECTION" >&2
 
