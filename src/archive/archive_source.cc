@@ -160,6 +160,13 @@ class TarBlobSource : public ArchiveImage {
       return MakeError(Errc::kNotFound, "blob " + digest.str() + " is not in " + describe_);
     return file_->Stream(*it->second, size, sink, cancel);
   }
+  std::optional<registry::LocalBlob> OpenLocalBlob(const common::Digest& digest) override {
+    const ContentEntry* e = EntryOf(digest);
+    if (e == nullptr) return std::nullopt;
+    common::UniqueFd fd(::fcntl(e->fd, F_DUPFD_CLOEXEC, 0));
+    if (!fd) return std::nullopt;
+    return registry::LocalBlob{.fd = std::move(fd), .offset = e->offset, .size = e->size};
+  }
   std::string DescribeBlob(const common::Digest& digest) const override {
     auto it = blobs_.find(digest);
     if (it == blobs_.end()) return describe_;
@@ -176,6 +183,12 @@ class TarBlobSource : public ArchiveImage {
   }
 
  protected:
+  // The entry holding a blob; null when there is none.
+  virtual const ContentEntry* EntryOf(const common::Digest& digest) const {
+    auto it = blobs_.find(digest);
+    return it == blobs_.end() ? nullptr : it->second;
+  }
+
   std::shared_ptr<ArchiveContents> file_;
   std::string describe_;
   std::map<common::Digest, const ContentEntry*> blobs_;
@@ -331,6 +344,9 @@ class OciArchiveSource final : public TarBlobSource {
   }
 
  private:
+  const ContentEntry* EntryOf(const common::Digest& digest) const override {
+    return file_->Find(LayoutBlobName(digest));
+  }
   common::Result<registry::FetchedManifest> Read(const common::Digest& digest,
                                                  std::string media_type, int64_t size) {
     ASSIGN_OR_RETURN(const ContentEntry* e, file_->Need(LayoutBlobName(digest), "manifest"));

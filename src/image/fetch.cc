@@ -498,8 +498,8 @@ common::Result<FetchResult> FetchFrom(store::ContentStore& content, store::Metad
   return common::Wrap(p.Run(), "pull " + src.Describe());
 }
 
-common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataDb& metadata,
-                                  const registry::SourceSpec& source, const FetchOptions& options) {
+common::Result<std::unique_ptr<registry::ImageSource>> OpenSource(
+    const registry::SourceSpec& source, const registry::ClientOptions& client) {
   std::unique_ptr<registry::ImageSource> src;
   if (source.kind == registry::SourceSpec::Kind::kDockerArchive ||
       source.kind == registry::SourceSpec::Kind::kOciArchive) {
@@ -511,10 +511,16 @@ common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataD
     if (!s) return std::unexpected(s.error().Wrap("pull oci:" + source.layout_dir.string()));
     src = std::move(*s);
   } else {
-    auto s = registry::OpenRegistrySource(source.ref, options.client);
+    auto s = registry::OpenRegistrySource(source.ref, client);
     if (!s) return std::unexpected(s.error().Wrap("pull " + source.ref.str()));
     src = std::move(*s);
   }
+  return src;
+}
+
+common::Result<FetchResult> Fetch(store::ContentStore& content, store::MetadataDb& metadata,
+                                  const registry::SourceSpec& source, const FetchOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<registry::ImageSource> src, OpenSource(source, options.client));
   return FetchFrom(content, metadata, *src, source.ref.str(), options);
 }
 

@@ -193,6 +193,12 @@ struct FetchResult {
                                                 const registry::SourceSpec& source,
                                                 const FetchOptions& options);
 
+// The source `source` names: a registry (with `client`), an oci: layout,
+// a docker-archive or an oci-archive. Errors: the source's own, wrapped
+// with "pull <name>".
+[[nodiscard]] common::Result<std::unique_ptr<registry::ImageSource>> OpenSource(
+    const registry::SourceSpec& source, const registry::ClientOptions& client);
+
 // Fetch over an already opened source (tests and callers with their own).
 [[nodiscard]] common::Result<FetchResult> FetchFrom(store::ContentStore& content,
                                                     store::MetadataDb& metadata,

@@ -28,9 +28,12 @@ using Kind = PullEvent::Kind;
 // worker thread runs image::UnpackLayers, whose wait_for_blob waits here.
 class LayerFeed {
  public:
-  LayerFeed(const PullStore& store, snapshot::Snapshotter& sn, const std::atomic<bool>* cancel,
-            std::function<void(const PullEvent&)> on_event)
-      : store_(store), sn_(sn), cancel_(cancel), on_event_(std::move(on_event)) {
+  // `source` (may be null; must outlive the feed): layers it holds in
+  // local files are applied from them while the pull stores the same bytes
+  // (UnpackOptions::open_local).
+  LayerFeed(const PullStore& store, snapshot::Snapshotter& sn, registry::ImageSource* source,
+            const std::atomic<bool>* cancel, std::function<void(const PullEvent&)> on_event)
+      : store_(store), sn_(sn), source_(source), cancel_(cancel), on_event_(std::move(on_event)) {
     worker_ = std::thread([this] { Work(); });
   }
   ~LayerFeed() {
@@ -145,7 +148,10 @@ class LayerFeed {
                        .metadata = store_.metadata,
                        .cancel = cancel_,
                        .wait_for_blob = [this](const common::Digest& d) { return WaitForBlob(d); },
+                       .open_local = nullptr,
                        .on_event = on_event_};
+    if (source_ != nullptr)
+      opts.open_local = [this](const common::Digest& d) { return source_->OpenLocalBlob(d); };
     ASSIGN_OR_RETURN(UnpackResult r, UnpackLayers(*store_.content, opts, parts));
     early_complete_ = true;  // read once the worker is joined
     return r;
@@ -153,6 +159,7 @@ class LayerFeed {
 
   const PullStore& store_;
   snapshot::Snapshotter& sn_;
+  registry::ImageSource* source_;
   const std::atomic<bool>* cancel_;
   std::function<void(const PullEvent&)> on_event_;
   std::mutex mu_;
@@ -308,18 +315,25 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   // The recorder, the caller and the floor get the pull's events (from the
   // download threads) and the unpack's (from the unpack threads): one at a
   // time.
+  std::shared_ptr<registry::ImageSource> source = options.opened_source;
+  if (!source) {
+    ASSIGN_OR_RETURN(std::unique_ptr<registry::ImageSource> opened,
+                     OpenSource(options.source, po.client));
+    source = std::move(opened);
+  }
+
   std::mutex events_mu;
   RateMeter meter;
   std::unique_ptr<LayerFeed> feed;
   if (options.snapshotter != nullptr) {
-    feed =
-        std::make_unique<LayerFeed>(store, *options.snapshotter, cancel, [&](const PullEvent& e) {
-          PullEvent named = e;
-          named.ref = name;
-          std::lock_guard l(events_mu);
-          recorder.OnEvent(named);
-          if (options.on_event) options.on_event(named);
-        });
+    feed = std::make_unique<LayerFeed>(store, *options.snapshotter, source.get(), cancel,
+                                       [&](const PullEvent& e) {
+                                         PullEvent named = e;
+                                         named.ref = name;
+                                         std::lock_guard l(events_mu);
+                                         recorder.OnEvent(named);
+                                         if (options.on_event) options.on_event(named);
+                                       });
   }
   bool labelled = false;  // the record says unpacked, with the chain the feed committed
   po.record = [&](const FetchResult& pulled) -> common::Result<store::ImageRecord> {
@@ -352,11 +366,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
     if (feed) feed->OnEvent(e);
   };
 
-  auto pull = [&] {
-    if (options.opened_source)
-      return FetchFrom(*store.content, *store.metadata, *options.opened_source, name, po);
-    return Fetch(*store.content, *store.metadata, options.source, po);
-  };
+  auto pull = [&] { return FetchFrom(*store.content, *store.metadata, *source, name, po); };
   auto pulled = options.rate_floor
                     ? PullWithFloor(name, *options.rate_floor, meter, options.cancel, stop, pull)
                     : pull();

@@ -143,7 +143,9 @@ class Unpacker {
   // applies the layer blob into it.
   common::Status Apply(Job& j, const std::string& parent, unpack::WhiteoutMode mode) {
     std::string what = "unpack layer " + j.layer.digest.str();
-    if (o_.wait_for_blob) {
+    std::optional<registry::LocalBlob> local;
+    if (o_.open_local) local = o_.open_local(j.layer.digest);
+    if (o_.wait_for_blob && !local) {
       if (auto w = o_.wait_for_blob(j.layer.digest); !w)
         return std::unexpected(std::move(w.error()).Wrap(what));
     }
@@ -154,10 +156,17 @@ class Unpacker {
     ASSIGN_OR_RETURN(std::filesystem::path dir, o_.snapshotter->WritableDir(j.key));
     auto dirfd = common::Open(dir.string(), O_RDONLY | O_DIRECTORY);
     if (!dirfd) return std::unexpected(dirfd.error().Wrap(what));
-    auto blob = content_.OpenBlob(j.layer.digest);
-    if (!blob) return std::unexpected(blob.error().Wrap(what + " (pull the image first)"));
-    unpack::FdSource fd_src(blob->get());
-    ProgressSource src(fd_src, j.layer.size,
+    common::UniqueFd blob;
+    std::unique_ptr<unpack::ByteSource> raw;
+    if (local) {
+      raw = std::make_unique<unpack::FileRangeSource>(local->fd.get(), local->offset, local->size);
+    } else {
+      auto opened = content_.OpenBlob(j.layer.digest);
+      if (!opened) return std::unexpected(opened.error().Wrap(what + " (pull the image first)"));
+      blob = std::move(*opened);
+      raw = std::make_unique<unpack::FdSource>(blob.get());
+    }
+    ProgressSource src(*raw, j.layer.size,
                        [&](int64_t n) { Report(j.layer, n, LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
     ASSIGN_OR_RETURN(ao.compression, oci::LayerCompressionOf(j.layer.media_type));
@@ -174,6 +183,12 @@ class Unpacker {
     if (!r && common::IsNoSpace(r.error()))
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
+    // Applied from the source's file: the snapshot waits for the store's
+    // verified copy of the blob.
+    if (local && o_.wait_for_blob) {
+      if (auto w = o_.wait_for_blob(j.layer.digest); !w)
+        return std::unexpected(std::move(w.error()).Wrap(what));
+    }
     j.bytes = r->uncompressed_size;
     Report(j.layer, j.layer.size, LayerState::kUnpacked);
     return {};

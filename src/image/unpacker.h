@@ -44,6 +44,7 @@
 #include "image/fetch.h"
 #include "image/image_record.h"
 #include "oci/manifest.h"
+#include "registry/source.h"
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -63,6 +64,15 @@ struct UnpackOptions {
   // download is verified, while the others still download. Unset: every
   // blob must be there already.
   std::function<common::Status(const common::Digest& blob)> wait_for_blob = nullptr;
+  // A layer's bytes to apply from before its blob is in the content store:
+  // a local source's file (an archive's entry, a layout's blob), read while
+  // the pull stores the same bytes. The applier checks them against the
+  // layer's digest as it does the store's; wait_for_blob is then called
+  // after the layer is applied and before its snapshot is committed, so
+  // that no chain is committed over a blob the store did not verify.
+  // Unset, or nullopt for a blob: the layer is read from the store.
+  std::function<std::optional<registry::LocalBlob>(const common::Digest& blob)> open_local =
+      nullptr;
   // Unpack progress, as image::PullEvent::Kind::kLayerUnpack events
   // (`ref` left empty) for each layer applied (none for layers already
   // unpacked): state "unpacking" with current 0 when the layer's blob is

@@ -1,6 +1,7 @@
 #include "registry/source.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,6 +184,12 @@ class LayoutSource final : public ImageSource {
     ASSIGN_OR_RETURN(common::UniqueFd fd, common::Open(path.string(), O_RDONLY));
     return StreamFileBlob(fd.get(), size, sink, cancel,
                           "blob " + digest.str() + " in `" + dir_.string() + "`");
+  }
+  std::optional<LocalBlob> OpenLocalBlob(const common::Digest& digest) override {
+    auto fd = common::Open(BlobPath(digest).string(), O_RDONLY);
+    struct stat st {};
+    if (!fd || ::fstat(fd->get(), &st) != 0) return std::nullopt;
+    return LocalBlob{.fd = std::move(*fd), .offset = 0, .size = st.st_size};
   }
 
   std::string Describe() const override {

@@ -12,6 +12,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/fd.h"
 #include "registry/client.h"
 #include "registry/reference.h"
 
@@ -82,6 +83,13 @@ struct SourceSpec {
 // normalised, symlinks of the part that exists resolved.
 [[nodiscard]] std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir);
 
+// A blob's bytes in a local file: `size` bytes of `fd` from `offset`.
+struct LocalBlob {
+  common::UniqueFd fd;
+  int64_t offset = 0;
+  int64_t size = 0;
+};
+
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
@@ -99,6 +107,13 @@ class ImageSource {
                                                  const std::atomic<bool>* cancel) = 0;
   // For messages: "127.0.0.1:5000/fixture/app:v1" or "oci:/path:tag".
   virtual std::string Describe() const = 0;
+  // For sources whose blobs are local files (a layout, an archive): the
+  // blob's bytes on a descriptor of the caller's own, so that a layer can
+  // be applied from them while the same bytes are being stored. They are
+  // not verified: whoever reads them checks them (the applier checks the
+  // layer's digest). nullopt for remote sources and unknown blobs, or when
+  // the file cannot be opened (the fetch then reports why).
+  virtual std::optional<LocalBlob> OpenLocalBlob(const common::Digest&) { return std::nullopt; }
   // For messages about one blob whose bytes proved wrong: where the
   // source keeps it (an archive: its entry); by default Describe().
   virtual std::string DescribeBlob(const common::Digest&) const { return Describe(); }

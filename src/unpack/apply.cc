@@ -7,6 +7,7 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "common/log.h"
@@ -115,6 +116,23 @@ common::Result<size_t> FdSource::Read(std::span<std::byte> buf) {
 common::Result<std::unique_ptr<ByteSource>> Decompress(oci::Compression compression,
                                                        ByteSource& src) {
   return internal::OpenDecoder(compression, GzipDecoder::kIsal, src);
+}
+
+common::Result<size_t> FileRangeSource::Read(std::span<std::byte> buf) {
+  const size_t want =
+      static_cast<size_t>(std::min<int64_t>(end_ - next_, static_cast<int64_t>(buf.size())));
+  if (want == 0) return 0;
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf.data(), want, next_);
+    if (n > 0) {
+      next_ += n;
+      return static_cast<size_t>(n);
+    }
+    if (n == 0)
+      return MakeError(Errc::kDataLoss, "read layer: the file ends " +
+                                            std::to_string(end_ - next_) + " bytes early");
+    if (errno != EINTR) return common::ErrnoError("read layer");
+  }
 }
 
 common::Result<ApplyResult> ApplyLayer(ByteSource& in, int root_fd, const ApplyOptions& options) {

@@ -170,6 +170,21 @@ class FdSource final : public ByteSource {
   int fd_;
 };
 
+// Reads `size` bytes of `fd` (not owned) from `offset` with pread, then
+// ends (0): a layer inside a larger file (an archive's entry). The file
+// ending before that is DataLoss.
+class FileRangeSource final : public ByteSource {
+ public:
+  FileRangeSource(int fd, int64_t offset, int64_t size)
+      : fd_(fd), next_(offset), end_(offset + size) {}
+  [[nodiscard]] common::Result<size_t> Read(std::span<std::byte> buf) override;
+
+ private:
+  int fd_;
+  int64_t next_;
+  int64_t end_;
+};
+
 // The decompressed stream of `src` (not owned; must outlive the result),
 // decoded as ApplyLayer decodes a layer: the first bytes must be
 // `compression`'s magic; gzip (igzip where built with ISA-L) may hold

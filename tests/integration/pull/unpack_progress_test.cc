@@ -70,7 +70,11 @@ TEST_F(PullUnpackProgress, JsonReportsEachLayerUnpackingInStepsUpToItsSize) {
     if (e["event"] != "layer-unpack") continue;
     EXPECT_EQ(e["ref"], "localhost/layout:v1") << e.dump();
     ASSERT_TRUE(sizes.count(digest)) << "not a layer: " << e.dump();
-    ASSERT_TRUE(downloaded_at.count(digest)) << "unpacked before its download: " << e.dump();
+    // From a layout the layer is applied from its file while the store
+    // takes it: only its end waits for the blob in the store.
+    if (e["state"] == "unpacked") {
+      ASSERT_TRUE(downloaded_at.count(digest)) << "unpacked before its download: " << e.dump();
+    }
     EXPECT_EQ(e["total"], sizes[digest]) << e.dump();
     unpack[digest].push_back(e);
   }

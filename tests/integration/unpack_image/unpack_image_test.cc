@@ -2,12 +2,15 @@
 // must equal entry by entry the tree the real `umoci unpack` makes of the
 // same OCI layout, under both snapshotters.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -198,6 +201,151 @@ TEST(UnpackRecordRaceTest, UnpackKeepsANameRemovedOrMovedMeanwhile) {
   ASSERT_TRUE(now);
   EXPECT_EQ(now->target, moved->target) << "the name went back to the old image";
   EXPECT_EQ(now->labels.count(std::string(kLabelChain)), 0u);
+}
+
+// A pull from local files (a layout, an archive) applies each layer from
+// the source's file while the store takes the same bytes
+// (UnpackOptions::open_local): the layer is applied first, and its chain
+// committed only after wait_for_blob says the store holds the verified
+// blob. Wrong bytes in the file fail the layer; a blob the store never
+// gets leaves no chain.
+class UnpackFromLocalFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_ROOT("ownership of unpacked files");
+    auto d = common::TempDir::Create("unpack-local");
+    ASSERT_TRUE(d) << d.error().message;
+    dir_ = std::move(*d);
+    layout_ = dir_.path() / "layout";
+    ASSERT_TRUE(fixtures::WriteImage(layout_, fixtures::FixtureImageSpec(), "v1"));
+    // Store A has every blob (it gives the parts); store B, the one
+    // unpacked into, only gets a layer's blob from wait_for_blob.
+    auto a = store::ContentStore::Open(dir_.path() / "a");
+    auto meta_a = store::MetadataDb::Open(dir_.path() / "a");
+    ASSERT_TRUE(a && meta_a);
+    auto src = registry::OpenLayoutSource(layout_, "v1");
+    ASSERT_TRUE(src) << src.error().message;
+    image::FetchOptions fetch;
+    fetch.record = image::RecordOf;
+    auto pulled = image::FetchFrom(*a, *meta_a, **src, "localhost/fixture:v1", fetch);
+    ASSERT_TRUE(pulled) << pulled.error().message;
+    parts_ = PartsOf(*pulled);
+    ASSERT_EQ(parts_.manifest.layers.size(), 4u);
+    content_a_.emplace(std::move(*a));
+    auto b = store::ContentStore::Open(dir_.path() / "b");
+    auto meta_b = store::MetadataDb::Open(dir_.path() / "b");
+    ASSERT_TRUE(b && meta_b);
+    content_b_.emplace(std::move(*b));
+    meta_b_.emplace(std::move(*meta_b));
+    auto sn = snapshot::Open(dir_.path() / "b", {.kind = snapshot::Kind::kNative});
+    ASSERT_TRUE(sn) << sn.error().message;
+    sn_ = std::move(*sn);
+  }
+
+  // The layout's file of `blob`.
+  std::optional<registry::LocalBlob> LayoutFile(const common::Digest& blob) const {
+    auto fd = common::Open((layout_ / "blobs" / "sha256" / blob.hex()).string(), O_RDONLY);
+    if (!fd) return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return std::nullopt;
+    return registry::LocalBlob{.fd = std::move(*fd), .offset = 0, .size = st.st_size};
+  }
+
+  // Store B's blob `d`, copied from store A, as a pull's fetch would commit it.
+  common::Status StoreInB(const common::Digest& d) {
+    ASSIGN_OR_RETURN(std::string body, content_a_->ReadBlob(d, 64 << 20));
+    return content_b_->WriteBlob(d, body);
+  }
+
+  std::set<std::string> CommittedChains() const {
+    std::set<std::string> out;
+    auto list = sn_->List();
+    EXPECT_TRUE(list) << list.error().message;
+    if (!list) return out;
+    for (const auto& info : *list) {
+      EXPECT_EQ(info.kind, snapshot::SnapshotKind::kCommitted) << info.name << " left behind";
+      out.insert(info.name);
+    }
+    return out;
+  }
+
+  UnpackOptions Options() {
+    return {.snapshotter = sn_.get(), .metadata = &*meta_b_, .max_parallel = 1};
+  }
+
+  common::TempDir dir_;
+  fs::path layout_;
+  ImageParts parts_;
+  std::optional<store::ContentStore> content_a_, content_b_;
+  std::optional<store::MetadataDb> meta_b_;
+  std::unique_ptr<snapshot::Snapshotter> sn_;
+};
+
+TEST_F(UnpackFromLocalFilesTest, AppliesFromTheFileAndCommitsOnceTheStoreHasTheBlob) {
+  std::mutex mu;
+  std::vector<std::string> calls;
+  UnpackOptions opts = Options();
+  opts.open_local = [&](const common::Digest& d) {
+    std::lock_guard l(mu);
+    calls.push_back("open " + d.str());
+    return LayoutFile(d);
+  };
+  opts.wait_for_blob = [&](const common::Digest& d) {
+    {
+      std::lock_guard l(mu);
+      calls.push_back("wait " + d.str());
+    }
+    // Applied already, from the file: the store does not have it yet.
+    EXPECT_FALSE(content_b_->Has(d));
+    return StoreInB(d);
+  };
+  auto r = UnpackLayers(*content_b_, opts, parts_);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->layers_applied, 4);
+  std::vector<std::string> want;
+  for (const auto& l : parts_.manifest.layers) {
+    want.push_back("open " + l.digest.str());
+    want.push_back("wait " + l.digest.str());
+  }
+  EXPECT_EQ(calls, want);
+  std::set<std::string> chains;
+  for (const auto& c : parts_.chain_ids) chains.insert(c.str());
+  EXPECT_EQ(CommittedChains(), chains);
+}
+
+TEST_F(UnpackFromLocalFilesTest, ABlobTheStoreNeverGetsLeavesNoChain) {
+  const common::Digest last = parts_.manifest.layers.back().digest;
+  UnpackOptions opts = Options();
+  opts.open_local = [&](const common::Digest& d) { return LayoutFile(d); };
+  opts.wait_for_blob = [&](const common::Digest& d) -> common::Status {
+    if (d == last) return common::MakeError(common::Errc::kCancelled, "the pull stopped");
+    return StoreInB(d);
+  };
+  auto r = UnpackLayers(*content_b_, opts, parts_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, common::Errc::kCancelled) << r.error().message;
+  EXPECT_EQ(CommittedChains().count(parts_.chain_ids.back().str()), 0u);
+}
+
+TEST_F(UnpackFromLocalFilesTest, WrongBytesInTheFileFailTheLayer) {
+  const auto& layers = parts_.manifest.layers;
+  std::set<std::string> waited;
+  UnpackOptions opts = Options();
+  // The second layer's file holds the third layer's bytes.
+  opts.open_local = [&](const common::Digest& d) {
+    return LayoutFile(d == layers[1].digest ? layers[2].digest : d);
+  };
+  opts.wait_for_blob = [&](const common::Digest& d) {
+    waited.insert(d.str());
+    return StoreInB(d);
+  };
+  auto r = UnpackLayers(*content_b_, opts, parts_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, common::Errc::kDataLoss) << r.error().message;
+  EXPECT_EQ(waited.count(layers[1].digest.str()), 0u) << "a wrong layer is not committed";
+  auto committed = CommittedChains();
+  for (size_t i = 1; i < parts_.chain_ids.size(); ++i)
+    EXPECT_EQ(committed.count(parts_.chain_ids[i].str()), 0u) << "chain " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(
