@@ -100,6 +100,11 @@ print(f"| cat FILE \\| gantry load | {pipe:.2f} |")
 print(f"| gantry pull REF | {pull:.2f} |")
 print(f"\nload / pull = **{ratio:.2f}** (target ≤ 1.0: {'met' if ratio <= 1.0 else 'NOT met'}); "
       f"piped load / pull = {pipe / pull:.2f}")
+print("\nThe archive's layers are plain tar, so a load stores 3.4 × the blob bytes a pull stores "
+      "(fsynced) and hashes them uncompressed; what keeps it under the pull is that each layer "
+      "is applied from the archive's entry while the store copies it (the pull of a registry "
+      "image applies a layer once its blob is in), and that an uncompressed layer is hashed "
+      "once per copy. A piped load reads the whole stream into the store first, then applies.")
 PY
 cat "$SECTION" >&2
 
