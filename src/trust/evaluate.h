@@ -39,9 +39,9 @@ namespace trust {
 // The signatures found for one image (fetching them is the caller's).
 struct Signatures {
   // GPG simple-signing signatures: lookaside `signature-N` files, as read.
-  std::vector<std::string> gpg;
+  std::vector<std::string> gpg{};
   // Sigstore signatures: the layers of the image's `.sig` attachment.
-  std::vector<SigstoreSignature> sigstore;
+  std::vector<SigstoreSignature> sigstore{};
 };
 
 // Accepts `image`, whose manifest has `manifest_digest`, or refuses it.

@@ -3,6 +3,7 @@
 #include <gpgme.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "common/fd.h"
@@ -35,7 +36,6 @@ using GpgmeKey = std::unique_ptr<std::remove_pointer_t<gpgme_key_t>, GpgmeKeyDel
 namespace {
 
 using gpgme_handles::GpgmeData;
-using gpgme_handles::GpgmeKey;
 
 std::string GpgmeMessage(gpgme_error_t err) { return gpgme_strerror(err); }
 
@@ -120,6 +120,8 @@ struct GpgVerifier::State {
   common::TempDir home;
   gpgme_handles::GpgmeCtx ctx;  // released before `home` is removed
   std::vector<std::string> fingerprints;
+  // Fingerprint of every key and subkey imported → its primary key's.
+  std::map<std::string, std::string, std::less<>> primary_of;
 };
 
 GpgVerifier::GpgVerifier(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -129,6 +131,30 @@ GpgVerifier::~GpgVerifier() = default;
 
 const std::vector<std::string>& GpgVerifier::fingerprints() const { return state_->fingerprints; }
 
+// Fills state.primary_of from the keyring, once, so that Verify runs no
+// other gpg than the verification's. The listing is read to its end: gpg
+// has then finished with the home.
+common::Status GpgVerifier::ListSubkeys(State& state) {
+  gpgme_ctx_t ctx = state.ctx.get();
+  gpgme_error_t err = gpgme_op_keylist_start(ctx, nullptr, 0);
+  for (;;) {
+    if (err != 0) break;
+    gpgme_key_t raw = nullptr;
+    err = gpgme_op_keylist_next(ctx, &raw);
+    if (err != 0) break;
+    gpgme_handles::GpgmeKey key(raw);
+    if (key->subkeys == nullptr || key->subkeys->fpr == nullptr) continue;
+    std::string primary = key->subkeys->fpr;
+    for (gpgme_subkey_t sub = key->subkeys; sub != nullptr; sub = sub->next)
+      if (sub->fpr != nullptr) state.primary_of.emplace(sub->fpr, primary);
+  }
+  (void)gpgme_op_keylist_end(ctx);
+  if (gpgme_err_code(err) != GPG_ERR_EOF)
+    return common::MakeError(common::Errc::kUnavailable,
+                             "list imported keys: " + GpgmeMessage(err));
+  return {};
+}
+
 common::Result<GpgVerifier> GpgVerifier::Create(const std::vector<PublicKeyBlob>& keys) {
   TRY(InitGpgme());
   auto state = std::make_unique<State>();
@@ -136,8 +162,17 @@ common::Result<GpgVerifier> GpgVerifier::Create(const std::vector<PublicKeyBlob>
   ASSIGN_OR_RETURN(state->home, common::TempDir::Create("gantry-gpg"));
   // no-autostart: gpg runs neither gpg-agent nor dirmngr, so nothing is
   // left running and nothing is fetched; neither is needed to import
-  // public keys or to verify.
-  TRY(common::AtomicWriteFile(state->home.path() / "gpg.conf", "no-autostart\n", 0600));
+  // public keys or to verify. The rest keeps gpg from writing to the home
+  // when it only reads: gpgme may return before the gpg process it ran
+  // has exited (it is not gpgme's child), and a lock or seed file that
+  // gpg writes as it exits would keep the home from being removed.
+  // lock-never is safe because the home is this verifier's alone, and one
+  // operation runs at a time. Key trust is the policy's, so gpg need not
+  // update its trust database.
+  TRY(common::AtomicWriteFile(state->home.path() / "gpg.conf",
+                              "no-autostart\nlock-never\nno-random-seed-file\n"
+                              "no-auto-check-trustdb\n",
+                              0600));
 
   gpgme_ctx_t raw = nullptr;
   if (gpgme_error_t err = gpgme_new(&raw); err != 0)
@@ -176,6 +211,7 @@ common::Result<GpgVerifier> GpgVerifier::Create(const std::vector<PublicKeyBlob>
                                internal::OneLine(what + ": no OpenPGP public key in it"));
     }
   }
+  TRY(ListSubkeys(*state));
   return GpgVerifier(std::move(state));
 }
 
@@ -201,17 +237,11 @@ common::Result<GpgVerified> GpgVerifier::Verify(std::string_view signature) cons
   const gpgme_signature_t s = result->signatures;
   TRY(CheckSignatureStatus(s));
   // gpg names the key that signed, a subkey perhaps; the policy trusts
-  // primary keys, so look the subkey's primary key up.
+  // the primary keys that were imported.
   std::string fpr = s->fpr != nullptr ? s->fpr : "";
-  gpgme_key_t raw_key = nullptr;
-  if (gpgme_get_key(ctx, fpr.c_str(), &raw_key, 0) == 0 && raw_key != nullptr) {
-    GpgmeKey key(raw_key);
-    if (key->fpr != nullptr) fpr = key->fpr;
-  }
-  const auto& trusted = state_->fingerprints;
-  if (std::find(trusted.begin(), trusted.end(), fpr) == trusted.end()) {
-    return Untrusted(fpr, "which is not a trusted key");
-  }
+  auto primary = state_->primary_of.find(fpr);
+  if (primary == state_->primary_of.end()) return Untrusted(fpr, "which is not a trusted key");
+  fpr = primary->second;
   std::string payload = TakeBytes(std::move(plain));
   ASSIGN_OR_RETURN(SignedClaim claim, ParseSignedPayload(payload, PayloadType::kSimpleSigning));
   return GpgVerified{

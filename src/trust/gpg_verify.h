@@ -17,8 +17,8 @@
 // and no process outlives a call.
 //
 // A signature is accepted as containers/image's gpgme mechanism accepts
-// it: exactly one signature, made by a key imported here (its primary
-// key's fingerprint is one Create imported), valid (not bad, not by an
+// it: exactly one signature, made by a key imported here (or one of its
+// subkeys), valid (not bad, not by an
 // expired or revoked key, not with a key not meant for signing).
 //
 // Thread-compatible: one verifier is used by one thread at a time;
@@ -38,7 +38,7 @@ namespace trust {
 struct GpgVerified {
   SignedClaim claim;        // the parsed payload
   std::string payload;      // the signed bytes, as signed
-  std::string fingerprint;  // of the signing key, upper-case hex
+  std::string fingerprint;  // of the signing (primary) key, upper-case hex
 };
 
 class GpgVerifier {
@@ -73,6 +73,7 @@ class GpgVerifier {
  private:
   struct State;
   explicit GpgVerifier(std::unique_ptr<State> state);
+  [[nodiscard]] static common::Status ListSubkeys(State& state);
   std::unique_ptr<State> state_;
 };
 

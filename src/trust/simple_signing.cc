@@ -90,7 +90,7 @@ common::Result<SignedClaim> ParseSignedPayload(std::string_view json, PayloadTyp
   auto digest = common::Digest::Parse(digest_text);
   if (!digest) {
     return PayloadError(
-        "$.critical.image[\"docker-manifest-digest\"]",
+        "$.critical.image.docker-manifest-digest",
         "invalid digest " + internal::Quoted(digest_text) + ": " + digest.error().message);
   }
   const Json& identity = critical["identity"];
