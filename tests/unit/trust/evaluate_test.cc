@@ -22,16 +22,12 @@ using common::Errc;
 using test_refs::Ref;
 using test_signing::Manifest;
 
-class EvaluateTest : public ::testing::Test {
+class EvaluateTest : public test_signing::GpgSigningTest {
  protected:
   static void SetUpTestSuite() {
-    signer_ = std::make_unique<test_signing::GpgSigner>();
-    trusted_ = signer_->GenerateKey("trusted@example.com");
-    other_ = signer_->GenerateKey("other@example.com");
+    GpgSigningTest::SetUpTestSuite();
     test_signing::WriteBytes(signer_->home() / "trusted.asc", signer_->ExportPublic(trusted_));
   }
-  static void TearDownTestSuite() { signer_.reset(); }
-  void SetUp() override { REQUIRE_TOOLS("gpg", "gpgconf", "skopeo", "openssl"); }
 
   static std::string KeyPath() { return (signer_->home() / "trusted.asc").string(); }
 
@@ -66,10 +62,6 @@ class EvaluateTest : public ::testing::Test {
     EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << r.error().message;
     return r.error().message;
   }
-
-  static inline std::unique_ptr<test_signing::GpgSigner> signer_;
-  static inline std::string trusted_;
-  static inline std::string other_;
 };
 
 bool Contains(const std::string& text, const std::string& part) {

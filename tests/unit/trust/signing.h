@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -144,6 +145,23 @@ class GpgSigner {
 
  private:
   common::TempDir dir_;
+};
+
+// A test suite sharing one GpgSigner with two keys, `trusted_` and
+// `other_`, made once for the suite.
+class GpgSigningTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    signer_ = std::make_unique<GpgSigner>();
+    trusted_ = signer_->GenerateKey("trusted@example.com");
+    other_ = signer_->GenerateKey("other@example.com");
+  }
+  static void TearDownTestSuite() { signer_.reset(); }
+  void SetUp() override { REQUIRE_TOOLS("gpg", "gpgconf", "skopeo", "openssl"); }
+
+  static inline std::unique_ptr<GpgSigner> signer_;
+  static inline std::string trusted_;
+  static inline std::string other_;
 };
 
 // The simple-signing or sigstore payload containers/image writes.

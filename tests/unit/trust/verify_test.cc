@@ -106,24 +106,29 @@ TEST(SignedPayloadTest, RefusesWhatContainersImageRefuses) {
 
 // --- GPG ----------------------------------------------------------------------
 
-class GpgVerifyTest : public ::testing::Test {
+class GpgVerifyTest : public test_signing::GpgSigningTest {
  protected:
-  static void SetUpTestSuite() {
-    signer_ = std::make_unique<test_signing::GpgSigner>();
-    trusted_ = signer_->GenerateKey("trusted@example.com");
-    other_ = signer_->GenerateKey("other@example.com");
-  }
-  static void TearDownTestSuite() { signer_.reset(); }
-  void SetUp() override { REQUIRE_TOOLS("gpg", "gpgconf", "skopeo"); }
-
   static common::Result<GpgVerifier> VerifierFor(const std::string& fingerprint) {
     return GpgVerifier::Create(
         {{.source = "trusted.asc", .bytes = signer_->ExportPublic(fingerprint)}});
   }
 
-  static inline std::unique_ptr<test_signing::GpgSigner> signer_;
-  static inline std::string trusted_;
-  static inline std::string other_;
+  // `signature` of Manifest(1) as registry.example.com/app:1 by
+  // `fingerprint`: refused by a verifier trusting that key (PermissionDenied
+  // saying `why`), and by skopeo standalone-verify.
+  static void ExpectRefused(const std::string& fingerprint, const std::string& signature,
+                            const std::string& why, const std::string& trusted_key = "") {
+    auto verifier = VerifierFor(trusted_key.empty() ? fingerprint : trusted_key);
+    ASSERT_TRUE(verifier) << verifier.error().message;
+    auto v = verifier->Verify(signature);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, Errc::kPermissionDenied);
+    EXPECT_NE(v.error().message.find(why), std::string::npos) << v.error().message;
+    ExpectOneLine(v.error());
+    EXPECT_FALSE(signer_->SkopeoAccepts(Manifest(1), "registry.example.com/app:1",
+                                        trusted_key.empty() ? fingerprint : trusted_key,
+                                        signature));
+  }
 };
 
 TEST_F(GpgVerifyTest, AcceptsSkopeoSignatureByTrustedKey) {
@@ -153,18 +158,8 @@ TEST_F(GpgVerifyTest, BinaryKeyringAndSeveralKeysImport) {
 }
 
 TEST_F(GpgVerifyTest, RefusesSignatureByAnotherKey) {
-  std::string manifest = Manifest(1);
-  std::string sig = signer_->Sign(manifest, "registry.example.com/app:1", other_);
-  auto verifier = VerifierFor(trusted_);
-  ASSERT_TRUE(verifier) << verifier.error().message;
-  auto v = verifier->Verify(sig);
-  ASSERT_FALSE(v);
-  EXPECT_EQ(v.error().code, Errc::kPermissionDenied);
-  EXPECT_NE(v.error().message.find("which is not a trusted key"), std::string::npos)
-      << v.error().message;
-  ExpectOneLine(v.error());
-  // skopeo, told to trust only `trusted_`, refuses it too.
-  EXPECT_FALSE(signer_->SkopeoAccepts(manifest, "registry.example.com/app:1", trusted_, sig));
+  std::string sig = signer_->Sign(Manifest(1), "registry.example.com/app:1", other_);
+  ExpectRefused(other_, sig, "which is not a trusted key", trusted_);
 }
 
 TEST_F(GpgVerifyTest, RefusesCorruptSignatureBytes) {
@@ -193,31 +188,17 @@ TEST_F(GpgVerifyTest, RefusesCorruptSignatureBytes) {
 TEST_F(GpgVerifyTest, RefusesExpiredKey) {
   // A key made and used in 2020 that expired a day later.
   std::string expired = signer_->GenerateKey("expired@example.com", "1d", "20200101T000000!");
-  std::string manifest = Manifest(1);
   std::string sig =
-      signer_->Sign(manifest, "registry.example.com/app:1", expired, "20200101T010000!");
+      signer_->Sign(Manifest(1), "registry.example.com/app:1", expired, "20200101T010000!");
   ASSERT_FALSE(sig.empty());
-  auto verifier = VerifierFor(expired);
-  ASSERT_TRUE(verifier) << verifier.error().message;
-  auto v = verifier->Verify(sig);
-  ASSERT_FALSE(v);
-  EXPECT_EQ(v.error().code, Errc::kPermissionDenied);
-  EXPECT_NE(v.error().message.find("which has expired"), std::string::npos) << v.error().message;
-  EXPECT_FALSE(signer_->SkopeoAccepts(manifest, "registry.example.com/app:1", expired, sig));
+  ExpectRefused(expired, sig, "which has expired");
 }
 
 TEST_F(GpgVerifyTest, RefusesRevokedKey) {
   std::string revoked = signer_->GenerateKey("revoked@example.com");
-  std::string manifest = Manifest(1);
-  std::string sig = signer_->Sign(manifest, "registry.example.com/app:1", revoked);
+  std::string sig = signer_->Sign(Manifest(1), "registry.example.com/app:1", revoked);
   signer_->Revoke(revoked);
-  auto verifier = VerifierFor(revoked);
-  ASSERT_TRUE(verifier) << verifier.error().message;
-  auto v = verifier->Verify(sig);
-  ASSERT_FALSE(v);
-  EXPECT_EQ(v.error().code, Errc::kPermissionDenied);
-  EXPECT_NE(v.error().message.find("which is revoked"), std::string::npos) << v.error().message;
-  EXPECT_FALSE(signer_->SkopeoAccepts(manifest, "registry.example.com/app:1", revoked, sig));
+  ExpectRefused(revoked, sig, "which is revoked");
 }
 
 TEST_F(GpgVerifyTest, KeyFileWithoutKeysIsRefused) {
@@ -254,6 +235,14 @@ class SigstoreVerifyTest : public ::testing::TestWithParam<const char*> {
     dir_ = std::move(*dir);
   }
   bool ed25519() const { return std::string(GetParam()) == "ED25519"; }
+  // `payload` signed by the key `name` made in dir_.
+  SigstoreSignature Signed(const std::string& name, const std::string& payload) const {
+    return {.payload = payload,
+            .base64_signature = test_signing::SigstoreSign(dir_.path(), name, payload, ed25519())};
+  }
+  static PublicKeyBlob Blob(const std::filesystem::path& pub) {
+    return {.source = pub.string(), .bytes = test_signing::ReadBytes(pub)};
+  }
   common::TempDir dir_;
 };
 
@@ -261,15 +250,10 @@ TEST_P(SigstoreVerifyTest, AcceptsTrustedKeyRefusesOthersAndAlterations) {
   auto pub = test_signing::MakeSigstoreKey(dir_.path(), "trusted", GetParam());
   auto other_pub = test_signing::MakeSigstoreKey(dir_.path(), "other", GetParam());
   std::string payload = Payload("registry.example.com/app:1", kDigest);
-  SigstoreSignature good{
-      .payload = payload,
-      .base64_signature = test_signing::SigstoreSign(dir_.path(), "trusted", payload, ed25519())};
-  SigstoreSignature by_other{
-      .payload = payload,
-      .base64_signature = test_signing::SigstoreSign(dir_.path(), "other", payload, ed25519())};
+  SigstoreSignature good = Signed("trusted", payload);
+  SigstoreSignature by_other = Signed("other", payload);
 
-  auto verifier =
-      SigstoreVerifier::Create({{.source = pub.string(), .bytes = test_signing::ReadBytes(pub)}});
+  auto verifier = SigstoreVerifier::Create({Blob(pub)});
   ASSERT_TRUE(verifier) << verifier.error().message;
   auto claim = verifier->Verify(good);
   ASSERT_TRUE(claim) << claim.error().message;
@@ -289,23 +273,16 @@ TEST_P(SigstoreVerifyTest, AcceptsTrustedKeyRefusesOthersAndAlterations) {
   EXPECT_EQ(verifier->Verify(not_base64).error().code, Errc::kDataLoss);
 
   // Either of several keys may verify.
-  auto both = SigstoreVerifier::Create(
-      {{.source = other_pub.string(), .bytes = test_signing::ReadBytes(other_pub)},
-       {.source = pub.string(), .bytes = test_signing::ReadBytes(pub)}});
+  auto both = SigstoreVerifier::Create({Blob(other_pub), Blob(pub)});
   ASSERT_TRUE(both) << both.error().message;
   EXPECT_TRUE(both->Verify(good));
   EXPECT_TRUE(both->Verify(by_other));
 }
 
 TEST_P(SigstoreVerifyTest, SimpleSigningTypeIsNotASigstorePayload) {
-  test_signing::MakeSigstoreKey(dir_.path(), "k", GetParam());
-  auto pub = dir_.path() / "k.pub";
-  std::string payload = Payload("registry.example.com/app:1", kDigest, kAtomic);
-  SigstoreSignature sig{
-      .payload = payload,
-      .base64_signature = test_signing::SigstoreSign(dir_.path(), "k", payload, ed25519())};
-  auto verifier =
-      SigstoreVerifier::Create({{.source = pub.string(), .bytes = test_signing::ReadBytes(pub)}});
+  auto pub = test_signing::MakeSigstoreKey(dir_.path(), "k", GetParam());
+  SigstoreSignature sig = Signed("k", Payload("registry.example.com/app:1", kDigest, kAtomic));
+  auto verifier = SigstoreVerifier::Create({Blob(pub)});
   ASSERT_TRUE(verifier) << verifier.error().message;
   auto r = verifier->Verify(sig);
   ASSERT_FALSE(r);
