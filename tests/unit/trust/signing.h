@@ -2,8 +2,8 @@
 // Keys and real signatures for the trust tests, made at test time: GPG
 // keys by gpg in a private GNUPGHOME and simple-signing signatures by
 // `skopeo standalone-sign`; sigstore keys and signatures by openssl
-// (skopeo 1.9 signs with sigstore keys only in its own encrypted key
-// format, which it cannot generate).
+// (Debian's skopeo 1.9 refuses to make sigstore signatures: "Debian-local
+// change: sigstore disabled").
 
 #include <gtest/gtest.h>
 
