@@ -238,5 +238,23 @@ TEST_F(EvaluateTest, SigstoreSignedByTrustedKey) {
       Contains(Decide(policy, "registry.example.com/app:1", 1, {.gpg = {gpg}}), "no signature"));
 }
 
+TEST_F(EvaluateTest, KeyDataWorksAsKeyPathDoes) {
+  auto dir = common::TempDir::Create("gantry-sigstoretest");
+  ASSERT_TRUE(dir);
+  auto pub = test_signing::MakeSigstoreKey(dir->path(), "cosign", "ED25519");
+  Policy gpg = PolicyWith(R"({"type": "signedBy", "keyType": "GPGKeys", "keyData": ")" +
+                          test_signing::Base64File(KeyPath()) + "\"}");
+  EXPECT_EQ(Decide(gpg, "registry.example.com/app:1", 1,
+                   {.gpg = {Sign(1, "registry.example.com/app:1")}}),
+            "accepted");
+  Policy sigstore = PolicyWith(R"({"type": "sigstoreSigned", "keyData": ")" +
+                               test_signing::Base64File(pub) + "\"}");
+  std::string payload = test_signing::Payload("registry.example.com/app:1", DigestOf(1));
+  SigstoreSignature sig{
+      .payload = payload,
+      .base64_signature = test_signing::SigstoreSign(dir->path(), "cosign", payload, true)};
+  EXPECT_EQ(Decide(sigstore, "registry.example.com/app:1", 1, {.sigstore = {sig}}), "accepted");
+}
+
 }  // namespace
 }  // namespace trust

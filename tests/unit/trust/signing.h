@@ -189,6 +189,13 @@ inline std::filesystem::path MakeSigstoreKey(const std::filesystem::path& dir,
   return pub;
 }
 
+// The standard base64 of a file's bytes, on one line.
+inline std::string Base64File(const std::filesystem::path& path) {
+  std::string b64 = Run({"openssl", "base64", "-A", "-in", path.string()});
+  while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
+  return b64;
+}
+
 // The base64 sigstore signature of `payload` by `dir`/`name`.key, as the
 // dev.cosignproject.cosign/signature annotation holds it.
 inline std::string SigstoreSign(const std::filesystem::path& dir, const std::string& name,
@@ -203,9 +210,7 @@ inline std::string SigstoreSign(const std::filesystem::path& dir, const std::str
   } else {
     Run({"openssl", "dgst", "-sha256", "-sign", key, "-out", sig.string(), in.string()});
   }
-  std::string b64 = Run({"openssl", "base64", "-A", "-in", sig.string()});
-  while (!b64.empty() && (b64.back() == '\n' || b64.back() == '\r')) b64.pop_back();
-  return b64;
+  return Base64File(sig);
 }
 
 }  // namespace trust::test_signing
