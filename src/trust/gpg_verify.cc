@@ -1,8 +1,11 @@
 #include "trust/gpg_verify.h"
 
 #include <gpgme.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <utility>
 
@@ -40,10 +43,16 @@ using gpgme_handles::GpgmeData;
 std::string GpgmeMessage(gpgme_error_t err) { return gpgme_strerror(err); }
 
 // gpgme must be initialised once per process before any context exists;
-// it then checks that the gpg engine is there.
+// it then checks that the gpg engine is there. gpgme_check_version sets
+// SIGPIPE to be ignored when it was not handled: the disposition is
+// process-wide, survives exec, and the CLI decides it
+// (cli/app.h, IgnoreSigpipe), so it is put back as it was.
 common::Status InitGpgme() {
   static const gpgme_error_t engine = [] {
+    struct sigaction before {};
+    ::sigaction(SIGPIPE, nullptr, &before);
     gpgme_check_version(nullptr);
+    ::sigaction(SIGPIPE, &before, nullptr);
     return gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP);
   }();
   if (engine != 0) {
@@ -78,6 +87,41 @@ std::string TakeBytes(GpgmeData data) {
   gpgme_free(mem);
   return out;
 }
+
+// Blocks SIGPIPE in this thread while gpgme talks to gpg: gpgme writes
+// the signature or key to gpg through a pipe, and gpg may exit before it
+// has read it all (on data that is not OpenPGP). The write then fails
+// with EPIPE, which gpgme reports, instead of killing the process. A
+// SIGPIPE raised meanwhile is consumed before the mask is restored, unless
+// one was already pending before.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_set_);
+    sigaddset(&pipe_set_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_set_);
+    sigset_t pending;
+    sigpending(&pending);
+    already_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~SigpipeBlocked() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!already_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      const struct timespec zero {};
+      while (sigtimedwait(&pipe_set_, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t pipe_set_;
+  sigset_t old_set_;
+  bool already_pending_ = false;
+};
 
 std::unexpected<common::Error> Untrusted(std::string_view fpr, std::string_view why) {
   return common::MakeError(common::Errc::kPermissionDenied,
@@ -136,6 +180,7 @@ const std::vector<std::string>& GpgVerifier::fingerprints() const { return state
 // has then finished with the home.
 common::Status GpgVerifier::ListSubkeys(State& state) {
   gpgme_ctx_t ctx = state.ctx.get();
+  SigpipeBlocked blocked;
   gpgme_error_t err = gpgme_op_keylist_start(ctx, nullptr, 0);
   for (;;) {
     if (err != 0) break;
@@ -191,7 +236,10 @@ common::Result<GpgVerifier> GpgVerifier::Create(const std::vector<PublicKeyBlob>
   for (const PublicKeyBlob& key : keys) {
     std::string what = "import key `" + key.source + "`";
     ASSIGN_OR_RETURN(GpgmeData data, DataFrom(key.bytes));
-    err = gpgme_op_import(ctx, data.get());
+    {
+      SigpipeBlocked blocked;
+      err = gpgme_op_import(ctx, data.get());
+    }
     if (err != 0) {
       return common::MakeError(common::Errc::kInvalidArgument,
                                internal::OneLine(what + ": " + GpgmeMessage(err)));
@@ -216,10 +264,26 @@ common::Result<GpgVerifier> GpgVerifier::Create(const std::vector<PublicKeyBlob>
 }
 
 common::Result<GpgVerified> GpgVerifier::Verify(std::string_view signature) const {
+  // gpgme 1.18 writes the message to gpg through a pipe in chunks of
+  // 4 KiB, and when gpg gives up on a broken message and exits before the
+  // last chunk is written, gpgme polls the dead pipe forever (POLLERR,
+  // never POLLOUT). A message of one chunk is written whole before gpg
+  // can read it, so gpg never leaves gpgme with data to write. Simple
+  // signing signatures are well under 1 KiB.
+  if (signature.size() > kMaxGpgSignatureSize) {
+    return common::MakeError(common::Errc::kDataLoss,
+                             "signature of " + std::to_string(signature.size()) +
+                                 " bytes is larger than " + std::to_string(kMaxGpgSignatureSize) +
+                                 " bytes");
+  }
   gpgme_ctx_t ctx = state_->ctx.get();
   ASSIGN_OR_RETURN(GpgmeData sig, DataFrom(signature));
   ASSIGN_OR_RETURN(GpgmeData plain, EmptyData());
-  gpgme_error_t err = gpgme_op_verify(ctx, sig.get(), nullptr, plain.get());
+  gpgme_error_t err = 0;
+  {
+    SigpipeBlocked blocked;
+    err = gpgme_op_verify(ctx, sig.get(), nullptr, plain.get());
+  }
   gpgme_verify_result_t result = err == 0 ? gpgme_op_verify_result(ctx) : nullptr;
   size_t count = 0;
   for (gpgme_signature_t s = result != nullptr ? result->signatures : nullptr; s != nullptr;

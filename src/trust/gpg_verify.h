@@ -24,6 +24,7 @@
 // Thread-compatible: one verifier is used by one thread at a time;
 // separate verifiers may be used concurrently.
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +41,9 @@ struct GpgVerified {
   std::string payload;      // the signed bytes, as signed
   std::string fingerprint;  // of the signing (primary) key, upper-case hex
 };
+
+// The largest signature Verify reads (skopeo's are 300 to 900 bytes).
+inline constexpr size_t kMaxGpgSignatureSize = 4096;
 
 class GpgVerifier {
  public:
@@ -63,7 +67,8 @@ class GpgVerifier {
 
   // Verifies `signature` and parses its payload (PayloadType::kSimpleSigning).
   // Errors, one line each:
-  //   DataLoss: not an OpenPGP signed message, a bad (altered) signature,
+  //   DataLoss: larger than kMaxGpgSignatureSize, not an OpenPGP signed
+  //     message, a bad (altered) signature,
   //     or a payload that does not parse (ParseSignedPayload);
   //   PermissionDenied: signed by a key not among the imported ones, by an
   //     expired or revoked key, or otherwise not valid ("signed by key
