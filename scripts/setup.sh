@@ -12,6 +12,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libmicrohttpd-dev  # the registry door (src/mirror/)
   libyaml-dev  # registries.d (src/trust/)
+  libgpgme-dev  # GPG simple-signing verification (src/trust/gpg_verify.cc)
   libcap-dev libseccomp-dev
   libgtest-dev libgmock-dev
   # the source format (.clang-format, checked by the unit test FormatCheck)
@@ -20,6 +21,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   # real peers and test tools
   docker-registry skopeo umoci runc crun containerd busybox-static
+  gnupg  # gpg, gpgconf: the trust tests make keys and signatures (and libgpgme runs gpg)
   stargz-snapshotter  # ctr-remote: containerd's remote-snapshot pull path (snapshotter door tests)
   openssl apache2-utils python3 python3-grpcio python3-grpc-tools
   hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps curl
