@@ -398,6 +398,7 @@ common::Result<std::unique_ptr<ArchiveImage>> OpenArchiveImage(
                                    Join<DockerEntry>(entries, DockerNames)));
     auto src = std::make_unique<DockerArchiveSource>(file, Describe(spec));
     TRY(src->Build(entries[i]));
+    src->identity().transport = "docker-archive";
     return std::unique_ptr<ArchiveImage>(std::move(src));
   }
   ASSIGN_OR_RETURN(std::vector<OciEntry> entries, ReadOciIndex(*file));
@@ -407,14 +408,16 @@ common::Result<std::unique_ptr<ArchiveImage>> OpenArchiveImage(
                                  Join<OciEntry>(entries, [](const OciEntry& e) {
                                    return e.ref_name.empty() ? "(untagged)" : e.ref_name;
                                  })));
-  return std::unique_ptr<ArchiveImage>(
-      std::make_unique<OciArchiveSource>(file, Describe(spec), entries[i].desc));
+  auto src = std::make_unique<OciArchiveSource>(file, Describe(spec), entries[i].desc);
+  src->identity() = {.transport = "oci-archive", .tag = sel};
+  return std::unique_ptr<ArchiveImage>(std::move(src));
 }
 
 common::Result<std::unique_ptr<registry::ImageSource>> OpenArchiveSource(const SourceSpec& spec) {
   ASSIGN_OR_RETURN(std::shared_ptr<ArchiveContents> file,
                    ArchiveContents::OpenFile(spec.layout_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<ArchiveImage> image, OpenArchiveImage(std::move(file), spec));
+  image->identity().path = registry::CanonicalLayoutDir(spec.layout_dir).string();
   return std::unique_ptr<registry::ImageSource>(std::move(image));
 }
 

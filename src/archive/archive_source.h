@@ -67,6 +67,15 @@ class ArchiveImage : public registry::ImageSource {
   // selection's.
   [[nodiscard]] virtual common::Result<std::vector<const ContentEntry*>> BlobEntries(
       const oci::Platform& platform) = 0;
+
+  // Transport "docker-archive" or "oci-archive"; the path is the archive
+  // file's when it was opened from one (OpenArchiveSource), "" for an
+  // archive read from a stream.
+  registry::PolicyIdentity Identity() const override { return identity_; }
+  registry::PolicyIdentity& identity() { return identity_; }
+
+ private:
+  registry::PolicyIdentity identity_;
 };
 
 // The image that `spec` (kind kDockerArchive or kOciArchive) selects in

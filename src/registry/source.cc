@@ -139,6 +139,7 @@ class RegistrySource final : public ImageSource {
     return client_->FetchBlob(ref_, digest, size, sink, cancel);
   }
   std::string Describe() const override { return ref_.str(); }
+  PolicyIdentity Identity() const override { return {.transport = "docker", .reference = ref_}; }
 
  private:
   ImageRef ref_;
@@ -194,6 +195,9 @@ class LayoutSource final : public ImageSource {
 
   std::string Describe() const override {
     return "oci:" + dir_.string() + (tag_.empty() ? "" : ":" + tag_);
+  }
+  PolicyIdentity Identity() const override {
+    return {.transport = "oci", .path = CanonicalLayoutDir(dir_).string(), .tag = tag_};
   }
 
  private:

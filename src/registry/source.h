@@ -83,6 +83,20 @@ struct SourceSpec {
 // normalised, symlinks of the part that exists resolved.
 [[nodiscard]] std::filesystem::path CanonicalLayoutDir(const std::filesystem::path& dir);
 
+// How the signature policy (containers-policy.json(5), trust/policy.h)
+// names the image a source reads: its transport and, per transport, what
+// its scopes are made of.
+struct PolicyIdentity {
+  // "docker" (a registry), "oci" (a layout), "oci-archive",
+  // "docker-archive"; "" for a source the policy never sees (the store).
+  std::string transport{};
+  std::optional<ImageRef> reference{};  // docker: the reference as pulled
+  // oci, oci-archive, docker-archive: the layout directory or archive file,
+  // absolute and normalised; "" when there is no file (a pipe).
+  std::string path{};
+  std::string tag{};  // oci, oci-archive: the ref name selected ("" for none)
+};
+
 // A blob's bytes in a local file: `size` bytes of `fd` from `offset`.
 struct LocalBlob {
   common::UniqueFd fd;
@@ -107,6 +121,9 @@ class ImageSource {
                                                  const std::atomic<bool>* cancel) = 0;
   // For messages: "127.0.0.1:5000/fixture/app:v1" or "oci:/path:tag".
   virtual std::string Describe() const = 0;
+  // What the signature policy looks the image up as; by default a source
+  // the policy never sees (transport "").
+  virtual PolicyIdentity Identity() const { return {}; }
   // For sources whose blobs are local files (a layout, an archive): the
   // blob's bytes on a descriptor of the caller's own, so that a layer can
   // be applied from them while the same bytes are being stored. They are

@@ -26,6 +26,7 @@
 // Thread-safe: no state is kept between calls.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/digest.h"
@@ -57,5 +58,43 @@ struct Signatures {
 [[nodiscard]] common::Status Evaluate(const Policy& policy, const registry::ImageRef& image,
                                       const common::Digest& manifest_digest,
                                       const Signatures& found);
+
+// The same for an image of any source (registry::ImageSource::Identity):
+// its scope is looked up by its transport (Policy::MatchScope), and
+// `shown` names it in the message ("oci:/srv/app:v1"). A signature's
+// identity can only match an image with a docker reference; local sources
+// have no signatures (found is empty for them).
+[[nodiscard]] common::Status Evaluate(const Policy& policy, const registry::PolicyIdentity& image,
+                                      std::string_view shown, const common::Digest& manifest_digest,
+                                      const Signatures& found);
+
+// Whether deciding on an image under `requirements` needs its signatures:
+// some requirement is signedBy or sigstoreSigned, and none is decided
+// without them (a reject, or an unsupported requirement, refuses the image
+// whatever is found). Signatures are fetched only then.
+[[nodiscard]] bool NeedsSignatures(const Requirements& requirements);
+
+// Every requirement's verdict, for `gantry inspect --signatures`.
+struct RequirementVerdict {
+  RequirementType type = RequirementType::kReject;
+  std::string problem{};  // "" when satisfied, else why not (as Evaluate says it)
+  // signedBy: one verdict per found.gpg signature, sigstoreSigned: per
+  // found.sigstore signature, in their order: "" when that signature
+  // satisfies the requirement, else why not. Empty for the other types,
+  // an unsupported requirement or an unusable key.
+  std::vector<std::string> signatures{};
+};
+
+struct Decision {
+  ScopeMatch match{};
+  std::vector<RequirementVerdict> requirements{};  // all of them, in order
+  std::string refusal{};  // Evaluate's message when refused; "" when accepted
+};
+
+// Evaluate, checking every requirement and every signature instead of
+// stopping at the first answer.
+[[nodiscard]] Decision Explain(const Policy& policy, const registry::PolicyIdentity& image,
+                               std::string_view shown, const common::Digest& manifest_digest,
+                               const Signatures& found);
 
 }  // namespace trust

@@ -353,18 +353,41 @@ std::string_view RequirementTypeName(RequirementType type) {
   return "unknown";
 }
 
-ScopeMatch Policy::MatchScope(const registry::ImageRef& image) const {
-  auto docker = transports.find(kDockerTransport);
-  if (docker != transports.end()) {
-    const TransportScopes& scopes = docker->second;
-    for (const std::string& scope : DockerScopes(image)) {
+namespace {
+
+ScopeMatch MatchIn(const Policy& policy, std::string_view transport,
+                   const std::vector<std::string>& candidates) {
+  auto found = policy.transports.find(transport);
+  if (!transport.empty() && found != policy.transports.end()) {
+    const TransportScopes& scopes = found->second;
+    for (const std::string& scope : candidates) {
       auto it = scopes.find(scope);
-      if (it != scopes.end()) return {.scope = scope, .requirements = &it->second};
+      if (it != scopes.end())
+        return {.transport = std::string(transport), .scope = scope, .requirements = &it->second};
     }
     if (auto it = scopes.find(""); it != scopes.end())
-      return {.scope = std::string(), .requirements = &it->second};
+      return {
+          .transport = std::string(transport), .scope = std::string(), .requirements = &it->second};
   }
-  return {.scope = std::nullopt, .requirements = &default_requirements};
+  return {.transport = std::string(transport),
+          .scope = std::nullopt,
+          .requirements = &policy.default_requirements};
+}
+
+}  // namespace
+
+ScopeMatch Policy::MatchScope(const registry::ImageRef& image) const {
+  return MatchIn(*this, kDockerTransport, DockerScopes(image));
+}
+
+ScopeMatch Policy::MatchScope(const registry::PolicyIdentity& image) const {
+  if (image.transport == kDockerTransport && image.reference) return MatchScope(*image.reference);
+  return MatchIn(*this, image.transport, LocalScopes(image.transport, image.path, image.tag));
+}
+
+std::string ScopeName(const ScopeMatch& match) {
+  if (!match.scope) return "default";
+  return "transports." + match.transport + "[" + internal::Quoted(*match.scope) + "]";
 }
 
 const Requirements& Policy::RequirementsFor(const registry::ImageRef& image) const {

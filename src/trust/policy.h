@@ -19,9 +19,10 @@
 // to it is satisfied. Which list applies: the most specific docker scope
 // present (trust/scope.h: image, repository, namespaces, host, wildcard
 // subdomains), else the docker transport's "" scope, else `default`.
-// Only the `docker` transport is looked up by gantry; other transports
-// (dir, oci, atomic, docker-daemon, …) are parsed and checked like docker's
-// but never used, since gantry reads no images through them.
+// Registries are looked up in the `docker` transport; local sources in
+// `oci` (layouts), `oci-archive` and `docker-archive` (trust/scope.h:
+// LocalScopes). Other transports (dir, atomic, docker-daemon, …) are
+// parsed and checked but never used: gantry reads no images through them.
 //
 // Parsing is strict, as containers/image's is: unknown or duplicated
 // fields, unknown requirement or identity types, a missing or extra key
@@ -31,7 +32,7 @@
 // $.transports.docker[\"docker.io\"][0].keyType: unknown keyType \"PGP\"").
 // Nothing is ignored. Key files are not read here; the verifier reads them.
 //
-// This module only parses and looks up; no pull enforces it yet.
+// This module only parses and looks up; image/trust_gate.h enforces it.
 // Values are immutable after parsing; thread-compatible.
 
 #include <filesystem>
@@ -43,6 +44,7 @@
 
 #include "common/error.h"
 #include "registry/reference.h"
+#include "registry/source.h"
 #include "trust/identity.h"
 
 namespace trust {
@@ -98,9 +100,10 @@ inline constexpr std::string_view kDockerTransport = "docker";
 
 // Which scope of the policy applies to an image.
 struct ScopeMatch {
-  // The docker scope ("docker.io/library", "*.example.com"), "" for the
-  // docker transport's default, nullopt for the policy's `default`.
-  std::optional<std::string> scope;
+  std::string transport{};  // the transport looked up ("docker", "oci", …)
+  // The scope ("docker.io/library", "*.example.com", "/srv/images"), ""
+  // for the transport's default, nullopt for the policy's `default`.
+  std::optional<std::string> scope{};
   const Requirements* requirements = nullptr;  // never null; owned by the Policy
 };
 
@@ -115,7 +118,15 @@ struct Policy {
   [[nodiscard]] const Requirements& RequirementsFor(const registry::ImageRef& image) const;
   // The same lookup, also saying which scope decided.
   [[nodiscard]] ScopeMatch MatchScope(const registry::ImageRef& image) const;
+  // The lookup for an image of any source: its transport's scopes
+  // (trust/scope.h: DockerScopes for "docker", LocalScopes for the local
+  // transports), then that transport's "", then `default`. A transport
+  // "" (a source the policy never sees) gets `default`.
+  [[nodiscard]] ScopeMatch MatchScope(const registry::PolicyIdentity& image) const;
 };
+
+// "default", or `transports.<transport>["<scope>"]`: for messages.
+[[nodiscard]] std::string ScopeName(const ScopeMatch& match);
 
 // Parses policy JSON; `what` names the source in errors (a path, or
 // "--signature-policy"). Errors: InvalidArgument as described above.

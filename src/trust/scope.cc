@@ -64,6 +64,20 @@ std::string NameProblem(std::string_view text, bool allow_tag_digest) {
 
 }  // namespace
 
+std::vector<std::string> LocalScopes(std::string_view transport, std::string_view path,
+                                     std::string_view tag) {
+  std::vector<std::string> scopes;
+  if (transport == "docker-archive" || path.empty()) return scopes;
+  if (!tag.empty()) scopes.push_back(std::string(path) + ":" + std::string(tag));
+  for (std::string_view p = path; p.size() > 1;) {
+    scopes.emplace_back(p);
+    size_t slash = p.find_last_of('/');
+    if (slash == std::string_view::npos || slash == 0) break;
+    p = p.substr(0, slash);
+  }
+  return scopes;
+}
+
 std::vector<std::string> DockerScopes(const registry::ImageRef& image) {
   std::vector<std::string> scopes;
   std::string name = image.name();

@@ -256,5 +256,63 @@ TEST_F(EvaluateTest, KeyDataWorksAsKeyPathDoes) {
   EXPECT_EQ(Decide(sigstore, "registry.example.com/app:1", 1, {.sigstore = {sig}}), "accepted");
 }
 
+TEST_F(EvaluateTest, SignaturesAreNeededOnlyWhenTheyCanDecide) {
+  auto needs = [](const std::string& requirements) {
+    auto p = ParsePolicy(R"({"default": [)" + requirements + "]}", "test");
+    EXPECT_TRUE(p) << p.error().message;
+    return p && NeedsSignatures(p->default_requirements);
+  };
+  const std::string signed_by = R"({"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k"})";
+  const std::string sigstore = R"({"type": "sigstoreSigned", "keyPath": "/k"})";
+  EXPECT_TRUE(needs(signed_by));
+  EXPECT_TRUE(needs(R"({"type": "insecureAcceptAnything"}, )" + sigstore));
+  EXPECT_FALSE(needs(R"({"type": "insecureAcceptAnything"})"));
+  EXPECT_FALSE(needs(signed_by + R"(, {"type": "reject"})"));
+  EXPECT_FALSE(needs(R"({"type": "sigstoreSigned", "fulcio": {"caPath": "/c", "oidcIssuer": "i", )"
+                     R"("subjectEmail": "e"}, "rekorPublicKeyPath": "/r"}, )" +
+                     signed_by));
+}
+
+TEST_F(EvaluateTest, ExplainGivesEverySignaturesVerdict) {
+  std::string bad = Sign(1, "registry.example.com/app:1", other_);
+  std::string good = Sign(1, "registry.example.com/app:1");
+  registry::PolicyIdentity image{.transport = "docker",
+                                 .reference = Ref("registry.example.com/app:1")};
+  Decision d = Explain(SignedByPolicy(), image, "registry.example.com/app:1", DigestOf(1),
+                       {.gpg = {good, bad}});
+  EXPECT_EQ(d.refusal, "");
+  EXPECT_EQ(ScopeName(d.match), "transports.docker[\"registry.example.com\"]");
+  ASSERT_EQ(d.requirements.size(), 1u);
+  EXPECT_EQ(d.requirements[0].problem, "");
+  ASSERT_EQ(d.requirements[0].signatures.size(), 2u);
+  EXPECT_EQ(d.requirements[0].signatures[0], "");
+  EXPECT_TRUE(Contains(d.requirements[0].signatures[1], "which is not a trusted key"))
+      << d.requirements[0].signatures[1];
+
+  Decision refused =
+      Explain(SignedByPolicy(), image, "registry.example.com/app:1", DigestOf(1), {.gpg = {bad}});
+  auto evaluated =
+      Evaluate(SignedByPolicy(), image, "registry.example.com/app:1", DigestOf(1), {.gpg = {bad}});
+  ASSERT_FALSE(evaluated);
+  EXPECT_EQ(refused.refusal, evaluated.error().message);
+}
+
+TEST_F(EvaluateTest, LocalSourcesHaveNoSignatureToOffer) {
+  auto p = ParsePolicy(R"({"default": [{"type": "insecureAcceptAnything"}],
+      "transports": {"oci": {"/srv": [{"type": "signedBy", "keyType": "GPGKeys",
+                                       "keyPath": ")" +
+                           KeyPath() + R"("}]}}})",
+                       "test");
+  ASSERT_TRUE(p) << p.error().message;
+  auto r = Evaluate(*p, {.transport = "oci", .path = "/srv/app", .tag = "v1"}, "oci:/srv/app:v1",
+                    DigestOf(1), {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "policy rejects `oci:/srv/app:v1`: scope transports.oci[\"/srv\"], requirement 1 "
+            "(signedBy): no signature (a signature is required)");
+  EXPECT_TRUE(Evaluate(*p, {.transport = "oci", .path = "/other", .tag = ""}, "oci:/other",
+                       DigestOf(1), {}));
+}
+
 }  // namespace
 }  // namespace trust

@@ -306,6 +306,42 @@ TEST(Policy, DockerScopesListsCandidatesMostSpecificFirst) {
             (std::vector<std::string>{"[::1]:5000/a:1", "[::1]:5000/a", "[::1]:5000"}));
 }
 
+TEST(Policy, LocalScopesListDirectoryThenParents) {
+  EXPECT_EQ(
+      LocalScopes("oci", "/srv/images/app", "v1"),
+      (std::vector<std::string>{"/srv/images/app:v1", "/srv/images/app", "/srv/images", "/srv"}));
+  EXPECT_EQ(LocalScopes("oci-archive", "/a.tar", ""), (std::vector<std::string>{"/a.tar"}));
+  EXPECT_TRUE(LocalScopes("docker-archive", "/srv/a.tar", "").empty());
+  EXPECT_TRUE(LocalScopes("oci", "", "v1").empty());
+}
+
+TEST(Policy, SourcesAreLookedUpInTheirOwnTransport) {
+  auto p = ParsePolicy(R"({"default": [{"type": "reject"}],
+      "transports": {
+        "docker": {"reg.example.com": [{"type": "insecureAcceptAnything"}]},
+        "oci": {"/srv/images": [{"type": "insecureAcceptAnything"}],
+                "/srv/images/app:v2": [{"type": "reject"}]},
+        "docker-archive": {"": [{"type": "insecureAcceptAnything"}]}}})",
+                       "test");
+  ASSERT_TRUE(p) << p.error().message;
+  auto match = [&](const registry::PolicyIdentity& id) {
+    ScopeMatch m = p->MatchScope(id);
+    return ScopeName(m) + " " + std::string(RequirementTypeName(m.requirements->front().type));
+  };
+  EXPECT_EQ(match({.transport = "docker", .reference = Ref("reg.example.com/a:1")}),
+            "transports.docker[\"reg.example.com\"] insecureAcceptAnything");
+  EXPECT_EQ(match({.transport = "oci", .path = "/srv/images/app", .tag = "v1"}),
+            "transports.oci[\"/srv/images\"] insecureAcceptAnything");
+  EXPECT_EQ(match({.transport = "oci", .path = "/srv/images/app", .tag = "v2"}),
+            "transports.oci[\"/srv/images/app:v2\"] reject");
+  EXPECT_EQ(match({.transport = "oci", .path = "/elsewhere", .tag = ""}), "default reject");
+  EXPECT_EQ(match({.transport = "docker-archive", .path = "/srv/a.tar"}),
+            "transports.docker-archive[\"\"] insecureAcceptAnything");
+  EXPECT_EQ(match({.transport = "oci-archive", .path = "/srv/images/a.tar"}), "default reject");
+  // A source the policy never sees gets the default.
+  EXPECT_EQ(match({}), "default reject");
+}
+
 // Every malformed input: InvalidArgument, one line, naming the source and
 // the JSON path.
 TEST(Policy, MalformedInputNamesSourceAndPath) {
