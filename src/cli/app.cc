@@ -47,6 +47,20 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
                  "or native")
       ->default_str(global.snapshotter)
       ->check(CLI::IsMember({"overlayfs", "native"}));
+  app.add_option_function<std::string>(
+         "--signature-policy",
+         [&global](const std::string& file) {
+           global.signature_policy = file;
+           global.signature_policy_given = true;
+         },
+         "Signature policy every pull, load and CRI pull obeys (containers-policy.json(5); "
+         "the default is used when it exists, else every image is accepted)")
+      ->type_name("FILE")
+      ->default_str(global.signature_policy.string());
+  app.add_option("--registries-d", global.registries_d,
+                 "Where image signatures are stored (containers-registries.d(5) directory)")
+      ->type_name("DIR")
+      ->default_str(global.registries_d.string());
 }
 
 void ApplyGlobalOptions(const GlobalOptions& global, bool raise_open_files) {

@@ -22,6 +22,13 @@ struct GlobalOptions {
   // mounts (overlayfs falls back to native, with a warning, where it cannot
   // be mounted).
   std::string snapshotter = "overlayfs";
+  // The signature policy every pull obeys (image/trust_gate.h):
+  // containers-policy.json(5). The default file is used when it exists;
+  // a file named with --signature-policy must exist.
+  std::filesystem::path signature_policy = "/etc/containers/policy.json";
+  bool signature_policy_given = false;
+  // Where signatures are stored: containers-registries.d(5).
+  std::filesystem::path registries_d = "/etc/containers/registries.d";
 };
 
 // /var/lib/gantry for root, $XDG_DATA_HOME/gantry (or ~/.local/share/gantry)
@@ -32,7 +39,8 @@ std::filesystem::path DefaultRoot();
 std::string_view Version();
 
 // Adds --version and the global options (--root, --log-level,
-// --registry-config, --snapshotter) bound to `global`, which it fills with
+// --registry-config, --snapshotter, --signature-policy, --registries-d)
+// bound to `global`, which it fills with
 // their defaults. `gantry` and `gantry-serve` both call it, so that
 // `gantry serve` can pass its command line to gantry-serve unchanged.
 void AddGlobalOptions(CLI::App& app, GlobalOptions& global);

@@ -72,12 +72,20 @@ int Run(const GlobalOptions& global, const CopyFlags& f) {
   }
   auto client = MakeClientOptions(global, f.registry);
   if (!client) return ReportError(client.error());
+  // The signature policy judges what comes in from outside, as skopeo
+  // copy does; an image of the store passed it when it came in.
+  std::shared_ptr<const image::TrustPolicy> trust;
+  if (src->kind != Transport::Kind::kStore) {
+    auto loaded = LoadTrust(global);
+    if (!loaded) return ReportError(loaded.error());
+    trust = std::move(*loaded);
+  }
   if (dst->kind == Transport::Kind::kStore) {
     if (f.all)
       return ReportError(
           {Errc::kInvalidArgument, 0, "copy --all: the store keeps one platform of an image"});
     return IntoStore(global, f, *src, *dst,
-                     {.platform = platform, .client = *client, .cancel = cancel});
+                     {.platform = platform, .client = *client, .cancel = cancel, .trust = trust});
   }
 
   // The store is opened only for a gantry: source; the source holds its
@@ -100,8 +108,9 @@ int Run(const GlobalOptions& global, const CopyFlags& f) {
   if (!source) return ReportError(source.error().Wrap("copy from " + f.src));
   auto destination = archives::OpenTransportDestination(*dst, *client);
   if (!destination) return ReportError(destination.error().Wrap("copy to " + f.dst));
-  auto copied = image::CopyImage(**source, **destination,
-                                 {.platform = platform, .all_platforms = f.all, .cancel = cancel});
+  auto copied = image::CopyImage(
+      **source, **destination,
+      {.platform = platform, .all_platforms = f.all, .cancel = cancel, .trust = trust});
   if (!copied) return ReportError(copied.error());
   // The destination's own TAG/REF names the image; a store image keeps
   // its store name too.

@@ -35,8 +35,10 @@ void PrintLoaded(const LoadFlags& f, const archives::LoadItem& item, const image
 }
 
 image::PullImageOptions PullOptions(const LoadFlags& f, const PullTarget& t,
+                                    std::shared_ptr<const image::TrustPolicy> trust,
                                     const std::atomic<bool>* cancel) {
   image::PullImageOptions opts;
+  opts.trust = std::move(trust);
   opts.max_layers = f.max_layers;
   opts.check_space = !f.ignore_space_check;
   opts.cancel = cancel;
@@ -51,12 +53,14 @@ int RunStream(const GlobalOptions& global, const LoadFlags& f, const std::atomic
               int fd, const std::string& what, const std::string& base) {
   auto t = OpenPullTarget(global, !f.no_unpack);
   if (!t) return ReportError(t.error());
+  auto trust = LoadTrust(global);
+  if (!trust) return ReportError(trust.error());
   image::LoadStreamOptions opts{
       .fd = fd,
       .what = what,
       .base = base,
       .name = f.name,
-      .pull = PullOptions(f, *t, cancel),
+      .pull = PullOptions(f, *t, std::move(*trust), cancel),
       .on_loaded = [&f](const archives::LoadItem& item, const image::PulledImage& r) {
         PrintLoaded(f, item, r);
       }};
@@ -90,10 +94,12 @@ int Run(const GlobalOptions& global, const LoadFlags& f) {
   if (!items) return ReportError(items.error());
   auto t = OpenPullTarget(global, !f.no_unpack);
   if (!t) return ReportError(t.error());
+  auto trust = LoadTrust(global);
+  if (!trust) return ReportError(trust.error());
   // Each name through the one pull pipeline: the second name of an image
   // finds every blob and layer present and only writes its record.
   for (const archives::LoadItem& item : *items) {
-    image::PullImageOptions opts = PullOptions(f, *t, cancel);
+    image::PullImageOptions opts = PullOptions(f, *t, *trust, cancel);
     opts.source = item.spec;
     auto r = image::PullImage(t->store, opts);
     if (!r) return ReportError(r.error().Wrap("load `" + f.input + "`"));

@@ -95,6 +95,9 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   auto client = MakeClientOptions(global, f.registry);
   if (!client) return ReportError(client.error());
   opts.client = std::move(*client);
+  auto trust = LoadTrust(global);
+  if (!trust) return ReportError(trust.error());
+  opts.trust = std::move(*trust);
   opts.max_concurrent_downloads = f.max_concurrent;
   opts.max_layers = f.max_layers;
   opts.check_space = !f.ignore_space_check;

@@ -56,4 +56,10 @@ common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& g
   return o;
 }
 
+common::Result<std::shared_ptr<const image::TrustPolicy>> LoadTrust(const GlobalOptions& global) {
+  return image::LoadTrustPolicy({.policy = global.signature_policy,
+                                 .policy_required = global.signature_policy_given,
+                                 .registries_d = global.registries_d});
+}
+
 }  // namespace cli

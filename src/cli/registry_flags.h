@@ -7,6 +7,7 @@
 #include "cli/app.h"
 #include "common/error.h"
 #include "image/fetch.h"
+#include "image/trust_gate.h"
 #include "registry/client.h"
 
 namespace cli {
@@ -29,5 +30,10 @@ void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);
 // credential store (docker config.json, helpers, containers auth.json).
 [[nodiscard]] common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,
                                                                         const RegistryFlags& flags);
+
+// The signature policy the global --signature-policy and --registries-d
+// name (image::LoadTrustPolicy), for PullImageOptions::trust.
+[[nodiscard]] common::Result<std::shared_ptr<const image::TrustPolicy>> LoadTrust(
+    const GlobalOptions& global);
 
 }  // namespace cli

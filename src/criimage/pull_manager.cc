@@ -140,6 +140,7 @@ common::Result<image::FetchResult> PullManager::PullOne(
                                      .window = options_.min_rate_window};
   opts.cancel = &f->cancel;
   opts.flights = options_.flights;
+  opts.trust = options_.trust;
   ASSIGN_OR_RETURN(
       image::PulledImage pulled,
       image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_}, opts));

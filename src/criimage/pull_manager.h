@@ -57,6 +57,9 @@ struct PullManagerOptions {
   // Where pulls publish what they bring in (image/pull_flights.h), for the
   // registry door's pull-through; null: nowhere.
   image::PullFlights* flights = nullptr;
+  // The signature policy every pull obeys (PullImageOptions::trust); null
+  // accepts every image.
+  std::shared_ptr<const image::TrustPolicy> trust{};
 };
 
 class PullManager {

@@ -186,7 +186,8 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .min_rate_window = options.min_rate_window,
                          .snapshotter = options.unpack ? all.front() : nullptr,
                          .check_space = options.check_space,
-                         .flights = options.flights});
+                         .flights = options.flights,
+                         .trust = options.trust});
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
                              .pulls = impl->pulls.get(),

@@ -69,6 +69,10 @@ struct ServeOptions {
   // registry door's pull-through (image/pull_flights.h); null: nowhere.
   // REQUIRES: outlives the server.
   image::PullFlights* flights = nullptr;
+  // The signature policy of every pull (CRI PullImage, the registry door's
+  // pull-through): PullImageOptions::trust. A refusal answers kubelet
+  // PERMISSION_DENIED with the policy's one line; null accepts every image.
+  std::shared_ptr<const image::TrustPolicy> trust{};
   // An already listening Unix socket to serve on instead of creating
   // `listen` (systemd socket activation; mode and group are then the
   // socket unit's). -1: none.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/task_group.h"
+#include "image/trust_gate.h"
 
 namespace image {
 namespace {
@@ -48,6 +49,7 @@ class Copier {
   common::Result<CopiedImage> Run() {
     ASSIGN_OR_RETURN(registry::FetchedManifest top, source_.ResolveTop(options_.cancel));
     if (!IsIndexMediaType(top.media_type)) {
+      TRY(Admit(top));
       TRY(CopyManifest(top));
       result_.top = DescriptorOf(top);
       return result_;
@@ -58,11 +60,13 @@ class Copier {
       auto entry = oci::SelectPlatform(index, want);
       if (!entry) return std::unexpected(entry.error().Wrap(source_.Describe()));
       ASSIGN_OR_RETURN(registry::FetchedManifest m, GetManifest(entry->descriptor));
+      TRY(Admit(m));
       TRY(CopyManifest(m));
       result_.top = entry->descriptor;
       result_.top.media_type = m.media_type;
       return result_;
     }
+    TRY(Admit(top));
     for (const oci::IndexEntry& entry : index.manifests) {
       ASSIGN_OR_RETURN(registry::FetchedManifest m, GetManifest(entry.descriptor));
       if (IsIndexMediaType(m.media_type))
@@ -83,6 +87,11 @@ class Copier {
     d.digest = m.digest;
     d.size = static_cast<int64_t>(m.body.size());
     return d;
+  }
+
+  common::Status Admit(const registry::FetchedManifest& m) {
+    if (!options_.trust) return {};
+    return CheckTrust(*options_.trust, source_, m.digest, options_.cancel);
   }
 
   common::Result<registry::FetchedManifest> GetManifest(const oci::Descriptor& d) {

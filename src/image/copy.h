@@ -37,6 +37,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -47,6 +48,8 @@
 #include "registry/source.h"
 
 namespace image {
+
+struct TrustPolicy;  // image/trust_gate.h
 
 // What happened to one blob, for progress output.
 struct CopyEvent {
@@ -64,6 +67,11 @@ struct CopyOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Called one at a time, from the copier's threads.
   std::function<void(const CopyEvent&)> on_event{};
+  // The signature policy (image/trust_gate.h, CheckTrust), as skopeo copy
+  // obeys it: the manifest copied (the platform's; the index itself with
+  // all_platforms) is judged before anything is read or written past it.
+  // Null: every image is accepted.
+  std::shared_ptr<const TrustPolicy> trust{};
 };
 
 struct CopiedImage {

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/task_group.h"
 #include "image/pull_flights.h"
+#include "image/trust_gate.h"
 
 namespace image {
 namespace {
@@ -175,6 +176,8 @@ class Fetcher {
     } else {
       out.manifest = out.target;
     }
+    // The policy decides before anything else about the image is read.
+    if (options_.trust) TRY(CheckTrust(*options_.trust, src_, mf->digest, options_.cancel));
     ASSIGN_OR_RETURN(oci::Manifest manifest, oci::ParseManifest(mf->body, mf->media_type));
     if (manifest.layers.size() > static_cast<size_t>(std::max(options_.max_layers, 0)))
       return MakeError(Errc::kResourceExhausted,

@@ -35,6 +35,8 @@
 // partial downloads of this pull are then deleted rather than kept for a
 // resume, so that the space is free again at once.
 //
+// Signature policy: see FetchOptions::trust.
+//
 // Layers: a manifest listing more than FetchOptions::max_layers layers is
 // refused with ResourceExhausted as soon as it is parsed, before the space
 // check and before any blob is requested.
@@ -46,6 +48,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -131,6 +134,7 @@ struct PullEvent {
 
 struct FetchResult;
 class PullFlights;
+struct TrustPolicy;
 
 // The default of FetchOptions::max_layers: overlayfs stacks at most 500
 // lower layers (OVL_MAX_STACK), so an image with more cannot be mounted.
@@ -173,6 +177,12 @@ struct FetchOptions {
   // download, for readers in this process (image/pull_flights.h); null:
   // nothing is published.
   PullFlights* flights = nullptr;
+  // The signature policy (image/trust_gate.h, CheckTrust): the image is
+  // judged once its manifest (the platform's, for an index) is fetched,
+  // before anything is stored and before the config or any layer is
+  // requested; a refusal fails the pull (PermissionDenied) with nothing
+  // written. Null: every image is accepted.
+  std::shared_ptr<const TrustPolicy> trust{};
 };
 
 struct FetchResult {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "archive/archive_contents.h"
+#include "image/trust_gate.h"
 #include "store/store_lock.h"
 
 namespace image {
@@ -48,6 +49,12 @@ common::Status LoadStream(const PullStore& store, const LoadStreamOptions& optio
   for (const archives::LoadItem& item : items) {
     ASSIGN_OR_RETURN(std::unique_ptr<archives::ArchiveImage> image,
                      archives::OpenArchiveImage(contents, item.spec));
+    // The policy decides before the store changes (an archive carries no
+    // signatures, so the decision needs no manifest).
+    if (options.pull.trust) {
+      TRY(common::Wrap(CheckUnsignedSource(*options.pull.trust, *image),
+                       "load `" + options.what + "`"));
+    }
     ASSIGN_OR_RETURN(std::vector<const archives::ContentEntry*> entries,
                      image->BlobEntries(platform));
     for (const archives::ContentEntry* e : entries)

@@ -295,6 +295,7 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   po.max_layers = options.max_layers;
   po.cancel = cancel;
   po.flights = options.flights;
+  po.trust = options.trust;
   if (options.rate_floor) {
     // The client's own floor (per transfer, retried) stays as a backstop
     // for one layer trickling while others flow, with twice the window so

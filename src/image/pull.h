@@ -106,6 +106,8 @@ struct PullImageOptions {
   // FetchOptions::flights: where the pull publishes what it is bringing in
   // (image/pull_flights.h); null: nowhere.
   PullFlights* flights = nullptr;
+  // FetchOptions::trust: the signature policy; null accepts every image.
+  std::shared_ptr<const TrustPolicy> trust{};
 };
 
 struct PulledImage {

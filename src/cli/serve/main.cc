@@ -49,6 +49,8 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   }
   auto client = cli::MakeClientOptions(global, f.registry);
   if (!client) return cli::ReportError(client.error());
+  auto trust = cli::LoadTrust(global);
+  if (!trust) return cli::ReportError(trust.error().Wrap("serve"));
   // SIGTERM and SIGINT are taken by sigwait below: blocked before the
   // server's threads start, so that none of them receives them.
   sigset_t stop_signals;
@@ -75,6 +77,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .check_space = !f.ignore_space_check,
       .snapshotter_listen = f.snapshotter_listen,
       .flights = f.registry_pull_through ? &flights : nullptr,
+      .trust = std::move(*trust),
       .listen_fd = criimage::SystemdListenFd(),
   });
   if (!server) return cli::ReportError(server.error().Wrap("serve"));

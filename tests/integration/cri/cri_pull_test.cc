@@ -260,5 +260,47 @@ TEST_F(CriPull, ShutdownStopsAPullWhoseManifestHeadersTrickle) {
   EXPECT_FALSE(st.ok());
 }
 
+// The signature policy answers kubelet: a refused image is
+// PERMISSION_DENIED with the policy's one line (kubelet shows it as
+// ErrImagePull), before any blob is requested, and nothing is listed;
+// another scope of the same policy is still pulled.
+TEST_F(CriPull, SignaturePolicyRefusalIsPermissionDeniedBeforeAnyBlob) {
+  ASSERT_NO_FATAL_FAILURE(StartPlain());
+  fixtures::BuiltImage other;
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout-ok",
+                                              pulltest::SharedBaseSpec("fixture/ok"),
+                                              "fixture/ok:v1", &other));
+  const fs::path policy = gantry_->dir() / "policy.json";
+  auto w = common::AtomicWriteFile(policy, R"({"default": [{"type": "insecureAcceptAnything"}],
+      "transports": {"docker": {")" + proxy_->host() +
+                                               R"(/fixture/app": [{"type": "reject"}]}}})");
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_NO_FATAL_FAILURE(
+      CriServer::Start(*gantry_, {"--signature-policy", policy.string()}, &srv_));
+
+  grpc::Status refused = Pull(*srv_, proxy_->host() + "/fixture/app:v1", nullptr);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  EXPECT_NE(
+      refused.error_message().find("policy rejects `" + proxy_->host() +
+                                   "/fixture/app:v1`: scope transports.docker[\"" + proxy_->host() +
+                                   "/fixture/app\"], requirement 1 (reject)"),
+      std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(refused.error_message().find('\n'), std::string::npos);
+  EXPECT_TRUE(List(*srv_).empty());
+  int manifest_gets = 0;
+  for (const auto& e : proxy_->Log()) {
+    EXPECT_EQ(e.path.find("/blobs/"), std::string::npos) << "requested " << e.path;
+    if (e.method == "GET" && e.path.find("/fixture/app/manifests/") != std::string::npos)
+      ++manifest_gets;
+  }
+  EXPECT_GE(manifest_gets, 1);
+
+  std::string image_ref;
+  grpc::Status ok = Pull(*srv_, proxy_->host() + "/fixture/ok:v1", &image_ref);
+  EXPECT_TRUE(ok.ok()) << ok.error_message() << "\n" << srv_->LogText();
+  EXPECT_EQ(List(*srv_).size(), 1u);
+}
+
 }  // namespace
 }  // namespace critest
