@@ -5,4 +5,5 @@ gantry_test(image_unit_test LABELS unit
     ${CMAKE_CURRENT_LIST_DIR}/image/pull_flights_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/image/pull_progress_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/image/space_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/image/trust_gate_test.cc
   LIBS gantry_image)
