@@ -29,7 +29,7 @@ namespace image {
 // Where the signatures of one image are looked for.
 struct SignatureLocations {
   // Base URL of lookaside storage (file://, http://, https://), nullopt: none.
-  std::optional<std::string> lookaside;
+  std::optional<std::string> lookaside{};
   // Read sigstore signatures attached in the registry (the `sha256-<hex>.sig` tag).
   bool sigstore_attachments = false;
 };
