@@ -489,14 +489,18 @@ class SigstoreAttachmentTest : public SignatureFetchTest {
     ASSERT_TRUE(put) << put.error().message;
   }
 
-  // An OCI manifest over a config "{}" and `layers` (pushed first).
-  std::string OciManifest(const registry::ImageRef& repo, const std::vector<Layer>& layers) {
+  // A manifest of type `type` (OCI by default) over a config "{}" of type
+  // `config_type` and `layers` (all pushed first).
+  std::string ManifestOver(
+      const registry::ImageRef& repo, const std::vector<Layer>& layers,
+      const std::string& type = "application/vnd.oci.image.manifest.v1+json",
+      const std::string& config_type = "application/vnd.oci.image.config.v1+json") {
     const std::string config = "{}";
     PushBlob(repo, config);
     nlohmann::json j = {{"schemaVersion", 2},
-                        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                        {"mediaType", type},
                         {"config",
-                         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                         {{"mediaType", config_type},
                           {"digest", common::Digest::Sha256Of(config).str()},
                           {"size", config.size()}}},
                         {"layers", nlohmann::json::array()}};
@@ -515,7 +519,7 @@ class SigstoreAttachmentTest : public SignatureFetchTest {
   // Pushes the image repo:v1 (an OCI manifest with one layer) and returns
   // its manifest digest.
   common::Digest PushImage(const registry::ImageRef& repo) {
-    std::string body = OciManifest(
+    std::string body = ManifestOver(
         repo, {{.media_type = "application/vnd.oci.image.layer.v1.tar", .bytes = "tar"}});
     PushManifest(repo, "v1", "application/vnd.oci.image.manifest.v1+json", body);
     return common::Digest::Sha256Of(body);
@@ -525,7 +529,7 @@ class SigstoreAttachmentTest : public SignatureFetchTest {
   void Attach(const registry::ImageRef& repo, const common::Digest& digest,
               const std::vector<Layer>& layers) {
     PushManifest(repo, "sha256-" + digest.hex() + ".sig",
-                 "application/vnd.oci.image.manifest.v1+json", OciManifest(repo, layers));
+                 "application/vnd.oci.image.manifest.v1+json", ManifestOver(repo, layers));
   }
 
   std::unique_ptr<registry::ImageSource> SourceFor(const registry::ImageRef& ref) {
@@ -568,6 +572,17 @@ TEST_F(SigstoreAttachmentTest, NotReadUnlessAsked) {
   EXPECT_TRUE(sigs->sigstore.empty());
 }
 
+TEST_F(SigstoreAttachmentTest, CancelledAttachmentReadIsCancelled) {
+  registry::ImageRef repo = RepoRef(reg_->host());
+  common::Digest image = PushImage(repo);
+  Attach(repo, image, {{.media_type = kPayloadType, .bytes = "p", .signature = "cw=="}});
+  std::atomic<bool> cancel{true};
+  auto sigs = FetchSignatures(*SourceFor(repo), image,
+                              {.lookaside = std::nullopt, .sigstore_attachments = true}, &cancel);
+  ASSERT_FALSE(sigs);
+  EXPECT_EQ(sigs.error().code, Errc::kCancelled) << sigs.error().message;
+}
+
 TEST_F(SigstoreAttachmentTest, NoAttachmentIsNoSignature) {
   registry::ImageRef repo = RepoRef(reg_->host());
   common::Digest image = PushImage(repo);
@@ -579,17 +594,11 @@ TEST_F(SigstoreAttachmentTest, NoAttachmentIsNoSignature) {
 TEST_F(SigstoreAttachmentTest, AttachmentThatIsNotAnOciManifestIsAnError) {
   registry::ImageRef repo = RepoRef(reg_->host());
   common::Digest image = PushImage(repo);
-  const std::string config = "{}";
-  PushBlob(repo, config);
-  nlohmann::json docker = {{"schemaVersion", 2},
-                           {"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
-                           {"config",
-                            {{"mediaType", "application/vnd.docker.container.image.v1+json"},
-                             {"digest", common::Digest::Sha256Of(config).str()},
-                             {"size", config.size()}}},
-                           {"layers", nlohmann::json::array()}};
+  const std::string docker_type = "application/vnd.docker.distribution.manifest.v2+json";
+  const std::string docker =
+      ManifestOver(repo, {}, docker_type, "application/vnd.docker.container.image.v1+json");
   const std::string tag = "sha256-" + image.hex() + ".sig";
-  PushManifest(repo, tag, "application/vnd.docker.distribution.manifest.v2+json", docker.dump());
+  PushManifest(repo, tag, docker_type, docker);
   auto sigs = FetchSignatures(*SourceFor(repo), image, {.sigstore_attachments = true}, nullptr);
   ASSERT_FALSE(sigs);
   EXPECT_EQ(sigs.error().code, Errc::kInvalidArgument);
