@@ -288,28 +288,20 @@ TEST_F(SignatureFetchTest, HttpLookasideNoneIsEmpty) {
   EXPECT_EQ(server.requests(), 1);
 }
 
-TEST_F(SignatureFetchTest, HttpLookaside500IsRetried) {
-  LookasideServer server([](int n, const std::string& path) {
-    if (n == 1) return Reply(500, "busy");
-    if (path == LookasideServer::SigPath(1)) return Reply(200, "sig");
-    return Reply(404);
-  });
-  auto sigs = FetchLookaside(server.base_url() + "/sigs");
-  ASSERT_TRUE(sigs) << sigs.error().message;
-  EXPECT_EQ(sigs->gpg, std::vector<std::string>{"sig"});
-  EXPECT_EQ(server.requests(), 3);  // 500, 200, 404
-}
-
-TEST_F(SignatureFetchTest, HttpLookaside429WithRetryAfterIsRetried) {
-  LookasideServer server([](int n, const std::string& path) {
-    if (n == 1) return Reply(429, "slow down", {{"Retry-After", "1"}});
-    if (path == LookasideServer::SigPath(1)) return Reply(200, "sig");
-    return Reply(404);
-  });
-  auto sigs = FetchLookaside(server.base_url() + "/sigs");
-  ASSERT_TRUE(sigs) << sigs.error().message;
-  EXPECT_EQ(sigs->gpg, std::vector<std::string>{"sig"});
-  EXPECT_EQ(server.requests(), 3);  // 429, 200, 404
+TEST_F(SignatureFetchTest, HttpLookaside500And429AreRetried) {
+  for (const fixtures::HttpResponse& first :
+       {Reply(500, "busy"), Reply(429, "slow down", {{"Retry-After", "1"}})}) {
+    SCOPED_TRACE(first.status);
+    LookasideServer server([&first](int n, const std::string& path) {
+      if (n == 1) return first;
+      if (path == LookasideServer::SigPath(1)) return Reply(200, "sig");
+      return Reply(404);
+    });
+    auto sigs = FetchLookaside(server.base_url() + "/sigs");
+    ASSERT_TRUE(sigs) << sigs.error().message;
+    EXPECT_EQ(sigs->gpg, std::vector<std::string>{"sig"});
+    EXPECT_EQ(server.requests(), 3);  // the failure, 200, 404
+  }
 }
 
 TEST_F(SignatureFetchTest, HttpLookaside500EveryTimeFailsAfterMaxAttempts) {
