@@ -372,6 +372,79 @@ Failure RegistryClient::Impl::Classify(const Target& target, const HttpResult& r
   return f;
 }
 
+Result<HttpResult> RegistryClient::Impl::SendForeign(HttpRequest req, bool follow_redirects,
+                                                     const std::string& what,
+                                                     const std::string& target) {
+  // Whatever the caller set, a foreign URL gets no client certificate and
+  // the link-local rule of redirects: the server named it, not the user.
+  req.refuse_link_local = !options.allow_link_local_redirects;
+  ApplyLimits(req);
+  const std::string first_url = req.url;
+  TlsConfig tls;
+  Backoff backoff = MakeBackoff();
+  for (int attempt = 1;; ++attempt) {
+    HttpResult r;
+    req.url = first_url;
+    for (int hops = 0;; ++hops) {
+      tls = TlsForForeignUrl(req.url);
+      tls.client_cert.clear();
+      tls.client_key.clear();
+      req.tls = &tls;
+      ASSIGN_OR_RETURN(r, transport->Perform(req));
+      long status = r.response.status;
+      if (!follow_redirects || r.error != TransportError::kNone || status < 300 || status >= 400 ||
+          status == 304 || r.response.redirect_url.empty())
+        break;
+      if (hops >= kMaxRedirects)
+        return MakeError(Errc::kUnavailable, "too many redirects (last to " + req.url + ")");
+      req.url = r.response.redirect_url;
+      LOG(Debug) << "following redirect" << common::Kv("status", status)
+                 << common::Kv("to", internal::UrlOrigin(req.url));
+    }
+    std::optional<std::chrono::milliseconds> retry_after;
+    common::Error err;
+    bool retry = false;
+    switch (r.error) {
+      case TransportError::kNone:
+        break;
+      case TransportError::kCancelled:
+        return MakeError(Errc::kCancelled, what + " cancelled");
+      case TransportError::kHook:
+        // The answer is over the limit: its cause, not a generic failure.
+        return std::unexpected(r.hook_error.value_or(
+            common::Error{.code = Errc::kInternal, .message = what + " refused"}));
+      case TransportError::kForbiddenAddress:
+        return MakeError(
+            Errc::kPermissionDenied,
+            ForbiddenAddressMessage(req.url == first_url ? target : "redirect to " + req.url,
+                                    r.forbidden_address));
+      default:
+        retry = r.error == TransportError::kConnect || r.error == TransportError::kCut ||
+                r.error == TransportError::kStall;
+        err = {.code = Errc::kUnavailable, .message = r.error_text};
+        break;
+    }
+    if (r.error == TransportError::kNone) {
+      long status = r.response.status;
+      if (status != 429 && status < 500) return r;
+      std::string detail = internal::RegistryErrorText(r.response.body);
+      retry = true;
+      if (std::string ra = r.response.Header("retry-after"); !ra.empty())
+        retry_after = ParseRetryAfter(ra, env->WallNow());
+      err = {.code = Errc::kUnavailable,
+             .message =
+                 "HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")")};
+    }
+    if (retry && attempt >= options.max_attempts && attempt > 1)
+      err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+    if (!retry || attempt >= options.max_attempts) return std::unexpected(std::move(err));
+    LOG(Warn) << what << " failed, retrying" << common::Kv("host", internal::UrlHost(first_url))
+              << common::Kv("attempt", attempt) << common::Kv("error", err.message);
+    if (!backoff.Wait(attempt, retry_after, req.cancel))
+      return MakeError(Errc::kCancelled, what + " cancelled");
+  }
+}
+
 Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpRequest& treq) {
   HttpRequest req;
   req.method = treq.method;
@@ -380,63 +453,41 @@ Result<std::string> RegistryClient::Impl::SendTokenRequest(const TokenHttpReques
   req.body = treq.body;
   req.cancel = treq.cancel;
   // The realm is a URL the registry named, like a redirect target.
-  req.refuse_link_local = !options.allow_link_local_redirects;
-  TlsConfig tls = TlsForForeignUrl(treq.url);
-  tls.client_cert.clear();
-  tls.client_key.clear();
-  req.tls = &tls;
-  ApplyLimits(req);
-  Backoff backoff = MakeBackoff();
-  const std::string host = internal::UrlHost(treq.url);
-  for (int attempt = 1;; ++attempt) {
-    ASSIGN_OR_RETURN(HttpResult r, transport->Perform(req));
-    std::optional<std::chrono::milliseconds> retry_after;
-    common::Error err;
-    bool retry = false;
-    switch (r.error) {
-      case TransportError::kNone:
-        break;
-      case TransportError::kCancelled:
-        return MakeError(Errc::kCancelled, "token request cancelled");
-      case TransportError::kHook:
-        // The answer is over the limit: its cause, not a generic failure.
-        return std::unexpected(r.hook_error.value_or(
-            common::Error{.code = Errc::kInternal, .message = "token answer refused"}));
-      case TransportError::kForbiddenAddress:
-        return MakeError(Errc::kPermissionDenied,
-                         ForbiddenAddressMessage("token realm " + treq.url, r.forbidden_address));
-      default:
-        retry = r.error == TransportError::kConnect || r.error == TransportError::kCut;
-        err = {.code = Errc::kUnavailable, .message = r.error_text};
-        break;
-    }
-    if (r.error == TransportError::kNone) {
-      long status = r.response.status;
-      if (status >= 200 && status < 300) return std::move(r.response.body);
-      std::string detail = internal::RegistryErrorText(r.response.body);
-      std::string msg =
-          "HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
-      if (status == 401) {
-        err = {.code = Errc::kUnauthenticated, .message = msg};
-      } else if (status == 403) {
-        err = {.code = Errc::kPermissionDenied, .message = msg};
-      } else if (status == 429 || status >= 500) {
-        retry = true;
-        if (std::string ra = r.response.Header("retry-after"); !ra.empty())
-          retry_after = ParseRetryAfter(ra, env->WallNow());
-        err = {.code = Errc::kUnavailable, .message = msg};
-      } else {
-        err = {.code = Errc::kUnauthenticated, .message = msg};
-      }
-    }
-    if (retry && attempt >= options.max_attempts && attempt > 1)
-      err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
-    if (!retry || attempt >= options.max_attempts) return std::unexpected(std::move(err));
-    LOG(Warn) << "token request failed, retrying" << common::Kv("host", host)
-              << common::Kv("attempt", attempt) << common::Kv("error", err.message);
-    if (!backoff.Wait(attempt, retry_after, treq.cancel))
-      return MakeError(Errc::kCancelled, "token request cancelled");
+  ASSIGN_OR_RETURN(HttpResult r, SendForeign(std::move(req), /*follow_redirects=*/false,
+                                             "token request", "token realm " + treq.url));
+  long status = r.response.status;
+  if (status >= 200 && status < 300) return std::move(r.response.body);
+  std::string detail = internal::RegistryErrorText(r.response.body);
+  std::string msg = "HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
+  if (status == 403) return MakeError(Errc::kPermissionDenied, msg);
+  return MakeError(Errc::kUnauthenticated, msg);
+}
+
+Result<std::optional<std::string>> RegistryClient::GetUrl(const std::string& url, size_t max_body,
+                                                          const std::atomic<bool>* cancel) {
+  std::string origin = internal::UrlOrigin(url);
+  if (!origin.starts_with("http://") && !origin.starts_with("https://"))
+    return MakeError(Errc::kInvalidArgument, url + ": not an http:// or https:// URL");
+  HttpRequest req;
+  req.url = url;
+  req.max_body = max_body;
+  req.cancel = cancel;
+  auto sent = impl_->SendForeign(std::move(req), /*follow_redirects=*/true, "GET " + url, url);
+  if (!sent) {
+    common::Error e = std::move(sent.error());
+    if (e.code == Errc::kPermissionDenied || e.code == Errc::kCancelled) return std::unexpected(e);
+    return std::unexpected(std::move(e).Wrap(url));
   }
+  long status = sent->response.status;
+  if (status >= 200 && status < 300) return std::move(sent->response.body);
+  if (status == 404) return std::nullopt;
+  std::string detail = internal::RegistryErrorText(sent->response.body);
+  std::string msg =
+      url + ": HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
+  if (status == 401) return MakeError(Errc::kUnauthenticated, msg);
+  if (status == 403) return MakeError(Errc::kPermissionDenied, msg);
+  if (status >= 400) return MakeError(Errc::kFailedPrecondition, msg);
+  return MakeError(Errc::kUnavailable, msg + " (unexpected)");
 }
 
 // ---------------------------------------------------------------------------

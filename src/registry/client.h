@@ -159,6 +159,30 @@ class RegistryClient {
                                          int64_t size, BlobSink& sink,
                                          const std::atomic<bool>* cancel = nullptr);
 
+  // GET `url`, an http:// or https:// URL that is NOT a registry endpoint
+  // (lookaside signature storage): a plain request with no credentials,
+  // no registry headers and no client certificate; TLS as for a redirect
+  // target (the CAs of a configured endpoint with that host, else the
+  // system's); link-local and cloud metadata addresses refused unless
+  // allow_link_local_redirects; the connect timeout and rate floor of
+  // ClientOptions. Redirects are followed (at most 10), each target
+  // checked alike. Connection errors, cuts, stalls, 429 and 5xx are
+  // retried with backoff (max_attempts, Retry-After), as token requests
+  // are. Returns the body of a 2xx answer (at most `max_body` bytes),
+  // nullopt for 404.
+  // Errors, one line that starts with the URL ("URL: HTTP 403") so that a
+  // caller can put its action in front:
+  //   InvalidArgument   not an http(s) URL
+  //   Unauthenticated   401;  PermissionDenied 403, or a forbidden address
+  //   FailedPrecondition another 4xx
+  //   Unavailable       connection refused, TLS failure, 429/5xx, cuts and
+  //                     stalls after max_attempts; too many redirects
+  //   ResourceExhausted a body over `max_body` (refused at its
+  //                     Content-Length when it announces one)
+  //   Cancelled         `cancel` was set
+  [[nodiscard]] common::Result<std::optional<std::string>> GetUrl(
+      const std::string& url, size_t max_body, const std::atomic<bool>* cancel = nullptr);
+
   // --- Uploads (client_upload.cc): the push side of the distribution API.
   // They go to the registry itself, never to a mirror: the first host of
   // the domain with push capability (hosts.toml `capabilities`; the

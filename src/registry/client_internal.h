@@ -134,7 +134,28 @@ struct RegistryClient::Impl {
   internal::Failure Classify(const internal::Target& target, const internal::HttpResult& result,
                              const std::string& url, const std::string& what) const;
 
-  // Performs a token server request with retries.
+  // A request to a URL that is not a registry endpoint (a token realm, a
+  // lookaside signature): `req` with its own headers only (no credentials,
+  // no registry headers), TLS as TlsForForeignUrl says without a client
+  // certificate, link-local and metadata addresses refused unless
+  // allow_link_local_redirects, and the limits of ApplyLimits. With
+  // `follow_redirects`, 3xx answers are followed (at most kMaxRedirects),
+  // each target checked alike. Connection errors, cuts, stalls, 429 and
+  // 5xx are retried with backoff (max_attempts, Retry-After).
+  // Returns the final exchange for any other status (2xx, 3xx not
+  // followed, 4xx): the caller judges it. Errors, their messages not
+  // naming the URL (`what`, "token request", names the request in some):
+  // Cancelled; the hook's error (ResourceExhausted for a body over
+  // req.max_body); PermissionDenied for a forbidden address (naming
+  // `target`, "token realm URL", or the redirect); Unavailable
+  // after the last attempt ("HTTP 503 (…) (gave up after 5 attempts)",
+  // libcurl's text) or for too many redirects; local transport errors.
+  common::Result<internal::HttpResult> SendForeign(internal::HttpRequest req, bool follow_redirects,
+                                                   const std::string& what,
+                                                   const std::string& target);
+
+  // Performs a token server request with retries (SendForeign, redirects
+  // not followed).
   common::Result<std::string> SendTokenRequest(const TokenHttpRequest& request);
 
   // Whether the user configured `host` for plain HTTP (--plain-http, or a

@@ -140,6 +140,9 @@ class RegistrySource final : public ImageSource {
   }
   std::string Describe() const override { return ref_.str(); }
   PolicyIdentity Identity() const override { return {.transport = "docker", .reference = ref_}; }
+  std::optional<RegistryAccess> Registry() override {
+    return RegistryAccess{.client = client_.get(), .ref = &ref_};
+  }
 
  private:
   ImageRef ref_;

@@ -104,6 +104,13 @@ struct LocalBlob {
   int64_t size = 0;
 };
 
+// The registry behind a registry source: its client and the reference it
+// reads (both owned by the source, valid while it lives).
+struct RegistryAccess {
+  RegistryClient* client = nullptr;
+  const ImageRef* ref = nullptr;
+};
+
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
@@ -137,6 +144,10 @@ class ImageSource {
   // Once ResolveTop succeeded: where the image came from, for sources that
   // have no reference of their own (a layout); nullopt for a registry.
   virtual std::optional<LayoutOrigin> Origin() const { return std::nullopt; }
+  // For a registry source: its client and reference, so that what else
+  // the registry holds for the image (signatures) is read through the same
+  // mirrors, credentials and retries. nullopt for every other source.
+  virtual std::optional<RegistryAccess> Registry() { return std::nullopt; }
 };
 
 // For sources whose blobs are local files: streams bytes [sink.offset(),
