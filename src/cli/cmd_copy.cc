@@ -64,12 +64,9 @@ int Run(const GlobalOptions& global, const CopyFlags& f) {
   if (!src) return ReportError(src.error());
   auto dst = archives::ParseTransport(f.dst);
   if (!dst) return ReportError(dst.error());
-  std::optional<oci::Platform> platform;
-  if (!f.platform.empty()) {
-    auto p = oci::ParsePlatform(f.platform);
-    if (!p) return ReportError(p.error().Wrap("--platform"));
-    platform = *p;
-  }
+  auto platform_flag = PlatformFlag(f.platform);
+  if (!platform_flag) return ReportError(platform_flag.error());
+  const std::optional<oci::Platform>& platform = *platform_flag;
   auto client = MakeClientOptions(global, f.registry);
   if (!client) return ReportError(client.error());
   // The signature policy judges what comes in from outside, as skopeo

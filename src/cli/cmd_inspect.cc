@@ -91,12 +91,8 @@ int RunSignatures(const GlobalOptions& global, const InspectFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
   auto spec = registry::ParseSourceSpec(f.ref);
   if (!spec) return ReportError(spec.error());
-  oci::Platform platform = oci::HostPlatform();
-  if (!f.platform.empty()) {
-    auto p = oci::ParsePlatform(f.platform);
-    if (!p) return ReportError(p.error().Wrap("--platform"));
-    platform = *p;
-  }
+  auto platform = PlatformFlag(f.platform);
+  if (!platform) return ReportError(platform.error());
   auto client = MakeClientOptions(global, f.registry);
   if (!client) return ReportError(client.error());
   auto trust = LoadTrust(global);
@@ -104,7 +100,7 @@ int RunSignatures(const GlobalOptions& global, const InspectFlags& f) {
   auto src = image::OpenSource(*spec, *client);
   if (!src) return ReportError(src.error());
   const std::string what = "inspect --signatures " + (*src)->Describe();
-  auto manifest = image::PolicyManifest(**src, platform, cancel);
+  auto manifest = image::PolicyManifest(**src, platform->value_or(oci::HostPlatform()), cancel);
   if (!manifest) return ReportError(manifest.error().Wrap(what));
   auto report = image::InspectSignatures(**trust, **src, *manifest, cancel);
   if (!report) return ReportError(report.error().Wrap(what));

@@ -87,11 +87,9 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
       f.name.empty() && spec->layout_tag.empty())
     if (auto named = archives::ArchiveImageName(*spec)) spec->ref = *named;
   image::PullImageOptions opts{.source = *spec};
-  if (!f.platform.empty()) {
-    auto p = oci::ParsePlatform(f.platform);
-    if (!p) return ReportError(p.error().Wrap("--platform"));
-    opts.platform = *p;
-  }
+  auto platform = PlatformFlag(f.platform);
+  if (!platform) return ReportError(platform.error());
+  opts.platform = *platform;
   auto client = MakeClientOptions(global, f.registry);
   if (!client) return ReportError(client.error());
   opts.client = std::move(*client);

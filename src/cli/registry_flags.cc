@@ -56,6 +56,12 @@ common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& g
   return o;
 }
 
+common::Result<std::optional<oci::Platform>> PlatformFlag(const std::string& text) {
+  if (text.empty()) return std::optional<oci::Platform>();
+  ASSIGN_OR_RETURN(oci::Platform p, common::Wrap(oci::ParsePlatform(text), "--platform"));
+  return std::optional<oci::Platform>(std::move(p));
+}
+
 common::Result<std::shared_ptr<const image::TrustPolicy>> LoadTrust(const GlobalOptions& global) {
   return image::LoadTrustPolicy({.policy = global.signature_policy,
                                  .policy_required = global.signature_policy_given,

@@ -31,6 +31,10 @@ void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);
 [[nodiscard]] common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,
                                                                         const RegistryFlags& flags);
 
+// --platform OS/ARCH[/VARIANT] (pull, copy, inspect): nullopt when not
+// given. Errors: InvalidArgument, "--platform: …".
+[[nodiscard]] common::Result<std::optional<oci::Platform>> PlatformFlag(const std::string& text);
+
 // The signature policy the global --signature-policy and --registries-d
 // name (image::LoadTrustPolicy), for PullImageOptions::trust.
 [[nodiscard]] common::Result<std::shared_ptr<const image::TrustPolicy>> LoadTrust(
