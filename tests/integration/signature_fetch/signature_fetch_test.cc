@@ -25,13 +25,13 @@
 #include "fixtures/image_builder.h"
 #include "fixtures/registry_fixture.h"
 #include "fixtures/require.h"
+#include "fixtures/signing.h"
 #include "image/signatures.h"
 #include "registry/client.h"
 #include "registry/source.h"
 #include "trust/evaluate.h"
 #include "trust/policy.h"
 #include "trust/registries_d.h"
-#include "unit/trust/signing.h"
 
 namespace image {
 namespace {

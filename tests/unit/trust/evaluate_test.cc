@@ -11,9 +11,9 @@
 
 #include "common/digest.h"
 #include "fixtures/require.h"
+#include "fixtures/signing.h"
 #include "trust/policy.h"
 #include "unit/trust/ref.h"
-#include "unit/trust/signing.h"
 
 namespace trust {
 namespace {

@@ -1,6 +1,6 @@
 // Signature payloads, GPG verification of skopeo's simple-signing
 // signatures, and sigstore verification, with keys and signatures made at
-// test time (unit/trust/signing.h).
+// test time (fixtures/signing.h).
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,11 +12,11 @@
 #include "common/digest.h"
 #include "fixtures/process.h"
 #include "fixtures/require.h"
+#include "fixtures/signing.h"
 #include "trust/gpg_verify.h"
 #include "trust/keys.h"
 #include "trust/sigstore_verify.h"
 #include "trust/simple_signing.h"
-#include "unit/trust/signing.h"
 
 namespace trust {
 namespace {
