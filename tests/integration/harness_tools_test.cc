@@ -278,6 +278,28 @@ TEST(harness, HttpServerKeepAliveQueryHeadAndErrors) {
   EXPECT_EQ(c2.status, 500);
 }
 
+// Clients that try https first on a plain-HTTP host (skopeo with
+// tls-verify off) waited for their handshake timeout (10 s per request)
+// while the server waited for an HTTP head that never came.
+TEST(harness, HttpServerAnswersATlsClientHelloAtOnce) {
+  std::atomic<int> seen{0};
+  auto server = fixtures::HttpServer::Start(
+      {.handler = fixtures::SimpleHandler([&](const fixtures::HttpRequest&) {
+         ++seen;
+         return fixtures::HttpResponse{.status = 200, .headers = {}, .body = "ok"};
+       }),
+       .port = 0,
+       .keep_alive = true});
+  ASSERT_TRUE(server) << server.error().message;
+  Client c;
+  // Not CURLE_OPERATION_TIMEDOUT: the handshake fails on the plain answer.
+  EXPECT_EQ(c.Get("https://127.0.0.1:" + std::to_string((*server)->port()) + "/"),
+            CURLE_SSL_CONNECT_ERROR);
+  EXPECT_EQ(seen.load(), 0);
+  ASSERT_EQ(c.Get((*server)->base_url() + "/"), CURLE_OK);
+  EXPECT_EQ(c.body, "ok");
+}
+
 TEST(harness, HttpServerStopInterruptsStalledHandler) {
   std::atomic<bool> entered{false};
   auto server = fixtures::HttpServer::Start(
