@@ -382,7 +382,7 @@ ScopeMatch Policy::MatchScope(const registry::ImageRef& image) const {
 
 ScopeMatch Policy::MatchScope(const registry::PolicyIdentity& image) const {
   if (image.transport == kDockerTransport && image.reference) return MatchScope(*image.reference);
-  return MatchIn(*this, image.transport, LocalScopes(image.transport, image.path, image.tag));
+  return MatchIn(*this, image.transport, LocalScopes(image.transport, image.path));
 }
 
 std::string ScopeName(const ScopeMatch& match) {

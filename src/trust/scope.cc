@@ -64,11 +64,12 @@ std::string NameProblem(std::string_view text, bool allow_tag_digest) {
 
 }  // namespace
 
-std::vector<std::string> LocalScopes(std::string_view transport, std::string_view path,
-                                     std::string_view tag) {
+std::vector<std::string> LocalScopes(std::string_view transport, std::string_view path) {
   std::vector<std::string> scopes;
   if (transport == "docker-archive" || path.empty()) return scopes;
-  if (!tag.empty()) scopes.push_back(std::string(path) + ":" + std::string(tag));
+  // No "PATH:TAG": containers/image leaves the tag out of an oci: image's
+  // identity ("$dir:$someimage" and "$dir:" may be the same image), so
+  // such a scope loads but never matches (skopeo ignores it too).
   for (std::string_view p = path; p.size() > 1;) {
     scopes.emplace_back(p);
     size_t slash = p.find_last_of('/');

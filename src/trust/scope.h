@@ -35,15 +35,17 @@ namespace trust {
 [[nodiscard]] std::vector<std::string> DockerScopes(const registry::ImageRef& image);
 
 // The scopes that match an image of a local transport, most specific
-// first (containers-policy.json(5): `oci:` scopes are `DIR:TAG`, `DIR` and
-// its parent directories; gantry looks oci-archive files up the same way):
-// "PATH:TAG" when both are set, "PATH", then each parent directory of PATH
-// up to, not including, "/" ("/srv/img/app" → "/srv/img", "/srv").
+// first, as containers/image looks them up (oci/layout and oci/archive's
+// PolicyConfigurationNamespaces): "PATH", then each parent directory of
+// PATH up to, not including, "/" ("/srv/img/app" → "/srv/img", "/srv").
+// The tag is never part of them: a "DIR:TAG" scope (which
+// containers-policy.json(5) allows to be written) never matches, in
+// skopeo as here.
 // None for docker-archive, whose only scope is "" (containers/image gives
 // its images no identity), and none when PATH is empty (a pipe).
 // The transport's "" scope is not included.
 [[nodiscard]] std::vector<std::string> LocalScopes(std::string_view transport,
-                                                   std::string_view path, std::string_view tag);
+                                                   std::string_view path);
 
 // Why `scope` is not a valid non-empty docker scope (the forms above,
 // canonical, so that it can match something), or "" when it is valid.

@@ -307,12 +307,11 @@ TEST(Policy, DockerScopesListsCandidatesMostSpecificFirst) {
 }
 
 TEST(Policy, LocalScopesListDirectoryThenParents) {
-  EXPECT_EQ(
-      LocalScopes("oci", "/srv/images/app", "v1"),
-      (std::vector<std::string>{"/srv/images/app:v1", "/srv/images/app", "/srv/images", "/srv"}));
-  EXPECT_EQ(LocalScopes("oci-archive", "/a.tar", ""), (std::vector<std::string>{"/a.tar"}));
-  EXPECT_TRUE(LocalScopes("docker-archive", "/srv/a.tar", "").empty());
-  EXPECT_TRUE(LocalScopes("oci", "", "v1").empty());
+  EXPECT_EQ(LocalScopes("oci", "/srv/images/app"),
+            (std::vector<std::string>{"/srv/images/app", "/srv/images", "/srv"}));
+  EXPECT_EQ(LocalScopes("oci-archive", "/a.tar"), (std::vector<std::string>{"/a.tar"}));
+  EXPECT_TRUE(LocalScopes("docker-archive", "/srv/a.tar").empty());
+  EXPECT_TRUE(LocalScopes("oci", "").empty());
 }
 
 TEST(Policy, SourcesAreLookedUpInTheirOwnTransport) {
@@ -332,8 +331,9 @@ TEST(Policy, SourcesAreLookedUpInTheirOwnTransport) {
             "transports.docker[\"reg.example.com\"] insecureAcceptAnything");
   EXPECT_EQ(match({.transport = "oci", .path = "/srv/images/app", .tag = "v1"}),
             "transports.oci[\"/srv/images\"] insecureAcceptAnything");
+  // As in containers/image, the tag is no part of an oci: image's scope.
   EXPECT_EQ(match({.transport = "oci", .path = "/srv/images/app", .tag = "v2"}),
-            "transports.oci[\"/srv/images/app:v2\"] reject");
+            "transports.oci[\"/srv/images\"] insecureAcceptAnything");
   EXPECT_EQ(match({.transport = "oci", .path = "/elsewhere", .tag = ""}), "default reject");
   EXPECT_EQ(match({.transport = "docker-archive", .path = "/srv/a.tar"}),
             "transports.docker-archive[\"\"] insecureAcceptAnything");
