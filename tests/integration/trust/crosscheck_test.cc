@@ -66,6 +66,16 @@ void RunOk(const std::vector<std::string>& argv, const fixtures::RunOptions& opt
   ASSERT_EQ(r->exit_code, 0) << r->Describe(argv);
 }
 
+// A one-layer image; `which` makes its digests its own.
+fixtures::ImageSpec Spec(const std::string& which) {
+  fixtures::ImageSpec spec;
+  fixtures::LayerSpec layer;
+  layer.entries = {fixtures::File("which.txt", which + "\n")};
+  spec.layers.push_back(std::move(layer));
+  spec.labels["which"] = which;
+  return spec;
+}
+
 // The registry behind the fault proxy, holding one small image X in
 // several repositories, signed in various ways, plus an image Y; GPG keys
 // A (trusted) and B; sigstore keys; a registries.d. Built once per test
@@ -216,16 +226,6 @@ docker:
     ASSERT_EQ(::getsockname(closed_port_.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0)
         << "getsockname: " << std::strerror(errno);
     *port = ntohs(addr.sin_port);
-  }
-
-  // A one-layer image; `which` makes its digests its own.
-  static fixtures::ImageSpec Spec(const std::string& which) {
-    fixtures::ImageSpec spec;
-    fixtures::LayerSpec layer;
-    layer.entries = {fixtures::File("which.txt", which + "\n")};
-    spec.layers.push_back(std::move(layer));
-    spec.labels["which"] = which;
-    return spec;
   }
 
   // skopeo copy from the registry to host()/`to` (through the proxy),
@@ -608,6 +608,57 @@ TEST_F(TrustCrosscheck, LoadFollowsTheDockerArchiveTransport) {
                                     "scope default, requirement 1 (reject)")),
               OutcomeName(expected))
         << "gantry load";
+  }
+}
+
+// gantry pull oci:DIR:TAG and skopeo's oci: source: no signatures; the oci
+// transport's scopes (DIR, each parent directory), then the default,
+// decide.
+TEST_F(TrustCrosscheck, OciLayoutFollowsTheOciTransportScopes) {
+  const fs::path layout = world_->dir() / "layouts" / "app";
+  auto built = fixtures::WriteImage(layout, Spec("oci"), "v1");
+  ASSERT_TRUE(built) << built.error().message;
+  auto policy = [&](const std::string& scope) {
+    return R"({"default":[{"type":"reject"}],"transports":{"oci":{")" + scope +
+           R"(":[{"type":"insecureAcceptAnything"}]}}})";
+  };
+  const std::string reason = "scope default, requirement 1 (reject)";
+  const std::vector<std::pair<std::string, Outcome>> cases = {
+      {R"({"default":[{"type":"reject"}]})", Outcome::kReject},
+      // containers/image leaves the tag out of an oci: image's identity:
+      // a DIR:TAG scope loads but never matches.
+      {policy(layout.string() + ":v1"), Outcome::kReject},
+      {policy(layout.string()), Outcome::kAccept},
+      {policy(layout.parent_path().string()), Outcome::kAccept},
+      {policy(layout.string() + ":v2"), Outcome::kReject},
+      {policy(layout.string() + "-other"), Outcome::kReject},
+      {R"({"default":[{"type":"reject"}],"transports":{"docker":)"
+       R"({"":[{"type":"insecureAcceptAnything"}]}}})",
+       Outcome::kReject},
+  };
+  int n = 0;
+  for (const auto& [json, expected] : cases) {
+    SCOPED_TRACE(json);
+    const fs::path file = world_->WritePolicy("oci-" + std::to_string(n++), json);
+    auto out = common::TempDir::Create("gantry-crosscheck-out");
+    ASSERT_TRUE(out) << out.error().message;
+    const std::vector<std::string> argv = {"skopeo",
+                                           "--policy",
+                                           file.string(),
+                                           "copy",
+                                           "oci:" + layout.string() + ":v1",
+                                           "oci:" + (out->path() / "out").string() + ":x"};
+    auto r = fixtures::RunCommand(argv, world_->SkopeoOptions());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(OutcomeName(r->exit_code == 0 ? Outcome::kAccept : Outcome::kReject),
+              OutcomeName(expected))
+        << "skopeo: " << r->Describe(argv);
+    if (expected == Outcome::kReject) {
+      EXPECT_NE(r->err.find("is rejected by policy"), std::string::npos) << r->err;
+    }
+    EXPECT_EQ(OutcomeName(RunGantry({"pull", "oci:" + layout.string() + ":v1"}, file, reason)),
+              OutcomeName(expected))
+        << "gantry pull oci:";
   }
 }
 
