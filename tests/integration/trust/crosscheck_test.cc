@@ -1,12 +1,15 @@
 // The signature policy cross-checked against skopeo (issue 18, item 5):
 // each case (a policy, an image) is run through `skopeo copy --policy P
 // --registries.d D docker://… oci:…` and `gantry pull --signature-policy P
-// --registries-d D …`, and both must give the expected answer. GPG keys are
-// made by gpg, simple-signing signatures by `skopeo copy --sign-by` into a
-// file:// lookaside, and sigstore attachments by openssl (Debian's skopeo
-// 1.9 cannot make them), all at test time. Everything is pulled through
-// the fault proxy, whose log shows that a refused image had no layer blob
-// requested.
+// --registries-d D …`, and both must give the expected answer, each
+// refusing for the case's reason. GPG keys are made by gpg,
+// simple-signing signatures by `skopeo copy --sign-by` into a file://
+// lookaside, and sigstore attachments by openssl (Debian's skopeo 1.9
+// can neither make nor verify them), all at test time. Registry images are
+// pulled through the fault proxy, whose log shows that a refused image had
+// no layer blob requested. Local sources (gantry load, pull oci: and
+// oci-archive:) are checked against skopeo's docker-archive:, oci: and
+// oci-archive: sources.
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -91,6 +94,8 @@ fixtures::ImageSpec Spec(const std::string& which) {
 //   corrupt/app:v1      X, signed by A, then bytes of the signature flipped
 //   cosign/app:v1       X, sigstore attachment by the cosign key
 //   down/app:v1         X, lookaside on an http:// port that refuses connections
+//   multi/app:v1        X, signature-1 by B, signature-2 by A
+//   corruptfirst/app:v1 X, signature-1 by A corrupted, signature-2 by A
 class World {
  public:
   static void Build(std::unique_ptr<World>* out) {
@@ -144,10 +149,16 @@ class World {
                  signer_->Sign(manifest_x, host() + "/wrongdigest/app:v1", key_a_));
     } else if (repo == "corrupt/app") {
       ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", "corrupt/app:v1", key_a_));
-      std::string bytes = ReadBytes(SignaturePath(repo, x));
-      ASSERT_GT(bytes.size(), 64u);
-      for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8; ++i) bytes[i] ^= 0x5a;
-      WriteBytes(SignaturePath(repo, x), bytes);
+      ASSERT_NO_FATAL_FAILURE(Corrupt(SignaturePath(repo, x)));
+    } else if (repo == "multi/app" || repo == "corruptfirst/app") {
+      const bool multi = repo == "multi/app";
+      ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", repo + ":v1", multi ? key_b_ : key_a_));
+      if (!multi) {
+        ASSERT_NO_FATAL_FAILURE(Corrupt(SignaturePath(repo, x)));
+      }
+      const std::string manifest_x = ReadBytes(dir() / "layout" / "blobs" / "sha256" / x.hex());
+      fs::path second = SignaturePath(repo, x).parent_path() / "signature-2";
+      WriteBytes(second, signer_->Sign(manifest_x, host() + "/" + repo + ":v1", key_a_));
     } else if (repo == "cosign/app") {
       ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", "cosign/app:v1", ""));
       ASSERT_NO_FATAL_FAILURE(AttachSigstore("cosign/app", "cosign"));
@@ -209,6 +220,14 @@ docker:
              {"COSIGN_OTHER", (dir() / "cosign-other.pub").string()},
              {"COSIGN", (dir() / "cosign.pub").string()},
              {"DIGEST_X", image_x_.manifest.digest.str()}};
+  }
+
+  // Flips bytes in the middle of the signature file `path`.
+  static void Corrupt(const fs::path& path) {
+    std::string bytes = ReadBytes(path);
+    ASSERT_GT(bytes.size(), 64u);
+    for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8; ++i) bytes[i] ^= 0x5a;
+    WriteBytes(path, bytes);
   }
 
   // A 127.0.0.1 port that refuses connections for as long as the world
@@ -331,6 +350,14 @@ struct Case {
 // Debian-local change: sigstore disabled"). While it says so, gantry's
 // answer in those cases is checked against the expectation alone.
 constexpr char kSkopeoSigstoreDisabled[] = "Debian-local change: sigstore disabled";
+
+constexpr char kRejectAll[] = R"({"default":[{"type":"reject"}]})";
+
+// A policy that rejects everything but `transport`'s `scope`.
+std::string AcceptingScope(const std::string& transport, const std::string& scope) {
+  return R"({"default":[{"type":"reject"}],"transports":{")" + transport + R"(":{")" + scope +
+         R"(":[{"type":"insecureAcceptAnything"}]}}})";
+}
 
 // A policy whose default is `requirement`.
 std::string Default(const std::string& requirement) {
@@ -467,6 +494,33 @@ class TrustCrosscheck : public ::testing::Test {
     for (const Case& c : cases) RunCase(c);
   }
 
+  // A local source (skopeo's and gantry's names for it are the same:
+  // oci:DIR:TAG, oci-archive:FILE, docker-archive:FILE) under `policy`:
+  // skopeo copies `source`, gantry runs `gantry_args`; both give
+  // `expected`, a refusal by the default.
+  static void RunLocalCase(const std::string& policy, const std::string& source,
+                           const std::vector<std::string>& gantry_args, Outcome expected) {
+    SCOPED_TRACE(source + " under " + policy);
+    const fs::path file = world_->WritePolicy("local-" + std::to_string(local_cases_++), policy);
+    auto out = common::TempDir::Create("gantry-crosscheck-out");
+    ASSERT_TRUE(out) << out.error().message;
+    const std::vector<std::string> argv = {
+        "skopeo", "--policy", file.string(),
+        "copy",   source,     "oci:" + (out->path() / "out").string() + ":x"};
+    auto r = fixtures::RunCommand(argv, world_->SkopeoOptions());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(OutcomeName(r->exit_code == 0 ? Outcome::kAccept : Outcome::kReject),
+              OutcomeName(expected))
+        << "skopeo: " << r->Describe(argv);
+    if (expected == Outcome::kReject) {
+      EXPECT_NE(r->err.find("is rejected by policy"), std::string::npos) << r->err;
+    }
+    EXPECT_EQ(OutcomeName(RunGantry(gantry_args, file, "scope default, requirement 1 (reject)")),
+              OutcomeName(expected))
+        << "gantry";
+  }
+
+  static inline int local_cases_ = 0;
   static inline std::unique_ptr<World> world_;
 };
 
@@ -530,12 +584,51 @@ TEST_F(TrustCrosscheck, EverySignedIdentityRuleAcceptsOneAndRejectsAnother) {
 }
 
 TEST_F(TrustCrosscheck, RejectDefaultWithAnInsecureAcceptAnythingScope) {
-  const std::string policy = R"({"default":[{"type":"reject"}],"transports":{"docker":)"
-                             R"({"$HOST/unsigned/app":[{"type":"insecureAcceptAnything"}]}}})";
+  const std::string policy = AcceptingScope("docker", "$HOST/unsigned/app");
   RunTable({
       {"scope-accepts", policy, "unsigned/app:v1", Outcome::kAccept},
       {"default-rejects", policy, "alt/app:v1", Outcome::kReject, "is rejected by policy",
        "scope default, requirement 1 (reject)"},
+  });
+}
+
+// An image passes a signedBy requirement when any one of its signatures
+// does (a bad one before it does not matter); every requirement of a list
+// must pass.
+TEST_F(TrustCrosscheck, SeveralSignaturesAndSeveralRequirements) {
+  const std::string a = SignedBy("$KEY_A");
+  const std::string b = SignedBy("$KEY_B");
+  RunTable({
+      {"other-key-then-trusted", Default(a), "multi/app:v1", Outcome::kAccept},
+      {"corrupt-then-trusted", Default(a), "corruptfirst/app:v1", Outcome::kAccept},
+      {"both-keys-required", Default(a + "," + b), "signed/app:v1", Outcome::kReject,
+       "Invalid GPG signature", "requirement 2 (signedBy)"},
+      {"both-keys-present", Default(a + "," + b), "multi/app:v1", Outcome::kAccept},
+      {"accept-and-reject", Default(R"({"type":"insecureAcceptAnything"},{"type":"reject"})"),
+       "unsigned/app:v1", Outcome::kReject, "is rejected by policy", "requirement 2 (reject)"},
+  });
+}
+
+// The docker transport's scopes, most specific first: the image by tag or
+// digest, the repository, its namespace, the host with its port.
+TEST_F(TrustCrosscheck, DockerScopesFromImageToHost) {
+  auto accepting = [](const std::string& scope) { return AcceptingScope("docker", scope); };
+  const std::string rejected = "is rejected by policy";
+  const std::string by_default = "scope default, requirement 1 (reject)";
+  RunTable({
+      {"scope-tag", accepting("$HOST/signed/app:v1"), "signed/app:v1", Outcome::kAccept},
+      {"scope-other-tag", accepting("$HOST/signed/app:v1"), "signed/app:v2", Outcome::kReject,
+       rejected, by_default},
+      {"scope-digest", accepting("$HOST/signed/app@$DIGEST_X"), "signed/app@$DIGEST_X",
+       Outcome::kAccept},
+      {"scope-digest-by-tag", accepting("$HOST/signed/app@$DIGEST_X"), "signed/app:v1",
+       Outcome::kReject, rejected, by_default},
+      {"scope-namespace", accepting("$HOST/signed"), "signed/app:v2", Outcome::kAccept},
+      {"scope-host", accepting("$HOST"), "alt/app:v1", Outcome::kAccept},
+      {"scope-host-without-port", accepting("127.0.0.1"), "alt/app:v1", Outcome::kReject, rejected,
+       by_default},
+      {"scope-other-namespace", accepting("$HOST/sign"), "signed/app:v1", Outcome::kReject,
+       rejected, by_default},
   });
 }
 
@@ -568,98 +661,60 @@ TEST_F(TrustCrosscheck, LookasideServerDown) {
 // docker-archive transport's "" scope, then the default, decide.
 TEST_F(TrustCrosscheck, LoadFollowsTheDockerArchiveTransport) {
   ASSERT_NO_FATAL_FAILURE(world_->Need("unsigned/app"));
-  const fs::path archive = world_->dir() / "x.tar";
+  const std::string archive = (world_->dir() / "x.tar").string();
   ASSERT_NO_FATAL_FAILURE(
-      RunOk({"skopeo", "--insecure-policy", "copy", "--remove-signatures", "--src-tls-verify=false",
+      RunOk({"skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
              "docker://" + world_->host() + "/unsigned/app:v1",
-             "docker-archive:" + archive.string() + ":" + world_->host() + "/unsigned/app:v1"},
+             "docker-archive:" + archive + ":" + world_->host() + "/unsigned/app:v1"},
             world_->SkopeoOptions()));
+  const std::vector<std::string> load = {"load", "-i", archive};
+  const std::string source = "docker-archive:" + archive;
+  RunLocalCase(kRejectAll, source, load, Outcome::kReject);
   // The docker transport's scopes never apply to an archive.
-  const std::vector<std::pair<std::string, Outcome>> cases = {
-      {R"({"default":[{"type":"reject"}]})", Outcome::kReject},
-      {R"({"default":[{"type":"reject"}],"transports":{"docker":)"
-       R"({"":[{"type":"insecureAcceptAnything"}]}}})",
-       Outcome::kReject},
-      {R"({"default":[{"type":"reject"}],"transports":{"docker-archive":)"
-       R"({"":[{"type":"insecureAcceptAnything"}]}}})",
-       Outcome::kAccept},
-  };
-  int n = 0;
-  for (const auto& [json, expected] : cases) {
-    SCOPED_TRACE(json);
-    const fs::path policy = world_->WritePolicy("load-" + std::to_string(n++), json);
-    auto out = common::TempDir::Create("gantry-crosscheck-out");
-    ASSERT_TRUE(out) << out.error().message;
-    const std::vector<std::string> argv = {"skopeo",
-                                           "--policy",
-                                           policy.string(),
-                                           "copy",
-                                           "docker-archive:" + archive.string(),
-                                           "oci:" + (out->path() / "out").string() + ":x"};
-    auto r = fixtures::RunCommand(argv, world_->SkopeoOptions());
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(OutcomeName(r->exit_code == 0 ? Outcome::kAccept : Outcome::kReject),
-              OutcomeName(expected))
-        << "skopeo: " << r->Describe(argv);
-    if (expected == Outcome::kReject) {
-      EXPECT_NE(r->err.find("is rejected by policy"), std::string::npos) << r->err;
-    }
-    EXPECT_EQ(OutcomeName(RunGantry({"load", "-i", archive.string()}, policy,
-                                    "scope default, requirement 1 (reject)")),
-              OutcomeName(expected))
-        << "gantry load";
-  }
+  RunLocalCase(AcceptingScope("docker", ""), source, load, Outcome::kReject);
+  RunLocalCase(AcceptingScope("docker-archive", ""), source, load, Outcome::kAccept);
 }
 
-// gantry pull oci:DIR:TAG and skopeo's oci: source: no signatures; the oci
-// transport's scopes (DIR, each parent directory), then the default,
+// gantry pull oci:DIR:TAG and oci-archive:FILE against skopeo's sources
+// of the same names: no signatures; the transport's scopes (the path with
+// symbolic links resolved, then each parent directory), then the default,
 // decide.
-TEST_F(TrustCrosscheck, OciLayoutFollowsTheOciTransportScopes) {
-  const fs::path layout = world_->dir() / "layouts" / "app";
+TEST_F(TrustCrosscheck, OciLayoutsAndArchivesFollowTheirTransportScopes) {
+  const fs::path layouts = world_->dir() / "layouts";
+  const fs::path layout = layouts / "app";
   auto built = fixtures::WriteImage(layout, Spec("oci"), "v1");
   ASSERT_TRUE(built) << built.error().message;
-  auto policy = [&](const std::string& scope) {
-    return R"({"default":[{"type":"reject"}],"transports":{"oci":{")" + scope +
-           R"(":[{"type":"insecureAcceptAnything"}]}}})";
-  };
-  const std::string reason = "scope default, requirement 1 (reject)";
-  const std::vector<std::pair<std::string, Outcome>> cases = {
-      {R"({"default":[{"type":"reject"}]})", Outcome::kReject},
-      // containers/image leaves the tag out of an oci: image's identity:
-      // a DIR:TAG scope loads but never matches.
-      {policy(layout.string() + ":v1"), Outcome::kReject},
-      {policy(layout.string()), Outcome::kAccept},
-      {policy(layout.parent_path().string()), Outcome::kAccept},
-      {policy(layout.string() + ":v2"), Outcome::kReject},
-      {policy(layout.string() + "-other"), Outcome::kReject},
-      {R"({"default":[{"type":"reject"}],"transports":{"docker":)"
-       R"({"":[{"type":"insecureAcceptAnything"}]}}})",
-       Outcome::kReject},
-  };
-  int n = 0;
-  for (const auto& [json, expected] : cases) {
-    SCOPED_TRACE(json);
-    const fs::path file = world_->WritePolicy("oci-" + std::to_string(n++), json);
-    auto out = common::TempDir::Create("gantry-crosscheck-out");
-    ASSERT_TRUE(out) << out.error().message;
-    const std::vector<std::string> argv = {"skopeo",
-                                           "--policy",
-                                           file.string(),
-                                           "copy",
-                                           "oci:" + layout.string() + ":v1",
-                                           "oci:" + (out->path() / "out").string() + ":x"};
-    auto r = fixtures::RunCommand(argv, world_->SkopeoOptions());
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(OutcomeName(r->exit_code == 0 ? Outcome::kAccept : Outcome::kReject),
-              OutcomeName(expected))
-        << "skopeo: " << r->Describe(argv);
-    if (expected == Outcome::kReject) {
-      EXPECT_NE(r->err.find("is rejected by policy"), std::string::npos) << r->err;
-    }
-    EXPECT_EQ(OutcomeName(RunGantry({"pull", "oci:" + layout.string() + ":v1"}, file, reason)),
-              OutcomeName(expected))
-        << "gantry pull oci:";
-  }
+  std::error_code ec;
+  fs::create_directory_symlink(layout, layouts / "link", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const std::string dir = layout.string();
+  const std::string oci = "oci:" + dir + ":v1";
+  const std::vector<std::string> pull = {"pull", oci};
+  RunLocalCase(kRejectAll, oci, pull, Outcome::kReject);
+  // containers/image leaves the tag out of an oci: image's identity: a
+  // DIR:TAG scope loads but never matches.
+  RunLocalCase(AcceptingScope("oci", dir + ":v1"), oci, pull, Outcome::kReject);
+  RunLocalCase(AcceptingScope("oci", dir), oci, pull, Outcome::kAccept);
+  RunLocalCase(AcceptingScope("oci", layouts.string()), oci, pull, Outcome::kAccept);
+  RunLocalCase(AcceptingScope("oci", dir + "-other"), oci, pull, Outcome::kReject);
+  RunLocalCase(AcceptingScope("docker", ""), oci, pull, Outcome::kReject);
+  RunLocalCase(AcceptingScope("oci-archive", dir), oci, pull, Outcome::kReject);
+  // Through a symbolic link: the scope is where it leads.
+  const std::string link = "oci:" + (layouts / "link").string() + ":v1";
+  RunLocalCase(AcceptingScope("oci", dir), link, {"pull", link}, Outcome::kAccept);
+  RunLocalCase(AcceptingScope("oci", (layouts / "link").string()), link, {"pull", link},
+               Outcome::kReject);
+
+  const std::string file = (layouts / "app.tar").string();
+  ASSERT_NO_FATAL_FAILURE(RunOk({"skopeo", "--insecure-policy", "copy", oci, "oci-archive:" + file},
+                                world_->SkopeoOptions()));
+  const std::string archive = "oci-archive:" + file;
+  const std::vector<std::string> pull_archive = {"pull", archive};
+  RunLocalCase(kRejectAll, archive, pull_archive, Outcome::kReject);
+  RunLocalCase(AcceptingScope("oci-archive", file), archive, pull_archive, Outcome::kAccept);
+  RunLocalCase(AcceptingScope("oci-archive", layouts.string()), archive, pull_archive,
+               Outcome::kAccept);
+  RunLocalCase(AcceptingScope("oci", file), archive, pull_archive, Outcome::kReject);
 }
 
 }  // namespace
