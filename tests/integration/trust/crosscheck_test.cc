@@ -217,6 +217,7 @@ docker:
     vars_ = {{"HOST", host()},
              {"KEY_A", (dir() / "a.gpg").string()},
              {"KEY_B", (dir() / "b.gpg").string()},
+             {"DATA_A", trust::test_signing::Base64File(dir() / "a.gpg")},
              {"COSIGN_OTHER", (dir() / "cosign-other.pub").string()},
              {"COSIGN", (dir() / "cosign.pub").string()},
              {"DIGEST_X", image_x_.manifest.digest.str()}};
@@ -538,6 +539,15 @@ TEST_F(TrustCrosscheck, GpgSignaturesUnderSignedBy) {
        "Signature for digest sha256:", "signed for manifest sha256:"},
       {"corrupt", a, "corrupt/app:v1", Outcome::kReject,
        "Source image rejected: ", "(signedBy): signature 1: "},
+      {"key-paths",
+       Default(R"({"type":"signedBy","keyType":"GPGKeys",)"
+               R"("keyPaths":["$KEY_B","$KEY_A"]})"),
+       "signed/app:v1", Outcome::kAccept},
+      {"key-data", Default(R"({"type":"signedBy","keyType":"GPGKeys","keyData":"$DATA_A"})"),
+       "signed/app:v1", Outcome::kAccept},
+      {"key-data-unsigned",
+       Default(R"({"type":"signedBy","keyType":"GPGKeys","keyData":"$DATA_A"})"), "unsigned/app:v1",
+       Outcome::kReject, "A signature was required, but no signature exists", "no signature"},
   });
 }
 
@@ -567,6 +577,8 @@ TEST_F(TrustCrosscheck, EverySignedIdentityRuleAcceptsOneAndRejectsAnother) {
       {"digest-or-exact-other-tag", policy(0), "signed/app:v2", Outcome::kReject, not_accepted,
        rejected(0)},
       {"digest-or-exact-by-digest", policy(0), "signed/app@$DIGEST_X", Outcome::kAccept},
+      {"digest-or-exact-other-repo-by-digest", policy(0), "moved/app@$DIGEST_X", Outcome::kReject,
+       not_accepted, rejected(0)},
       {"repository-other-repo", policy(1), "moved/app:v1", Outcome::kReject, not_accepted,
        rejected(1)},
       {"repository-other-tag", policy(1), "signed/app:v2", Outcome::kAccept},
