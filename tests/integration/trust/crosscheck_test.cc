@@ -32,6 +32,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/fault_proxy.h"
+#include "fixtures/http_server.h"
 #include "fixtures/image_builder.h"
 #include "fixtures/process.h"
 #include "fixtures/registry_fixture.h"
@@ -94,6 +95,7 @@ fixtures::ImageSpec Spec(const std::string& which) {
 //   corrupt/app:v1      X, signed by A, then bytes of the signature flipped
 //   cosign/app:v1       X, sigstore attachment by the cosign key
 //   down/app:v1         X, lookaside on an http:// port that refuses connections
+//   httpsigs/app:v1     X, signed by A, its lookaside an http:// server
 //   multi/app:v1        X, signature-1 by B, signature-2 by A
 //   corruptfirst/app:v1 X, signature-1 by A corrupted, signature-2 by A
 class World {
@@ -125,6 +127,9 @@ class World {
     const common::Digest& x = image_x_.manifest.digest;
     if (repo == "unsigned/app" || repo == "down/app") {
       ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", repo + ":v1", ""));
+    } else if (repo == "httpsigs/app") {
+      // Written to a file:// staging that only sig_server_ serves.
+      ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", repo + ":v1", key_a_));
     } else if (repo == "signed/app") {
       ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", "signed/app:v1", key_a_));
       ASSERT_NO_FATAL_FAILURE(Copy("base/x:v1", "signed/app:v2", ""));
@@ -200,18 +205,25 @@ class World {
     registries_d_ = dir() / "registries.d";
     ASSERT_TRUE(common::MkdirAll(sigs_));
     ASSERT_TRUE(common::MkdirAll(registries_d_));
-    WriteBytes(
-        registries_d_ / "crosscheck.yaml",
-        Expand(R"(default-docker:
+    ASSERT_NO_FATAL_FAILURE(StartSignatureServer());
+    WriteBytes(registries_d_ / "crosscheck.yaml",
+               Expand(R"(default-docker:
   lookaside: file://$SIGS
   lookaside-staging: file://$SIGS
 docker:
   "$HOST/down":
     lookaside: http://127.0.0.1:$CLOSED/sigs
+  "$HOST/httpsigs":
+    lookaside: $SERVER/sigs
+    lookaside-staging: file://$HTTP_SIGS
   "$HOST/cosign":
     use-sigstore-attachments: true
 )",
-               {{"SIGS", sigs_.string()}, {"HOST", host()}, {"CLOSED", std::to_string(closed)}}));
+                      {{"SIGS", sigs_.string()},
+                       {"HOST", host()},
+                       {"CLOSED", std::to_string(closed)},
+                       {"SERVER", sig_server_->base_url()},
+                       {"HTTP_SIGS", (dir() / "http-sigs").string()}}));
 
     ASSERT_NO_FATAL_FAILURE(PushImage(*reg_, dir() / "layout", Spec("x"), "base/x:v1", &image_x_));
     vars_ = {{"HOST", host()},
@@ -221,6 +233,26 @@ docker:
              {"COSIGN_OTHER", (dir() / "cosign-other.pub").string()},
              {"COSIGN", (dir() / "cosign.pub").string()},
              {"DIGEST_X", image_x_.manifest.digest.str()}};
+  }
+
+  // An http:// lookaside: serves GET /sigs/PATH from dir()/http-sigs/PATH,
+  // where no file:// lookaside looks.
+  void StartSignatureServer() {
+    const fs::path sigs = dir() / "http-sigs";
+    auto server = fixtures::HttpServer::Start(
+        {.handler = fixtures::SimpleHandler([sigs](const fixtures::HttpRequest& r) {
+           const std::string prefix = "/sigs/";
+           if (r.method != "GET" || !r.path.starts_with(prefix) ||
+               r.path.find("..") != std::string::npos)
+             return fixtures::HttpResponse{.status = 404, .headers = {}, .body = ""};
+           auto bytes = common::ReadFile(sigs / r.path.substr(prefix.size()));
+           if (!bytes) return fixtures::HttpResponse{.status = 404, .headers = {}, .body = ""};
+           return fixtures::HttpResponse{.status = 200, .headers = {}, .body = *bytes};
+         }),
+         .port = 0,
+         .keep_alive = true});
+    ASSERT_TRUE(server) << server.error().message;
+    sig_server_ = std::move(*server);
   }
 
   // Flips bytes in the middle of the signature file `path`.
@@ -328,6 +360,7 @@ docker:
   fixtures::BuiltImage image_x_;
   std::set<std::string> made_;
   common::UniqueFd closed_port_;
+  std::unique_ptr<fixtures::HttpServer> sig_server_;
   std::vector<std::pair<std::string, std::string>> vars_;
 };
 
@@ -545,6 +578,9 @@ TEST_F(TrustCrosscheck, GpgSignaturesUnderSignedBy) {
        "signed/app:v1", Outcome::kAccept},
       {"key-data", Default(R"({"type":"signedBy","keyType":"GPGKeys","keyData":"$DATA_A"})"),
        "signed/app:v1", Outcome::kAccept},
+      {"http-lookaside", a, "httpsigs/app:v1", Outcome::kAccept},
+      {"http-lookaside-other-key", Default(SignedBy("$KEY_B")), "httpsigs/app:v1", Outcome::kReject,
+       "Invalid GPG signature", "which is not a trusted key"},
       {"key-data-unsigned",
        Default(R"({"type":"signedBy","keyType":"GPGKeys","keyData":"$DATA_A"})"), "unsigned/app:v1",
        Outcome::kReject, "A signature was required, but no signature exists", "no signature"},
