@@ -409,7 +409,7 @@ common::Result<std::unique_ptr<ArchiveImage>> OpenArchiveImage(
                                    return e.ref_name.empty() ? "(untagged)" : e.ref_name;
                                  })));
   auto src = std::make_unique<OciArchiveSource>(file, Describe(spec), entries[i].desc);
-  src->identity() = {.transport = "oci-archive", .tag = sel};
+  src->identity().transport = "oci-archive";
   return std::unique_ptr<ArchiveImage>(std::move(src));
 }
 

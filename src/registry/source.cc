@@ -200,7 +200,8 @@ class LayoutSource final : public ImageSource {
     return "oci:" + dir_.string() + (tag_.empty() ? "" : ":" + tag_);
   }
   PolicyIdentity Identity() const override {
-    return {.transport = "oci", .path = CanonicalLayoutDir(dir_).string(), .tag = tag_};
+    return {
+        .transport = "oci", .reference = std::nullopt, .path = CanonicalLayoutDir(dir_).string()};
   }
 
  private:

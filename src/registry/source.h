@@ -93,8 +93,9 @@ struct PolicyIdentity {
   std::optional<ImageRef> reference{};  // docker: the reference as pulled
   // oci, oci-archive, docker-archive: the layout directory or archive file,
   // absolute and normalised; "" when there is no file (a pipe).
+  // (A layout's ref name is not part of it: containers/image leaves it
+  // out of an oci: image's policy identity.)
   std::string path{};
-  std::string tag{};  // oci, oci-archive: the ref name selected ("" for none)
 };
 
 // A blob's bytes in a local file: `size` bytes of `fd` from `offset`.

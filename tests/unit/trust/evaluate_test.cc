@@ -304,14 +304,13 @@ TEST_F(EvaluateTest, LocalSourcesHaveNoSignatureToOffer) {
                            KeyPath() + R"("}]}}})",
                        "test");
   ASSERT_TRUE(p) << p.error().message;
-  auto r = Evaluate(*p, {.transport = "oci", .path = "/srv/app", .tag = "v1"}, "oci:/srv/app:v1",
-                    DigestOf(1), {});
+  auto r =
+      Evaluate(*p, {.transport = "oci", .path = "/srv/app"}, "oci:/srv/app:v1", DigestOf(1), {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message,
             "policy rejects `oci:/srv/app:v1`: scope transports.oci[\"/srv\"], requirement 1 "
             "(signedBy): no signature (a signature is required)");
-  EXPECT_TRUE(Evaluate(*p, {.transport = "oci", .path = "/other", .tag = ""}, "oci:/other",
-                       DigestOf(1), {}));
+  EXPECT_TRUE(Evaluate(*p, {.transport = "oci", .path = "/other"}, "oci:/other", DigestOf(1), {}));
 }
 
 }  // namespace
