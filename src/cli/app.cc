@@ -53,8 +53,9 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
            global.signature_policy = file;
            global.signature_policy_given = true;
          },
-         "Signature policy every pull, load and CRI pull obeys (containers-policy.json(5); "
-         "the default is used when it exists, else every image is accepted)")
+         "Signature policy every image taken in obeys: pull, load, copy, CRI PullImage "
+         "(containers-policy.json(5); the default is used when it exists, else every image is "
+         "accepted; docs/trust.md)")
       ->type_name("FILE")
       ->default_str(global.signature_policy.string());
   app.add_option("--registries-d", global.registries_d,
