@@ -89,6 +89,15 @@ class PullOverlap : public ::testing::Test {
 
   std::string LayerPath() const { return "/blobs/" + layer_.digest.str(); }
 
+  // The big layer was requested `count` times, the last one resumed at
+  // cut_ with Range.
+  void ExpectLastGetResumedAtTheCut(size_t count) const {
+    auto gets = BlobGets(proxy_->Log(), layer_.digest);
+    ASSERT_EQ(gets.size(), count);
+    EXPECT_EQ(gets.back().range, "bytes=" + std::to_string(cut_) + "-");
+    EXPECT_EQ(gets.back().status, 206);
+  }
+
   // Each layer's own directory (overlay: the layer alone) in `g`'s store.
   std::vector<fixtures::Tree> Layers(const Gantry& g) const {
     std::vector<fixtures::Tree> out;
@@ -173,21 +182,14 @@ TEST_F(PullOverlap, LayerCutMidStreamIsResumedAndUnpacksTheSameTree) {
   proxy_->AddRule(
       {.kind = FaultRule::Kind::kCutMidway, .path_contains = LayerPath(), .bytes = cut_});
   ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {name_}));
-  auto gets = BlobGets(proxy_->Log(), layer_.digest);
-  ASSERT_EQ(gets.size(), 2u);
-  EXPECT_EQ(gets[1].range, "bytes=" + std::to_string(cut_) + "-");
-  EXPECT_EQ(gets[1].status, 206);
+  ASSERT_NO_FATAL_FAILURE(ExpectLastGetResumedAtTheCut(2));
   ExpectSameLayersAsTheReference();
 }
 
 TEST_F(PullOverlap, PartialOfAnEarlierPullIsResumedAndUnpacksTheSameTree) {
   ASSERT_NO_FATAL_FAILURE(LeavePartial());
-  fixtures::CommandResult r;
-  ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {"--json", name_}, &r));
-  auto gets = BlobGets(proxy_->Log(), layer_.digest);
-  ASSERT_EQ(gets.size(), 1u);
-  EXPECT_EQ(gets[0].range, "bytes=" + std::to_string(cut_) + "-");
-  EXPECT_EQ(gets[0].status, 206);
+  ASSERT_NO_FATAL_FAILURE(PullOk(*gantry_, {name_}));
+  ASSERT_NO_FATAL_FAILURE(ExpectLastGetResumedAtTheCut(1));
   ExpectSameLayersAsTheReference();
 }
 
@@ -296,9 +298,7 @@ TEST_F(PullOverlap, LayerIsUnpackingBeforeItsDownloadIsDone) {
   EXPECT_LT(first_unpacking, done) << "unpacked bytes only after the download:\n" << *text;
   EXPECT_GT(unpacked, done) << "a layer is unpacked only once its blob is verified";
   // The stalled transfer was cut and resumed once.
-  auto gets = BlobGets(proxy_->Log(), layer_.digest);
-  ASSERT_EQ(gets.size(), 2u);
-  EXPECT_EQ(gets[1].range, "bytes=" + std::to_string(cut_) + "-");
+  ASSERT_NO_FATAL_FAILURE(ExpectLastGetResumedAtTheCut(2));
   ExpectSameLayersAsTheReference();
 }
 
