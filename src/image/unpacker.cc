@@ -163,7 +163,7 @@ class Unpacker {
     if (o_.open_local) local = o_.open_local(j.layer.digest);
     std::optional<PullFlights::Follower> follower;
     if (!local && o_.flights != nullptr) follower = o_.flights->Follow(j.layer.digest);
-    const bool early = local || follower;
+    bool early = local || follower;  // applied before the blob is in the store
     if (o_.wait_for_blob && !early) TRY(WaitForBlob(j, what));
     std::unique_ptr<unpack::ByteSource> raw;
     common::UniqueFd blob;
@@ -183,7 +183,10 @@ class Unpacker {
       // another process's download. Once the store has the blob, it is
       // the one to apply; a download that failed leaves r's error.
       auto again = ReapplyFromStore(j, parent, mode, what);
-      if (again) r = std::move(*again);
+      if (again) {
+        r = std::move(*again);
+        early = false;
+      }
     }
     if (!r) return std::unexpected(r.error());
     // Applied before the blob was in the store: the snapshot waits for the
