@@ -22,18 +22,27 @@ using common::Errc;
 using common::MakeError;
 using Kind = PullEvent::Kind;
 
-// Applies each layer as soon as its blob is verified in the content store,
-// while later layers still download. Fed the pull's events: the resolution
-// gives the layers and the config, each kLayerDone a verified blob. A
-// worker thread runs image::UnpackLayers, whose wait_for_blob waits here.
+// Applies each layer while it downloads, as a follower of its download
+// (UnpackOptions::flights), or, for a blob that is not in flight, as soon
+// as it is verified in the content store. Fed the pull's events: the
+// resolution gives the layers and the config, each kLayerDone a verified
+// blob. A worker thread runs image::UnpackLayers, whose wait_for_blob
+// waits here.
 class LayerFeed {
  public:
   // `source` (may be null; must outlive the feed): layers it holds in
   // local files are applied from them while the pull stores the same bytes
-  // (UnpackOptions::open_local).
+  // (UnpackOptions::open_local). `flights` (must outlive the feed): the
+  // table the pull publishes its downloads in.
   LayerFeed(const PullStore& store, snapshot::Snapshotter& sn, registry::ImageSource* source,
-            const std::atomic<bool>* cancel, std::function<void(const PullEvent&)> on_event)
-      : store_(store), sn_(sn), source_(source), cancel_(cancel), on_event_(std::move(on_event)) {
+            PullFlights& flights, const std::atomic<bool>* cancel,
+            std::function<void(const PullEvent&)> on_event)
+      : store_(store),
+        sn_(sn),
+        source_(source),
+        flights_(flights),
+        cancel_(cancel),
+        on_event_(std::move(on_event)) {
     worker_ = std::thread([this] { Work(); });
   }
   ~LayerFeed() {
@@ -149,6 +158,7 @@ class LayerFeed {
                        .cancel = cancel_,
                        .wait_for_blob = [this](const common::Digest& d) { return WaitForBlob(d); },
                        .open_local = nullptr,
+                       .flights = &flights_,
                        .on_event = on_event_};
     if (source_ != nullptr)
       opts.open_local = [this](const common::Digest& d) { return source_->OpenLocalBlob(d); };
@@ -160,6 +170,7 @@ class LayerFeed {
   const PullStore& store_;
   snapshot::Snapshotter& sn_;
   registry::ImageSource* source_;
+  PullFlights& flights_;
   const std::atomic<bool>* cancel_;
   std::function<void(const PullEvent&)> on_event_;
   std::mutex mu_;
@@ -294,7 +305,10 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   po.max_concurrent_downloads = options.max_concurrent_downloads;
   po.max_layers = options.max_layers;
   po.cancel = cancel;
-  po.flights = options.flights;
+  // The unpack follows the downloads through the flights: the caller's,
+  // or the pull's own.
+  PullFlights own_flights;
+  po.flights = options.flights != nullptr ? options.flights : &own_flights;
   po.trust = options.trust;
   if (options.rate_floor) {
     // The client's own floor (per transfer, retried) stays as a backstop
@@ -327,8 +341,8 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   RateMeter meter;
   std::unique_ptr<LayerFeed> feed;
   if (options.snapshotter != nullptr) {
-    feed = std::make_unique<LayerFeed>(store, *options.snapshotter, source.get(), cancel,
-                                       [&](const PullEvent& e) {
+    feed = std::make_unique<LayerFeed>(store, *options.snapshotter, source.get(), *po.flights,
+                                       cancel, [&](const PullEvent& e) {
                                          PullEvent named = e;
                                          named.ref = name;
                                          std::lock_guard l(events_mu);

@@ -17,9 +17,12 @@
 //  3. resolves, checks the layer count and the space (with the unpack's
 //     share when it unpacks: UnpackSpaceCheck) and downloads every blob
 //     (image::Fetch, leased until recorded);
-//  4. with a snapshotter, applies each layer as soon as its blob is
-//     verified, while the others still download (as image::UnpackLayers
-//     does: layers in parallel, commits in chain order);
+//  4. with a snapshotter, applies each layer while it downloads, reading
+//     the bytes its download has written so far (UnpackOptions::flights;
+//     a layer in the store already, or whose download another process
+//     makes, once its blob is verified), as image::UnpackLayers does:
+//     layers in parallel, each committed in chain order only once its
+//     blob is verified in the store;
 //  5. once every blob is in and every layer committed, records the image
 //     labelled with its top chain, in one transaction (a failed unpack, a
 //     full disk, leaves no record: an image is never listed half
@@ -104,7 +107,9 @@ struct PullImageOptions {
   // (its `ref` set to the image's name), one at a time.
   std::function<void(const PullEvent&)> on_event{};
   // FetchOptions::flights: where the pull publishes what it is bringing in
-  // (image/pull_flights.h); null: nowhere.
+  // (image/pull_flights.h); null: a table of the pull's own. Either way
+  // the unpack (with a snapshotter) follows each layer's download through
+  // it (UnpackOptions::flights).
   PullFlights* flights = nullptr;
   // FetchOptions::trust: the signature policy; null accepts every image.
   std::shared_ptr<const TrustPolicy> trust{};

@@ -6,6 +6,9 @@
 // --registry-listen … --registry-pull-through`, mirror/registry_server.h)
 // answers its clients from here while the pull that brings the image is
 // still running; image::Fetch publishes into it (FetchOptions::flights).
+// The unpack of each pull reads its layers the same way, applying each
+// while it downloads (image/unpacker.h, UnpackOptions::flights; PullImage
+// gives a pull a table of its own when the caller has none).
 //
 //   image::PullFlights flights;
 //   // the pull side (image::Fetch does this when FetchOptions::flights is set)

@@ -198,7 +198,12 @@ bool ProgressRecorder::Apply(const PullEvent& e) {
       if (it == index_.end()) return false;
       LayerProgress& l = p_.layers[it->second];
       l.unpacked = e.current;
-      l.state = e.state;
+      // A layer applied as it downloads keeps its download's state until
+      // the download is over ("unpacked" always comes after it).
+      const bool downloading = l.state == LayerState::kWaiting ||
+                               l.state == LayerState::kDownloading ||
+                               l.state == LayerState::kResumed;
+      if (!downloading || e.state == LayerState::kUnpacked) l.state = e.state;
       Changed(it->second);
       return true;
     }

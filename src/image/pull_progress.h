@@ -65,7 +65,7 @@ struct LayerProgress {
   std::string digest;
   int64_t current = 0;                   // bytes held (downloaded or resumed)
   int64_t total = 0;                     // blob size
-  LayerState state = LayerState::kNone;  // the download's or the unpack's
+  LayerState state = LayerState::kNone;  // the download's until it ends, then the unpack's
   int64_t unpacked = 0;                  // bytes of the blob unpacked (kLayerUnpack events)
 };
 

@@ -56,6 +56,21 @@ class ProgressSource final : public unpack::ByteSource {
   int64_t reported_ = 0;
 };
 
+// Reads a blob as a pull of this process downloads it.
+class FollowedBlobSource final : public unpack::ByteSource {
+ public:
+  explicit FollowedBlobSource(PullFlights::Follower follower) : follower_(std::move(follower)) {}
+  common::Result<size_t> Read(std::span<std::byte> buf) override { return follower_.Read(buf); }
+
+ private:
+  PullFlights::Follower follower_;
+};
+
+// The key of a new extract snapshot for the layer of `chain_id`.
+std::string ExtractKey(const common::Digest& chain_id) {
+  return std::string(kExtractKeyPrefix) + RandomHex(8) + "-" + std::string(chain_id.short_hex());
+}
+
 struct Job {
   size_t index = 0;
   oci::Descriptor layer;
@@ -64,6 +79,7 @@ struct Job {
   std::string key;  // the extract snapshot
   bool prepared = false;
   int64_t bytes = 0;
+  int64_t reported = -1;  // the last "unpacking" count reported
 };
 
 class Unpacker {
@@ -118,8 +134,7 @@ class Unpacker {
       j.layer = parts.manifest.layers[i];
       j.diff_id = parts.config.diff_ids[i];
       j.chain_id = parts.chain_ids[i];
-      j.key =
-          std::string(kExtractKeyPrefix) + RandomHex(8) + "-" + std::string(j.chain_id.short_hex());
+      j.key = ExtractKey(j.chain_id);
       jobs.push_back(std::move(j));
     }
     if (!jobs.empty()) {
@@ -140,15 +155,82 @@ class Unpacker {
 
  private:
   // Prepares the extract snapshot of `j` (on `parent`, "" for none) and
-  // applies the layer blob into it.
+  // applies the layer blob into it: from the source's file (open_local),
+  // as it downloads (flights), or from the store.
   common::Status Apply(Job& j, const std::string& parent, unpack::WhiteoutMode mode) {
     std::string what = "unpack layer " + j.layer.digest.str();
     std::optional<registry::LocalBlob> local;
     if (o_.open_local) local = o_.open_local(j.layer.digest);
-    if (o_.wait_for_blob && !local) {
-      if (auto w = o_.wait_for_blob(j.layer.digest); !w)
-        return std::unexpected(std::move(w.error()).Wrap(what));
+    std::optional<PullFlights::Follower> follower;
+    if (!local && o_.flights != nullptr) follower = o_.flights->Follow(j.layer.digest);
+    bool early = local || follower;  // applied before the blob is in the store
+    if (o_.wait_for_blob && !early) TRY(WaitForBlob(j, what));
+    std::unique_ptr<unpack::ByteSource> raw;
+    common::UniqueFd blob;
+    if (local) {
+      raw = std::make_unique<unpack::FileRangeSource>(local->fd.get(), local->offset, local->size);
+    } else if (follower) {
+      raw = std::make_unique<FollowedBlobSource>(std::move(*follower));
+    } else {
+      ASSIGN_OR_RETURN(blob, OpenLayer(j, what));
+      raw = std::make_unique<unpack::FdSource>(blob.get());
     }
+    auto r = ApplyFrom(j, parent, mode, *raw);
+    if (!r && follower && !common::IsNoSpace(r.error()) && r.error().code != Errc::kCancelled) {
+      // What was followed may not be the blob the store verified: a
+      // download that restarted from 0 over a partial whose bytes differed
+      // (the applier hashed the old ones), or a follower that gave up on
+      // another process's download. Once the store has the blob, it is
+      // the one to apply; a download that failed leaves r's error.
+      auto again = ReapplyFromStore(j, parent, mode, what);
+      if (again) {
+        r = std::move(*again);
+        early = false;
+      }
+    }
+    if (!r) return std::unexpected(r.error());
+    // Applied before the blob was in the store: the snapshot waits for the
+    // store's verified copy.
+    if (early && o_.wait_for_blob) TRY(WaitForBlob(j, what));
+    j.bytes = *r;
+    Report(j, j.layer.size, LayerState::kUnpacked);
+    return {};
+  }
+
+  common::Status WaitForBlob(const Job& j, const std::string& what) {
+    if (auto w = o_.wait_for_blob(j.layer.digest); !w)
+      return std::unexpected(std::move(w.error()).Wrap(what));
+    return {};
+  }
+
+  common::Result<common::UniqueFd> OpenLayer(const Job& j, const std::string& what) {
+    auto opened = content_.OpenBlob(j.layer.digest);
+    if (!opened) return std::unexpected(opened.error().Wrap(what + " (pull the image first)"));
+    return std::move(*opened);
+  }
+
+  // After an apply that followed the download failed: once the blob is in
+  // the store, discards the extract snapshot and applies the blob from the
+  // store into a new one. nullopt when the blob did not make it.
+  std::optional<common::Result<int64_t>> ReapplyFromStore(Job& j, const std::string& parent,
+                                                          unpack::WhiteoutMode mode,
+                                                          const std::string& what) {
+    if (o_.wait_for_blob && !o_.wait_for_blob(j.layer.digest)) return std::nullopt;
+    auto blob = OpenLayer(j, what);
+    if (!blob) return std::nullopt;
+    LOG(Debug) << "applying the layer again from the store"
+               << common::Kv("digest", j.layer.digest.str());
+    Discard(j);
+    j.key = ExtractKey(j.chain_id);
+    unpack::FdSource src(blob->get());
+    return ApplyFrom(j, parent, mode, src);
+  }
+
+  // Prepares `j`'s extract snapshot and applies `raw` into it; returns the
+  // uncompressed bytes applied.
+  common::Result<int64_t> ApplyFrom(Job& j, const std::string& parent, unpack::WhiteoutMode mode,
+                                    unpack::ByteSource& raw) {
+    std::string what = "unpack layer " + j.layer.digest.str();
     TRY(o_.metadata->AddLeaseResource(lease_.lease(), store::kLeaseSnapshot, j.key));
     auto prep = o_.snapshotter->Prepare(j.key, parent, {{std::string(kSnapshotLabelExtract), "1"}});
     if (!prep) return std::unexpected(prep.error().Wrap(what));
@@ -156,18 +238,7 @@ class Unpacker {
     ASSIGN_OR_RETURN(std::filesystem::path dir, o_.snapshotter->WritableDir(j.key));
     auto dirfd = common::Open(dir.string(), O_RDONLY | O_DIRECTORY);
     if (!dirfd) return std::unexpected(dirfd.error().Wrap(what));
-    common::UniqueFd blob;
-    std::unique_ptr<unpack::ByteSource> raw;
-    if (local) {
-      raw = std::make_unique<unpack::FileRangeSource>(local->fd.get(), local->offset, local->size);
-    } else {
-      auto opened = content_.OpenBlob(j.layer.digest);
-      if (!opened) return std::unexpected(opened.error().Wrap(what + " (pull the image first)"));
-      blob = std::move(*opened);
-      raw = std::make_unique<unpack::FdSource>(blob.get());
-    }
-    ProgressSource src(*raw, j.layer.size,
-                       [&](int64_t n) { Report(j.layer, n, LayerState::kUnpacking); });
+    ProgressSource src(raw, j.layer.size, [&](int64_t n) { Report(j, n, LayerState::kUnpacking); });
     unpack::ApplyOptions ao;
     ASSIGN_OR_RETURN(ao.compression, oci::LayerCompressionOf(j.layer.media_type));
     ao.whiteouts = mode;
@@ -175,7 +246,7 @@ class Unpacker {
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
     ao.cancel = &stop_;
-    Report(j.layer, 0, LayerState::kUnpacking);
+    Report(j, 0, LayerState::kUnpacking);
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").
     auto r = unpack::ApplyLayer(src, dirfd->get(), ao);
     // A full disk: say which file system ("entry `x`: write: No space left
@@ -183,24 +254,20 @@ class Unpacker {
     if (!r && common::IsNoSpace(r.error()))
       return std::unexpected(r.error().Wrap("unpack into `" + dir.string() + "`"));
     if (!r) return std::unexpected(r.error());
-    // Applied from the source's file: the snapshot waits for the store's
-    // verified copy of the blob.
-    if (local && o_.wait_for_blob) {
-      if (auto w = o_.wait_for_blob(j.layer.digest); !w)
-        return std::unexpected(std::move(w.error()).Wrap(what));
-    }
-    j.bytes = r->uncompressed_size;
-    Report(j.layer, j.layer.size, LayerState::kUnpacked);
-    return {};
+    return r->uncompressed_size;
   }
 
-  void Report(const oci::Descriptor& layer, int64_t current, LayerState state) {
+  // Reports `j`'s unpack. For one layer "unpacking" counts only grow, also
+  // across an apply that starts again.
+  void Report(Job& j, int64_t current, LayerState state) {
     if (!o_.on_event) return;
     std::lock_guard lk(progress_mu_);
+    if (state == LayerState::kUnpacking && current <= j.reported) return;
+    j.reported = current;
     o_.on_event({.kind = PullEvent::Kind::kLayerUnpack,
-                 .digest = layer.digest,
+                 .digest = j.layer.digest,
                  .current = current,
-                 .total = layer.size,
+                 .total = j.layer.size,
                  .state = state});
   }
 
@@ -251,13 +318,17 @@ class Unpacker {
   void Cleanup(std::vector<Job>& jobs) {
     for (auto& j : jobs)
       if (j.prepared) EmptyExtract(j.key);
-    for (auto& j : jobs) {
-      if (!j.prepared) continue;
-      if (auto st = o_.snapshotter->Remove(j.key); !st && st.error().code != Errc::kNotFound)
-        LOG(Warn) << "remove extract snapshot failed" << common::Kv("key", j.key)
-                  << common::Kv("error", st.error().message);
-      j.prepared = false;
-    }
+    for (auto& j : jobs) Discard(j);
+  }
+
+  // Removes `j`'s extract snapshot, when it was prepared and not committed.
+  void Discard(Job& j) {
+    if (!j.prepared) return;
+    EmptyExtract(j.key);
+    if (auto st = o_.snapshotter->Remove(j.key); !st && st.error().code != Errc::kNotFound)
+      LOG(Warn) << "remove extract snapshot failed" << common::Kv("key", j.key)
+                << common::Kv("error", st.error().message);
+    j.prepared = false;
   }
 
   // Deletes what an extract snapshot holds, before the snapshot itself. On

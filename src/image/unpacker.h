@@ -43,6 +43,7 @@
 #include "common/error.h"
 #include "image/fetch.h"
 #include "image/image_record.h"
+#include "image/pull_flights.h"
 #include "oci/manifest.h"
 #include "registry/source.h"
 #include "snapshot/snapshotter.h"
@@ -73,6 +74,20 @@ struct UnpackOptions {
   // Unset, or nullopt for a blob: the layer is read from the store.
   std::function<std::optional<registry::LocalBlob>(const common::Digest& blob)> open_local =
       nullptr;
+  // Blobs downloading right now (image/pull_flights.h): a layer a pull of
+  // this process has in flight when its turn comes is applied as it
+  // downloads, following the download (PullFlights::Follow), instead of
+  // after it: the applier reads the bytes written so far and waits for the
+  // next ones, so nothing buffers the layer and a slow applier never slows
+  // the download. The applier checks the layer's digest as it does the
+  // store's, and the snapshot is committed only after wait_for_blob says
+  // the store verified the blob. Should that apply fail while the store
+  // ends up with the verified blob (the download restarted over a partial
+  // whose bytes differed, or the follower gave up waiting for another
+  // process's download), the layer is applied again from the store, into a
+  // fresh snapshot; a download that fails fails the layer. Ignored for a
+  // blob open_local gives. Null: every layer is read from the store.
+  PullFlights* flights = nullptr;
   // Unpack progress, as image::PullEvent::Kind::kLayerUnpack events
   // (`ref` left empty) for each layer applied (none for layers already
   // unpacked): state "unpacking" with current 0 when the layer's blob is

@@ -21,6 +21,7 @@
 #include "image/conventions.h"
 #include "image/fetch.h"
 #include "image/image_record.h"
+#include "image/pull_flights.h"
 #include "image/unpacker.h"
 #include "registry/source.h"
 #include "snapshot/mount.h"
@@ -345,6 +346,122 @@ TEST_F(UnpackFromLocalFilesTest, WrongBytesInTheFileFailTheLayer) {
   EXPECT_EQ(waited.count(layers[1].digest.str()), 0u) << "a wrong layer is not committed";
   auto committed = CommittedChains();
   for (size_t i = 1; i < parts_.chain_ids.size(); ++i)
+    EXPECT_EQ(committed.count(parts_.chain_ids[i].str()), 0u) << "chain " << i;
+}
+
+// A layer in flight (UnpackOptions::flights) is applied as a follower of
+// its download. Here the test is the download: it publishes a file as the
+// layer's ingest and decides what happens to it.
+class UnpackFollowingDownloadsTest : public UnpackFromLocalFilesTest {
+ protected:
+  // A file of the layer's size holding `body`, published as the download
+  // of `layer` with every byte written.
+  void PublishDownload(PullFlights::Publisher& pub, const oci::Descriptor& layer,
+                       const std::string& body) {
+    const fs::path file = dir_.path() / ("ingest-" + layer.digest.hex());
+    ASSERT_TRUE(common::AtomicWriteFile(file, body));
+    auto fd = common::Open(file.string(), O_RDONLY);
+    ASSERT_TRUE(fd) << fd.error().message;
+    pub.Expect(layer);
+    pub.Writing(layer.digest, std::move(*fd), static_cast<int64_t>(body.size()));
+  }
+
+  // The "unpacking" counts of `layer` only grow, and it ends "unpacked".
+  void ExpectProgressOf(const oci::Descriptor& layer, const std::vector<PullEvent>& events) {
+    int64_t last = -1;
+    int ends = 0;
+    for (const PullEvent& e : events) {
+      if (e.digest != layer.digest) continue;
+      if (e.state == LayerState::kUnpacked) {
+        ++ends;
+        EXPECT_EQ(e.current, layer.size);
+        continue;
+      }
+      EXPECT_GT(e.current, last) << "the count went back";
+      last = e.current;
+    }
+    EXPECT_EQ(ends, 1);
+  }
+
+  PullFlights flights_;
+};
+
+// The bytes followed are not the blob the store verified (a resume the
+// server answered from 0 over a partial whose bytes differed): the apply
+// fails on them, and the layer is applied again from the store.
+TEST_F(UnpackFollowingDownloadsTest,
+       BytesThatDifferFromTheVerifiedBlobAreAppliedAgainFromTheStore) {
+  const oci::Descriptor& layer = parts_.manifest.layers[1];
+  PullFlights::Publisher pub(&flights_, "localhost/fixture:v1");
+  auto right = content_a_->ReadBlob(layer.digest, 64 << 20);
+  ASSERT_TRUE(right) << right.error().message;
+  std::string wrong = *right;
+  for (size_t i = 0; i < std::min<size_t>(wrong.size(), 4096); ++i) wrong[i] = ~wrong[i];
+  ASSERT_NO_FATAL_FAILURE(PublishDownload(pub, layer, wrong));
+  std::vector<PullEvent> events;
+  std::vector<std::string> calls;  // "wait D" and "apply D" (an apply starts)
+  UnpackOptions opts = Options();
+  opts.flights = &flights_;
+  opts.on_event = [&](const PullEvent& e) {
+    events.push_back(e);
+    if (e.state == LayerState::kUnpacking && e.current == 0)
+      calls.push_back("apply " + e.digest->str());
+  };
+  opts.wait_for_blob = [&](const common::Digest& d) {
+    calls.push_back("wait " + d.str());
+    return StoreInB(d);
+  };
+  auto r = UnpackLayers(*content_b_, opts, parts_);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->layers_applied, 4);
+  // Layer 1 is applied from its download first, then (its blob waited for
+  // once) from the store, with no second "unpacking" 0; every other layer
+  // is waited for, then applied.
+  std::vector<std::string> want;
+  for (const auto& l : parts_.manifest.layers) {
+    if (l.digest == layer.digest) {
+      want.push_back("apply " + l.digest.str());
+      want.push_back("wait " + l.digest.str());
+    } else {
+      want.push_back("wait " + l.digest.str());
+      want.push_back("apply " + l.digest.str());
+    }
+  }
+  EXPECT_EQ(calls, want);
+  std::set<std::string> chains;
+  for (const auto& c : parts_.chain_ids) chains.insert(c.str());
+  EXPECT_EQ(CommittedChains(), chains);
+  ExpectProgressOf(layer, events);
+}
+
+// The download fails while the layer is applied from it: the layer fails
+// with the download's error, and neither it nor a layer above is committed.
+TEST_F(UnpackFollowingDownloadsTest, ADownloadThatFailsFailsTheLayerAndCommitsNothingAbove) {
+  const oci::Descriptor& layer = parts_.manifest.layers[2];
+  PullFlights::Publisher pub(&flights_, "localhost/fixture:v1");
+  auto right = content_a_->ReadBlob(layer.digest, 64 << 20);
+  ASSERT_TRUE(right) << right.error().message;
+  ASSERT_NO_FATAL_FAILURE(PublishDownload(pub, layer, *right));
+  UnpackOptions opts = Options();
+  opts.flights = &flights_;
+  // The layer's apply has started: its download fails now (the follower
+  // holds its last byte back until then).
+  opts.on_event = [&](const PullEvent& e) {
+    if (e.digest == layer.digest && e.state == LayerState::kUnpacking && e.current == 0)
+      pub.Done(layer.digest,
+               common::MakeError(common::Errc::kDataLoss, "commit: content has another digest"));
+  };
+  opts.wait_for_blob = [&](const common::Digest& d) -> common::Status {
+    if (d == layer.digest) return common::MakeError(common::Errc::kCancelled, "the pull stopped");
+    return StoreInB(d);
+  };
+  auto r = UnpackLayers(*content_b_, opts, parts_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, common::Errc::kDataLoss) << r.error().message;
+  EXPECT_NE(r.error().message.find("another digest"), std::string::npos) << r.error().message;
+  auto committed = CommittedChains();
+  EXPECT_EQ(committed.size(), 2u);
+  for (size_t i = 2; i < parts_.chain_ids.size(); ++i)
     EXPECT_EQ(committed.count(parts_.chain_ids[i].str()), 0u) << "chain " << i;
 }
 

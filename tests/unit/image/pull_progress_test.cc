@@ -166,6 +166,43 @@ TEST_F(ProgressRecorderTest, ZeroIntervalWritesEveryEvent) {
   EXPECT_EQ(rec.writes(), 1 + 1 + 3);
 }
 
+// A layer applied as it downloads (issue 21): its unpack events count in
+// `unpacked` at once, but its state stays the download's until the
+// download is over; a record never says "unpacking" with half the blob.
+TEST_F(ProgressRecorderTest, UnpackWhileDownloadingKeepsTheDownloadStateUntilItEnds) {
+  const auto layers = Layers(1);
+  const oci::Descriptor& l = layers[0];
+  ProgressRecorder rec(dir_.path(), kImage, milliseconds(0));
+  rec.OnEvent(Resolved(layers));
+  rec.OnEvent({.kind = Kind::kLayerProgress,
+               .digest = l.digest,
+               .current = 6,
+               .total = l.size,
+               .state = image::LayerState::kDownloading});
+  auto unpack = [&](int64_t n, image::LayerState s) {
+    rec.OnEvent({.kind = Kind::kLayerUnpack,
+                 .digest = l.digest,
+                 .current = n,
+                 .total = l.size,
+                 .state = s});
+  };
+  unpack(0, image::LayerState::kUnpacking);
+  unpack(5, image::LayerState::kUnpacking);
+  PullProgress p = Read();
+  ASSERT_EQ(p.layers.size(), 1u);
+  EXPECT_EQ(p.layers[0].state, image::LayerState::kDownloading);
+  EXPECT_EQ(p.layers[0].current, 6);
+  EXPECT_EQ(p.layers[0].unpacked, 5);
+  rec.OnEvent(Done(l));
+  EXPECT_EQ(Read().layers[0].state, image::LayerState::kDone);
+  unpack(8, image::LayerState::kUnpacking);
+  EXPECT_EQ(Read().layers[0].state, image::LayerState::kUnpacking);
+  unpack(l.size, image::LayerState::kUnpacked);
+  p = Read();
+  EXPECT_EQ(p.layers[0].state, image::LayerState::kUnpacked);
+  EXPECT_EQ(p.layers[0].unpacked, l.size);
+}
+
 // The final record is final: an event that arrives after Finish (an
 // unpack thread still winding down after a failed pull) changes nothing.
 TEST_F(ProgressRecorderTest, EventsAfterFinishDoNotChangeTheFinalRecord) {
