@@ -29,35 +29,30 @@ std::string FormatValue(double v) {
   return std::string(buf, end);
 }
 
-std::string EscapeLabelValue(std::string_view s) {
+namespace {
+
+// `s` with `\` and newline escaped, and `"` too when `quote`.
+std::string Escape(std::string_view s, bool quote) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
     if (c == '\\')
       out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
     else if (c == '\n')
       out += "\\n";
+    else if (quote && c == '"')
+      out += "\\\"";
     else
       out += c;
   }
   return out;
 }
 
-std::string EscapeHelp(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view s) { return Escape(s, /*quote=*/true); }
+
+std::string EscapeHelp(std::string_view s) { return Escape(s, /*quote=*/false); }
 
 std::string FormatText(const std::vector<FamilySnapshot>& families) {
   std::string out;

@@ -30,6 +30,25 @@
 
 namespace {
 
+// `text`, the value of `flag` (a HOST:PORT the HTTP server `who` will
+// serve `what` on), checked: kExitOk when empty or fine, else the exit
+// code after the error is printed. A non-loopback address needs
+// `<flag's prefix>-allow-remote` (`allow_remote`).
+int CheckListenFlag(const std::string& flag, const std::string& text, bool allow_remote,
+                    const std::string& who, const std::string& what) {
+  if (text.empty()) return cli::kExitOk;
+  auto address = httpd::ParseListenAddress(text);
+  if (!address) return cli::ReportError(address.error().Wrap(flag));
+  if (!address->loopback && !allow_remote) {
+    const std::string allow = flag.substr(0, flag.rfind('-')) + "-allow-remote";
+    std::cerr << "gantry: " << flag << " `" << text << "`: not a loopback address; " << who
+              << " has no authentication, so serving " << what << " to other machines needs "
+              << allow << "\n";
+    return cli::kExitUsage;
+  }
+  return cli::kExitOk;
+}
+
 int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   mode_t mode = 0;
   try {
@@ -40,27 +59,15 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
     std::cerr << "gantry: --socket-mode `" << f.socket_mode << "`: not an octal mode\n";
     return cli::kExitUsage;
   }
-  if (!f.registry_listen.empty()) {
-    // Checked before anything starts, with the flags' own names.
-    auto address = mirror::ParseListenAddress(f.registry_listen);
-    if (!address) return cli::ReportError(address.error().Wrap("--registry-listen"));
-    if (!address->loopback && !f.registry_allow_remote) {
-      std::cerr << "gantry: --registry-listen `" << f.registry_listen
-                << "`: not a loopback address; the door has no authentication, so serving the "
-                   "store to other machines needs --registry-allow-remote\n";
-      return cli::kExitUsage;
-    }
-  }
-  if (!f.metrics_listen.empty()) {
-    auto address = httpd::ParseListenAddress(f.metrics_listen);
-    if (!address) return cli::ReportError(address.error().Wrap("--metrics-listen"));
-    if (!address->loopback && !f.metrics_allow_remote) {
-      std::cerr << "gantry: --metrics-listen `" << f.metrics_listen
-                << "`: not a loopback address; the endpoint has no authentication, so serving "
-                   "it to other machines needs --metrics-allow-remote\n";
-      return cli::kExitUsage;
-    }
-  }
+  // The HTTP addresses are checked before anything starts, with the flags' own names.
+  if (int rc = CheckListenFlag("--registry-listen", f.registry_listen, f.registry_allow_remote,
+                               "the door", "the store");
+      rc != cli::kExitOk)
+    return rc;
+  if (int rc = CheckListenFlag("--metrics-listen", f.metrics_listen, f.metrics_allow_remote,
+                               "the endpoint", "it");
+      rc != cli::kExitOk)
+    return rc;
   auto client = cli::MakeClientOptions(global, f.registry);
   if (!client) return cli::ReportError(client.error());
   auto trust = cli::LoadTrust(global);

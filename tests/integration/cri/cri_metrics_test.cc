@@ -45,6 +45,17 @@ double V(const Scrape& s, const std::string& series) {
   return std::nan("");
 }
 
+// The status `method` `path` answers on 127.0.0.1:`port`; 0 (and a
+// failure) when the request could not be made.
+int StatusOf(uint16_t port, const std::string& method, const std::string& path) {
+  auto r = mirrortest::Http(port, method, path);
+  if (!r) {
+    ADD_FAILURE() << method << " " << path << ": " << r.error().message;
+    return 0;
+  }
+  return r->status;
+}
+
 class CriMetrics : public CriTest {
  protected:
   void SetUp() override {
@@ -149,16 +160,10 @@ TEST_F(CriMetrics, CountersMoveExactlyAcrossPullsAndPromtoolAcceptsTheScrape) {
   // The registry door counts its answers by method and status.
   const std::string kDoor = "gantry_registry_door_requests_total{method=\"";
   EXPECT_EQ(again.count(kDoor + "GET\",code=\"200\"}"), 0u);
-  for (int i = 0; i < 2; ++i) {
-    auto base = mirrortest::Http(door_port_, "GET", "/v2/");
-    ASSERT_TRUE(base) << base.error().message;
-    ASSERT_EQ(base->status, 200);
-  }
-  auto unknown = mirrortest::Http(door_port_, "HEAD", "/v2/gantry.test/nope/manifests/v1");
-  ASSERT_TRUE(unknown) << unknown.error().message;
-  ASSERT_EQ(unknown->status, 404);
-  auto del = mirrortest::Http(door_port_, "DELETE", "/v2/");
-  ASSERT_TRUE(del) << del.error().message;
+  ASSERT_EQ(StatusOf(door_port_, "GET", "/v2/"), 200);
+  ASSERT_EQ(StatusOf(door_port_, "GET", "/v2/"), 200);
+  ASSERT_EQ(StatusOf(door_port_, "HEAD", "/v2/gantry.test/nope/manifests/v1"), 404);
+  ASSERT_EQ(StatusOf(door_port_, "DELETE", "/v2/"), 405);
   Scrape door;
   ASSERT_NO_FATAL_FAILURE(Get(&body, &door));
   EXPECT_EQ(V(door, kDoor + "GET\",code=\"200\"}"), 2);
@@ -173,12 +178,9 @@ TEST_F(CriMetrics, CountersMoveExactlyAcrossPullsAndPromtoolAcceptsTheScrape) {
 }
 
 TEST_F(CriMetrics, OnlyGetAndHeadOfMetricsAreAnswered) {
-  auto other = mirrortest::Http(port_, "GET", "/");
-  ASSERT_TRUE(other) << other.error().message;
-  EXPECT_EQ(other->status, 404);
-  auto post = mirrortest::Http(port_, "POST", "/metrics");
-  ASSERT_TRUE(post) << post.error().message;
-  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(StatusOf(port_, "GET", "/"), 404);
+  EXPECT_EQ(StatusOf(port_, "GET", "/metrics/x"), 404);
+  EXPECT_EQ(StatusOf(port_, "POST", "/metrics"), 405);
   auto head = mirrortest::Http(port_, "HEAD", "/metrics");
   ASSERT_TRUE(head) << head.error().message;
   EXPECT_EQ(head->status, 200);
