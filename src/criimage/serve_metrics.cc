@@ -74,17 +74,6 @@ double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-// Store figures for a scrape gauge; a failed read (the database locked
-// past its busy timeout) leaves the sample out and says so at debug level.
-std::optional<double> StoreFigure(store::MetadataDb& db, int64_t store::StoreTotals::*field) {
-  auto t = db.Totals();
-  if (!t) {
-    LOG(Debug) << "metrics: store totals unavailable" << common::Kv("error", t.error().message);
-    return std::nullopt;
-  }
-  return static_cast<double>((*t).*field);
-}
-
 // Counts one RPC when its status goes out (PRE_SEND_STATUS), whatever
 // the handler: unary and streaming, every service of the server.
 class RpcInterceptor final : public grpc::experimental::Interceptor {
@@ -149,15 +138,30 @@ ServeMetrics::ServeMetrics(metrics::Registry& registry, store::MetadataDb& db) {
   rpc_seconds_ = &registry.AddHistogram("gantry_cri_request_duration_seconds",
                                         "Time gRPC requests took, by method.", {"method"},
                                         metrics::kRequestSecondsBuckets);
-  registry.AddGaugeCallback("gantry_images", "Image records in the store.",
-                            [&db] { return StoreFigure(db, &store::StoreTotals::images); });
-  registry.AddGaugeCallback("gantry_store_blobs", "Blobs in the store's content.",
-                            [&db] { return StoreFigure(db, &store::StoreTotals::blobs); });
-  registry.AddGaugeCallback(
-      "gantry_store_content_bytes",
-      "Bytes of the blobs in the store's content (each blob once, however many images use it; "
-      "unpacked snapshots not included).",
-      [&db] { return StoreFigure(db, &store::StoreTotals::blob_bytes); });
+  metrics::Gauge& images =
+      registry.AddGauge("gantry_images", "Image records in the store.", {}).With({});
+  metrics::Gauge& blobs =
+      registry.AddGauge("gantry_store_blobs", "Blobs in the store's content.", {}).With({});
+  metrics::Gauge& blob_bytes =
+      registry
+          .AddGauge("gantry_store_content_bytes",
+                    "Bytes of the blobs in the store's content (each blob once, however many "
+                    "images use it; unpacked snapshots not included).",
+                    {})
+          .With({});
+  // One query per scrape for the three. A failed read (the database
+  // locked past its busy timeout) leaves the last values and says so at
+  // debug level: a scrape never fails for it.
+  registry.OnCollect([&db, &images, &blobs, &blob_bytes] {
+    auto t = db.Totals();
+    if (!t) {
+      LOG(Debug) << "metrics: store totals unavailable" << common::Kv("error", t.error().message);
+      return;
+    }
+    images.Set(static_cast<double>(t->images));
+    blobs.Set(static_cast<double>(t->blobs));
+    blob_bytes.Set(static_cast<double>(t->blob_bytes));
+  });
 }
 
 void ServeMetrics::CountPull(const common::Status& outcome,

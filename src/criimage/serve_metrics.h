@@ -36,7 +36,7 @@ std::string_view GrpcCodeName(grpc::StatusCode code);
 class ServeMetrics {
  public:
   // Adds the pull, RPC and store families to `registry`; the store
-  // gauges read `db` at each scrape (two aggregate queries).
+  // gauges read `db` at each scrape (one query, MetadataDb::Totals).
   // REQUIRES: `registry` and `db` outlive this object, and it outlives
   // every scrape of `registry`.
   ServeMetrics(metrics::Registry& registry, store::MetadataDb& db);

@@ -141,12 +141,20 @@ void Registry::AddGaugeCallback(std::string name, std::string help,
   e.read = std::move(read);
 }
 
+void Registry::OnCollect(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hooks_.push_back(std::move(fn));
+}
+
 std::vector<FamilySnapshot> Registry::Collect() const {
   std::vector<const Entry*> entries;
+  std::vector<std::function<void()>> hooks;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& e : entries_) entries.push_back(e.get());
+    hooks = hooks_;
   }
+  for (const auto& hook : hooks) hook();
   std::vector<FamilySnapshot> out;
   out.reserve(entries.size());
   for (const Entry* e : entries) {

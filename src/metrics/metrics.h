@@ -152,6 +152,11 @@ class Registry {
   void AddGaugeCallback(std::string name, std::string help,
                         std::function<std::optional<double>()> read);
 
+  // Calls `fn` at the start of every Collect, before any family is read
+  // (on the scraping thread; keep it cheap): to set several gauges from
+  // one reading, such as one database query.
+  void OnCollect(std::function<void()> fn);
+
   // Every family's current values, in the order they were added.
   std::vector<FamilySnapshot> Collect() const;
   // Collect() in the text exposition format (metrics/text_format.h).
@@ -162,8 +167,9 @@ class Registry {
   Entry& Add(std::string name, std::string help, MetricType type,
              const std::vector<std::string>& label_names);
 
-  mutable std::mutex mu_;  // guards entries_ (the list, not the families)
+  mutable std::mutex mu_;  // guards entries_ (the list, not the families) and hooks_
   std::vector<std::unique_ptr<Entry>> entries_;
+  std::vector<std::function<void()>> hooks_;
 };
 
 // Seconds since the Unix epoch, now (for gantry_process_start_time_seconds).

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 
 namespace metrics {
 
@@ -20,7 +21,14 @@ std::string_view MetricTypeName(MetricType t) {
 std::string FormatValue(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // The shortest text that parses back to the same double (Go's
+  // Whole numbers up to 2^53 (counts, bytes) as integers: to_chars's
+  // shortest form would write 200010000000 as 2.0001e+11.
+  if (std::fabs(v) <= 9007199254740992.0 && v == std::trunc(v)) {
+    char ibuf[32];
+    auto [iend, iec] = std::to_chars(ibuf, ibuf + sizeof ibuf, static_cast<int64_t>(v));
+    if (iec == std::errc()) return std::string(ibuf, iend);
+  }
+  // Otherwise the shortest text that parses back to the same double (Go's
   // strconv.ParseFloat, which Prometheus uses, reads every form to_chars
   // writes).
   char buf[64];

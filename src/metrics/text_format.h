@@ -10,8 +10,9 @@
 // a histogram as its cumulative `NAME_bucket{…,le="B"}` samples ending
 // with le="+Inf", then `NAME_sum` and `NAME_count`. Label values escape
 // `\`, `"` and newline (\\ \" \n); HELP text escapes `\` and newline.
-// Values are written in the shortest form that reads back exactly
-// ("3", "0.25", "1e+21"), "+Inf", "-Inf" and "NaN".
+// Values are written as integers when whole and up to 2^53
+// ("200010000000"), else in the shortest form that reads back exactly
+// ("0.25", "1e+21"); "+Inf", "-Inf" and "NaN".
 //
 // The writer checks nothing: names come from metrics::Registry, which
 // validates them when they are added.
@@ -51,7 +52,7 @@ inline constexpr char kTextContentType[] = "text/plain; version=0.0.4; charset=u
 // "\n".
 std::string FormatText(const std::vector<FamilySnapshot>& families);
 
-// A sample value as the format writes it ("3", "0.25", "+Inf", "NaN").
+// A sample value as the format writes it ("3", "0.25", "1e+21", "+Inf", "NaN").
 std::string FormatValue(double v);
 
 // `s` escaped for a label value (\\, \", \n).

@@ -56,6 +56,22 @@ TEST(MetricsRegistry, SmallRegistryTextExactly) {
   EXPECT_EQ(reads, 2) << "a scrape-time gauge is read at every scrape";
 }
 
+TEST(MetricsRegistry, OnCollectRunsBeforeTheFamiliesAreReadAtEveryScrape) {
+  Registry reg;
+  Gauge& a = reg.AddGauge("t_a", "A.", {}).With({});
+  Gauge& b = reg.AddGauge("t_b", "B.", {}).With({});
+  int reads = 0;
+  reg.OnCollect([&] {
+    ++reads;
+    a.Set(reads);
+    b.Set(reads * 10);
+  });
+  EXPECT_EQ(reg.Text(),
+            "# HELP t_a A.\n# TYPE t_a gauge\nt_a 1\n# HELP t_b B.\n# TYPE t_b gauge\nt_b 10\n");
+  EXPECT_EQ(reg.Text(),
+            "# HELP t_a A.\n# TYPE t_a gauge\nt_a 2\n# HELP t_b B.\n# TYPE t_b gauge\nt_b 20\n");
+}
+
 TEST(MetricsRegistry, HistogramBoundsAreInclusiveAndNaNGoesToInf) {
   const double bounds[] = {1, 2};
   Histogram h(bounds);

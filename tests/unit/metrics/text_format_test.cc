@@ -32,7 +32,10 @@ TEST(MetricsTextFormat, ValuesAreShortestExactSpecialsSpelledAsPrometheusReadsTh
   EXPECT_EQ(FormatValue(0.25), "0.25");
   EXPECT_EQ(FormatValue(0.1), "0.1");
   EXPECT_EQ(FormatValue(1234567890123.0), "1234567890123");
+  EXPECT_EQ(FormatValue(200010000000.0), "200010000000");
+  EXPECT_EQ(FormatValue(9007199254740992.0), "9007199254740992");
   EXPECT_EQ(FormatValue(1e21), "1e+21");
+  EXPECT_EQ(FormatValue(-0.0), "0");
   EXPECT_EQ(FormatValue(std::numeric_limits<double>::infinity()), "+Inf");
   EXPECT_EQ(FormatValue(-std::numeric_limits<double>::infinity()), "-Inf");
   EXPECT_EQ(FormatValue(std::nan("")), "NaN");
