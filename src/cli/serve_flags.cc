@@ -34,6 +34,13 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "gantry has are not fetched again (the remote-snapshot protocol of `ctr-remote images "
       "rpull` and the CRI plugin), layers containerd unpacks become gantry's, and what "
       "containerd holds is never pruned.\n"
+      "Metrics: with --metrics-listen HOST:PORT, GET /metrics answers Prometheus's text format "
+      "(0.0.4): pulls by result, pull duration, bytes downloaded and already present, CRI "
+      "requests by method and code with their latency, the registry door's requests, the store's "
+      "images, blobs and content "
+      "bytes (read at each scrape), start time and build; docs/metrics.md lists every metric. "
+      "Same address rules as the registry door (loopback unless --metrics-allow-remote; port 0 "
+      "picks a free port, logged as `metrics serving address=…`).\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
   cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
@@ -72,6 +79,14 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
                 "PullImage would), and stream its blobs to the client as they arrive, instead of "
                 "answering 404")
       ->needs(door);
+  auto* metrics = cmd->add_option(
+      "--metrics-listen", f.metrics_listen,
+      "Also serve Prometheus metrics (GET /metrics, text format 0.0.4) on HOST:PORT (plain "
+      "HTTP; loopback only unless --metrics-allow-remote; e.g. 127.0.0.1:9321)");
+  cmd->add_flag("--metrics-allow-remote", f.metrics_allow_remote,
+                "Allow --metrics-listen on an address other than loopback (the endpoint has no "
+                "authentication)")
+      ->needs(metrics);
   AddRegistryFlags(cmd, f.registry);
   return cmd;
 }

@@ -27,6 +27,9 @@ struct ServeFlags {
   std::string registry_listen;
   bool registry_allow_remote = false;
   bool registry_pull_through = false;  // needs registry_listen
+  // The Prometheus metrics endpoint (metrics/metrics_server.h): "" serves none.
+  std::string metrics_listen;
+  bool metrics_allow_remote = false;
   RegistryFlags registry;
 };
 

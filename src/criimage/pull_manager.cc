@@ -2,6 +2,7 @@
 
 #include "common/digest.h"
 #include "common/log.h"
+#include "criimage/serve_metrics.h"
 #include "image/pull.h"
 
 namespace criimage {
@@ -102,7 +103,12 @@ void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef
     }
   }
   if (got_slot) {
+    const auto start = std::chrono::steady_clock::now();
     r = PullOne(f, ref, creds);
+    if (options_.metrics != nullptr) {
+      options_.metrics->CountPull(r ? common::Status{} : common::Status(std::unexpected(r.error())),
+                                  std::chrono::steady_clock::now() - start);
+    }
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
     slot_cv_.notify_one();
@@ -141,6 +147,10 @@ common::Result<image::FetchResult> PullManager::PullOne(
   opts.cancel = &f->cancel;
   opts.flights = options_.flights;
   opts.trust = options_.trust;
+  if (options_.metrics != nullptr) {
+    ServeMetrics* m = options_.metrics;
+    opts.on_event = [m](const image::PullEvent& e) { m->OnPullEvent(e); };
+  }
   ASSIGN_OR_RETURN(
       image::PulledImage pulled,
       image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_}, opts));

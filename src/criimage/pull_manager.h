@@ -42,6 +42,8 @@
 
 namespace criimage {
 
+class ServeMetrics;
+
 struct PullManagerOptions {
   std::filesystem::path root;
   registry::ClientOptions client;  // hosts, credential lookup; creds are per call
@@ -60,6 +62,9 @@ struct PullManagerOptions {
   // The signature policy every pull obeys (PullImageOptions::trust); null
   // accepts every image.
   std::shared_ptr<const image::TrustPolicy> trust{};
+  // Counts each pull, its duration and bytes (criimage/serve_metrics.h);
+  // null: not counted. REQUIRES: outlives the manager.
+  ServeMetrics* metrics = nullptr;
 };
 
 class PullManager {

@@ -19,6 +19,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "criimage/serve_metrics.h"
 #include "criimage/services.h"
 
 namespace criimage {
@@ -104,6 +105,8 @@ struct Server::Impl {
   std::unique_ptr<store::MetadataDb> catalog_db;  // the catalog's connection
   std::unique_ptr<store::MetadataDb> pull_db;     // pulls write through this one
   std::unique_ptr<store::MetadataDb> gc_db;       // the reclaimer's
+  std::unique_ptr<store::MetadataDb> metrics_db;  // scrapes read through this one
+  std::unique_ptr<ServeMetrics> metrics;
   std::unique_ptr<Catalog> catalog;
   // Every snapshotter of the root, the unpack one (--snapshotter) first.
   std::vector<std::unique_ptr<snapshot::Snapshotter>> snapshotters;
@@ -167,6 +170,11 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   impl->pull_db = std::make_unique<store::MetadataDb>(std::move(pdb));
   ASSIGN_OR_RETURN(store::MetadataDb gdb, store::MetadataDb::Open(options.root));
   impl->gc_db = std::make_unique<store::MetadataDb>(std::move(gdb));
+  if (options.metrics != nullptr) {
+    ASSIGN_OR_RETURN(store::MetadataDb mdb, store::MetadataDb::Open(options.root));
+    impl->metrics_db = std::make_unique<store::MetadataDb>(std::move(mdb));
+    impl->metrics = std::make_unique<ServeMetrics>(*options.metrics, *impl->metrics_db);
+  }
   impl->catalog = std::make_unique<Catalog>(*impl->content, *impl->catalog_db, options.pinned);
   ASSIGN_OR_RETURN(
       impl->snapshotters,
@@ -187,7 +195,8 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .snapshotter = options.unpack ? all.front() : nullptr,
                          .check_space = options.check_space,
                          .flights = options.flights,
-                         .trust = options.trust});
+                         .trust = options.trust,
+                         .metrics = impl->metrics.get()});
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
                              .pulls = impl->pulls.get(),
@@ -207,6 +216,7 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   grpc::ServerBuilder builder;
   if (!activated)
     builder.AddListeningPort("unix:" + impl->socket.string(), grpc::InsecureServerCredentials());
+  if (impl->metrics) builder.experimental().SetInterceptorCreators(impl->metrics->Interceptors());
   builder.RegisterService(impl->image_service.get());
   builder.RegisterService(impl->runtime_service.get());
   builder.RegisterService(impl->progress_service.get());

@@ -35,6 +35,7 @@
 #include "common/error.h"
 #include "image/fetch.h"
 #include "image/pull_flights.h"
+#include "metrics/metrics.h"
 #include "registry/client.h"
 
 namespace criimage {
@@ -77,6 +78,12 @@ struct ServeOptions {
   // `listen` (systemd socket activation; mode and group are then the
   // socket unit's). -1: none.
   int listen_fd = -1;
+  // Where the server adds its metrics (criimage/serve_metrics.h,
+  // docs/metrics.md): pulls by result, their duration and bytes, every
+  // RPC by method and code, the store's image and blob counts (read at
+  // each scrape). null: none. REQUIRES: outlives the server, and is not
+  // scraped after the server is destroyed.
+  metrics::Registry* metrics = nullptr;
 };
 
 // The listening socket systemd passed (LISTEN_PID is this process and

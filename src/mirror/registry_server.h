@@ -92,26 +92,15 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "httpd/http_server.h"
 #include "image/pull_flights.h"
+#include "metrics/metrics.h"
 
 namespace mirror {
 
-// A TCP address to listen on.
-struct ListenAddress {
-  std::string host;   // "127.0.0.1", "::1" (no brackets), "0.0.0.0"
-  uint16_t port = 0;  // 0: the kernel picks a free port
-  bool ipv6 = false;
-  bool loopback = false;  // 127.0.0.0/8 or ::1
-
-  // "127.0.0.1:5050", "[::1]:5050"
-  std::string str() const;
-};
-
-// Parses "HOST:PORT": HOST an IPv4 address, "[IPv6]" or "localhost" (taken
-// as 127.0.0.1), PORT a decimal in [0, 65535]. Host names are refused: the
-// door binds one address, and which one a name means is the resolver's.
-// Errors: InvalidArgument naming the text and what is wrong.
-[[nodiscard]] common::Result<ListenAddress> ParseListenAddress(std::string_view text);
+// The door's address and its parsing are the HTTP servers' (httpd/http_server.h).
+using httpd::ListenAddress;
+using httpd::ParseListenAddress;
 
 struct RegistryServerOptions {
   std::filesystem::path root;             // the store
@@ -126,6 +115,10 @@ struct RegistryServerOptions {
   // pulled through this, see "Pull-through" above; null: 404 at once.
   // REQUIRES: outlives the server.
   image::PullThrough* pull_through = nullptr;
+  // Where the door counts its requests (gantry_registry_door_requests_total
+  // {method="GET|HEAD|other", code="<HTTP status>"}, docs/metrics.md);
+  // null: not counted. REQUIRES: outlives the server.
+  metrics::Registry* metrics = nullptr;
 };
 
 class RegistryServer {

@@ -288,6 +288,7 @@ Status MetadataDb::DeleteBlob(const common::Digest& digest) {
 Result<std::vector<BlobRecord>> MetadataDb::ListBlobs() {
   GANTRY_READ_OP("list blobs", ListBlobs());
 }
+Result<StoreTotals> MetadataDb::Totals() { GANTRY_READ_OP("count images and blobs", Totals()); }
 Result<LeaseHold> MetadataDb::CreateLease(std::chrono::seconds ttl) {
   GANTRY_WRITE_OP("create lease", CreateLease(ttl));
 }

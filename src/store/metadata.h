@@ -78,6 +78,14 @@ struct BlobRecord {
   friend bool operator==(const BlobRecord&, const BlobRecord&) = default;
 };
 
+// Counts over the whole database (Txn::Totals): cheap aggregates for
+// metrics, not a disk-usage report (upkeep/usage.h is that).
+struct StoreTotals {
+  int64_t images = 0;      // image records
+  int64_t blobs = 0;       // blob rows
+  int64_t blob_bytes = 0;  // the sum of their sizes
+};
+
 struct LeaseRecord {
   std::string id;
   int64_t created_ns = 0;
@@ -150,6 +158,9 @@ class Txn {
   [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
   // Sorted by digest string.
   [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
+  // Image records, blob rows and the blobs' total size, from two
+  // aggregate queries (no rows are read out).
+  [[nodiscard]] common::Result<StoreTotals> Totals();
 
   // ---- leases
   // Creates a lease with a new random id that expires `ttl` from now, and
@@ -253,6 +264,7 @@ class MetadataDb {
   [[nodiscard]] common::Result<BlobRecord> GetBlob(const common::Digest& digest);
   [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
   [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
+  [[nodiscard]] common::Result<StoreTotals> Totals();
 
   [[nodiscard]] common::Result<LeaseHold> CreateLease(std::chrono::seconds ttl);
   [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);

@@ -339,6 +339,18 @@ Result<std::vector<BlobRecord>> Txn::ListBlobs() {
   return out;
 }
 
+Result<StoreTotals> Txn::Totals() {
+  const std::string op = "count images and blobs";
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st, state_->db.Prepare("SELECT (SELECT count(*) FROM images), "
+                                                     "count(*), coalesce(sum(size), 0) FROM blobs",
+                                                     op));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return StoreTotals{};
+  return StoreTotals{
+      .images = st.ColumnInt(0), .blobs = st.ColumnInt(1), .blob_bytes = st.ColumnInt(2)};
+}
+
 // ---- leases ----------------------------------------------------------------
 
 Result<LeaseHold> Txn::CreateLease(std::chrono::seconds ttl) {

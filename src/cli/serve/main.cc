@@ -5,6 +5,9 @@
 // `serve` and its flags (cli/serve_flags.h). It is the only executable that
 // links gRPC or an HTTP server.
 //
+// With --metrics-listen, Prometheus metrics (metrics/metrics_server.h)
+// over HTTP too, from a registry the CRI server adds its metrics to.
+//
 // The CRI socket is served whether or not the door is: `gantry serve` is
 // the CRI server, and the door is added to it (one process, one
 // lifecycle for systemd). A node that wants only the
@@ -22,9 +25,29 @@
 #include "common/log.h"
 #include "criimage/server.h"
 #include "image/pull_flights.h"
+#include "metrics/metrics_server.h"
 #include "mirror/registry_server.h"
 
 namespace {
+
+// `text`, the value of `flag` (a HOST:PORT the HTTP server `who` will
+// serve `what` on), checked: kExitOk when empty or fine, else the exit
+// code after the error is printed. A non-loopback address needs
+// `<flag's prefix>-allow-remote` (`allow_remote`).
+int CheckListenFlag(const std::string& flag, const std::string& text, bool allow_remote,
+                    const std::string& who, const std::string& what) {
+  if (text.empty()) return cli::kExitOk;
+  auto address = httpd::ParseListenAddress(text);
+  if (!address) return cli::ReportError(address.error().Wrap(flag));
+  if (!address->loopback && !allow_remote) {
+    const std::string allow = flag.substr(0, flag.rfind('-')) + "-allow-remote";
+    std::cerr << "gantry: " << flag << " `" << text << "`: not a loopback address; " << who
+              << " has no authentication, so serving " << what << " to other machines needs "
+              << allow << "\n";
+    return cli::kExitUsage;
+  }
+  return cli::kExitOk;
+}
 
 int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   mode_t mode = 0;
@@ -36,17 +59,15 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
     std::cerr << "gantry: --socket-mode `" << f.socket_mode << "`: not an octal mode\n";
     return cli::kExitUsage;
   }
-  if (!f.registry_listen.empty()) {
-    // Checked before anything starts, with the flags' own names.
-    auto address = mirror::ParseListenAddress(f.registry_listen);
-    if (!address) return cli::ReportError(address.error().Wrap("--registry-listen"));
-    if (!address->loopback && !f.registry_allow_remote) {
-      std::cerr << "gantry: --registry-listen `" << f.registry_listen
-                << "`: not a loopback address; the door has no authentication, so serving the "
-                   "store to other machines needs --registry-allow-remote\n";
-      return cli::kExitUsage;
-    }
-  }
+  // The HTTP addresses are checked before anything starts, with the flags' own names.
+  if (int rc = CheckListenFlag("--registry-listen", f.registry_listen, f.registry_allow_remote,
+                               "the door", "the store");
+      rc != cli::kExitOk)
+    return rc;
+  if (int rc = CheckListenFlag("--metrics-listen", f.metrics_listen, f.metrics_allow_remote,
+                               "the endpoint", "it");
+      rc != cli::kExitOk)
+    return rc;
   auto client = cli::MakeClientOptions(global, f.registry);
   if (!client) return cli::ReportError(client.error());
   auto trust = cli::LoadTrust(global);
@@ -60,6 +81,20 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // The pulls' in-flight table, which the door's pull-through reads.
   image::PullFlights flights;
+  // Declared before the server, which adds its metrics to it; scraped only
+  // while the server lives (the endpoint stops first).
+  metrics::Registry registry;
+  const bool with_metrics = !f.metrics_listen.empty();
+  if (with_metrics) {
+    registry
+        .AddGauge("gantry_process_start_time_seconds",
+                  "Start time of the gantry-serve process, in seconds since the Unix epoch.", {})
+        .With({})
+        .Set(metrics::UnixSecondsNow());
+    registry.AddGauge("gantry_build_info", "Always 1; `version` is gantry's.", {"version"})
+        .With({cli::Version()})
+        .Set(1);
+  }
   auto server = criimage::Server::Start({
       .root = global.root,
       .listen = f.listen,
@@ -79,6 +114,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .flights = f.registry_pull_through ? &flights : nullptr,
       .trust = std::move(*trust),
       .listen_fd = criimage::SystemdListenFd(),
+      .metrics = with_metrics ? &registry : nullptr,
   });
   if (!server) return cli::ReportError(server.error().Wrap("serve"));
   // Pull-through pulls go through the CRI server's pull manager: the same
@@ -100,6 +136,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
         .max_connections = 256,
         .idle_timeout = std::chrono::seconds(60),
         .pull_through = through.get(),
+        .metrics = with_metrics ? &registry : nullptr,
     });
     if (!started) {
       (*server)->Shutdown();
@@ -107,9 +144,22 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
     }
     door = std::move(*started);
   }
+  std::unique_ptr<metrics::MetricsServer> metrics_http;
+  if (with_metrics) {
+    auto started = metrics::MetricsServer::Start(
+        registry, {.listen = f.metrics_listen, .allow_remote = f.metrics_allow_remote});
+    if (!started) {
+      if (door) door->Shutdown();
+      (*server)->Shutdown();
+      return cli::ReportError(started.error().Wrap("serve: metrics"));
+    }
+    metrics_http = std::move(*started);
+    LOG(Info) << "metrics serving" << common::Kv("address", metrics_http->address().str());
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   LOG(Info) << "stopping" << common::Kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (metrics_http) metrics_http->Shutdown();
   if (door) door->Shutdown();
   (*server)->Shutdown();
   return cli::kExitOk;

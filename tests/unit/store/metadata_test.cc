@@ -272,6 +272,25 @@ TEST_F(StoreMetadataTest, Blobs) {
   EXPECT_EQ(db().GetBlob(a).error().code, Errc::kNotFound);
 }
 
+TEST_F(StoreMetadataTest, TotalsCountImagesAndBlobsAndSumBlobSizes) {
+  auto empty = db().Totals();
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(empty->images, 0);
+  EXPECT_EQ(empty->blobs, 0);
+  EXPECT_EQ(empty->blob_bytes, 0);
+  ASSERT_TRUE(db().PutBlob(Digest::Sha256Of(std::string_view("a")), 10, "x"));
+  ASSERT_TRUE(db().PutBlob(Digest::Sha256Of(std::string_view("b")), 32, "x"));
+  for (const char* name : {"a:1", "b:1", "c:1"}) {
+    ASSERT_TRUE(db().PutImage(
+        {.name = name, .target = Manifest("m"), .created_ns = 0, .updated_ns = 0, .labels = {}}));
+  }
+  auto t = db().Totals();
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->images, 3);
+  EXPECT_EQ(t->blobs, 2);
+  EXPECT_EQ(t->blob_bytes, 42);
+}
+
 TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
   auto lease = db().CreateLease(60s);
   ASSERT_TRUE(lease) << lease.error().message;
