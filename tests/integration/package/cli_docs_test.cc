@@ -161,7 +161,8 @@ TEST(CliDocs, BashCompletionCompletesCommandsOptionsAndPaths) {
   EXPECT_EQ(BashComplete("gantry --root /x snapshot l"), "ls\n");
   EXPECT_EQ(BashComplete("gantry pull --max-concurrent-d"), "--max-concurrent-downloads\n");
   // The global options are offered after the subcommand too.
-  EXPECT_EQ(BashComplete("gantry images --regis"), "--registry-config\n");
+  EXPECT_EQ(BashComplete("gantry images --regis"), "--registry-config\n--registries-d\n");
+  EXPECT_EQ(BashComplete("gantry load --signature-p"), "--signature-policy\n");
   // --root takes a path: files complete.
   auto dir = common::TempDir::Create("gantry-complete");
   ASSERT_TRUE(dir) << dir.error().message;
