@@ -6,6 +6,7 @@
 #include "archive/archive_source.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "cli/publish_flags.h"
 #include "cli/registry_flags.h"
 #include "cli/store_open.h"
 #include "cli/unpack_step.h"
@@ -28,6 +29,7 @@ struct PullFlags {
   bool attach = false;
   bool ignore_space_check = false;
   RegistryFlags registry;
+  ContainerdFlags containerd;
 };
 
 // --attach: follows the progress record of a pull someone else started.
@@ -66,6 +68,21 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
         common::Error{common::Errc::kAborted, 0, "pull " + ref->str() + ": " + failure});
   if (!f.json) std::cout << ref->str() << "\n";
   return kExitOk;
+}
+
+// --containerd: the pull is recorded in the store whatever happens here,
+// so a failed publication is a warning and the pull still exits 0: the
+// image is there for `gantry publish` to retry, and a non-zero status
+// would have retry loops pull again what they already have.
+void PublishAfterPull(const GlobalOptions& global, const std::string& name,
+                      const ContainerdFlags& containerd) {
+  std::cout.flush();
+  auto rc = RunServeExecutable(PublishArgs(global, {name}, containerd));
+  if (!rc)
+    std::cerr << "gantry: warning: " << rc.error().Wrap("publish " + name).message << "\n";
+  else if (*rc != kExitOk)
+    std::cerr << "gantry: warning: publish " << name << " to containerd failed (exit " << *rc
+              << "); the image is in the store: retry with gantry publish\n";
 }
 
 int Run(const GlobalOptions& global, const PullFlags& f) {
@@ -121,6 +138,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
     std::cout << r->pull.target.digest.str() << "\n";
   else if (mode != ProgressMode::kJson)
     std::cout << r->pull.name << "\n";
+  if (!f.containerd.address.empty()) PublishAfterPull(global, r->pull.name, f.containerd);
   return kExitOk;
 }
 
@@ -167,6 +185,7 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
                 "Do not pull: follow the progress of a pull of IMAGE in progress (started by "
                 "another gantry pull or by gantry serve) until it ends");
   AddRegistryFlags(cmd, f->registry);
+  AddContainerdFlags(cmd, f->containerd, /*required=*/false);
   cmd->callback(
       [&global, &exit_code, f] { exit_code = f->attach ? Attach(global, *f) : Run(global, *f); });
 }

@@ -7,35 +7,22 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <memory>
-#include <system_error>
 
 #include "cli/commands.h"
+#include "cli/publish_flags.h"
 #include "cli/serve_flags.h"
 
 namespace cli {
 namespace {
 
-constexpr const char* kServeExecutable = "gantry-serve";
-
-// gantry-serve in the directory of the running executable (not $PATH, not
-// argv[0]: a gantry run by a relative path or through a symlink still finds
-// the one installed with it).
-common::Result<std::filesystem::path> ServeExecutable() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return common::ErrnoError("read `/proc/self/exe`", ec.value());
-  return self.parent_path() / kServeExecutable;
-}
-
 // Returns only on failure.
 common::Error ExecServe(char** argv) {
-  auto exe = ServeExecutable();
+  auto exe = ServeExecutablePath();
   if (!exe) return exe.error();
   argv[0] = const_cast<char*>(exe->c_str());
   ::execv(exe->c_str(), argv);
-  return common::ErrnoError("serve: exec `" + exe->string() + "`").error();
+  return common::ErrnoError("serve: exec `" + *exe + "`").error();
 }
 
 }  // namespace

@@ -28,6 +28,7 @@ void RegisterRuntime(CLI::App& app, GlobalOptions& global, int& exit_code);  // 
 void RegisterContainerdConfig(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterSave(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterCopy(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterPublish(CLI::App& app, GlobalOptions& global, int& exit_code);
 // `gantry serve`: its flags (serve_flags.h), and a callback that execs the
 // gantry-serve executable beside this one with `argv` (main's, unchanged).
 void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code, char** argv);
@@ -56,6 +57,7 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterContainerdConfig(app, global, exit_code);
   RegisterSave(app, global, exit_code);
   RegisterCopy(app, global, exit_code);
+  RegisterPublish(app, global, exit_code);
 }
 
 }  // namespace cli

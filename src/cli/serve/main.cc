@@ -20,10 +20,12 @@
 #include <iostream>
 
 #include "cli/app.h"
+#include "cli/publish_flags.h"
 #include "cli/registry_flags.h"
 #include "cli/serve_flags.h"
 #include "common/log.h"
 #include "criimage/server.h"
+#include "ctrpublish/publish.h"
 #include "image/pull_flights.h"
 #include "metrics/metrics_server.h"
 #include "mirror/registry_server.h"
@@ -165,6 +167,31 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   return cli::kExitOk;
 }
 
+// `publish NAME…`: NAMEs are exact record names (`gantry publish` resolved
+// what the user typed). Each is published in turn; the first failure ends
+// the run.
+int Publish(const cli::GlobalOptions& global, const std::vector<std::string>& names,
+            const cli::ContainerdFlags& f) {
+  auto content = store::ContentStore::Open(global.root);
+  if (!content) return cli::ReportError(content.error().Wrap("publish: open store"));
+  auto db = store::MetadataDb::Open(global.root);
+  if (!db) return cli::ReportError(db.error().Wrap("publish: open store"));
+  const ctrpublish::PublishStore st{.content = &*content, .metadata = &*db};
+  const ctrpublish::ContainerdTarget target{
+      .address = f.address, .ns = f.ns, .snapshotter = f.snapshotter};
+  for (const std::string& name : names) {
+    auto r = ctrpublish::Publish(st, name, target);
+    if (!r) return cli::ReportError(r.error());
+    LOG(Info) << "published" << common::Kv("image", name) << common::Kv("namespace", f.ns)
+              << common::Kv("blobs_written", r->blobs_written)
+              << common::Kv("chains_adopted", r->chains_adopted)
+              << common::Kv("images_created", r->images_created)
+              << common::Kv("images_updated", r->images_updated);
+    std::cout << name << "\n";
+  }
+  return cli::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +205,13 @@ int main(int argc, char** argv) {
   cli::ServeFlags flags;
   int exit_code = cli::kExitOk;
   cli::AddServeCommand(app, flags)->callback([&] { exit_code = Run(global, flags); });
+  std::vector<std::string> publish_names;
+  cli::ContainerdFlags publish_flags;
+  CLI::App* publish =
+      app.add_subcommand("publish", "Publish store images (exact names) into containerd");
+  publish->add_option("names", publish_names, "Image record names")->required();
+  cli::AddContainerdFlags(publish, publish_flags, /*required=*/true);
+  publish->callback([&] { exit_code = Publish(global, publish_names, publish_flags); });
   app.parse_complete_callback([&] { cli::ApplyGlobalOptions(global, /*raise_open_files=*/true); });
 
   try {
