@@ -189,11 +189,13 @@ class Publisher {
         for (const auto& [k, v] : b.labels) (*req.mutable_labels())[k] = v;
       content::WriteContentResponse resp;
       if (!stream->Write(req) || !stream->Read(&resp)) break;
-      if (last) {
-        stream->WritesDone();
-        break;
-      }
+      if (last) break;
     } while (true);
+    // containerd sends one more message when the stream ends well; Finish
+    // waits for the status only once every message has been read.
+    stream->WritesDone();
+    for (content::WriteContentResponse rest; stream->Read(&rest);) {
+    }
     grpc::Status s = stream->Finish();
     if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
       // Another client committed it meanwhile.

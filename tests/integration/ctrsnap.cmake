@@ -6,9 +6,10 @@
 # `ctr-remote` (Debian's stargz-snapshotter). Suites CtrsnapContainerd,
 # CtrsnapTree (layers equal containerd's overlayfs ones), CtrsnapCrash
 # (kill -9 of gantry serve mid-pull), CtrsnapBadInput (error codes over
-# the door's gRPC) and CtrsnapCri (containerd's CRI plugin, configured by
+# the door's gRPC), CtrsnapCri (containerd's CRI plugin, configured by
 # `gantry containerd-config`, driven by cri/cri_client.py with
-# python3-grpcio); the shared containerd set-up is ctrsnap_fixture.h.
+# python3-grpcio) and CtrPublish (gantry publish, pull --containerd); the
+# shared containerd set-up is ctrsnap_fixture.h.
 # Needs root, containerd, ctr, ctr-remote, runc and the shim.
 if(TARGET gantry_criproto)
   gantry_test(ctrsnap_root_test LABELS "integration;root"
@@ -19,6 +20,7 @@ if(TARGET gantry_criproto)
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrcri_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_rules_test.cc
+      ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/publish_test.cc
     LIBS gantry_criproto gantry_oci gantry_registry gantry_store gantry_testfixtures)
   add_dependencies(ctrsnap_root_test gantry)
   target_compile_definitions(ctrsnap_root_test PRIVATE
