@@ -18,6 +18,9 @@ Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pod IMAGE_REF LOG_DIR CMD...
   LOG_DIR/c.log, waits (60 s at most) until it exits, prints
   `exit_code N` and `log_path PATH`, then removes the container and the
   sandbox.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pod-present IMAGE_REF LOG_DIR CMD...
+  as `pod`, without PullImage: ImageStatus must find IMAGE_REF (kubelet's
+  IfNotPresent with the image on the node), and prints `image_id ID`.
 Each exits 1 with the failed check on stderr.
 """
 
@@ -78,9 +81,19 @@ def pull(channel, pb, pbg, image):
     return ref
 
 
-def run_pod(grpc, channel, pb, pbg, rtpb, image, log_dir, cmd):
+def present(channel, pb, pbg, image):
+    images = pbg.ImageServiceStub(channel)
+    st = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)), timeout=30)
+    check(st.HasField("image"), "ImageStatus " + image + " finds it without a pull")
+    return st.image.id
+
+
+def run_pod(grpc, channel, pb, pbg, rtpb, image, log_dir, cmd, do_pull=True):
     import time
-    pull(channel, pb, pbg, image)
+    if do_pull:
+        pull(channel, pb, pbg, image)
+    else:
+        print("image_id " + present(channel, pb, pbg, image))
     sandbox = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name="p", uid="u-%d" % os.getpid(), namespace="gantry",
                                        attempt=1),
@@ -146,13 +159,17 @@ def wait_ready(grpc, channel, pb, pbg):
 def main():
     proto_dir, out_dir, socket = sys.argv[1:4]
     grpc, channel, pb, pbg, rtpb = stubs(proto_dir, out_dir, socket)
-    if sys.argv[4] in ("pull", "pod"):
+    if sys.argv[4] in ("pull", "pod", "pod-present"):
         wait_ready(grpc, channel, pb, pbg)
     if sys.argv[4] == "pull":
         print("image_ref " + pull(channel, pb, pbg, sys.argv[5]))
         return
     if sys.argv[4] == "pod":
         run_pod(grpc, channel, pb, pbg, rtpb, sys.argv[5], sys.argv[6], sys.argv[7:])
+        return
+    if sys.argv[4] == "pod-present":
+        run_pod(grpc, channel, pb, pbg, rtpb, sys.argv[5], sys.argv[6], sys.argv[7:],
+                do_pull=False)
         return
     image = sys.argv[4]
     rt = pbg.RuntimeServiceStub(channel)

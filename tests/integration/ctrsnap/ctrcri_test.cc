@@ -309,5 +309,41 @@ TEST_F(CtrsnapCri, PullImageOfTheUsrImageGantryHasFetchesNoLayerBlobAndCtrRunsIt
   EXPECT_NE(r.out.find("usr-ok\n"), std::string::npos) << r.out;
 }
 
+// `gantry pull --containerd` into the CRI plugin's namespace ahead of
+// time: kubelet's ImageStatus on containerd finds the image under its
+// name and its id, and a pod runs it (and the published sandbox image)
+// with the registry gone, so containerd cannot have fetched anything.
+TEST_F(CtrsnapCri, PrePulledWithGantryPublishAPodRunsWithTheRegistryStopped) {
+  fixtures::BuiltImage app, pause;
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+      *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &app));
+  fixtures::ImageSpec pause_spec = fixtures::FixtureImageSpec();
+  pause_spec.cmd = {"/bin/sleep", "3600"};
+  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout", pause_spec,
+                                              "fixture/pause:v1", &pause));
+  const std::string ref = proxy_->host() + "/fixture/app:v1";
+  for (const std::string& name : {ref, proxy_->host() + "/fixture/pause:v1"}) {
+    auto gp = Gantry({"pull", name, "--containerd", "unix://" + containerd_->address()});
+    ASSERT_EQ(gp.exit_code, 0) << gp.out << gp.err;
+    EXPECT_EQ(gp.err.find("warning"), std::string::npos) << gp.err << Logs();
+  }
+  proxy_->ClearLog();
+  reg_.reset();
+
+  const fs::path logs = dir_.path() / "pod-logs";
+  fs::create_directories(logs);
+  auto pod = Cri({"pod-present", ref, logs.string(), "sh", "-c", "echo hello-$((6*7))"});
+  ASSERT_EQ(pod.exit_code, 0) << pod.out << pod.err << Logs();
+  EXPECT_NE(pod.out.find("image_id sha256:" + app.config.digest.hex()), std::string::npos)
+      << pod.out;
+  EXPECT_NE(pod.out.find("exit_code 0\n"), std::string::npos) << pod.out;
+  std::string log = ReadText(logs / "c.log");
+  EXPECT_NE(log.find(" stdout F hello-42\n"), std::string::npos) << log << pod.out;
+  EXPECT_EQ(proxy_->CountRequests("", "/v2/"), 0) << "containerd went to the registry";
+  // By id, as kubelet looks images up.
+  auto by_id = Cri({"pod-present", app.config.digest.str(), logs.string(), "true"});
+  EXPECT_EQ(by_id.exit_code, 0) << by_id.out << by_id.err;
+}
+
 }  // namespace
 }  // namespace ctrcritest
