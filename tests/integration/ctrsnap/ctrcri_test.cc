@@ -220,6 +220,18 @@ class CtrsnapCri : public ::testing::Test {
     return "\n--- gantry serve:\n" + serve_->LogText() + "\n--- containerd:\n" + containerd_->Log();
   }
 
+  // Pushes the fixture image as fixture/app:v1 and the sandbox ("pause")
+  // image, the fixture's layers running a process that stays, as
+  // fixture/pause:v1 (the config's sandbox_image).
+  void PushAppAndPause(fixtures::BuiltImage* app, fixtures::BuiltImage* pause) {
+    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
+        *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", app));
+    fixtures::ImageSpec pause_spec = fixtures::FixtureImageSpec();
+    pause_spec.cmd = {"/bin/sleep", "3600"};
+    ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout", pause_spec,
+                                                "fixture/pause:v1", pause));
+  }
+
   // No layer blob of `img` was fetched from the registry since ClearLog,
   // and containerd's requests did reach it (through the proxy).
   void ExpectNoLayerGets(const fixtures::BuiltImage& img) {
@@ -245,13 +257,7 @@ class CtrsnapCri : public ::testing::Test {
 
 TEST_F(CtrsnapCri, PullImageOfAnImageGantryHasFetchesNoLayerBlobAndAPodRunsIt) {
   fixtures::BuiltImage app, pause;
-  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
-      *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &app));
-  // The sandbox ("pause") image: the fixture's layers, a process that stays.
-  fixtures::ImageSpec pause_spec = fixtures::FixtureImageSpec();
-  pause_spec.cmd = {"/bin/sleep", "3600"};
-  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout", pause_spec,
-                                              "fixture/pause:v1", &pause));
+  ASSERT_NO_FATAL_FAILURE(PushAppAndPause(&app, &pause));
   for (const char* name : {"/fixture/app:v1", "/fixture/pause:v1"}) {
     auto gp = Gantry({"pull", reg_->host() + name});
     ASSERT_EQ(gp.exit_code, 0) << gp.out << gp.err;
@@ -315,12 +321,7 @@ TEST_F(CtrsnapCri, PullImageOfTheUsrImageGantryHasFetchesNoLayerBlobAndCtrRunsIt
 // with the registry gone, so containerd cannot have fetched anything.
 TEST_F(CtrsnapCri, PrePulledWithGantryPublishAPodRunsWithTheRegistryStopped) {
   fixtures::BuiltImage app, pause;
-  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(
-      *reg_, gantry_->dir() / "layout", fixtures::FixtureImageSpec(), "fixture/app:v1", &app));
-  fixtures::ImageSpec pause_spec = fixtures::FixtureImageSpec();
-  pause_spec.cmd = {"/bin/sleep", "3600"};
-  ASSERT_NO_FATAL_FAILURE(pulltest::PushImage(*reg_, gantry_->dir() / "layout", pause_spec,
-                                              "fixture/pause:v1", &pause));
+  ASSERT_NO_FATAL_FAILURE(PushAppAndPause(&app, &pause));
   const std::string ref = proxy_->host() + "/fixture/app:v1";
   for (const std::string& name : {ref, proxy_->host() + "/fixture/pause:v1"}) {
     auto gp = Gantry({"pull", name, "--containerd", "unix://" + containerd_->address()});
