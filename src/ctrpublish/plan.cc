@@ -49,18 +49,17 @@ common::Result<PublishPlan> PlanPublish(const PublishStore& store, std::string_v
       return MakeError(Errc::kDataLoss,
                        "index " + img.target.digest.str() + ": " + index.error().message);
     PlannedBlob blob{.descriptor = img.target, .data = std::move(body)};
-    bool found = false;
-    for (size_t i = 0; i < index->manifests.size(); ++i) {
-      if (index->manifests[i].descriptor.digest != manifest_digest) continue;
-      manifest_desc = index->manifests[i].descriptor;
-      blob.labels[std::string(kLabelGcContent) + "m." + std::to_string(i)] = manifest_digest.str();
-      found = true;
-      break;
-    }
-    if (!found)
+    auto entry = std::find_if(
+        index->manifests.begin(), index->manifests.end(),
+        [&](const oci::IndexEntry& e) { return e.descriptor.digest == manifest_digest; });
+    if (entry == index->manifests.end())
       return MakeError(Errc::kDataLoss, "index " + img.target.digest.str() +
                                             " does not list the recorded manifest " +
                                             manifest_digest.str());
+    manifest_desc = entry->descriptor;
+    // containerd numbers the children its pull kept for the platform
+    // (images.SetChildrenMappedLabels): the one manifest gantry has is m.0.
+    blob.labels[std::string(kLabelGcContent) + "m.0"] = manifest_digest.str();
     index_blob = std::move(blob);
   }
 

@@ -19,8 +19,9 @@
 //  1. content: writes the image config, the platform manifest and, when
 //     the record's target is an index, the index, each verified against
 //     its digest and size, with the labels containerd's own pull leaves:
-//       index     containerd.io/gc.ref.content.m.<i> = the manifest (its
-//                 position in the index; only the platform gantry has)
+//       index     containerd.io/gc.ref.content.m.0 = the platform manifest
+//                 (containerd numbers the manifests its pull kept; gantry
+//                 has one)
 //       manifest  containerd.io/gc.ref.content.config = the config,
 //                 containerd.io/gc.ref.content.l.<i> = each layer blob
 //                 (containerd does not hold the layer blobs: the layers
