@@ -3,6 +3,8 @@
 // resolves them (cli/image_lookup.h); gantry-serve, which links the gRPC
 // client, publishes the exact records.
 
+#include <iostream>
+
 #include "cli/commands.h"
 #include "cli/image_lookup.h"
 #include "cli/publish_flags.h"
@@ -27,6 +29,8 @@ int Run(const GlobalOptions& global, const PublishFlags& f) {
   }
   auto rc = RunServeExecutable(PublishArgs(global, names, f.containerd));
   if (!rc) return ReportError(rc.error().Wrap("publish"));
+  if (*rc == kExitOk)
+    for (const std::string& n : names) std::cout << n << "\n";
   return *rc;
 }
 

@@ -169,7 +169,8 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
 
 // `publish NAME…`: NAMEs are exact record names (`gantry publish` resolved
 // what the user typed). Each is published in turn; the first failure ends
-// the run.
+// the run. Nothing goes to stdout, which is the calling command's (`gantry
+// pull -q` prints only a digest there).
 int Publish(const cli::GlobalOptions& global, const std::vector<std::string>& names,
             const cli::ContainerdFlags& f) {
   auto content = store::ContentStore::Open(global.root);
@@ -187,7 +188,6 @@ int Publish(const cli::GlobalOptions& global, const std::vector<std::string>& na
               << common::Kv("chains_adopted", r->chains_adopted)
               << common::Kv("images_created", r->images_created)
               << common::Kv("images_updated", r->images_updated);
-    std::cout << name << "\n";
   }
   return cli::kExitOk;
 }

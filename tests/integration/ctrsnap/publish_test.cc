@@ -130,9 +130,10 @@ TEST_F(CtrPublish, PublishedImageRunsWithoutContainerdFetchingAndTwiceIsStillOne
 
 TEST_F(CtrPublish, PullWithContainerdFlagPublishesAndRunsWithTheRegistryStopped) {
   auto gp = Gantry(
-      {"pull", ref_, "--containerd", Address(), "--containerd-namespace", containerd_->ns()});
+      {"pull", "-q", ref_, "--containerd", Address(), "--containerd-namespace", containerd_->ns()});
   ASSERT_EQ(gp.exit_code, 0) << gp.out << gp.err << Logs();
   EXPECT_EQ(gp.err.find("warning"), std::string::npos) << gp.err;
+  EXPECT_EQ(gp.out, img_.manifest.digest.str() + "\n") << "-q prints only the digest";
   proxy_->ClearLog();
   reg_.reset();  // no registry at all from here
   ASSERT_NO_FATAL_FAILURE(ExpectPublished());
