@@ -70,21 +70,6 @@ int Attach(const GlobalOptions& global, const PullFlags& f) {
   return kExitOk;
 }
 
-// --containerd: the pull is recorded in the store whatever happens here,
-// so a failed publication is a warning and the pull still exits 0: the
-// image is there for `gantry publish` to retry, and a non-zero status
-// would have retry loops pull again what they already have.
-void PublishAfterPull(const GlobalOptions& global, const std::string& name,
-                      const ContainerdFlags& containerd) {
-  std::cout.flush();
-  auto rc = RunServeExecutable(PublishArgs(global, {name}, containerd));
-  if (!rc)
-    std::cerr << "gantry: warning: " << rc.error().Wrap("publish " + name).message << "\n";
-  else if (*rc != kExitOk)
-    std::cerr << "gantry: warning: publish " << name << " to containerd failed (exit " << *rc
-              << "); the image is in the store: retry with gantry publish\n";
-}
-
 int Run(const GlobalOptions& global, const PullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
   // While it prints progress, a pull holds a lease, partial downloads and

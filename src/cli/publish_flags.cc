@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <system_error>
 
 namespace cli {
@@ -13,7 +14,12 @@ void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, bool required) {
                                "containerd's gRPC socket (unix:///run/containerd/containerd.sock): "
                                "publish the image there, so that containerd and its CRI plugin "
                                "run containers on gantry's layers without fetching any");
-  if (required) addr->required();
+  if (required)
+    addr->required();
+  else
+    addr->description(addr->get_description() +
+                      "; after the pull is recorded (a failed publication is a warning: the "
+                      "pull still exits 0, and gantry publish retries it)");
   cmd->add_option("--containerd-namespace", flags.ns,
                   "containerd namespace to publish into (k8s.io is the CRI plugin's); created "
                   "when it does not exist")
@@ -61,6 +67,21 @@ common::Result<int> RunServeExecutable(const std::vector<std::string>& args) {
     if (errno != EINTR) return common::ErrnoError("wait for `" + exe + "`", errno);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
+}
+
+// --containerd: the pull is recorded in the store whatever happens here,
+// so a failed publication is a warning and the pull still exits 0: the
+// image is there for `gantry publish` to retry, and a non-zero status
+// would have retry loops pull again what they already have.
+void PublishAfterPull(const GlobalOptions& global, const std::string& name,
+                      const ContainerdFlags& containerd) {
+  std::cout.flush();
+  auto rc = RunServeExecutable(PublishArgs(global, {name}, containerd));
+  if (!rc)
+    std::cerr << "gantry: warning: " << rc.error().Wrap("publish " + name).message << "\n";
+  else if (*rc != kExitOk)
+    std::cerr << "gantry: warning: publish " << name << " to containerd failed (exit " << *rc
+              << "); the image is in the store: retry with gantry publish\n";
 }
 
 }  // namespace cli

@@ -38,4 +38,10 @@ void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, bool required);
 // Returns its exit code (128 + signal when killed). Errors: fork/exec.
 [[nodiscard]] common::Result<int> RunServeExecutable(const std::vector<std::string>& args);
 
+// `gantry pull --containerd`: publishes the record `name` once the pull
+// is recorded. A failure is a warning on stderr, never the pull's exit
+// status (see publish_flags.cc).
+void PublishAfterPull(const GlobalOptions& global, const std::string& name,
+                      const ContainerdFlags& containerd);
+
 }  // namespace cli
