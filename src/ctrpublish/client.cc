@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 
 #include "common/log.h"
 #include "criimage/containerd_content.grpc.pb.h"
@@ -202,8 +203,33 @@ class Publisher {
       TRY(UpdateBlobLabels(b));
       return false;
     }
+    // containerd answers Unavailable ("ref … locked") while another
+    // publisher writes the same blob under the same ref: wait for its
+    // commit rather than fail.
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && WaitForBlob(b.descriptor.digest)) {
+      TRY(UpdateBlobLabels(b));
+      return false;
+    }
     if (!s.ok()) return FromGrpc(s, what);
     return true;
+  }
+
+  // Polls Info until the blob is committed, within the call timeout.
+  bool WaitForBlob(const common::Digest& digest) {
+    const auto deadline = std::chrono::steady_clock::now() + target_.timeout;
+    auto pause = std::chrono::milliseconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto ctx = Context(true);
+      content::InfoRequest req;
+      req.set_digest(digest.str());
+      content::InfoResponse resp;
+      grpc::Status s = content_->Info(ctx.get(), req, &resp);
+      if (s.ok()) return true;
+      if (s.error_code() != grpc::StatusCode::NOT_FOUND) return false;
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(500));
+    }
+    return false;
   }
 
   common::Status UpdateBlobLabels(const PlannedBlob& b) {

@@ -31,6 +31,8 @@
 //       all       containerd.io/distribution.source.<registry host> = the
 //                 repository path, so that containerd could fetch more
 //     A blob containerd has is not written again; its labels are updated.
+//     One another publisher is writing (containerd: ref locked) is waited
+//     for, up to `timeout`.
 //  2. snapshots: for each layer, bottom first, unless containerd already
 //     knows the chain (Stat), Prepare("extract-… <chainID>", parent chain,
 //     {containerd.io/snapshot.ref: chainID}) through containerd's

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <thread>
 
 #include "integration/ctrsnap/ctrsnap_fixture.h"
 #include "integration/pull/pull_helpers.h"
@@ -182,6 +183,27 @@ TEST_F(CtrPublish, AnImagePulledThroughAnIndexIsPublishedWithTheIndex) {
   EXPECT_EQ(r.out, "hello-42\n") << r.err;
   EXPECT_EQ(proxy_->CountRequests("", "/v2/"), 0) << "containerd went to the registry";
   for (const std::string& n : want) (void)Ctr({"images", "rm", "--sync", n});
+}
+
+// Two publications of one image at once (two pulls with --containerd on
+// a node): both succeed, whoever writes a blob first, and containerd ends
+// up with one record per name.
+TEST_F(CtrPublish, ConcurrentPublicationsOfOneImageBothSucceed) {
+  auto gp = Gantry({"pull", ref_});
+  ASSERT_EQ(gp.exit_code, 0) << gp.out << gp.err;
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    fixtures::CommandResult a, b;
+    std::thread ta([&] { a = Publish(ref_); });
+    std::thread tb([&] { b = Publish(ref_); });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(a.exit_code, 0) << a.out << a.err;
+    EXPECT_EQ(b.exit_code, 0) << b.out << b.err;
+    ASSERT_NO_FATAL_FAILURE(ExpectPublished());
+    // The next round starts from a containerd without the image's content.
+    RemoveImages();
+  }
 }
 
 TEST_F(CtrPublish, ARepublishRestoresWhatWasChangedAndDuplicatesNothing) {
