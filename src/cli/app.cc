@@ -39,6 +39,11 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
   app.add_option("--log-level", global.log_level, "Log level: debug, info, warn, error, off")
       ->default_str(global.log_level)
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
+  app.add_option("--log-format", global.log_format,
+                 "Log format on stderr: text (time level message key=value…) or json (one "
+                 "object per line: time, level, msg and the same fields)")
+      ->default_str(global.log_format)
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--registry-config", global.registry_config,
                  "Registry hosts directory (containerd hosts.toml and certs.d layout)")
       ->default_str(global.registry_config.string());
@@ -66,6 +71,7 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
 
 void ApplyGlobalOptions(const GlobalOptions& global, bool raise_open_files) {
   common::SetLogLevel(*common::ParseLogLevel(global.log_level));
+  common::SetLogFormat(*common::ParseLogFormat(global.log_format));
   if (!raise_open_files) return;
   auto before = common::RaiseOpenFileLimit();
   if (!before)
@@ -144,8 +150,13 @@ const std::atomic<bool>* CancelOnSignals() {
 }
 
 int ReportError(const common::Error& e) {
-  std::cerr << "gantry: " << e.message << "\n";
-  return ExitCodeFor(e.code);
+  const int code = ExitCodeFor(e.code);
+  if (common::GetLogFormat() == common::LogFormat::kJson)
+    std::cerr << common::FormatLogLine(common::LogLevel::Error, e.message,
+                                       {{"exit_code", std::to_string(code)}});
+  else
+    std::cerr << "gantry: " << e.message << "\n";
+  return code;
 }
 
 }  // namespace cli

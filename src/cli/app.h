@@ -15,6 +15,9 @@ namespace cli {
 struct GlobalOptions {
   std::filesystem::path root;  // store root; see DefaultRoot()
   std::string log_level = "info";
+  // "text" | "json": how log lines, and the final error line, are written
+  // to stderr (common/log.h).
+  std::string log_format = "text";
   // hosts.toml / certs.d directory searched before /etc/docker/certs.d;
   // default /etc/gantry/certs.d.
   std::filesystem::path registry_config = "/etc/gantry/certs.d";
@@ -38,7 +41,7 @@ std::filesystem::path DefaultRoot();
 // The version `--version` prints ("0.1.0").
 std::string_view Version();
 
-// Adds --version and the global options (--root, --log-level,
+// Adds --version and the global options (--root, --log-level, --log-format,
 // --registry-config, --snapshotter, --signature-policy, --registries-d)
 // bound to `global`, which it fills with
 // their defaults. `gantry` and `gantry-serve` both call it, so that
@@ -85,7 +88,9 @@ void IgnoreSigpipe();
 void OutputClosed();
 bool OutputWasClosed();
 
-// Prints "gantry: <message>" to stderr and returns the exit code for it.
+// Prints "gantry: <message>" to stderr (with --log-format json, a log line
+// of level error whose msg is the message and with an exit_code field) and
+// returns the exit code for it.
 int ReportError(const common::Error& e);
 
 }  // namespace cli

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -233,6 +234,34 @@ TEST_F(GlobalFlags, BadValueAfterTheSubcommandIsAUsageError) {
   auto unknown = Cmd({kGantry, "images", "--root", Root().string(), "--no-such-flag"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
   EXPECT_FALSE(fs::exists(Root()));
+}
+
+// --log-format json: log lines and the final error are JSON objects, one
+// a line, with the message and the fields; gantry-serve takes the flag too.
+TEST_F(GlobalFlags, LogFormatJsonWritesObjects) {
+  auto r = Cmd({kGantry, "--root", Root().string(), "--log-format", "json", "--log-level", "debug",
+                "inspect", "no-such-image"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  ASSERT_FALSE(r.err.empty());
+  std::istringstream lines(r.err);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+    last = line;
+  }
+  auto error = nlohmann::json::parse(last);
+  EXPECT_EQ(error["level"], "error");
+  EXPECT_EQ(error["exit_code"], "3");
+  EXPECT_NE(error["msg"].get<std::string>().find("no-such-image"), std::string::npos) << last;
+
+  auto serve = Cmd(
+      {kGantry, "serve", "--root", Root().string(), "--log-format", "json", "--socket-mode", "9z"});
+  EXPECT_EQ(serve.exit_code, 2) << serve.err;
+  auto bad = Cmd({kGantry, "images", "--root", Root().string(), "--log-format", "xml"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--log-format"), std::string::npos) << bad.err;
 }
 
 // `gantry serve` execs gantry-serve with the same command line, which must
