@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <system_error>
@@ -32,7 +33,8 @@ void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, bool required) {
 std::vector<std::string> PublishArgs(const GlobalOptions& global,
                                      const std::vector<std::string>& names,
                                      const ContainerdFlags& flags) {
-  std::vector<std::string> args = {"--root", global.root.string(), "--log-level", global.log_level,
+  std::vector<std::string> args = {"--root",         global.root.string(), "--log-level",
+                                   global.log_level, "--log-format",       global.log_format,
                                    "publish"};
   args.insert(args.end(), names.begin(), names.end());
   for (const auto& a : {"--containerd", flags.address.c_str(), "--containerd-namespace",
@@ -60,6 +62,10 @@ common::Result<int> RunServeExecutable(const std::vector<std::string>& args) {
   if (pid < 0) return common::ErrnoError("fork `" + exe + "`", errno);
   if (pid == 0) {
     ::execv(exe.c_str(), argv.data());
+    // Only async-signal-safe calls between fork and _exit.
+    const char* why = strerror(errno);
+    const char* parts[] = {"gantry: exec `", exe.c_str(), "`: ", why, "\n"};
+    for (const char* p : parts) (void)!::write(STDERR_FILENO, p, strlen(p));
     _exit(127);
   }
   int status = 0;

@@ -6,6 +6,13 @@
 #include <cstdlib>
 
 namespace common {
+
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 namespace {
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";

@@ -20,6 +20,9 @@ namespace common {
 
 enum class DigestAlgorithm { kSha256, kSha512 };
 
+// The value of one hex digit (either case), or -1 for any other character.
+[[nodiscard]] int HexDigitValue(char c);
+
 class Digest {
  public:
   // The SHA-256 of no bytes: a default-constructed Digest is still a valid

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/digest.h"
+
 namespace ctrsnap {
 namespace {
 
@@ -12,13 +14,6 @@ bool IsFieldChar(char c) { return c == '_' || std::isalnum(static_cast<unsigned 
 bool IsQuoteChar(char c) { return c == '"' || c == '/' || c == '|'; }
 bool IsOperatorChar(char c) { return c == '=' || c == '!' || c == '~'; }
 bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 void AppendUtf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -280,7 +275,7 @@ common::Result<std::string> Unquote(std::string_view q) {
     if (i + static_cast<size_t>(n) > s.size()) return bad("short hexadecimal escape");
     uint32_t v = 0;
     for (int k = 0; k < n; ++k) {
-      const int h = HexValue(s[i++]);
+      const int h = common::HexDigitValue(s[i++]);
       if (h < 0) return bad("illegal hexadecimal escape");
       v = v * 16 + static_cast<uint32_t>(h);
     }

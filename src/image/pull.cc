@@ -308,7 +308,11 @@ common::Result<PulledImage> Run(const PullStore& store, const PullImageOptions& 
   // The unpack follows the downloads through the flights: the caller's,
   // or the pull's own.
   PullFlights own_flights;
-  po.flights = options.flights != nullptr ? options.flights : &own_flights;
+  // A pull that unpacks nothing has no follower: no table, no per-write
+  // publishing.
+  po.flights = options.flights != nullptr       ? options.flights
+               : options.snapshotter != nullptr ? &own_flights
+                                                : nullptr;
   po.trust = options.trust;
   if (options.rate_floor) {
     // The client's own floor (per transfer, retried) stays as a backstop

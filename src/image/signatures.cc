@@ -50,13 +50,6 @@ std::string PercentEncodePath(std::string_view path) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The local path of a file:// URL: the URL path, percent-decoded, as
 // containers/image takes url.Path. An empty host or "localhost" only.
 Result<std::string> FileUrlPath(const std::string& url) {
@@ -69,8 +62,8 @@ Result<std::string> FileUrlPath(const std::string& url) {
   std::string out;
   for (size_t i = 0; i < rest.size(); ++i) {
     if (rest[i] == '%') {
-      int hi = i + 2 < rest.size() ? HexValue(rest[i + 1]) : -1;
-      int lo = i + 2 < rest.size() ? HexValue(rest[i + 2]) : -1;
+      int hi = i + 2 < rest.size() ? common::HexDigitValue(rest[i + 1]) : -1;
+      int lo = i + 2 < rest.size() ? common::HexDigitValue(rest[i + 2]) : -1;
       if (hi < 0 || lo < 0)
         return MakeError(Errc::kInvalidArgument, "lookaside " + url + ": malformed %-escape");
       out.push_back(static_cast<char>(hi * 16 + lo));
@@ -167,7 +160,7 @@ Result<std::vector<trust::SigstoreSignature>> ReadAttachments(registry::Registry
                                                               const common::Digest& digest,
                                                               const std::atomic<bool>* cancel) {
   // cosign's and containers/image's tag: "<algorithm>-<hex>.sig".
-  const std::string tag = std::string(digest.algorithm_name()) + "-" + digest.hex() + ".sig";
+  const std::string tag = SigstoreAttachmentTag(digest);
   const std::string shown = reg.ref->name() + ":" + tag;
   auto fetched = reg.client->GetManifest(*reg.ref, tag, cancel);
   if (!fetched && fetched.error().code == Errc::kNotFound)
@@ -234,6 +227,10 @@ Result<std::vector<trust::SigstoreSignature>> ReadAttachments(registry::Registry
 }
 
 }  // namespace
+
+std::string SigstoreAttachmentTag(const common::Digest& manifest_digest) {
+  return std::string(manifest_digest.algorithm_name()) + "-" + manifest_digest.hex() + ".sig";
+}
 
 std::optional<std::string> DefaultLookaside(unsigned euid, const std::string& home) {
   if (euid == 0) return "file:///var/lib/containers/sigstore";

@@ -45,6 +45,10 @@ inline constexpr size_t kMaxSignatures = 128;          // of each kind, per imag
 // empty or not absolute.
 [[nodiscard]] std::optional<std::string> DefaultLookaside(unsigned euid, const std::string& home);
 
+// The tag of the sigstore attachment of `manifest_digest` in its
+// repository (cosign's and containers/image's): "<algorithm>-<hex>.sig".
+[[nodiscard]] std::string SigstoreAttachmentTag(const common::Digest& manifest_digest);
+
 // registries.d's answer for `image` (RegistriesD::LookasideFor, UseSigstoreAttachments), with
 // containers/image's default lookaside when none is configured: file:///var/lib/containers/sigstore
 // when running as root, else file://$HOME/.local/share/containers/sigstore.

@@ -107,8 +107,7 @@ common::Result<SignatureReport> InspectSignatures(const TrustPolicy& trust,
         report.gpg_sources.push_back(
             trust::LookasideSignatureUrl(*where->lookaside, repo, manifest, i));
     }
-    const std::string tag = id.reference->name() + ":" + std::string(manifest.algorithm_name()) +
-                            "-" + manifest.hex() + ".sig";
+    const std::string tag = id.reference->name() + ":" + SigstoreAttachmentTag(manifest);
     for (size_t i = 0; i < report.found.sigstore.size(); ++i)
       report.sigstore_sources.push_back(tag + " signature " + std::to_string(i + 1));
   }
