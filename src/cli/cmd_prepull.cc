@@ -60,18 +60,12 @@ bool AnyFailed(const std::vector<image::PrepullResult>& results) {
 
 int Run(const GlobalOptions& global, const PrepullFlags& f) {
   const std::atomic<bool>* cancel = CancelOnSignals();
+  // RefreshIntervalCheck accepted the text at parse time.
   std::optional<std::chrono::seconds> refresh;
-  if (!f.refresh.empty()) {
-    refresh = common::ParseDuration(f.refresh);
-    if (!refresh || refresh->count() <= 0) {
-      std::cerr << "gantry: --refresh `" << f.refresh
-                << "`: not a duration (e.g. 90s, 15m, 1h30m, 1d)\n";
-      return kExitUsage;
-    }
-    if (f.list == "-") {
-      std::cerr << "gantry: --refresh needs a list FILE, not `-`\n";
-      return kExitUsage;
-    }
+  if (!f.refresh.empty()) refresh = common::ParseDuration(f.refresh);
+  if (refresh && f.list == "-") {
+    std::cerr << "gantry: --refresh needs a list FILE, not `-`\n";
+    return kExitUsage;
   }
   image::PullImageOptions base;
   auto client = MakeClientOptions(global, f.registry);
@@ -157,7 +151,8 @@ void RegisterPrepull(CLI::App& app, GlobalOptions& global, int& exit_code) {
   cmd->add_option("--refresh", f->refresh,
                   "Keep running: pull the list again every DURATION (90s, 15m, 1h30m, 1d), "
                   "re-resolving tags so that a tag moved to a new digest is pulled, and at once "
-                  "when the file changes; until SIGINT or SIGTERM");
+                  "when the file changes; until SIGINT or SIGTERM")
+      ->check(RefreshIntervalCheck());
   cmd->add_flag("--json", f->json,
                 "Print one JSON object per image (ref, platform, digest, state, error)");
   cmd->add_option("--max-concurrent-downloads", f->max_concurrent,

@@ -101,6 +101,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
   cmd->add_option("--prepull-refresh", f.prepull_refresh,
                   "Pull the --prepull list again this often (90s, 15m, 1h30m, 1d), re-resolving "
                   "tags; default: only when the file changes")
+      ->check(RefreshIntervalCheck())
       ->needs(prepull);
   cmd->add_option("--prepull-jobs", f.prepull_jobs, "Images of the --prepull list pulled at once")
       ->default_str("2")

@@ -65,15 +65,10 @@ class PrepullThread {
   static common::Result<std::unique_ptr<PrepullThread>> Start(const std::filesystem::path& root,
                                                               const cli::ServeFlags& f,
                                                               criimage::Server* server) {
+    // RefreshIntervalCheck accepted the text at parse time.
     std::chrono::seconds refresh{0};
-    if (!f.prepull_refresh.empty()) {
-      auto d = common::ParseDuration(f.prepull_refresh);
-      if (!d || d->count() <= 0)
-        return common::MakeError(common::Errc::kInvalidArgument,
-                                 "--prepull-refresh `" + f.prepull_refresh +
-                                     "`: not a duration (e.g. 90s, 15m, 1h30m, 1d)");
-      refresh = *d;
-    }
+    if (!f.prepull_refresh.empty())
+      refresh = common::ParseDuration(f.prepull_refresh).value_or(std::chrono::seconds(0));
     // A connection of its own: the catalog sees its pin changes as another
     // connection's commits (MetadataDb::DataVersion).
     ASSIGN_OR_RETURN(store::MetadataDb db, store::MetadataDb::Open(root));
