@@ -184,4 +184,61 @@ TEST_F(KubernetesManifests, ObjectsDecodeAndAgree) {
   }
 }
 
+// The init container's script, run here with the host's /etc/containerd
+// and the store moved into the test's directory: it writes the
+// proxy-snapshotter fragment to conf.d/gantry.toml and one hosts.toml per
+// registry of the ConfigMap, each what `gantry containerd-config` prints.
+TEST_F(KubernetesManifests, NodeSetupScriptWritesContainerdFiles) {
+  const json& cm = Get("ConfigMap/gantry");
+  const json& ds = Get("DaemonSet/gantry");
+  ASSERT_FALSE(cm.is_null() || ds.is_null());
+  const json& init = ds["spec"]["template"]["spec"]["initContainers"][0];
+  std::string script = init["command"].back();
+  const fs::path host = dir_.path() / "host-etc-containerd";
+  const fs::path store = dir_.path() / "store";
+  const fs::path bin = dir_.path() / "bin";
+  ASSERT_TRUE(common::MkdirAll(host));
+  ASSERT_TRUE(common::MkdirAll(bin));
+  fs::create_symlink(GANTRY_BIN, bin / "gantry");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    size_t n = 0;
+    for (size_t at = script.find(from); at != std::string::npos; at = script.find(from, at)) {
+      script.replace(at, from.size(), to);
+      at += to.size();
+      ++n;
+    }
+    EXPECT_GT(n, 0u) << from << " not in the script";
+  };
+  replace("/host/etc/containerd", host.string());
+  replace("/var/lib/gantry", store.string());
+  const std::string registries = cm["data"]["registries"];
+  fixtures::RunOptions ro;
+  ro.env = {{"PATH", bin.string() + ":/usr/bin:/bin"},
+            {"HOME", dir_.path().string()},
+            {"REGISTRIES", registries}};
+  const std::vector<std::string> argv = {"/bin/sh", "-ec", script};
+  auto r = fixtures::RunCommand(argv, ro);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->exit_code, 0) << r->Describe(argv);
+
+  auto expected = fixtures::RunCommand({GANTRY_BIN, "--root", store.string(), "containerd-config",
+                                        "--mirror", "http://127.0.0.1:5050", "--snapshotter-socket",
+                                        "/run/gantry/snapshotter.sock", "docker.io"},
+                                       ro);
+  ASSERT_TRUE(expected) << expected.error().message;
+  auto fragment = common::ReadFile(host / "conf.d/gantry.toml");
+  ASSERT_TRUE(fragment) << fragment.error().message;
+  EXPECT_NE(fragment->find("[proxy_plugins.gantry]"), std::string::npos) << *fragment;
+  EXPECT_NE(expected->out.find(*fragment), std::string::npos) << *fragment;
+  EXPECT_FALSE(fs::exists(host / "config.toml"));  // the node's own file is left alone
+  std::istringstream words(registries);
+  int count = 0;
+  for (std::string reg; words >> reg; ++count) {
+    auto toml = common::ReadFile(host / "certs.d" / reg / "hosts.toml");
+    ASSERT_TRUE(toml) << reg << ": " << toml.error().message;
+    EXPECT_NE(toml->find("[host.\"http://127.0.0.1:5050\"]"), std::string::npos) << *toml;
+  }
+  EXPECT_GE(count, 1);
+}
+
 }  // namespace
