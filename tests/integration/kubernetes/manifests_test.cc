@@ -3,7 +3,8 @@
 // does not), and the objects agree: the DaemonSet passes --prepull a file
 // of the mounted ConfigMap, --peers the headless Service's name and port,
 // probes /v2/ on the door's port, mounts only volumes it declares, and
-// uses flags `gantry serve` has.
+// uses flags `gantry serve` has; and the node set-up script writes
+// containerd's files where they belong.
 
 #include <gtest/gtest.h>
 
