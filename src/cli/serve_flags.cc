@@ -41,6 +41,9 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "bytes (read at each scrape), start time and build; docs/metrics.md lists every metric. "
       "Same address rules as the registry door (loopback unless --metrics-allow-remote; port 0 "
       "picks a free port, logged as `metrics serving address=…`).\n"
+      "containerd: with --containerd, the images the server records are published into "
+      "containerd (as `gantry publish` does) so that kubelet can use gantry as its image "
+      "service (--image-service-endpoint) and containerd as its runtime; see docs/kubelet.md.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
   cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
@@ -88,6 +91,8 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
                 "authentication)")
       ->needs(metrics);
   AddRegistryFlags(cmd, f.registry);
+  // kubelet with split endpoints (docs/kubelet.md).
+  AddContainerdFlags(cmd, f.containerd, ContainerdFlagsOf::kServe);
   return cmd;
 }
 

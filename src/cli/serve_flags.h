@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/publish_flags.h"
 #include "cli/registry_flags.h"
 
 namespace cli {
@@ -31,6 +32,8 @@ struct ServeFlags {
   std::string metrics_listen;
   bool metrics_allow_remote = false;
   RegistryFlags registry;
+  // Publication into containerd (--containerd…): address "": none.
+  ContainerdFlags containerd;
 };
 
 // Adds the `serve` subcommand to `app` with its description, footer and
