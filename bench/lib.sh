@@ -86,7 +86,8 @@ bench_build() {
 #               directories first, then the paths, sorted, fixed mtime and
 #               owners, pax), as in the bench image;
 #   tar:FILE    an existing tar file, taken as is.
-# COMPRESSION is gzip (pigz -n -6), zstd (zstd -3) or none. Prints shell
+# COMPRESSION is gzip (pigz -n -6), zstd (zstd -3) or none. The config's
+# Cmd is ["/bin/sh"], or the JSON array in $BENCH_IMAGE_CMD. Prints shell
 # assignments IMAGE_LAYERS, IMAGE_RAW (tar bytes), IMAGE_PACKED (blob
 # bytes) and IMAGE_DIGEST (the manifest); a layout may hold several tags.
 bench_make_image() {
@@ -166,7 +167,7 @@ def compact(obj):
 
 config = compact({
     "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
-    "config": {"Cmd": ["/bin/sh"],
+    "config": {"Cmd": json.loads(os.environ.get("BENCH_IMAGE_CMD", '["/bin/sh"]')),
                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
     "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history})
 manifest = compact({
