@@ -80,26 +80,9 @@ LOGS="$K/pod-logs"
 PY_OUT="$K/py"
 mkdir -p "$K" "$HOSTS_DIR" "$CNI_DIR" "$LOGS"
 
-# stop_pid FILE: SIGTERM to the process FILE names (SIGKILL after 10 s),
-# waits until it is gone.
-stop_pid() {
-  [ -s "$1" ] || return 0
-  local pid i state
-  pid=$(cat "$1")
-  rm -f "$1"
-  kill "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 300); do
-    state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-    case "$state" in "" | Z*) return 0 ;; esac
-    [ "$i" -eq 200 ] && kill -KILL "$pid" 2>/dev/null
-    sleep 0.05
-  done
-  echo "kubelet.sh: pid $pid ($1) did not stop" >&2
-  return 1
-}
 kubelet_cleanup() {
-  stop_pid "$K/containerd.pid" || true
-  stop_pid "$K/serve.pid" || true
+  bench_stop_pid "$K/containerd.pid" || true
+  bench_stop_pid "$K/serve.pid" || true
 }
 BENCH_CLEANUP_HOOK=kubelet_cleanup
 
@@ -141,17 +124,7 @@ containerd_config() {
 version = 2
 root = "$CTRD_ROOT"
 state = "$K/state"
-[grpc]
-  address = "$CTRD_SOCK"
-  tcp_address = ""
-[ttrpc]
-  address = "$CTRD_SOCK.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$K/opt"
+$(bench_containerd_endpoints "$CTRD_SOCK" "$K")
 [proxy_plugins.gantry]
   type = "snapshot"
   address = "$SNAP_SOCK"
@@ -201,8 +174,8 @@ start_serve() {
 
 # prepare SETTING: everything before kubelet's PullImage, untimed.
 prepare() {
-  stop_pid "$K/containerd.pid"
-  stop_pid "$K/serve.pid"
+  bench_stop_pid "$K/containerd.pid"
+  bench_stop_pid "$K/serve.pid"
   rm -rf "$STORE" "${LOGS:?}"/*
   case "$1" in
     gantry-cold | gantry-warm)
@@ -258,8 +231,8 @@ for i in $(seq 1 "$RUNS"); do
     echo "$s $p $st" | tee -a "$OUT_DIR/kubelet-runs.txt" >&2
   done
 done
-stop_pid "$K/containerd.pid"
-stop_pid "$K/serve.pid"
+bench_stop_pid "$K/containerd.pid"
+bench_stop_pid "$K/serve.pid"
 UPTIME_AFTER=$(uptime)
 
 python3 - "$OUT_DIR/kubelet-runs.txt" "$OUT_DIR/kubelet-section.md" "$RUNS" "$IMAGE_RAW" \

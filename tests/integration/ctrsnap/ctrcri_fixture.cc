@@ -10,7 +10,19 @@ namespace ctrcritest {
 using namespace std::chrono_literals;
 
 namespace {
+
 constexpr char kPython[] = "/usr/bin/python3";
+
+// A command that could not run as a result whose exit code is -1 and whose
+// `err` says why, for the failure messages.
+fixtures::CommandResult OrFailure(common::Result<fixtures::CommandResult> r) {
+  if (r) return std::move(*r);
+  fixtures::CommandResult f;
+  f.exit_code = -1;
+  f.err = r.error().message;
+  return f;
+}
+
 }  // namespace
 
 std::string ReadText(const fs::path& p) {
@@ -125,14 +137,7 @@ void CriContainerdFixture::InstallPrinted(const std::string& printed, const fs::
 fixtures::CommandResult CriContainerdFixture::Run(const std::vector<std::string>& argv) {
   fixtures::RunOptions options;
   options.timeout = 180s;
-  auto r = fixtures::RunCommand(argv, options);
-  if (!r) {
-    fixtures::CommandResult f;
-    f.exit_code = -1;
-    f.err = r.error().message;
-    return f;
-  }
-  return *r;
+  return OrFailure(fixtures::RunCommand(argv, options));
 }
 
 fixtures::CommandResult CriContainerdFixture::Ctr(const std::vector<std::string>& args) {
@@ -140,14 +145,7 @@ fixtures::CommandResult CriContainerdFixture::Ctr(const std::vector<std::string>
 }
 
 fixtures::CommandResult CriContainerdFixture::Gantry(const std::vector<std::string>& args) {
-  auto r = gantry_->Run(args);
-  if (!r) {
-    fixtures::CommandResult f;
-    f.exit_code = -1;
-    f.err = r.error().message;
-    return f;
-  }
-  return *r;
+  return OrFailure(gantry_->Run(args));
 }
 
 fixtures::CommandResult CriContainerdFixture::Cri(const std::vector<std::string>& args,
