@@ -153,6 +153,15 @@ TEST_F(StoreMetadataTest, ExplicitCreatedIsKeptForNewRows) {
   EXPECT_EQ(got->updated_ns, kStartNs);
 }
 
+// "a/b:c" on manifest "m", with one label k=v.
+ImageRecord LabelledRecord() {
+  return ImageRecord{.name = "a/b:c",
+                     .target = Manifest("m"),
+                     .created_ns = 0,
+                     .updated_ns = 0,
+                     .labels = {{"k", "v"}}};
+}
+
 TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
   auto missing = db().GetImage("nope:1");
   ASSERT_FALSE(missing);
@@ -160,11 +169,7 @@ TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
   EXPECT_NE(missing.error().message.find("nope:1"), std::string::npos);
   EXPECT_EQ(db().DeleteImage("nope:1").error().code, Errc::kNotFound);
 
-  ImageRecord r{.name = "a/b:c",
-                .target = Manifest("m"),
-                .created_ns = 0,
-                .updated_ns = 0,
-                .labels = {{"k", "v"}}};
+  const ImageRecord r = LabelledRecord();
   ASSERT_TRUE(db().PutImage(r));
   EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM image_labels"), 1);
   ASSERT_TRUE(db().DeleteImage("a/b:c"));
@@ -174,11 +179,7 @@ TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
 
 TEST_F(StoreMetadataTest, SetImageLabelKeepsTheRestOfTheRecord) {
   EXPECT_EQ(db().SetImageLabel("nope:1", "k", "v").error().code, Errc::kNotFound);
-  ImageRecord r{.name = "a/b:c",
-                .target = Manifest("m"),
-                .created_ns = 0,
-                .updated_ns = 0,
-                .labels = {{"k", "v"}}};
+  const ImageRecord r = LabelledRecord();
   ASSERT_TRUE(db().PutImage(r));
   auto before = db().GetImage("a/b:c");
   ASSERT_TRUE(before);
