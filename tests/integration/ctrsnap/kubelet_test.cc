@@ -4,7 +4,8 @@
 // `gantry` through the proxy plugin) as --container-runtime-endpoint, and
 // the project's Python grpcio CRI client playing kubelet: ImageService
 // calls to gantry's socket, RuntimeService calls to containerd's. The
-// shared set-up is ctrcri_fixture.h.
+// shared set-up is ctrcri_fixture.h. KubeletPullThrough: an image the
+// registry door's pull-through records is published as well.
 //
 // Each flow checks what kubelet relies on: after PullImage on gantry,
 // containerd runs a pod of the image (the container's log file holds what
@@ -13,10 +14,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
+#include "fixtures/process.h"
 #include "integration/ctrsnap/ctrcri_fixture.h"
 
 namespace ctrcritest {
@@ -78,13 +81,27 @@ class Kubelet : public CriContainerdFixture {
   // plugin updates its image cache from containerd's image events, a
   // moment after the records go. Polled, with a deadline.
   std::string ContainerdImagesWithout(const std::string& id) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    std::string listed = ContainerdImages();
-    while (listed.find(id) != std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(100ms);
-      listed = ContainerdImages();
-    }
+    std::string listed;
+    (void)fixtures::WaitUntil(
+        [&] {
+          listed = ContainerdImages();
+          return listed.find(id) == std::string::npos;
+        },
+        30s, 100ms);
     return listed;
+  }
+
+  // Waits (90 s at most) until `gantry images` shows each of `names`
+  // published ("yes"); returns whether it did.
+  bool WaitPublished(const std::vector<std::string>& names) {
+    return fixtures::WaitUntil(
+        [&] {
+          auto published = Published();
+          for (const std::string& n : names)
+            if (published[n] != "yes") return false;
+          return true;
+        },
+        90s, 200ms);
   }
 
   // No blob of the registry was fetched since ClearLog (gantry had them
@@ -176,18 +193,59 @@ TEST_F(Kubelet, ContainerdRestartedDuringPublicationIsRetriedThenThePodRuns) {
 
   ASSERT_NO_FATAL_FAILURE(StartContainerd());
   // The retries back off from 1 s (doubling, 30 s at most): both images
-  // are published within a minute of containerd's return. Polling the
-  // recorded state, with a deadline.
-  const auto deadline = std::chrono::steady_clock::now() + 90s;
-  for (;;) {
-    published = Published();
-    if (published[AppRef()] == "yes" && published[PauseRef()] == "yes") break;
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-        << published[AppRef()] << " / " << published[PauseRef()] << Logs();
-    std::this_thread::sleep_for(200ms);
-  }
+  // are published within a minute of containerd's return.
+  ASSERT_TRUE(WaitPublished({AppRef(), PauseRef()})) << Logs();
   EXPECT_NE(serve_->LogText().find("published to containerd after retries"), std::string::npos)
       << Logs();
+
+  proxy_->ClearLog();
+  ASSERT_NO_FATAL_FAILURE(PodRunsOnContainerd(AppRef()));
+  ExpectNoBlobGets();
+}
+
+// The registry door's pull-through records images too: gantry serve
+// publishes them in the background (the door's client does not wait for
+// it), and a pod then runs the image with nothing more fetched.
+class KubeletPullThrough : public Kubelet {
+ protected:
+  std::vector<std::string> ExtraServeArgs() override {
+    auto args = Kubelet::ExtraServeArgs();
+    for (const char* a : {"--registry-listen", "127.0.0.1:0", "--registry-pull-through"})
+      args.emplace_back(a);
+    return args;
+  }
+
+  // The door's port, from gantry serve's log (20 s at most); 0 if absent.
+  int DoorPort() {
+    constexpr std::string_view kMark = "registry door serving address=127.0.0.1:";
+    int port = 0;
+    (void)fixtures::WaitUntil(
+        [&] {
+          const std::string log = serve_->LogText();
+          const size_t at = log.find(kMark);
+          if (at != std::string::npos) port = std::atoi(log.c_str() + at + kMark.size());
+          return port != 0;
+        },
+        20s);
+    return port;
+  }
+};
+
+TEST_F(KubeletPullThrough, AnImageThePullThroughRecordedIsPublishedAndAPodRunsIt) {
+  fixtures::BuiltImage app, pause;
+  ASSERT_NO_FATAL_FAILURE(PushAppAndPause(&app, &pause));
+  ASSERT_NO_FATAL_FAILURE(PullOnGantry(PauseRef()));
+  const int port = DoorPort();
+  ASSERT_NE(port, 0) << Logs();
+  // A mirror client (containerd's hosts.toml form: ?ns=REGISTRY) asks the
+  // door for a manifest gantry lacks: the door pulls it.
+  auto got = Run({"curl", "-fsS", "-o", "/dev/null", "-H",
+                  "Accept: application/vnd.oci.image.manifest.v1+json, "
+                  "application/vnd.docker.distribution.manifest.v2+json",
+                  "http://127.0.0.1:" + std::to_string(port) +
+                      "/v2/fixture/app/manifests/v1?ns=" + proxy_->host()});
+  ASSERT_EQ(got.exit_code, 0) << got.out << got.err << Logs();
+  ASSERT_TRUE(WaitPublished({AppRef()})) << Published()[AppRef()] << Logs();
 
   proxy_->ClearLog();
   ASSERT_NO_FATAL_FAILURE(PodRunsOnContainerd(AppRef()));
