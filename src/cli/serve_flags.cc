@@ -93,6 +93,9 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
   AddRegistryFlags(cmd, f.registry);
   // kubelet with split endpoints (docs/kubelet.md).
   AddContainerdFlags(cmd, f.containerd, ContainerdFlagsOf::kServe);
+  // A publication adopts the image's unpacked chains: without them there
+  // is nothing containerd could run.
+  cmd->get_option("--no-unpack")->excludes(cmd->get_option("--containerd"));
   return cmd;
 }
 
