@@ -31,6 +31,11 @@ struct ServeFlags {
   std::string metrics_listen;
   bool metrics_allow_remote = false;
   RegistryFlags registry;
+  // Fleet peers (docs/fleet.md): pulls ask them; the registry door serves
+  // them (needs registry_listen).
+  PeerFlags peers;
+  std::string peers_allow;  // --peers-allow CIDR,...; "": every client
+  bool peers_share_private = false;
 };
 
 // Adds the `serve` subcommand to `app` with its description, footer and
