@@ -77,7 +77,7 @@ struct PeerSetOptions {
   std::string source;  // ParsePeerSource
   // This node's own address as its peers list it ("10.0.0.7:5050"), never
   // asked; "" when the node serves nothing (a CLI pull).
-  std::string self;
+  std::string self{};
   int homes = 2;  // k, at least 1
   std::chrono::milliseconds refresh{3000};
 };

@@ -130,7 +130,7 @@ struct RegistryServerOptions {
   // `--peers-allow`: requests from client addresses outside it are
   // answered 403 DENIED (before anything else is looked at); nullopt:
   // every client that reaches the address is served.
-  std::optional<fleet::AllowList> allow;
+  std::optional<fleet::AllowList> allow{};
   // Where the door counts its requests (gantry_registry_door_requests_total
   // {method="GET|HEAD|other", code="<HTTP status>"}, docs/metrics.md);
   // null: not counted. REQUIRES: outlives the server.
