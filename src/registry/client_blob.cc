@@ -153,6 +153,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
       // Nothing a dropped peer sent stays.
       if (sink.offset() > 0) TRY(checked.Restart());
     }
+    if (!plan.peers.empty())
+      LOG(Debug) << "no peer served the blob, asking the registry" << common::Kv("digest", what);
   }
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
 
