@@ -9,19 +9,13 @@
 #include <cstring>
 #include <string>
 
+#include "fleet/text_internal.h"
+
 namespace fleet {
 
 common::Result<AllowList> AllowList::Parse(std::string_view text) {
   AllowList out;
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t comma = text.find(',', at);
-    if (comma == std::string_view::npos) comma = text.size();
-    std::string_view entry = text.substr(at, comma - at);
-    at = comma + 1;
-    while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
-    while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
-    if (entry.empty()) continue;
+  for (std::string_view entry : internal::CommaList(text)) {
     auto bad = [&](std::string_view why) {
       return common::MakeError(common::Errc::kInvalidArgument,
                                "allow `" + std::string(entry) + "`: " + std::string(why));

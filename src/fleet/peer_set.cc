@@ -11,20 +11,13 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "fleet/text_internal.h"
 
 namespace fleet {
 namespace {
 
 using common::Errc;
 using common::MakeError;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 bool ValidPort(std::string_view port) {
   unsigned value = 0;
@@ -92,7 +85,7 @@ std::vector<std::string> ParseListFile(const std::string& text, const std::files
     at = end + 1;
     ++line_no;
     if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    line = Trim(line);
+    line = internal::TrimBlanks(line);
     if (line.empty()) continue;
     auto peer = ParsePeerAddress(line);
     if (!peer) {
@@ -107,15 +100,32 @@ std::vector<std::string> ParseListFile(const std::string& text, const std::files
 
 }  // namespace
 
-common::Result<std::vector<PeerSource>> ParsePeerSource(std::string_view text) {
-  std::vector<PeerSource> out;
-  size_t at = 0;
-  while (at <= text.size()) {
+namespace internal {
+
+std::string_view TrimBlanks(std::string_view s) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> CommaList(std::string_view text) {
+  std::vector<std::string_view> out;
+  for (size_t at = 0; at <= text.size();) {
     size_t comma = text.find(',', at);
     if (comma == std::string_view::npos) comma = text.size();
-    std::string_view entry = Trim(text.substr(at, comma - at));
+    std::string_view entry = TrimBlanks(text.substr(at, comma - at));
     at = comma + 1;
-    if (entry.empty()) continue;
+    if (!entry.empty()) out.push_back(entry);
+  }
+  return out;
+}
+
+}  // namespace internal
+
+common::Result<std::vector<PeerSource>> ParsePeerSource(std::string_view text) {
+  std::vector<PeerSource> out;
+  for (std::string_view entry : internal::CommaList(text)) {
     PeerSource src;
     if (entry.starts_with("dns:")) {
       std::string_view rest = entry.substr(4);
