@@ -100,7 +100,9 @@ common::Status BlobThrough::Start(const registry::ImageRef& repo, const common::
     pub->Expect(run->desc);
     runs_[digest] = run;
     ++threads_;
-    std::thread([this, run, pub] { Download(run, pub); }).detach();
+    // Moved into Download, which drops the publisher before it signals its
+    // end: none may outlive this object.
+    std::thread([this, run, pub]() mutable { Download(std::move(run), std::move(pub)); }).detach();
   }
   if (!cv_.wait_for(l, first_byte_wait_, [&] { return run->started || stop_.load(); }))
     return common::MakeError(
