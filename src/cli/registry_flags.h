@@ -26,9 +26,9 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);
 
 // Fleet peers (pull, serve; docs/fleet.md).
 struct PeerFlags {
-  std::string source;  // --peers SOURCE; "" = no peers
-  std::string self;    // --peers-self HOST:PORT
-  int homes = 2;       // --peers-homes K
+  std::string source{};  // --peers SOURCE; "" = no peers
+  std::string self{};    // --peers-self HOST:PORT
+  int homes = 2;         // --peers-homes K
 };
 
 // --peers, --peers-homes, --peers-self (its help says what `serving` means).

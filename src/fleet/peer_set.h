@@ -55,9 +55,9 @@ namespace fleet {
 struct PeerSource {
   enum class Kind { kDns, kFile };
   Kind kind = Kind::kFile;
-  std::string name;            // kDns: the host name
-  std::string port;            // kDns: the port, digits
-  std::filesystem::path path;  // kFile
+  std::string name;              // kDns: the host name
+  std::string port;              // kDns: the port, digits
+  std::filesystem::path path{};  // kFile
 };
 
 // Parses SOURCE (above). Errors: InvalidArgument naming the entry: an
@@ -74,7 +74,7 @@ struct PeerSource {
                                                        std::vector<std::string> peers);
 
 struct PeerSetOptions {
-  std::string source;  // ParsePeerSource
+  std::string source{};  // ParsePeerSource
   // This node's own address as its peers list it ("10.0.0.7:5050"), never
   // asked; "" when the node serves nothing (a CLI pull).
   std::string self{};

@@ -102,9 +102,9 @@ struct Request {
   std::optional<std::string> ns;
   std::vector<std::string> accept;  // every Accept header's value
   std::optional<std::string> range;
-  std::optional<std::string> n, last;    // tags/list pagination
-  std::optional<std::string> blob_size;  // registry::kPeerBlobSizeHeader (peers)
-  bool stored_only = false;              // registry::kPeerStoredOnlyHeader (peers)
+  std::optional<std::string> n, last;      // tags/list pagination
+  std::optional<std::string> blob_size{};  // registry::kPeerBlobSizeHeader (peers)
+  bool stored_only = false;                // registry::kPeerStoredOnlyHeader (peers)
 };
 
 struct Response {

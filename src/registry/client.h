@@ -100,7 +100,7 @@ struct ClientOptions {
   int64_t upload_chunk_bytes = 16 << 20;
   // Other gantry nodes asked for each blob before the hosts (registry/peers.h,
   // fleet/peer_set.h); null: none. Shared: it may outlive the client.
-  std::shared_ptr<BlobPeers> peers;
+  std::shared_ptr<BlobPeers> peers{};
 };
 
 struct FetchedManifest {

@@ -37,8 +37,8 @@ inline constexpr char kPeerStoredOnlyHeader[] = "Gantry-Peer-Stored-Only";
 
 // Whom to ask for one blob.
 struct PeerPlan {
-  std::vector<std::string> peers;  // "host:port" ("[v6]:port"), in order
-  bool stored_only = false;        // send kPeerStoredOnlyHeader
+  std::vector<std::string> peers{};  // "host:port" ("[v6]:port"), in order
+  bool stored_only = false;          // send kPeerStoredOnlyHeader
 };
 
 class BlobPeers {
