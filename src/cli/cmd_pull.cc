@@ -29,6 +29,7 @@ struct PullFlags {
   bool attach = false;
   bool ignore_space_check = false;
   RegistryFlags registry;
+  PeerFlags peers;
   ContainerdFlags containerd;
 };
 
@@ -95,6 +96,9 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   auto client = MakeClientOptions(global, f.registry);
   if (!client) return ReportError(client.error());
   opts.client = std::move(*client);
+  auto peers = StartPeers(f.peers);
+  if (!peers) return ReportError(peers.error());
+  opts.client.peers = std::move(*peers);
   auto trust = LoadTrust(global);
   if (!trust) return ReportError(trust.error());
   opts.trust = std::move(*trust);
@@ -170,6 +174,7 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
                 "Do not pull: follow the progress of a pull of IMAGE in progress (started by "
                 "another gantry pull or by gantry serve) until it ends");
   AddRegistryFlags(cmd, f->registry);
+  AddPeerFlags(cmd, f->peers, /*serving=*/false);
   AddContainerdFlags(cmd, f->containerd, ContainerdFlagsOf::kPull);
   cmd->callback(
       [&global, &exit_code, f] { exit_code = f->attach ? Attach(global, *f) : Run(global, *f); });

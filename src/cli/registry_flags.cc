@@ -28,6 +28,32 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
                 "by default");
 }
 
+void AddPeerFlags(CLI::App* cmd, PeerFlags& flags, bool serving) {
+  cmd->add_option("--peers", flags.source,
+                  "Ask other gantry nodes' registry doors for each blob before the registry: "
+                  "SOURCE is dns:NAME:PORT (every A/AAAA record, re-resolved every 3 s), "
+                  "file:PATH (one HOST:PORT a line, re-read when it changes) or a comma list; "
+                  "each blob is asked of its --peers-homes home peers (rendezvous hashing of "
+                  "its digest), whose bytes are verified like any (docs/fleet.md)");
+  cmd->add_option("--peers-homes", flags.homes,
+                  "How many home peers each blob has (each pulls it from the registry at most "
+                  "once)")
+      ->default_str(std::to_string(flags.homes))
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--peers-self", flags.self,
+                  serving ? "This node's address as the peer list names it (HOST:PORT), never "
+                            "asked; default: the --registry-listen address as bound"
+                          : "The address the peer list names this node by (HOST:PORT), when a "
+                            "`gantry serve --peers` serves this store: never asked");
+}
+
+common::Result<std::shared_ptr<fleet::PeerSet>> StartPeers(const PeerFlags& flags) {
+  if (flags.source.empty()) return std::shared_ptr<fleet::PeerSet>();
+  return common::Wrap(
+      fleet::PeerSet::Start({.source = flags.source, .self = flags.self, .homes = flags.homes}),
+      "--peers");
+}
+
 void AddMaxLayersFlag(CLI::App* cmd, int& max_layers) {
   cmd->add_option("--max-layers", max_layers,
                   "Refuse an image of more layers, as soon as its manifest is read and before "

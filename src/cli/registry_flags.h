@@ -6,6 +6,7 @@
 
 #include "cli/app.h"
 #include "common/error.h"
+#include "fleet/peer_set.h"
 #include "image/fetch.h"
 #include "image/trust_gate.h"
 #include "registry/client.h"
@@ -22,6 +23,20 @@ struct RegistryFlags {
 };
 
 void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);
+
+// Fleet peers (pull, serve; docs/fleet.md).
+struct PeerFlags {
+  std::string source{};  // --peers SOURCE; "" = no peers
+  std::string self{};    // --peers-self HOST:PORT
+  int homes = 2;         // --peers-homes K
+};
+
+// --peers, --peers-homes, --peers-self (its help says what `serving` means).
+void AddPeerFlags(CLI::App* cmd, PeerFlags& flags, bool serving);
+
+// The peer set the flags name (fleet::PeerSet::Start), null without
+// --peers. Errors: InvalidArgument, "--peers: …".
+[[nodiscard]] common::Result<std::shared_ptr<fleet::PeerSet>> StartPeers(const PeerFlags& flags);
 
 // --max-layers N (pull, serve): FetchOptions::max_layers, 1 or more.
 void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);

@@ -29,6 +29,12 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "address unless --registry-allow-remote "
       "is given; port 0 picks a free port, logged as `registry door serving address=…`. The CRI "
       "socket (--listen) is served either way. See docs/containerd.md.\n"
+      "Fleet peers (--peers SOURCE, needs --registry-listen): every pull of this server asks "
+      "each blob's home peers (rendezvous hashing over the peer list) before the registry, "
+      "and the door serves the peers: a blob the store lacks, asked for by a peer, is pulled "
+      "from the registry once (anonymously unless --peers-share-private) and streamed as it "
+      "arrives; --peers-allow limits the door to the peers' addresses. Every byte from a peer "
+      "is verified against its digest; a peer that fails is skipped. See docs/fleet.md.\n"
       "Snapshotter door: with --snapshotter-listen, containerd can use gantry as a proxy "
       "snapshotter ([proxy_plugins.gantry] type = \"snapshot\", address = the socket): layers "
       "gantry has are not fetched again (the remote-snapshot protocol of `ctr-remote images "
@@ -116,6 +122,17 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
   // A publication adopts the image's unpacked chains: without them there
   // is nothing containerd could run.
   cmd->get_option("--no-unpack")->excludes(cmd->get_option("--containerd"));
+  AddPeerFlags(cmd, f.peers, /*serving=*/true);
+  cmd->add_option("--peers-allow", f.peers_allow,
+                  "Serve the registry door only to client addresses in these CIDR blocks "
+                  "(comma list, e.g. 10.0.0.0/8,127.0.0.1); others get 403")
+      ->needs(door);
+  cmd->add_flag("--peers-share-private", f.peers_share_private,
+                "When a peer asks for a blob this node must pull from the registry, use this "
+                "node's own registry credentials (a trust decision: every client of the door "
+                "then reads what they can read; docs/fleet.md). Without it such a pull is "
+                "anonymous and a private blob answers 404, so the peer fetches it itself")
+      ->needs(door);
   return cmd;
 }
 

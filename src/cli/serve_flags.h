@@ -39,6 +39,11 @@ struct ServeFlags {
   RegistryFlags registry;
   // Publication into containerd (--containerd…): address "": none.
   ContainerdFlags containerd;
+  // Fleet peers (docs/fleet.md): pulls ask them; the registry door serves
+  // them (needs registry_listen).
+  PeerFlags peers;
+  std::string peers_allow;  // --peers-allow CIDR,...; "": every client
+  bool peers_share_private = false;
 };
 
 // Adds the `serve` subcommand to `app` with its description, footer and

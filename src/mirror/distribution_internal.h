@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "image/blob_through.h"
 #include "image/pull_flights.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
@@ -101,7 +102,9 @@ struct Request {
   std::optional<std::string> ns;
   std::vector<std::string> accept;  // every Accept header's value
   std::optional<std::string> range;
-  std::optional<std::string> n, last;  // tags/list pagination
+  std::optional<std::string> n, last;      // tags/list pagination
+  std::optional<std::string> blob_size{};  // registry::kPeerBlobSizeHeader (peers)
+  bool stored_only = false;                // registry::kPeerStoredOnlyHeader (peers)
 };
 
 struct Response {
@@ -127,7 +130,12 @@ struct Response {
 // Answers requests from one store. Holds its own metadata connection;
 // takes no store lock (see handler.cc for why none is needed).
 // With `through` (pull-through), a manifest the store lacks is pulled
-// (and waited for until stored), and a blob in flight is followed.
+// (and waited for until stored), and a blob in flight is followed. With
+// `blobs` (fleet peers), a blob in flight is followed too, and a blob the
+// store lacks, asked for with its size (Request::blob_size) under a name
+// that says its registry, is pulled through image::BlobThrough and
+// followed; when that fails before its first byte: 404 BLOB_UNKNOWN. A
+// request with Request::stored_only gets only a committed blob.
 // Thread-safety: Serve may be called from any number of threads at once.
 class Handler {
  public:
@@ -135,15 +143,21 @@ class Handler {
   // `through` may be null (no pull-through); REQUIRES: it outlives the
   // handler.
   [[nodiscard]] static common::Result<Handler> Open(const std::filesystem::path& root,
-                                                    image::PullThrough* through = nullptr);
+                                                    image::PullThrough* through = nullptr,
+                                                    image::BlobThrough* blobs = nullptr);
 
   // Never fails: errors are answers. HEAD gets the same status and
   // headers as GET; the HTTP layer sends no body for it.
   [[nodiscard]] Response Serve(const Request& request);
 
  private:
-  Handler(store::ContentStore content, store::MetadataDb db, image::PullThrough* through)
-      : content_(std::move(content)), db_(std::move(db)), through_(through) {}
+  Handler(store::ContentStore content, store::MetadataDb db, image::PullThrough* through,
+          image::BlobThrough* blobs)
+      : content_(std::move(content)), db_(std::move(db)), through_(through), blobs_(blobs) {}
+  // The flight table blobs are followed in; null without pull-through.
+  image::PullFlights* flights() const;
+  // A blob the store lacks, pulled through for a peer.
+  Response PullBlob(const Request& request, const std::string& repo, const common::Digest& digest);
   Response Manifest(const Request& request, const Route& route);
   // The manifest `ref` names, pulled through.
   Response PullManifest(const Request& request, const std::string& ref);
@@ -153,6 +167,7 @@ class Handler {
   store::ContentStore content_;
   store::MetadataDb db_;
   image::PullThrough* through_;
+  image::BlobThrough* blobs_;
 };
 
 }  // namespace mirror

@@ -64,6 +64,15 @@ Response BlobResponse(const common::Digest& digest) {
   return r;
 }
 
+// The whole blob as it arrives; a Range is ignored (RFC 9110 allows it),
+// the client gets 200 and every byte.
+Response FollowResponse(const common::Digest& digest, image::PullFlights::Follower& follower) {
+  Response r = BlobResponse(digest);
+  r.length = follower.size();
+  r.follow = std::move(follower);
+  return r;
+}
+
 struct OpenedBlob {
   common::UniqueFd fd;
   int64_t size = 0;
@@ -72,10 +81,16 @@ struct OpenedBlob {
 }  // namespace
 
 common::Result<Handler> Handler::Open(const std::filesystem::path& root,
-                                      image::PullThrough* through) {
+                                      image::PullThrough* through, image::BlobThrough* blobs) {
   ASSIGN_OR_RETURN(store::ContentStore content, store::ContentStore::Open(root));
   ASSIGN_OR_RETURN(store::MetadataDb db, store::MetadataDb::Open(root));
-  return Handler(std::move(content), std::move(db), through);
+  return Handler(std::move(content), std::move(db), through, blobs);
+}
+
+image::PullFlights* Handler::flights() const {
+  if (through_ != nullptr) return &through_->flights();
+  if (blobs_ != nullptr) return &blobs_->flights();
+  return nullptr;
 }
 
 Response Handler::Serve(const Request& request) {
@@ -223,19 +238,15 @@ Response Handler::Blob(const Request& request, const Route& route) {
   if (!digest) return Fail(400, "DIGEST_INVALID", digest.error().message);
   // In flight first: a blob leaves the table only once committed, so
   // looking in the store second misses nothing.
-  if (through_ != nullptr) {
-    if (auto follower = through_->flights().Follow(*digest)) {
-      // The whole blob as it arrives; a Range is ignored (RFC 9110 allows
-      // it), the client gets 200 and every byte.
-      Response r = BlobResponse(*digest);
-      r.length = follower->size();
-      r.follow = std::move(follower);
-      return r;
-    }
+  if (image::PullFlights* flying = flights(); flying != nullptr && !request.stored_only) {
+    if (auto follower = flying->Follow(*digest)) return FollowResponse(*digest, *follower);
   }
   auto blob = OpenCommitted(content_, *digest);
-  if (!blob && blob.error().code == Errc::kNotFound)
+  if (!blob && blob.error().code == Errc::kNotFound) {
+    if (blobs_ != nullptr && *repo && request.blob_size && !request.stored_only)
+      return PullBlob(request, **repo, *digest);
     return Fail(404, "BLOB_UNKNOWN", "blob " + digest->str() + " is not in the store");
+  }
   if (!blob) return Internal(blob.error());
   const int64_t size = blob->size;
   RangeRequest range = ParseRange(request.range, size);
@@ -259,6 +270,38 @@ Response Handler::Blob(const Request& request, const Route& route) {
   } else {
     r.length = size;
   }
+  return r;
+}
+
+// Every failure is a 404: the peer that asked goes on to its next peer,
+// then the registry, which gives it its own answer.
+Response Handler::PullBlob(const Request& request, const std::string& repo,
+                           const common::Digest& digest) {
+  auto unknown = [&](const std::string& why) {
+    Response r =
+        Fail(404, "BLOB_UNKNOWN",
+             "blob " + digest.str() + " is not in the store, and pulling it failed: " + why);
+    r.internal_error = "peer pull-through: " + why;
+    return r;
+  };
+  const std::string& text = *request.blob_size;
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+    return Fail(400, "SIZE_INVALID", "invalid blob size `" + text + "`");
+  auto ref = registry::ImageRef::Parse(repo);
+  if (!ref) return unknown(ref.error().message);
+  if (auto st = blobs_->Start(*ref, digest, std::stoll(text)); !st) {
+    // A pull of this process took the blob's ingest first: its download
+    // is the one to follow.
+    if (auto follower = blobs_->flights().Follow(digest)) return FollowResponse(digest, *follower);
+    return unknown(st.error().message);
+  }
+  if (auto follower = blobs_->flights().Follow(digest)) return FollowResponse(digest, *follower);
+  auto blob = OpenCommitted(content_, digest);
+  if (!blob && blob.error().code == Errc::kNotFound) return unknown("gone from the store again");
+  if (!blob) return Internal(blob.error());
+  Response r = BlobResponse(digest);
+  r.length = blob->size;
+  r.fd = std::move(blob->fd);
   return r;
 }
 

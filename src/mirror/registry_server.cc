@@ -72,6 +72,12 @@ MHD_Response* BuildResponse(Response& resp) {
   return MHD_create_response_from_buffer(resp.body.size(), resp.body.data(), MHD_RESPMEM_MUST_COPY);
 }
 
+bool ClientAllowed(MHD_Connection* connection, const fleet::AllowList& allow) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  return info != nullptr && allow.Allows(info->client_addr);
+}
+
 // Called once per request, when its headers are in: the answer is queued
 // at once (a body the client sends, to a method we refuse, is discarded
 // and the connection closed by MHD).
@@ -86,9 +92,19 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, con
   req.n = Lookup(connection, MHD_GET_ARGUMENT_KIND, "n");
   req.last = Lookup(connection, MHD_GET_ARGUMENT_KIND, "last");
   req.range = Lookup(connection, MHD_HEADER_KIND, "Range");
+  req.blob_size = Lookup(connection, MHD_HEADER_KIND, registry::kPeerBlobSizeHeader);
+  req.stored_only = Lookup(connection, MHD_HEADER_KIND, registry::kPeerStoredOnlyHeader) == "1";
   (void)MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectAccept, &req.accept);
 
-  Response resp = impl->handler->Serve(req);
+  Response resp;
+  if (impl->options.allow && !ClientAllowed(connection, *impl->options.allow)) {
+    resp.status = 403;
+    resp.headers = {{"Content-Type", "application/json"},
+                    {std::string(kApiVersionHeader), std::string(kApiVersion)}};
+    resp.body = ErrorBody({403, "DENIED", "this address is not in the door's --peers-allow list"});
+  } else {
+    resp = impl->handler->Serve(req);
+  }
   if (!resp.internal_error.empty()) {
     LOG(Warn) << "registry door: request failed"
               << common::Kv("method", httpd::Printable(req.method))
@@ -126,7 +142,8 @@ const ListenAddress& RegistryServer::address() const { return impl_->http->addre
 common::Result<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     RegistryServerOptions options) {
   auto impl = std::make_unique<Impl>();
-  ASSIGN_OR_RETURN(Handler handler, Handler::Open(options.root, options.pull_through));
+  ASSIGN_OR_RETURN(Handler handler,
+                   Handler::Open(options.root, options.pull_through, options.blob_through));
   impl->handler = std::make_unique<Handler>(std::move(handler));
   impl->options = std::move(options);
   if (impl->options.metrics != nullptr)
@@ -152,8 +169,10 @@ void RegistryServer::Shutdown(std::chrono::milliseconds grace) {
   // Responses still waiting for a pull end once the grace is over (their
   // connections are cut).
   image::PullThrough* through = impl_->options.pull_through;
-  impl_->http->Shutdown(grace, [through] {
+  image::BlobThrough* blobs = impl_->options.blob_through;
+  impl_->http->Shutdown(grace, [through, blobs] {
     if (through != nullptr) through->flights().Shutdown();
+    if (blobs != nullptr) blobs->flights().Shutdown();
   });
   LOG(Info) << "registry door stopped" << common::Kv("address", impl_->http->address().str());
 }

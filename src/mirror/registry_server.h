@@ -88,11 +88,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/error.h"
+#include "fleet/allow_list.h"
 #include "httpd/http_server.h"
+#include "image/blob_through.h"
 #include "image/pull_flights.h"
 #include "metrics/metrics.h"
 
@@ -115,6 +118,19 @@ struct RegistryServerOptions {
   // pulled through this, see "Pull-through" above; null: 404 at once.
   // REQUIRES: outlives the server.
   image::PullThrough* pull_through = nullptr;
+  // Fleet peers (`--peers`, docs/fleet.md): a blob the store lacks, asked
+  // for with a Gantry-Blob-Size header under a name that says its
+  // registry, is fetched through this (image/blob_through.h) and streamed
+  // as it arrives; any failure before its first byte answers 404
+  // BLOB_UNKNOWN. Blobs in flight are followed as with pull_through. A
+  // request with Gantry-Peer-Stored-Only: 1 (a home asking another home)
+  // gets only a committed blob, else 404 at once.
+  // Null: no such pull. REQUIRES: outlives the server.
+  image::BlobThrough* blob_through = nullptr;
+  // `--peers-allow`: requests from client addresses outside it are
+  // answered 403 DENIED (before anything else is looked at); nullopt:
+  // every client that reaches the address is served.
+  std::optional<fleet::AllowList> allow{};
   // Where the door counts its requests (gantry_registry_door_requests_total
   // {method="GET|HEAD|other", code="<HTTP status>"}, docs/metrics.md);
   // null: not counted. REQUIRES: outlives the server.

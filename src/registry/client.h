@@ -66,6 +66,7 @@
 #include "registry/credentials_types.h"
 #include "registry/hosts.h"
 #include "registry/http_retry.h"
+#include "registry/peers.h"
 #include "registry/reference.h"
 
 namespace registry {
@@ -97,6 +98,9 @@ struct ClientOptions {
   // costs at most one chunk when the registry keeps none of a broken
   // PATCH. Tests set less.
   int64_t upload_chunk_bytes = 16 << 20;
+  // Other gantry nodes asked for each blob before the hosts (registry/peers.h,
+  // fleet/peer_set.h); null: none. Shared: it may outlive the client.
+  std::shared_ptr<BlobPeers> peers{};
 };
 
 struct FetchedManifest {
@@ -155,6 +159,11 @@ class RegistryClient {
   // longer than what is left of `size` is refused before its body is read
   // (DataLoss). Verifies nothing about the digest
   // (the sink does). `cancel` is polled (→ Cancelled).
+  // With ClientOptions::peers, a blob of which the sink holds nothing is
+  // first asked of the peers (registry/peers.h), each checked against
+  // `digest` and `size` before the sink keeps its bytes; only when every
+  // peer failed are the hosts tried. A peer's failure is logged (warn),
+  // never returned.
   [[nodiscard]] common::Status FetchBlob(const ImageRef& repo, const common::Digest& digest,
                                          int64_t size, BlobSink& sink,
                                          const std::atomic<bool>* cancel = nullptr);

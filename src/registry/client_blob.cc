@@ -34,6 +34,82 @@ std::optional<int64_t> ContentRangeStart(std::string_view value) {
 
 constexpr int kMaxFreeResumes = 1000;
 
+// Hashes what reaches the sink, so that a peer's bytes are judged before
+// FetchBlob returns; notes a failure of the sink itself, which no other
+// peer or host can mend.
+class CheckingSink final : public BlobSink {
+ public:
+  explicit CheckingSink(BlobSink& inner) : inner_(inner) {}
+  int64_t offset() const override { return inner_.offset(); }
+  Status Write(std::span<const std::byte> data) override {
+    hash_.Update(data);
+    Status st = inner_.Write(data);
+    if (!st) failed_ = true;
+    return st;
+  }
+  Status Restart() override {
+    hash_ = common::Sha256();
+    Status st = inner_.Restart();
+    if (!st) failed_ = true;
+    return st;
+  }
+  common::Digest Finish() { return hash_.Finish(); }
+  bool failed() const { return failed_; }
+
+ private:
+  BlobSink& inner_;
+  common::Sha256 hash_;
+  bool failed_ = false;
+};
+
+// One request to one peer (registry/peers.h): no credentials, no
+// redirects, no retries. On success the sink holds the verified blob.
+Status FetchFromPeer(internal::Transport& transport, const ClientOptions& options,
+                     const std::string& peer, const ImageRef& repo, const common::Digest& digest,
+                     int64_t size, bool stored_only, CheckingSink& sink,
+                     const std::atomic<bool>* cancel) {
+  const std::string what = digest.str();
+  HttpRequest req;
+  req.url = "http://" + peer + "/v2/" + repo.path() + "/blobs/" + what + "?ns=" + repo.domain();
+  if (size >= 0)
+    req.headers.push_back(std::string(kPeerBlobSizeHeader) + ": " + std::to_string(size));
+  if (stored_only) req.headers.push_back(std::string(kPeerStoredOnlyHeader) + ": 1");
+  req.cancel = cancel;
+  req.connect_timeout = std::min(options.connect_timeout, std::chrono::seconds(5));
+  req.low_speed_limit = options.min_rate_bytes_per_sec;
+  req.low_speed_time = options.min_rate_window;
+  req.on_head = [&](const internal::HttpResponse& head) -> Status {
+    if (head.status != 200)
+      return MakeError(Errc::kUnavailable, "answered HTTP " + std::to_string(head.status));
+    if (auto len = head.ContentLength(); len && size >= 0 && *len != static_cast<uint64_t>(size))
+      return MakeError(Errc::kDataLoss, "announced " + head.Header("content-length") +
+                                            " bytes, the blob has " + std::to_string(size));
+    return {};
+  };
+  req.on_body = [&](std::span<const std::byte> data) -> Status {
+    if (size >= 0 && static_cast<int64_t>(data.size()) > size - sink.offset())
+      return MakeError(Errc::kDataLoss,
+                       "sent more than the blob's " + std::to_string(size) + " bytes");
+    return sink.Write(data);
+  };
+  ASSIGN_OR_RETURN(HttpResult sent, transport.Perform(req));
+  if (sent.hook_error) return std::unexpected(std::move(*sent.hook_error));
+  if (sent.error == TransportError::kCancelled)
+    return MakeError(Errc::kCancelled, "download of " + what + " cancelled");
+  if (sent.error != TransportError::kNone)
+    return MakeError(Errc::kUnavailable,
+                     sent.error_text.empty() ? "transfer failed" : sent.error_text);
+  if (sent.response.status != 200)
+    return MakeError(sent.response.status == 404 ? Errc::kNotFound : Errc::kUnavailable,
+                     "HTTP " + std::to_string(sent.response.status));
+  if (size >= 0 && sink.offset() != size)
+    return MakeError(Errc::kDataLoss, "sent " + std::to_string(sink.offset()) + " of " +
+                                          std::to_string(size) + " bytes");
+  common::Digest got = sink.Finish();
+  if (got != digest) return MakeError(Errc::kDataLoss, "sent bytes with digest " + got.str());
+  return {};
+}
+
 // What one exchange did to the sink, beyond what HttpResult says.
 struct StreamState {
   bool sink_failed = false;     // a sink error: no retry, no other host
@@ -54,6 +130,32 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
                      "fetch blob " + what + ": sink holds " + std::to_string(sink.offset()) +
                          " bytes, more than its size " + std::to_string(size));
   if (done()) return {};
+  if (impl_->options.peers != nullptr && sink.offset() == 0) {
+    PeerPlan plan = impl_->options.peers->HomesFor(digest);
+    for (const std::string& peer : plan.peers) {
+      CheckingSink checked(sink);
+      Status st = FetchFromPeer(*impl_->transport, impl_->options, peer, repo, digest, size,
+                                plan.stored_only, checked, cancel);
+      if (st) {
+        LOG(Debug) << "blob from peer" << common::Kv("digest", what) << common::Kv("peer", peer);
+        return {};
+      }
+      if (checked.failed() || st.error().code == Errc::kCancelled) return st;
+      // A 404 is a peer saying it cannot help (a private image, a stored-only
+      // ask): no warning.
+      if (st.error().code == Errc::kNotFound) {
+        LOG(Debug) << "peer cannot serve it, trying the next" << common::Kv("digest", what)
+                   << common::Kv("peer", peer) << common::Kv("error", st.error().message);
+      } else {
+        LOG(Warn) << "peer failed, trying the next" << common::Kv("digest", what)
+                  << common::Kv("peer", peer) << common::Kv("error", st.error().message);
+      }
+      // Nothing a dropped peer sent stays.
+      if (sink.offset() > 0) TRY(checked.Restart());
+    }
+    if (!plan.peers.empty())
+      LOG(Debug) << "no peer served the blob, asking the registry" << common::Kv("digest", what);
+  }
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
 
   const internal::FallbackText text{

@@ -29,9 +29,12 @@
 #include "criimage/server.h"
 #include "ctrpublish/publish.h"
 #include "image/prepull.h"
+#include "fleet/allow_list.h"
+#include "image/blob_through.h"
 #include "image/pull_flights.h"
 #include "metrics/metrics_server.h"
 #include "mirror/registry_server.h"
+#include "store/content_store.h"
 
 namespace {
 
@@ -131,8 +134,29 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
                                "the endpoint", "it");
       rc != cli::kExitOk)
     return rc;
+  if (!f.peers.source.empty() && f.registry_listen.empty()) {
+    std::cerr << "gantry: --peers needs --registry-listen: the registry door is what the peers "
+                 "fetch from\n";
+    return cli::kExitUsage;
+  }
+  std::optional<fleet::AllowList> allow;
+  if (!f.peers_allow.empty()) {
+    auto parsed = fleet::AllowList::Parse(f.peers_allow);
+    if (!parsed) return cli::ReportError(parsed.error().Wrap("--peers-allow"));
+    allow = std::move(*parsed);
+  }
   auto client = cli::MakeClientOptions(global, f.registry);
   if (!client) return cli::ReportError(client.error());
+  auto peers = cli::StartPeers(f.peers);
+  if (!peers) return cli::ReportError(peers.error());
+  // What the door's pull for a peer uses: this node's credentials only
+  // when the operator chose to share them (docs/fleet.md, trust model).
+  registry::ClientOptions for_peers = *client;
+  if (!f.peers_share_private) {
+    for_peers.creds.reset();
+    for_peers.lookup = {};
+  }
+  client->peers = *peers;
   auto trust = cli::LoadTrust(global);
   if (!trust) return cli::ReportError(trust.error().Wrap("serve"));
   // SIGTERM and SIGINT are taken by sigwait below: blocked before the
@@ -174,7 +198,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .snapshotter = global.snapshotter,
       .check_space = !f.ignore_space_check,
       .snapshotter_listen = f.snapshotter_listen,
-      .flights = f.registry_pull_through ? &flights : nullptr,
+      .flights = f.registry_pull_through || *peers ? &flights : nullptr,
       .trust = std::move(*trust),
       .listen_fd = criimage::SystemdListenFd(),
       .metrics = with_metrics ? &registry : nullptr,
@@ -196,6 +220,19 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
     through = std::make_unique<image::PullThrough>(
         flights, [cri](const registry::ImageRef& ref) { return cri->Pull(ref); });
   }
+  // Declared before the door: destroyed (its downloads cancelled) after
+  // the door stops.
+  std::optional<store::ContentStore> content;
+  std::unique_ptr<image::BlobThrough> blob_through;
+  if (*peers) {
+    auto opened = store::ContentStore::Open(global.root);
+    if (!opened) {
+      (*server)->Shutdown();
+      return cli::ReportError(opened.error().Wrap("serve: peers"));
+    }
+    content = std::move(*opened);
+    blob_through = std::make_unique<image::BlobThrough>(*content, flights, std::move(for_peers));
+  }
   std::unique_ptr<mirror::RegistryServer> door;
   if (!f.registry_listen.empty()) {
     auto started = mirror::RegistryServer::Start({
@@ -205,6 +242,8 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
         .max_connections = 256,
         .idle_timeout = std::chrono::seconds(60),
         .pull_through = through.get(),
+        .blob_through = blob_through.get(),
+        .allow = allow,
         .metrics = with_metrics ? &registry : nullptr,
     });
     if (!started) {
@@ -212,6 +251,21 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       return cli::ReportError(started.error().Wrap("serve: registry door"));
     }
     door = std::move(*started);
+    if (*peers && f.peers.self.empty()) {
+      // A door on every address (0.0.0.0, ::) is not how the peers name
+      // this node: it may then ask itself, which costs a request, not a
+      // wrong byte.
+      const std::string& host = door->address().host;
+      if (host == "0.0.0.0" || host == "::")
+        LOG(Warn) << "peers: this node's own address is unknown; give --peers-self";
+      else if (auto st = (*peers)->SetSelf(door->address().str()); !st)
+        LOG(Warn) << "peers: this node's own address is unknown; give --peers-self"
+                  << common::Kv("error", st.error().message);
+    }
+    if (*peers)
+      LOG(Info) << "peers" << common::Kv("source", f.peers.source)
+                << common::Kv("count", (*peers)->Peers().size())
+                << common::Kv("homes", f.peers.homes);
   }
   std::unique_ptr<metrics::MetricsServer> metrics_http;
   if (with_metrics) {
