@@ -62,9 +62,18 @@ bench_init() {
 
 # bench_build BUILD_DIR TARGET...: configures and builds (quiet unless it
 # fails); sets GANTRY (the CLI) and OUT_DIR ($BUILD_DIR/bench, for JSON).
+# With BENCH_GANTRY set (a gantry binary), nothing is built: GANTRY is that
+# binary and OUT_DIR $BENCH_OUT_DIR (default /tmp/gantry-bench-out).
 bench_build() {
   local build_dir=$1
   shift
+  if [ -n "${BENCH_GANTRY:-}" ]; then
+    [ -x "$BENCH_GANTRY" ] || bench_die "BENCH_GANTRY=$BENCH_GANTRY is not an executable"
+    GANTRY=$(realpath "$BENCH_GANTRY")
+    OUT_DIR=${BENCH_OUT_DIR:-/tmp/gantry-bench-out}
+    mkdir -p "$OUT_DIR"
+    return 0
+  fi
   local log
   log=$(mktemp /tmp/gantry-build.XXXXXX.log)
   if ! { cmake -S "$BENCH_ROOT_DIR" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
