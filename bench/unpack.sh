@@ -20,7 +20,8 @@
 # bench_case_image in lib.sh), bench/unpack_cases.sh runs instead: per
 # case, cold pulls of gantry, of GANTRY_BEFORE (another gantry binary, if
 # set: the "before" column), of containerd and of skopeo+umoci (gzip only),
-# RUNS each (default 3; BIG_RUNS for the big-* cases, default RUNS), then
+# RUNS each (default 3; BIG_RUNS for the big-* cases, default RUNS; PEERS,
+# default "containerd skopeo+umoci", picks the peers, PEERS= none), then
 # the machine's bound measured in the same run (bench_limits, as
 # bench/limits.sh); writes the section "Big layers in one pass (issue 21)"
 # of bench/RESULTS.md.

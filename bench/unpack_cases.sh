@@ -7,6 +7,8 @@
 # (bench_limits). Writes the section "Big layers in one pass (issue 21)".
 BIG_RUNS=${BIG_RUNS:-$RUNS}
 GANTRY_BEFORE=${GANTRY_BEFORE:-}
+# The peers to run beside gantry (PEERS= for gantry, before and the bound only).
+PEERS=${PEERS-containerd skopeo+umoci}
 if [ -n "$GANTRY_BEFORE" ] && [ ! -x "$GANTRY_BEFORE" ]; then
   bench_die "GANTRY_BEFORE=$GANTRY_BEFORE is not an executable"
 fi
@@ -48,12 +50,15 @@ for c in "${CASES[@]}"; do
     cmds+=(-n "gantry before" --prepare "rm -rf $STORE $STORE_BEFORE && sync"
            "$GANTRY_BEFORE --root $STORE_BEFORE pull --plain-http --quiet $ref")
   fi
-  cmds+=(-n containerd --prepare "rm -rf $STORE_BEFORE && $CTRD/restart.sh"
-         "ctr -a $CTRD_SOCK -n bench images pull --plain-http $ref")
-  case "$c" in
-    *zstd) ;;
-    *) cmds+=(-n skopeo+umoci --prepare "rm -rf $CTRD_ROOT $OCI $BUNDLE && sync"
-              "sh -c 'skopeo copy --quiet --src-tls-verify=false docker://$ref oci:$OCI:img && umoci unpack --image $OCI:img $BUNDLE >/dev/null'") ;;
+  case " $PEERS " in *" containerd "*)
+    cmds+=(-n containerd --prepare "rm -rf $STORE_BEFORE && $CTRD/restart.sh"
+           "ctr -a $CTRD_SOCK -n bench images pull --plain-http $ref") ;;
+  esac
+  case "$c: $PEERS " in
+    *zstd:*) ;;  # umoci cannot unpack zstd layers
+    *" skopeo+umoci "*)
+      cmds+=(-n skopeo+umoci --prepare "rm -rf $CTRD_ROOT $OCI $BUNDLE && sync"
+             "sh -c 'skopeo copy --quiet --src-tls-verify=false docker://$ref oci:$OCI:img && umoci unpack --image $OCI:img $BUNDLE >/dev/null'") ;;
   esac
   hyperfine --style basic --warmup "$warm" --runs "$runs" --export-json "$OUT_DIR/cases-$c.json" \
     "${cmds[@]}" >&2
