@@ -336,18 +336,10 @@ Status Applier::SetXattrs(int fd, archive_entry* e) {
   return {};
 }
 
-// Order matters: chown clears setuid/setgid and security.capability, and
-// writing data clears them too, so owner first, then mode, then xattrs.
-Status Applier::SetFdMetadata(int fd, archive_entry* e, bool is_dir) {
+// chown clears security.capability: owner first, then the xattrs.
+Status Applier::SetDirMetadata(int fd, archive_entry* e) {
   if (options_.privileged) TRY(Chown(e, fd, nullptr, 0));
-  if (!is_dir && ::fchmod(fd, EntryPerm(e)) != 0) return ErrnoError("chmod");
-  TRY(SetXattrs(fd, e));
-  if (!is_dir) {
-    struct timespec times[2];
-    EntryTimes(e, times);
-    if (::futimens(fd, times) != 0) return ErrnoError("set times");
-  }
-  return {};
+  return SetXattrs(fd, e);
 }
 
 Status Applier::SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
@@ -429,7 +421,7 @@ Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_
   UniqueFd d(fd);
   struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat");
-  TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
+  TRY(SetDirMetadata(d.get(), e));
   if (make_opaque) TRY(SetOpaqueXattr(d.get()));
   NoteInode(st.st_ino);
   DeferDir(path, st, e);
@@ -440,7 +432,7 @@ Status Applier::ApplyRootDir(archive_entry* e) {
   ASSIGN_OR_RETURN(UniqueFd d, common::OpenAt(resolver_.root_fd(), ".", O_RDONLY | O_DIRECTORY));
   struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat the root");
-  TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
+  TRY(SetDirMetadata(d.get(), e));
   DeferDir("", st, e);
   return {};
 }
