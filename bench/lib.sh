@@ -62,9 +62,18 @@ bench_init() {
 
 # bench_build BUILD_DIR TARGET...: configures and builds (quiet unless it
 # fails); sets GANTRY (the CLI) and OUT_DIR ($BUILD_DIR/bench, for JSON).
+# With BENCH_GANTRY set (a gantry binary), nothing is built: GANTRY is that
+# binary and OUT_DIR $BENCH_OUT_DIR (default /tmp/gantry-bench-out).
 bench_build() {
   local build_dir=$1
   shift
+  if [ -n "${BENCH_GANTRY:-}" ]; then
+    [ -x "$BENCH_GANTRY" ] || bench_die "BENCH_GANTRY=$BENCH_GANTRY is not an executable"
+    GANTRY=$(realpath "$BENCH_GANTRY")
+    OUT_DIR=${BENCH_OUT_DIR:-/tmp/gantry-bench-out}
+    mkdir -p "$OUT_DIR"
+    return 0
+  fi
   local log
   log=$(mktemp /tmp/gantry-build.XXXXXX.log)
   if ! { cmake -S "$BENCH_ROOT_DIR" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
@@ -372,4 +381,167 @@ bench_rounds() {
     hyperfine --style basic --warmup 1 --runs "$RUNS" --prepare "$prepare" \
       --export-json "$json" "${first[@]}" "${second[@]}" >&2
   done
+}
+
+# ---- the cases of issue 21 (bench/unpack.sh CASE…, bench/limits.sh CASE…) ----
+
+# The images, by case name: big-gzip, big-zstd (one layer of BENCH_BIG_BYTES
+# of /usr slices replicated under r00/ r01/ …), usr-gzip, usr-zstd (the
+# four-layer bench image), small (BENCH_SMALL_FILES files of 1–4 KiB in one
+# gzip layer), busybox (busybox-static and its applet links, gzip, ~1 MB).
+BENCH_CASES=(big-gzip big-zstd usr-gzip usr-zstd small busybox)
+BENCH_BIG_BYTES=${BENCH_BIG_BYTES:-$((2 * 1024 * 1024 * 1024))}
+BENCH_SMALL_FILES=${BENCH_SMALL_FILES:-50000}
+BENCH_SMALL_DIRS=${BENCH_SMALL_DIRS:-1000}
+
+# bench_big_tar FILE BYTES: a deterministic pax tar of at least BYTES: the
+# BENCH_USR_SLICES (ELF binaries, Python sources, man pages: a mix of file
+# sizes) again and again, copy i under rNN/ (GNU tar --transform, not of
+# symlink targets), concatenated with tar -A.
+bench_big_tar() {
+  local out=$1 want=$2 part="$1.part" i=0 paths=() s
+  for s in "${BENCH_USR_SLICES[@]}"; do read -ra p <<<"$s"; paths+=("${p[@]}"); done
+  rm -f "$out"
+  while [ ! -s "$out" ] || [ "$(stat -c %s "$out")" -lt "$want" ]; do
+    tar -C / --sort=name --format=pax --mtime=@1700000000 --owner=0 --group=0 --numeric-owner \
+      --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+      --transform "s,^usr,r$(printf %02d "$i")/usr,S" -cf "$part" \
+      --no-recursion usr usr/lib usr/lib/x86_64-linux-gnu usr/share --recursion "${paths[@]}"
+    if [ "$i" -eq 0 ]; then mv "$part" "$out"; else tar -Af "$out" "$part"; fi
+    i=$((i + 1))
+  done
+  rm -f "$part"
+  echo "big tar: $i copies, $(stat -c %s "$out") bytes" >&2
+}
+
+# bench_busybox_tar FILE: bin/busybox (busybox-static) with a symlink per
+# applet and a minimal etc/, root-owned, fixed mtime: a busybox-like image.
+bench_busybox_tar() {
+  local dir
+  dir=$(mktemp -d)
+  mkdir -p "$dir/bin" "$dir/etc" "$dir/tmp" "$dir/root"
+  cp /bin/busybox "$dir/bin/busybox"
+  local a
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$dir/bin/$a"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/etc/passwd"
+  printf 'root:x:0:\n' >"$dir/etc/group"
+  chmod 1777 "$dir/tmp"
+  tar -C "$dir" --sort=name --format=pax --mtime=@1700000000 --owner=0 --group=0 \
+    --numeric-owner --pax-option=delete=atime,delete=ctime -cf "$1" bin etc root tmp
+  rm -rf "$dir"
+}
+
+# bench_case_image LAYOUT CASE: adds the image of CASE to LAYOUT (tag CASE)
+# and prints the assignments of bench_make_image. Large inputs are made
+# once per $WORK.
+bench_case_image() {
+  local layout=$1 name=$2
+  case "$name" in
+    big-gzip | big-zstd)
+      [ -s "$WORK/big.tar" ] || bench_big_tar "$WORK/big.tar" "$BENCH_BIG_BYTES"
+      bench_make_image "$layout" "${name#big-}" "$name" "tar:$WORK/big.tar" ;;
+    usr-gzip | usr-zstd) bench_usr_image "$layout" "${name#usr-}" "$name" "${BENCH_USR_SLICES[@]}" ;;
+    small)
+      [ -s "$WORK/small.tar" ] ||
+        bench_small_files_tar "$WORK/small.tar" "$BENCH_SMALL_FILES" "$BENCH_SMALL_DIRS"
+      bench_make_image "$layout" gzip small "tar:$WORK/small.tar" ;;
+    busybox)
+      bench_busybox_tar "$WORK/busybox.tar"
+      bench_make_image "$layout" gzip busybox "tar:$WORK/busybox.tar" ;;
+    *) bench_die "unknown case $name (cases: ${BENCH_CASES[*]})" ;;
+  esac
+}
+
+# bench_limits LAYOUT CASE REPO RUNS JSON: the machine's bound for pulling
+# and unpacking the image CASE of LAYOUT (pushed as repository REPO, e.g.
+# bench/big-gzip, to the registry of registry_start), each stage alone, RUNS times: loopback fetch of every
+# layer blob from that registry into a file on $MNT (curl), sha256 of the
+# compressed and of the uncompressed bytes (openssl dgst: gantry's SHA-256
+# is OpenSSL's), inflate to /dev/null with the decompressor gantry uses
+# (ISA-L's igzip for gzip, zstd for zstd), GNU tar extracting each layer
+# into its own empty directory on $MNT (not synced, like gantry). A stage's
+# time is the sum over the layers; per stage the median wall time and its
+# CPU time (user+sys of the children). bound = max(longest stage, sum of
+# stages / CPUs). Writes JSON and prints a summary line.
+bench_limits() {
+  python3 - "$@" "$MNT" "$WORK" "127.0.0.1:$REG_PORT" "$(nproc)" <<'PY'
+import json, os, resource, statistics, subprocess, sys, time
+
+layout, case, repo, runs, out, mnt, work, registry, cpus = sys.argv[1:]
+runs, cpus = int(runs), int(cpus)
+blobs = os.path.join(layout, "blobs", "sha256")
+index = json.load(open(os.path.join(layout, "index.json")))
+mdesc = next(m for m in index["manifests"]
+             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == case)
+manifest = json.load(open(os.path.join(blobs, mdesc["digest"].split(":")[1])))
+layers = [(l["digest"], l["mediaType"]) for l in manifest["layers"]]
+scratch, tmp = os.path.join(mnt, "limits"), os.path.join(work, "limits")
+os.makedirs(tmp, exist_ok=True)
+
+def run(cmd, stdout=subprocess.DEVNULL):
+    """Runs cmd; returns (wall seconds, CPU seconds of the children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=stdout)
+    wall = time.monotonic() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+def inflate_cmd(media, path):
+    if media.endswith("+zstd"):
+        return ["zstd", "-d", "-q", "-c", path]
+    if media.endswith("+gzip") or media.endswith(".gzip"):
+        return ["igzip", "-d", "-c", path]
+    return ["cat", path]
+
+def fresh(path):
+    subprocess.run(["rm", "-rf", path], check=True)
+    os.makedirs(path)
+
+stages = ["fetch", "sha256 compressed", "inflate", "sha256 uncompressed", "tar extract"]
+samples = {s: [] for s in stages}
+# The uncompressed layers, made once, untimed (page cache).
+tars = []
+for i, (digest, media) in enumerate(layers):
+    p = os.path.join(tmp, f"layer{i}.tar")
+    with open(p, "wb") as f:
+        subprocess.run(inflate_cmd(media, os.path.join(blobs, digest.split(":")[1])), check=True, stdout=f)
+    tars.append(p)
+for r in range(runs):
+    tot = {s: [0.0, 0.0] for s in stages}
+    def add(stage, wc):
+        tot[stage][0] += wc[0]
+        tot[stage][1] += wc[1]
+    fresh(scratch)
+    subprocess.run(["sync"], check=True)
+    for i, (digest, media) in enumerate(layers):
+        blob = os.path.join(scratch, f"blob{i}")
+        add("fetch", run(["curl", "-fsSL", "-o", blob,
+                          f"http://{registry}/v2/{repo}/blobs/{digest}"]))
+        add("sha256 compressed", run(["openssl", "dgst", "-sha256", blob]))
+        add("inflate", run(inflate_cmd(media, blob)))
+        add("sha256 uncompressed", run(["openssl", "dgst", "-sha256", tars[i]]))
+        root = os.path.join(scratch, f"root{i}")
+        os.makedirs(root)
+        subprocess.run(["sync"], check=True)
+        add("tar extract", run(["tar", "-xf", tars[i], "-C", root]))
+    for s in stages:
+        samples[s].append(tot[s])
+    fresh(scratch)
+subprocess.run(["rm", "-rf", scratch, tmp], check=True)
+
+result = {"case": case, "runs": runs, "cpus": cpus, "layers": len(layers), "stages": {}}
+for s in stages:
+    result["stages"][s] = {"wall": statistics.median(w for w, _ in samples[s]),
+                           "cpu": statistics.median(c for _, c in samples[s])}
+walls = {s: v["wall"] for s, v in result["stages"].items()}
+longest = max(walls, key=walls.get)
+total = sum(walls.values())
+result["bound"] = max(walls[longest], total / cpus)
+result["limited_by"] = longest if walls[longest] >= total / cpus else f"all stages / {cpus} CPUs"
+json.dump(result, open(out, "w"), indent=1)
+print(f"{case}: bound {result['bound']:.3f} s ({result['limited_by']}); " +
+      ", ".join(f"{s} {v['wall']:.3f} s wall {v['cpu']:.3f} s CPU" for s, v in result["stages"].items()),
+      file=sys.stderr)
+PY
 }

@@ -11,6 +11,21 @@
 #   RESULTS=none bench/unpack.sh      # do not touch bench/RESULTS.md
 #   BENCH_NICE=0 bench/unpack.sh      # keep the session's CPU share as is
 #
+#   bench/unpack.sh CASE…             # issue 21's cases instead (see below)
+#   RUNS=3 BIG_RUNS=1 GANTRY_BEFORE=/work/wt/before/build/src/cli/gantry \
+#     bench/unpack.sh big-gzip big-zstd usr-gzip usr-zstd small busybox
+#   bench/unpack.sh all               # every case
+#
+# With cases (big-gzip big-zstd usr-gzip usr-zstd small busybox: images of
+# bench_case_image in lib.sh), bench/unpack_cases.sh runs instead: per
+# case, cold pulls of gantry, of GANTRY_BEFORE (another gantry binary, if
+# set: the "before" column), of containerd and of skopeo+umoci (gzip only),
+# RUNS each (default 3; BIG_RUNS for the big-* cases, default RUNS; PEERS,
+# default "containerd skopeo+umoci", picks the peers, PEERS= none), then
+# the machine's bound measured in the same run (bench_limits, as
+# bench/limits.sh); writes the section "Big layers in one pass (issue 21)"
+# of bench/RESULTS.md.
+#
 # Images (built here from files on this machine, no network; see lib.sh):
 #  - usr-gzip, usr-zstd: the bench image of bench/pull.sh, four layers of
 #    /usr slices (≥ 100 MB uncompressed), gzip (pigz -n -6) and zstd (-3);
@@ -47,16 +62,28 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 BUILD_DIR=${BUILD_DIR:-build}
+RUNS_SET=${RUNS:-}
 RUNS=${RUNS:-5}
 RSS_RUNS=${RSS_RUNS:-3}
 SMALL_FILES=${SMALL_FILES:-50000}
 SMALL_DIRS=${SMALL_DIRS:-1000}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 BENCH_NICE=${BENCH_NICE:--10}
-if [ "$RUNS" -lt 5 ]; then echo "unpack.sh: RUNS must be at least 5" >&2; exit 1; fi
+CASES=("$@")
+if [ ${#CASES[@]} -gt 0 ]; then
+  RUNS=${RUNS_SET:-3}
+  [ "${CASES[0]}" != all ] || CASES=("${BENCH_CASES[@]}")
+elif [ "$RUNS" -lt 5 ]; then
+  echo "unpack.sh: RUNS must be at least 5" >&2
+  exit 1
+fi
 
 bench_init unpack
-bench_build "$BUILD_DIR" gantry gantry-serve
+if [ ${#CASES[@]} -gt 0 ]; then
+  bench_build "$BUILD_DIR" gantry
+else
+  bench_build "$BUILD_DIR" gantry gantry-serve
+fi
 bench_priority "$BENCH_NICE"
 
 # ---- containerd, on its own root and sockets -----------------------------------
@@ -98,6 +125,12 @@ echo "containerd did not start; see $CTRD/log" >&2
 exit 1
 SH
 chmod +x "$CTRD/restart.sh"
+
+if [ ${#CASES[@]} -gt 0 ]; then
+  # shellcheck source=bench/unpack_cases.sh
+  . bench/unpack_cases.sh
+  exit 0
+fi
 
 # ---- images and registry -----------------------------------------------------------
 bench_step "build the bench images (OCI layout: usr-gzip, usr-zstd, small)"

@@ -24,7 +24,7 @@ PACKAGES=(
   gnupg  # gpg, gpgconf: the trust tests make keys and signatures (and libgpgme runs gpg)
   stargz-snapshotter  # ctr-remote: containerd's remote-snapshot pull path (snapshotter door tests)
   openssl apache2-utils python3 python3-grpcio python3-grpc-tools
-  hyperfine debootstrap zstd pigz time util-linux e2fsprogs iproute2 procps curl
+  hyperfine debootstrap zstd pigz isal time util-linux e2fsprogs iproute2 procps curl
   prometheus  # promtool: the metrics tests check the /metrics scrape (promtool check metrics)
   strace  # bench/containerd.sh: the registries' system calls during a fetch
   systemd  # systemd-socket-activate: the CRI socket-activation test

@@ -57,6 +57,18 @@ namespace unpack::internal {
 using common::ErrnoError;
 using common::Status;
 
+Status SetNewFileOwnerAndMode(int fd, bool chown, uid_t uid, gid_t gid, mode_t perm) {
+  struct stat st {};
+  const bool known = ::fstat(fd, &st) == 0;
+  if (chown && !(known && st.st_uid == uid && st.st_gid == gid) && ::fchown(fd, uid, gid) != 0)
+    return ErrnoError("chown to " + std::to_string(uid) + ":" + std::to_string(gid));
+  // A chown above cannot have changed the mode: the file was created
+  // without setuid and setgid bits.
+  if (!(known && (st.st_mode & 07777) == perm) && ::fchmod(fd, perm) != 0)
+    return ErrnoError("chmod");
+  return {};
+}
+
 FileFinisher::~FileFinisher() {
   if (!worker_.joinable()) return;
   {
@@ -78,9 +90,8 @@ Status FileFinisher::Finish(Job& job) {
     return fail("extend to size");
   // The applier's order: owner (clears setuid and capabilities), mode,
   // xattrs, times.
-  if (job.chown && ::fchown(fd, job.uid, job.gid) != 0)
-    return fail("chown to " + std::to_string(job.uid) + ":" + std::to_string(job.gid));
-  if (::fchmod(fd, job.perm) != 0) return fail("chmod");
+  if (auto st = SetNewFileOwnerAndMode(fd, job.chown, job.uid, job.gid, job.perm); !st)
+    return std::unexpected(st.error().Wrap("entry `" + job.entry + "`"));
   for (const auto& [name, value] : job.xattrs) {
     if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) == 0) continue;
     if (errno == ENOTSUP || errno == EOPNOTSUPP) {

@@ -40,6 +40,17 @@
 
 namespace unpack::internal {
 
+// Sets the owner (when `chown`) and the mode of the regular file `fd`,
+// which the caller has just created with mode `perm & 0777` (through the
+// umask) and nothing else has changed. One fstat says what is already
+// right: a new file belongs to the creator, who is root for a privileged
+// apply, and most entries are root's; so fchown and fchmod, each a
+// journaled inode update, run only when they change something (chown
+// first: it would clear setuid and setgid). Errors say what failed:
+// "chown to 1:2: …", "chmod: …".
+[[nodiscard]] common::Status SetNewFileOwnerAndMode(int fd, bool chown, uid_t uid, gid_t gid,
+                                                    mode_t perm);
+
 class FileFinisher {
  public:
   struct Job {

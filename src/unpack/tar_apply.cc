@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "common/fd.h"
 #include "common/fs.h"
@@ -180,8 +181,12 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
   UniqueFd file;
   for (int attempt = 0;; ++attempt) {
     // O_EXCL|O_NOFOLLOW: never open what is there, least of all a symlink.
-    int fd =
-        ::openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // Created with the entry's permission bits (the umask may take some;
+    // setuid, setgid and sticky come after the chown): most files then need
+    // no chmod (SetNewFileOwnerAndMode). The directory is private to this
+    // apply until it ends, and this fd is writable whatever the mode.
+    int fd = ::openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      EntryPerm(e) & 0777);
     if (fd >= 0) {
       file.reset(fd);
       break;
@@ -196,7 +201,18 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
   if (size <= kFinisherMaxFile && archive_entry_sparse_count(e) == 0 && options_.file_thread)
     return FinishLater(a, e, std::move(file), size, dir, name);
   TRY(WriteData(a, file.get(), size));
-  return SetFdMetadata(file.get(), e, /*is_dir=*/false);
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (options_.privileged) {
+    ASSIGN_OR_RETURN(auto owner, EntryOwner(e));
+    std::tie(uid, gid) = owner;
+  }
+  TRY(SetNewFileOwnerAndMode(file.get(), options_.privileged, uid, gid, EntryPerm(e)));
+  TRY(SetXattrs(file.get(), e));
+  struct timespec times[2];
+  EntryTimes(e, times);
+  if (::futimens(file.get(), times) != 0) return ErrnoError("set times");
+  return {};
 }
 
 Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t size,
@@ -320,18 +336,10 @@ Status Applier::SetXattrs(int fd, archive_entry* e) {
   return {};
 }
 
-// Order matters: chown clears setuid/setgid and security.capability, and
-// writing data clears them too, so owner first, then mode, then xattrs.
-Status Applier::SetFdMetadata(int fd, archive_entry* e, bool is_dir) {
+// chown clears security.capability: owner first, then the xattrs.
+Status Applier::SetDirMetadata(int fd, archive_entry* e) {
   if (options_.privileged) TRY(Chown(e, fd, nullptr, 0));
-  if (!is_dir && ::fchmod(fd, EntryPerm(e)) != 0) return ErrnoError("chmod");
-  TRY(SetXattrs(fd, e));
-  if (!is_dir) {
-    struct timespec times[2];
-    EntryTimes(e, times);
-    if (::futimens(fd, times) != 0) return ErrnoError("set times");
-  }
-  return {};
+  return SetXattrs(fd, e);
 }
 
 Status Applier::SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
@@ -413,7 +421,7 @@ Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_
   UniqueFd d(fd);
   struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat");
-  TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
+  TRY(SetDirMetadata(d.get(), e));
   if (make_opaque) TRY(SetOpaqueXattr(d.get()));
   NoteInode(st.st_ino);
   DeferDir(path, st, e);
@@ -424,7 +432,7 @@ Status Applier::ApplyRootDir(archive_entry* e) {
   ASSIGN_OR_RETURN(UniqueFd d, common::OpenAt(resolver_.root_fd(), ".", O_RDONLY | O_DIRECTORY));
   struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat the root");
-  TRY(SetFdMetadata(d.get(), e, /*is_dir=*/true));
+  TRY(SetDirMetadata(d.get(), e));
   DeferDir("", st, e);
   return {};
 }

@@ -78,10 +78,10 @@ class Applier {
   common::Status ApplyHardlink(archive_entry* e, std::string_view dir, const std::string& name);
   common::Status ApplySpecial(archive_entry* e, std::string_view dir, const std::string& name);
 
-  // Metadata of a regular file or directory through its open fd: owner,
-  // then (files only) mode, xattrs, times. Directories get their mode and
-  // times from Finish().
-  common::Status SetFdMetadata(int fd, archive_entry* e, bool is_dir);
+  // Owner, then xattrs, of a directory through its open fd; its mode and
+  // times come from Finish(). (Regular files: SetNewFileOwnerAndMode, the
+  // xattrs, the times, in ApplyFile and the FileFinisher.)
+  common::Status SetDirMetadata(int fd, archive_entry* e);
   // Owner and times of a symlink/device/fifo, by name, never following.
   common::Status SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
                                  bool set_mode);

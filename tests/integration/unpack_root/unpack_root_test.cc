@@ -105,6 +105,38 @@ TEST_F(UnpackRootTest, SetuidAndSetgidSurviveChown) {
   EXPECT_EQ(Lstat(box_.root() / "sgid-dir")->st_mode & 07777, 02775u);
 }
 
+// Files are created with their entry's permission bits and chowned or
+// chmodded only when that changes something: what the umask took, another
+// owner or group, setuid, small files (file thread) and large ones alike.
+TEST_F(UnpackRootTest, NewFilesGetTheirModesAndOwnersWhateverTheUmask) {
+  const mode_t old_umask = ::umask(027);
+  const std::string big(3 << 20, 'b');  // beyond kSmallFileBytes: written by the applier
+  auto r = box_.Apply(
+      Tar({File("all", "x", 0777), File("none", "x", 0), File("plain", "x", 0644),
+           Owned(File("group", "x", 0664), 0, 50), Owned(File("user", "x", 0600), 1000, 0),
+           Owned(File("suid-root", "x", 04711), 0, 0),
+           Owned(File("big-all", big, 0777), 1000, 1001), File("big-plain", big, 0644)}),
+      Privileged());
+  ::umask(old_umask);
+  ASSERT_TRUE(r) << r.error().message;
+  const struct {
+    const char* name;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+  } want[] = {{"all", 0777, 0, 0},           {"none", 0, 0, 0},        {"plain", 0644, 0, 0},
+              {"group", 0664, 0, 50},        {"user", 0600, 1000, 0},  {"suid-root", 04711, 0, 0},
+              {"big-all", 0777, 1000, 1001}, {"big-plain", 0644, 0, 0}};
+  for (const auto& w : want) {
+    auto st = Lstat(box_.root() / w.name);
+    ASSERT_TRUE(st) << w.name;
+    EXPECT_EQ(st->st_mode & 07777, w.mode) << w.name;
+    EXPECT_EQ(st->st_uid, w.uid) << w.name;
+    EXPECT_EQ(st->st_gid, w.gid) << w.name;
+  }
+  EXPECT_EQ(ReadAll(box_.root() / "big-all"), big);
+}
+
 TEST_F(UnpackRootTest, DeviceNodesAreCreated) {
   MustApply({Node(TarEntry::Type::kCharDev, "dev/null", 1, 3, 0666),
              Owned(Node(TarEntry::Type::kBlockDev, "dev/loop0", 7, 0, 0660), 0, 6)});
