@@ -41,6 +41,15 @@ Status FsyncDir(const std::filesystem::path& dir) {
   return {};
 }
 
+std::optional<FileStamp> StampOf(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{.dev = st.st_dev,
+                   .ino = st.st_ino,
+                   .size = st.st_size,
+                   .mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+}
+
 Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data, mode_t mode) {
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";

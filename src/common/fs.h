@@ -4,7 +4,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +21,23 @@ namespace common {
 // crash, one of the two. On error no temporary file is left behind.
 [[nodiscard]] Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data,
                                      mode_t mode = 0644);
+
+// What tells that a file a watcher re-reads has changed: the inode that
+// stat() reaches (a Kubernetes ConfigMap update swaps a symlink, and
+// AtomicWriteFile renames a new file over the old), its size and its
+// mtime. mtime alone is not enough: two writes within one tick of the
+// kernel's coarse clock leave the same mtime.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  int64_t mtime_ns = -1;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
+
+// The stamp of the file `path` names (symlinks followed); nullopt when it
+// cannot be stat()ed (missing, or no permission).
+[[nodiscard]] std::optional<FileStamp> StampOf(const std::filesystem::path& path);
 
 // Reads a whole file. `max_size` guards against unexpectedly large input:
 // a larger file fails with ResourceExhausted.

@@ -6,6 +6,7 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <set>
 
@@ -255,14 +256,13 @@ void PeerSet::Refresh() {
       }
       continue;
     }
-    std::error_code ec;
-    auto stamp = std::filesystem::last_write_time(src.path, ec);
-    if (ec == std::errc::no_such_file_or_directory) {
+    std::optional<common::FileStamp> stamp = common::StampOf(src.path);
+    if (!stamp && errno == ENOENT) {
       per_source_[i].clear();
-      stamps_[i] = {};
+      stamps_[i].reset();
       continue;
     }
-    if (!ec && stamp == stamps_[i] && stamp != std::filesystem::file_time_type{}) continue;
+    if (stamp && stamp == stamps_[i]) continue;
     auto text = common::ReadFile(src.path, 1u << 20);
     if (!text) {
       LOG(Warn) << "peer source: keeping the last list" << common::Kv("file", src.path.string())
@@ -270,7 +270,7 @@ void PeerSet::Refresh() {
       continue;
     }
     per_source_[i] = ParseListFile(*text, src.path);
-    stamps_[i] = ec ? std::filesystem::file_time_type{} : stamp;
+    stamps_[i] = stamp;
   }
   std::set<std::string> all;
   for (const auto& list : per_source_) all.insert(list.begin(), list.end());

@@ -41,6 +41,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -48,6 +49,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "registry/peers.h"
 
 namespace fleet {
@@ -107,9 +109,9 @@ class PeerSet final : public registry::BlobPeers {
 
   const PeerSetOptions options_;  // its self is self_
   const std::vector<PeerSource> sources_;
-  std::vector<std::vector<std::string>> per_source_;     // refresh thread only
-  std::vector<std::filesystem::file_time_type> stamps_;  // refresh thread only
-  mutable std::mutex mu_;                                // guards the fields below
+  std::vector<std::vector<std::string>> per_source_;      // refresh thread only
+  std::vector<std::optional<common::FileStamp>> stamps_;  // refresh thread only
+  mutable std::mutex mu_;                                 // guards the fields below
   std::vector<std::string> peers_;
   std::string self_;
   bool stop_ = false;

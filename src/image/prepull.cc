@@ -72,26 +72,6 @@ PrepullResult Outcome(const PrepullEntry& e, const common::Result<FetchResult>& 
   return out;
 }
 
-// What tells a list file changed: a ConfigMap update swaps a symlink, so
-// the file stat() reaches is a new inode; an edit in place moves mtime or
-// size.
-struct FileStamp {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = -1;
-  int64_t mtime_ns = -1;
-  friend bool operator==(const FileStamp&, const FileStamp&) = default;
-};
-
-std::optional<FileStamp> StampOf(const std::filesystem::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return FileStamp{.dev = st.st_dev,
-                   .ino = st.st_ino,
-                   .size = st.st_size,
-                   .mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 }  // namespace
 
 std::vector<PrepullEntry> ParsePrepullList(std::string_view text) {
@@ -178,7 +158,7 @@ void WatchPrepullList(store::MetadataDb& db, const PrepullWatchOptions& options,
   PrepullOptions run = options.run;
   if (run.owner.empty()) run.owner = PrepullOwner(options.list);
   if (run.cancel == nullptr) run.cancel = stop;
-  std::optional<FileStamp> last;
+  std::optional<common::FileStamp> last;
   bool ran = false;
   auto last_round = std::chrono::steady_clock::now();
   auto last_poll = std::chrono::steady_clock::time_point{};
@@ -186,7 +166,7 @@ void WatchPrepullList(store::MetadataDb& db, const PrepullWatchOptions& options,
     const auto now = std::chrono::steady_clock::now();
     if (now - last_poll >= options.poll || !ran) {
       last_poll = now;
-      std::optional<FileStamp> stamp = StampOf(options.list);
+      std::optional<common::FileStamp> stamp = common::StampOf(options.list);
       const bool due = options.refresh.count() > 0 && now - last_round >= options.refresh;
       if (!ran || stamp != last || due) {
         common::Result<std::vector<PrepullResult>> round =
