@@ -70,6 +70,17 @@
 
 namespace registry {
 
+// What a client's blob downloads did, for metrics (docs/metrics.md): the
+// bytes the sink took, by kind of host, the retries and the transfers the
+// rate floor ended. Many downloads add to one at once (atomics).
+struct FetchCounters {
+  std::atomic<int64_t> upstream_bytes{0};  // from the registry itself (or where it redirected)
+  std::atomic<int64_t> mirror_bytes{0};    // from a mirror of hosts.toml
+  std::atomic<int64_t> peer_bytes{0};      // from another gantry node (the fleet's peers)
+  std::atomic<int64_t> retries{0};         // another attempt at a blob after a failed one
+  std::atomic<int64_t> stalls{0};          // transfers ended by the rate floor
+};
+
 struct ClientOptions {
   HostsOptions hosts;
   std::optional<Credentials> creds;  // for the upstream; overrides `lookup`
@@ -97,6 +108,9 @@ struct ClientOptions {
   // costs at most one chunk when the registry keeps none of a broken
   // PATCH. Tests set less.
   int64_t upload_chunk_bytes = 16 << 20;
+  // Where FetchBlob counts what it did; null: not counted. REQUIRES: it
+  // outlives the client.
+  FetchCounters* counters = nullptr;
 };
 
 struct FetchedManifest {
