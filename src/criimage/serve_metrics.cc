@@ -261,7 +261,12 @@ void ServeMetrics::OnPullEvent(const image::PullEvent& e) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(unpack_mu_);
   if (e.state == image::LayerState::kUnpacking) {
-    unpack_start_.emplace(*e.digest, now);  // the first event of the layer sets it
+    // The unpacker's first event of a layer has no bytes yet; it starts
+    // the clock (again, if an earlier unpack of the layer failed).
+    if (e.current == 0)
+      unpack_start_[*e.digest] = now;
+    else
+      unpack_start_.emplace(*e.digest, now);
   } else if (e.state == image::LayerState::kUnpacked) {
     auto it = unpack_start_.find(*e.digest);
     if (it == unpack_start_.end()) return;  // already there: nothing was unpacked

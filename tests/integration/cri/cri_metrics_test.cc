@@ -273,6 +273,9 @@ TEST_F(CriMetrics, CliPullsAndPrunesOnTheSameStoreAreCountedByTheNextScrape) {
       std::chrono::seconds(30)))
       << body;
   EXPECT_EQ(V(reclaimed, "gantry_gc_runs_total{trigger=\"reclaimer\"}"), 1);
+  EXPECT_EQ(V(reclaimed, "gantry_unpack_duration_seconds_count"),
+            static_cast<double>(image_.layers.size()))
+      << "the server's one pull that unpacked (the CLI's are not in the histogram)";
   EXPECT_EQ(V(reclaimed, "gantry_gc_freed_bytes_total{kind=\"content\"}"),
             2 * (image_.manifest.size + fetched));
 
