@@ -21,6 +21,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/fs.h"
 #include "fixtures/misbehaving_registry.h"
 #include "integration/cri/cri_helpers.h"
 #include "integration/mirror/mirror_helpers.h"
@@ -327,6 +328,31 @@ TEST_F(CriMetrics, EachClassOfFailedPullIsCountedByItsResult) {
   EXPECT_EQ(V(s, "gantry_blob_fetch_retries_total"), 1);
   EXPECT_EQ(V(s, "gantry_pull_bytes_total{source=\"upstream\"}"), 0)
       << "failed pulls count no bytes";
+}
+
+TEST_F(CriMetrics, BytesAMirrorSentAreCountedAsMirror) {
+  auto mirror = fixtures::MisbehavingRegistry::Start();
+  ASSERT_TRUE(mirror) << mirror.error().message;
+  auto copy = (*mirror)->AddImage("fixture/app", "v1", fixtures::FixtureImageSpec());
+  ASSERT_TRUE(copy) << copy.error().message;
+  ASSERT_EQ(copy->manifest.digest, image_.manifest.digest) << "the same deterministic image";
+  const fs::path dir = gantry_->registry_config() / reg_->host();
+  ASSERT_TRUE(common::MkdirAll(dir, 0755));
+  ASSERT_TRUE(common::AtomicWriteFile(dir / "hosts.toml",
+                                      "server = \"http://" + reg_->host() + "\"\n\n[host.\"" +
+                                          (*mirror)->base_url() +
+                                          "\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                                      0644));
+  ASSERT_NO_FATAL_FAILURE(RunGantry(*gantry_, {"pull", "-q", Ref("v1")}));
+  EXPECT_GE((*mirror)->Count("GET", "/blobs/"), 1) << "the blobs came from the mirror";
+
+  int64_t fetched = image_.config.size;
+  for (const auto& l : image_.layers) fetched += l.size;
+  std::string body;
+  Scrape s;
+  ASSERT_NO_FATAL_FAILURE(Get(&body, &s));
+  EXPECT_EQ(V(s, "gantry_pull_bytes_total{source=\"mirror\"}"), fetched);
+  EXPECT_EQ(V(s, "gantry_pull_bytes_total{source=\"upstream\"}"), 0);
 }
 
 // The metric names a PromQL expression refers to.
