@@ -30,6 +30,11 @@ PACKAGES=(
   systemd  # systemd-socket-activate: the CRI socket-activation test
   dpkg-dev man-db zsh  # the .deb: cpack's dpkg-shlibdeps; the package tests render a page (man -l) and check the zsh completion
 )
+# kubectl: the manifests test reads contrib/kubernetes/ with it (no cluster
+# needed). Debian's is kubernetes-client; a machine where another package
+# (Google's `kubectl`) already provides /usr/bin/kubectl keeps that one, as
+# the two packages cannot both own the file.
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

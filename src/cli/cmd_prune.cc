@@ -104,7 +104,8 @@ void RegisterPrune(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "Snapshots of every snapshotter kind in the store are collected.");
   cmd->add_flag("--all,-a", f->all,
                 "Also remove every image that no container or mount uses (no active snapshot or "
-                "view on its top layer), then collect its content and snapshots");
+                "view on its top layer) and no pre-pull list pins (gantry prepull), then collect "
+                "its content and snapshots");
   cmd->add_flag("--dry-run,-n", f->dry_run, "Only report what would be removed");
   cmd->add_flag("--json", f->json, "Print the report as JSON");
   cmd->callback([&global, &exit_code, f] { exit_code = Run(global, *f); });

@@ -29,6 +29,7 @@ void RegisterContainerdConfig(CLI::App& app, GlobalOptions& global, int& exit_co
 void RegisterSave(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterCopy(CLI::App& app, GlobalOptions& global, int& exit_code);
 void RegisterPublish(CLI::App& app, GlobalOptions& global, int& exit_code);
+void RegisterPrepull(CLI::App& app, GlobalOptions& global, int& exit_code);
 // `gantry serve`: its flags (serve_flags.h), and a callback that execs the
 // gantry-serve executable beside this one with `argv` (main's, unchanged).
 void RegisterServe(CLI::App& app, GlobalOptions& global, int& exit_code, char** argv);
@@ -58,6 +59,7 @@ inline void RegisterCommands(CLI::App& app, GlobalOptions& global, int& exit_cod
   RegisterSave(app, global, exit_code);
   RegisterCopy(app, global, exit_code);
   RegisterPublish(app, global, exit_code);
+  RegisterPrepull(app, global, exit_code);
 }
 
 }  // namespace cli

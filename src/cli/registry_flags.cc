@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "common/time_text.h"
 #include "registry/credentials.h"
 
 namespace cli {
@@ -35,6 +36,16 @@ void AddMaxLayersFlag(CLI::App* cmd, int& max_layers) {
                   "docs/resources.md)")
       ->default_str(std::to_string(image::kDefaultMaxLayers))
       ->check(CLI::PositiveNumber);
+}
+
+CLI::Validator RefreshIntervalCheck() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto d = common::ParseDuration(text);
+        if (d && d->count() > 0) return "";
+        return "`" + text + "`: not a duration over zero (e.g. 90s, 15m, 1h30m, 1d)";
+      },
+      "DURATION");
 }
 
 common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,

@@ -26,6 +26,11 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags);
 // --max-layers N (pull, serve): FetchOptions::max_layers, 1 or more.
 void AddMaxLayersFlag(CLI::App* cmd, int& max_layers);
 
+// Checks a refresh interval (prepull --refresh, serve --prepull-refresh)
+// at parse time: a common::ParseDuration text over zero ("90s", "15m",
+// "1h30m", "1d"); anything else is a usage error.
+CLI::Validator RefreshIntervalCheck();
+
 // ClientOptions from the flags, the global --registry-config, and the
 // credential store (docker config.json, helpers, containers auth.json).
 [[nodiscard]] common::Result<registry::ClientOptions> MakeClientOptions(const GlobalOptions& global,

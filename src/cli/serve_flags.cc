@@ -43,6 +43,13 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "in the store, read at each scrape); docs/metrics.md lists every metric. "
       "Same address rules as the registry door (loopback unless --metrics-allow-remote; port 0 "
       "picks a free port, logged as `metrics serving address=…`).\n"
+      "Pre-pull: with --prepull FILE, the images FILE lists (the format of `gantry prepull`) are "
+      "pulled at start, --prepull-jobs at a time, through the same pull manager as PullImage, "
+      "pinned (ListImages and ImageStatus report them pinned: kubelet's image GC skips them; "
+      "`gantry prune --all` keeps them), and pulled again whenever FILE changes (checked every "
+      "2 s, following symlinks, so a Kubernetes ConfigMap volume's update is seen) and every "
+      "--prepull-refresh if given (tags re-resolved). Each image's result is logged "
+      "(`prepull` lines). An image taken off the list is unpinned. See docs/prepull.md.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
   cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
@@ -89,6 +96,19 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
                 "Allow --metrics-listen on an address other than loopback (the endpoint has no "
                 "authentication)")
       ->needs(metrics);
+  auto* prepull = cmd->add_option(
+      "--prepull", f.prepull,
+      "Keep the images of this list (see `gantry prepull`) pulled and pinned; re-read when it "
+      "changes");
+  cmd->add_option("--prepull-refresh", f.prepull_refresh,
+                  "Pull the --prepull list again this often (90s, 15m, 1h30m, 1d), re-resolving "
+                  "tags; default: only when the file changes")
+      ->check(RefreshIntervalCheck())
+      ->needs(prepull);
+  cmd->add_option("--prepull-jobs", f.prepull_jobs, "Images of the --prepull list pulled at once")
+      ->default_str("2")
+      ->check(CLI::Range(1, 64))
+      ->needs(prepull);
   AddRegistryFlags(cmd, f.registry);
   return cmd;
 }

@@ -30,6 +30,11 @@ struct ServeFlags {
   // The Prometheus metrics endpoint (metrics/metrics_server.h): "" serves none.
   std::string metrics_listen;
   bool metrics_allow_remote = false;
+  // A pre-pull list (image/prepull.h) kept pulled and pinned, re-read
+  // when it changes: "" none.
+  std::string prepull;
+  std::string prepull_refresh;  // a duration ("15m"); "": only on change
+  int prepull_jobs = 2;
   RegistryFlags registry;
 };
 

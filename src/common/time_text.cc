@@ -1,6 +1,7 @@
 #include "common/time_text.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace common {
@@ -121,6 +122,41 @@ std::string FormatUtc(const std::optional<WallTime>& t) {
                 static_cast<long long>(hms.minutes().count()),
                 static_cast<long long>(hms.seconds().count()));
   return buf;
+}
+
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    int64_t n = 0;
+    const size_t start = i;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (n > (int64_t{1} << 40)) return std::nullopt;
+      n = n * 10 + (text[i] - '0');
+    }
+    if (i == start || i == text.size()) return std::nullopt;
+    int64_t unit = 0;
+    switch (text[i++]) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        return std::nullopt;
+    }
+    total += n * unit;
+    if (total > (int64_t{1} << 50)) return std::nullopt;
+  }
+  return std::chrono::seconds(total);
 }
 
 }  // namespace common

@@ -37,4 +37,10 @@ using WallTime = std::chrono::system_clock::time_point;
 // CreatedAt uses; always UTC here); "N/A" when `t` is unknown.
 [[nodiscard]] std::string FormatUtc(const std::optional<WallTime>& t);
 
+// Parses a Go-style duration of whole units: one or more NUMBER UNIT
+// pairs, UNIT one of s, m, h, d ("90s", "15m", "1h30m", "2d"). nullopt for
+// anything else (no number, an unknown unit, a fraction, a sign,
+// overflow). "0s" is zero.
+[[nodiscard]] std::optional<std::chrono::seconds> ParseDuration(std::string_view text);
+
 }  // namespace common

@@ -74,6 +74,11 @@ Catalog::Facts Catalog::FactsFor(const image::Image& img) {
 
 common::Result<std::shared_ptr<const Catalog::Snapshot>> Catalog::Build() {
   ASSIGN_OR_RETURN(std::vector<store::ImageRecord> records, db_.ListImages());
+  // Pins of pre-pull lists (image/prepull.h) name image records; the
+  // table changes move DataVersion like any other commit.
+  ASSIGN_OR_RETURN(std::vector<store::PinRecord> pins, db_.ListPins());
+  std::set<std::string> pinned_names;
+  for (const auto& p : pins) pinned_names.insert(p.name);
   auto snap = std::make_shared<Snapshot>();
   std::map<std::string, CatalogImage> by_id;
   for (const auto& r : records) {
@@ -104,6 +109,7 @@ common::Result<std::shared_ptr<const Catalog::Snapshot>> Catalog::Build() {
     img.repo_digests.erase(std::unique(img.repo_digests.begin(), img.repo_digests.end()),
                            img.repo_digests.end());
     img.pinned = pinned_.contains(img.id);
+    for (const auto& n : img.names) img.pinned = img.pinned || pinned_names.contains(n);
     for (const auto& t : img.repo_tags) img.pinned = img.pinned || pinned_.contains(t);
     for (const auto& d : img.repo_digests) img.pinned = img.pinned || pinned_.contains(d);
     const size_t index = snap->images.size();

@@ -44,7 +44,8 @@ struct CatalogImage {
 class Catalog {
  public:
   // `pinned`: references (normalised here) or image ids whose images are
-  // reported pinned. REQUIRES: `content` and `db` outlive the catalog.
+  // reported pinned; an image one of whose names the store pins
+  // (MetadataDb::ListPins) is pinned too. REQUIRES: `content` and `db` outlive the catalog.
   Catalog(const store::ContentStore& content, store::MetadataDb& db,
           std::vector<std::string> pinned);
 

@@ -11,9 +11,10 @@ namespace {
 // Pulls with different credentials do not share a flight: kubelet tries
 // one PullImage per candidate credential, and a wrong one must not answer
 // for a right one.
-std::string FlightKey(const registry::ImageRef& ref,
-                      const std::optional<registry::Credentials>& c) {
+std::string FlightKey(const registry::ImageRef& ref, const std::optional<registry::Credentials>& c,
+                      const std::optional<oci::Platform>& platform) {
   std::string key = ref.str();
+  if (platform) key += "\n" + platform->str();
   if (c) {
     key += "\n" + common::Digest::Sha256Of(c->username + '\0' + c->password + '\0' +
                                            c->identity_token + '\0' + c->registry_token)
@@ -52,8 +53,8 @@ void PullManager::CancelAll() {
 
 common::Result<image::FetchResult> PullManager::Pull(
     const registry::ImageRef& ref, const std::optional<registry::Credentials>& creds,
-    const std::function<bool()>& cancelled) {
-  const std::string key = FlightKey(ref, creds);
+    const std::function<bool()>& cancelled, const std::optional<oci::Platform>& platform) {
+  const std::string key = FlightKey(ref, creds, platform);
   std::shared_ptr<Flight> f;
   bool runner = false;
   {
@@ -75,7 +76,7 @@ common::Result<image::FetchResult> PullManager::Pull(
     // The pull runs on this caller's thread; callers that join it wait for
     // its result below. It is not stopped when this caller goes away:
     // others may be waiting, and kubelet retries a cancelled pull anyway.
-    Run(f, ref, creds);
+    Run(f, ref, creds, platform);
   } else {
     LOG(Debug) << "pull joined" << common::Kv("ref", ref.str());
   }
@@ -90,7 +91,8 @@ common::Result<image::FetchResult> PullManager::Pull(
 }
 
 void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
-                      const std::optional<registry::Credentials>& creds) {
+                      const std::optional<registry::Credentials>& creds,
+                      const std::optional<oci::Platform>& platform) {
   common::Result<image::FetchResult> r =
       common::MakeError(common::Errc::kCancelled, "pull `" + ref.str() + "`: shutting down");
   bool got_slot = false;
@@ -103,7 +105,7 @@ void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef
     }
   }
   if (got_slot) {
-    r = PullOne(f, ref, creds);
+    r = PullOne(f, ref, creds, platform);
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
     slot_cv_.notify_one();
@@ -127,8 +129,10 @@ void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef
 
 common::Result<image::FetchResult> PullManager::PullOne(
     const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
-    const std::optional<registry::Credentials>& creds) {
+    const std::optional<registry::Credentials>& creds,
+    const std::optional<oci::Platform>& platform) {
   image::PullImageOptions opts;
+  opts.platform = platform;
   opts.source.kind = registry::SourceSpec::Kind::kRegistry;
   opts.source.ref = ref;
   opts.client = options_.client;

@@ -73,14 +73,16 @@ class PullManager {
   PullManager(store::ContentStore& content, store::MetadataDb& db, PullManagerOptions options);
   ~PullManager();  // cancels pulls in flight and waits for them
 
-  // Pulls `ref` (or joins a pull of it with the same `creds` in progress)
-  // and returns the result. `cancelled` (may be empty) is polled while
+  // Pulls `ref` (or joins a pull of it with the same `creds` and
+  // `platform` in progress) and returns the result; `platform` unset: the
+  // host's. `cancelled` (may be empty) is polled while
   // waiting: a caller that goes away stops waiting (Cancelled), but a pull
   // others wait for is not stopped by it. Errors: Pull's; Unavailable for
   // the rate floor; Cancelled at shutdown.
   [[nodiscard]] common::Result<image::FetchResult> Pull(
       const registry::ImageRef& ref, const std::optional<registry::Credentials>& creds,
-      const std::function<bool()>& cancelled);
+      const std::function<bool()>& cancelled,
+      const std::optional<oci::Platform>& platform = std::nullopt);
 
   // Cancels every pull in flight (shutdown). Idempotent.
   void CancelAll();
@@ -88,11 +90,13 @@ class PullManager {
  private:
   struct Flight;
   void Run(const std::shared_ptr<Flight>& f, const registry::ImageRef& ref,
-           const std::optional<registry::Credentials>& creds);
+           const std::optional<registry::Credentials>& creds,
+           const std::optional<oci::Platform>& platform);
   // One pull through the pipeline (image/pull.h), with the rate floor.
   common::Result<image::FetchResult> PullOne(const std::shared_ptr<Flight>& f,
                                              const registry::ImageRef& ref,
-                                             const std::optional<registry::Credentials>& creds);
+                                             const std::optional<registry::Credentials>& creds,
+                                             const std::optional<oci::Platform>& platform);
 
   store::ContentStore& content_;
   store::MetadataDb& db_;

@@ -284,6 +284,11 @@ common::Result<oci::Descriptor> Server::Pull(const registry::ImageRef& ref) {
   return r.target;
 }
 
+common::Result<image::FetchResult> Server::PullForList(
+    const registry::ImageRef& ref, const std::optional<oci::Platform>& platform) {
+  return impl_->pulls->Pull(ref, std::nullopt, {}, platform);
+}
+
 void Server::Shutdown(std::chrono::milliseconds grace) {
   if (impl_->stopped) return;
   impl_->stopped = true;

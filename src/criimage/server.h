@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,10 @@ class Server {
   // resolved to. For the registry door's pull-through. Errors: the pull's;
   // Cancelled once Shutdown has begun.
   [[nodiscard]] common::Result<oci::Descriptor> Pull(const registry::ImageRef& ref);
+  // The same for a pre-pull list's entry (image/prepull.h): `platform`
+  // unset is the host's; returns the whole pull result.
+  [[nodiscard]] common::Result<image::FetchResult> PullForList(
+      const registry::ImageRef& ref, const std::optional<oci::Platform>& platform);
 
   struct Impl;
 

@@ -82,11 +82,25 @@ CREATE INDEX containerd_snapshots_by_target ON containerd_snapshots (snapshotter
 CREATE INDEX containerd_snapshots_by_parent ON containerd_snapshots (snapshotter, parent);
 )sql";
 
-// Version 3: counters the CLI adds for what it did (pulls, prunes), read
+// Version 3: image pins (store/pins.cc). A pin names an image record by
+// its name and belongs to an owner (a pre-pull list); the image need not
+// exist yet, and deleting the image keeps the pin. Keep docs/store.md in
+// step with this text.
+constexpr std::string_view kSchemaV3 = R"sql(
+CREATE TABLE pins (
+  owner      TEXT NOT NULL CHECK (owner <> ''),
+  name       TEXT NOT NULL CHECK (name <> ''),
+  created_ns INTEGER NOT NULL,
+  PRIMARY KEY (owner, name)
+) WITHOUT ROWID;
+CREATE INDEX pins_by_name ON pins (name);
+)sql";
+
+// Version 4: counters the CLI adds for what it did (pulls, prunes), read
 // by `gantry serve` at each scrape (docs/metrics.md). `labels` holds the
 // label values in the metric's label-name order, joined by "\x1f". Keep
 // docs/store.md in step with this text.
-constexpr std::string_view kSchemaV3 = R"sql(
+constexpr std::string_view kSchemaV4 = R"sql(
 CREATE TABLE counters (
   name   TEXT NOT NULL CHECK (name <> ''),
   labels TEXT NOT NULL,
@@ -96,7 +110,7 @@ CREATE TABLE counters (
 )sql";
 
 // Migrations[i] takes the schema from version i to i + 1.
-constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(std::size(kMigrations) == kMetadataSchemaVersion);
 
 Result<int64_t> QueryInt(SqliteDb& db, std::string_view sql, std::string_view op) {
@@ -351,6 +365,10 @@ Status MetadataDb::DeleteContainerdSnapshot(std::string_view snapshotter, std::s
 Result<std::vector<ContainerdSnapshotRecord>> MetadataDb::ListContainerdSnapshots() {
   GANTRY_READ_OP("list containerd snapshots", ListContainerdSnapshots());
 }
+Status MetadataDb::SetPins(std::string_view owner, const std::vector<std::string>& names) {
+  GANTRY_WRITE_OP("set pins of " + Q(owner), SetPins(owner, names));
+}
+Result<std::vector<PinRecord>> MetadataDb::ListPins() { GANTRY_READ_OP("list pins", ListPins()); }
 Result<std::vector<LeaseRecord>> MetadataDb::ListLeases() {
   GANTRY_READ_OP("list leases", ListLeases());
 }

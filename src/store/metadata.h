@@ -51,7 +51,7 @@
 
 namespace store {
 
-inline constexpr int kMetadataSchemaVersion = 3;
+inline constexpr int kMetadataSchemaVersion = 4;
 
 // Lease resource kinds.
 inline constexpr std::string_view kLeaseContent = "content";    // id: a digest string
@@ -116,6 +116,19 @@ struct ContainerdSnapshotRecord {
 
   friend bool operator==(const ContainerdSnapshotRecord&,
                          const ContainerdSnapshotRecord&) = default;
+};
+
+// A pin: the image record `name` is kept by `gantry prune --all` and
+// reported pinned through the CRI (kubelet's image GC skips it). Pins
+// belong to an owner (a pre-pull list: image/prepull.h), which replaces
+// its whole set at once; an image is pinned while any owner pins it. A pin
+// may name an image not (yet) in the store.
+struct PinRecord {
+  std::string owner;
+  std::string name;
+  int64_t created_ns = 0;
+
+  friend bool operator==(const PinRecord&, const PinRecord&) = default;
 };
 
 struct MetadataDbState;  // internal
@@ -224,6 +237,16 @@ class Txn {
   // Every row, sorted by snapshotter, then name.
   [[nodiscard]] common::Result<std::vector<ContainerdSnapshotRecord>> ListContainerdSnapshots();
 
+  // ---- pins
+  // Makes `names` the whole set of `owner`'s pins: pins of the owner not
+  // in `names` are deleted, new ones created (now), kept ones keep their
+  // created_ns. An empty `names` drops every pin of the owner.
+  // Errors: InvalidArgument for an empty owner or name.
+  [[nodiscard]] common::Status SetPins(std::string_view owner,
+                                       const std::vector<std::string>& names);
+  // Every pin, sorted by name, then owner.
+  [[nodiscard]] common::Result<std::vector<PinRecord>> ListPins();
+
  private:
   friend class MetadataDb;
   Txn(MetadataDbState* state, std::unique_lock<std::mutex> lock);
@@ -310,6 +333,10 @@ class MetadataDb {
   [[nodiscard]] common::Status DeleteContainerdSnapshot(std::string_view snapshotter,
                                                         std::string_view name);
   [[nodiscard]] common::Result<std::vector<ContainerdSnapshotRecord>> ListContainerdSnapshots();
+
+  [[nodiscard]] common::Status SetPins(std::string_view owner,
+                                       const std::vector<std::string>& names);
+  [[nodiscard]] common::Result<std::vector<PinRecord>> ListPins();
 
   // SQLite's `PRAGMA data_version`: changes whenever another connection
   // (another MetadataDb, or another process) has committed since the last

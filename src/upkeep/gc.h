@@ -21,9 +21,10 @@
 //   1. expired leases, and leases whose holder died (a pull or unpack that
 //      was killed: store/lease_hold.h), whatever their expiry;
 //   2. with `all`, image records no active snapshot or view uses (none has
-//      the image's top chainID as its parent): "remove every image no
-//      container or mount uses", docker's `prune --all`; their content and
-//      snapshots are then collected like any other;
+//      the image's top chainID as its parent) and no pin names
+//      (store::PinRecord: a pre-pull list's images): "remove every image
+//      no container or mount uses", docker's `prune --all`; their content
+//      and snapshots are then collected like any other;
 //   3. blobs nothing reaches: the metadata rows are deleted in one
 //      transaction with the untagging and, after it commits, the files;
 //   4. snapshots nothing reaches, children before parents, including

@@ -51,6 +51,8 @@ struct StoreState {
   // Snapshots containerd holds through the snapshotter door
   // (ctrsnap/door.h): roots until containerd removes them.
   std::set<std::string> containerd_snapshots;  // gantry snapshot names
+  // Image names some owner pins (store::PinRecord): `all` keeps them.
+  std::set<std::string> pinned;
   std::map<common::Digest, store::BlobRecord> blob_rows;
   std::set<common::Digest> blob_files;
 };
@@ -68,6 +70,8 @@ template <class Db>
   s.leased_snapshots.insert(ls.begin(), ls.end());
   ASSIGN_OR_RETURN(std::vector<store::ContainerdSnapshotRecord> held, db.ListContainerdSnapshots());
   for (const auto& h : held) s.containerd_snapshots.insert(h.target);
+  ASSIGN_OR_RETURN(std::vector<store::PinRecord> pins, db.ListPins());
+  for (const auto& p : pins) s.pinned.insert(p.name);
   ASSIGN_OR_RETURN(std::vector<store::BlobRecord> rows, db.ListBlobs());
   for (auto& r : rows) s.blob_rows.emplace(r.digest, std::move(r));
   ASSIGN_OR_RETURN(std::vector<common::Digest> files, content.List());

@@ -224,7 +224,7 @@ Plan MakePlan(const StoreState& state, const std::map<std::string, ImageRefs>& r
     const bool held =
         std::any_of(it->second.tops.begin(), it->second.tops.end(),
                     [&](const std::string& t) { return state.containerd_snapshots.count(t) != 0; });
-    if (all && !held && UsersOf(it->second, snaps) == 0) {
+    if (all && !held && !state.pinned.contains(r.name) && UsersOf(it->second, snaps) == 0) {
       p.untag.push_back(r.name);
       continue;
     }

@@ -13,6 +13,7 @@ if(TARGET gantry_criproto)
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_pull_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_serve_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_metrics_test.cc
+      ${CMAKE_CURRENT_LIST_DIR}/cri/cri_prepull_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/mirror/mirror_helpers.cc
       ${CMAKE_CURRENT_LIST_DIR}/hostile/config_helpers.cc
     LIBS gantry_criproto gantry_registry gantry_store gantry_testfixtures)

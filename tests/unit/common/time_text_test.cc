@@ -84,5 +84,15 @@ TEST(FormatUtcTest, PrintsLikeGoTimeString) {
   EXPECT_EQ(FormatUtc(std::nullopt), "N/A");
 }
 
+TEST(ParseDurationTest, WholeUnitsAndSums) {
+  EXPECT_EQ(ParseDuration("90s"), 90s);
+  EXPECT_EQ(ParseDuration("15m"), 15min);
+  EXPECT_EQ(ParseDuration("1h30m"), 90min);
+  EXPECT_EQ(ParseDuration("2d"), 48h);
+  EXPECT_EQ(ParseDuration("0s"), 0s);
+  for (const char* bad : {"", "15", "m", "1.5h", "-1m", "1w", "1h 30m", "99999999999999999d"})
+    EXPECT_FALSE(ParseDuration(bad)) << bad;
+}
+
 }  // namespace
 }  // namespace common

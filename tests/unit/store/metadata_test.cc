@@ -701,5 +701,58 @@ TEST_F(StoreMetadataTest, CorruptRowIsDataLoss) {
   EXPECT_EQ(db().ListImages().error().code, Errc::kDataLoss);
 }
 
+TEST_F(StoreMetadataTest, SetPinsReplacesOneOwnersSetAndKeepsOthers) {
+  ASSERT_TRUE(db().SetPins("prepull:/a", {"r/x:1", "r/y:1"}));
+  ASSERT_TRUE(db().SetPins("prepull:/b", {"r/y:1"}));
+  Advance(5s);
+  ASSERT_TRUE(db().SetPins("prepull:/a", {"r/y:1", "r/z:1", "r/z:1"}));
+  auto pins = db().ListPins();
+  ASSERT_TRUE(pins) << pins.error().message;
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& p : *pins) got.emplace_back(p.name, p.owner);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"r/y:1", "prepull:/a"}, {"r/y:1", "prepull:/b"}, {"r/z:1", "prepull:/a"}}));
+  // A kept pin keeps its creation time; a new one is stamped now.
+  EXPECT_EQ((*pins)[0].created_ns, kStartNs);
+  EXPECT_EQ((*pins)[2].created_ns, kStartNs + 5 * kSecondNs);
+
+  ASSERT_TRUE(db().SetPins("prepull:/a", {}));
+  pins = db().ListPins();
+  ASSERT_TRUE(pins);
+  ASSERT_EQ(pins->size(), 1u);
+  EXPECT_EQ((*pins)[0].owner, "prepull:/b");
+
+  EXPECT_EQ(db().SetPins("", {"r/x:1"}).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(db().SetPins("o", {""}).error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(StoreMetadataTest, VersionTwoDatabaseGainsThePinsTable) {
+  db_.reset();
+  RawQuery(MetadataDb::DbPath(root_), "DROP TABLE pins");
+  RawQuery(MetadataDb::DbPath(root_), "DROP TABLE counters");  // version 4's
+  RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version = 2");
+  auto db = Open();
+  ASSERT_TRUE(db) << db.error().message;
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version"), kMetadataSchemaVersion);
+  ASSERT_TRUE(db->SetPins("o", {"r/x:1"}));
+  auto pins = db->ListPins();
+  ASSERT_TRUE(pins);
+  EXPECT_EQ(pins->size(), 1u);
+}
+
+TEST_F(StoreMetadataTest, VersionThreeDatabaseGainsTheCountersTable) {
+  db_.reset();
+  RawQuery(MetadataDb::DbPath(root_), "DROP TABLE counters");
+  RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version = 3");
+  auto db = Open();
+  ASSERT_TRUE(db) << db.error().message;
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version"), 4);
+  const std::vector<CounterDelta> one = {{.name = "t_total", .labels = {}, .value = 1}};
+  ASSERT_TRUE(db->AddCounters(one));
+  auto rows = db->ListCounters();
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->size(), 1u);
+}
+
 }  // namespace
 }  // namespace store
