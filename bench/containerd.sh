@@ -94,28 +94,10 @@ DEAD_PORT=$(free_port)      # nothing listens there: the upstream of the door's 
 HOSTS_DIR="$CTRD/hosts"
 mkdir -p "$CTRD"
 
-# stop_pid FILE: stops the process whose pid FILE holds (SIGTERM, SIGKILL
-# after 10 s) and waits until it is gone. Started from a hyperfine prepare,
-# it is not our child: poll instead of wait.
-stop_pid() {
-  [ -s "$1" ] || return 0
-  local pid i state
-  pid=$(cat "$1")
-  rm -f "$1"
-  kill "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 300); do
-    state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-    case "$state" in "" | Z*) return 0 ;; esac
-    [ "$i" -eq 200 ] && kill -KILL "$pid" 2>/dev/null
-    sleep 0.05
-  done
-  echo "containerd.sh: pid $pid ($1) did not stop" >&2
-  return 1
-}
 containerd_cleanup() {
   # containerd first: it talks to the snapshotter door until it stops.
-  stop_pid "$CTRD/containerd.pid" || true
-  stop_pid "$CTRD/serve.pid" || true
+  bench_stop_pid "$CTRD/containerd.pid" || true
+  bench_stop_pid "$CTRD/serve.pid" || true
 }
 BENCH_CLEANUP_HOOK=containerd_cleanup
 
@@ -132,17 +114,7 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",
 ]
-[grpc]
-  address = "$CTRD_SOCK"
-  tcp_address = ""
-[ttrpc]
-  address = "$CTRD_SOCK.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$CTRD/opt"
+$(bench_containerd_endpoints "$CTRD_SOCK" "$CTRD")
 [proxy_plugins.gantry]
   type = "snapshot"
   address = "$SNAP_SOCK"
@@ -153,8 +125,8 @@ TOML
 cat >"$CTRD/restart-containerd.sh" <<SH
 #!/usr/bin/env bash
 set -euo pipefail
-$(declare -f stop_pid)
-stop_pid "$CTRD/containerd.pid"
+$(declare -f bench_stop_pid)
+bench_stop_pid "$CTRD/containerd.pid"
 rm -rf "$CTRD_ROOT"
 : >"$CTRD/containerd.log"
 containerd -c "$CTRD/config.toml" -l "\${CTRD_LOG_LEVEL:-warn}" >>"$CTRD/containerd.log" 2>&1 </dev/null &
@@ -172,9 +144,9 @@ SH
 cat >"$CTRD/restart-gantry.sh" <<SH
 #!/usr/bin/env bash
 set -euo pipefail
-$(declare -f stop_pid)
-stop_pid "$CTRD/containerd.pid"
-stop_pid "$CTRD/serve.pid"
+$(declare -f bench_stop_pid)
+bench_stop_pid "$CTRD/containerd.pid"
+bench_stop_pid "$CTRD/serve.pid"
 rm -rf "$STORE" "$SNAP_SOCK" "$CRI_SOCK"
 "$GANTRY" --root "$STORE" pull --plain-http --quiet "\$(cat "$CTRD/ref")" >/dev/null
 : >"$CTRD/serve.log"

@@ -86,7 +86,8 @@ bench_build() {
 #               directories first, then the paths, sorted, fixed mtime and
 #               owners, pax), as in the bench image;
 #   tar:FILE    an existing tar file, taken as is.
-# COMPRESSION is gzip (pigz -n -6), zstd (zstd -3) or none. Prints shell
+# COMPRESSION is gzip (pigz -n -6), zstd (zstd -3) or none. The config's
+# Cmd is ["/bin/sh"], or the JSON array in $BENCH_IMAGE_CMD. Prints shell
 # assignments IMAGE_LAYERS, IMAGE_RAW (tar bytes), IMAGE_PACKED (blob
 # bytes) and IMAGE_DIGEST (the manifest); a layout may hold several tags.
 bench_make_image() {
@@ -166,7 +167,7 @@ def compact(obj):
 
 config = compact({
     "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
-    "config": {"Cmd": ["/bin/sh"],
+    "config": {"Cmd": json.loads(os.environ.get("BENCH_IMAGE_CMD", '["/bin/sh"]')),
                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
     "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history})
 manifest = compact({
@@ -282,6 +283,45 @@ bench_scratch_fs() {
   mount -o loop "$WORK/scratch.img" "$MNT"
   BENCH_MOUNTED=1
   findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" >&2
+}
+
+# bench_stop_pid FILE: stops the process whose pid FILE holds (SIGTERM,
+# SIGKILL after 10 s) and waits until it is gone; removes FILE. The process
+# need not be our child (one started from a hyperfine prepare): polled.
+# Scripts that generate other scripts copy it with `declare -f`.
+bench_stop_pid() {
+  [ -s "$1" ] || return 0
+  local pid i state
+  pid=$(cat "$1")
+  rm -f "$1"
+  kill "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 300); do
+    state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+    case "$state" in "" | Z*) return 0 ;; esac
+    [ "$i" -eq 200 ] && kill -KILL "$pid" 2>/dev/null
+    sleep 0.05
+  done
+  echo "bench: pid $pid ($1) did not stop" >&2
+  return 1
+}
+
+# bench_containerd_endpoints SOCK DIR: the part of a bench containerd's
+# config.toml (version 2) that keeps it to itself: gRPC and ttrpc on SOCK,
+# no TCP, debug or metrics listener, its opt directory under DIR.
+bench_containerd_endpoints() {
+  cat <<TOML
+[grpc]
+  address = "$1"
+  tcp_address = ""
+[ttrpc]
+  address = "$1.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$2/opt"
+TOML
 }
 
 # bench_rss_median FILE: the median of the /usr/bin/time -f %M lines (KiB)

@@ -64,24 +64,7 @@ CTRD="$WORK/ctrd"  # config, state (sockets), pid file, log: not on the mount
 CTRD_ROOT="$MNT/containerd"
 CTRD_SOCK="$CTRD/containerd.sock"
 mkdir -p "$CTRD"
-stop_containerd() {
-  [ -s "$CTRD/pid" ] || return 0
-  local pid
-  pid=$(cat "$CTRD/pid")
-  rm -f "$CTRD/pid"
-  kill "$pid" 2>/dev/null || return 0
-  # It is not our child once started from a hyperfine prepare: poll until
-  # it is gone (or a zombie waiting for its new parent).
-  local i state
-  for i in $(seq 1 300); do
-    state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-    case "$state" in "" | Z*) return 0 ;; esac
-    [ "$i" -eq 200 ] && kill -KILL "$pid" 2>/dev/null
-    sleep 0.05
-  done
-  echo "unpack.sh: containerd (pid $pid) did not stop" >&2
-  return 1
-}
+stop_containerd() { bench_stop_pid "$CTRD/pid"; }
 BENCH_CLEANUP_HOOK=stop_containerd
 cat >"$CTRD/config.toml" <<TOML
 version = 2
@@ -96,25 +79,14 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",
 ]
-[grpc]
-  address = "$CTRD_SOCK"
-  tcp_address = ""
-[ttrpc]
-  address = "$CTRD_SOCK.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$CTRD/opt"
+$(bench_containerd_endpoints "$CTRD_SOCK" "$CTRD")
 TOML
 # The prepare step of every containerd run: a fresh daemon on an empty root.
 cat >"$CTRD/restart.sh" <<SH
 #!/usr/bin/env bash
 set -euo pipefail
-$(declare -f stop_containerd)
-CTRD="$CTRD"
-stop_containerd
+$(declare -f bench_stop_pid)
+bench_stop_pid "$CTRD/pid"
 rm -rf "$CTRD_ROOT"
 containerd -c "$CTRD/config.toml" -l warn >>"$CTRD/log" 2>&1 </dev/null &
 echo \$! >"$CTRD/pid"

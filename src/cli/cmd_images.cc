@@ -14,6 +14,7 @@
 #include "common/env.h"
 #include "common/row_format.h"
 #include "common/time_text.h"
+#include "ctrpublish/publish.h"
 #include "image/image_record.h"
 #include "registry/reference.h"
 #include "upkeep/image_size.h"
@@ -29,20 +30,38 @@ struct ImagesOptions {
 };
 
 // The --format fields, in the order of a row's values.
-enum Field { kRepository, kTag, kId, kDigest, kCreatedSince, kCreatedAt, kSize, kFieldCount };
+enum Field {
+  kRepository,
+  kTag,
+  kId,
+  kDigest,
+  kCreatedSince,
+  kCreatedAt,
+  kSize,
+  kPublished,
+  kFieldCount
+};
 constexpr common::FormatField kFields[kFieldCount] = {{"Repository", "REPOSITORY"},
                                                       {"Tag", "TAG"},
                                                       {"ID", "IMAGE ID"},
                                                       {"Digest", "DIGEST"},
                                                       {"CreatedSince", "CREATED"},
                                                       {"CreatedAt", "CREATED AT"},
-                                                      {"Size", "SIZE"}};
+                                                      {"Size", "SIZE"},
+                                                      {"Published", "PUBLISHED"}};
 
 // docker's default tables.
 constexpr char kDefaultTable[] =
     "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
 constexpr char kDigestsTable[] =
     "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+// The default tables gain this column when an image has been published
+// into containerd (gantry serve/pull/publish --containerd).
+constexpr char kPublishedColumn[] = "\\t{{.Published}}";
+// A state's reason is cut to this many characters in a table (not with
+// --no-trunc, nor in --json).
+constexpr size_t kPublishedWidth = 60;
 
 constexpr char kNone[] = "<none>";
 
@@ -59,6 +78,7 @@ struct Row {
   std::string id;                  // image::ImageId: the config digest, else the target's
   std::optional<Created> created;  // when the config has an RFC 3339 `created`
   int64_t size = 0;                // upkeep::ImageContentSize
+  std::string published;           // ctrpublish::kLabelPublished; "" when never published
 };
 
 // REPOSITORY and TAG from the record's name, which is a normalised
@@ -123,6 +143,8 @@ Row RowOf(const store::ImageRecord& r, const store::ContentStore& content, Creat
   row.image = img ? std::move(*img) : image::FromRecordColumns(r);
   SplitName(row.image.name, &row);
   row.id = image::ImageId(row.image).str();
+  if (auto p = r.labels.find(std::string(ctrpublish::kLabelPublished)); p != r.labels.end())
+    row.published = p->second;
   if (needs.created()) row.created = times.Of(row.image);
   if (needs.content_size()) row.size = upkeep::ImageContentSize(content, row.image);
   return row;
@@ -146,7 +168,9 @@ nlohmann::json RowJson(const Row& row) {
           {"platform", r.platform},
           {"created", row.created ? nlohmann::json(row.created->text) : nlohmann::json(nullptr)},
           {"size", row.size},
-          {"created_ns", r.created_ns}};
+          {"created_ns", r.created_ns},
+          {"published",
+           row.published.empty() ? nlohmann::json(nullptr) : nlohmann::json(row.published)}};
 }
 
 // A table row's values, for the fields the format uses, into `v` (one
@@ -162,34 +186,50 @@ void RowValues(const Row& row, const Needs& needs, bool no_trunc, common::WallTi
   if (needs.field[kCreatedSince]) v[kCreatedSince] = common::TimeAgo(at, now);
   if (needs.field[kCreatedAt]) v[kCreatedAt] = common::FormatUtc(at);
   if (needs.field[kSize]) v[kSize] = HumanBytes(row.size);
+  if (needs.field[kPublished]) {
+    v[kPublished] = row.published.empty() ? "-" : row.published;
+    if (!no_trunc && v[kPublished].size() > kPublishedWidth)
+      v[kPublished] = v[kPublished].substr(0, kPublishedWidth - 3) + "...";
+  }
 }
 
 int Run(const GlobalOptions& global, const ImagesOptions& o) {
   std::optional<common::RowFormat> format;
+  // The default table, with PUBLISHED: used when a row has a state.
+  std::optional<common::RowFormat> published_format;
+  const bool default_table = o.format.empty() || o.format == "table";
   if (!o.json) {
     std::string text = o.format;
-    if (text.empty() || text == "table") text = o.digests ? kDigestsTable : kDefaultTable;
+    if (default_table) text = o.digests ? kDigestsTable : kDefaultTable;
     auto f = common::RowFormat::Parse(text, kFields);
     if (!f) return ReportError(f.error().Wrap("images"));
     format = std::move(*f);
+    if (default_table) {
+      auto p = common::RowFormat::Parse(text + kPublishedColumn, kFields);
+      if (!p) return ReportError(p.error().Wrap("images"));
+      published_format = std::move(*p);
+    }
   }
   Needs needs{.field = {}, .json = o.json};
   for (size_t f = 0; f < kFieldCount && format; ++f) needs.field[f] = format->Uses(f);
+  if (published_format) needs.field[kPublished] = true;
   auto s = OpenStore(global);
   if (!s) return ReportError(s.error());
   // One record at a time: a store of many images is never all in memory.
   CreatedTimes times(*s->content);
   const common::WallTime now = common::DefaultEnv()->WallNow();
   auto json = nlohmann::json::array();
-  std::vector<std::string> values(kFieldCount);  // one row's, reused
-  std::vector<std::string> lines;                // every row's text
+  std::vector<std::vector<std::string>> rows;  // every row's values, one per field
+  bool any_published = false;
   auto listed = s->metadata->ForEachImage([&](store::ImageRecord&& r) -> common::Status {
     const Row row = RowOf(r, *s->content, times, needs);
     if (o.json) {
       json.push_back(RowJson(row));
     } else {
+      std::vector<std::string> values(kFieldCount);
       RowValues(row, needs, o.no_trunc, now, values);
-      lines.push_back(format->Line(values));
+      rows.push_back(std::move(values));
+      any_published = any_published || !row.published.empty();
     }
     return {};
   });
@@ -198,7 +238,11 @@ int Run(const GlobalOptions& global, const ImagesOptions& o) {
     std::cout << json.dump(2) << "\n";
     return kExitOk;
   }
-  std::fputs(format->RenderLines(std::move(lines)).c_str(), stdout);
+  const common::RowFormat& chosen = any_published && published_format ? *published_format : *format;
+  std::vector<std::string> lines;
+  lines.reserve(rows.size());
+  for (const auto& values : rows) lines.push_back(chosen.Line(values));
+  std::fputs(chosen.RenderLines(std::move(lines)).c_str(), stdout);
   return kExitOk;
 }
 
@@ -214,14 +258,18 @@ void RegisterImages(CLI::App& app, GlobalOptions& global, int& exit_code) {
       "time). SIZE is the image's content in the store: manifests, config and compressed\n"
       "layers, as docker's SIZE; layers shared with other images count in each. `gantry df`\n"
       "shows it as CONTENT, with the unpacked snapshots (UNPACKED) on top.\n"
+      "PUBLISHED (shown once an image has been published into containerd by gantry serve,\n"
+      "pull or publish --containerd): yes, pending: REASON (gantry serve retries it) or\n"
+      "failed: REASON; - when never published.\n"
       "\n"
       "--format takes docker-style placeholders: {{.Repository}} {{.Tag}} {{.ID}}\n"
-      "{{.Digest}} {{.CreatedSince}} {{.CreatedAt}} (in UTC) {{.Size}}; \\t and \\n are a tab\n"
-      "and a newline; a leading `table` prints a header and aligns the columns. Nothing else of\n"
-      "Go templates is supported.\n"
+      "{{.Digest}} {{.CreatedSince}} {{.CreatedAt}} (in UTC) {{.Size}} {{.Published}}; \\t\n"
+      "and \\n are a tab and a newline; a leading `table` prints a header and aligns the\n"
+      "columns. Nothing else of Go templates is supported.\n"
       "--json prints every field: name, repository, tag (null without one), id, digest,\n"
       "target, config, platform, created (the config's, RFC 3339, or null), size (bytes,\n"
-      "as SIZE) and created_ns (when the name was recorded in this store).");
+      "as SIZE), created_ns (when the name was recorded in this store) and published (the\n"
+      "PUBLISHED state in full, or null).");
   cmd->add_flag("--digests", o->digests,
                 "Show the digest each name points at (index or manifest, as pulled)");
   cmd->add_flag("--no-trunc", o->no_trunc, "Show full image ids");

@@ -41,7 +41,7 @@ void RegisterPublish(CLI::App& app, GlobalOptions& global, int& exit_code) {
   auto* cmd =
       app.add_subcommand("publish", "Make store images visible to containerd and its CRI plugin");
   cmd->add_option("image", f->images, "Image (name, name@digest or id) in the store")->required();
-  AddContainerdFlags(cmd, f->containerd, /*required=*/true);
+  AddContainerdFlags(cmd, f->containerd, ContainerdFlagsOf::kPublish);
   cmd->footer(
       "Writes the image's index, manifest and config into containerd's content store, records "
       "its layer chain in containerd through gantry's snapshotter door (`gantry serve "

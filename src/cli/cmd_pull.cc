@@ -174,7 +174,7 @@ void RegisterPull(CLI::App& app, GlobalOptions& global, int& exit_code) {
                 "Do not pull: follow the progress of a pull of IMAGE in progress (started by "
                 "another gantry pull or by gantry serve) until it ends");
   AddRegistryFlags(cmd, f->registry);
-  AddContainerdFlags(cmd, f->containerd, /*required=*/false);
+  AddContainerdFlags(cmd, f->containerd, ContainerdFlagsOf::kPull);
   cmd->callback(
       [&global, &exit_code, f] { exit_code = f->attach ? Attach(global, *f) : Run(global, *f); });
 }

@@ -10,17 +10,24 @@
 
 namespace cli {
 
-void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, bool required) {
+void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, ContainerdFlagsOf of) {
   auto* addr = cmd->add_option("--containerd", flags.address,
                                "containerd's gRPC socket (unix:///run/containerd/containerd.sock): "
                                "publish the image there, so that containerd and its CRI plugin "
                                "run containers on gantry's layers without fetching any");
-  if (required)
+  if (of == ContainerdFlagsOf::kPublish)
     addr->required();
-  else
+  else if (of == ContainerdFlagsOf::kPull)
     addr->description(addr->get_description() +
                       "; after the pull is recorded (a failed publication is a warning: the "
                       "pull still exits 0, and gantry publish retries it)");
+  else
+    addr->description(addr->get_description() +
+                      ": every image the server records (PullImage, the registry door's "
+                      "pull-through), before PullImage answers; RemoveImage removes it from "
+                      "containerd too. containerd not answering does not fail the pull: the "
+                      "publication is retried in the background with backoff, and its state "
+                      "shown by `gantry images` (PUBLISHED)");
   cmd->add_option("--containerd-namespace", flags.ns,
                   "containerd namespace to publish into (k8s.io is the CRI plugin's); created "
                   "when it does not exist")

@@ -20,10 +20,17 @@ struct ContainerdFlags {
   std::string snapshotter = "gantry";
 };
 
+// Which command the containerd flags are for: their help differs.
+enum class ContainerdFlagsOf {
+  kPublish,  // gantry publish: --containerd required
+  kPull,     // gantry pull: publish after the pull, a failure a warning
+  kServe,    // gantry serve: publish what the server records, retrying
+};
+
 // Adds --containerd, --containerd-namespace and --containerd-snapshotter
-// bound to `flags` (which must outlive `cmd`). `required`: --containerd
-// must be given (gantry publish).
-void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, bool required);
+// bound to `flags` (which must outlive `cmd`) to `cmd`, with the help of
+// the command `of`.
+void AddContainerdFlags(CLI::App* cmd, ContainerdFlags& flags, ContainerdFlagsOf of);
 
 // The arguments after the executable for gantry-serve's hidden `publish`
 // of the records `names`.

@@ -50,6 +50,9 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       "2 s, following symlinks, so a Kubernetes ConfigMap volume's update is seen) and every "
       "--prepull-refresh if given (tags re-resolved). Each image's result is logged "
       "(`prepull` lines). An image taken off the list is unpinned. See docs/prepull.md.\n"
+      "containerd: with --containerd, the images the server records are published into "
+      "containerd (as `gantry publish` does) so that kubelet can use gantry as its image "
+      "service (--image-service-endpoint) and containerd as its runtime; see docs/kubelet.md.\n"
       "The server is the gantry-serve executable installed beside gantry; `gantry serve` runs "
       "it with the same command line.");
   cmd->add_option("--listen", f.listen, "Socket to serve on (unix:///path)")->default_str(f.listen);
@@ -110,6 +113,11 @@ CLI::App* AddServeCommand(CLI::App& app, ServeFlags& f) {
       ->check(CLI::Range(1, 64))
       ->needs(prepull);
   AddRegistryFlags(cmd, f.registry);
+  // kubelet with split endpoints (docs/kubelet.md).
+  AddContainerdFlags(cmd, f.containerd, ContainerdFlagsOf::kServe);
+  // A publication adopts the image's unpacked chains: without them there
+  // is nothing containerd could run.
+  cmd->get_option("--no-unpack")->excludes(cmd->get_option("--containerd"));
   return cmd;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/publish_flags.h"
 #include "cli/registry_flags.h"
 
 namespace cli {
@@ -36,6 +37,8 @@ struct ServeFlags {
   std::string prepull_refresh;  // a duration ("15m"); "": only on change
   int prepull_jobs = 2;
   RegistryFlags registry;
+  // Publication into containerd (--containerd…): address "": none.
+  ContainerdFlags containerd;
 };
 
 // Adds the `serve` subcommand to `app` with its description, footer and

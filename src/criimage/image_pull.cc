@@ -46,6 +46,11 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext* ctx,
   }
   auto r = s_->pulls->Pull(*ref, creds, [ctx] { return ctx->IsCancelled(); });
   if (!r) return log.Done(ToGrpc(r.error()));
+  // kubelet's CreateContainer on containerd follows this answer: publish
+  // first. A failure is containerd's trouble, not the pull's (the image is
+  // recorded): it is retried in the background and shown in `gantry
+  // images`, and the pull succeeds.
+  if (s_->publisher) (void)s_->publisher->PublishNow(r->name);
   resp->set_image_ref(r->config.digest.str());
   return log.Done(grpc::Status::OK);
 }

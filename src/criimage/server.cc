@@ -112,6 +112,10 @@ struct Server::Impl {
   std::vector<std::unique_ptr<snapshot::Snapshotter>> snapshotters;
   std::unique_ptr<PullManager> pulls;
   std::unique_ptr<Reclaimer> reclaimer;
+  // Publication into containerd (ServeOptions::containerd).
+  ctrpublish::ContainerdTarget containerd;
+  std::unique_ptr<store::MetadataDb> publish_db;
+  std::unique_ptr<ctrpublish::BackgroundPublisher> publisher;
   ServiceState state;
   std::unique_ptr<ImageServiceImpl> image_service;
   std::unique_ptr<RuntimeServiceImpl> runtime_service;
@@ -203,10 +207,41 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                          .flights = options.flights,
                          .trust = options.trust,
                          .metrics = impl->metrics.get()});
+  if (!options.containerd.address.empty()) {
+    ASSIGN_OR_RETURN(store::MetadataDb bdb, store::MetadataDb::Open(options.root));
+    impl->publish_db = std::make_unique<store::MetadataDb>(std::move(bdb));
+    // Set before the first RPC can come (options move into impl later).
+    impl->containerd = options.containerd;
+    Impl* raw = impl.get();
+    impl->publisher = std::make_unique<ctrpublish::BackgroundPublisher>(
+        [raw](const std::string& name) -> common::Status {
+          const ctrpublish::PublishStore st{.content = raw->content.get(),
+                                            .metadata = raw->publish_db.get()};
+          auto r = ctrpublish::Publish(st, name, raw->containerd);
+          if (!r) return std::unexpected(r.error());
+          LOG(Info) << "published to containerd" << common::Kv("image", name)
+                    << common::Kv("namespace", raw->containerd.ns)
+                    << common::Kv("blobs_written", r->blobs_written)
+                    << common::Kv("chains_adopted", r->chains_adopted)
+                    << common::Kv("images_created", r->images_created)
+                    << common::Kv("images_updated", r->images_updated);
+          return {};
+        },
+        [raw](const std::string& name, const std::string& state) {
+          // The record may be gone (removed meanwhile): nothing to label.
+          auto st = raw->publish_db->SetImageLabel(name, ctrpublish::kLabelPublished, state);
+          if (!st && st.error().code != common::Errc::kNotFound)
+            LOG(Warn) << "record publication state" << common::Kv("image", name)
+                      << common::Kv("error", st.error().message);
+        },
+        options.publish_retry);
+  }
   impl->state = ServiceState{.root = options.root,
                              .catalog = impl->catalog.get(),
                              .pulls = impl->pulls.get(),
-                             .reclaimer = impl->reclaimer.get()};
+                             .reclaimer = impl->reclaimer.get(),
+                             .publisher = impl->publisher.get(),
+                             .containerd = &impl->containerd};
   impl->image_service = std::make_unique<ImageServiceImpl>(&impl->state);
   impl->runtime_service = std::make_unique<RuntimeServiceImpl>();
   impl->progress_service = std::make_unique<PullProgressImpl>(&impl->state);
@@ -281,6 +316,8 @@ const std::filesystem::path& Server::snapshotter_socket_path() const {
 
 common::Result<oci::Descriptor> Server::Pull(const registry::ImageRef& ref) {
   ASSIGN_OR_RETURN(image::FetchResult r, impl_->pulls->Pull(ref, std::nullopt, {}));
+  // The door's client is waiting: publish in the background.
+  if (impl_->publisher) impl_->publisher->Enqueue(r.name);
   return r.target;
 }
 
@@ -301,6 +338,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   impl_->grpc->Shutdown(std::chrono::system_clock::now() + grace);
   impl_->grpc->Wait();
   impl_->reclaimer.reset();  // stops a collection in progress
+  impl_->publisher.reset();  // drops retries still due (the images stay "pending")
   // An activation socket belongs to systemd.
   if (impl_->options.listen_fd < 0) ::unlink(impl_->socket.c_str());
   if (!impl_->snapshotter_socket.empty()) ::unlink(impl_->snapshotter_socket.c_str());

@@ -34,6 +34,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "ctrpublish/background.h"
+#include "ctrpublish/publish.h"
 #include "image/fetch.h"
 #include "image/pull_flights.h"
 #include "metrics/metrics.h"
@@ -85,6 +87,16 @@ struct ServeOptions {
   // each scrape). null: none. REQUIRES: outlives the server, and is not
   // scraped after the server is destroyed.
   metrics::Registry* metrics = nullptr;
+  // containerd to publish into (ctrpublish/publish.h), so that a kubelet
+  // whose runtime endpoint is containerd runs what gantry pulled:
+  // every image the server records (PullImage, the registry door's
+  // pull-through) is published after it is recorded, and RemoveImage
+  // deletes containerd's records of the image. PullImage answers after the
+  // first attempt, whatever its outcome; a failed publication is retried
+  // in the background (`publish_retry`) and its state kept in the image's
+  // ctrpublish::kLabelPublished label. address "": no publication.
+  ctrpublish::ContainerdTarget containerd{};
+  ctrpublish::RetryOptions publish_retry{};
 };
 
 // The listening socket systemd passed (LISTEN_PID is this process and

@@ -12,6 +12,8 @@
 #include "criimage/gantry_progress.grpc.pb.h"
 #include "criimage/pull_manager.h"
 #include "criimage/reclaimer.h"
+#include "ctrpublish/background.h"
+#include "ctrpublish/publish.h"
 #include "ctrsnap/door.h"
 
 namespace criimage {
@@ -22,6 +24,9 @@ struct ServiceState {
   Catalog* catalog = nullptr;
   PullManager* pulls = nullptr;
   Reclaimer* reclaimer = nullptr;  // frees removed images' space
+  // ServeOptions::containerd: null publisher when not publishing.
+  ctrpublish::BackgroundPublisher* publisher = nullptr;
+  const ctrpublish::ContainerdTarget* containerd = nullptr;
 };
 
 // Fills `out` from a catalog image.

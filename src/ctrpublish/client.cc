@@ -344,4 +344,23 @@ common::Result<PublishResult> PublishPlanned(const PublishPlan& plan,
   return p.Run(plan);
 }
 
+common::Status Unpublish(const std::vector<std::string>& names, const ContainerdTarget& target) {
+  auto channel =
+      grpc::CreateChannel(GrpcTarget(target.address), grpc::InsecureChannelCredentials());
+  auto stub = images::Images::NewStub(channel);
+  for (const std::string& name : names) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("containerd-namespace", target.ns);
+    ctx.set_deadline(std::chrono::system_clock::now() + target.timeout);
+    images::DeleteImageRequest req;
+    req.set_name(name);
+    google::protobuf::Empty resp;
+    grpc::Status s = stub->Delete(&ctx, req, &resp);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::NOT_FOUND)
+      return FromGrpc(s, "delete image record `" + name + "` from containerd `" + target.address +
+                             "` namespace " + target.ns);
+  }
+  return {};
+}
+
 }  // namespace ctrpublish

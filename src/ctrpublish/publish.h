@@ -82,6 +82,13 @@ inline constexpr std::string_view kLabelGcContent = "containerd.io/gc.ref.conten
 inline constexpr std::string_view kLabelGcSnapshot = "containerd.io/gc.ref.snapshot.";
 inline constexpr std::string_view kLabelSource = "containerd.io/distribution.source.";
 
+// gantry's own label on a store image record (store::MetadataDb::
+// SetImageLabel): the state of its publication into containerd, as
+// `gantry images` shows it in PUBLISHED. Values: "yes"; "pending: REASON"
+// (a retry is due); "failed: REASON" (given up). No label: never published
+// (or re-pulled since).
+inline constexpr std::string_view kLabelPublished = "io.gantry.containerd.published";
+
 struct ContainerdTarget {
   // containerd's gRPC socket: "unix:///run/containerd/containerd.sock" or
   // an absolute path.
@@ -139,5 +146,14 @@ struct PublishResult {
 // Errors: as Publish's, after the plan.
 [[nodiscard]] common::Result<PublishResult> PublishPlanned(const PublishPlan& plan,
                                                            const ContainerdTarget& target);
+
+// Deletes containerd's image records `names` (what Publish created: the
+// name, repo@digest and config digest, or any other), as containerd's CRI
+// plugin does on RemoveImage; containerd's garbage collection may then drop
+// the content and snapshots only they held. A name containerd does not
+// have is skipped. Errors: Unavailable when containerd does not answer;
+// otherwise the code containerd answered with (the first failure ends it).
+[[nodiscard]] common::Status Unpublish(const std::vector<std::string>& names,
+                                       const ContainerdTarget& target);
 
 }  // namespace ctrpublish

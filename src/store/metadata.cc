@@ -299,6 +299,10 @@ Status MetadataDb::ForEachImage(const std::function<Status(ImageRecord&&)>& fn) 
 Status MetadataDb::DeleteImage(std::string_view name) {
   GANTRY_WRITE_OP("delete image " + Q(name), DeleteImage(name));
 }
+Status MetadataDb::SetImageLabel(std::string_view name, std::string_view key,
+                                 std::string_view value) {
+  GANTRY_WRITE_OP("label image " + Q(name), SetImageLabel(name, key, value));
+}
 Result<std::vector<ImageRecord>> MetadataDb::ImagesByTarget(const common::Digest& digest) {
   GANTRY_READ_OP("list images of " + digest.str(), ImagesByTarget(digest));
 }

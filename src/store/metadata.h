@@ -166,6 +166,13 @@ class Txn {
   [[nodiscard]] common::Status ForEachImage(const std::function<common::Status(ImageRecord&&)>& fn);
   // Errors: NotFound.
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
+  // Sets the label `key` of the image `name` to `value` (an empty value
+  // removes it), leaving its other labels and updated_ns alone: state kept
+  // beside the record, such as its publication into containerd. A later
+  // PutImage of the name replaces it with the record's labels.
+  // Errors: NotFound (no such image); InvalidArgument for an empty key.
+  [[nodiscard]] common::Status SetImageLabel(std::string_view name, std::string_view key,
+                                             std::string_view value);
   // Records whose target digest is `digest`, sorted by name.
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
       const common::Digest& digest);
@@ -298,6 +305,8 @@ class MetadataDb {
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ListImages();
   [[nodiscard]] common::Status ForEachImage(const std::function<common::Status(ImageRecord&&)>& fn);
   [[nodiscard]] common::Status DeleteImage(std::string_view name);
+  [[nodiscard]] common::Status SetImageLabel(std::string_view name, std::string_view key,
+                                             std::string_view value);
   [[nodiscard]] common::Result<std::vector<ImageRecord>> ImagesByTarget(
       const common::Digest& digest);
 

@@ -261,6 +261,31 @@ Status Txn::DeleteImage(std::string_view name) {
   return {};
 }
 
+Status Txn::SetImageLabel(std::string_view name, std::string_view key, std::string_view value) {
+  const std::string op = "label image " + Quoted(name);
+  REQUIRE_ACTIVE(op);
+  if (key.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty label key");
+  SqliteDb& db = state_->db;
+  {
+    ASSIGN_OR_RETURN(SqliteStmt st, db.Prepare("SELECT 1 FROM images WHERE name = ?1", op));
+    TRY(st.Bind(1, name));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return MakeError(Errc::kNotFound, op + ": no such image");
+  }
+  ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db.Prepare(value.empty() ? "DELETE FROM image_labels WHERE image = ?1 AND key = ?2"
+                               : "INSERT INTO image_labels (image, key, value) VALUES (?1, ?2, ?3) "
+                                 "ON CONFLICT (image, key) DO UPDATE SET value = excluded.value",
+                 op));
+  TRY(st.Bind(1, name));
+  TRY(st.Bind(2, key));
+  if (!value.empty()) {
+    TRY(st.Bind(3, value));
+  }
+  return st.Run();
+}
+
 Result<std::vector<ImageRecord>> Txn::ImagesByTarget(const Digest& digest) {
   const std::string op = "list images of " + digest.str();
   REQUIRE_ACTIVE(op);

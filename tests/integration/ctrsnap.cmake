@@ -8,8 +8,10 @@
 # (kill -9 of gantry serve mid-pull), CtrsnapBadInput (error codes over
 # the door's gRPC), CtrsnapCri (containerd's CRI plugin, configured by
 # `gantry containerd-config`, driven by cri/cri_client.py with
-# python3-grpcio) and CtrPublish (gantry publish, pull --containerd); the
-# shared containerd set-up is ctrsnap_fixture.h.
+# python3-grpcio), CtrPublish (gantry publish, pull --containerd) and
+# Kubelet (split endpoints: ImageService on `gantry serve --containerd`,
+# RuntimeService on containerd; issue 19); the shared containerd set-ups
+# are ctrsnap_fixture.h and, with the CRI plugin, ctrcri_fixture.h.
 # Needs root, containerd, ctr, ctr-remote, runc and the shim.
 if(TARGET gantry_criproto)
   gantry_test(ctrsnap_root_test LABELS "integration;root"
@@ -18,7 +20,9 @@ if(TARGET gantry_criproto)
       ${CMAKE_CURRENT_LIST_DIR}/cri/cri_helpers.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_fixture.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_test.cc
+      ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrcri_fixture.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrcri_test.cc
+      ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/kubelet_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/ctrsnap_rules_test.cc
       ${CMAKE_CURRENT_LIST_DIR}/ctrsnap/publish_test.cc
     LIBS gantry_criproto gantry_oci gantry_registry gantry_store gantry_testfixtures)

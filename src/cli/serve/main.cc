@@ -178,6 +178,12 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
       .trust = std::move(*trust),
       .listen_fd = criimage::SystemdListenFd(),
       .metrics = with_metrics ? &registry : nullptr,
+      .containerd = {.address = f.containerd.address,
+                     .ns = f.containerd.ns,
+                     .snapshotter = f.containerd.snapshotter,
+                     // PullImage waits for the first attempt: bounded tighter.
+                     .timeout = std::chrono::seconds(10)},
+      .publish_retry = {},
   });
   if (!server) return cli::ReportError(server.error().Wrap("serve"));
   // Pull-through pulls go through the CRI server's pull manager: the same
@@ -243,8 +249,9 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
 
 // `publish NAME…`: NAMEs are exact record names (`gantry publish` resolved
 // what the user typed). Each is published in turn; the first failure ends
-// the run. Nothing goes to stdout, which is the calling command's (`gantry
-// pull -q` prints only a digest there).
+// the run. Each outcome is recorded in the image's
+// ctrpublish::kLabelPublished label. Nothing goes to stdout, which is the calling command's
+// (`gantry pull -q` prints only a digest there).
 int Publish(const cli::GlobalOptions& global, const std::vector<std::string>& names,
             const cli::ContainerdFlags& f) {
   auto content = store::ContentStore::Open(global.root);
@@ -256,6 +263,12 @@ int Publish(const cli::GlobalOptions& global, const std::vector<std::string>& na
       .address = f.address, .ns = f.ns, .snapshotter = f.snapshotter};
   for (const std::string& name : names) {
     auto r = ctrpublish::Publish(st, name, target);
+    // The outcome is kept beside the record for `gantry images`; a record
+    // that cannot be labelled is not worth failing the publication for.
+    const std::string state = r ? "yes" : "failed: " + r.error().message;
+    if (auto l = db->SetImageLabel(name, ctrpublish::kLabelPublished, state); !l)
+      LOG(Warn) << "record publication state" << common::Kv("image", name)
+                << common::Kv("error", l.error().message);
     if (!r) return cli::ReportError(r.error());
     LOG(Info) << "published" << common::Kv("image", name) << common::Kv("namespace", f.ns)
               << common::Kv("blobs_written", r->blobs_written)
@@ -284,7 +297,7 @@ int main(int argc, char** argv) {
   CLI::App* publish =
       app.add_subcommand("publish", "Publish store images (exact names) into containerd");
   publish->add_option("names", publish_names, "Image record names")->required();
-  cli::AddContainerdFlags(publish, publish_flags, /*required=*/true);
+  cli::AddContainerdFlags(publish, publish_flags, cli::ContainerdFlagsOf::kPublish);
   publish->callback([&] { exit_code = Publish(global, publish_names, publish_flags); });
   app.parse_complete_callback([&] { cli::ApplyGlobalOptions(global, /*raise_open_files=*/true); });
 

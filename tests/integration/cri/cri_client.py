@@ -21,6 +21,21 @@ Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pod IMAGE_REF LOG_DIR CMD...
 Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pod-present IMAGE_REF LOG_DIR CMD...
   as `pod`, without PullImage: ImageStatus must find IMAGE_REF (kubelet's
   IfNotPresent with the image on the node), and prints `image_id ID`.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET kubelet GANTRY_SOCKET IMAGE_REF LOG_DIR CMD...
+  kubelet with split endpoints: ImageService calls to GANTRY_SOCKET
+  (`gantry serve --containerd`), RuntimeService calls to SOCKET
+  (containerd's CRI plugin). PullImage and ImageStatus on gantry, then
+  the pod of `pod` on containerd, without any image call there. Prints
+  `image_ref ID`, `pull_seconds S` (PullImage) and `start_seconds S`
+  (RunPodSandbox + CreateContainer + StartContainer) besides `pod`'s lines.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET kubelet-present GANTRY_SOCKET IMAGE_REF LOG_DIR CMD...
+  as `kubelet`, without PullImage: ImageStatus on gantry must find it.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET kubelet-remove GANTRY_SOCKET IMAGE_REF
+  RemoveImage on gantry; gantry's ImageStatus must no longer find it.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET list
+  ListImages of SOCKET's ImageService: one `image ID TAGS… DIGESTS…` line each.
+Usage: cri_client.py PROTO_DIR OUT_DIR SOCKET pod IMAGE_REF LOG_DIR CMD... also prints
+  `pull_seconds` and `start_seconds` (kubelet-style, all on one runtime).
 Each exits 1 with the failed check on stderr.
 """
 
@@ -73,9 +88,12 @@ def call(channel, method, request, response_type, timeout=60):
 
 
 def pull(channel, pb, pbg, image):
+    import time
     images = pbg.ImageServiceStub(channel)
+    began = time.monotonic()
     ref = images.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)),
                            timeout=120).image_ref
+    print("pull_seconds %.6f" % (time.monotonic() - began))
     st = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=image)), timeout=30)
     check(st.HasField("image") and st.image.id == ref, "PullImage " + image + " then ImageStatus")
     return ref
@@ -88,12 +106,16 @@ def present(channel, pb, pbg, image):
     return st.image.id
 
 
-def run_pod(grpc, channel, pb, pbg, rtpb, image, log_dir, cmd, do_pull=True):
+def run_pod(grpc, channel, pb, pbg, rtpb, image, log_dir, cmd, do_pull=True, image_channel=None):
+    """image_channel: where the image calls go (kubelet's --image-service-endpoint);
+    by default the runtime's channel."""
     import time
+    image_channel = image_channel or channel
     if do_pull:
-        pull(channel, pb, pbg, image)
+        pull(image_channel, pb, pbg, image)
     else:
-        print("image_id " + present(channel, pb, pbg, image))
+        print("image_id " + present(image_channel, pb, pbg, image))
+    began = time.monotonic()
     sandbox = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name="p", uid="u-%d" % os.getpid(), namespace="gantry",
                                        attempt=1),
@@ -119,6 +141,7 @@ def run_pod(grpc, channel, pb, pbg, rtpb, image, log_dir, cmd, do_pull=True):
         call(channel, "StartContainer", rtpb.StartContainerRequest(container_id=cid),
              rtpb.StartContainerResponse)
         check(True, "StartContainer")
+        print("start_seconds %.6f" % (time.monotonic() - began))
         deadline = time.monotonic() + 60
         while True:
             status = call(channel, "ContainerStatus", rtpb.ContainerStatusRequest(container_id=cid),
@@ -159,7 +182,7 @@ def wait_ready(grpc, channel, pb, pbg):
 def main():
     proto_dir, out_dir, socket = sys.argv[1:4]
     grpc, channel, pb, pbg, rtpb = stubs(proto_dir, out_dir, socket)
-    if sys.argv[4] in ("pull", "pod", "pod-present"):
+    if sys.argv[4] in ("pull", "pod", "pod-present", "kubelet", "kubelet-present", "list"):
         wait_ready(grpc, channel, pb, pbg)
     if sys.argv[4] == "pull":
         print("image_ref " + pull(channel, pb, pbg, sys.argv[5]))
@@ -170,6 +193,29 @@ def main():
     if sys.argv[4] == "pod-present":
         run_pod(grpc, channel, pb, pbg, rtpb, sys.argv[5], sys.argv[6], sys.argv[7:],
                 do_pull=False)
+        return
+    if sys.argv[4] in ("kubelet", "kubelet-present"):
+        gantry = grpc.insecure_channel("unix:" + sys.argv[5])
+        grpc.channel_ready_future(gantry).result(timeout=30)
+        if sys.argv[4] == "kubelet":
+            print("image_ref " + pull(gantry, pb, pbg, sys.argv[6]))
+        run_pod(grpc, channel, pb, pbg, rtpb, sys.argv[6], sys.argv[7], sys.argv[8:],
+                do_pull=False, image_channel=gantry)
+        return
+    if sys.argv[4] == "kubelet-remove":
+        gantry = grpc.insecure_channel("unix:" + sys.argv[5])
+        grpc.channel_ready_future(gantry).result(timeout=30)
+        images = pbg.ImageServiceStub(gantry)
+        images.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image=sys.argv[6])),
+                           timeout=60)
+        st = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=sys.argv[6])),
+                                timeout=30)
+        check(not st.HasField("image"), "RemoveImage on gantry removes " + sys.argv[6])
+        return
+    if sys.argv[4] == "list":
+        images = pbg.ImageServiceStub(channel)
+        for i in images.ListImages(pb.ListImagesRequest(), timeout=30).images:
+            print(" ".join(["image", i.id] + list(i.repo_tags) + list(i.repo_digests)))
         return
     image = sys.argv[4]
     rt = pbg.RuntimeServiceStub(channel)

@@ -106,6 +106,8 @@ TEST_F(CtrPublish, PublishedImageRunsWithoutContainerdFetchingAndTwiceIsStillOne
   ASSERT_EQ(p.exit_code, 0) << p.out << p.err << Logs();
   EXPECT_EQ(p.out, ref_ + "\n");
   ASSERT_NO_FATAL_FAILURE(ExpectPublished());
+  auto ls = Gantry({"images", "--format", "{{.Repository}}:{{.Tag}} {{.Published}}"});
+  EXPECT_EQ(ls.out, ref_ + " yes\n") << ls.err;
 
   // containerd runs it on gantry's chains: nothing unpacked, nothing fetched.
   ASSERT_NO_FATAL_FAILURE(RunPrints("pub1"));
@@ -229,6 +231,9 @@ TEST_F(CtrPublish, PullStillSucceedsWhenContainerdIsDownAndWarns) {
   auto ls = Gantry({"images"});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("fixture/app"), std::string::npos) << ls.out;
+  // The state is kept with the image: a PUBLISHED column, "failed: why".
+  EXPECT_NE(ls.out.find("PUBLISHED"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("failed: publish"), std::string::npos) << ls.out;
   // publish on its own reports the failure: containerd unavailable.
   auto p =
       Gantry({"publish", ref_, "--containerd", "unix://" + (dir_.path() / "none.sock").string()});

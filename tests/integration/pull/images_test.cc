@@ -151,7 +151,7 @@ TEST_F(PullImagesCli, UnknownFieldIsAUsageErrorNamingIt) {
   EXPECT_EQ(r->out, "");
   EXPECT_EQ(r->err,
             "gantry: images: format: unknown field `.Created` (fields: .Repository, .Tag, .ID, "
-            ".Digest, .CreatedSince, .CreatedAt, .Size)\n");
+            ".Digest, .CreatedSince, .CreatedAt, .Size, .Published)\n");
   auto both = gantry_->Run({"images", "--json", "--format", "{{.ID}}"});
   ASSERT_TRUE(both) << both.error().message;
   EXPECT_EQ(both->exit_code, 2) << Describe(*both);
@@ -175,6 +175,7 @@ TEST_F(PullImagesCli, JsonHasEveryField) {
     EXPECT_EQ(i["digest"], image_.manifest.digest.str());
     EXPECT_EQ(i["created"], "2023-11-14T22:13:20Z");
     EXPECT_EQ(i["size"], ContentSize());
+    EXPECT_TRUE(i["published"].is_null()) << i.dump(2);  // never published into containerd
   }
 }
 

@@ -153,6 +153,15 @@ TEST_F(StoreMetadataTest, ExplicitCreatedIsKeptForNewRows) {
   EXPECT_EQ(got->updated_ns, kStartNs);
 }
 
+// "a/b:c" on manifest "m", with one label k=v.
+ImageRecord LabelledRecord() {
+  return ImageRecord{.name = "a/b:c",
+                     .target = Manifest("m"),
+                     .created_ns = 0,
+                     .updated_ns = 0,
+                     .labels = {{"k", "v"}}};
+}
+
 TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
   auto missing = db().GetImage("nope:1");
   ASSERT_FALSE(missing);
@@ -160,16 +169,36 @@ TEST_F(StoreMetadataTest, ImageNotFoundAndDeleteCascadesLabels) {
   EXPECT_NE(missing.error().message.find("nope:1"), std::string::npos);
   EXPECT_EQ(db().DeleteImage("nope:1").error().code, Errc::kNotFound);
 
-  ImageRecord r{.name = "a/b:c",
-                .target = Manifest("m"),
-                .created_ns = 0,
-                .updated_ns = 0,
-                .labels = {{"k", "v"}}};
+  const ImageRecord r = LabelledRecord();
   ASSERT_TRUE(db().PutImage(r));
   EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM image_labels"), 1);
   ASSERT_TRUE(db().DeleteImage("a/b:c"));
   EXPECT_EQ(db().GetImage("a/b:c").error().code, Errc::kNotFound);
   EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM image_labels"), 0);
+}
+
+TEST_F(StoreMetadataTest, SetImageLabelKeepsTheRestOfTheRecord) {
+  EXPECT_EQ(db().SetImageLabel("nope:1", "k", "v").error().code, Errc::kNotFound);
+  const ImageRecord r = LabelledRecord();
+  ASSERT_TRUE(db().PutImage(r));
+  auto before = db().GetImage("a/b:c");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(db().SetImageLabel("a/b:c", "", "x").error().code, Errc::kInvalidArgument);
+  ASSERT_TRUE(db().SetImageLabel("a/b:c", "state", "pending: down"));
+  ASSERT_TRUE(db().SetImageLabel("a/b:c", "state", "yes"));
+  auto after = db().GetImage("a/b:c");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->labels, (std::map<std::string, std::string>{{"k", "v"}, {"state", "yes"}}));
+  EXPECT_EQ(after->updated_ns, before->updated_ns);
+  EXPECT_EQ(after->target, before->target);
+  ASSERT_TRUE(db().SetImageLabel("a/b:c", "state", ""));
+  auto removed = db().GetImage("a/b:c");
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->labels, (std::map<std::string, std::string>{{"k", "v"}}));
+  // A new record of the name replaces the labels.
+  ASSERT_TRUE(db().SetImageLabel("a/b:c", "state", "yes"));
+  ASSERT_TRUE(db().PutImage(r));
+  EXPECT_EQ(db().GetImage("a/b:c")->labels, r.labels);
 }
 
 TEST_F(StoreMetadataTest, PutImageRejectsEmptyName) {
