@@ -23,17 +23,30 @@
 # peak RSS of both (median of RSS_RUNS runs of /usr/bin/time -f %M). The
 # hyperfine JSON files and a merged summary (pull-summary.json) are kept in
 # $BUILD_DIR/bench/. Needs root (loop mount). Not part of ctest.
+#
+# Metrics cost (issue 22; METRICS_COST=0 skips it, PEERS=0 skips the skopeo
+# comparison above): `gantry pull` into a store that a `gantry serve
+# --metrics-listen` runs on, with and without a scraper (curl) polling
+# /metrics every second (SCRAPE_INTERVAL seconds), in alternating hyperfine rounds (METRICS_ROUNDS,
+# default ROUNDS, of RUNS runs). Each run starts from an empty store made
+# by `gantry rmi` + `gantry prune` (the server keeps its database open, so
+# the store is not deleted). Prints the medians and their ratio and writes
+# the section "## Metrics cost (issue 22)" at the end of bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 ROUNDS=${ROUNDS:-6}
 RUNS=${RUNS:-5}
 RSS_RUNS=${RSS_RUNS:-5}
+PEERS=${PEERS:-1}
+METRICS_COST=${METRICS_COST:-1}
+METRICS_ROUNDS=${METRICS_ROUNDS:-$ROUNDS}
+SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-1}
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 bench_init pull
-bench_build "$BUILD_DIR" gantry
+bench_build "$BUILD_DIR" gantry gantry-serve
 rm -f "$OUT_DIR"/pull-hyperfine-*.json "$OUT_DIR"/pull-summary.json
 step() { bench_step "$@"; }
 
@@ -63,6 +76,7 @@ SKOPEO_CMD="skopeo copy --quiet --src-tls-verify=false docker://$REF oci:$SKOPEO
 # the next run's time.
 PREPARE="rm -rf $STORE $SKOPEO_OUT && sync"
 
+if [ "$PEERS" = 1 ]; then
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 step "sanity: one pull each"
 sh -c "$PREPARE"
@@ -135,3 +149,110 @@ print(f"ratio gantry/skopeo (median wall time): {ratio:.2f}  "
 print(f"gantry peak RSS: {rg:.1f} MiB  (target < 64 MiB: {'met' if rg < 64 else 'NOT met'})")
 PY
 echo "hyperfine JSON: ${JSONS[*]}; summary: $SUMMARY" >&2
+fi
+
+[ "$METRICS_COST" = 1 ] || exit 0
+
+step "metrics cost: gantry serve --metrics-listen on the store, scraped every second or not"
+MSTORE="$MNT/mstore"
+SERVE_LOG="$WORK/serve.log"
+SCRAPE_ON="$WORK/scrape-on"
+"$GANTRY" --root "$MSTORE" images >/dev/null
+"$GANTRY" --root "$MSTORE" serve --listen "unix://$WORK/serve.sock" --no-unpack \
+  --metrics-listen 127.0.0.1:0 >"$SERVE_LOG" 2>&1 &
+SERVE_PID=$!
+MPORT=""
+for _ in $(seq 1 200); do
+  MPORT=$(sed -n 's/.*metrics serving address=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$SERVE_LOG" | head -n1)
+  [ -n "$MPORT" ] && break
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$SERVE_LOG" >&2; bench_die "gantry serve exited"; }
+  sleep 0.1
+done
+[ -n "$MPORT" ] || { cat "$SERVE_LOG" >&2; bench_die "gantry serve logged no metrics address"; }
+# The scraper: a GET /metrics every second while $SCRAPE_ON exists (the
+# "scraped" runs' prepare creates it, the "quiet" runs' removes it).
+: >"$WORK/scrapes"
+(
+  while kill -0 "$SERVE_PID" 2>/dev/null; do
+    if [ -e "$SCRAPE_ON" ]; then
+      curl -sf -o /dev/null "http://127.0.0.1:$MPORT/metrics" && echo >>"$WORK/scrapes"
+    fi
+    sleep "$SCRAPE_INTERVAL"
+  done
+) &
+SCRAPER_PID=$!
+stop_metrics() {
+  kill "$SCRAPER_PID" "$SERVE_PID" 2>/dev/null || true
+  wait "$SCRAPER_PID" "$SERVE_PID" 2>/dev/null || true
+}
+BENCH_CLEANUP_HOOK=stop_metrics
+MCMD="$GANTRY --root $MSTORE pull $PULL_FLAGS $REF"
+MEMPTY="$GANTRY --root $MSTORE rmi $REF >/dev/null 2>&1; $GANTRY --root $MSTORE prune >/dev/null && sync"
+# The server's CPU time (utime + stime, clock ticks) before and after:
+# what the scrapes cost it, apart from the noise of the pulls' wall time.
+serve_ticks() { awk '{print $14 + $15}' "/proc/$SERVE_PID/stat"; }
+MLOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+TICKS_BEFORE=$(serve_ticks)
+MJSONS=()
+for r in $(seq 1 "$METRICS_ROUNDS"); do
+  json="$OUT_DIR/metrics-hyperfine-$r.json"
+  MJSONS+=("$json")
+  quiet=(--prepare "rm -f $SCRAPE_ON; $MEMPTY")
+  scraped=(--prepare "touch $SCRAPE_ON; $MEMPTY")
+  if [ $((r % 2)) -eq 1 ]; then
+    hyperfine --style basic --warmup 1 --runs "$RUNS" "${quiet[@]}" "${scraped[@]}" \
+      --export-json "$json" -n quiet "$MCMD" -n scraped "$MCMD" >&2
+  else
+    hyperfine --style basic --warmup 1 --runs "$RUNS" "${scraped[@]}" "${quiet[@]}" \
+      --export-json "$json" -n scraped "$MCMD" -n quiet "$MCMD" >&2
+  fi
+done
+rm -f "$SCRAPE_ON"
+SCRAPES=$(wc -l <"$WORK/scrapes")
+SERVE_CPU_MS=$(( ($(serve_ticks) - TICKS_BEFORE) * 1000 / $(getconf CLK_TCK) ))
+METRICS_PULLS=$(curl -sf "http://127.0.0.1:$MPORT/metrics" | sed -n 's/^gantry_pulls_total{result="success"} //p')
+stop_metrics
+BENCH_CLEANUP_HOOK=""
+
+step "metrics cost summary"
+python3 - "$WORK/metrics-section.md" "$MLOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SCRAPES" \
+  "$METRICS_PULLS" "$IMAGE_LAYERS" "$IMAGE_GZ" "$SERVE_CPU_MS" "$(nproc)" "$SCRAPE_INTERVAL" \
+  "${MJSONS[@]}" <<'PY'
+import json, statistics, sys
+out, load_before, load_after, scrapes, pulls, layers, gz, serve_ms, cpus, interval, *jsons = sys.argv[1:]
+times = {"quiet": [], "scraped": []}
+for path in jsons:
+    for r in json.load(open(path))["results"]:
+        times[r["command"]] += r["times"]
+q, s = (statistics.median(times[k]) for k in ("quiet", "scraped"))
+cost = (s / q - 1) * 100
+lines = [
+    "## Metrics cost (issue 22)",
+    "",
+    "`bench/pull.sh` (its metrics phase): `gantry pull --no-unpack` of the bench image "
+    f"({layers} gzip layers, {int(gz)/1e6:.1f} MB) from the local registry into a store that "
+    "`gantry serve --metrics-listen` runs on, each run from an empty store (`gantry rmi` + "
+    "`gantry prune` as hyperfine's prepare); *scraped* runs have a curl loop GET /metrics every "
+    f"{interval} s ({scrapes} scrapes during the phase), *quiet* runs none. Both pay the CLI's own "
+    "counting (one `counters` transaction at the end of the pull). Alternating hyperfine rounds, "
+    f"{len(times['quiet'])} runs each; load average before/after {load_before} / {load_after}.",
+    "",
+    "| | median | min | max |",
+    "|---|---|---|---|",
+]
+for k in ("quiet", "scraped"):
+    t = times[k]
+    lines.append(f"| {k} | {statistics.median(t):.3f} s | {min(t):.3f} s | {max(t):.3f} s |")
+per_scrape = int(serve_ms) / max(int(scrapes), 1)
+lines += ["", f"Difference of the medians, scraped against quiet: {cost:+.1f} % (target < 2 %: "
+          f"{'met' if cost < 2 else 'NOT met'} by this figure). The server's own CPU time over the "
+          f"phase (utime + stime): {int(serve_ms)} ms for {scrapes} scrapes, at most "
+          f"{per_scrape:.2f} ms a scrape, so a scraper polling every second takes at most "
+          f"{per_scrape / 10:.3f} % of one of the {cpus} CPUs from the pulls (an upper bound: "
+          "whatever else the server did in the phase is counted in it too). The server counted "
+          f"{pulls} successful CLI pulls (gantry_pulls_total{{result=\"success\"}} at the end, "
+          "read from the store's counters)."]
+open(out, "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+bench_write_section bench/RESULTS.md "$WORK/metrics-section.md" "## Metrics cost (issue 22)"

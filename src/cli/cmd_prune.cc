@@ -76,6 +76,7 @@ int Run(const GlobalOptions& global, const PruneFlags& f) {
   upkeep::GcOptions o{.all = f.all, .dry_run = f.dry_run, .cancel = cancel};
   auto r = upkeep::Prune(*s->content, *s->metadata, sns->all, o);
   if (!r) return ReportError(r.error());
+  CountInStore(*s->metadata, upkeep::GcCounterDeltas(*r, "prune"));
   if (f.json)
     std::cout << ReportJson(*r).dump(2) << "\n";
   else

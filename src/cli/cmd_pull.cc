@@ -12,6 +12,7 @@
 #include "cli/unpack_step.h"
 #include "image/fetch.h"
 #include "image/pull.h"
+#include "image/pull_metrics.h"
 #include "image/pull_progress.h"
 
 namespace cli {
@@ -115,7 +116,10 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   auto t = OpenPullTarget(global, !f.no_unpack);
   if (!t) return ReportError(t.error());
   opts.snapshotter = t->snapshotter.get();
+  registry::FetchCounters fetched;
+  opts.client.counters = &fetched;
   auto r = image::PullImage(t->store, opts);
+  CountInStore(*t->store.metadata, image::CounterDeltas(image::TallyPull(r, fetched)));
   if (!r && OutputWasClosed()) {
     std::cerr << "gantry: " << r.error().message << " (stdout closed: broken pipe)\n";
     return kExitBrokenPipe;

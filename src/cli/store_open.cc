@@ -1,6 +1,7 @@
 #include "cli/store_open.h"
 
 #include "common/fs.h"
+#include "common/log.h"
 
 namespace cli {
 
@@ -43,6 +44,11 @@ common::Result<OpenedSnapshotters> OpenAllSnapshotters(const GlobalOptions& glob
                                                                  : snapshot::Kind::kOverlay));
   for (const auto& s : out.owned) out.all.push_back(s.get());
   return out;
+}
+
+void CountInStore(store::MetadataDb& db, std::span<const store::CounterDelta> deltas) {
+  if (auto st = db.AddCounters(deltas); !st)
+    LOG(Warn) << "count in the store's metrics" << common::Kv("error", st.error().message);
 }
 
 }  // namespace cli

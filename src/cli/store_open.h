@@ -2,6 +2,7 @@
 // Opening the store at --root for a command.
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "cli/app.h"
@@ -43,5 +44,11 @@ struct OpenedSnapshotters {
   std::vector<snapshot::Snapshotter*> all;  // the same, as pointers
 };
 [[nodiscard]] common::Result<OpenedSnapshotters> OpenAllSnapshotters(const GlobalOptions& global);
+
+// Adds what the command did to the store's counters (store::MetadataDb::
+// AddCounters), for the metrics of a `gantry serve` on the same root
+// (docs/metrics.md). A failure is logged as a warning and does not fail
+// the command: its work is done.
+void CountInStore(store::MetadataDb& db, std::span<const store::CounterDelta> deltas);
 
 }  // namespace cli

@@ -105,12 +105,7 @@ void PullManager::Run(const std::shared_ptr<Flight>& f, const registry::ImageRef
     }
   }
   if (got_slot) {
-    const auto start = std::chrono::steady_clock::now();
     r = PullOne(f, ref, creds, platform);
-    if (options_.metrics != nullptr) {
-      options_.metrics->CountPull(r ? common::Status{} : common::Status(std::unexpected(r.error())),
-                                  std::chrono::steady_clock::now() - start);
-    }
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
     slot_cv_.notify_one();
@@ -151,14 +146,20 @@ common::Result<image::FetchResult> PullManager::PullOne(
   opts.cancel = &f->cancel;
   opts.flights = options_.flights;
   opts.trust = options_.trust;
+  registry::FetchCounters fetched;
+  opts.client.counters = &fetched;
   if (options_.metrics != nullptr) {
     ServeMetrics* m = options_.metrics;
     opts.on_event = [m](const image::PullEvent& e) { m->OnPullEvent(e); };
   }
-  ASSIGN_OR_RETURN(
-      image::PulledImage pulled,
-      image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_}, opts));
-  return std::move(pulled.pull);
+  const auto start = std::chrono::steady_clock::now();
+  common::Result<image::PulledImage> pulled =
+      image::PullImage({.root = options_.root, .content = &content_, .metadata = &db_}, opts);
+  if (options_.metrics != nullptr)
+    options_.metrics->CountPull(image::TallyPull(pulled, fetched),
+                                std::chrono::steady_clock::now() - start);
+  if (!pulled) return std::unexpected(std::move(pulled.error()));
+  return std::move(pulled->pull);
 }
 
 }  // namespace criimage

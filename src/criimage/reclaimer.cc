@@ -8,8 +8,11 @@
 namespace criimage {
 
 Reclaimer::Reclaimer(store::ContentStore& content, store::MetadataDb& db,
-                     std::vector<snapshot::Snapshotter*> snapshotters)
-    : content_(content), db_(db), snapshotters_(std::move(snapshotters)) {
+                     std::vector<snapshot::Snapshotter*> snapshotters, OnCollected on_collected)
+    : content_(content),
+      db_(db),
+      snapshotters_(std::move(snapshotters)),
+      on_collected_(std::move(on_collected)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -54,6 +57,7 @@ void Reclaimer::Loop() {
       LOG(Info) << "freed removed images" << common::Kv("bytes", r->total_bytes())
                 << common::Kv("blobs", r->blobs.size())
                 << common::Kv("snapshots", r->snapshots.size());
+      if (on_collected_) on_collected_(*r);
     }
     ++runs_;
   }

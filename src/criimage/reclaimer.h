@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -20,14 +21,19 @@
 #include "snapshot/snapshotter.h"
 #include "store/content_store.h"
 #include "store/metadata.h"
+#include "upkeep/gc.h"
 
 namespace criimage {
 
 class Reclaimer {
  public:
-  // REQUIRES: the arguments outlive the Reclaimer.
+  // Called on the reclaimer's thread with the report of each collection
+  // that finished (the server's metrics count it).
+  using OnCollected = std::function<void(const upkeep::GcReport&)>;
+  // REQUIRES: the arguments outlive the Reclaimer. `on_collected` may be
+  // empty.
   Reclaimer(store::ContentStore& content, store::MetadataDb& db,
-            std::vector<snapshot::Snapshotter*> snapshotters);
+            std::vector<snapshot::Snapshotter*> snapshotters, OnCollected on_collected = {});
   ~Reclaimer();  // cancels a collection in progress and joins the thread
 
   void Request();
@@ -39,6 +45,7 @@ class Reclaimer {
   store::ContentStore& content_;
   store::MetadataDb& db_;
   std::vector<snapshot::Snapshotter*> snapshotters_;
+  OnCollected on_collected_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool pending_ = false;  // guarded by mu_

@@ -174,11 +174,6 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
   impl->pull_db = std::make_unique<store::MetadataDb>(std::move(pdb));
   ASSIGN_OR_RETURN(store::MetadataDb gdb, store::MetadataDb::Open(options.root));
   impl->gc_db = std::make_unique<store::MetadataDb>(std::move(gdb));
-  if (options.metrics != nullptr) {
-    ASSIGN_OR_RETURN(store::MetadataDb mdb, store::MetadataDb::Open(options.root));
-    impl->metrics_db = std::make_unique<store::MetadataDb>(std::move(mdb));
-    impl->metrics = std::make_unique<ServeMetrics>(*options.metrics, *impl->metrics_db);
-  }
   impl->catalog = std::make_unique<Catalog>(*impl->content, *impl->catalog_db, options.pinned);
   ASSIGN_OR_RETURN(
       impl->snapshotters,
@@ -186,7 +181,18 @@ common::Result<std::unique_ptr<Server>> Server::Start(ServeOptions options) {
                                                                       : snapshot::Kind::kOverlay));
   std::vector<snapshot::Snapshotter*> all;
   for (const auto& sn : impl->snapshotters) all.push_back(sn.get());
-  impl->reclaimer = std::make_unique<Reclaimer>(*impl->content, *impl->gc_db, all);
+  Reclaimer::OnCollected on_collected;
+  if (options.metrics != nullptr) {
+    ASSIGN_OR_RETURN(store::MetadataDb mdb, store::MetadataDb::Open(options.root));
+    impl->metrics_db = std::make_unique<store::MetadataDb>(std::move(mdb));
+    impl->metrics = std::make_unique<ServeMetrics>(
+        *options.metrics,
+        MetricsSources{
+            .db = impl->metrics_db.get(), .content = impl->content.get(), .snapshotters = all});
+    on_collected = [m = impl->metrics.get()](const upkeep::GcReport& r) { m->CountGc(r); };
+  }
+  impl->reclaimer =
+      std::make_unique<Reclaimer>(*impl->content, *impl->gc_db, all, std::move(on_collected));
   impl->pulls = std::make_unique<PullManager>(
       *impl->content, *impl->pull_db,
       PullManagerOptions{.root = options.root,

@@ -87,6 +87,9 @@ class HttpServer {
   void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(2),
                 const std::function<void()>& before_stop = {});
 
+  // Whether Shutdown has run.
+  bool stopped() const { return daemon_ == nullptr; }
+
   // The bound address, with the port the kernel picked for port 0.
   const ListenAddress& address() const { return address_; }
 

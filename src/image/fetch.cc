@@ -260,6 +260,7 @@ class Fetcher {
     }
     out.bytes_downloaded = downloaded_.load();
     out.blobs_fetched = fetched_.load();
+    out.bytes_present = present_.load();
     events_.Emit({.kind = PullEvent::Kind::kDone,
                   .digest = out.target.digest,
                   .current = out.bytes_downloaded});
@@ -409,6 +410,7 @@ class Fetcher {
                     .current = d.size,
                     .total = d.size,
                     .state = LayerState::kExists});
+      present_ += d.size;
       Record(d);
       // Followers that were waiting for it read the committed file.
       if (options_.flights != nullptr) {
@@ -479,6 +481,7 @@ class Fetcher {
   std::atomic<bool> disk_full_{false};  // set before stop_ when a write found no space
   std::atomic<int64_t> downloaded_{0};
   std::atomic<int> fetched_{0};
+  std::atomic<int64_t> present_{0};  // bytes of the blobs found in the store
   std::atomic<bool> stored_{false};  // StoreSmall began to write a manifest
   // Last: withdrawn (its blobs failed unless done) once the pull has ended.
   PullFlights::Publisher published_;

@@ -196,6 +196,7 @@ struct FetchResult {
   std::optional<registry::LayoutOrigin> origin;  // an oci: layout's (ImageSource::Origin)
   int64_t bytes_downloaded = 0;  // new bytes transferred (resumed bytes not counted)
   int blobs_fetched = 0;         // blobs that were not already in the store
+  int64_t bytes_present = 0;     // bytes of the blobs (config, layers) already in the store
 };
 
 [[nodiscard]] common::Result<FetchResult> Fetch(store::ContentStore& content,

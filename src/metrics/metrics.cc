@@ -81,7 +81,6 @@ struct Registry::Entry {
   std::unique_ptr<Family<Counter>> counters;
   std::unique_ptr<Family<Gauge>> gauges;
   std::unique_ptr<Family<Histogram>> histograms;
-  std::function<std::optional<double>()> read;
 };
 
 Registry::Registry() = default;
@@ -135,10 +134,11 @@ Family<Histogram>& Registry::AddHistogram(std::string name, std::string help,
   return *e.histograms;
 }
 
-void Registry::AddGaugeCallback(std::string name, std::string help,
-                                std::function<std::optional<double>()> read) {
-  Entry& e = Add(std::move(name), std::move(help), MetricType::kGauge, {});
-  e.read = std::move(read);
+Family<Counter>* Registry::FindCounter(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& e : entries_)
+    if (e->name == name) return e->counters.get();
+  return nullptr;
 }
 
 void Registry::OnCollect(std::function<void()> fn) {
@@ -186,9 +186,6 @@ std::vector<FamilySnapshot> Registry::Collect() const {
         f.samples.push_back(
             {.suffix = "_count", .labels = labels, .value = static_cast<double>(counts.back())});
       });
-    } else if (e->read) {
-      if (std::optional<double> v = e->read())
-        f.samples.push_back({.suffix = "", .labels = {}, .value = *v});
     }
     out.push_back(std::move(f));
   }

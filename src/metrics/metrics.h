@@ -10,7 +10,8 @@
 //   auto& took = reg.AddHistogram("gantry_pull_duration_seconds", "…", {},
 //                                 metrics::kPullSecondsBuckets);
 //   took.With({}).Observe(2.5);
-//   reg.AddGaugeCallback("gantry_images", "…", [] { return CountImages(); });
+//   auto& images = reg.AddGauge("gantry_images", "…", {}).With({});
+//   reg.OnCollect([&] { images.Set(CountImages()); });  // at each scrape
 //   std::string body = reg.Text();
 //
 // Costs: Inc/Add/Set/Observe are lock-free atomics (a histogram
@@ -35,7 +36,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,10 +50,18 @@ namespace metrics {
 class Counter {
  public:
   void Inc(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+  // What this process counted plus the external part.
+  uint64_t value() const {
+    return value_.load(std::memory_order_relaxed) + external_.load(std::memory_order_relaxed);
+  }
+  // Replaces the external part: what other processes counted, read at
+  // each scrape (the CLI's counts in the store, docs/metrics.md). Callers
+  // keep it monotonic for the sum to stay a counter.
+  void SetExternal(uint64_t n) { external_.store(n, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> value_{0};
+  std::atomic<uint64_t> external_{0};
 };
 
 // A value that goes up and down.
@@ -146,11 +154,8 @@ class Registry {
   Family<Histogram>& AddHistogram(std::string name, std::string help,
                                   std::vector<std::string> label_names,
                                   std::span<const double> bounds);
-  // A gauge without labels whose value `read` computes at each scrape (on
-  // the scraping thread; keep it cheap). nullopt: no sample this time
-  // (the value could not be read), the HELP and TYPE lines stay.
-  void AddGaugeCallback(std::string name, std::string help,
-                        std::function<std::optional<double>()> read);
+  // The counter family added under `name`; null when there is none.
+  Family<Counter>* FindCounter(std::string_view name) const;
 
   // Calls `fn` at the start of every Collect, before any family is read
   // (on the scraping thread; keep it cheap): to set several gauges from

@@ -18,7 +18,6 @@ struct RegistryServer::Impl {
   RegistryServerOptions options;
   std::unique_ptr<Handler> handler;
   std::unique_ptr<httpd::HttpServer> http;
-  bool stopped = false;
   metrics::Family<metrics::Counter>* requests = nullptr;  // options.metrics's, or null
 };
 
@@ -164,8 +163,7 @@ common::Result<std::unique_ptr<RegistryServer>> RegistryServer::Start(
 }
 
 void RegistryServer::Shutdown(std::chrono::milliseconds grace) {
-  if (!impl_ || impl_->stopped) return;
-  impl_->stopped = true;
+  if (!impl_ || impl_->http->stopped()) return;
   // Responses still waiting for a pull end once the grace is over (their
   // connections are cut).
   image::PullThrough* through = impl_->options.pull_through;

@@ -71,6 +71,17 @@
 
 namespace registry {
 
+// What a client's blob downloads did, for metrics (docs/metrics.md): the
+// bytes the sink took, by kind of host, the retries and the transfers the
+// rate floor ended. Many downloads add to one at once (atomics).
+struct FetchCounters {
+  std::atomic<int64_t> upstream_bytes{0};  // from the registry itself (or where it redirected)
+  std::atomic<int64_t> mirror_bytes{0};    // from a mirror of hosts.toml
+  std::atomic<int64_t> peer_bytes{0};      // from another gantry node (the fleet's peers)
+  std::atomic<int64_t> retries{0};         // another attempt at a blob after a failed one
+  std::atomic<int64_t> stalls{0};          // transfers ended by the rate floor
+};
+
 struct ClientOptions {
   HostsOptions hosts;
   std::optional<Credentials> creds;  // for the upstream; overrides `lookup`
@@ -101,6 +112,9 @@ struct ClientOptions {
   // Other gantry nodes asked for each blob before the hosts (registry/peers.h,
   // fleet/peer_set.h); null: none. Shared: it may outlive the client.
   std::shared_ptr<BlobPeers> peers{};
+  // Where FetchBlob counts what it did; null: not counted. REQUIRES: it
+  // outlives the client.
+  FetchCounters* counters = nullptr;
 };
 
 struct FetchedManifest {

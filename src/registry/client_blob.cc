@@ -157,6 +157,7 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
       LOG(Debug) << "no peer served the blob, asking the registry" << common::Kv("digest", what);
   }
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
+  FetchCounters* const counters = impl_->options.counters;
 
   const internal::FallbackText text{
       .log_key = "digest",
@@ -233,6 +234,9 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         }
         Status st = sink.Write(data);
         if (!st) state.sink_failed = true;
+        if (st && counters != nullptr)
+          (host.is_mirror ? counters->mirror_bytes : counters->upstream_bytes)
+              .fetch_add(static_cast<int64_t>(data.size()), std::memory_order_relaxed);
         return st;
       };
 
@@ -241,6 +245,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         outcome = std::unexpected(std::move(sent.error()));
         break;
       }
+      if (counters != nullptr && sent->error == TransportError::kStall)
+        counters->stalls.fetch_add(1, std::memory_order_relaxed);
       if (state.sink_failed) {
         final = true;
         return std::unexpected(sent->hook_error ? std::move(*sent->hook_error)
@@ -312,6 +318,7 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         outcome = std::unexpected(std::move(f.error));
         break;
       }
+      if (counters != nullptr) counters->retries.fetch_add(1, std::memory_order_relaxed);
       LOG(Warn) << "blob download failed, retrying" << common::Kv("digest", what)
                 << common::Kv("host", host.host) << common::Kv("offset", sink.offset())
                 << common::Kv("error", f.error.message);

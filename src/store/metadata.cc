@@ -96,8 +96,21 @@ CREATE TABLE pins (
 CREATE INDEX pins_by_name ON pins (name);
 )sql";
 
+// Version 4: counters the CLI adds for what it did (pulls, prunes), read
+// by `gantry serve` at each scrape (docs/metrics.md). `labels` holds the
+// label values in the metric's label-name order, joined by "\x1f". Keep
+// docs/store.md in step with this text.
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE counters (
+  name   TEXT NOT NULL CHECK (name <> ''),
+  labels TEXT NOT NULL,
+  value  INTEGER NOT NULL CHECK (value >= 0),
+  PRIMARY KEY (name, labels)
+) WITHOUT ROWID;
+)sql";
+
 // Migrations[i] takes the schema from version i to i + 1.
-constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(std::size(kMigrations) == kMetadataSchemaVersion);
 
 Result<int64_t> QueryInt(SqliteDb& db, std::string_view sql, std::string_view op) {
@@ -307,6 +320,13 @@ Result<std::vector<BlobRecord>> MetadataDb::ListBlobs() {
   GANTRY_READ_OP("list blobs", ListBlobs());
 }
 Result<StoreTotals> MetadataDb::Totals() { GANTRY_READ_OP("count images and blobs", Totals()); }
+Status MetadataDb::AddCounters(std::span<const CounterDelta> deltas) {
+  if (deltas.empty()) return {};
+  GANTRY_WRITE_OP("add counters", AddCounters(deltas));
+}
+Result<std::vector<CounterDelta>> MetadataDb::ListCounters() {
+  GANTRY_READ_OP("list counters", ListCounters());
+}
 Result<LeaseHold> MetadataDb::CreateLease(std::chrono::seconds ttl) {
   GANTRY_WRITE_OP("create lease", CreateLease(ttl));
 }

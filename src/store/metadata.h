@@ -39,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,7 +51,7 @@
 
 namespace store {
 
-inline constexpr int kMetadataSchemaVersion = 3;
+inline constexpr int kMetadataSchemaVersion = 4;
 
 // Lease resource kinds.
 inline constexpr std::string_view kLeaseContent = "content";    // id: a digest string
@@ -84,6 +85,15 @@ struct StoreTotals {
   int64_t images = 0;      // image records
   int64_t blobs = 0;       // blob rows
   int64_t blob_bytes = 0;  // the sum of their sizes
+};
+
+// A count a process adds to the store's counters (Txn::AddCounters) for
+// `gantry serve` to report (docs/metrics.md): `name` a metric's name,
+// `labels` its label values in the metric's label-name order.
+struct CounterDelta {
+  std::string name;
+  std::vector<std::string> labels;
+  int64_t value = 0;
 };
 
 struct LeaseRecord {
@@ -181,6 +191,15 @@ class Txn {
   // Image records, blob rows and the blobs' total size, from two
   // aggregate queries (no rows are read out).
   [[nodiscard]] common::Result<StoreTotals> Totals();
+
+  // ---- counters (what CLI commands did, for the metrics of `gantry serve`)
+  // Adds each delta's value to its (name, labels) row, creating it at 0.
+  // Errors: InvalidArgument for an empty name, a negative value or a label
+  // value holding "\x1f" (nothing is added: the transaction's caller
+  // rolls back).
+  [[nodiscard]] common::Status AddCounters(std::span<const CounterDelta> deltas);
+  // Every row, sorted by name, then labels.
+  [[nodiscard]] common::Result<std::vector<CounterDelta>> ListCounters();
 
   // ---- leases
   // Creates a lease with a new random id that expires `ttl` from now, and
@@ -297,6 +316,9 @@ class MetadataDb {
   [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
   [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
   [[nodiscard]] common::Result<StoreTotals> Totals();
+  // One transaction; nothing is written for an empty `deltas`.
+  [[nodiscard]] common::Status AddCounters(std::span<const CounterDelta> deltas);
+  [[nodiscard]] common::Result<std::vector<CounterDelta>> ListCounters();
 
   [[nodiscard]] common::Result<LeaseHold> CreateLease(std::chrono::seconds ttl);
   [[nodiscard]] common::Status RenewLease(std::string_view lease, std::chrono::seconds ttl);

@@ -376,6 +376,68 @@ Result<StoreTotals> Txn::Totals() {
       .images = st.ColumnInt(0), .blobs = st.ColumnInt(1), .blob_bytes = st.ColumnInt(2)};
 }
 
+// ---- counters --------------------------------------------------------------
+
+namespace {
+constexpr char kCounterLabelSeparator = '\x1f';
+}  // namespace
+
+Status Txn::AddCounters(std::span<const CounterDelta> deltas) {
+  const std::string op = "add counters";
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("INSERT INTO counters (name, labels, value) VALUES (?1, ?2, "
+                                      "?3) ON CONFLICT (name, labels) DO UPDATE SET value = "
+                                      "value + excluded.value",
+                                      op));
+  for (const CounterDelta& d : deltas) {
+    if (d.name.empty() || d.value < 0)
+      return MakeError(Errc::kInvalidArgument,
+                       op + ": counter `" + d.name + "` with value " + std::to_string(d.value));
+    std::string labels;
+    for (size_t i = 0; i < d.labels.size(); ++i) {
+      if (d.labels[i].find(kCounterLabelSeparator) != std::string::npos)
+        return MakeError(Errc::kInvalidArgument,
+                         op + ": counter `" + d.name + "`: a label value holds \\x1f");
+      if (i > 0) labels += kCounterLabelSeparator;
+      labels += d.labels[i];
+    }
+    TRY(st.Bind(1, d.name));
+    TRY(st.Bind(2, labels));
+    TRY(st.Bind(3, d.value));
+    TRY(st.Run());
+    st.Reset();
+  }
+  return {};
+}
+
+Result<std::vector<CounterDelta>> Txn::ListCounters() {
+  const std::string op = "list counters";
+  REQUIRE_ACTIVE(op);
+  ASSIGN_OR_RETURN(SqliteStmt st,
+                   state_->db.Prepare("SELECT name, labels, value FROM counters ORDER BY name, "
+                                      "labels",
+                                      op));
+  std::vector<CounterDelta> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    CounterDelta d{.name = st.ColumnText(0), .labels = {}, .value = st.ColumnInt(2)};
+    const std::string labels = st.ColumnText(1);
+    if (!labels.empty()) {
+      size_t from = 0;
+      while (true) {
+        const size_t cut = labels.find(kCounterLabelSeparator, from);
+        d.labels.push_back(labels.substr(from, cut == std::string::npos ? cut : cut - from));
+        if (cut == std::string::npos) break;
+        from = cut + 1;
+      }
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 // ---- leases ----------------------------------------------------------------
 
 Result<LeaseHold> Txn::CreateLease(std::chrono::seconds ttl) {

@@ -157,6 +157,21 @@ int64_t GcReport::snapshot_bytes() const {
 
 int64_t GcReport::total_bytes() const { return blob_bytes() + snapshot_bytes() + ingest_bytes; }
 
+std::vector<store::CounterDelta> GcCounterDeltas(const GcReport& report, std::string_view trigger) {
+  std::vector<store::CounterDelta> out;
+  if (report.dry_run) return out;
+  out.push_back({.name = std::string(kGcRunsMetric), .labels = {std::string(trigger)}, .value = 1});
+  const int64_t freed[] = {report.blob_bytes(), report.snapshot_bytes(), report.ingest_bytes};
+  static_assert(std::size(freed) == kGcFreedKinds.size());
+  for (size_t i = 0; i < kGcFreedKinds.size(); ++i) {
+    if (freed[i] > 0)
+      out.push_back({.name = std::string(kGcFreedBytesMetric),
+                     .labels = {std::string(kGcFreedKinds[i])},
+                     .value = freed[i]});
+  }
+  return out;
+}
+
 common::Result<GcReport> Prune(store::ContentStore& content, store::MetadataDb& metadata,
                                std::span<snapshot::Snapshotter* const> snapshotters,
                                const GcOptions& options) {

@@ -50,6 +50,7 @@
 // then). Failures to remove one item do not stop the sweep: they are
 // listed in GcReport::errors and the item stays for the next run.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -112,6 +113,19 @@ struct GcReport {
   // Blobs + snapshots + ingest files.
   int64_t total_bytes() const;
 };
+
+// Metrics of collections (docs/metrics.md), counted by `gantry serve` for
+// its reclaimer and added to the store's counters by `gantry prune`.
+inline constexpr std::string_view kGcRunsMetric = "gantry_gc_runs_total";               // {trigger}
+inline constexpr std::string_view kGcFreedBytesMetric = "gantry_gc_freed_bytes_total";  // {kind}
+inline constexpr std::array<std::string_view, 2> kGcTriggers = {"prune", "reclaimer"};
+inline constexpr std::array<std::string_view, 3> kGcFreedKinds = {"content", "snapshots", "ingest"};
+
+// The counter deltas (store/metadata.h) of one collection that returned
+// `report`: a run of `trigger` (one of kGcTriggers) and the bytes it freed
+// by kind (kinds that freed nothing left out). A dry run counts nothing.
+[[nodiscard]] std::vector<store::CounterDelta> GcCounterDeltas(const GcReport& report,
+                                                               std::string_view trigger);
 
 [[nodiscard]] common::Result<GcReport> Prune(store::ContentStore& content,
                                              store::MetadataDb& metadata,

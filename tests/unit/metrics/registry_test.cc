@@ -23,12 +23,7 @@ TEST(MetricsRegistry, SmallRegistryTextExactly) {
   const double bounds[] = {0.5, 1, 2.5};
   auto& h = reg.AddHistogram("t_seconds", "Durations.", {"method"}, bounds).With({"Get"});
   for (double v : {0.1, 0.5, 0.7, 3.0}) h.Observe(v);
-  int reads = 0;
-  reg.AddGaugeCallback("t_images", "Images.", [&]() -> std::optional<double> {
-    ++reads;
-    return 4;
-  });
-  reg.AddGaugeCallback("t_broken", "Unreadable.", [] { return std::optional<double>(); });
+  reg.AddGauge("t_empty", "No children.", {"kind"});
 
   EXPECT_EQ(reg.Text(),
             "# HELP t_pulls_total Pulls by result.\n"
@@ -46,14 +41,28 @@ TEST(MetricsRegistry, SmallRegistryTextExactly) {
             "t_seconds_bucket{method=\"Get\",le=\"+Inf\"} 4\n"
             "t_seconds_sum{method=\"Get\"} 4.3\n"
             "t_seconds_count{method=\"Get\"} 4\n"
-            "# HELP t_images Images.\n"
-            "# TYPE t_images gauge\n"
-            "t_images 4\n"
-            "# HELP t_broken Unreadable.\n"
-            "# TYPE t_broken gauge\n");
-  EXPECT_EQ(reads, 1);
-  reg.Text();
-  EXPECT_EQ(reads, 2) << "a scrape-time gauge is read at every scrape";
+            "# HELP t_empty No children.\n"
+            "# TYPE t_empty gauge\n");
+}
+
+TEST(MetricsRegistry, ExternalCountsAddToTheProcessOwnAndAreReplacedEachTime) {
+  Registry reg;
+  auto& pulls = reg.AddCounter("t_pulls_total", "Pulls.", {"result"});
+  Counter& ok = pulls.With({"success"});
+  ok.Inc(2);
+  ASSERT_EQ(reg.FindCounter("t_pulls_total"), &pulls);
+  EXPECT_EQ(reg.FindCounter("t_missing_total"), nullptr);
+  reg.AddGauge("t_gauge", "G.", {});
+  EXPECT_EQ(reg.FindCounter("t_gauge"), nullptr) << "a gauge is not a counter";
+  reg.FindCounter("t_pulls_total")->With({"success"}).SetExternal(5);
+  EXPECT_EQ(ok.value(), 7u);
+  ok.SetExternal(6);
+  ok.Inc();
+  EXPECT_EQ(ok.value(), 9u);
+  EXPECT_EQ(reg.Text(),
+            "# HELP t_pulls_total Pulls.\n# TYPE t_pulls_total counter\n"
+            "t_pulls_total{result=\"success\"} 9\n"
+            "# HELP t_gauge G.\n# TYPE t_gauge gauge\n");
 }
 
 TEST(MetricsRegistry, OnCollectRunsBeforeTheFamiliesAreReadAtEveryScrape) {

@@ -320,6 +320,66 @@ TEST_F(StoreMetadataTest, TotalsCountImagesAndBlobsAndSumBlobSizes) {
   EXPECT_EQ(t->blob_bytes, 42);
 }
 
+TEST_F(StoreMetadataTest, CountersAddUpAcrossConnectionsAndKeepTheirLabels) {
+  auto none = db().ListCounters();
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  auto second = Open();
+  ASSERT_TRUE(second) << second.error().message;
+  const std::vector<CounterDelta> pull = {
+      {.name = "t_pulls_total", .labels = {"success"}, .value = 1},
+      {.name = "t_bytes_total", .labels = {"upstream"}, .value = 100},
+      {.name = "t_two_total", .labels = {"a", ""}, .value = 2},
+      {.name = "t_plain_total", .labels = {}, .value = 3}};
+  constexpr int kPerThread = 40;
+  std::atomic<int> failures{0};
+  auto adder = [&](MetadataDb* conn) {
+    for (int i = 0; i < kPerThread; ++i)
+      if (!conn->AddCounters(pull)) ++failures;
+  };
+  std::thread t1(adder, &db());
+  std::thread t2(adder, &*second);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto rows = second->ListCounters();
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 4u);
+  // Sorted by name, then labels.
+  EXPECT_EQ((*rows)[0].name, "t_bytes_total");
+  EXPECT_EQ((*rows)[0].labels, std::vector<std::string>{"upstream"});
+  EXPECT_EQ((*rows)[0].value, 100 * 2 * kPerThread);
+  EXPECT_EQ((*rows)[1].name, "t_plain_total");
+  EXPECT_TRUE((*rows)[1].labels.empty());
+  EXPECT_EQ((*rows)[1].value, 3 * 2 * kPerThread);
+  EXPECT_EQ((*rows)[2].name, "t_pulls_total");
+  EXPECT_EQ((*rows)[2].value, 2 * kPerThread);
+  EXPECT_EQ((*rows)[3].name, "t_two_total");
+  EXPECT_EQ((*rows)[3].labels, (std::vector<std::string>{"a", ""}));
+  EXPECT_EQ(RawQuery(db().path(), "SELECT count(*) FROM counters"), 4);
+}
+
+TEST_F(StoreMetadataTest, ABadCounterAddsNothing) {
+  const std::vector<CounterDelta> bad_value = {{.name = "t_ok_total", .labels = {}, .value = 1},
+                                               {.name = "t_neg_total", .labels = {}, .value = -1}};
+  auto st = db().AddCounters(bad_value);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kInvalidArgument) << st.error().message;
+  const std::vector<CounterDelta> bad_label = {{.name = "t_ok_total",
+                                                .labels = {std::string("a\x1f"
+                                                                       "b")},
+                                                .value = 1}};
+  st = db().AddCounters(bad_label);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kInvalidArgument) << st.error().message;
+  const std::vector<CounterDelta> no_name = {{.name = "", .labels = {}, .value = 1}};
+  EXPECT_FALSE(db().AddCounters(no_name));
+  auto rows = db().ListCounters();
+  ASSERT_TRUE(rows);
+  EXPECT_TRUE(rows->empty()) << "the good delta before a bad one is rolled back too";
+  EXPECT_TRUE(db().AddCounters({})) << "nothing to add is no error";
+}
+
 TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
   auto lease = db().CreateLease(60s);
   ASSERT_TRUE(lease) << lease.error().message;
@@ -698,14 +758,29 @@ TEST_F(StoreMetadataTest, SetPinsReplacesOneOwnersSetAndKeepsOthers) {
 TEST_F(StoreMetadataTest, VersionTwoDatabaseGainsThePinsTable) {
   db_.reset();
   RawQuery(MetadataDb::DbPath(root_), "DROP TABLE pins");
+  RawQuery(MetadataDb::DbPath(root_), "DROP TABLE counters");  // version 4's
   RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version = 2");
   auto db = Open();
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version"), 3);
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version"), kMetadataSchemaVersion);
   ASSERT_TRUE(db->SetPins("o", {"r/x:1"}));
   auto pins = db->ListPins();
   ASSERT_TRUE(pins);
   EXPECT_EQ(pins->size(), 1u);
+}
+
+TEST_F(StoreMetadataTest, VersionThreeDatabaseGainsTheCountersTable) {
+  db_.reset();
+  RawQuery(MetadataDb::DbPath(root_), "DROP TABLE counters");
+  RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version = 3");
+  auto db = Open();
+  ASSERT_TRUE(db) << db.error().message;
+  EXPECT_EQ(RawQuery(MetadataDb::DbPath(root_), "PRAGMA user_version"), 4);
+  const std::vector<CounterDelta> one = {{.name = "t_total", .labels = {}, .value = 1}};
+  ASSERT_TRUE(db->AddCounters(one));
+  auto rows = db->ListCounters();
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->size(), 1u);
 }
 
 }  // namespace
