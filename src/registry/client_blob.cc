@@ -130,6 +130,7 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
                      "fetch blob " + what + ": sink holds " + std::to_string(sink.offset()) +
                          " bytes, more than its size " + std::to_string(size));
   if (done()) return {};
+  FetchCounters* const counters = impl_->options.counters;
   if (impl_->options.peers != nullptr && sink.offset() == 0) {
     PeerPlan plan = impl_->options.peers->HomesFor(digest);
     for (const std::string& peer : plan.peers) {
@@ -138,6 +139,8 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
                                 plan.stored_only, checked, cancel);
       if (st) {
         LOG(Debug) << "blob from peer" << common::Kv("digest", what) << common::Kv("peer", peer);
+        if (counters != nullptr)
+          counters->peer_bytes.fetch_add(sink.offset(), std::memory_order_relaxed);
         return {};
       }
       if (checked.failed() || st.error().code == Errc::kCancelled) return st;
@@ -157,7 +160,6 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
       LOG(Debug) << "no peer served the blob, asking the registry" << common::Kv("digest", what);
   }
   ASSIGN_OR_RETURN(std::vector<RegistryHost> hosts, impl_->HostsFor(repo.domain()));
-  FetchCounters* const counters = impl_->options.counters;
 
   const internal::FallbackText text{
       .log_key = "digest",
