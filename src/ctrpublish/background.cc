@@ -97,8 +97,11 @@ void BackgroundPublisher::Loop() {
     auto next = std::min_element(due_.begin(), due_.end(), [](const auto& a, const auto& b) {
       return a.second.at < b.second.at;
     });
-    if (next->second.at > std::chrono::steady_clock::now()) {
-      cv_.wait_until(lock, next->second.at);
+    // A copy: wait_until reads the time again after waking, when Forget may
+    // have erased the entry.
+    const std::chrono::steady_clock::time_point at = next->second.at;
+    if (at > std::chrono::steady_clock::now()) {
+      cv_.wait_until(lock, at);
       continue;
     }
     const std::string name = next->first;
