@@ -7,7 +7,13 @@
 namespace ctrpublish {
 
 BackgroundPublisher::BackgroundPublisher(PublishFn publish, RecordFn record, RetryOptions options)
-    : publish_(std::move(publish)), record_(std::move(record)), options_(options) {
+    : publish_(std::move(publish)),
+      record_(std::move(record)),
+      options_(options),
+      backoff_(
+          registry::BackoffPolicy{
+              .initial = options.first_delay, .max_delay = options.max_delay, .jitter = 0},
+          /*env=*/nullptr, /*seed=*/0) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -67,10 +73,14 @@ void BackgroundPublisher::Settle(const std::string& name, int attempt, const com
     return;
   }
   record_(name, "pending: " + why);
-  // first_delay × 2^(attempt-1), capped.
-  auto delay = options_.first_delay;
-  for (int i = 1; i < attempt && delay < options_.max_delay; ++i) delay *= 2;
-  delay = std::min(delay, options_.max_delay);
+  std::chrono::milliseconds delay;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    delay = backoff_.Delay(attempt, std::nullopt);  // first_delay × 2^(attempt-1), capped
+    due_[name] = Due{.attempts = attempt, .at = std::chrono::steady_clock::now() + delay};
+  }
+  cv_.notify_all();
   if (attempt == 1)
     LOG(Warn) << "publish to containerd failed; retrying in the background"
               << common::Kv("image", name) << common::Kv("error", why)
@@ -79,12 +89,6 @@ void BackgroundPublisher::Settle(const std::string& name, int attempt, const com
     LOG(Debug) << "publish to containerd failed again" << common::Kv("image", name)
                << common::Kv("attempt", attempt) << common::Kv("error", why)
                << common::Kv("retry_in_ms", delay.count());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    due_[name] = Due{.attempts = attempt, .at = std::chrono::steady_clock::now() + delay};
-  }
-  cv_.notify_all();
 }
 
 void BackgroundPublisher::Loop() {

@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "registry/http_retry.h"
 
 namespace ctrpublish {
 
@@ -79,7 +80,8 @@ class BackgroundPublisher {
   PublishFn publish_;
   RecordFn record_;
   RetryOptions options_;
-  mutable std::mutex mu_;  // guards due_, stop_
+  mutable std::mutex mu_;      // guards due_, stop_, backoff_
+  registry::Backoff backoff_;  // options_' schedule, without jitter
   std::condition_variable cv_;
   std::map<std::string, Due> due_;
   bool stop_ = false;
