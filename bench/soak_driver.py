@@ -42,6 +42,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -326,9 +327,22 @@ class Soak:
                               [("serve.log", text)])
 
     def stop_serve(self):
+        """SIGTERM to the serve that runs, once it accepts connections: a
+        serve the killer had just replaced may still be starting, and a
+        SIGTERM before it has set up its signal handling ends it by the
+        default action (exit -15), which says nothing about gantry's
+        graceful stop. stop is set first, so no serve starts after this."""
         with self.lock:
             p = self.serve
-            if p is not None:
+        if p is None:
+            return
+        deadline = time.monotonic() + OP_TIMEOUT
+        while time.monotonic() < deadline and not socket_accepts(self.a.socket):
+            if wait_exited(p, 0.05):
+                break
+        with self.lock:
+            # The supervisor clears self.serve under this lock once p exited.
+            if self.serve is p:
                 p.send_signal(signal.SIGTERM)
 
     # ---- the killer -----------------------------------------------------
@@ -412,6 +426,19 @@ def wait_for_socket(path, seconds):
             return True
         time.sleep(0.05)
     return False
+
+
+def socket_accepts(path):
+    """Whether a server accepts connections on the Unix socket `path` (a
+    socket file left by a killed server refuses them)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def final_checks(soak):

@@ -116,6 +116,15 @@ class PrepullThread {
 };
 
 int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
+  // SIGTERM and SIGINT are taken by sigwait below: blocked first, before
+  // the server's threads start (so that none of them receives them) and
+  // before the slower set-up steps (so that a stop sent while the server
+  // starts waits for it instead of killing it half set up).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   mode_t mode = 0;
   try {
     size_t used = 0;
@@ -159,13 +168,6 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   client->peers = *peers;
   auto trust = cli::LoadTrust(global);
   if (!trust) return cli::ReportError(trust.error().Wrap("serve"));
-  // SIGTERM and SIGINT are taken by sigwait below: blocked before the
-  // server's threads start, so that none of them receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // The pulls' in-flight table, which the door's pull-through reads.
   image::PullFlights flights;
   // Declared before the server, which adds its metrics to it; scraped only
