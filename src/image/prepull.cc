@@ -194,4 +194,25 @@ void WatchPrepullList(store::MetadataDb& db, const PrepullWatchOptions& options,
   }
 }
 
+PrepullWatcher::PrepullWatcher(store::MetadataDb db) : db_(std::move(db)) {}
+
+PrepullWatcher::~PrepullWatcher() { Stop(); }
+
+common::Result<std::unique_ptr<PrepullWatcher>> PrepullWatcher::Start(
+    const std::filesystem::path& root, PrepullWatchOptions options) {
+  ASSIGN_OR_RETURN(store::MetadataDb db, store::MetadataDb::Open(root));
+  std::unique_ptr<PrepullWatcher> w(new PrepullWatcher(std::move(db)));
+  PrepullWatcher* self = w.get();
+  w->thread_ =
+      std::thread([self, o = std::move(options)] { WatchPrepullList(self->db_, o, &self->stop_); });
+  return w;
+}
+
+void PrepullWatcher::RequestStop() { stop_ = true; }
+
+void PrepullWatcher::Stop() {
+  RequestStop();
+  if (thread_.joinable()) thread_.join();
+}
+
 }  // namespace image

@@ -29,9 +29,11 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -117,5 +119,41 @@ struct PrepullWatchOptions {
 // `refresh` has passed. REQUIRES: `stop` non-null.
 void WatchPrepullList(store::MetadataDb& db, const PrepullWatchOptions& options,
                       const std::atomic<bool>* stop);
+
+// WatchPrepullList on a thread of its own (`gantry serve --prepull`), with
+// a store connection of its own, so that other connections (the CRI
+// catalog) see its pin changes as another connection's commits
+// (store::MetadataDb::DataVersion).
+//
+//   ASSIGN_OR_RETURN(auto watcher, image::PrepullWatcher::Start(root, options));
+//   ...
+//   watcher->RequestStop();  // no new pulls; e.g. before the server's Shutdown
+//   watcher->Stop();         // waits for the round in progress
+//
+// The round in progress ends once its pulls return: `options.run.pull`
+// should be cancellable from outside (the CRI server's Shutdown cancels
+// its pulls); entries not started yet are skipped (kFailed, "cancelled").
+class PrepullWatcher {
+ public:
+  PrepullWatcher(const PrepullWatcher&) = delete;
+  PrepullWatcher& operator=(const PrepullWatcher&) = delete;
+  ~PrepullWatcher();  // Stop()
+
+  // Opens the store's metadata at `root` and starts the thread. Errors:
+  // the store's (MetadataDb::Open).
+  [[nodiscard]] static common::Result<std::unique_ptr<PrepullWatcher>> Start(
+      const std::filesystem::path& root, PrepullWatchOptions options);
+
+  // Asks the thread to stop: no new pull is started. Does not wait.
+  void RequestStop();
+  // RequestStop, then waits for the thread. Idempotent.
+  void Stop();
+
+ private:
+  explicit PrepullWatcher(store::MetadataDb db);
+  store::MetadataDb db_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace image

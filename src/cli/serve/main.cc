@@ -58,62 +58,33 @@ int CheckListenFlag(const std::string& flag, const std::string& text, bool allow
 }
 
 // --prepull: the list's rounds on a thread of their own, each image pulled
-// through the CRI server's pull manager; stopped before the server.
-class PrepullThread {
- public:
-  PrepullThread(const PrepullThread&) = delete;
-  PrepullThread& operator=(const PrepullThread&) = delete;
-  ~PrepullThread() { Stop(); }
-
-  static common::Result<std::unique_ptr<PrepullThread>> Start(const std::filesystem::path& root,
-                                                              const cli::ServeFlags& f,
-                                                              criimage::Server* server) {
-    // RefreshIntervalCheck accepted the text at parse time.
-    std::chrono::seconds refresh{0};
-    if (!f.prepull_refresh.empty())
-      refresh = common::ParseDuration(f.prepull_refresh).value_or(std::chrono::seconds(0));
-    // A connection of its own: the catalog sees its pin changes as another
-    // connection's commits (MetadataDb::DataVersion).
-    ASSIGN_OR_RETURN(store::MetadataDb db, store::MetadataDb::Open(root));
-    std::unique_ptr<PrepullThread> t(new PrepullThread(std::move(db)));
-    image::PrepullWatchOptions o{
-        .list = f.prepull,
-        .refresh = refresh,
-        .run = {.jobs = f.prepull_jobs,
-                .pull =
-                    [server](const image::PrepullEntry& e) {
-                      return server->PullForList(*e.ref, e.platform);
-                    }},
-        .on_round = [](const common::Result<std::vector<image::PrepullResult>>& r) {
-          if (!r) {
-            LOG(Warn) << r.error().message;
-            return;
-          }
-          for (const auto& i : *r)
-            LOG(Info) << "prepull" << common::Kv("ref", i.ref)
-                      << common::Kv("state", image::PrepullStateName(i.state))
-                      << common::Kv("platform", i.platform) << common::Kv("digest", i.digest)
-                      << common::Kv("error", i.error);
-        }};
-    PrepullThread* self = t.get();
-    t->thread_ = std::thread([self, o] { image::WatchPrepullList(self->db_, o, &self->stop_); });
-    return t;
-  }
-
-  // Stops handing out pulls and waits for the round in progress (the
-  // server's Shutdown cancels its pulls). Idempotent.
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  void RequestStop() { stop_ = true; }
-
- private:
-  explicit PrepullThread(store::MetadataDb db) : db_(std::move(db)) {}
-  store::MetadataDb db_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+// through the CRI server's pull manager, each round's results logged.
+common::Result<std::unique_ptr<image::PrepullWatcher>> StartPrepull(
+    const std::filesystem::path& root, const cli::ServeFlags& f, criimage::Server* server) {
+  // RefreshIntervalCheck accepted the text at parse time.
+  std::chrono::seconds refresh{0};
+  if (!f.prepull_refresh.empty())
+    refresh = common::ParseDuration(f.prepull_refresh).value_or(std::chrono::seconds(0));
+  return image::PrepullWatcher::Start(
+      root, {.list = f.prepull,
+             .refresh = refresh,
+             .run = {.jobs = f.prepull_jobs,
+                     .pull =
+                         [server](const image::PrepullEntry& e) {
+                           return server->PullForList(*e.ref, e.platform);
+                         }},
+             .on_round = [](const common::Result<std::vector<image::PrepullResult>>& r) {
+               if (!r) {
+                 LOG(Warn) << r.error().message;
+                 return;
+               }
+               for (const auto& i : *r)
+                 LOG(Info) << "prepull" << common::Kv("ref", i.ref)
+                           << common::Kv("state", image::PrepullStateName(i.state))
+                           << common::Kv("platform", i.platform) << common::Kv("digest", i.digest)
+                           << common::Kv("error", i.error);
+             }});
+}
 
 int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
   // SIGTERM and SIGINT are taken by sigwait below: blocked first, before
@@ -281,9 +252,9 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
     metrics_http = std::move(*started);
     LOG(Info) << "metrics serving" << common::Kv("address", metrics_http->address().str());
   }
-  std::unique_ptr<PrepullThread> prepull;
+  std::unique_ptr<image::PrepullWatcher> prepull;
   if (!f.prepull.empty()) {
-    auto started = PrepullThread::Start(global.root, f, server->get());
+    auto started = StartPrepull(global.root, f, server->get());
     if (!started) {
       if (metrics_http) metrics_http->Shutdown();
       if (door) door->Shutdown();

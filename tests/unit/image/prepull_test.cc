@@ -262,5 +262,49 @@ TEST_F(PrepullRunTest, WatchReportsAMissingListAndRunsOnceItAppears) {
   EXPECT_EQ(failed.load(), 1);
 }
 
+TEST_F(PrepullRunTest, WatcherPinsThroughItsOwnConnectionAndStopWaitsForTheRound) {
+  const fs::path list = dir_.path() / "list";
+  ASSERT_TRUE(common::AtomicWriteFile(list, "r.example/a:1\nr.example/b:1\n"));
+  std::atomic<bool> in_pull{false}, release{false};
+  std::mutex mu;
+  std::vector<PrepullResult> last;
+  PrepullWatchOptions o{.list = list,
+                        .poll = std::chrono::milliseconds(50),
+                        .run = {.jobs = 1,
+                                .pull = [&](const PrepullEntry& e) -> common::Result<FetchResult> {
+                                  in_pull = true;
+                                  while (!release) std::this_thread::yield();
+                                  return Fetched(e, 1);
+                                }},
+                        .on_round = [&](const common::Result<std::vector<PrepullResult>>& r) {
+                          std::lock_guard<std::mutex> lock(mu);
+                          if (r) last = *r;
+                        }};
+  auto watcher = PrepullWatcher::Start(dir_.path() / "root", o);
+  ASSERT_TRUE(watcher) << watcher.error().message;
+  ASSERT_TRUE(WaitFor([&] { return in_pull.load(); }));
+  // The pins were committed by the watcher's connection before the pull.
+  EXPECT_EQ(Pinned().size(), 2u);
+  (*watcher)->RequestStop();
+  release = true;
+  (*watcher)->Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  // Stop returned after the round: its results were reported, the entry
+  // the stop came before was not pulled.
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last[0].state, PrepullState::kPulled);
+  EXPECT_EQ(last[1].state, PrepullState::kFailed);
+  EXPECT_EQ(last[1].error, "cancelled");
+}
+
+TEST_F(PrepullRunTest, WatcherStartFailsOnAStoreThatDoesNotOpen) {
+  const fs::path file = dir_.path() / "not-a-dir";
+  ASSERT_TRUE(common::AtomicWriteFile(file, "x"));
+  auto watcher = PrepullWatcher::Start(file / "root", {.list = dir_.path() / "list"});
+  ASSERT_FALSE(watcher);
+  EXPECT_NE(watcher.error().message.find("not-a-dir"), std::string::npos)
+      << watcher.error().message;
+}
+
 }  // namespace
 }  // namespace image
