@@ -8,11 +8,11 @@
 #include <string>
 
 #include "common/error.h"
+#include "criimage/grpc_errc.h"
 
 namespace criimage {
 
-// The one table from our error kinds to gRPC codes (1:1).
-grpc::StatusCode GrpcCode(common::Errc code);
+// An error as a status: its kind's code (GrpcCode) and its message.
 grpc::Status ToGrpc(const common::Error& e);
 
 // Logs one line per request at debug level when it ends: the method, what

@@ -12,6 +12,7 @@
 #include "criimage/containerd_images.grpc.pb.h"
 #include "criimage/containerd_leases.grpc.pb.h"
 #include "criimage/containerd_snapshots.grpc.pb.h"
+#include "criimage/grpc_errc.h"
 #include "ctrpublish/publish.h"
 #include "ctrsnap/names.h"
 
@@ -29,41 +30,9 @@ constexpr size_t kWriteChunk = 1 << 20;
 // A lease outlives a publisher that dies before deleting it by this much.
 constexpr auto kLeaseExpiry = std::chrono::hours(1);
 
-// containerd's errdefs travel as gRPC codes; back to ours, 1:1.
-Errc ErrcOf(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::NOT_FOUND:
-      return Errc::kNotFound;
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return Errc::kAlreadyExists;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return Errc::kInvalidArgument;
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Errc::kFailedPrecondition;
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Errc::kUnavailable;
-    case grpc::StatusCode::DATA_LOSS:
-      return Errc::kDataLoss;
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return Errc::kPermissionDenied;
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return Errc::kUnauthenticated;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Errc::kResourceExhausted;
-    case grpc::StatusCode::ABORTED:
-      return Errc::kAborted;
-    case grpc::StatusCode::CANCELLED:
-      return Errc::kCancelled;
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return Errc::kUnimplemented;
-    default:
-      return Errc::kInternal;
-  }
-}
-
 std::unexpected<common::Error> FromGrpc(const grpc::Status& s, const std::string& what) {
-  return common::MakeError(ErrcOf(s.error_code()), what + ": " + s.error_message());
+  // containerd's errdefs travel as gRPC codes.
+  return common::MakeError(criimage::ErrcOf(s.error_code()), what + ": " + s.error_message());
 }
 
 std::string GrpcTarget(const std::string& address) {
