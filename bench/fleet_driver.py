@@ -22,6 +22,7 @@ One run = one N and one mode (with or without --peers), everything fresh:
   - wall time: from just before the first request to the moment the last
     node has every blob of the image committed in its store (the blob files
     under content/blobs/sha256, polled every 10 ms by this one process);
+    CPU time (utime + stime) of all nodes, and of the proxy, over that time;
     afterwards each node must list the image (`gantry images`), untimed.
 Rounds: for each of --runs rounds, every N in turn, "without" and "with"
 alternating which goes first. Everything started is stopped by PID.
@@ -69,6 +70,15 @@ def http_status(url, headers=None, timeout=120):
         return e.code
     except OSError:
         return 0
+
+
+def cpu_seconds(procs):
+    """utime + stime of these processes (ours, running), in seconds."""
+    total = 0
+    for p in procs:
+        fields = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc):
@@ -147,6 +157,8 @@ class Run:
         for t in threads:
             t.start()
         done = [None] * self.n
+        nodes = self.procs[1:]
+        cpu0 = (cpu_seconds(nodes), cpu_seconds([self.proxy]))
         go.wait()
         t0 = time.monotonic()
         deadline = t0 + 900
@@ -155,6 +167,7 @@ class Run:
                 if done[i] is None and self.has_image(store):
                     done[i] = time.monotonic() - t0
             time.sleep(0.01)
+        self.cpu = (cpu_seconds(nodes) - cpu0[0], cpu_seconds([self.proxy]) - cpu0[1])
         for t in threads:
             t.join()
         if None in done or any(s != 200 for s in statuses):
@@ -186,7 +199,8 @@ class Run:
                      if not l.startswith("fault "))
         result = {"n": self.n, "peers": self.peers, "wall": max(done), "node_times": done,
                   "upstream_bytes": int(stats["blob_bytes"]),
-                  "rate_limit_waits": int(stats["rate_limit_waits"]), "loadavg": load}
+                  "rate_limit_waits": int(stats["rate_limit_waits"]), "loadavg": load,
+                  "node_cpu": self.cpu[0], "proxy_cpu": self.cpu[1]}
         if not self.args.keep:
             shutil.rmtree(self.dir)
         return result
@@ -212,7 +226,7 @@ def main():
                 res = Run(args, n, peers, index).go()
                 res["round"] = r + 1
                 print(f"round {r + 1} N={n:2} {'with' if peers else 'without':7} peers: "
-                      f"{res['wall']:7.2f} s, upstream {res['upstream_bytes'] / 1e6:8.1f} MB, "
+                      f"{res['wall']:7.2f} s, node CPU {res['node_cpu']:6.2f} s, upstream {res['upstream_bytes'] / 1e6:8.1f} MB, "
                       f"load {' '.join(res['loadavg'])}", file=sys.stderr, flush=True)
                 results.append(res)
                 json.dump(results, open(args.out, "w"), indent=1)
