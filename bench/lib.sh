@@ -6,6 +6,7 @@
 #   bench_build "$BUILD_DIR" gantry    # sets GANTRY, OUT_DIR
 #   bench_usr_image "$WORK/layout" gzip latest "${BENCH_USR_SLICES[@]}"
 #   bench_scratch_fs 4G                # journaled ext4 loop mount at $MNT
+#   bench_tmpfs 6G                     # or a tmpfs there
 #   registry_start "$WORK"             # docker-registry on 127.0.0.1:$REG_PORT (scripts/lib.sh)
 #   registry_push "$WORK/layout" latest bench/usr:latest   # prints the ref
 #
@@ -290,6 +291,16 @@ bench_scratch_fs() {
   mkfs.ext4 -q -F "$WORK/scratch.img"
   mkdir -p "$MNT"
   mount -o loop "$WORK/scratch.img" "$MNT"
+  BENCH_MOUNTED=1
+  findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" >&2
+}
+
+# bench_tmpfs SIZE: a fresh tmpfs of SIZE (as mount's size=) mounted at
+# $MNT, for stores whose durability does not matter (--no-unpack pulls of
+# many nodes at once, kept off the disk); bench_cleanup unmounts it.
+bench_tmpfs() {
+  mkdir -p "$MNT"
+  mount -t tmpfs -o "size=$1" tmpfs "$MNT"
   BENCH_MOUNTED=1
   findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" >&2
 }

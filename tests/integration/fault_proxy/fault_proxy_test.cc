@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/digest.h"
@@ -639,6 +640,51 @@ TEST_F(FaultProxyTest, BoundedStallClosesTheConnection) {
   EXPECT_EQ(stalled.code, CURLE_PARTIAL_FILE) << stalled.Describe();
   EXPECT_EQ(stalled.body.size(), 1000u);
   EXPECT_EQ(proxy_->Stats().faults.at("stall"), 1);
+}
+
+TEST_F(FaultProxyTest, RateLimitIsSharedByAllConnections) {
+  START_ALL(RegistryAuth::kNone, true);
+  constexpr int64_t kRate = 8'000'000;  // bytes/s
+  constexpr int kClients = 3;
+  proxy_->SetRateLimit(kRate);
+  std::vector<Reply> replies(kClients);
+  std::vector<std::thread> clients;
+  const auto start = Clock::now();
+  for (int i = 0; i < kClients; ++i)
+    clients.emplace_back([&, i] { replies[i] = Do(BlobUrl(), {}); });
+  for (auto& t : clients) t.join();
+  const auto wall = Clock::now() - start;
+  for (const Reply& r : replies) {
+    ASSERT_EQ(r.code, CURLE_OK) << r.Describe();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(Digest::Sha256Of(r.body), digest_);
+  }
+  const int64_t total = kClients * static_cast<int64_t>(kBlobSize);
+  FaultStats stats = proxy_->Stats();
+  EXPECT_EQ(stats.rate_limited_bytes, total);
+  EXPECT_EQ(stats.blob_bytes, total);
+  // One slot per chunk, in one schedule for the three connections: the last
+  // chunk's slot is at least all the other bytes' time at the rate after the
+  // first one's (per-connection buckets would give a third of it).
+  const std::chrono::nanoseconds bound((total - kRateLimitChunk) * 1'000'000'000 / kRate);
+  EXPECT_GE(stats.rate_limited_span, bound);
+  EXPECT_GT(stats.rate_limit_waits, total / kRateLimitChunk / 2);
+  // What the schedule promises is kept: no chunk went out before its slot.
+  EXPECT_GE(wall, bound);
+  for (const ProxyLogEntry& e : proxy_->Log())
+    EXPECT_EQ(e.body_bytes_sent, static_cast<int64_t>(kBlobSize)) << e.method << " " << e.path;
+
+  // HEAD answers have no body to cap; without the cap nothing more is
+  // counted through it, but blob bytes still are.
+  Reply head = Do(BlobUrl(), {.method = "HEAD"});
+  EXPECT_EQ(head.status, 200) << head.Describe();
+  proxy_->SetRateLimit(0);
+  Reply free_get = Do(BlobUrl(), {});
+  ASSERT_EQ(free_get.code, CURLE_OK) << free_get.Describe();
+  EXPECT_EQ(Digest::Sha256Of(free_get.body), digest_);
+  stats = proxy_->Stats();
+  EXPECT_EQ(stats.rate_limited_bytes, total);
+  EXPECT_EQ(stats.blob_bytes, total + static_cast<int64_t>(kBlobSize));
 }
 
 }  // namespace
