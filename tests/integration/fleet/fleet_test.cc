@@ -378,6 +378,98 @@ TEST_F(Fleet, DnsSourceFromPrivateEtcHosts) {
   for (const Node& n : nodes_) ASSERT_NO_FATAL_FAILURE(ExpectStoreClean(n));
 }
 
+// A `gantry pull --peers` from a fresh store (peers from `peers_file`),
+// `extra` flags added; its result.
+fixtures::CommandResult CliPull(const pulltest::Gantry& g, const fs::path& peers_file,
+                                const std::string& ref,
+                                const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"pull", "--no-unpack", "--peers", "file:" + peers_file.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back(ref);
+  auto r = g.Run(args);
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : fixtures::CommandResult{};
+}
+
+// Manifests by digest come from the digest's home peers: with every
+// by-digest manifest GET of the upstream failing (503), a pull of
+// repo@sha256:… gets its manifest from a peer that stored it, and the
+// upstream sees no such GET. A peer that serves a forged manifest (a
+// fault proxy inverting its bytes) is caught, and the upstream serves it.
+TEST_F(Fleet, ManifestByDigestFromPeersAndALyingPeerCaught) {
+  ASSERT_NO_FATAL_FAILURE(SetUpUpstream());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(2, "0", "file:" + peers_file_.string()));
+  ASSERT_NO_FATAL_FAILURE(WritePeers(Addresses()));
+  ASSERT_NO_FATAL_FAILURE(WaitForPeers(All(), 2));
+  ASSERT_NO_FATAL_FAILURE(PullEverywhere(All()));
+  const std::string by_digest =
+      std::string(kHost) + "/" + kRepo + "@" + image_.manifest.digest.str();
+
+  upstream_->AddRule({.kind = fixtures::FaultRule::Kind::kStatus,
+                      .path_contains = "/manifests/sha256:",
+                      .times = -1,
+                      .status = 503});
+  upstream_->ClearLog();
+  auto fresh = pulltest::Gantry::Create();
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  ASSERT_NO_FATAL_FAILURE(mirrortest::PointHostAt(*fresh, kHost, upstream_->base_url()));
+  fixtures::CommandResult r = CliPull(*fresh, peers_file_, by_digest);
+  ASSERT_EQ(r.exit_code, 0) << pulltest::Describe(r);
+  EXPECT_EQ(upstream_->CountRequests("GET", "/manifests/"), 0) << r.err;
+  EXPECT_EQ(upstream_->CountRequests("GET", "/blobs/"), 0) << r.err;
+  pulltest::ExpectBlobsInStore(fresh->root(), pulltest::ImageDigests(image_));
+
+  // The liar: the only peer listed, in front of a node that has it all.
+  upstream_->ClearRules();
+  auto liar = fixtures::FaultProxy::Start("http://" + nodes_[0].address);
+  ASSERT_TRUE(liar) << liar.error().message;
+  (*liar)->AddRule({.kind = fixtures::FaultRule::Kind::kWrongBytes,
+                    .path_contains = "/manifests/",
+                    .times = -1});
+  const fs::path liar_file = dir_.path() / "liar-peers";
+  ASSERT_TRUE(common::AtomicWriteFile(liar_file, (*liar)->host() + "\n", 0644));
+  upstream_->ClearLog();
+  auto other = pulltest::Gantry::Create();
+  ASSERT_TRUE(other) << other.error().message;
+  ASSERT_NO_FATAL_FAILURE(mirrortest::PointHostAt(*other, kHost, upstream_->base_url()));
+  r = CliPull(*other, liar_file, by_digest, {"--peers-homes", "1"});
+  ASSERT_EQ(r.exit_code, 0) << pulltest::Describe(r);
+  EXPECT_EQ((*liar)->Stats().faults["wrong_bytes"], 1);
+  EXPECT_EQ(upstream_->CountRequests("GET", "/manifests/" + image_.manifest.digest.str()), 1);
+  EXPECT_NE(r.err.find("peer failed for a manifest"), std::string::npos) << r.err;
+  auto fsck = other->Run({"fsck"});
+  ASSERT_TRUE(fsck) << fsck.error().message;
+  EXPECT_EQ(fsck->exit_code, 0) << pulltest::Describe(*fsck) << fsck->out;
+}
+
+// --peers-offline-tags: with the upstream stopped, a pull by tag fails
+// without it and, with it, resolves the tag through the peers that have
+// it stored, then gets everything from them.
+TEST_F(Fleet, OfflineTagsResolveThroughPeersOnlyWhenAsked) {
+  ASSERT_NO_FATAL_FAILURE(SetUpUpstream());
+  ASSERT_NO_FATAL_FAILURE(StartNodes(2, "0", "file:" + peers_file_.string()));
+  ASSERT_NO_FATAL_FAILURE(WritePeers(Addresses()));
+  ASSERT_NO_FATAL_FAILURE(WaitForPeers(All(), 2));
+  ASSERT_NO_FATAL_FAILURE(PullEverywhere(All()));
+  upstream_->Stop();
+
+  auto fresh = pulltest::Gantry::Create();
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  ASSERT_NO_FATAL_FAILURE(mirrortest::PointHostAt(*fresh, kHost, upstream_->base_url()));
+  fixtures::CommandResult off = CliPull(*fresh, peers_file_, Ref());
+  EXPECT_NE(off.exit_code, 0) << off.err;
+  EXPECT_TRUE(fresh->ImageNames().empty());
+
+  fixtures::CommandResult on = CliPull(*fresh, peers_file_, Ref(), {"--peers-offline-tags"});
+  ASSERT_EQ(on.exit_code, 0) << pulltest::Describe(on);
+  EXPECT_NE(on.err.find("tag resolved by peers while the registry is unreachable"),
+            std::string::npos)
+      << on.err;
+  auto names = fresh->ImageNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), Ref()), names.end());
+  pulltest::ExpectBlobsInStore(fresh->root(), pulltest::ImageDigests(image_));
+}
+
 // --peers-allow: a client outside the list gets 403.
 TEST_F(Fleet, DoorRefusesAddressesOutsidePeersAllow) {
   ASSERT_NO_FATAL_FAILURE(SetUpUpstream());
