@@ -206,6 +206,16 @@ class Fleet : public ::testing::Test {
     return out;
   }
 
+  // The upstream, two nodes that list each other, and the image pulled on
+  // both.
+  void TwoNodesWithTheImage() {
+    ASSERT_NO_FATAL_FAILURE(SetUpUpstream());
+    ASSERT_NO_FATAL_FAILURE(StartNodes(2, "0", "file:" + peers_file_.string()));
+    ASSERT_NO_FATAL_FAILURE(WritePeers(Addresses()));
+    ASSERT_NO_FATAL_FAILURE(WaitForPeers(All(), 2));
+    ASSERT_NO_FATAL_FAILURE(PullEverywhere(All()));
+  }
+
   // Every blob of the image verifies in `n`'s store, and fsck finds nothing.
   void ExpectStoreClean(const Node& n) {
     pulltest::ExpectBlobsInStore(n.g->root(), pulltest::ImageDigests(image_));
@@ -397,11 +407,7 @@ fixtures::CommandResult CliPull(const pulltest::Gantry& g, const fs::path& peers
 // upstream sees no such GET. A peer that serves a forged manifest (a
 // fault proxy inverting its bytes) is caught, and the upstream serves it.
 TEST_F(Fleet, ManifestByDigestFromPeersAndALyingPeerCaught) {
-  ASSERT_NO_FATAL_FAILURE(SetUpUpstream());
-  ASSERT_NO_FATAL_FAILURE(StartNodes(2, "0", "file:" + peers_file_.string()));
-  ASSERT_NO_FATAL_FAILURE(WritePeers(Addresses()));
-  ASSERT_NO_FATAL_FAILURE(WaitForPeers(All(), 2));
-  ASSERT_NO_FATAL_FAILURE(PullEverywhere(All()));
+  ASSERT_NO_FATAL_FAILURE(TwoNodesWithTheImage());
   const std::string by_digest =
       std::string(kHost) + "/" + kRepo + "@" + image_.manifest.digest.str();
 
@@ -446,11 +452,7 @@ TEST_F(Fleet, ManifestByDigestFromPeersAndALyingPeerCaught) {
 // without it and, with it, resolves the tag through the peers that have
 // it stored, then gets everything from them.
 TEST_F(Fleet, OfflineTagsResolveThroughPeersOnlyWhenAsked) {
-  ASSERT_NO_FATAL_FAILURE(SetUpUpstream());
-  ASSERT_NO_FATAL_FAILURE(StartNodes(2, "0", "file:" + peers_file_.string()));
-  ASSERT_NO_FATAL_FAILURE(WritePeers(Addresses()));
-  ASSERT_NO_FATAL_FAILURE(WaitForPeers(All(), 2));
-  ASSERT_NO_FATAL_FAILURE(PullEverywhere(All()));
+  ASSERT_NO_FATAL_FAILURE(TwoNodesWithTheImage());
   upstream_->Stop();
 
   auto fresh = pulltest::Gantry::Create();

@@ -143,11 +143,11 @@ TEST_F(PeerManifestTest, ByDigestComesFromAHomeWhileTheRegistryFailsAndNoCredent
   EXPECT_EQ(m->digest, digest);
   EXPECT_EQ(m->body, body);
   EXPECT_EQ(m->media_type, kManifestType);
-  EXPECT_EQ(upstream_.requests, 0);
-  EXPECT_EQ(peers_[0]->requests, 1);  // asked first, 404: the next
+  EXPECT_EQ(upstream_.requests.load(), 0);
+  EXPECT_EQ(peers_[0]->requests.load(), 1);  // asked first, 404: the next
   for (const auto& p : peers_) {
-    EXPECT_EQ(p->stored_only, p->requests);
-    EXPECT_EQ(p->authorization, 0);
+    EXPECT_EQ(p->stored_only.load(), p->requests.load());
+    EXPECT_EQ(p->authorization.load(), 0);
   }
 }
 
@@ -162,8 +162,8 @@ TEST_F(PeerManifestTest, ByDigestFromALyingPeerIsRefusedAndTheRegistryAsked) {
   auto m = client->GetManifest(Ref(upstream_.server->host()), digest.str());
   ASSERT_TRUE(m) << m.error().message;
   EXPECT_EQ(m->body, body);
-  EXPECT_EQ(peers_[0]->requests, 1);
-  EXPECT_EQ(upstream_.requests, 1);
+  EXPECT_EQ(peers_[0]->requests.load(), 1);
+  EXPECT_EQ(upstream_.requests.load(), 1);
 }
 
 TEST_F(PeerManifestTest, TagsGoToTheRegistryOnlyEvenWhenItFails) {
@@ -173,8 +173,8 @@ TEST_F(PeerManifestTest, TagsGoToTheRegistryOnlyEvenWhenItFails) {
   auto m = client->GetManifest(Ref(upstream_.server->host()), "v1");
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().code, Errc::kUnavailable) << m.error().message;
-  EXPECT_EQ(peers_[0]->requests, 0);
-  EXPECT_EQ(upstream_.requests, 2);  // max_attempts
+  EXPECT_EQ(peers_[0]->requests.load(), 0);
+  EXPECT_EQ(upstream_.requests.load(), 2);  // max_attempts
 }
 
 TEST_F(PeerManifestTest, OfflineTagTakesTheMajorityOfTheAnsweringPeers) {
@@ -187,9 +187,9 @@ TEST_F(PeerManifestTest, OfflineTagTakesTheMajorityOfTheAnsweringPeers) {
   ASSERT_TRUE(m) << m.error().message;
   EXPECT_EQ(m->digest, common::Digest::Sha256Of(a));
   for (const auto& p : peers_) {
-    EXPECT_EQ(p->requests, 1);
-    EXPECT_EQ(p->stored_only, 1);
-    EXPECT_EQ(p->authorization, 0);
+    EXPECT_EQ(p->requests.load(), 1);
+    EXPECT_EQ(p->stored_only.load(), 1);
+    EXPECT_EQ(p->authorization.load(), 0);
   }
   // 5xx after the retries is down too.
   auto again = client->GetManifest(Ref(upstream_.server->host()), "v1");
@@ -222,7 +222,7 @@ TEST_F(PeerManifestTest, OfflineTagNotAskedWhenTheRegistrySaysNotFound) {
   auto m = client->GetManifest(Ref(upstream_.server->host()), "v1");
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().code, Errc::kNotFound);
-  EXPECT_EQ(peers_[0]->requests, 0);
+  EXPECT_EQ(peers_[0]->requests.load(), 0);
 }
 
 // PeerSet::TagPeers: 2k + 1 peers without self, the same order on every
