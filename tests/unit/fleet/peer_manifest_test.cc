@@ -67,14 +67,22 @@ struct FakeDoor {
   }
   fixtures::HttpResponse Answer(const fixtures::HttpRequest& r) {
     const std::string prefix = "/v2/app/manifests/";
-    if (!r.path.starts_with(prefix)) return {.status = 404};
+    fixtures::HttpResponse out;
+    out.status = 404;
+    if (!r.path.starts_with(prefix)) return out;
     ++requests;
     if (r.Header(registry::kPeerStoredOnlyHeader) == "1") ++stored_only;
     if (r.Header("Authorization")) ++authorization;
     auto it = manifests.find(r.path.substr(prefix.size()));
-    if (it == manifests.end())
-      return {.status = otherwise, .body = R"({"errors":[{"code":"MANIFEST_UNKNOWN"}]})"};
-    return {.status = 200, .headers = {{"Content-Type", kManifestType}}, .body = it->second};
+    if (it == manifests.end()) {
+      out.status = otherwise;
+      out.body = R"({"errors":[{"code":"MANIFEST_UNKNOWN"}]})";
+      return out;
+    }
+    out.status = 200;
+    out.headers = {{"Content-Type", kManifestType}};
+    out.body = it->second;
+    return out;
   }
 };
 
@@ -91,7 +99,10 @@ class PeerManifestTest : public ::testing::Test {
                                                    bool offline_tags) {
     registry::ClientOptions o;
     o.hosts.config_dirs = {};
-    o.creds = registry::Credentials{.username = "u", .password = "p"};
+    registry::Credentials creds;
+    creds.username = "u";
+    creds.password = "p";
+    o.creds = creds;
     o.max_attempts = 2;
     o.backoff.initial = std::chrono::milliseconds(1);
     o.peers = std::move(peers);
