@@ -110,16 +110,16 @@ Result<FetchedManifest> RegistryClient::Impl::TagFromPeers(const ImageRef& ref,
   }
   if (answered == 0)
     return std::unexpected(std::move(upstream).Wrap(
-        "resolve " + shown + " (no peer of " + std::to_string(peers.size()) +
-        " asked has the tag stored, --peers-offline-tags)"));
+        "registry unreachable and no peer of " + std::to_string(peers.size()) +
+        " asked has the tag stored (--peers-offline-tags)"));
   auto best = votes.begin();
   for (auto it = votes.begin(); it != votes.end(); ++it)
     if (it->second.second > best->second.second) best = it;
   if (2 * best->second.second <= answered)
     return std::unexpected(std::move(upstream).Wrap(
-        "resolve " + shown + " (the " + std::to_string(answered) +
-        " peers that answered name different manifests, none by a majority, "
-        "--peers-offline-tags)"));
+        "registry unreachable and the " + std::to_string(answered) +
+        " peers that answered name different manifests, none by a majority "
+        "(--peers-offline-tags)"));
   LOG(Warn) << "tag resolved by peers while the registry is unreachable" << common::Kv("ref", shown)
             << common::Kv("digest", best->first) << common::Kv("agreeing", best->second.second)
             << common::Kv("answered", answered);
