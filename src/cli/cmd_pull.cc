@@ -100,6 +100,7 @@ int Run(const GlobalOptions& global, const PullFlags& f) {
   auto peers = StartPeers(f.peers);
   if (!peers) return ReportError(peers.error());
   opts.client.peers = std::move(*peers);
+  opts.client.peers_offline_tags = f.peers.offline_tags;
   auto trust = LoadTrust(global);
   if (!trust) return ReportError(trust.error());
   opts.trust = std::move(*trust);

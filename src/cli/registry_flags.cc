@@ -29,12 +29,13 @@ void AddRegistryFlags(CLI::App* cmd, RegistryFlags& flags) {
 }
 
 void AddPeerFlags(CLI::App* cmd, PeerFlags& flags, bool serving) {
-  cmd->add_option("--peers", flags.source,
-                  "Ask other gantry nodes' registry doors for each blob before the registry: "
-                  "SOURCE is dns:NAME:PORT (every A/AAAA record, re-resolved every 3 s), "
-                  "file:PATH (one HOST:PORT a line, re-read when it changes) or a comma list; "
-                  "each blob is asked of its --peers-homes home peers (rendezvous hashing of "
-                  "its digest), whose bytes are verified like any (docs/fleet.md)");
+  CLI::Option* source =
+      cmd->add_option("--peers", flags.source,
+                      "Ask other gantry nodes' registry doors for each blob before the registry: "
+                      "SOURCE is dns:NAME:PORT (every A/AAAA record, re-resolved every 3 s), "
+                      "file:PATH (one HOST:PORT a line, re-read when it changes) or a comma list; "
+                      "each blob is asked of its --peers-homes home peers (rendezvous hashing of "
+                      "its digest), whose bytes are verified like any (docs/fleet.md)");
   cmd->add_option("--peers-homes", flags.homes,
                   "How many home peers each blob has (each pulls it from the registry at most "
                   "once)")
@@ -45,6 +46,12 @@ void AddPeerFlags(CLI::App* cmd, PeerFlags& flags, bool serving) {
                             "asked; default: the --registry-listen address as bound"
                           : "The address the peer list names this node by (HOST:PORT), when a "
                             "`gantry serve --peers` serves this store: never asked");
+  cmd->add_flag("--peers-offline-tags", flags.offline_tags,
+                "When the registry and its mirrors are unreachable (connection refused or timed "
+                "out, 5xx/429 after the retries), resolve a tag through the peers: the manifest "
+                "a strict majority of the answering peers name is taken. A trust decision: a "
+                "peer can lie about which digest a tag names, never about bytes (docs/fleet.md)")
+      ->needs(source);
 }
 
 common::Result<std::shared_ptr<fleet::PeerSet>> StartPeers(const PeerFlags& flags) {

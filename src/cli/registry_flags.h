@@ -29,9 +29,12 @@ struct PeerFlags {
   std::string source{};  // --peers SOURCE; "" = no peers
   std::string self{};    // --peers-self HOST:PORT
   int homes = 2;         // --peers-homes K
+  // --peers-offline-tags: registry::ClientOptions::peers_offline_tags.
+  bool offline_tags = false;
 };
 
-// --peers, --peers-homes, --peers-self (its help says what `serving` means).
+// --peers, --peers-homes, --peers-self (its help says what `serving`
+// means), --peers-offline-tags (needs --peers).
 void AddPeerFlags(CLI::App* cmd, PeerFlags& flags, bool serving);
 
 // The peer set the flags name (fleet::PeerSet::Start), null without

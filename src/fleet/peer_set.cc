@@ -297,6 +297,22 @@ registry::PeerPlan PeerSet::HomesFor(const common::Digest& digest) {
   return plan;
 }
 
+std::vector<std::string> PeerSet::TagPeers(std::string_view key) {
+  std::vector<std::string> peers;
+  std::string self;
+  {
+    std::lock_guard l(mu_);
+    peers = peers_;
+    self = self_;
+  }
+  std::erase(peers, self);
+  std::vector<std::string> ranked =
+      RendezvousOrder(common::Digest::Sha256Of(key), std::move(peers));
+  if (ranked.size() > static_cast<size_t>(2 * options_.homes + 1))
+    ranked.resize(2 * options_.homes + 1);
+  return ranked;
+}
+
 std::vector<std::string> PeerSet::Peers() const {
   std::lock_guard l(mu_);
   return peers_;

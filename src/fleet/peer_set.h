@@ -33,7 +33,7 @@
 // from the registry itself: two homes never wait on each other's
 // download.
 //
-// Thread-safety: HomesFor and Peers from any thread; Start and the
+// Thread-safety: HomesFor, TagPeers and Peers from any thread; Start and the
 // destructor from one.
 
 #include <chrono>
@@ -96,6 +96,11 @@ class PeerSet final : public registry::BlobPeers {
   // The homes of `digest` other than self, best first (at most `homes`);
   // stored_only when self is one of them.
   [[nodiscard]] registry::PeerPlan HomesFor(const common::Digest& digest) override;
+  // For --peers-offline-tags: the 2 * homes + 1 best peers other than self
+  // for the rendezvous key sha256(`key`), best first (fewer when fewer
+  // are listed). An odd count, so that a strict majority is possible when
+  // all of them answer.
+  [[nodiscard]] std::vector<std::string> TagPeers(std::string_view key) override;
   // The peers listed now, self included when listed.
   [[nodiscard]] std::vector<std::string> Peers() const;
   // Sets this node's own address (PeerSetOptions::self), for a server that

@@ -79,8 +79,10 @@ class IngestSink final : public registry::BlobSink {
   }
 
   common::Status Restart() override {
-    LOG(Warn) << "server ignored the Range request; restarting blob"
-              << common::Kv("digest", desc_.digest.str());
+    // Why is the client's to say (registry/client.h): a server that
+    // ignored Range, a peer dropped mid-blob, a body longer than the blob.
+    LOG(Debug) << "blob download restarts from 0" << common::Kv("digest", desc_.digest.str())
+               << common::Kv("discarded", ingest_.offset());
     // Only what this pull downloaded was counted; a partial resumed from an
     // earlier pull never was.
     downloaded_ -= counted_;

@@ -135,7 +135,9 @@ struct Response {
 // store lacks, asked for with its size (Request::blob_size) under a name
 // that says its registry, is pulled through image::BlobThrough and
 // followed; when that fails before its first byte: 404 BLOB_UNKNOWN. A
-// request with Request::stored_only gets only a committed blob.
+// request with Request::stored_only (a peer's) gets only a committed blob,
+// and a manifest only from the store (by tag: the store's image record),
+// never pulled through.
 // Thread-safety: Serve may be called from any number of threads at once.
 class Handler {
  public:

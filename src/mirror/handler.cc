@@ -178,7 +178,8 @@ Response Handler::Manifest(const Request& request, const Route& route) {
       if (through_ != nullptr) {
         if (auto d = through_->flights().FindManifest(*digest))
           return ServeManifest(content_, request, d->digest, d->media_type, d->size);
-        if (*repo) return PullManifest(request, **repo + "@" + digest->str());
+        if (*repo && !request.stored_only)
+          return PullManifest(request, **repo + "@" + digest->str());
       }
       return Fail(404, "MANIFEST_UNKNOWN", "manifest " + digest->str() + " is not in the store");
     }
@@ -198,7 +199,7 @@ Response Handler::Manifest(const Request& request, const Route& route) {
   const std::string key = **repo + ":" + ref;
   auto rec = db_.GetImage(key);
   if (!rec && rec.error().code == Errc::kNotFound) {
-    if (through_ != nullptr) return PullManifest(request, key);
+    if (through_ != nullptr && !request.stored_only) return PullManifest(request, key);
     return Fail(404, "MANIFEST_UNKNOWN", key + " is not in the store");
   }
   if (!rec) return Internal(rec.error());

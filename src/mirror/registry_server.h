@@ -124,7 +124,9 @@ struct RegistryServerOptions {
   // as it arrives; any failure before its first byte answers 404
   // BLOB_UNKNOWN. Blobs in flight are followed as with pull_through. A
   // request with Gantry-Peer-Stored-Only: 1 (a home asking another home)
-  // gets only a committed blob, else 404 at once.
+  // gets only a committed blob, else 404 at once; one for a manifest (a
+  // peer asking for a manifest by digest, or for a tag while its registry
+  // is down) is answered from the store alone, never pulled through.
   // Null: no such pull. REQUIRES: outlives the server.
   image::BlobThrough* blob_through = nullptr;
   // `--peers-allow`: requests from client addresses outside it are

@@ -76,12 +76,6 @@ using internal::Verdict;
 
 constexpr int kMaxRedirects = 10;
 
-constexpr const char* kAcceptManifests =
-    "Accept: application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.oci.image.index.v1+json, "
-    "application/vnd.docker.distribution.manifest.v2+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-
 bool IsSchema1(std::string_view media_type) {
   return media_type == "application/vnd.docker.distribution.manifest.v1+json" ||
          media_type == "application/vnd.docker.distribution.manifest.v1+prettyjws";
@@ -521,10 +515,10 @@ Result<std::vector<RegistryHost>> RegistryClient::HostsFor(std::string_view doma
   return impl_->HostsFor(domain);
 }
 
-namespace {
-
-Result<FetchedManifest> CheckManifest(std::string_view reference, const std::string& shown,
-                                      const internal::HttpResponse& resp, const std::string& host) {
+Result<FetchedManifest> internal::CheckManifest(std::string_view reference,
+                                                const std::string& shown,
+                                                const internal::HttpResponse& resp,
+                                                const std::string& host) {
   FetchedManifest m;
   m.body = resp.body;
   m.media_type = MediaTypeOf(resp.Header("content-type"));
@@ -554,8 +548,6 @@ Result<FetchedManifest> CheckManifest(std::string_view reference, const std::str
   return m;
 }
 
-}  // namespace
-
 Result<FetchedManifest> RegistryClient::Impl::ManifestFromHost(const ImageRef& ref,
                                                                const RegistryHost& host,
                                                                std::string_view reference,
@@ -566,7 +558,7 @@ Result<FetchedManifest> RegistryClient::Impl::ManifestFromHost(const ImageRef& r
       host.base_url() + "/" + ref.path() + "/manifests/" + std::string(reference);
   HttpRequest req;
   req.url = url;
-  req.headers.push_back(kAcceptManifests);
+  req.headers.push_back(internal::kAcceptManifests);
   req.max_body = kMaxManifestSize;
   req.cancel = cancel;
   ApplyLimits(req);
@@ -581,7 +573,7 @@ Result<FetchedManifest> RegistryClient::Impl::ManifestFromHost(const ImageRef& r
     }
     if (sent->error == TransportError::kNone && sent->response.status >= 200 &&
         sent->response.status < 300) {
-      outcome = CheckManifest(reference, shown, sent->response, host.host);
+      outcome = internal::CheckManifest(reference, shown, sent->response, host.host);
       break;
     }
     Failure f = Classify(target, *sent, url, "manifest " + shown);
@@ -624,12 +616,19 @@ Result<FetchedManifest> RegistryClient::GetManifest(const ImageRef& ref, std::st
       .no_host = "get manifest " + shown + ": no configured host may " +
                  (by_digest ? "pull" : "resolve") + " from " + ref.domain(),
       .not_found = "manifest unknown: " + shown};
-  return internal::TryEachHost<FetchedManifest>(
+  if (by_digest && impl_->options.peers != nullptr) {
+    if (auto m = impl_->ManifestFromPeers(ref, reference, shown, cancel)) return std::move(*m);
+  }
+  Result<FetchedManifest> got = internal::TryEachHost<FetchedManifest>(
       hosts, [&](const RegistryHost& host) { return by_digest ? host.can_pull : host.can_resolve; },
       text,
       [&](const RegistryHost& host, bool&) {
         return impl_->ManifestFromHost(ref, host, reference, shown, cancel);
       });
+  if (!got && !by_digest && got.error().code == Errc::kUnavailable &&
+      impl_->options.peers != nullptr && impl_->options.peers_offline_tags)
+    return impl_->TagFromPeers(ref, reference, shown, std::move(got.error()), cancel);
+  return got;
 }
 
 }  // namespace registry

@@ -112,6 +112,11 @@ struct ClientOptions {
   // Other gantry nodes asked for each blob before the hosts (registry/peers.h,
   // fleet/peer_set.h); null: none. Shared: it may outlive the client.
   std::shared_ptr<BlobPeers> peers{};
+  // With `peers`: when every host fails to resolve a tag with Unavailable
+  // (the registry and its mirrors down), ask the peers which manifest it
+  // names (registry/peers.h, docs/fleet.md). A trust decision: a peer can
+  // lie about which digest a tag names, never about bytes.
+  bool peers_offline_tags = false;
   // Where FetchBlob counts what it did; null: not counted. REQUIRES: it
   // outlives the client.
   FetchCounters* counters = nullptr;
@@ -160,6 +165,11 @@ class RegistryClient {
   // Accept for OCI manifest+index and Docker schema2 manifest+list. Tags go
   // to hosts that can resolve, digests to hosts that can pull. Refuses
   // schema 1. At most 4 MiB. `cancel` is polled (→ Cancelled).
+  // With ClientOptions::peers, a digest is first asked of its home peers
+  // (stored-only), each answer checked against the digest; a peer that
+  // fails is logged (warn, or debug for a 404) and skipped, never
+  // returned. A tag goes to the hosts only, unless peers_offline_tags and
+  // the hosts failed with Unavailable (registry/peers.h).
   [[nodiscard]] common::Result<FetchedManifest> GetManifest(
       const ImageRef& ref, std::string_view reference, const std::atomic<bool>* cancel = nullptr);
 

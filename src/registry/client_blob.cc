@@ -150,8 +150,11 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
         LOG(Debug) << "peer cannot serve it, trying the next" << common::Kv("digest", what)
                    << common::Kv("peer", peer) << common::Kv("error", st.error().message);
       } else {
+        // What it sent, if anything, is discarded (below): said here, so
+        // that the sink's restart needs no reason of its own.
         LOG(Warn) << "peer failed, trying the next" << common::Kv("digest", what)
-                  << common::Kv("peer", peer) << common::Kv("error", st.error().message);
+                  << common::Kv("peer", peer) << common::Kv("discarded", sink.offset())
+                  << common::Kv("error", st.error().message);
       }
       // Nothing a dropped peer sent stays.
       if (sink.offset() > 0) TRY(checked.Restart());
@@ -207,8 +210,9 @@ Status RegistryClient::FetchBlob(const ImageRef& repo, const common::Digest& dig
           }
         } else if (start > 0) {
           // The server (or a CDN) ignored Range: everything comes again.
-          LOG(Debug) << "server ignored Range, restarting" << common::Kv("digest", what)
-                     << common::Kv("offset", start);
+          LOG(Warn) << "server ignored the Range request; restarting the blob"
+                    << common::Kv("digest", what) << common::Kv("host", host.host)
+                    << common::Kv("offset", start);
           Status st = sink.Restart();
           if (!st) {
             state.sink_failed = true;

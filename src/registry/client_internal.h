@@ -80,6 +80,20 @@ common::Result<T> TryEachHost(
   return std::unexpected(std::move(*last));
 }
 
+inline constexpr const char* kAcceptManifests =
+    "Accept: application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+
+// A 2xx manifest answer of `host` for `reference` (a tag or a digest),
+// checked: its media type (Content-Type, else sniffed from the body),
+// schema 1 refused (Unimplemented), its sha256 against
+// Docker-Content-Digest when present and against `reference` when that is
+// a digest (DataLoss, naming `shown` and `host`).
+common::Result<FetchedManifest> CheckManifest(std::string_view reference, const std::string& shown,
+                                              const HttpResponse& resp, const std::string& host);
+
 // "scheme://host" of a URL ("" when it has none); the host part alone.
 std::string UrlOrigin(std::string_view url);
 std::string UrlHost(std::string_view url);
@@ -113,6 +127,20 @@ struct RegistryClient::Impl {
                                                    std::string_view reference,
                                                    const std::string& shown,
                                                    const std::atomic<bool>* cancel);
+  // Peers (client_peers.cc, registry/peers.h). The manifest `digest`
+  // (a digest reference) from the first of its homes that serves it
+  // verified; nullopt when none did (each failure logged).
+  std::optional<FetchedManifest> ManifestFromPeers(const ImageRef& ref, std::string_view digest,
+                                                   const std::string& shown,
+                                                   const std::atomic<bool>* cancel);
+  // --peers-offline-tags: the manifest the tag names by the rule of
+  // docs/fleet.md (a strict majority of the TagPeers that answer), after
+  // the hosts failed with `upstream` (Unavailable). Errors: `upstream`,
+  // its message extended with why the peers could not stand in
+  // (none answered, they disagree); Cancelled.
+  common::Result<FetchedManifest> TagFromPeers(const ImageRef& ref, std::string_view tag,
+                                               const std::string& shown, common::Error upstream,
+                                               const std::atomic<bool>* cancel);
   // TLS settings for a URL that is not a registry endpoint (token realm,
   // redirect target): the endpoint's CAs and verify flag when the URL's
   // host is a known endpoint, the system defaults otherwise.

@@ -18,9 +18,20 @@
 // fewer bytes than `size`, or bytes that do not hash to the digest is
 // dropped for that blob (the sink is restarted: nothing it sent stays)
 // and the next peer is tried, then the configured hosts as without peers.
-// Manifests never come from peers.
+//
+// Manifests (client.h, GetManifest): one by digest is first asked of the
+// homes of its digest, the same way but always stored-only
+//   GET http://PEER/v2/<repository path>/manifests/<digest>?ns=<domain>
+//   Gantry-Peer-Stored-Only: 1
+// and taken only when its body hashes to the digest; a peer that fails is
+// dropped for it, then the hosts are asked. A tag is resolved against the
+// hosts only, unless ClientOptions::peers_offline_tags and every host
+// failed with Unavailable: then the TagPeers of the tag are asked for it
+// (stored-only) and the digest a strict majority of the answering peers
+// name is taken (docs/fleet.md, "Offline tags").
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/digest.h"
@@ -47,6 +58,14 @@ class BlobPeers {
   // The peers to ask for `digest`; no peers: ask none. Called once per
   // blob download, from any thread: implementations are thread-safe.
   [[nodiscard]] virtual PeerPlan HomesFor(const common::Digest& digest) = 0;
+  // The peers to ask which manifest the tag `key` ("<registry>/<path>:<tag>")
+  // names when the registry is down, self left out, in an order every node
+  // agrees on; none: ask none. Thread-safe, like HomesFor. The default
+  // names none.
+  [[nodiscard]] virtual std::vector<std::string> TagPeers(std::string_view key) {
+    (void)key;
+    return {};
+  }
 };
 
 }  // namespace registry

@@ -137,6 +137,7 @@ int Run(const cli::GlobalOptions& global, const cli::ServeFlags& f) {
     for_peers.lookup = {};
   }
   client->peers = *peers;
+  client->peers_offline_tags = f.peers.offline_tags;
   auto trust = cli::LoadTrust(global);
   if (!trust) return cli::ReportError(trust.error().Wrap("serve"));
   // The pulls' in-flight table, which the door's pull-through reads.

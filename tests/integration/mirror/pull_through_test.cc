@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "fixtures/require.h"
 #include "integration/mirror/mirror_helpers.h"
+#include "registry/peers.h"
 
 namespace mirrortest {
 namespace {
@@ -159,6 +160,24 @@ TEST_F(MirrorPullThrough, WithoutTheFlagAnImageTheStoreLacksIs404AndTheUpstreamH
   HttpReply blob = Get(BlobPath(image_.layers.front().digest));
   EXPECT_EQ(blob.status, 404);
   EXPECT_EQ(ErrorCode(blob), "BLOB_UNKNOWN");
+  EXPECT_TRUE(proxy_->Log().empty()) << proxy_->Log().size() << " upstream requests";
+  EXPECT_FALSE(Listed());
+}
+
+// A peer's manifest request (Gantry-Peer-Stored-Only: 1, docs/fleet.md)
+// is answered from the store alone: no pull through, by tag or by digest.
+TEST_F(MirrorPullThrough, APeersStoredOnlyManifestRequestIsNotPulledThrough) {
+  ASSERT_NO_FATAL_FAILURE(StartDoor(true));
+  const std::vector<std::pair<std::string, std::string>> peer = {
+      {registry::kPeerStoredOnlyHeader, "1"}};
+  for (const std::string& path :
+       {ManifestPath(), "/v2/" + std::string(kRepo) + "/manifests/" + image_.manifest.digest.str() +
+                            "?ns=" + kHost}) {
+    auto r = Http(door_->port(), "GET", path, peer);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 404) << path << ": " << r->body;
+    EXPECT_EQ(ErrorCode(*r), "MANIFEST_UNKNOWN") << r->body;
+  }
   EXPECT_TRUE(proxy_->Log().empty()) << proxy_->Log().size() << " upstream requests";
   EXPECT_FALSE(Listed());
 }
