@@ -330,6 +330,35 @@ TEST_F(ContentStoreTest, RestartTruncatesAndResetsHash) {
   EXPECT_TRUE(cs().Has(d));
 }
 
+// written_digest is the running hash of what the ingest holds: after
+// writes, after a resume (seeded from the partial), after a Restart; and
+// it is what Commit checks, so a wrong one is refused.
+TEST_F(ContentStoreTest, WrittenDigestFollowsTheBytesHeldAcrossResumeAndRestart) {
+  std::string data = Content(300007, 5);
+  Digest d = Digest::Sha256Of(data);
+  const size_t half = 150001;
+  {
+    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(ing);
+    EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view()));
+    ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, half)));
+    EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view(data).substr(0, half)));
+  }
+  auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(ing) << ing.error().message;
+  ASSERT_EQ(ing->offset(), static_cast<int64_t>(half));
+  EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view(data).substr(0, half)))
+      << "a resumed ingest is seeded from its partial";
+  ASSERT_TRUE(ing->Restart());
+  EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view()));
+  ASSERT_TRUE(ing->Write(data));
+  EXPECT_EQ(ing->written_digest(), d);
+  EXPECT_EQ(ing->written_digest(), d) << "asking does not consume the hash";
+  ASSERT_TRUE(ing->Commit());
+  EXPECT_TRUE(cs().Has(d));
+  EXPECT_EQ(ing->written_digest(), Digest()) << "finished";
+}
+
 TEST_F(ContentStoreTest, WritePastExpectedSizeIsDataLoss) {
   Digest d = Digest::Sha256Of(std::string_view("12345"));
   auto ing = cs().BeginIngest(d, 5);
