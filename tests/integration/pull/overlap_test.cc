@@ -140,6 +140,23 @@ class PullOverlap : public ::testing::Test {
     ExpectFsckClean();
   }
 
+  // A pull whose big layer comes with wrong bytes fails naming the layer,
+  // records no image, stores no blob of it, commits no chain of it, leaves
+  // no extract snapshot, and fsck finds the store clean.
+  void ExpectPullFailsKeepingNothingOfTheLayer() const {
+    auto r = gantry_->Run({"pull", name_});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->exit_code, 0) << Describe(*r);
+    EXPECT_NE(r->err.find(layer_.digest.str()), std::string::npos) << r->err;
+    EXPECT_TRUE(gantry_->ImageNames().empty()) << "a failed pull records no image";
+    EXPECT_FALSE(fs::exists(gantry_->root() / "content/blobs/sha256" / layer_.digest.hex()));
+    for (const auto& [key, kind] : SnapshotKinds(*gantry_)) {
+      EXPECT_NE(key, chains_.back().str()) << "the wrong layer's chain was committed";
+      EXPECT_EQ(kind, "committed") << key << " left behind";
+    }
+    ExpectFsckClean();
+  }
+
   void ExpectFsckClean() const {
     auto fsck = gantry_->Run({"fsck"});
     ASSERT_TRUE(fsck) << fsck.error().message;
@@ -233,20 +250,10 @@ TEST_F(PullOverlap, WrongBytesAtTheEndFailThePullAndCommitNothingOfThatLayer) {
   proxy_->AddRule(
       {.kind = FaultRule::Kind::kCutMidway, .path_contains = LayerPath(), .bytes = cut_});
   proxy_->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = LayerPath()});
-  auto r = gantry_->Run({"pull", name_});
-  ASSERT_TRUE(r) << r.error().message;
-  EXPECT_NE(r->exit_code, 0) << Describe(*r);
-  EXPECT_NE(r->err.find(layer_.digest.str()), std::string::npos) << r->err;
+  ASSERT_NO_FATAL_FAILURE(ExpectPullFailsKeepingNothingOfTheLayer());
   auto gets = BlobGets(proxy_->Log(), layer_.digest);
   ASSERT_GE(gets.size(), 2u);
   EXPECT_EQ(gets[1].fault, "wrong_bytes");
-  EXPECT_TRUE(gantry_->ImageNames().empty()) << "a failed pull records no image";
-  EXPECT_FALSE(fs::exists(gantry_->root() / "content/blobs/sha256" / layer_.digest.hex()));
-  for (const auto& [key, kind] : SnapshotKinds(*gantry_)) {
-    EXPECT_NE(key, chains_.back().str()) << "the wrong layer's chain was committed";
-    EXPECT_EQ(kind, "committed") << key << " left behind";
-  }
-  ExpectFsckClean();
 }
 
 // A partial left by an earlier pull is resumed (the store's hash of it is
@@ -257,22 +264,12 @@ TEST_F(PullOverlap, WrongBytesAtTheEndFailThePullAndCommitNothingOfThatLayer) {
 TEST_F(PullOverlap, ResumedPartialThenWrongBytesFailThePullAndCommitNothingOfThatLayer) {
   ASSERT_NO_FATAL_FAILURE(LeavePartial());
   proxy_->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = LayerPath()});
-  auto r = gantry_->Run({"pull", name_});
-  ASSERT_TRUE(r) << r.error().message;
-  EXPECT_NE(r->exit_code, 0) << Describe(*r);
-  EXPECT_NE(r->err.find(layer_.digest.str()), std::string::npos) << r->err;
+  ASSERT_NO_FATAL_FAILURE(ExpectPullFailsKeepingNothingOfTheLayer());
   auto gets = BlobGets(proxy_->Log(), layer_.digest);
   ASSERT_EQ(gets.size(), 1u);
   EXPECT_EQ(gets[0].range, "bytes=" + std::to_string(cut_) + "-");
   EXPECT_EQ(gets[0].fault, "wrong_bytes");
-  EXPECT_TRUE(gantry_->ImageNames().empty()) << "a failed pull records no image";
-  EXPECT_FALSE(fs::exists(gantry_->root() / "content/blobs/sha256" / layer_.digest.hex()));
   EXPECT_EQ(IngestSize(gantry_->root(), layer_.digest), -1) << "the wrong partial was kept";
-  for (const auto& [key, kind] : SnapshotKinds(*gantry_)) {
-    EXPECT_NE(key, chains_.back().str()) << "the wrong layer's chain was committed";
-    EXPECT_EQ(kind, "committed") << key << " left behind";
-  }
-  ExpectFsckClean();
 }
 
 // The evidence of the overlap: the big layer's download stalls halfway
