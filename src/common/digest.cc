@@ -128,4 +128,14 @@ Digest Sha256::Finish() {
   return Digest(DigestAlgorithm::kSha256, ToHex(out, n));
 }
 
+Digest Sha256::Current() const {
+  Ctx copy;
+  copy.md = EVP_MD_CTX_new();
+  if (copy.md == nullptr || EVP_MD_CTX_copy_ex(copy.md, ctx_->md) != 1) std::abort();
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(copy.md, out, &n);
+  return Digest(DigestAlgorithm::kSha256, ToHex(out, n));
+}
+
 }  // namespace common

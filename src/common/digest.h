@@ -72,6 +72,10 @@ class Sha256 {
   uint64_t size() const { return size_; }
   // Returns the digest of everything hashed; the object is reset after.
   [[nodiscard]] Digest Finish();
+  // The digest of everything hashed so far, leaving the state as it is:
+  // more bytes may be hashed after (a copy of the state is finished, not
+  // the state; no byte is hashed again).
+  [[nodiscard]] Digest Current() const;
 
  private:
   struct Ctx;

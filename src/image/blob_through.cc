@@ -39,6 +39,7 @@ class ThroughSink final : public registry::BlobSink {
     pub_.Progress(ingest_.digest(), 0);
     return {};
   }
+  std::optional<common::Digest> held_digest() const override { return ingest_.written_digest(); }
 
  private:
   store::Ingest& ingest_;

@@ -92,6 +92,10 @@ class IngestSink final : public registry::BlobSink {
     return {};
   }
 
+  // The ingest's running hash: a peer's bytes are judged by it, not hashed
+  // a second time (registry::BlobSink::held_digest).
+  std::optional<common::Digest> held_digest() const override { return ingest_.written_digest(); }
+
  private:
   store::Ingest& ingest_;
   const oci::Descriptor& desc_;

@@ -175,7 +175,14 @@ class Unpacker {
       ASSIGN_OR_RETURN(blob, OpenLayer(j, what));
       raw = std::make_unique<unpack::FdSource>(blob.get());
     }
-    auto r = ApplyFrom(j, parent, mode, *raw);
+    // The compressed bytes are hashed once, by the store: a blob read from
+    // it was verified before it got its name, and an early layer's
+    // snapshot waits for wait_for_blob, i.e. for the store's ingest to
+    // have verified the same blob. The applier hashes them itself only
+    // for an early layer nobody else verifies (no wait_for_blob). The
+    // diffID is checked either way.
+    const bool hash_blob = early && !o_.wait_for_blob;
+    auto r = ApplyFrom(j, parent, mode, *raw, hash_blob);
     if (!r && follower && !common::IsNoSpace(r.error()) && r.error().code != Errc::kCancelled) {
       // What was followed may not be the blob the store verified: a
       // download that restarted from 0 over a partial whose bytes differed
@@ -223,13 +230,14 @@ class Unpacker {
     Discard(j);
     j.key = ExtractKey(j.chain_id);
     unpack::FdSource src(blob->get());
-    return ApplyFrom(j, parent, mode, src);
+    return ApplyFrom(j, parent, mode, src, /*hash_blob=*/false);
   }
 
   // Prepares `j`'s extract snapshot and applies `raw` into it; returns the
-  // uncompressed bytes applied.
+  // uncompressed bytes applied. `hash_blob`: whether the applier checks
+  // the blob's digest itself (unpack::ApplyOptions::hash_blob).
   common::Result<int64_t> ApplyFrom(Job& j, const std::string& parent, unpack::WhiteoutMode mode,
-                                    unpack::ByteSource& raw) {
+                                    unpack::ByteSource& raw, bool hash_blob) {
     std::string what = "unpack layer " + j.layer.digest.str();
     TRY(o_.metadata->AddLeaseResource(lease_.lease(), store::kLeaseSnapshot, j.key));
     auto prep = o_.snapshotter->Prepare(j.key, parent, {{std::string(kSnapshotLabelExtract), "1"}});
@@ -245,6 +253,7 @@ class Unpacker {
     ao.limits = o_.limits;
     ao.expected_diff_id = j.diff_id;
     ao.expected_blob_digest = j.layer.digest;
+    ao.hash_blob = hash_blob;
     ao.cancel = &stop_;
     Report(j, 0, LayerState::kUnpacking);
     // ApplyLayer's errors already name the layer ("apply layer sha256:…").

@@ -6,9 +6,13 @@
 //   // r.chain_ids.back() is the image's top snapshot
 //
 // For each layer whose chainID has no committed snapshot yet, the layer
-// blob is applied (one streaming pass: blob digest, decompression, diffID,
-// tar) into a fresh extract snapshot, and the extract snapshots are
-// committed in chain order. With the overlay snapshotter the layers are
+// blob is applied (one streaming pass: decompression, diffID, tar) into a
+// fresh extract snapshot, and the extract snapshots are
+// committed in chain order. The blob's own digest is not computed again
+// here: the content store verified it before the blob got its name, and a
+// layer applied before that (open_local, flights) is committed only once
+// wait_for_blob says the store has the verified blob; the diffID, checked
+// on every layer, is what proves the tree applied. With the overlay snapshotter the layers are
 // independent directories: they are applied concurrently and each commit
 // only links a layer to its parent. With the native snapshotter each layer
 // starts as a copy of its parent, so they are applied in order.
@@ -67,10 +71,11 @@ struct UnpackOptions {
   std::function<common::Status(const common::Digest& blob)> wait_for_blob = nullptr;
   // A layer's bytes to apply from before its blob is in the content store:
   // a local source's file (an archive's entry, a layout's blob), read while
-  // the pull stores the same bytes. The applier checks them against the
-  // layer's digest as it does the store's; wait_for_blob is then called
-  // after the layer is applied and before its snapshot is committed, so
-  // that no chain is committed over a blob the store did not verify.
+  // the pull stores the same bytes. wait_for_blob is then called after the
+  // layer is applied and before its snapshot is committed, so that no
+  // chain is committed over a blob the store did not verify; the applier
+  // checks the diffID, and hashes the compressed bytes itself only when
+  // wait_for_blob is unset.
   // Unset, or nullopt for a blob: the layer is read from the store.
   std::function<std::optional<registry::LocalBlob>(const common::Digest& blob)> open_local =
       nullptr;
@@ -79,14 +84,13 @@ struct UnpackOptions {
   // downloads, following the download (PullFlights::Follow), instead of
   // after it: the applier reads the bytes written so far and waits for the
   // next ones, so nothing buffers the layer and a slow applier never slows
-  // the download. The applier checks the layer's digest as it does the
-  // store's, and the snapshot is committed only after wait_for_blob says
-  // the store verified the blob. Should that apply fail while the store
-  // ends up with the verified blob (the download restarted over a partial
-  // whose bytes differed, or the follower gave up waiting for another
-  // process's download), the layer is applied again from the store, into a
-  // fresh snapshot; a download that fails fails the layer. Ignored for a
-  // blob open_local gives. Null: every layer is read from the store.
+  // the download. The snapshot is committed only after wait_for_blob says
+  // the store verified the blob (the applier checks the diffID, and hashes
+  // the compressed bytes itself only when wait_for_blob is unset). Should that apply fail while the
+  // store ends up with the verified blob (the download restarted over a partial whose bytes
+  // differed, or the follower gave up waiting for another process's download), the layer is applied
+  // again from the store, into a fresh snapshot; a download that fails fails the layer. Ignored for
+  // a blob open_local gives. Null: every layer is read from the store.
   PullFlights* flights = nullptr;
   // Unpack progress, as image::PullEvent::Kind::kLayerUnpack events
   // (`ref` left empty) for each layer applied (none for layers already

@@ -34,6 +34,7 @@ CRYPTO_STUB(void, EVP_MD_CTX_free, (EVP_MD_CTX * ctx), (ctx))
 CRYPTO_STUB(int, EVP_DigestInit_ex, (EVP_MD_CTX * ctx, const EVP_MD* type, ENGINE* impl),
             (ctx, type, impl))
 CRYPTO_STUB(int, EVP_DigestUpdate, (EVP_MD_CTX * ctx, const void* d, size_t cnt), (ctx, d, cnt))
+CRYPTO_STUB(int, EVP_MD_CTX_copy_ex, (EVP_MD_CTX * out, const EVP_MD_CTX* in), (out, in))
 CRYPTO_STUB(int, EVP_DigestFinal_ex, (EVP_MD_CTX * ctx, unsigned char* md, unsigned int* s),
             (ctx, md, s))
 CRYPTO_STUB(int, EVP_Digest,

@@ -140,6 +140,12 @@ class BlobSink {
   virtual common::Status Write(std::span<const std::byte> data) = 0;
   // Drops everything (the server ignored Range); offset() is 0 after.
   virtual common::Status Restart() = 0;
+  // The SHA-256 of the offset() bytes the sink holds, for a sink that
+  // hashes what it is given anyway (a store ingest, which checks it before
+  // the blob gets its name); nullopt, the default, for one that does not.
+  // FetchBlob judges a peer's bytes by it instead of hashing them a second
+  // time. Must be cheap (a copy of a running hash, not a re-read).
+  [[nodiscard]] virtual std::optional<common::Digest> held_digest() const { return std::nullopt; }
   // Appends `size` bytes of the open file `fd` starting at `file_offset`:
   // how a source whose blob is a local file (the store, a layout, an
   // archive entry) hands it over, so that a sink able to send a file as it

@@ -34,15 +34,19 @@ std::optional<int64_t> ContentRangeStart(std::string_view value) {
 
 constexpr int kMaxFreeResumes = 1000;
 
-// Hashes what reaches the sink, so that a peer's bytes are judged before
-// FetchBlob returns; notes a failure of the sink itself, which no other
-// peer or host can mend.
+// Gives the digest of what reached the sink, so that a peer's bytes are
+// judged before FetchBlob returns: the sink's own running hash when it
+// keeps one (BlobSink::held_digest: each byte is then hashed once), else
+// its own of the bytes written through it; notes a failure of the sink
+// itself, which no other peer or host can mend.
+// REQUIRES: `inner` holds no byte yet (offset() == 0).
 class CheckingSink final : public BlobSink {
  public:
-  explicit CheckingSink(BlobSink& inner) : inner_(inner) {}
+  explicit CheckingSink(BlobSink& inner)
+      : inner_(inner), own_hash_(!inner.held_digest().has_value()) {}
   int64_t offset() const override { return inner_.offset(); }
   Status Write(std::span<const std::byte> data) override {
-    hash_.Update(data);
+    if (own_hash_) hash_.Update(data);
     Status st = inner_.Write(data);
     if (!st) failed_ = true;
     return st;
@@ -53,11 +57,14 @@ class CheckingSink final : public BlobSink {
     if (!st) failed_ = true;
     return st;
   }
-  common::Digest Finish() { return hash_.Finish(); }
+  std::optional<common::Digest> held_digest() const override {
+    return own_hash_ ? hash_.Current() : inner_.held_digest();
+  }
   bool failed() const { return failed_; }
 
  private:
   BlobSink& inner_;
+  const bool own_hash_;  // the inner sink keeps no digest
   common::Sha256 hash_;
   bool failed_ = false;
 };
@@ -105,8 +112,10 @@ Status FetchFromPeer(internal::Transport& transport, const ClientOptions& option
   if (size >= 0 && sink.offset() != size)
     return MakeError(Errc::kDataLoss, "sent " + std::to_string(sink.offset()) + " of " +
                                           std::to_string(size) + " bytes");
-  common::Digest got = sink.Finish();
-  if (got != digest) return MakeError(Errc::kDataLoss, "sent bytes with digest " + got.str());
+  std::optional<common::Digest> got = sink.held_digest();
+  if (got != digest)
+    return MakeError(Errc::kDataLoss,
+                     "sent bytes with digest " + (got ? got->str() : std::string("(none)")));
   return {};
 }
 

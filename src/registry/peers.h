@@ -13,11 +13,13 @@
 // with no Authorization, no configured registry headers, no client
 // certificate, no redirect followed and no retry: the requester's
 // credentials never leave it. The bytes are hashed as they are written to
-// the sink; a peer that answers anything but 200 (404: it cannot get the
-// blob), cannot be reached, falls below the rate floor, sends more or
-// fewer bytes than `size`, or bytes that do not hash to the digest is
-// dropped for that blob (the sink is restarted: nothing it sent stays)
-// and the next peer is tried, then the configured hosts as without peers.
+// the sink (by the sink itself when it keeps a running hash,
+// BlobSink::held_digest, so each byte is hashed once); a peer that answers
+// anything but 200 (404: it cannot get the blob), cannot be reached, falls
+// below the rate floor, sends more or fewer bytes than `size`, or bytes
+// that do not hash to the digest is dropped for that blob (the sink is
+// restarted: nothing it sent stays) and the next peer is tried, then the
+// configured hosts as without peers.
 //
 // Manifests (client.h, GetManifest): one by digest is first asked of the
 // homes of its digest, the same way but always stored-only

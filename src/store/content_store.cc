@@ -312,6 +312,11 @@ Status Ingest::Write(std::span<const std::byte> data) {
   return {};
 }
 
+common::Digest Ingest::written_digest() const {
+  if (finished()) return {};
+  return hash_.Current();
+}
+
 Status Ingest::Restart() {
   TRY(Finished("restart"));
   if (::ftruncate(fd_.get(), 0) != 0) return ErrnoError("truncate `" + ingest_path_.string() + "`");

@@ -152,6 +152,11 @@ class Ingest {
   int64_t expected_size() const { return expected_size_; }
   // Bytes in the partial file and hashed so far.
   int64_t offset() const { return offset_; }
+  // The SHA-256 of the offset() bytes written so far: the running hash
+  // Commit checks (seeded from a resumed partial once, by BeginIngest), so
+  // a reader of the same bytes can be checked without hashing them again.
+  // The default (empty) digest once finished.
+  [[nodiscard]] common::Digest written_digest() const;
   bool finished() const { return !fd_.valid(); }
 
   // Appends `data` and hashes it. Every kWriteBehind bytes, asks the kernel

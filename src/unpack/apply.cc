@@ -52,7 +52,8 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   // An uncompressed layer's bytes are its tar stream: hashed once, as the
   // stream, its digest and its diffID are the same.
   const bool plain = options.compression == oci::Compression::kNone;
-  internal::HashingSource compressed(in, /*hash=*/!plain);
+  const bool hash_compressed = !plain && options.hash_blob;
+  internal::HashingSource compressed(in, hash_compressed);
   ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> decoded,
                    internal::OpenDecoder(options.compression, options.gzip_decoder, compressed));
   internal::TarInput input(*decoded, options.cancel, options.decode_thread);
@@ -84,11 +85,16 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   result.compressed_size = compressed.size();
   result.uncompressed_size = input.size();
   result.diff_id = input.Finish();
-  result.blob_digest = plain ? result.diff_id : compressed.Finish();
-  if (options.expected_blob_digest && *options.expected_blob_digest != result.blob_digest)
+  if (plain) {
+    result.blob_digest = result.diff_id;
+  } else if (hash_compressed) {
+    result.blob_digest = compressed.Finish();
+  }
+  if (options.expected_blob_digest && result.blob_digest &&
+      *options.expected_blob_digest != *result.blob_digest)
     return MakeError(Errc::kDataLoss, "blob digest mismatch: expected " +
                                           options.expected_blob_digest->str() + ", got " +
-                                          result.blob_digest.str());
+                                          result.blob_digest->str());
   if (options.expected_diff_id && *options.expected_diff_id != result.diff_id)
     return MakeError(Errc::kDataLoss, "diffID mismatch: expected " +
                                           options.expected_diff_id->str() + ", got " +

@@ -1,7 +1,8 @@
 #pragma once
 // Applying one OCI layer to a directory in a single streaming pass.
 //
-// The compressed bytes read from a ByteSource are hashed (the blob digest),
+// The compressed bytes read from a ByteSource are hashed (the blob digest,
+// unless the caller has them verified elsewhere: ApplyOptions::hash_blob),
 // decompressed (gzip through ISA-L's igzip, zstd, or none), hashed again
 // (the diffID), and extracted by a libarchive tar reader (tar formats only;
 // no libarchive filters) into a directory, with OCI whiteouts translated
@@ -254,6 +255,16 @@ struct ApplyOptions {
   // error messages.
   std::optional<common::Digest> expected_diff_id;
   std::optional<common::Digest> expected_blob_digest;
+  // false: the compressed bytes are not hashed (no blob digest is computed
+  // or checked; expected_blob_digest only names the layer), for a caller
+  // whose bytes are verified by someone else who hashes them anyway: the
+  // content store's blob, verified before it got its name, or bytes the
+  // store's ingest verifies before anything built from them is kept
+  // (image::Unpack). The diffID is still computed and checked, so what is
+  // applied is still the tar stream the image config names. An
+  // uncompressed layer is hashed once either way (its digest is its
+  // diffID).
+  bool hash_blob = true;
   // Polled between entries and data blocks; when it becomes true the apply
   // stops with Cancelled.
   const std::atomic<bool>* cancel = nullptr;
@@ -278,7 +289,9 @@ struct ApplyOptions {
 };
 
 struct ApplyResult {
-  common::Digest blob_digest;     // sha256 of the bytes read from `in`
+  // sha256 of the bytes read from `in`; nullopt when not computed (a
+  // compressed layer applied with ApplyOptions::hash_blob false).
+  std::optional<common::Digest> blob_digest;
   common::Digest diff_id;         // sha256 of the uncompressed tar stream
   int64_t compressed_size = 0;    // bytes read from `in`
   int64_t uncompressed_size = 0;  // bytes of the tar stream, incl. trailing bytes

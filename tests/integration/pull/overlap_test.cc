@@ -6,9 +6,11 @@
 // a partial whose bytes are wrong, all end with every layer equal, entry
 // by entry, to the reference unpack (a pull with --no-unpack then `gantry
 // unpack`, which reads the verified blob from the store); wrong bytes at
-// the end of a layer fail the pull with nothing recorded, no chain
-// committed for that layer and a clean fsck; and the --json events show
-// the layer being unpacked before its download is done.
+// the end of a layer (also after a resumed partial) fail the pull with
+// nothing recorded, no chain committed for that layer and a clean fsck, as
+// does a layout file that decodes to the right tar but is not the blob
+// (the applier leaves the compressed digest to the store); and the --json
+// events show the layer being unpacked before its download is done.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -138,6 +140,23 @@ class PullOverlap : public ::testing::Test {
     ExpectFsckClean();
   }
 
+  // A pull whose big layer comes with wrong bytes fails naming the layer,
+  // records no image, stores no blob of it, commits no chain of it, leaves
+  // no extract snapshot, and fsck finds the store clean.
+  void ExpectPullFailsKeepingNothingOfTheLayer() const {
+    auto r = gantry_->Run({"pull", name_});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->exit_code, 0) << Describe(*r);
+    EXPECT_NE(r->err.find(layer_.digest.str()), std::string::npos) << r->err;
+    EXPECT_TRUE(gantry_->ImageNames().empty()) << "a failed pull records no image";
+    EXPECT_FALSE(fs::exists(gantry_->root() / "content/blobs/sha256" / layer_.digest.hex()));
+    for (const auto& [key, kind] : SnapshotKinds(*gantry_)) {
+      EXPECT_NE(key, chains_.back().str()) << "the wrong layer's chain was committed";
+      EXPECT_EQ(kind, "committed") << key << " left behind";
+    }
+    ExpectFsckClean();
+  }
+
   void ExpectFsckClean() const {
     auto fsck = gantry_->Run({"fsck"});
     ASSERT_TRUE(fsck) << fsck.error().message;
@@ -231,20 +250,26 @@ TEST_F(PullOverlap, WrongBytesAtTheEndFailThePullAndCommitNothingOfThatLayer) {
   proxy_->AddRule(
       {.kind = FaultRule::Kind::kCutMidway, .path_contains = LayerPath(), .bytes = cut_});
   proxy_->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = LayerPath()});
-  auto r = gantry_->Run({"pull", name_});
-  ASSERT_TRUE(r) << r.error().message;
-  EXPECT_NE(r->exit_code, 0) << Describe(*r);
-  EXPECT_NE(r->err.find(layer_.digest.str()), std::string::npos) << r->err;
+  ASSERT_NO_FATAL_FAILURE(ExpectPullFailsKeepingNothingOfTheLayer());
   auto gets = BlobGets(proxy_->Log(), layer_.digest);
   ASSERT_GE(gets.size(), 2u);
   EXPECT_EQ(gets[1].fault, "wrong_bytes");
-  EXPECT_TRUE(gantry_->ImageNames().empty()) << "a failed pull records no image";
-  EXPECT_FALSE(fs::exists(gantry_->root() / "content/blobs/sha256" / layer_.digest.hex()));
-  for (const auto& [key, kind] : SnapshotKinds(*gantry_)) {
-    EXPECT_NE(key, chains_.back().str()) << "the wrong layer's chain was committed";
-    EXPECT_EQ(kind, "committed") << key << " left behind";
-  }
-  ExpectFsckClean();
+}
+
+// A partial left by an earlier pull is resumed (the store's hash of it is
+// seeded from the file once), and the rest arrives inverted: the blob's
+// digest is wrong, which only the store's check sees (the applier leaves
+// the compressed digest to it). The pull fails, nothing of the layer is
+// committed, and the wrong partial is gone.
+TEST_F(PullOverlap, ResumedPartialThenWrongBytesFailThePullAndCommitNothingOfThatLayer) {
+  ASSERT_NO_FATAL_FAILURE(LeavePartial());
+  proxy_->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = LayerPath()});
+  ASSERT_NO_FATAL_FAILURE(ExpectPullFailsKeepingNothingOfTheLayer());
+  auto gets = BlobGets(proxy_->Log(), layer_.digest);
+  ASSERT_EQ(gets.size(), 1u);
+  EXPECT_EQ(gets[0].range, "bytes=" + std::to_string(cut_) + "-");
+  EXPECT_EQ(gets[0].fault, "wrong_bytes");
+  EXPECT_EQ(IngestSize(gantry_->root(), layer_.digest), -1) << "the wrong partial was kept";
 }
 
 // The evidence of the overlap: the big layer's download stalls halfway
@@ -300,6 +325,44 @@ TEST_F(PullOverlap, LayerIsUnpackingBeforeItsDownloadIsDone) {
   // The stalled transfer was cut and resumed once.
   ASSERT_NO_FATAL_FAILURE(ExpectLastGetResumedAtTheCut(2));
   ExpectSameLayersAsTheReference();
+}
+
+// A layer file of an oci: layout that is not its blob but decodes to the
+// same tar: the gzip header's OS byte changed (same length, same diffID,
+// another digest). The applier, reading the file while the store copies
+// it, leaves the compressed digest to the store, whose ingest refuses the
+// bytes: the pull fails, nothing is recorded, the blob is not stored, and
+// no chain of that layer is committed.
+TEST(PullOverlapLayout, AFileThatDecodesToTheRightTarButIsNotTheBlobIsNeverCommitted) {
+  auto g = Gantry::Create();
+  ASSERT_TRUE(g) << g.error().message;
+  const fs::path layout = g->dir() / "layout";
+  auto image = fixtures::WriteImage(layout, fixtures::FixtureImageSpec(), "v1");
+  ASSERT_TRUE(image) << image.error().message;
+  const fixtures::BlobInfo& top = image->layers.back();
+  {
+    const fs::path blob = layout / "blobs" / "sha256" / top.digest.hex();
+    fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+    auto fd = common::Open(blob.string(), O_RDWR);
+    ASSERT_TRUE(fd) << fd.error().message;
+    unsigned char head[10] = {};
+    ASSERT_EQ(::pread(fd->get(), head, sizeof head, 0), 10);
+    ASSERT_EQ(head[0], 0x1f) << "a gzip layer";
+    ASSERT_EQ(head[1], 0x8b) << "a gzip layer";
+    const unsigned char os = head[9] == 3 ? 11 : 3;  // another OS: Unix or NTFS
+    ASSERT_EQ(::pwrite(fd->get(), &os, 1, 9), 1);
+  }
+  auto r = g->Run({"pull", "oci:" + layout.string() + ":v1"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_NE(r->exit_code, 0) << Describe(*r);
+  EXPECT_NE(r->err.find(top.digest.str()), std::string::npos) << r->err;
+  EXPECT_TRUE(g->ImageNames().empty()) << "a failed pull records no image";
+  EXPECT_FALSE(fs::exists(g->root() / "content/blobs/sha256" / top.digest.hex()));
+  const std::vector<common::Digest> chains = oci::ChainIds(image->diff_ids);
+  for (const auto& [key, kind] : SnapshotKinds(*g)) {
+    EXPECT_NE(key, chains.back().str()) << "the wrong layer's chain was committed";
+    EXPECT_EQ(kind, "committed") << key << " left behind";
+  }
 }
 
 }  // namespace

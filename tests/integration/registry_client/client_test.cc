@@ -311,6 +311,93 @@ TEST_F(AnonymousRegistryTest, ServerIgnoringRangeRestartsTheSink) {
   EXPECT_EQ(common::Digest::Sha256Of(sink.data()), layer.digest);
 }
 
+// Peers (registry/peers.h) named in a fixed order.
+class FixedPeers final : public BlobPeers {
+ public:
+  explicit FixedPeers(std::vector<std::string> peers) : peers_(std::move(peers)) {}
+  PeerPlan HomesFor(const common::Digest&) override { return {.peers = peers_}; }
+
+ private:
+  std::vector<std::string> peers_;
+};
+
+// A memory sink that hashes what it holds as it is written and says so
+// (BlobSink::held_digest), as the store's ingest does: FetchBlob then
+// judges a peer by this digest instead of hashing the bytes itself.
+class DigestKeepingSink final : public MemorySink {
+ public:
+  common::Status Write(std::span<const std::byte> data) override {
+    hash_.Update(data);
+    return MemorySink::Write(data);
+  }
+  common::Status Restart() override {
+    hash_ = common::Sha256();
+    return MemorySink::Restart();
+  }
+  std::optional<common::Digest> held_digest() const override { return hash_.Current(); }
+
+ private:
+  common::Sha256 hash_;
+};
+
+// The first peer sends the blob's length of inverted bytes: it is caught by
+// digest before FetchBlob returns, whether the sink keeps a digest (one
+// hash per byte) or FetchBlob hashes the bytes itself, and the next peer
+// serves the blob.
+TEST_F(AnonymousRegistryTest, LyingPeerIsCaughtByDigestAndTheNextPeerServes) {
+  const auto& layer = BigLayer();
+  for (bool keeps_digest : {true, false}) {
+    SCOPED_TRACE(keeps_digest ? "sink keeps a digest" : "sink keeps no digest");
+    auto liar = Proxy();
+    auto honest = Proxy();
+    ASSERT_TRUE(liar && honest);
+    liar->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = "/blobs/", .times = -1});
+    ClientOptions o = BaseOptions(config_.path(), &env_);
+    o.peers = std::make_shared<FixedPeers>(std::vector<std::string>{liar->host(), honest->host()});
+    auto client = MakeClient(std::move(o));
+    ASSERT_TRUE(client);
+    std::unique_ptr<MemorySink> sink =
+        keeps_digest ? std::make_unique<DigestKeepingSink>() : std::make_unique<MemorySink>();
+    // The registry itself is never asked: its host is not a peer and the
+    // second peer serves the blob.
+    auto st = client->FetchBlob(Ref(liar->host()), layer.digest, layer.size, *sink);
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_EQ(common::Digest::Sha256Of(sink->data()), layer.digest);
+    EXPECT_EQ(sink->restarts, 1) << "the liar's bytes were dropped";
+    auto lied = liar->Log();
+    ASSERT_EQ(lied.size(), 1u);
+    EXPECT_EQ(lied[0].fault, "wrong_bytes");
+    EXPECT_EQ(lied[0].body_bytes_sent, layer.size) << "the right length, wrong bytes";
+    auto served = honest->Log();
+    ASSERT_EQ(served.size(), 1u);
+    EXPECT_EQ(served[0].status, 200);
+  }
+}
+
+// Every peer lies: FetchBlob never returns their bytes as the blob; it
+// goes on to the registry's host, which serves it.
+TEST_F(AnonymousRegistryTest, OnlyLyingPeersLeaveTheBlobToTheRegistry) {
+  const auto& layer = BigLayer();
+  auto liar = Proxy();
+  auto registry = Proxy();
+  ASSERT_TRUE(liar && registry);
+  liar->AddRule({.kind = FaultRule::Kind::kWrongBytes, .path_contains = "/blobs/", .times = -1});
+  ClientOptions o = BaseOptions(config_.path(), &env_);
+  o.peers = std::make_shared<FixedPeers>(std::vector<std::string>{liar->host()});
+  auto client = MakeClient(std::move(o));
+  ASSERT_TRUE(client);
+  DigestKeepingSink sink;
+  auto st = client->FetchBlob(Ref(registry->host()), layer.digest, layer.size, sink);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(common::Digest::Sha256Of(sink.data()), layer.digest);
+  EXPECT_EQ(sink.restarts, 1);
+  ASSERT_EQ(liar->Log().size(), 1u);
+  EXPECT_EQ(liar->Log()[0].fault, "wrong_bytes");
+  auto log = registry->Log();
+  ASSERT_EQ(log.size(), 1u) << "the registry's host served the blob";
+  EXPECT_EQ(log[0].status, 200);
+}
+
 TEST_F(AnonymousRegistryTest, CutMidwayResumesWithoutCountingAnAttempt) {
   auto proxy = Proxy();
   ASSERT_TRUE(proxy);

@@ -26,6 +26,20 @@ TEST(DigestTest, StreamingEqualsOneShot) {
   EXPECT_EQ(h.Finish(), Digest::Sha256Of(std::string_view(data)));
 }
 
+// Current is the digest of what was hashed so far, and hashing goes on
+// after it as if it had not been called.
+TEST(DigestTest, CurrentLeavesTheStateToContinue) {
+  Sha256 h;
+  EXPECT_EQ(h.Current().str(), kEmptySha256);
+  h.Update(std::string_view("ab"));
+  EXPECT_EQ(h.Current(), Digest::Sha256Of(std::string_view("ab")));
+  EXPECT_EQ(h.size(), 2u);
+  h.Update(std::string_view("c"));
+  EXPECT_EQ(h.Current(), Digest::Sha256Of(std::string_view("abc")));
+  EXPECT_EQ(h.Finish(), Digest::Sha256Of(std::string_view("abc")));
+  EXPECT_EQ(h.Current().str(), kEmptySha256) << "Finish resets";
+}
+
 TEST(DigestTest, ParseRoundTrips) {
   auto d = Digest::Parse(kEmptySha256);
   ASSERT_TRUE(d) << d.error().message;

@@ -113,6 +113,14 @@ class ContentStoreTest : public ::testing::Test {
   fs::path ingest_dir() const { return dir_.path() / "root/content/ingest"; }
   fs::path blobs_dir() const { return dir_.path() / "root/content/blobs/sha256"; }
 
+  // The partial a killed pull leaves: the first `n` bytes of `data`,
+  // written through an ingest that then goes away.
+  void LeavePartial(const std::string& data, size_t n) {
+    auto ing = cs().BeginIngest(Digest::Sha256Of(data), static_cast<int64_t>(data.size()));
+    ASSERT_TRUE(ing) << ing.error().message;
+    ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, n)));
+  }
+
   common::TempDir dir_;
   std::optional<ContentStore> cs_;
 };
@@ -192,11 +200,7 @@ TEST_F(ContentStoreTest, ResumeAfterIngestDestroyedMidway) {
   std::string data = Content(200001, 7);
   Digest d = Digest::Sha256Of(data);
   const size_t half = 123457;
-  {
-    auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
-    ASSERT_TRUE(ing);
-    ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, half)));
-  }  // killed pull: the object goes away, the partial stays
+  ASSERT_NO_FATAL_FAILURE(LeavePartial(data, half));  // killed pull: the partial stays
   EXPECT_EQ(fs::file_size(cs().IngestPath(d)), half);
   EXPECT_FALSE(cs().Has(d));
 
@@ -328,6 +332,31 @@ TEST_F(ContentStoreTest, RestartTruncatesAndResetsHash) {
   auto st = ing->Commit();
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_TRUE(cs().Has(d));
+}
+
+// written_digest is the running hash of what the ingest holds: after
+// writes, after a resume (seeded from the partial), after a Restart; and
+// it is what Commit checks, so a wrong one is refused.
+TEST_F(ContentStoreTest, WrittenDigestFollowsTheBytesHeldAcrossResumeAndRestart) {
+  std::string data = Content(300007, 5);
+  Digest d = Digest::Sha256Of(data);
+  const size_t half = 150001;
+  ASSERT_NO_FATAL_FAILURE(LeavePartial(data, half));
+  auto ing = cs().BeginIngest(d, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(ing) << ing.error().message;
+  ASSERT_EQ(ing->offset(), static_cast<int64_t>(half));
+  EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view(data).substr(0, half)))
+      << "a resumed ingest is seeded from its partial";
+  ASSERT_TRUE(ing->Restart());
+  EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view()));
+  ASSERT_TRUE(ing->Write(std::string_view(data).substr(0, 7)));
+  EXPECT_EQ(ing->written_digest(), Digest::Sha256Of(std::string_view(data).substr(0, 7)));
+  ASSERT_TRUE(ing->Write(std::string_view(data).substr(7)));
+  EXPECT_EQ(ing->written_digest(), d);
+  EXPECT_EQ(ing->written_digest(), d) << "asking does not consume the hash";
+  ASSERT_TRUE(ing->Commit());
+  EXPECT_TRUE(cs().Has(d));
+  EXPECT_EQ(ing->written_digest(), Digest()) << "finished";
 }
 
 TEST_F(ContentStoreTest, WritePastExpectedSizeIsDataLoss) {

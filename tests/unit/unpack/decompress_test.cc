@@ -346,6 +346,52 @@ TEST(UnpackDigestTest, WrongBlobDigestIsDataLossNamingBoth) {
                                    wrong.str() + ", got " + Digest::Sha256Of(blob).str());
 }
 
+// hash_blob false: the caller has the compressed bytes verified elsewhere
+// (the content store). No blob digest is computed or checked; the expected
+// one only names the layer; the diffID is still checked.
+TEST(UnpackDigestTest, BlobNotHashedWhenTheCallerVerifiesItButTheDiffIdStillIs) {
+  const std::string tar = Tar({File("a", "x")});
+  const std::string blob = *fixtures::Compress(tar, fixtures::Compression::kGzip);
+  const Digest other = Digest::Sha256Of("another blob");
+  {
+    Sandbox box;
+    ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip);
+    o.hash_blob = false;
+    o.expected_blob_digest = other;
+    o.expected_diff_id = Digest::Sha256Of(tar);
+    auto r = box.Apply(blob, o);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r->blob_digest.has_value());
+    EXPECT_EQ(r->diff_id, Digest::Sha256Of(tar));
+    EXPECT_EQ(r->compressed_size, static_cast<int64_t>(blob.size()));
+  }
+  {
+    Sandbox box;
+    ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kGzip);
+    o.hash_blob = false;
+    o.expected_blob_digest = other;
+    o.expected_diff_id = Digest::Sha256Of("another tar");
+    auto r = box.Apply(blob, o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::kDataLoss);
+    EXPECT_NE(r.error().message.find("apply layer " + other.str() + ": diffID mismatch"),
+              std::string::npos)
+        << r.error().message;
+  }
+  {
+    // Uncompressed: its one hash is its digest and its diffID, so the
+    // blob digest is still known, and checked.
+    Sandbox box;
+    ApplyOptions o = Unprivileged(WhiteoutMode::kOverlay, Compression::kNone);
+    o.hash_blob = false;
+    o.expected_blob_digest = other;
+    auto r = box.Apply(tar, o);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("blob digest mismatch"), std::string::npos)
+        << r.error().message;
+  }
+}
+
 TEST(UnpackDigestTest, Sha512ExpectationIsRefused) {
   auto d = Digest::Parse("sha512:" + std::string(128, 'a'));
   ASSERT_TRUE(d);
