@@ -76,7 +76,8 @@ struct Job {
   oci::Descriptor layer;
   common::Digest diff_id;
   common::Digest chain_id;
-  std::string key;  // the extract snapshot
+  std::string key;      // the extract snapshot
+  bool leased = false;  // `key` is already a resource of the unpack's lease
   bool prepared = false;
   int64_t bytes = 0;
   int64_t reported = -1;  // the last "unpacking" count reported
@@ -140,7 +141,7 @@ class Unpacker {
     if (!jobs.empty()) {
       // Held for the process's lifetime: if it is killed, prune sees the
       // lease abandoned and collects the extract snapshots at once.
-      ASSIGN_OR_RETURN(lease_, o_.metadata->CreateLease(std::chrono::hours(24)));
+      TRY(LeaseJobs(jobs));
       auto st = o_.snapshotter->independent_layers() ? RunParallel(jobs, parts.chain_ids)
                                                      : RunSequential(jobs, parts.chain_ids);
       Cleanup(jobs);
@@ -154,6 +155,22 @@ class Unpacker {
   }
 
  private:
+  // Creates the unpack's lease holding every job's extract snapshot key, in
+  // one transaction (one WAL sync, instead of one for the lease and one per
+  // layer). A key leased before its snapshot exists protects nothing yet,
+  // which is harmless; a layer applied again gets a new key, leased then.
+  common::Status LeaseJobs(std::vector<Job>& jobs) {
+    ASSIGN_OR_RETURN(store::Txn txn, o_.metadata->Begin());
+    ASSIGN_OR_RETURN(store::LeaseHold hold, txn.CreateLease(std::chrono::hours(24)));
+    for (const Job& j : jobs) {
+      TRY(txn.AddLeaseResource(hold.lease(), store::kLeaseSnapshot, j.key));
+    }
+    TRY(txn.Commit());
+    lease_ = std::move(hold);
+    for (Job& j : jobs) j.leased = true;
+    return {};
+  }
+
   // Prepares the extract snapshot of `j` (on `parent`, "" for none) and
   // applies the layer blob into it: from the source's file (open_local),
   // as it downloads (flights), or from the store.
@@ -229,6 +246,7 @@ class Unpacker {
                << common::Kv("digest", j.layer.digest.str());
     Discard(j);
     j.key = ExtractKey(j.chain_id);
+    j.leased = false;
     unpack::FdSource src(blob->get());
     return ApplyFrom(j, parent, mode, src, /*hash_blob=*/false);
   }
@@ -239,7 +257,10 @@ class Unpacker {
   common::Result<int64_t> ApplyFrom(Job& j, const std::string& parent, unpack::WhiteoutMode mode,
                                     unpack::ByteSource& raw, bool hash_blob) {
     std::string what = "unpack layer " + j.layer.digest.str();
-    TRY(o_.metadata->AddLeaseResource(lease_.lease(), store::kLeaseSnapshot, j.key));
+    if (!j.leased) {
+      TRY(o_.metadata->AddLeaseResource(lease_.lease(), store::kLeaseSnapshot, j.key));
+    }
+    j.leased = true;
     auto prep = o_.snapshotter->Prepare(j.key, parent, {{std::string(kSnapshotLabelExtract), "1"}});
     if (!prep) return std::unexpected(prep.error().Wrap(what));
     j.prepared = true;

@@ -51,6 +51,13 @@ CREATE TABLE IF NOT EXISTS snapshot_unsynced (
 );
 )sql";
 
+// How many of kSchema's tables and indexes a store has (kSchemaObjects when
+// it has them all). Keep the names in step with kSchema.
+constexpr std::string_view kCountSchemaObjects =
+    "SELECT count(*) FROM sqlite_master WHERE name IN "
+    "('snapshots', 'snapshots_parent', 'snapshot_unsynced')";
+constexpr int64_t kSchemaObjects = 3;
+
 // Every query that reads whole rows selects these columns, in this order
 // (ReadRow), from `snapshots s`.
 constexpr std::string_view kSelectRow =
@@ -100,13 +107,36 @@ struct Row {
 std::mutex g_probe_mu;
 std::map<std::string, bool> g_probe_cache;
 
-// Whether an overlay with upper and work dirs in `dir` mounts, tried in a
-// child in a private mount namespace: the mount dies with the child, so a
-// kill -9 of this process at any moment leaves no mount behind (only the
-// scratch directory, which the next probe removes once it is old). Not
-// MountAt: after fork() only async-signal-safe calls are allowed here, and
-// the probe's one lower layer always fits mount(2)'s page anyway.
+// Whether an overlay superblock of base/{lower,upper,work} can be created
+// through the new mount API (fsopen, fsconfig, FSCONFIG_CMD_CREATE). The
+// kernel checks the layers and the work directory when it creates the
+// superblock, as for a mount, but nothing is attached anywhere: closing the
+// context frees it, and no child in a mount namespace of its own is needed
+// (on a busy machine the exit of that child, tearing the namespace and its
+// mount down, took 30-60 ms of a cold pull). false when this kernel or this
+// process cannot tell so (no fsopen, EPERM in a user namespace, or a
+// failure that mount(2) might not share): the caller mounts to find out.
+bool OverlayCreatesIn(const fs::path& base) {
+  int fd = ::fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fd < 0) return false;
+  common::UniqueFd ctx(fd);
+  for (auto [key, dir] :
+       {std::pair{"lowerdir", "lower"}, {"upperdir", "upper"}, {"workdir", "work"}}) {
+    const std::string path = (base / dir).string();
+    if (::fsconfig(ctx.get(), FSCONFIG_SET_STRING, key, path.c_str(), 0) != 0) return false;
+  }
+  return ::fsconfig(ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
+}
+
+// Whether an overlay with upper and work dirs in `base` mounts: as
+// OverlayCreatesIn says when it can, else tried in a child in a private
+// mount namespace: the mount dies with the child, so a kill -9 of this
+// process at any moment leaves no mount behind (only the scratch
+// directory, which the next probe removes once it is old). Not MountAt:
+// after fork() only async-signal-safe calls are allowed here, and the
+// probe's one lower layer always fits mount(2)'s page anyway.
 bool OverlayMountsIn(const fs::path& base) {
+  if (OverlayCreatesIn(base)) return true;
   std::string target = (base / "merged").string();
   std::string data = "lowerdir=" + (base / "lower").string() +
                      ",upperdir=" + (base / "upper").string() +
@@ -468,7 +498,23 @@ class SnapshotterImpl final : public Snapshotter {
     TRY(db_.Exec("PRAGMA journal_mode=WAL", "open snapshots"));
     TRY(db_.Exec("PRAGMA foreign_keys=ON", "open snapshots"));
     db_.KeepWalShort(store::kWalAutocheckpointPages);
-    return db_.Exec(kSchema, "create snapshots table");
+    // Every store but a new one has the tables: a read finds them and
+    // nothing is written. A new store creates them in one transaction (one
+    // WAL sync) rather than one per statement (three, each a commit with
+    // synchronous FULL). A concurrent opener may create them between the
+    // read and the write: IF NOT EXISTS makes the second a no-op.
+    const std::string op = "create snapshots table";
+    {
+      ASSIGN_OR_RETURN(store::SqliteStmt q, db_.Prepare(kCountSchemaObjects, op));
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (row && q.ColumnInt(0) == kSchemaObjects) return {};
+    }
+    TRY(db_.Exec("BEGIN IMMEDIATE", op));
+    Rollback rb{db_};
+    TRY(db_.Exec(kSchema, op));
+    TRY(db_.Exec("COMMIT", op));
+    rb.done = true;
+    return {};
   }
 
  private:

@@ -243,15 +243,26 @@ Result<MetadataDb> MetadataDb::Open(const std::filesystem::path& root, Options o
   return MetadataDb(std::move(state));
 }
 
-Result<Txn> MetadataDb::BeginWith(std::string_view sql) {
+Result<Txn> MetadataDb::BeginWith(std::string_view sql, bool unsynced) {
   if (state_->txn_owner.load() == std::this_thread::get_id())
     return MakeError(Errc::kFailedPrecondition,
                      "begin transaction: sqlite `" + path().string() +
                          "`: this thread already holds a transaction on this connection");
   std::unique_lock<std::mutex> lock(state_->mu);
-  TRY(state_->db.Exec(sql, "begin transaction"));
+  // SQLite changes the safety level only outside a transaction; End sets
+  // it back before the lock is released, so no other transaction of this
+  // connection commits unsynced.
+  if (unsynced) {
+    TRY(state_->db.Exec("PRAGMA synchronous = NORMAL", "begin transaction"));
+  }
+  if (auto st = state_->db.Exec(sql, "begin transaction"); !st) {
+    if (unsynced) (void)state_->db.Exec("PRAGMA synchronous = FULL", "begin transaction");
+    return std::unexpected(std::move(st.error()));
+  }
   state_->txn_owner.store(std::this_thread::get_id());
-  return Txn(state_.get(), std::move(lock));
+  Txn txn(state_.get(), std::move(lock));
+  txn.unsynced_ = unsynced;
+  return txn;
 }
 
 Result<int64_t> MetadataDb::DataVersion() {
@@ -263,6 +274,7 @@ Result<int64_t> MetadataDb::DataVersion() {
 }
 
 Result<Txn> MetadataDb::Begin() { return BeginWith("BEGIN IMMEDIATE"); }
+Result<Txn> MetadataDb::BeginUnsynced() { return BeginWith("BEGIN IMMEDIATE", /*unsynced=*/true); }
 Result<Txn> MetadataDb::BeginRead() { return BeginWith("BEGIN DEFERRED"); }
 
 // The single-operation forms: a read opens a deferred transaction, a write
@@ -322,7 +334,11 @@ Result<std::vector<BlobRecord>> MetadataDb::ListBlobs() {
 Result<StoreTotals> MetadataDb::Totals() { GANTRY_READ_OP("count images and blobs", Totals()); }
 Status MetadataDb::AddCounters(std::span<const CounterDelta> deltas) {
   if (deltas.empty()) return {};
-  GANTRY_WRITE_OP("add counters", AddCounters(deltas));
+  auto txn = BeginUnsynced();
+  if (!txn) return std::unexpected(std::move(txn.error()).Wrap("add counters"));
+  TRY(txn->AddCounters(deltas));
+  if (auto c = txn->Commit(); !c) return std::unexpected(std::move(c.error()).Wrap("add counters"));
+  return {};
 }
 Result<std::vector<CounterDelta>> MetadataDb::ListCounters() {
   GANTRY_READ_OP("list counters", ListCounters());
@@ -388,13 +404,17 @@ Status MetadataDb::DeleteExpiredLeases() {
 Txn::Txn(MetadataDbState* state, std::unique_lock<std::mutex> lock)
     : state_(state), lock_(std::move(lock)) {}
 
-Txn::Txn(Txn&& o) noexcept : state_(std::exchange(o.state_, nullptr)), lock_(std::move(o.lock_)) {}
+Txn::Txn(Txn&& o) noexcept
+    : state_(std::exchange(o.state_, nullptr)),
+      lock_(std::move(o.lock_)),
+      unsynced_(std::exchange(o.unsynced_, false)) {}
 
 Txn& Txn::operator=(Txn&& o) noexcept {
   if (this != &o) {
     Rollback();
     state_ = std::exchange(o.state_, nullptr);
     lock_ = std::move(o.lock_);
+    unsynced_ = std::exchange(o.unsynced_, false);
   }
   return *this;
 }
@@ -402,6 +422,11 @@ Txn& Txn::operator=(Txn&& o) noexcept {
 Txn::~Txn() { Rollback(); }
 
 void Txn::End() {
+  if (unsynced_) {
+    if (auto st = state_->db.Exec("PRAGMA synchronous = FULL", "end transaction"); !st)
+      LOG(Warn) << st.error().message;
+    unsynced_ = false;
+  }
   state_->txn_owner.store(std::thread::id());
   state_ = nullptr;
   if (lock_.owns_lock()) lock_.unlock();

@@ -261,6 +261,7 @@ class Txn {
 
   MetadataDbState* state_ = nullptr;
   std::unique_lock<std::mutex> lock_;
+  bool unsynced_ = false;  // End sets synchronous back to FULL
 };
 
 class MetadataDb {
@@ -316,7 +317,9 @@ class MetadataDb {
   [[nodiscard]] common::Status DeleteBlob(const common::Digest& digest);
   [[nodiscard]] common::Result<std::vector<BlobRecord>> ListBlobs();
   [[nodiscard]] common::Result<StoreTotals> Totals();
-  // One transaction; nothing is written for an empty `deltas`.
+  // One transaction, committed unsynced (BeginUnsynced: a kill never loses
+  // the counts, a machine crash may lose those of the last commands);
+  // nothing is written for an empty `deltas`.
   [[nodiscard]] common::Status AddCounters(std::span<const CounterDelta> deltas);
   [[nodiscard]] common::Result<std::vector<CounterDelta>> ListCounters();
 
@@ -359,7 +362,14 @@ class MetadataDb {
   // `BEGIN` (deferred) for read-only operations, which then do not take
   // the write lock.
   [[nodiscard]] common::Result<Txn> BeginRead();
-  [[nodiscard]] common::Result<Txn> BeginWith(std::string_view sql);
+  // As Begin, but its commit does not wait for the WAL to reach the disk
+  // (SQLite's synchronous NORMAL, for this transaction only): it survives a
+  // kill of the process at once, but a machine crash before the kernel
+  // writes it back (or before the next synced commit) may lose it; the
+  // database stays consistent either way. Only for writes whose loss in a
+  // crash is harmless.
+  [[nodiscard]] common::Result<Txn> BeginUnsynced();
+  [[nodiscard]] common::Result<Txn> BeginWith(std::string_view sql, bool unsynced = false);
 
   std::unique_ptr<MetadataDbState> state_;
 };

@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "fixtures/require.h"
 #include "snapshot/mount.h"
+#include "store/sqlite.h"
 
 namespace snapshot {
 namespace {
@@ -298,6 +299,52 @@ TEST_P(SnapshotterSuite, SettleAfterARebootRemovesUnsyncedSnapshotsAndWhatIsBuil
   auto again = after->Settle();
   ASSERT_TRUE(again);
   EXPECT_EQ(again->removed, 0);
+}
+
+// Opening a store that has the snapshot tables writes nothing, so it needs
+// no write lock: it opens while another connection holds one (a write
+// would wait out the 10 s busy timeout and fail).
+TEST(SnapshotterSchema, AStoreWithTheTablesOpensWhileAnotherConnectionWrites) {
+  REQUIRE_ROOT("snapshot ownership");
+  auto dir = common::TempDir::Create("snap-schema");
+  ASSERT_TRUE(dir) << dir.error().message;
+  ASSERT_TRUE(Open(dir->path(), {.kind = Kind::kNative}));
+  auto writer = store::SqliteDb::Open(dir->path() / "metadata.db");
+  ASSERT_TRUE(writer) << writer.error().message;
+  ASSERT_TRUE(writer->Exec("BEGIN IMMEDIATE", "hold the write lock"));
+  const auto start = std::chrono::steady_clock::now();
+  auto sn = Open(dir->path(), {.kind = Kind::kNative});
+  ASSERT_TRUE(sn) << sn.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_TRUE(writer->Exec("ROLLBACK", "release the write lock"));
+}
+
+// A store that lacks one of the tables (the others present) gets it on
+// open, and the snapshotter works on it.
+TEST(SnapshotterSchema, CreatesATableTheStoreLacks) {
+  REQUIRE_ROOT("snapshot ownership");
+  auto dir = common::TempDir::Create("snap-schema");
+  ASSERT_TRUE(dir) << dir.error().message;
+  ASSERT_TRUE(Open(dir->path(), {.kind = Kind::kNative}));
+  {
+    auto db = store::SqliteDb::Open(dir->path() / "metadata.db");
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->Exec("DROP TABLE snapshot_unsynced", "drop a table"));
+  }
+  auto sn = Open(dir->path(), {.kind = Kind::kNative});
+  ASSERT_TRUE(sn) << sn.error().message;
+  ASSERT_TRUE((*sn)->Prepare("k", ""));
+  auto committed = (*sn)->Commit("layer", "k");
+  ASSERT_TRUE(committed) << committed.error().message;
+  auto info = (*sn)->Stat("layer");
+  ASSERT_TRUE(info) << info.error().message;
+  auto db = store::SqliteDb::Open(dir->path() / "metadata.db");
+  ASSERT_TRUE(db) << db.error().message;
+  auto q = db->Prepare("SELECT count(*) FROM snapshot_unsynced", "count unsynced");
+  ASSERT_TRUE(q) << q.error().message;
+  auto row = q->Step();
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ(q->ColumnInt(0), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SnapshotterSuite, ::testing::Values(Kind::kOverlay, Kind::kNative),
