@@ -55,6 +55,7 @@ Status Applier::ApplyWhiteout(std::string_view dir, const std::string& name) {
   // 0/0 character device overlayfs reads, replacing whatever this layer put
   // under that name before.
   ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  TRY(Settle(pfd, name));
   struct stat st {};
   if (::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return {};
