@@ -15,7 +15,6 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "unpack/file_finisher_internal.h"
-#include "unpack/path_internal.h"
 
 namespace unpack {
 
@@ -85,20 +84,12 @@ Status FileFinisher::Finish(Job& job) {
     return std::unexpected(ErrnoError(what).error().Wrap("entry `" + job.entry + "`"));
   };
   if (!job.fd && job.dir) {
-    // As the applier creates: O_EXCL|O_NOFOLLOW never opens what is there;
-    // what an earlier entry put under the name is replaced.
-    const int dir = job.dir->get();
-    for (int attempt = 0;; ++attempt) {
-      int fd = ::openat(dir, job.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        job.perm & 0777);
-      if (fd >= 0) {
-        job.fd.reset(fd);
-        break;
-      }
-      if (errno != EEXIST || attempt > 0) return fail("create file");
-      if (auto st = RemoveAllAt(dir, job.name, job.dev); !st)
-        return std::unexpected(st.error().Wrap("entry `" + job.entry + "`"));
-    }
+    // As the applier creates: O_EXCL|O_NOFOLLOW never opens what is there
+    // (the applier hands over only names that did not exist).
+    int fd = ::openat(job.dir->get(), job.name.c_str(),
+                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, job.perm & 0777);
+    if (fd < 0) return fail("create file");
+    job.fd.reset(fd);
   }
   const int fd = job.fd.get();
   if (auto st = common::PwriteAll(fd, {job.data.data(), job.data.size()}, 0); !st)

@@ -54,6 +54,8 @@ class Resolver {
   // change what a path resolves to.
   [[nodiscard]] common::Result<int> ParentFd(std::string_view dir, bool create);
   void Invalidate() { cache_valid_ = false; }
+  // Whether ParentFd(dir, …) would return the cached fd.
+  bool Cached(std::string_view dir) const { return cache_valid_ && cache_path_ == dir; }
   // Changes whenever ParentFd opens a directory (a new fd, maybe another
   // directory): what callers learnt about the last fd holds until then.
   uint64_t generation() const { return generation_; }

@@ -177,11 +177,16 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
                                                    " bytes)");
   total_bytes_ += size;
 
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
   TRY(Settle(pfd, name));
   const bool later =
       size <= kFinisherMaxFile && archive_entry_sparse_count(e) == 0 && options_.file_thread;
-  if (later && create_on_helpers()) {
+  // A helper creates only a name that does not exist (what is there is
+  // replaced here, in order), so a name it has yet to create is missing
+  // until it does: Parent() and Settle() see that.
+  struct stat existing {};
+  if (later && create_on_helpers() &&
+      ::fstatat(pfd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
     if (const ino_t ino = ParentIno(pfd); ino != 0) {
       if (!parent_dup_) {
         int d = ::fcntl(pfd, F_DUPFD_CLOEXEC, 0);
@@ -233,7 +238,6 @@ Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t
   if (!file) {  // ApplyFile checked: a helper creates it below parent_dup_
     job.dir = parent_dup_;
     job.dir_ino = parent_ino_;
-    job.dev = resolver_.root_dev();
     job.name = name;
   }
   job.fd = std::move(file);
@@ -420,7 +424,7 @@ Status Applier::Finish() {
 
 Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_view dir,
                          const std::string& name) {
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
   TRY(Settle(pfd, name));
   bool make_opaque = false;
   // Created owner-only; the entry's mode is applied at the end, so that a
@@ -468,7 +472,7 @@ Status Applier::ApplySymlink(archive_entry* e, std::string_view dir, const std::
   if (target.empty()) return MakeError(Errc::kInvalidArgument, "symlink with an empty target");
   if (target.size() > options_.limits.max_path_length)
     return MakeError(Errc::kInvalidArgument, "symlink target too long");
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
   TRY(Settle(pfd, name));
   for (int attempt = 0;; ++attempt) {
     if (::symlinkat(target.c_str(), pfd, name.c_str()) == 0) break;
@@ -512,7 +516,7 @@ Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std:
   if (!S_ISREG(tst.st_mode) && !S_ISLNK(tst.st_mode))
     return MakeError(Errc::kInvalidArgument, what + " is not a regular file or symlink");
 
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
   TRY(Settle(pfd, name));
   for (int attempt = 0;; ++attempt) {
     // flags 0: a symlink target is linked itself, never followed.
@@ -541,7 +545,7 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
   const dev_t rdev = device ? makedev(static_cast<unsigned>(archive_entry_rdevmajor(e)),
                                       static_cast<unsigned>(archive_entry_rdevminor(e)))
                             : 0;
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
   TRY(Settle(pfd, name));
   for (int attempt = 0;; ++attempt) {
     if (::mknodat(pfd, name.c_str(), kind | 0600, rdev) == 0) break;
@@ -576,6 +580,17 @@ ino_t Applier::ParentIno(int pfd) {
     parent_dup_.reset();
   }
   return parent_ino_;
+}
+
+Result<int> Applier::Parent(std::string_view dir) {
+  if (finisher_ && finisher_->AnyPending() && !resolver_.Cached(dir)) {
+    // Missing components are created only once no file is pending: one
+    // of them may be a name a helper has yet to create (a file used as a
+    // directory fails as it does in tar order).
+    if (auto probe = resolver_.ParentFd(dir, /*create=*/false); probe) return *probe;
+    TRY(SettleAll());
+  }
+  return resolver_.ParentFd(dir, /*create=*/true);
 }
 
 Status Applier::Settle(int dirfd, const std::string& name) {

@@ -100,6 +100,10 @@ class Applier {
   // the file helpers when one of them still has to create that name
   // (FileFinisher::Pending), so that entries take effect in tar order.
   common::Status Settle(int dirfd, const std::string& name);
+  // resolver_.ParentFd(dir, create): while files are pending, a
+  // directory that is not all there is created only after the helpers are
+  // done (a missing component may be a file one has yet to create).
+  common::Result<int> Parent(std::string_view dir);
   // Waits for the file helpers when any file is still to be created.
   common::Status SettleAll();
   // The inode of `pfd`, the resolver's current ParentFd (cached per

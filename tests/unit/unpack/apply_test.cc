@@ -346,6 +346,8 @@ struct OrderCase {
   std::vector<TarEntry> entries;
 };
 
+void PrintTo(const OrderCase& c, std::ostream* os) { *os << c.name; }
+
 TarEntry Fifo(std::string path) {
   TarEntry e;
   e.type = TarEntry::Type::kFifo;
