@@ -61,8 +61,10 @@
 // directory accounts for that (snapshot/snapshotter.h: unsynced snapshots
 // are synced later, or discarded after a crash of the machine).
 //
-// Open files: a small file handed to the file thread stays open until that
-// thread has finished it, so the files an apply holds open are bounded by
+// Open files: a small file handed to the file helpers stays open (or, when
+// a helper creates it, its parent directory: one descriptor shared by the
+// queued files of that directory) until a helper has finished it, so the
+// files an apply holds open are bounded by
 // count as well as by bytes: at most kFileQueueFiles per apply, and across
 // all the applies of the process at most the capacity of an OpenFileBudget
 // (by default the process's, sized from RLIMIT_NOFILE). Without a free slot
@@ -77,8 +79,8 @@
 // one call uses its ByteSource and directory exclusively. With
 // ApplyOptions::decode_thread the ByteSource is read on a helper thread
 // (never concurrently), and with ApplyOptions::file_thread small files are
-// finished on another; ApplyLayer joins both before returning, and every
-// file it wrote is closed by then.
+// finished on ApplyOptions::file_threads others; ApplyLayer joins them all
+// before returning, and every file it wrote is closed by then.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -275,11 +277,20 @@ struct ApplyOptions {
   // calling thread.
   bool decode_thread = true;
   // Finish small regular files (write their data, owner, mode, xattrs,
-  // times, close) on a helper thread, while this one goes on creating the
-  // next ones in tar order. Each file is still created here, below a
-  // parent resolved inside the root; the helper only works on the open fd.
-  // false keeps everything on the calling thread.
+  // times, close) on helper threads, while this one goes on with the next
+  // entries in tar order. false keeps everything on the calling thread.
   bool file_thread = true;
+  // How many such helpers. With more than one (and kOverlay whiteouts)
+  // they also create the small files, each below the parent directory fd
+  // this thread resolved inside the root; an entry that works on a name a
+  // helper has yet to create (the same name again, a hardlink to it, a
+  // whiteout) or removes anything waits for the helpers first. With one
+  // (or kNative) every file is created on this thread.
+  int file_threads = 2;
+  // Tests only: the file helpers start nothing until this thread waits for
+  // them (the latest order the bounds allow), to show that entries acting
+  // on a file a helper has yet to create wait for it.
+  bool hold_file_helpers = false;
   // The budget the files queued for the file thread are taken from;
   // nullptr: OpenFileBudget::ForProcess(). Not owned; must outlive the call.
   OpenFileBudget* open_files = nullptr;

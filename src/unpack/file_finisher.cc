@@ -70,19 +70,27 @@ Status SetNewFileOwnerAndMode(int fd, bool chown, uid_t uid, gid_t gid, mode_t p
 }
 
 FileFinisher::~FileFinisher() {
-  if (!worker_.joinable()) return;
+  if (workers_.empty()) return;
   {
     std::lock_guard l(mu_);
     stop_ = true;
   }
-  work_cv_.notify_one();
-  worker_.join();
+  work_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
 }
 
 Status FileFinisher::Finish(Job& job) {
   auto fail = [&](const std::string& what) -> Status {
     return std::unexpected(ErrnoError(what).error().Wrap("entry `" + job.entry + "`"));
   };
+  if (!job.fd && job.dir) {
+    // As the applier creates: O_EXCL|O_NOFOLLOW never opens what is there
+    // (the applier hands over only names that did not exist).
+    int fd = ::openat(job.dir->get(), job.name.c_str(),
+                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, job.perm & 0777);
+    if (fd < 0) return fail("create file");
+    job.fd.reset(fd);
+  }
   const int fd = job.fd.get();
   if (auto st = common::PwriteAll(fd, {job.data.data(), job.data.size()}, 0); !st)
     return std::unexpected(st.error().Wrap("entry `" + job.entry + "`"));
@@ -105,16 +113,24 @@ Status FileFinisher::Finish(Job& job) {
   return {};
 }
 
-Status FileFinisher::Submit(Job job) {
-  if (!worker_.joinable() && !inline_) {
+void FileFinisher::StartWorkers() {
+  started_ = true;
+  for (int i = 0; i < threads_; ++i) {
     try {
-      worker_ = std::thread([this] { Work(); });
+      workers_.emplace_back([this] { Work(); });
     } catch (const std::system_error& e) {
-      LOG(Warn) << "cannot start the file thread, finishing files inline"
-                << common::Kv("error", e.what());
-      inline_ = true;
+      LOG(Warn) << "cannot start a file thread" << common::Kv("error", e.what());
+      break;
     }
   }
+  if (workers_.empty()) {
+    LOG(Warn) << "no file thread, finishing files inline";
+    inline_ = true;
+  }
+}
+
+Status FileFinisher::Submit(Job job) {
+  if (!started_) StartWorkers();
   if (inline_) return Finish(job);
   std::unique_lock l(mu_);
   // A job is admitted when it fits, or alone when nothing else is held
@@ -126,6 +142,7 @@ Status FileFinisher::Submit(Job job) {
                       (queued_bytes_ == 0 || queued_bytes_ + job.data.size() <= max_bytes_));
   };
   if (!room()) {
+    if (idle_ > 0) work_cv_.notify_all();  // what is queued makes the room
     producer_waiting_ = true;
     done_cv_.wait(l, room);
     producer_waiting_ = false;
@@ -144,10 +161,27 @@ Status FileFinisher::Submit(Job job) {
   peak_bytes_ = std::max(peak_bytes_, queued_bytes_);
   ++held_files_;
   peak_files_ = std::max(peak_files_, held_files_);
+  if (!job.fd && job.dir) {
+    pending_.insert(PendingKey{job.dir_ino, job.name});
+    pending_count_.store(pending_.size(), std::memory_order_release);
+  }
+  const size_t bytes_before = queued_bytes_ - job.data.size();
   queue_.push_back(std::move(job));
-  // Wake-ups cost a system call each: only when the helper sleeps.
-  if (idle_) work_cv_.notify_one();
+  // Wake-ups cost a system call and a context switch each, and a helper
+  // woken for every file takes one file at a time: a sleeping helper is
+  // woken once per wake_files_ files or a quarter of max_bytes_ queued
+  // (Wait and a full queue wake them all).
+  const size_t quarter = std::max<size_t>(1, max_bytes_ / 4);
+  if (idle_ > 0 &&
+      (queue_.size() % wake_files_ == 0 || bytes_before / quarter != queued_bytes_ / quarter))
+    work_cv_.notify_one();
   return {};
+}
+
+bool FileFinisher::Pending(ino_t dir_ino, const std::string& name) {
+  if (!AnyPending()) return false;
+  std::lock_guard l(mu_);
+  return pending_.contains(PendingKey{dir_ino, name});
 }
 
 FileFinisher::Stats FileFinisher::stats() {
@@ -161,10 +195,11 @@ FileFinisher::Stats FileFinisher::stats() {
 }
 
 Status FileFinisher::Wait() {
-  if (!worker_.joinable()) return {};
+  if (workers_.empty()) return {};
   std::unique_lock l(mu_);
+  if (idle_ > 0 && !queue_.empty()) work_cv_.notify_all();
   producer_waiting_ = true;
-  done_cv_.wait(l, [&] { return queue_.empty() && idle_; });
+  done_cv_.wait(l, [&] { return queue_.empty() && busy_ == 0; });
   producer_waiting_ = false;
   if (error_) return std::unexpected(*error_);
   return {};
@@ -175,12 +210,12 @@ Status FileFinisher::Wait() {
 void FileFinisher::Work() {
   std::unique_lock l(mu_);
   for (;;) {
-    if (queue_.empty()) {
-      if (stop_) return;
-      idle_ = true;
+    if (queue_.empty() || (hold_ && !producer_waiting_ && !stop_)) {
+      if (queue_.empty() && stop_) return;
+      ++idle_;
       if (producer_waiting_) done_cv_.notify_one();
-      work_cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
-      idle_ = false;
+      work_cv_.wait(l, [&] { return stop_ || (!queue_.empty() && (!hold_ || producer_waiting_)); });
+      --idle_;
       continue;
     }
     std::deque<Job> batch;
@@ -194,6 +229,7 @@ void FileFinisher::Work() {
     // After an error, or when the apply is abandoned (destructor without
     // Wait), the remaining jobs are only closed (by Job's fd).
     const bool skip = error_.has_value() || stop_;
+    ++busy_;
     l.unlock();
     if (before_batch_) before_batch_();
     size_t bytes = 0;
@@ -203,11 +239,19 @@ void FileFinisher::Work() {
       if (!skip && !failed) {
         if (Status st = Finish(job); !st) failed = std::move(st.error());
       }
-      job = Job{};  // closes the file
+      job.fd.reset();  // closes the file
+      job.dir.reset();
+      job.data = {};
     }
     const size_t files = batch.size();
-    batch.clear();
     l.lock();
+    for (Job& job : batch) {
+      if (job.name.empty()) continue;  // not one that creates
+      if (auto it = pending_.find(PendingKey{job.dir_ino, job.name}); it != pending_.end())
+        pending_.erase(it);
+    }
+    pending_count_.store(pending_.size(), std::memory_order_release);
+    --busy_;
     queued_bytes_ -= bytes;
     held_files_ -= files;
     // Only after held_files_ is down: the producer may take a freed slot at
@@ -217,6 +261,9 @@ void FileFinisher::Work() {
     if (budget_ != nullptr) budget_->Release(files);
     if (failed && !error_) error_ = std::move(failed);
     if (producer_waiting_) done_cv_.notify_one();
+    l.unlock();
+    batch.clear();  // the names' memory, outside the lock
+    l.lock();
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,11 @@ class Resolver {
   // change what a path resolves to.
   [[nodiscard]] common::Result<int> ParentFd(std::string_view dir, bool create);
   void Invalidate() { cache_valid_ = false; }
+  // Whether ParentFd(dir, …) would return the cached fd.
+  bool Cached(std::string_view dir) const { return cache_valid_ && cache_path_ == dir; }
+  // Changes whenever ParentFd opens a directory (a new fd, maybe another
+  // directory): what callers learnt about the last fd holds until then.
+  uint64_t generation() const { return generation_; }
 
   int root_fd() const { return root_fd_; }
   dev_t root_dev() const { return root_dev_; }
@@ -64,6 +70,7 @@ class Resolver {
   std::string cache_path_;
   common::UniqueFd cache_fd_;
   bool cache_valid_ = false;
+  uint64_t generation_ = 0;
 };
 
 // Removes `name` in `dirfd`: unlinks a non-directory (a symlink itself,

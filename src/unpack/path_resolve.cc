@@ -76,6 +76,7 @@ Result<int> Resolver::ParentFd(std::string_view dir, bool create) {
   if (cache_valid_ && cache_path_ == dir) return cache_fd_.get();
   ASSIGN_OR_RETURN(UniqueFd fd, OpenDir(dir, create));
   cache_fd_ = std::move(fd);
+  ++generation_;
   cache_path_.assign(dir);
   cache_valid_ = true;
   return cache_fd_.get();

@@ -177,7 +177,25 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
                                                    " bytes)");
   total_bytes_ += size;
 
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
+  TRY(Settle(pfd, name));
+  const bool later =
+      size <= kFinisherMaxFile && archive_entry_sparse_count(e) == 0 && options_.file_thread;
+  // A helper creates only a name that does not exist (what is there is
+  // replaced here, in order), so a name it has yet to create is missing
+  // until it does: Parent() and Settle() see that.
+  struct stat existing {};
+  if (later && create_on_helpers() &&
+      ::fstatat(pfd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+    if (const ino_t ino = ParentIno(pfd); ino != 0) {
+      if (!parent_dup_) {
+        int d = ::fcntl(pfd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0) return ErrnoError("dup parent directory");
+        parent_dup_ = std::make_shared<const UniqueFd>(d);
+      }
+      return FinishLater(a, e, UniqueFd(), size, dir, name);
+    }
+  }
   UniqueFd file;
   for (int attempt = 0;; ++attempt) {
     // O_EXCL|O_NOFOLLOW: never open what is there, least of all a symlink.
@@ -198,8 +216,7 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
     struct stat st {};
     if (::fstat(file.get(), &st) == 0) NoteInode(st.st_ino);
   }
-  if (size <= kFinisherMaxFile && archive_entry_sparse_count(e) == 0 && options_.file_thread)
-    return FinishLater(a, e, std::move(file), size, dir, name);
+  if (later) return FinishLater(a, e, std::move(file), size, dir, name);
   TRY(WriteData(a, file.get(), size));
   uid_t uid = 0;
   gid_t gid = 0;
@@ -218,6 +235,11 @@ Status Applier::ApplyFile(archive* a, archive_entry* e, std::string_view dir,
 Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t size,
                             std::string_view dir, const std::string& name) {
   FileFinisher::Job job;
+  if (!file) {  // ApplyFile checked: a helper creates it below parent_dup_
+    job.dir = parent_dup_;
+    job.dir_ino = parent_ino_;
+    job.name = name;
+  }
   job.fd = std::move(file);
   job.size = size;
   // A small non-sparse file: its blocks come in order; should one not, it
@@ -241,7 +263,9 @@ Status Applier::FinishLater(archive* a, archive_entry* e, UniqueFd file, int64_t
   if (!finisher_) {
     OpenFileBudget* budget =
         options_.open_files != nullptr ? options_.open_files : &OpenFileBudget::ForProcess();
-    finisher_ = std::make_unique<FileFinisher>(kFileQueueBytes, nullptr, kFileQueueFiles, budget);
+    finisher_ = std::make_unique<FileFinisher>(kFileQueueBytes, nullptr, kFileQueueFiles, budget,
+                                               std::max(1, options_.file_threads));
+    if (options_.hold_file_helpers) finisher_->HoldUntilWaited();
   }
   Status st = finisher_->Submit(std::move(job));
   // The error is an earlier file's, and names it: not this entry's.
@@ -400,7 +424,8 @@ Status Applier::Finish() {
 
 Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_view dir,
                          const std::string& name) {
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
+  TRY(Settle(pfd, name));
   bool make_opaque = false;
   // Created owner-only; the entry's mode is applied at the end, so that a
   // read-only directory can still receive its children.
@@ -447,7 +472,8 @@ Status Applier::ApplySymlink(archive_entry* e, std::string_view dir, const std::
   if (target.empty()) return MakeError(Errc::kInvalidArgument, "symlink with an empty target");
   if (target.size() > options_.limits.max_path_length)
     return MakeError(Errc::kInvalidArgument, "symlink target too long");
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
+  TRY(Settle(pfd, name));
   for (int attempt = 0;; ++attempt) {
     if (::symlinkat(target.c_str(), pfd, name.c_str()) == 0) break;
     if (errno != EEXIST || attempt > 0) return ErrnoError("create symlink");
@@ -477,6 +503,11 @@ Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std:
     if (tfd.error().code == Errc::kNotFound || tfd.error().sys_errno == ENOTDIR) return not_found();
     return std::unexpected(std::move(tfd.error()).Wrap(what));
   }
+  if (finisher_ && finisher_->AnyPending()) {
+    // The target may be a file a helper has yet to create.
+    struct stat dst {};
+    if (::fstat(tfd->get(), &dst) != 0 || finisher_->Pending(dst.st_ino, tname)) TRY(SettleAll());
+  }
   struct stat tst {};
   if (::fstatat(tfd->get(), tname.c_str(), &tst, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return not_found();
@@ -485,7 +516,8 @@ Status Applier::ApplyHardlink(archive_entry* e, std::string_view dir, const std:
   if (!S_ISREG(tst.st_mode) && !S_ISLNK(tst.st_mode))
     return MakeError(Errc::kInvalidArgument, what + " is not a regular file or symlink");
 
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
+  TRY(Settle(pfd, name));
   for (int attempt = 0;; ++attempt) {
     // flags 0: a symlink target is linked itself, never followed.
     if (::linkat(tfd->get(), tname.c_str(), pfd, name.c_str(), 0) == 0) break;
@@ -513,7 +545,8 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
   const dev_t rdev = device ? makedev(static_cast<unsigned>(archive_entry_rdevmajor(e)),
                                       static_cast<unsigned>(archive_entry_rdevminor(e)))
                             : 0;
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
+  TRY(Settle(pfd, name));
   for (int attempt = 0;; ++attempt) {
     if (::mknodat(pfd, name.c_str(), kind | 0600, rdev) == 0) break;
     if (errno == EPERM && device)
@@ -532,8 +565,46 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
 // ---- helpers --------------------------------------------------------------------
 
 Status Applier::RemoveExisting(int dirfd, const std::string& name) {
+  TRY(SettleAll());
   resolver_.Invalidate();
+  parent_gen_ = UINT64_MAX;  // what is removed may be a directory the helpers have
+  parent_dup_.reset();
   return RemoveAllAt(dirfd, name, resolver_.root_dev());
+}
+
+ino_t Applier::ParentIno(int pfd) {
+  if (parent_gen_ != resolver_.generation()) {
+    struct stat st {};
+    parent_ino_ = ::fstat(pfd, &st) == 0 ? st.st_ino : 0;
+    parent_gen_ = resolver_.generation();
+    parent_dup_.reset();
+  }
+  return parent_ino_;
+}
+
+Result<int> Applier::Parent(std::string_view dir) {
+  if (finisher_ && finisher_->AnyPending() && !resolver_.Cached(dir)) {
+    // Missing components are created only once no file is pending: one
+    // of them may be a name a helper has yet to create (a file used as a
+    // directory fails as it does in tar order).
+    if (auto probe = resolver_.ParentFd(dir, /*create=*/false); probe) return *probe;
+    TRY(SettleAll());
+  }
+  return resolver_.ParentFd(dir, /*create=*/true);
+}
+
+Status Applier::Settle(int dirfd, const std::string& name) {
+  if (!finisher_ || !finisher_->AnyPending()) return {};
+  const ino_t ino = ParentIno(dirfd);
+  if (ino == 0 || finisher_->Pending(ino, name)) return SettleAll();
+  return {};
+}
+
+Status Applier::SettleAll() {
+  if (!finisher_ || !finisher_->AnyPending()) return {};
+  Status st = finisher_->Wait();
+  if (!st) finisher_failed_ = true;
+  return st;
 }
 
 void Applier::NoteInode(ino_t ino) {

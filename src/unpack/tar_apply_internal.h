@@ -93,8 +93,27 @@ class Applier {
   void DeferDir(const std::string& path, const struct stat& st, archive_entry* e);
 
   // Removes whatever `name` in `dirfd` is (recursively for a directory)
-  // and invalidates the resolver's cache.
+  // and invalidates the resolver's cache; first waits for the files the
+  // helpers still have to create (what is removed may hold them).
   common::Status RemoveExisting(int dirfd, const std::string& name);
+  // Before this entry works on `name` in the directory `dirfd`: waits for
+  // the file helpers when one of them still has to create that name
+  // (FileFinisher::Pending), so that entries take effect in tar order.
+  common::Status Settle(int dirfd, const std::string& name);
+  // resolver_.ParentFd(dir, create): while files are pending, a
+  // directory that is not all there is created only after the helpers are
+  // done (a missing component may be a file one has yet to create).
+  common::Result<int> Parent(std::string_view dir);
+  // Waits for the file helpers when any file is still to be created.
+  common::Status SettleAll();
+  // The inode of `pfd`, the resolver's current ParentFd (cached per
+  // resolver generation); 0 when fstat fails (no job then creates there).
+  ino_t ParentIno(int pfd);
+  // Whether small files are created on the file helpers (overlay only: a
+  // native apply replaces lower files and records its inodes in order).
+  bool create_on_helpers() const {
+    return options_.file_thread && options_.file_threads > 1 && !native();
+  }
   // Records an inode written by this layer (kNative opaque directories).
   void NoteInode(ino_t ino);
   void NoteInodeAt(int dirfd, const std::string& name);
@@ -125,6 +144,11 @@ class Applier {
   static constexpr int64_t kFinisherMaxFile = kSmallFileBytes;
   std::unique_ptr<FileFinisher> finisher_;  // made with the first such file
   bool finisher_failed_ = false;            // its error (naming its file) is the apply's
+  // The resolver's current parent directory as the helpers get it: its
+  // inode and a dup shared by its jobs, for resolver generation parent_gen_.
+  uint64_t parent_gen_ = UINT64_MAX;
+  ino_t parent_ino_ = 0;
+  std::shared_ptr<const common::UniqueFd> parent_dup_;
 };
 
 // Whether a setxattr `name` taken from a layer is acceptable; sets

@@ -54,7 +54,8 @@ Status Applier::ApplyWhiteout(std::string_view dir, const std::string& name) {
   // Overlay: the lower layers are not here; record the whiteout as the
   // 0/0 character device overlayfs reads, replacing whatever this layer put
   // under that name before.
-  ASSIGN_OR_RETURN(int pfd, resolver_.ParentFd(dir, /*create=*/true));
+  ASSIGN_OR_RETURN(int pfd, Parent(dir));
+  TRY(Settle(pfd, name));
   struct stat st {};
   if (::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return {};
@@ -73,6 +74,7 @@ Status Applier::ApplyWhiteout(std::string_view dir, const std::string& name) {
 }
 
 Status Applier::ApplyOpaque(std::string_view dir) {
+  TRY(SettleAll());  // the directories it creates may be pending files
   ASSIGN_OR_RETURN(UniqueFd where, resolver_.OpenDir(dir, /*create=*/true));
   int fd = ::openat(where.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open opaque directory");

@@ -336,6 +336,112 @@ TEST(UnpackApplyTest, FileThreadGivesTheSameTree) {
   EXPECT_EQ(trees[1].size(), 307u) << "d, 5 files in d (with the link), big, many, 300 files";
 }
 
+// With several file helpers (ApplyOptions::file_threads) small files are
+// created on them too. Held until the applier waits for them
+// (hold_file_helpers), every file is created as late as the bounds allow:
+// an entry that acts on a name a helper has yet to create must wait for
+// it, or the tree differs from the one the caller's thread alone makes.
+struct OrderCase {
+  const char* name;
+  std::vector<TarEntry> entries;
+};
+
+void PrintTo(const OrderCase& c, std::ostream* os) { *os << c.name; }
+
+TarEntry Fifo(std::string path) {
+  TarEntry e;
+  e.type = TarEntry::Type::kFifo;
+  e.path = std::move(path);
+  return e;
+}
+
+std::vector<OrderCase> OrderCases() {
+  std::vector<OrderCase> cases = {
+      {"HardlinkToAFileStillToBeWritten",
+       {Dir("d/"), File("d/a", "alpha", 0755), Hardlink("d/a-link", "d/a"), File("d/z", "z")}},
+      // The target named through a symlinked directory: the same file.
+      {"HardlinkThroughASymlinkedDirectory",
+       {Dir("a/"), Dir("a/b/"), Symlink("l", "a/b"), File("l/f", "eff"), Hardlink("h", "a/b/f")}},
+      {"TheSameFileTwice", {File("b", "one", 0600), File("b", "two", 0644)}},
+      {"AFileThenADirectoryOfTheSameName",
+       {File("x", "file first"), Dir("x/"), File("x/y", "inside")}},
+      {"AFileThenASymlinkOfTheSameName", {File("s", "file first"), Symlink("s", "target")}},
+      {"AFileThenAFifoOfTheSameName", {File("p", "file first"), Fifo("p")}},
+      {"AWhiteoutOfAFileOfThisLayer",
+       {Dir("d/"), File("d/gone", "x"), fixtures::Whiteout("d/gone"), File("d/kept", "k")}},
+  };
+  OrderCase deep{"DeepDirectories", {}};
+  std::string path;
+  for (int i = 0; i < 40; ++i) {
+    path += "d" + std::to_string(i) + "/";
+    deep.entries.push_back(Dir(path));
+    deep.entries.push_back(File(path + "f", "level " + std::to_string(i)));
+    deep.entries.push_back(File(path + "g", std::string(i * 100, 'g'), 0600));
+  }
+  deep.entries.push_back(Hardlink("top-link", path + "f"));
+  deep.entries.push_back(File("d0/f", "replaced at the top"));
+  cases.push_back(std::move(deep));
+  return cases;
+}
+
+class FileHelpersOrderTest : public ::testing::TestWithParam<OrderCase> {};
+
+TEST_P(FileHelpersOrderTest, SameTreeAsOneThread) {
+  const OrderCase& c = GetParam();
+  std::map<std::string, std::string> want;
+  {
+    Sandbox box;
+    if (!testing::CanCreateWhiteouts(box.dir()))
+      GTEST_SKIP() << "the kernel (before 5.8) lets only root create whiteouts";
+    ApplyOptions o = Unprivileged();
+    o.file_thread = false;
+    auto r = box.Apply(Tar(c.entries), o);
+    ASSERT_TRUE(r) << r.error().message;
+    want = testing::Tree(box.root());
+  }
+  ASSERT_FALSE(want.empty());
+  for (int threads : {2, 3}) {
+    for (bool hold : {true, false}) {
+      Sandbox box;
+      ApplyOptions o = Unprivileged();
+      o.file_threads = threads;
+      o.hold_file_helpers = hold;
+      auto r = box.Apply(Tar(c.entries), o);
+      ASSERT_TRUE(r) << "threads=" << threads << " hold=" << hold << ": " << r.error().message;
+      EXPECT_EQ(testing::Tree(box.root()), want) << "threads=" << threads << " hold=" << hold;
+      EXPECT_TRUE(box.Untouched());
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FileHelpersOrderTest, ::testing::ValuesIn(OrderCases()),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+// The helpers create many files across directories, with their modes and
+// times, as the caller's thread does.
+TEST(UnpackApplyTest, FileHelpersCreateTheSameFiles) {
+  std::vector<TarEntry> entries;
+  for (int d = 0; d < 20; ++d) {
+    entries.push_back(Dir("dir" + std::to_string(d) + "/"));
+    for (int i = 0; i < 60; ++i)
+      entries.push_back(
+          WithMtime(File("dir" + std::to_string(d) + "/f" + std::to_string(i),
+                         std::string((d * 60 + i) % 5000, 'a' + i % 26), 0600 + (i % 3) * 0044),
+                    1700000000 + i));
+  }
+  std::map<std::string, std::string> trees[2];
+  for (bool helpers : {false, true}) {
+    Sandbox box;
+    ApplyOptions o = Unprivileged();
+    o.file_threads = helpers ? 3 : 1;
+    auto r = box.Apply(Tar(entries), o);
+    ASSERT_TRUE(r) << r.error().message;
+    trees[helpers] = testing::Tree(box.root());
+  }
+  EXPECT_EQ(trees[0], trees[1]);
+  EXPECT_EQ(trees[1].size(), 20u * 61);
+}
+
 // An error while a file is finished on the helper thread fails the apply
 // with that file's name, not the name of the entry being read meanwhile.
 TEST(UnpackApplyTest, FileThreadErrorNamesItsFile) {
