@@ -76,15 +76,10 @@ Status FetchFromPeer(internal::Transport& transport, const ClientOptions& option
                      int64_t size, bool stored_only, CheckingSink& sink,
                      const std::atomic<bool>* cancel) {
   const std::string what = digest.str();
-  HttpRequest req;
-  req.url = "http://" + peer + "/v2/" + repo.path() + "/blobs/" + what + "?ns=" + repo.domain();
+  HttpRequest req = internal::PeerRequest(options, peer, repo, "blobs", what, cancel);
   if (size >= 0)
     req.headers.push_back(std::string(kPeerBlobSizeHeader) + ": " + std::to_string(size));
   if (stored_only) req.headers.push_back(std::string(kPeerStoredOnlyHeader) + ": 1");
-  req.cancel = cancel;
-  req.connect_timeout = std::min(options.connect_timeout, std::chrono::seconds(5));
-  req.low_speed_limit = options.min_rate_bytes_per_sec;
-  req.low_speed_time = options.min_rate_window;
   req.on_head = [&](const internal::HttpResponse& head) -> Status {
     if (head.status != 200)
       return MakeError(Errc::kUnavailable, "answered HTTP " + std::to_string(head.status));
@@ -100,15 +95,7 @@ Status FetchFromPeer(internal::Transport& transport, const ClientOptions& option
     return sink.Write(data);
   };
   ASSIGN_OR_RETURN(HttpResult sent, transport.Perform(req));
-  if (sent.hook_error) return std::unexpected(std::move(*sent.hook_error));
-  if (sent.error == TransportError::kCancelled)
-    return MakeError(Errc::kCancelled, "download of " + what + " cancelled");
-  if (sent.error != TransportError::kNone)
-    return MakeError(Errc::kUnavailable,
-                     sent.error_text.empty() ? "transfer failed" : sent.error_text);
-  if (sent.response.status != 200)
-    return MakeError(sent.response.status == 404 ? Errc::kNotFound : Errc::kUnavailable,
-                     "HTTP " + std::to_string(sent.response.status));
+  TRY(internal::PeerOutcome(sent, what));
   if (size >= 0 && sink.offset() != size)
     return MakeError(Errc::kDataLoss, "sent " + std::to_string(sink.offset()) + " of " +
                                           std::to_string(size) + " bytes");

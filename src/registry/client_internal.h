@@ -94,6 +94,21 @@ inline constexpr const char* kAcceptManifests =
 common::Result<FetchedManifest> CheckManifest(std::string_view reference, const std::string& shown,
                                               const HttpResponse& resp, const std::string& host);
 
+// A request to a fleet peer's registry door (registry/peers.h):
+//   GET http://PEER/v2/<repo path>/<kind>/<reference>?ns=<domain>
+// with no credentials, no registry headers and no redirect (the caller
+// adds only peer headers), a connect timeout of at most 5 s and the pull's
+// rate floor. `kind`: "blobs" or "manifests".
+HttpRequest PeerRequest(const ClientOptions& options, const std::string& peer, const ImageRef& repo,
+                        std::string_view kind, std::string_view reference,
+                        const std::atomic<bool>* cancel);
+
+// What a peer's answer means, before its body is judged: a hook's error
+// as is; Cancelled ("download of `what` cancelled"); a transfer failure
+// Unavailable; a status other than 200 NotFound (404: the peer has not
+// got it) or Unavailable; else success.
+common::Status PeerOutcome(HttpResult& sent, const std::string& what);
+
 // "scheme://host" of a URL ("" when it has none); the host part alone.
 std::string UrlOrigin(std::string_view url);
 std::string UrlHost(std::string_view url);

@@ -2,6 +2,7 @@
 // digest's homes, and a tag, with --peers-offline-tags, from the peers a
 // majority of which agree while the registry is down (docs/fleet.md).
 
+#include <algorithm>
 #include <map>
 
 #include "common/log.h"
@@ -9,6 +10,35 @@
 #include "registry/client_internal.h"
 
 namespace registry {
+
+internal::HttpRequest internal::PeerRequest(const ClientOptions& options, const std::string& peer,
+                                            const ImageRef& repo, std::string_view kind,
+                                            std::string_view reference,
+                                            const std::atomic<bool>* cancel) {
+  internal::HttpRequest req;
+  req.url = "http://" + peer + "/v2/" + repo.path() + "/" + std::string(kind) + "/" +
+            std::string(reference) + "?ns=" + repo.domain();
+  req.cancel = cancel;
+  req.connect_timeout = std::min(options.connect_timeout, std::chrono::seconds(5));
+  req.low_speed_limit = options.min_rate_bytes_per_sec;
+  req.low_speed_time = options.min_rate_window;
+  return req;
+}
+
+common::Status internal::PeerOutcome(internal::HttpResult& sent, const std::string& what) {
+  if (sent.hook_error) return std::unexpected(std::move(*sent.hook_error));
+  if (sent.error == internal::TransportError::kCancelled)
+    return common::MakeError(common::Errc::kCancelled, "download of " + what + " cancelled");
+  if (sent.error != internal::TransportError::kNone)
+    return common::MakeError(common::Errc::kUnavailable,
+                             sent.error_text.empty() ? "transfer failed" : sent.error_text);
+  const long status = sent.response.status;
+  if (status != 200)
+    return MakeError(status == 404 ? common::Errc::kNotFound : common::Errc::kUnavailable,
+                     "HTTP " + std::to_string(status));
+  return {};
+}
+
 namespace {
 
 using common::Errc;
@@ -26,28 +56,12 @@ Result<FetchedManifest> PeerManifest(internal::Transport& transport, const Clien
                                      const std::string& peer, const ImageRef& ref,
                                      std::string_view reference, const std::string& shown,
                                      const std::atomic<bool>* cancel) {
-  HttpRequest req;
-  req.url = "http://" + peer + "/v2/" + ref.path() + "/manifests/" + std::string(reference) +
-            "?ns=" + ref.domain();
+  HttpRequest req = internal::PeerRequest(options, peer, ref, "manifests", reference, cancel);
   req.headers.push_back(internal::kAcceptManifests);
   req.headers.push_back(std::string(kPeerStoredOnlyHeader) + ": 1");
   req.max_body = kMaxManifestSize;
-  req.cancel = cancel;
-  req.connect_timeout = std::min(options.connect_timeout, std::chrono::seconds(5));
-  req.low_speed_limit = options.min_rate_bytes_per_sec;
-  req.low_speed_time = options.min_rate_window;
   ASSIGN_OR_RETURN(HttpResult sent, transport.Perform(req));
-  if (sent.error == TransportError::kCancelled)
-    return MakeError(Errc::kCancelled, "download of manifest " + shown + " cancelled");
-  if (sent.error == TransportError::kHook && sent.hook_error)
-    return std::unexpected(std::move(*sent.hook_error));
-  if (sent.error != TransportError::kNone)
-    return MakeError(Errc::kUnavailable,
-                     sent.error_text.empty() ? "transfer failed" : sent.error_text);
-  const long status = sent.response.status;
-  if (status != 200)
-    return MakeError(status == 404 ? Errc::kNotFound : Errc::kUnavailable,
-                     "HTTP " + std::to_string(status));
+  TRY(internal::PeerOutcome(sent, "manifest " + shown));
   return internal::CheckManifest(reference, shown, sent.response, "peer " + peer);
 }
 
