@@ -315,11 +315,14 @@ Result<std::pair<uid_t, gid_t>> Applier::EntryOwner(archive_entry* e) {
   return std::pair{static_cast<uid_t>(uid), static_cast<gid_t>(gid)};
 }
 
-Status Applier::Chown(archive_entry* e, int dirfd, const char* name, int flags) {
+Status Applier::Chown(archive_entry* e, const struct stat& now, int dirfd, const char* name) {
   ASSIGN_OR_RETURN(auto owner, EntryOwner(e));
   const auto [uid, gid] = owner;
-  const int rc =
-      name == nullptr ? ::fchown(dirfd, uid, gid) : ::fchownat(dirfd, name, uid, gid, flags);
+  // A no-op chown still costs a journaled inode update: most entries are
+  // root's, as is the applier that created them.
+  if (now.st_uid == uid && now.st_gid == gid) return {};
+  const int rc = name == nullptr ? ::fchown(dirfd, uid, gid)
+                                 : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
   if (rc != 0) return ErrnoError("chown to " + std::to_string(uid) + ":" + std::to_string(gid));
   return {};
 }
@@ -361,14 +364,17 @@ Status Applier::SetXattrs(int fd, archive_entry* e) {
 }
 
 // chown clears security.capability: owner first, then the xattrs.
-Status Applier::SetDirMetadata(int fd, archive_entry* e) {
-  if (options_.privileged) TRY(Chown(e, fd, nullptr, 0));
+Status Applier::SetDirMetadata(int fd, const struct stat& now, archive_entry* e) {
+  if (options_.privileged) TRY(Chown(e, now, fd, nullptr));
   return SetXattrs(fd, e);
 }
 
 Status Applier::SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
                                 bool set_mode) {
-  if (options_.privileged) TRY(Chown(e, dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW));
+  struct stat st {};
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("stat");
+  NoteInode(st.st_ino);
+  if (options_.privileged) TRY(Chown(e, st, dirfd, name.c_str()));
   // Only for device nodes and fifos this entry has just created (never a
   // symlink); the directory is private to this apply, so the name is ours.
   if (set_mode && ::fchmodat(dirfd, name.c_str(), EntryPerm(e), 0) != 0) return ErrnoError("chmod");
@@ -446,7 +452,7 @@ Status Applier::ApplyDir(archive_entry* e, const std::string& path, std::string_
   UniqueFd d(fd);
   struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat");
-  TRY(SetDirMetadata(d.get(), e));
+  TRY(SetDirMetadata(d.get(), st, e));
   if (make_opaque) TRY(SetOpaqueXattr(d.get()));
   NoteInode(st.st_ino);
   DeferDir(path, st, e);
@@ -457,7 +463,7 @@ Status Applier::ApplyRootDir(archive_entry* e) {
   ASSIGN_OR_RETURN(UniqueFd d, common::OpenAt(resolver_.root_fd(), ".", O_RDONLY | O_DIRECTORY));
   struct stat st {};
   if (::fstat(d.get(), &st) != 0) return ErrnoError("stat the root");
-  TRY(SetDirMetadata(d.get(), e));
+  TRY(SetDirMetadata(d.get(), st, e));
   DeferDir("", st, e);
   return {};
 }
@@ -480,7 +486,6 @@ Status Applier::ApplySymlink(archive_entry* e, std::string_view dir, const std::
     TRY(RemoveExisting(pfd, name));
   }
   TRY(SetNameMetadata(pfd, name, e, /*set_mode=*/false));
-  NoteInodeAt(pfd, name);
   return {};
 }
 
@@ -558,7 +563,6 @@ Status Applier::ApplySpecial(archive_entry* e, std::string_view dir, const std::
     TRY(RemoveExisting(pfd, name));
   }
   TRY(SetNameMetadata(pfd, name, e, /*set_mode=*/true));
-  NoteInodeAt(pfd, name);
   return {};
 }
 
@@ -609,12 +613,6 @@ Status Applier::SettleAll() {
 
 void Applier::NoteInode(ino_t ino) {
   if (native()) layer_inodes_.insert(ino);
-}
-
-void Applier::NoteInodeAt(int dirfd, const std::string& name) {
-  if (!native()) return;
-  struct stat st {};
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) NoteInode(st.st_ino);
 }
 
 }  // namespace unpack::internal

@@ -81,15 +81,21 @@ class Applier {
   // Owner, then xattrs, of a directory through its open fd; its mode and
   // times come from Finish(). (Regular files: SetNewFileOwnerAndMode, the
   // xattrs, the times, in ApplyFile and the FileFinisher.)
-  common::Status SetDirMetadata(int fd, archive_entry* e);
-  // Owner and times of a symlink/device/fifo, by name, never following.
+  // `now`: the directory's stat (its owner before the chown).
+  common::Status SetDirMetadata(int fd, const struct stat& now, archive_entry* e);
+  // Owner (only if it differs: one fstatat first) and times of a
+  // symlink/device/fifo this apply just created, by name, never following;
+  // notes its inode (NoteInode).
   common::Status SetNameMetadata(int dirfd, const std::string& name, archive_entry* e,
                                  bool set_mode);
   common::Status SetXattrs(int fd, archive_entry* e);
   // The entry's xattrs this apply may set (skipped ones are logged).
   common::Result<std::vector<std::pair<std::string, std::string>>> AllowedXattrs(archive_entry* e);
   static common::Result<std::pair<uid_t, gid_t>> EntryOwner(archive_entry* e);
-  common::Status Chown(archive_entry* e, int dirfd, const char* name, int flags);
+  // Gives the entry's owner to `name` below `dirfd` (never following), or to
+  // `dirfd` itself when `name` is null, unless `now` (its stat) shows it
+  // already has it.
+  common::Status Chown(archive_entry* e, const struct stat& now, int dirfd, const char* name);
   void DeferDir(const std::string& path, const struct stat& st, archive_entry* e);
 
   // Removes whatever `name` in `dirfd` is (recursively for a directory)
@@ -116,7 +122,6 @@ class Applier {
   }
   // Records an inode written by this layer (kNative opaque directories).
   void NoteInode(ino_t ino);
-  void NoteInodeAt(int dirfd, const std::string& name);
 
   // whiteout.cc
   common::Status ApplyWhiteout(std::string_view dir, const std::string& name);
