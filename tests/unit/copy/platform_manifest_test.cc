@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "archive/destinations.h"
 #include "common/fs.h"
 #include "fixtures/image_builder.h"
 #include "image/copy.h"
@@ -39,48 +40,6 @@ oci::Platform Linux(const std::string& arch) {
   return p;
 }
 
-// Discards everything; only the copier's decisions matter here.
-class NullDestination final : public registry::ImageDestination {
- public:
-  int blobs = 0;
-  int manifests = 0;
-  class Writer final : public registry::BlobWriter {
-   public:
-    int64_t offset() const override { return size_; }
-    common::Status Write(std::span<const std::byte> data) override {
-      size_ += static_cast<int64_t>(data.size());
-      return {};
-    }
-    common::Status Restart() override {
-      size_ = 0;
-      return {};
-    }
-    common::Status Finish(const std::atomic<bool>*) override { return {}; }
-
-   private:
-    int64_t size_ = 0;
-  };
-  common::Result<bool> HasBlob(const oci::Descriptor&, std::string_view,
-                               const std::atomic<bool>*) override {
-    return false;
-  }
-  common::Result<std::unique_ptr<registry::BlobWriter>> PutBlob(const oci::Descriptor&,
-                                                                const std::atomic<bool>*) override {
-    ++blobs;
-    return std::unique_ptr<registry::BlobWriter>(std::make_unique<Writer>());
-  }
-  common::Status PutManifest(const registry::FetchedManifest&, const std::atomic<bool>*) override {
-    ++manifests;
-    return {};
-  }
-  common::Status Commit(std::span<const registry::DestinationImage>,
-                        const std::atomic<bool>*) override {
-    return {};
-  }
-  bool ParallelBlobs() const override { return false; }
-  std::string Describe() const override { return "null"; }
-};
-
 class PlatformManifestTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,6 +65,14 @@ class PlatformManifestTest : public ::testing::Test {
     auto src = registry::OpenLayoutSource(dir, tag);
     EXPECT_TRUE(src) << src.error().message;
     return src ? std::move(*src) : nullptr;
+  }
+
+  // The choice for `platform` among what `src`'s reference names.
+  static common::Result<std::optional<oci::IndexEntry>> EntryFor(registry::ImageSource& src,
+                                                                 const oci::Platform& platform) {
+    auto top = src.ResolveTop(nullptr);
+    if (!top) return std::unexpected(top.error());
+    return image::SelectPlatformEntry(src, *top, platform);
   }
 
   // A layout under `name` whose only image is an index listing the arm64
@@ -142,12 +109,9 @@ class PlatformManifestTest : public ::testing::Test {
 TEST_F(PlatformManifestTest, TwoPlatformIndexGivesThePlatformsEntryAndManifest) {
   auto src = Open(layout(), "multi");
   ASSERT_TRUE(src);
-  auto top = src->ResolveTop(nullptr);
-  ASSERT_TRUE(top) << top.error().message;
-  EXPECT_EQ(top->digest, index_.digest);
   for (const auto& [arch, image] : {std::pair{"amd64", amd64_}, std::pair{"arm64", arm64_}}) {
     SCOPED_TRACE(arch);
-    auto entry = image::SelectPlatformEntry(*src, *top, Linux(arch));
+    auto entry = EntryFor(*src, Linux(arch));
     ASSERT_TRUE(entry) << entry.error().message;
     ASSERT_TRUE(entry->has_value());
     EXPECT_EQ((*entry)->descriptor.digest, image.manifest.digest);
@@ -163,9 +127,7 @@ TEST_F(PlatformManifestTest, TwoPlatformIndexGivesThePlatformsEntryAndManifest) 
 TEST_F(PlatformManifestTest, PlatformTheIndexLacksIsNotFoundNamingTheSource) {
   auto src = Open(layout(), "multi");
   ASSERT_TRUE(src);
-  auto top = src->ResolveTop(nullptr);
-  ASSERT_TRUE(top) << top.error().message;
-  auto entry = image::SelectPlatformEntry(*src, *top, Linux("s390x"));
+  auto entry = EntryFor(*src, Linux("s390x"));
   ASSERT_FALSE(entry);
   EXPECT_EQ(entry.error().code, Errc::kNotFound);
   // SelectPlatform's message, behind the source's name.
@@ -176,23 +138,18 @@ TEST_F(PlatformManifestTest, PlatformTheIndexLacksIsNotFoundNamingTheSource) {
 TEST_F(PlatformManifestTest, ManifestTopIsItsOwnPlatformManifest) {
   auto src = Open(layout(), "single");
   ASSERT_TRUE(src);
-  auto top = src->ResolveTop(nullptr);
-  ASSERT_TRUE(top) << top.error().message;
   // Whatever the platform: a manifest is not chosen among others.
-  auto entry = image::SelectPlatformEntry(*src, *top, Linux("s390x"));
+  auto entry = EntryFor(*src, Linux("s390x"));
   ASSERT_TRUE(entry) << entry.error().message;
   EXPECT_FALSE(entry->has_value());
 }
 
 TEST_F(PlatformManifestTest, ManifestWhoseSizeIsNotItsEntrysIsDataLoss) {
-  const oci::Platform arm = Linux("arm64");
   for (int64_t delta : {int64_t{1}, int64_t{-1}}) {
     SCOPED_TRACE(delta);
     auto src = Open(WriteLyingIndex("lying" + std::to_string(delta), delta), "lying");
     ASSERT_TRUE(src);
-    auto top = src->ResolveTop(nullptr);
-    ASSERT_TRUE(top) << top.error().message;
-    auto entry = image::SelectPlatformEntry(*src, *top, arm);
+    auto entry = EntryFor(*src, Linux("arm64"));
     ASSERT_TRUE(entry) << entry.error().message;
     ASSERT_TRUE(entry->has_value());
     auto m = image::FetchPlatformManifest(*src, (*entry)->descriptor, nullptr);
@@ -213,17 +170,19 @@ TEST_F(PlatformManifestTest, CopyAndPullRefuseAManifestWhoseSizeIsNotItsEntrys) 
     SCOPED_TRACE(all_platforms);
     auto src = Open(lying, "lying");
     ASSERT_TRUE(src);
-    NullDestination dst;
+    const fs::path out = dir_.path() / (all_platforms ? "out-all" : "out-one");
+    auto dst = archives::OpenLayoutDestination(out, "copied");
+    ASSERT_TRUE(dst) << dst.error().message;
     auto c =
-        image::CopyImage(*src, dst, {.platform = Linux("arm64"), .all_platforms = all_platforms});
+        image::CopyImage(*src, **dst, {.platform = Linux("arm64"), .all_platforms = all_platforms});
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code, Errc::kDataLoss);
     EXPECT_TRUE(c.error().message.starts_with("copy " + src->Describe() + ": manifest "))
         << c.error().message;
     EXPECT_NE(c.error().message.find(want), std::string::npos) << c.error().message;
-    // Refused before anything of the image was written.
-    EXPECT_EQ(dst.blobs, 0);
-    EXPECT_EQ(dst.manifests, 0);
+    // Refused before any blob of the image was written.
+    std::error_code ec;
+    EXPECT_TRUE(fs::is_empty(out / "blobs" / "sha256", ec) || !fs::exists(out / "blobs", ec));
   }
 
   const fs::path root = dir_.path() / "store";
