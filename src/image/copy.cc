@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/task_group.h"
+#include "image/platform_manifest.h"
 #include "image/trust_gate.h"
 
 namespace image {
@@ -54,11 +55,12 @@ class Copier {
       result_.top = DescriptorOf(top);
       return result_;
     }
-    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(top.body, top.media_type));
     if (!options_.all_platforms) {
       oci::Platform want = options_.platform ? *options_.platform : oci::HostPlatform();
-      auto entry = oci::SelectPlatform(index, want);
-      if (!entry) return std::unexpected(entry.error().Wrap(source_.Describe()));
+      // An index (IsIndexMediaType is oci::ClassifyManifest's kIndex): an
+      // entry or an error, never nullopt.
+      ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry,
+                       SelectPlatformEntry(source_, top, want));
       ASSIGN_OR_RETURN(registry::FetchedManifest m, GetManifest(entry->descriptor));
       TRY(Admit(m));
       TRY(CopyManifest(m));
@@ -66,6 +68,7 @@ class Copier {
       result_.top.media_type = m.media_type;
       return result_;
     }
+    ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(top.body, top.media_type));
     TRY(Admit(top));
     for (const oci::IndexEntry& entry : index.manifests) {
       ASSIGN_OR_RETURN(registry::FetchedManifest m, GetManifest(entry.descriptor));
@@ -95,10 +98,8 @@ class Copier {
   }
 
   common::Result<registry::FetchedManifest> GetManifest(const oci::Descriptor& d) {
-    auto m = source_.GetManifest(d.digest, d.media_type, options_.cancel);
-    if (!m) return std::unexpected(m.error().Wrap("copy " + source_.Describe()));
-    if (m->media_type.empty()) m->media_type = d.media_type;
-    return m;
+    return common::Wrap(FetchPlatformManifest(source_, d, options_.cancel),
+                        "copy " + source_.Describe());
   }
 
   common::Status CopyManifest(const registry::FetchedManifest& m) {
@@ -185,7 +186,8 @@ class Copier {
 }  // namespace
 
 bool IsIndexMediaType(std::string_view media_type) {
-  return media_type == oci::media::kOciIndex || media_type == oci::media::kDockerManifestList;
+  auto kind = oci::ClassifyManifest(media_type);
+  return kind && *kind == oci::ManifestKind::kIndex;
 }
 
 common::Result<CopiedImage> CopyImage(registry::ImageSource& source,

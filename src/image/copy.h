@@ -31,8 +31,9 @@
 // docker-archive holding many images shares their layers).
 //
 // Errors: the source's and the destination's, wrapped with the blob or
-// manifest they concern; NotFound for a platform the index lacks;
-// Cancelled.
+// manifest they concern; NotFound for a platform the index lacks
+// (image/platform_manifest.h); DataLoss for a manifest whose size is not
+// its index entry's; Cancelled.
 
 #include <atomic>
 #include <cstdint>

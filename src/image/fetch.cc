@@ -13,6 +13,7 @@
 #include "archive/archive_source.h"
 #include "common/log.h"
 #include "common/task_group.h"
+#include "image/platform_manifest.h"
 #include "image/pull_flights.h"
 #include "image/trust_gate.h"
 
@@ -157,26 +158,16 @@ class Fetcher {
     FetchResult out;
     out.name = name_;
     ASSIGN_OR_RETURN(registry::FetchedManifest top, src_.ResolveTop(options_.cancel));
-    ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(top.media_type));
+    oci::Platform want = options_.platform.value_or(oci::HostPlatform());
+    ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry, SelectPlatformEntry(src_, top, want));
+    const bool by_index = entry.has_value();
     out.target = Describe(top);
 
     registry::FetchedManifest platform_manifest;
     const registry::FetchedManifest* mf = &top;
-    oci::Platform want = options_.platform.value_or(oci::HostPlatform());
-    if (kind == oci::ManifestKind::kIndex) {
-      ASSIGN_OR_RETURN(oci::Index idx, oci::ParseIndex(top.body, top.media_type));
-      auto entry = oci::SelectPlatform(idx, want);
-      if (!entry) return std::unexpected(entry.error().Wrap(src_.Describe()));
+    if (by_index) {
       ASSIGN_OR_RETURN(platform_manifest,
-                       src_.GetManifest(entry->descriptor.digest, entry->descriptor.media_type,
-                                        options_.cancel));
-      if (static_cast<int64_t>(platform_manifest.body.size()) != entry->descriptor.size)
-        return MakeError(Errc::kDataLoss, "manifest " + entry->descriptor.digest.str() + " has " +
-                                              std::to_string(platform_manifest.body.size()) +
-                                              " bytes, the index says " +
-                                              std::to_string(entry->descriptor.size));
-      if (platform_manifest.media_type.empty())
-        platform_manifest.media_type = entry->descriptor.media_type;
+                       FetchPlatformManifest(src_, entry->descriptor, options_.cancel));
       out.manifest = Describe(platform_manifest);
       mf = &platform_manifest;
     } else {
@@ -210,7 +201,7 @@ class Fetcher {
     blobs.insert(blobs.end(), manifest.layers.begin(), manifest.layers.end());
     std::vector<oci::Descriptor> leased = blobs;
     leased.push_back(out.target);
-    if (kind == oci::ManifestKind::kIndex) leased.push_back(out.manifest);
+    if (by_index) leased.push_back(out.manifest);
     // A re-pull whose blobs are all in the store writes none, so it has
     // nothing to lease; until its record exists, what it found is kept
     // from a prune by the store lock its caller holds (store/store_lock.h).
@@ -221,8 +212,7 @@ class Fetcher {
       if (!content_.Has(d.digest)) published_.Expect(d);
     TRY(FetchAll(blobs, [&]() -> common::Status {
       TRY(StoreSmall(out.target, top.body, /*target=*/true));
-      if (kind == oci::ManifestKind::kIndex)
-        TRY(StoreSmall(out.manifest, platform_manifest.body, /*target=*/false));
+      if (by_index) TRY(StoreSmall(out.manifest, platform_manifest.body, /*target=*/false));
       return {};
     }));
     ASSIGN_OR_RETURN(std::string config_body, content_.ReadBlob(manifest.config.digest));

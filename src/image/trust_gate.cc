@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "common/log.h"
+#include "image/platform_manifest.h"
 #include "image/signatures.h"
 
 namespace image {
@@ -69,12 +70,8 @@ common::Result<common::Digest> PolicyManifest(registry::ImageSource& src,
                                               const oci::Platform& platform,
                                               const std::atomic<bool>* cancel) {
   ASSIGN_OR_RETURN(registry::FetchedManifest top, src.ResolveTop(cancel));
-  ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(top.media_type));
-  if (kind != oci::ManifestKind::kIndex) return top.digest;
-  ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(top.body, top.media_type));
-  auto entry = oci::SelectPlatform(index, platform);
-  if (!entry) return std::unexpected(entry.error().Wrap(src.Describe()));
-  return entry->descriptor.digest;
+  ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry, SelectPlatformEntry(src, top, platform));
+  return entry ? entry->descriptor.digest : top.digest;
 }
 
 common::Status CheckUnsignedSource(const TrustPolicy& trust, registry::ImageSource& src) {

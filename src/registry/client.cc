@@ -213,6 +213,8 @@ TlsConfig RegistryClient::Impl::TlsForForeignUrl(std::string_view url) {
     for (const RegistryHost& h : list) {
       if (h.host == host) {
         TlsConfig tls = h.tls;
+        tls.client_cert.clear();
+        tls.client_key.clear();
         return tls;
       }
     }
@@ -262,8 +264,6 @@ Result<HttpResult> RegistryClient::Impl::Send(const Target& target, HttpRequest 
       // Another host (a CDN behind a redirect): no credentials, no
       // registry headers, and not a link-local or metadata address.
       foreign_tls = TlsForForeignUrl(url);
-      foreign_tls.client_cert.clear();
-      foreign_tls.client_key.clear();
       request.tls = &foreign_tls;
       request.refuse_link_local = !options.allow_link_local_redirects;
     }
@@ -381,8 +381,6 @@ Result<HttpResult> RegistryClient::Impl::SendForeign(HttpRequest req, bool follo
     req.url = first_url;
     for (int hops = 0;; ++hops) {
       tls = TlsForForeignUrl(req.url);
-      tls.client_cert.clear();
-      tls.client_key.clear();
       req.tls = &tls;
       ASSIGN_OR_RETURN(r, transport->Perform(req));
       long status = r.response.status;

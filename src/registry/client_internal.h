@@ -157,8 +157,10 @@ struct RegistryClient::Impl {
                                                const std::string& shown, common::Error upstream,
                                                const std::atomic<bool>* cancel);
   // TLS settings for a URL that is not a registry endpoint (token realm,
-  // redirect target): the endpoint's CAs and verify flag when the URL's
-  // host is a known endpoint, the system defaults otherwise.
+  // redirect target, lookaside): the endpoint's CAs and verify flag when
+  // the URL's host is a known endpoint, the system defaults otherwise;
+  // never a client certificate or key (the server named the URL, not the
+  // user, so the user's certificate is not offered to it).
   TlsConfig TlsForForeignUrl(std::string_view url);
 
   // Fills the timeouts and the rate floor of a request.
@@ -179,8 +181,8 @@ struct RegistryClient::Impl {
 
   // A request to a URL that is not a registry endpoint (a token realm, a
   // lookaside signature): `req` with its own headers only (no credentials,
-  // no registry headers), TLS as TlsForForeignUrl says without a client
-  // certificate, link-local and metadata addresses refused unless
+  // no registry headers), TLS as TlsForForeignUrl says (no client
+  // certificate), link-local and metadata addresses refused unless
   // allow_link_local_redirects, and the limits of ApplyLimits. With
   // `follow_redirects`, 3xx answers are followed (at most kMaxRedirects),
   // each target checked alike. Connection errors, cuts, stalls, 429 and
