@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "common/log.h"
+#include "common/task_group.h"
 #include "registry/client.h"
 #include "registry/client_internal.h"
 
@@ -106,11 +109,22 @@ Result<FetchedManifest> RegistryClient::Impl::TagFromPeers(const ImageRef& ref,
                "(--peers-offline-tags)"
             << common::Kv("ref", shown) << common::Kv("peers", peers.size())
             << common::Kv("error", upstream.message);
-  // The answers by digest; each peer's vote counts once.
+  // Every peer is asked at once: one after another, peers that are down
+  // too (the same outage) would each add their connect timeout before the
+  // pull could fail.
+  std::vector<std::optional<Result<FetchedManifest>>> answers(peers.size());
+  if (!peers.empty())
+    (void)common::RunJobs(
+        peers.size(), {.threads = static_cast<int>(peers.size())}, [&](size_t i) -> common::Status {
+          answers[i] = PeerManifest(*transport, options, peers[i], ref, tag, shown, cancel);
+          return {};
+        });
+  // The answers by digest, in the peers' order; each peer's vote counts once.
   std::map<std::string, std::pair<FetchedManifest, int>> votes;
   int answered = 0;
-  for (const std::string& peer : peers) {
-    Result<FetchedManifest> m = PeerManifest(*transport, options, peer, ref, tag, shown, cancel);
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const std::string& peer = peers[i];
+    Result<FetchedManifest>& m = *answers[i];
     if (!m && m.error().code == Errc::kCancelled) return std::unexpected(std::move(m.error()));
     if (!m) {
       LogPeerFailure(m.error(), shown, peer);

@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +60,7 @@ struct FakeDoor {
   std::atomic<int> stored_only{0};    // requests with Gantry-Peer-Stored-Only: 1
   std::atomic<int> authorization{0};  // requests with Authorization
   std::unique_ptr<fixtures::HttpServer> server;
+  std::function<void()> before_answer;  // runs on the server's thread, if set
 
   void Start() {
     auto s = fixtures::HttpServer::Start(
@@ -71,6 +75,7 @@ struct FakeDoor {
     out.status = 404;
     if (!r.path.starts_with(prefix)) return out;
     ++requests;
+    if (before_answer) before_answer();
     if (r.Header(registry::kPeerStoredOnlyHeader) == "1") ++stored_only;
     if (r.Header("Authorization")) ++authorization;
     auto it = manifests.find(r.path.substr(prefix.size()));
@@ -206,6 +211,36 @@ TEST_F(PeerManifestTest, OfflineTagTakesTheMajorityOfTheAnsweringPeers) {
   auto again = client->GetManifest(Ref(upstream_.server->host()), "v1");
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->digest, common::Digest::Sha256Of(a));
+}
+
+// The peers are asked at once, not one after another (where each peer
+// that is down too would add its connect timeout): every peer holds its
+// answer until all of them have been asked, which only a client asking
+// them together gets past.
+TEST_F(PeerManifestTest, OfflineTagAsksEveryPeerAtOnce) {
+  const std::string a = ManifestBody("a");
+  StartPeers({a, a, a});
+  std::mutex mu;
+  std::condition_variable cv;
+  int arrived = 0;
+  std::atomic<bool> asked_one_by_one{false};
+  for (auto& p : peers_) {
+    p->before_answer = [&] {
+      std::unique_lock l(mu);
+      ++arrived;
+      cv.notify_all();
+      // Generous: a client that waits for each answer never gets here.
+      if (!cv.wait_for(l, std::chrono::seconds(20), [&] { return arrived == 3; }))
+        asked_one_by_one = true;
+    };
+  }
+  auto client = Client(std::make_shared<FixedPeers>(PeerHosts(), PeerHosts()), true);
+  ASSERT_TRUE(client);
+  auto m = client->GetManifest(Ref(DownRegistry()), "v1");
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->digest, common::Digest::Sha256Of(a));
+  EXPECT_FALSE(asked_one_by_one.load()) << "the peers were asked one after another";
+  for (const auto& p : peers_) EXPECT_EQ(p->requests.load(), 1);
 }
 
 TEST_F(PeerManifestTest, OfflineTagRefusedWithoutAMajorityOrAnAnswer) {
