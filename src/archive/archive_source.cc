@@ -5,6 +5,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "archive/archive_contents.h"
@@ -14,6 +15,7 @@
 #include "common/fs.h"
 #include "oci/descriptor.h"
 #include "oci/manifest.h"
+#include "registry/platform_manifest.h"
 
 namespace archives {
 namespace {
@@ -321,11 +323,9 @@ class OciArchiveSource final : public TarBlobSource {
     ASSIGN_OR_RETURN(registry::FetchedManifest m, Read(top_.digest, top_.media_type, top_.size));
     ASSIGN_OR_RETURN(const ContentEntry* top, file_->Need(LayoutBlobName(top_.digest), "manifest"));
     out.push_back(top);
-    ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(m.media_type));
-    if (kind == oci::ManifestKind::kIndex) {
-      ASSIGN_OR_RETURN(oci::Index idx, oci::ParseIndex(m.body, m.media_type));
-      auto entry = oci::SelectPlatform(idx, platform);
-      if (!entry) return std::unexpected(entry.error().Wrap(describe_));
+    ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry,
+                     registry::SelectPlatformEntry(*this, m, platform));
+    if (entry) {
       const oci::Descriptor& d = entry->descriptor;
       ASSIGN_OR_RETURN(m, Read(d.digest, d.media_type, d.size));
       ASSIGN_OR_RETURN(const ContentEntry* e, file_->Need(LayoutBlobName(d.digest), "manifest"));

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "common/task_group.h"
-#include "image/platform_manifest.h"
 #include "image/trust_gate.h"
+#include "registry/platform_manifest.h"
 
 namespace image {
 namespace {
@@ -60,7 +60,7 @@ class Copier {
       // An index (IsIndexMediaType is oci::ClassifyManifest's kIndex): an
       // entry or an error, never nullopt.
       ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry,
-                       SelectPlatformEntry(source_, top, want));
+                       registry::SelectPlatformEntry(source_, top, want));
       ASSIGN_OR_RETURN(registry::FetchedManifest m, GetManifest(entry->descriptor));
       TRY(Admit(m));
       TRY(CopyManifest(m));
@@ -98,7 +98,7 @@ class Copier {
   }
 
   common::Result<registry::FetchedManifest> GetManifest(const oci::Descriptor& d) {
-    return common::Wrap(FetchPlatformManifest(source_, d, options_.cancel),
+    return common::Wrap(registry::FetchPlatformManifest(source_, d, options_.cancel),
                         "copy " + source_.Describe());
   }
 

@@ -32,7 +32,7 @@
 //
 // Errors: the source's and the destination's, wrapped with the blob or
 // manifest they concern; NotFound for a platform the index lacks
-// (image/platform_manifest.h); DataLoss for a manifest whose size is not
+// (registry/platform_manifest.h); DataLoss for a manifest whose size is not
 // its index entry's; Cancelled.
 
 #include <atomic>

@@ -13,9 +13,9 @@
 #include "archive/archive_source.h"
 #include "common/log.h"
 #include "common/task_group.h"
-#include "image/platform_manifest.h"
 #include "image/pull_flights.h"
 #include "image/trust_gate.h"
+#include "registry/platform_manifest.h"
 
 namespace image {
 namespace {
@@ -159,7 +159,8 @@ class Fetcher {
     out.name = name_;
     ASSIGN_OR_RETURN(registry::FetchedManifest top, src_.ResolveTop(options_.cancel));
     oci::Platform want = options_.platform.value_or(oci::HostPlatform());
-    ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry, SelectPlatformEntry(src_, top, want));
+    ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry,
+                     registry::SelectPlatformEntry(src_, top, want));
     const bool by_index = entry.has_value();
     out.target = Describe(top);
 
@@ -167,7 +168,7 @@ class Fetcher {
     const registry::FetchedManifest* mf = &top;
     if (by_index) {
       ASSIGN_OR_RETURN(platform_manifest,
-                       FetchPlatformManifest(src_, entry->descriptor, options_.cancel));
+                       registry::FetchPlatformManifest(src_, entry->descriptor, options_.cancel));
       out.manifest = Describe(platform_manifest);
       mf = &platform_manifest;
     } else {

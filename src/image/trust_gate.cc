@@ -3,8 +3,8 @@
 #include <system_error>
 
 #include "common/log.h"
-#include "image/platform_manifest.h"
 #include "image/signatures.h"
+#include "registry/platform_manifest.h"
 
 namespace image {
 
@@ -70,7 +70,8 @@ common::Result<common::Digest> PolicyManifest(registry::ImageSource& src,
                                               const oci::Platform& platform,
                                               const std::atomic<bool>* cancel) {
   ASSIGN_OR_RETURN(registry::FetchedManifest top, src.ResolveTop(cancel));
-  ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry, SelectPlatformEntry(src, top, platform));
+  ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry,
+                   registry::SelectPlatformEntry(src, top, platform));
   return entry ? entry->descriptor.digest : top.digest;
 }
 

@@ -1,10 +1,10 @@
-// Choosing the platform's manifest (image/platform_manifest.h), on real OCI
+// Choosing the platform's manifest (registry/platform_manifest.h), on real OCI
 // layouts: the entry of a two-platform index, the error for a platform the
 // index lacks, a top that is a manifest itself; and an index entry whose
 // size is not its manifest's, which the function, the copier and the pull
 // all refuse.
 
-#include "image/platform_manifest.h"
+#include "registry/platform_manifest.h"
 
 #include <gtest/gtest.h>
 
@@ -72,7 +72,7 @@ class PlatformManifestTest : public ::testing::Test {
                                                                  const oci::Platform& platform) {
     auto top = src.ResolveTop(nullptr);
     if (!top) return std::unexpected(top.error());
-    return image::SelectPlatformEntry(src, *top, platform);
+    return registry::SelectPlatformEntry(src, *top, platform);
   }
 
   // A layout under `name` whose only image is an index listing the arm64
@@ -116,7 +116,7 @@ TEST_F(PlatformManifestTest, TwoPlatformIndexGivesThePlatformsEntryAndManifest) 
     ASSERT_TRUE(entry->has_value());
     EXPECT_EQ((*entry)->descriptor.digest, image.manifest.digest);
     EXPECT_EQ((*entry)->descriptor.size, image.manifest.size);
-    auto m = image::FetchPlatformManifest(*src, (*entry)->descriptor, nullptr);
+    auto m = registry::FetchPlatformManifest(*src, (*entry)->descriptor, nullptr);
     ASSERT_TRUE(m) << m.error().message;
     EXPECT_EQ(m->digest, image.manifest.digest);
     EXPECT_EQ(static_cast<int64_t>(m->body.size()), image.manifest.size);
@@ -152,7 +152,7 @@ TEST_F(PlatformManifestTest, ManifestWhoseSizeIsNotItsEntrysIsDataLoss) {
     auto entry = EntryFor(*src, Linux("arm64"));
     ASSERT_TRUE(entry) << entry.error().message;
     ASSERT_TRUE(entry->has_value());
-    auto m = image::FetchPlatformManifest(*src, (*entry)->descriptor, nullptr);
+    auto m = registry::FetchPlatformManifest(*src, (*entry)->descriptor, nullptr);
     ASSERT_FALSE(m);
     EXPECT_EQ(m.error().code, Errc::kDataLoss);
     EXPECT_EQ(m.error().message, "manifest " + arm64_.manifest.digest.str() + " has " +

@@ -1,12 +1,12 @@
-#include "image/platform_manifest.h"
+#include "registry/platform_manifest.h"
 
 #include <string>
 
-namespace image {
+namespace registry {
 
-common::Result<std::optional<oci::IndexEntry>> SelectPlatformEntry(
-    const registry::ImageSource& src, const registry::FetchedManifest& top,
-    const oci::Platform& platform) {
+common::Result<std::optional<oci::IndexEntry>> SelectPlatformEntry(const ImageSource& src,
+                                                                   const FetchedManifest& top,
+                                                                   const oci::Platform& platform) {
   ASSIGN_OR_RETURN(oci::ManifestKind kind, oci::ClassifyManifest(top.media_type));
   if (kind != oci::ManifestKind::kIndex) return std::nullopt;
   ASSIGN_OR_RETURN(oci::Index index, oci::ParseIndex(top.body, top.media_type));
@@ -15,11 +15,10 @@ common::Result<std::optional<oci::IndexEntry>> SelectPlatformEntry(
   return std::optional<oci::IndexEntry>(std::move(*entry));
 }
 
-common::Result<registry::FetchedManifest> FetchPlatformManifest(registry::ImageSource& src,
-                                                                const oci::Descriptor& entry,
-                                                                const std::atomic<bool>* cancel) {
-  ASSIGN_OR_RETURN(registry::FetchedManifest m,
-                   src.GetManifest(entry.digest, entry.media_type, cancel));
+common::Result<FetchedManifest> FetchPlatformManifest(ImageSource& src,
+                                                      const oci::Descriptor& entry,
+                                                      const std::atomic<bool>* cancel) {
+  ASSIGN_OR_RETURN(FetchedManifest m, src.GetManifest(entry.digest, entry.media_type, cancel));
   // The source verified the digest against the body it read; the index's
   // size is a separate claim, and a descriptor that lies about it is bad
   // input whoever reads it.
@@ -32,4 +31,4 @@ common::Result<registry::FetchedManifest> FetchPlatformManifest(registry::ImageS
   return m;
 }
 
-}  // namespace image
+}  // namespace registry

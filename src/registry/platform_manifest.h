@@ -2,16 +2,17 @@
 // Which manifest is the image for one platform: the one the source's
 // reference names, or, when that is an index (a manifest list), the
 // manifest its entry for the platform names. The pull (image::Fetch), the
-// copier with one platform (image::CopyImage) and the signature policy
-// (image::PolicyManifest) choose it alike, in two steps, so that a caller
-// that needs only the digest does not fetch the platform manifest:
+// copier with one platform (image::CopyImage), the signature policy
+// (image::PolicyManifest) and an oci-archive's blob list choose it alike,
+// in two steps, so that a caller that needs only the digest does not fetch
+// the platform manifest:
 //
-//   ASSIGN_OR_RETURN(registry::FetchedManifest top, src.ResolveTop(cancel));
+//   ASSIGN_OR_RETURN(FetchedManifest top, src.ResolveTop(cancel));
 //   ASSIGN_OR_RETURN(std::optional<oci::IndexEntry> entry,
-//                    image::SelectPlatformEntry(src, top, oci::HostPlatform()));
+//                    registry::SelectPlatformEntry(src, top, oci::HostPlatform()));
 //   if (entry) {
-//     ASSIGN_OR_RETURN(registry::FetchedManifest m,
-//                      image::FetchPlatformManifest(src, entry->descriptor, cancel));
+//     ASSIGN_OR_RETURN(FetchedManifest m,
+//                      registry::FetchPlatformManifest(src, entry->descriptor, cancel));
 //   }
 //
 // Thread-safety: no state of their own; as the source's methods.
@@ -24,7 +25,7 @@
 #include "oci/manifest.h"
 #include "registry/source.h"
 
-namespace image {
+namespace registry {
 
 // The entry of the index `top` (what src.ResolveTop answered) for
 // `platform` (oci::SelectPlatform's choice), or nullopt when `top` is
@@ -35,8 +36,7 @@ namespace image {
 // has no entry for `platform` (oci::SelectPlatform's, listing what it
 // offers), wrapped with src.Describe().
 [[nodiscard]] common::Result<std::optional<oci::IndexEntry>> SelectPlatformEntry(
-    const registry::ImageSource& src, const registry::FetchedManifest& top,
-    const oci::Platform& platform);
+    const ImageSource& src, const FetchedManifest& top, const oci::Platform& platform);
 
 // The manifest an index entry (`entry`, SelectPlatformEntry's descriptor)
 // names, fetched from `src` (which verifies its digest) and checked
@@ -45,7 +45,7 @@ namespace image {
 // DataLoss for a wrong digest, Cancelled through `cancel`, which may be
 // null); DataLoss "manifest sha256:… has N bytes, the index says M" when
 // its size is not the entry's.
-[[nodiscard]] common::Result<registry::FetchedManifest> FetchPlatformManifest(
-    registry::ImageSource& src, const oci::Descriptor& entry, const std::atomic<bool>* cancel);
+[[nodiscard]] common::Result<FetchedManifest> FetchPlatformManifest(
+    ImageSource& src, const oci::Descriptor& entry, const std::atomic<bool>* cancel);
 
-}  // namespace image
+}  // namespace registry
