@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <map>
-#include <optional>
 #include <vector>
 
 #include "common/log.h"
@@ -112,19 +111,18 @@ Result<FetchedManifest> RegistryClient::Impl::TagFromPeers(const ImageRef& ref,
   // Every peer is asked at once: one after another, peers that are down
   // too (the same outage) would each add their connect timeout before the
   // pull could fail.
-  std::vector<std::optional<Result<FetchedManifest>>> answers(peers.size());
-  if (!peers.empty())
-    (void)common::RunJobs(
-        peers.size(), {.threads = static_cast<int>(peers.size())}, [&](size_t i) -> common::Status {
-          answers[i] = PeerManifest(*transport, options, peers[i], ref, tag, shown, cancel);
-          return {};
-        });
+  std::vector<Result<FetchedManifest>> answers(peers.size());
+  (void)common::RunJobs(
+      peers.size(), {.threads = static_cast<int>(peers.size())}, [&](size_t i) -> common::Status {
+        answers[i] = PeerManifest(*transport, options, peers[i], ref, tag, shown, cancel);
+        return {};  // every peer is asked whatever the others answer
+      });
   // The answers by digest, in the peers' order; each peer's vote counts once.
   std::map<std::string, std::pair<FetchedManifest, int>> votes;
   int answered = 0;
   for (size_t i = 0; i < peers.size(); ++i) {
     const std::string& peer = peers[i];
-    Result<FetchedManifest>& m = *answers[i];
+    Result<FetchedManifest>& m = answers[i];
     if (!m && m.error().code == Errc::kCancelled) return std::unexpected(std::move(m.error()));
     if (!m) {
       LogPeerFailure(m.error(), shown, peer);
