@@ -316,9 +316,13 @@ class Fetcher {
   }
 
   // Adds `descs` to the pull's lease, created by the first call, in one
-  // transaction.
+  // transaction, unsynced: the lease keeps a concurrent prune off what
+  // this process writes, and other processes see it once committed; after
+  // a machine crash its holder is gone, so losing it loses nothing (a hold
+  // file without its row is removed by the next prune). The record's
+  // synced commit, later, syncs it first anyway.
   common::Status Lease(const std::vector<oci::Descriptor>& descs) {
-    ASSIGN_OR_RETURN(store::Txn txn, metadata_.Begin());
+    ASSIGN_OR_RETURN(store::Txn txn, metadata_.BeginUnsynced());
     store::LeaseHold created;
     if (!lease_.held()) {
       ASSIGN_OR_RETURN(created, txn.CreateLease(std::chrono::hours(24)));

@@ -156,11 +156,12 @@ class Unpacker {
 
  private:
   // Creates the unpack's lease holding every job's extract snapshot key, in
-  // one transaction (one WAL sync, instead of one for the lease and one per
-  // layer). A key leased before its snapshot exists protects nothing yet,
-  // which is harmless; a layer applied again gets a new key, leased then.
+  // one transaction, unsynced (as a pull's lease, image/fetch.cc: what it
+  // protects is of no use once a machine crash has ended this process). A
+  // key leased before its snapshot exists protects nothing yet, which is
+  // harmless; a layer applied again gets a new key, leased then.
   common::Status LeaseJobs(std::vector<Job>& jobs) {
-    ASSIGN_OR_RETURN(store::Txn txn, o_.metadata->Begin());
+    ASSIGN_OR_RETURN(store::Txn txn, o_.metadata->BeginUnsynced());
     ASSIGN_OR_RETURN(store::LeaseHold hold, txn.CreateLease(std::chrono::hours(24)));
     for (const Job& j : jobs) {
       TRY(txn.AddLeaseResource(hold.lease(), store::kLeaseSnapshot, j.key));

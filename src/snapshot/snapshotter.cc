@@ -286,6 +286,12 @@ class SnapshotterImpl final : public Snapshotter {
                         const std::optional<std::string>& new_parent) override {
     std::lock_guard lk(mu_);
     auto op = "commit snapshot `" + key + "` as `" + name + "`";
+    // The row waits for no sync: the snapshot is unsynced anyway (below),
+    // and a machine crash that loses the row leaves what losing the files
+    // would (Settle removes such a snapshot): the active snapshot, with
+    // its lease, or an orphan directory; nothing refers to the name, as
+    // any later synced commit (the image record) syncs this one first.
+    Unsynced unsynced{db_, op};
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
     Rollback rb{db_};
     ASSIGN_OR_RETURN(Row row, GetRow(key));
@@ -496,19 +502,24 @@ class SnapshotterImpl final : public Snapshotter {
   common::Status Init() {
     TRY(common::MkdirAll(root_ / "snapshots", 0700));
     TRY(db_.Exec("PRAGMA journal_mode=WAL", "open snapshots"));
+    // SQLite's default, said here: every commit but an Unsynced one waits
+    // for the WAL to reach the disk.
+    TRY(db_.Exec("PRAGMA synchronous = FULL", "open snapshots"));
     TRY(db_.Exec("PRAGMA foreign_keys=ON", "open snapshots"));
     db_.KeepWalShort(store::kWalAutocheckpointPages);
     // Every store but a new one has the tables: a read finds them and
-    // nothing is written. A new store creates them in one transaction (one
-    // WAL sync) rather than one per statement (three, each a commit with
-    // synchronous FULL). A concurrent opener may create them between the
-    // read and the write: IF NOT EXISTS makes the second a no-op.
+    // nothing is written. A new store creates them in one transaction,
+    // unsynced: tables a machine crash loses are created again by the next
+    // Open, and a synced commit that uses them syncs this one first.
+    // A concurrent opener may create them between the read and the
+    // write: IF NOT EXISTS makes the second a no-op.
     const std::string op = "create snapshots table";
     {
       ASSIGN_OR_RETURN(store::SqliteStmt q, db_.Prepare(kCountSchemaObjects, op));
       ASSIGN_OR_RETURN(bool row, q.Step());
       if (row && q.ColumnInt(0) == kSchemaObjects) return {};
     }
+    Unsynced unsynced{db_, op};
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
     Rollback rb{db_};
     TRY(db_.Exec(kSchema, op));
@@ -524,6 +535,27 @@ class SnapshotterImpl final : public Snapshotter {
     bool done = false;
     ~Rollback() {
       if (!done) (void)db.Exec("ROLLBACK", "rollback");
+    }
+  };
+
+  // One transaction committed without waiting for its WAL to reach the
+  // disk (SQLite's synchronous NORMAL; FULL otherwise): a kill of the
+  // process loses nothing, a machine crash may lose the commit and keeps
+  // the database consistent. SQLite changes the level only outside a
+  // transaction: declared before BEGIN (and before its Rollback), so the
+  // level is back to FULL once the transaction has ended either way.
+  // Failing to lower it only costs the sync; failing to restore it is
+  // logged.
+  struct Unsynced {
+    store::SqliteDb& db;
+    Unsynced(store::SqliteDb& d, const std::string& op) : db(d) {
+      (void)db.Exec("PRAGMA synchronous = NORMAL", op);
+    }
+    Unsynced(const Unsynced&) = delete;
+    Unsynced& operator=(const Unsynced&) = delete;
+    ~Unsynced() {
+      if (auto st = db.Exec("PRAGMA synchronous = FULL", "end transaction"); !st)
+        LOG(Warn) << st.error().message;
     }
   };
 

@@ -300,6 +300,14 @@ class MetadataDb {
   // thread already holds a Txn of this object.
   [[nodiscard]] common::Result<Txn> Begin();
 
+  // As Begin, but its commit does not wait for the WAL to reach the disk
+  // (SQLite's synchronous NORMAL, for this transaction only): it survives a
+  // kill of the process at once, but a machine crash before the kernel
+  // writes it back (or before the next synced commit) may lose it; the
+  // database stays consistent either way. Only for writes whose loss in a
+  // crash is harmless.
+  [[nodiscard]] common::Result<Txn> BeginUnsynced();
+
   // Single-operation transactions; see Txn for each contract.
   [[nodiscard]] common::Status PutImage(const ImageRecord& record);
   [[nodiscard]] common::Result<ImageRecord> GetImage(std::string_view name);
@@ -362,13 +370,6 @@ class MetadataDb {
   // `BEGIN` (deferred) for read-only operations, which then do not take
   // the write lock.
   [[nodiscard]] common::Result<Txn> BeginRead();
-  // As Begin, but its commit does not wait for the WAL to reach the disk
-  // (SQLite's synchronous NORMAL, for this transaction only): it survives a
-  // kill of the process at once, but a machine crash before the kernel
-  // writes it back (or before the next synced commit) may lose it; the
-  // database stays consistent either way. Only for writes whose loss in a
-  // crash is harmless.
-  [[nodiscard]] common::Result<Txn> BeginUnsynced();
   [[nodiscard]] common::Result<Txn> BeginWith(std::string_view sql, bool unsynced = false);
 
   std::unique_ptr<MetadataDbState> state_;

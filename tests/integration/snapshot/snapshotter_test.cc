@@ -13,6 +13,7 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "fixtures/require.h"
+#include "fixtures/sqlite_syncs.h"
 #include "snapshot/mount.h"
 #include "store/sqlite.h"
 
@@ -257,6 +258,37 @@ TEST_P(SnapshotterSuite, CommittedSnapshotsStayUnsyncedUntilSettled) {
   ASSERT_TRUE(settled);
   EXPECT_EQ(settled->removed, 0);
   EXPECT_TRUE(after->Stat("base"));
+}
+
+// A commit's row waits for no sync (the snapshot is unsynced until Settle
+// anyway); a Prepare's does (a container's writable snapshot must outlive a
+// crash of the machine), before and after a Commit.
+TEST_P(SnapshotterSuite, CommitWaitsForNoSyncWhilePrepareStillDoes) {
+  fixtures::CountSqliteSyncs();
+  auto sn = Reopen(dir_.path(), GetParam(), "boot-a");  // a connection that counts
+  ASSERT_TRUE(sn);
+  // The first write to a fresh log also syncs its header, whatever the
+  // transaction; from here on the log only grows.
+  ASSERT_TRUE(sn->Prepare("warm", ""));
+
+  int64_t before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(sn->Prepare("k", ""));
+  EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "Prepare";
+
+  before = fixtures::SqliteWalSyncs();
+  auto st = sn->Commit("base", "k");
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(fixtures::SqliteWalSyncs() - before, 0) << "Commit";
+
+  before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(sn->Prepare("k2", "base"));
+  EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "Prepare after a Commit";
+  // And what was committed is there for another connection.
+  auto other = Reopen(dir_.path(), GetParam(), "boot-a");
+  ASSERT_TRUE(other);
+  auto info = other->Stat("base");
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->kind, SnapshotKind::kCommitted);
 }
 
 TEST_P(SnapshotterSuite, SettleAfterARebootRemovesUnsyncedSnapshotsAndWhatIsBuiltOnThem) {

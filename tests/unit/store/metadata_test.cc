@@ -12,6 +12,7 @@
 
 #include "common/fd.h"
 #include "common/fs.h"
+#include "fixtures/sqlite_syncs.h"
 
 namespace store {
 namespace {
@@ -378,6 +379,48 @@ TEST_F(StoreMetadataTest, ABadCounterAddsNothing) {
   ASSERT_TRUE(rows);
   EXPECT_TRUE(rows->empty()) << "the good delta before a bad one is rolled back too";
   EXPECT_TRUE(db().AddCounters({})) << "nothing to add is no error";
+}
+
+ImageRecord Named(const std::string& name) {
+  return ImageRecord{
+      .name = name, .target = Manifest(name), .created_ns = 0, .updated_ns = 0, .labels = {}};
+}
+
+// BeginUnsynced (a pull's lease) commits without a sync of the log, is
+// seen at once by another connection, and leaves the connection syncing
+// every later commit (the image record) as before.
+TEST_F(StoreMetadataTest, AnUnsyncedCommitWaitsForNoSyncAndTheNextCommitDoes) {
+  fixtures::CountSqliteSyncs();
+  db_.reset();
+  auto opened = Open();  // a connection that counts
+  ASSERT_TRUE(opened) << opened.error().message;
+  db_.emplace(std::move(*opened));
+  // The first write to a fresh log also syncs its header, whatever the
+  // transaction; from here on the log only grows.
+  ASSERT_TRUE(db().PutImage(Named("warm")));
+
+  const std::string layer = Digest::Sha256Of(std::string_view("layer")).str();
+  int64_t before = fixtures::SqliteWalSyncs();
+  auto txn = db().BeginUnsynced();
+  ASSERT_TRUE(txn) << txn.error().message;
+  auto lease = txn->CreateLease(60s);
+  ASSERT_TRUE(lease) << lease.error().message;
+  ASSERT_TRUE(txn->AddLeaseResource(lease->lease(), kLeaseContent, layer));
+  ASSERT_TRUE(txn->Commit());
+  EXPECT_EQ(fixtures::SqliteWalSyncs() - before, 0) << "unsynced commit";
+
+  auto other = Open();
+  ASSERT_TRUE(other) << other.error().message;
+  auto leased = other->LeasedResources(kLeaseContent);
+  ASSERT_TRUE(leased) << leased.error().message;
+  EXPECT_EQ(*leased, std::vector<std::string>{layer});
+
+  before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(db().PutImage(Named("after")));
+  EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "the commit after an unsynced one";
+  before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(db().DeleteLease(*lease));
+  EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "a lease's end stays synced";
 }
 
 TEST_F(StoreMetadataTest, LeasesExpireByInjectedClock) {
