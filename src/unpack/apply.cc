@@ -27,17 +27,15 @@ struct ArchiveReadDeleter {
 };
 using ArchiveReader = std::unique_ptr<archive, ArchiveReadDeleter>;
 
-Result<ArchiveReader> OpenTarReader(internal::TarInput& input, internal::Applier& applier) {
+// A reader of tar formats only (ustar, pax, GNU, v7): no filters, since
+// the stream is already decompressed and hashed, and no other archive
+// formats.
+Result<ArchiveReader> NewTarReader() {
   ArchiveReader a(archive_read_new());
   if (!a) return MakeError(Errc::kResourceExhausted, "archive_read_new failed");
-  // Tar formats only (ustar, pax, GNU, v7): no filters, since the stream
-  // is already decompressed and hashed, and no other archive formats.
   if (archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
       archive_read_support_format_gnutar(a.get()) != ARCHIVE_OK)
     return MakeError(Errc::kInternal, "enable tar formats in libarchive");
-  if (archive_read_open(a.get(), &input, nullptr, &internal::TarInput::ReadCallback, nullptr) !=
-      ARCHIVE_OK)
-    return std::unexpected(applier.ArchiveError(a.get(), "read tar"));
   return a;
 }
 
@@ -59,11 +57,16 @@ Result<ApplyResult> Apply(ByteSource& in, int root_fd, const ApplyOptions& optio
   internal::TarInput input(*decoded, options.cancel, options.decode_thread);
   internal::Applier applier(resolver, input, options);
 
+  // Made before the first block is decoded: its first use loads libarchive
+  // (lazylib) while the decoder thread inflates that block.
+  ASSIGN_OR_RETURN(ArchiveReader a, NewTarReader());
   // An empty stream is an empty layer (Go's archive/tar agrees); libarchive
   // would call it an unrecognised format.
   ASSIGN_OR_RETURN(bool has_data, input.Prime());
   if (has_data) {
-    ASSIGN_OR_RETURN(ArchiveReader a, OpenTarReader(input, applier));
+    if (archive_read_open(a.get(), &input, nullptr, &internal::TarInput::ReadCallback, nullptr) !=
+        ARCHIVE_OK)
+      return std::unexpected(applier.ArchiveError(a.get(), "read tar"));
     for (;;) {
       archive_entry* entry = nullptr;
       int r = archive_read_next_header(a.get(), &entry);

@@ -86,9 +86,14 @@ class TarInput {
   [[nodiscard]] common::Digest Finish() { return sha_.Finish(); }
 
  private:
+  // Allocated, not cleared: a page is first touched by the decoder writing
+  // it (a small layer touches only what it fills, and no thread waits for
+  // megabytes of zeros before the first byte is decoded).
   struct Block {
-    std::vector<std::byte> data;
+    std::unique_ptr<std::byte[]> data;
     size_t size = 0;
+    std::span<std::byte> room() { return {data.get(), kDecodedBlockBytes}; }
+    std::span<const std::byte> filled() const { return {data.get(), size}; }
   };
 
   bool cancelled() const;
@@ -117,6 +122,7 @@ class TarInput {
   bool stop_ = false;
   bool worker_done_ = false;
   std::optional<common::Error> worker_error_;
+  bool first_decode_ = true;  // the helper's (or the caller's when not threaded)
 };
 
 }  // namespace unpack::internal

@@ -15,7 +15,10 @@ using common::MakeError;
 using common::Result;
 using common::Status;
 
-constexpr size_t kBlockSize = kDecodedBlockBytes;
+// The first block is this short: the extractor starts on the first
+// entries while the rest of the block is inflated, instead of waiting for
+// a whole block (for a small image, its whole layer).
+constexpr size_t kFirstBlockBytes = 64u << 10;
 // Enough for the decoder to stay a little ahead of the extractor; more
 // only holds memory while a large file is being written.
 constexpr size_t kThreadedBlocks = kDecodedBlocks;
@@ -31,7 +34,7 @@ TarInput::TarInput(ByteSource& decoded, const std::atomic<bool>* cancel, bool th
       cancel_(cancel),
       threaded_(threaded),
       blocks_(threaded ? kThreadedBlocks : 1) {
-  for (Block& b : blocks_) b.data.resize(kBlockSize);
+  for (Block& b : blocks_) b.data.reset(new std::byte[kDecodedBlockBytes]);
   if (!threaded_) return;
   for (Block& b : blocks_) free_.push_back(&b);
   try {
@@ -62,7 +65,10 @@ bool TarInput::cancelled() const {
 
 Result<size_t> TarInput::Decode(Block& b) {
   if (cancelled()) return MakeError(Errc::kCancelled, "cancelled");
-  ASSIGN_OR_RETURN(size_t n, decoded_.Read(b.data));
+  std::span<std::byte> room = b.room();
+  if (first_decode_) room = room.first(kFirstBlockBytes);
+  first_decode_ = false;
+  ASSIGN_OR_RETURN(size_t n, decoded_.Read(room));
   b.size = n;
   return n;
 }
@@ -81,7 +87,7 @@ void TarInput::Work() {
     // The diffID is hashed here too: the caller's thread, which creates the
     // files, is the one the kernel keeps busy (small files are all system
     // calls), so everything else goes to this one.
-    if (n && *n > 0) sha_.Update(std::span<const std::byte>(b->data).first(*n));
+    if (n && *n > 0) sha_.Update(b->filled());
     std::lock_guard l(mu_);
     if (!n || *n == 0) {
       if (!n) worker_error_ = std::move(n.error());
@@ -99,7 +105,7 @@ void TarInput::Work() {
 // hashes the tar (the diffID); this thread only parses and writes files.
 Result<TarInput::Block*> TarInput::Next() {
   ASSIGN_OR_RETURN(Block * b, NextBlock());
-  if (b != nullptr && !threaded_) sha_.Update(std::span<const std::byte>(b->data).first(b->size));
+  if (b != nullptr && !threaded_) sha_.Update(b->filled());
   return b;
 }
 
@@ -134,10 +140,10 @@ Result<bool> TarInput::Prime() {
 
 la_ssize_t TarInput::ReadCallback(archive* a, void* client, const void** buf) {
   auto* self = static_cast<TarInput*>(client);
-  *buf = self->blocks_[0].data.data();
+  *buf = self->blocks_[0].data.get();
   if (self->primed_) {
     self->primed_ = false;
-    *buf = self->current_->data.data();
+    *buf = self->current_->data.get();
     return static_cast<la_ssize_t>(self->current_->size);
   }
   if (self->error_) return -1;
@@ -148,7 +154,7 @@ la_ssize_t TarInput::ReadCallback(archive* a, void* client, const void** buf) {
     return -1;
   }
   if (*b == nullptr) return 0;
-  *buf = (*b)->data.data();
+  *buf = (*b)->data.get();
   return static_cast<la_ssize_t>((*b)->size);
 }
 
