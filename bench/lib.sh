@@ -394,6 +394,31 @@ bench_rounds() {
   done
 }
 
+# Merges hyperfine JSON exports of the same commands (rounds) into OUT, in
+# hyperfine's shape: per command every run's time, the median, mean, min
+# and max over all of them, and user and system time weighted by runs.
+#   bench_merge_rounds OUT ROUND_JSON…
+bench_merge_rounds() {
+  python3 - "$@" <<'PY'
+import json, statistics, sys
+out, *rounds = sys.argv[1:]
+merged = {}
+for path in rounds:
+    for r in json.load(open(path))["results"]:
+        m = merged.setdefault(r["command"], {"command": r["command"], "times": [], "user": 0.0, "system": 0.0})
+        n = len(r["times"])
+        m["times"] += r["times"]
+        m["user"] += r["user"] * n
+        m["system"] += r["system"] * n
+results = []
+for m in merged.values():
+    t, n = m["times"], len(m["times"])
+    results.append({**m, "user": m["user"] / n, "system": m["system"] / n, "median": statistics.median(t),
+                    "mean": statistics.fmean(t), "min": min(t), "max": max(t)})
+json.dump({"results": results}, open(out, "w"), indent=1)
+PY
+}
+
 # ---- the cases of issue 21 (bench/unpack.sh CASE…, bench/limits.sh CASE…) ----
 
 # The images, by case name: big-gzip, big-zstd (one layer of BENCH_BIG_BYTES

@@ -44,24 +44,44 @@ for c in "${CASES[@]}"; do
   got=$("$GANTRY" --root "$STORE" pull --plain-http --quiet "$ref")
   [ "$got" = "$(sed -n 's/^IMAGE_DIGEST=//p' "$WORK/$c.env")" ] || bench_die "gantry printed '$got' for $ref"
   sh -c "$CLEAN"
-  bench_step "$c: hyperfine, $runs cold runs each, warm-up $warm (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  cmds=(-n gantry --prepare "rm -rf $STORE && sync" "$GANTRY --root $STORE pull --plain-http --quiet $ref")
+  # Each tool: a name, its prepare (which also removes what the tool run
+  # before it left) and its command.
+  tools=(gantry "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && sync"
+         "$GANTRY --root $STORE pull --plain-http --quiet $ref")
   if [ -n "$GANTRY_BEFORE" ]; then
-    cmds+=(-n "gantry before" --prepare "rm -rf $STORE $STORE_BEFORE && sync"
-           "$GANTRY_BEFORE --root $STORE_BEFORE pull --plain-http --quiet $ref")
+    tools+=("gantry before" "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && sync"
+            "$GANTRY_BEFORE --root $STORE_BEFORE pull --plain-http --quiet $ref")
   fi
   case " $PEERS " in *" containerd "*)
-    cmds+=(-n containerd --prepare "rm -rf $STORE_BEFORE && $CTRD/restart.sh"
-           "ctr -a $CTRD_SOCK -n bench images pull --plain-http $ref") ;;
+    tools+=(containerd "rm -rf $STORE $STORE_BEFORE $OCI $BUNDLE && $CTRD/restart.sh"
+            "ctr -a $CTRD_SOCK -n bench images pull --plain-http $ref") ;;
   esac
   case "$c: $PEERS " in
     *zstd:*) ;;  # umoci cannot unpack zstd layers
     *" skopeo+umoci "*)
-      cmds+=(-n skopeo+umoci --prepare "rm -rf $CTRD_ROOT $OCI $BUNDLE && sync"
-             "sh -c 'skopeo copy --quiet --src-tls-verify=false docker://$ref oci:$OCI:img && umoci unpack --image $OCI:img $BUNDLE >/dev/null'") ;;
+      tools+=(skopeo+umoci "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && sync"
+              "sh -c 'skopeo copy --quiet --src-tls-verify=false docker://$ref oci:$OCI:img && umoci unpack --image $OCI:img $BUNDLE >/dev/null'") ;;
   esac
-  hyperfine --style basic --warmup "$warm" --runs "$runs" --export-json "$OUT_DIR/cases-$c.json" \
-    "${cmds[@]}" >&2
+  # hyperfine runs every run of one tool, then the next tool's: on this
+  # machine the speed drifts by several ms within a minute, which would
+  # favour whichever tool ran in the quicker stretch. So the runs are split
+  # into rounds, the tools' order reversed every round, and merged.
+  rounds=$(( runs >= 4 ? 4 : runs ))
+  per_round=$(( (runs + rounds - 1) / rounds ))
+  bench_step "$c: hyperfine, $((rounds * per_round)) cold runs each in $rounds rounds of alternating order, warm-up $warm (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  round_jsons=()
+  for r in $(seq 1 "$rounds"); do
+    cmds=()
+    n=$(( ${#tools[@]} / 3 ))
+    for k in $(seq 0 $((n - 1))); do
+      i=$(( r % 2 == 1 ? k : n - 1 - k ))
+      cmds+=(-n "${tools[$((3 * i))]}" --prepare "${tools[$((3 * i + 1))]}" "${tools[$((3 * i + 2))]}")
+    done
+    round_jsons+=("$OUT_DIR/cases-$c-round$r.json")
+    hyperfine --style basic --warmup "$warm" --runs "$per_round" --export-json "${round_jsons[-1]}" \
+      "${cmds[@]}" >&2
+  done
+  bench_merge_rounds "$OUT_DIR/cases-$c.json" "${round_jsons[@]}"
   stop_containerd
   sh -c "$CLEAN"
   "$CTRD/restart.sh"
