@@ -32,11 +32,13 @@
 
 #include <string_view>
 
+#include "snapshot/snapshotter.h"
+
 namespace image {
 
 inline constexpr std::string_view kSnapshotLabelLayer = "io.gantry.layer";
 inline constexpr std::string_view kSnapshotLabelDiffId = "io.gantry.diff_id";
-inline constexpr std::string_view kSnapshotLabelExtract = "io.gantry.extract";
+inline constexpr std::string_view kSnapshotLabelExtract = snapshot::kLabelExtract;
 inline constexpr std::string_view kExtractKeyPrefix = "extract-";
 
 }  // namespace image

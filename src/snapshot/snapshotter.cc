@@ -657,6 +657,9 @@ class SnapshotterImpl final : public Snapshotter {
         std::string(kind == SnapshotKind::kView ? "view" : "prepare") + " snapshot `" + key + "`";
     if (key.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty key");
     std::lock_guard lk(mu_);
+    std::optional<Unsynced> unsynced;  // an extract snapshot's (kLabelExtract)
+    if (kind == SnapshotKind::kActive && labels.contains(std::string(kLabelExtract)))
+      unsynced.emplace(db_, op);
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
     Rollback rb{db_};
     int64_t parent_id = 0;

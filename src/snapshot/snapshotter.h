@@ -64,6 +64,14 @@ std::string_view KindName(Kind k);  // "overlayfs" | "native"
 enum class SnapshotKind { kActive, kView, kCommitted };
 std::string_view SnapshotKindName(SnapshotKind k);  // "active" | "view" | "committed"
 
+// The label (any value) of an extract snapshot: an active snapshot a layer
+// is applied into, then committed or removed by the process that prepared
+// it (image/unpacker.cc). Its Prepare waits for no sync: a machine crash
+// ends that process, and losing the row then leaves an orphan directory,
+// which Cleanup removes. Every other Prepare is synced (a container's
+// writable snapshot outlives a crash).
+inline constexpr std::string_view kLabelExtract = "io.gantry.extract";
+
 struct Info {
   int64_t id = 0;
   std::string name;    // key (active/view) or name (committed)

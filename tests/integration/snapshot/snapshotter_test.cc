@@ -261,8 +261,9 @@ TEST_P(SnapshotterSuite, CommittedSnapshotsStayUnsyncedUntilSettled) {
 }
 
 // A commit's row waits for no sync (the snapshot is unsynced until Settle
-// anyway); a Prepare's does (a container's writable snapshot must outlive a
-// crash of the machine), before and after a Commit.
+// anyway), nor does an extract snapshot's Prepare (its process is gone
+// after a crash); any other Prepare's does (a container's writable
+// snapshot must outlive a crash of the machine), before and after those.
 TEST_P(SnapshotterSuite, CommitWaitsForNoSyncWhilePrepareStillDoes) {
   fixtures::CountSqliteSyncs();
   auto sn = Reopen(dir_.path(), GetParam(), "boot-a");  // a connection that counts
@@ -283,6 +284,16 @@ TEST_P(SnapshotterSuite, CommitWaitsForNoSyncWhilePrepareStillDoes) {
   before = fixtures::SqliteWalSyncs();
   ASSERT_TRUE(sn->Prepare("k2", "base"));
   EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "Prepare after a Commit";
+
+  before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(sn->Prepare("extract-1", "base", {{std::string(kLabelExtract), "1"}}));
+  EXPECT_EQ(fixtures::SqliteWalSyncs() - before, 0) << "Prepare of an extract snapshot";
+  before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(sn->View("v", "base", {{std::string(kLabelExtract), "1"}}));
+  EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "a View, whatever its labels";
+  before = fixtures::SqliteWalSyncs();
+  ASSERT_TRUE(sn->Prepare("k3", "base"));
+  EXPECT_GE(fixtures::SqliteWalSyncs() - before, 1) << "Prepare after an extract's";
   // And what was committed is there for another connection.
   auto other = Reopen(dir_.path(), GetParam(), "boot-a");
   ASSERT_TRUE(other);
