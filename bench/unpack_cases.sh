@@ -46,18 +46,17 @@ for c in "${CASES[@]}"; do
   [ "$got" = "$(sed -n 's/^IMAGE_DIGEST=//p' "$WORK/$c.env")" ] || bench_die "gantry printed '$got' for $ref"
   sh -c "$CLEAN"
   # Each tool: a name, its prepare (which also removes what the tool run
-  # before it left) and its command.
-  tools=(gantry "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && sync"
-         "$GANTRY --root $STORE pull --plain-http --quiet $ref")
+  # before it left: the rounds change the order) and its command.
+  wipe="rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE"
+  tools=(gantry "$wipe && sync" "$GANTRY --root $STORE pull --plain-http --quiet $ref")
   if [ -n "$GANTRY_BEFORE" ]; then
-    tools+=("gantry before" "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && sync"
-            "$GANTRY_BEFORE --root $STORE_BEFORE pull --plain-http --quiet $ref")
+    tools+=("gantry before" "$wipe && sync" "$GANTRY_BEFORE --root $STORE_BEFORE pull --plain-http --quiet $ref")
   fi
   # (e) also into a store in use (as containerd's runs, whose daemon and
   # root exist before the timed pull): one that pulled the image before
   # and then removed it and pruned, so no blob or snapshot is left.
   if [ "$c" = busybox ]; then
-    tools+=("gantry, store in use" "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && $GANTRY --root $STORE_USED pull --plain-http --quiet $ref >/dev/null && $GANTRY --root $STORE_USED rmi $ref >/dev/null && $GANTRY --root $STORE_USED prune >/dev/null && sync"
+    tools+=("gantry, store in use" "$wipe && $GANTRY --root $STORE_USED pull --plain-http --quiet $ref >/dev/null && $GANTRY --root $STORE_USED rmi $ref >/dev/null && $GANTRY --root $STORE_USED prune >/dev/null && sync"
             "$GANTRY --root $STORE_USED pull --plain-http --quiet $ref")
   fi
   case " $PEERS " in *" containerd "*)
@@ -67,7 +66,7 @@ for c in "${CASES[@]}"; do
   case "$c: $PEERS " in
     *zstd:*) ;;  # umoci cannot unpack zstd layers
     *" skopeo+umoci "*)
-      tools+=(skopeo+umoci "rm -rf $STORE $STORE_BEFORE $CTRD_ROOT $OCI $BUNDLE && sync"
+      tools+=(skopeo+umoci "$wipe && sync"
               "sh -c 'skopeo copy --quiet --src-tls-verify=false docker://$ref oci:$OCI:img && umoci unpack --image $OCI:img $BUNDLE >/dev/null'") ;;
   esac
   # hyperfine runs every run of one tool, then the next tool's: on this

@@ -291,7 +291,7 @@ class SnapshotterImpl final : public Snapshotter {
     // would (Settle removes such a snapshot): the active snapshot, with
     // its lease, or an orphan directory; nothing refers to the name, as
     // any later synced commit (the image record) syncs this one first.
-    Unsynced unsynced{db_, op};
+    store::UnsyncedCommit unsynced(db_);
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
     Rollback rb{db_};
     ASSIGN_OR_RETURN(Row row, GetRow(key));
@@ -502,8 +502,8 @@ class SnapshotterImpl final : public Snapshotter {
   common::Status Init() {
     TRY(common::MkdirAll(root_ / "snapshots", 0700));
     TRY(db_.Exec("PRAGMA journal_mode=WAL", "open snapshots"));
-    // SQLite's default, said here: every commit but an Unsynced one waits
-    // for the WAL to reach the disk.
+    // SQLite's default, said here: every commit but an UnsyncedCommit's
+    // waits for the WAL to reach the disk.
     TRY(db_.Exec("PRAGMA synchronous = FULL", "open snapshots"));
     TRY(db_.Exec("PRAGMA foreign_keys=ON", "open snapshots"));
     db_.KeepWalShort(store::kWalAutocheckpointPages);
@@ -519,7 +519,7 @@ class SnapshotterImpl final : public Snapshotter {
       ASSIGN_OR_RETURN(bool row, q.Step());
       if (row && q.ColumnInt(0) == kSchemaObjects) return {};
     }
-    Unsynced unsynced{db_, op};
+    store::UnsyncedCommit unsynced(db_);
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
     Rollback rb{db_};
     TRY(db_.Exec(kSchema, op));
@@ -535,27 +535,6 @@ class SnapshotterImpl final : public Snapshotter {
     bool done = false;
     ~Rollback() {
       if (!done) (void)db.Exec("ROLLBACK", "rollback");
-    }
-  };
-
-  // One transaction committed without waiting for its WAL to reach the
-  // disk (SQLite's synchronous NORMAL; FULL otherwise): a kill of the
-  // process loses nothing, a machine crash may lose the commit and keeps
-  // the database consistent. SQLite changes the level only outside a
-  // transaction: declared before BEGIN (and before its Rollback), so the
-  // level is back to FULL once the transaction has ended either way.
-  // Failing to lower it only costs the sync; failing to restore it is
-  // logged.
-  struct Unsynced {
-    store::SqliteDb& db;
-    Unsynced(store::SqliteDb& d, const std::string& op) : db(d) {
-      (void)db.Exec("PRAGMA synchronous = NORMAL", op);
-    }
-    Unsynced(const Unsynced&) = delete;
-    Unsynced& operator=(const Unsynced&) = delete;
-    ~Unsynced() {
-      if (auto st = db.Exec("PRAGMA synchronous = FULL", "end transaction"); !st)
-        LOG(Warn) << st.error().message;
     }
   };
 
@@ -657,9 +636,10 @@ class SnapshotterImpl final : public Snapshotter {
         std::string(kind == SnapshotKind::kView ? "view" : "prepare") + " snapshot `" + key + "`";
     if (key.empty()) return MakeError(Errc::kInvalidArgument, op + ": empty key");
     std::lock_guard lk(mu_);
-    std::optional<Unsynced> unsynced;  // an extract snapshot's (kLabelExtract)
+    // Declared before BEGIN and its Rollback: ends after the transaction.
+    std::optional<store::UnsyncedCommit> unsynced;  // an extract snapshot's (kLabelExtract)
     if (kind == SnapshotKind::kActive && labels.contains(std::string(kLabelExtract)))
-      unsynced.emplace(db_, op);
+      unsynced.emplace(db_);
     TRY(db_.Exec("BEGIN IMMEDIATE", op));
     Rollback rb{db_};
     int64_t parent_id = 0;

@@ -249,19 +249,14 @@ Result<Txn> MetadataDb::BeginWith(std::string_view sql, bool unsynced) {
                      "begin transaction: sqlite `" + path().string() +
                          "`: this thread already holds a transaction on this connection");
   std::unique_lock<std::mutex> lock(state_->mu);
-  // SQLite changes the safety level only outside a transaction; End sets
-  // it back before the lock is released, so no other transaction of this
-  // connection commits unsynced.
-  if (unsynced) {
-    TRY(state_->db.Exec("PRAGMA synchronous = NORMAL", "begin transaction"));
-  }
-  if (auto st = state_->db.Exec(sql, "begin transaction"); !st) {
-    if (unsynced) (void)state_->db.Exec("PRAGMA synchronous = FULL", "begin transaction");
-    return std::unexpected(std::move(st.error()));
-  }
+  // End restores the level before the lock is released, so no other
+  // transaction of this connection commits unsynced.
+  std::unique_ptr<UnsyncedCommit> level;
+  if (unsynced) level = std::make_unique<UnsyncedCommit>(state_->db);
+  TRY(state_->db.Exec(sql, "begin transaction"));
   state_->txn_owner.store(std::this_thread::get_id());
   Txn txn(state_.get(), std::move(lock));
-  txn.unsynced_ = unsynced;
+  txn.unsynced_ = std::move(level);
   return txn;
 }
 
@@ -407,14 +402,14 @@ Txn::Txn(MetadataDbState* state, std::unique_lock<std::mutex> lock)
 Txn::Txn(Txn&& o) noexcept
     : state_(std::exchange(o.state_, nullptr)),
       lock_(std::move(o.lock_)),
-      unsynced_(std::exchange(o.unsynced_, false)) {}
+      unsynced_(std::move(o.unsynced_)) {}
 
 Txn& Txn::operator=(Txn&& o) noexcept {
   if (this != &o) {
     Rollback();
     state_ = std::exchange(o.state_, nullptr);
     lock_ = std::move(o.lock_);
-    unsynced_ = std::exchange(o.unsynced_, false);
+    unsynced_ = std::move(o.unsynced_);
   }
   return *this;
 }
@@ -422,11 +417,7 @@ Txn& Txn::operator=(Txn&& o) noexcept {
 Txn::~Txn() { Rollback(); }
 
 void Txn::End() {
-  if (unsynced_) {
-    if (auto st = state_->db.Exec("PRAGMA synchronous = FULL", "end transaction"); !st)
-      LOG(Warn) << st.error().message;
-    unsynced_ = false;
-  }
+  unsynced_.reset();
   state_->txn_owner.store(std::thread::id());
   state_ = nullptr;
   if (lock_.owns_lock()) lock_.unlock();

@@ -132,6 +132,7 @@ struct PinRecord {
 };
 
 struct MetadataDbState;  // internal
+class UnsyncedCommit;    // store/sqlite.h
 
 // A transaction on one MetadataDb. Move-only; rolls back on destruction
 // unless committed. REQUIRES: the MetadataDb outlives it.
@@ -261,7 +262,7 @@ class Txn {
 
   MetadataDbState* state_ = nullptr;
   std::unique_lock<std::mutex> lock_;
-  bool unsynced_ = false;  // End sets synchronous back to FULL
+  std::unique_ptr<UnsyncedCommit> unsynced_;  // BeginUnsynced's; End restores FULL
 };
 
 class MetadataDb {
@@ -301,11 +302,8 @@ class MetadataDb {
   [[nodiscard]] common::Result<Txn> Begin();
 
   // As Begin, but its commit does not wait for the WAL to reach the disk
-  // (SQLite's synchronous NORMAL, for this transaction only): it survives a
-  // kill of the process at once, but a machine crash before the kernel
-  // writes it back (or before the next synced commit) may lose it; the
-  // database stays consistent either way. Only for writes whose loss in a
-  // crash is harmless.
+  // (store::UnsyncedCommit, store/sqlite.h: it survives a kill, a machine
+  // crash may lose it). Only for writes whose loss in a crash is harmless.
   [[nodiscard]] common::Result<Txn> BeginUnsynced();
 
   // Single-operation transactions; see Txn for each contract.

@@ -117,6 +117,15 @@ Status SqliteDb::Exec(std::string_view sql, std::string_view op) {
   return {};
 }
 
+UnsyncedCommit::UnsyncedCommit(SqliteDb& db) : db_(db) {
+  (void)db_.Exec("PRAGMA synchronous = NORMAL", "begin an unsynced transaction");
+}
+
+UnsyncedCommit::~UnsyncedCommit() {
+  if (auto st = db_.Exec("PRAGMA synchronous = FULL", "end an unsynced transaction"); !st)
+    LOG(Warn) << st.error().message;
+}
+
 Result<SqliteStmt> SqliteDb::Prepare(std::string_view sql, std::string_view op) {
   sqlite3_stmt* s = nullptr;
   int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);

@@ -99,6 +99,26 @@ class SqliteDb {
   std::filesystem::path path_;
 };
 
+// One transaction of `db` committed without waiting for the WAL to reach
+// the disk: SQLite's synchronous NORMAL while it lives, FULL (what every
+// connection of the store uses) again after. A kill of the process loses
+// nothing committed; a machine crash may lose the commit, or any later one
+// before the next synced commit, and the database stays consistent. For
+// writes whose loss in a crash is harmless. SQLite changes the level only
+// outside a transaction: construct it before BEGIN, destroy it after
+// COMMIT or ROLLBACK. Failing to lower the level only costs
+// the sync; failing to restore it is logged.
+class UnsyncedCommit {
+ public:
+  explicit UnsyncedCommit(SqliteDb& db);
+  UnsyncedCommit(const UnsyncedCommit&) = delete;
+  UnsyncedCommit& operator=(const UnsyncedCommit&) = delete;
+  ~UnsyncedCommit();
+
+ private:
+  SqliteDb& db_;
+};
+
 // A prepared statement; finalized on destruction. Bind indexes are 1-based,
 // column indexes 0-based (SQLite's convention). Move-only.
 class SqliteStmt {

@@ -113,6 +113,7 @@ class TarInput {
   bool primed_ = false;       // current_ was read by Prime, not yet handed out
   common::Sha256 sha_;        // the helper's when threaded; read after Stop()
   std::optional<common::Error> error_;
+  bool first_decode_ = true;  // Decode's: the helper's, or the caller's when not threaded
 
   // Threaded mode; the fields below are guarded by mu_.
   std::thread worker_;
@@ -122,7 +123,6 @@ class TarInput {
   bool stop_ = false;
   bool worker_done_ = false;
   std::optional<common::Error> worker_error_;
-  bool first_decode_ = true;  // the helper's (or the caller's when not threaded)
 };
 
 }  // namespace unpack::internal
